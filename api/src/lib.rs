@@ -1,0 +1,75 @@
+//! The Stadtpuls HTTP API: live traffic and parking metrics as JSON, health and Prometheus.
+//!
+//! [`router`] builds the whole API from an [`AppState`]; it is tested with in-process
+//! requests, and [`serve`] binds it to a socket. Status codes are chosen only in
+//! [`error`]. The routes and their fields are described in `docs/openapi.json`, served at
+//! `/openapi.json`.
+
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+/// The OpenAPI description of this API.
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+/// Builds the router of every endpoint.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/v1/cities", get(routes::cities::list))
+        .route("/v1/cities/{city}/traffic", get(routes::traffic::city))
+        .route(
+            "/v1/cities/{city}/traffic/{sensor}",
+            get(routes::traffic::sensor),
+        )
+        .route("/v1/cities/{city}/parking", get(routes::parking::city))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(metrics::track))
+        // Failures are counted in the request metrics and internal errors logged in
+        // `error.rs`; a 503 from a readiness probe is not worth an ERROR line each time.
+        .layer(TraceLayer::new_for_http().on_failure(()))
+        .with_state(state);
+    // Scrapes are not API traffic: keep them out of the request metrics.
+    Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .merge(v1)
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+/// Serves the API on `bind` until `shutdown` completes.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn serve(
+    bind: SocketAddr,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    tracing::info!(address = %listener.local_addr()?, "api listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

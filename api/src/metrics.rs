@@ -1,0 +1,53 @@
+//! HTTP metrics and the Prometheus `/metrics` endpoint.
+
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{Encoder, HistogramVec, TextEncoder, register_histogram_vec};
+
+/// Request latency by method, matched route (not raw path: bounded cardinality) and status.
+pub static REQUEST_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "stadtpuls_api_request_duration_seconds",
+        "HTTP request latency",
+        &["method", "route", "status"],
+        vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0
+        ]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_api_request_duration_seconds: {e}"))
+});
+
+/// Middleware recording [`REQUEST_DURATION`].
+pub async fn track(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    REQUEST_DURATION
+        .with_label_values(&[&method, &route, response.status().as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics`: every metric of the process in the Prometheus text format.
+pub async fn metrics() -> Response {
+    LazyLock::force(&REQUEST_DURATION);
+    let encoder = TextEncoder::new();
+    let mut body = Vec::new();
+    if let Err(e) = encoder.encode(&prometheus::gather(), &mut body) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, encoder.format_type().to_owned())],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,16 @@
+//! Handlers, one module per resource.
+
+pub mod cities;
+pub mod health;
+pub mod parking;
+pub mod traffic;
+
+use crate::error::ApiError;
+use crate::state::{AppState, CityView};
+
+/// Resolves the `{city}` path segment or answers 404.
+pub(crate) fn city<'a>(state: &'a AppState, id: &str) -> Result<&'a CityView, ApiError> {
+    state
+        .city(id)
+        .ok_or_else(|| ApiError::NotFound(format!("city `{id}` is not configured")))
+}

@@ -1,0 +1,173 @@
+//! `GET /v1/cities/{city}/traffic` and `GET /v1/cities/{city}/traffic/{sensor}`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use stadtpuls_processing::live::TrafficWindowRow;
+use stadtpuls_processing::time::{parse_rfc3339, to_rfc3339, window_label};
+
+use crate::error::{ApiError, Result};
+use crate::state::AppState;
+
+/// Query of the traffic endpoints.
+#[derive(Debug, Deserialize)]
+pub struct TrafficQuery {
+    window: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// One closed window of one sensor.
+#[derive(Debug, Serialize)]
+pub struct WindowItem {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sensor_id: Option<String>,
+    window_start: String,
+    window_end: String,
+    observations: u32,
+    lanes_reporting: u8,
+    vehicles: u64,
+    flow_veh_h: Option<f64>,
+    speed_time_mean_kmh: Option<f64>,
+    speed_space_mean_kmh: Option<f64>,
+    density_veh_km: Option<f64>,
+    occupancy_pct: Option<f64>,
+    heavy_share_pct: Option<f64>,
+}
+
+impl WindowItem {
+    fn new(sensor_id: Option<String>, row: &TrafficWindowRow) -> Self {
+        Self {
+            sensor_id,
+            window_start: to_rfc3339(row.window_start),
+            window_end: to_rfc3339(row.window_end),
+            observations: row.observations,
+            lanes_reporting: row.lanes_reporting,
+            vehicles: row.vehicles,
+            flow_veh_h: row.flow_veh_h.map(round2),
+            speed_time_mean_kmh: row.speed_time_mean_kmh.map(round2),
+            speed_space_mean_kmh: row.speed_space_mean_kmh.map(round2),
+            density_veh_km: row.density_veh_km.map(round2),
+            occupancy_pct: row.occupancy_pct.map(round2),
+            heavy_share_pct: row.heavy_share_pct.map(round2),
+        }
+    }
+}
+
+/// Rounds to two decimals: more digits than the detectors measure only add noise.
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Latest closed window per sensor of a city.
+#[derive(Debug, Serialize)]
+pub struct CityTraffic {
+    city: String,
+    window: String,
+    sensors: Vec<WindowItem>,
+}
+
+/// Closed windows of one sensor.
+#[derive(Debug, Serialize)]
+pub struct SensorTraffic {
+    city: String,
+    sensor_id: String,
+    window: String,
+    windows: Vec<WindowItem>,
+}
+
+/// `GET /v1/cities/{city}/traffic?window=1m`: the latest closed window of every sensor.
+pub async fn city(
+    State(state): State<AppState>,
+    Path(city): Path<String>,
+    Query(query): Query<TrafficQuery>,
+) -> Result<Json<CityTraffic>> {
+    let city = super::city(&state, &city)?;
+    let (window_s, window) = window(&state, query.window.as_deref())?;
+    let sensors = state
+        .live
+        .latest_traffic(&city.id, window_s)
+        .into_iter()
+        .map(|(id, row)| WindowItem::new(Some(id), &row))
+        .collect();
+    Ok(Json(CityTraffic {
+        city: city.id.clone(),
+        window,
+        sensors,
+    }))
+}
+
+/// `GET /v1/cities/{city}/traffic/{sensor}?window=1m&from=&to=`: a sensor's closed windows.
+pub async fn sensor(
+    State(state): State<AppState>,
+    Path((city, sensor)): Path<(String, String)>,
+    Query(query): Query<TrafficQuery>,
+) -> Result<Json<SensorTraffic>> {
+    let city = super::city(&state, &city)?;
+    if !city.traffic_sensors.contains(&sensor) {
+        return Err(ApiError::NotFound(format!(
+            "sensor `{sensor}` is not a traffic sensor of `{}`",
+            city.id
+        )));
+    }
+    let (window_s, window) = window(&state, query.window.as_deref())?;
+    let from = query
+        .from
+        .as_deref()
+        .map(|t| time_param("from", t))
+        .transpose()?;
+    let to = query
+        .to
+        .as_deref()
+        .map(|t| time_param("to", t))
+        .transpose()?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(ApiError::BadRequest("`from` is after `to`".into()));
+    }
+    let windows = state
+        .live
+        .sensor_windows(&city.id, &sensor, window_s, from, to)
+        .iter()
+        .map(|row| WindowItem::new(None, row))
+        .collect();
+    Ok(Json(SensorTraffic {
+        city: city.id.clone(),
+        sensor_id: sensor,
+        window,
+        windows,
+    }))
+}
+
+/// Resolves the `window` parameter to a configured size (default: the smallest).
+fn window(state: &AppState, param: Option<&str>) -> Result<(u32, String)> {
+    let sizes = &state.window_sizes_s;
+    let Some(param) = param else {
+        let smallest = sizes.first().copied().unwrap_or(60);
+        return Ok((smallest, window_label(smallest)));
+    };
+    let parsed = humantime::parse_duration(param)
+        .map_err(|e| ApiError::BadRequest(format!("window `{param}`: {e}")))?;
+    let secs = u32::try_from(parsed.as_secs()).unwrap_or(u32::MAX);
+    if parsed.subsec_nanos() == 0 && sizes.contains(&secs) {
+        return Ok((secs, window_label(secs)));
+    }
+    let allowed: Vec<String> = sizes.iter().map(|s| window_label(*s)).collect();
+    Err(ApiError::BadRequest(format!(
+        "window `{param}` is not configured; use one of {}",
+        allowed.join(", ")
+    )))
+}
+
+/// Parses a time parameter: RFC 3339 or integer epoch milliseconds.
+fn time_param(name: &str, text: &str) -> Result<i64> {
+    text.parse::<i64>()
+        .ok()
+        .or_else(|| parse_rfc3339(text))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "`{name}` = `{text}` is neither RFC 3339 nor epoch milliseconds"
+            ))
+        })
+}

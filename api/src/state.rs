@@ -1,0 +1,114 @@
+//! What handlers read: the live view, the registries and readiness.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use stadtpuls_config::{CityRegistry, SensorKind};
+use stadtpuls_processing::live::LiveState;
+
+/// Static facts about a facility, from the registry.
+#[derive(Debug, Clone)]
+pub struct FacilityView {
+    /// Facility id.
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+}
+
+/// Static facts about a city, from its config and registry.
+#[derive(Debug, Clone)]
+pub struct CityView {
+    /// City id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// IANA time zone.
+    pub timezone: String,
+    /// Traffic sensor ids.
+    pub traffic_sensors: Vec<String>,
+    /// Parking facilities.
+    pub facilities: Vec<FacilityView>,
+}
+
+impl CityView {
+    /// Builds the view of one registry.
+    pub fn from_registry(registry: &CityRegistry) -> Self {
+        Self {
+            id: registry.city.id.clone(),
+            name: registry.city.name.clone(),
+            timezone: registry.city.timezone.name().to_owned(),
+            traffic_sensors: registry
+                .sensors
+                .iter()
+                .filter(|s| s.kind == SensorKind::Traffic)
+                .map(|s| s.id.clone())
+                .collect(),
+            facilities: registry
+                .sensors
+                .iter()
+                .filter(|s| s.kind == SensorKind::ParkingFacility)
+                .map(|s| FacilityView {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    lat: s.lat,
+                    lon: s.lon,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Recent results.
+    pub live: Arc<LiveState>,
+    /// Cities in config order.
+    pub cities: Arc<Vec<CityView>>,
+    /// City id → index in `cities`.
+    pub city_index: Arc<HashMap<String, usize>>,
+    /// Configured window sizes in seconds, ascending.
+    pub window_sizes_s: Arc<Vec<u32>>,
+    /// A facility without an update for this long is `stale`.
+    pub stale_after_ms: i64,
+    /// Whether the pipeline is consuming (Kafka assignment received, demo backfilled).
+    pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// Wall clock in epoch ms (injectable for tests).
+    pub now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+impl AppState {
+    /// Builds the state from registries and settings.
+    pub fn new(
+        live: Arc<LiveState>,
+        registries: &[CityRegistry],
+        window_sizes_s: Vec<u32>,
+        stale_after_ms: i64,
+        ready: Arc<dyn Fn() -> bool + Send + Sync>,
+    ) -> Self {
+        let cities: Vec<CityView> = registries.iter().map(CityView::from_registry).collect();
+        let city_index = cities
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+        Self {
+            live,
+            cities: Arc::new(cities),
+            city_index: Arc::new(city_index),
+            window_sizes_s: Arc::new(window_sizes_s),
+            stale_after_ms,
+            ready,
+            now_ms: Arc::new(|| chrono::Utc::now().timestamp_millis()),
+        }
+    }
+
+    /// Looks a city up.
+    pub fn city(&self, id: &str) -> Option<&CityView> {
+        self.city_index.get(id).and_then(|&i| self.cities.get(i))
+    }
+}

@@ -1,0 +1,88 @@
+//! The built-in demo: nine Baden-Württemberg cities compiled into the binary, so
+//! `stadtpuls demo` runs from any directory.
+//!
+//! The same files live in `config/demo/` and load with [`Config::load`] too; the demo
+//! only swaps each registry path for the embedded copy.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::Result;
+use crate::model::RegistrySource;
+use crate::{Config, build};
+
+/// `origin` of the demo config, also the prefix of its registries in messages.
+pub const DEMO_ORIGIN: &str = "<built-in demo>";
+
+/// The demo config file, as shipped in `config/demo/stadtpuls.toml`.
+pub const DEMO_TOML: &str = include_str!("../demo/stadtpuls.toml");
+
+/// (path as written in the demo toml, file name, contents).
+const REGISTRIES: [(&str, &str, &str); 9] = [
+    (
+        "registries/karlsruhe.csv",
+        "karlsruhe.csv",
+        include_str!("../demo/registries/karlsruhe.csv"),
+    ),
+    (
+        "registries/mannheim.csv",
+        "mannheim.csv",
+        include_str!("../demo/registries/mannheim.csv"),
+    ),
+    (
+        "registries/freiburg.csv",
+        "freiburg.csv",
+        include_str!("../demo/registries/freiburg.csv"),
+    ),
+    (
+        "registries/ulm.csv",
+        "ulm.csv",
+        include_str!("../demo/registries/ulm.csv"),
+    ),
+    (
+        "registries/konstanz.geojson",
+        "konstanz.geojson",
+        include_str!("../demo/registries/konstanz.geojson"),
+    ),
+    (
+        "registries/friedrichshafen.csv",
+        "friedrichshafen.csv",
+        include_str!("../demo/registries/friedrichshafen.csv"),
+    ),
+    (
+        "registries/ettlingen.csv",
+        "ettlingen.csv",
+        include_str!("../demo/registries/ettlingen.csv"),
+    ),
+    (
+        "registries/heidelberg.geojson",
+        "heidelberg.geojson",
+        include_str!("../demo/registries/heidelberg.geojson"),
+    ),
+    (
+        "registries/pforzheim.csv",
+        "pforzheim.csv",
+        include_str!("../demo/registries/pforzheim.csv"),
+    ),
+];
+
+fn embedded(path: &str) -> std::result::Result<RegistrySource, String> {
+    let normalized = path.trim_start_matches("./");
+    REGISTRIES
+        .iter()
+        .find(|(written, _, _)| *written == normalized)
+        .map(|(_, name, text)| RegistrySource::Embedded { name, text })
+        .ok_or_else(|| format!("`{path}` is not one of the built-in demo registries"))
+}
+
+impl Config {
+    /// Returns the built-in demo: nine cities with embedded registries, env overrides
+    /// applied.
+    ///
+    /// # Errors
+    ///
+    /// Only through `env`: the demo itself is valid (a test checks it).
+    pub fn demo(env: &HashMap<String, String>) -> Result<Config> {
+        build(DEMO_TOML, Path::new(DEMO_ORIGIN), env, &embedded)
+    }
+}

@@ -1,0 +1,294 @@
+//! `STADTPULS_<SECTION>__<KEY>` environment overrides, the top layer over the file.
+//!
+//! Only variables with a `__` after the section are overrides; others such as
+//! `STADTPULS_LOG_FORMAT` belong to the CLI and are left alone. A variable that looks
+//! like an override of a known section but names no known key is an error, so that a
+//! typo cannot silently leave the file value in force.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use crate::error::{ENVIRONMENT, Errors};
+use crate::raw::{RawConfig, SettingValue};
+
+/// Prefix of every Stadtpuls variable.
+pub const ENV_PREFIX: &str = "STADTPULS_";
+
+const SECTIONS: [&str; 6] = ["KAFKA", "WINDOWS", "API", "HISTORY", "PARKING", "CITIES"];
+const KAFKA_KEYS: [&str; 8] = [
+    "BROKERS",
+    "GROUP_ID",
+    "TOPIC_PATTERN",
+    "DEADLETTER_TOPIC",
+    "MAX_MESSAGE_BYTES",
+    "BATCH_MAX_MESSAGES",
+    "BATCH_MAX_WAIT",
+    "LIBRDKAFKA__<SETTING>",
+];
+const WINDOWS_KEYS: [&str; 4] = ["SIZES", "OUT_OF_ORDERNESS", "IDLE_TIMEOUT", "MAX_FUTURE"];
+const API_KEYS: [&str; 2] = ["BIND", "LIVE_RETENTION"];
+const HISTORY_KEYS: [&str; 1] = ["DIR"];
+const PARKING_KEYS: [&str; 1] = ["STALE_AFTER"];
+
+/// Returns the process environment restricted to `STADTPULS_` variables.
+///
+/// Values that are not valid Unicode are kept lossily so that validation reports
+/// them instead of them vanishing.
+pub fn env_from_process() -> HashMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| {
+            let name = name.into_string().ok()?;
+            name.starts_with(ENV_PREFIX)
+                .then(|| (name, value.to_string_lossy().into_owned()))
+        })
+        .collect()
+}
+
+/// Which config paths (e.g. `kafka.brokers`) were set by which variable.
+#[derive(Debug, Default)]
+pub(crate) struct Overrides(BTreeMap<String, String>);
+
+impl Overrides {
+    /// Returns the variable that set `path`; `windows.sizes[2]` maps to the variable
+    /// that set `windows.sizes`.
+    pub(crate) fn variable(&self, path: &str) -> Option<&str> {
+        let field = path.split('[').next().unwrap_or(path);
+        self.0.get(field).map(String::as_str)
+    }
+
+    fn record(&mut self, path: impl Into<String>, variable: &str) {
+        self.0.insert(path.into(), variable.to_owned());
+    }
+}
+
+/// Applies every override in `env` to `raw`; malformed variables go to `errors`.
+pub(crate) fn apply(
+    raw: &mut RawConfig,
+    env: &HashMap<String, String>,
+    errors: &mut Errors,
+) -> Overrides {
+    let mut overrides = Overrides::default();
+    // Sorted so that errors come out in the same order on every run.
+    let mut names: Vec<&String> = env
+        .keys()
+        .filter(|name| name.starts_with(ENV_PREFIX))
+        .collect();
+    names.sort();
+    for name in names {
+        let value = &env[name];
+        if let Err(message) = apply_one(raw, name, value, &mut overrides) {
+            errors.push(Path::new(ENVIRONMENT), name.as_str(), message);
+        }
+    }
+    overrides
+}
+
+fn apply_one(
+    raw: &mut RawConfig,
+    name: &str,
+    value: &str,
+    overrides: &mut Overrides,
+) -> Result<(), String> {
+    let rest = name[ENV_PREFIX.len()..].to_ascii_uppercase();
+    let Some((section, key)) = rest.split_once("__") else {
+        return check_not_a_typo(&rest);
+    };
+    let path = |field: &str| format!("{}.{field}", section.to_ascii_lowercase());
+    match (section, key) {
+        ("KAFKA", "BROKERS") => raw.kafka.brokers = value.to_owned(),
+        ("KAFKA", "GROUP_ID") => raw.kafka.group_id = value.to_owned(),
+        ("KAFKA", "TOPIC_PATTERN") => raw.kafka.topic_pattern = value.to_owned(),
+        ("KAFKA", "DEADLETTER_TOPIC") => raw.kafka.deadletter_topic = value.to_owned(),
+        ("KAFKA", "MAX_MESSAGE_BYTES") => raw.kafka.max_message_bytes = parse_integer(value)?,
+        ("KAFKA", "BATCH_MAX_MESSAGES") => raw.kafka.batch_max_messages = parse_integer(value)?,
+        ("KAFKA", "BATCH_MAX_WAIT") => raw.kafka.batch_max_wait = value.to_owned(),
+        ("KAFKA", _) if key.starts_with("LIBRDKAFKA__") => {
+            let setting = librdkafka_key(&key["LIBRDKAFKA__".len()..])?;
+            overrides.record(format!("kafka.librdkafka.\"{setting}\""), name);
+            raw.kafka
+                .librdkafka
+                .insert(setting, SettingValue(value.to_owned()));
+            return Ok(());
+        }
+        ("WINDOWS", "SIZES") => raw.windows.sizes = split_list(value),
+        ("WINDOWS", "OUT_OF_ORDERNESS") => raw.windows.out_of_orderness = value.to_owned(),
+        ("WINDOWS", "IDLE_TIMEOUT") => raw.windows.idle_timeout = value.to_owned(),
+        ("WINDOWS", "MAX_FUTURE") => raw.windows.max_future = value.to_owned(),
+        ("API", "BIND") => raw.api.bind = value.to_owned(),
+        ("API", "LIVE_RETENTION") => raw.api.live_retention = value.to_owned(),
+        ("HISTORY", "DIR") => raw.history.dir = value.to_owned(),
+        ("PARKING", "STALE_AFTER") => raw.parking.stale_after = value.to_owned(),
+        ("CITIES", _) => {
+            return Err(
+                "cities cannot be overridden from the environment, edit the config file".to_owned(),
+            );
+        }
+        _ => return Err(unknown_message(section, key)),
+    }
+    overrides.record(path(&key.to_ascii_lowercase()), name);
+    Ok(())
+}
+
+/// `STADTPULS_KAFKA_BROKERS` (one underscore) is almost certainly a typo of an
+/// override, while `STADTPULS_LOG_FORMAT` is some other Stadtpuls variable.
+fn check_not_a_typo(rest: &str) -> Result<(), String> {
+    for section in SECTIONS {
+        if let Some(key) = rest
+            .strip_prefix(section)
+            .and_then(|tail| tail.strip_prefix('_'))
+        {
+            return Err(format!(
+                "looks like a config override but lacks the double underscore, did you mean `{ENV_PREFIX}{section}__{key}`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn unknown_message(section: &str, key: &str) -> String {
+    let known: &[&str] = match section {
+        "KAFKA" => &KAFKA_KEYS,
+        "WINDOWS" => &WINDOWS_KEYS,
+        "API" => &API_KEYS,
+        "HISTORY" => &HISTORY_KEYS,
+        "PARKING" => &PARKING_KEYS,
+        _ => {
+            let sections = SECTIONS[..5].join(", ");
+            return format!("unknown config section `{section}`, expected one of {sections}");
+        }
+    };
+    format!(
+        "unknown key `{key}` in section `{section}`, expected one of {}",
+        known.join(", ")
+    )
+}
+
+/// `SASL_USERNAME` → `sasl.username`: librdkafka keys are dotted and lowercase, and
+/// dots cannot appear in variable names.
+fn librdkafka_key(tail: &str) -> Result<String, String> {
+    if tail.is_empty() || tail.split('_').any(str::is_empty) {
+        return Err(format!(
+            "invalid librdkafka setting name `{tail}`, expected e.g. `SASL_USERNAME`"
+        ));
+    }
+    Ok(tail.to_ascii_lowercase().replace('_', "."))
+}
+
+fn parse_integer(value: &str) -> Result<i64, String> {
+    let digits: String = value.trim().chars().filter(|c| *c != '_').collect();
+    digits
+        .parse()
+        .map_err(|_| format!("invalid integer `{value}`"))
+}
+
+/// `1m, 5m,15m` → `["1m", "5m", "15m"]`; a blank value is an empty list.
+fn split_list(value: &str) -> Vec<String> {
+    if value.trim().is_empty() {
+        return Vec::new();
+    }
+    value
+        .split(',')
+        .map(|item| item.trim().to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(vars: &[(&str, &str)]) -> (RawConfig, Overrides, Vec<crate::error::ConfigError>) {
+        let env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut raw = RawConfig::default();
+        let mut errors = Errors::default();
+        let overrides = apply(&mut raw, &env, &mut errors);
+        (raw, overrides, errors.into_vec())
+    }
+
+    #[test]
+    fn overrides_known_keys() {
+        let (raw, overrides, errors) = applied(&[
+            ("STADTPULS_KAFKA__BROKERS", "k1:9092,k2:9092"),
+            ("STADTPULS_KAFKA__MAX_MESSAGE_BYTES", "2_000_000"),
+            ("STADTPULS_WINDOWS__SIZES", "1m, 5m,15m"),
+            ("STADTPULS_HISTORY__DIR", "/var/lib/stadtpuls"),
+        ]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(raw.kafka.brokers, "k1:9092,k2:9092");
+        assert_eq!(raw.kafka.max_message_bytes, 2_000_000);
+        assert_eq!(raw.windows.sizes, ["1m", "5m", "15m"]);
+        assert_eq!(raw.history.dir, "/var/lib/stadtpuls");
+        assert_eq!(
+            overrides.variable("windows.sizes[2]"),
+            Some("STADTPULS_WINDOWS__SIZES")
+        );
+        assert_eq!(overrides.variable("kafka.group_id"), None);
+    }
+
+    #[test]
+    fn librdkafka_names_become_dotted_lowercase() {
+        let (raw, overrides, errors) =
+            applied(&[("STADTPULS_KAFKA__LIBRDKAFKA__SASL_USERNAME", "x")]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            raw.kafka.librdkafka.get("sasl.username"),
+            Some(&SettingValue("x".to_owned()))
+        );
+        assert_eq!(
+            overrides.variable("kafka.librdkafka.\"sasl.username\""),
+            Some("STADTPULS_KAFKA__LIBRDKAFKA__SASL_USERNAME")
+        );
+    }
+
+    #[test]
+    fn unknown_variables_are_errors_naming_the_variable() {
+        let (_, _, errors) = applied(&[
+            ("STADTPULS_KAFKA__BROKER", "x"),
+            ("STADTPULS_KAFKAA__BROKERS", "x"),
+            ("STADTPULS_API_BIND", "x"),
+            ("STADTPULS_CITIES__ULM", "x"),
+            ("STADTPULS_KAFKA__LIBRDKAFKA__", "x"),
+        ]);
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "STADTPULS_API_BIND",
+                "STADTPULS_CITIES__ULM",
+                "STADTPULS_KAFKAA__BROKERS",
+                "STADTPULS_KAFKA__BROKER",
+                "STADTPULS_KAFKA__LIBRDKAFKA__",
+            ]
+        );
+        assert!(errors.iter().all(|e| e.file == Path::new(ENVIRONMENT)));
+        assert!(
+            errors[0].message.contains("STADTPULS_API__BIND"),
+            "{}",
+            errors[0].message
+        );
+    }
+
+    #[test]
+    fn other_stadtpuls_variables_are_ignored() {
+        let (_, _, errors) = applied(&[
+            ("STADTPULS_LOG_FORMAT", "json"),
+            ("STADTPULS_CONFIG", "x.toml"),
+            ("PATH", "/bin"),
+        ]);
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn bad_integer_is_reported() {
+        let (_, _, errors) = applied(&[("STADTPULS_KAFKA__BATCH_MAX_MESSAGES", "many")]);
+        assert_eq!(errors[0].key, "STADTPULS_KAFKA__BATCH_MAX_MESSAGES");
+        assert_eq!(errors[0].message, "invalid integer `many`");
+    }
+
+    #[test]
+    fn blank_list_is_empty() {
+        assert!(split_list(" ").is_empty());
+    }
+}

@@ -1,0 +1,151 @@
+//! Typed, validated configuration and sensor registries for Stadtpuls.
+//!
+//! This crate turns a TOML file (plus `STADTPULS_<SECTION>__<KEY>` environment
+//! overrides) into a [`Config`], and each city's CSV or GeoJSON sensor list into a
+//! [`CityRegistry`]. It reads only those config and registry files: no network, no
+//! Kafka, no clock. Everything downstream takes these validated types, so an
+//! unchecked value never reaches the pipeline.
+//!
+//! # Layers
+//!
+//! Built-in defaults, then the file, then the environment. The environment is passed
+//! in as a map ([`env_from_process`] gives the real one) so tests are hermetic.
+//!
+//! # Errors
+//!
+//! Loading never stops at the first problem: [`ConfigErrors`] holds every one found,
+//! each naming the file (or `<environment>`) and the key, e.g. `kafka.brokers`,
+//! `windows.sizes[1]`, `cities[2].timezone`, or `row 18: lat` in a registry.
+//!
+//! # Example
+//!
+//! ```
+//! use std::collections::HashMap;
+//!
+//! let env = HashMap::from([("STADTPULS_WINDOWS__SIZES".to_owned(), "5m,1m".to_owned())]);
+//! let config = stadtpuls_config::Config::demo(&env)?;
+//! assert_eq!(config.windows.sizes[0].as_secs(), 60);
+//! let registries = config.load_registries()?;
+//! assert_eq!(registries.len(), 9);
+//! # Ok::<(), stadtpuls_config::ConfigErrors>(())
+//! ```
+//!
+//! # Main types
+//!
+//! - [`Config`] with its sections [`KafkaConfig`], [`WindowsConfig`], [`ApiConfig`],
+//!   [`HistoryConfig`], [`ParkingConfig`] and [`CityConfig`]
+//! - [`CityRegistry`] of [`SensorSpec`]s
+//! - [`ConfigError`] / [`ConfigErrors`]
+
+mod demo;
+mod document;
+mod env;
+mod error;
+mod fields;
+mod model;
+mod raw;
+mod registry;
+mod validate;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub use demo::{DEMO_ORIGIN, DEMO_TOML};
+pub use env::{ENV_PREFIX, env_from_process};
+pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
+pub use model::{
+    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, ParkingConfig, RegistrySource, WindowsConfig,
+};
+pub use registry::{CityRegistry, SensorKind, SensorSpec, parse_registry};
+
+use crate::error::Errors;
+use crate::validate::ResolveRegistry;
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Kafka consumer settings.
+    pub kafka: KafkaConfig,
+    /// Window sizes and watermark settings.
+    pub windows: WindowsConfig,
+    /// HTTP API settings.
+    pub api: ApiConfig,
+    /// Parquet history location.
+    pub history: HistoryConfig,
+    /// Parking settings.
+    pub parking: ParkingConfig,
+    /// The cities, in file order; at least one.
+    pub cities: Vec<CityConfig>,
+    /// Where the config came from, for messages: the file path, or `<built-in demo>`.
+    pub origin: PathBuf,
+}
+
+impl Config {
+    /// Reads and validates a TOML file, then applies env overrides.
+    ///
+    /// # Errors
+    ///
+    /// An unreadable file (key `(file)`), or every problem in the file and `env`.
+    pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Config> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_toml(&text, path, env),
+            Err(error) => Err(ConfigError::new(
+                path,
+                FILE_KEY,
+                format!("cannot read the config file: {error}"),
+            )
+            .into()),
+        }
+    }
+
+    /// Same as [`Config::load`] from text; `origin` is used in messages and to resolve
+    /// relative registry paths (against its directory).
+    ///
+    /// # Errors
+    ///
+    /// Every problem in `text` and `env`.
+    pub fn from_toml(text: &str, origin: &Path, env: &HashMap<String, String>) -> Result<Config> {
+        build(text, origin, env, &validate::resolve_file(origin))
+    }
+
+    /// Loads and validates every city's registry (reads the files).
+    ///
+    /// # Errors
+    ///
+    /// Every problem in every registry, each naming its registry file.
+    pub fn load_registries(&self) -> Result<Vec<CityRegistry>> {
+        let mut errors = Errors::default();
+        let registries = self
+            .cities
+            .iter()
+            .map(|city| registry::load(city, &mut errors))
+            .collect();
+        errors.finish(registries)
+    }
+
+    /// Returns the city with this id.
+    pub fn city(&self, id: &str) -> Option<&CityConfig> {
+        self.cities.iter().find(|city| city.id == id)
+    }
+}
+
+/// Parses, overrides and validates; shared by files and the embedded demo, which
+/// differ only in how registry paths resolve.
+fn build(
+    text: &str,
+    origin: &Path,
+    env: &HashMap<String, String>,
+    resolve: &ResolveRegistry<'_>,
+) -> Result<Config> {
+    let mut errors = Errors::default();
+    let parsed = document::parse(text, origin, &mut errors);
+    let file_parsed = parsed.is_some();
+    // Environment problems are worth reporting even when the file does not parse.
+    let mut raw = parsed.unwrap_or_default();
+    let overrides = env::apply(&mut raw, env, &mut errors);
+    if !file_parsed {
+        return Err(ConfigErrors(errors.into_vec()));
+    }
+    let config = validate::validate(raw, origin, &overrides, resolve, &mut errors);
+    errors.finish(config)
+}

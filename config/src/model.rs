@@ -1,0 +1,178 @@
+//! Validated, typed configuration sections and their built-in defaults.
+//!
+//! Values of these types only come out of validation (or `Default`), so code that
+//! takes them never needs to re-check ranges.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub(crate) const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
+pub(crate) const DEFAULT_GROUP_ID: &str = "stadtpuls";
+pub(crate) const DEFAULT_TOPIC_PATTERN: &str = r"^sensors\.[a-z0-9-]+\.(traffic|parking)$";
+pub(crate) const DEFAULT_DEADLETTER_TOPIC: &str = "sensors.deadletter";
+pub(crate) const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_576;
+pub(crate) const DEFAULT_BATCH_MAX_MESSAGES: usize = 10_000;
+pub(crate) const DEFAULT_BATCH_MAX_WAIT: Duration = Duration::from_millis(100);
+pub(crate) const DEFAULT_WINDOW_SIZES: [Duration; 2] =
+    [Duration::from_secs(60), Duration::from_secs(15 * 60)];
+pub(crate) const DEFAULT_OUT_OF_ORDERNESS: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(5 * 60);
+pub(crate) const DEFAULT_BIND: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8080);
+pub(crate) const DEFAULT_LIVE_RETENTION: Duration = Duration::from_secs(6 * 3600);
+pub(crate) const DEFAULT_HISTORY_DIR: &str = "./stadtpuls-data";
+pub(crate) const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// Kafka consumer settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma separated (`host:port,host:port`).
+    pub brokers: String,
+    /// Consumer group id; instances with the same id share the partitions.
+    pub group_id: String,
+    /// Regex subscription; always starts with `^`, as librdkafka requires.
+    pub topic_pattern: String,
+    /// Topic that receives messages that could not be decoded.
+    pub deadletter_topic: String,
+    /// Messages larger than this are rejected, 1 KiB ..= 100 MiB.
+    pub max_message_bytes: usize,
+    /// A batch is handed on after this many messages, at least 1.
+    pub batch_max_messages: usize,
+    /// ... or after this long, whichever comes first; > 0 and <= 10s.
+    pub batch_max_wait: Duration,
+    /// Extra librdkafka settings passed through verbatim, e.g. `security.protocol`.
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: DEFAULT_BROKERS.to_owned(),
+            group_id: DEFAULT_GROUP_ID.to_owned(),
+            topic_pattern: DEFAULT_TOPIC_PATTERN.to_owned(),
+            deadletter_topic: DEFAULT_DEADLETTER_TOPIC.to_owned(),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            batch_max_messages: DEFAULT_BATCH_MAX_MESSAGES,
+            batch_max_wait: DEFAULT_BATCH_MAX_WAIT,
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+/// Tumbling windows and watermark settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowsConfig {
+    /// Window sizes, sorted ascending, distinct, whole seconds, each dividing a day
+    /// evenly so that windows align to midnight UTC.
+    pub sizes: Vec<Duration>,
+    /// How far behind the newest event the watermark trails, <= 1h.
+    pub out_of_orderness: Duration,
+    /// A partition silent for this long no longer holds back the watermark, > 0.
+    pub idle_timeout: Duration,
+    /// Events further in the future than this are rejected.
+    pub max_future: Duration,
+}
+
+impl Default for WindowsConfig {
+    fn default() -> Self {
+        Self {
+            sizes: DEFAULT_WINDOW_SIZES.to_vec(),
+            out_of_orderness: DEFAULT_OUT_OF_ORDERNESS,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_future: DEFAULT_MAX_FUTURE,
+        }
+    }
+}
+
+/// HTTP API settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// How long closed windows stay in memory for the API; >= the largest window.
+    pub live_retention: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            bind: DEFAULT_BIND,
+            live_retention: DEFAULT_LIVE_RETENTION,
+        }
+    }
+}
+
+/// Where closed windows are written as Parquet history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// Directory of the history files, relative to the working directory unless absolute.
+    pub dir: PathBuf,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from(DEFAULT_HISTORY_DIR),
+        }
+    }
+}
+
+/// Parking-specific settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkingConfig {
+    /// A spot or facility without a report for this long is shown as stale, > 0.
+    pub stale_after: Duration,
+}
+
+impl Default for ParkingConfig {
+    fn default() -> Self {
+        Self {
+            stale_after: DEFAULT_STALE_AFTER,
+        }
+    }
+}
+
+/// One city of the cooperation network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CityConfig {
+    /// Short id, `^[a-z0-9-]+$`, 1..=64 chars; also the middle part of its topic names.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Local time zone, for daily profiles and DST-aware reports.
+    pub timezone: chrono_tz::Tz,
+    /// Latitude of the centre, degrees.
+    pub lat: f64,
+    /// Longitude of the centre, degrees.
+    pub lon: f64,
+    /// Where its sensor registry is read from.
+    pub registry: RegistrySource,
+}
+
+/// Where a city's sensor registry comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrySource {
+    /// A file, already resolved against the config file's directory; the extension
+    /// (`.csv`, `.geojson` or `.json`) selects the format.
+    File(PathBuf),
+    /// Compiled into the binary (the built-in demo); `name` ends in `.csv` or `.geojson`.
+    Embedded {
+        /// File name, used in messages and to select the format.
+        name: &'static str,
+        /// The registry itself.
+        text: &'static str,
+    },
+}
+
+impl RegistrySource {
+    /// Returns the name used as `file` in error messages.
+    pub fn display_path(&self) -> PathBuf {
+        match self {
+            Self::File(path) => path.clone(),
+            Self::Embedded { name, .. } => PathBuf::from(format!("{}/{name}", crate::DEMO_ORIGIN)),
+        }
+    }
+}

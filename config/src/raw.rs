@@ -1,0 +1,309 @@
+//! The config file as written: loosely typed serde structs, one per section.
+//!
+//! Durations and addresses stay strings and integers stay `i64` here, so that a bad
+//! value becomes a validation error next to all the others instead of stopping the
+//! parse at the first one.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Visitor};
+
+use crate::model;
+
+/// The only file format version so far.
+pub(crate) const CURRENT_VERSION: i64 = 1;
+
+/// The whole file; sections are deserialized one by one (see `document.rs`).
+#[derive(Debug, Clone)]
+pub(crate) struct RawConfig {
+    /// File format version, 1 when missing.
+    pub version: i64,
+    /// `[kafka]`.
+    pub kafka: RawKafka,
+    /// `[windows]`.
+    pub windows: RawWindows,
+    /// `[api]`.
+    pub api: RawApi,
+    /// `[history]`.
+    pub history: RawHistory,
+    /// `[parking]`.
+    pub parking: RawParking,
+    /// `[[cities]]`; `None` for an entry that did not deserialize (already reported).
+    pub cities: Vec<Option<RawCity>>,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            version: default_version(),
+            kafka: RawKafka::default(),
+            windows: RawWindows::default(),
+            api: RawApi::default(),
+            history: RawHistory::default(),
+            parking: RawParking::default(),
+            cities: Vec::new(),
+        }
+    }
+}
+
+/// `[kafka]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKafka {
+    /// Bootstrap servers, `host:port[,host:port…]`.
+    #[serde(default = "default_brokers")]
+    pub brokers: String,
+    /// Consumer group id.
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// Regex subscription, must start with `^`.
+    #[serde(default = "default_topic_pattern")]
+    pub topic_pattern: String,
+    /// Topic for undecodable messages.
+    #[serde(default = "default_deadletter_topic")]
+    pub deadletter_topic: String,
+    /// Largest accepted message, bytes.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: i64,
+    /// Messages per batch at most.
+    #[serde(default = "default_batch_max_messages")]
+    pub batch_max_messages: i64,
+    /// Longest wait before a partial batch is handed on, humantime.
+    #[serde(default = "default_batch_max_wait")]
+    pub batch_max_wait: String,
+    /// Extra librdkafka settings; strings, numbers and booleans are all passed as text.
+    #[serde(default)]
+    pub librdkafka: BTreeMap<String, SettingValue>,
+}
+
+impl Default for RawKafka {
+    fn default() -> Self {
+        Self {
+            brokers: default_brokers(),
+            group_id: default_group_id(),
+            topic_pattern: default_topic_pattern(),
+            deadletter_topic: default_deadletter_topic(),
+            max_message_bytes: default_max_message_bytes(),
+            batch_max_messages: default_batch_max_messages(),
+            batch_max_wait: default_batch_max_wait(),
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[windows]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWindows {
+    /// Tumbling window sizes, humantime each.
+    #[serde(default = "default_window_sizes")]
+    pub sizes: Vec<String>,
+    /// Allowed event disorder, humantime.
+    #[serde(default = "default_out_of_orderness")]
+    pub out_of_orderness: String,
+    /// Silence after which a partition stops holding back the watermark, humantime.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: String,
+    /// Largest accepted lead of event time over wall-clock time, humantime.
+    #[serde(default = "default_max_future")]
+    pub max_future: String,
+}
+
+impl Default for RawWindows {
+    fn default() -> Self {
+        Self {
+            sizes: default_window_sizes(),
+            out_of_orderness: default_out_of_orderness(),
+            idle_timeout: default_idle_timeout(),
+            max_future: default_max_future(),
+        }
+    }
+}
+
+/// `[api]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApi {
+    /// Listen address, `ip:port`.
+    #[serde(default = "default_bind")]
+    pub bind: String,
+    /// How long closed windows stay in memory, humantime.
+    #[serde(default = "default_live_retention")]
+    pub live_retention: String,
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        Self {
+            bind: default_bind(),
+            live_retention: default_live_retention(),
+        }
+    }
+}
+
+/// `[history]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHistory {
+    /// Directory of the Parquet history.
+    #[serde(default = "default_history_dir")]
+    pub dir: String,
+}
+
+impl Default for RawHistory {
+    fn default() -> Self {
+        Self {
+            dir: default_history_dir(),
+        }
+    }
+}
+
+/// `[parking]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawParking {
+    /// Age after which a parking reading counts as stale, humantime.
+    #[serde(default = "default_stale_after")]
+    pub stale_after: String,
+}
+
+impl Default for RawParking {
+    fn default() -> Self {
+        Self {
+            stale_after: default_stale_after(),
+        }
+    }
+}
+
+/// One `[[cities]]` entry as written; every key is required.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCity {
+    /// City id, `^[a-z0-9-]+$`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// IANA time zone name.
+    pub timezone: String,
+    /// Latitude of the centre.
+    pub lat: f64,
+    /// Longitude of the centre.
+    pub lon: f64,
+    /// Registry file, relative to the config file's directory.
+    pub registry: String,
+}
+
+/// A librdkafka setting value; librdkafka takes text, so numbers and booleans are
+/// accepted and kept as they would be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SettingValue(pub String);
+
+impl<'de> Deserialize<'de> for SettingValue {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SettingVisitor;
+
+        impl Visitor<'_> for SettingVisitor {
+            type Value = SettingValue;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<SettingValue, E> {
+                Ok(SettingValue(value.to_owned()))
+            }
+
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<SettingValue, E> {
+                Ok(SettingValue(value.to_string()))
+            }
+
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<SettingValue, E> {
+                Ok(SettingValue(value.to_string()))
+            }
+
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<SettingValue, E> {
+                Ok(SettingValue(value.to_string()))
+            }
+
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<SettingValue, E> {
+                Ok(SettingValue(value.to_string()))
+            }
+        }
+
+        deserializer.deserialize_any(SettingVisitor)
+    }
+}
+
+fn humantime_text(duration: std::time::Duration) -> String {
+    humantime::format_duration(duration).to_string()
+}
+
+pub(crate) fn default_version() -> i64 {
+    CURRENT_VERSION
+}
+
+fn default_brokers() -> String {
+    model::DEFAULT_BROKERS.to_owned()
+}
+
+fn default_group_id() -> String {
+    model::DEFAULT_GROUP_ID.to_owned()
+}
+
+fn default_topic_pattern() -> String {
+    model::DEFAULT_TOPIC_PATTERN.to_owned()
+}
+
+fn default_deadletter_topic() -> String {
+    model::DEFAULT_DEADLETTER_TOPIC.to_owned()
+}
+
+fn default_max_message_bytes() -> i64 {
+    model::DEFAULT_MAX_MESSAGE_BYTES as i64
+}
+
+fn default_batch_max_messages() -> i64 {
+    model::DEFAULT_BATCH_MAX_MESSAGES as i64
+}
+
+fn default_batch_max_wait() -> String {
+    humantime_text(model::DEFAULT_BATCH_MAX_WAIT)
+}
+
+fn default_window_sizes() -> Vec<String> {
+    model::DEFAULT_WINDOW_SIZES
+        .iter()
+        .copied()
+        .map(humantime_text)
+        .collect()
+}
+
+fn default_out_of_orderness() -> String {
+    humantime_text(model::DEFAULT_OUT_OF_ORDERNESS)
+}
+
+fn default_idle_timeout() -> String {
+    humantime_text(model::DEFAULT_IDLE_TIMEOUT)
+}
+
+fn default_max_future() -> String {
+    humantime_text(model::DEFAULT_MAX_FUTURE)
+}
+
+fn default_bind() -> String {
+    model::DEFAULT_BIND.to_string()
+}
+
+fn default_live_retention() -> String {
+    humantime_text(model::DEFAULT_LIVE_RETENTION)
+}
+
+fn default_history_dir() -> String {
+    model::DEFAULT_HISTORY_DIR.to_owned()
+}
+
+fn default_stale_after() -> String {
+    humantime_text(model::DEFAULT_STALE_AFTER)
+}

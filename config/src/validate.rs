@@ -1,0 +1,372 @@
+//! [`RawConfig`] → [`Config`]: every range, format and cross-field rule, with all
+//! problems collected before returning.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::env::Overrides;
+use crate::error::{ENVIRONMENT, Errors};
+use crate::model::{
+    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, ParkingConfig, RegistrySource, WindowsConfig,
+};
+use crate::raw::{CURRENT_VERSION, RawApi, RawCity, RawConfig, RawKafka, RawWindows};
+use crate::{Config, fields};
+
+const KIB: i64 = 1024;
+const MIB: i64 = 1024 * KIB;
+const MAX_BATCH_WAIT: Duration = Duration::from_secs(10);
+const MAX_OUT_OF_ORDERNESS: Duration = Duration::from_secs(3600);
+const SECONDS_PER_DAY: u64 = 86_400;
+const MAX_TOPIC_LEN: usize = 249;
+const MAX_CITY_ID_LEN: usize = 64;
+
+/// librdkafka settings that have a dedicated key, so a second spelling cannot win
+/// silently.
+const DEDICATED_SETTINGS: [(&str, &str); 4] = [
+    ("bootstrap.servers", "kafka.brokers"),
+    ("metadata.broker.list", "kafka.brokers"),
+    ("group.id", "kafka.group_id"),
+    ("message.max.bytes", "kafka.max_message_bytes"),
+];
+
+/// Turns a raw registry path into a source; the demo swaps in embedded files here.
+pub(crate) type ResolveRegistry<'a> = dyn Fn(&str) -> Result<RegistrySource, String> + 'a;
+
+/// Where each error goes: the config file, or the variable that overrode the value.
+struct Ctx<'a> {
+    origin: &'a Path,
+    overrides: &'a Overrides,
+    errors: &'a mut Errors,
+}
+
+impl Ctx<'_> {
+    fn error(&mut self, path: &str, message: impl Into<String>) {
+        match self.overrides.variable(path) {
+            Some(variable) => self.errors.push(Path::new(ENVIRONMENT), variable, message),
+            None => self.errors.push(self.origin, path, message),
+        }
+    }
+
+    /// Parses a duration, reporting a failure at `path`.
+    fn duration(&mut self, path: &str, text: &str) -> Option<Duration> {
+        fields::parse_duration(text)
+            .map_err(|message| self.error(path, message))
+            .ok()
+    }
+
+    fn non_empty(&mut self, path: &str, text: &str) {
+        if text.trim().is_empty() {
+            self.error(path, "must not be empty");
+        }
+    }
+}
+
+/// Validates `raw`; problems go to `errors`, and the returned value is only
+/// meaningful when none were added.
+pub(crate) fn validate(
+    raw: RawConfig,
+    origin: &Path,
+    overrides: &Overrides,
+    resolve: &ResolveRegistry<'_>,
+    errors: &mut Errors,
+) -> Config {
+    let mut ctx = Ctx {
+        origin,
+        overrides,
+        errors,
+    };
+    if raw.version != CURRENT_VERSION {
+        ctx.error(
+            "version",
+            format!(
+                "unsupported version {}, expected {CURRENT_VERSION}",
+                raw.version
+            ),
+        );
+    }
+    let kafka = kafka(&mut ctx, raw.kafka);
+    let windows = windows(&mut ctx, &raw.windows);
+    let api = api(&mut ctx, &raw.api, &windows);
+    ctx.non_empty("history.dir", &raw.history.dir);
+    let history = HistoryConfig {
+        dir: PathBuf::from(raw.history.dir),
+    };
+    let stale_after = positive(&mut ctx, "parking.stale_after", &raw.parking.stale_after);
+    let parking = ParkingConfig {
+        stale_after: stale_after.unwrap_or(ParkingConfig::default().stale_after),
+    };
+    let cities = cities(&mut ctx, raw.cities, resolve);
+    Config {
+        kafka,
+        windows,
+        api,
+        history,
+        parking,
+        cities,
+        origin: origin.to_path_buf(),
+    }
+}
+
+fn positive(ctx: &mut Ctx<'_>, path: &str, text: &str) -> Option<Duration> {
+    let duration = ctx.duration(path, text)?;
+    if duration.is_zero() {
+        ctx.error(path, "must be greater than zero");
+        return None;
+    }
+    Some(duration)
+}
+
+fn kafka(ctx: &mut Ctx<'_>, raw: RawKafka) -> KafkaConfig {
+    let defaults = KafkaConfig::default();
+    ctx.non_empty("kafka.brokers", &raw.brokers);
+    ctx.non_empty("kafka.group_id", &raw.group_id);
+    if !raw.topic_pattern.starts_with('^') {
+        let message = format!(
+            "topic pattern `{}` must start with `^`, librdkafka only treats such subscriptions as regular expressions",
+            raw.topic_pattern
+        );
+        ctx.error("kafka.topic_pattern", message);
+    }
+    if let Err(message) = fields::check_topic_name(&raw.deadletter_topic, MAX_TOPIC_LEN) {
+        ctx.error("kafka.deadletter_topic", message);
+    }
+    let max_message_bytes = in_range(
+        ctx,
+        "kafka.max_message_bytes",
+        raw.max_message_bytes,
+        KIB,
+        100 * MIB,
+        "1 KiB ..= 100 MiB",
+    );
+    let batch_max_messages = in_range(
+        ctx,
+        "kafka.batch_max_messages",
+        raw.batch_max_messages,
+        1,
+        i64::MAX,
+        "at least 1",
+    );
+    let batch_max_wait =
+        positive(ctx, "kafka.batch_max_wait", &raw.batch_max_wait).filter(|wait| {
+            let fits = *wait <= MAX_BATCH_WAIT;
+            if !fits {
+                ctx.error(
+                    "kafka.batch_max_wait",
+                    format!("`{}` is longer than the maximum of 10s", raw.batch_max_wait),
+                );
+            }
+            fits
+        });
+    let mut librdkafka = BTreeMap::new();
+    for (key, value) in raw.librdkafka {
+        let path = format!("kafka.librdkafka.\"{key}\"");
+        if key.trim().is_empty() {
+            ctx.error(&path, "setting name must not be empty");
+        } else if let Some((_, instead)) = DEDICATED_SETTINGS.iter().find(|(name, _)| *name == key)
+        {
+            ctx.error(
+                &path,
+                format!("set `{instead}` instead of librdkafka `{key}`"),
+            );
+        }
+        librdkafka.insert(key, value.0);
+    }
+    KafkaConfig {
+        brokers: raw.brokers,
+        group_id: raw.group_id,
+        topic_pattern: raw.topic_pattern,
+        deadletter_topic: raw.deadletter_topic,
+        max_message_bytes: max_message_bytes.unwrap_or(defaults.max_message_bytes),
+        batch_max_messages: batch_max_messages.unwrap_or(defaults.batch_max_messages),
+        batch_max_wait: batch_max_wait.unwrap_or(defaults.batch_max_wait),
+        librdkafka,
+    }
+}
+
+fn in_range(
+    ctx: &mut Ctx<'_>,
+    path: &str,
+    value: i64,
+    min: i64,
+    max: i64,
+    expected: &str,
+) -> Option<usize> {
+    let converted = usize::try_from(value)
+        .ok()
+        .filter(|_| (min..=max).contains(&value));
+    if converted.is_none() {
+        ctx.error(
+            path,
+            format!("{value} is out of range, expected {expected}"),
+        );
+    }
+    converted
+}
+
+fn windows(ctx: &mut Ctx<'_>, raw: &RawWindows) -> WindowsConfig {
+    let defaults = WindowsConfig::default();
+    let mut sizes: Vec<Duration> = Vec::with_capacity(raw.sizes.len());
+    if raw.sizes.is_empty() {
+        ctx.error("windows.sizes", "must list at least one window size");
+    }
+    for (index, text) in raw.sizes.iter().enumerate() {
+        let path = format!("windows.sizes[{index}]");
+        let Some(size) = ctx.duration(&path, text) else {
+            continue;
+        };
+        if let Err(message) = check_window_size(text, size) {
+            ctx.error(&path, message);
+        } else if sizes.contains(&size) {
+            ctx.error(&path, format!("duplicate window size `{text}`"));
+        } else {
+            sizes.push(size);
+        }
+    }
+    sizes.sort();
+    let out_of_orderness = ctx
+        .duration("windows.out_of_orderness", &raw.out_of_orderness)
+        .filter(|value| {
+            let fits = *value <= MAX_OUT_OF_ORDERNESS;
+            if !fits {
+                let message = format!(
+                    "`{}` is longer than the maximum of 1h",
+                    raw.out_of_orderness
+                );
+                ctx.error("windows.out_of_orderness", message);
+            }
+            fits
+        });
+    let idle_timeout = positive(ctx, "windows.idle_timeout", &raw.idle_timeout);
+    let max_future = ctx.duration("windows.max_future", &raw.max_future);
+    WindowsConfig {
+        sizes: if sizes.is_empty() {
+            defaults.sizes
+        } else {
+            sizes
+        },
+        out_of_orderness: out_of_orderness.unwrap_or(defaults.out_of_orderness),
+        idle_timeout: idle_timeout.unwrap_or(defaults.idle_timeout),
+        max_future: max_future.unwrap_or(defaults.max_future),
+    }
+}
+
+/// Windows must tile a UTC day exactly, otherwise bins would not line up across days
+/// and cities.
+fn check_window_size(text: &str, size: Duration) -> Result<(), String> {
+    if size.subsec_nanos() != 0 {
+        return Err(format!(
+            "window size `{text}` is not a whole number of seconds"
+        ));
+    }
+    let seconds = size.as_secs();
+    if seconds == 0 {
+        return Err(format!("window size `{text}` must be at least 1s"));
+    }
+    if seconds > SECONDS_PER_DAY {
+        return Err(format!("window size `{text}` is longer than one day"));
+    }
+    if !SECONDS_PER_DAY.is_multiple_of(seconds) {
+        return Err(format!(
+            "window size `{text}` does not divide a day evenly, so windows would not align to midnight UTC"
+        ));
+    }
+    Ok(())
+}
+
+fn api(ctx: &mut Ctx<'_>, raw: &RawApi, windows: &WindowsConfig) -> ApiConfig {
+    let defaults = ApiConfig::default();
+    let bind = match raw.bind.trim().parse::<SocketAddr>() {
+        Ok(bind) => Some(bind),
+        Err(_) => {
+            ctx.error(
+                "api.bind",
+                format!(
+                    "invalid socket address `{}`, expected e.g. `127.0.0.1:8080`",
+                    raw.bind
+                ),
+            );
+            None
+        }
+    };
+    let live_retention = positive(ctx, "api.live_retention", &raw.live_retention);
+    if let (Some(retention), Some(largest)) = (live_retention, windows.sizes.last())
+        && retention < *largest
+    {
+        let message = format!(
+            "`{}` is shorter than the largest window ({}), so closed windows would vanish before the API could show them",
+            raw.live_retention,
+            humantime::format_duration(*largest)
+        );
+        ctx.error("api.live_retention", message);
+    }
+    ApiConfig {
+        bind: bind.unwrap_or(defaults.bind),
+        live_retention: live_retention.unwrap_or(defaults.live_retention),
+    }
+}
+
+fn cities(
+    ctx: &mut Ctx<'_>,
+    raw: Vec<Option<RawCity>>,
+    resolve: &ResolveRegistry<'_>,
+) -> Vec<CityConfig> {
+    if raw.is_empty() {
+        ctx.error("cities", "at least one city is required (`[[cities]]`)");
+    }
+    let mut seen = HashSet::new();
+    let mut cities = Vec::with_capacity(raw.len());
+    for (index, city) in raw.into_iter().enumerate() {
+        // `None` failed to deserialize and is already reported.
+        let Some(city) = city else { continue };
+        let base = format!("cities[{index}]");
+        if let Err(message) = fields::check_city_id(&city.id, MAX_CITY_ID_LEN) {
+            ctx.error(&format!("{base}.id"), message);
+        } else if !seen.insert(city.id.clone()) {
+            ctx.error(
+                &format!("{base}.id"),
+                format!("duplicate city id `{}`", city.id),
+            );
+        }
+        ctx.non_empty(&format!("{base}.name"), &city.name);
+        let timezone = city.timezone.parse::<chrono_tz::Tz>();
+        if timezone.is_err() {
+            let message = format!(
+                "unknown timezone `{}`, expected an IANA name like `Europe/Berlin`",
+                city.timezone
+            );
+            ctx.error(&format!("{base}.timezone"), message);
+        }
+        if let Err(message) = fields::check_lat(city.lat) {
+            ctx.error(&format!("{base}.lat"), message);
+        }
+        if let Err(message) = fields::check_lon(city.lon) {
+            ctx.error(&format!("{base}.lon"), message);
+        }
+        let registry = resolve(&city.registry);
+        if let Err(message) = &registry {
+            ctx.error(&format!("{base}.registry"), message.clone());
+        }
+        if let (Ok(timezone), Ok(registry)) = (timezone, registry) {
+            cities.push(CityConfig {
+                id: city.id,
+                name: city.name,
+                timezone,
+                lat: city.lat,
+                lon: city.lon,
+                registry,
+            });
+        }
+    }
+    cities
+}
+
+/// The registry resolver for config files: paths relative to the file's directory.
+pub(crate) fn resolve_file(origin: &Path) -> impl Fn(&str) -> Result<RegistrySource, String> + '_ {
+    move |raw: &str| {
+        fields::check_registry_name(raw)?;
+        let base = origin.parent().unwrap_or(Path::new(""));
+        Ok(RegistrySource::File(base.join(raw)))
+    }
+}

@@ -1,0 +1,123 @@
+//! Config fixtures: every `fixtures/valid/*.toml` loads with its registries, and every
+//! `fixtures/invalid/*.toml` fails with the keys its `# expect: <key>` lines name
+//! (the first line always is one).
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use stadtpuls_config::{Config, ConfigErrors};
+
+fn fixtures(kind: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(kind);
+    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("cannot list {}: {error}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no fixtures in {}", dir.display());
+    paths
+}
+
+fn expected_keys(path: &Path) -> Vec<String> {
+    let text = fs::read_to_string(path).expect("fixture is readable");
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("# expect: "),
+        "{}: first line must be `# expect: <key>`",
+        path.display()
+    );
+    text.lines()
+        .filter_map(|line| line.strip_prefix("# expect: "))
+        .map(|key| key.trim().to_owned())
+        .collect()
+}
+
+/// Loads the config and then its registries, returning the first failure.
+fn load_all(path: &Path) -> Result<(), ConfigErrors> {
+    let config = Config::load(path, &HashMap::new())?;
+    config.load_registries().map(|_| ())
+}
+
+#[test]
+fn valid_fixtures_load_with_their_registries() {
+    for path in fixtures("valid") {
+        if let Err(errors) = load_all(&path) {
+            panic!("{} should load:\n{errors}", path.display());
+        }
+    }
+}
+
+#[test]
+fn invalid_fixtures_report_the_expected_keys() {
+    for path in fixtures("invalid") {
+        let expected = expected_keys(&path);
+        let errors = match load_all(&path) {
+            Ok(()) => panic!("{} should fail with {expected:?}", path.display()),
+            Err(errors) => errors,
+        };
+        for key in &expected {
+            assert!(
+                errors.has_key(key),
+                "{}: no error at `{key}`, got:\n{errors}",
+                path.display()
+            );
+        }
+        for error in &errors {
+            assert!(!error.message.is_empty(), "{error:?}");
+            assert!(!error.message.ends_with('.'), "trailing period: {error}");
+            assert!(
+                !error.message.starts_with(char::is_uppercase),
+                "capitalised: {error}"
+            );
+        }
+    }
+}
+
+#[test]
+fn invalid_config_errors_name_the_fixture_file() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid/timezone.toml");
+    let errors = Config::load(&path, &HashMap::new()).expect_err("timezone fixture is invalid");
+    assert_eq!(errors.len(), 1, "{errors}");
+    let error = &errors.0[0];
+    assert_eq!(error.file, path);
+    assert!(error.message.contains("Europe/Neu_Ulm"), "{error}");
+}
+
+#[test]
+fn bad_registry_reports_every_row_at_once_and_names_the_csv() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid/bad_registry.toml");
+    let config = Config::load(&path, &HashMap::new()).expect("the config part is valid");
+    let errors = config.load_registries().expect_err("bad.csv is invalid");
+    assert_eq!(errors.len(), expected_keys(&path).len(), "{errors}");
+    assert!(
+        errors
+            .iter()
+            .all(|error| error.file.ends_with("registries/bad.csv")),
+        "{errors}"
+    );
+    let swapped = errors
+        .iter()
+        .find(|error| error.key == "row 2: lat")
+        .map(|error| error.message.as_str());
+    assert!(
+        swapped.is_some_and(|message| message.contains("swapped")),
+        "{errors}"
+    );
+}
+
+#[test]
+fn syntax_error_has_line_and_column() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid/syntax.toml");
+    let errors = Config::load(&path, &HashMap::new()).expect_err("syntax fixture is invalid");
+    assert!(
+        errors
+            .iter()
+            .any(|error| error.message.contains("(line 3, column")),
+        "{errors}"
+    );
+}

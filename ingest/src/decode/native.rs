@@ -1,0 +1,358 @@
+//! The native JSON format (see `docs/formats.md`): one observation object per message, or a
+//! JSON array of them.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use stadtpuls_processing::catalog::{Catalog, CityKey};
+use stadtpuls_processing::model::TimeBounds;
+use stadtpuls_processing::model::parking::{ParkingBatchBuilder, ParkingObservation, SpotStatus};
+use stadtpuls_processing::model::traffic::{
+    DEFAULT_INTERVAL_S, TrafficBatchBuilder, TrafficObservation,
+};
+use stadtpuls_processing::{RejectReason, Rejection};
+
+use super::timestamp::WireTs;
+use super::{Rejected, StreamKind};
+
+#[derive(Deserialize)]
+struct TrafficWire<'a> {
+    #[serde(borrow)]
+    city: Cow<'a, str>,
+    #[serde(borrow)]
+    sensor_id: Cow<'a, str>,
+    #[serde(default)]
+    lane: i64,
+    ts: WireTs,
+    interval_s: Option<i64>,
+    vehicle_count: i64,
+    #[serde(alias = "heavy_vehicles")]
+    heavy_vehicle_count: Option<i64>,
+    #[serde(alias = "speed_kmh")]
+    avg_speed_kmh: Option<f64>,
+    occupancy_pct: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct ParkingWire<'a> {
+    #[serde(borrow)]
+    city: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    facility_id: Option<Cow<'a, str>>,
+    ts: WireTs,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    free_spaces: Option<i64>,
+    total_spaces: Option<i64>,
+}
+
+/// Where decoded observations go.
+pub struct Sinks<'a> {
+    /// The catalog resolving ids to keys (may admit new traffic sensors).
+    pub catalog: &'a mut Catalog,
+    /// Traffic rows of the current source.
+    pub traffic: &'a mut TrafficBatchBuilder,
+    /// Parking rows of the current source.
+    pub parking: &'a mut ParkingBatchBuilder,
+    /// Refused elements.
+    pub rejected: &'a mut Vec<Rejected>,
+}
+
+/// Decodes one native-format message of `kind` into the sinks; returns observations accepted.
+///
+/// `topic_city` is the city of the topic it arrived on, if the topic follows the naming
+/// convention; a payload naming another city is refused.
+pub fn decode(
+    kind: StreamKind,
+    payload: &[u8],
+    topic_city: Option<CityKey>,
+    bounds: TimeBounds,
+    sinks: &mut Sinks<'_>,
+) -> usize {
+    let first = payload.iter().copied().find(|b| !b.is_ascii_whitespace());
+    if first != Some(b'[') {
+        return usize::from(decode_one(kind, payload, None, topic_city, bounds, sinks));
+    }
+    let elements: Vec<&RawValue> = match serde_json::from_slice(payload) {
+        Ok(elements) => elements,
+        Err(e) => {
+            sinks.rejected.push(malformed(None, None, &e, payload));
+            return 0;
+        }
+    };
+    elements
+        .iter()
+        .enumerate()
+        .filter(|(i, raw)| {
+            decode_one(
+                kind,
+                raw.get().as_bytes(),
+                Some(*i),
+                topic_city,
+                bounds,
+                sinks,
+            )
+        })
+        .count()
+}
+
+fn decode_one(
+    kind: StreamKind,
+    bytes: &[u8],
+    index: Option<usize>,
+    topic_city: Option<CityKey>,
+    bounds: TimeBounds,
+    sinks: &mut Sinks<'_>,
+) -> bool {
+    let result = match kind {
+        StreamKind::Traffic => decode_traffic(bytes, topic_city, bounds, sinks),
+        StreamKind::Parking => decode_parking(bytes, topic_city, bounds, sinks),
+    };
+    match result {
+        Ok(()) => true,
+        Err((city, rejection)) => {
+            sinks.rejected.push(Rejected {
+                index,
+                city,
+                rejection,
+                payload: bytes.to_vec(),
+            });
+            false
+        }
+    }
+}
+
+type Refusal = (Option<CityKey>, Rejection);
+
+fn decode_traffic(
+    bytes: &[u8],
+    topic_city: Option<CityKey>,
+    bounds: TimeBounds,
+    sinks: &mut Sinks<'_>,
+) -> Result<(), Refusal> {
+    let wire: TrafficWire<'_> =
+        serde_json::from_slice(bytes).map_err(|e| (topic_city, json_rejection(&e)))?;
+    let city = sinks.catalog.city(&wire.city).or(topic_city);
+    let ts = timestamp(&wire.ts).map_err(|r| (city, r))?;
+    let obs = TrafficObservation {
+        city: &wire.city,
+        sensor_id: &wire.sensor_id,
+        lane: wire.lane,
+        ts,
+        interval_s: wire.interval_s.unwrap_or(DEFAULT_INTERVAL_S),
+        vehicle_count: wire.vehicle_count,
+        heavy_vehicle_count: wire.heavy_vehicle_count,
+        avg_speed_kmh: wire.avg_speed_kmh,
+        occupancy_pct: wire.occupancy_pct,
+    };
+    sinks
+        .traffic
+        .push(sinks.catalog, topic_city, &obs, bounds)
+        .map_err(|r| (city, r))
+}
+
+fn decode_parking(
+    bytes: &[u8],
+    topic_city: Option<CityKey>,
+    bounds: TimeBounds,
+    sinks: &mut Sinks<'_>,
+) -> Result<(), Refusal> {
+    let wire: ParkingWire<'_> =
+        serde_json::from_slice(bytes).map_err(|e| (topic_city, json_rejection(&e)))?;
+    let city = sinks.catalog.city(&wire.city).or(topic_city);
+    let refuse = |detail: String| (city, Rejection::new(RejectReason::Malformed, detail));
+    let ts = timestamp(&wire.ts).map_err(|r| (city, r))?;
+    let obs = match wire.kind.as_ref() {
+        "facility" => ParkingObservation::Facility {
+            city: &wire.city,
+            id: &wire.id,
+            ts,
+            free_spaces: wire
+                .free_spaces
+                .ok_or_else(|| refuse("a facility observation needs `free_spaces`".into()))?,
+            total_spaces: wire.total_spaces,
+        },
+        "spot" => {
+            let status = wire
+                .status
+                .as_deref()
+                .ok_or_else(|| refuse("a spot observation needs `status`".into()))?;
+            ParkingObservation::Spot {
+                city: &wire.city,
+                id: &wire.id,
+                facility_id: wire.facility_id.as_deref(),
+                ts,
+                status: SpotStatus::parse(status).ok_or_else(|| {
+                    refuse(format!(
+                        "status `{status}` is not one of free|occupied|closed|unknown"
+                    ))
+                })?,
+            }
+        }
+        other => {
+            return Err(refuse(format!(
+                "kind `{other}` is not `facility` or `spot`"
+            )));
+        }
+    };
+    sinks
+        .parking
+        .push(sinks.catalog, topic_city, &obs, bounds)
+        .map_err(|r| (city, r))
+}
+
+fn timestamp(ts: &WireTs) -> Result<i64, Rejection> {
+    match ts {
+        WireTs::Millis(ms) => Ok(*ms),
+        WireTs::Invalid(text) => Err(Rejection::new(
+            RejectReason::Malformed,
+            format!("ts `{text}` is neither RFC 3339 nor integer epoch milliseconds"),
+        )),
+    }
+}
+
+fn json_rejection(e: &serde_json::Error) -> Rejection {
+    Rejection::new(RejectReason::Malformed, format!("invalid JSON: {e}"))
+}
+
+fn malformed(
+    index: Option<usize>,
+    city: Option<CityKey>,
+    e: &serde_json::Error,
+    payload: &[u8],
+) -> Rejected {
+    Rejected {
+        index,
+        city,
+        rejection: json_rejection(e),
+        payload: payload.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stadtpuls_processing::catalog::UnknownSensors;
+
+    const NOW: i64 = 1_795_478_400_000;
+
+    struct Harness {
+        catalog: Catalog,
+        traffic: TrafficBatchBuilder,
+        parking: ParkingBatchBuilder,
+        rejected: Vec<Rejected>,
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            Self {
+                catalog: Catalog::with_cities(&["ulm", "ka"], UnknownSensors::Admit),
+                traffic: TrafficBatchBuilder::default(),
+                parking: ParkingBatchBuilder::default(),
+                rejected: Vec::new(),
+            }
+        }
+
+        fn decode(&mut self, kind: StreamKind, payload: &str) -> usize {
+            let mut sinks = Sinks {
+                catalog: &mut self.catalog,
+                traffic: &mut self.traffic,
+                parking: &mut self.parking,
+                rejected: &mut self.rejected,
+            };
+            let bounds = TimeBounds {
+                now: NOW,
+                max_future_ms: 300_000,
+            };
+            decode(kind, payload.as_bytes(), Some(0), bounds, &mut sinks)
+        }
+    }
+
+    #[test]
+    fn accepts_both_timestamp_forms_and_bench_aliases() {
+        let mut h = Harness::new();
+        let a = r#"{"city":"ulm","sensor_id":"s1","lane":1,"ts":"2026-11-24T00:00:00Z","interval_s":60,"vehicle_count":3,"avg_speed_kmh":50.5}"#;
+        let b = r#"{"city":"ulm","sensor_id":"s1","lane":2,"ts":1795478400000,"vehicle_count":4,"speed_kmh":40.0,"heavy_vehicles":1,"occupancy_pct":3.5,"extra":true}"#;
+        assert_eq!(h.decode(StreamKind::Traffic, a), 1);
+        assert_eq!(h.decode(StreamKind::Traffic, b), 1);
+        assert!(h.rejected.is_empty(), "{:?}", h.rejected);
+        assert_eq!(h.traffic.len(), 2);
+    }
+
+    #[test]
+    fn array_keeps_good_neighbours_of_a_bad_element() {
+        let mut h = Harness::new();
+        let msg = r#"[
+            {"city":"ulm","sensor_id":"s1","ts":1795478400000,"vehicle_count":3},
+            {"city":"ulm","sensor_id":"s1","ts":1795478400000,"vehicle_count":3,"avg_speed_kmh":999},
+            {"city":"ulm","sensor_id":"s2","ts":"yesterday","vehicle_count":1},
+            {"city":"ulm","sensor_id":"s3","ts":1795478400000,"vehicle_count":2}
+        ]"#;
+        assert_eq!(h.decode(StreamKind::Traffic, msg), 2);
+        let got: Vec<_> = h
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.rejection.reason))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some(1), RejectReason::SpeedOutOfRange),
+                (Some(2), RejectReason::Malformed)
+            ]
+        );
+        assert!(
+            h.rejected[0]
+                .payload
+                .starts_with(b"{\"city\":\"ulm\",\"sensor_id\":\"s1\"")
+        );
+    }
+
+    #[test]
+    fn malformed_inputs_are_rejected_not_fatal() {
+        let mut h = Harness::new();
+        for bad in [
+            "",
+            "{",
+            "null",
+            "[1,2",
+            r#"{"city":"ulm"}"#,
+            r#"{"city":"ulm","sensor_id":"s","ts":1795478400000,"vehicle_count":"7"}"#,
+            r#"{"city":"ulm","sensor_id":"s","ts":1.5,"vehicle_count":7}"#,
+        ] {
+            assert_eq!(h.decode(StreamKind::Traffic, bad), 0, "{bad}");
+        }
+        assert_eq!(h.rejected.len(), 7);
+        assert!(
+            h.rejected
+                .iter()
+                .all(|r| r.rejection.reason == RejectReason::Malformed)
+        );
+    }
+
+    #[test]
+    fn parking_kinds_need_their_fields() {
+        let mut h = Harness::new();
+        let no_free = r#"{"city":"ulm","kind":"facility","id":"p1","ts":1795478400000}"#;
+        let bad_status =
+            r#"{"city":"ulm","kind":"spot","id":"s1","ts":1795478400000,"status":"parked"}"#;
+        let bad_kind = r#"{"city":"ulm","kind":"garage","id":"g","ts":1795478400000}"#;
+        for msg in [no_free, bad_status, bad_kind] {
+            assert_eq!(h.decode(StreamKind::Parking, msg), 0);
+        }
+        let details: Vec<_> = h
+            .rejected
+            .iter()
+            .map(|r| r.rejection.detail.clone())
+            .collect();
+        assert!(details[0].contains("free_spaces"), "{details:?}");
+        assert!(details[1].contains("parked"), "{details:?}");
+        assert!(details[2].contains("garage"), "{details:?}");
+        assert_eq!(h.rejected[0].city, Some(0));
+    }
+}

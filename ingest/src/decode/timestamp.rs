@@ -1,0 +1,45 @@
+//! The `ts` field: RFC 3339 string or integer epoch milliseconds.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use stadtpuls_processing::time::parse_rfc3339;
+
+/// An event timestamp in epoch ms, or the text that failed to parse (reported as malformed).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum WireTs {
+    Millis(i64),
+    Invalid(String),
+}
+
+impl<'de> de::Deserialize<'de> for WireTs {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TsVisitor)
+    }
+}
+
+struct TsVisitor;
+
+impl Visitor<'_> for TsVisitor {
+    type Value = WireTs;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an RFC 3339 timestamp string or integer epoch milliseconds")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<WireTs, E> {
+        Ok(WireTs::Millis(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<WireTs, E> {
+        Ok(i64::try_from(v).map_or_else(|_| WireTs::Invalid(v.to_string()), WireTs::Millis))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<WireTs, E> {
+        Ok(WireTs::Invalid(v.to_string()))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<WireTs, E> {
+        Ok(parse_rfc3339(v).map_or_else(|| WireTs::Invalid(v.to_owned()), WireTs::Millis))
+    }
+}

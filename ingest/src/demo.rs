@@ -1,0 +1,142 @@
+//! The embedded default: the simulated feed as a source, dead letters to the log.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stadtpuls_processing::window::watermark::SourceId;
+use tracing::{debug, warn};
+
+use crate::Result;
+use crate::pipeline::{DeadLetter, RawMessage};
+use crate::runner::{DeadLetterSink, Readiness, Source, now_ms};
+use crate::simulate::SimulatedFeed;
+
+/// Replays the simulated feed: first a backfill of recent history in event-time steps, as
+/// fast as the pipeline takes it, then live at wall-clock pace.
+pub struct SimulatedSource {
+    feed: SimulatedFeed,
+    step_ms: i64,
+    live_every: Duration,
+    ready: Readiness,
+    sources: HashMap<String, (SourceId, Arc<str>)>,
+    offsets: HashMap<SourceId, i64>,
+    end_ms: Option<i64>,
+    topics: Vec<String>,
+}
+
+impl SimulatedSource {
+    /// Starts from the feed's current event time; `ready` is set once the backfill is done.
+    ///
+    /// `city_ids` name the cities whose `sensors.<city>.{traffic,parking}` topics the feed
+    /// writes, announced to the pipeline up front like a Kafka assignment.
+    pub fn new(feed: SimulatedFeed, ready: Readiness, city_ids: &[&str]) -> Self {
+        Self {
+            feed,
+            step_ms: 60_000,
+            live_every: Duration::from_secs(1),
+            ready,
+            sources: HashMap::new(),
+            offsets: HashMap::new(),
+            end_ms: None,
+            topics: city_ids
+                .iter()
+                .flat_map(|c| {
+                    [
+                        format!("sensors.{c}.traffic"),
+                        format!("sensors.{c}.parking"),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    /// Stops at event time `end_ms` instead of running live (tests, benchmarks).
+    pub fn until(mut self, end_ms: i64) -> Self {
+        self.end_ms = Some(end_ms);
+        self
+    }
+
+    fn source_of(&mut self, topic: &str) -> (SourceId, Arc<str>) {
+        if let Some(found) = self.sources.get(topic) {
+            return found.clone();
+        }
+        let entry = (self.sources.len() as SourceId, Arc::<str>::from(topic));
+        self.sources.insert(topic.to_owned(), entry.clone());
+        entry
+    }
+}
+
+impl Source for SimulatedSource {
+    async fn next_batch(&mut self) -> Result<Option<Vec<RawMessage>>> {
+        let now = now_ms();
+        let horizon = self.end_ms.map_or(now, |end| end.min(now));
+        let current = self.feed.now_ms();
+        if current >= horizon {
+            if self.end_ms.is_some_and(|end| current >= end) {
+                return Ok(None);
+            }
+            self.ready.set(true);
+            tokio::time::sleep(self.live_every).await;
+            let next = now_ms();
+            return Ok(Some(self.take(next)));
+        }
+        let to = (current + self.step_ms).min(horizon);
+        Ok(Some(self.take(to)))
+    }
+
+    fn commit(&mut self, _batch: &[RawMessage]) -> Result<()> {
+        Ok(())
+    }
+
+    fn assigned(&mut self) -> Vec<(SourceId, Arc<str>)> {
+        let topics = std::mem::take(&mut self.topics);
+        topics.iter().map(|t| self.source_of(t)).collect()
+    }
+}
+
+impl SimulatedSource {
+    fn take(&mut self, to_ms: i64) -> Vec<RawMessage> {
+        let messages = self.feed.advance_to(to_ms);
+        let mut out = Vec::with_capacity(messages.len());
+        for m in messages {
+            let (source, topic) = self.source_of(&m.topic);
+            let offset = self.offsets.entry(source).or_insert(0);
+            out.push(RawMessage {
+                source,
+                topic,
+                partition: 0,
+                offset: *offset,
+                key: Some(m.key.into_bytes()),
+                payload: m.payload,
+            });
+            *offset += 1;
+        }
+        // Per-source runs keep the pipeline's per-source grouping cheap.
+        out.sort_by_key(|m| m.source);
+        out
+    }
+}
+
+/// Dead letters to the log, for runs without a broker.
+#[derive(Debug, Default)]
+pub struct LogDeadLetters {
+    written: u64,
+}
+
+impl DeadLetterSink for LogDeadLetters {
+    async fn send(&mut self, letters: &[DeadLetter]) -> Result<()> {
+        for letter in letters {
+            debug!(reason = %letter.reason, detail = %letter.detail, topic = %letter.topic, "dead letter");
+        }
+        if let Some(first) = letters.first() {
+            warn!(count = letters.len(), first_reason = %first.reason, first_detail = %first.detail, "observations rejected");
+        }
+        self.written += letters.len() as u64;
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "log"
+    }
+}

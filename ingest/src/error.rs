@@ -1,0 +1,35 @@
+//! Errors of the ingest crate.
+
+use rdkafka::error::KafkaError;
+use stadtpuls_processing::ProcessingError;
+
+/// Result type of the ingest crate.
+pub type Result<T, E = IngestError> = std::result::Result<T, E>;
+
+/// What can stop or delay ingestion. Bad sensor data is never an error here: it is
+/// dead-lettered and counted.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The broker refused or could not be reached; retried with backoff where it can be.
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        /// What we were doing.
+        context: String,
+        /// The client's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// An engine bug (schema mismatch).
+    #[error("processing: {0}")]
+    Processing(#[from] ProcessingError),
+}
+
+impl IngestError {
+    /// Wraps a Kafka error with what was being done.
+    pub fn kafka(context: impl Into<String>, source: KafkaError) -> Self {
+        IngestError::Kafka {
+            context: context.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The Kafka source: a consumer-group member subscribed by topic pattern, reading batches.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use stadtpuls_config::KafkaConfig;
+use stadtpuls_processing::window::watermark::SourceId;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::pipeline::RawMessage;
+use crate::runner::{Readiness, Source};
+use crate::{IngestError, Result, metrics};
+
+/// How long to wait for a first message before returning an empty batch, so the pipeline
+/// can advance watermarks of idle sources.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// Consumer callbacks: readiness on assignment, revoked partitions, lag from statistics.
+struct SourceContext {
+    ready: Readiness,
+    assigned: Mutex<Vec<(String, i32)>>,
+    revoked: Mutex<Vec<(String, i32)>>,
+}
+
+impl ClientContext for SourceContext {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in &statistics.topics {
+            let lag: i64 = stats
+                .partitions
+                .values()
+                .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+                .map(|p| p.consumer_lag)
+                .sum();
+            metrics::CONSUMER_LAG.with_label_values(&[topic]).set(lag);
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn post_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        let partitions = |tpl: &TopicPartitionList| -> Vec<(String, i32)> {
+            tpl.elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect()
+        };
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let mut assigned = self.assigned.lock().unwrap_or_else(PoisonError::into_inner);
+                assigned.extend(partitions(tpl));
+                info!(partitions = tpl.count(), "partitions assigned");
+            }
+            Rebalance::Revoke(tpl) => {
+                let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+                revoked.extend(partitions(tpl));
+                info!(partitions = tpl.count(), "partitions revoked");
+            }
+            Rebalance::Error(error) => warn!(%error, "rebalance failed"),
+        }
+        // Ready once we take part in the group, even with zero partitions of a pattern that
+        // matches nothing yet: then there is simply nothing to wait for.
+        self.ready.set(true);
+    }
+}
+
+/// Dense source ids for topic-partitions, with the topic name shared between messages.
+#[derive(Default)]
+struct SourceIds {
+    topics: HashMap<String, (Arc<str>, Vec<Option<SourceId>>)>,
+    next: SourceId,
+}
+
+impl SourceIds {
+    fn get(&mut self, topic: &str, partition: i32) -> (SourceId, Arc<str>) {
+        if !self.topics.contains_key(topic) {
+            self.topics
+                .insert(topic.to_owned(), (Arc::from(topic), Vec::new()));
+        }
+        let next = &mut self.next;
+        let Some((name, ids)) = self.topics.get_mut(topic) else {
+            unreachable!("inserted above")
+        };
+        let index = usize::try_from(partition).unwrap_or(0);
+        if ids.len() <= index {
+            ids.resize(index + 1, None);
+        }
+        let id = *ids[index].get_or_insert_with(|| {
+            *next += 1;
+            *next - 1
+        });
+        (id, name.clone())
+    }
+
+    fn lookup(&self, topic: &str, partition: i32) -> Option<SourceId> {
+        let (_, ids) = self.topics.get(topic)?;
+        ids.get(usize::try_from(partition).ok()?).copied().flatten()
+    }
+}
+
+/// Reads sensor topics matching the configured pattern as a consumer-group member.
+pub struct KafkaSource {
+    consumer: StreamConsumer<SourceContext>,
+    sources: SourceIds,
+    max_messages: usize,
+    max_wait: Duration,
+}
+
+impl KafkaSource {
+    /// Creates the consumer and subscribes to `kafka.topic_pattern`.
+    ///
+    /// Offsets are stored only after a batch is processed and auto-committed from there, so
+    /// a crash re-reads at most the uncommitted tail (at-least-once).
+    ///
+    /// # Errors
+    /// When the client cannot be created or the subscription is refused.
+    pub fn new(kafka: &KafkaConfig, ready: Readiness) -> Result<Self> {
+        let context = SourceContext {
+            ready,
+            assigned: Mutex::new(Vec::new()),
+            revoked: Mutex::new(Vec::new()),
+        };
+        let mut cfg = super::client_config(kafka);
+        cfg.set("group.id", &kafka.group_id)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("statistics.interval.ms", "5000")
+            .set("topic.metadata.refresh.interval.ms", "10000");
+        for (key, value) in &kafka.librdkafka {
+            cfg.set(key, value);
+        }
+        let consumer: StreamConsumer<SourceContext> = cfg
+            .create_with_context(context)
+            .map_err(|e| IngestError::kafka("create consumer", e))?;
+        consumer.subscribe(&[&kafka.topic_pattern]).map_err(|e| {
+            IngestError::kafka(format!("subscribe to `{}`", kafka.topic_pattern), e)
+        })?;
+        info!(pattern = %kafka.topic_pattern, group = %kafka.group_id, brokers = %kafka.brokers, "kafka consumer subscribed");
+        Ok(Self {
+            consumer,
+            sources: SourceIds::default(),
+            max_messages: kafka.batch_max_messages,
+            max_wait: kafka.batch_max_wait,
+        })
+    }
+}
+
+fn to_raw<M: Message>(sources: &mut SourceIds, message: &M) -> RawMessage {
+    let (source, topic) = sources.get(message.topic(), message.partition());
+    RawMessage {
+        source,
+        topic,
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+    }
+}
+
+impl Source for KafkaSource {
+    async fn next_batch(&mut self) -> Result<Option<Vec<RawMessage>>> {
+        let mut batch = Vec::new();
+        let first = tokio::time::timeout(IDLE_POLL, self.consumer.recv()).await;
+        let first = match first {
+            Err(_elapsed) => return Ok(Some(batch)),
+            Ok(Err(error)) => {
+                warn!(%error, "kafka receive failed");
+                return Ok(Some(batch));
+            }
+            Ok(Ok(message)) => to_raw(&mut self.sources, &message),
+        };
+        batch.push(first);
+        let deadline = Instant::now() + self.max_wait;
+        while batch.len() < self.max_messages {
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Err(_elapsed) => break,
+                Ok(Err(error)) => {
+                    warn!(%error, "kafka receive failed");
+                    break;
+                }
+                Ok(Ok(message)) => batch.push(to_raw(&mut self.sources, &message)),
+            }
+        }
+        Ok(Some(batch))
+    }
+
+    fn commit(&mut self, batch: &[RawMessage]) -> Result<()> {
+        let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+        for m in batch {
+            let entry = next.entry((&m.topic, m.partition)).or_insert(m.offset + 1);
+            *entry = (*entry).max(m.offset + 1);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+                .map_err(|e| IngestError::kafka("build offset list", e))?;
+        }
+        if let Err(error) = self.consumer.store_offsets(&tpl) {
+            // A partition revoked mid-batch: its new owner re-reads from the last commit.
+            warn!(%error, "storing offsets failed; the batch may be read again");
+        }
+        Ok(())
+    }
+
+    fn assigned(&mut self) -> Vec<(SourceId, Arc<str>)> {
+        let assigned: Vec<(String, i32)> = {
+            let mut guard = self
+                .consumer
+                .context()
+                .assigned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            std::mem::take(&mut *guard)
+        };
+        assigned
+            .iter()
+            .map(|(t, p)| self.sources.get(t, *p))
+            .collect()
+    }
+
+    fn revoked(&mut self) -> Vec<SourceId> {
+        let revoked: Vec<(String, i32)> = {
+            let mut guard = self
+                .consumer
+                .context()
+                .revoked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            std::mem::take(&mut *guard)
+        };
+        revoked
+            .iter()
+            .filter_map(|(t, p)| self.sources.lookup(t, *p))
+            .collect()
+    }
+
+    fn close(&mut self) -> Result<()> {
+        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => Ok(()),
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+            Err(e) => Err(IngestError::kafka("final offset commit", e)),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The dead-letter sink: refused observations with their reason and origin in headers.
+
+use std::time::Duration;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use stadtpuls_config::KafkaConfig;
+
+use crate::pipeline::DeadLetter;
+use crate::runner::DeadLetterSink;
+use crate::{IngestError, Result};
+
+/// Header names of a dead-letter message.
+pub mod header {
+    /// Reject reason, e.g. `speed_out_of_range`.
+    pub const REASON: &str = "stadtpuls.reason";
+    /// Human-readable detail.
+    pub const DETAIL: &str = "stadtpuls.detail";
+    /// Topic the message was read from.
+    pub const TOPIC: &str = "stadtpuls.source.topic";
+    /// Partition it was read from.
+    pub const PARTITION: &str = "stadtpuls.source.partition";
+    /// Offset it was read at.
+    pub const OFFSET: &str = "stadtpuls.source.offset";
+    /// Index of the refused element in a JSON array message.
+    pub const INDEX: &str = "stadtpuls.source.index";
+    /// `true` when the payload was cut (oversized messages).
+    pub const TRUNCATED: &str = "stadtpuls.truncated";
+}
+
+/// Writes dead letters to a Kafka topic.
+pub struct KafkaDeadLetters {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl KafkaDeadLetters {
+    /// Creates the producer for `kafka.deadletter_topic`.
+    ///
+    /// # Errors
+    /// When the client cannot be created.
+    pub fn new(kafka: &KafkaConfig) -> Result<Self> {
+        let producer = super::client_config(kafka)
+            .set("acks", "all")
+            .set("message.timeout.ms", "30000")
+            .create()
+            .map_err(|e| IngestError::kafka("create dead-letter producer", e))?;
+        Ok(Self {
+            producer,
+            topic: kafka.deadletter_topic.clone(),
+        })
+    }
+}
+
+fn headers(letter: &DeadLetter) -> OwnedHeaders {
+    let partition = letter.partition.to_string();
+    let offset = letter.offset.to_string();
+    let mut headers = OwnedHeaders::new()
+        .insert(Header {
+            key: header::REASON,
+            value: Some(letter.reason.as_str()),
+        })
+        .insert(Header {
+            key: header::DETAIL,
+            value: Some(letter.detail.as_str()),
+        })
+        .insert(Header {
+            key: header::TOPIC,
+            value: Some(letter.topic.as_ref()),
+        })
+        .insert(Header {
+            key: header::PARTITION,
+            value: Some(partition.as_str()),
+        })
+        .insert(Header {
+            key: header::OFFSET,
+            value: Some(offset.as_str()),
+        });
+    if let Some(index) = letter.index {
+        let index = index.to_string();
+        headers = headers.insert(Header {
+            key: header::INDEX,
+            value: Some(index.as_str()),
+        });
+    }
+    if letter.truncated {
+        headers = headers.insert(Header {
+            key: header::TRUNCATED,
+            value: Some("true"),
+        });
+    }
+    headers
+}
+
+impl DeadLetterSink for KafkaDeadLetters {
+    async fn send(&mut self, letters: &[DeadLetter]) -> Result<()> {
+        // Enqueue all, then wait for every delivery: one round trip for the batch.
+        let mut pending = Vec::with_capacity(letters.len());
+        for letter in letters {
+            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
+                .payload(letter.payload.as_slice())
+                .headers(headers(letter));
+            if let Some(key) = &letter.key {
+                record = record.key(key.as_slice());
+            }
+            let delivery = self.producer.send(record, Duration::from_secs(5));
+            pending.push(delivery);
+        }
+        for delivery in pending {
+            delivery
+                .await
+                .map_err(|(e, _)| IngestError::kafka("write dead letter", e))?;
+        }
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "kafka"
+    }
+}

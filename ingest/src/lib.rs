@@ -1,0 +1,20 @@
+//! Stadtpuls ingest: sources, decoders and the loop that feeds the processing engine.
+//!
+//! - [`decode`]: wire formats → validated Arrow batches (native JSON today);
+//! - [`pipeline`]: one synchronous step, raw messages → dead letters + closed windows;
+//! - [`runner`]: the async loop over a [`runner::Source`] and a [`runner::DeadLetterSink`];
+//! - [`kafka`]: the consumer-group source, the dead-letter topic, producers;
+//! - [`simulate`] and [`demo`]: the built-in nine-city feed for `stadtpuls demo`.
+//!
+//! Every metric this crate records is declared in [`metrics`].
+
+pub mod decode;
+pub mod demo;
+pub mod error;
+pub mod kafka;
+pub mod metrics;
+pub mod pipeline;
+pub mod runner;
+pub mod simulate;
+
+pub use error::{IngestError, Result};

@@ -1,0 +1,131 @@
+//! Every Prometheus metric the ingest side records, in the default registry.
+//!
+//! Labels are bounded: `city` is a configured city id or `unknown`, `kind` is
+//! traffic|parking, `reason` a [`stadtpuls_processing::RejectReason`], `window` a configured
+//! size. Sensor ids are never labels.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    HistogramVec, IntCounterVec, IntGaugeVec, register_histogram_vec, register_int_counter_vec,
+    register_int_gauge_vec,
+};
+
+/// Label value for events whose city could not be determined or is not configured.
+pub const UNKNOWN_CITY: &str = "unknown";
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register_int_counter_vec!(name, help, labels).unwrap_or_else(|e| panic!("metric {name}: {e}"))
+}
+
+fn gauge(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    register_int_gauge_vec!(name, help, labels).unwrap_or_else(|e| panic!("metric {name}: {e}"))
+}
+
+/// Messages read from the source, by kind.
+pub static MESSAGES_RECEIVED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_messages_received_total",
+        "Messages read from Kafka or the simulated feed",
+        &["kind"],
+    )
+});
+
+/// Observations accepted into the windows, by city and kind.
+pub static EVENTS_ACCEPTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_events_accepted_total",
+        "Observations decoded, validated and folded into windows",
+        &["city", "kind"],
+    )
+});
+
+/// Observations refused, by city, kind and reason.
+pub static EVENTS_REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_events_rejected_total",
+        "Observations refused and dead-lettered, by reason",
+        &["city", "kind", "reason"],
+    )
+});
+
+/// Observations that arrived after their window closed, by kind and window size.
+pub static EVENTS_LATE: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_events_late_total",
+        "Observations whose window had already closed when they arrived",
+        &["kind", "window"],
+    )
+});
+
+/// Closed (entity, window) results emitted, by kind and window size.
+pub static WINDOWS_EMITTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_windows_emitted_total",
+        "Closed window results emitted (one per sensor or facility and window)",
+        &["kind", "window"],
+    )
+});
+
+/// Dead-letter messages that could not be written.
+pub static DEADLETTER_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_deadletter_failures_total",
+        "Dead-letter messages the sink failed to write (retried)",
+        &["sink"],
+    )
+});
+
+/// Consumer lag per topic, summed over its assigned partitions.
+pub static CONSUMER_LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge(
+        "stadtpuls_consumer_lag_messages",
+        "Messages between the consumer position and the partition end, per topic",
+        &["topic"],
+    )
+});
+
+/// Processing time minus the operator watermark, by kind.
+pub static WATERMARK_DELAY: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge(
+        "stadtpuls_watermark_delay_seconds",
+        "Wall-clock time minus the operator watermark",
+        &["kind"],
+    )
+});
+
+/// Open (entity, window) states, by kind.
+pub static OPEN_STATES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge(
+        "stadtpuls_window_open_states",
+        "Open (entity, window) accumulators",
+        &["kind"],
+    )
+});
+
+/// Time to decode, validate, aggregate and emit one source batch.
+pub static BATCH_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "stadtpuls_batch_duration_seconds",
+        "Time to process one batch of messages",
+        &["stage"],
+        vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
+        ]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_batch_duration_seconds: {e}"))
+});
+
+/// Forces registration so `/metrics` lists every family (at zero) from the start.
+pub fn register() {
+    LazyLock::force(&MESSAGES_RECEIVED);
+    LazyLock::force(&EVENTS_ACCEPTED);
+    LazyLock::force(&EVENTS_REJECTED);
+    LazyLock::force(&EVENTS_LATE);
+    LazyLock::force(&WINDOWS_EMITTED);
+    LazyLock::force(&DEADLETTER_FAILURES);
+    LazyLock::force(&CONSUMER_LAG);
+    LazyLock::force(&WATERMARK_DELAY);
+    LazyLock::force(&OPEN_STATES);
+    LazyLock::force(&BATCH_DURATION);
+}

@@ -1,0 +1,180 @@
+//! The loop that moves batches from a source through the pipeline to the sinks.
+//!
+//! Order per batch gives at-least-once reading with nothing silently dropped: process →
+//! write dead letters (retrying until the sink takes them) → mark offsets done. A crash
+//! before the last step re-reads the batch.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use stadtpuls_processing::window::watermark::SourceId;
+use tokio::sync::watch;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::Result;
+use crate::metrics;
+use crate::pipeline::{DeadLetter, Pipeline, RawMessage, StepOutput};
+
+/// Where messages come from: Kafka in production, the simulated feed in the demo.
+pub trait Source {
+    /// Returns the next batch (possibly empty after a quiet wait), or `None` at end of input.
+    fn next_batch(&mut self) -> impl Future<Output = Result<Option<Vec<RawMessage>>>>;
+    /// Marks a processed batch done so it is not read again after a restart.
+    ///
+    /// # Errors
+    /// When the offsets cannot be stored; the batch will be re-read.
+    fn commit(&mut self, batch: &[RawMessage]) -> Result<()>;
+    /// Sources (partitions) assigned since the last call, with their topic.
+    fn assigned(&mut self) -> Vec<(SourceId, Arc<str>)> {
+        Vec::new()
+    }
+    /// Sources (partitions) taken away since the last call.
+    fn revoked(&mut self) -> Vec<SourceId> {
+        Vec::new()
+    }
+    /// Flushes committed offsets before shutdown.
+    ///
+    /// # Errors
+    /// When the final commit fails; the tail of the input will be re-read.
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Where refused observations go.
+pub trait DeadLetterSink {
+    /// Writes every dead letter or fails as a whole (the caller retries).
+    fn send(&mut self, letters: &[DeadLetter]) -> impl Future<Output = Result<()>>;
+    /// A label for metrics and logs.
+    fn name(&self) -> &'static str;
+}
+
+/// Totals of a run, for logs and the demo banner.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Messages read.
+    pub messages: u64,
+    /// Observations accepted.
+    pub accepted: u64,
+    /// Observations dead-lettered.
+    pub rejected: u64,
+    /// Observations late for the smallest window.
+    pub late: u64,
+}
+
+/// Returns the wall clock in epoch ms.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Runs until the source ends or `shutdown` turns true; finishes the batch in hand first.
+///
+/// `on_output` sees every step's closed windows (history and output topics hook in here).
+///
+/// # Errors
+/// Engine bugs, or a source that cannot commit; dead-letter failures are retried instead.
+pub async fn run<S, D, F>(
+    pipeline: &mut Pipeline,
+    source: &mut S,
+    dead_letters: &mut D,
+    mut shutdown: watch::Receiver<bool>,
+    mut on_output: F,
+) -> Result<RunSummary>
+where
+    S: Source,
+    D: DeadLetterSink,
+    F: FnMut(&StepOutput),
+{
+    let mut summary = RunSummary::default();
+    loop {
+        if *shutdown.borrow() {
+            info!("shutdown requested, stopping after the batch in hand");
+            break;
+        }
+        let batch = tokio::select! {
+            batch = source.next_batch() => batch?,
+            _ = shutdown.changed() => continue,
+        };
+        let now = now_ms();
+        for (assigned, topic) in source.assigned() {
+            pipeline.add_source(assigned, &topic, now);
+        }
+        for revoked in source.revoked() {
+            pipeline.remove_source(revoked);
+        }
+        let Some(messages) = batch else {
+            let out = pipeline.finish()?;
+            on_output(&out);
+            info!(messages = summary.messages, "end of input");
+            break;
+        };
+        let out = if messages.is_empty() {
+            pipeline.tick(now)?
+        } else {
+            pipeline.process(&messages, now)?
+        };
+        if !messages.is_empty() || !out.traffic.is_empty() {
+            debug!(
+                messages = messages.len(),
+                accepted = out.accepted,
+                rejected = out.dead_letters.len(),
+                late = out.late,
+                closed_traffic = out.traffic.len(),
+                closed_parking = out.parking.len(),
+                "batch processed"
+            );
+        }
+        summary.messages += messages.len() as u64;
+        summary.accepted += out.accepted as u64;
+        summary.rejected += out.dead_letters.len() as u64;
+        summary.late += out.late;
+        send_with_retry(dead_letters, &out.dead_letters)
+            .instrument(info_span!("deadletter", count = out.dead_letters.len()))
+            .await;
+        on_output(&out);
+        if !messages.is_empty() {
+            source.commit(&messages)?;
+        }
+    }
+    source.close()?;
+    Ok(summary)
+}
+
+/// Retries until the sink accepts: committing past an unwritten dead letter would lose it.
+async fn send_with_retry<D: DeadLetterSink>(sink: &mut D, letters: &[DeadLetter]) {
+    if letters.is_empty() {
+        return;
+    }
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match sink.send(letters).await {
+            Ok(()) => return,
+            Err(error) => {
+                metrics::DEADLETTER_FAILURES
+                    .with_label_values(&[sink.name()])
+                    .inc();
+                warn!(%error, sink = sink.name(), retry_in_ms = backoff.as_millis() as u64, "dead-letter write failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// A readiness flag the API's `/readyz` reads.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// Sets the flag.
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Release);
+    }
+
+    /// Reads the flag.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}

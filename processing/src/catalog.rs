@@ -1,0 +1,343 @@
+//! Dense keys for cities, traffic sensors, parking facilities and spots.
+//!
+//! The window operators keep their state in arrays indexed by these keys, so the hot path
+//! never hashes a string more than once per event (at decode time, to resolve the id).
+//! The key of a sensor is also the dictionary key of its id in decoded batches, which lets
+//! the operators read sensor identity straight from an Arrow `DictionaryArray`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::StringArray;
+use stadtpuls_config::{CityRegistry, SensorKind};
+
+/// Dense index of a city in the catalog.
+pub type CityKey = u16;
+/// Dense index of a traffic sensor, facility or spot within its kind.
+pub type EntityKey = u32;
+
+/// What to do with an event from a sensor that is not in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownSensors {
+    /// Reject it with reason `unknown_sensor` (production default: a typo must not create
+    /// phantom sensors).
+    Reject,
+    /// Register it on first sight (benchmarks and feeds without a registry).
+    Admit,
+}
+
+/// Static description of a traffic sensor, as the metrics need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficSensorInfo {
+    /// City the sensor belongs to.
+    pub city: CityKey,
+    /// Sensor id as in the registry.
+    pub id: Arc<str>,
+    /// Number of lanes the cross-section covers.
+    pub lanes: u8,
+    /// Free-flow speed of the site in km/h.
+    pub free_flow_kmh: f64,
+}
+
+/// Static description of a parking facility (car park, P+R or on-street zone).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FacilityInfo {
+    /// City the facility belongs to.
+    pub city: CityKey,
+    /// Facility id as in the registry.
+    pub id: Arc<str>,
+    /// Registered capacity; a real-time `total_spaces` overrides it.
+    pub capacity: Option<u32>,
+    /// Number of registered spot sensors in the facility (0 for counted car parks).
+    pub spots: u32,
+}
+
+/// Static description of a single parking spot sensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpotInfo {
+    /// Spot id as in the registry.
+    pub id: Arc<str>,
+    /// Facility (zone) the spot rolls up into.
+    pub facility: EntityKey,
+}
+
+/// One interning table: ids of one kind per city, resolved to dense keys.
+#[derive(Debug, Default, Clone)]
+struct Interner {
+    by_city: Vec<HashMap<Arc<str>, EntityKey>>,
+}
+
+impl Interner {
+    fn with_cities(n: usize) -> Self {
+        Self {
+            by_city: vec![HashMap::new(); n],
+        }
+    }
+
+    fn get(&self, city: CityKey, id: &str) -> Option<EntityKey> {
+        self.by_city.get(city as usize)?.get(id).copied()
+    }
+
+    fn insert(&mut self, city: CityKey, id: Arc<str>, key: EntityKey) {
+        if let Some(map) = self.by_city.get_mut(city as usize) {
+            map.insert(id, key);
+        }
+    }
+}
+
+/// Every city and entity the engine knows, with dense keys.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    city_ids: Vec<Arc<str>>,
+    city_index: HashMap<Arc<str>, CityKey>,
+    traffic: Vec<TrafficSensorInfo>,
+    traffic_index: Interner,
+    facilities: Vec<FacilityInfo>,
+    facility_index: Interner,
+    spots: Vec<SpotInfo>,
+    spot_index: Interner,
+    unknown: UnknownSensors,
+    traffic_values: Option<Arc<StringArray>>,
+    city_values: Arc<StringArray>,
+    facility_values: Option<Arc<StringArray>>,
+    spot_values: Option<Arc<StringArray>>,
+}
+
+/// Free-flow speed assumed for admitted sensors without a registry entry, in km/h
+/// (the German urban speed limit).
+pub const DEFAULT_FREE_FLOW_KMH: f64 = 50.0;
+
+impl Catalog {
+    /// Builds the catalog from validated city registries.
+    pub fn from_registries(registries: &[CityRegistry], unknown: UnknownSensors) -> Self {
+        let ids: Vec<&str> = registries.iter().map(|r| r.city.id.as_str()).collect();
+        let mut catalog = Self::with_cities(&ids, unknown);
+        for (city, registry) in registries.iter().enumerate() {
+            let city = city as CityKey;
+            for sensor in &registry.sensors {
+                match sensor.kind {
+                    SensorKind::Traffic => {
+                        catalog.add_traffic(
+                            city,
+                            &sensor.id,
+                            sensor.lanes.max(1),
+                            sensor.free_flow_kmh.unwrap_or(DEFAULT_FREE_FLOW_KMH),
+                        );
+                    }
+                    SensorKind::ParkingFacility => {
+                        catalog.add_facility(city, &sensor.id, sensor.capacity);
+                    }
+                    SensorKind::ParkingSpot => {}
+                }
+            }
+            // Spots second: they refer to facilities of the same registry.
+            for sensor in &registry.sensors {
+                if sensor.kind != SensorKind::ParkingSpot {
+                    continue;
+                }
+                let facility = sensor
+                    .facility_id
+                    .as_deref()
+                    .and_then(|f| catalog.facility_index.get(city, f));
+                if let Some(facility) = facility {
+                    catalog.add_spot(city, &sensor.id, facility);
+                }
+            }
+        }
+        catalog
+    }
+
+    /// Builds an empty catalog of the given cities (ids in key order).
+    pub fn with_cities(city_ids: &[&str], unknown: UnknownSensors) -> Self {
+        let city_ids: Vec<Arc<str>> = city_ids.iter().map(|c| Arc::from(*c)).collect();
+        let city_index = city_ids
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i as CityKey))
+            .collect();
+        let city_values = Arc::new(StringArray::from_iter_values(
+            city_ids.iter().map(|c| c.as_ref()),
+        ));
+        let n = city_ids.len();
+        Self {
+            city_ids,
+            city_index,
+            traffic: Vec::new(),
+            traffic_index: Interner::with_cities(n),
+            facilities: Vec::new(),
+            facility_index: Interner::with_cities(n),
+            spots: Vec::new(),
+            spot_index: Interner::with_cities(n),
+            unknown,
+            traffic_values: None,
+            city_values,
+            facility_values: None,
+            spot_values: None,
+        }
+    }
+
+    /// Registers a traffic sensor and returns its key.
+    pub fn add_traffic(
+        &mut self,
+        city: CityKey,
+        id: &str,
+        lanes: u8,
+        free_flow_kmh: f64,
+    ) -> EntityKey {
+        let key = self.traffic.len() as EntityKey;
+        let id: Arc<str> = Arc::from(id);
+        self.traffic_index.insert(city, id.clone(), key);
+        self.traffic.push(TrafficSensorInfo {
+            city,
+            id,
+            lanes,
+            free_flow_kmh,
+        });
+        self.traffic_values = None;
+        key
+    }
+
+    /// Registers a parking facility and returns its key.
+    pub fn add_facility(&mut self, city: CityKey, id: &str, capacity: Option<u32>) -> EntityKey {
+        let key = self.facilities.len() as EntityKey;
+        let id: Arc<str> = Arc::from(id);
+        self.facility_index.insert(city, id.clone(), key);
+        self.facility_values = None;
+        self.facilities.push(FacilityInfo {
+            city,
+            id,
+            capacity,
+            spots: 0,
+        });
+        key
+    }
+
+    /// Registers a parking spot of `facility` and returns its key.
+    pub fn add_spot(&mut self, city: CityKey, id: &str, facility: EntityKey) -> EntityKey {
+        let key = self.spots.len() as EntityKey;
+        let id: Arc<str> = Arc::from(id);
+        self.spot_index.insert(city, id.clone(), key);
+        self.spot_values = None;
+        self.spots.push(SpotInfo { id, facility });
+        if let Some(f) = self.facilities.get_mut(facility as usize) {
+            f.spots += 1;
+        }
+        key
+    }
+
+    /// Returns the key of a city id.
+    pub fn city(&self, id: &str) -> Option<CityKey> {
+        self.city_index.get(id).copied()
+    }
+
+    /// Returns the id of a city key.
+    pub fn city_id(&self, city: CityKey) -> &str {
+        self.city_ids.get(city as usize).map_or("", |c| c.as_ref())
+    }
+
+    /// Number of cities.
+    pub fn city_count(&self) -> usize {
+        self.city_ids.len()
+    }
+
+    /// Resolves a traffic sensor, registering it first if unknown sensors are admitted.
+    pub fn resolve_traffic(&mut self, city: CityKey, id: &str) -> Option<EntityKey> {
+        if let Some(key) = self.traffic_index.get(city, id) {
+            return Some(key);
+        }
+        match self.unknown {
+            UnknownSensors::Reject => None,
+            UnknownSensors::Admit => Some(self.add_traffic(city, id, 1, DEFAULT_FREE_FLOW_KMH)),
+        }
+    }
+
+    /// Looks a traffic sensor up without registering it.
+    pub fn traffic_key(&self, city: CityKey, id: &str) -> Option<EntityKey> {
+        self.traffic_index.get(city, id)
+    }
+
+    /// Looks a facility up.
+    pub fn facility_key(&self, city: CityKey, id: &str) -> Option<EntityKey> {
+        self.facility_index.get(city, id)
+    }
+
+    /// Looks a parking spot up.
+    pub fn spot_key(&self, city: CityKey, id: &str) -> Option<EntityKey> {
+        self.spot_index.get(city, id)
+    }
+
+    /// All traffic sensors, indexed by key.
+    pub fn traffic_sensors(&self) -> &[TrafficSensorInfo] {
+        &self.traffic
+    }
+
+    /// All facilities, indexed by key.
+    pub fn facilities(&self) -> &[FacilityInfo] {
+        &self.facilities
+    }
+
+    /// All spots, indexed by key.
+    pub fn spots(&self) -> &[SpotInfo] {
+        &self.spots
+    }
+
+    /// City ids in key order, as the values of the `city` dictionary column.
+    pub fn city_values(&self) -> Arc<StringArray> {
+        self.city_values.clone()
+    }
+
+    /// Traffic sensor ids in key order, as the values of the `sensor_id` dictionary column.
+    ///
+    /// Cached; rebuilt only after a sensor was admitted.
+    pub fn traffic_values(&mut self) -> Arc<StringArray> {
+        if let Some(values) = &self.traffic_values {
+            return values.clone();
+        }
+        let values = Arc::new(StringArray::from_iter_values(
+            self.traffic.iter().map(|s| s.id.as_ref()),
+        ));
+        self.traffic_values = Some(values.clone());
+        values
+    }
+
+    /// Facility ids in key order, as the values of the `facility_id` dictionary column.
+    pub fn facility_values(&mut self) -> Arc<StringArray> {
+        let facilities = &self.facilities;
+        self.facility_values
+            .get_or_insert_with(|| {
+                Arc::new(StringArray::from_iter_values(
+                    facilities.iter().map(|f| f.id.as_ref()),
+                ))
+            })
+            .clone()
+    }
+
+    /// Spot ids in key order, as the values of the `spot_id` dictionary column.
+    pub fn spot_values(&mut self) -> Arc<StringArray> {
+        let spots = &self.spots;
+        self.spot_values
+            .get_or_insert_with(|| {
+                Arc::new(StringArray::from_iter_values(
+                    spots.iter().map(|s| s.id.as_ref()),
+                ))
+            })
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admits_or_rejects_unknown_sensors() {
+        let mut strict = Catalog::with_cities(&["ulm"], UnknownSensors::Reject);
+        assert_eq!(strict.resolve_traffic(0, "ulm-t-1"), None);
+        let mut open = Catalog::with_cities(&["ulm", "ka"], UnknownSensors::Admit);
+        assert_eq!(open.resolve_traffic(1, "ka-1"), Some(0));
+        assert_eq!(open.resolve_traffic(0, "ka-1"), Some(1));
+        assert_eq!(open.resolve_traffic(1, "ka-1"), Some(0));
+        assert_eq!(open.traffic_values().value(1), "ka-1");
+        assert_eq!(open.traffic_sensors()[1].city, 0);
+    }
+}

@@ -1,0 +1,21 @@
+//! Errors of the processing crate.
+
+use arrow_schema::ArrowError;
+
+/// Result type of the processing crate.
+pub type Result<T, E = ProcessingError> = std::result::Result<T, E>;
+
+/// What went wrong inside the engine. Bad sensor data is *not* an error here: it is a
+/// [`crate::Rejection`] that the caller counts and dead-letters.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessingError {
+    /// An Arrow kernel failed; a bug or an unexpected schema, not bad input.
+    #[error("arrow: {0}")]
+    Arrow(#[from] ArrowError),
+    /// A batch did not have the schema the operator was built for.
+    #[error("batch schema mismatch: {0}")]
+    Schema(String),
+    /// A broken invariant inside the engine; likely a bug.
+    #[error("internal: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,171 @@
+//! Traffic and parking formulas, each with its definition (see `docs/metrics.md`).
+//!
+//! Inputs are the sums a window accumulates; every function returns `None` when the
+//! quantity is undefined for the window (no vehicles, no speed reported, zero capacity)
+//! rather than a misleading zero.
+
+/// Returns the flow `q = N · 3600 / T` in vehicles per hour, for `N` vehicles counted over
+/// `T` seconds.
+///
+/// ```
+/// use stadtpuls_processing::formulas::flow_veh_h;
+/// assert_eq!(flow_veh_h(25, 60.0), Some(1500.0));
+/// assert_eq!(flow_veh_h(25, 0.0), None);
+/// ```
+pub fn flow_veh_h(vehicles: u64, seconds: f64) -> Option<f64> {
+    (seconds > 0.0).then(|| vehicles as f64 * 3600.0 / seconds)
+}
+
+/// Returns the observed time of a window in seconds for flow: the sum of the counting
+/// intervals received divided by the number of distinct lanes reporting, capped at the
+/// window length: `T = min(W, Σ interval_s / lanes)`.
+///
+/// Dividing by lanes keeps per-lane reports of one cross-section from counting the same
+/// minute several times; using received rather than nominal time keeps a window with a
+/// missing interval from under-reporting flow (its completeness is reported separately).
+///
+/// ```
+/// use stadtpuls_processing::formulas::observed_seconds;
+/// // three lanes, one 60 s interval each, in a 60 s window
+/// assert_eq!(observed_seconds(180, 3, 60), 60.0);
+/// // one lane, 14 of 15 one-minute intervals in a 15-minute window
+/// assert_eq!(observed_seconds(840, 1, 900), 840.0);
+/// ```
+pub fn observed_seconds(interval_s_sum: u64, lanes: u32, window_s: u32) -> f64 {
+    let per_lane = interval_s_sum as f64 / f64::from(lanes.max(1));
+    per_lane.min(f64::from(window_s))
+}
+
+/// Returns the time-mean speed, the vehicle-weighted arithmetic mean of the interval
+/// speeds: `v_t = Σ nᵢ·vᵢ / Σ nᵢ` over intervals with a speed and `nᵢ > 0` vehicles.
+///
+/// ```
+/// use stadtpuls_processing::formulas::time_mean_speed;
+/// // 10 vehicles at 60 km/h and 30 at 20 km/h
+/// assert_eq!(time_mean_speed(10.0 * 60.0 + 30.0 * 20.0, 40), Some(30.0));
+/// ```
+pub fn time_mean_speed(weighted_speed_sum: f64, vehicles_with_speed: u64) -> Option<f64> {
+    (vehicles_with_speed > 0).then(|| weighted_speed_sum / vehicles_with_speed as f64)
+}
+
+/// Returns the space-mean speed, the vehicle-weighted harmonic mean of the interval
+/// speeds: `v_s = Σ nᵢ / Σ (nᵢ / vᵢ)`.
+///
+/// A queue reported at 0 km/h makes `Σ nᵢ/vᵢ` infinite and the result 0, as it should:
+/// stopped vehicles occupy the road for ever. `v_s ≤ v_t` always (Wardrop).
+///
+/// ```
+/// use stadtpuls_processing::formulas::space_mean_speed;
+/// // 10 vehicles at 60 km/h and 30 at 20 km/h: 40 / (10/60 + 30/20) = 24 km/h
+/// let v = space_mean_speed(10.0 / 60.0 + 30.0 / 20.0, 40).unwrap();
+/// assert!((v - 24.0).abs() < 1e-9);
+/// ```
+pub fn space_mean_speed(inverse_speed_sum: f64, vehicles_with_speed: u64) -> Option<f64> {
+    if vehicles_with_speed == 0 {
+        return None;
+    }
+    if inverse_speed_sum.is_infinite() {
+        return Some(0.0);
+    }
+    (inverse_speed_sum > 0.0).then(|| vehicles_with_speed as f64 / inverse_speed_sum)
+}
+
+/// Returns the density `k = q / v_s` in vehicles per kilometre (fundamental relation), for
+/// flow `q` in veh/h and space-mean speed `v_s` in km/h; `None` when the road is stopped
+/// (`v_s = 0`), where the relation says nothing.
+///
+/// ```
+/// use stadtpuls_processing::formulas::density_veh_km;
+/// assert_eq!(density_veh_km(Some(1800.0), Some(60.0)), Some(30.0));
+/// assert_eq!(density_veh_km(Some(1800.0), Some(0.0)), None);
+/// ```
+pub fn density_veh_km(flow_veh_h: Option<f64>, space_mean_kmh: Option<f64>) -> Option<f64> {
+    match (flow_veh_h, space_mean_kmh) {
+        (Some(q), Some(v)) if v > 0.0 => Some(q / v),
+        _ => None,
+    }
+}
+
+/// Returns the heavy-vehicle share `aLkw = 100 · N_heavy / N` in percent, over intervals
+/// that reported a classification.
+///
+/// ```
+/// use stadtpuls_processing::formulas::heavy_share_pct;
+/// assert_eq!(heavy_share_pct(3, 40), Some(7.5));
+/// assert_eq!(heavy_share_pct(0, 0), None);
+/// ```
+pub fn heavy_share_pct(heavy: u64, vehicles_classified: u64) -> Option<f64> {
+    (vehicles_classified > 0).then(|| 100.0 * heavy as f64 / vehicles_classified as f64)
+}
+
+/// Returns the arithmetic mean `Σ x / n`, e.g. of interval occupancies in percent.
+///
+/// ```
+/// use stadtpuls_processing::formulas::mean;
+/// assert_eq!(mean(30.0, 4), Some(7.5));
+/// assert_eq!(mean(0.0, 0), None);
+/// ```
+pub fn mean(sum: f64, n: u64) -> Option<f64> {
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// Returns parking occupancy `100 · (total − free) / total` in percent; free spaces above
+/// the total are clamped so the result stays within 0–100.
+///
+/// ```
+/// use stadtpuls_processing::formulas::parking_occupancy_pct;
+/// assert_eq!(parking_occupancy_pct(100, 400), Some(75.0));
+/// assert_eq!(parking_occupancy_pct(5, 0), None);
+/// ```
+pub fn parking_occupancy_pct(free: u32, total: u32) -> Option<f64> {
+    (total > 0).then(|| 100.0 * f64::from(total - free.min(total)) / f64::from(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hand-worked 15-minute window on one lane: five 3-minute intervals with
+    /// (vehicles, time-mean speed): (30, 60), (45, 50), (60, 30), (30, 20), (15, 60).
+    ///
+    /// N = 180 vehicles in 900 s → q = 180·3600/900 = 720 veh/h.
+    /// v_t = (1800 + 2250 + 1800 + 600 + 900) / 180 = 7350/180 = 40.8333 km/h.
+    /// Σ n/v = 0.5 + 0.9 + 2.0 + 1.5 + 0.25 = 5.15 → v_s = 180/5.15 = 34.9515 km/h.
+    /// k = 720 / 34.9515 = 20.6 veh/km.
+    #[test]
+    fn hand_worked_window() {
+        let intervals = [
+            (30u64, 60.0f64),
+            (45, 50.0),
+            (60, 30.0),
+            (30, 20.0),
+            (15, 60.0),
+        ];
+        let n: u64 = intervals.iter().map(|i| i.0).sum();
+        let weighted: f64 = intervals.iter().map(|&(c, v)| c as f64 * v).sum();
+        let inverse: f64 = intervals.iter().map(|&(c, v)| c as f64 / v).sum();
+        let t = observed_seconds(5 * 180, 1, 900);
+        let q = flow_veh_h(n, t);
+        assert_eq!(q, Some(720.0));
+        let vt = time_mean_speed(weighted, n).unwrap_or_default();
+        assert!((vt - 40.833_333).abs() < 1e-5, "{vt}");
+        let vs = space_mean_speed(inverse, n);
+        assert!((vs.unwrap_or_default() - 34.951_456).abs() < 1e-5, "{vs:?}");
+        assert!(vs.unwrap_or_default() <= vt);
+        let k = density_veh_km(q, vs).unwrap_or_default();
+        assert!((k - 20.6).abs() < 1e-9, "{k}");
+    }
+
+    #[test]
+    fn stopped_traffic_has_zero_space_mean_speed() {
+        let inverse = 10.0 / 0.0 + 5.0 / 20.0;
+        assert_eq!(space_mean_speed(inverse, 15), Some(0.0));
+        assert_eq!(density_veh_km(Some(900.0), Some(0.0)), None);
+    }
+
+    #[test]
+    fn overcrowded_facility_is_full_not_over_full() {
+        assert_eq!(parking_occupancy_pct(0, 200), Some(100.0));
+        assert_eq!(parking_occupancy_pct(250, 200), Some(0.0));
+    }
+}

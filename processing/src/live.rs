@@ -1,0 +1,205 @@
+//! The live view the API serves: recent closed traffic windows and current parking levels.
+//!
+//! The pipeline writes, request handlers read; a `std` `RwLock` suffices because both sides
+//! hold it for microseconds (a window close writes a few hundred rows a minute).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{PoisonError, RwLock};
+
+use arrow_array::{
+    Array, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt8Array,
+    UInt32Array, UInt64Array,
+};
+
+use crate::time::EventTime;
+use crate::window::ClosedWindows;
+use crate::window::parking::FacilityLive;
+use crate::window::traffic::out;
+use crate::{ProcessingError, Result};
+
+/// One closed traffic window of one sensor, as served by the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficWindowRow {
+    /// Window start, epoch ms UTC.
+    pub window_start: EventTime,
+    /// Window end, epoch ms UTC.
+    pub window_end: EventTime,
+    /// Observations folded in.
+    pub observations: u32,
+    /// Distinct lanes that reported.
+    pub lanes_reporting: u8,
+    /// Vehicles counted.
+    pub vehicles: u64,
+    /// Flow, veh/h.
+    pub flow_veh_h: Option<f64>,
+    /// Vehicle-weighted time-mean speed, km/h.
+    pub speed_time_mean_kmh: Option<f64>,
+    /// Vehicle-weighted harmonic (space-mean) speed, km/h.
+    pub speed_space_mean_kmh: Option<f64>,
+    /// Density, veh/km.
+    pub density_veh_km: Option<f64>,
+    /// Mean detector occupancy, percent.
+    pub occupancy_pct: Option<f64>,
+    /// Heavy-vehicle share, percent.
+    pub heavy_share_pct: Option<f64>,
+}
+
+#[derive(Debug, Default)]
+struct CityLive {
+    /// window_s → sensor id → windows oldest first.
+    traffic: HashMap<u32, BTreeMap<String, VecDeque<TrafficWindowRow>>>,
+    parking: BTreeMap<String, FacilityLive>,
+}
+
+/// Recent results per city, shared between the pipeline and the API.
+#[derive(Debug)]
+pub struct LiveState {
+    retention_ms: i64,
+    cities: RwLock<HashMap<String, CityLive>>,
+}
+
+impl LiveState {
+    /// Creates an empty store keeping closed windows for `retention_ms` of event time.
+    pub fn new(retention_ms: i64) -> Self {
+        Self {
+            retention_ms,
+            cities: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Stores closed traffic windows and drops windows older than the retention.
+    ///
+    /// # Errors
+    /// [`ProcessingError::Schema`] if the batch is not a closed-traffic-window batch.
+    pub fn apply_traffic(&self, closed: &ClosedWindows) -> Result<()> {
+        let rows = traffic_rows(&closed.batch)?;
+        let mut cities = self.cities.write().unwrap_or_else(PoisonError::into_inner);
+        for (city, sensor, row) in rows {
+            let horizon = row.window_end - self.retention_ms;
+            let windows = cities
+                .entry(city)
+                .or_default()
+                .traffic
+                .entry(closed.window_s)
+                .or_default()
+                .entry(sensor)
+                .or_default();
+            // Keep order by window start even if an older window closes late.
+            let pos = windows.partition_point(|w| w.window_start < row.window_start);
+            if windows
+                .get(pos)
+                .is_some_and(|w| w.window_start == row.window_start)
+            {
+                windows[pos] = row;
+            } else {
+                windows.insert(pos, row);
+            }
+            while windows.front().is_some_and(|w| w.window_end <= horizon) {
+                windows.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the current level of a facility.
+    pub fn set_facility(&self, city: &str, facility_id: &str, live: FacilityLive) {
+        let mut cities = self.cities.write().unwrap_or_else(PoisonError::into_inner);
+        cities
+            .entry(city.to_owned())
+            .or_default()
+            .parking
+            .insert(facility_id.to_owned(), live);
+    }
+
+    /// Returns the latest closed window of every sensor of a city for a window size.
+    pub fn latest_traffic(&self, city: &str, window_s: u32) -> Vec<(String, TrafficWindowRow)> {
+        let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(sensors) = cities.get(city).and_then(|c| c.traffic.get(&window_s)) else {
+            return Vec::new();
+        };
+        sensors
+            .iter()
+            .filter_map(|(id, w)| w.back().map(|row| (id.clone(), row.clone())))
+            .collect()
+    }
+
+    /// Returns a sensor's closed windows that start at or after `from` and end at or before `to`.
+    pub fn sensor_windows(
+        &self,
+        city: &str,
+        sensor: &str,
+        window_s: u32,
+        from: Option<EventTime>,
+        to: Option<EventTime>,
+    ) -> Vec<TrafficWindowRow> {
+        let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(windows) = cities
+            .get(city)
+            .and_then(|c| c.traffic.get(&window_s))
+            .and_then(|s| s.get(sensor))
+        else {
+            return Vec::new();
+        };
+        windows
+            .iter()
+            .filter(|w| {
+                from.is_none_or(|f| w.window_start >= f) && to.is_none_or(|t| w.window_end <= t)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Returns the current level of every facility of a city that has reported.
+    pub fn facilities(&self, city: &str) -> BTreeMap<String, FacilityLive> {
+        let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
+        cities
+            .get(city)
+            .map(|c| c.parking.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn traffic_rows(batch: &RecordBatch) -> Result<Vec<(String, String, TrafficWindowRow)>> {
+    let city: &StringArray = column(batch, out::CITY)?;
+    let sensor: &StringArray = column(batch, out::SENSOR_ID)?;
+    let start: &TimestampMillisecondArray = column(batch, out::WINDOW_START)?;
+    let end: &TimestampMillisecondArray = column(batch, out::WINDOW_END)?;
+    let observations: &UInt32Array = column(batch, out::OBSERVATIONS)?;
+    let lanes: &UInt8Array = column(batch, out::LANES_REPORTING)?;
+    let vehicles: &UInt64Array = column(batch, out::VEHICLES)?;
+    let f64col = |name| column::<Float64Array>(batch, name);
+    let flow = f64col(out::FLOW_VEH_H)?;
+    let v_time = f64col(out::SPEED_TIME_MEAN_KMH)?;
+    let v_space = f64col(out::SPEED_SPACE_MEAN_KMH)?;
+    let density = f64col(out::DENSITY_VEH_KM)?;
+    let occupancy = f64col(out::OCCUPANCY_PCT)?;
+    let heavy_share = f64col(out::HEAVY_SHARE_PCT)?;
+    let opt = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+    Ok((0..batch.num_rows())
+        .map(|i| {
+            let row = TrafficWindowRow {
+                window_start: start.value(i),
+                window_end: end.value(i),
+                observations: observations.value(i),
+                lanes_reporting: lanes.value(i),
+                vehicles: vehicles.value(i),
+                flow_veh_h: opt(flow, i),
+                speed_time_mean_kmh: opt(v_time, i),
+                speed_space_mean_kmh: opt(v_space, i),
+                density_veh_km: opt(density, i),
+                occupancy_pct: opt(occupancy, i),
+                heavy_share_pct: opt(heavy_share, i),
+            };
+            (city.value(i).to_owned(), sensor.value(i).to_owned(), row)
+        })
+        .collect())
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            ProcessingError::Schema(format!("window column `{name}` missing or mistyped"))
+        })
+}

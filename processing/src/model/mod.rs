@@ -1,0 +1,45 @@
+//! The canonical event model: Rust types for one observation, Arrow schemas for batches.
+//!
+//! Decoders (in `ingest`) turn any wire format into these observations; the batch builders
+//! validate each one and append it to columnar buffers, so everything after decoding works
+//! on Arrow `RecordBatch`es.
+
+pub mod parking;
+pub mod traffic;
+
+/// Bounds an event time must lie within to be accepted.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeBounds {
+    /// The caller's wall clock when the batch was received.
+    pub now: crate::time::ProcessingTime,
+    /// Events later than `now + max_future_ms` are refused.
+    pub max_future_ms: i64,
+}
+
+/// 2000-01-01T00:00:00Z: anything older is a broken clock, not a late measurement.
+pub const MIN_EVENT_TIME: i64 = 946_684_800_000;
+
+impl TimeBounds {
+    /// Checks an event time against the bounds.
+    pub(crate) fn check(&self, ts: i64) -> Result<(), crate::Rejection> {
+        use crate::{RejectReason, Rejection};
+        if ts < MIN_EVENT_TIME {
+            return Err(Rejection::new(
+                RejectReason::TimestampOutOfRange,
+                format!("ts {ts} is before 2000-01-01"),
+            ));
+        }
+        if ts > self.now.saturating_add(self.max_future_ms) {
+            return Err(Rejection::new(
+                RejectReason::FutureTimestamp,
+                format!(
+                    "ts {} is {} s ahead of the receiver's clock (limit {} s)",
+                    crate::time::to_rfc3339(ts),
+                    (ts - self.now) / 1000,
+                    self.max_future_ms / 1000
+                ),
+            ));
+        }
+        Ok(())
+    }
+}

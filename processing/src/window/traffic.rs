@@ -1,0 +1,382 @@
+//! The traffic window operator: per sensor and window, counts, flow, speeds, occupancy.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Float64Builder, PrimitiveBuilder, StringBuilder, UInt8Builder, UInt32Builder, UInt64Builder,
+};
+use arrow_array::types::TimestampMillisecondType;
+use arrow_array::{
+    Array, ArrayRef, Float64Array, RecordBatch, TimestampMillisecondArray, UInt8Array, UInt32Array,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::catalog::Catalog;
+use crate::formulas;
+use crate::model::traffic::{TrafficBatch, col};
+use crate::time::{ProcessingTime, Watermark};
+use crate::window::slab::{Accumulator, ClosedSlab, Windows};
+use crate::window::watermark::{SourceId, WatermarkTracker};
+use crate::window::{ClosedWindows, ProcessStats, WindowSpec};
+use crate::{ProcessingError, Result};
+
+/// Running sums of one sensor in one window.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TrafficAcc {
+    observations: u32,
+    /// Bit `l` set when lane `l` reported (0 = cross-section total).
+    lane_mask: u32,
+    vehicles: u64,
+    interval_s_sum: u64,
+    heavy: u64,
+    heavy_reports: u32,
+    vehicles_classified: u64,
+    /// Σ nᵢ·vᵢ over intervals with speed.
+    speed_weighted: f64,
+    /// Σ nᵢ/vᵢ over intervals with speed.
+    speed_inverse: f64,
+    vehicles_with_speed: u64,
+    /// Σ vᵢ and the number of intervals with speed, unweighted.
+    speed_sum: f64,
+    speed_n: u32,
+    occupancy_sum: f64,
+    occupancy_n: u32,
+    occupancy_max: f64,
+}
+
+impl Accumulator for TrafficAcc {
+    fn is_empty(&self) -> bool {
+        self.observations == 0
+    }
+}
+
+/// Column views of a traffic batch, borrowed once per batch.
+struct Columns<'a> {
+    lane: &'a UInt8Array,
+    interval_s: &'a UInt32Array,
+    vehicles: &'a UInt32Array,
+    heavy: &'a UInt32Array,
+    speed: &'a Float64Array,
+    occupancy: &'a Float64Array,
+}
+
+impl<'a> Columns<'a> {
+    fn of(batch: &'a RecordBatch) -> Result<Self> {
+        Ok(Self {
+            lane: column(batch, col::LANE)?,
+            interval_s: column(batch, col::INTERVAL_S)?,
+            vehicles: column(batch, col::VEHICLE_COUNT)?,
+            heavy: column(batch, col::HEAVY_VEHICLE_COUNT)?,
+            speed: column(batch, col::AVG_SPEED_KMH)?,
+            occupancy: column(batch, col::OCCUPANCY_PCT)?,
+        })
+    }
+
+    fn fold(&self, acc: &mut TrafficAcc, row: usize) {
+        let n = u64::from(self.vehicles.value(row));
+        acc.observations += 1;
+        acc.lane_mask |= 1u32 << (self.lane.value(row) & 31);
+        acc.vehicles += n;
+        acc.interval_s_sum += u64::from(self.interval_s.value(row));
+        if self.heavy.is_valid(row) {
+            acc.heavy += u64::from(self.heavy.value(row));
+            acc.heavy_reports += 1;
+            acc.vehicles_classified += n;
+        }
+        if self.speed.is_valid(row) {
+            let v = self.speed.value(row);
+            acc.speed_sum += v;
+            acc.speed_n += 1;
+            if n > 0 {
+                let nf = n as f64;
+                acc.speed_weighted += nf * v;
+                acc.speed_inverse += nf / v;
+                acc.vehicles_with_speed += n;
+            }
+        }
+        if self.occupancy.is_valid(row) {
+            let occ = self.occupancy.value(row);
+            acc.occupancy_sum += occ;
+            acc.occupancy_max = if acc.occupancy_n == 0 {
+                occ
+            } else {
+                acc.occupancy_max.max(occ)
+            };
+            acc.occupancy_n += 1;
+        }
+    }
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            ProcessingError::Schema(format!("traffic column `{name}` missing or mistyped"))
+        })
+}
+
+/// Aggregates traffic observations into event-time tumbling windows of every configured size.
+#[derive(Debug)]
+pub struct TrafficWindowOperator {
+    windows: Windows<TrafficAcc>,
+    watermarks: WatermarkTracker,
+}
+
+impl TrafficWindowOperator {
+    /// Creates the operator from a validated window spec.
+    pub fn new(spec: &WindowSpec) -> Self {
+        Self {
+            windows: Windows::new(&spec.sizes_ms, spec.timestamps.assign_offset_ms()),
+            watermarks: WatermarkTracker::new(spec.out_of_orderness_ms, spec.idle_timeout_ms),
+        }
+    }
+
+    /// Folds a batch from one source into the open windows.
+    ///
+    /// Lateness is judged against the operator watermark *before* the batch; the batch then
+    /// advances its source's watermark. Call [`Self::advance`] afterwards to close windows.
+    ///
+    /// # Errors
+    /// [`ProcessingError::Schema`] if the batch is not a traffic batch (a bug).
+    pub fn process(
+        &mut self,
+        source: SourceId,
+        now: ProcessingTime,
+        batch: &TrafficBatch,
+        key_count: usize,
+    ) -> Result<ProcessStats> {
+        let rb = batch.record_batch();
+        let ts: &TimestampMillisecondArray = column(rb, col::TS)?;
+        let columns = Columns::of(rb)?;
+        let late = self.windows.update(
+            ts.values(),
+            batch.sensor_keys().values(),
+            key_count,
+            self.watermarks.current().time(),
+            |acc, row| columns.fold(acc, row),
+        );
+        if let Some(max) = arrow_arith_max(ts) {
+            self.watermarks.observe(source, max, now);
+        }
+        Ok(ProcessStats {
+            rows: rb.num_rows(),
+            late_per_size: self.windows.sizes_ms().zip(late).collect(),
+        })
+    }
+
+    /// Registers a source (partition) as soon as it is assigned, so it holds the watermark
+    /// until it delivers or turns idle.
+    pub fn add_source(&mut self, source: SourceId, now: ProcessingTime) {
+        self.watermarks.register(source, now);
+    }
+
+    /// Marks a source alive without data (empty fetch).
+    pub fn heartbeat(&mut self, source: SourceId, now: ProcessingTime) {
+        self.watermarks.heartbeat(source, now);
+    }
+
+    /// Forgets a source (partition revoked).
+    pub fn remove_source(&mut self, source: SourceId) {
+        self.watermarks.remove(source);
+    }
+
+    /// Recomputes the watermark and returns every window it closed, as Arrow batches.
+    ///
+    /// # Errors
+    /// Only if Arrow refuses the output columns (a bug).
+    pub fn advance(
+        &mut self,
+        now: ProcessingTime,
+        catalog: &Catalog,
+    ) -> Result<Vec<ClosedWindows>> {
+        let wm = self.watermarks.advance(now);
+        self.close(wm, catalog)
+    }
+
+    /// Closes every open window (end of input).
+    ///
+    /// # Errors
+    /// Only if Arrow refuses the output columns (a bug).
+    pub fn finish(&mut self, catalog: &Catalog) -> Result<Vec<ClosedWindows>> {
+        let wm = self.watermarks.finish();
+        self.close(wm, catalog)
+    }
+
+    /// The operator watermark.
+    pub fn watermark(&self) -> Watermark {
+        self.watermarks.current()
+    }
+
+    /// Number of open (sensor, window) states.
+    pub fn open_states(&self) -> usize {
+        self.windows.open_states()
+    }
+
+    fn close(&mut self, wm: Watermark, catalog: &Catalog) -> Result<Vec<ClosedWindows>> {
+        let Some(t) = wm.time() else {
+            return Ok(Vec::new());
+        };
+        self.windows
+            .close(t)
+            .into_iter()
+            .map(|closed| emit(&closed, catalog))
+            .collect()
+    }
+}
+
+/// Newest timestamp in the batch.
+fn arrow_arith_max(ts: &TimestampMillisecondArray) -> Option<i64> {
+    ts.values().iter().copied().max()
+}
+
+/// Column names of a closed traffic window batch (the `traffic_<size>` tables).
+pub mod out {
+    /// `Utf8`: city id.
+    pub const CITY: &str = "city";
+    /// `Utf8`: sensor id.
+    pub const SENSOR_ID: &str = "sensor_id";
+    /// `Timestamp(ms, UTC)`: window start (exclusive for interval-end timestamps).
+    pub const WINDOW_START: &str = "window_start";
+    /// `Timestamp(ms, UTC)`: window end.
+    pub const WINDOW_END: &str = "window_end";
+    /// `UInt32`: observations (interval reports) folded in.
+    pub const OBSERVATIONS: &str = "observations";
+    /// `UInt8`: distinct lanes that reported.
+    pub const LANES_REPORTING: &str = "lanes_reporting";
+    /// `UInt64`: vehicles counted.
+    pub const VEHICLES: &str = "vehicles";
+    /// `Float64`: flow in veh/h.
+    pub const FLOW_VEH_H: &str = "flow_veh_h";
+    /// `Float64`, nullable: vehicle-weighted time-mean speed, km/h.
+    pub const SPEED_TIME_MEAN_KMH: &str = "speed_time_mean_kmh";
+    /// `Float64`, nullable: vehicle-weighted harmonic (space-mean) speed, km/h.
+    pub const SPEED_SPACE_MEAN_KMH: &str = "speed_space_mean_kmh";
+    /// `Float64`, nullable: unweighted mean of the reported interval speeds, km/h.
+    pub const SPEED_REPORTED_MEAN_KMH: &str = "speed_reported_mean_kmh";
+    /// `Float64`, nullable: density = flow / space-mean speed, veh/km.
+    pub const DENSITY_VEH_KM: &str = "density_veh_km";
+    /// `Float64`, nullable: mean detector occupancy, percent.
+    pub const OCCUPANCY_PCT: &str = "occupancy_pct";
+    /// `Float64`, nullable: highest detector occupancy, percent.
+    pub const OCCUPANCY_MAX_PCT: &str = "occupancy_max_pct";
+    /// `UInt64`, nullable: heavy vehicles counted.
+    pub const HEAVY_VEHICLES: &str = "heavy_vehicles";
+    /// `Float64`, nullable: heavy-vehicle share, percent.
+    pub const HEAVY_SHARE_PCT: &str = "heavy_share_pct";
+}
+
+/// Returns the schema of closed traffic windows.
+pub fn traffic_window_schema() -> SchemaRef {
+    static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+            Arc::new(Schema::new(vec![
+                Field::new(out::CITY, DataType::Utf8, false),
+                Field::new(out::SENSOR_ID, DataType::Utf8, false),
+                Field::new(out::WINDOW_START, ts.clone(), false),
+                Field::new(out::WINDOW_END, ts, false),
+                Field::new(out::OBSERVATIONS, DataType::UInt32, false),
+                Field::new(out::LANES_REPORTING, DataType::UInt8, false),
+                Field::new(out::VEHICLES, DataType::UInt64, false),
+                Field::new(out::FLOW_VEH_H, DataType::Float64, true),
+                Field::new(out::SPEED_TIME_MEAN_KMH, DataType::Float64, true),
+                Field::new(out::SPEED_SPACE_MEAN_KMH, DataType::Float64, true),
+                Field::new(out::SPEED_REPORTED_MEAN_KMH, DataType::Float64, true),
+                Field::new(out::DENSITY_VEH_KM, DataType::Float64, true),
+                Field::new(out::OCCUPANCY_PCT, DataType::Float64, true),
+                Field::new(out::OCCUPANCY_MAX_PCT, DataType::Float64, true),
+                Field::new(out::HEAVY_VEHICLES, DataType::UInt64, true),
+                Field::new(out::HEAVY_SHARE_PCT, DataType::Float64, true),
+            ]))
+        })
+        .clone()
+}
+
+fn emit(closed: &ClosedSlab<TrafficAcc>, catalog: &Catalog) -> Result<ClosedWindows> {
+    let slab = &closed.slab;
+    let mut keys = slab.touched.clone();
+    keys.sort_unstable();
+    let n = keys.len();
+    let window_s = (closed.size_ms / 1000) as u32;
+    let start = slab.start;
+    let end = start + closed.size_ms;
+    let mut city = StringBuilder::with_capacity(n, n * 8);
+    let mut sensor = StringBuilder::with_capacity(n, n * 12);
+    let mut starts: PrimitiveBuilder<TimestampMillisecondType> = PrimitiveBuilder::with_capacity(n);
+    let mut ends: PrimitiveBuilder<TimestampMillisecondType> = PrimitiveBuilder::with_capacity(n);
+    let mut observations = UInt32Builder::with_capacity(n);
+    let mut lanes = UInt8Builder::with_capacity(n);
+    let mut vehicles = UInt64Builder::with_capacity(n);
+    let mut flow = Float64Builder::with_capacity(n);
+    let mut v_time = Float64Builder::with_capacity(n);
+    let mut v_space = Float64Builder::with_capacity(n);
+    let mut v_reported = Float64Builder::with_capacity(n);
+    let mut density = Float64Builder::with_capacity(n);
+    let mut occ = Float64Builder::with_capacity(n);
+    let mut occ_max = Float64Builder::with_capacity(n);
+    let mut heavy = UInt64Builder::with_capacity(n);
+    let mut heavy_share = Float64Builder::with_capacity(n);
+    let sensors = catalog.traffic_sensors();
+    for key in keys {
+        let Some(acc) = slab.accs.get(key as usize) else {
+            continue;
+        };
+        let Some(info) = sensors.get(key as usize) else {
+            continue;
+        };
+        city.append_value(catalog.city_id(info.city));
+        sensor.append_value(&info.id);
+        starts.append_value(start);
+        ends.append_value(end);
+        observations.append_value(acc.observations);
+        let lanes_reporting = acc.lane_mask.count_ones();
+        lanes.append_value(lanes_reporting as u8);
+        vehicles.append_value(acc.vehicles);
+        let seconds = formulas::observed_seconds(acc.interval_s_sum, lanes_reporting, window_s);
+        let q = formulas::flow_veh_h(acc.vehicles, seconds);
+        flow.append_option(q);
+        v_time.append_option(formulas::time_mean_speed(
+            acc.speed_weighted,
+            acc.vehicles_with_speed,
+        ));
+        let vs = formulas::space_mean_speed(acc.speed_inverse, acc.vehicles_with_speed);
+        v_space.append_option(vs);
+        v_reported.append_option(formulas::mean(acc.speed_sum, u64::from(acc.speed_n)));
+        density.append_option(formulas::density_veh_km(q, vs));
+        occ.append_option(formulas::mean(
+            acc.occupancy_sum,
+            u64::from(acc.occupancy_n),
+        ));
+        occ_max.append_option((acc.occupancy_n > 0).then_some(acc.occupancy_max));
+        heavy.append_option((acc.heavy_reports > 0).then_some(acc.heavy));
+        heavy_share.append_option(formulas::heavy_share_pct(
+            acc.heavy,
+            acc.vehicles_classified,
+        ));
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(city.finish()),
+        Arc::new(sensor.finish()),
+        Arc::new(starts.finish().with_timezone("UTC")),
+        Arc::new(ends.finish().with_timezone("UTC")),
+        Arc::new(observations.finish()),
+        Arc::new(lanes.finish()),
+        Arc::new(vehicles.finish()),
+        Arc::new(flow.finish()),
+        Arc::new(v_time.finish()),
+        Arc::new(v_space.finish()),
+        Arc::new(v_reported.finish()),
+        Arc::new(density.finish()),
+        Arc::new(occ.finish()),
+        Arc::new(occ_max.finish()),
+        Arc::new(heavy.finish()),
+        Arc::new(heavy_share.finish()),
+    ];
+    Ok(ClosedWindows {
+        window_s,
+        window_start: start,
+        batch: RecordBatch::try_new(traffic_window_schema(), columns)?,
+    })
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs every test of Stadtpuls on a fresh machine: installs and starts what the tests need
+# (the Tansu Kafka-protocol broker), then format, lint, unit, doc and end-to-end tests.
+#
+#   scripts/test.sh            # everything
+#   SKIP_LINT=1 scripts/test.sh
+#
+# The cargo target dir is shared across clones (CARGO_TARGET_DIR, default
+# ~/.cache/stadtpuls-target) so repeated runs only rebuild what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stadtpuls-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export STADTPULS_TEST_BROKERS="${STADTPULS_TEST_BROKERS:-127.0.0.1:9092}"
+mkdir -p "$CARGO_TARGET_DIR"
+step() { printf '\n==> %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+step "toolchain"
+cargo --version
+rustc --version
+
+# --- the broker the end-to-end tests talk to -------------------------------------------
+if ! command -v tansu >/dev/null 2>&1 || ! tansu --version >/dev/null 2>&1; then
+  step "installing tansu (once per machine, several minutes)"
+  cargo install tansu --locked --features dynostore,libsql
+fi
+tansu --version
+
+broker_addr="${STADTPULS_TEST_BROKERS%%,*}"
+broker_host="${broker_addr%:*}"
+broker_port="${broker_addr##*:}"
+broker_up() { (exec 3<>"/dev/tcp/$broker_host/$broker_port") 2>/dev/null; }
+tansu_pid=""
+cleanup() { if [ -n "$tansu_pid" ]; then kill "$tansu_pid" 2>/dev/null || true; fi; }
+trap cleanup EXIT
+if broker_up; then
+  echo "reusing the broker on $broker_addr"
+else
+  step "starting tansu on $broker_addr (memory storage)"
+  tansu broker --listener-url "tcp://$broker_addr" --advertised-listener-url "tcp://$broker_addr" \
+    >"$CARGO_TARGET_DIR/tansu.log" 2>&1 &
+  tansu_pid=$!
+  for _ in $(seq 1 100); do broker_up && break; sleep 0.2; done
+  broker_up || { echo "tansu did not start; see $CARGO_TARGET_DIR/tansu.log"; exit 1; }
+fi
+
+# --- checks and tests ----------------------------------------------------------------------
+if [ -z "${SKIP_LINT:-}" ]; then
+  step "cargo fmt --check"
+  cargo fmt --all -- --check
+  step "cargo clippy"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
+
+step "processing stays free of I/O crates"
+if cargo tree -p stadtpuls-processing -e normal --prefix none --locked | grep -E '^(rdkafka|axum|hyper|reqwest|tokio) ' ; then
+  echo "stadtpuls-processing must not depend on I/O crates"; exit 1
+fi
+
+step "cargo test (unit, doc, end-to-end with the broker)"
+cargo test --workspace --locked
+
+step "benchmarks compile and run once"
+cargo bench -p stadtpuls-benches --locked -- --test
+
+step "all tests passed"

@@ -1,0 +1,80 @@
+//! Command-line interface: one subcommand per module under `cli/`.
+
+mod config_check;
+mod demo;
+mod produce;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+/// Stadtpuls: live traffic-flow and parking metrics for cooperating cities, from Kafka.
+#[derive(Debug, Parser)]
+#[command(name = "stadtpuls", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on stderr (level via RUST_LOG, default info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "STADTPULS_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Consume sensor topics from Kafka and serve live metrics over HTTP.
+    Run(run::RunArgs),
+    /// Run on the built-in simulated feed of nine cities: no broker needed.
+    Demo(demo::DemoArgs),
+    /// Write the simulated feed to Kafka at a chosen rate.
+    Produce(produce::ProduceArgs),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `stadtpuls config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file and its sensor registries; report every problem at once.
+    Check {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+}
+
+impl Command {
+    /// Runs the subcommand.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self {
+            Command::Run(args) => args.run().await,
+            Command::Demo(args) => args.run().await,
+            Command::Produce(args) => args.run().await,
+            Command::Config(ConfigCommand::Check { file }) => config_check::run(&file),
+        }
+    }
+}
+
+/// Installs the tracing subscriber.
+pub fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,71 @@
+//! `stadtpuls demo`: the whole product on the built-in simulated feed, no broker.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use stadtpuls_config::{Config, env_from_process};
+use stadtpuls_ingest::demo::{LogDeadLetters, SimulatedSource};
+use stadtpuls_ingest::runner::now_ms;
+use stadtpuls_ingest::simulate::SimulatedFeed;
+
+use crate::app::App;
+
+/// Arguments of `stadtpuls demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Config file; default: the built-in nine-city demo.
+    #[arg(long, short, env = "STADTPULS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Event time to replay before going live, so the API has history at once.
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    pub backfill: Duration,
+    /// Share of deliberately bad messages (0–1), to show rejections and dead letters.
+    #[arg(long, default_value_t = 0.001)]
+    pub bad_ratio: f64,
+    /// Seed of the simulated feed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl DemoArgs {
+    /// Runs until SIGINT/SIGTERM.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let env = env_from_process();
+        let config = match &self.config {
+            Some(file) => Config::load(file, &env),
+            None => Config::demo(&env),
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("invalid configuration")?;
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.bad_ratio),
+            "--bad-ratio must be within 0–1"
+        );
+        let app = App::new(config)?;
+        let bind = app.config.api.bind;
+        let start = now_ms() - self.backfill.as_millis() as i64;
+        let feed = SimulatedFeed::new(&app.registries, self.seed, start, 60)
+            .with_bad_ratio(self.bad_ratio);
+        println!(
+            "Stadtpuls demo: {} cities, simulated feed from {} ago",
+            app.registries.len(),
+            humantime::format_duration(self.backfill)
+        );
+        println!("  API:      http://{bind}/v1/cities");
+        println!("  parking:  http://{bind}/v1/cities/ulm/parking");
+        println!("  metrics:  http://{bind}/metrics");
+        println!("Press Ctrl-C to stop.");
+        let cities: Vec<String> = app.registries.iter().map(|r| r.city.id.clone()).collect();
+        app.serve(move |_config, ready| {
+            let ids: Vec<&str> = cities.iter().map(String::as_str).collect();
+            Ok((
+                SimulatedSource::new(feed, ready, &ids),
+                LogDeadLetters::default(),
+            ))
+        })
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! `stadtpuls produce`: write the simulated feed to Kafka.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use stadtpuls_config::{Config, env_from_process};
+use stadtpuls_ingest::kafka::{FeedProducer, ensure_topics};
+use stadtpuls_ingest::runner::now_ms;
+use stadtpuls_ingest::simulate::SimulatedFeed;
+use stadtpuls_processing::time::parse_rfc3339;
+
+/// Arguments of `stadtpuls produce`.
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// Config file for brokers and cities; default: the built-in nine-city demo.
+    #[arg(long, short, env = "STADTPULS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Brokers, overriding the config (`host:port,…`).
+    #[arg(long, env = "STADTPULS_KAFKA__BROKERS")]
+    pub brokers: Option<String>,
+    /// Event time span to generate.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// First event time (RFC 3339); default: now minus --duration.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Messages per second; 0 = as fast as the broker takes them.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Share of deliberately bad messages (0–1).
+    #[arg(long, default_value_t = 0.0)]
+    pub bad_ratio: f64,
+    /// Seed of the simulated feed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Partitions of topics this command creates.
+    #[arg(long, default_value_t = 1)]
+    pub partitions: i32,
+}
+
+impl ProduceArgs {
+    /// Produces the feed and waits for every delivery.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let env = env_from_process();
+        let mut config = match &self.config {
+            Some(file) => Config::load(file, &env),
+            None => Config::demo(&env),
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("invalid configuration")?;
+        if let Some(brokers) = &self.brokers {
+            config.kafka.brokers.clone_from(brokers);
+        }
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.bad_ratio),
+            "--bad-ratio must be within 0–1"
+        );
+        let registries = config
+            .load_registries()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let span = self.duration.as_millis() as i64;
+        let start = match &self.start {
+            Some(text) => {
+                parse_rfc3339(text).with_context(|| format!("--start `{text}` is not RFC 3339"))?
+            }
+            None => now_ms() - span,
+        };
+        let mut topics: Vec<String> = registries
+            .iter()
+            .flat_map(|r| {
+                [
+                    format!("sensors.{}.traffic", r.city.id),
+                    format!("sensors.{}.parking", r.city.id),
+                ]
+            })
+            .collect();
+        topics.push(config.kafka.deadletter_topic.clone());
+        ensure_topics(&config.kafka, &topics, self.partitions).await?;
+        let producer = FeedProducer::new(&config.kafka)?;
+        let mut feed =
+            SimulatedFeed::new(&registries, self.seed, start, 60).with_bad_ratio(self.bad_ratio);
+        let bar = ProgressBar::new(span as u64 / 1000);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} s of event time  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let started = Instant::now();
+        let mut sent: u64 = 0;
+        let end = start + span;
+        while feed.now_ms() < end {
+            let to = (feed.now_ms() + 60_000).min(end);
+            for message in feed.advance_to(to) {
+                producer
+                    .send(&message.topic, &message.key, &message.payload)
+                    .await?;
+                sent += 1;
+                if self.rate > 0 {
+                    let due = Duration::from_secs_f64(sent as f64 / self.rate as f64);
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+            bar.set_position(((to - start) / 1000) as u64);
+            bar.set_message(format!(
+                "{sent} messages, {:.0}/s",
+                sent as f64 / started.elapsed().as_secs_f64().max(1e-3)
+            ));
+        }
+        producer.flush(Duration::from_secs(60))?;
+        bar.finish();
+        let stats = producer.stats();
+        let failed = stats.failed.load(Ordering::Relaxed);
+        println!(
+            "produced {sent} messages to {} topics in {:.1} s ({} delivered, {failed} failed)",
+            topics.len() - 1,
+            started.elapsed().as_secs_f64(),
+            stats.delivered.load(Ordering::Relaxed)
+        );
+        anyhow::ensure!(failed == 0, "{failed} messages were not delivered");
+        Ok(())
+    }
+}

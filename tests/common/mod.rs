@@ -1,0 +1,164 @@
+//! Shared helpers of the end-to-end tests: a real broker, the binary, HTTP.
+
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Address of the Kafka-protocol broker the tests use.
+pub fn brokers() -> String {
+    std::env::var("STADTPULS_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// A broker this test started (killed on drop); `None` inside when one was already running.
+pub struct Broker(Option<Child>);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Reuses the broker on [`brokers`] or starts Tansu there (memory storage).
+///
+/// # Panics
+/// When no broker answers and `tansu` is not installed: run `scripts/test.sh`, which
+/// installs it. These tests need a real broker; they do not skip.
+pub fn ensure_broker() -> Broker {
+    let addr = brokers();
+    let first = addr.split(',').next().unwrap_or_default().to_owned();
+    if TcpStream::connect(&first).is_ok() {
+        return Broker(None);
+    }
+    let url = format!("tcp://{first}");
+    let child = Command::new("tansu")
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("no broker on {first} and cannot start `tansu` ({e}); run scripts/test.sh")
+        });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(&first).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "tansu did not listen on {first} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Broker(Some(child))
+}
+
+/// A free local TCP port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// A unique suffix for topic, group and city names of one test run.
+pub fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{}{}", std::process::id(), nanos % 1_000_000)
+}
+
+/// The `stadtpuls` binary as a child process, killed on drop.
+pub struct Stadtpuls {
+    pub child: Child,
+    pub base: String,
+    log: std::path::PathBuf,
+}
+
+impl Stadtpuls {
+    /// Starts `stadtpuls <args>` with its logs in `log`.
+    pub fn start(args: &[&str], port: u16, log: &Path) -> Self {
+        let log_file = std::fs::File::create(log).unwrap_or_else(|e| panic!("log file: {e}"));
+        let child = Command::new(env!("CARGO_BIN_EXE_stadtpuls"))
+            .args(args)
+            .env("RUST_LOG", "info,stadtpuls_ingest=debug")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start stadtpuls: {e}"));
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stadtpuls did not exit within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Stadtpuls {
+    fn drop(&mut self) {
+        // A failed test shows what the binary logged.
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("---- stadtpuls log ----\n{log}---- end of log ----");
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// GETs a URL, returning status and body (status 0 when the connection failed).
+pub async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
+    match client.get(url).send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap_or_default())
+        }
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or panics after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
