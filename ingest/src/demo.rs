@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use stadtpuls_processing::window::watermark::SourceId;
 use tracing::{debug, warn};
@@ -118,21 +118,37 @@ impl SimulatedSource {
     }
 }
 
-/// Dead letters to the log, for runs without a broker.
+/// Dead letters to the log, for runs without a broker: each at DEBUG, a WARN summary at
+/// most every 30 s so a noisy feed cannot flood the log.
 #[derive(Debug, Default)]
 pub struct LogDeadLetters {
     written: u64,
+    since_warn: u64,
+    last_warn: Option<Instant>,
 }
+
+/// Minimum time between two WARN summaries.
+const WARN_EVERY: Duration = Duration::from_secs(30);
 
 impl DeadLetterSink for LogDeadLetters {
     async fn send(&mut self, letters: &[DeadLetter]) -> Result<()> {
         for letter in letters {
             debug!(reason = %letter.reason, detail = %letter.detail, topic = %letter.topic, "dead letter");
         }
-        if let Some(first) = letters.first() {
-            warn!(count = letters.len(), first_reason = %first.reason, first_detail = %first.detail, "observations rejected");
-        }
         self.written += letters.len() as u64;
+        self.since_warn += letters.len() as u64;
+        let due = self.last_warn.is_none_or(|t| t.elapsed() >= WARN_EVERY);
+        if let (true, Some(last)) = (due, letters.last()) {
+            warn!(
+                rejected = self.since_warn,
+                total = self.written,
+                last_reason = %last.reason,
+                last_detail = %last.detail,
+                "observations rejected (details at DEBUG, counts in stadtpuls_events_rejected_total)"
+            );
+            self.since_warn = 0;
+            self.last_warn = Some(Instant::now());
+        }
         Ok(())
     }
 

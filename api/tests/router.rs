@@ -1,0 +1,149 @@
+//! The router with in-process requests: status codes, bodies, staleness, readiness.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use stadtpuls_api::{AppState, router};
+use stadtpuls_config::{Config, parse_registry};
+use stadtpuls_processing::live::LiveState;
+use stadtpuls_processing::window::parking::FacilityLive;
+use tower::ServiceExt;
+
+const NOW: i64 = 1_795_478_400_000;
+
+fn state(ready: Arc<AtomicBool>) -> AppState {
+    let config = Config::demo(&Default::default()).expect("demo config");
+    let city = config.city("ulm").expect("ulm").clone();
+    let csv = "id,kind,name,lat,lon,lanes,capacity,free_flow_kmh,facility_id\n\
+               ulm-t-1,traffic,Ring,48.40,9.99,2,,50,\n\
+               ulm-p-1,parking_facility,Parkhaus,48.398,9.991,,100,,\n\
+               ulm-p-2,parking_facility,P+R,48.39,9.98,,50,,\n";
+    let registry = parse_registry(&city, std::path::Path::new("ulm.csv"), csv).expect("registry");
+    let live = Arc::new(LiveState::new(3_600_000));
+    live.set_facility(
+        "ulm",
+        "ulm-p-1",
+        FacilityLive {
+            free: 25,
+            total: Some(100),
+            updated_at: NOW - 60_000,
+        },
+    );
+    live.set_facility(
+        "ulm",
+        "ulm-p-2",
+        FacilityLive {
+            free: 5,
+            total: Some(50),
+            updated_at: NOW - 3_600_000,
+        },
+    );
+    let mut state = AppState::new(
+        live,
+        &[registry],
+        vec![60, 900],
+        900_000,
+        Arc::new(move || ready.load(Ordering::Acquire)),
+    );
+    state.now_ms = Arc::new(|| NOW);
+    state
+}
+
+async fn call(state: AppState, uri: &str) -> (StatusCode, Value) {
+    let response = router(state)
+        .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn cities_and_parking_levels() {
+    let s = state(Arc::new(AtomicBool::new(true)));
+    let (status, body) = call(s.clone(), "/v1/cities").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["cities"][0]["id"], "ulm");
+    assert_eq!(body["cities"][0]["traffic_sensors"], 1);
+    assert_eq!(body["cities"][0]["parking_facilities"], 2);
+    let (status, body) = call(s, "/v1/cities/ulm/parking").await;
+    assert_eq!(status, StatusCode::OK);
+    let f = &body["facilities"];
+    assert_eq!(f[0]["occupancy_pct"], 75.0);
+    assert_eq!(f[0]["stale"], false);
+    assert_eq!(f[1]["stale"], true, "an hour old with stale_after 15 min");
+    assert_eq!(f[0]["updated_at"], "2026-11-23T23:59:00.000Z");
+}
+
+#[tokio::test]
+async fn errors_have_status_and_reason() {
+    let s = state(Arc::new(AtomicBool::new(true)));
+    let cases = [
+        (
+            "/v1/cities/atlantis/parking",
+            StatusCode::NOT_FOUND,
+            "atlantis",
+        ),
+        ("/v1/cities/ulm/traffic/nope", StatusCode::NOT_FOUND, "nope"),
+        (
+            "/v1/cities/ulm/traffic?window=5m",
+            StatusCode::BAD_REQUEST,
+            "1m, 15m",
+        ),
+        (
+            "/v1/cities/ulm/traffic?window=soon",
+            StatusCode::BAD_REQUEST,
+            "soon",
+        ),
+        (
+            "/v1/cities/ulm/traffic/ulm-t-1?from=yesterday",
+            StatusCode::BAD_REQUEST,
+            "yesterday",
+        ),
+        (
+            "/v1/cities/ulm/traffic/ulm-t-1?from=2000&to=1000",
+            StatusCode::BAD_REQUEST,
+            "after",
+        ),
+        ("/v2/anything", StatusCode::NOT_FOUND, "route"),
+    ];
+    for (uri, expected, needle) in cases {
+        let (status, body) = call(s.clone(), uri).await;
+        assert_eq!(status, expected, "{uri}");
+        let message = body["error"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{uri}: {message}");
+    }
+    let (status, body) = call(s, "/v1/cities/ulm/traffic/ulm-t-1?window=15m").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["window"], "15m");
+    assert_eq!(body["windows"].as_array().map(Vec::len), Some(0));
+}
+
+#[tokio::test]
+async fn readiness_follows_the_pipeline() {
+    let ready = Arc::new(AtomicBool::new(false));
+    let s = state(ready.clone());
+    assert_eq!(
+        call(s.clone(), "/readyz").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(call(s.clone(), "/healthz").await.0, StatusCode::OK);
+    ready.store(true, Ordering::Release);
+    assert_eq!(call(s.clone(), "/readyz").await.0, StatusCode::OK);
+    let (status, spec) = call(s, "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(spec["paths"]["/v1/cities/{city}/parking"].is_object());
+}
