@@ -108,6 +108,8 @@ batch_max_wait = "50ms"
 sizes = ["1m", "15m"]
 out_of_orderness = "30s"
 idle_timeout = "1h"
+# no lateness allowance: the late event below is dropped and dead-lettered
+allowed_lateness = "0s"
 [api]
 bind = "127.0.0.1:{port}"
 [history]
@@ -321,10 +323,11 @@ async fn kafka_to_http_with_dead_letters() {
     );
 
     // Phase 2: a late event for closed W1, an out-of-order one for open W2, then closers.
-    w.send(
+    let late = Tr::new(a, "a-t-1", 1, t0 + 45_000, 30, 15).speed(10.0).s();
+    let phase2_offsets = w.send(
         &at,
         &[
-            Tr::new(a, "a-t-1", 1, t0 + 45_000, 30, 15).speed(10.0).s(),
+            late.clone(),
             Tr::new(a, "a-t-2", 0, t0 + 100_000, 20, 3).speed(30.0).s(),
             Tr::new(a, "a-t-1", 1, t0 + 4 * MIN, 60, 1).speed(50.0).s(),
         ],
@@ -408,7 +411,7 @@ async fn kafka_to_http_with_dead_letters() {
         assert!(metrics.contains(&line), "missing {line}");
     }
 
-    // Dead letters: exactly the six refused observations, with reason and origin.
+    // Dead letters: exactly the seven refused observations, with reason and origin.
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", common::brokers())
         .set("group.id", format!("dlq-reader-{run}"))
@@ -419,7 +422,7 @@ async fn kafka_to_http_with_dead_letters() {
         .subscribe(&[&format!("deadletter-{run}")])
         .expect("subscribe");
     let mut got = BTreeSet::new();
-    while got.len() < 6 {
+    while got.len() < 7 {
         let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
             .await
             .expect("dead letters within 30 s")
@@ -462,6 +465,7 @@ async fn kafka_to_http_with_dead_letters() {
             over_capacity,
         ),
         ("malformed", &ap_topic, parking_offsets[4], "", bad_status),
+        ("late", &at, phase2_offsets[0], "", late),
     ]
     .into_iter()
     .map(|(r, t, o, i, p)| (r.to_owned(), t.clone(), o.to_string(), i.to_owned(), p))

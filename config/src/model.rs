@@ -15,8 +15,13 @@ pub(crate) const DEFAULT_DEADLETTER_TOPIC: &str = "sensors.deadletter";
 pub(crate) const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_576;
 pub(crate) const DEFAULT_BATCH_MAX_MESSAGES: usize = 10_000;
 pub(crate) const DEFAULT_BATCH_MAX_WAIT: Duration = Duration::from_millis(100);
-pub(crate) const DEFAULT_WINDOW_SIZES: [Duration; 2] =
-    [Duration::from_secs(60), Duration::from_secs(15 * 60)];
+pub(crate) const DEFAULT_WINDOW_SIZES: [Duration; 4] = [
+    Duration::from_secs(60),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(15 * 60),
+    Duration::from_secs(3600),
+];
+pub(crate) const DEFAULT_ALLOWED_LATENESS: Duration = Duration::from_secs(2 * 60);
 pub(crate) const DEFAULT_OUT_OF_ORDERNESS: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(5 * 60);
@@ -74,6 +79,11 @@ pub struct WindowsConfig {
     pub idle_timeout: Duration,
     /// Events further in the future than this are rejected.
     pub max_future: Duration,
+    /// Hopping windows as (size, slide), slide dividing size; empty by default
+    pub hopping: Vec<(Duration, Duration)>,
+    /// How long after its first emission a window still accepts late events (re-emitted
+    /// with the next revision); later events are dropped and dead-lettered as `late`
+    pub allowed_lateness: Duration,
 }
 
 impl Default for WindowsConfig {
@@ -83,6 +93,8 @@ impl Default for WindowsConfig {
             out_of_orderness: DEFAULT_OUT_OF_ORDERNESS,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_future: DEFAULT_MAX_FUTURE,
+            hopping: Vec::new(),
+            allowed_lateness: DEFAULT_ALLOWED_LATENESS,
         }
     }
 }

@@ -109,6 +109,12 @@ pub(crate) struct RawWindows {
     /// Largest accepted lead of event time over wall-clock time, humantime.
     #[serde(default = "default_max_future")]
     pub max_future: String,
+    /// Hopping windows as `"SIZE/SLIDE"`, e.g. `"1h/5m"`.
+    #[serde(default)]
+    pub hopping: Vec<String>,
+    /// Allowed lateness after a window's first emission, humantime.
+    #[serde(default = "default_allowed_lateness")]
+    pub allowed_lateness: String,
 }
 
 impl Default for RawWindows {
@@ -118,6 +124,8 @@ impl Default for RawWindows {
             out_of_orderness: default_out_of_orderness(),
             idle_timeout: default_idle_timeout(),
             max_future: default_max_future(),
+            hopping: Vec::new(),
+            allowed_lateness: default_allowed_lateness(),
         }
     }
 }
@@ -290,6 +298,10 @@ fn default_idle_timeout() -> String {
 
 fn default_max_future() -> String {
     humantime_text(model::DEFAULT_MAX_FUTURE)
+}
+
+fn default_allowed_lateness() -> String {
+    humantime_text(model::DEFAULT_ALLOWED_LATENESS)
 }
 
 fn default_bind() -> String {

@@ -240,6 +240,48 @@ fn windows(ctx: &mut Ctx<'_>, raw: &RawWindows) -> WindowsConfig {
         });
     let idle_timeout = positive(ctx, "windows.idle_timeout", &raw.idle_timeout);
     let max_future = ctx.duration("windows.max_future", &raw.max_future);
+    let allowed_lateness = ctx
+        .duration("windows.allowed_lateness", &raw.allowed_lateness)
+        .filter(|value| {
+            let fits = *value <= SECONDS_PER_DAY_DURATION;
+            if !fits {
+                ctx.error(
+                    "windows.allowed_lateness",
+                    format!("`{}` is longer than one day", raw.allowed_lateness),
+                );
+            }
+            fits
+        });
+    let mut hopping = Vec::new();
+    for (index, text) in raw.hopping.iter().enumerate() {
+        let path = format!("windows.hopping[{index}]");
+        let Some((size_text, slide_text)) = text.split_once('/') else {
+            ctx.error(&path, format!("`{text}` is not SIZE/SLIDE, e.g. `1h/5m`"));
+            continue;
+        };
+        let (Some(size), Some(slide)) = (
+            ctx.duration(&path, size_text.trim()),
+            ctx.duration(&path, slide_text.trim()),
+        ) else {
+            continue;
+        };
+        if let Err(message) =
+            check_window_size(size_text, size).and_then(|()| check_window_size(slide_text, slide))
+        {
+            ctx.error(&path, message);
+        } else if slide >= size || !size.as_secs().is_multiple_of(slide.as_secs()) {
+            ctx.error(
+                &path,
+                format!(
+                    "slide `{slide_text}` must be shorter than size `{size_text}` and divide it"
+                ),
+            );
+        } else if hopping.contains(&(size, slide)) {
+            ctx.error(&path, format!("duplicate hopping window `{text}`"));
+        } else {
+            hopping.push((size, slide));
+        }
+    }
     WindowsConfig {
         sizes: if sizes.is_empty() {
             defaults.sizes
@@ -249,8 +291,12 @@ fn windows(ctx: &mut Ctx<'_>, raw: &RawWindows) -> WindowsConfig {
         out_of_orderness: out_of_orderness.unwrap_or(defaults.out_of_orderness),
         idle_timeout: idle_timeout.unwrap_or(defaults.idle_timeout),
         max_future: max_future.unwrap_or(defaults.max_future),
+        hopping,
+        allowed_lateness: allowed_lateness.unwrap_or(defaults.allowed_lateness),
     }
 }
+
+const SECONDS_PER_DAY_DURATION: Duration = Duration::from_secs(SECONDS_PER_DAY);
 
 /// Windows must tile a UTC day exactly, otherwise bins would not line up across days
 /// and cities.

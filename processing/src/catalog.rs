@@ -61,16 +61,20 @@ pub struct SpotInfo {
     pub facility: EntityKey,
 }
 
+/// A fast non-cryptographic hasher: ids come from our own registries and partner feeds,
+/// and SipHash cost as much as the rest of the lookup on the hot path.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// One interning table: ids of one kind per city, resolved to dense keys.
 #[derive(Debug, Default, Clone)]
 struct Interner {
-    by_city: Vec<HashMap<Arc<str>, EntityKey>>,
+    by_city: Vec<FastMap<Arc<str>, EntityKey>>,
 }
 
 impl Interner {
     fn with_cities(n: usize) -> Self {
         Self {
-            by_city: vec![HashMap::new(); n],
+            by_city: vec![FastMap::default(); n],
         }
     }
 

@@ -46,8 +46,8 @@ pub struct TrafficWindowRow {
 
 #[derive(Debug, Default)]
 struct CityLive {
-    /// window_s → sensor id → windows oldest first.
-    traffic: HashMap<u32, BTreeMap<String, VecDeque<TrafficWindowRow>>>,
+    /// (window_s, slide_s) → sensor id → windows oldest first.
+    traffic: HashMap<(u32, u32), BTreeMap<String, VecDeque<TrafficWindowRow>>>,
     parking: BTreeMap<String, FacilityLive>,
 }
 
@@ -80,7 +80,7 @@ impl LiveState {
                 .entry(city)
                 .or_default()
                 .traffic
-                .entry(closed.window_s)
+                .entry((closed.window_s, closed.slide_s))
                 .or_default()
                 .entry(sensor)
                 .or_default();
@@ -111,10 +111,19 @@ impl LiveState {
             .insert(facility_id.to_owned(), live);
     }
 
-    /// Returns the latest closed window of every sensor of a city for a window size.
-    pub fn latest_traffic(&self, city: &str, window_s: u32) -> Vec<(String, TrafficWindowRow)> {
+    /// Returns the latest closed window of every sensor of a city for a window family
+    /// (`slide_s == window_s` for tumbling windows).
+    pub fn latest_traffic(
+        &self,
+        city: &str,
+        window_s: u32,
+        slide_s: u32,
+    ) -> Vec<(String, TrafficWindowRow)> {
         let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
-        let Some(sensors) = cities.get(city).and_then(|c| c.traffic.get(&window_s)) else {
+        let Some(sensors) = cities
+            .get(city)
+            .and_then(|c| c.traffic.get(&(window_s, slide_s)))
+        else {
             return Vec::new();
         };
         sensors
@@ -128,14 +137,14 @@ impl LiveState {
         &self,
         city: &str,
         sensor: &str,
-        window_s: u32,
+        (window_s, slide_s): (u32, u32),
         from: Option<EventTime>,
         to: Option<EventTime>,
     ) -> Vec<TrafficWindowRow> {
         let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
         let Some(windows) = cities
             .get(city)
-            .and_then(|c| c.traffic.get(&window_s))
+            .and_then(|c| c.traffic.get(&(window_s, slide_s)))
             .and_then(|s| s.get(sensor))
         else {
             return Vec::new();

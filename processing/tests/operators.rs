@@ -16,12 +16,12 @@ const T0: i64 = 1_795_478_400_000;
 const MIN: i64 = 60_000;
 
 fn spec() -> WindowSpec {
-    WindowSpec {
-        sizes_ms: vec![MIN, 15 * MIN],
-        out_of_orderness_ms: 30_000,
-        idle_timeout_ms: 10 * MIN,
-        timestamps: TimestampSemantics::IntervalEnd,
-    }
+    WindowSpec::tumbling(
+        &[MIN, 15 * MIN],
+        30_000,
+        10 * MIN,
+        TimestampSemantics::IntervalEnd,
+    )
 }
 
 fn bounds() -> TimeBounds {

@@ -17,9 +17,9 @@ use crate::catalog::{Catalog, EntityKey};
 use crate::formulas;
 use crate::model::parking::{ParkingBatch, SpotStatus, col};
 use crate::time::{EventTime, ProcessingTime, Watermark};
-use crate::window::slab::{Accumulator, ClosedSlab, Windows};
+use crate::window::slab::{Shape, Slab, Windows};
 use crate::window::watermark::{SourceId, WatermarkTracker};
-use crate::window::{ClosedWindows, ProcessStats, WindowSpec};
+use crate::window::{ClosedWindows, ProcessStats, WindowShape, WindowSpec};
 use crate::{ProcessingError, Result};
 
 /// The current state of one facility.
@@ -58,12 +58,6 @@ pub(crate) struct ParkingAcc {
     occupancy_n: u32,
 }
 
-impl Accumulator for ParkingAcc {
-    fn is_empty(&self) -> bool {
-        self.updates == 0
-    }
-}
-
 impl ParkingAcc {
     fn fold(&mut self, ts: EventTime, free: u32, total: Option<u32>) {
         self.min_free = if self.updates == 0 {
@@ -88,6 +82,7 @@ impl ParkingAcc {
 /// Tracks facility levels and aggregates them into event-time windows.
 #[derive(Debug)]
 pub struct ParkingOperator {
+    shapes: Vec<WindowShape>,
     windows: Windows<ParkingAcc>,
     watermarks: WatermarkTracker,
     spots: Vec<SpotState>,
@@ -99,7 +94,13 @@ impl ParkingOperator {
     /// Creates the operator for the facilities and spots of `catalog`.
     pub fn new(spec: &WindowSpec, catalog: &Catalog) -> Self {
         Self {
-            windows: Windows::new(&spec.sizes_ms, 0),
+            shapes: spec.shapes.clone(),
+            // Parking observations are instants, not interval ends: offset 0.
+            windows: Windows::new(
+                &spec.shapes.iter().map(|s| s.slab()).collect::<Vec<_>>(),
+                0,
+                spec.allowed_lateness_ms,
+            ),
             watermarks: WatermarkTracker::new(spec.out_of_orderness_ms, spec.idle_timeout_ms),
             spots: vec![SpotState::default(); catalog.spots().len()],
             facilities: vec![FacilityState::default(); catalog.facilities().len()],
@@ -145,7 +146,7 @@ impl ParkingOperator {
             levels_free.push(level.0);
             levels_total.push(level.1);
         }
-        let late = self.windows.update(
+        let update = self.windows.update(
             ts.values(),
             facility_keys,
             self.facilities.len(),
@@ -155,10 +156,11 @@ impl ParkingOperator {
         if let Some(max) = ts.values().iter().copied().max() {
             self.watermarks.observe(source, max, now);
         }
-        Ok(ProcessStats {
-            rows: n,
-            late_per_size: self.windows.sizes_ms().zip(late).collect(),
-        })
+        Ok(ProcessStats::from_update(
+            n,
+            self.shapes.iter().copied(),
+            update,
+        ))
     }
 
     /// Updates one spot and returns its facility's level (free, total) afterwards.
@@ -281,9 +283,8 @@ impl ParkingOperator {
             return Ok(Vec::new());
         };
         self.windows
-            .close(t)
+            .emit(t, |shape, slab| emit(shape, slab, catalog))
             .into_iter()
-            .map(|closed| emit(&closed, catalog))
             .collect()
     }
 }
@@ -348,13 +349,11 @@ pub fn parking_window_schema() -> SchemaRef {
         .clone()
 }
 
-fn emit(closed: &ClosedSlab<ParkingAcc>, catalog: &Catalog) -> Result<ClosedWindows> {
-    let slab = &closed.slab;
-    let mut keys = slab.touched.clone();
-    keys.sort_unstable();
-    let n = keys.len();
+fn emit(shape: Shape, slab: &Slab<ParkingAcc>, catalog: &Catalog) -> Result<ClosedWindows> {
+    let entries = slab.sorted();
+    let n = entries.len();
     let start = slab.start;
-    let end = start + closed.size_ms;
+    let end = start + shape.size_ms;
     let mut city = StringBuilder::with_capacity(n, n * 8);
     let mut facility = StringBuilder::with_capacity(n, n * 12);
     let mut starts: PrimitiveBuilder<TimestampMillisecondType> = PrimitiveBuilder::with_capacity(n);
@@ -365,11 +364,8 @@ fn emit(closed: &ClosedSlab<ParkingAcc>, catalog: &Catalog) -> Result<ClosedWind
     let mut occ = Float64Builder::with_capacity(n);
     let mut occ_mean = Float64Builder::with_capacity(n);
     let mut free_min = UInt32Builder::with_capacity(n);
-    for key in keys {
-        let (Some(acc), Some(info)) = (
-            slab.accs.get(key as usize),
-            catalog.facilities().get(key as usize),
-        ) else {
+    for (key, acc) in entries {
+        let Some(info) = catalog.facilities().get(key as usize) else {
             continue;
         };
         city.append_value(catalog.city_id(info.city));
@@ -402,8 +398,10 @@ fn emit(closed: &ClosedSlab<ParkingAcc>, catalog: &Catalog) -> Result<ClosedWind
         Arc::new(free_min.finish()),
     ];
     Ok(ClosedWindows {
-        window_s: (closed.size_ms / 1000) as u32,
+        window_s: (shape.size_ms / 1000) as u32,
+        slide_s: (shape.slide_ms / 1000) as u32,
         window_start: start,
+        revision: slab.revision,
         batch: RecordBatch::try_new(parking_window_schema(), columns)?,
     })
 }
