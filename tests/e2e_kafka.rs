@@ -324,15 +324,16 @@ async fn kafka_to_http_with_dead_letters() {
 
     // Phase 2: a late event for closed W1, an out-of-order one for open W2, then closers.
     let late = Tr::new(a, "a-t-1", 1, t0 + 45_000, 30, 15).speed(10.0).s();
-    let phase2_offsets = w.send(
-        &at,
-        &[
-            late.clone(),
-            Tr::new(a, "a-t-2", 0, t0 + 100_000, 20, 3).speed(30.0).s(),
-            Tr::new(a, "a-t-1", 1, t0 + 4 * MIN, 60, 1).speed(50.0).s(),
-        ],
-    )
-    .await;
+    let phase2_offsets = w
+        .send(
+            &at,
+            &[
+                late.clone(),
+                Tr::new(a, "a-t-2", 0, t0 + 100_000, 20, 3).speed(30.0).s(),
+                Tr::new(a, "a-t-1", 1, t0 + 4 * MIN, 60, 1).speed(50.0).s(),
+            ],
+        )
+        .await;
     w.send(
         &bt,
         &[Tr::new(&beta, "b-t-1", 0, t0 + 4 * MIN, 60, 1)
