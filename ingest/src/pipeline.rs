@@ -385,12 +385,20 @@ impl Pipeline {
         let parking_origin = std::mem::take(&mut self.parking_origin);
         if !self.traffic_rows.is_empty() {
             let batch = self.traffic_rows.finish(&mut self.catalog)?;
+            // Count per city in a dense array: a map update per row would cost as much as
+            // the aggregation itself.
+            let mut per_city = vec![0u64; self.catalog.city_count()];
             for &city in batch.city_keys().values().iter() {
+                if let Some(n) = per_city.get_mut(city as usize) {
+                    *n += 1;
+                }
+            }
+            for (city, n) in per_city.into_iter().enumerate().filter(|(_, n)| *n > 0) {
                 *self
                     .counts
                     .accepted
-                    .entry((city, StreamKind::Traffic))
-                    .or_default() += 1;
+                    .entry((city as CityKey, StreamKind::Traffic))
+                    .or_default() += n;
             }
             let keys = self.catalog.traffic_sensors().len();
             let stats = self.traffic.process(source, now, &batch, keys)?;
