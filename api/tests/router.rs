@@ -27,20 +27,12 @@ fn state(ready: Arc<AtomicBool>) -> AppState {
     live.set_facility(
         "ulm",
         "ulm-p-1",
-        FacilityLive {
-            free: 25,
-            total: Some(100),
-            updated_at: NOW - 60_000,
-        },
+        FacilityLive::new(25, Some(100), NOW - 60_000),
     );
     live.set_facility(
         "ulm",
         "ulm-p-2",
-        FacilityLive {
-            free: 5,
-            total: Some(50),
-            updated_at: NOW - 3_600_000,
-        },
+        FacilityLive::new(5, Some(50), NOW - 3_600_000),
     );
     let mut state = AppState::new(
         live,

@@ -15,7 +15,7 @@ use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::ParkingBatchBuilder;
 use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
 use stadtpuls_processing::time::{MS_PER_S, ProcessingTime, window_label};
-use stadtpuls_processing::window::parking::ParkingOperator;
+use stadtpuls_processing::window::parking::{ParkingOperator, ParkingSpec};
 use stadtpuls_processing::window::traffic::TrafficWindowOperator;
 use stadtpuls_processing::window::watermark::SourceId;
 use stadtpuls_processing::window::{ClosedWindows, ProcessStats, TimestampSemantics, WindowSpec};
@@ -151,13 +151,16 @@ impl Pipeline {
             max_message_bytes: config.kafka.max_message_bytes,
             max_future_ms: config.windows.max_future.as_millis() as i64,
         };
-        Self::from_parts(catalog, &spec, limits, live, options)
+        let parking = ParkingSpec::from_config(&config.parking);
+        Self::from_parts(catalog, &spec, &parking, limits, live, options)
     }
 
-    /// Builds the pipeline from an explicit catalog and window spec (benchmarks, tests).
+    /// Builds the pipeline from an explicit catalog, window and parking spec (benchmarks,
+    /// tests).
     pub fn from_parts(
         catalog: Catalog,
         spec: &WindowSpec,
+        parking: &ParkingSpec,
         limits: Limits,
         live: Arc<LiveState>,
         options: PipelineOptions,
@@ -165,7 +168,7 @@ impl Pipeline {
         metrics::register();
         Self {
             traffic: TrafficWindowOperator::new(spec),
-            parking: ParkingOperator::new(spec, &catalog),
+            parking: ParkingOperator::new(spec, parking, &catalog),
             catalog,
             traffic_rows: TrafficBatchBuilder::default(),
             parking_rows: ParkingBatchBuilder::default(),
@@ -423,6 +426,9 @@ impl Pipeline {
         }
         for closed in &out.parking {
             self.count_emitted(StreamKind::Parking, closed);
+            if self.options.update_live {
+                self.live.apply_parking(closed)?;
+            }
         }
         let changed = self.parking.take_changed();
         if self.options.update_live {
