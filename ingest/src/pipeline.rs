@@ -23,7 +23,7 @@ use stadtpuls_processing::{RejectReason, Rejection};
 use tracing::debug_span;
 
 use crate::decode::native::{self, Sinks};
-use crate::decode::{Rejected, StreamKind, parse_topic};
+use crate::decode::{Rejected, StreamKind, infer_kind, parse_topic};
 use crate::metrics;
 
 /// Bytes of an oversized payload kept in its dead letter: enough to identify the sender.
@@ -155,8 +155,7 @@ impl Pipeline {
         Self::from_parts(catalog, &spec, &parking, limits, live, options)
     }
 
-    /// Builds the pipeline from an explicit catalog, window and parking spec (benchmarks,
-    /// tests).
+    /// Builds the pipeline from an explicit catalog, window and parking specs (benches, tests).
     pub fn from_parts(
         catalog: Catalog,
         spec: &WindowSpec,
@@ -489,15 +488,5 @@ impl Pipeline {
         metrics::OPEN_STATES
             .with_label_values(&["traffic"])
             .set(self.traffic.open_states() as i64);
-    }
-}
-
-/// Guesses the kind of a message on a topic outside the naming convention.
-fn infer_kind(payload: &[u8]) -> StreamKind {
-    let has_sensor = payload.windows(11).any(|w| w == b"\"sensor_id\"");
-    if has_sensor {
-        StreamKind::Traffic
-    } else {
-        StreamKind::Parking
     }
 }
