@@ -68,8 +68,8 @@ impl TimeWeighted {
         self.last = Some((step.ts, step.occupancy_pct));
     }
 
-    /// Mean over `(start, end]`: the carried-in level from the window start (or from when
-    /// it was set, if later), each step until the next, the newest until the end.
+    /// Mean over the window `[start, end)`: the carried-in level from the window start (or
+    /// from when it was set, if later), each step until the next, the newest until the end.
     fn mean(mut self, start: EventTime, end: EventTime) -> Option<f64> {
         if let Some((since, occupancy, first)) = self.carry {
             self.add(since.max(start), first, Some(occupancy));
@@ -148,9 +148,9 @@ impl ParkingAcc {
         self.updates += 1;
     }
 
-    /// Time-weighted mean occupancy over `(start, end]`; falls back to the mean of the
-    /// readings when no stretch of time is covered (a single reading at the very end of
-    /// the window with no level known before it).
+    /// Time-weighted mean occupancy over the window `[start, end)`; falls back to the mean
+    /// of the readings when no stretch of time is covered (no reading with a known
+    /// occupancy became the current level, e.g. only out-of-order ones arrived).
     pub(super) fn occupancy_mean_pct(&self, start: EventTime, end: EventTime) -> Option<f64> {
         self.level
             .mean(start, end)
@@ -184,7 +184,7 @@ mod tests {
         }
     }
 
-    /// Window (0, 60 s]: 50 % since −10 s, 60 % from 15 s, 80 % from 45 s.
+    /// Window [0, 60 s): 50 % since −10 s, 60 % from 15 s, 80 % from 45 s.
     /// (50·15 + 60·30 + 80·15) / 60 = 3,750 / 60 = 62.5 %; the mean of the two readings
     /// in the window would say 70 %, over-weighting the busy last quarter.
     #[test]
@@ -195,9 +195,9 @@ mod tests {
         assert_eq!(acc.occupancy_mean_pct(0, 60_000), Some(62.5));
     }
 
-    /// Without a level before the window, the mean covers (15 s, 60 s]:
-    /// (60·30 + 80·15) / 45 = 66.67 %. A lone reading exactly at the end covers nothing:
-    /// its own occupancy is the mean.
+    /// Without a level before the window, the mean covers [15 s, 60 s):
+    /// (60·30 + 80·15) / 45 = 66.67 %. A reading that did not become the current level
+    /// (out of order) covers nothing: the readings' plain mean is the fallback.
     #[test]
     fn first_ever_reading_starts_the_covered_time() {
         let mut acc = ParkingAcc::default();
@@ -205,11 +205,12 @@ mod tests {
         acc.fold(45_000, &step(45_000, 80.0, Some((15_000, 60.0))));
         let mean = acc.occupancy_mean_pct(0, 60_000).unwrap_or_default();
         assert!((mean - 3000.0 / 45.0).abs() < 1e-9, "{mean}");
-        let mut lone = ParkingAcc::default();
-        let mut row = step(60_000, 75.0, None);
+        let mut late = ParkingAcc::default();
+        let mut row = step(30_000, 75.0, None);
         row.free = 25;
-        lone.fold(60_000, &row);
-        assert_eq!(lone.occupancy_mean_pct(0, 60_000), Some(75.0));
+        row.step = None;
+        late.fold(30_000, &row);
+        assert_eq!(late.occupancy_mean_pct(0, 60_000), Some(75.0));
     }
 
     #[test]
