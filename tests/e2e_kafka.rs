@@ -265,6 +265,8 @@ async fn kafka_to_http_with_dead_letters() {
         json!({"city": a, "kind": "spot", "id": "a-s-2", "ts": t0 + 25_000, "status": "occupied"}).to_string(),
         over_capacity.clone(),
         bad_status.clone(),
+        // entries/exits ride along with a count: accepted, same level as offset 0
+        json!({"city": a, "kind": "facility", "id": "a-p-1", "ts": t0 + 10_000, "free_spaces": 40, "total_spaces": 100, "entries": 3, "exits": 1}).to_string(),
     ]).await;
     w.send(&w.topic(&beta, "parking"), &[json!({"city": beta, "kind": "facility", "id": "b-p-1", "ts": t0 + 5_000, "free_spaces": 7}).to_string()]).await;
 
@@ -314,6 +316,15 @@ async fn kafka_to_http_with_dead_letters() {
     assert_eq!(find("a-p-1")["updated_at"], iso(t0 + 10_000));
     assert_eq!(find("a-z-1")["free"], 1);
     assert_eq!(find("a-z-1")["total"], 2);
+    assert_eq!(find("a-p-1")["occupied"], 60);
+    assert_eq!(find("a-p-1")["status"], "spacesAvailable");
+    assert_eq!(find("a-z-1")["occupied"], 1);
+    assert_eq!(find("a-z-1")["status"], "spacesAvailable");
+    // Two hours old: stale, so left out of the city totals.
+    assert_eq!(find("a-p-1")["stale"], true);
+    assert_eq!(parking["totals"]["facilities_stale"], 2);
+    assert_eq!(parking["totals"]["facilities_reporting"], 0);
+    assert_eq!(parking["totals"]["total"], 0);
     let beta_parking = json_get(&client, &format!("{}/v1/cities/{beta}/parking", app.base))
         .await
         .expect("beta parking");

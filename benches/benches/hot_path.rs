@@ -10,6 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stadtpuls_ingest::pipeline::{Limits, Pipeline, PipelineOptions, RawMessage};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::live::LiveState;
+use stadtpuls_processing::window::parking::ParkingSpec;
 use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 
 const CITIES: [(&str, &str); 9] = [
@@ -92,7 +93,14 @@ fn pipeline() -> Pipeline {
         timestamps: TimestampSemantics::Instant,
         update_live: false,
     };
-    Pipeline::from_parts(catalog, &spec, limits, Arc::new(LiveState::new(0)), options)
+    Pipeline::from_parts(
+        catalog,
+        &spec,
+        &ParkingSpec::default(),
+        limits,
+        Arc::new(LiveState::new(0)),
+        options,
+    )
 }
 
 fn hot_path(c: &mut Criterion) {

@@ -33,7 +33,7 @@
 //! # Main types
 //!
 //! - [`Config`] with its sections [`KafkaConfig`], [`WindowsConfig`], [`ApiConfig`],
-//!   [`HistoryConfig`], [`ParkingConfig`] and [`CityConfig`]
+//!   [`HistoryConfig`], [`ParkingConfig`] (with [`ParkingThresholds`]) and [`CityConfig`]
 //! - [`CityRegistry`] of [`SensorSpec`]s
 //! - [`ConfigError`] / [`ConfigErrors`]
 
@@ -54,7 +54,8 @@ pub use demo::{DEMO_ORIGIN, DEMO_TOML};
 pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
-    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, ParkingConfig, RegistrySource, WindowsConfig,
+    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, ParkingConfig, ParkingThresholds,
+    RegistrySource, WindowsConfig,
 };
 pub use registry::{CityRegistry, SensorKind, SensorSpec, parse_registry};
 

@@ -1,6 +1,8 @@
 //! [`RawConfig`] → [`Config`]: every range, format and cross-field rule, with all
 //! problems collected before returning.
 
+mod parking;
+
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,7 +11,7 @@ use std::time::Duration;
 use crate::env::Overrides;
 use crate::error::{ENVIRONMENT, Errors};
 use crate::model::{
-    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, ParkingConfig, RegistrySource, WindowsConfig,
+    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, RegistrySource, WindowsConfig,
 };
 use crate::raw::{CURRENT_VERSION, RawApi, RawCity, RawConfig, RawKafka, RawWindows};
 use crate::{Config, fields};
@@ -93,10 +95,7 @@ pub(crate) fn validate(
     let history = HistoryConfig {
         dir: PathBuf::from(raw.history.dir),
     };
-    let stale_after = positive(&mut ctx, "parking.stale_after", &raw.parking.stale_after);
-    let parking = ParkingConfig {
-        stale_after: stale_after.unwrap_or(ParkingConfig::default().stale_after),
-    };
+    let parking = parking::parking(&mut ctx, &raw.parking);
     let cities = cities(&mut ctx, raw.cities, resolve);
     Config {
         kafka,

@@ -71,7 +71,25 @@ fn defaults_match_the_documented_values() {
     );
     assert_eq!(config.api.live_retention, Duration::from_secs(6 * 3600));
     assert_eq!(config.history.dir, PathBuf::from("./stadtpuls-data"));
-    assert_eq!(config.parking.stale_after, Duration::from_secs(900));
+    let parking = &config.parking;
+    assert_eq!(parking.feed_interval, Duration::from_secs(300));
+    assert_eq!(
+        parking.stale_after,
+        Duration::from_secs(900),
+        "3 × feed_interval"
+    );
+    assert_eq!(parking.trend_window, Duration::from_secs(900));
+    assert_eq!(parking.trend_threshold_pct_per_h, 5.0);
+    let t = parking.thresholds;
+    assert_eq!(
+        (
+            t.almost_full_increasing_pct,
+            t.almost_full_decreasing_pct,
+            t.full_increasing_pct,
+            t.full_decreasing_pct
+        ),
+        (90.0, 85.0, 98.0, 95.0)
+    );
     assert_eq!(config.origin, origin());
 }
 
@@ -291,17 +309,12 @@ fn api_rules() {
 }
 
 #[test]
-fn history_and_parking_rules() {
+fn history_rules() {
     assert_eq!(
         ok("[history]\ndir = \"/data/history\"").history.dir,
         PathBuf::from("/data/history")
     );
     fails_at("[history]\ndir = \"\"", "history.dir");
-    assert_eq!(
-        ok("[parking]\nstale_after = \"1h\"").parking.stale_after,
-        Duration::from_secs(3600)
-    );
-    fails_at("[parking]\nstale_after = \"0s\"", "parking.stale_after");
 }
 
 fn city(id: &str, name: &str, timezone: &str, lat: &str, lon: &str, registry: &str) -> String {

@@ -17,7 +17,7 @@ use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::ParkingBatchBuilder;
 use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
 use stadtpuls_processing::time::{MS_PER_S, ProcessingTime};
-use stadtpuls_processing::window::parking::ParkingOperator;
+use stadtpuls_processing::window::parking::{ParkingOperator, ParkingSpec};
 use stadtpuls_processing::window::traffic::TrafficWindowOperator;
 use stadtpuls_processing::window::watermark::SourceId;
 use stadtpuls_processing::window::{
@@ -27,7 +27,7 @@ use stadtpuls_processing::{RejectReason, Rejection};
 use tracing::debug_span;
 
 use crate::decode::native::{self, Sinks};
-use crate::decode::{Rejected, StreamKind, parse_topic};
+use crate::decode::{Rejected, StreamKind, infer_kind, parse_topic};
 use crate::metrics;
 
 /// Bytes of an oversized payload kept in its dead letter: enough to identify the sender.
@@ -163,13 +163,15 @@ impl Pipeline {
             max_message_bytes: config.kafka.max_message_bytes,
             max_future_ms: config.windows.max_future.as_millis() as i64,
         };
-        Self::from_parts(catalog, &spec, limits, live, options)
+        let parking = ParkingSpec::from_config(&config.parking);
+        Self::from_parts(catalog, &spec, &parking, limits, live, options)
     }
 
-    /// Builds the pipeline from an explicit catalog and window spec (benchmarks, tests).
+    /// Builds the pipeline from an explicit catalog, window and parking specs (benches, tests).
     pub fn from_parts(
         catalog: Catalog,
         spec: &WindowSpec,
+        parking: &ParkingSpec,
         limits: Limits,
         live: Arc<LiveState>,
         options: PipelineOptions,
@@ -177,7 +179,7 @@ impl Pipeline {
         metrics::register();
         Self {
             traffic: TrafficWindowOperator::new(spec),
-            parking: ParkingOperator::new(spec, &catalog),
+            parking: ParkingOperator::new(spec, parking, &catalog),
             catalog,
             traffic_rows: TrafficBatchBuilder::default(),
             parking_rows: ParkingBatchBuilder::default(),
@@ -465,6 +467,9 @@ impl Pipeline {
         }
         for closed in &out.parking {
             self.count_emitted(StreamKind::Parking, closed);
+            if self.options.update_live {
+                self.live.apply_parking(closed)?;
+            }
         }
         let changed = self.parking.take_changed();
         if self.options.update_live {
@@ -580,14 +585,4 @@ fn shape_label(shape: WindowShape) -> String {
         (shape.size_ms / MS_PER_S) as u32,
         (shape.slide_ms / MS_PER_S) as u32,
     )
-}
-
-/// Guesses the kind of a message on a topic outside the naming convention.
-fn infer_kind(payload: &[u8]) -> StreamKind {
-    let has_sensor = payload.windows(11).any(|w| w == b"\"sensor_id\"");
-    if has_sensor {
-        StreamKind::Traffic
-    } else {
-        StreamKind::Parking
-    }
 }

@@ -1,7 +1,10 @@
-//! The live view the API serves: recent closed traffic windows and current parking levels.
+//! The live view the API serves: recent closed traffic windows, current parking levels and
+//! each facility's latest closed parking window.
 //!
 //! The pipeline writes, request handlers read; a `std` `RwLock` suffices because both sides
 //! hold it for microseconds (a window close writes a few hundred rows a minute).
+
+mod parking;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{PoisonError, RwLock};
@@ -16,6 +19,7 @@ use crate::window::ClosedWindows;
 use crate::window::parking::FacilityLive;
 use crate::window::traffic::out;
 use crate::{ProcessingError, Result};
+pub use parking::{FacilityView, ParkingTotals, ParkingWindowRow, roll_up};
 
 /// One closed traffic window of one sensor, as served by the API.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +53,8 @@ struct CityLive {
     /// (window_s, slide_s) → sensor id → windows oldest first.
     traffic: HashMap<(u32, u32), BTreeMap<String, VecDeque<TrafficWindowRow>>>,
     parking: BTreeMap<String, FacilityLive>,
+    /// window_s → facility id → its newest closed window.
+    parking_windows: HashMap<u32, BTreeMap<String, ParkingWindowRow>>,
 }
 
 /// Recent results per city, shared between the pipeline and the API.
@@ -158,7 +164,8 @@ impl LiveState {
             .collect()
     }
 
-    /// Returns the current level of every facility of a city that has reported.
+    /// Returns the current level of every facility of a city that has reported (for
+    /// roll-ups over any set of facilities, see [`roll_up`]).
     pub fn facilities(&self, city: &str) -> BTreeMap<String, FacilityLive> {
         let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
         cities

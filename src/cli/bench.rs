@@ -14,6 +14,7 @@ use stadtpuls_ingest::pipeline::{Limits, Pipeline, PipelineOptions};
 use stadtpuls_ingest::runner;
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::live::LiveState;
+use stadtpuls_processing::window::parking::ParkingSpec;
 use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 use tokio::sync::watch;
 
@@ -53,8 +54,14 @@ impl BenchArgs {
             timestamps: TimestampSemantics::Instant,
             update_live: false,
         };
-        let mut pipeline =
-            Pipeline::from_parts(catalog, &spec, limits, Arc::new(LiveState::new(0)), options);
+        let mut pipeline = Pipeline::from_parts(
+            catalog,
+            &spec,
+            &ParkingSpec::default(),
+            limits,
+            Arc::new(LiveState::new(0)),
+            options,
+        );
         let mut source = FileSource::open(&self.input, self.batch)
             .with_context(|| format!("cannot open {}", self.input.display()))?;
         let mut sink = LogDeadLetters::default();

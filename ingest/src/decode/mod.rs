@@ -58,6 +58,16 @@ pub fn parse_topic(topic: &str) -> Option<TopicRoute<'_>> {
     (!city.is_empty()).then_some(TopicRoute { city, kind })
 }
 
+/// Guesses the kind of a message on a topic outside the naming convention.
+pub(crate) fn infer_kind(payload: &[u8]) -> StreamKind {
+    let has_sensor = payload.windows(11).any(|w| w == b"\"sensor_id\"");
+    if has_sensor {
+        StreamKind::Traffic
+    } else {
+        StreamKind::Parking
+    }
+}
+
 /// An observation that was refused: which element of the message, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejected {

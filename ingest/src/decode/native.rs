@@ -50,6 +50,8 @@ struct ParkingWire<'a> {
     status: Option<Cow<'a, str>>,
     free_spaces: Option<i64>,
     total_spaces: Option<i64>,
+    entries: Option<i64>,
+    exits: Option<i64>,
 }
 
 /// Where decoded observations go.
@@ -209,6 +211,8 @@ fn decode_parking(
                 .free_spaces
                 .ok_or_else(|| refuse("a facility observation needs `free_spaces`".into()))?,
             total_spaces: wire.total_spaces,
+            entries: wire.entries,
+            exits: wire.exits,
         },
         "spot" => {
             let status = wire
@@ -456,5 +460,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn facility_counts_may_carry_entries_and_exits() {
+        let mut h = Harness::new();
+        h.catalog.add_facility(0, "p1", Some(100));
+        let counted = r#"{"city":"ulm","kind":"facility","id":"p1","ts":1795478400000,"free_spaces":40,"entries":7,"exits":3}"#;
+        let plain =
+            r#"{"city":"ulm","kind":"facility","id":"p1","ts":1795478400000,"free_spaces":41}"#;
+        let negative = r#"{"city":"ulm","kind":"facility","id":"p1","ts":1795478400000,"free_spaces":40,"entries":-2}"#;
+        let text = r#"{"city":"ulm","kind":"facility","id":"p1","ts":1795478400000,"free_spaces":40,"exits":"3"}"#;
+        assert_eq!(h.decode(StreamKind::Parking, counted), 1);
+        assert_eq!(h.decode(StreamKind::Parking, plain), 1);
+        assert_eq!(h.decode(StreamKind::Parking, negative), 0);
+        assert_eq!(h.decode(StreamKind::Parking, text), 0);
+        let reasons: Vec<_> = h.rejected.iter().map(|r| r.rejection.reason).collect();
+        assert_eq!(
+            reasons,
+            vec![RejectReason::NegativeCount, RejectReason::Malformed]
+        );
+        assert_eq!(h.parking.len(), 2);
     }
 }
