@@ -1,6 +1,7 @@
 //! Command-line interface: one subcommand per module under `cli/`.
 
 mod bench;
+mod bench_kafka;
 mod config_check;
 mod demo;
 mod produce;

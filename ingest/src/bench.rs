@@ -120,6 +120,67 @@ impl Source for FileSource {
     }
 }
 
+/// Ends a source after `limit` messages: a bounded run over an unbounded source (Kafka).
+pub struct Limited<S> {
+    inner: S,
+    remaining: u64,
+    /// When the first non-empty batch arrived.
+    pub first_batch: Option<std::time::Instant>,
+}
+
+impl<S> Limited<S> {
+    /// Wraps `inner`, ending after `limit` messages.
+    pub fn new(inner: S, limit: u64) -> Self {
+        Self {
+            inner,
+            remaining: limit,
+            first_batch: None,
+        }
+    }
+}
+
+impl<S: Source> Source for Limited<S> {
+    async fn next_batch(&mut self) -> Result<Option<Vec<RawMessage>>> {
+        if self.remaining == 0 {
+            return Ok(None);
+        }
+        let mut batch = self.inner.next_batch().await?;
+        if let Some(b) = &mut batch {
+            if !b.is_empty() {
+                self.first_batch.get_or_insert_with(std::time::Instant::now);
+            }
+            // Exactly `limit` messages: the rest of a crossing batch is left unread.
+            b.truncate(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+            self.remaining -= b.len() as u64;
+        }
+        Ok(batch)
+    }
+
+    fn commit(&mut self, batch: &[RawMessage]) -> Result<()> {
+        self.inner.commit(batch)
+    }
+
+    fn assigned(&mut self) -> Vec<(stadtpuls_processing::window::watermark::SourceId, Arc<str>)> {
+        self.inner.assigned()
+    }
+
+    fn revoked(&mut self) -> Vec<stadtpuls_processing::window::watermark::SourceId> {
+        self.inner.revoked()
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.inner.close()
+    }
+}
+
+/// The city of a reference-workload line, read without parsing the whole line.
+pub fn city_of(line: &[u8]) -> Option<&str> {
+    let key = b"\"city\":\"";
+    let start = memchr::memmem::find(line, key)? + key.len();
+    let len = memchr::memchr(b'"', &line[start..])?;
+    std::str::from_utf8(&line[start..start + len]).ok()
+}
+
 /// The peer harness checksum over (city, sensor, 1-minute window) result rows:
 /// `Σ cnt + sum_vc + sum_heavy + round(10·max_occ) + round(10·avg_speed·cnt)`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -30,13 +30,28 @@ pub struct BenchArgs {
     /// Messages per batch, as a Kafka fetch of `kafka.batch_max_messages`.
     #[arg(long, default_value_t = 10_000)]
     pub batch: usize,
+    /// Also run the workload end to end through this broker (`host:port`): produce the
+    /// first `--limit` lines to per-city topics, time the pipeline from its first fetch to
+    /// its last window, and time a bare consumer draining the same topics.
+    #[arg(long)]
+    pub kafka: Option<String>,
+    /// Lines used by the `--kafka` run (a Kafka-protocol broker holds them all).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub limit: u64,
 }
 
 impl BenchArgs {
     /// Runs the workload and prints the summary and the harness's `RESULT {…}` line.
     pub async fn run(self) -> anyhow::Result<()> {
-        // The reference workload's cities are the demo's; its sensors are not in a registry.
-        let config = Config::demo(&env_from_process()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        match self.kafka.clone() {
+            Some(brokers) => super::bench_kafka::run(&self, &brokers).await,
+            None => self.run_file().await,
+        }
+    }
+
+    /// The engine set up for the reference workload: its cities, sensors admitted on first
+    /// sight, 1-minute windows over instants, the given out-of-orderness, no lateness.
+    pub fn pipeline(&self, config: &Config) -> Pipeline {
         let cities: Vec<&str> = config.cities.iter().map(|c| c.id.as_str()).collect();
         let catalog = Catalog::with_cities(&cities, UnknownSensors::Admit);
         let spec = WindowSpec::tumbling(
@@ -54,37 +69,25 @@ impl BenchArgs {
             timestamps: TimestampSemantics::Instant,
             update_live: false,
         };
-        let mut pipeline = Pipeline::from_parts(
+        Pipeline::from_parts(
             catalog,
             &spec,
             &ParkingSpec::default(),
             limits,
             Arc::new(LiveState::new(0)),
             options,
-        );
+        )
+    }
+
+    async fn run_file(&self) -> anyhow::Result<()> {
+        // The reference workload's cities are the demo's; its sensors are not in a registry.
+        let config = Config::demo(&env_from_process()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut pipeline = self.pipeline(&config);
         let mut source = FileSource::open(&self.input, self.batch)
             .with_context(|| format!("cannot open {}", self.input.display()))?;
-        let mut sink = LogDeadLetters::default();
-        let (_stop_tx, stop_rx) = watch::channel(false);
-        let mut checksum = Checksum::default();
-        let mut checksum_error = None;
-        let (mut open_max, mut bytes_at_max) = (0usize, 0usize);
-        let started = Instant::now();
-        let summary = runner::run(&mut pipeline, &mut source, &mut sink, stop_rx, |out| {
-            for closed in &out.traffic {
-                if let Err(e) = checksum.add(closed) {
-                    checksum_error = Some(e);
-                }
-            }
-            if out.open_states > open_max {
-                (open_max, bytes_at_max) = (out.open_states, out.state_bytes);
-            }
-        })
-        .await?;
-        let elapsed = started.elapsed().as_secs_f64();
-        if let Some(e) = checksum_error {
-            return Err(e.into());
-        }
+        let m = measure(&mut pipeline, &mut source).await?;
+        let (summary, checksum, elapsed) = (m.summary, m.checksum, m.elapsed_s);
+        let (open_max, bytes_at_max) = (m.open_max, m.bytes_at_max);
         let events = summary.messages;
         let rate = events as f64 / elapsed.max(1e-9);
         let peak_rss = peak_rss_bytes().unwrap_or_default();
@@ -124,4 +127,48 @@ impl BenchArgs {
         println!("RESULT {result}");
         Ok(())
     }
+}
+
+/// What one run of the workload through the pipeline produced.
+pub struct Measured {
+    pub summary: runner::RunSummary,
+    pub checksum: Checksum,
+    pub elapsed_s: f64,
+    pub open_max: usize,
+    pub bytes_at_max: usize,
+}
+
+/// Runs `source` to its end through `pipeline`, checksumming every closed window.
+pub async fn measure<S: runner::Source>(
+    pipeline: &mut Pipeline,
+    source: &mut S,
+) -> anyhow::Result<Measured> {
+    let mut sink = LogDeadLetters::default();
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let mut checksum = Checksum::default();
+    let mut checksum_error = None;
+    let (mut open_max, mut bytes_at_max) = (0usize, 0usize);
+    let started = Instant::now();
+    let summary = runner::run(pipeline, source, &mut sink, stop_rx, |out| {
+        for closed in &out.traffic {
+            if let Err(e) = checksum.add(closed) {
+                checksum_error = Some(e);
+            }
+        }
+        if out.open_states > open_max {
+            (open_max, bytes_at_max) = (out.open_states, out.state_bytes);
+        }
+    })
+    .await?;
+    let elapsed_s = started.elapsed().as_secs_f64();
+    if let Some(e) = checksum_error {
+        return Err(e.into());
+    }
+    Ok(Measured {
+        summary,
+        checksum,
+        elapsed_s,
+        open_max,
+        bytes_at_max,
+    })
 }

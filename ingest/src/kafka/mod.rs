@@ -3,11 +3,13 @@
 mod admin;
 mod consumer;
 mod deadletter;
+mod drain;
 mod produce;
 
 pub use admin::ensure_topics;
 pub use consumer::KafkaSource;
 pub use deadletter::{KafkaDeadLetters, header};
+pub use drain::drain;
 pub use produce::{FeedProducer, ProduceStats};
 
 use rdkafka::ClientConfig;

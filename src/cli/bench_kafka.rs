@@ -1,0 +1,128 @@
+//! `stadtpuls bench --kafka`: the workload end to end through a real broker, beside a bare
+//! consumer draining the same topics — the processor must never be a Kafka deployment's
+//! bottleneck.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::json;
+use stadtpuls_config::{Config, env_from_process};
+use stadtpuls_ingest::bench::{FileSource, Limited, city_of};
+use stadtpuls_ingest::kafka::{FeedProducer, KafkaSource, drain, ensure_topics};
+use stadtpuls_ingest::runner::{Readiness, Source};
+
+use super::bench::{BenchArgs, measure};
+
+/// Produces, then times the pipeline and the bare drain, then cross-checks the results
+/// against the same lines read from the file.
+pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<()> {
+    let mut config = Config::demo(&env_from_process()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let run_id = format!("{}", chrono_free_stamp());
+    let prefix = format!("bench-{run_id}");
+    config.kafka.brokers = brokers.to_owned();
+    config.kafka.topic_pattern = format!(r"^{prefix}\.[a-z0-9-]+\.traffic$");
+    config.kafka.batch_max_messages = args.batch;
+
+    // 1. Produce the first `limit` lines to one topic per city.
+    let file = std::fs::File::open(&args.input)
+        .with_context(|| format!("cannot open {}", args.input.display()))?;
+    let mut lines = BufReader::with_capacity(1 << 20, file).split(b'\n');
+    let producer = FeedProducer::new(&config.kafka)?;
+    let topics: BTreeSet<String> = config
+        .cities
+        .iter()
+        .map(|c| format!("{prefix}.{}.traffic", c.id))
+        .collect();
+    ensure_topics(
+        &config.kafka,
+        &topics.iter().cloned().collect::<Vec<_>>(),
+        1,
+    )
+    .await?;
+    let produce_started = Instant::now();
+    let mut produced = 0u64;
+    while produced < args.limit {
+        let Some(line) = lines.next().transpose()? else {
+            break;
+        };
+        let Some(city) = city_of(&line) else { continue };
+        producer
+            .send(&format!("{prefix}.{city}.traffic"), "", &line)
+            .await?;
+        produced += 1;
+    }
+    producer.flush(Duration::from_secs(300))?;
+    eprintln!(
+        "produced {produced} messages to {} topics in {:.1} s",
+        topics.len(),
+        produce_started.elapsed().as_secs_f64()
+    );
+
+    // 2. The pipeline, from its first fetch to its last window.
+    let mut pipeline = args.pipeline(&config);
+    config.kafka.group_id = format!("{prefix}-pipeline");
+    let mut source = Limited::new(
+        KafkaSource::new(&config.kafka, Readiness::default())?,
+        produced,
+    );
+    let m = measure(&mut pipeline, &mut source).await?;
+    let first = source
+        .first_batch
+        .context("the pipeline received nothing")?;
+    let pipeline_s = first.elapsed().as_secs_f64().min(m.elapsed_s);
+    source.close()?;
+
+    // 3. A bare consumer reading the same topics.
+    config.kafka.group_id = format!("{prefix}-drain");
+    let drain_s = drain(&config.kafka, produced, Duration::from_secs(60))
+        .await?
+        .as_secs_f64();
+
+    // 4. The same lines straight from the file must give the same results.
+    let mut reference = args.pipeline(&config);
+    let mut file_source = Limited::new(FileSource::open(&args.input, args.batch)?, produced);
+    let expected = measure(&mut reference, &mut file_source).await?;
+    anyhow::ensure!(
+        expected.checksum == m.checksum,
+        "kafka run differs from the file run: {:?} vs {:?}",
+        m.checksum,
+        expected.checksum
+    );
+
+    let pipeline_rate = produced as f64 / pipeline_s.max(1e-9);
+    let drain_rate = produced as f64 / drain_s.max(1e-9);
+    let ratio = pipeline_rate / drain_rate.max(1e-9);
+    eprintln!(
+        "kafka: pipeline {pipeline_rate:.0} events/s ({pipeline_s:.2} s), bare drain {drain_rate:.0} events/s ({drain_s:.2} s): \
+         the pipeline reaches {:.0} % of the drain rate; checksum {} equals the file run",
+        ratio * 100.0,
+        m.checksum.value()
+    );
+    let result = json!({
+        "peer": "stadtpuls-kafka",
+        "version": env!("CARGO_PKG_VERSION"),
+        "rows": m.checksum.rows,
+        "checksum": m.checksum.value(),
+        "cnt_total": m.checksum.cnt_total,
+        "events": produced,
+        "pipeline_s": (pipeline_s * 1000.0).round() / 1000.0,
+        "pipeline_events_per_s": pipeline_rate.round(),
+        "drain_s": (drain_s * 1000.0).round() / 1000.0,
+        "drain_events_per_s": drain_rate.round(),
+        "pipeline_to_drain": (ratio * 1000.0).round() / 1000.0,
+        "late_events": m.summary.late,
+        "dropped_events": m.summary.rejected,
+    });
+    println!("RESULT {result}");
+    Ok(())
+}
+
+/// A run id from the wall clock, unique enough to keep runs' topics and groups apart.
+fn chrono_free_stamp() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
+}
