@@ -55,7 +55,7 @@ impl WindowItem {
 }
 
 /// Rounds to two decimals: more digits than the detectors measure only add noise.
-fn round2(x: f64) -> f64 {
+pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
@@ -141,7 +141,7 @@ pub async fn sensor(
 }
 
 /// Resolves the `window` parameter to a configured size (default: the smallest).
-fn window(state: &AppState, param: Option<&str>) -> Result<(u32, String)> {
+pub(crate) fn window(state: &AppState, param: Option<&str>) -> Result<(u32, String)> {
     let sizes = &state.window_sizes_s;
     let Some(param) = param else {
         let smallest = sizes.first().copied().unwrap_or(60);
