@@ -51,6 +51,13 @@ impl App {
             .iter()
             .map(|d| d.as_secs() as u32)
             .collect();
+        let hopping = self
+            .config
+            .windows
+            .hopping
+            .iter()
+            .map(|(size, slide)| (size.as_secs() as u32, slide.as_secs() as u32))
+            .collect();
         AppState::new(
             self.live.clone(),
             &self.registries,
@@ -58,6 +65,7 @@ impl App {
             self.config.parking.stale_after.as_millis() as i64,
             Arc::new(move || ready.is_ready()),
         )
+        .with_hopping(hopping)
         .with_zones(&self.registries, &self.zones)
     }
 

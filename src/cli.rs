@@ -1,5 +1,6 @@
 //! Command-line interface: one subcommand per module under `cli/`.
 
+mod bench;
 mod config_check;
 mod demo;
 mod produce;
@@ -40,6 +41,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Write the simulated feed to Kafka at a chosen rate.
     Produce(produce::ProduceArgs),
+    /// Run the reference workload through the engine and print events/s and the checksum.
+    Bench(bench::BenchArgs),
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -62,6 +65,7 @@ impl Command {
             Command::Run(args) => args.run().await,
             Command::Demo(args) => args.run().await,
             Command::Produce(args) => args.run().await,
+            Command::Bench(args) => args.run().await,
             Command::Config(ConfigCommand::Check { file }) => config_check::run(&file),
         }
     }

@@ -108,6 +108,8 @@ batch_max_wait = "50ms"
 sizes = ["1m", "15m"]
 out_of_orderness = "30s"
 idle_timeout = "1h"
+# no lateness allowance: the late event below is dropped and dead-lettered
+allowed_lateness = "0s"
 [api]
 bind = "127.0.0.1:{port}"
 [history]
@@ -263,6 +265,8 @@ async fn kafka_to_http_with_dead_letters() {
         json!({"city": a, "kind": "spot", "id": "a-s-2", "ts": t0 + 25_000, "status": "occupied"}).to_string(),
         over_capacity.clone(),
         bad_status.clone(),
+        // entries/exits ride along with a count: accepted, same level as offset 0
+        json!({"city": a, "kind": "facility", "id": "a-p-1", "ts": t0 + 10_000, "free_spaces": 40, "total_spaces": 100, "entries": 3, "exits": 1}).to_string(),
     ]).await;
     w.send(&w.topic(&beta, "parking"), &[json!({"city": beta, "kind": "facility", "id": "b-p-1", "ts": t0 + 5_000, "free_spaces": 7}).to_string()]).await;
 
@@ -312,6 +316,15 @@ async fn kafka_to_http_with_dead_letters() {
     assert_eq!(find("a-p-1")["updated_at"], iso(t0 + 10_000));
     assert_eq!(find("a-z-1")["free"], 1);
     assert_eq!(find("a-z-1")["total"], 2);
+    assert_eq!(find("a-p-1")["occupied"], 60);
+    assert_eq!(find("a-p-1")["status"], "spacesAvailable");
+    assert_eq!(find("a-z-1")["occupied"], 1);
+    assert_eq!(find("a-z-1")["status"], "spacesAvailable");
+    // Two hours old: stale, so left out of the city totals.
+    assert_eq!(find("a-p-1")["stale"], true);
+    assert_eq!(parking["totals"]["facilities_stale"], 2);
+    assert_eq!(parking["totals"]["facilities_reporting"], 0);
+    assert_eq!(parking["totals"]["total"], 0);
     let beta_parking = json_get(&client, &format!("{}/v1/cities/{beta}/parking", app.base))
         .await
         .expect("beta parking");
@@ -321,15 +334,17 @@ async fn kafka_to_http_with_dead_letters() {
     );
 
     // Phase 2: a late event for closed W1, an out-of-order one for open W2, then closers.
-    w.send(
-        &at,
-        &[
-            Tr::new(a, "a-t-1", 1, t0 + 45_000, 30, 15).speed(10.0).s(),
-            Tr::new(a, "a-t-2", 0, t0 + 100_000, 20, 3).speed(30.0).s(),
-            Tr::new(a, "a-t-1", 1, t0 + 4 * MIN, 60, 1).speed(50.0).s(),
-        ],
-    )
-    .await;
+    let late = Tr::new(a, "a-t-1", 1, t0 + 45_000, 30, 15).speed(10.0).s();
+    let phase2_offsets = w
+        .send(
+            &at,
+            &[
+                late.clone(),
+                Tr::new(a, "a-t-2", 0, t0 + 100_000, 20, 3).speed(30.0).s(),
+                Tr::new(a, "a-t-1", 1, t0 + 4 * MIN, 60, 1).speed(50.0).s(),
+            ],
+        )
+        .await;
     w.send(
         &bt,
         &[Tr::new(&beta, "b-t-1", 0, t0 + 4 * MIN, 60, 1)
@@ -408,7 +423,7 @@ async fn kafka_to_http_with_dead_letters() {
         assert!(metrics.contains(&line), "missing {line}");
     }
 
-    // Dead letters: exactly the six refused observations, with reason and origin.
+    // Dead letters: exactly the seven refused observations, with reason and origin.
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", common::brokers())
         .set("group.id", format!("dlq-reader-{run}"))
@@ -419,7 +434,7 @@ async fn kafka_to_http_with_dead_letters() {
         .subscribe(&[&format!("deadletter-{run}")])
         .expect("subscribe");
     let mut got = BTreeSet::new();
-    while got.len() < 6 {
+    while got.len() < 7 {
         let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
             .await
             .expect("dead letters within 30 s")
@@ -462,6 +477,7 @@ async fn kafka_to_http_with_dead_letters() {
             over_capacity,
         ),
         ("malformed", &ap_topic, parking_offsets[4], "", bad_status),
+        ("late", &at, phase2_offsets[0], "", late),
     ]
     .into_iter()
     .map(|(r, t, o, i, p)| (r.to_owned(), t.clone(), o.to_string(), i.to_owned(), p))

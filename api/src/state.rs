@@ -73,8 +73,10 @@ pub struct AppState {
     pub cities: Arc<Vec<CityView>>,
     /// City id → index in `cities`.
     pub city_index: Arc<HashMap<String, usize>>,
-    /// Configured window sizes in seconds, ascending.
+    /// Configured tumbling window sizes in seconds, ascending.
     pub window_sizes_s: Arc<Vec<u32>>,
+    /// Configured hopping windows as (size, slide) in seconds.
+    pub hopping_s: Arc<Vec<(u32, u32)>>,
     /// A facility without an update for this long is `stale`.
     pub stale_after_ms: i64,
     /// Whether the pipeline is consuming (Kafka assignment received, demo backfilled).
@@ -121,12 +123,28 @@ impl AppState {
             cities: Arc::new(cities),
             city_index: Arc::new(city_index),
             window_sizes_s: Arc::new(window_sizes_s),
+            hopping_s: Arc::new(Vec::new()),
             stale_after_ms,
             ready,
             now_ms: Arc::new(|| chrono::Utc::now().timestamp_millis()),
             zones: Arc::new(zones),
             facility_places: Arc::new(facility_places),
         }
+    }
+
+    /// Adds the configured hopping windows.
+    pub fn with_hopping(mut self, hopping_s: Vec<(u32, u32)>) -> Self {
+        self.hopping_s = Arc::new(hopping_s);
+        self
+    }
+
+    /// Every window family as (size, slide) in seconds: tumbling first, then hopping.
+    pub fn window_families(&self) -> Vec<(u32, u32)> {
+        self.window_sizes_s
+            .iter()
+            .map(|&s| (s, s))
+            .chain(self.hopping_s.iter().copied())
+            .collect()
     }
 
     /// Adds the cities' zones, assigning every registry sensor and facility to the zones

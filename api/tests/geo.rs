@@ -72,12 +72,12 @@ fn ulm() -> (CityRegistry, CityZones) {
 /// run through the real batch builder and window operator into the live view.
 fn feed_traffic(live: &LiveState, registries: &[CityRegistry], rows: &[(&str, i64, f64, f64)]) {
     let mut catalog = Catalog::from_registries(registries, UnknownSensors::Reject);
-    let spec = WindowSpec {
-        sizes_ms: vec![60_000, 900_000],
-        out_of_orderness_ms: 0,
-        idle_timeout_ms: 60_000,
-        timestamps: TimestampSemantics::IntervalEnd,
-    };
+    let spec = WindowSpec::tumbling(
+        &[60_000, 900_000],
+        0,
+        60_000,
+        TimestampSemantics::IntervalEnd,
+    );
     let mut operator = TrafficWindowOperator::new(&spec);
     let bounds = TimeBounds {
         now: NOW,
@@ -115,11 +115,7 @@ fn feed_traffic(live: &LiveState, registries: &[CityRegistry], rows: &[(&str, i6
 }
 
 fn level(free: u32, total: u32, age_ms: i64) -> FacilityLive {
-    FacilityLive {
-        free,
-        total: Some(total),
-        updated_at: NOW - age_ms,
-    }
+    FacilityLive::new(free, Some(total), NOW - age_ms)
 }
 
 fn state(live: Arc<LiveState>, registries: &[CityRegistry], zones: &[CityZones]) -> AppState {
@@ -184,18 +180,18 @@ async fn zone_rollups_are_hand_computed() {
         {"id": "ulm-west", "name": "ulm-west", "kind": "district",
          "traffic": {"sensors": 2, "sensors_reporting": 1, "flow_veh_h": 1200.0,
                      "speed_space_mean_kmh": 50.0, "occupancy_pct": 10.0, "window_end": end},
-         "parking": {"facilities": 1, "facilities_reporting": 1, "free": 100, "total": 400,
-                     "occupancy_pct": 75.0}},
+         "parking": {"facilities": 1, "facilities_reporting": 1, "facilities_stale": 0,
+                     "free": 100, "total": 400, "occupied": 300, "occupancy_pct": 75.0}},
         {"id": "ulm-ost", "name": "ulm-ost", "kind": "district",
          "traffic": {"sensors": 2, "sensors_reporting": 2, "flow_veh_h": 900.0,
                      "speed_space_mean_kmh": 25.71, "occupancy_pct": 17.5, "window_end": end},
-         "parking": {"facilities": 2, "facilities_reporting": 1, "free": 40, "total": 100,
-                     "occupancy_pct": 60.0}},
+         "parking": {"facilities": 2, "facilities_reporting": 1, "facilities_stale": 1,
+                     "free": 40, "total": 100, "occupied": 60, "occupancy_pct": 60.0}},
         {"id": "ulm-pz", "name": "ulm-pz", "kind": "parking_zone",
          "traffic": {"sensors": 2, "sensors_reporting": 2, "flow_veh_h": 1800.0,
                      "speed_space_mean_kmh": 33.33, "occupancy_pct": 20.0, "window_end": end},
-         "parking": {"facilities": 2, "facilities_reporting": 2, "free": 140, "total": 500,
-                     "occupancy_pct": 72.0}}
+         "parking": {"facilities": 2, "facilities_reporting": 2, "facilities_stale": 0,
+                     "free": 140, "total": 500, "occupied": 360, "occupancy_pct": 72.0}}
     ]);
     assert_eq!(body["zones"], expected);
     // The 15-minute window received the same single interval: same flows.
@@ -222,7 +218,8 @@ async fn zones_without_data_or_zone_file() {
     assert_eq!(west["traffic"]["sensors_reporting"], 0);
     assert_eq!(west["traffic"]["flow_veh_h"], Value::Null);
     assert_eq!(west["traffic"]["window_end"], Value::Null);
-    assert_eq!(west["parking"]["free"], Value::Null);
+    assert_eq!(west["parking"]["facilities_stale"], 1, "never reported");
+    assert_eq!(west["parking"]["total"], 0);
     assert_eq!(west["parking"]["occupancy_pct"], Value::Null);
     let (status, body) = call(quiet.clone(), "/v1/cities/karlsruhe/zones").await;
     assert_eq!(status, StatusCode::OK);

@@ -9,8 +9,12 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use stadtpuls_api::{AppState, router};
 use stadtpuls_config::{Config, parse_registry};
+use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::live::LiveState;
-use stadtpuls_processing::window::parking::FacilityLive;
+use stadtpuls_processing::model::TimeBounds;
+use stadtpuls_processing::model::parking::{ParkingBatchBuilder, ParkingObservation};
+use stadtpuls_processing::window::parking::{FacilityLive, ParkingOperator, ParkingSpec};
+use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 use tower::ServiceExt;
 
 const NOW: i64 = 1_795_478_400_000;
@@ -24,23 +28,11 @@ fn state(ready: Arc<AtomicBool>) -> AppState {
                ulm-p-2,parking_facility,P+R,48.39,9.98,,50,,\n";
     let registry = parse_registry(&city, std::path::Path::new("ulm.csv"), csv).expect("registry");
     let live = Arc::new(LiveState::new(3_600_000));
-    live.set_facility(
-        "ulm",
-        "ulm-p-1",
-        FacilityLive {
-            free: 25,
-            total: Some(100),
-            updated_at: NOW - 60_000,
-        },
-    );
+    run_parking(&live, &registry);
     live.set_facility(
         "ulm",
         "ulm-p-2",
-        FacilityLive {
-            free: 5,
-            total: Some(50),
-            updated_at: NOW - 3_600_000,
-        },
+        FacilityLive::new(5, Some(50), NOW - 3_600_000),
     );
     let mut state = AppState::new(
         live,
@@ -51,6 +43,50 @@ fn state(ready: Arc<AtomicBool>) -> AppState {
     );
     state.now_ms = Arc::new(|| NOW);
     state
+}
+
+/// Feeds ulm-p-1 through the real operator: 30 free (entries 5, exits 2) at 23:46, 25 free
+/// (entries 3) at 23:59, so the window [23:45, 00:00) and the level reach the live view.
+fn run_parking(live: &LiveState, registry: &stadtpuls_config::CityRegistry) {
+    let mut catalog =
+        Catalog::from_registries(std::slice::from_ref(registry), UnknownSensors::Reject);
+    let windows = WindowSpec::tumbling(
+        &[60_000, 900_000],
+        0,
+        60_000,
+        TimestampSemantics::IntervalEnd,
+    );
+    let mut op = ParkingOperator::new(&windows, &ParkingSpec::default(), &catalog);
+    let mut builder = ParkingBatchBuilder::default();
+    let bounds = TimeBounds {
+        now: NOW,
+        max_future_ms: 0,
+    };
+    for (ts, free, entries, exits) in [
+        (NOW - 14 * 60_000, 30, Some(5), Some(2)),
+        (NOW - 60_000, 25, Some(3), None),
+    ] {
+        let count = ParkingObservation::Facility {
+            city: "ulm",
+            id: "ulm-p-1",
+            ts,
+            free_spaces: free,
+            total_spaces: None,
+            entries,
+            exits,
+        };
+        builder
+            .push(&catalog, None, &count, bounds)
+            .expect("valid count");
+    }
+    let batch = builder.finish(&mut catalog).expect("batch");
+    op.process(0, NOW, &batch, &catalog).expect("process");
+    for closed in op.finish(&catalog).expect("windows") {
+        live.apply_parking(&closed).expect("parking window");
+    }
+    let key = catalog.facility_key(0, "ulm-p-1").expect("registered");
+    let level = op.facility(key).expect("reported");
+    live.set_facility("ulm", "ulm-p-1", level);
 }
 
 async fn call(state: AppState, uri: &str) -> (StatusCode, Value) {
@@ -79,13 +115,63 @@ async fn cities_and_parking_levels() {
     assert_eq!(body["cities"][0]["id"], "ulm");
     assert_eq!(body["cities"][0]["traffic_sensors"], 1);
     assert_eq!(body["cities"][0]["parking_facilities"], 2);
-    let (status, body) = call(s, "/v1/cities/ulm/parking").await;
+    let (status, body) = call(s.clone(), "/v1/cities/ulm/parking").await;
     assert_eq!(status, StatusCode::OK);
     let f = &body["facilities"];
     assert_eq!(f[0]["occupancy_pct"], 75.0);
+    assert_eq!(f[0]["occupied"], 75);
+    assert_eq!(f[0]["status"], "spacesAvailable");
+    // two readings 13 min apart (more than half the 15-min trend window): +5 points
+    assert_eq!(f[0]["trend"], "increasing");
+    assert_eq!(f[0]["trend_pct_per_h"], 23.1); // 5 / 13 · 60
     assert_eq!(f[0]["stale"], false);
     assert_eq!(f[1]["stale"], true, "an hour old with stale_after 15 min");
     assert_eq!(f[0]["updated_at"], "2026-11-23T23:59:00.000Z");
+    assert_eq!(body["window"], "15m", "largest window by default");
+    let w = &f[0]["last_window"];
+    assert_eq!(w["window_start"], "2026-11-23T23:45:00.000Z");
+    assert_eq!(w["window_end"], "2026-11-24T00:00:00.000Z");
+    assert_eq!(
+        (w["entries"].as_u64(), w["exits"].as_u64()),
+        (Some(8), Some(2))
+    );
+    // 70 % from 23:46 for 13 min, 75 % from 23:59 for 1 min: (910 + 75) / 14 = 70.36
+    assert_eq!(w["occupancy_mean_pct"], 70.4);
+    assert_eq!(w["free_min"], 25);
+    assert_eq!(
+        w["sessions_ended"],
+        Value::Null,
+        "a counted car park has no sessions"
+    );
+    assert_eq!(f[1]["last_window"], Value::Null);
+    // ulm-p-2 is stale, so only ulm-p-1 counts
+    let totals = &body["totals"];
+    assert_eq!(
+        (
+            totals["free"].as_u64(),
+            totals["total"].as_u64(),
+            totals["occupied"].as_u64()
+        ),
+        (Some(25), Some(100), Some(75))
+    );
+    assert_eq!(totals["occupancy_pct"], 75.0);
+    assert_eq!(totals["facilities_reporting"], 1);
+    assert_eq!(totals["facilities_stale"], 1);
+    let (_, minute) = call(s.clone(), "/v1/cities/ulm/parking?window=1m").await;
+    let w = &minute["facilities"][0]["last_window"];
+    // parking readings are instants: 23:59:00 opens [23:59, 00:00)
+    assert_eq!(w["window_start"], "2026-11-23T23:59:00.000Z");
+    assert_eq!(
+        (w["entries"].as_u64(), w["exits"].as_u64()),
+        (Some(3), None)
+    );
+    let (status, body) = call(s, "/v1/cities/ulm/parking?window=5m").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("1m, 15m"))
+    );
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stadtpuls_ingest::pipeline::{Limits, Pipeline, PipelineOptions, RawMessage};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::live::LiveState;
+use stadtpuls_processing::window::parking::ParkingSpec;
 use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 
 const CITIES: [(&str, &str); 9] = [
@@ -73,7 +74,7 @@ fn messages(n: usize, span_ms: i64) -> Vec<RawMessage> {
                 partition: 0,
                 offset: i as i64,
                 key: None,
-                payload: payload.into_bytes(),
+                payload: payload.into_bytes().into(),
             }
         })
         .collect()
@@ -82,12 +83,7 @@ fn messages(n: usize, span_ms: i64) -> Vec<RawMessage> {
 fn pipeline() -> Pipeline {
     let ids: Vec<&str> = CITIES.iter().map(|c| c.0).collect();
     let catalog = Catalog::with_cities(&ids, UnknownSensors::Admit);
-    let spec = WindowSpec {
-        sizes_ms: vec![60_000],
-        out_of_orderness_ms: 30_000,
-        idle_timeout_ms: 60_000,
-        timestamps: TimestampSemantics::Instant,
-    };
+    let spec = WindowSpec::tumbling(&[60_000], 30_000, 60_000, TimestampSemantics::Instant);
     let limits = Limits {
         max_message_bytes: 1 << 20,
         max_future_ms: i64::MAX / 4,
@@ -97,7 +93,14 @@ fn pipeline() -> Pipeline {
         timestamps: TimestampSemantics::Instant,
         update_live: false,
     };
-    Pipeline::from_parts(catalog, &spec, limits, Arc::new(LiveState::new(0)), options)
+    Pipeline::from_parts(
+        catalog,
+        &spec,
+        &ParkingSpec::default(),
+        limits,
+        Arc::new(LiveState::new(0)),
+        options,
+    )
 }
 
 fn hot_path(c: &mut Criterion) {

@@ -28,7 +28,16 @@ const KAFKA_KEYS: [&str; 8] = [
 const WINDOWS_KEYS: [&str; 4] = ["SIZES", "OUT_OF_ORDERNESS", "IDLE_TIMEOUT", "MAX_FUTURE"];
 const API_KEYS: [&str; 2] = ["BIND", "LIVE_RETENTION"];
 const HISTORY_KEYS: [&str; 1] = ["DIR"];
-const PARKING_KEYS: [&str; 1] = ["STALE_AFTER"];
+const PARKING_KEYS: [&str; 8] = [
+    "FEED_INTERVAL",
+    "STALE_AFTER",
+    "TREND_WINDOW",
+    "TREND_THRESHOLD_PCT_PER_H",
+    "ALMOST_FULL_INCREASING_PCT",
+    "ALMOST_FULL_DECREASING_PCT",
+    "FULL_INCREASING_PCT",
+    "FULL_DECREASING_PCT",
+];
 
 /// Returns the process environment restricted to `STADTPULS_` variables.
 ///
@@ -114,10 +123,29 @@ fn apply_one(
         ("WINDOWS", "OUT_OF_ORDERNESS") => raw.windows.out_of_orderness = value.to_owned(),
         ("WINDOWS", "IDLE_TIMEOUT") => raw.windows.idle_timeout = value.to_owned(),
         ("WINDOWS", "MAX_FUTURE") => raw.windows.max_future = value.to_owned(),
+        ("WINDOWS", "HOPPING") => raw.windows.hopping = split_list(value),
+        ("WINDOWS", "ALLOWED_LATENESS") => raw.windows.allowed_lateness = value.to_owned(),
         ("API", "BIND") => raw.api.bind = value.to_owned(),
         ("API", "LIVE_RETENTION") => raw.api.live_retention = value.to_owned(),
         ("HISTORY", "DIR") => raw.history.dir = value.to_owned(),
-        ("PARKING", "STALE_AFTER") => raw.parking.stale_after = value.to_owned(),
+        ("PARKING", "FEED_INTERVAL") => raw.parking.feed_interval = value.to_owned(),
+        ("PARKING", "STALE_AFTER") => raw.parking.stale_after = Some(value.to_owned()),
+        ("PARKING", "TREND_WINDOW") => raw.parking.trend_window = value.to_owned(),
+        ("PARKING", "TREND_THRESHOLD_PCT_PER_H") => {
+            raw.parking.trend_threshold_pct_per_h = parse_number(value)?;
+        }
+        ("PARKING", "ALMOST_FULL_INCREASING_PCT") => {
+            raw.parking.almost_full_increasing_pct = parse_number(value)?;
+        }
+        ("PARKING", "ALMOST_FULL_DECREASING_PCT") => {
+            raw.parking.almost_full_decreasing_pct = parse_number(value)?;
+        }
+        ("PARKING", "FULL_INCREASING_PCT") => {
+            raw.parking.full_increasing_pct = parse_number(value)?
+        }
+        ("PARKING", "FULL_DECREASING_PCT") => {
+            raw.parking.full_decreasing_pct = parse_number(value)?
+        }
         ("CITIES", _) => {
             return Err(
                 "cities cannot be overridden from the environment, edit the config file".to_owned(),
@@ -179,6 +207,17 @@ fn parse_integer(value: &str) -> Result<i64, String> {
     digits
         .parse()
         .map_err(|_| format!("invalid integer `{value}`"))
+}
+
+/// Parses a decimal number such as `92.5`; range checks are left to validation, so a
+/// non-finite value is refused here only because TOML could not express it either.
+fn parse_number(value: &str) -> Result<f64, String> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|number| number.is_finite())
+        .ok_or_else(|| format!("invalid number `{value}`"))
 }
 
 /// `1m, 5m,15m` → `["1m", "5m", "15m"]`; a blank value is an empty list.
@@ -285,6 +324,29 @@ mod tests {
         let (_, _, errors) = applied(&[("STADTPULS_KAFKA__BATCH_MAX_MESSAGES", "many")]);
         assert_eq!(errors[0].key, "STADTPULS_KAFKA__BATCH_MAX_MESSAGES");
         assert_eq!(errors[0].message, "invalid integer `many`");
+    }
+
+    #[test]
+    fn parking_numbers_and_optional_stale_after() {
+        let (raw, overrides, errors) = applied(&[
+            ("STADTPULS_PARKING__FULL_INCREASING_PCT", " 97.5"),
+            ("STADTPULS_PARKING__TREND_THRESHOLD_PCT_PER_H", "8"),
+            ("STADTPULS_PARKING__STALE_AFTER", "20m"),
+        ]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(raw.parking.full_increasing_pct, 97.5);
+        assert_eq!(raw.parking.trend_threshold_pct_per_h, 8.0);
+        assert_eq!(raw.parking.stale_after.as_deref(), Some("20m"));
+        assert_eq!(
+            overrides.variable("parking.full_increasing_pct"),
+            Some("STADTPULS_PARKING__FULL_INCREASING_PCT")
+        );
+        let (_, _, errors) = applied(&[
+            ("STADTPULS_PARKING__FULL_DECREASING_PCT", "lots"),
+            ("STADTPULS_PARKING__ALMOST_FULL_INCREASING_PCT", "NaN"),
+        ]);
+        let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(messages, ["invalid number `NaN`", "invalid number `lots`"]);
     }
 
     #[test]

@@ -36,7 +36,7 @@
 //! # Main types
 //!
 //! - [`Config`] with its sections [`KafkaConfig`], [`WindowsConfig`], [`ApiConfig`],
-//!   [`HistoryConfig`], [`ParkingConfig`] and [`CityConfig`]
+//!   [`HistoryConfig`], [`ParkingConfig`] (with [`ParkingThresholds`]) and [`CityConfig`]
 //! - [`CityRegistry`] of [`SensorSpec`]s
 //! - [`CityZones`] of [`ZoneSpec`]s (districts and parking zones)
 //! - [`ConfigError`] / [`ConfigErrors`]
@@ -59,8 +59,8 @@ pub use demo::{DEMO_ORIGIN, DEMO_TOML};
 pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
-    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, ParkingConfig, RegistrySource,
-    WindowsConfig, ZoneSource,
+    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, ParkingConfig, ParkingThresholds,
+    RegistrySource, WindowsConfig, ZoneSource,
 };
 pub use registry::{CityRegistry, SensorKind, SensorSpec, parse_registry};
 pub use zones::{CityZones, LonLat, ZoneKind, ZonePolygon, ZoneSpec, parse_zones};

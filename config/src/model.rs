@@ -15,8 +15,13 @@ pub(crate) const DEFAULT_DEADLETTER_TOPIC: &str = "sensors.deadletter";
 pub(crate) const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_576;
 pub(crate) const DEFAULT_BATCH_MAX_MESSAGES: usize = 10_000;
 pub(crate) const DEFAULT_BATCH_MAX_WAIT: Duration = Duration::from_millis(100);
-pub(crate) const DEFAULT_WINDOW_SIZES: [Duration; 2] =
-    [Duration::from_secs(60), Duration::from_secs(15 * 60)];
+pub(crate) const DEFAULT_WINDOW_SIZES: [Duration; 4] = [
+    Duration::from_secs(60),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(15 * 60),
+    Duration::from_secs(3600),
+];
+pub(crate) const DEFAULT_ALLOWED_LATENESS: Duration = Duration::from_secs(2 * 60);
 pub(crate) const DEFAULT_OUT_OF_ORDERNESS: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(5 * 60);
@@ -24,7 +29,15 @@ pub(crate) const DEFAULT_BIND: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8080);
 pub(crate) const DEFAULT_LIVE_RETENTION: Duration = Duration::from_secs(6 * 3600);
 pub(crate) const DEFAULT_HISTORY_DIR: &str = "./stadtpuls-data";
-pub(crate) const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(15 * 60);
+pub(crate) const DEFAULT_FEED_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// Reports a facility may miss before it counts as stale (`stale_after` = this × feed_interval).
+pub(crate) const STALE_AFTER_INTERVALS: u32 = 3;
+pub(crate) const DEFAULT_TREND_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub(crate) const DEFAULT_TREND_THRESHOLD_PCT_PER_H: f64 = 5.0;
+pub(crate) const DEFAULT_ALMOST_FULL_INCREASING_PCT: f64 = 90.0;
+pub(crate) const DEFAULT_ALMOST_FULL_DECREASING_PCT: f64 = 85.0;
+pub(crate) const DEFAULT_FULL_INCREASING_PCT: f64 = 98.0;
+pub(crate) const DEFAULT_FULL_DECREASING_PCT: f64 = 95.0;
 
 /// Kafka consumer settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +87,11 @@ pub struct WindowsConfig {
     pub idle_timeout: Duration,
     /// Events further in the future than this are rejected.
     pub max_future: Duration,
+    /// Hopping windows as (size, slide), slide dividing size; empty by default
+    pub hopping: Vec<(Duration, Duration)>,
+    /// How long after its first emission a window still accepts late events (re-emitted
+    /// with the next revision); later events are dropped and dead-lettered as `late`
+    pub allowed_lateness: Duration,
 }
 
 impl Default for WindowsConfig {
@@ -83,6 +101,8 @@ impl Default for WindowsConfig {
             out_of_orderness: DEFAULT_OUT_OF_ORDERNESS,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_future: DEFAULT_MAX_FUTURE,
+            hopping: Vec::new(),
+            allowed_lateness: DEFAULT_ALLOWED_LATENESS,
         }
     }
 }
@@ -121,16 +141,62 @@ impl Default for HistoryConfig {
 }
 
 /// Parking-specific settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ParkingConfig {
-    /// A spot or facility without a report for this long is shown as stale, > 0.
+    /// How often facilities and spot sensors are expected to report (or re-assert their
+    /// state by heartbeat), > 0.
+    pub feed_interval: Duration,
+    /// A facility without a report for this long is shown as stale and left out of the
+    /// city totals: the explicit `stale_after` if set, else 3 × `feed_interval`; never
+    /// shorter than `feed_interval`.
     pub stale_after: Duration,
+    /// Event time over which the occupancy trend is fitted, >= `feed_interval`.
+    pub trend_window: Duration,
+    /// Slope (percentage points of occupancy per hour) beyond which the trend is
+    /// `increasing` or `decreasing` rather than `stable`; finite, > 0.
+    pub trend_threshold_pct_per_h: f64,
+    /// Occupancy thresholds of the status (DATEX II `ParkingThresholds`).
+    pub thresholds: ParkingThresholds,
 }
 
 impl Default for ParkingConfig {
     fn default() -> Self {
         Self {
-            stale_after: DEFAULT_STALE_AFTER,
+            feed_interval: DEFAULT_FEED_INTERVAL,
+            stale_after: DEFAULT_FEED_INTERVAL * STALE_AFTER_INTERVALS,
+            trend_window: DEFAULT_TREND_WINDOW,
+            trend_threshold_pct_per_h: DEFAULT_TREND_THRESHOLD_PCT_PER_H,
+            thresholds: ParkingThresholds::default(),
+        }
+    }
+}
+
+/// Occupancy percentages at which a facility's status changes, as in DATEX II
+/// `ParkingThresholds`: a status is entered when occupancy rises to its `*_increasing`
+/// threshold and left when it falls below its `*_decreasing` one, so a car park hovering
+/// around a threshold does not make the guidance signs flicker.
+///
+/// Validated: each in (0, 100]; each `*_decreasing` below its `*_increasing`;
+/// `almost_full_*` below the matching `full_*`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParkingThresholds {
+    /// `spacesAvailable` → `almostFull` at this occupancy or more, percent.
+    pub almost_full_increasing_pct: f64,
+    /// `almostFull` → `spacesAvailable` below this occupancy, percent.
+    pub almost_full_decreasing_pct: f64,
+    /// → `full` at this occupancy or more, percent.
+    pub full_increasing_pct: f64,
+    /// `full` → `almostFull` below this occupancy, percent.
+    pub full_decreasing_pct: f64,
+}
+
+impl Default for ParkingThresholds {
+    fn default() -> Self {
+        Self {
+            almost_full_increasing_pct: DEFAULT_ALMOST_FULL_INCREASING_PCT,
+            almost_full_decreasing_pct: DEFAULT_ALMOST_FULL_DECREASING_PCT,
+            full_increasing_pct: DEFAULT_FULL_INCREASING_PCT,
+            full_decreasing_pct: DEFAULT_FULL_DECREASING_PCT,
         }
     }
 }

@@ -109,6 +109,12 @@ pub(crate) struct RawWindows {
     /// Largest accepted lead of event time over wall-clock time, humantime.
     #[serde(default = "default_max_future")]
     pub max_future: String,
+    /// Hopping windows as `"SIZE/SLIDE"`, e.g. `"1h/5m"`.
+    #[serde(default)]
+    pub hopping: Vec<String>,
+    /// Allowed lateness after a window's first emission, humantime.
+    #[serde(default = "default_allowed_lateness")]
+    pub allowed_lateness: String,
 }
 
 impl Default for RawWindows {
@@ -118,6 +124,8 @@ impl Default for RawWindows {
             out_of_orderness: default_out_of_orderness(),
             idle_timeout: default_idle_timeout(),
             max_future: default_max_future(),
+            hopping: Vec::new(),
+            allowed_lateness: default_allowed_lateness(),
         }
     }
 }
@@ -164,15 +172,43 @@ impl Default for RawHistory {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawParking {
-    /// Age after which a parking reading counts as stale, humantime.
+    /// Expected reporting interval of facilities and spot sensors, humantime.
+    #[serde(default = "default_feed_interval")]
+    pub feed_interval: String,
+    /// Explicit staleness age, humantime; unset: 3 × `feed_interval`.
     #[serde(default = "default_stale_after")]
-    pub stale_after: String,
+    pub stale_after: Option<String>,
+    /// Event time over which the occupancy trend is fitted, humantime.
+    #[serde(default = "default_trend_window")]
+    pub trend_window: String,
+    /// Trend slope threshold, percentage points per hour.
+    #[serde(default = "default_trend_threshold_pct_per_h")]
+    pub trend_threshold_pct_per_h: f64,
+    /// Occupancy entering `almostFull`, percent.
+    #[serde(default = "default_almost_full_increasing_pct")]
+    pub almost_full_increasing_pct: f64,
+    /// Occupancy leaving `almostFull` downwards, percent.
+    #[serde(default = "default_almost_full_decreasing_pct")]
+    pub almost_full_decreasing_pct: f64,
+    /// Occupancy entering `full`, percent.
+    #[serde(default = "default_full_increasing_pct")]
+    pub full_increasing_pct: f64,
+    /// Occupancy leaving `full` downwards, percent.
+    #[serde(default = "default_full_decreasing_pct")]
+    pub full_decreasing_pct: f64,
 }
 
 impl Default for RawParking {
     fn default() -> Self {
         Self {
+            feed_interval: default_feed_interval(),
             stale_after: default_stale_after(),
+            trend_window: default_trend_window(),
+            trend_threshold_pct_per_h: default_trend_threshold_pct_per_h(),
+            almost_full_increasing_pct: default_almost_full_increasing_pct(),
+            almost_full_decreasing_pct: default_almost_full_decreasing_pct(),
+            full_increasing_pct: default_full_increasing_pct(),
+            full_decreasing_pct: default_full_decreasing_pct(),
         }
     }
 }
@@ -295,6 +331,10 @@ fn default_max_future() -> String {
     humantime_text(model::DEFAULT_MAX_FUTURE)
 }
 
+fn default_allowed_lateness() -> String {
+    humantime_text(model::DEFAULT_ALLOWED_LATENESS)
+}
+
 fn default_bind() -> String {
     model::DEFAULT_BIND.to_string()
 }
@@ -307,6 +347,36 @@ fn default_history_dir() -> String {
     model::DEFAULT_HISTORY_DIR.to_owned()
 }
 
-fn default_stale_after() -> String {
-    humantime_text(model::DEFAULT_STALE_AFTER)
+fn default_feed_interval() -> String {
+    humantime_text(model::DEFAULT_FEED_INTERVAL)
+}
+
+/// Unset: derived from `feed_interval` during validation, so that changing the feed
+/// interval alone moves the staleness age with it.
+fn default_stale_after() -> Option<String> {
+    None
+}
+
+fn default_trend_window() -> String {
+    humantime_text(model::DEFAULT_TREND_WINDOW)
+}
+
+fn default_trend_threshold_pct_per_h() -> f64 {
+    model::DEFAULT_TREND_THRESHOLD_PCT_PER_H
+}
+
+fn default_almost_full_increasing_pct() -> f64 {
+    model::DEFAULT_ALMOST_FULL_INCREASING_PCT
+}
+
+fn default_almost_full_decreasing_pct() -> f64 {
+    model::DEFAULT_ALMOST_FULL_DECREASING_PCT
+}
+
+fn default_full_increasing_pct() -> f64 {
+    model::DEFAULT_FULL_INCREASING_PCT
+}
+
+fn default_full_decreasing_pct() -> f64 {
+    model::DEFAULT_FULL_DECREASING_PCT
 }

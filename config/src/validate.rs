@@ -1,6 +1,8 @@
 //! [`RawConfig`] → [`Config`]: every range, format and cross-field rule, with all
 //! problems collected before returning.
 
+mod parking;
+
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,8 +11,7 @@ use std::time::Duration;
 use crate::env::Overrides;
 use crate::error::{ENVIRONMENT, Errors};
 use crate::model::{
-    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, ParkingConfig, RegistrySource,
-    WindowsConfig, ZoneSource,
+    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, RegistrySource, WindowsConfig, ZoneSource,
 };
 use crate::raw::{CURRENT_VERSION, RawApi, RawCity, RawConfig, RawKafka, RawWindows};
 use crate::{Config, fields};
@@ -99,10 +100,7 @@ pub(crate) fn validate(
     let history = HistoryConfig {
         dir: PathBuf::from(raw.history.dir),
     };
-    let stale_after = positive(&mut ctx, "parking.stale_after", &raw.parking.stale_after);
-    let parking = ParkingConfig {
-        stale_after: stale_after.unwrap_or(ParkingConfig::default().stale_after),
-    };
+    let parking = parking::parking(&mut ctx, &raw.parking);
     let cities = cities(&mut ctx, raw.cities, resolve);
     Config {
         kafka,
@@ -246,6 +244,48 @@ fn windows(ctx: &mut Ctx<'_>, raw: &RawWindows) -> WindowsConfig {
         });
     let idle_timeout = positive(ctx, "windows.idle_timeout", &raw.idle_timeout);
     let max_future = ctx.duration("windows.max_future", &raw.max_future);
+    let allowed_lateness = ctx
+        .duration("windows.allowed_lateness", &raw.allowed_lateness)
+        .filter(|value| {
+            let fits = *value <= SECONDS_PER_DAY_DURATION;
+            if !fits {
+                ctx.error(
+                    "windows.allowed_lateness",
+                    format!("`{}` is longer than one day", raw.allowed_lateness),
+                );
+            }
+            fits
+        });
+    let mut hopping = Vec::new();
+    for (index, text) in raw.hopping.iter().enumerate() {
+        let path = format!("windows.hopping[{index}]");
+        let Some((size_text, slide_text)) = text.split_once('/') else {
+            ctx.error(&path, format!("`{text}` is not SIZE/SLIDE, e.g. `1h/5m`"));
+            continue;
+        };
+        let (Some(size), Some(slide)) = (
+            ctx.duration(&path, size_text.trim()),
+            ctx.duration(&path, slide_text.trim()),
+        ) else {
+            continue;
+        };
+        if let Err(message) =
+            check_window_size(size_text, size).and_then(|()| check_window_size(slide_text, slide))
+        {
+            ctx.error(&path, message);
+        } else if slide >= size || !size.as_secs().is_multiple_of(slide.as_secs()) {
+            ctx.error(
+                &path,
+                format!(
+                    "slide `{slide_text}` must be shorter than size `{size_text}` and divide it"
+                ),
+            );
+        } else if hopping.contains(&(size, slide)) {
+            ctx.error(&path, format!("duplicate hopping window `{text}`"));
+        } else {
+            hopping.push((size, slide));
+        }
+    }
     WindowsConfig {
         sizes: if sizes.is_empty() {
             defaults.sizes
@@ -255,8 +295,12 @@ fn windows(ctx: &mut Ctx<'_>, raw: &RawWindows) -> WindowsConfig {
         out_of_orderness: out_of_orderness.unwrap_or(defaults.out_of_orderness),
         idle_timeout: idle_timeout.unwrap_or(defaults.idle_timeout),
         max_future: max_future.unwrap_or(defaults.max_future),
+        hopping,
+        allowed_lateness: allowed_lateness.unwrap_or(defaults.allowed_lateness),
     }
 }
+
+const SECONDS_PER_DAY_DURATION: Duration = Duration::from_secs(SECONDS_PER_DAY);
 
 /// Windows must tile a UTC day exactly, otherwise bins would not line up across days
 /// and cities.

@@ -58,8 +58,10 @@ fn defaults_match_the_documented_values() {
     assert!(kafka.librdkafka.is_empty());
     assert_eq!(
         config.windows.sizes,
-        [Duration::from_secs(60), Duration::from_secs(900)]
+        [60, 300, 900, 3600].map(Duration::from_secs)
     );
+    assert!(config.windows.hopping.is_empty());
+    assert_eq!(config.windows.allowed_lateness, Duration::from_secs(120));
     assert_eq!(config.windows.out_of_orderness, Duration::from_secs(30));
     assert_eq!(config.windows.idle_timeout, Duration::from_secs(60));
     assert_eq!(config.windows.max_future, Duration::from_secs(300));
@@ -69,7 +71,25 @@ fn defaults_match_the_documented_values() {
     );
     assert_eq!(config.api.live_retention, Duration::from_secs(6 * 3600));
     assert_eq!(config.history.dir, PathBuf::from("./stadtpuls-data"));
-    assert_eq!(config.parking.stale_after, Duration::from_secs(900));
+    let parking = &config.parking;
+    assert_eq!(parking.feed_interval, Duration::from_secs(300));
+    assert_eq!(
+        parking.stale_after,
+        Duration::from_secs(900),
+        "3 × feed_interval"
+    );
+    assert_eq!(parking.trend_window, Duration::from_secs(900));
+    assert_eq!(parking.trend_threshold_pct_per_h, 5.0);
+    let t = parking.thresholds;
+    assert_eq!(
+        (
+            t.almost_full_increasing_pct,
+            t.almost_full_decreasing_pct,
+            t.full_increasing_pct,
+            t.full_decreasing_pct
+        ),
+        (90.0, 85.0, 98.0, 95.0)
+    );
     assert_eq!(config.origin, origin());
 }
 
@@ -255,6 +275,23 @@ fn watermark_durations() {
 }
 
 #[test]
+fn hopping_windows_and_lateness() {
+    let config = ok("[windows]\nhopping = [\"1h/5m\"]\nallowed_lateness = \"30s\"");
+    assert_eq!(
+        config.windows.hopping,
+        [(Duration::from_secs(3600), Duration::from_secs(300))]
+    );
+    assert_eq!(config.windows.allowed_lateness, Duration::from_secs(30));
+    fails_at("[windows]\nhopping = [\"1h\"]", "windows.hopping[0]");
+    fails_at("[windows]\nhopping = [\"1h/7m\"]", "windows.hopping[0]");
+    fails_at("[windows]\nhopping = [\"5m/5m\"]", "windows.hopping[0]");
+    fails_at(
+        "[windows]\nallowed_lateness = \"2d\"",
+        "windows.allowed_lateness",
+    );
+}
+
+#[test]
 fn api_rules() {
     assert_eq!(
         ok("[api]\nbind = \"[::1]:9000\"").api.bind,
@@ -263,25 +300,21 @@ fn api_rules() {
     fails_at("[api]\nbind = \"localhost:8080\"", "api.bind");
     fails_at("[api]\nbind = \"127.0.0.1\"", "api.bind");
     fails_at("[api]\nlive_retention = \"0s\"", "api.live_retention");
-    fails_at("[api]\nlive_retention = \"10m\"", "api.live_retention");
+    // the largest default window is 1h
+    fails_at("[api]\nlive_retention = \"59m\"", "api.live_retention");
     assert_eq!(
-        ok("[api]\nlive_retention = \"15m\"").api.live_retention,
-        Duration::from_secs(900)
+        ok("[api]\nlive_retention = \"1h\"").api.live_retention,
+        Duration::from_secs(3600)
     );
 }
 
 #[test]
-fn history_and_parking_rules() {
+fn history_rules() {
     assert_eq!(
         ok("[history]\ndir = \"/data/history\"").history.dir,
         PathBuf::from("/data/history")
     );
     fails_at("[history]\ndir = \"\"", "history.dir");
-    assert_eq!(
-        ok("[parking]\nstale_after = \"1h\"").parking.stale_after,
-        Duration::from_secs(3600)
-    );
-    fails_at("[parking]\nstale_after = \"0s\"", "parking.stale_after");
 }
 
 fn city(id: &str, name: &str, timezone: &str, lat: &str, lon: &str, registry: &str) -> String {

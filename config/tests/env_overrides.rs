@@ -37,6 +37,13 @@ fn env_overrides_win_over_the_file() {
         ("STADTPULS_API__LIVE_RETENTION", "1h"),
         ("STADTPULS_HISTORY__DIR", "/var/lib/stadtpuls"),
         ("STADTPULS_PARKING__STALE_AFTER", "5m"),
+        ("STADTPULS_PARKING__FEED_INTERVAL", "1m"),
+        ("STADTPULS_PARKING__TREND_WINDOW", "30m"),
+        ("STADTPULS_PARKING__TREND_THRESHOLD_PCT_PER_H", "7.5"),
+        ("STADTPULS_PARKING__ALMOST_FULL_INCREASING_PCT", "80"),
+        ("STADTPULS_PARKING__ALMOST_FULL_DECREASING_PCT", "75"),
+        ("STADTPULS_PARKING__FULL_INCREASING_PCT", "95"),
+        ("STADTPULS_PARKING__FULL_DECREASING_PCT", "90"),
         ("STADTPULS_LOG_FORMAT", "json"),
         ("HOME", "/root"),
     ]);
@@ -82,6 +89,19 @@ fn env_overrides_win_over_the_file() {
     assert_eq!(config.api.live_retention, Duration::from_secs(3600));
     assert_eq!(config.history.dir, PathBuf::from("/var/lib/stadtpuls"));
     assert_eq!(config.parking.stale_after, Duration::from_secs(300));
+    assert_eq!(config.parking.feed_interval, Duration::from_secs(60));
+    assert_eq!(config.parking.trend_window, Duration::from_secs(1800));
+    assert_eq!(config.parking.trend_threshold_pct_per_h, 7.5);
+    let t = config.parking.thresholds;
+    assert_eq!(
+        (
+            t.almost_full_increasing_pct,
+            t.almost_full_decreasing_pct,
+            t.full_increasing_pct,
+            t.full_decreasing_pct
+        ),
+        (80.0, 75.0, 95.0, 90.0)
+    );
 }
 
 fn env_errors(vars: &[(&str, &str)]) -> ConfigErrors {
@@ -96,6 +116,7 @@ fn env_errors_name_the_variable() {
         ("STADTPULS_KAFKA__MAX_MESSAGE_BYTES", "lots"),
         ("STADTPULS_KAFKA__BATCH_MAX_MESSAGES", "0"),
         ("STADTPULS_PARKING__STALE_AFTER", "0s"),
+        ("STADTPULS_PARKING__FULL_DECREASING_PCT", "99"),
     ]);
     let mut found: Vec<&str> = errors.iter().map(|error| error.key.as_str()).collect();
     found.sort_unstable();
@@ -105,6 +126,7 @@ fn env_errors_name_the_variable() {
             "STADTPULS_API__BIND",
             "STADTPULS_KAFKA__BATCH_MAX_MESSAGES",
             "STADTPULS_KAFKA__MAX_MESSAGE_BYTES",
+            "STADTPULS_PARKING__FULL_DECREASING_PCT",
             "STADTPULS_PARKING__STALE_AFTER",
             "STADTPULS_WINDOWS__SIZES",
         ]

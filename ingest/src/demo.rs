@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use stadtpuls_processing::window::watermark::SourceId;
 use tracing::{debug, warn};
 
@@ -107,8 +109,8 @@ impl SimulatedSource {
                 topic,
                 partition: 0,
                 offset: *offset,
-                key: Some(m.key.into_bytes()),
-                payload: m.payload,
+                key: Some(Bytes::from(m.key.into_bytes())),
+                payload: Bytes::from(m.payload),
             });
             *offset += 1;
         }

@@ -19,6 +19,9 @@ pub enum IngestError {
         #[source]
         source: KafkaError,
     },
+    /// A file source could not be read.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
     /// An engine bug (schema mismatch).
     #[error("processing: {0}")]
     Processing(#[from] ProcessingError),

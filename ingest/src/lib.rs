@@ -4,10 +4,12 @@
 //! - [`pipeline`]: one synchronous step, raw messages → dead letters + closed windows;
 //! - [`runner`]: the async loop over a [`runner::Source`] and a [`runner::DeadLetterSink`];
 //! - [`kafka`]: the consumer-group source, the dead-letter topic, producers;
-//! - [`simulate`] and [`demo`]: the built-in nine-city feed for `stadtpuls demo`.
+//! - [`simulate`] and [`demo`]: the built-in nine-city feed for `stadtpuls demo`;
+//! - [`bench`]: a file of lines as a source, and the peer-harness checksum.
 //!
 //! Every metric this crate records is declared in [`metrics`].
 
+pub mod bench;
 pub mod decode;
 pub mod demo;
 pub mod error;

@@ -58,6 +58,15 @@ pub static EVENTS_LATE: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Late observations that updated an already emitted window (within the allowed lateness).
+pub static EVENTS_LATE_ACCEPTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_events_late_accepted_total",
+        "Late observations within the allowed lateness: their window was re-emitted with a new revision",
+        &["kind", "window"],
+    )
+});
+
 /// Closed (entity, window) results emitted, by kind and window size.
 pub static WINDOWS_EMITTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
@@ -122,6 +131,7 @@ pub fn register() {
     LazyLock::force(&EVENTS_ACCEPTED);
     LazyLock::force(&EVENTS_REJECTED);
     LazyLock::force(&EVENTS_LATE);
+    LazyLock::force(&EVENTS_LATE_ACCEPTED);
     LazyLock::force(&WINDOWS_EMITTED);
     LazyLock::force(&DEADLETTER_FAILURES);
     LazyLock::force(&CONSUMER_LAG);

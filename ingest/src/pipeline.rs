@@ -8,22 +8,26 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use stadtpuls_config::{CityRegistry, Config};
 use stadtpuls_processing::catalog::{Catalog, CityKey, UnknownSensors};
 use stadtpuls_processing::live::LiveState;
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::ParkingBatchBuilder;
 use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
-use stadtpuls_processing::time::{MS_PER_S, ProcessingTime, window_label};
-use stadtpuls_processing::window::parking::ParkingOperator;
+use stadtpuls_processing::time::{MS_PER_S, ProcessingTime};
+use stadtpuls_processing::window::parking::{ParkingOperator, ParkingSpec};
 use stadtpuls_processing::window::traffic::TrafficWindowOperator;
 use stadtpuls_processing::window::watermark::SourceId;
-use stadtpuls_processing::window::{ClosedWindows, ProcessStats, TimestampSemantics, WindowSpec};
+use stadtpuls_processing::window::{
+    ClosedWindows, ProcessStats, TimestampSemantics, WindowShape, WindowSpec, window_family_label,
+};
 use stadtpuls_processing::{RejectReason, Rejection};
 use tracing::debug_span;
 
 use crate::decode::native::{self, Sinks};
-use crate::decode::{Rejected, StreamKind, parse_topic};
+use crate::decode::{Rejected, StreamKind, infer_kind, parse_topic};
 use crate::metrics;
 
 /// Bytes of an oversized payload kept in its dead letter: enough to identify the sender.
@@ -41,9 +45,9 @@ pub struct RawMessage {
     /// Offset within the partition.
     pub offset: i64,
     /// Message key, if any.
-    pub key: Option<Vec<u8>>,
-    /// Payload bytes.
-    pub payload: Vec<u8>,
+    pub key: Option<Bytes>,
+    /// Payload bytes; a cheap slice of the batch's shared buffer.
+    pub payload: Bytes,
 }
 
 /// A refused observation, ready for the dead-letter topic.
@@ -64,9 +68,9 @@ pub struct DeadLetter {
     /// Whether `payload` was cut to [`OVERSIZED_KEEP_BYTES`].
     pub truncated: bool,
     /// Origin key.
-    pub key: Option<Vec<u8>>,
+    pub key: Option<Bytes>,
     /// The refused bytes (the element, for arrays).
-    pub payload: Vec<u8>,
+    pub payload: Bytes,
 }
 
 /// What a step produced.
@@ -82,6 +86,10 @@ pub struct StepOutput {
     pub accepted: usize,
     /// Observations late for the smallest window.
     pub late: u64,
+    /// Open (sensor, window) traffic states after the step.
+    pub open_states: usize,
+    /// Bytes of open traffic window state after the step.
+    pub state_bytes: usize,
 }
 
 /// How the pipeline treats its input.
@@ -121,6 +129,9 @@ pub struct Pipeline {
     parking: ParkingOperator,
     traffic_rows: TrafficBatchBuilder,
     parking_rows: ParkingBatchBuilder,
+    /// Index (in the current batch) of the message each pending row came from.
+    traffic_origin: Vec<u32>,
+    parking_origin: Vec<u32>,
     live: Arc<LiveState>,
     options: PipelineOptions,
     max_message_bytes: usize,
@@ -133,7 +144,8 @@ pub struct Pipeline {
 struct Counts {
     accepted: HashMap<(CityKey, StreamKind), u64>,
     rejected: HashMap<(Option<CityKey>, StreamKind, RejectReason), u64>,
-    late: HashMap<(StreamKind, i64), u64>,
+    late: HashMap<(StreamKind, WindowShape), u64>,
+    late_accepted: HashMap<(StreamKind, WindowShape), u64>,
 }
 
 impl Pipeline {
@@ -151,13 +163,15 @@ impl Pipeline {
             max_message_bytes: config.kafka.max_message_bytes,
             max_future_ms: config.windows.max_future.as_millis() as i64,
         };
-        Self::from_parts(catalog, &spec, limits, live, options)
+        let parking = ParkingSpec::from_config(&config.parking);
+        Self::from_parts(catalog, &spec, &parking, limits, live, options)
     }
 
-    /// Builds the pipeline from an explicit catalog and window spec (benchmarks, tests).
+    /// Builds the pipeline from an explicit catalog, window and parking specs (benches, tests).
     pub fn from_parts(
         catalog: Catalog,
         spec: &WindowSpec,
+        parking: &ParkingSpec,
         limits: Limits,
         live: Arc<LiveState>,
         options: PipelineOptions,
@@ -165,10 +179,12 @@ impl Pipeline {
         metrics::register();
         Self {
             traffic: TrafficWindowOperator::new(spec),
-            parking: ParkingOperator::new(spec, &catalog),
+            parking: ParkingOperator::new(spec, parking, &catalog),
             catalog,
             traffic_rows: TrafficBatchBuilder::default(),
             parking_rows: ParkingBatchBuilder::default(),
+            traffic_origin: Vec::new(),
+            parking_origin: Vec::new(),
             live,
             options,
             max_message_bytes: limits.max_message_bytes,
@@ -207,10 +223,18 @@ impl Pipeline {
                     .iter()
                     .take_while(|m| m.source == source)
                     .count();
-            for message in &messages[start..end] {
+            for (index, message) in messages.iter().enumerate().take(end).skip(start) {
+                let (traffic_before, parking_before) =
+                    (self.traffic_rows.len(), self.parking_rows.len());
                 self.decode_message(message, bounds, &mut rejected, &mut out);
+                let traffic_new = self.traffic_rows.len() - traffic_before;
+                let parking_new = self.parking_rows.len() - parking_before;
+                self.traffic_origin
+                    .extend(std::iter::repeat_n(index as u32, traffic_new));
+                self.parking_origin
+                    .extend(std::iter::repeat_n(index as u32, parking_new));
             }
-            self.flush(source, now, &mut out)?;
+            self.flush(source, now, messages, &mut out)?;
             start = end;
         }
         metrics::BATCH_DURATION
@@ -218,6 +242,8 @@ impl Pipeline {
             .observe(started.elapsed().as_secs_f64());
         self.close(now, &mut out)?;
         self.record_metrics(messages.len(), now);
+        out.open_states = self.traffic.open_states();
+        out.state_bytes = self.traffic.state_bytes();
         Ok(out)
     }
 
@@ -344,7 +370,7 @@ impl Pipeline {
                 index: r.index,
                 truncated,
                 key: message.key.clone(),
-                payload: r.payload,
+                payload: Bytes::from(r.payload),
             });
         }
     }
@@ -354,20 +380,32 @@ impl Pipeline {
         &mut self,
         source: SourceId,
         now: ProcessingTime,
+        messages: &[RawMessage],
         out: &mut StepOutput,
     ) -> stadtpuls_processing::Result<()> {
+        let traffic_origin = std::mem::take(&mut self.traffic_origin);
+        let parking_origin = std::mem::take(&mut self.parking_origin);
         if !self.traffic_rows.is_empty() {
             let batch = self.traffic_rows.finish(&mut self.catalog)?;
+            // Count per city in a dense array: a map update per row would cost as much as
+            // the aggregation itself.
+            let mut per_city = vec![0u64; self.catalog.city_count()];
             for &city in batch.city_keys().values().iter() {
+                if let Some(n) = per_city.get_mut(city as usize) {
+                    *n += 1;
+                }
+            }
+            for (city, n) in per_city.into_iter().enumerate().filter(|(_, n)| *n > 0) {
                 *self
                     .counts
                     .accepted
-                    .entry((city, StreamKind::Traffic))
-                    .or_default() += 1;
+                    .entry((city as CityKey, StreamKind::Traffic))
+                    .or_default() += n;
             }
             let keys = self.catalog.traffic_sensors().len();
             let stats = self.traffic.process(source, now, &batch, keys)?;
             self.tally(StreamKind::Traffic, &stats, out);
+            dead_letter_late(&stats, &traffic_origin, messages, out);
         }
         if !self.parking_rows.is_empty() {
             let batch = self.parking_rows.finish(&mut self.catalog)?;
@@ -382,6 +420,7 @@ impl Pipeline {
                 }
             }
             self.tally(StreamKind::Parking, &stats, out);
+            dead_letter_late(&stats, &parking_origin, messages, out);
         }
         Ok(())
     }
@@ -389,9 +428,14 @@ impl Pipeline {
     fn tally(&mut self, kind: StreamKind, stats: &ProcessStats, out: &mut StepOutput) {
         out.accepted += stats.rows;
         out.late += stats.late();
-        for &(size, n) in &stats.late_per_size {
+        for &(shape, n) in &stats.dropped_per_shape {
             if n > 0 {
-                *self.counts.late.entry((kind, size)).or_default() += n;
+                *self.counts.late.entry((kind, shape)).or_default() += n;
+            }
+        }
+        for &(shape, n) in &stats.updated_late_per_shape {
+            if n > 0 {
+                *self.counts.late_accepted.entry((kind, shape)).or_default() += n;
             }
         }
     }
@@ -423,6 +467,9 @@ impl Pipeline {
         }
         for closed in &out.parking {
             self.count_emitted(StreamKind::Parking, closed);
+            if self.options.update_live {
+                self.live.apply_parking(closed)?;
+            }
         }
         let changed = self.parking.take_changed();
         if self.options.update_live {
@@ -441,7 +488,7 @@ impl Pipeline {
     }
 
     fn count_emitted(&self, kind: StreamKind, closed: &ClosedWindows) {
-        let window = window_label(closed.window_s);
+        let window = closed.label();
         metrics::WINDOWS_EMITTED
             .with_label_values(&[kind.as_str(), &window])
             .inc_by(closed.batch.num_rows() as u64);
@@ -460,9 +507,14 @@ impl Pipeline {
                 .with_label_values(&[city, kind.as_str(), reason.as_str()])
                 .inc_by(n);
         }
-        for ((kind, size), n) in counts.late {
+        for ((kind, shape), n) in counts.late {
             metrics::EVENTS_LATE
-                .with_label_values(&[kind.as_str(), &window_label((size / MS_PER_S) as u32)])
+                .with_label_values(&[kind.as_str(), &shape_label(shape)])
+                .inc_by(n);
+        }
+        for ((kind, shape), n) in counts.late_accepted {
+            metrics::EVENTS_LATE_ACCEPTED
+                .with_label_values(&[kind.as_str(), &shape_label(shape)])
                 .inc_by(n);
         }
         if messages > 0 {
@@ -486,12 +538,51 @@ impl Pipeline {
     }
 }
 
-/// Guesses the kind of a message on a topic outside the naming convention.
-fn infer_kind(payload: &[u8]) -> StreamKind {
-    let has_sensor = payload.windows(11).any(|w| w == b"\"sensor_id\"");
-    if has_sensor {
-        StreamKind::Traffic
-    } else {
-        StreamKind::Parking
+/// Dead-letters the rows a window operator dropped as later than the allowed lateness.
+///
+/// The payload is the whole message the row came from (for a JSON array, the array).
+fn dead_letter_late(
+    stats: &ProcessStats,
+    origin: &[u32],
+    messages: &[RawMessage],
+    out: &mut StepOutput,
+) {
+    let Some((shape, _)) = stats.dropped_per_shape.first() else {
+        return;
+    };
+    let mut last: Option<u32> = None;
+    for &row in &stats.dropped_rows {
+        let Some(&index) = origin.get(row as usize) else {
+            continue;
+        };
+        // Several late rows of one array message make one dead letter.
+        if last == Some(index) {
+            continue;
+        }
+        last = Some(index);
+        let Some(message) = messages.get(index as usize) else {
+            continue;
+        };
+        out.dead_letters.push(DeadLetter {
+            reason: RejectReason::Late,
+            detail: format!(
+                "event later than the allowed lateness: its {} window had already closed",
+                shape_label(*shape)
+            ),
+            topic: message.topic.clone(),
+            partition: message.partition,
+            offset: message.offset,
+            index: None,
+            truncated: false,
+            key: message.key.clone(),
+            payload: message.payload.clone(),
+        });
     }
+}
+
+fn shape_label(shape: WindowShape) -> String {
+    window_family_label(
+        (shape.size_ms / MS_PER_S) as u32,
+        (shape.slide_ms / MS_PER_S) as u32,
+    )
 }

@@ -61,26 +61,66 @@ pub struct SpotInfo {
     pub facility: EntityKey,
 }
 
-/// One interning table: ids of one kind per city, resolved to dense keys.
+/// A fast non-cryptographic hasher: ids come from our own registries and partner feeds,
+/// and SipHash cost as much as the rest of the lookup on the hot path.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Longest id stored inline in the interning table.
+const INLINE_ID: usize = 30;
+
+/// A short id stored inside the hash table entry: comparing it touches no other memory,
+/// where an `Arc<str>` key would cost a cache miss per lookup on a large registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct InlineId {
+    city: CityKey,
+    len: u8,
+    bytes: [u8; INLINE_ID],
+}
+
+impl InlineId {
+    fn new(city: CityKey, id: &str) -> Option<Self> {
+        let raw = id.as_bytes();
+        if raw.len() > INLINE_ID {
+            return None;
+        }
+        let mut bytes = [0u8; INLINE_ID];
+        bytes[..raw.len()].copy_from_slice(raw);
+        Some(Self {
+            city,
+            len: raw.len() as u8,
+            bytes,
+        })
+    }
+}
+
+/// One interning table: ids of one kind, per city, resolved to dense keys. Short ids (the
+/// norm) live inline; longer ones in a second map.
 #[derive(Debug, Default, Clone)]
 struct Interner {
-    by_city: Vec<HashMap<Arc<str>, EntityKey>>,
+    short: FastMap<InlineId, EntityKey>,
+    long: FastMap<(CityKey, Arc<str>), EntityKey>,
 }
 
 impl Interner {
-    fn with_cities(n: usize) -> Self {
-        Self {
-            by_city: vec![HashMap::new(); n],
-        }
+    fn with_cities(_n: usize) -> Self {
+        Self::default()
     }
 
     fn get(&self, city: CityKey, id: &str) -> Option<EntityKey> {
-        self.by_city.get(city as usize)?.get(id).copied()
+        match InlineId::new(city, id) {
+            Some(inline) => self.short.get(&inline).copied(),
+            None => self.long.get(&(city, Arc::from(id))).copied(),
+        }
     }
 
     fn insert(&mut self, city: CityKey, id: Arc<str>, key: EntityKey) {
-        if let Some(map) = self.by_city.get_mut(city as usize) {
-            map.insert(id, key);
+        match InlineId::new(city, &id) {
+            Some(inline) => {
+                self.short.insert(inline, key);
+            }
+            None => {
+                self.long.insert((city, id), key);
+            }
         }
     }
 }

@@ -121,6 +121,85 @@ pub fn parking_occupancy_pct(free: u32, total: u32) -> Option<f64> {
     (total > 0).then(|| 100.0 * f64::from(total - free.min(total)) / f64::from(total))
 }
 
+/// Returns the occupied spaces `total − min(free, total)`: a counter reporting more free
+/// spaces than the capacity means an empty car park, not a negative number of cars.
+///
+/// ```
+/// use stadtpuls_processing::formulas::parking_occupied;
+/// assert_eq!(parking_occupied(40, 100), 60);
+/// assert_eq!(parking_occupied(120, 100), 0);
+/// ```
+pub fn parking_occupied(free: u32, total: u32) -> u32 {
+    total - free.min(total)
+}
+
+/// Returns the least-squares slope of occupancy over time in percentage points per hour:
+/// `b = Σ (tᵢ − t̄)(yᵢ − ȳ) / Σ (tᵢ − t̄)²` for samples `(tᵢ` in epoch ms, `yᵢ` in %);
+/// `None` for fewer than two distinct times.
+///
+/// Times are taken relative to the first sample before squaring, so epoch
+/// milliseconds (~1.8·10¹²) do not eat the precision of the sums.
+///
+/// ```
+/// use stadtpuls_processing::formulas::occupancy_slope_pct_per_h;
+/// // +3 points in 30 minutes
+/// let slope = occupancy_slope_pct_per_h(&[(0, 50.0), (1_800_000, 53.0)]);
+/// assert_eq!(slope, Some(6.0));
+/// assert_eq!(occupancy_slope_pct_per_h(&[(0, 50.0), (0, 60.0)]), None);
+/// ```
+pub fn occupancy_slope_pct_per_h(samples: &[(i64, f64)]) -> Option<f64> {
+    let (first, _) = *samples.first()?;
+    let n = samples.len() as f64;
+    let hours = |t: i64| (t - first) as f64 / 3_600_000.0;
+    let t_mean = samples.iter().map(|&(t, _)| hours(t)).sum::<f64>() / n;
+    let y_mean = samples.iter().map(|&(_, y)| y).sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for &(t, y) in samples {
+        let dt = hours(t) - t_mean;
+        sxy += dt * (y - y_mean);
+        sxx += dt * dt;
+    }
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
+/// Returns the time-weighted mean `Σ oᵢ·Δtᵢ / Σ Δtᵢ` of a level that holds each value
+/// `oᵢ` for `Δtᵢ` ms, from the sums `area = Σ oᵢ·Δtᵢ` and `covered_ms = Σ Δtᵢ`.
+///
+/// ```
+/// use stadtpuls_processing::formulas::time_weighted_mean;
+/// // 50 % for 15 s, 60 % for 30 s, 80 % for 15 s
+/// let area = 50.0 * 15_000.0 + 60.0 * 30_000.0 + 80.0 * 15_000.0;
+/// assert_eq!(time_weighted_mean(area, 60_000), Some(62.5));
+/// assert_eq!(time_weighted_mean(0.0, 0), None);
+/// ```
+pub fn time_weighted_mean(area: f64, covered_ms: i64) -> Option<f64> {
+    (covered_ms > 0).then(|| area / covered_ms as f64)
+}
+
+/// Returns the mean dwell time in seconds, `Σ dᵢ / n` over `n` parking sessions of
+/// `dᵢ` ms each (parking-study "average duration").
+///
+/// ```
+/// use stadtpuls_processing::formulas::mean_dwell_s;
+/// assert_eq!(mean_dwell_s(3_600_000 + 1_800_000, 2), Some(2700.0));
+/// assert_eq!(mean_dwell_s(0, 0), None);
+/// ```
+pub fn mean_dwell_s(dwell_sum_ms: i64, sessions: u32) -> Option<f64> {
+    (sessions > 0).then(|| dwell_sum_ms as f64 / 1000.0 / f64::from(sessions))
+}
+
+/// Returns the turnover `sessions ended / usable spaces`: how many vehicles each space
+/// served in the period (parking-study "turnover = volume / spaces").
+///
+/// ```
+/// use stadtpuls_processing::formulas::turnover;
+/// assert_eq!(turnover(6, 4), Some(1.5));
+/// assert_eq!(turnover(3, 0), None);
+/// ```
+pub fn turnover(sessions_ended: u32, spaces: u32) -> Option<f64> {
+    (spaces > 0).then(|| f64::from(sessions_ended) / f64::from(spaces))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +240,31 @@ mod tests {
         let inverse = 10.0 / 0.0 + 5.0 / 20.0;
         assert_eq!(space_mean_speed(inverse, 15), Some(0.0));
         assert_eq!(density_veh_km(Some(900.0), Some(0.0)), None);
+    }
+
+    /// Occupancy reported every 5 minutes over the default 15-minute trend window:
+    /// (0 min, 60 %), (5, 62), (10, 65), (15, 66).
+    ///
+    /// t̄ = 7.5 min, ȳ = 63.25 %; deviations t: −7.5, −2.5, 2.5, 7.5 and
+    /// y: −3.25, −1.25, 1.75, 2.75.
+    /// Σ dt·dy = 24.375 + 3.125 + 4.375 + 20.625 = 52.5; Σ dt² = 125.
+    /// b = 52.5 / 125 = 0.42 %/min = 25.2 %/h.
+    #[test]
+    fn hand_worked_occupancy_slope() {
+        let min = 60_000;
+        let t0 = 1_795_478_400_000;
+        let samples = [
+            (t0, 60.0),
+            (t0 + 5 * min, 62.0),
+            (t0 + 10 * min, 65.0),
+            (t0 + 15 * min, 66.0),
+        ];
+        let slope = occupancy_slope_pct_per_h(&samples).unwrap_or_default();
+        assert!((slope - 25.2).abs() < 1e-9, "{slope}");
+        let falling: Vec<_> = samples.iter().map(|&(t, y)| (t, 100.0 - y)).collect();
+        let slope = occupancy_slope_pct_per_h(&falling).unwrap_or_default();
+        assert!((slope + 25.2).abs() < 1e-9, "{slope}");
+        assert_eq!(occupancy_slope_pct_per_h(&samples[..1]), None);
     }
 
     #[test]

@@ -18,8 +18,7 @@
 //! use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 //!
 //! let mut catalog = Catalog::with_cities(&["ulm"], UnknownSensors::Admit);
-//! let spec = WindowSpec { sizes_ms: vec![60_000], out_of_orderness_ms: 0, idle_timeout_ms: 60_000,
-//!                         timestamps: TimestampSemantics::IntervalEnd };
+//! let spec = WindowSpec::tumbling(&[60_000], 0, 60_000, TimestampSemantics::IntervalEnd);
 //! let mut op = TrafficWindowOperator::new(&spec);
 //! let now = 1_795_478_520_000;
 //! let bounds = TimeBounds { now, max_future_ms: 300_000 };

@@ -1,7 +1,10 @@
-//! The live view the API serves: recent closed traffic windows and current parking levels.
+//! The live view the API serves: recent closed traffic windows, current parking levels and
+//! each facility's latest closed parking window.
 //!
 //! The pipeline writes, request handlers read; a `std` `RwLock` suffices because both sides
 //! hold it for microseconds (a window close writes a few hundred rows a minute).
+
+mod parking;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{PoisonError, RwLock};
@@ -16,6 +19,7 @@ use crate::window::ClosedWindows;
 use crate::window::parking::FacilityLive;
 use crate::window::traffic::out;
 use crate::{ProcessingError, Result};
+pub use parking::{FacilityView, ParkingTotals, ParkingWindowRow, roll_up};
 
 /// One closed traffic window of one sensor, as served by the API.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,9 +50,11 @@ pub struct TrafficWindowRow {
 
 #[derive(Debug, Default)]
 struct CityLive {
-    /// window_s → sensor id → windows oldest first.
-    traffic: HashMap<u32, BTreeMap<String, VecDeque<TrafficWindowRow>>>,
+    /// (window_s, slide_s) → sensor id → windows oldest first.
+    traffic: HashMap<(u32, u32), BTreeMap<String, VecDeque<TrafficWindowRow>>>,
     parking: BTreeMap<String, FacilityLive>,
+    /// window_s → facility id → its newest closed window.
+    parking_windows: HashMap<u32, BTreeMap<String, ParkingWindowRow>>,
 }
 
 /// Recent results per city, shared between the pipeline and the API.
@@ -80,7 +86,7 @@ impl LiveState {
                 .entry(city)
                 .or_default()
                 .traffic
-                .entry(closed.window_s)
+                .entry((closed.window_s, closed.slide_s))
                 .or_default()
                 .entry(sensor)
                 .or_default();
@@ -111,10 +117,19 @@ impl LiveState {
             .insert(facility_id.to_owned(), live);
     }
 
-    /// Returns the latest closed window of every sensor of a city for a window size.
-    pub fn latest_traffic(&self, city: &str, window_s: u32) -> Vec<(String, TrafficWindowRow)> {
+    /// Returns the latest closed window of every sensor of a city for a window family
+    /// (`slide_s == window_s` for tumbling windows).
+    pub fn latest_traffic(
+        &self,
+        city: &str,
+        window_s: u32,
+        slide_s: u32,
+    ) -> Vec<(String, TrafficWindowRow)> {
         let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
-        let Some(sensors) = cities.get(city).and_then(|c| c.traffic.get(&window_s)) else {
+        let Some(sensors) = cities
+            .get(city)
+            .and_then(|c| c.traffic.get(&(window_s, slide_s)))
+        else {
             return Vec::new();
         };
         sensors
@@ -128,14 +143,14 @@ impl LiveState {
         &self,
         city: &str,
         sensor: &str,
-        window_s: u32,
+        (window_s, slide_s): (u32, u32),
         from: Option<EventTime>,
         to: Option<EventTime>,
     ) -> Vec<TrafficWindowRow> {
         let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
         let Some(windows) = cities
             .get(city)
-            .and_then(|c| c.traffic.get(&window_s))
+            .and_then(|c| c.traffic.get(&(window_s, slide_s)))
             .and_then(|s| s.get(sensor))
         else {
             return Vec::new();
@@ -149,7 +164,8 @@ impl LiveState {
             .collect()
     }
 
-    /// Returns the current level of every facility of a city that has reported.
+    /// Returns the current level of every facility of a city that has reported (for
+    /// roll-ups over any set of facilities, see [`roll_up`]).
     pub fn facilities(&self, city: &str) -> BTreeMap<String, FacilityLive> {
         let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
         cities

@@ -5,7 +5,7 @@ use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::{ParkingBatchBuilder, ParkingObservation, SpotStatus};
 use stadtpuls_processing::model::traffic::{TrafficBatchBuilder, TrafficObservation};
 use stadtpuls_processing::time::Watermark;
-use stadtpuls_processing::window::parking::ParkingOperator;
+use stadtpuls_processing::window::parking::{ParkingOperator, ParkingSpec};
 use stadtpuls_processing::window::traffic::{TrafficWindowOperator, out};
 use stadtpuls_processing::window::{ClosedWindows, TimestampSemantics, WindowSpec};
 use stadtpuls_processing::{RejectReason, Result};
@@ -16,12 +16,12 @@ const T0: i64 = 1_795_478_400_000;
 const MIN: i64 = 60_000;
 
 fn spec() -> WindowSpec {
-    WindowSpec {
-        sizes_ms: vec![MIN, 15 * MIN],
-        out_of_orderness_ms: 30_000,
-        idle_timeout_ms: 10 * MIN,
-        timestamps: TimestampSemantics::IntervalEnd,
-    }
+    WindowSpec::tumbling(
+        &[MIN, 15 * MIN],
+        30_000,
+        10 * MIN,
+        TimestampSemantics::IntervalEnd,
+    )
 }
 
 fn bounds() -> TimeBounds {
@@ -186,7 +186,7 @@ fn spots_roll_up_into_their_zone() -> Result<()> {
     for id in ["s1", "s2", "s3"] {
         catalog.add_spot(0, id, zone);
     }
-    let mut op = ParkingOperator::new(&spec(), &catalog);
+    let mut op = ParkingOperator::new(&spec(), &ParkingSpec::default(), &catalog);
     let mut b = ParkingBatchBuilder::default();
     let spot = |id: &'static str, ts: i64, status| ParkingObservation::Spot {
         city: "ulm",
@@ -208,6 +208,8 @@ fn spots_roll_up_into_their_zone() -> Result<()> {
             ts: T0 + 5_000,
             free_spaces: 30,
             total_spaces: None,
+            entries: None,
+            exits: None,
         },
         ParkingObservation::Facility {
             city: "ulm",
@@ -215,6 +217,8 @@ fn spots_roll_up_into_their_zone() -> Result<()> {
             ts: T0 + 50_000,
             free_spaces: 20,
             total_spaces: Some(90),
+            entries: None,
+            exits: None,
         },
     ];
     for r in &rows {
@@ -226,6 +230,8 @@ fn spots_roll_up_into_their_zone() -> Result<()> {
         ts: T0,
         free_spaces: 101,
         total_spaces: None,
+        entries: None,
+        exits: None,
     };
     assert_eq!(
         b.push(&catalog, None, &over, bounds())

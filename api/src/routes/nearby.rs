@@ -8,11 +8,9 @@ use std::str::FromStr;
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
-use stadtpuls_processing::formulas::parking_occupancy_pct;
 use stadtpuls_processing::geo::nearby::{
     FacilityPlace, NearbyFacility, NearbyQuery, nearby as search,
 };
-use stadtpuls_processing::geo::rollup::Freshness;
 use stadtpuls_processing::time::to_rfc3339;
 use stadtpuls_processing::window::parking::FacilityLive;
 
@@ -65,7 +63,7 @@ impl From<&NearbyFacility<'_>> for NearbyItem {
             free: level.map(|l| l.free),
             total: level.and_then(|l| l.total),
             occupancy_pct: level
-                .and_then(|l| l.total.and_then(|t| parking_occupancy_pct(l.free, t)))
+                .and_then(|l| l.occupancy_pct)
                 .map(|p| (p * 10.0).round() / 10.0),
             updated_at: level.map(|l| to_rfc3339(l.updated_at)),
             stale: found.stale,
@@ -104,14 +102,17 @@ pub async fn nearby(
             .and_then(|city| city.get(&place.facility_id))
             .copied()
     };
-    let freshness = Freshness {
-        now: (state.now_ms)(),
-        stale_after_ms: state.stale_after_ms,
-    };
-    let facilities = search(&state.facility_places, &query, level_of, freshness)
-        .iter()
-        .map(NearbyItem::from)
-        .collect();
+    let now = (state.now_ms)();
+    let facilities = search(
+        &state.facility_places,
+        &query,
+        level_of,
+        now,
+        state.stale_after_ms,
+    )
+    .iter()
+    .map(NearbyItem::from)
+    .collect();
     Ok(Json(NearbyResponse {
         lat: query.lat,
         lon: query.lon,

@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use stadtpuls_processing::live::TrafficWindowRow;
-use stadtpuls_processing::time::{parse_rfc3339, to_rfc3339, window_label};
+use stadtpuls_processing::time::{parse_rfc3339, to_rfc3339};
+use stadtpuls_processing::window::window_family_label;
 
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
@@ -83,10 +84,10 @@ pub async fn city(
     Query(query): Query<TrafficQuery>,
 ) -> Result<Json<CityTraffic>> {
     let city = super::city(&state, &city)?;
-    let (window_s, window) = window(&state, query.window.as_deref())?;
+    let ((window_s, slide_s), window) = window(&state, query.window.as_deref())?;
     let sensors = state
         .live
-        .latest_traffic(&city.id, window_s)
+        .latest_traffic(&city.id, window_s, slide_s)
         .into_iter()
         .map(|(id, row)| WindowItem::new(Some(id), &row))
         .collect();
@@ -110,7 +111,7 @@ pub async fn sensor(
             city.id
         )));
     }
-    let (window_s, window) = window(&state, query.window.as_deref())?;
+    let (family, window) = window(&state, query.window.as_deref())?;
     let from = query
         .from
         .as_deref()
@@ -128,7 +129,7 @@ pub async fn sensor(
     }
     let windows = state
         .live
-        .sensor_windows(&city.id, &sensor, window_s, from, to)
+        .sensor_windows(&city.id, &sensor, family, from, to)
         .iter()
         .map(|row| WindowItem::new(None, row))
         .collect();
@@ -140,20 +141,33 @@ pub async fn sensor(
     }))
 }
 
-/// Resolves the `window` parameter to a configured size (default: the smallest).
-pub(crate) fn window(state: &AppState, param: Option<&str>) -> Result<(u32, String)> {
-    let sizes = &state.window_sizes_s;
+/// Resolves the `window` parameter — a tumbling size (`15m`) or a hopping family
+/// (`1h/5m`) — to a configured family (default: the smallest tumbling size).
+pub(crate) fn window(state: &AppState, param: Option<&str>) -> Result<((u32, u32), String)> {
+    let families = state.window_families();
     let Some(param) = param else {
-        let smallest = sizes.first().copied().unwrap_or(60);
-        return Ok((smallest, window_label(smallest)));
+        let (size, slide) = families.first().copied().unwrap_or((60, 60));
+        return Ok(((size, slide), window_family_label(size, slide)));
     };
-    let parsed = humantime::parse_duration(param)
-        .map_err(|e| ApiError::BadRequest(format!("window `{param}`: {e}")))?;
-    let secs = u32::try_from(parsed.as_secs()).unwrap_or(u32::MAX);
-    if parsed.subsec_nanos() == 0 && sizes.contains(&secs) {
-        return Ok((secs, window_label(secs)));
+    let seconds = |text: &str| -> Result<u32> {
+        let parsed = humantime::parse_duration(text.trim())
+            .map_err(|e| ApiError::BadRequest(format!("window `{param}`: {e}")))?;
+        Ok(u32::try_from(parsed.as_secs()).unwrap_or(u32::MAX))
+    };
+    let family = match param.split_once('/') {
+        Some((size, slide)) => (seconds(size)?, seconds(slide)?),
+        None => {
+            let size = seconds(param)?;
+            (size, size)
+        }
+    };
+    if families.contains(&family) {
+        return Ok((family, window_family_label(family.0, family.1)));
     }
-    let allowed: Vec<String> = sizes.iter().map(|s| window_label(*s)).collect();
+    let allowed: Vec<String> = families
+        .iter()
+        .map(|(w, s)| window_family_label(*w, *s))
+        .collect();
     Err(ApiError::BadRequest(format!(
         "window `{param}` is not configured; use one of {}",
         allowed.join(", ")

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
-use stadtpuls_processing::geo::rollup::{
-    Freshness, ParkingRollup, TrafficRollup, ZoneRollup, rollup_zones,
-};
+use stadtpuls_processing::geo::rollup::{ParkingRollup, TrafficRollup, ZoneRollup, rollup_zones};
 use stadtpuls_processing::time::to_rfc3339;
 
 use super::traffic::{round2, window};
@@ -48,25 +46,31 @@ impl From<&TrafficRollup> for ZoneTraffic {
     }
 }
 
-/// A zone's parking now; room for a status or trend next to the sums.
+/// A zone's parking now, shaped like the city `totals` of the parking endpoint (the same
+/// roll-up); room for a status or trend next to the sums.
 #[derive(Debug, Serialize)]
 pub struct ZoneParking {
     facilities: usize,
-    facilities_reporting: usize,
-    free: Option<u64>,
-    total: Option<u64>,
+    facilities_reporting: u32,
+    facilities_stale: u32,
+    free: u64,
+    total: u64,
+    occupied: u64,
     occupancy_pct: Option<f64>,
 }
 
 impl From<&ParkingRollup> for ZoneParking {
     fn from(rollup: &ParkingRollup) -> Self {
+        let totals = &rollup.totals;
         Self {
             facilities: rollup.facilities,
-            facilities_reporting: rollup.facilities_reporting,
-            free: rollup.free,
-            total: rollup.total,
-            // One decimal, as for single facilities.
-            occupancy_pct: rollup.occupancy_pct.map(|p| (p * 10.0).round() / 10.0),
+            facilities_reporting: totals.facilities_reporting,
+            facilities_stale: totals.facilities_stale,
+            free: totals.free,
+            total: totals.total,
+            occupied: totals.occupied,
+            // One decimal, as for single facilities and city totals.
+            occupancy_pct: totals.occupancy_pct.map(|p| (p * 10.0).round() / 10.0),
         }
     }
 }
@@ -102,29 +106,26 @@ pub struct CityZones {
 }
 
 /// `GET /v1/cities/{city}/zones?window=1m`: each zone's traffic (latest closed windows of
-/// its sensors) and parking (current levels of its facilities); `zones` is empty for a
-/// city without a zone file.
+/// its sensors, for any configured window family such as `15m` or `1h/5m`) and parking
+/// (current levels of its facilities); `zones` is empty for a city without a zone file.
 pub async fn city(
     State(state): State<AppState>,
     Path(city): Path<String>,
     Query(query): Query<ZonesQuery>,
 ) -> Result<Json<CityZones>> {
     let city = super::city(&state, &city)?;
-    let (window_s, window) = window(&state, query.window.as_deref())?;
+    let ((window_s, slide_s), window) = window(&state, query.window.as_deref())?;
     let map = state
         .zone_map(&city.id)
         .ok_or_else(|| ApiError::Internal(format!("no zone map for city `{}`", city.id)))?;
     let latest: HashMap<_, _> = state
         .live
-        .latest_traffic(&city.id, window_s)
+        .latest_traffic(&city.id, window_s, slide_s)
         .into_iter()
         .collect();
     let levels = state.live.facilities(&city.id);
-    let freshness = Freshness {
-        now: (state.now_ms)(),
-        stale_after_ms: state.stale_after_ms,
-    };
-    let zones = rollup_zones(map, &latest, &levels, freshness)
+    let now = (state.now_ms)();
+    let zones = rollup_zones(map, &latest, &levels, now, state.stale_after_ms)
         .iter()
         .map(ZoneItem::from)
         .collect();

@@ -5,6 +5,7 @@
 //! observations (a JSON array); each bad one becomes its own [`Rejected`] item while its
 //! good neighbours go on.
 
+mod fast;
 pub mod native;
 mod timestamp;
 
@@ -55,6 +56,16 @@ pub fn parse_topic(topic: &str) -> Option<TopicRoute<'_>> {
     };
     let city = rest.rsplit_once('.').map_or(rest, |(_, city)| city);
     (!city.is_empty()).then_some(TopicRoute { city, kind })
+}
+
+/// Guesses the kind of a message on a topic outside the naming convention.
+pub(crate) fn infer_kind(payload: &[u8]) -> StreamKind {
+    let has_sensor = payload.windows(11).any(|w| w == b"\"sensor_id\"");
+    if has_sensor {
+        StreamKind::Traffic
+    } else {
+        StreamKind::Parking
+    }
 }
 
 /// An observation that was refused: which element of the message, and why.

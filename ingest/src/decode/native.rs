@@ -13,6 +13,7 @@ use stadtpuls_processing::model::traffic::{
 };
 use stadtpuls_processing::{RejectReason, Rejection};
 
+use super::fast;
 use super::timestamp::WireTs;
 use super::{Rejected, StreamKind};
 
@@ -49,6 +50,8 @@ struct ParkingWire<'a> {
     status: Option<Cow<'a, str>>,
     free_spaces: Option<i64>,
     total_spaces: Option<i64>,
+    entries: Option<i64>,
+    exits: Option<i64>,
 }
 
 /// Where decoded observations go.
@@ -135,6 +138,9 @@ fn decode_traffic(
     bounds: TimeBounds,
     sinks: &mut Sinks<'_>,
 ) -> Result<(), Refusal> {
+    if let Some(fast) = fast::traffic(bytes) {
+        return push_fast(&fast, topic_city, bounds, sinks);
+    }
     let wire: TrafficWire<'_> =
         serde_json::from_slice(bytes).map_err(|e| (topic_city, json_rejection(&e)))?;
     let city = sinks.catalog.city(&wire.city).or(topic_city);
@@ -149,6 +155,35 @@ fn decode_traffic(
         heavy_vehicle_count: wire.heavy_vehicle_count,
         avg_speed_kmh: wire.avg_speed_kmh,
         occupancy_pct: wire.occupancy_pct,
+    };
+    sinks
+        .traffic
+        .push(sinks.catalog, topic_city, &obs, bounds)
+        .map_err(|r| (city, r))
+}
+
+/// The same validation as the serde path, for a message the fast scanner understood.
+fn push_fast(
+    fast: &fast::FastTraffic<'_>,
+    topic_city: Option<CityKey>,
+    bounds: TimeBounds,
+    sinks: &mut Sinks<'_>,
+) -> Result<(), Refusal> {
+    let city = sinks.catalog.city(fast.city).or(topic_city);
+    let ts = match fast.ts {
+        fast::FastTs::Millis(ms) => ms,
+        fast::FastTs::Text(text) => timestamp(&WireTs::from_text(text)).map_err(|r| (city, r))?,
+    };
+    let obs = TrafficObservation {
+        city: fast.city,
+        sensor_id: fast.sensor_id,
+        lane: fast.lane.unwrap_or(0),
+        ts,
+        interval_s: fast.interval_s.unwrap_or(DEFAULT_INTERVAL_S),
+        vehicle_count: fast.vehicle_count,
+        heavy_vehicle_count: fast.heavy_vehicle_count,
+        avg_speed_kmh: fast.avg_speed_kmh,
+        occupancy_pct: fast.occupancy_pct,
     };
     sinks
         .traffic
@@ -176,6 +211,8 @@ fn decode_parking(
                 .free_spaces
                 .ok_or_else(|| refuse("a facility observation needs `free_spaces`".into()))?,
             total_spaces: wire.total_spaces,
+            entries: wire.entries,
+            exits: wire.exits,
         },
         "spot" => {
             let status = wire
@@ -354,5 +391,95 @@ mod tests {
         assert!(details[1].contains("parked"), "{details:?}");
         assert!(details[2].contains("garage"), "{details:?}");
         assert_eq!(h.rejected[0].city, Some(0));
+    }
+
+    mod fast_path_agrees_with_serde {
+        use super::super::{TrafficWire, WireTs, fast};
+        use proptest::prelude::*;
+
+        fn field() -> impl Strategy<Value = String> {
+            let int = prop_oneof![
+                Just("0".to_owned()),
+                (-5i64..50_000).prop_map(|i| i.to_string())
+            ];
+            let dec = (0u32..2_000, 0usize..3).prop_map(|(m, d)| match d {
+                0 => m.to_string(),
+                _ => format!(
+                    "{}.{:0width$}",
+                    m / 10u32.pow(d as u32),
+                    m % 10u32.pow(d as u32),
+                    width = d
+                ),
+            });
+            let any_value = prop_oneof![
+                int.clone(),
+                dec.clone(),
+                Just("null".to_owned()),
+                Just("true".to_owned()),
+                Just("\"text\"".to_owned()),
+                Just("\"2026-11-24T00:00:00Z\"".to_owned()),
+                Just("1e3".to_owned()),
+                Just("{}".to_owned()),
+            ];
+            let key = prop_oneof![
+                Just("city"),
+                Just("sensor_id"),
+                Just("lane"),
+                Just("ts"),
+                Just("interval_s"),
+                Just("vehicle_count"),
+                Just("heavy_vehicle_count"),
+                Just("heavy_vehicles"),
+                Just("avg_speed_kmh"),
+                Just("speed_kmh"),
+                Just("occupancy_pct"),
+                Just("extra"),
+            ];
+            (key, any_value, prop_oneof![Just(""), Just(" "), Just("\n")])
+                .prop_map(|(k, v, ws)| format!("{ws}\"{k}\"{ws}:{ws}{v}"))
+        }
+
+        proptest! {
+            #[test]
+            fn whenever_the_fast_path_answers_serde_agrees(fields in proptest::collection::vec(field(), 0..12)) {
+                let line = format!("{{{}}}", fields.join(","));
+                if let Some(f) = fast::traffic(line.as_bytes()) {
+                    let wire: Result<TrafficWire<'_>, _> = serde_json::from_slice(line.as_bytes());
+                    prop_assert!(wire.is_ok(), "serde refused what the fast path took: {line}");
+                    let w = wire.unwrap_or_else(|_| unreachable!());
+                    prop_assert_eq!(f.city, w.city.as_ref());
+                    prop_assert_eq!(f.sensor_id, w.sensor_id.as_ref());
+                    prop_assert_eq!(f.lane.unwrap_or(0), w.lane);
+                    let ts = match f.ts { fast::FastTs::Millis(ms) => WireTs::Millis(ms), fast::FastTs::Text(t) => WireTs::from_text(t) };
+                    prop_assert_eq!(ts, w.ts);
+                    prop_assert_eq!(f.interval_s, w.interval_s);
+                    prop_assert_eq!(f.vehicle_count, w.vehicle_count);
+                    prop_assert_eq!(f.heavy_vehicle_count, w.heavy_vehicle_count);
+                    prop_assert_eq!(f.avg_speed_kmh, w.avg_speed_kmh);
+                    prop_assert_eq!(f.occupancy_pct, w.occupancy_pct);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn facility_counts_may_carry_entries_and_exits() {
+        let mut h = Harness::new();
+        h.catalog.add_facility(0, "p1", Some(100));
+        let counted = r#"{"city":"ulm","kind":"facility","id":"p1","ts":1795478400000,"free_spaces":40,"entries":7,"exits":3}"#;
+        let plain =
+            r#"{"city":"ulm","kind":"facility","id":"p1","ts":1795478400000,"free_spaces":41}"#;
+        let negative = r#"{"city":"ulm","kind":"facility","id":"p1","ts":1795478400000,"free_spaces":40,"entries":-2}"#;
+        let text = r#"{"city":"ulm","kind":"facility","id":"p1","ts":1795478400000,"free_spaces":40,"exits":"3"}"#;
+        assert_eq!(h.decode(StreamKind::Parking, counted), 1);
+        assert_eq!(h.decode(StreamKind::Parking, plain), 1);
+        assert_eq!(h.decode(StreamKind::Parking, negative), 0);
+        assert_eq!(h.decode(StreamKind::Parking, text), 0);
+        let reasons: Vec<_> = h.rejected.iter().map(|r| r.rejection.reason).collect();
+        assert_eq!(
+            reasons,
+            vec![RejectReason::NegativeCount, RejectReason::Malformed]
+        );
+        assert_eq!(h.parking.len(), 2);
     }
 }

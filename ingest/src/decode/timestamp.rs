@@ -12,6 +12,13 @@ pub(crate) enum WireTs {
     Invalid(String),
 }
 
+impl WireTs {
+    /// Interprets the text of a `ts` string.
+    pub(crate) fn from_text(text: &str) -> Self {
+        parse_rfc3339(text).map_or_else(|| WireTs::Invalid(text.to_owned()), WireTs::Millis)
+    }
+}
+
 impl<'de> de::Deserialize<'de> for WireTs {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(TsVisitor)
@@ -40,6 +47,6 @@ impl Visitor<'_> for TsVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<WireTs, E> {
-        Ok(parse_rfc3339(v).map_or_else(|| WireTs::Invalid(v.to_owned()), WireTs::Millis))
+        Ok(WireTs::from_text(v))
     }
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -113,6 +114,7 @@ impl SourceIds {
 pub struct KafkaSource {
     consumer: StreamConsumer<SourceContext>,
     sources: SourceIds,
+    arena: BytesMut,
     max_messages: usize,
     max_wait: Duration,
 }
@@ -152,21 +154,34 @@ impl KafkaSource {
         Ok(Self {
             consumer,
             sources: SourceIds::default(),
+            arena: BytesMut::new(),
             max_messages: kafka.batch_max_messages,
             max_wait: kafka.batch_max_wait,
         })
     }
 }
 
-fn to_raw<M: Message>(sources: &mut SourceIds, message: &M) -> RawMessage {
+/// Bytes reserved at a time for message copies: one allocation serves thousands of messages.
+const ARENA_CHUNK: usize = 1 << 20;
+
+/// Copies `data` into the arena and returns it as a cheap shared slice.
+fn copy(arena: &mut BytesMut, data: &[u8]) -> Bytes {
+    if arena.capacity() - arena.len() < data.len() {
+        arena.reserve(ARENA_CHUNK.max(data.len()));
+    }
+    arena.extend_from_slice(data);
+    arena.split().freeze()
+}
+
+fn to_raw<M: Message>(sources: &mut SourceIds, arena: &mut BytesMut, message: &M) -> RawMessage {
     let (source, topic) = sources.get(message.topic(), message.partition());
     RawMessage {
         source,
         topic,
         partition: message.partition(),
         offset: message.offset(),
-        key: message.key().map(<[u8]>::to_vec),
-        payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        key: message.key().map(|k| copy(arena, k)),
+        payload: copy(arena, message.payload().unwrap_or_default()),
     }
 }
 
@@ -180,7 +195,7 @@ impl Source for KafkaSource {
                 warn!(%error, "kafka receive failed");
                 return Ok(Some(batch));
             }
-            Ok(Ok(message)) => to_raw(&mut self.sources, &message),
+            Ok(Ok(message)) => to_raw(&mut self.sources, &mut self.arena, &message),
         };
         batch.push(first);
         let deadline = Instant::now() + self.max_wait;
@@ -191,7 +206,9 @@ impl Source for KafkaSource {
                     warn!(%error, "kafka receive failed");
                     break;
                 }
-                Ok(Ok(message)) => batch.push(to_raw(&mut self.sources, &message)),
+                Ok(Ok(message)) => {
+                    batch.push(to_raw(&mut self.sources, &mut self.arena, &message));
+                }
             }
         }
         Ok(Some(batch))

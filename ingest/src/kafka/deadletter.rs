@@ -98,10 +98,10 @@ impl DeadLetterSink for KafkaDeadLetters {
         let mut pending = Vec::with_capacity(letters.len());
         for letter in letters {
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
-                .payload(letter.payload.as_slice())
+                .payload(letter.payload.as_ref())
                 .headers(headers(letter));
             if let Some(key) = &letter.key {
-                record = record.key(key.as_slice());
+                record = record.key(key.as_ref());
             }
             let delivery = self.producer.send(record, Duration::from_secs(5));
             pending.push(delivery);

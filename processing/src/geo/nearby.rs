@@ -7,7 +7,7 @@
 //! more structure to keep in step with the registries.
 
 use super::haversine_m;
-use super::rollup::Freshness;
+use crate::time::ProcessingTime;
 use crate::window::parking::FacilityLive;
 
 /// A facility and where it is, from a registry.
@@ -55,22 +55,20 @@ pub struct NearbyFacility<'a> {
 /// Returns the facilities of `places` within the radius of `query` that have at least
 /// `min_free` free spaces, nearest first (ties by city, then facility id).
 ///
-/// A facility that never reported, or whose level is stale by `freshness`, cannot show
-/// that it has a free space, so it is only listed when `min_free` is 0; `level_of`
-/// gives a facility's current level.
+/// A facility that never reported, or whose level is older than `stale_after_ms` at
+/// `now` (the `stale` of the parking endpoint), cannot show that it has a free space, so
+/// it is only listed when `min_free` is 0; `level_of` gives a facility's current level.
 ///
 /// ```
 /// use stadtpuls_processing::geo::nearby::{FacilityPlace, NearbyQuery, nearby};
-/// use stadtpuls_processing::geo::rollup::Freshness;
 /// use stadtpuls_processing::window::parking::FacilityLive;
 ///
 /// let place = |id: &str, lat| FacilityPlace { city: "ulm".into(), facility_id: id.into(),
 ///     name: None, lat, lon: 10.0 };
 /// let places = [place("far", 48.02), place("near", 48.005)];
 /// let query = NearbyQuery { lat: 48.0, lon: 10.0, radius_m: 5_000.0, min_free: 1 };
-/// let fresh = Freshness { now: 0, stale_after_ms: 900_000 };
-/// let level = |_: &FacilityPlace| Some(FacilityLive { free: 3, total: Some(9), updated_at: 0 });
-/// let found = nearby(&places, &query, level, fresh);
+/// let level = |_: &FacilityPlace| Some(FacilityLive::new(3, Some(9), 0));
+/// let found = nearby(&places, &query, level, 0, 900_000);
 /// assert_eq!(found[0].place.facility_id, "near"); // 556 m
 /// assert_eq!(found[1].place.facility_id, "far"); // 2 224 m
 /// ```
@@ -78,7 +76,8 @@ pub fn nearby<'a>(
     places: &'a [FacilityPlace],
     query: &NearbyQuery,
     level_of: impl Fn(&FacilityPlace) -> Option<FacilityLive>,
-    freshness: Freshness,
+    now: ProcessingTime,
+    stale_after_ms: i64,
 ) -> Vec<NearbyFacility<'a>> {
     let mut found = Vec::new();
     for place in places {
@@ -87,7 +86,7 @@ pub fn nearby<'a>(
             continue;
         }
         let level = level_of(place);
-        let stale = level.is_none_or(|level| !freshness.is_fresh(level.updated_at));
+        let stale = level.is_none_or(|level| level.is_stale(now, stale_after_ms));
         let enough = query.min_free == 0
             || (!stale && level.is_some_and(|level| level.free >= query.min_free));
         if enough {
@@ -138,11 +137,7 @@ mod tests {
             place("ettlingen", "et-silent", 48.9645, 8.406), // 56 m, never reported
             place("ettlingen", "et-out", 48.990, 8.406),    // 2 891 m
         ];
-        let level = |free, age_ms| FacilityLive {
-            free,
-            total: Some(300),
-            updated_at: NOW - age_ms,
-        };
+        let level = |free, age_ms| FacilityLive::new(free, Some(300), NOW - age_ms);
         let levels = HashMap::from([
             ("ka-far".to_owned(), level(40, 0)),
             ("et-pr".to_owned(), level(12, 60_000)),
@@ -162,15 +157,12 @@ mod tests {
             radius_m,
             min_free,
         };
-        let freshness = Freshness {
-            now: NOW,
-            stale_after_ms: 900_000,
-        };
         nearby(
             &places,
             &query,
             |p| levels.get(&p.facility_id).copied(),
-            freshness,
+            NOW,
+            900_000,
         )
         .into_iter()
         .map(|found| (found.place.facility_id.clone(), found.distance_m))
@@ -220,15 +212,12 @@ mod tests {
             radius_m: 200.0,
             min_free: 0,
         };
-        let freshness = Freshness {
-            now: NOW,
-            stale_after_ms: 900_000,
-        };
         let found = nearby(
             &places,
             &query,
             |p| levels.get(&p.facility_id).copied(),
-            freshness,
+            NOW,
+            900_000,
         );
         let flags: Vec<(&str, bool, bool)> = found
             .iter()

@@ -1,14 +1,16 @@
 //! Zone roll-ups: a zone's traffic and parking from its members' live values (see
 //! `docs/metrics.md`, "Zones").
 //!
-//! Traffic uses the latest closed window of each sensor, parking the current level of
-//! each facility. Like the per-sensor formulas, every value is `None` when undefined
-//! (nobody reported, no speed) rather than a misleading zero.
+//! Traffic uses the latest closed window of each sensor; like the per-sensor formulas,
+//! its values are `None` when undefined (nobody reported, no speed) rather than a
+//! misleading zero. Parking uses the current level of each facility with the same rule
+//! as the city totals ([`roll_up`]), so a zone and its city never disagree on what
+//! counts.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::{CityZoneMap, ZoneMembers};
-use crate::live::TrafficWindowRow;
+use crate::live::{ParkingTotals, TrafficWindowRow, roll_up};
 use crate::time::{EventTime, ProcessingTime};
 use crate::window::parking::FacilityLive;
 
@@ -30,19 +32,13 @@ pub struct TrafficRollup {
     pub window_end: Option<EventTime>,
 }
 
-/// Parking of one zone now.
+/// Parking of one zone now: the city totals' roll-up over the zone's facilities.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParkingRollup {
     /// Facilities registered in the zone.
     pub facilities: usize,
-    /// Facilities with a fresh level and a known total; only these contribute.
-    pub facilities_reporting: usize,
-    /// Σ min(freeᵢ, totalᵢ) over the reporting facilities.
-    pub free: Option<u64>,
-    /// Σ totalᵢ over the reporting facilities.
-    pub total: Option<u64>,
-    /// 100 · (total − free) / total, percent.
-    pub occupancy_pct: Option<f64>,
+    /// Sums over those whose level is not stale, see [`roll_up`].
+    pub totals: ParkingTotals,
 }
 
 /// One zone with its roll-ups.
@@ -54,23 +50,6 @@ pub struct ZoneRollup<'a> {
     pub traffic: TrafficRollup,
     /// Its parking.
     pub parking: ParkingRollup,
-}
-
-/// When a facility level is current enough to count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Freshness {
-    /// The caller's wall clock, epoch ms.
-    pub now: ProcessingTime,
-    /// A level older than this is stale (`parking.stale_after`).
-    pub stale_after_ms: i64,
-}
-
-impl Freshness {
-    /// Returns true when a level updated at `updated_at` is not stale, the same rule as
-    /// the `stale` flag of `GET /v1/cities/{city}/parking`.
-    pub fn is_fresh(&self, updated_at: EventTime) -> bool {
-        self.now - updated_at <= self.stale_after_ms
-    }
 }
 
 /// Rolls up the latest closed windows `latest` of a zone's `sensors` registered sensors
@@ -148,10 +127,9 @@ pub fn rollup_traffic<'a>(
     }
 }
 
-/// Rolls up the current `levels` of a zone's `facilities` registered facilities (those
-/// that never reported are simply absent).
-///
-/// Over the facilities F with a fresh level and a known total cᵢ, with fᵢ free:
+/// Rolls up the current levels of a zone's `facilities` (ids; `levels` by id, as
+/// [`crate::live::LiveState::facilities`] returns them) with the rule of the city
+/// totals: over the facilities F whose level is not stale at `now`, with fᵢ free of cᵢ,
 ///
 /// ```text
 /// free           Σ_{i∈F} min(fᵢ, cᵢ)
@@ -159,69 +137,59 @@ pub fn rollup_traffic<'a>(
 /// occupancy_pct  100 · (total − free) / total
 /// ```
 ///
-/// This is the capacity-weighted occupancy: the zone is as full as the share of its
-/// reporting spaces that are taken, so a 1 000-space car park counts ten times a
-/// 100-space one. Free counts above the total are clamped per facility first, so that
-/// one miscounting car park cannot offset a full one; stale levels are left out, as a
-/// guidance sign must not promise spaces nobody has seen lately.
+/// the capacity-weighted occupancy: the zone is as full as the share of its reporting
+/// spaces that are taken, so a 1 000-space car park counts ten times a 100-space one.
+/// Free counts above the total are clamped per facility; a facility that never reported
+/// counts as stale.
 ///
 /// ```
-/// use stadtpuls_processing::geo::rollup::{Freshness, rollup_parking};
+/// use std::collections::BTreeMap;
+/// use stadtpuls_processing::geo::rollup::rollup_parking;
 /// use stadtpuls_processing::window::parking::FacilityLive;
 ///
-/// let fresh = Freshness { now: 1_000_000, stale_after_ms: 900_000 };
-/// let level = |free, total| FacilityLive { free, total: Some(total), updated_at: 990_000 };
-/// let zone = rollup_parking(2, &[level(100, 1000), level(50, 100)], fresh);
-/// assert_eq!((zone.free, zone.total), (Some(150), Some(1100)));
-/// assert_eq!(zone.occupancy_pct, Some(100.0 * 950.0 / 1100.0));
+/// let now = 1_000_000;
+/// let levels = BTreeMap::from([
+///     ("big".to_owned(), FacilityLive::new(100, Some(1000), now - 10_000)),
+///     ("small".to_owned(), FacilityLive::new(50, Some(100), now - 10_000)),
+/// ]);
+/// let ids = ["big", "small", "silent"].map(str::to_owned);
+/// let zone = rollup_parking(&ids, &levels, now, 900_000);
+/// assert_eq!((zone.totals.free, zone.totals.total), (150, 1100));
+/// assert_eq!(zone.totals.occupancy_pct, Some(100.0 * 950.0 / 1100.0));
+/// assert_eq!((zone.facilities, zone.totals.facilities_stale), (3, 1));
 /// ```
-pub fn rollup_parking<'a>(
-    facilities: usize,
-    levels: impl IntoIterator<Item = &'a FacilityLive>,
-    freshness: Freshness,
+pub fn rollup_parking(
+    facilities: &[String],
+    levels: &BTreeMap<String, FacilityLive>,
+    now: ProcessingTime,
+    stale_after_ms: i64,
 ) -> ParkingRollup {
-    let mut reporting = 0;
-    let mut free = 0u64;
-    let mut total = 0u64;
-    for level in levels {
-        let Some(capacity) = level.total else {
-            continue;
-        };
-        if !freshness.is_fresh(level.updated_at) {
-            continue;
-        }
-        reporting += 1;
-        free += u64::from(level.free.min(capacity));
-        total += u64::from(capacity);
-    }
-    let occupancy_pct = (total > 0).then(|| 100.0 * (total - free) as f64 / total as f64);
+    let zone_levels = facilities.iter().map(|id| levels.get(id));
     ParkingRollup {
-        facilities,
-        facilities_reporting: reporting,
-        free: (reporting > 0).then_some(free),
-        total: (reporting > 0).then_some(total),
-        occupancy_pct,
+        facilities: facilities.len(),
+        totals: roll_up(zone_levels, now, stale_after_ms),
     }
 }
 
 /// Rolls up every zone of `map` from the latest closed traffic windows by sensor id and
 /// the current facility levels by facility id (as [`crate::live::LiveState`] serves
-/// them), in zone-file order.
+/// them), in zone-file order; facility levels older than `stale_after_ms` at `now` do
+/// not count.
 pub fn rollup_zones<'a>(
     map: &'a CityZoneMap,
     latest: &HashMap<String, TrafficWindowRow>,
     levels: &BTreeMap<String, FacilityLive>,
-    freshness: Freshness,
+    now: ProcessingTime,
+    stale_after_ms: i64,
 ) -> Vec<ZoneRollup<'a>> {
     map.zones
         .iter()
         .map(|zone| {
             let rows = zone.traffic_sensors.iter().filter_map(|id| latest.get(id));
-            let facility_levels = zone.facilities.iter().filter_map(|id| levels.get(id));
             ZoneRollup {
                 zone,
                 traffic: rollup_traffic(zone.traffic_sensors.len(), rows),
-                parking: rollup_parking(zone.facilities.len(), facility_levels, freshness),
+                parking: rollup_parking(&zone.facilities, levels, now, stale_after_ms),
             }
         })
         .collect()
@@ -301,7 +269,7 @@ mod tests {
     }
 
     #[test]
-    fn nobody_reporting_is_all_none() {
+    fn nobody_reporting_is_none_or_zero() {
         let zone = rollup_traffic(3, &[]);
         assert_eq!(
             zone,
@@ -314,54 +282,45 @@ mod tests {
                 window_end: None,
             }
         );
-        let fresh = Freshness {
-            now: T,
-            stale_after_ms: 900_000,
-        };
-        let parking = rollup_parking(2, &[], fresh);
-        assert_eq!(
-            (parking.free, parking.total, parking.occupancy_pct),
-            (None, None, None)
-        );
+        let ids = ["p1", "p2"].map(str::to_owned);
+        let parking = rollup_parking(&ids, &BTreeMap::new(), T, 900_000);
         assert_eq!(parking.facilities, 2);
+        assert_eq!(parking.totals.facilities_stale, 2, "never reported");
+        assert_eq!(
+            (parking.totals.total, parking.totals.occupancy_pct),
+            (0, None)
+        );
     }
 
-    /// P1 50 free of 200; P2 reports 120 free of 100 (clamped to 100); P3 is stale (an hour
-    /// old); P4 has no total. Reporting: P1, P2.
+    /// P1 50 free of 200; P2 reports 120 free of 100 (clamped to 100); P3 is stale (an
+    /// hour old); P4 never reported.
     /// free = 50 + 100 = 150, total = 200 + 100 = 300, occupancy = 100 · 150 / 300 = 50 %.
     #[test]
     fn hand_worked_parking_rollup() {
-        let fresh = Freshness {
-            now: T,
-            stale_after_ms: 900_000,
-        };
-        let level = |free, total, age_ms| FacilityLive {
-            free,
-            total,
-            updated_at: T - age_ms,
-        };
-        let levels = [
-            level(50, Some(200), 60_000),
-            level(120, Some(100), 0),
-            level(10, Some(300), 3_600_000),
-            level(5, None, 0),
-        ];
-        let zone = rollup_parking(5, &levels, fresh);
-        assert_eq!(zone.facilities, 5);
-        assert_eq!(zone.facilities_reporting, 2);
-        assert_eq!(zone.free, Some(150));
-        assert_eq!(zone.total, Some(300));
-        assert_eq!(zone.occupancy_pct, Some(50.0));
-    }
-
-    #[test]
-    fn freshness_boundary_is_inclusive() {
-        let fresh = Freshness {
-            now: 1_000,
-            stale_after_ms: 100,
-        };
-        assert!(fresh.is_fresh(900));
-        assert!(!fresh.is_fresh(899));
+        let levels = BTreeMap::from([
+            (
+                "p1".to_owned(),
+                FacilityLive::new(50, Some(200), T - 60_000),
+            ),
+            ("p2".to_owned(), FacilityLive::new(120, Some(100), T)),
+            (
+                "p3".to_owned(),
+                FacilityLive::new(10, Some(300), T - 3_600_000),
+            ),
+        ]);
+        let ids = ["p1", "p2", "p3", "p4"].map(str::to_owned);
+        let zone = rollup_parking(&ids, &levels, T, 900_000);
+        assert_eq!(zone.facilities, 4);
+        let totals = zone.totals;
+        assert_eq!(
+            (totals.facilities_reporting, totals.facilities_stale),
+            (2, 2)
+        );
+        assert_eq!(
+            (totals.free, totals.total, totals.occupied),
+            (150, 300, 150)
+        );
+        assert_eq!(totals.occupancy_pct, Some(50.0));
     }
 
     #[test]
@@ -382,22 +341,11 @@ mod tests {
             ("t1".to_owned(), row(T, Some(100.0), Some(50.0), None)),
             ("t2".to_owned(), row(T, Some(200.0), Some(50.0), None)),
         ]);
-        let levels = BTreeMap::from([(
-            "p1".to_owned(),
-            FacilityLive {
-                free: 10,
-                total: Some(40),
-                updated_at: T,
-            },
-        )]);
-        let fresh = Freshness {
-            now: T,
-            stale_after_ms: 900_000,
-        };
-        let zones = rollup_zones(&map, &latest, &levels, fresh);
+        let levels = BTreeMap::from([("p1".to_owned(), FacilityLive::new(10, Some(40), T))]);
+        let zones = rollup_zones(&map, &latest, &levels, T, 900_000);
         assert_eq!(zones[0].zone.id, "a");
         assert_eq!(zones[0].traffic.flow_veh_h, Some(300.0));
-        assert_eq!(zones[0].parking.occupancy_pct, Some(75.0));
+        assert_eq!(zones[0].parking.totals.occupancy_pct, Some(75.0));
         assert_eq!(zones[1].traffic.sensors, 2);
         assert_eq!(zones[1].traffic.sensors_reporting, 1, "t3 never reported");
         assert_eq!(zones[1].traffic.flow_veh_h, Some(200.0));

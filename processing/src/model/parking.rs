@@ -73,6 +73,10 @@ pub enum ParkingObservation<'a> {
         free_spaces: i64,
         /// Real-time capacity, overriding the registry's when given.
         total_spaces: Option<i64>,
+        /// Vehicles that entered since the facility's previous report, when counted.
+        entries: Option<i64>,
+        /// Vehicles that left since the facility's previous report, when counted.
+        exits: Option<i64>,
     },
     /// A spot sensor reports its state.
     Spot {
@@ -105,6 +109,10 @@ pub mod col {
     pub const FREE_SPACES: &str = "free_spaces";
     /// `UInt32`, nullable: real-time capacity of a facility count.
     pub const TOTAL_SPACES: &str = "total_spaces";
+    /// `UInt32`, nullable: vehicles in since the facility's previous report.
+    pub const ENTRIES: &str = "entries";
+    /// `UInt32`, nullable: vehicles out since the facility's previous report.
+    pub const EXITS: &str = "exits";
 }
 
 /// Returns the Arrow schema of a batch of parking observations.
@@ -125,6 +133,8 @@ pub fn parking_schema() -> SchemaRef {
                 Field::new(col::STATUS, dict(DataType::UInt8), true),
                 Field::new(col::FREE_SPACES, DataType::UInt32, true),
                 Field::new(col::TOTAL_SPACES, DataType::UInt32, true),
+                Field::new(col::ENTRIES, DataType::UInt32, true),
+                Field::new(col::EXITS, DataType::UInt32, true),
             ]))
         })
         .clone()
@@ -176,6 +186,8 @@ pub struct ParkingBatchBuilder {
     status: PrimitiveBuilder<UInt8Type>,
     free: UInt32Builder,
     total: UInt32Builder,
+    entries: UInt32Builder,
+    exits: UInt32Builder,
 }
 
 impl ParkingBatchBuilder {
@@ -207,6 +219,8 @@ impl ParkingBatchBuilder {
                 ts,
                 free_spaces,
                 total_spaces,
+                entries,
+                exits,
             } => {
                 let city = resolve_city(catalog, topic_city, city)?;
                 bounds.check(ts)?;
@@ -217,6 +231,8 @@ impl ParkingBatchBuilder {
                     ))
                 })?;
                 let total = check_spaces(catalog, facility, free_spaces, total_spaces)?;
+                let entries = check_vehicle_count("entries", entries)?;
+                let exits = check_vehicle_count("exits", exits)?;
                 self.city.push(city);
                 self.facility.push(facility);
                 self.spot.append_null();
@@ -224,6 +240,8 @@ impl ParkingBatchBuilder {
                 self.status.append_null();
                 self.free.append_value(free_spaces as u32);
                 self.total.append_option(total);
+                self.entries.append_option(entries);
+                self.exits.append_option(exits);
             }
             ParkingObservation::Spot {
                 city,
@@ -256,6 +274,8 @@ impl ParkingBatchBuilder {
                 self.status.append_value(status as u8);
                 self.free.append_null();
                 self.total.append_null();
+                self.entries.append_null();
+                self.exits.append_null();
             }
         }
         Ok(())
@@ -287,6 +307,8 @@ impl ParkingBatchBuilder {
             Arc::new(status_dict),
             Arc::new(self.free.finish()),
             Arc::new(self.total.finish()),
+            Arc::new(self.entries.finish()),
+            Arc::new(self.exits.finish()),
         ];
         let batch = RecordBatch::try_new(parking_schema(), columns)?;
         Ok(ParkingBatch {
@@ -374,37 +396,23 @@ fn check_spaces(
     Ok(total.map(|t| t as u32))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::catalog::UnknownSensors;
-
-    #[test]
-    fn parses_every_status_name() {
-        for name in SpotStatus::NAMES {
-            let status = SpotStatus::parse(name).map(SpotStatus::as_str);
-            assert_eq!(status, Some(name));
-        }
-        assert_eq!(SpotStatus::parse("FREE"), None);
-    }
-
-    #[test]
-    fn refuses_free_above_total_and_unknown_facilities() {
-        let mut catalog = Catalog::with_cities(&["ulm"], UnknownSensors::Reject);
-        let mut b = ParkingBatchBuilder::default();
-        let bounds = TimeBounds {
-            now: 1_795_478_400_000,
-            max_future_ms: 300_000,
-        };
-        let facility = |free, total| ParkingObservation::Facility {
-            city: "ulm",
-            id: "p1",
-            ts: 1_795_478_400_000,
-            free_spaces: free,
-            total_spaces: total,
-        };
-        let err = b.push(&catalog, None, &facility(1, Some(2)), bounds).err();
-        assert_eq!(err.map(|r| r.reason), Some(RejectReason::UnknownSensor));
-        assert!(b.finish(&mut catalog).is_ok());
+/// Checks an optional entries/exits count: a negative count is a broken counter, and one
+/// beyond `u32` cannot come from a single car park between two reports.
+fn check_vehicle_count(field: &str, count: Option<i64>) -> Result<Option<u32>, Rejection> {
+    match count {
+        None => Ok(None),
+        Some(n) if n < 0 => Err(Rejection::new(
+            RejectReason::NegativeCount,
+            format!("{field} {n} is negative"),
+        )),
+        Some(n) => u32::try_from(n).map(Some).map_err(|_| {
+            Rejection::new(
+                RejectReason::InvalidParking,
+                format!("{field} {n} is too large"),
+            )
+        }),
     }
 }
+
+#[cfg(test)]
+mod tests;

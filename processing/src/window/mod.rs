@@ -33,41 +33,131 @@ impl TimestampSemantics {
     }
 }
 
+/// The size and slide of a window family; `slide == size` is a tumbling window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WindowShape {
+    /// Window length in ms.
+    pub size_ms: i64,
+    /// Distance between window starts in ms (divides `size_ms`).
+    pub slide_ms: i64,
+}
+
+impl WindowShape {
+    /// A tumbling window of `size_ms`.
+    pub fn tumbling(size_ms: i64) -> Self {
+        Self {
+            size_ms,
+            slide_ms: size_ms,
+        }
+    }
+
+    /// Whether windows overlap (hopping).
+    pub fn is_hopping(&self) -> bool {
+        self.slide_ms < self.size_ms
+    }
+
+    pub(crate) fn slab(self) -> slab::Shape {
+        slab::Shape {
+            size_ms: self.size_ms,
+            slide_ms: self.slide_ms,
+        }
+    }
+}
+
 /// Validated window settings shared by the operators.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowSpec {
-    /// Tumbling window sizes in ms, ascending.
-    pub sizes_ms: Vec<i64>,
+    /// Window families: tumbling sizes ascending, then hopping ones. The first is the
+    /// reference for lateness reporting and dead-lettering.
+    pub shapes: Vec<WindowShape>,
     /// Allowed out-of-orderness: the watermark trails the newest event by this much.
     pub out_of_orderness_ms: i64,
     /// A source silent for this long (processing time) no longer holds the watermark back.
     pub idle_timeout_ms: i64,
+    /// After its first emission a window accepts late rows for this long (re-emitted with
+    /// the next revision); later rows are dropped.
+    pub allowed_lateness_ms: i64,
     /// What event timestamps mean.
     pub timestamps: TimestampSemantics,
 }
 
 impl WindowSpec {
+    /// Tumbling windows of the given sizes, no allowed lateness.
+    pub fn tumbling(
+        sizes_ms: &[i64],
+        out_of_orderness_ms: i64,
+        idle_timeout_ms: i64,
+        timestamps: TimestampSemantics,
+    ) -> Self {
+        Self {
+            shapes: sizes_ms
+                .iter()
+                .map(|&ms| WindowShape::tumbling(ms))
+                .collect(),
+            out_of_orderness_ms,
+            idle_timeout_ms,
+            allowed_lateness_ms: 0,
+            timestamps,
+        }
+    }
+
     /// Builds the spec from the validated config section.
     pub fn from_config(config: &WindowsConfig) -> Self {
+        let ms = |d: &std::time::Duration| d.as_millis() as i64;
+        let mut shapes: Vec<WindowShape> = config
+            .sizes
+            .iter()
+            .map(|d| WindowShape::tumbling(ms(d)))
+            .collect();
+        shapes.extend(config.hopping.iter().map(|(size, slide)| WindowShape {
+            size_ms: ms(size),
+            slide_ms: ms(slide),
+        }));
         Self {
-            sizes_ms: config.sizes.iter().map(|d| d.as_millis() as i64).collect(),
-            out_of_orderness_ms: config.out_of_orderness.as_millis() as i64,
-            idle_timeout_ms: config.idle_timeout.as_millis() as i64,
+            shapes,
+            out_of_orderness_ms: ms(&config.out_of_orderness),
+            idle_timeout_ms: ms(&config.idle_timeout),
+            allowed_lateness_ms: ms(&config.allowed_lateness),
             timestamps: TimestampSemantics::IntervalEnd,
         }
     }
 }
 
-/// Results of windows of one size and start that closed, one row per entity.
+/// Results of one window (one shape and start), one row per entity.
 #[derive(Debug, Clone)]
 pub struct ClosedWindows {
     /// Window length in seconds.
     pub window_s: u32,
+    /// Distance between window starts in seconds (= `window_s` for tumbling windows).
+    pub slide_s: u32,
     /// Window start, epoch ms UTC.
     pub window_start: EventTime,
+    /// 0 on the first emission; each re-emission after late data adds one. Consumers
+    /// upsert by (entity, window) and keep the highest revision.
+    pub revision: u32,
     /// One row per entity (schema: [`traffic::traffic_window_schema`] or
     /// [`parking::parking_window_schema`]).
     pub batch: RecordBatch,
+}
+
+impl ClosedWindows {
+    /// The label of the window family: `15m`, or `1h/5m` for hopping windows.
+    pub fn label(&self) -> String {
+        window_family_label(self.window_s, self.slide_s)
+    }
+}
+
+/// Labels a window family: `15m` for tumbling, `1h/5m` for hopping.
+pub fn window_family_label(window_s: u32, slide_s: u32) -> String {
+    if window_s == slide_s {
+        crate::time::window_label(window_s)
+    } else {
+        format!(
+            "{}/{}",
+            crate::time::window_label(window_s),
+            crate::time::window_label(slide_s)
+        )
+    }
 }
 
 /// What happened to a batch, for the caller to record as metrics.
@@ -75,13 +165,30 @@ pub struct ClosedWindows {
 pub struct ProcessStats {
     /// Rows folded in (including late ones).
     pub rows: usize,
-    /// Per window size (ms): rows that arrived after their window had closed.
-    pub late_per_size: Vec<(i64, u64)>,
+    /// Per window family: rows later than the allowed lateness, dropped from its windows.
+    pub dropped_per_shape: Vec<(WindowShape, u64)>,
+    /// Per window family: rows that updated an already emitted window.
+    pub updated_late_per_shape: Vec<(WindowShape, u64)>,
+    /// Row indices dropped from the first window family (to dead-letter as `late`).
+    pub dropped_rows: Vec<u32>,
 }
 
 impl ProcessStats {
-    /// Rows late for the smallest window size: their data is missing from at least one result.
+    pub(crate) fn from_update(
+        rows: usize,
+        shapes: impl Iterator<Item = WindowShape> + Clone,
+        update: slab::UpdateStats,
+    ) -> Self {
+        Self {
+            rows,
+            dropped_per_shape: shapes.clone().zip(update.dropped).collect(),
+            updated_late_per_shape: shapes.zip(update.updated_late).collect(),
+            dropped_rows: update.dropped_rows,
+        }
+    }
+
+    /// Rows dropped as too late from the first window family.
     pub fn late(&self) -> u64 {
-        self.late_per_size.first().map_or(0, |(_, n)| *n)
+        self.dropped_per_shape.first().map_or(0, |(_, n)| *n)
     }
 }

@@ -1,26 +1,64 @@
 //! The parking operator: current state per facility, spot roll-ups, windowed summaries.
 //!
-//! Parking is a level, not a count: what matters is the latest free/total per facility and,
-//! per window, the last value, the minimum free and the mean occupancy. Spot sensors roll up
-//! into their facility (an on-street zone): free = spots reporting `free`; total = spots not
-//! `closed`. A spot that never reported, or reports `unknown`, is counted in the total but not
-//! as free — the guidance sign must not promise a space nobody has seen.
+//! Parking is a level, not a count: what matters is the latest free/total per facility,
+//! its status (with hysteresis) and trend, and, per window, the last value, the minimum
+//! free, the time-weighted mean occupancy, entries/exits and the parking sessions that
+//! ended. Spot sensors roll up into their facility (an on-street zone): free = spots
+//! reporting `free`; total = spots not `closed`. A spot that never reported, or reports
+//! `unknown`, is counted in the total but not as free — the guidance sign must not
+//! promise a space nobody has seen.
 
-use std::sync::Arc;
+mod acc;
+mod emit;
+mod spots;
+mod status;
+mod trend;
 
-use arrow_array::builder::{Float64Builder, PrimitiveBuilder, StringBuilder, UInt32Builder};
-use arrow_array::types::TimestampMillisecondType;
-use arrow_array::{Array, ArrayRef, RecordBatch, TimestampMillisecondArray, UInt32Array};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_array::{Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use stadtpuls_config::{ParkingConfig, ParkingThresholds};
 
 use crate::catalog::{Catalog, EntityKey};
 use crate::formulas;
 use crate::model::parking::{ParkingBatch, SpotStatus, col};
 use crate::time::{EventTime, ProcessingTime, Watermark};
-use crate::window::slab::{Accumulator, ClosedSlab, Windows};
+use crate::window::slab::Windows;
 use crate::window::watermark::{SourceId, WatermarkTracker};
-use crate::window::{ClosedWindows, ProcessStats, WindowSpec};
+use crate::window::{ClosedWindows, ProcessStats, WindowShape, WindowSpec};
 use crate::{ProcessingError, Result};
+use acc::{LevelStep, ParkingAcc, RowFold};
+pub use emit::{out, parking_window_schema};
+use spots::{EndedSession, SpotState};
+pub use status::{ParkingStatus, next_status};
+pub use trend::Trend;
+use trend::TrendSamples;
+
+/// Validated parking settings of the operator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParkingSpec {
+    /// Event time over which the occupancy trend is fitted, ms.
+    pub trend_window_ms: i64,
+    /// Slope beyond which the trend is not `stable`, percentage points per hour.
+    pub trend_threshold_pct_per_h: f64,
+    /// Status thresholds.
+    pub thresholds: ParkingThresholds,
+}
+
+impl ParkingSpec {
+    /// Builds the spec from the validated config section.
+    pub fn from_config(config: &ParkingConfig) -> Self {
+        Self {
+            trend_window_ms: config.trend_window.as_millis() as i64,
+            trend_threshold_pct_per_h: config.trend_threshold_pct_per_h,
+            thresholds: config.thresholds,
+        }
+    }
+}
+
+impl Default for ParkingSpec {
+    fn default() -> Self {
+        Self::from_config(&ParkingConfig::default())
+    }
+}
 
 /// The current state of one facility.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,65 +67,61 @@ pub struct FacilityLive {
     pub free: u32,
     /// Usable capacity, when known.
     pub total: Option<u32>,
+    /// Occupied spaces, `total − min(free, total)`, when the capacity is known.
+    pub occupied: Option<u32>,
+    /// Occupancy, percent, when the capacity is known and not zero.
+    pub occupancy_pct: Option<f64>,
+    /// Status with hysteresis; `None` while the occupancy is unknown.
+    pub status: Option<ParkingStatus>,
+    /// Occupancy trend; `None` until the readings span half the trend window.
+    pub trend: Option<Trend>,
+    /// Least-squares slope behind `trend`, percentage points per hour.
+    pub trend_pct_per_h: Option<f64>,
     /// Event time of the newest observation, epoch ms UTC.
     pub updated_at: EventTime,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct SpotState {
-    status: Option<SpotStatus>,
-    ts: EventTime,
+impl FacilityLive {
+    /// A level with its derived occupancy; no status or trend yet.
+    pub fn new(free: u32, total: Option<u32>, updated_at: EventTime) -> Self {
+        Self {
+            free,
+            total,
+            occupied: total.map(|t| formulas::parking_occupied(free, t)),
+            occupancy_pct: total.and_then(|t| formulas::parking_occupancy_pct(free, t)),
+            status: None,
+            trend: None,
+            trend_pct_per_h: None,
+            updated_at,
+        }
+    }
+
+    /// Whether the level is older than `stale_after_ms` at wall-clock time `now`.
+    pub fn is_stale(&self, now: ProcessingTime, stale_after_ms: i64) -> bool {
+        now - self.updated_at > stale_after_ms
+    }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct FacilityState {
     live: Option<FacilityLive>,
     spots_free: u32,
     spots_closed: u32,
+    trend: TrendSamples,
 }
 
-/// Running values of one facility in one window.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct ParkingAcc {
-    updates: u32,
-    last_ts: EventTime,
-    last_free: u32,
-    last_total: Option<u32>,
-    min_free: u32,
-    occupancy_sum: f64,
-    occupancy_n: u32,
-}
-
-impl Accumulator for ParkingAcc {
-    fn is_empty(&self) -> bool {
-        self.updates == 0
-    }
-}
-
-impl ParkingAcc {
-    fn fold(&mut self, ts: EventTime, free: u32, total: Option<u32>) {
-        self.min_free = if self.updates == 0 {
-            free
-        } else {
-            self.min_free.min(free)
-        };
-        // Out-of-order arrivals must not overwrite a newer level.
-        if self.updates == 0 || ts >= self.last_ts {
-            self.last_ts = ts;
-            self.last_free = free;
-            self.last_total = total;
-        }
-        if let Some(occ) = total.and_then(|t| formulas::parking_occupancy_pct(free, t)) {
-            self.occupancy_sum += occ;
-            self.occupancy_n += 1;
-        }
-        self.updates += 1;
-    }
+/// Where a level came from: one facility count, or the roll-up of its spots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LevelSource {
+    Count,
+    Spots,
 }
 
 /// Tracks facility levels and aggregates them into event-time windows.
 #[derive(Debug)]
 pub struct ParkingOperator {
+    shapes: Vec<WindowShape>,
+    spec: ParkingSpec,
     windows: Windows<ParkingAcc>,
     watermarks: WatermarkTracker,
     spots: Vec<SpotState>,
@@ -97,10 +131,17 @@ pub struct ParkingOperator {
 
 impl ParkingOperator {
     /// Creates the operator for the facilities and spots of `catalog`.
-    pub fn new(spec: &WindowSpec, catalog: &Catalog) -> Self {
+    pub fn new(windows: &WindowSpec, spec: &ParkingSpec, catalog: &Catalog) -> Self {
         Self {
-            windows: Windows::new(&spec.sizes_ms, 0),
-            watermarks: WatermarkTracker::new(spec.out_of_orderness_ms, spec.idle_timeout_ms),
+            shapes: windows.shapes.clone(),
+            spec: *spec,
+            // Parking observations are instants, not interval ends: offset 0.
+            windows: Windows::new(
+                &windows.shapes.iter().map(|s| s.slab()).collect::<Vec<_>>(),
+                0,
+                windows.allowed_lateness_ms,
+            ),
+            watermarks: WatermarkTracker::new(windows.out_of_orderness_ms, windows.idle_timeout_ms),
             spots: vec![SpotState::default(); catalog.spots().len()],
             facilities: vec![FacilityState::default(); catalog.facilities().len()],
             changed: Vec::new(),
@@ -122,46 +163,68 @@ impl ParkingOperator {
         let ts: &TimestampMillisecondArray = column(rb, col::TS)?;
         let free_col: &UInt32Array = column(rb, col::FREE_SPACES)?;
         let total_col: &UInt32Array = column(rb, col::TOTAL_SPACES)?;
+        let entries_col: &UInt32Array = column(rb, col::ENTRIES)?;
+        let exits_col: &UInt32Array = column(rb, col::EXITS)?;
         let facility_keys = batch.facility_keys().values();
         let spot_keys = batch.spot_keys();
         let status = batch.status_codes();
         let n = rb.num_rows();
-        let mut levels_free = Vec::with_capacity(n);
-        let mut levels_total = Vec::with_capacity(n);
+        let optional = |a: &UInt32Array, row: usize| a.is_valid(row).then(|| a.value(row));
+        let mut rows = Vec::with_capacity(n);
         for row in 0..n {
             let t = ts.value(row);
             let facility = facility_keys[row];
-            let level = if spot_keys.is_valid(row) {
+            let (level, source, changed, ended) = if spot_keys.is_valid(row) {
                 let new = SpotStatus::from_code(status.value(row));
-                self.apply_spot(spot_keys.value(row), facility, t, new, catalog)
+                let (level, change) =
+                    self.apply_spot(spot_keys.value(row), facility, t, new, catalog);
+                (
+                    level,
+                    LevelSource::Spots,
+                    change.is_some(),
+                    change.flatten(),
+                )
             } else {
-                let total = total_col
-                    .is_valid(row)
-                    .then(|| total_col.value(row))
-                    .or_else(|| registered_total(catalog, facility));
-                (free_col.value(row), total)
+                let total =
+                    optional(total_col, row).or_else(|| registered_total(catalog, facility));
+                ((free_col.value(row), total), LevelSource::Count, true, None)
             };
-            self.set_live(facility, t, level);
-            levels_free.push(level.0);
-            levels_total.push(level.1);
+            let step = if changed {
+                self.set_live(facility, t, level, source)
+            } else {
+                None
+            };
+            let current = step.and_then(|_| self.facility(facility));
+            rows.push(RowFold {
+                free: level.0,
+                total: level.1,
+                status: current.and_then(|l| l.status),
+                trend: current.and_then(|l| l.trend),
+                step,
+                entries: optional(entries_col, row),
+                exits: optional(exits_col, row),
+                ended,
+            });
         }
-        let late = self.windows.update(
+        let update = self.windows.update(
             ts.values(),
             facility_keys,
             self.facilities.len(),
             self.watermarks.current().time(),
-            |acc, row| acc.fold(ts.value(row), levels_free[row], levels_total[row]),
+            |acc, row| acc.fold(ts.value(row), &rows[row]),
         );
         if let Some(max) = ts.values().iter().copied().max() {
             self.watermarks.observe(source, max, now);
         }
-        Ok(ProcessStats {
-            rows: n,
-            late_per_size: self.windows.sizes_ms().zip(late).collect(),
-        })
+        Ok(ProcessStats::from_update(
+            n,
+            self.shapes.iter().copied(),
+            update,
+        ))
     }
 
-    /// Updates one spot and returns its facility's level (free, total) afterwards.
+    /// Updates one spot and returns its facility's level (free, total) afterwards, and
+    /// whether the report changed the spot (`Some`, with the session it ended, if any).
     fn apply_spot(
         &mut self,
         spot: EntityKey,
@@ -169,7 +232,7 @@ impl ParkingOperator {
         ts: EventTime,
         status: SpotStatus,
         catalog: &Catalog,
-    ) -> (u32, Option<u32>) {
+    ) -> ((u32, Option<u32>), Option<Option<EndedSession>>) {
         let spots_total = catalog
             .facilities()
             .get(facility as usize)
@@ -178,46 +241,74 @@ impl ParkingOperator {
             self.spots.get_mut(spot as usize),
             self.facilities.get_mut(facility as usize),
         ) else {
-            return (0, None);
+            return ((0, None), None);
         };
-        // An older report than the one we hold does not change the current state.
-        if spot_state.status.is_none() || ts >= spot_state.ts {
-            let old = spot_state.status;
-            if old == Some(SpotStatus::Free) {
-                fac.spots_free -= 1;
-            }
-            if old == Some(SpotStatus::Closed) {
-                fac.spots_closed -= 1;
+        let change = spot_state.apply(ts, status);
+        if let Some(change) = change {
+            match change.previous {
+                Some(SpotStatus::Free) => fac.spots_free -= 1,
+                Some(SpotStatus::Closed) => fac.spots_closed -= 1,
+                _ => {}
             }
             match status {
                 SpotStatus::Free => fac.spots_free += 1,
                 SpotStatus::Closed => fac.spots_closed += 1,
                 SpotStatus::Occupied | SpotStatus::Unknown => {}
             }
-            *spot_state = SpotState {
-                status: Some(status),
-                ts,
-            };
         }
-        (
+        let level = (
             fac.spots_free,
             Some(spots_total.saturating_sub(fac.spots_closed)),
-        )
+        );
+        (level, change.map(|c| c.ended))
     }
 
-    fn set_live(&mut self, facility: EntityKey, ts: EventTime, (free, total): (u32, Option<u32>)) {
-        let Some(state) = self.facilities.get_mut(facility as usize) else {
-            return;
+    /// Makes a reading the facility's current level, with status and trend, unless a
+    /// newer count is already held. Returns the step for the time-weighted mean.
+    ///
+    /// A spot roll-up is always current — it is the sum of every spot's newest state — so
+    /// a spot report older than the zone's newest one still updates the level, at the
+    /// newest time, which keeps the level's timeline (and the trend samples) ordered.
+    fn set_live(
+        &mut self,
+        facility: EntityKey,
+        ts: EventTime,
+        (free, total): (u32, Option<u32>),
+        source: LevelSource,
+    ) -> Option<LevelStep> {
+        let spec = self.spec;
+        let state = self.facilities.get_mut(facility as usize)?;
+        let before = state.live;
+        let at = match (before, source) {
+            (Some(b), LevelSource::Count) if b.updated_at > ts => return None,
+            (Some(b), LevelSource::Spots) => ts.max(b.updated_at),
+            _ => ts,
         };
-        if state.live.is_some_and(|l| l.updated_at > ts) {
-            return;
+        let mut live = FacilityLive::new(free, total, at);
+        live.status = next_status(
+            before.and_then(|b| b.status),
+            live.total,
+            live.occupancy_pct,
+            &spec.thresholds,
+        );
+        match live.occupancy_pct {
+            Some(occupancy) => state.trend.push(at, occupancy, spec.trend_window_ms),
+            None => state.trend.clear(),
         }
-        state.live = Some(FacilityLive {
-            free,
-            total,
-            updated_at: ts,
-        });
+        if let Some((trend, slope)) = state
+            .trend
+            .estimate(spec.trend_window_ms, spec.trend_threshold_pct_per_h)
+        {
+            live.trend = Some(trend);
+            live.trend_pct_per_h = Some(slope);
+        }
+        state.live = Some(live);
         self.changed.push(facility);
+        Some(LevelStep {
+            ts: at,
+            occupancy_pct: live.occupancy_pct,
+            before: before.map(|b| (b.updated_at, b.occupancy_pct)),
+        })
     }
 
     /// Returns the current level of a facility, if it has reported.
@@ -281,9 +372,8 @@ impl ParkingOperator {
             return Ok(Vec::new());
         };
         self.windows
-            .close(t)
+            .emit(t, |shape, slab| emit::emit(shape, slab, catalog))
             .into_iter()
-            .map(|closed| emit(&closed, catalog))
             .collect()
     }
 }
@@ -300,110 +390,4 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
         .ok_or_else(|| {
             ProcessingError::Schema(format!("parking column `{name}` missing or mistyped"))
         })
-}
-
-/// Column names of a closed parking window batch (the `parking_<size>` tables).
-pub mod out {
-    /// `Utf8`: city id.
-    pub const CITY: &str = "city";
-    /// `Utf8`: facility id.
-    pub const FACILITY_ID: &str = "facility_id";
-    /// `Timestamp(ms, UTC)`: window start.
-    pub const WINDOW_START: &str = "window_start";
-    /// `Timestamp(ms, UTC)`: window end.
-    pub const WINDOW_END: &str = "window_end";
-    /// `UInt32`: observations folded in (counts and spot changes).
-    pub const UPDATES: &str = "updates";
-    /// `UInt32`: free spaces at the end of the window (latest value).
-    pub const FREE: &str = "free";
-    /// `UInt32`, nullable: usable capacity at the end of the window.
-    pub const TOTAL: &str = "total";
-    /// `Float64`, nullable: occupancy at the end of the window, percent.
-    pub const OCCUPANCY_PCT: &str = "occupancy_pct";
-    /// `Float64`, nullable: mean of the occupancies observed in the window, percent.
-    pub const OCCUPANCY_MEAN_PCT: &str = "occupancy_mean_pct";
-    /// `UInt32`: fewest free spaces observed in the window.
-    pub const FREE_MIN: &str = "free_min";
-}
-
-/// Returns the schema of closed parking windows.
-pub fn parking_window_schema() -> SchemaRef {
-    static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
-    SCHEMA
-        .get_or_init(|| {
-            let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-            Arc::new(Schema::new(vec![
-                Field::new(out::CITY, DataType::Utf8, false),
-                Field::new(out::FACILITY_ID, DataType::Utf8, false),
-                Field::new(out::WINDOW_START, ts.clone(), false),
-                Field::new(out::WINDOW_END, ts, false),
-                Field::new(out::UPDATES, DataType::UInt32, false),
-                Field::new(out::FREE, DataType::UInt32, false),
-                Field::new(out::TOTAL, DataType::UInt32, true),
-                Field::new(out::OCCUPANCY_PCT, DataType::Float64, true),
-                Field::new(out::OCCUPANCY_MEAN_PCT, DataType::Float64, true),
-                Field::new(out::FREE_MIN, DataType::UInt32, false),
-            ]))
-        })
-        .clone()
-}
-
-fn emit(closed: &ClosedSlab<ParkingAcc>, catalog: &Catalog) -> Result<ClosedWindows> {
-    let slab = &closed.slab;
-    let mut keys = slab.touched.clone();
-    keys.sort_unstable();
-    let n = keys.len();
-    let start = slab.start;
-    let end = start + closed.size_ms;
-    let mut city = StringBuilder::with_capacity(n, n * 8);
-    let mut facility = StringBuilder::with_capacity(n, n * 12);
-    let mut starts: PrimitiveBuilder<TimestampMillisecondType> = PrimitiveBuilder::with_capacity(n);
-    let mut ends: PrimitiveBuilder<TimestampMillisecondType> = PrimitiveBuilder::with_capacity(n);
-    let mut updates = UInt32Builder::with_capacity(n);
-    let mut free = UInt32Builder::with_capacity(n);
-    let mut total = UInt32Builder::with_capacity(n);
-    let mut occ = Float64Builder::with_capacity(n);
-    let mut occ_mean = Float64Builder::with_capacity(n);
-    let mut free_min = UInt32Builder::with_capacity(n);
-    for key in keys {
-        let (Some(acc), Some(info)) = (
-            slab.accs.get(key as usize),
-            catalog.facilities().get(key as usize),
-        ) else {
-            continue;
-        };
-        city.append_value(catalog.city_id(info.city));
-        facility.append_value(&info.id);
-        starts.append_value(start);
-        ends.append_value(end);
-        updates.append_value(acc.updates);
-        free.append_value(acc.last_free);
-        total.append_option(acc.last_total);
-        occ.append_option(
-            acc.last_total
-                .and_then(|t| formulas::parking_occupancy_pct(acc.last_free, t)),
-        );
-        occ_mean.append_option(formulas::mean(
-            acc.occupancy_sum,
-            u64::from(acc.occupancy_n),
-        ));
-        free_min.append_value(acc.min_free);
-    }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(city.finish()),
-        Arc::new(facility.finish()),
-        Arc::new(starts.finish().with_timezone("UTC")),
-        Arc::new(ends.finish().with_timezone("UTC")),
-        Arc::new(updates.finish()),
-        Arc::new(free.finish()),
-        Arc::new(total.finish()),
-        Arc::new(occ.finish()),
-        Arc::new(occ_mean.finish()),
-        Arc::new(free_min.finish()),
-    ];
-    Ok(ClosedWindows {
-        window_s: (closed.size_ms / 1000) as u32,
-        window_start: start,
-        batch: RecordBatch::try_new(parking_window_schema(), columns)?,
-    })
 }

@@ -1,71 +1,106 @@
-//! Open windows of several sizes, each a dense array of accumulators indexed by entity key.
+//! Open windows of every configured shape, each a compact array of accumulators.
 //!
-//! Events mostly arrive in order, so only a handful of windows per size are open at once;
-//! a short vector searched from the newest end finds the right one in a step or two, and
-//! within it the accumulator is a plain index — no hashing on the hot path.
+//! Events mostly arrive in order, so only a handful of windows per shape are open at once;
+//! a short vector searched from the newest end finds the right one in a step or two. Inside
+//! a window, a dense `key → slot` index (4 bytes per known entity) points into a compact
+//! array of the accumulators of entities actually seen, so memory follows the data and the
+//! hot path never hashes.
+//!
+//! A window is emitted when the watermark passes its end and kept for the allowed lateness:
+//! a late row within it updates the window, which is emitted again with the next revision;
+//! a row later than that is dropped and reported.
 
 use crate::time::{EventTime, window_start};
 
-/// An accumulator of one entity in one window.
-pub(crate) trait Accumulator: Default + Clone {
-    /// Whether nothing was accumulated yet (the entity was not seen in this window).
-    fn is_empty(&self) -> bool;
+/// Slot index meaning "entity not seen in this window".
+const NONE: u32 = u32::MAX;
+
+/// The size and slide of a window family; `slide == size` is a tumbling window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shape {
+    pub(crate) size_ms: i64,
+    pub(crate) slide_ms: i64,
 }
 
 /// The accumulators of one window.
 #[derive(Debug)]
 pub(crate) struct Slab<A> {
     pub(crate) start: EventTime,
-    pub(crate) accs: Vec<A>,
-    /// Keys seen in this window, in first-seen order, so closing visits only those.
-    pub(crate) touched: Vec<u32>,
+    index: Vec<u32>,
+    keys: Vec<u32>,
+    accs: Vec<A>,
+    /// How often this window was emitted before (0 on the first emission).
+    pub(crate) revision: u32,
+    emitted: bool,
+    dirty: bool,
 }
 
-/// A window that closed: its bounds and the accumulators of the entities it saw.
-#[derive(Debug)]
-pub(crate) struct ClosedSlab<A> {
-    pub(crate) size_ms: i64,
-    pub(crate) slab: Slab<A>,
+impl<A> Slab<A> {
+    /// Entities seen in this window with their accumulators, ordered by key.
+    pub(crate) fn sorted(&self) -> Vec<(u32, &A)> {
+        let mut entries: Vec<(u32, &A)> = self.keys.iter().copied().zip(self.accs.iter()).collect();
+        entries.sort_unstable_by_key(|(key, _)| *key);
+        entries
+    }
+
+    /// Number of entities seen.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
 }
 
 #[derive(Debug)]
-struct SizeState<A> {
-    size_ms: i64,
+struct ShapeState<A> {
+    shape: Shape,
     /// Open windows sorted by start.
     open: Vec<Slab<A>>,
 }
 
-/// Open windows for every configured size.
+/// What [`Windows::update`] did with a batch.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct UpdateStats {
+    /// Per shape: rows dropped from at least one window because they were later than the
+    /// allowed lateness.
+    pub(crate) dropped: Vec<u64>,
+    /// Per shape: rows that updated an already emitted window (late within lateness).
+    pub(crate) updated_late: Vec<u64>,
+    /// Rows dropped from a window of the first shape, by row index.
+    pub(crate) dropped_rows: Vec<u32>,
+}
+
+/// Open windows for every configured shape.
 #[derive(Debug)]
 pub(crate) struct Windows<A> {
-    sizes: Vec<SizeState<A>>,
+    shapes: Vec<ShapeState<A>>,
     /// 1 ms when timestamps mark the *end* of an interval, so an interval ending exactly on a
     /// window boundary belongs to the window it closes; 0 for instants.
     assign_offset_ms: i64,
+    allowed_lateness_ms: i64,
+    /// Index arrays of retired windows, reset, for reuse.
+    spare_index: Vec<Vec<u32>>,
 }
 
-impl<A: Accumulator> Windows<A> {
-    pub(crate) fn new(sizes_ms: &[i64], assign_offset_ms: i64) -> Self {
+impl<A: Default> Windows<A> {
+    pub(crate) fn new(shapes: &[Shape], assign_offset_ms: i64, allowed_lateness_ms: i64) -> Self {
         Self {
-            sizes: sizes_ms
+            shapes: shapes
                 .iter()
-                .map(|&size_ms| SizeState {
-                    size_ms,
+                .map(|&shape| ShapeState {
+                    shape,
                     open: Vec::new(),
                 })
                 .collect(),
             assign_offset_ms,
+            allowed_lateness_ms,
+            spare_index: Vec::new(),
         }
     }
 
-    pub(crate) fn sizes_ms(&self) -> impl Iterator<Item = i64> + '_ {
-        self.sizes.iter().map(|s| s.size_ms)
-    }
-
-    /// Feeds rows into every size's windows; `update(acc, row)` folds row `row` into `acc`.
+    /// Feeds rows into every window they belong to; `update(acc, row)` folds row `row`.
     ///
-    /// A row whose window already closed (its end ≤ `watermark`) is skipped for that size
-    /// and counted in the returned per-size late counts.
+    /// Lateness is judged against `watermark`: a window whose end is at or before it has
+    /// been emitted; a row for it still counts while `end + allowed_lateness > watermark`
+    /// (the window is re-emitted), and is dropped after.
     pub(crate) fn update<F>(
         &mut self,
         ts: &[EventTime],
@@ -73,90 +108,178 @@ impl<A: Accumulator> Windows<A> {
         key_count: usize,
         watermark: Option<EventTime>,
         mut update: F,
-    ) -> Vec<u64>
+    ) -> UpdateStats
     where
         F: FnMut(&mut A, usize),
     {
         debug_assert_eq!(ts.len(), keys.len());
         let offset = self.assign_offset_ms;
-        let mut late = vec![0u64; self.sizes.len()];
-        for (size_index, size) in self.sizes.iter_mut().enumerate() {
-            let size_ms = size.size_ms;
-            let mut cached: Option<(EventTime, usize)> = None;
+        let lateness = self.allowed_lateness_ms;
+        let wm = watermark.unwrap_or(EventTime::MIN);
+        let n_shapes = self.shapes.len();
+        let mut stats = UpdateStats {
+            dropped: vec![0; n_shapes],
+            updated_late: vec![0; n_shapes],
+            dropped_rows: Vec::new(),
+        };
+        for (shape_index, state) in self.shapes.iter_mut().enumerate() {
+            let Shape { size_ms, slide_ms } = state.shape;
+            let per_row = (size_ms / slide_ms).max(1);
+            // One cache entry per overlapping window: in-order rows hit it nearly always.
+            let mut cache: Vec<(EventTime, usize)> = vec![(EventTime::MIN, 0); per_row as usize];
             for (row, (&t, &key)) in ts.iter().zip(keys).enumerate() {
-                let start = window_start(t - offset, size_ms);
-                if watermark.is_some_and(|wm| start + size_ms <= wm) {
-                    late[size_index] += 1;
-                    continue;
-                }
-                let slot = match cached {
-                    Some((s, slot)) if s == start => slot,
-                    _ => {
-                        let slot = find_or_open(&mut size.open, start, key_count);
-                        cached = Some((start, slot));
-                        slot
+                let newest = window_start(t - offset, slide_ms);
+                let mut row_dropped = false;
+                let mut row_late = false;
+                for k in 0..per_row {
+                    let start = newest - k * slide_ms;
+                    let end = start + size_ms;
+                    if end <= t - offset {
+                        break;
                     }
-                };
-                let slab = &mut size.open[slot];
-                let index = key as usize;
-                if index >= slab.accs.len() {
-                    slab.accs.resize(key_count.max(index + 1), A::default());
+                    if end.saturating_add(lateness) <= wm {
+                        row_dropped = true;
+                        continue;
+                    }
+                    row_late |= end <= wm;
+                    let cached = &mut cache[k as usize];
+                    let position = if cached.0 == start
+                        && state.open.get(cached.1).is_some_and(|s| s.start == start)
+                    {
+                        cached.1
+                    } else {
+                        let p =
+                            find_or_open(&mut state.open, start, key_count, &mut self.spare_index);
+                        *cached = (start, p);
+                        p
+                    };
+                    let slab = &mut state.open[position];
+                    let acc = slot(slab, key, key_count);
+                    update(acc, row);
+                    slab.dirty = true;
                 }
-                let acc = &mut slab.accs[index];
-                if acc.is_empty() {
-                    slab.touched.push(key);
+                if row_dropped {
+                    stats.dropped[shape_index] += 1;
+                    if shape_index == 0 {
+                        stats.dropped_rows.push(row as u32);
+                    }
+                } else if row_late {
+                    stats.updated_late[shape_index] += 1;
                 }
-                update(acc, row);
             }
         }
-        late
+        stats
     }
 
-    /// Removes and returns every window whose end is at or before `watermark`, oldest first
-    /// within each size.
-    pub(crate) fn close(&mut self, watermark: EventTime) -> Vec<ClosedSlab<A>> {
-        let mut closed = Vec::new();
-        for size in &mut self.sizes {
-            let size_ms = size.size_ms;
-            let n = size
+    /// Emits every window the watermark has passed that is new or changed since its last
+    /// emission, then retires windows older than the allowed lateness.
+    pub(crate) fn emit<T, F>(&mut self, watermark: EventTime, mut emit: F) -> Vec<T>
+    where
+        F: FnMut(Shape, &Slab<A>) -> T,
+    {
+        let mut out = Vec::new();
+        for state in &mut self.shapes {
+            let shape = state.shape;
+            for slab in &mut state.open {
+                if slab.start.saturating_add(shape.size_ms) > watermark {
+                    break;
+                }
+                if !slab.emitted || slab.dirty {
+                    if slab.emitted {
+                        slab.revision += 1;
+                    }
+                    out.push(emit(shape, slab));
+                    slab.emitted = true;
+                    slab.dirty = false;
+                }
+            }
+            let lateness = self.allowed_lateness_ms;
+            let retire = state
                 .open
                 .iter()
-                .take_while(|s| s.start.saturating_add(size_ms) <= watermark)
+                .take_while(|s| {
+                    s.start
+                        .saturating_add(shape.size_ms)
+                        .saturating_add(lateness)
+                        <= watermark
+                })
                 .count();
-            closed.extend(
-                size.open
-                    .drain(..n)
-                    .map(|slab| ClosedSlab { size_ms, slab }),
-            );
+            for slab in state.open.drain(..retire) {
+                let mut index = slab.index;
+                for key in slab.keys {
+                    if let Some(i) = index.get_mut(key as usize) {
+                        *i = NONE;
+                    }
+                }
+                self.spare_index.push(index);
+            }
         }
-        closed
+        out
     }
 
     /// Number of (entity, window) states currently open, for observability.
     pub(crate) fn open_states(&self) -> usize {
-        self.sizes
+        self.shapes
             .iter()
             .flat_map(|s| s.open.iter())
-            .map(|slab| slab.touched.len())
+            .map(Slab::len)
+            .sum()
+    }
+
+    /// Bytes held by open window state.
+    pub(crate) fn state_bytes(&self) -> usize {
+        self.shapes
+            .iter()
+            .flat_map(|s| s.open.iter())
+            .map(|slab| {
+                slab.index.capacity() * 4
+                    + slab.keys.capacity() * 4
+                    + slab.accs.capacity() * std::mem::size_of::<A>()
+            })
             .sum()
     }
 }
 
-fn find_or_open<A: Accumulator>(
+/// The accumulator of `key` in `slab`, created on first sight.
+fn slot<A: Default>(slab: &mut Slab<A>, key: u32, key_count: usize) -> &mut A {
+    let k = key as usize;
+    if k >= slab.index.len() {
+        slab.index.resize(key_count.max(k + 1), NONE);
+    }
+    let mut s = slab.index[k];
+    if s == NONE {
+        s = slab.accs.len() as u32;
+        slab.index[k] = s;
+        slab.keys.push(key);
+        slab.accs.push(A::default());
+    }
+    &mut slab.accs[s as usize]
+}
+
+fn find_or_open<A>(
     open: &mut Vec<Slab<A>>,
     start: EventTime,
     key_count: usize,
+    spare: &mut Vec<Vec<u32>>,
 ) -> usize {
     if let Some(pos) = open.iter().rposition(|s| s.start == start) {
         return pos;
     }
     let pos = open.partition_point(|s| s.start < start);
+    let mut index = spare.pop().unwrap_or_default();
+    if index.len() < key_count {
+        index.resize(key_count, NONE);
+    }
     open.insert(
         pos,
         Slab {
             start,
-            accs: vec![A::default(); key_count],
-            touched: Vec::new(),
+            index,
+            keys: Vec::new(),
+            accs: Vec::new(),
+            revision: 0,
+            emitted: false,
+            dirty: false,
         },
     );
     pos
@@ -166,35 +289,67 @@ fn find_or_open<A: Accumulator>(
 mod tests {
     use super::*;
 
-    #[derive(Debug, Default, Clone)]
+    #[derive(Debug, Default, Clone, PartialEq)]
     struct Count(u32);
-    impl Accumulator for Count {
-        fn is_empty(&self) -> bool {
-            self.0 == 0
+
+    fn tumbling(ms: i64) -> Shape {
+        Shape {
+            size_ms: ms,
+            slide_ms: ms,
         }
+    }
+
+    fn counts(slab: &Slab<Count>) -> Vec<(u32, u32)> {
+        slab.sorted().into_iter().map(|(k, c)| (k, c.0)).collect()
     }
 
     #[test]
     fn interval_ending_on_a_boundary_belongs_to_the_window_it_closes() {
-        let mut w: Windows<Count> = Windows::new(&[60_000], 1);
-        let late = w.update(&[60_000, 60_001, 120_000], &[0, 0, 1], 2, None, |a, _| {
+        let mut w: Windows<Count> = Windows::new(&[tumbling(60_000)], 1, 0);
+        w.update(&[60_000, 60_001, 120_000], &[0, 0, 1], 2, None, |a, _| {
             a.0 += 1
         });
-        assert_eq!(late, vec![0]);
-        let closed = w.close(120_000);
-        let starts: Vec<_> = closed.iter().map(|c| c.slab.start).collect();
-        assert_eq!(starts, vec![0, 60_000]);
-        assert_eq!(closed[0].slab.accs[0].0, 1);
-        assert_eq!(closed[1].slab.accs[0].0, 1);
-        assert_eq!(closed[1].slab.accs[1].0, 1);
-        assert_eq!(closed[1].slab.touched, vec![0, 1]);
+        let closed = w.emit(120_000, |_, s| (s.start, counts(s)));
+        assert_eq!(
+            closed,
+            vec![(0, vec![(0, 1)]), (60_000, vec![(0, 1), (1, 1)])]
+        );
+        assert_eq!(w.open_states(), 0);
     }
 
     #[test]
-    fn rows_of_closed_windows_are_late_per_size() {
-        let mut w: Windows<Count> = Windows::new(&[60_000, 900_000], 0);
-        let late = w.update(&[30_000], &[0], 1, Some(60_000), |a, _| a.0 += 1);
-        assert_eq!(late, vec![1, 0]);
-        assert_eq!(w.open_states(), 1);
+    fn hopping_rows_land_in_every_overlapping_window() {
+        let mut w: Windows<Count> = Windows::new(
+            &[Shape {
+                size_ms: 60_000,
+                slide_ms: 20_000,
+            }],
+            0,
+            0,
+        );
+        w.update(&[45_000], &[0], 1, None, |a, _| a.0 += 1);
+        let starts: Vec<EventTime> = w.emit(EventTime::MAX, |_, s| s.start);
+        assert_eq!(starts, vec![0, 20_000, 40_000]);
+    }
+
+    #[test]
+    fn lateness_updates_then_drops() {
+        let mut w: Windows<Count> = Windows::new(&[tumbling(60_000), tumbling(900_000)], 0, 30_000);
+        w.update(&[10_000], &[0], 1, None, |a, _| a.0 += 1);
+        let first: Vec<(u32, Vec<(u32, u32)>)> = w.emit(70_000, |_, s| (s.revision, counts(s)));
+        assert_eq!(first, vec![(0, vec![(0, 1)])]);
+        // late, but within 30 s of lateness: updates the 1-min window, emitted as revision 1
+        let stats = w.update(&[20_000], &[0], 1, Some(70_000), |a, _| a.0 += 1);
+        assert_eq!(
+            (stats.dropped, stats.updated_late),
+            (vec![0, 0], vec![1, 0])
+        );
+        let second: Vec<(u32, Vec<(u32, u32)>)> = w.emit(80_000, |_, s| (s.revision, counts(s)));
+        assert_eq!(second, vec![(1, vec![(0, 2)])]);
+        // beyond lateness: dropped from the 1-min window, still counted in the 15-min one
+        let stats = w.update(&[30_000], &[0], 1, Some(95_000), |a, _| a.0 += 1);
+        assert_eq!((stats.dropped, stats.dropped_rows), (vec![1, 0], vec![0]));
+        let last: Vec<u32> = w.emit(EventTime::MAX, |_, s| s.sorted()[0].1.0);
+        assert_eq!(last, vec![3]);
     }
 }

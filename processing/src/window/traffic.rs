@@ -15,9 +15,9 @@ use crate::catalog::Catalog;
 use crate::formulas;
 use crate::model::traffic::{TrafficBatch, col};
 use crate::time::{ProcessingTime, Watermark};
-use crate::window::slab::{Accumulator, ClosedSlab, Windows};
+use crate::window::slab::{Shape, Slab, Windows};
 use crate::window::watermark::{SourceId, WatermarkTracker};
-use crate::window::{ClosedWindows, ProcessStats, WindowSpec};
+use crate::window::{ClosedWindows, ProcessStats, WindowShape, WindowSpec};
 use crate::{ProcessingError, Result};
 
 /// Running sums of one sensor in one window.
@@ -42,12 +42,6 @@ pub(crate) struct TrafficAcc {
     occupancy_sum: f64,
     occupancy_n: u32,
     occupancy_max: f64,
-}
-
-impl Accumulator for TrafficAcc {
-    fn is_empty(&self) -> bool {
-        self.observations == 0
-    }
 }
 
 /// Column views of a traffic batch, borrowed once per batch.
@@ -119,6 +113,7 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
 /// Aggregates traffic observations into event-time tumbling windows of every configured size.
 #[derive(Debug)]
 pub struct TrafficWindowOperator {
+    shapes: Vec<WindowShape>,
     windows: Windows<TrafficAcc>,
     watermarks: WatermarkTracker,
 }
@@ -127,7 +122,12 @@ impl TrafficWindowOperator {
     /// Creates the operator from a validated window spec.
     pub fn new(spec: &WindowSpec) -> Self {
         Self {
-            windows: Windows::new(&spec.sizes_ms, spec.timestamps.assign_offset_ms()),
+            shapes: spec.shapes.clone(),
+            windows: Windows::new(
+                &spec.shapes.iter().map(|s| s.slab()).collect::<Vec<_>>(),
+                spec.timestamps.assign_offset_ms(),
+                spec.allowed_lateness_ms,
+            ),
             watermarks: WatermarkTracker::new(spec.out_of_orderness_ms, spec.idle_timeout_ms),
         }
     }
@@ -149,7 +149,7 @@ impl TrafficWindowOperator {
         let rb = batch.record_batch();
         let ts: &TimestampMillisecondArray = column(rb, col::TS)?;
         let columns = Columns::of(rb)?;
-        let late = self.windows.update(
+        let update = self.windows.update(
             ts.values(),
             batch.sensor_keys().values(),
             key_count,
@@ -159,10 +159,11 @@ impl TrafficWindowOperator {
         if let Some(max) = arrow_arith_max(ts) {
             self.watermarks.observe(source, max, now);
         }
-        Ok(ProcessStats {
-            rows: rb.num_rows(),
-            late_per_size: self.windows.sizes_ms().zip(late).collect(),
-        })
+        Ok(ProcessStats::from_update(
+            rb.num_rows(),
+            self.shapes.iter().copied(),
+            update,
+        ))
     }
 
     /// Registers a source (partition) as soon as it is assigned, so it holds the watermark
@@ -213,14 +214,19 @@ impl TrafficWindowOperator {
         self.windows.open_states()
     }
 
+    /// Bytes of open window state: dense per-window arrays, so this counts the slots of
+    /// sensors not seen in a window too.
+    pub fn state_bytes(&self) -> usize {
+        self.windows.state_bytes()
+    }
+
     fn close(&mut self, wm: Watermark, catalog: &Catalog) -> Result<Vec<ClosedWindows>> {
         let Some(t) = wm.time() else {
             return Ok(Vec::new());
         };
         self.windows
-            .close(t)
+            .emit(t, |shape, slab| emit(shape, slab, catalog))
             .into_iter()
-            .map(|closed| emit(&closed, catalog))
             .collect()
     }
 }
@@ -294,14 +300,12 @@ pub fn traffic_window_schema() -> SchemaRef {
         .clone()
 }
 
-fn emit(closed: &ClosedSlab<TrafficAcc>, catalog: &Catalog) -> Result<ClosedWindows> {
-    let slab = &closed.slab;
-    let mut keys = slab.touched.clone();
-    keys.sort_unstable();
-    let n = keys.len();
-    let window_s = (closed.size_ms / 1000) as u32;
+fn emit(shape: Shape, slab: &Slab<TrafficAcc>, catalog: &Catalog) -> Result<ClosedWindows> {
+    let entries = slab.sorted();
+    let n = entries.len();
+    let window_s = (shape.size_ms / 1000) as u32;
     let start = slab.start;
-    let end = start + closed.size_ms;
+    let end = start + shape.size_ms;
     let mut city = StringBuilder::with_capacity(n, n * 8);
     let mut sensor = StringBuilder::with_capacity(n, n * 12);
     let mut starts: PrimitiveBuilder<TimestampMillisecondType> = PrimitiveBuilder::with_capacity(n);
@@ -319,10 +323,7 @@ fn emit(closed: &ClosedSlab<TrafficAcc>, catalog: &Catalog) -> Result<ClosedWind
     let mut heavy = UInt64Builder::with_capacity(n);
     let mut heavy_share = Float64Builder::with_capacity(n);
     let sensors = catalog.traffic_sensors();
-    for key in keys {
-        let Some(acc) = slab.accs.get(key as usize) else {
-            continue;
-        };
+    for (key, acc) in entries {
         let Some(info) = sensors.get(key as usize) else {
             continue;
         };
@@ -376,7 +377,9 @@ fn emit(closed: &ClosedSlab<TrafficAcc>, catalog: &Catalog) -> Result<ClosedWind
     ];
     Ok(ClosedWindows {
         window_s,
+        slide_s: (shape.slide_ms / 1000) as u32,
         window_start: start,
+        revision: slab.revision,
         batch: RecordBatch::try_new(traffic_window_schema(), columns)?,
     })
 }

@@ -1,0 +1,204 @@
+//! `stadtpuls bench --input`: a file of native JSON lines through the real pipeline.
+//!
+//! Each line is one message of one source, read in batches the size of a Kafka fetch
+//! (`kafka.batch_max_messages`), so the figure is that of the product: same decoder, same
+//! batching, same windows and watermarks. The checksum is the one of the peer harness in
+//! `shared/bench/common.py`, so results can be compared across engines.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{Array, Float64Array, UInt32Array, UInt64Array};
+use bytes::{Bytes, BytesMut};
+use serde::Serialize;
+use stadtpuls_processing::window::ClosedWindows;
+use stadtpuls_processing::window::traffic::out;
+
+use crate::pipeline::RawMessage;
+use crate::runner::Source;
+use crate::{IngestError, Result};
+
+/// Bytes read from the file at a time.
+const READ_CHUNK: usize = 8 << 20;
+
+/// Lines of a file as the messages of one source.
+pub struct FileSource {
+    file: File,
+    /// Complete lines not yet handed out.
+    lines: Bytes,
+    /// A partial last line, completed by the next read.
+    carry: BytesMut,
+    batch_messages: usize,
+    topic: Arc<str>,
+    offset: i64,
+    eof: bool,
+}
+
+impl FileSource {
+    /// Opens `path`; batches hold at most `batch_messages` lines.
+    ///
+    /// # Errors
+    /// When the file cannot be opened.
+    pub fn open(path: &Path, batch_messages: usize) -> std::io::Result<Self> {
+        Ok(Self {
+            file: File::open(path)?,
+            lines: Bytes::new(),
+            carry: BytesMut::new(),
+            batch_messages: batch_messages.max(1),
+            topic: Arc::from("file-input"),
+            offset: 0,
+            eof: false,
+        })
+    }
+
+    /// Reads the next chunk, keeping whole lines in `lines` and the rest in `carry`.
+    fn fill(&mut self) -> std::io::Result<()> {
+        let mut chunk = std::mem::take(&mut self.carry);
+        let start = chunk.len();
+        chunk.resize(start + READ_CHUNK, 0);
+        let n = read_full(&mut self.file, &mut chunk[start..])?;
+        chunk.truncate(start + n);
+        if n == 0 {
+            self.eof = true;
+            self.lines = chunk.freeze();
+            return Ok(());
+        }
+        let cut = memchr::memrchr(b'\n', &chunk).map_or(0, |i| i + 1);
+        self.carry = chunk.split_off(cut);
+        self.lines = chunk.freeze();
+        Ok(())
+    }
+}
+
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+impl Source for FileSource {
+    async fn next_batch(&mut self) -> Result<Option<Vec<RawMessage>>> {
+        let mut batch = Vec::with_capacity(self.batch_messages);
+        while batch.len() < self.batch_messages {
+            if self.lines.is_empty() {
+                if self.eof {
+                    break;
+                }
+                self.fill().map_err(IngestError::Io)?;
+                continue;
+            }
+            let end = memchr::memchr(b'\n', &self.lines).unwrap_or(self.lines.len());
+            let line = self.lines.split_to(end);
+            if !self.lines.is_empty() {
+                let _newline = self.lines.split_to(1);
+            }
+            if line.is_empty() {
+                continue;
+            }
+            batch.push(RawMessage {
+                source: 0,
+                topic: self.topic.clone(),
+                partition: 0,
+                offset: self.offset,
+                key: None,
+                payload: line,
+            });
+            self.offset += 1;
+        }
+        Ok((!batch.is_empty()).then_some(batch))
+    }
+
+    fn commit(&mut self, _batch: &[RawMessage]) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The peer harness checksum over (city, sensor, 1-minute window) result rows:
+/// `Σ cnt + sum_vc + sum_heavy + round(10·max_occ) + round(10·avg_speed·cnt)`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Checksum {
+    /// Result rows.
+    pub rows: u64,
+    /// Σ cnt: observations in results (less than the input when events were dropped as late).
+    pub cnt_total: u64,
+    /// Σ vehicles.
+    pub sum_vc: u64,
+    /// Σ heavy vehicles.
+    pub sum_heavy: u64,
+    /// Σ round(10·max occupancy).
+    pub sum_occ10: i64,
+    /// Σ round(10·mean speed·cnt).
+    pub sum_speed10: i64,
+}
+
+impl Checksum {
+    /// Adds the rows of closed traffic windows.
+    ///
+    /// # Errors
+    /// When the batch is not a closed-traffic-window batch (a bug).
+    pub fn add(&mut self, closed: &ClosedWindows) -> Result<()> {
+        let b = &closed.batch;
+        let col = |name: &str| b.column_by_name(name).ok_or_else(|| missing(name));
+        let cnt = col(out::OBSERVATIONS)?
+            .as_any()
+            .downcast_ref::<UInt32Array>()
+            .ok_or_else(|| missing(out::OBSERVATIONS))?;
+        let vc = col(out::VEHICLES)?
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(|| missing(out::VEHICLES))?;
+        let heavy = col(out::HEAVY_VEHICLES)?
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(|| missing(out::HEAVY_VEHICLES))?;
+        let occ = col(out::OCCUPANCY_MAX_PCT)?
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .ok_or_else(|| missing(out::OCCUPANCY_MAX_PCT))?;
+        let speed = col(out::SPEED_REPORTED_MEAN_KMH)?
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .ok_or_else(|| missing(out::SPEED_REPORTED_MEAN_KMH))?;
+        for i in 0..b.num_rows() {
+            let n = u64::from(cnt.value(i));
+            self.rows += 1;
+            self.cnt_total += n;
+            self.sum_vc += vc.value(i);
+            self.sum_heavy += if heavy.is_valid(i) { heavy.value(i) } else { 0 };
+            // Python's and Arrow's round() break ties to even; match them exactly.
+            if occ.is_valid(i) {
+                self.sum_occ10 += (10.0 * occ.value(i)).round_ties_even() as i64;
+            }
+            if speed.is_valid(i) {
+                self.sum_speed10 += (10.0 * speed.value(i) * n as f64).round_ties_even() as i64;
+            }
+        }
+        Ok(())
+    }
+
+    /// The checksum.
+    pub fn value(&self) -> i64 {
+        (self.cnt_total + self.sum_vc + self.sum_heavy) as i64 + self.sum_occ10 + self.sum_speed10
+    }
+}
+
+fn missing(name: &str) -> IngestError {
+    IngestError::Processing(stadtpuls_processing::ProcessingError::Schema(format!(
+        "closed window column `{name}` missing"
+    )))
+}
+
+/// Peak resident memory of this process in bytes (Linux `VmHWM`), if known.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

@@ -1,0 +1,214 @@
+//! Closed parking windows as Arrow batches.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Float64Builder, PrimitiveBuilder, StringBuilder, UInt32Builder, UInt64Builder,
+};
+use arrow_array::types::TimestampMillisecondType;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use super::acc::ParkingAcc;
+use crate::Result;
+use crate::catalog::Catalog;
+use crate::formulas;
+use crate::window::ClosedWindows;
+use crate::window::slab::{Shape, Slab};
+
+/// Column names of a closed parking window batch (the `parking_<size>` tables).
+pub mod out {
+    /// `Utf8`: city id.
+    pub const CITY: &str = "city";
+    /// `Utf8`: facility id.
+    pub const FACILITY_ID: &str = "facility_id";
+    /// `Timestamp(ms, UTC)`: window start.
+    pub const WINDOW_START: &str = "window_start";
+    /// `Timestamp(ms, UTC)`: window end.
+    pub const WINDOW_END: &str = "window_end";
+    /// `UInt32`: observations folded in (counts and spot changes).
+    pub const UPDATES: &str = "updates";
+    /// `UInt32`: free spaces at the end of the window (latest value).
+    pub const FREE: &str = "free";
+    /// `UInt32`, nullable: usable capacity at the end of the window.
+    pub const TOTAL: &str = "total";
+    /// `UInt32`, nullable: occupied spaces at the end of the window, total − min(free, total).
+    pub const OCCUPIED: &str = "occupied";
+    /// `Float64`, nullable: occupancy at the end of the window, percent.
+    pub const OCCUPANCY_PCT: &str = "occupancy_pct";
+    /// `Float64`, nullable: time-weighted mean occupancy over the window, percent.
+    pub const OCCUPANCY_MEAN_PCT: &str = "occupancy_mean_pct";
+    /// `UInt32`: fewest free spaces observed in the window.
+    pub const FREE_MIN: &str = "free_min";
+    /// `Utf8`, nullable: status at the end of the window (`spacesAvailable`, `almostFull`,
+    /// `full`, `closed`).
+    pub const STATUS: &str = "status";
+    /// `Utf8`, nullable: occupancy trend at the end of the window (`stable`, `increasing`,
+    /// `decreasing`).
+    pub const TREND: &str = "trend";
+    /// `UInt64`, nullable: vehicles in, summed over the counts reporting it.
+    pub const ENTRIES: &str = "entries";
+    /// `UInt64`, nullable: vehicles out, summed over the counts reporting it.
+    pub const EXITS: &str = "exits";
+    /// `UInt32`, nullable (null for counted car parks): spot sessions that ended.
+    pub const SESSIONS_ENDED: &str = "sessions_ended";
+    /// `Float64`, nullable: mean duration of the ended sessions with a seen start, s.
+    pub const MEAN_DWELL_S: &str = "mean_dwell_s";
+    /// `Float64`, nullable: sessions ended per usable space.
+    pub const TURNOVER: &str = "turnover";
+}
+
+/// Returns the schema of closed parking windows.
+pub fn parking_window_schema() -> SchemaRef {
+    static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+            Arc::new(Schema::new(vec![
+                Field::new(out::CITY, DataType::Utf8, false),
+                Field::new(out::FACILITY_ID, DataType::Utf8, false),
+                Field::new(out::WINDOW_START, ts.clone(), false),
+                Field::new(out::WINDOW_END, ts, false),
+                Field::new(out::UPDATES, DataType::UInt32, false),
+                Field::new(out::FREE, DataType::UInt32, false),
+                Field::new(out::TOTAL, DataType::UInt32, true),
+                Field::new(out::OCCUPIED, DataType::UInt32, true),
+                Field::new(out::OCCUPANCY_PCT, DataType::Float64, true),
+                Field::new(out::OCCUPANCY_MEAN_PCT, DataType::Float64, true),
+                Field::new(out::FREE_MIN, DataType::UInt32, false),
+                Field::new(out::STATUS, DataType::Utf8, true),
+                Field::new(out::TREND, DataType::Utf8, true),
+                Field::new(out::ENTRIES, DataType::UInt64, true),
+                Field::new(out::EXITS, DataType::UInt64, true),
+                Field::new(out::SESSIONS_ENDED, DataType::UInt32, true),
+                Field::new(out::MEAN_DWELL_S, DataType::Float64, true),
+                Field::new(out::TURNOVER, DataType::Float64, true),
+            ]))
+        })
+        .clone()
+}
+
+/// Column builders of one closed window.
+struct Columns {
+    city: StringBuilder,
+    facility: StringBuilder,
+    starts: PrimitiveBuilder<TimestampMillisecondType>,
+    ends: PrimitiveBuilder<TimestampMillisecondType>,
+    updates: UInt32Builder,
+    free: UInt32Builder,
+    total: UInt32Builder,
+    occupied: UInt32Builder,
+    occupancy: Float64Builder,
+    occupancy_mean: Float64Builder,
+    free_min: UInt32Builder,
+    status: StringBuilder,
+    trend: StringBuilder,
+    entries: UInt64Builder,
+    exits: UInt64Builder,
+    sessions_ended: UInt32Builder,
+    mean_dwell: Float64Builder,
+    turnover: Float64Builder,
+}
+
+impl Columns {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            city: StringBuilder::with_capacity(n, n * 8),
+            facility: StringBuilder::with_capacity(n, n * 12),
+            starts: PrimitiveBuilder::with_capacity(n),
+            ends: PrimitiveBuilder::with_capacity(n),
+            updates: UInt32Builder::with_capacity(n),
+            free: UInt32Builder::with_capacity(n),
+            total: UInt32Builder::with_capacity(n),
+            occupied: UInt32Builder::with_capacity(n),
+            occupancy: Float64Builder::with_capacity(n),
+            occupancy_mean: Float64Builder::with_capacity(n),
+            free_min: UInt32Builder::with_capacity(n),
+            status: StringBuilder::with_capacity(n, n * 12),
+            trend: StringBuilder::with_capacity(n, n * 10),
+            entries: UInt64Builder::with_capacity(n),
+            exits: UInt64Builder::with_capacity(n),
+            sessions_ended: UInt32Builder::with_capacity(n),
+            mean_dwell: Float64Builder::with_capacity(n),
+            turnover: Float64Builder::with_capacity(n),
+        }
+    }
+
+    fn finish(mut self) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(self.city.finish()),
+            Arc::new(self.facility.finish()),
+            Arc::new(self.starts.finish().with_timezone("UTC")),
+            Arc::new(self.ends.finish().with_timezone("UTC")),
+            Arc::new(self.updates.finish()),
+            Arc::new(self.free.finish()),
+            Arc::new(self.total.finish()),
+            Arc::new(self.occupied.finish()),
+            Arc::new(self.occupancy.finish()),
+            Arc::new(self.occupancy_mean.finish()),
+            Arc::new(self.free_min.finish()),
+            Arc::new(self.status.finish()),
+            Arc::new(self.trend.finish()),
+            Arc::new(self.entries.finish()),
+            Arc::new(self.exits.finish()),
+            Arc::new(self.sessions_ended.finish()),
+            Arc::new(self.mean_dwell.finish()),
+            Arc::new(self.turnover.finish()),
+        ]
+    }
+}
+
+pub(super) fn emit(
+    shape: Shape,
+    slab: &Slab<ParkingAcc>,
+    catalog: &Catalog,
+) -> Result<ClosedWindows> {
+    let entries = slab.sorted();
+    let start = slab.start;
+    let end = start + shape.size_ms;
+    let mut c = Columns::with_capacity(entries.len());
+    for (key, acc) in entries {
+        let Some(info) = catalog.facilities().get(key as usize) else {
+            continue;
+        };
+        c.city.append_value(catalog.city_id(info.city));
+        c.facility.append_value(&info.id);
+        c.starts.append_value(start);
+        c.ends.append_value(end);
+        c.updates.append_value(acc.updates);
+        c.free.append_value(acc.last_free);
+        c.total.append_option(acc.last_total);
+        c.occupied.append_option(
+            acc.last_total
+                .map(|t| formulas::parking_occupied(acc.last_free, t)),
+        );
+        c.occupancy.append_option(
+            acc.last_total
+                .and_then(|t| formulas::parking_occupancy_pct(acc.last_free, t)),
+        );
+        c.occupancy_mean
+            .append_option(acc.occupancy_mean_pct(start, end));
+        c.free_min.append_value(acc.min_free);
+        c.status.append_option(acc.last_status.map(|s| s.as_str()));
+        c.trend.append_option(acc.last_trend.map(|t| t.as_str()));
+        c.entries.append_option(acc.entries);
+        c.exits.append_option(acc.exits);
+        // Sessions need per-spot sensors; a counted car park has none to report.
+        let has_spots = info.spots > 0;
+        c.sessions_ended
+            .append_option(has_spots.then_some(acc.sessions_ended));
+        c.mean_dwell.append_option(acc.mean_dwell_s());
+        c.turnover.append_option(
+            acc.last_total
+                .filter(|_| has_spots)
+                .and_then(|spaces| formulas::turnover(acc.sessions_ended, spaces)),
+        );
+    }
+    Ok(ClosedWindows {
+        window_s: (shape.size_ms / 1000) as u32,
+        slide_s: (shape.slide_ms / 1000) as u32,
+        window_start: start,
+        revision: slab.revision,
+        batch: RecordBatch::try_new(parking_window_schema(), c.finish())?,
+    })
+}

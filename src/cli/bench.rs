@@ -1,0 +1,127 @@
+//! `stadtpuls bench`: the reference workload through the real streaming engine.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::json;
+use stadtpuls_config::{Config, env_from_process};
+use stadtpuls_ingest::bench::{Checksum, FileSource, peak_rss_bytes};
+use stadtpuls_ingest::demo::LogDeadLetters;
+use stadtpuls_ingest::pipeline::{Limits, Pipeline, PipelineOptions};
+use stadtpuls_ingest::runner;
+use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
+use stadtpuls_processing::live::LiveState;
+use stadtpuls_processing::window::parking::ParkingSpec;
+use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
+use tokio::sync::watch;
+
+/// Arguments of `stadtpuls bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// NDJSON file of the reference workload (`shared/bench/gen.py`); each line is one message.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Allowed out-of-orderness of the watermark.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub out_of_orderness: Duration,
+    /// Messages per batch, as a Kafka fetch of `kafka.batch_max_messages`.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: usize,
+}
+
+impl BenchArgs {
+    /// Runs the workload and prints the summary and the harness's `RESULT {…}` line.
+    pub async fn run(self) -> anyhow::Result<()> {
+        // The reference workload's cities are the demo's; its sensors are not in a registry.
+        let config = Config::demo(&env_from_process()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let cities: Vec<&str> = config.cities.iter().map(|c| c.id.as_str()).collect();
+        let catalog = Catalog::with_cities(&cities, UnknownSensors::Admit);
+        let spec = WindowSpec::tumbling(
+            &[60_000],
+            self.out_of_orderness.as_millis() as i64,
+            config.windows.idle_timeout.as_millis() as i64,
+            TimestampSemantics::Instant,
+        );
+        let limits = Limits {
+            max_message_bytes: config.kafka.max_message_bytes,
+            max_future_ms: config.windows.max_future.as_millis() as i64,
+        };
+        let options = PipelineOptions {
+            unknown_sensors: UnknownSensors::Admit,
+            timestamps: TimestampSemantics::Instant,
+            update_live: false,
+        };
+        let mut pipeline = Pipeline::from_parts(
+            catalog,
+            &spec,
+            &ParkingSpec::default(),
+            limits,
+            Arc::new(LiveState::new(0)),
+            options,
+        );
+        let mut source = FileSource::open(&self.input, self.batch)
+            .with_context(|| format!("cannot open {}", self.input.display()))?;
+        let mut sink = LogDeadLetters::default();
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        let mut checksum = Checksum::default();
+        let mut checksum_error = None;
+        let (mut open_max, mut bytes_at_max) = (0usize, 0usize);
+        let started = Instant::now();
+        let summary = runner::run(&mut pipeline, &mut source, &mut sink, stop_rx, |out| {
+            for closed in &out.traffic {
+                if let Err(e) = checksum.add(closed) {
+                    checksum_error = Some(e);
+                }
+            }
+            if out.open_states > open_max {
+                (open_max, bytes_at_max) = (out.open_states, out.state_bytes);
+            }
+        })
+        .await?;
+        let elapsed = started.elapsed().as_secs_f64();
+        if let Some(e) = checksum_error {
+            return Err(e.into());
+        }
+        let events = summary.messages;
+        let rate = events as f64 / elapsed.max(1e-9);
+        let peak_rss = peak_rss_bytes().unwrap_or_default();
+        let bytes_per_state = if open_max > 0 {
+            bytes_at_max as f64 / open_max as f64
+        } else {
+            0.0
+        };
+        eprintln!(
+            "stadtpuls bench: {events} events in {elapsed:.2} s = {rate:.0} events/s; {} result rows, checksum {}; \
+             {} rejected, {} late; peak RSS {:.0} MB; window state {:.0} B per open (sensor, window) at peak ({open_max} open)",
+            checksum.rows,
+            checksum.value(),
+            summary.rejected,
+            summary.late,
+            peak_rss as f64 / 1e6,
+            bytes_per_state
+        );
+        let result = json!({
+            "peer": "stadtpuls",
+            "version": env!("CARGO_PKG_VERSION"),
+            "rows": checksum.rows,
+            "checksum": checksum.value(),
+            "cnt_total": checksum.cnt_total,
+            "sum_vc": checksum.sum_vc,
+            "sum_heavy": checksum.sum_heavy,
+            "sum_occ10": checksum.sum_occ10,
+            "sum_speed10": checksum.sum_speed10,
+            "late_events": summary.late,
+            "dropped_events": summary.rejected,
+            "engine_s": (elapsed * 1000.0).round() / 1000.0,
+            "events_per_s": rate.round(),
+            "peak_rss_bytes": peak_rss,
+            "open_states_max": open_max,
+            "state_bytes_per_open": bytes_per_state.round(),
+        });
+        println!("RESULT {result}");
+        Ok(())
+    }
+}
