@@ -4,32 +4,39 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use stadtpuls_api::AppState;
-use stadtpuls_config::{CityRegistry, Config};
+use stadtpuls_config::{CityRegistry, CityZones, Config};
 use stadtpuls_ingest::pipeline::{Pipeline, PipelineOptions};
 use stadtpuls_ingest::runner::{self, DeadLetterSink, Readiness, RunSummary, Source};
 use stadtpuls_processing::live::LiveState;
 use tokio::sync::watch;
 use tracing::{error, info};
 
-/// A loaded configuration with its registries and the state shared by pipeline and API.
+/// A loaded configuration with its registries, zones and the state shared by pipeline
+/// and API.
 pub struct App {
     pub config: Config,
     pub registries: Vec<CityRegistry>,
+    pub zones: Vec<CityZones>,
     pub live: Arc<LiveState>,
     pub ready: Readiness,
 }
 
 impl App {
-    /// Loads the registries of a validated config.
+    /// Loads the registries and zone files of a validated config.
     pub fn new(config: Config) -> anyhow::Result<Self> {
         let registries = config
             .load_registries()
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("invalid sensor registry")?;
+        let zones = config
+            .load_zones()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("invalid zone file")?;
         let live = Arc::new(LiveState::new(config.api.live_retention.as_millis() as i64));
         Ok(Self {
             config,
             registries,
+            zones,
             live,
             ready: Readiness::default(),
         })
@@ -59,6 +66,7 @@ impl App {
             Arc::new(move || ready.is_ready()),
         )
         .with_hopping(hopping)
+        .with_zones(&self.registries, &self.zones)
     }
 
     /// Runs the pipeline on a dedicated thread (its work is CPU-bound) and the API on this

@@ -35,6 +35,8 @@ pub fn router(state: AppState) -> Router {
             get(routes::traffic::sensor),
         )
         .route("/v1/cities/{city}/parking", get(routes::parking::city))
+        .route("/v1/cities/{city}/zones", get(routes::zones::city))
+        .route("/v1/parking/nearby", get(routes::nearby::nearby))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/openapi.json", get(openapi))

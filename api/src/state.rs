@@ -1,9 +1,11 @@
-//! What handlers read: the live view, the registries and readiness.
+//! What handlers read: the live view, the registries, zones and readiness.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use stadtpuls_config::{CityRegistry, SensorKind};
+use stadtpuls_config::{CityRegistry, CityZones, SensorKind};
+use stadtpuls_processing::geo::CityZoneMap;
+use stadtpuls_processing::geo::nearby::FacilityPlace;
 use stadtpuls_processing::live::LiveState;
 
 /// Static facts about a facility, from the registry.
@@ -81,6 +83,11 @@ pub struct AppState {
     pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
     /// Wall clock in epoch ms (injectable for tests).
     pub now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// Zones of each city with their sensors and facilities, aligned with `cities`;
+    /// empty maps until [`AppState::with_zones`].
+    pub zones: Arc<Vec<CityZoneMap>>,
+    /// Every facility of every city with its position, for the nearby search.
+    pub facility_places: Arc<Vec<FacilityPlace>>,
 }
 
 impl AppState {
@@ -98,6 +105,19 @@ impl AppState {
             .enumerate()
             .map(|(i, c)| (c.id.clone(), i))
             .collect();
+        let zones = cities.iter().map(|c| CityZoneMap::empty(&c.id)).collect();
+        let facility_places = registries
+            .iter()
+            .flat_map(|registry| {
+                registry.facilities().map(|facility| FacilityPlace {
+                    city: registry.city.id.clone(),
+                    facility_id: facility.id.clone(),
+                    name: facility.name.clone(),
+                    lat: facility.lat,
+                    lon: facility.lon,
+                })
+            })
+            .collect();
         Self {
             live,
             cities: Arc::new(cities),
@@ -107,6 +127,8 @@ impl AppState {
             stale_after_ms,
             ready,
             now_ms: Arc::new(|| chrono::Utc::now().timestamp_millis()),
+            zones: Arc::new(zones),
+            facility_places: Arc::new(facility_places),
         }
     }
 
@@ -125,8 +147,35 @@ impl AppState {
             .collect()
     }
 
+    /// Adds the cities' zones, assigning every registry sensor and facility to the zones
+    /// containing it (once, here, not per request). `zones` are matched to `registries`
+    /// by city id; a city missing from either keeps an empty map.
+    pub fn with_zones(mut self, registries: &[CityRegistry], zones: &[CityZones]) -> Self {
+        let maps = self
+            .cities
+            .iter()
+            .map(|city| {
+                let registry = registries.iter().find(|r| r.city.id == city.id);
+                let city_zones = zones.iter().find(|z| z.city == city.id);
+                match (registry, city_zones) {
+                    (Some(registry), Some(city_zones)) => {
+                        CityZoneMap::build(registry, &city_zones.zones)
+                    }
+                    _ => CityZoneMap::empty(&city.id),
+                }
+            })
+            .collect();
+        self.zones = Arc::new(maps);
+        self
+    }
+
     /// Looks a city up.
     pub fn city(&self, id: &str) -> Option<&CityView> {
         self.city_index.get(id).and_then(|&i| self.cities.get(i))
+    }
+
+    /// Returns the zones of a city.
+    pub fn zone_map(&self, id: &str) -> Option<&CityZoneMap> {
+        self.city_index.get(id).and_then(|&i| self.zones.get(i))
     }
 }

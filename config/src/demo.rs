@@ -2,13 +2,14 @@
 //! `stadtpuls demo` runs from any directory.
 //!
 //! The same files live in `config/demo/` and load with [`Config::load`] too; the demo
-//! only swaps each registry path for the embedded copy.
+//! only swaps each registry and zone-file path for the embedded copy.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::Result;
-use crate::model::RegistrySource;
+use crate::model::{RegistrySource, ZoneSource};
+use crate::validate::Resolve;
 use crate::{Config, build};
 
 /// `origin` of the demo config, also the prefix of its registries in messages.
@@ -66,6 +67,64 @@ const REGISTRIES: [(&str, &str, &str); 9] = [
     ),
 ];
 
+/// (path as written in the demo toml, file name, contents).
+const ZONES: [(&str, &str, &str); 9] = [
+    (
+        "zones/karlsruhe.geojson",
+        "karlsruhe.geojson",
+        include_str!("../demo/zones/karlsruhe.geojson"),
+    ),
+    (
+        "zones/mannheim.geojson",
+        "mannheim.geojson",
+        include_str!("../demo/zones/mannheim.geojson"),
+    ),
+    (
+        "zones/freiburg.geojson",
+        "freiburg.geojson",
+        include_str!("../demo/zones/freiburg.geojson"),
+    ),
+    (
+        "zones/ulm.geojson",
+        "ulm.geojson",
+        include_str!("../demo/zones/ulm.geojson"),
+    ),
+    (
+        "zones/konstanz.geojson",
+        "konstanz.geojson",
+        include_str!("../demo/zones/konstanz.geojson"),
+    ),
+    (
+        "zones/friedrichshafen.geojson",
+        "friedrichshafen.geojson",
+        include_str!("../demo/zones/friedrichshafen.geojson"),
+    ),
+    (
+        "zones/ettlingen.geojson",
+        "ettlingen.geojson",
+        include_str!("../demo/zones/ettlingen.geojson"),
+    ),
+    (
+        "zones/heidelberg.geojson",
+        "heidelberg.geojson",
+        include_str!("../demo/zones/heidelberg.geojson"),
+    ),
+    (
+        "zones/pforzheim.geojson",
+        "pforzheim.geojson",
+        include_str!("../demo/zones/pforzheim.geojson"),
+    ),
+];
+
+fn embedded_zones(path: &str) -> std::result::Result<ZoneSource, String> {
+    let normalized = path.trim_start_matches("./");
+    ZONES
+        .iter()
+        .find(|(written, _, _)| *written == normalized)
+        .map(|(_, name, text)| ZoneSource::Embedded { name, text })
+        .ok_or_else(|| format!("`{path}` is not one of the built-in demo zone files"))
+}
+
 fn embedded(path: &str) -> std::result::Result<RegistrySource, String> {
     let normalized = path.trim_start_matches("./");
     REGISTRIES
@@ -76,13 +135,17 @@ fn embedded(path: &str) -> std::result::Result<RegistrySource, String> {
 }
 
 impl Config {
-    /// Returns the built-in demo: nine cities with embedded registries, env overrides
-    /// applied.
+    /// Returns the built-in demo: nine cities with embedded registries and zone files,
+    /// env overrides applied.
     ///
     /// # Errors
     ///
     /// Only through `env`: the demo itself is valid (a test checks it).
     pub fn demo(env: &HashMap<String, String>) -> Result<Config> {
-        build(DEMO_TOML, Path::new(DEMO_ORIGIN), env, &embedded)
+        let resolve = Resolve {
+            registry: &embedded,
+            zones: &embedded_zones,
+        };
+        build(DEMO_TOML, Path::new(DEMO_ORIGIN), env, &resolve)
     }
 }

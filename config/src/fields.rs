@@ -6,8 +6,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-/// Mean earth radius used for distances, metres.
+/// Mean earth radius used for distances, metres (the same as
+/// `stadtpuls_processing::geo::EARTH_RADIUS_M`, which this crate cannot depend on).
 const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+/// Sensors and zone vertices must lie this close to their city's centre: far enough for
+/// any suburb or border P+R, near enough to catch swapped lat/lon or a file filed under
+/// the wrong city.
+pub(crate) const MAX_DISTANCE_FROM_CENTRE_M: f64 = 50_000.0;
 
 /// Parses a humantime duration such as `30s`, `15m` or `1h 30m`.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -104,6 +110,19 @@ pub(crate) fn check_registry_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// Zone files are GeoJSON only.
+pub(crate) fn check_zones_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    match registry_format(Path::new(name)) {
+        Some(RegistryFormat::GeoJson) => Ok(()),
+        _ => Err(format!(
+            "zone file `{name}` must be geojson, ending in `.geojson` or `.json`"
+        )),
+    }
+}
+
 /// The two registry file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RegistryFormat {
@@ -192,6 +211,14 @@ mod tests {
         assert!(check_registry_name("x.json").is_ok());
         assert!(check_registry_name("x.xlsx").is_err());
         assert!(check_registry_name("").is_err());
+    }
+
+    #[test]
+    fn zone_files_must_be_geojson() {
+        assert!(check_zones_name("zones/ulm.geojson").is_ok());
+        assert!(check_zones_name("ulm.JSON").is_ok());
+        assert!(check_zones_name("zones/ulm.csv").is_err());
+        assert!(check_zones_name(" ").is_err());
     }
 
     #[test]

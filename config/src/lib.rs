@@ -1,9 +1,9 @@
 //! Typed, validated configuration and sensor registries for Stadtpuls.
 //!
 //! This crate turns a TOML file (plus `STADTPULS_<SECTION>__<KEY>` environment
-//! overrides) into a [`Config`], and each city's CSV or GeoJSON sensor list into a
-//! [`CityRegistry`]. It reads only those config and registry files: no network, no
-//! Kafka, no clock. Everything downstream takes these validated types, so an
+//! overrides) into a [`Config`], each city's CSV or GeoJSON sensor list into a
+//! [`CityRegistry`], and each city's optional GeoJSON zone file into [`CityZones`]. It
+//! reads only those config, registry and zone files: no network, no Kafka, no clock. Everything downstream takes these validated types, so an
 //! unchecked value never reaches the pipeline.
 //!
 //! # Layers
@@ -15,7 +15,8 @@
 //!
 //! Loading never stops at the first problem: [`ConfigErrors`] holds every one found,
 //! each naming the file (or `<environment>`) and the key, e.g. `kafka.brokers`,
-//! `windows.sizes[1]`, `cities[2].timezone`, or `row 18: lat` in a registry.
+//! `windows.sizes[1]`, `cities[2].timezone`, `row 18: lat` in a registry, or
+//! `features[3].properties.kind` in a zone file.
 //!
 //! # Example
 //!
@@ -27,6 +28,8 @@
 //! assert_eq!(config.windows.sizes[0].as_secs(), 60);
 //! let registries = config.load_registries()?;
 //! assert_eq!(registries.len(), 9);
+//! let zones = config.load_zones()?;
+//! assert!(zones.iter().all(|city| !city.zones.is_empty()));
 //! # Ok::<(), stadtpuls_config::ConfigErrors>(())
 //! ```
 //!
@@ -35,6 +38,7 @@
 //! - [`Config`] with its sections [`KafkaConfig`], [`WindowsConfig`], [`ApiConfig`],
 //!   [`HistoryConfig`], [`ParkingConfig`] (with [`ParkingThresholds`]) and [`CityConfig`]
 //! - [`CityRegistry`] of [`SensorSpec`]s
+//! - [`CityZones`] of [`ZoneSpec`]s (districts and parking zones)
 //! - [`ConfigError`] / [`ConfigErrors`]
 
 mod demo;
@@ -46,6 +50,7 @@ mod model;
 mod raw;
 mod registry;
 mod validate;
+mod zones;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -55,12 +60,13 @@ pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
     ApiConfig, CityConfig, HistoryConfig, KafkaConfig, ParkingConfig, ParkingThresholds,
-    RegistrySource, WindowsConfig,
+    RegistrySource, WindowsConfig, ZoneSource,
 };
 pub use registry::{CityRegistry, SensorKind, SensorSpec, parse_registry};
+pub use zones::{CityZones, LonLat, ZoneKind, ZonePolygon, ZoneSpec, parse_zones};
 
 use crate::error::Errors;
-use crate::validate::ResolveRegistry;
+use crate::validate::Resolve;
 
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +112,11 @@ impl Config {
     ///
     /// Every problem in `text` and `env`.
     pub fn from_toml(text: &str, origin: &Path, env: &HashMap<String, String>) -> Result<Config> {
-        build(text, origin, env, &validate::resolve_file(origin))
+        let resolve = Resolve {
+            registry: &validate::resolve_file(origin),
+            zones: &validate::resolve_zones_file(origin),
+        };
+        build(text, origin, env, &resolve)
     }
 
     /// Loads and validates every city's registry (reads the files).
@@ -124,6 +134,22 @@ impl Config {
         errors.finish(registries)
     }
 
+    /// Loads and validates every city's zone file (reads the files); cities without
+    /// `zones` get an empty list. In city order, like [`Config::load_registries`].
+    ///
+    /// # Errors
+    ///
+    /// Every problem in every zone file, each naming its file.
+    pub fn load_zones(&self) -> Result<Vec<CityZones>> {
+        let mut errors = Errors::default();
+        let zones = self
+            .cities
+            .iter()
+            .map(|city| zones::load(city, &mut errors))
+            .collect();
+        errors.finish(zones)
+    }
+
     /// Returns the city with this id.
     pub fn city(&self, id: &str) -> Option<&CityConfig> {
         self.cities.iter().find(|city| city.id == id)
@@ -136,7 +162,7 @@ fn build(
     text: &str,
     origin: &Path,
     env: &HashMap<String, String>,
-    resolve: &ResolveRegistry<'_>,
+    resolve: &Resolve<'_>,
 ) -> Result<Config> {
     let mut errors = Errors::default();
     let parsed = document::parse(text, origin, &mut errors);

@@ -216,6 +216,8 @@ pub struct CityConfig {
     pub lon: f64,
     /// Where its sensor registry is read from.
     pub registry: RegistrySource,
+    /// Where its zones (districts, parking zones) are read from, if it has any.
+    pub zones: Option<ZoneSource>,
 }
 
 /// Where a city's sensor registry comes from.
@@ -234,6 +236,33 @@ pub enum RegistrySource {
 }
 
 impl RegistrySource {
+    /// Returns the name used as `file` in error messages.
+    pub fn display_path(&self) -> PathBuf {
+        match self {
+            Self::File(path) => path.clone(),
+            Self::Embedded { name, .. } => PathBuf::from(format!("{}/{name}", crate::DEMO_ORIGIN)),
+        }
+    }
+}
+
+/// Where a city's zone file (a GeoJSON FeatureCollection of polygons) comes from.
+///
+/// Kept apart from [`RegistrySource`] although shaped alike: the two files have different
+/// formats and rules, and a zone file is never a CSV.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZoneSource {
+    /// A file, already resolved against the config file's directory.
+    File(PathBuf),
+    /// Compiled into the binary (the built-in demo).
+    Embedded {
+        /// File name, used in messages.
+        name: &'static str,
+        /// The GeoJSON text.
+        text: &'static str,
+    },
+}
+
+impl ZoneSource {
     /// Returns the name used as `file` in error messages.
     pub fn display_path(&self) -> PathBuf {
         match self {

@@ -213,7 +213,7 @@ impl Default for RawParking {
     }
 }
 
-/// One `[[cities]]` entry as written; every key is required.
+/// One `[[cities]]` entry as written; every key but `zones` is required.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCity {
@@ -229,6 +229,9 @@ pub(crate) struct RawCity {
     pub lon: f64,
     /// Registry file, relative to the config file's directory.
     pub registry: String,
+    /// Zone file (GeoJSON), relative to the config file's directory; optional.
+    #[serde(default)]
+    pub zones: Option<String>,
 }
 
 /// A librdkafka setting value; librdkafka takes text, so numbers and booleans are

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::env::Overrides;
 use crate::error::{ENVIRONMENT, Errors};
 use crate::model::{
-    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, RegistrySource, WindowsConfig,
+    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, RegistrySource, WindowsConfig, ZoneSource,
 };
 use crate::raw::{CURRENT_VERSION, RawApi, RawCity, RawConfig, RawKafka, RawWindows};
 use crate::{Config, fields};
@@ -33,8 +33,13 @@ const DEDICATED_SETTINGS: [(&str, &str); 4] = [
     ("message.max.bytes", "kafka.max_message_bytes"),
 ];
 
-/// Turns a raw registry path into a source; the demo swaps in embedded files here.
-pub(crate) type ResolveRegistry<'a> = dyn Fn(&str) -> Result<RegistrySource, String> + 'a;
+/// Turns raw registry and zone paths into sources; the demo swaps in embedded files here.
+pub(crate) struct Resolve<'a> {
+    /// For `cities[i].registry`.
+    pub registry: &'a dyn Fn(&str) -> Result<RegistrySource, String>,
+    /// For `cities[i].zones`.
+    pub zones: &'a dyn Fn(&str) -> Result<ZoneSource, String>,
+}
 
 /// Where each error goes: the config file, or the variable that overrode the value.
 struct Ctx<'a> {
@@ -71,7 +76,7 @@ pub(crate) fn validate(
     raw: RawConfig,
     origin: &Path,
     overrides: &Overrides,
-    resolve: &ResolveRegistry<'_>,
+    resolve: &Resolve<'_>,
     errors: &mut Errors,
 ) -> Config {
     let mut ctx = Ctx {
@@ -352,11 +357,7 @@ fn api(ctx: &mut Ctx<'_>, raw: &RawApi, windows: &WindowsConfig) -> ApiConfig {
     }
 }
 
-fn cities(
-    ctx: &mut Ctx<'_>,
-    raw: Vec<Option<RawCity>>,
-    resolve: &ResolveRegistry<'_>,
-) -> Vec<CityConfig> {
+fn cities(ctx: &mut Ctx<'_>, raw: Vec<Option<RawCity>>, resolve: &Resolve<'_>) -> Vec<CityConfig> {
     if raw.is_empty() {
         ctx.error("cities", "at least one city is required (`[[cities]]`)");
     }
@@ -389,11 +390,15 @@ fn cities(
         if let Err(message) = fields::check_lon(city.lon) {
             ctx.error(&format!("{base}.lon"), message);
         }
-        let registry = resolve(&city.registry);
+        let registry = (resolve.registry)(&city.registry);
         if let Err(message) = &registry {
             ctx.error(&format!("{base}.registry"), message.clone());
         }
-        if let (Ok(timezone), Ok(registry)) = (timezone, registry) {
+        let zones = city.zones.as_deref().map(resolve.zones).transpose();
+        if let Err(message) = &zones {
+            ctx.error(&format!("{base}.zones"), message.clone());
+        }
+        if let (Ok(timezone), Ok(registry), Ok(zones)) = (timezone, registry, zones) {
             cities.push(CityConfig {
                 id: city.id,
                 name: city.name,
@@ -401,6 +406,7 @@ fn cities(
                 lat: city.lat,
                 lon: city.lon,
                 registry,
+                zones,
             });
         }
     }
@@ -413,5 +419,16 @@ pub(crate) fn resolve_file(origin: &Path) -> impl Fn(&str) -> Result<RegistrySou
         fields::check_registry_name(raw)?;
         let base = origin.parent().unwrap_or(Path::new(""));
         Ok(RegistrySource::File(base.join(raw)))
+    }
+}
+
+/// The zone-file resolver for config files: paths relative to the file's directory.
+pub(crate) fn resolve_zones_file(
+    origin: &Path,
+) -> impl Fn(&str) -> Result<ZoneSource, String> + '_ {
+    move |raw: &str| {
+        fields::check_zones_name(raw)?;
+        let base = origin.parent().unwrap_or(Path::new(""));
+        Ok(ZoneSource::File(base.join(raw)))
     }
 }

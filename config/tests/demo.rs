@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use stadtpuls_config::{CityRegistry, Config, DEMO_ORIGIN, RegistrySource, SensorKind};
+use stadtpuls_config::{
+    CityRegistry, Config, DEMO_ORIGIN, RegistrySource, SensorKind, ZoneKind, ZoneSource,
+};
 
 /// (city, traffic sensors, facilities including the on-street zone, spots).
 const SHIPPED: [(&str, usize, usize, usize); 9] = [
@@ -201,6 +203,50 @@ fn repo_demo_file_loads_like_the_embedded_one() {
         assert!(matches!(file.city.registry, RegistrySource::File(ref path) if path.exists()));
         assert_eq!(file.sensors, binary.sensors, "{}", file.city.id);
     }
+    for city in &from_file.cities {
+        assert!(
+            matches!(city.zones, Some(ZoneSource::File(ref path)) if path.exists()),
+            "{}",
+            city.id
+        );
+    }
+    let zones_from_files = from_file
+        .load_zones()
+        .unwrap_or_else(|errors| panic!("{errors}"));
+    let zones_from_binary = embedded
+        .load_zones()
+        .unwrap_or_else(|errors| panic!("{errors}"));
+    assert_eq!(zones_from_files, zones_from_binary);
+}
+
+#[test]
+fn every_demo_city_has_districts_and_parking_zones() {
+    let config = Config::demo(&HashMap::new()).unwrap_or_else(|errors| panic!("{errors}"));
+    let all = config
+        .load_zones()
+        .unwrap_or_else(|errors| panic!("demo zones:\n{errors}"));
+    assert_eq!(all.len(), 9);
+    for (city, zones) in config.cities.iter().zip(&all) {
+        assert_eq!(zones.city, city.id);
+        let count = |kind| zones.zones.iter().filter(|zone| zone.kind == kind).count();
+        // A centre district and four sectors around it.
+        assert_eq!(count(ZoneKind::District), 5, "{}", city.id);
+        assert!(
+            (1..=2).contains(&count(ZoneKind::ParkingZone)),
+            "{}",
+            city.id
+        );
+        for zone in &zones.zones {
+            assert!(zone.id.starts_with(&format!("{}-", city.id)), "{}", zone.id);
+        }
+    }
+    // Where a city has several P+R sites, their surroundings form one MultiPolygon zone.
+    let karlsruhe_pr = all[0]
+        .zones
+        .iter()
+        .find(|zone| zone.id == "karlsruhe-pz-pr")
+        .expect("karlsruhe has a P+R zone");
+    assert_eq!(karlsruhe_pr.polygons.len(), 2);
 }
 
 #[test]

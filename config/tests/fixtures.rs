@@ -1,6 +1,6 @@
-//! Config fixtures: every `fixtures/valid/*.toml` loads with its registries, and every
-//! `fixtures/invalid/*.toml` fails with the keys its `# expect: <key>` lines name
-//! (the first line always is one).
+//! Config fixtures: every `fixtures/valid/*.toml` loads with its registries and zone
+//! files, and every `fixtures/invalid/*.toml` fails with the keys its `# expect: <key>`
+//! lines name (the first line always is one).
 
 use std::collections::HashMap;
 use std::fs;
@@ -36,10 +36,11 @@ fn expected_keys(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Loads the config and then its registries, returning the first failure.
+/// Loads the config, then its registries, then its zones, returning the first failure.
 fn load_all(path: &Path) -> Result<(), ConfigErrors> {
     let config = Config::load(path, &HashMap::new())?;
-    config.load_registries().map(|_| ())
+    config.load_registries()?;
+    config.load_zones().map(|_| ())
 }
 
 #[test]
@@ -108,6 +109,58 @@ fn bad_registry_reports_every_row_at_once_and_names_the_csv() {
         swapped.is_some_and(|message| message.contains("swapped")),
         "{errors}"
     );
+}
+
+#[test]
+fn bad_zones_report_every_feature_at_once_and_name_the_geojson() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid/bad_zones.toml");
+    let config = Config::load(&path, &HashMap::new()).expect("the config part is valid");
+    let errors = config.load_zones().expect_err("bad.geojson is invalid");
+    assert_eq!(errors.len(), expected_keys(&path).len(), "{errors}");
+    assert!(
+        errors
+            .iter()
+            .all(|error| error.file.ends_with("zones/bad.geojson")),
+        "{errors}"
+    );
+    let message = |key: &str| {
+        errors
+            .iter()
+            .find(|error| error.key == key)
+            .map_or("", |error| error.message.as_str())
+    };
+    assert!(
+        message("features[6].geometry.coordinates[0][0]").contains("swapped"),
+        "{errors}"
+    );
+    assert!(
+        message("features[6].geometry.coordinates[0][0]").contains("and 3 more positions"),
+        "{errors}"
+    );
+    assert!(
+        message("features[2].properties.id").contains("first used at features[0]"),
+        "{errors}"
+    );
+    assert!(
+        message("features[4].geometry.coordinates[0]").contains("not closed"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn full_fixture_zones_keep_holes_and_multipolygons() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/valid/full.toml");
+    let config = Config::load(&path, &HashMap::new()).unwrap_or_else(|errors| panic!("{errors}"));
+    let zones = config
+        .load_zones()
+        .unwrap_or_else(|errors| panic!("{errors}"));
+    assert_eq!(zones.len(), 2);
+    assert_eq!(zones[0].city, "ulm");
+    let ids: Vec<&str> = zones[0].zones.iter().map(|zone| zone.id.as_str()).collect();
+    assert_eq!(ids, ["ulm-mitte", "ulm-pz-pr"]);
+    assert_eq!(zones[0].zones[0].polygons[0].holes.len(), 1);
+    assert_eq!(zones[0].zones[1].polygons.len(), 2);
+    assert!(zones[1].zones.is_empty(), "konstanz configures no zones");
 }
 
 #[test]

@@ -19,6 +19,7 @@ fn ulm() -> CityConfig {
         lat: 48.3984,
         lon: 9.9916,
         registry: RegistrySource::File(PathBuf::from("ulm.csv")),
+        zones: None,
     }
 }
 

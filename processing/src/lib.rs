@@ -6,7 +6,8 @@
 //! batch builders validate them (bad input becomes a [`Rejection`] with a [`RejectReason`])
 //! and build Arrow batches keyed by the [`catalog::Catalog`]; the operators in [`window`]
 //! fold batches into tumbling windows and emit closed windows as Arrow batches; [`live`]
-//! keeps what the API serves. Formulas are in [`formulas`], each with its definition.
+//! keeps what the API serves. Formulas are in [`formulas`], each with its definition;
+//! [`geo`] places sensors and facilities in zones, rolls zones up and finds nearby parking.
 //!
 //! # Example
 //! ```
@@ -38,6 +39,7 @@
 pub mod catalog;
 pub mod error;
 pub mod formulas;
+pub mod geo;
 pub mod live;
 pub mod model;
 mod reject;

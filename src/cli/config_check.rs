@@ -5,14 +5,23 @@ use std::path::Path;
 use anyhow::bail;
 use stadtpuls_config::{Config, env_from_process};
 
-/// Loads, validates and summarises a config file and its registries.
+/// Loads, validates and summarises a config file, its registries and zone files.
 pub fn run(file: &Path) -> anyhow::Result<()> {
     let env = env_from_process();
     let checked = Config::load(file, &env).and_then(|config| {
-        let registries = config.load_registries()?;
-        Ok((config, registries))
+        // Both are checked even when one fails, so every problem is reported at once.
+        let registries = config.load_registries();
+        let zones = config.load_zones();
+        match (registries, zones) {
+            (Ok(registries), Ok(zones)) => Ok((config, registries, zones)),
+            (Err(mut errors), Err(more)) => {
+                errors.0.extend(more);
+                Err(errors)
+            }
+            (Err(errors), Ok(_)) | (Ok(_), Err(errors)) => Err(errors),
+        }
     });
-    let (config, registries) = match checked {
+    let (config, registries, zones) = match checked {
         Ok(ok) => ok,
         Err(errors) => {
             eprintln!("{errors}");
@@ -36,13 +45,14 @@ pub fn run(file: &Path) -> anyhow::Result<()> {
         humantime::format_duration(config.windows.out_of_orderness)
     );
     println!("  api: {}", config.api.bind);
-    for registry in &registries {
+    for (registry, city_zones) in registries.iter().zip(&zones) {
         println!(
-            "  city {}: {} traffic sensors, {} facilities, {} spots",
+            "  city {}: {} traffic sensors, {} facilities, {} spots, {} zones",
             registry.city.id,
             registry.traffic_sensors().count(),
             registry.facilities().count(),
-            registry.spots().count()
+            registry.spots().count(),
+            city_zones.zones.len()
         );
     }
     Ok(())

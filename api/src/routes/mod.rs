@@ -2,8 +2,10 @@
 
 pub mod cities;
 pub mod health;
+pub mod nearby;
 pub mod parking;
 pub mod traffic;
+pub mod zones;
 
 use crate::error::ApiError;
 use crate::state::{AppState, CityView};

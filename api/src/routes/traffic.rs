@@ -56,7 +56,7 @@ impl WindowItem {
 }
 
 /// Rounds to two decimals: more digits than the detectors measure only add noise.
-fn round2(x: f64) -> f64 {
+pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
@@ -143,7 +143,7 @@ pub async fn sensor(
 
 /// Resolves the `window` parameter — a tumbling size (`15m`) or a hopping family
 /// (`1h/5m`) — to a configured family (default: the smallest tumbling size).
-fn window(state: &AppState, param: Option<&str>) -> Result<((u32, u32), String)> {
+pub(crate) fn window(state: &AppState, param: Option<&str>) -> Result<((u32, u32), String)> {
     let families = state.window_families();
     let Some(param) = param else {
         let (size, slide) = families.first().copied().unwrap_or((60, 60));

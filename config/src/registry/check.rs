@@ -8,13 +8,10 @@ use std::str::FromStr;
 use super::read::{GEOMETRY, RawSensor, RowLocation, WHOLE_ROW};
 use super::{SensorKind, SensorSpec};
 use crate::error::{ConfigError, Errors};
-use crate::fields;
+use crate::fields::{self, MAX_DISTANCE_FROM_CENTRE_M};
 use crate::model::CityConfig;
 
 const MAX_ID_LEN: usize = 128;
-/// Far enough for any suburb or border P+R, near enough to catch swapped lat/lon or a
-/// sensor filed under the wrong city.
-const MAX_DISTANCE_FROM_CENTRE_M: f64 = 50_000.0;
 const LANES: RangeInclusive<u8> = 1..=8;
 const DEFAULT_LANES: u8 = 1;
 const FREE_FLOW_KMH: RangeInclusive<f64> = 5.0..=250.0;
