@@ -33,7 +33,8 @@
 //! # Main types
 //!
 //! - [`Config`] with its sections [`KafkaConfig`], [`WindowsConfig`], [`ApiConfig`],
-//!   [`HistoryConfig`], [`ParkingConfig`] and [`CityConfig`]
+//!   [`HistoryConfig`], [`ParkingConfig`], [`TrafficConfig`] (of [`SiteClass`]es) and
+//!   [`CityConfig`]
 //! - [`CityRegistry`] of [`SensorSpec`]s
 //! - [`ConfigError`] / [`ConfigErrors`]
 
@@ -54,9 +55,13 @@ pub use demo::{DEMO_ORIGIN, DEMO_TOML};
 pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
-    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, ParkingConfig, RegistrySource, WindowsConfig,
+    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, MAX_LANES, ParkingConfig, RegistrySource,
+    SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, SiteClass, TrafficConfig,
+    WindowsConfig, derived_site_class,
 };
-pub use registry::{CityRegistry, SensorKind, SensorSpec, parse_registry};
+pub use registry::{
+    CityRegistry, SensorKind, SensorSpec, parse_registry, parse_registry_with_classes,
+};
 
 use crate::error::Errors;
 use crate::validate::ResolveRegistry;
@@ -74,6 +79,8 @@ pub struct Config {
     pub history: HistoryConfig,
     /// Parking settings.
     pub parking: ParkingConfig,
+    /// Traffic-state site classes.
+    pub traffic: TrafficConfig,
     /// The cities, in file order; at least one.
     pub cities: Vec<CityConfig>,
     /// Where the config came from, for messages: the file path, or `<built-in demo>`.
@@ -118,7 +125,7 @@ impl Config {
         let registries = self
             .cities
             .iter()
-            .map(|city| registry::load(city, &mut errors))
+            .map(|city| registry::load(city, &self.traffic, &mut errors))
             .collect();
         errors.finish(registries)
     }

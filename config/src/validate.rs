@@ -1,6 +1,8 @@
 //! [`RawConfig`] → [`Config`]: every range, format and cross-field rule, with all
 //! problems collected before returning.
 
+mod traffic;
+
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -97,6 +99,7 @@ pub(crate) fn validate(
     let parking = ParkingConfig {
         stale_after: stale_after.unwrap_or(ParkingConfig::default().stale_after),
     };
+    let traffic = traffic::traffic(&mut ctx, &raw.traffic);
     let cities = cities(&mut ctx, raw.cities, resolve);
     Config {
         kafka,
@@ -104,6 +107,7 @@ pub(crate) fn validate(
         api,
         history,
         parking,
+        traffic,
         cities,
         origin: origin.to_path_buf(),
     }
