@@ -40,6 +40,7 @@ pub mod catalog;
 pub mod error;
 pub mod formulas;
 pub mod live;
+pub mod marz;
 pub mod model;
 mod reject;
 pub mod time;

@@ -7,6 +7,7 @@
 pub mod parking;
 pub(crate) mod slab;
 pub mod traffic;
+pub mod traffic_state;
 pub mod watermark;
 
 use arrow_array::RecordBatch;
@@ -65,8 +66,9 @@ pub struct ClosedWindows {
     pub window_s: u32,
     /// Window start, epoch ms UTC.
     pub window_start: EventTime,
-    /// One row per entity (schema: [`traffic::traffic_window_schema`] or
-    /// [`parking::parking_window_schema`]).
+    /// One row per entity (schema: [`traffic::traffic_window_schema`] once classified by
+    /// [`traffic_state::TrafficStateClassifier`], [`traffic::traffic_aggregate_schema`]
+    /// as the traffic operator emits it, or [`parking::parking_window_schema`]).
     pub batch: RecordBatch,
 }
 

@@ -1,0 +1,205 @@
+//! Per-sensor traffic state of closed traffic windows: speed ratio, MARZ state Z1–Z4 and
+//! the congestion flag, appended to the batches [`TrafficWindowOperator`] emits.
+//!
+//! [`TrafficWindowOperator`]: super::traffic::TrafficWindowOperator
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, Float64Builder, StringBuilder};
+use arrow_array::{
+    Array, ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array,
+};
+
+use crate::catalog::{Catalog, EntityKey};
+use crate::formulas;
+use crate::marz::{self, MarzThresholds, TrafficState};
+use crate::time::EventTime;
+use crate::window::ClosedWindows;
+use crate::window::traffic::{out, traffic_aggregate_schema, traffic_window_schema};
+use crate::{ProcessingError, Result};
+
+/// The state a sensor's window ended in, for the hysteresis of the next one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Previous {
+    window_end: EventTime,
+    state: Option<TrafficState>,
+}
+
+/// Classifies closed traffic windows, keeping each sensor's last state per window size.
+///
+/// The hysteresis of [`marz::marz_state`] needs the state of the window right before:
+/// a previous state counts only when that window ended where this one starts, so a sensor
+/// that was silent for a window (no row) starts afresh. Memory is one slot per (window
+/// size, catalog sensor): it grows with the catalog, never with time.
+///
+/// ```
+/// use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
+/// use stadtpuls_processing::model::TimeBounds;
+/// use stadtpuls_processing::model::traffic::{TrafficBatchBuilder, TrafficObservation};
+/// use stadtpuls_processing::window::traffic::{TrafficWindowOperator, traffic_window_schema};
+/// use stadtpuls_processing::window::traffic_state::TrafficStateClassifier;
+/// use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
+///
+/// let mut catalog = Catalog::with_cities(&["ulm"], UnknownSensors::Admit);
+/// let spec = WindowSpec { sizes_ms: vec![60_000], out_of_orderness_ms: 0, idle_timeout_ms: 60_000,
+///                         timestamps: TimestampSemantics::IntervalEnd };
+/// let mut op = TrafficWindowOperator::new(&spec);
+/// let mut classifier = TrafficStateClassifier::new();
+/// let now = 1_795_478_580_000;
+/// let bounds = TimeBounds { now, max_future_ms: 300_000 };
+/// let mut builder = TrafficBatchBuilder::default();
+/// let minutes = [(1_795_478_460_000, 10, 45.0), (1_795_478_520_000, 30, 20.0), (now, 0, 50.0)];
+/// for (ts, n, v) in minutes {
+///     let obs = TrafficObservation { city: "ulm", sensor_id: "ulm-t-1", lane: 0, ts, interval_s: 60,
+///         vehicle_count: n, heavy_vehicle_count: None, avg_speed_kmh: Some(v), occupancy_pct: None };
+///     builder.push(&mut catalog, None, &obs, bounds).unwrap();
+/// }
+/// let batch = builder.finish(&mut catalog).unwrap();
+/// op.process(0, now, &batch, catalog.traffic_sensors().len()).unwrap();
+/// let mut states = Vec::new();
+/// for closed in op.advance(now, &catalog).unwrap() {
+///     let classified = classifier.classify(&closed, &catalog).unwrap();
+///     assert_eq!(classified.batch.schema(), traffic_window_schema());
+///     let column = classified.batch.column_by_name("traffic_state").unwrap();
+///     let codes = column.as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+///     states.push(codes.value(0).to_owned());
+/// }
+/// // An urban street, one lane (v1 15, v2 35 km/h; k1 20, k2 50 veh/km):
+/// // 600 veh/h at 45 km/h (k = 13.3) is free; 1800 veh/h at 20 km/h (k = 90 > k2) is slow;
+/// // no vehicles at all is an empty, free road.
+/// assert_eq!(states, ["Z1", "Z3", "Z1"]);
+/// ```
+#[derive(Debug, Default)]
+pub struct TrafficStateClassifier {
+    /// Window length in seconds → the last window of each sensor, indexed by sensor key.
+    previous: HashMap<u32, Vec<Option<Previous>>>,
+}
+
+impl TrafficStateClassifier {
+    /// Creates a classifier that has seen no window yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Returns `closed` with the columns `speed_ratio`, `traffic_state` and `congested`
+    /// appended (schema [`traffic_window_schema`]), and remembers each row's state for the
+    /// sensor's next window of the same size.
+    ///
+    /// A row whose sensor or site class the catalog does not know gets nulls (cannot
+    /// happen when the batch came from an operator fed by the same catalog).
+    ///
+    /// # Errors
+    /// [`ProcessingError::Schema`] if the batch is not one the traffic window operator
+    /// emitted (already classified, or not traffic); a bug.
+    pub fn classify(&mut self, closed: &ClosedWindows, catalog: &Catalog) -> Result<ClosedWindows> {
+        let batch = &closed.batch;
+        if batch.schema() != traffic_aggregate_schema() {
+            return Err(ProcessingError::Schema(
+                "traffic state: expected a batch of the traffic window operator".to_owned(),
+            ));
+        }
+        let input = Input::of(batch)?;
+        let sensors = catalog.traffic_sensors();
+        let slots = self.previous.entry(closed.window_s).or_default();
+        slots.resize(sensors.len(), None);
+        let n = batch.num_rows();
+        let mut ratio = Float64Builder::with_capacity(n);
+        let mut state = StringBuilder::with_capacity(n, 2 * n);
+        let mut congested = BooleanBuilder::with_capacity(n);
+        for row in 0..n {
+            let key = sensor_key(catalog, input.city.value(row), input.sensor.value(row));
+            let info = key.and_then(|k| sensors.get(k as usize));
+            let class = info.and_then(|i| catalog.site_classes().get(usize::from(i.site_class)));
+            let slot = key.and_then(|k| slots.get_mut(k as usize));
+            let (Some(info), Some(class), Some(slot)) = (info, class, slot) else {
+                ratio.append_null();
+                state.append_null();
+                congested.append_null();
+                continue;
+            };
+            let v_s = input.f64(input.speed, row);
+            let window_start = input.start.value(row);
+            let previous = slot
+                .filter(|p| p.window_end == window_start)
+                .and_then(|p| p.state);
+            let current = marz::window_state(
+                input.vehicles.value(row),
+                v_s,
+                input.f64(input.density, row),
+                &MarzThresholds::of(class, info.lanes),
+                previous,
+            );
+            *slot = Some(Previous {
+                window_end: input.end.value(row),
+                state: current,
+            });
+            ratio.append_option(formulas::speed_ratio(v_s, info.free_flow_kmh));
+            state.append_option(current.map(TrafficState::code));
+            congested.append_option(current.map(TrafficState::is_congested));
+        }
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        columns.push(Arc::new(ratio.finish()));
+        columns.push(Arc::new(state.finish()));
+        columns.push(Arc::new(congested.finish()));
+        Ok(ClosedWindows {
+            window_s: closed.window_s,
+            window_start: closed.window_start,
+            batch: RecordBatch::try_new(traffic_window_schema(), columns)?,
+        })
+    }
+
+    /// Number of (window size, sensor) states kept, at most sizes × catalog sensors.
+    pub fn states(&self) -> usize {
+        self.previous
+            .values()
+            .map(|slots| slots.iter().filter(|slot| slot.is_some()).count())
+            .sum()
+    }
+}
+
+fn sensor_key(catalog: &Catalog, city: &str, sensor: &str) -> Option<EntityKey> {
+    catalog
+        .city(city)
+        .and_then(|city| catalog.traffic_key(city, sensor))
+}
+
+/// The columns the classification reads, borrowed once per batch.
+struct Input<'a> {
+    city: &'a StringArray,
+    sensor: &'a StringArray,
+    start: &'a TimestampMillisecondArray,
+    end: &'a TimestampMillisecondArray,
+    vehicles: &'a UInt64Array,
+    speed: &'a Float64Array,
+    density: &'a Float64Array,
+}
+
+impl<'a> Input<'a> {
+    fn of(batch: &'a RecordBatch) -> Result<Self> {
+        Ok(Self {
+            city: column(batch, out::CITY)?,
+            sensor: column(batch, out::SENSOR_ID)?,
+            start: column(batch, out::WINDOW_START)?,
+            end: column(batch, out::WINDOW_END)?,
+            vehicles: column(batch, out::VEHICLES)?,
+            speed: column(batch, out::SPEED_SPACE_MEAN_KMH)?,
+            density: column(batch, out::DENSITY_VEH_KM)?,
+        })
+    }
+
+    fn f64(&self, array: &Float64Array, row: usize) -> Option<f64> {
+        array.is_valid(row).then(|| array.value(row))
+    }
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            ProcessingError::Schema(format!(
+                "traffic window column `{name}` missing or mistyped"
+            ))
+        })
+}
