@@ -288,6 +288,13 @@ async fn kafka_to_http_with_dead_letters() {
     assert_eq!(a1["density_veh_km"], 90.0);
     assert_eq!(a1["occupancy_pct"], 15.75);
     assert_eq!(a1["heavy_share_pct"], 8.33); // 4 heavy of 48 classified
+    // Traffic state: 2 lanes at 50 km/h free flow → site class urban (v1 15, v2 35 km/h;
+    // k1 30, k2 60 veh/km for 2 lanes). v 40 ≥ v2 with k 90 > k2 alone and no earlier
+    // window → Z2, not congested. Every lane sent 2 × 30 s of the 60 s window.
+    assert_eq!(a1["traffic_state"], "Z2");
+    assert_eq!(a1["congested"], false);
+    assert_eq!(a1["speed_ratio"], 0.8); // 40 / 50
+    assert_eq!(a1["completeness_pct"], 100.0); // (4 × 30) / (60 × 2)
     let b1 = json_get(
         &client,
         &format!("{}/v1/cities/{beta}/traffic/b-t-1?window=1m", app.base),
@@ -297,6 +304,10 @@ async fn kafka_to_http_with_dead_letters() {
     let b1 = window(&b1, &w1).expect("W1 of b-t-1");
     assert_eq!(b1["vehicles"], 5);
     assert_eq!(b1["flow_veh_h"], 600.0);
+    // 1 lane at 100 km/h → motorway (v1 30, v2 80; k1 20, k2 50): v 80, k 7.5 → Z1; one
+    // 30 s cross-section interval of a 60 s window.
+    assert_eq!(b1["traffic_state"], "Z1");
+    assert_eq!(b1["completeness_pct"], 50.0);
 
     // Parking is a level: served as soon as it is processed.
     let parking = json_get(&client, &format!("{}/v1/cities/{alpha}/parking", app.base))
@@ -362,6 +373,11 @@ async fn kafka_to_http_with_dead_letters() {
     assert_eq!(a2["vehicles"], 7);
     assert_eq!(a2["flow_veh_h"], 420.0); // 7·3600/min(60, 60+20): overlapping intervals capped at the window
     assert_eq!(a2["speed_space_mean_kmh"], 38.89); // 7/(4/50+3/30)
+    // 1 lane at 70 km/h → arterial (v1 20, v2 50; k1 20, k2 50): v 38.89, k 10.8 → Z3;
+    // 60 + 20 s received for a 60 s window, capped at 100 %.
+    assert_eq!(a2["traffic_state"], "Z3");
+    assert_eq!(a2["congested"], true);
+    assert_eq!(a2["completeness_pct"], 100.0);
     let a2w1 = json_get(&client, &sensor_url("a-t-2"))
         .await
         .expect("a-t-2");

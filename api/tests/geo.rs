@@ -71,7 +71,11 @@ fn ulm() -> (CityRegistry, CityZones) {
 /// One 60-s interval ending at NOW per sensor: (sensor, vehicles, km/h, occupancy %),
 /// run through the real batch builder and window operator into the live view.
 fn feed_traffic(live: &LiveState, registries: &[CityRegistry], rows: &[(&str, i64, f64, f64)]) {
-    let mut catalog = Catalog::from_registries(registries, UnknownSensors::Reject);
+    let mut catalog = Catalog::from_registries(
+        registries,
+        &stadtpuls_config::TrafficConfig::default(),
+        UnknownSensors::Reject,
+    );
     let spec = WindowSpec::tumbling(
         &[60_000, 900_000],
         0,
@@ -103,7 +107,13 @@ fn feed_traffic(live: &LiveState, registries: &[CityRegistry], rows: &[(&str, i6
     let batch = builder.finish(&mut catalog).expect("batch");
     let sensors = catalog.traffic_sensors().len();
     operator.process(0, NOW, &batch, sensors).expect("process");
-    let closed = operator.advance(NOW, &catalog).expect("advance");
+    let mut classifier = stadtpuls_processing::window::traffic_state::TrafficStateClassifier::new();
+    let closed: Vec<_> = operator
+        .advance(NOW, &catalog)
+        .expect("advance")
+        .iter()
+        .map(|c| classifier.classify(c, &catalog).expect("classify"))
+        .collect();
     assert_eq!(
         closed.len(),
         2,

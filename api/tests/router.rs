@@ -8,25 +8,32 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use stadtpuls_api::{AppState, router};
-use stadtpuls_config::{Config, parse_registry};
+use stadtpuls_config::{CityRegistry, Config, TrafficConfig, parse_registry};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::live::LiveState;
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::{ParkingBatchBuilder, ParkingObservation};
+use stadtpuls_processing::model::traffic::{TrafficBatchBuilder, TrafficObservation};
 use stadtpuls_processing::window::parking::{FacilityLive, ParkingOperator, ParkingSpec};
+use stadtpuls_processing::window::traffic::TrafficWindowOperator;
+use stadtpuls_processing::window::traffic_state::TrafficStateClassifier;
 use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 use tower::ServiceExt;
 
 const NOW: i64 = 1_795_478_400_000;
 
-fn state(ready: Arc<AtomicBool>) -> AppState {
+fn registry() -> CityRegistry {
     let config = Config::demo(&Default::default()).expect("demo config");
     let city = config.city("ulm").expect("ulm").clone();
     let csv = "id,kind,name,lat,lon,lanes,capacity,free_flow_kmh,facility_id\n\
                ulm-t-1,traffic,Ring,48.40,9.99,2,,50,\n\
                ulm-p-1,parking_facility,Parkhaus,48.398,9.991,,100,,\n\
                ulm-p-2,parking_facility,P+R,48.39,9.98,,50,,\n";
-    let registry = parse_registry(&city, std::path::Path::new("ulm.csv"), csv).expect("registry");
+    parse_registry(&city, std::path::Path::new("ulm.csv"), csv).expect("registry")
+}
+
+fn state(ready: Arc<AtomicBool>) -> AppState {
+    let registry = registry();
     let live = Arc::new(LiveState::new(3_600_000));
     run_parking(&live, &registry);
     live.set_facility(
@@ -48,8 +55,11 @@ fn state(ready: Arc<AtomicBool>) -> AppState {
 /// Feeds ulm-p-1 through the real operator: 30 free (entries 5, exits 2) at 23:46, 25 free
 /// (entries 3) at 23:59, so the window [23:45, 00:00) and the level reach the live view.
 fn run_parking(live: &LiveState, registry: &stadtpuls_config::CityRegistry) {
-    let mut catalog =
-        Catalog::from_registries(std::slice::from_ref(registry), UnknownSensors::Reject);
+    let mut catalog = Catalog::from_registries(
+        std::slice::from_ref(registry),
+        &TrafficConfig::default(),
+        UnknownSensors::Reject,
+    );
     let windows = WindowSpec::tumbling(
         &[60_000, 900_000],
         0,
@@ -232,4 +242,78 @@ async fn readiness_follows_the_pipeline() {
     let (status, spec) = call(s, "/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     assert!(spec["paths"]["/v1/cities/{city}/parking"].is_object());
+}
+
+/// Runs one report of `ulm-t-1` through the operator and the classifier into the live view.
+fn feed_one_window(live: &LiveState) {
+    let mut catalog = Catalog::from_registries(
+        &[registry()],
+        &TrafficConfig::default(),
+        UnknownSensors::Reject,
+    );
+    let spec = WindowSpec::tumbling(
+        &[60_000, 900_000],
+        0,
+        60_000,
+        TimestampSemantics::IntervalEnd,
+    );
+    let mut op = TrafficWindowOperator::new(&spec);
+    let mut builder = TrafficBatchBuilder::default();
+    let obs = TrafficObservation {
+        city: "ulm",
+        sensor_id: "ulm-t-1",
+        lane: 1,
+        ts: NOW,
+        interval_s: 60,
+        vehicle_count: 20,
+        heavy_vehicle_count: None,
+        avg_speed_kmh: Some(30.0),
+        occupancy_pct: None,
+    };
+    let bounds = TimeBounds {
+        now: NOW,
+        max_future_ms: 0,
+    };
+    builder
+        .push(&mut catalog, None, &obs, bounds)
+        .expect("valid observation");
+    let batch = builder.finish(&mut catalog).expect("batch");
+    op.process(0, NOW, &batch, catalog.traffic_sensors().len())
+        .expect("process");
+    let mut classifier = TrafficStateClassifier::new();
+    for closed in op.finish(&catalog).expect("close") {
+        let classified = classifier.classify(&closed, &catalog).expect("classify");
+        live.apply_traffic(&classified).expect("apply");
+    }
+}
+
+#[tokio::test]
+async fn traffic_windows_carry_state_and_completeness() {
+    let s = state(Arc::new(AtomicBool::new(true)));
+    feed_one_window(&s.live);
+    let (status, body) = call(s.clone(), "/v1/cities/ulm/traffic?window=1m").await;
+    assert_eq!(status, StatusCode::OK);
+    let window = &body["sensors"][0];
+    // Lane 1 of 2 sent 60 s: q = 1200 veh/h, v_s = 30 km/h, k = 40 veh/km on an urban
+    // street (v1 15, v2 35; two lanes: k1 30, k2 60) → Z3; 60 of 120 lane-seconds.
+    assert_eq!(window["sensor_id"], "ulm-t-1");
+    assert_eq!(window["density_veh_km"], 40.0);
+    assert_eq!(window["traffic_state"], "Z3");
+    assert_eq!(window["congested"], true);
+    assert_eq!(window["completeness_pct"], 50.0);
+    assert_eq!(window["speed_ratio"], 0.6);
+
+    // Every field served is documented in the OpenAPI description (`SensorWindow` in the
+    // city list, `Window` without `sensor_id` in a sensor's history).
+    let (_, spec) = call(s, "/openapi.json").await;
+    for schema in ["Window", "SensorWindow"] {
+        let properties = &spec["components"]["schemas"][schema]["properties"];
+        let fields = window.as_object().map(|o| o.keys().collect::<Vec<_>>());
+        for field in fields.unwrap_or_default() {
+            if field == "sensor_id" && schema == "Window" {
+                continue;
+            }
+            assert!(properties[field].is_object(), "{schema} lacks `{field}`");
+        }
+    }
 }

@@ -16,8 +16,8 @@ use crate::error::{ConfigError, Errors, FILE_KEY};
 use crate::raw::RawConfig;
 
 /// Top-level keys, for the unknown-key message.
-const TOP_LEVEL_KEYS: [&str; 7] = [
-    "version", "kafka", "windows", "api", "history", "parking", "cities",
+const TOP_LEVEL_KEYS: [&str; 8] = [
+    "version", "kafka", "windows", "api", "history", "parking", "traffic", "cities",
 ];
 
 /// Parses `text`; returns `None` (with errors pushed) when the TOML itself is broken.
@@ -55,6 +55,7 @@ pub(crate) fn parse(text: &str, origin: &Path, errors: &mut Errors) -> Option<Ra
             "api" => located.section(value, "api", errors, |v| raw.api = v),
             "history" => located.section(value, "history", errors, |v| raw.history = v),
             "parking" => located.section(value, "parking", errors, |v| raw.parking = v),
+            "traffic" => located.section(value, "traffic", errors, |v| raw.traffic = v),
             "cities" => raw.cities = located.cities(value, errors),
             other => {
                 let expected = TOP_LEVEL_KEYS.map(|k| format!("`{k}`")).join(", ");
@@ -151,7 +152,7 @@ fn missing_field(message: &str) -> Option<&str> {
 }
 
 /// Appends a table key to a dotted path, quoting keys that are not bare TOML keys.
-fn key_segment(path: &str, key: &str) -> String {
+pub(crate) fn key_segment(path: &str, key: &str) -> String {
     let bare = !key.is_empty()
         && key
             .chars()

@@ -14,7 +14,10 @@ use crate::raw::{RawConfig, SettingValue};
 /// Prefix of every Stadtpuls variable.
 pub const ENV_PREFIX: &str = "STADTPULS_";
 
-const SECTIONS: [&str; 6] = ["KAFKA", "WINDOWS", "API", "HISTORY", "PARKING", "CITIES"];
+/// The first five take overrides; the others only exist to explain why they do not.
+const SECTIONS: [&str; 7] = [
+    "KAFKA", "WINDOWS", "API", "HISTORY", "PARKING", "CITIES", "TRAFFIC",
+];
 const KAFKA_KEYS: [&str; 8] = [
     "BROKERS",
     "GROUP_ID",
@@ -149,6 +152,14 @@ fn apply_one(
         ("CITIES", _) => {
             return Err(
                 "cities cannot be overridden from the environment, edit the config file".to_owned(),
+            );
+        }
+        // Site classes are tables of per-lane lists keyed by free-form names, which a
+        // flat variable name cannot address without guessing.
+        ("TRAFFIC", _) => {
+            return Err(
+                "traffic site classes cannot be overridden from the environment, edit the config file"
+                    .to_owned(),
             );
         }
         _ => return Err(unknown_message(section, key)),

@@ -81,6 +81,24 @@ pub(crate) fn check_city_id(id: &str, max_len: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Site class names are written in registries: `^[a-z0-9_-]+$`, 1..=`max_len`.
+pub(crate) fn check_site_class_name(name: &str, max_len: usize) -> Result<(), String> {
+    if name.is_empty() || name.len() > max_len {
+        return Err(format!(
+            "site class name `{name}` must be 1 to {max_len} characters long"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "site class name `{name}` may only contain a-z, 0-9, `_` and `-`"
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_lat(lat: f64) -> Result<(), String> {
     if lat.is_finite() && (-90.0..=90.0).contains(&lat) {
         Ok(())

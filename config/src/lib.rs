@@ -36,7 +36,8 @@
 //! # Main types
 //!
 //! - [`Config`] with its sections [`KafkaConfig`], [`WindowsConfig`], [`ApiConfig`],
-//!   [`HistoryConfig`], [`ParkingConfig`] (with [`ParkingThresholds`]) and [`CityConfig`]
+//!   [`HistoryConfig`], [`ParkingConfig`] (with [`ParkingThresholds`]), [`TrafficConfig`]
+//!   (of [`SiteClass`]es) and [`CityConfig`]
 //! - [`CityRegistry`] of [`SensorSpec`]s
 //! - [`CityZones`] of [`ZoneSpec`]s (districts and parking zones)
 //! - [`ConfigError`] / [`ConfigErrors`]
@@ -59,10 +60,13 @@ pub use demo::{DEMO_ORIGIN, DEMO_TOML};
 pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
-    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, ParkingConfig, ParkingThresholds,
-    RegistrySource, WindowsConfig, ZoneSource,
+    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, MAX_LANES, ParkingConfig, ParkingThresholds,
+    RegistrySource, SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, SiteClass,
+    TrafficConfig, WindowsConfig, ZoneSource, derived_site_class,
 };
-pub use registry::{CityRegistry, SensorKind, SensorSpec, parse_registry};
+pub use registry::{
+    CityRegistry, SensorKind, SensorSpec, parse_registry, parse_registry_with_classes,
+};
 pub use zones::{CityZones, LonLat, ZoneKind, ZonePolygon, ZoneSpec, parse_zones};
 
 use crate::error::Errors;
@@ -81,6 +85,8 @@ pub struct Config {
     pub history: HistoryConfig,
     /// Parking settings.
     pub parking: ParkingConfig,
+    /// Traffic-state site classes.
+    pub traffic: TrafficConfig,
     /// The cities, in file order; at least one.
     pub cities: Vec<CityConfig>,
     /// Where the config came from, for messages: the file path, or `<built-in demo>`.
@@ -129,7 +135,7 @@ impl Config {
         let registries = self
             .cities
             .iter()
-            .map(|city| registry::load(city, &mut errors))
+            .map(|city| registry::load(city, &self.traffic, &mut errors))
             .collect();
         errors.finish(registries)
     }

@@ -30,6 +30,8 @@ pub(crate) struct RawConfig {
     pub history: RawHistory,
     /// `[parking]`.
     pub parking: RawParking,
+    /// `[traffic]`.
+    pub traffic: RawTraffic,
     /// `[[cities]]`; `None` for an entry that did not deserialize (already reported).
     pub cities: Vec<Option<RawCity>>,
 }
@@ -43,6 +45,7 @@ impl Default for RawConfig {
             api: RawApi::default(),
             history: RawHistory::default(),
             parking: RawParking::default(),
+            traffic: RawTraffic::default(),
             cities: Vec::new(),
         }
     }
@@ -210,6 +213,73 @@ impl Default for RawParking {
             full_increasing_pct: default_full_increasing_pct(),
             full_decreasing_pct: default_full_decreasing_pct(),
         }
+    }
+}
+
+/// `[traffic]` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTraffic {
+    /// `[traffic.site_classes.<name>]`: each replaces the built-in class of that name or
+    /// adds a class.
+    #[serde(default)]
+    pub site_classes: BTreeMap<String, RawSiteClass>,
+}
+
+/// One `[traffic.site_classes.<name>]` table as written; every key is required, so a
+/// table always states a whole class instead of patching a built-in one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSiteClass {
+    /// Lower speed threshold v1, km/h.
+    pub v1_kmh: f64,
+    /// Upper speed threshold v2, km/h.
+    pub v2_kmh: f64,
+    /// Lower density threshold k1, veh/km, per lane count.
+    pub k1_veh_km: LaneValues,
+    /// Upper density threshold k2, veh/km, per lane count.
+    pub k2_veh_km: LaneValues,
+}
+
+/// A density threshold by lane count: one number for every lane count, or a list whose
+/// entry `i` applies to `i + 1` lanes and whose last entry also applies to wider roads
+/// (MARZ sets k1/k2 per number of lanes).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LaneValues(pub Vec<f64>);
+
+impl<'de> Deserialize<'de> for LaneValues {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LaneVisitor;
+
+        impl<'de> Visitor<'de> for LaneVisitor {
+            type Value = LaneValues;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or an array of numbers, one per lane count")
+            }
+
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<LaneValues, E> {
+                Ok(LaneValues(vec![value as f64]))
+            }
+
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<LaneValues, E> {
+                Ok(LaneValues(vec![value as f64]))
+            }
+
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<LaneValues, E> {
+                Ok(LaneValues(vec![value]))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<LaneValues, A::Error> {
+                let mut values = Vec::new();
+                while let Some(value) = seq.next_element::<f64>()? {
+                    values.push(value);
+                }
+                Ok(LaneValues(values))
+            }
+        }
+
+        deserializer.deserialize_any(LaneVisitor)
     }
 }
 

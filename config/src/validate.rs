@@ -2,6 +2,7 @@
 //! problems collected before returning.
 
 mod parking;
+mod traffic;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -101,6 +102,7 @@ pub(crate) fn validate(
         dir: PathBuf::from(raw.history.dir),
     };
     let parking = parking::parking(&mut ctx, &raw.parking);
+    let traffic = traffic::traffic(&mut ctx, &raw.traffic);
     let cities = cities(&mut ctx, raw.cities, resolve);
     Config {
         kafka,
@@ -108,6 +110,7 @@ pub(crate) fn validate(
         api,
         history,
         parking,
+        traffic,
         cities,
         origin: origin.to_path_buf(),
     }

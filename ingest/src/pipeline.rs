@@ -19,6 +19,7 @@ use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
 use stadtpuls_processing::time::{MS_PER_S, ProcessingTime};
 use stadtpuls_processing::window::parking::{ParkingOperator, ParkingSpec};
 use stadtpuls_processing::window::traffic::TrafficWindowOperator;
+use stadtpuls_processing::window::traffic_state::TrafficStateClassifier;
 use stadtpuls_processing::window::watermark::SourceId;
 use stadtpuls_processing::window::{
     ClosedWindows, ProcessStats, TimestampSemantics, WindowShape, WindowSpec, window_family_label,
@@ -126,6 +127,7 @@ pub struct Limits {
 pub struct Pipeline {
     catalog: Catalog,
     traffic: TrafficWindowOperator,
+    traffic_state: TrafficStateClassifier,
     parking: ParkingOperator,
     traffic_rows: TrafficBatchBuilder,
     parking_rows: ParkingBatchBuilder,
@@ -156,7 +158,8 @@ impl Pipeline {
         live: Arc<LiveState>,
         options: PipelineOptions,
     ) -> Self {
-        let catalog = Catalog::from_registries(registries, options.unknown_sensors);
+        let catalog =
+            Catalog::from_registries(registries, &config.traffic, options.unknown_sensors);
         let mut spec = WindowSpec::from_config(&config.windows);
         spec.timestamps = options.timestamps;
         let limits = Limits {
@@ -179,6 +182,7 @@ impl Pipeline {
         metrics::register();
         Self {
             traffic: TrafficWindowOperator::new(spec),
+            traffic_state: TrafficStateClassifier::new(),
             parking: ParkingOperator::new(spec, parking, &catalog),
             catalog,
             traffic_rows: TrafficBatchBuilder::default(),
@@ -457,9 +461,10 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Hands closed windows and changed parking levels to the live view.
+    /// Classifies closed traffic windows, hands them and changed parking levels to the live view.
     fn publish(&mut self, out: &mut StepOutput) -> stadtpuls_processing::Result<()> {
-        for closed in &out.traffic {
+        for closed in &mut out.traffic {
+            *closed = self.traffic_state.classify(closed, &self.catalog)?;
             self.count_emitted(StreamKind::Traffic, closed);
             if self.options.update_live {
                 self.live.apply_traffic(closed)?;

@@ -9,12 +9,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::StringArray;
-use stadtpuls_config::{CityRegistry, SensorKind};
+use stadtpuls_config::{CityRegistry, SensorKind, SiteClass, TrafficConfig, derived_site_class};
 
 /// Dense index of a city in the catalog.
 pub type CityKey = u16;
 /// Dense index of a traffic sensor, facility or spot within its kind.
 pub type EntityKey = u32;
+/// Dense index of a site class in [`Catalog::site_classes`].
+pub type SiteClassKey = u16;
 
 /// What to do with an event from a sensor that is not in the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,8 @@ pub struct TrafficSensorInfo {
     pub lanes: u8,
     /// Free-flow speed of the site in km/h.
     pub free_flow_kmh: f64,
+    /// Site class, whose thresholds decide the traffic state.
+    pub site_class: SiteClassKey,
 }
 
 /// Static description of a parking facility (car park, P+R or on-street zone).
@@ -132,6 +136,7 @@ pub struct Catalog {
     city_index: HashMap<Arc<str>, CityKey>,
     traffic: Vec<TrafficSensorInfo>,
     traffic_index: Interner,
+    site_classes: Vec<SiteClass>,
     facilities: Vec<FacilityInfo>,
     facility_index: Interner,
     spots: Vec<SpotInfo>,
@@ -148,20 +153,32 @@ pub struct Catalog {
 pub const DEFAULT_FREE_FLOW_KMH: f64 = 50.0;
 
 impl Catalog {
-    /// Builds the catalog from validated city registries.
-    pub fn from_registries(registries: &[CityRegistry], unknown: UnknownSensors) -> Self {
+    /// Builds the catalog from validated city registries and the site classes they name.
+    pub fn from_registries(
+        registries: &[CityRegistry],
+        traffic: &TrafficConfig,
+        unknown: UnknownSensors,
+    ) -> Self {
         let ids: Vec<&str> = registries.iter().map(|r| r.city.id.as_str()).collect();
         let mut catalog = Self::with_cities(&ids, unknown);
+        catalog.site_classes = class_table(traffic);
         for (city, registry) in registries.iter().enumerate() {
             let city = city as CityKey;
             for sensor in &registry.sensors {
                 match sensor.kind {
                     SensorKind::Traffic => {
-                        catalog.add_traffic(
+                        let free_flow_kmh = sensor.free_flow_kmh.unwrap_or(DEFAULT_FREE_FLOW_KMH);
+                        let class = sensor
+                            .site_class
+                            .as_deref()
+                            .and_then(|name| catalog.site_class_key(name))
+                            .unwrap_or_else(|| catalog.derived_class(free_flow_kmh));
+                        catalog.add_traffic_in_class(
                             city,
                             &sensor.id,
                             sensor.lanes.max(1),
-                            sensor.free_flow_kmh.unwrap_or(DEFAULT_FREE_FLOW_KMH),
+                            free_flow_kmh,
+                            class,
                         );
                     }
                     SensorKind::ParkingFacility => {
@@ -187,7 +204,8 @@ impl Catalog {
         catalog
     }
 
-    /// Builds an empty catalog of the given cities (ids in key order).
+    /// Builds an empty catalog of the given cities (ids in key order), with the built-in
+    /// site classes.
     pub fn with_cities(city_ids: &[&str], unknown: UnknownSensors) -> Self {
         let city_ids: Vec<Arc<str>> = city_ids.iter().map(|c| Arc::from(*c)).collect();
         let city_index = city_ids
@@ -204,6 +222,7 @@ impl Catalog {
             city_index,
             traffic: Vec::new(),
             traffic_index: Interner::with_cities(n),
+            site_classes: class_table(&TrafficConfig::default()),
             facilities: Vec::new(),
             facility_index: Interner::with_cities(n),
             spots: Vec::new(),
@@ -216,13 +235,27 @@ impl Catalog {
         }
     }
 
-    /// Registers a traffic sensor and returns its key.
+    /// Registers a traffic sensor in the site class its free-flow speed implies and
+    /// returns its key.
     pub fn add_traffic(
         &mut self,
         city: CityKey,
         id: &str,
         lanes: u8,
         free_flow_kmh: f64,
+    ) -> EntityKey {
+        let class = self.derived_class(free_flow_kmh);
+        self.add_traffic_in_class(city, id, lanes, free_flow_kmh, class)
+    }
+
+    /// Registers a traffic sensor of site class `site_class` and returns its key.
+    pub fn add_traffic_in_class(
+        &mut self,
+        city: CityKey,
+        id: &str,
+        lanes: u8,
+        free_flow_kmh: f64,
+        site_class: SiteClassKey,
     ) -> EntityKey {
         let key = self.traffic.len() as EntityKey;
         let id: Arc<str> = Arc::from(id);
@@ -232,6 +265,7 @@ impl Catalog {
             id,
             lanes,
             free_flow_kmh,
+            site_class,
         });
         self.traffic_values = None;
         key
@@ -311,6 +345,25 @@ impl Catalog {
         &self.traffic
     }
 
+    /// Site classes, indexed by [`SiteClassKey`]; always includes the built-in ones.
+    pub fn site_classes(&self) -> &[SiteClass] {
+        &self.site_classes
+    }
+
+    /// Returns the key of the site class called `name`.
+    pub fn site_class_key(&self, name: &str) -> Option<SiteClassKey> {
+        self.site_classes
+            .iter()
+            .position(|class| class.name == name)
+            .and_then(|index| SiteClassKey::try_from(index).ok())
+    }
+
+    /// The built-in class a free-flow speed implies; the table always has it.
+    fn derived_class(&self, free_flow_kmh: f64) -> SiteClassKey {
+        self.site_class_key(derived_site_class(free_flow_kmh))
+            .unwrap_or_default()
+    }
+
     /// All facilities, indexed by key.
     pub fn facilities(&self) -> &[FacilityInfo] {
         &self.facilities
@@ -365,6 +418,18 @@ impl Catalog {
     }
 }
 
+/// The configured classes plus any built-in one missing from them, so that a class
+/// derived from a free-flow speed always resolves (validated configs have them all).
+fn class_table(traffic: &TrafficConfig) -> Vec<SiteClass> {
+    let mut classes = traffic.site_classes.clone();
+    for built_in in SiteClass::built_in() {
+        if traffic.site_class(&built_in.name).is_none() {
+            classes.push(built_in);
+        }
+    }
+    classes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,5 +444,62 @@ mod tests {
         assert_eq!(open.resolve_traffic(1, "ka-1"), Some(0));
         assert_eq!(open.traffic_values().value(1), "ka-1");
         assert_eq!(open.traffic_sensors()[1].city, 0);
+    }
+
+    fn class_of(catalog: &Catalog, key: usize) -> &str {
+        let class = catalog.traffic_sensors()[key].site_class;
+        &catalog.site_classes()[usize::from(class)].name
+    }
+
+    #[test]
+    fn traffic_sensors_get_their_site_class() -> Result<(), stadtpuls_config::ConfigErrors> {
+        let toml = "[traffic.site_classes.tunnel]\nv1_kmh = 40\nv2_kmh = 70\nk1_veh_km = 20\nk2_veh_km = 50\n\
+            [[cities]]\nid = \"ulm\"\nname = \"Ulm\"\ntimezone = \"Europe/Berlin\"\nlat = 48.3984\nlon = 9.9916\nregistry = \"ulm.csv\"\n";
+        let config = stadtpuls_config::Config::from_toml(
+            toml,
+            std::path::Path::new("t.toml"),
+            &HashMap::new(),
+        )?;
+        let csv = "id,kind,lat,lon,lanes,free_flow_kmh,site_class\n\
+                   t1,traffic,48.4,9.99,2,50,\n\
+                   t2,traffic,48.4,9.99,3,120,\n\
+                   t3,traffic,48.4,9.99,1,50,tunnel\n\
+                   t4,traffic,48.4,9.99,1,75,\n";
+        let registry = stadtpuls_config::parse_registry_with_classes(
+            &config.cities[0],
+            std::path::Path::new("ulm.csv"),
+            csv,
+            &config.traffic,
+        )?;
+        let catalog = Catalog::from_registries(&[registry], &config.traffic, UnknownSensors::Admit);
+        let classes: Vec<&str> = (0..4).map(|key| class_of(&catalog, key)).collect();
+        assert_eq!(classes, ["urban", "motorway", "tunnel", "arterial"]);
+        assert_eq!(catalog.traffic_sensors()[1].lanes, 3);
+
+        let mut admitted = catalog.clone();
+        let key = admitted
+            .resolve_traffic(0, "new-sensor")
+            .unwrap_or(u32::MAX);
+        assert_eq!(
+            class_of(&admitted, key as usize),
+            "urban",
+            "50 km/h assumed"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn built_in_classes_are_always_there() {
+        let only_tunnel = TrafficConfig {
+            site_classes: vec![SiteClass {
+                name: "tunnel".to_owned(),
+                ..SiteClass::built_in()[0].clone()
+            }],
+        };
+        let catalog = Catalog::from_registries(&[], &only_tunnel, UnknownSensors::Reject);
+        assert_eq!(catalog.site_class_key("tunnel"), Some(0));
+        for name in ["arterial", "motorway", "urban"] {
+            assert!(catalog.site_class_key(name).is_some(), "{name}");
+        }
     }
 }

@@ -109,6 +109,53 @@ pub fn mean(sum: f64, n: u64) -> Option<f64> {
     (n > 0).then(|| sum / n as f64)
 }
 
+/// Returns the speed ratio `v_s / v_free`: the space-mean speed over the free-flow speed
+/// of the site (1 = free flow, 0.5 = half the free-flow speed); above 1 when traffic is
+/// faster than the registry expects. `None` without a speed or without a positive
+/// free-flow speed.
+///
+/// ```
+/// use stadtpuls_processing::formulas::speed_ratio;
+/// assert_eq!(speed_ratio(Some(40.0), 50.0), Some(0.8));
+/// assert_eq!(speed_ratio(None, 50.0), None);
+/// ```
+pub fn speed_ratio(space_mean_kmh: Option<f64>, free_flow_kmh: f64) -> Option<f64> {
+    space_mean_kmh
+        .filter(|_| free_flow_kmh > 0.0)
+        .map(|v| v / free_flow_kmh)
+}
+
+/// Returns the completeness of a window in percent: the share of the expected counting
+/// time that was received,
+/// `100 · min(1, (Σ T_lane + L · Σ T_section) / (W · L))`,
+/// for `L` registered lanes, a window of `W` seconds, `Σ T_lane` the interval seconds of
+/// per-lane reports and `Σ T_section` those of cross-section reports (lane 0), which
+/// cover every lane at once.
+///
+/// Capped at 100: a duplicate delivery (Kafka is at-least-once) or a lane the registry
+/// does not know adds seconds that were not expected, so a full window is 100 % but
+/// such extra reports can hide a gap elsewhere in the same window. `lanes` and
+/// `window_s` of 0 count as 1 (neither occurs after validation).
+///
+/// ```
+/// use stadtpuls_processing::formulas::completeness_pct;
+/// // two lanes, one 60 s window: lane 1 sent two 30 s intervals, lane 2 one
+/// assert_eq!(completeness_pct(90, 0, 2, 60), 75.0);
+/// // a cross-section report of 60 s covers both lanes
+/// assert_eq!(completeness_pct(0, 60, 2, 60), 100.0);
+/// ```
+pub fn completeness_pct(
+    lane_seconds: u64,
+    cross_section_seconds: u64,
+    lanes: u8,
+    window_s: u32,
+) -> f64 {
+    let lanes = u64::from(lanes.max(1));
+    let received = lane_seconds + lanes * cross_section_seconds;
+    let expected = u64::from(window_s.max(1)) * lanes;
+    100.0 * (received as f64 / expected as f64).min(1.0)
+}
+
 /// Returns parking occupancy `100 · (total − free) / total` in percent; free spaces above
 /// the total are clamped so the result stays within 0–100.
 ///
@@ -233,6 +280,35 @@ mod tests {
         assert!(vs.unwrap_or_default() <= vt);
         let k = density_veh_km(q, vs).unwrap_or_default();
         assert!((k - 20.6).abs() < 1e-9, "{k}");
+    }
+
+    /// A 15-minute window (900 s) of a two-lane sensor sending one-minute intervals per
+    /// lane: lane 1 sent all 15, lane 2 lost two (13 received).
+    ///
+    /// received = 15·60 + 13·60 = 1680 lane-seconds of 2·900 = 1800 expected
+    /// → 100 · 1680/1800 = 93.33 %.
+    /// A three-lane cross-section reporting lane 0 for 14 of 15 minutes:
+    /// 3·840 = 2520 of 3·900 = 2700 → 93.33 % as well.
+    /// Every interval of a one-lane sensor delivered twice: 1800 of 900 → capped at 100 %.
+    #[test]
+    fn hand_worked_completeness() {
+        let c = completeness_pct(15 * 60 + 13 * 60, 0, 2, 900);
+        assert!((c - 93.333_333).abs() < 1e-5, "{c}");
+        let c = completeness_pct(0, 14 * 60, 3, 900);
+        assert!((c - 93.333_333).abs() < 1e-5, "{c}");
+        assert_eq!(completeness_pct(1800, 0, 1, 900), 100.0);
+        assert_eq!(completeness_pct(0, 0, 2, 60), 0.0);
+        // a per-lane and a cross-section report mixed: 30 + 2·15 = 60 of 120
+        assert_eq!(completeness_pct(30, 15, 2, 60), 50.0);
+    }
+
+    /// 40 km/h on a 50 km/h street is 0.8 of free flow; 60 on it is 1.2.
+    #[test]
+    fn hand_worked_speed_ratio() {
+        assert_eq!(speed_ratio(Some(40.0), 50.0), Some(0.8));
+        assert_eq!(speed_ratio(Some(60.0), 50.0), Some(1.2));
+        assert_eq!(speed_ratio(Some(0.0), 50.0), Some(0.0));
+        assert_eq!(speed_ratio(Some(40.0), 0.0), None);
     }
 
     #[test]

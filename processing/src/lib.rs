@@ -41,6 +41,7 @@ pub mod error;
 pub mod formulas;
 pub mod geo;
 pub mod live;
+pub mod marz;
 pub mod model;
 mod reject;
 pub mod time;

@@ -10,10 +10,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{PoisonError, RwLock};
 
 use arrow_array::{
-    Array, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt8Array,
-    UInt32Array, UInt64Array,
+    Array, BooleanArray, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+    UInt8Array, UInt32Array, UInt64Array,
 };
 
+use crate::marz::TrafficState;
 use crate::time::EventTime;
 use crate::window::ClosedWindows;
 use crate::window::parking::FacilityLive;
@@ -46,6 +47,14 @@ pub struct TrafficWindowRow {
     pub occupancy_pct: Option<f64>,
     /// Heavy-vehicle share, percent.
     pub heavy_share_pct: Option<f64>,
+    /// Share of the expected counting intervals received, percent.
+    pub completeness_pct: f64,
+    /// Space-mean speed over the sensor's free-flow speed.
+    pub speed_ratio: Option<f64>,
+    /// MARZ traffic state.
+    pub traffic_state: Option<TrafficState>,
+    /// Whether the state is Z3 or Z4.
+    pub congested: Option<bool>,
 }
 
 #[derive(Debug, Default)]
@@ -76,7 +85,8 @@ impl LiveState {
     /// Stores closed traffic windows and drops windows older than the retention.
     ///
     /// # Errors
-    /// [`ProcessingError::Schema`] if the batch is not a closed-traffic-window batch.
+    /// [`ProcessingError::Schema`] if the batch is not a classified closed-traffic-window
+    /// batch ([`crate::window::traffic::traffic_window_schema`]).
     pub fn apply_traffic(&self, closed: &ClosedWindows) -> Result<()> {
         let rows = traffic_rows(&closed.batch)?;
         let mut cities = self.cities.write().unwrap_or_else(PoisonError::into_inner);
@@ -190,25 +200,42 @@ fn traffic_rows(batch: &RecordBatch) -> Result<Vec<(String, String, TrafficWindo
     let density = f64col(out::DENSITY_VEH_KM)?;
     let occupancy = f64col(out::OCCUPANCY_PCT)?;
     let heavy_share = f64col(out::HEAVY_SHARE_PCT)?;
+    let completeness = f64col(out::COMPLETENESS_PCT)?;
+    let speed_ratio = f64col(out::SPEED_RATIO)?;
+    let state: &StringArray = column(batch, out::TRAFFIC_STATE)?;
+    let congested: &BooleanArray = column(batch, out::CONGESTED)?;
     let opt = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
-    Ok((0..batch.num_rows())
-        .map(|i| {
-            let row = TrafficWindowRow {
-                window_start: start.value(i),
-                window_end: end.value(i),
-                observations: observations.value(i),
-                lanes_reporting: lanes.value(i),
-                vehicles: vehicles.value(i),
-                flow_veh_h: opt(flow, i),
-                speed_time_mean_kmh: opt(v_time, i),
-                speed_space_mean_kmh: opt(v_space, i),
-                density_veh_km: opt(density, i),
-                occupancy_pct: opt(occupancy, i),
-                heavy_share_pct: opt(heavy_share, i),
-            };
-            (city.value(i).to_owned(), sensor.value(i).to_owned(), row)
-        })
-        .collect())
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let traffic_state = if state.is_valid(i) {
+            let code = state.value(i);
+            let parsed = TrafficState::from_code(code).ok_or_else(|| {
+                ProcessingError::Schema(format!("unknown traffic state `{code}`"))
+            })?;
+            Some(parsed)
+        } else {
+            None
+        };
+        let row = TrafficWindowRow {
+            window_start: start.value(i),
+            window_end: end.value(i),
+            observations: observations.value(i),
+            lanes_reporting: lanes.value(i),
+            vehicles: vehicles.value(i),
+            flow_veh_h: opt(flow, i),
+            speed_time_mean_kmh: opt(v_time, i),
+            speed_space_mean_kmh: opt(v_space, i),
+            density_veh_km: opt(density, i),
+            occupancy_pct: opt(occupancy, i),
+            heavy_share_pct: opt(heavy_share, i),
+            completeness_pct: completeness.value(i),
+            speed_ratio: opt(speed_ratio, i),
+            traffic_state,
+            congested: congested.is_valid(i).then(|| congested.value(i)),
+        };
+        rows.push((city.value(i).to_owned(), sensor.value(i).to_owned(), row));
+    }
+    Ok(rows)
 }
 
 fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use stadtpuls_processing::live::TrafficWindowRow;
+use stadtpuls_processing::marz::TrafficState;
 use stadtpuls_processing::time::{parse_rfc3339, to_rfc3339};
 use stadtpuls_processing::window::window_family_label;
 
@@ -34,6 +35,10 @@ pub struct WindowItem {
     density_veh_km: Option<f64>,
     occupancy_pct: Option<f64>,
     heavy_share_pct: Option<f64>,
+    completeness_pct: f64,
+    speed_ratio: Option<f64>,
+    traffic_state: Option<&'static str>,
+    congested: Option<bool>,
 }
 
 impl WindowItem {
@@ -51,6 +56,10 @@ impl WindowItem {
             density_veh_km: row.density_veh_km.map(round2),
             occupancy_pct: row.occupancy_pct.map(round2),
             heavy_share_pct: row.heavy_share_pct.map(round2),
+            completeness_pct: round2(row.completeness_pct),
+            speed_ratio: row.speed_ratio.map(round2),
+            traffic_state: row.traffic_state.map(TrafficState::code),
+            congested: row.congested,
         }
     }
 }

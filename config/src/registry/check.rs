@@ -9,7 +9,7 @@ use super::read::{GEOMETRY, RawSensor, RowLocation, WHOLE_ROW};
 use super::{SensorKind, SensorSpec};
 use crate::error::{ConfigError, Errors};
 use crate::fields::{self, MAX_DISTANCE_FROM_CENTRE_M};
-use crate::model::CityConfig;
+use crate::model::{CityConfig, TrafficConfig, derived_site_class};
 
 const MAX_ID_LEN: usize = 128;
 const LANES: RangeInclusive<u8> = 1..=8;
@@ -73,6 +73,7 @@ impl RowErrors<'_, '_> {
 /// error was added.
 pub(super) fn check(
     city: &CityConfig,
+    traffic: &TrafficConfig,
     rows: Vec<RawSensor>,
     file: &Path,
     errors: &mut Errors,
@@ -84,7 +85,7 @@ pub(super) fn check(
     let parsed: Vec<Parsed> = rows
         .iter()
         .enumerate()
-        .map(|(index, row)| parse_row(city, index, row, &mut found))
+        .map(|(index, row)| parse_row(city, traffic, index, row, &mut found))
         .collect();
 
     let mut first_seen: HashMap<&str, (RowLocation, Option<SensorKind>)> = HashMap::new();
@@ -168,7 +169,13 @@ pub(super) fn check(
     sensors
 }
 
-fn parse_row(city: &CityConfig, index: usize, row: &RawSensor, found: &mut Found<'_>) -> Parsed {
+fn parse_row(
+    city: &CityConfig,
+    traffic: &TrafficConfig,
+    index: usize,
+    row: &RawSensor,
+    found: &mut Found<'_>,
+) -> Parsed {
     let id = row.get("id").map(str::to_owned);
     let subject = id
         .as_ref()
@@ -219,6 +226,7 @@ fn parse_row(city: &CityConfig, index: usize, row: &RawSensor, found: &mut Found
     let mut free_flow_kmh = None;
     let mut capacity = None;
     let mut facility_id = None;
+    let mut site_class = None;
     match kind {
         Some(SensorKind::Traffic) => {
             lanes = report
@@ -237,6 +245,24 @@ fn parse_row(city: &CityConfig, index: usize, row: &RawSensor, found: &mut Found
                 );
             }
             free_flow_kmh = Some(speed);
+            site_class = Some(match row.get("site_class") {
+                Some(name) => {
+                    if traffic.site_class(name).is_none() {
+                        let known: Vec<&str> = traffic
+                            .site_classes
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect();
+                        let message = format!(
+                            "unknown site_class `{name}`, expected one of {} (or configure [traffic.site_classes.{name}])",
+                            known.join(", ")
+                        );
+                        report.push("site_class", message);
+                    }
+                    name.to_owned()
+                }
+                None => derived_site_class(speed).to_owned(),
+            });
         }
         Some(SensorKind::ParkingFacility) => {
             capacity = report.number::<u32>(row, "capacity", "a whole number of spaces");
@@ -254,6 +280,9 @@ fn parse_row(city: &CityConfig, index: usize, row: &RawSensor, found: &mut Found
             }
         }
         None => {}
+    }
+    if kind.is_some_and(|kind| kind != SensorKind::Traffic) && row.get("site_class").is_some() {
+        report.push("site_class", "site_class is only allowed on traffic rows");
     }
     if kind.is_some_and(|kind| kind != SensorKind::ParkingSpot) && row.get("facility_id").is_some()
     {
@@ -274,6 +303,7 @@ fn parse_row(city: &CityConfig, index: usize, row: &RawSensor, found: &mut Found
             capacity,
             free_flow_kmh,
             facility_id,
+            site_class,
         }),
         _ => None,
     };

@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use crate::error::{Errors, FILE_KEY, Result};
 use crate::fields::{RegistryFormat, registry_format};
-use crate::model::{CityConfig, RegistrySource};
+use crate::model::{CityConfig, RegistrySource, TrafficConfig};
 
 /// What a sensor measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,6 +83,10 @@ pub struct SensorSpec {
     pub free_flow_kmh: Option<f64>,
     /// The facility a parking spot belongs to; `None` for other kinds.
     pub facility_id: Option<String>,
+    /// Site class of a traffic sensor, whose thresholds decide its traffic state: as
+    /// given (a configured class), else derived from the free-flow speed (see
+    /// [`crate::derived_site_class`]); `None` for parking.
+    pub site_class: Option<String>,
 }
 
 /// A city together with its validated sensors.
@@ -129,7 +133,11 @@ impl CityRegistry {
 }
 
 /// Reads and validates the registry of `city`; problems go to `errors`.
-pub(crate) fn load(city: &CityConfig, errors: &mut Errors) -> CityRegistry {
+pub(crate) fn load(
+    city: &CityConfig,
+    traffic: &TrafficConfig,
+    errors: &mut Errors,
+) -> CityRegistry {
     let file = city.registry.display_path();
     let text: Cow<'static, str> = match &city.registry {
         RegistrySource::File(path) => match std::fs::read_to_string(path) {
@@ -145,24 +153,45 @@ pub(crate) fn load(city: &CityConfig, errors: &mut Errors) -> CityRegistry {
         },
         RegistrySource::Embedded { text, .. } => Cow::Borrowed(text),
     };
-    parse(city, &file, &text, errors)
+    parse(city, &file, &text, traffic, errors)
 }
 
 /// Parses and validates registry `text` as if it were the file `name`, for tests and
-/// tools that hold a registry in memory.
+/// tools that hold a registry in memory; `site_class` may name the built-in classes only
+/// (see [`parse_registry_with_classes`]).
 ///
 /// # Errors
 ///
 /// Every problem of the registry, with `name` as the file.
 pub fn parse_registry(city: &CityConfig, name: &Path, text: &str) -> Result<CityRegistry> {
+    parse_registry_with_classes(city, name, text, &TrafficConfig::default())
+}
+
+/// Same as [`parse_registry`], with the site classes of `traffic`.
+///
+/// # Errors
+///
+/// Every problem of the registry, with `name` as the file.
+pub fn parse_registry_with_classes(
+    city: &CityConfig,
+    name: &Path,
+    text: &str,
+    traffic: &TrafficConfig,
+) -> Result<CityRegistry> {
     let mut errors = Errors::default();
-    let registry = parse(city, name, text, &mut errors);
+    let registry = parse(city, name, text, traffic, &mut errors);
     errors.finish(registry)
 }
 
 /// The registry is only usable when no error was added; the format follows the
 /// extension of `file`.
-fn parse(city: &CityConfig, file: &Path, text: &str, errors: &mut Errors) -> CityRegistry {
+fn parse(
+    city: &CityConfig,
+    file: &Path,
+    text: &str,
+    traffic: &TrafficConfig,
+    errors: &mut Errors,
+) -> CityRegistry {
     let reported_before = errors.len();
     let rows = match registry_format(file) {
         Some(RegistryFormat::Csv) => read::csv_rows(text, file, errors),
@@ -187,7 +216,7 @@ fn parse(city: &CityConfig, file: &Path, text: &str, errors: &mut Errors) -> Cit
             );
             Vec::new()
         }
-        Some(rows) => check::check(city, rows, file, errors),
+        Some(rows) => check::check(city, traffic, rows, file, errors),
         None => Vec::new(),
     };
     CityRegistry {

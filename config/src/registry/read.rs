@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::error::{Errors, FILE_KEY};
 
 /// Column / property names, in CSV header order.
-pub(crate) const COLUMNS: [&str; 9] = [
+pub(crate) const COLUMNS: [&str; 10] = [
     "id",
     "kind",
     "name",
@@ -23,10 +23,11 @@ pub(crate) const COLUMNS: [&str; 9] = [
     "capacity",
     "free_flow_kmh",
     "facility_id",
+    "site_class",
 ];
 const REQUIRED_COLUMNS: [&str; 4] = ["id", "kind", "lat", "lon"];
 /// GeoJSON carries the position in the geometry, not in properties.
-const PROPERTIES: [&str; 7] = [
+const PROPERTIES: [&str; 8] = [
     "id",
     "kind",
     "name",
@@ -34,6 +35,7 @@ const PROPERTIES: [&str; 7] = [
     "capacity",
     "free_flow_kmh",
     "facility_id",
+    "site_class",
 ];
 
 /// Where a row came from, for error keys.
@@ -76,7 +78,7 @@ impl RowLocation {
 pub(crate) struct RawSensor {
     pub location: RowLocation,
     /// Cells in [`COLUMNS`] order.
-    pub cells: [Option<String>; 9],
+    pub cells: [Option<String>; COLUMNS.len()],
     /// (field, message); the field is [`WHOLE_ROW`] when the row could not be read.
     pub problems: Vec<(String, String)>,
 }

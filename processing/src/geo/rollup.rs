@@ -78,7 +78,8 @@ pub struct ZoneRollup<'a> {
 /// let row = |q: f64, v: f64| TrafficWindowRow { window_start: 0, window_end: 60_000,
 ///     observations: 1, lanes_reporting: 1, vehicles: 1, flow_veh_h: Some(q),
 ///     speed_time_mean_kmh: Some(v), speed_space_mean_kmh: Some(v), density_veh_km: None,
-///     occupancy_pct: None, heavy_share_pct: None };
+///     occupancy_pct: None, heavy_share_pct: None, completeness_pct: 100.0, speed_ratio: None,
+///     traffic_state: None, congested: None };
 /// // 1200 veh/h at 60 km/h (20 veh/km) and 600 veh/h at 15 km/h (40 veh/km)
 /// let zone = rollup_traffic(2, &[row(1200.0, 60.0), row(600.0, 15.0)]);
 /// assert_eq!(zone.flow_veh_h, Some(1800.0));
@@ -216,6 +217,10 @@ mod tests {
             density_veh_km: None,
             occupancy_pct: b,
             heavy_share_pct: None,
+            completeness_pct: 100.0,
+            speed_ratio: None,
+            traffic_state: None,
+            congested: None,
         }
     }
 

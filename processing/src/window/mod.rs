@@ -7,6 +7,7 @@
 pub mod parking;
 pub(crate) mod slab;
 pub mod traffic;
+pub mod traffic_state;
 pub mod watermark;
 
 use arrow_array::RecordBatch;
@@ -135,8 +136,9 @@ pub struct ClosedWindows {
     /// 0 on the first emission; each re-emission after late data adds one. Consumers
     /// upsert by (entity, window) and keep the highest revision.
     pub revision: u32,
-    /// One row per entity (schema: [`traffic::traffic_window_schema`] or
-    /// [`parking::parking_window_schema`]).
+    /// One row per entity (schema: [`traffic::traffic_window_schema`] once classified by
+    /// [`traffic_state::TrafficStateClassifier`], [`traffic::traffic_aggregate_schema`]
+    /// as the traffic operator emits it, or [`parking::parking_window_schema`]).
     pub batch: RecordBatch,
 }
 

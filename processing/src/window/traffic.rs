@@ -28,6 +28,9 @@ pub(crate) struct TrafficAcc {
     lane_mask: u32,
     vehicles: u64,
     interval_s_sum: u64,
+    /// The part of `interval_s_sum` from cross-section (lane 0) reports, which cover every
+    /// lane: completeness weights it by the registered lane count.
+    cross_section_s: u64,
     heavy: u64,
     heavy_reports: u32,
     vehicles_classified: u64,
@@ -68,10 +71,15 @@ impl<'a> Columns<'a> {
 
     fn fold(&self, acc: &mut TrafficAcc, row: usize) {
         let n = u64::from(self.vehicles.value(row));
+        let lane = self.lane.value(row);
+        let interval_s = u64::from(self.interval_s.value(row));
         acc.observations += 1;
-        acc.lane_mask |= 1u32 << (self.lane.value(row) & 31);
+        acc.lane_mask |= 1u32 << (lane & 31);
         acc.vehicles += n;
-        acc.interval_s_sum += u64::from(self.interval_s.value(row));
+        acc.interval_s_sum += interval_s;
+        if lane == 0 {
+            acc.cross_section_s += interval_s;
+        }
         if self.heavy.is_valid(row) {
             acc.heavy += u64::from(self.heavy.value(row));
             acc.heavy_reports += 1;
@@ -270,34 +278,67 @@ pub mod out {
     pub const HEAVY_VEHICLES: &str = "heavy_vehicles";
     /// `Float64`, nullable: heavy-vehicle share, percent.
     pub const HEAVY_SHARE_PCT: &str = "heavy_share_pct";
+    /// `Float64`: share of the expected counting intervals received, percent.
+    pub const COMPLETENESS_PCT: &str = "completeness_pct";
+    /// `Float64`, nullable: space-mean speed / free-flow speed (classifier).
+    pub const SPEED_RATIO: &str = "speed_ratio";
+    /// `Utf8`, nullable: MARZ traffic state `Z1`…`Z4` (classifier).
+    pub const TRAFFIC_STATE: &str = "traffic_state";
+    /// `Boolean`, nullable: state Z3 or Z4 (classifier).
+    pub const CONGESTED: &str = "congested";
 }
 
-/// Returns the schema of closed traffic windows.
+/// Returns the schema of closed traffic windows: what the pipeline publishes, the live
+/// view reads and the `traffic_<size>` tables hold.
+///
+/// It is [`traffic_aggregate_schema`], which [`TrafficWindowOperator`] emits, followed by
+/// the columns [`TrafficStateClassifier`](super::traffic_state::TrafficStateClassifier)
+/// appends because they depend on the sensor's previous window.
 pub fn traffic_window_schema() -> SchemaRef {
     static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
     SCHEMA
         .get_or_init(|| {
-            let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-            Arc::new(Schema::new(vec![
-                Field::new(out::CITY, DataType::Utf8, false),
-                Field::new(out::SENSOR_ID, DataType::Utf8, false),
-                Field::new(out::WINDOW_START, ts.clone(), false),
-                Field::new(out::WINDOW_END, ts, false),
-                Field::new(out::OBSERVATIONS, DataType::UInt32, false),
-                Field::new(out::LANES_REPORTING, DataType::UInt8, false),
-                Field::new(out::VEHICLES, DataType::UInt64, false),
-                Field::new(out::FLOW_VEH_H, DataType::Float64, true),
-                Field::new(out::SPEED_TIME_MEAN_KMH, DataType::Float64, true),
-                Field::new(out::SPEED_SPACE_MEAN_KMH, DataType::Float64, true),
-                Field::new(out::SPEED_REPORTED_MEAN_KMH, DataType::Float64, true),
-                Field::new(out::DENSITY_VEH_KM, DataType::Float64, true),
-                Field::new(out::OCCUPANCY_PCT, DataType::Float64, true),
-                Field::new(out::OCCUPANCY_MAX_PCT, DataType::Float64, true),
-                Field::new(out::HEAVY_VEHICLES, DataType::UInt64, true),
-                Field::new(out::HEAVY_SHARE_PCT, DataType::Float64, true),
-            ]))
+            let mut fields = aggregate_fields();
+            fields.extend([
+                Field::new(out::SPEED_RATIO, DataType::Float64, true),
+                Field::new(out::TRAFFIC_STATE, DataType::Utf8, true),
+                Field::new(out::CONGESTED, DataType::Boolean, true),
+            ]);
+            Arc::new(Schema::new(fields))
         })
         .clone()
+}
+
+/// Returns the schema [`TrafficWindowOperator`] emits: [`traffic_window_schema`] without
+/// the classifier's columns.
+pub fn traffic_aggregate_schema() -> SchemaRef {
+    static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
+    SCHEMA
+        .get_or_init(|| Arc::new(Schema::new(aggregate_fields())))
+        .clone()
+}
+
+fn aggregate_fields() -> Vec<Field> {
+    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    vec![
+        Field::new(out::CITY, DataType::Utf8, false),
+        Field::new(out::SENSOR_ID, DataType::Utf8, false),
+        Field::new(out::WINDOW_START, ts.clone(), false),
+        Field::new(out::WINDOW_END, ts, false),
+        Field::new(out::OBSERVATIONS, DataType::UInt32, false),
+        Field::new(out::LANES_REPORTING, DataType::UInt8, false),
+        Field::new(out::VEHICLES, DataType::UInt64, false),
+        Field::new(out::FLOW_VEH_H, DataType::Float64, true),
+        Field::new(out::SPEED_TIME_MEAN_KMH, DataType::Float64, true),
+        Field::new(out::SPEED_SPACE_MEAN_KMH, DataType::Float64, true),
+        Field::new(out::SPEED_REPORTED_MEAN_KMH, DataType::Float64, true),
+        Field::new(out::DENSITY_VEH_KM, DataType::Float64, true),
+        Field::new(out::OCCUPANCY_PCT, DataType::Float64, true),
+        Field::new(out::OCCUPANCY_MAX_PCT, DataType::Float64, true),
+        Field::new(out::HEAVY_VEHICLES, DataType::UInt64, true),
+        Field::new(out::HEAVY_SHARE_PCT, DataType::Float64, true),
+        Field::new(out::COMPLETENESS_PCT, DataType::Float64, false),
+    ]
 }
 
 fn emit(shape: Shape, slab: &Slab<TrafficAcc>, catalog: &Catalog) -> Result<ClosedWindows> {
@@ -322,6 +363,7 @@ fn emit(shape: Shape, slab: &Slab<TrafficAcc>, catalog: &Catalog) -> Result<Clos
     let mut occ_max = Float64Builder::with_capacity(n);
     let mut heavy = UInt64Builder::with_capacity(n);
     let mut heavy_share = Float64Builder::with_capacity(n);
+    let mut completeness = Float64Builder::with_capacity(n);
     let sensors = catalog.traffic_sensors();
     for (key, acc) in entries {
         let Some(info) = sensors.get(key as usize) else {
@@ -356,6 +398,12 @@ fn emit(shape: Shape, slab: &Slab<TrafficAcc>, catalog: &Catalog) -> Result<Clos
             acc.heavy,
             acc.vehicles_classified,
         ));
+        completeness.append_value(formulas::completeness_pct(
+            acc.interval_s_sum - acc.cross_section_s,
+            acc.cross_section_s,
+            info.lanes,
+            window_s,
+        ));
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(city.finish()),
@@ -374,12 +422,13 @@ fn emit(shape: Shape, slab: &Slab<TrafficAcc>, catalog: &Catalog) -> Result<Clos
         Arc::new(occ_max.finish()),
         Arc::new(heavy.finish()),
         Arc::new(heavy_share.finish()),
+        Arc::new(completeness.finish()),
     ];
     Ok(ClosedWindows {
         window_s,
         slide_s: (shape.slide_ms / 1000) as u32,
         window_start: start,
         revision: slab.revision,
-        batch: RecordBatch::try_new(traffic_window_schema(), columns)?,
+        batch: RecordBatch::try_new(traffic_aggregate_schema(), columns)?,
     })
 }
