@@ -4,7 +4,6 @@
 //! tests drive it directly. Messages are grouped by source (topic-partition) because each
 //! source has its own watermark.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,14 +15,12 @@ use stadtpuls_processing::live::LiveState;
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::ParkingBatchBuilder;
 use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
-use stadtpuls_processing::time::{MS_PER_S, ProcessingTime};
+use stadtpuls_processing::time::ProcessingTime;
 use stadtpuls_processing::window::parking::{ParkingOperator, ParkingSpec};
 use stadtpuls_processing::window::traffic::TrafficWindowOperator;
 use stadtpuls_processing::window::traffic_state::TrafficStateClassifier;
 use stadtpuls_processing::window::watermark::SourceId;
-use stadtpuls_processing::window::{
-    ClosedWindows, ProcessStats, TimestampSemantics, WindowShape, WindowSpec, window_family_label,
-};
+use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 use stadtpuls_processing::{RejectReason, Rejection};
 use tracing::debug_span;
 
@@ -31,67 +28,14 @@ use crate::decode::native::{self, Sinks};
 use crate::decode::{Rejected, StreamKind, infer_kind, parse_topic};
 use crate::metrics;
 
+mod messages;
+mod tally;
+
+pub use messages::{DeadLetter, RawMessage, StepOutput};
+use tally::{Counts, dead_letter_late};
+
 /// Bytes of an oversized payload kept in its dead letter: enough to identify the sender.
 pub const OVERSIZED_KEEP_BYTES: usize = 1024;
-
-/// A message as read from a source, with its origin for dead-lettering and offsets.
-#[derive(Debug, Clone)]
-pub struct RawMessage {
-    /// Dense id of the topic-partition, for per-source watermarks.
-    pub source: SourceId,
-    /// Topic it was read from.
-    pub topic: Arc<str>,
-    /// Partition.
-    pub partition: i32,
-    /// Offset within the partition.
-    pub offset: i64,
-    /// Message key, if any.
-    pub key: Option<Bytes>,
-    /// Payload bytes; a cheap slice of the batch's shared buffer.
-    pub payload: Bytes,
-}
-
-/// A refused observation, ready for the dead-letter topic.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeadLetter {
-    /// Why it was refused.
-    pub reason: RejectReason,
-    /// Human-readable detail.
-    pub detail: String,
-    /// Origin topic.
-    pub topic: Arc<str>,
-    /// Origin partition.
-    pub partition: i32,
-    /// Origin offset.
-    pub offset: i64,
-    /// Element index within a JSON array message.
-    pub index: Option<usize>,
-    /// Whether `payload` was cut to [`OVERSIZED_KEEP_BYTES`].
-    pub truncated: bool,
-    /// Origin key.
-    pub key: Option<Bytes>,
-    /// The refused bytes (the element, for arrays).
-    pub payload: Bytes,
-}
-
-/// What a step produced.
-#[derive(Debug, Default)]
-pub struct StepOutput {
-    /// Refused observations.
-    pub dead_letters: Vec<DeadLetter>,
-    /// Closed traffic windows.
-    pub traffic: Vec<ClosedWindows>,
-    /// Closed parking windows.
-    pub parking: Vec<ClosedWindows>,
-    /// Observations accepted.
-    pub accepted: usize,
-    /// Observations late for the smallest window.
-    pub late: u64,
-    /// Open (sensor, window) traffic states after the step.
-    pub open_states: usize,
-    /// Bytes of open traffic window state after the step.
-    pub state_bytes: usize,
-}
 
 /// How the pipeline treats its input.
 #[derive(Debug, Clone, Copy)]
@@ -139,15 +83,6 @@ pub struct Pipeline {
     max_message_bytes: usize,
     max_future_ms: i64,
     counts: Counts,
-}
-
-/// Per-batch tallies, turned into metric increments once per batch.
-#[derive(Default)]
-struct Counts {
-    accepted: HashMap<(CityKey, StreamKind), u64>,
-    rejected: HashMap<(Option<CityKey>, StreamKind, RejectReason), u64>,
-    late: HashMap<(StreamKind, WindowShape), u64>,
-    late_accepted: HashMap<(StreamKind, WindowShape), u64>,
 }
 
 impl Pipeline {
@@ -429,21 +364,6 @@ impl Pipeline {
         Ok(())
     }
 
-    fn tally(&mut self, kind: StreamKind, stats: &ProcessStats, out: &mut StepOutput) {
-        out.accepted += stats.rows;
-        out.late += stats.late();
-        for &(shape, n) in &stats.dropped_per_shape {
-            if n > 0 {
-                *self.counts.late.entry((kind, shape)).or_default() += n;
-            }
-        }
-        for &(shape, n) in &stats.updated_late_per_shape {
-            if n > 0 {
-                *self.counts.late_accepted.entry((kind, shape)).or_default() += n;
-            }
-        }
-    }
-
     fn close(
         &mut self,
         now: ProcessingTime,
@@ -491,103 +411,4 @@ impl Pipeline {
         }
         Ok(())
     }
-
-    fn count_emitted(&self, kind: StreamKind, closed: &ClosedWindows) {
-        let window = closed.label();
-        metrics::WINDOWS_EMITTED
-            .with_label_values(&[kind.as_str(), &window])
-            .inc_by(closed.batch.num_rows() as u64);
-    }
-
-    fn record_metrics(&mut self, messages: usize, now: ProcessingTime) {
-        let counts = std::mem::take(&mut self.counts);
-        for ((city, kind), n) in counts.accepted {
-            metrics::EVENTS_ACCEPTED
-                .with_label_values(&[self.catalog.city_id(city), kind.as_str()])
-                .inc_by(n);
-        }
-        for ((city, kind, reason), n) in counts.rejected {
-            let city = city.map_or(metrics::UNKNOWN_CITY, |c| self.catalog.city_id(c));
-            metrics::EVENTS_REJECTED
-                .with_label_values(&[city, kind.as_str(), reason.as_str()])
-                .inc_by(n);
-        }
-        for ((kind, shape), n) in counts.late {
-            metrics::EVENTS_LATE
-                .with_label_values(&[kind.as_str(), &shape_label(shape)])
-                .inc_by(n);
-        }
-        for ((kind, shape), n) in counts.late_accepted {
-            metrics::EVENTS_LATE_ACCEPTED
-                .with_label_values(&[kind.as_str(), &shape_label(shape)])
-                .inc_by(n);
-        }
-        if messages > 0 {
-            metrics::MESSAGES_RECEIVED
-                .with_label_values(&["all"])
-                .inc_by(messages as u64);
-        }
-        for (kind, wm) in [
-            (StreamKind::Traffic, self.traffic.watermark()),
-            (StreamKind::Parking, self.parking.watermark()),
-        ] {
-            if let Some(t) = wm.time() {
-                metrics::WATERMARK_DELAY
-                    .with_label_values(&[kind.as_str()])
-                    .set((now - t) / MS_PER_S);
-            }
-        }
-        metrics::OPEN_STATES
-            .with_label_values(&["traffic"])
-            .set(self.traffic.open_states() as i64);
-    }
-}
-
-/// Dead-letters the rows a window operator dropped as later than the allowed lateness.
-///
-/// The payload is the whole message the row came from (for a JSON array, the array).
-fn dead_letter_late(
-    stats: &ProcessStats,
-    origin: &[u32],
-    messages: &[RawMessage],
-    out: &mut StepOutput,
-) {
-    let Some((shape, _)) = stats.dropped_per_shape.first() else {
-        return;
-    };
-    let mut last: Option<u32> = None;
-    for &row in &stats.dropped_rows {
-        let Some(&index) = origin.get(row as usize) else {
-            continue;
-        };
-        // Several late rows of one array message make one dead letter.
-        if last == Some(index) {
-            continue;
-        }
-        last = Some(index);
-        let Some(message) = messages.get(index as usize) else {
-            continue;
-        };
-        out.dead_letters.push(DeadLetter {
-            reason: RejectReason::Late,
-            detail: format!(
-                "event later than the allowed lateness: its {} window had already closed",
-                shape_label(*shape)
-            ),
-            topic: message.topic.clone(),
-            partition: message.partition,
-            offset: message.offset,
-            index: None,
-            truncated: false,
-            key: message.key.clone(),
-            payload: message.payload.clone(),
-        });
-    }
-}
-
-fn shape_label(shape: WindowShape) -> String {
-    window_family_label(
-        (shape.size_ms / MS_PER_S) as u32,
-        (shape.slide_ms / MS_PER_S) as u32,
-    )
 }

@@ -1,0 +1,67 @@
+//! What goes into and comes out of a pipeline step.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use stadtpuls_processing::RejectReason;
+use stadtpuls_processing::window::ClosedWindows;
+use stadtpuls_processing::window::watermark::SourceId;
+
+/// A message as read from a source, with its origin for dead-lettering and offsets.
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    /// Dense id of the topic-partition, for per-source watermarks.
+    pub source: SourceId,
+    /// Topic it was read from.
+    pub topic: Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+    /// Message key, if any.
+    pub key: Option<Bytes>,
+    /// Payload bytes; a cheap slice of the batch's shared buffer.
+    pub payload: Bytes,
+}
+
+/// A refused observation, ready for the dead-letter topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// Why it was refused.
+    pub reason: RejectReason,
+    /// Human-readable detail.
+    pub detail: String,
+    /// Origin topic.
+    pub topic: Arc<str>,
+    /// Origin partition.
+    pub partition: i32,
+    /// Origin offset.
+    pub offset: i64,
+    /// Element index within a JSON array message.
+    pub index: Option<usize>,
+    /// Whether `payload` was cut to [`OVERSIZED_KEEP_BYTES`].
+    pub truncated: bool,
+    /// Origin key.
+    pub key: Option<Bytes>,
+    /// The refused bytes (the element, for arrays).
+    pub payload: Bytes,
+}
+
+/// What a step produced.
+#[derive(Debug, Default)]
+pub struct StepOutput {
+    /// Refused observations.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Closed traffic windows.
+    pub traffic: Vec<ClosedWindows>,
+    /// Closed parking windows.
+    pub parking: Vec<ClosedWindows>,
+    /// Observations accepted.
+    pub accepted: usize,
+    /// Observations late for the smallest window.
+    pub late: u64,
+    /// Open (sensor, window) traffic states after the step.
+    pub open_states: usize,
+    /// Bytes of open traffic window state after the step.
+    pub state_bytes: usize,
+}
