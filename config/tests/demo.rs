@@ -50,7 +50,11 @@ fn demo_loads_with_the_documented_settings() {
     assert_eq!(config.history.dir, PathBuf::from("./stadtpuls-data"));
     assert_eq!(
         config.windows.sizes,
-        [Duration::from_secs(60), Duration::from_secs(900)]
+        [60, 300, 900, 3600].map(Duration::from_secs)
+    );
+    assert_eq!(
+        config.windows.hopping,
+        [(Duration::from_secs(3600), Duration::from_secs(900))]
     );
     let ids: Vec<&str> = config.cities.iter().map(|city| city.id.as_str()).collect();
     assert_eq!(ids, SHIPPED.map(|(id, ..)| id));
