@@ -25,6 +25,7 @@ use stadtpuls_processing::{RejectReason, Rejection};
 use tracing::debug_span;
 
 use crate::decode::native::{self, Sinks};
+use crate::decode::precheck;
 use crate::decode::{Rejected, StreamKind, infer_kind, parse_topic};
 use crate::metrics;
 
@@ -162,7 +163,19 @@ impl Pipeline {
                     .iter()
                     .take_while(|m| m.source == source)
                     .count();
+            let checked = precheck::check_all(
+                &self.catalog,
+                &messages[start..end],
+                bounds,
+                self.max_message_bytes,
+            );
             for (index, message) in messages.iter().enumerate().take(end).skip(start) {
+                if let Some((validated, values)) = checked.get(index - start).copied().flatten() {
+                    self.traffic_rows
+                        .push_validated(validated, &values.observation());
+                    self.traffic_origin.push(index as u32);
+                    continue;
+                }
                 let (traffic_before, parking_before) =
                     (self.traffic_rows.len(), self.parking_rows.len());
                 self.decode_message(message, bounds, &mut rejected, &mut out);

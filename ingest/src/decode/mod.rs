@@ -7,6 +7,7 @@
 
 mod fast;
 pub mod native;
+pub(crate) mod precheck;
 mod timestamp;
 
 use stadtpuls_processing::Rejection;

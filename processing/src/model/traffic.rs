@@ -125,6 +125,15 @@ impl TrafficBatch {
     }
 }
 
+/// Proof that an observation passed every rule against a catalog, with its resolved keys.
+///
+/// Only [`TrafficBatchBuilder::check`] makes one, so an unvalidated row cannot be appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validated {
+    city: CityKey,
+    sensor: EntityKey,
+}
+
 /// Validates traffic observations and appends them to column buffers.
 #[derive(Debug)]
 pub struct TrafficBatchBuilder {
@@ -186,6 +195,31 @@ impl TrafficBatchBuilder {
         bounds: TimeBounds,
     ) -> Result<(), Rejection> {
         let (city, sensor) = validate(catalog, topic_city, obs, bounds)?;
+        self.push_validated(Validated { city, sensor }, obs);
+        Ok(())
+    }
+
+    /// Validates one observation against `catalog` without changing it, so any number of
+    /// threads can check observations at once; [`Self::push_validated`] then appends.
+    ///
+    /// Returns `None` when the observation is refused *or* names a sensor the catalog would
+    /// first have to admit: [`Self::push`] then decides, with its usual rejection.
+    pub fn check(
+        catalog: &Catalog,
+        topic_city: Option<CityKey>,
+        obs: &TrafficObservation<'_>,
+        bounds: TimeBounds,
+    ) -> Option<Validated> {
+        let city = validate_fields(catalog, topic_city, obs, bounds).ok()?;
+        let sensor = catalog.traffic_key(city, obs.sensor_id)?;
+        check_count(catalog, sensor, obs).ok()?;
+        Some(Validated { city, sensor })
+    }
+
+    /// Appends an observation [`Self::check`] accepted; only its values are read from `obs`
+    /// (the ids are in `validated`).
+    pub fn push_validated(&mut self, validated: Validated, obs: &TrafficObservation<'_>) {
+        let Validated { city, sensor } = validated;
         self.city.push(city);
         self.sensor.push(sensor);
         // Ranges were checked in `validate`, so the narrowing casts below cannot truncate.
@@ -197,7 +231,6 @@ impl TrafficBatchBuilder {
             .append_option(obs.heavy_vehicle_count.map(|h| h as u32));
         self.speed.append_option(obs.avg_speed_kmh);
         self.occupancy.append_option(obs.occupancy_pct);
-        Ok(())
     }
 
     /// Finishes the batch and resets the builder.
@@ -238,6 +271,27 @@ fn validate(
     obs: &TrafficObservation<'_>,
     bounds: TimeBounds,
 ) -> Result<(CityKey, EntityKey), Rejection> {
+    let city = validate_fields(catalog, topic_city, obs, bounds)?;
+    let Some(sensor) = catalog.resolve_traffic(city, obs.sensor_id) else {
+        return Err(Rejection::new(
+            RejectReason::UnknownSensor,
+            format!(
+                "sensor `{}` is not in the registry of `{}`",
+                obs.sensor_id, obs.city
+            ),
+        ));
+    };
+    check_count(catalog, sensor, obs)?;
+    Ok((city, sensor))
+}
+
+/// Every rule that needs no sensor entry, in the order rejections are reported.
+fn validate_fields(
+    catalog: &Catalog,
+    topic_city: Option<CityKey>,
+    obs: &TrafficObservation<'_>,
+    bounds: TimeBounds,
+) -> Result<CityKey, Rejection> {
     let Some(city) = catalog.city(obs.city) else {
         return Err(Rejection::new(
             RejectReason::UnknownCity,
@@ -308,15 +362,14 @@ fn validate(
             format!("lane {} outside 0–{MAX_LANE}", obs.lane),
         ));
     }
-    let Some(sensor) = catalog.resolve_traffic(city, obs.sensor_id) else {
-        return Err(Rejection::new(
-            RejectReason::UnknownSensor,
-            format!(
-                "sensor `{}` is not in the registry of `{}`",
-                obs.sensor_id, obs.city
-            ),
-        ));
-    };
+    Ok(city)
+}
+
+fn check_count(
+    catalog: &Catalog,
+    sensor: EntityKey,
+    obs: &TrafficObservation<'_>,
+) -> Result<(), Rejection> {
     // One vehicle per second per lane is beyond any real saturation flow (~2,000 veh/h/lane).
     let lanes = if obs.lane == 0 {
         i64::from(catalog.traffic_sensors()[sensor as usize].lanes.max(1))
@@ -332,7 +385,7 @@ fn validate(
             ),
         ));
     }
-    Ok((city, sensor))
+    Ok(())
 }
 
 #[cfg(test)]
