@@ -89,8 +89,8 @@ pub struct WindowsConfig {
     pub max_future: Duration,
     /// Hopping windows as (size, slide), slide dividing size; empty by default
     pub hopping: Vec<(Duration, Duration)>,
-    /// How long after its first emission a window still accepts late events (re-emitted
-    /// with the next revision); later events are dropped and dead-lettered as `late`
+    /// How long after the watermark passed its end a window still accepts late events
+    /// (re-emitted with the next revision); later events are dropped and dead-lettered as `late`
     pub allowed_lateness: Duration,
 }
 

@@ -75,8 +75,9 @@ pub struct WindowSpec {
     pub out_of_orderness_ms: i64,
     /// A source silent for this long (processing time) no longer holds the watermark back.
     pub idle_timeout_ms: i64,
-    /// After its first emission a window accepts late rows for this long (re-emitted with
-    /// the next revision); later rows are dropped.
+    /// A window accepts rows until the watermark passes its end plus this much; rows that
+    /// arrive after it was emitted make it emit again with the next revision; later rows
+    /// are dropped. (A watermark jumping past end + lateness emits and retires at once.)
     pub allowed_lateness_ms: i64,
     /// What event timestamps mean.
     pub timestamps: TimestampSemantics,
@@ -169,7 +170,9 @@ pub struct ProcessStats {
     pub rows: usize,
     /// Per window family: rows later than the allowed lateness, dropped from its windows.
     pub dropped_per_shape: Vec<(WindowShape, u64)>,
-    /// Per window family: rows that updated an already emitted window.
+    /// Per window family: late rows within the allowed lateness (their window's end had
+    /// passed the watermark): they updated an emitted window, or opened one that is emitted
+    /// for the first time.
     pub updated_late_per_shape: Vec<(WindowShape, u64)>,
     /// Row indices dropped from the first window family (to dead-letter as `late`).
     pub dropped_rows: Vec<u32>,
