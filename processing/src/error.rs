@@ -19,3 +19,18 @@ pub enum ProcessingError {
     #[error("internal: {0}")]
     Internal(String),
 }
+
+/// Returns the column `name` of `batch` as array type `T`.
+///
+/// # Errors
+/// [`ProcessingError::Schema`] naming the column when it is missing or of another type —
+/// a batch handed to the wrong operator, i.e. a bug.
+pub(crate) fn column<'a, T: 'static>(
+    batch: &'a arrow_array::RecordBatch,
+    name: &str,
+) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| ProcessingError::Schema(format!("column `{name}` missing or mistyped")))
+}

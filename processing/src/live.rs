@@ -14,6 +14,7 @@ use arrow_array::{
     UInt8Array, UInt32Array, UInt64Array,
 };
 
+use crate::error::column;
 use crate::marz::TrafficState;
 use crate::time::EventTime;
 use crate::window::ClosedWindows;
@@ -236,13 +237,4 @@ fn traffic_rows(batch: &RecordBatch) -> Result<Vec<(String, String, TrafficWindo
         rows.push((city.value(i).to_owned(), sensor.value(i).to_owned(), row));
     }
     Ok(rows)
-}
-
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| {
-            ProcessingError::Schema(format!("window column `{name}` missing or mistyped"))
-        })
 }

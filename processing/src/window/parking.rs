@@ -14,17 +14,18 @@ mod spots;
 mod status;
 mod trend;
 
-use arrow_array::{Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use arrow_array::{Array, TimestampMillisecondArray, UInt32Array};
 use stadtpuls_config::{ParkingConfig, ParkingThresholds};
 
+use crate::Result;
 use crate::catalog::{Catalog, EntityKey};
+use crate::error::column;
 use crate::formulas;
 use crate::model::parking::{ParkingBatch, SpotStatus, col};
 use crate::time::{EventTime, ProcessingTime, Watermark};
 use crate::window::slab::Windows;
 use crate::window::watermark::{SourceId, WatermarkTracker};
 use crate::window::{ClosedWindows, ProcessStats, WindowShape, WindowSpec};
-use crate::{ProcessingError, Result};
 use acc::{LevelStep, ParkingAcc, RowFold};
 pub use emit::{out, parking_window_schema};
 use spots::{EndedSession, SpotState};
@@ -381,13 +382,4 @@ impl ParkingOperator {
 fn registered_total(catalog: &Catalog, facility: EntityKey) -> Option<u32> {
     let info = catalog.facilities().get(facility as usize)?;
     info.capacity.or((info.spots > 0).then_some(info.spots))
-}
-
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| {
-            ProcessingError::Schema(format!("parking column `{name}` missing or mistyped"))
-        })
 }

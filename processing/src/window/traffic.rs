@@ -11,14 +11,15 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+use crate::Result;
 use crate::catalog::Catalog;
+use crate::error::column;
 use crate::formulas;
 use crate::model::traffic::{TrafficBatch, col};
 use crate::time::{ProcessingTime, Watermark};
 use crate::window::slab::{Shape, Slab, Windows};
 use crate::window::watermark::{SourceId, WatermarkTracker};
 use crate::window::{ClosedWindows, ProcessStats, WindowShape, WindowSpec};
-use crate::{ProcessingError, Result};
 
 /// Running sums of one sensor in one window.
 #[derive(Debug, Default, Clone, Copy)]
@@ -107,15 +108,6 @@ impl<'a> Columns<'a> {
             acc.occupancy_n += 1;
         }
     }
-}
-
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| {
-            ProcessingError::Schema(format!("traffic column `{name}` missing or mistyped"))
-        })
 }
 
 /// Aggregates traffic observations into event-time tumbling windows of every configured size.

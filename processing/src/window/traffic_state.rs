@@ -12,6 +12,7 @@ use arrow_array::{
 };
 
 use crate::catalog::{Catalog, EntityKey};
+use crate::error::column;
 use crate::formulas;
 use crate::marz::{self, MarzThresholds, TrafficState};
 use crate::time::EventTime;
@@ -196,17 +197,6 @@ impl<'a> Input<'a> {
     fn f64(&self, array: &Float64Array, row: usize) -> Option<f64> {
         array.is_valid(row).then(|| array.value(row))
     }
-}
-
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| {
-            ProcessingError::Schema(format!(
-                "traffic window column `{name}` missing or mistyped"
-            ))
-        })
 }
 
 #[cfg(test)]
