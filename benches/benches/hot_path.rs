@@ -26,6 +26,7 @@ fn pipeline() -> Pipeline {
         unknown_sensors: UnknownSensors::Admit,
         timestamps: TimestampSemantics::Instant,
         update_live: false,
+        parallel_decode: true,
     };
     Pipeline::from_parts(
         catalog,

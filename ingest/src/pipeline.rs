@@ -47,6 +47,9 @@ pub struct PipelineOptions {
     pub timestamps: TimestampSemantics,
     /// Keep the live view (the API's) up to date.
     pub update_live: bool,
+    /// Check single-object traffic messages on all cores before appending them in order
+    /// (same results; off only to compare against the serial path).
+    pub parallel_decode: bool,
 }
 
 impl Default for PipelineOptions {
@@ -55,6 +58,7 @@ impl Default for PipelineOptions {
             unknown_sensors: UnknownSensors::Reject,
             timestamps: TimestampSemantics::IntervalEnd,
             update_live: true,
+            parallel_decode: true,
         }
     }
 }
@@ -163,12 +167,16 @@ impl Pipeline {
                     .iter()
                     .take_while(|m| m.source == source)
                     .count();
-            let checked = precheck::check_all(
-                &self.catalog,
-                &messages[start..end],
-                bounds,
-                self.max_message_bytes,
-            );
+            let checked = if self.options.parallel_decode {
+                precheck::check_all(
+                    &self.catalog,
+                    &messages[start..end],
+                    bounds,
+                    self.max_message_bytes,
+                )
+            } else {
+                Vec::new()
+            };
             for (index, message) in messages.iter().enumerate().take(end).skip(start) {
                 if let Some((validated, values)) = checked.get(index - start).copied().flatten() {
                     self.traffic_rows

@@ -68,6 +68,7 @@ impl BenchArgs {
             unknown_sensors: UnknownSensors::Admit,
             timestamps: TimestampSemantics::Instant,
             update_live: false,
+            parallel_decode: true,
         };
         Pipeline::from_parts(
             catalog,

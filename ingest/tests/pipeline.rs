@@ -1,0 +1,208 @@
+//! The pipeline step without Kafka: bad input around good input, late rows dead-lettered
+//! with their origin, and the parallel pre-check giving exactly the serial path's results.
+
+use std::sync::Arc;
+
+use stadtpuls_ingest::pipeline::{
+    DeadLetter, Limits, Pipeline, PipelineOptions, RawMessage, StepOutput,
+};
+use stadtpuls_processing::RejectReason;
+use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
+use stadtpuls_processing::live::LiveState;
+use stadtpuls_processing::window::parking::ParkingSpec;
+use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
+
+const T0: i64 = 1_795_478_400_000;
+const NOW: i64 = T0 + 3_600_000;
+
+fn pipeline(unknown: UnknownSensors, parallel_decode: bool, max_message_bytes: usize) -> Pipeline {
+    let mut catalog = Catalog::with_cities(&["ulm", "ka"], unknown);
+    for id in ["s1", "s2", "s3"] {
+        catalog.add_traffic(0, id, 2, 50.0);
+    }
+    let spec = WindowSpec::tumbling(
+        &[60_000, 900_000],
+        30_000,
+        600_000,
+        TimestampSemantics::IntervalEnd,
+    );
+    let limits = Limits {
+        max_message_bytes,
+        max_future_ms: 300_000,
+    };
+    let options = PipelineOptions {
+        unknown_sensors: unknown,
+        parallel_decode,
+        update_live: false,
+        ..PipelineOptions::default()
+    };
+    Pipeline::from_parts(
+        catalog,
+        &spec,
+        &ParkingSpec::default(),
+        limits,
+        Arc::new(LiveState::new(0)),
+        options,
+    )
+}
+
+fn message(topic: &str, offset: i64, payload: String) -> RawMessage {
+    RawMessage {
+        source: 0,
+        topic: Arc::from(topic),
+        partition: 0,
+        offset,
+        key: None,
+        payload: payload.into_bytes().into(),
+    }
+}
+
+fn traffic(sensor: &str, ts: i64, n: i64) -> String {
+    format!(
+        r#"{{"city":"ulm","sensor_id":"{sensor}","lane":1,"ts":{ts},"interval_s":60,"vehicle_count":{n},"avg_speed_kmh":50.0}}"#
+    )
+}
+
+fn reasons(letters: &[DeadLetter]) -> Vec<(RejectReason, i64, Option<usize>)> {
+    letters
+        .iter()
+        .map(|d| (d.reason, d.offset, d.index))
+        .collect()
+}
+
+#[test]
+fn bad_messages_are_dead_lettered_and_their_neighbours_go_on() {
+    let mut p = pipeline(UnknownSensors::Reject, true, 1024);
+    let topic = "sensors.ulm.traffic";
+    let batch = vec![
+        message(topic, 0, traffic("s1", T0 + 60_000, 5)),
+        message(
+            topic,
+            1,
+            format!(r#"{{"city":"ulm","pad":"{}"}}"#, "x".repeat(2000)),
+        ),
+        message(topic, 2, traffic("s9", T0 + 60_000, 5)),
+        message("sensors.atlantis.traffic", 3, traffic("s1", T0 + 60_000, 5)),
+        message(
+            topic,
+            4,
+            format!(
+                "[{},{}]",
+                traffic("s2", T0 + 60_000, 7),
+                traffic("s2", T0 + 60_000, -1)
+            ),
+        ),
+        message(topic, 5, traffic("s3", T0 + 60_000, 9)),
+    ];
+    let out = p.process(&batch, NOW).expect("process");
+    assert_eq!(out.accepted, 3);
+    assert_eq!(
+        reasons(&out.dead_letters),
+        vec![
+            (RejectReason::Oversized, 1, None),
+            (RejectReason::UnknownSensor, 2, None),
+            (RejectReason::UnknownCity, 3, None),
+            (RejectReason::NegativeCount, 4, Some(1)),
+        ]
+    );
+    let oversized = &out.dead_letters[0];
+    assert!(oversized.truncated);
+    assert_eq!(oversized.payload.len(), 1024);
+}
+
+#[test]
+fn late_rows_are_dead_lettered_with_their_message() {
+    let mut p = pipeline(UnknownSensors::Reject, true, 1 << 20);
+    let topic = "sensors.ulm.traffic";
+    p.process(
+        &[
+            message(topic, 0, traffic("s1", T0 + 60_000, 1)),
+            message(topic, 1, traffic("s1", T0 + 300_000, 1)),
+        ],
+        NOW,
+    )
+    .expect("process");
+    // watermark T0+270s: the first minute closed and the default lateness here is 0
+    let late = message(
+        topic,
+        2,
+        format!(
+            "[{},{}]",
+            traffic("s2", T0 + 280_000, 1),
+            traffic("s2", T0 + 30_000, 1)
+        ),
+    );
+    let out = p.process(&[late], NOW).expect("process");
+    assert_eq!(out.late, 1);
+    assert_eq!(
+        reasons(&out.dead_letters),
+        vec![(RejectReason::Late, 2, None)]
+    );
+    assert!(
+        out.dead_letters[0].detail.contains("1m"),
+        "{}",
+        out.dead_letters[0].detail
+    );
+}
+
+/// Everything observable of a step, for comparing two runs.
+fn observe(
+    out: &StepOutput,
+) -> (
+    usize,
+    u64,
+    Vec<(RejectReason, i64, Option<usize>, String)>,
+    Vec<String>,
+) {
+    let letters = out
+        .dead_letters
+        .iter()
+        .map(|d| (d.reason, d.offset, d.index, d.detail.clone()))
+        .collect();
+    let windows = out
+        .traffic
+        .iter()
+        .map(|c| format!("{} {} {:?}", c.window_s, c.window_start, c.batch))
+        .collect();
+    (out.accepted, out.late, letters, windows)
+}
+
+#[test]
+fn parallel_pre_check_equals_the_serial_path() {
+    // Enough messages for several threads, with every kind of message mixed in.
+    let topic = "sensors.ulm.traffic";
+    let mut batches = Vec::new();
+    let mut offset = 0;
+    for b in 0..4 {
+        let mut batch = Vec::new();
+        for i in 0..3000i64 {
+            let ts = T0 + 60_000 * (b * 3 + i % 3 + 1);
+            let payload = match i % 50 {
+                0 => traffic("new-sensor", ts, 3),
+                1 => format!("[{},{}]", traffic("s1", ts, 2), traffic("s2", ts, 99)),
+                2 => r#"{"city":"ulm","sensor_id":"s1","ts":"#.to_owned(),
+                3 => traffic("s3", ts - 400_000, 4),
+                4 => traffic("s2", ts, 61),
+                5 => traffic("s1", T0 + 2 * 3_600_000, 1),
+                _ => traffic(["s1", "s2", "s3"][(i % 3) as usize], ts, i % 40),
+            };
+            batch.push(message(topic, offset, payload));
+            offset += 1;
+        }
+        batches.push(batch);
+    }
+    for unknown in [UnknownSensors::Reject, UnknownSensors::Admit] {
+        let mut parallel = pipeline(unknown, true, 1 << 20);
+        let mut serial = pipeline(unknown, false, 1 << 20);
+        for batch in &batches {
+            let a = parallel.process(batch, NOW).expect("parallel");
+            let b = serial.process(batch, NOW).expect("serial");
+            assert_eq!(observe(&a), observe(&b), "{unknown:?}");
+            assert!(a.accepted > 2500);
+        }
+        let a = parallel.finish().expect("finish");
+        let b = serial.finish().expect("finish");
+        assert_eq!(observe(&a), observe(&b));
+        assert!(!a.traffic.is_empty());
+    }
+}
