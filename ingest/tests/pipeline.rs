@@ -146,14 +146,15 @@ fn late_rows_are_dead_lettered_with_their_message() {
 }
 
 /// Everything observable of a step, for comparing two runs.
-fn observe(
-    out: &StepOutput,
-) -> (
+/// Accepted, late, dead letters (reason, offset, index, detail), closed windows as text.
+type Observed = (
     usize,
     u64,
     Vec<(RejectReason, i64, Option<usize>, String)>,
     Vec<String>,
-) {
+);
+
+fn observe(out: &StepOutput) -> Observed {
     let letters = out
         .dead_letters
         .iter()
