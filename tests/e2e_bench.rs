@@ -46,9 +46,12 @@ fn workload(n: i64) -> Vec<String> {
         .collect()
 }
 
+/// count, Σ vehicles, Σ speed, max occupancy, Σ heavy of one (city, sensor, minute).
+type Group = (i64, i64, f64, f64, i64);
+
 /// The harness checksum computed the obvious way: a map over (city, sensor, minute).
 fn reference_checksum(lines: &[String]) -> i64 {
-    let mut groups: HashMap<(String, String, i64), (i64, i64, f64, f64, i64)> = HashMap::new();
+    let mut groups: HashMap<(String, String, i64), Group> = HashMap::new();
     for line in lines {
         let v: Value = serde_json::from_str(line).expect("json");
         let key = (
