@@ -23,13 +23,17 @@ use crate::{IngestError, Result};
 /// Bytes read from the file at a time.
 const READ_CHUNK: usize = 8 << 20;
 
+/// Chunks read ahead of the pipeline.
+const READ_AHEAD: usize = 2;
+
 /// Lines of a file as the messages of one source.
+///
+/// A reader thread reads ahead in chunks of whole lines, so file I/O overlaps with the
+/// pipeline's work as Kafka fetches do in librdkafka's threads.
 pub struct FileSource {
-    file: File,
+    chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
     /// Complete lines not yet handed out.
     lines: Bytes,
-    /// A partial last line, completed by the next read.
-    carry: BytesMut,
     batch_messages: usize,
     topic: Arc<str>,
     offset: i64,
@@ -40,35 +44,50 @@ impl FileSource {
     /// Opens `path`; batches hold at most `batch_messages` lines.
     ///
     /// # Errors
-    /// When the file cannot be opened.
+    /// When the file cannot be opened or the reader thread cannot start.
     pub fn open(path: &Path, batch_messages: usize) -> std::io::Result<Self> {
+        let file = File::open(path)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+        std::thread::Builder::new()
+            .name("file-source".into())
+            .spawn(move || read_chunks(file, &tx))?;
         Ok(Self {
-            file: File::open(path)?,
+            chunks: rx,
             lines: Bytes::new(),
-            carry: BytesMut::new(),
             batch_messages: batch_messages.max(1),
             topic: Arc::from("file-input"),
             offset: 0,
             eof: false,
         })
     }
+}
 
-    /// Reads the next chunk, keeping whole lines in `lines` and the rest in `carry`.
-    fn fill(&mut self) -> std::io::Result<()> {
-        let mut chunk = std::mem::take(&mut self.carry);
+/// Sends the file as chunks that end on a line break (the last one as it is).
+fn read_chunks(mut file: File, tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
+    let mut carry = BytesMut::new();
+    loop {
+        let mut chunk = std::mem::take(&mut carry);
         let start = chunk.len();
         chunk.resize(start + READ_CHUNK, 0);
-        let n = read_full(&mut self.file, &mut chunk[start..])?;
+        let n = match read_full(&mut file, &mut chunk[start..]) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        };
         chunk.truncate(start + n);
         if n == 0 {
-            self.eof = true;
-            self.lines = chunk.freeze();
-            return Ok(());
+            if !chunk.is_empty() {
+                let _ = tx.blocking_send(Ok(chunk.freeze()));
+            }
+            return;
         }
         let cut = memchr::memrchr(b'\n', &chunk).map_or(0, |i| i + 1);
-        self.carry = chunk.split_off(cut);
-        self.lines = chunk.freeze();
-        Ok(())
+        carry = chunk.split_off(cut);
+        if tx.blocking_send(Ok(chunk.freeze())).is_err() {
+            return;
+        }
     }
 }
 
@@ -91,7 +110,10 @@ impl Source for FileSource {
                 if self.eof {
                     break;
                 }
-                self.fill().map_err(IngestError::Io)?;
+                match self.chunks.recv().await {
+                    Some(chunk) => self.lines = chunk.map_err(IngestError::Io)?,
+                    None => self.eof = true,
+                }
                 continue;
             }
             let end = memchr::memchr(b'\n', &self.lines).unwrap_or(self.lines.len());

@@ -133,7 +133,7 @@ impl Interner {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     city_ids: Vec<Arc<str>>,
-    city_index: HashMap<Arc<str>, CityKey>,
+    city_index: FastMap<Arc<str>, CityKey>,
     traffic: Vec<TrafficSensorInfo>,
     traffic_index: Interner,
     site_classes: Vec<SiteClass>,
