@@ -107,7 +107,7 @@ fn bench_checksum_matches_a_plain_recomputation_and_the_kafka_run() {
     }
     let path = file.path().display().to_string();
 
-    let local = result_line(&["bench", "--input", &path, "--batch", "1000"]);
+    let local = result_line(&["bench", "--input", &path, "--batch", "4000"]);
     assert_eq!(
         local["cnt_total"], 20_000,
         "nothing dropped as late: {local}"

@@ -104,7 +104,7 @@ fn feed_traffic(live: &LiveState, registries: &[CityRegistry], rows: &[(&str, i6
             .push(&mut catalog, None, &observation, bounds)
             .unwrap_or_else(|rejection| panic!("{rejection}"));
     }
-    let batch = builder.finish(&mut catalog).expect("batch");
+    let batch = builder.finish(&catalog).expect("batch");
     let sensors = catalog.traffic_sensors().len();
     operator.process(0, NOW, &batch, sensors).expect("process");
     let mut classifier = stadtpuls_processing::window::traffic_state::TrafficStateClassifier::new();

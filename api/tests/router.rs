@@ -55,7 +55,7 @@ fn state(ready: Arc<AtomicBool>) -> AppState {
 /// Feeds ulm-p-1 through the real operator: 30 free (entries 5, exits 2) at 23:46, 25 free
 /// (entries 3) at 23:59, so the window [23:45, 00:00) and the level reach the live view.
 fn run_parking(live: &LiveState, registry: &stadtpuls_config::CityRegistry) {
-    let mut catalog = Catalog::from_registries(
+    let catalog = Catalog::from_registries(
         std::slice::from_ref(registry),
         &TrafficConfig::default(),
         UnknownSensors::Reject,
@@ -89,7 +89,7 @@ fn run_parking(live: &LiveState, registry: &stadtpuls_config::CityRegistry) {
             .push(&catalog, None, &count, bounds)
             .expect("valid count");
     }
-    let batch = builder.finish(&mut catalog).expect("batch");
+    let batch = builder.finish(&catalog).expect("batch");
     op.process(0, NOW, &batch, &catalog).expect("process");
     for closed in op.finish(&catalog).expect("windows") {
         live.apply_parking(&closed).expect("parking window");
@@ -277,7 +277,7 @@ fn feed_one_window(live: &LiveState) {
     builder
         .push(&mut catalog, None, &obs, bounds)
         .expect("valid observation");
-    let batch = builder.finish(&mut catalog).expect("batch");
+    let batch = builder.finish(&catalog).expect("batch");
     op.process(0, NOW, &batch, catalog.traffic_sensors().len())
         .expect("process");
     let mut classifier = TrafficStateClassifier::new();

@@ -63,6 +63,54 @@ impl Default for PipelineOptions {
     }
 }
 
+/// The checks of a batch's messages, aligned with them (see [`Pipeline::preparer`]).
+#[derive(Debug, Default)]
+pub struct Prepared(Vec<precheck::Checked>);
+
+impl Prepared {
+    /// Appends the checks of the messages that follow.
+    pub fn extend(&mut self, next: Prepared) {
+        self.0.extend(next.0);
+    }
+}
+
+/// Checks messages against a snapshot of the pipeline's catalog, on any thread.
+#[derive(Debug, Clone)]
+pub struct Preparer {
+    catalog: Arc<Catalog>,
+    max_future_ms: i64,
+    max_message_bytes: usize,
+}
+
+impl Preparer {
+    fn bounds(&self, now: ProcessingTime) -> TimeBounds {
+        TimeBounds {
+            now,
+            max_future_ms: self.max_future_ms,
+        }
+    }
+
+    /// Checks `messages` on this thread.
+    pub fn prepare(&self, messages: &[RawMessage], now: ProcessingTime) -> Prepared {
+        Prepared(precheck::check_slice(
+            &self.catalog,
+            messages,
+            self.bounds(now),
+            self.max_message_bytes,
+        ))
+    }
+
+    /// Checks `messages` on every core.
+    pub fn prepare_parallel(&self, messages: &[RawMessage], now: ProcessingTime) -> Prepared {
+        Prepared(precheck::check_all(
+            &self.catalog,
+            messages,
+            self.bounds(now),
+            self.max_message_bytes,
+        ))
+    }
+}
+
 /// Input limits of the pipeline.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -74,7 +122,8 @@ pub struct Limits {
 
 /// Decoding, validation and windowing for every city, fed one batch of messages at a time.
 pub struct Pipeline {
-    catalog: Catalog,
+    /// Shared with a [`Preparer`] checking the next batch while this one is applied.
+    catalog: Arc<Catalog>,
     traffic: TrafficWindowOperator,
     traffic_state: TrafficStateClassifier,
     parking: ParkingOperator,
@@ -124,7 +173,7 @@ impl Pipeline {
             traffic: TrafficWindowOperator::new(spec),
             traffic_state: TrafficStateClassifier::new(),
             parking: ParkingOperator::new(spec, parking, &catalog),
-            catalog,
+            catalog: Arc::new(catalog),
             traffic_rows: TrafficBatchBuilder::default(),
             parking_rows: ParkingBatchBuilder::default(),
             traffic_origin: Vec::new(),
@@ -151,6 +200,41 @@ impl Pipeline {
         messages: &[RawMessage],
         now: ProcessingTime,
     ) -> stadtpuls_processing::Result<StepOutput> {
+        let prepared = if self.options.parallel_decode {
+            self.preparer().prepare_parallel(messages, now)
+        } else {
+            Prepared::default()
+        };
+        self.process_prepared(messages, prepared, now)
+    }
+
+    /// Whether single-object traffic messages are checked in parallel (`PipelineOptions`).
+    pub fn parallel_decode(&self) -> bool {
+        self.options.parallel_decode
+    }
+
+    /// A handle that checks batches against the current catalog on any thread, so the
+    /// next batch can be prepared while this pipeline applies the current one.
+    pub fn preparer(&self) -> Preparer {
+        Preparer {
+            catalog: self.catalog.clone(),
+            max_future_ms: self.max_future_ms,
+            max_message_bytes: self.max_message_bytes,
+        }
+    }
+
+    /// [`Self::process`] with the checks of `messages` already done by a [`Preparer`] (of
+    /// this pipeline, at any earlier time: a sensor admitted since simply takes the
+    /// serial path). Gives exactly the results of `process`.
+    ///
+    /// # Errors
+    /// Only engine bugs (schema mismatches); bad input becomes dead letters.
+    pub fn process_prepared(
+        &mut self,
+        messages: &[RawMessage],
+        prepared: Prepared,
+        now: ProcessingTime,
+    ) -> stadtpuls_processing::Result<StepOutput> {
         let started = Instant::now();
         let _span = debug_span!("pipeline_batch", messages = messages.len()).entered();
         let mut out = StepOutput::default();
@@ -167,18 +251,8 @@ impl Pipeline {
                     .iter()
                     .take_while(|m| m.source == source)
                     .count();
-            let checked = if self.options.parallel_decode {
-                precheck::check_all(
-                    &self.catalog,
-                    &messages[start..end],
-                    bounds,
-                    self.max_message_bytes,
-                )
-            } else {
-                Vec::new()
-            };
             for (index, message) in messages.iter().enumerate().take(end).skip(start) {
-                if let Some((validated, values)) = checked.get(index - start).copied().flatten() {
+                if let Some((validated, values)) = prepared.0.get(index).copied().flatten() {
                     self.traffic_rows
                         .push_validated(validated, &values.observation());
                     self.traffic_origin.push(index as u32);
@@ -298,7 +372,9 @@ impl Pipeline {
             return;
         }
         let mut sinks = Sinks {
-            catalog: &mut self.catalog,
+            // Copies the catalog only if a preparer still holds the old one and this
+            // message admits a sensor or the catalog is shared (see `Preparer`).
+            catalog: Arc::make_mut(&mut self.catalog),
             traffic: &mut self.traffic_rows,
             parking: &mut self.parking_rows,
             rejected,
@@ -346,7 +422,7 @@ impl Pipeline {
         let traffic_origin = std::mem::take(&mut self.traffic_origin);
         let parking_origin = std::mem::take(&mut self.parking_origin);
         if !self.traffic_rows.is_empty() {
-            let batch = self.traffic_rows.finish(&mut self.catalog)?;
+            let batch = self.traffic_rows.finish(&self.catalog)?;
             // Count per city in a dense array: a map update per row would cost as much as
             // the aggregation itself.
             let mut per_city = vec![0u64; self.catalog.city_count()];
@@ -368,7 +444,7 @@ impl Pipeline {
             dead_letter_late(&stats, &traffic_origin, messages, out);
         }
         if !self.parking_rows.is_empty() {
-            let batch = self.parking_rows.finish(&mut self.catalog)?;
+            let batch = self.parking_rows.finish(&self.catalog)?;
             let stats = self.parking.process(source, now, &batch, &self.catalog)?;
             for facility in batch.facility_keys().values().iter() {
                 if let Some(info) = self.catalog.facilities().get(*facility as usize) {

@@ -15,7 +15,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::Result;
 use crate::metrics;
-use crate::pipeline::{DeadLetter, Pipeline, RawMessage, StepOutput};
+use crate::pipeline::{DeadLetter, Pipeline, Prepared, RawMessage, StepOutput};
 
 /// Where messages come from: Kafka in production, the simulated feed in the demo.
 pub trait Source {
@@ -88,14 +88,23 @@ where
     F: FnMut(&StepOutput),
 {
     let mut summary = RunSummary::default();
+    // A batch read ahead (and, when large, already checked) while the previous one was
+    // applied; `Some(None)` is a read-ahead end of input.
+    let mut ahead: Option<(Option<Vec<RawMessage>>, Option<Prepared>)> = None;
     loop {
         if *shutdown.borrow() {
             info!("shutdown requested, stopping after the batch in hand");
             break;
         }
-        let batch = tokio::select! {
-            batch = source.next_batch() => batch?,
-            _ = shutdown.changed() => continue,
+        let (batch, prepared) = match ahead.take() {
+            Some(read_ahead) => read_ahead,
+            None => {
+                let batch = tokio::select! {
+                    batch = source.next_batch() => batch?,
+                    _ = shutdown.changed() => continue,
+                };
+                (batch, None)
+            }
         };
         let now = now_ms();
         for (assigned, topic) in source.assigned() {
@@ -112,8 +121,27 @@ where
         };
         let out = if messages.is_empty() {
             pipeline.tick(now)?
+        } else if messages.len() >= READ_AHEAD_MIN && pipeline.parallel_decode() {
+            // Under load, overlap: check the next batch on another core while this one is
+            // applied. Light traffic skips this, so a quiet feed gets no extra latency.
+            let next = tokio::select! {
+                next = source.next_batch() => Some(next?),
+                _ = shutdown.changed() => None,
+            };
+            match next {
+                Some(Some(next)) if !next.is_empty() => {
+                    let (out, next_prepared) =
+                        overlapped(pipeline, &messages, prepared, &next, now);
+                    ahead = Some((Some(next), Some(next_prepared)));
+                    out?
+                }
+                other => {
+                    ahead = other.map(|batch| (batch, None));
+                    process(pipeline, &messages, prepared, now)?
+                }
+            }
         } else {
-            pipeline.process(&messages, now)?
+            process(pipeline, &messages, prepared, now)?
         };
         if !messages.is_empty() || !out.traffic.is_empty() {
             debug!(
@@ -140,6 +168,50 @@ where
     }
     source.close()?;
     Ok(summary)
+}
+
+/// Batches at least this large are applied while the next one is checked.
+const READ_AHEAD_MIN: usize = 2048;
+
+fn process(
+    pipeline: &mut Pipeline,
+    messages: &[RawMessage],
+    prepared: Option<Prepared>,
+    now: i64,
+) -> stadtpuls_processing::Result<StepOutput> {
+    match prepared {
+        Some(prepared) => pipeline.process_prepared(messages, prepared, now),
+        None => pipeline.process(messages, now),
+    }
+}
+
+/// Applies `messages` on this thread while most of `next` is checked on another; this
+/// thread checks the rest of `next` when done, so both cores stay busy.
+fn overlapped(
+    pipeline: &mut Pipeline,
+    messages: &[RawMessage],
+    prepared: Option<Prepared>,
+    next: &[RawMessage],
+    now: i64,
+) -> (stadtpuls_processing::Result<StepOutput>, Prepared) {
+    let preparer = pipeline.preparer();
+    let prepared = prepared.unwrap_or_else(|| preparer.prepare_parallel(messages, now));
+    // Applying costs about half as much as checking: the other core takes two thirds.
+    let split = next.len() * 2 / 3;
+    std::thread::scope(|scope| {
+        let head = scope.spawn(|| preparer.prepare(&next[..split], now));
+        let out = pipeline.process_prepared(messages, prepared, now);
+        let tail = preparer.prepare(&next[split..], now);
+        // A panicked checker is a bug; its batch then simply takes the serial path.
+        let next_prepared = match head.join() {
+            Ok(mut checked) => {
+                checked.extend(tail);
+                checked
+            }
+            Err(_) => Prepared::default(),
+        };
+        (out, next_prepared)
+    })
 }
 
 /// Retries until the sink accepts: committing past an unwritten dead letter would lose it.

@@ -6,7 +6,7 @@
 //! the operators read sensor identity straight from an Arrow `DictionaryArray`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::StringArray;
 use stadtpuls_config::{CityRegistry, SensorKind, SiteClass, TrafficConfig, derived_site_class};
@@ -142,10 +142,10 @@ pub struct Catalog {
     spots: Vec<SpotInfo>,
     spot_index: Interner,
     unknown: UnknownSensors,
-    traffic_values: Option<Arc<StringArray>>,
+    traffic_values: OnceLock<Arc<StringArray>>,
     city_values: Arc<StringArray>,
-    facility_values: Option<Arc<StringArray>>,
-    spot_values: Option<Arc<StringArray>>,
+    facility_values: OnceLock<Arc<StringArray>>,
+    spot_values: OnceLock<Arc<StringArray>>,
 }
 
 /// Free-flow speed assumed for admitted sensors without a registry entry, in km/h
@@ -228,10 +228,10 @@ impl Catalog {
             spots: Vec::new(),
             spot_index: Interner::with_cities(n),
             unknown,
-            traffic_values: None,
+            traffic_values: OnceLock::new(),
             city_values,
-            facility_values: None,
-            spot_values: None,
+            facility_values: OnceLock::new(),
+            spot_values: OnceLock::new(),
         }
     }
 
@@ -267,7 +267,7 @@ impl Catalog {
             free_flow_kmh,
             site_class,
         });
-        self.traffic_values = None;
+        self.traffic_values = OnceLock::new();
         key
     }
 
@@ -276,7 +276,7 @@ impl Catalog {
         let key = self.facilities.len() as EntityKey;
         let id: Arc<str> = Arc::from(id);
         self.facility_index.insert(city, id.clone(), key);
-        self.facility_values = None;
+        self.facility_values = OnceLock::new();
         self.facilities.push(FacilityInfo {
             city,
             id,
@@ -291,7 +291,7 @@ impl Catalog {
         let key = self.spots.len() as EntityKey;
         let id: Arc<str> = Arc::from(id);
         self.spot_index.insert(city, id.clone(), key);
-        self.spot_values = None;
+        self.spot_values = OnceLock::new();
         self.spots.push(SpotInfo { id, facility });
         if let Some(f) = self.facilities.get_mut(facility as usize) {
             f.spots += 1;
@@ -381,37 +381,34 @@ impl Catalog {
 
     /// Traffic sensor ids in key order, as the values of the `sensor_id` dictionary column.
     ///
-    /// Cached; rebuilt only after a sensor was admitted.
-    pub fn traffic_values(&mut self) -> Arc<StringArray> {
-        if let Some(values) = &self.traffic_values {
-            return values.clone();
-        }
-        let values = Arc::new(StringArray::from_iter_values(
-            self.traffic.iter().map(|s| s.id.as_ref()),
-        ));
-        self.traffic_values = Some(values.clone());
-        values
+    /// Cached (readable from several threads); rebuilt only after a sensor was admitted.
+    pub fn traffic_values(&self) -> Arc<StringArray> {
+        self.traffic_values
+            .get_or_init(|| {
+                Arc::new(StringArray::from_iter_values(
+                    self.traffic.iter().map(|s| s.id.as_ref()),
+                ))
+            })
+            .clone()
     }
 
     /// Facility ids in key order, as the values of the `facility_id` dictionary column.
-    pub fn facility_values(&mut self) -> Arc<StringArray> {
-        let facilities = &self.facilities;
+    pub fn facility_values(&self) -> Arc<StringArray> {
         self.facility_values
-            .get_or_insert_with(|| {
+            .get_or_init(|| {
                 Arc::new(StringArray::from_iter_values(
-                    facilities.iter().map(|f| f.id.as_ref()),
+                    self.facilities.iter().map(|f| f.id.as_ref()),
                 ))
             })
             .clone()
     }
 
     /// Spot ids in key order, as the values of the `spot_id` dictionary column.
-    pub fn spot_values(&mut self) -> Arc<StringArray> {
-        let spots = &self.spots;
+    pub fn spot_values(&self) -> Arc<StringArray> {
         self.spot_values
-            .get_or_insert_with(|| {
+            .get_or_init(|| {
                 Arc::new(StringArray::from_iter_values(
-                    spots.iter().map(|s| s.id.as_ref()),
+                    self.spots.iter().map(|s| s.id.as_ref()),
                 ))
             })
             .clone()

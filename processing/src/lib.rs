@@ -28,7 +28,7 @@
 //!         vehicle_count: n, heavy_vehicle_count: None, avg_speed_kmh: Some(50.0), occupancy_pct: None };
 //!     builder.push(&mut catalog, None, &obs, bounds).unwrap();
 //! }
-//! let batch = builder.finish(&mut catalog).unwrap();
+//! let batch = builder.finish(&catalog).unwrap();
 //! op.process(0, now, &batch, catalog.traffic_sensors().len()).unwrap();
 //! let closed = op.advance(now, &catalog).unwrap();
 //! // (00:00, 00:01] holds the intervals ending 00:00:30 and 00:01:00; (00:01, 00:02] the last

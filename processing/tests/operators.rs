@@ -75,7 +75,7 @@ impl Traffic {
             b.push(&mut self.catalog, None, o, bounds())
                 .map_err(|r| stadtpuls_processing::ProcessingError::Internal(r.to_string()))?;
         }
-        let batch = b.finish(&mut self.catalog)?;
+        let batch = b.finish(&self.catalog)?;
         let stats = self
             .op
             .process(source, T0, &batch, self.catalog.traffic_sensors().len())?;
@@ -239,7 +239,7 @@ fn spots_roll_up_into_their_zone() -> Result<()> {
             .map(|r| r.reason),
         Some(RejectReason::InvalidParking)
     );
-    let batch = b.finish(&mut catalog)?;
+    let batch = b.finish(&catalog)?;
     op.process(0, T0, &batch, &catalog)?;
     let z = op.facility(zone).map(|l| (l.free, l.total));
     assert_eq!(z, Some((1, Some(2))), "one free of two usable (one closed)");

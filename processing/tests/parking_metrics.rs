@@ -57,7 +57,7 @@ impl Scene {
             b.push(&self.catalog, None, row, bounds)
                 .map_err(|r| ProcessingError::Internal(r.to_string()))?;
         }
-        let batch = b.finish(&mut self.catalog)?;
+        let batch = b.finish(&self.catalog)?;
         self.op.process(0, T0, &batch, &self.catalog)?;
         self.op.advance(T0, &self.catalog)
     }

@@ -66,7 +66,7 @@ impl Engine {
                 .push(&mut self.catalog, None, &obs, bounds)
                 .map_err(|r| format!("generated row refused: {r} ({row:?})"))?;
         }
-        builder.finish(&mut self.catalog).map_err(|e| e.to_string())
+        builder.finish(&self.catalog).map_err(|e| e.to_string())
     }
 
     fn process(&mut self, source: u32, now: i64, rows: &[Row]) -> Result<ProcessStats, String> {

@@ -71,7 +71,7 @@ impl Stage {
                 .push(&mut self.catalog, None, &obs, bounds)
                 .map_err(|r| ProcessingError::Internal(r.to_string()))?;
         }
-        let batch = builder.finish(&mut self.catalog)?;
+        let batch = builder.finish(&self.catalog)?;
         let keys = self.catalog.traffic_sensors().len();
         self.op.process(0, end, &batch, keys)?;
         let closed = self.op.advance(end, &self.catalog)?;

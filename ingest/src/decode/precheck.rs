@@ -82,7 +82,7 @@ pub(crate) fn check_all(
     parts.into_iter().flatten().collect()
 }
 
-fn check_slice(
+pub(crate) fn check_slice(
     catalog: &Catalog,
     messages: &[RawMessage],
     bounds: TimeBounds,

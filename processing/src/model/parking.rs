@@ -285,7 +285,7 @@ impl ParkingBatchBuilder {
     ///
     /// # Errors
     /// Only if Arrow refuses the columns, which would be a bug.
-    pub fn finish(&mut self, catalog: &mut Catalog) -> crate::Result<ParkingBatch> {
+    pub fn finish(&mut self, catalog: &Catalog) -> crate::Result<ParkingBatch> {
         let city_keys = UInt16Array::from(std::mem::take(&mut self.city));
         let facility_keys = UInt32Array::from(std::mem::take(&mut self.facility));
         let spot_keys = self.spot.finish();

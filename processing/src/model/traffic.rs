@@ -237,7 +237,7 @@ impl TrafficBatchBuilder {
     ///
     /// # Errors
     /// Only if Arrow refuses the columns, which would be a bug.
-    pub fn finish(&mut self, catalog: &mut Catalog) -> crate::Result<TrafficBatch> {
+    pub fn finish(&mut self, catalog: &Catalog) -> crate::Result<TrafficBatch> {
         let city_keys = UInt16Array::from(std::mem::take(&mut self.city));
         let sensor_keys = UInt32Array::from(std::mem::take(&mut self.sensor));
         let city: DictionaryArray<UInt16Type> =
@@ -549,7 +549,7 @@ mod tests {
             };
             assert!(b.push(&mut catalog, None, &o, bounds()).is_ok());
         }
-        let batch = b.finish(&mut catalog)?;
+        let batch = b.finish(&catalog)?;
         assert_eq!(batch.num_rows(), 3);
         assert_eq!(batch.sensor_keys().values().as_ref(), &[0, 1, 0]);
         assert_eq!(batch.record_batch().schema(), traffic_schema());

@@ -55,7 +55,7 @@ struct Previous {
 ///         vehicle_count: n, heavy_vehicle_count: None, avg_speed_kmh: Some(v), occupancy_pct: None };
 ///     builder.push(&mut catalog, None, &obs, bounds).unwrap();
 /// }
-/// let batch = builder.finish(&mut catalog).unwrap();
+/// let batch = builder.finish(&catalog).unwrap();
 /// op.process(0, now, &batch, catalog.traffic_sensors().len()).unwrap();
 /// let mut states = Vec::new();
 /// for closed in op.advance(now, &catalog).unwrap() {

@@ -16,7 +16,7 @@ fn parses_every_status_name() {
 
 #[test]
 fn refuses_free_above_total_and_unknown_facilities() {
-    let mut catalog = Catalog::with_cities(&["ulm"], UnknownSensors::Reject);
+    let catalog = Catalog::with_cities(&["ulm"], UnknownSensors::Reject);
     let mut b = ParkingBatchBuilder::default();
     let bounds = TimeBounds {
         now: 1_795_478_400_000,
@@ -33,7 +33,7 @@ fn refuses_free_above_total_and_unknown_facilities() {
     };
     let err = b.push(&catalog, None, &facility(1, Some(2)), bounds).err();
     assert_eq!(err.map(|r| r.reason), Some(RejectReason::UnknownSensor));
-    assert!(b.finish(&mut catalog).is_ok());
+    assert!(b.finish(&catalog).is_ok());
 }
 
 #[test]
@@ -77,7 +77,7 @@ fn a_negative_exit_count_refuses_the_whole_observation() {
         b.push(&catalog, None, &count(Some(5), None), bounds)
             .is_ok()
     );
-    let batch = b.finish(&mut catalog).expect("batch");
+    let batch = b.finish(&catalog).expect("batch");
     let entries = batch
         .record_batch()
         .column_by_name(col::ENTRIES)
