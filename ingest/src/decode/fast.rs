@@ -42,9 +42,39 @@ struct Scanner<'a> {
 
 enum Value<'a> {
     Str(&'a str),
-    Num(&'a [u8]),
+    Num(Number),
     Null,
     Other,
+}
+
+/// A plain JSON number (no exponent) read in one pass: sign, decimal digits as an integer,
+/// and how many of them follow the decimal point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Number {
+    negative: bool,
+    mantissa: u64,
+    digits: usize,
+    frac: Option<usize>,
+}
+
+impl Number {
+    /// The number as an integer, if it has no decimal point.
+    fn int(self) -> Option<i64> {
+        if self.frac.is_some() {
+            return None;
+        }
+        let value = i64::try_from(self.mantissa).ok()?;
+        Some(if self.negative { -value } else { value })
+    }
+
+    /// The number as a float, exactly rounded (Clinger's fast path: ≤ 15 digits).
+    fn float(self) -> Option<f64> {
+        if self.digits > 15 {
+            return None;
+        }
+        let value = self.mantissa as f64 / POW10[self.frac.unwrap_or(0)];
+        Some(if self.negative { -value } else { value })
+    }
 }
 
 impl<'a> Scanner<'a> {
@@ -89,21 +119,58 @@ impl<'a> Scanner<'a> {
                 self.pos += 1;
                 self.string().map(Value::Str)
             }
-            b'-' | b'0'..=b'9' => {
-                let start = self.pos;
-                while let Some(b) = self.bytes.get(self.pos) {
-                    if !matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
-                        break;
-                    }
-                    self.pos += 1;
-                }
-                Some(Value::Num(&self.bytes[start..self.pos]))
-            }
+            b'-' | b'0'..=b'9' => self.number().map(Value::Num),
             b'n' => self.literal(b"null").map(|()| Value::Null),
             b't' => self.literal(b"true").map(|()| Value::Other),
             b'f' => self.literal(b"false").map(|()| Value::Other),
             _ => None,
         }
+    }
+
+    /// Reads a number as serde would accept it, declining exponents and over-long
+    /// mantissas (the full decoder handles those).
+    fn number(&mut self) -> Option<Number> {
+        let bytes = self.bytes;
+        let mut i = self.pos;
+        let negative = bytes.get(i) == Some(&b'-');
+        if negative {
+            i += 1;
+        }
+        let mut mantissa: u64 = 0;
+        let int_start = i;
+        while let Some(&d) = bytes.get(i).filter(|d| d.is_ascii_digit()) {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+            i += 1;
+        }
+        let int_len = i - int_start;
+        if int_len == 0 || (int_len > 1 && bytes[int_start] == b'0') {
+            return None;
+        }
+        let mut frac = None;
+        if bytes.get(i) == Some(&b'.') {
+            i += 1;
+            let frac_start = i;
+            while let Some(&d) = bytes.get(i).filter(|d| d.is_ascii_digit()) {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                i += 1;
+            }
+            if i == frac_start {
+                return None;
+            }
+            frac = Some(i - frac_start);
+        }
+        let digits = int_len + frac.unwrap_or(0);
+        // 18 digits always fit a u64, so the wrapping arithmetic above never wrapped.
+        if digits > 18 || bytes.get(i).is_some_and(|b| NUMBER_BYTE[usize::from(*b)]) {
+            return None;
+        }
+        self.pos = i;
+        Some(Number {
+            negative,
+            mantissa,
+            digits,
+            frac,
+        })
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
@@ -112,51 +179,53 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Parses a JSON integer token exactly as serde would accept it into an `i64`.
-fn int(token: &[u8]) -> Option<i64> {
-    let (negative, digits) = match token.split_first()? {
-        (b'-', rest) => (true, rest),
-        _ => (false, token),
-    };
-    if digits.is_empty() || digits.len() > 18 || (digits.len() > 1 && digits[0] == b'0') {
-        return None;
+/// Bytes that can appear in a JSON number token.
+static NUMBER_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = b'0';
+    while b <= b'9' {
+        table[b as usize] = true;
+        b += 1;
     }
-    let mut value: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        value = value * 10 + i64::from(d - b'0');
-    }
-    Some(if negative { -value } else { value })
-}
+    table[b'-' as usize] = true;
+    table[b'+' as usize] = true;
+    table[b'.' as usize] = true;
+    table[b'e' as usize] = true;
+    table[b'E' as usize] = true;
+    table
+};
 
-/// Parses a plain decimal (`-12`, `93.4`) exactly; `None` for exponents or long mantissas.
-fn float(token: &[u8]) -> Option<f64> {
-    let (negative, body) = match token.split_first()? {
-        (b'-', rest) => (true, rest),
-        _ => (false, token),
+/// Known keys with their field bit, in the order senders usually write them: the next key
+/// is tried first, so a well-ordered message matches every key with one comparison.
+const KEYS: [(&[u8], u16); 11] = [
+    (b"city", CITY),
+    (b"sensor_id", SENSOR),
+    (b"lane", LANE),
+    (b"ts", TS),
+    (b"interval_s", INTERVAL),
+    (b"vehicle_count", COUNT),
+    (b"heavy_vehicle_count", HEAVY),
+    (b"avg_speed_kmh", SPEED),
+    (b"speed_kmh", SPEED),
+    (b"occupancy_pct", OCC),
+    (b"heavy_vehicles", HEAVY),
+];
+
+/// Matches a known key (followed by its closing quote) at the scanner's position, trying
+/// `KEYS[hint]` first; returns its index in `KEYS`.
+fn known_key(s: &mut Scanner<'_>, hint: usize) -> Option<usize> {
+    let rest = s.bytes.get(s.pos..)?;
+    let matches = |i: usize| {
+        let name = KEYS[i].0;
+        rest.len() > name.len() && &rest[..name.len()] == name && rest[name.len()] == b'"'
     };
-    let (int_part, frac_part) = match body.iter().position(|&b| b == b'.') {
-        Some(dot) => (&body[..dot], &body[dot + 1..]),
-        None => (body, &body[..0]),
-    };
-    if int_part.is_empty()
-        || (int_part.len() > 1 && int_part[0] == b'0')
-        || (body.len() > int_part.len() && frac_part.is_empty())
-        || int_part.len() + frac_part.len() > 15
-    {
-        return None;
-    }
-    let mut mantissa: u64 = 0;
-    for &d in int_part.iter().chain(frac_part) {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        mantissa = mantissa * 10 + u64::from(d - b'0');
-    }
-    let value = mantissa as f64 / POW10[frac_part.len()];
-    Some(if negative { -value } else { value })
+    let index = if hint < KEYS.len() && matches(hint) {
+        Some(hint)
+    } else {
+        (0..KEYS.len()).find(|&i| matches(i))
+    }?;
+    s.pos += KEYS[index].0.len() + 1;
+    Some(index)
 }
 
 const CITY: u16 = 1;
@@ -189,35 +258,30 @@ pub(crate) fn traffic(bytes: &[u8]) -> Option<FastTraffic<'_>> {
     if s.bytes.get(s.pos) == Some(&b'}') {
         return None;
     }
+    let mut hint = 0;
     loop {
         s.eat(b'"')?;
         // Keys compare as bytes: no UTF-8 check needed to recognise them, and an unknown key
         // that is not UTF-8 is still refused by the full decoder only if it matters.
-        let key = s.raw_string()?;
+        let bit = match known_key(&mut s, hint) {
+            Some(index) => {
+                hint = index + 1;
+                KEYS[index].1
+            }
+            None => {
+                let key = s.raw_string()?;
+                std::str::from_utf8(key).ok()?;
+                0
+            }
+        };
         s.eat(b':')?;
         let value = s.value()?;
-        let bit = match key {
-            b"city" => CITY,
-            b"sensor_id" => SENSOR,
-            b"lane" => LANE,
-            b"ts" => TS,
-            b"interval_s" => INTERVAL,
-            b"vehicle_count" => COUNT,
-            b"heavy_vehicle_count" | b"heavy_vehicles" => HEAVY,
-            b"avg_speed_kmh" | b"speed_kmh" => SPEED,
-            b"occupancy_pct" => OCC,
-            _ if std::str::from_utf8(key).is_err() => return None,
-            _ => 0,
-        };
         if bit != 0 {
             if seen & bit != 0 {
                 return None;
             }
             seen |= bit;
             assign(&mut out, bit, value)?;
-        } else if let Value::Num(token) = value {
-            // serde would reject a malformed number even in an ignored field
-            float(token).or_else(|| int(token).map(|i| i as f64))?;
         }
         s.skip_ws();
         match s.bytes.get(s.pos)? {
@@ -239,13 +303,13 @@ fn assign<'a>(out: &mut FastTraffic<'a>, bit: u16, value: Value<'a>) -> Option<(
         (CITY, Value::Str(v)) => out.city = v,
         (SENSOR, Value::Str(v)) => out.sensor_id = v,
         (TS, Value::Str(v)) => out.ts = FastTs::Text(v),
-        (TS, Value::Num(t)) => out.ts = FastTs::Millis(int(t)?),
-        (COUNT, Value::Num(t)) => out.vehicle_count = int(t)?,
-        (LANE, Value::Num(t)) => out.lane = Some(int(t)?),
-        (INTERVAL, Value::Num(t)) => out.interval_s = Some(int(t)?),
-        (HEAVY, Value::Num(t)) => out.heavy_vehicle_count = Some(int(t)?),
-        (SPEED, Value::Num(t)) => out.avg_speed_kmh = Some(float(t)?),
-        (OCC, Value::Num(t)) => out.occupancy_pct = Some(float(t)?),
+        (TS, Value::Num(n)) => out.ts = FastTs::Millis(n.int()?),
+        (COUNT, Value::Num(n)) => out.vehicle_count = n.int()?,
+        (LANE, Value::Num(n)) => out.lane = Some(n.int()?),
+        (INTERVAL, Value::Num(n)) => out.interval_s = Some(n.int()?),
+        (HEAVY, Value::Num(n)) => out.heavy_vehicle_count = Some(n.int()?),
+        (SPEED, Value::Num(n)) => out.avg_speed_kmh = Some(n.float()?),
+        (OCC, Value::Num(n)) => out.occupancy_pct = Some(n.float()?),
         (INTERVAL | HEAVY | SPEED | OCC, Value::Null) => {}
         _ => return None,
     }
@@ -288,14 +352,32 @@ mod tests {
         }
     }
 
+    fn number(text: &str) -> Option<Number> {
+        Scanner {
+            bytes: text.as_bytes(),
+            pos: 0,
+        }
+        .number()
+    }
+
     #[test]
     fn decimals_are_exact() {
-        assert_eq!(float(b"93.4"), Some(93.4));
-        assert_eq!(float(b"-0.1"), Some(-0.1));
-        assert_eq!(float(b"130"), Some(130.0));
-        assert_eq!(float(b"1."), None);
-        assert_eq!(float(b".5"), None);
-        assert_eq!(int(b"-7"), Some(-7));
-        assert_eq!(int(b"7.0"), None);
+        let float = |t: &str| number(t).and_then(Number::float);
+        let int = |t: &str| number(t).and_then(Number::int);
+        assert_eq!(float("93.4"), Some(93.4));
+        assert_eq!(float("-0.1"), Some(-0.1));
+        assert_eq!(float("130"), Some(130.0));
+        assert_eq!(float("1."), None);
+        assert_eq!(float(".5"), None);
+        assert_eq!(float("1e5"), None);
+        assert_eq!(
+            float("1234567890123456.5"),
+            None,
+            "beyond the exact fast path"
+        );
+        assert_eq!(int("-7"), Some(-7));
+        assert_eq!(int("7.0"), None);
+        assert_eq!(int("007"), None);
+        assert_eq!(int("1795478400000"), Some(1_795_478_400_000));
     }
 }
