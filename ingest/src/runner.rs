@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use stadtpuls_processing::window::watermark::SourceId;
 use tokio::sync::watch;
@@ -91,6 +91,7 @@ where
     // A batch read ahead (and, when large, already checked) while the previous one was
     // applied; `Some(None)` is a read-ahead end of input.
     let mut ahead: Option<(Option<Vec<RawMessage>>, Option<Prepared>)> = None;
+    let mut balance = Balance::default();
     loop {
         if *shutdown.borrow() {
             info!("shutdown requested, stopping after the batch in hand");
@@ -131,7 +132,7 @@ where
             match next {
                 Some(Some(next)) if !next.is_empty() => {
                     let (out, next_prepared) =
-                        overlapped(pipeline, &messages, prepared, &next, now);
+                        overlapped(pipeline, &messages, prepared, &next, now, &mut balance);
                     ahead = Some((Some(next), Some(next_prepared)));
                     out?
                 }
@@ -185,6 +186,44 @@ fn process(
     }
 }
 
+/// How a batch's checks are split between the other core and this one, learnt from the
+/// last batches so both finish together.
+#[derive(Debug, Clone, Copy)]
+struct Balance {
+    /// Share of the next batch checked on the other core.
+    worker_share: f64,
+}
+
+impl Default for Balance {
+    fn default() -> Self {
+        // Applying costs about half as much as checking: start with two thirds.
+        Self {
+            worker_share: 2.0 / 3.0,
+        }
+    }
+}
+
+impl Balance {
+    /// Updates the share from one batch: with `c` the time to check one message and `a`
+    /// the time to apply the batch, both cores finish together when the worker checks
+    /// `s·n` messages and this core applies and checks `(1 − s)·n`: `s = ½ + a / (2·n·c)`.
+    /// Smoothed (new = ¾ old + ¼ measured) and kept within [½, 0.95].
+    fn learn(
+        &mut self,
+        checked: usize,
+        check_time: Duration,
+        apply_time: Duration,
+        next_len: usize,
+    ) {
+        if checked == 0 || next_len == 0 || check_time.is_zero() {
+            return;
+        }
+        let per_message = check_time.as_secs_f64() / checked as f64;
+        let ideal = 0.5 + apply_time.as_secs_f64() / (2.0 * next_len as f64 * per_message);
+        self.worker_share = (0.75 * self.worker_share + 0.25 * ideal).clamp(0.5, 0.95);
+    }
+}
+
 /// Applies `messages` on this thread while most of `next` is checked on another; this
 /// thread checks the rest of `next` when done, so both cores stay busy.
 fn overlapped(
@@ -193,18 +232,25 @@ fn overlapped(
     prepared: Option<Prepared>,
     next: &[RawMessage],
     now: i64,
+    balance: &mut Balance,
 ) -> (stadtpuls_processing::Result<StepOutput>, Prepared) {
     let preparer = pipeline.preparer();
     let prepared = prepared.unwrap_or_else(|| preparer.prepare_parallel(messages, now));
-    // Applying costs about half as much as checking: the other core takes two thirds.
-    let split = next.len() * 2 / 3;
+    let split = ((next.len() as f64 * balance.worker_share) as usize).min(next.len());
     std::thread::scope(|scope| {
-        let head = scope.spawn(|| preparer.prepare(&next[..split], now));
+        let head = scope.spawn(|| {
+            let started = Instant::now();
+            let checked = preparer.prepare(&next[..split], now);
+            (checked, started.elapsed())
+        });
+        let started = Instant::now();
         let out = pipeline.process_prepared(messages, prepared, now);
+        let apply_time = started.elapsed();
         let tail = preparer.prepare(&next[split..], now);
         // A panicked checker is a bug; its batch then simply takes the serial path.
         let next_prepared = match head.join() {
-            Ok(mut checked) => {
+            Ok((mut checked, check_time)) => {
+                balance.learn(split, check_time, apply_time, next.len());
                 checked.extend(tail);
                 checked
             }
@@ -248,5 +294,36 @@ impl Readiness {
     /// Reads the flag.
     pub fn is_ready(&self) -> bool {
         self.0.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 600 checks took 60 ms (0.1 ms each), applying took 20 ms, the next batch has 900:
+    /// ideal share = ½ + 20 / (2 · 900 · 0.1) = 0.6111; smoothed from ⅔: 0.6528.
+    #[test]
+    fn balance_moves_towards_equal_finish_times() {
+        let mut b = Balance::default();
+        b.learn(
+            600,
+            Duration::from_millis(60),
+            Duration::from_millis(20),
+            900,
+        );
+        assert!(
+            (b.worker_share - 0.652_777).abs() < 1e-5,
+            "{}",
+            b.worker_share
+        );
+        // an apply far more expensive than checking saturates at 0.95
+        for _ in 0..50 {
+            b.learn(600, Duration::from_millis(1), Duration::from_secs(1), 900);
+        }
+        assert!((b.worker_share - 0.95).abs() < 1e-9);
+        // nothing measured: unchanged
+        b.learn(0, Duration::ZERO, Duration::ZERO, 0);
+        assert!((b.worker_share - 0.95).abs() < 1e-9);
     }
 }
