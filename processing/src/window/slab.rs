@@ -37,7 +37,19 @@ pub(crate) struct Slab<A> {
 
 impl<A> Slab<A> {
     /// Entities seen in this window with their accumulators, ordered by key.
+    ///
+    /// A dense window walks its key index in order instead of sorting; a sparse one (few
+    /// entities of a large catalog) sorts its few keys.
     pub(crate) fn sorted(&self) -> Vec<(u32, &A)> {
+        if self.keys.len() * 8 >= self.index.len() {
+            return self
+                .index
+                .iter()
+                .enumerate()
+                .filter(|(_, slot)| **slot != NONE)
+                .filter_map(|(key, &slot)| Some((key as u32, self.accs.get(slot as usize)?)))
+                .collect();
+        }
         let mut entries: Vec<(u32, &A)> = self.keys.iter().copied().zip(self.accs.iter()).collect();
         entries.sort_unstable_by_key(|(key, _)| *key);
         entries
