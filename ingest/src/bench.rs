@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{Array, Float64Array, UInt32Array, UInt64Array};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use serde::Serialize;
 use stadtpuls_processing::window::ClosedWindows;
 use stadtpuls_processing::window::traffic::out;
@@ -28,16 +28,11 @@ const READ_AHEAD: usize = 2;
 
 /// Lines of a file as the messages of one source.
 ///
-/// A reader thread reads ahead in chunks of whole lines, so file I/O overlaps with the
-/// pipeline's work as Kafka fetches do in librdkafka's threads.
+/// A reader thread reads ahead and cuts the file into batches of messages, so file I/O and
+/// line splitting overlap with the pipeline's work, as Kafka fetches do in librdkafka's
+/// threads.
 pub struct FileSource {
-    chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
-    /// Complete lines not yet handed out.
-    lines: Bytes,
-    batch_messages: usize,
-    topic: Arc<str>,
-    offset: i64,
-    eof: bool,
+    batches: tokio::sync::mpsc::Receiver<std::io::Result<Vec<RawMessage>>>,
 }
 
 impl FileSource {
@@ -50,21 +45,21 @@ impl FileSource {
         let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
         std::thread::Builder::new()
             .name("file-source".into())
-            .spawn(move || read_chunks(file, &tx))?;
-        Ok(Self {
-            chunks: rx,
-            lines: Bytes::new(),
-            batch_messages: batch_messages.max(1),
-            topic: Arc::from("file-input"),
-            offset: 0,
-            eof: false,
-        })
+            .spawn(move || read_batches(file, batch_messages.max(1), &tx))?;
+        Ok(Self { batches: rx })
     }
 }
 
-/// Sends the file as chunks that end on a line break (the last one as it is).
-fn read_chunks(mut file: File, tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
+/// Reads the file in chunks and sends its non-empty lines as batches of messages.
+fn read_batches(
+    mut file: File,
+    batch_messages: usize,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<Vec<RawMessage>>>,
+) {
+    let topic: Arc<str> = Arc::from("file-input");
+    let mut offset = 0i64;
     let mut carry = BytesMut::new();
+    let mut batch = Vec::with_capacity(batch_messages);
     loop {
         let mut chunk = std::mem::take(&mut carry);
         let start = chunk.len();
@@ -77,15 +72,44 @@ fn read_chunks(mut file: File, tx: &tokio::sync::mpsc::Sender<std::io::Result<By
             }
         };
         chunk.truncate(start + n);
-        if n == 0 {
-            if !chunk.is_empty() {
-                let _ = tx.blocking_send(Ok(chunk.freeze()));
-            }
-            return;
-        }
-        let cut = memchr::memrchr(b'\n', &chunk).map_or(0, |i| i + 1);
+        let at_end = n == 0;
+        // Whole lines only, except at the end of the file.
+        let cut = if at_end {
+            chunk.len()
+        } else {
+            memchr::memrchr(b'\n', &chunk).map_or(0, |i| i + 1)
+        };
         carry = chunk.split_off(cut);
-        if tx.blocking_send(Ok(chunk.freeze())).is_err() {
+        let mut lines = chunk.freeze();
+        while !lines.is_empty() {
+            let end = memchr::memchr(b'\n', &lines).unwrap_or(lines.len());
+            let line = lines.split_to(end);
+            if !lines.is_empty() {
+                let _newline = lines.split_to(1);
+            }
+            if line.is_empty() {
+                continue;
+            }
+            batch.push(RawMessage {
+                source: 0,
+                topic: topic.clone(),
+                partition: 0,
+                offset,
+                key: None,
+                payload: line,
+            });
+            offset += 1;
+            if batch.len() == batch_messages {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_messages));
+                if tx.blocking_send(Ok(full)).is_err() {
+                    return;
+                }
+            }
+        }
+        if at_end {
+            if !batch.is_empty() {
+                let _ = tx.blocking_send(Ok(batch));
+            }
             return;
         }
     }
@@ -104,37 +128,10 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 
 impl Source for FileSource {
     async fn next_batch(&mut self) -> Result<Option<Vec<RawMessage>>> {
-        let mut batch = Vec::with_capacity(self.batch_messages);
-        while batch.len() < self.batch_messages {
-            if self.lines.is_empty() {
-                if self.eof {
-                    break;
-                }
-                match self.chunks.recv().await {
-                    Some(chunk) => self.lines = chunk.map_err(IngestError::Io)?,
-                    None => self.eof = true,
-                }
-                continue;
-            }
-            let end = memchr::memchr(b'\n', &self.lines).unwrap_or(self.lines.len());
-            let line = self.lines.split_to(end);
-            if !self.lines.is_empty() {
-                let _newline = self.lines.split_to(1);
-            }
-            if line.is_empty() {
-                continue;
-            }
-            batch.push(RawMessage {
-                source: 0,
-                topic: self.topic.clone(),
-                partition: 0,
-                offset: self.offset,
-                key: None,
-                payload: line,
-            });
-            self.offset += 1;
+        match self.batches.recv().await {
+            Some(batch) => Ok(Some(batch.map_err(IngestError::Io)?)),
+            None => Ok(None),
         }
-        Ok((!batch.is_empty()).then_some(batch))
     }
 
     fn commit(&mut self, _batch: &[RawMessage]) -> Result<()> {
