@@ -23,15 +23,16 @@ use crate::{ProcessingError, Result};
 /// The state a sensor's window ended in, for the hysteresis of the next one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Previous {
-    window_end: EventTime,
+    window_start: EventTime,
     state: Option<TrafficState>,
 }
 
 /// Classifies closed traffic windows, keeping each sensor's last state per window size.
 ///
 /// The hysteresis of [`marz::marz_state`] needs the state of the window right before:
-/// a previous state counts only when that window ended where this one starts, so a sensor
-/// that was silent for a window (no row) starts afresh. Memory is one slot per (window
+/// a previous state counts only when that window started one slide before this one (for
+/// tumbling windows: ended where this one starts; for hopping windows: the overlapping one
+/// just before), so a sensor that was silent for a window (no row) starts afresh. Memory is one slot per (window
 /// size, catalog sensor): it grows with the catalog, never with time.
 ///
 /// ```
@@ -124,8 +125,9 @@ impl TrafficStateClassifier {
             };
             let v_s = input.f64(input.speed, row);
             let window_start = input.start.value(row);
+            let slide_ms = i64::from(closed.slide_s) * 1000;
             let previous = slot
-                .filter(|p| p.window_end == window_start)
+                .filter(|p| p.window_start == window_start - slide_ms)
                 .and_then(|p| p.state);
             let current = marz::window_state(
                 input.vehicles.value(row),
@@ -135,7 +137,7 @@ impl TrafficStateClassifier {
                 previous,
             );
             *slot = Some(Previous {
-                window_end: input.end.value(row),
+                window_start,
                 state: current,
             });
             ratio.append_option(formulas::speed_ratio(v_s, info.free_flow_kmh));
@@ -175,7 +177,6 @@ struct Input<'a> {
     city: &'a StringArray,
     sensor: &'a StringArray,
     start: &'a TimestampMillisecondArray,
-    end: &'a TimestampMillisecondArray,
     vehicles: &'a UInt64Array,
     speed: &'a Float64Array,
     density: &'a Float64Array,
@@ -187,7 +188,6 @@ impl<'a> Input<'a> {
             city: column(batch, out::CITY)?,
             sensor: column(batch, out::SENSOR_ID)?,
             start: column(batch, out::WINDOW_START)?,
-            end: column(batch, out::WINDOW_END)?,
             vehicles: column(batch, out::VEHICLES)?,
             speed: column(batch, out::SPEED_SPACE_MEAN_KMH)?,
             density: column(batch, out::DENSITY_VEH_KM)?,
@@ -351,6 +351,35 @@ mod tests {
         assert_eq!(run(T0 + 5 * MIN, &crawl)?, z(&["Z4"]));
         assert_eq!(run(T0 + 6 * MIN, &[("m", 9, None, None)])?, z(&[""]));
         assert_eq!(run(T0 + 7 * MIN, &crawl)?, z(&["Z3"]));
+        Ok(())
+    }
+
+    #[test]
+    fn hopping_windows_chain_to_the_window_one_slide_before() -> Result<()> {
+        let catalog = catalog();
+        let mut classifier = TrafficStateClassifier::new();
+        let slow = [("m", 50, Some(60.0), Some(40.0))];
+        let crawl = [("m", 30, Some(25.0), Some(40.0))];
+        // A 2-minute window every minute: the previous window started one minute earlier.
+        let mut run = |start: i64, rows: &[Row<'_>]| {
+            let mut hopping = closed(120, start, rows);
+            hopping.slide_s = 60;
+            classifier
+                .classify(&hopping, &catalog)
+                .map(|out| states(&out))
+        };
+        assert_eq!(run(T0, &slow)?, z(&["Z3"]));
+        assert_eq!(
+            run(T0 + MIN, &crawl)?,
+            z(&["Z4"]),
+            "after Z3, one slide before"
+        );
+        assert_eq!(run(T0 + 2 * MIN, &crawl)?, z(&["Z4"]), "after Z4");
+        assert_eq!(
+            run(T0 + 4 * MIN, &crawl)?,
+            z(&["Z3"]),
+            "a slide missing: afresh"
+        );
         Ok(())
     }
 
