@@ -250,7 +250,14 @@ fn overlapped(
         // A panicked checker is a bug; its batch then simply takes the serial path.
         let next_prepared = match head.join() {
             Ok((mut checked, check_time)) => {
-                balance.learn(split, check_time, apply_time, next.len());
+                // A batch that closed windows pays for emitting them once a window length;
+                // learning from it would skew the split of the many ordinary batches.
+                let emitted = out
+                    .as_ref()
+                    .is_ok_and(|o| !o.traffic.is_empty() || !o.parking.is_empty());
+                if !emitted {
+                    balance.learn(split, check_time, apply_time, next.len());
+                }
                 checked.extend(tail);
                 checked
             }
