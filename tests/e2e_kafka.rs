@@ -295,6 +295,30 @@ async fn kafka_to_http_with_dead_letters() {
     assert_eq!(a1["congested"], false);
     assert_eq!(a1["speed_ratio"], 0.8); // 40 / 50
     assert_eq!(a1["completeness_pct"], 100.0); // (4 × 30) / (60 × 2)
+    // Per lane: lane 1 had 10 @ 50 + 12 @ 60 km/h, lane 2 had 20 @ 40 + 18 @ 30 km/h.
+    let lanes = json_get(
+        &client,
+        &format!(
+            "{}/v1/cities/{alpha}/traffic/a-t-1/lanes?window=1m",
+            app.base
+        ),
+    )
+    .await
+    .expect("lanes");
+    let lane = |n: u64| {
+        lanes["lanes"]
+            .as_array()
+            .and_then(|l| l.iter().find(|x| x["lane"] == n))
+            .cloned()
+            .unwrap_or_else(|| panic!("lane {n} in {lanes}"))
+    };
+    assert_eq!(lane(1)["window_start"], w1);
+    assert_eq!(lane(1)["vehicles"], 22);
+    assert_eq!(lane(1)["flow_veh_h"], 1320.0);
+    assert_eq!(lane(1)["speed_time_mean_kmh"], 55.45); // (500 + 720) / 22
+    assert_eq!(lane(2)["vehicles"], 38);
+    assert_eq!(lane(2)["speed_space_mean_kmh"], 34.55); // 38 / (20/40 + 18/30) = 38 / 1.1
+    assert_eq!(lane(2)["completeness_pct"], 100.0);
     let b1 = json_get(
         &client,
         &format!("{}/v1/cities/{beta}/traffic/b-t-1?window=1m", app.base),

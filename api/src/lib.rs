@@ -34,6 +34,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/cities/{city}/traffic/{sensor}",
             get(routes::traffic::sensor),
         )
+        .route(
+            "/v1/cities/{city}/traffic/{sensor}/lanes",
+            get(routes::lanes::sensor_lanes),
+        )
         .route("/v1/cities/{city}/parking", get(routes::parking::city))
         .route("/v1/cities/{city}/zones", get(routes::zones::city))
         .route("/v1/parking/nearby", get(routes::nearby::nearby))

@@ -27,6 +27,8 @@ fn pipeline() -> Pipeline {
         timestamps: TimestampSemantics::Instant,
         update_live: false,
         parallel_decode: true,
+        // the reference query is per sensor
+        per_lane: false,
     };
     Pipeline::from_parts(
         catalog,

@@ -50,6 +50,8 @@ pub struct PipelineOptions {
     /// Check single-object traffic messages on all cores before appending them in order
     /// (same results; off only to compare against the serial path).
     pub parallel_decode: bool,
+    /// Also keep windows per sensor and lane (costs a second fold of every lane report).
+    pub per_lane: bool,
 }
 
 impl Default for PipelineOptions {
@@ -59,6 +61,7 @@ impl Default for PipelineOptions {
             timestamps: TimestampSemantics::IntervalEnd,
             update_live: true,
             parallel_decode: true,
+            per_lane: true,
         }
     }
 }
@@ -125,6 +128,8 @@ pub struct Pipeline {
     /// Shared with a [`Preparer`] checking the next batch while this one is applied.
     catalog: Arc<Catalog>,
     traffic: TrafficWindowOperator,
+    /// The same windows per sensor and lane.
+    lanes: TrafficWindowOperator,
     traffic_state: TrafficStateClassifier,
     parking: ParkingOperator,
     traffic_rows: TrafficBatchBuilder,
@@ -171,6 +176,7 @@ impl Pipeline {
         metrics::register();
         Self {
             traffic: TrafficWindowOperator::new(spec),
+            lanes: TrafficWindowOperator::per_lane(spec),
             traffic_state: TrafficStateClassifier::new(),
             parking: ParkingOperator::new(spec, parking, &catalog),
             catalog: Arc::new(catalog),
@@ -299,6 +305,7 @@ impl Pipeline {
     pub fn finish(&mut self) -> stadtpuls_processing::Result<StepOutput> {
         let mut out = StepOutput {
             traffic: self.traffic.finish(&self.catalog)?,
+            traffic_lanes: self.lanes.finish(&self.catalog)?,
             parking: self.parking.finish(&self.catalog)?,
             ..StepOutput::default()
         };
@@ -310,10 +317,14 @@ impl Pipeline {
     /// the topic does not follow the naming convention), so its backlog is not taken as late.
     pub fn add_source(&mut self, source: SourceId, topic: &str, now: ProcessingTime) {
         match parse_topic(topic).map(|r| r.kind) {
-            Some(StreamKind::Traffic) => self.traffic.add_source(source, now),
+            Some(StreamKind::Traffic) => {
+                self.traffic.add_source(source, now);
+                self.lanes.add_source(source, now);
+            }
             Some(StreamKind::Parking) => self.parking.add_source(source, now),
             None => {
                 self.traffic.add_source(source, now);
+                self.lanes.add_source(source, now);
                 self.parking.add_source(source, now);
             }
         }
@@ -322,6 +333,7 @@ impl Pipeline {
     /// Forgets a source whose partition was revoked, so it no longer holds the watermark.
     pub fn remove_source(&mut self, source: SourceId) {
         self.traffic.remove_source(source);
+        self.lanes.remove_source(source);
         self.parking.remove_source(source);
     }
 
@@ -440,6 +452,10 @@ impl Pipeline {
             }
             let keys = self.catalog.traffic_sensors().len();
             let stats = self.traffic.process(source, now, &batch, keys)?;
+            if self.options.per_lane {
+                // Lateness is accounted (and dead-lettered) by the per-sensor windows.
+                self.lanes.process(source, now, &batch, keys)?;
+            }
             self.tally(StreamKind::Traffic, &stats, out);
             dead_letter_late(&stats, &traffic_origin, messages, out);
         }
@@ -469,6 +485,10 @@ impl Pipeline {
         let started = Instant::now();
         out.traffic
             .extend(self.traffic.advance(now, &self.catalog)?);
+        if self.options.per_lane {
+            out.traffic_lanes
+                .extend(self.lanes.advance(now, &self.catalog)?);
+        }
         out.parking
             .extend(self.parking.advance(now, &self.catalog)?);
         self.publish(out)?;
@@ -485,6 +505,11 @@ impl Pipeline {
             self.count_emitted(StreamKind::Traffic, closed);
             if self.options.update_live {
                 self.live.apply_traffic(closed)?;
+            }
+        }
+        for closed in &out.traffic_lanes {
+            if self.options.update_live {
+                self.live.apply_lanes(closed)?;
             }
         }
         for closed in &out.parking {

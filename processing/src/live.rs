@@ -62,6 +62,8 @@ pub struct TrafficWindowRow {
 struct CityLive {
     /// (window_s, slide_s) → sensor id → windows oldest first.
     traffic: HashMap<(u32, u32), BTreeMap<String, VecDeque<TrafficWindowRow>>>,
+    /// (window_s, slide_s) → sensor id → lane → its newest closed window.
+    lanes: HashMap<(u32, u32), BTreeMap<String, BTreeMap<u8, TrafficWindowRow>>>,
     parking: BTreeMap<String, FacilityLive>,
     /// window_s → facility id → its newest closed window.
     parking_windows: HashMap<u32, BTreeMap<String, ParkingWindowRow>>,
@@ -116,6 +118,51 @@ impl LiveState {
             }
         }
         Ok(())
+    }
+
+    /// Stores closed per-lane windows (newest per sensor and lane).
+    ///
+    /// # Errors
+    /// [`ProcessingError::Schema`] if the batch has no `lane` column.
+    pub fn apply_lanes(&self, closed: &ClosedWindows) -> Result<()> {
+        let rows = traffic_rows(&closed.batch)?;
+        let lanes: &UInt8Array = column(&closed.batch, out::LANE)?;
+        let mut cities = self.cities.write().unwrap_or_else(PoisonError::into_inner);
+        for (i, (city, sensor, row)) in rows.into_iter().enumerate() {
+            let Some(lane) = lanes.is_valid(i).then(|| lanes.value(i)) else {
+                continue;
+            };
+            let slot = cities
+                .entry(city)
+                .or_default()
+                .lanes
+                .entry((closed.window_s, closed.slide_s))
+                .or_default()
+                .entry(sensor)
+                .or_default()
+                .entry(lane)
+                .or_insert_with(|| row.clone());
+            if row.window_start >= slot.window_start {
+                *slot = row;
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns the newest closed window of every lane of a sensor, by lane.
+    pub fn sensor_lanes(
+        &self,
+        city: &str,
+        sensor: &str,
+        (window_s, slide_s): (u32, u32),
+    ) -> Vec<(u8, TrafficWindowRow)> {
+        let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
+        cities
+            .get(city)
+            .and_then(|c| c.lanes.get(&(window_s, slide_s)))
+            .and_then(|s| s.get(sensor))
+            .map(|lanes| lanes.iter().map(|(l, r)| (*l, r.clone())).collect())
+            .unwrap_or_default()
     }
 
     /// Sets the current level of a facility.
@@ -202,13 +249,14 @@ fn traffic_rows(batch: &RecordBatch) -> Result<Vec<(String, String, TrafficWindo
     let occupancy = f64col(out::OCCUPANCY_PCT)?;
     let heavy_share = f64col(out::HEAVY_SHARE_PCT)?;
     let completeness = f64col(out::COMPLETENESS_PCT)?;
-    let speed_ratio = f64col(out::SPEED_RATIO)?;
-    let state: &StringArray = column(batch, out::TRAFFIC_STATE)?;
-    let congested: &BooleanArray = column(batch, out::CONGESTED)?;
+    // Classifier columns: absent on per-lane windows, which are not classified.
+    let speed_ratio = f64col(out::SPEED_RATIO).ok();
+    let state: Option<&StringArray> = column(batch, out::TRAFFIC_STATE).ok();
+    let congested: Option<&BooleanArray> = column(batch, out::CONGESTED).ok();
     let opt = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
     let mut rows = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
-        let traffic_state = if state.is_valid(i) {
+        let traffic_state = if let Some(state) = state.filter(|s| s.is_valid(i)) {
             let code = state.value(i);
             let parsed = TrafficState::from_code(code).ok_or_else(|| {
                 ProcessingError::Schema(format!("unknown traffic state `{code}`"))
@@ -230,9 +278,9 @@ fn traffic_rows(batch: &RecordBatch) -> Result<Vec<(String, String, TrafficWindo
             occupancy_pct: opt(occupancy, i),
             heavy_share_pct: opt(heavy_share, i),
             completeness_pct: completeness.value(i),
-            speed_ratio: opt(speed_ratio, i),
+            speed_ratio: speed_ratio.and_then(|a| opt(a, i)),
             traffic_state,
-            congested: congested.is_valid(i).then(|| congested.value(i)),
+            congested: congested.and_then(|c| c.is_valid(i).then(|| c.value(i))),
         };
         rows.push((city.value(i).to_owned(), sensor.value(i).to_owned(), row));
     }

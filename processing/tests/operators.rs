@@ -259,3 +259,44 @@ fn spots_roll_up_into_their_zone() -> Result<()> {
     assert_eq!(free_min.map(|a| a.values().to_vec()), Some(vec![1, 20]));
     Ok(())
 }
+
+#[test]
+fn per_lane_windows_split_lanes_and_leave_out_cross_section_totals() -> Result<()> {
+    let mut catalog = Catalog::with_cities(&["ulm"], UnknownSensors::Admit);
+    let mut op = TrafficWindowOperator::per_lane(&spec());
+    let mut b = TrafficBatchBuilder::default();
+    for o in [
+        obs("s1", 1, T0 + 30_000, 30, 10, Some(50.0)),
+        obs("s1", 2, T0 + 30_000, 30, 20, Some(40.0)),
+        obs("s1", 1, T0 + MIN, 30, 12, Some(60.0)),
+        obs("s1", 0, T0 + MIN, 60, 50, Some(45.0)),
+        obs("s1", 1, T0 + 3 * MIN, 60, 1, None),
+    ] {
+        b.push(&mut catalog, None, &o, bounds())
+            .map_err(|r| stadtpuls_processing::ProcessingError::Internal(r.to_string()))?;
+    }
+    let batch = b.finish(&catalog)?;
+    op.process(0, T0, &batch, catalog.traffic_sensors().len())?;
+    let closed = op.advance(T0, &catalog)?;
+    let minute = closed
+        .iter()
+        .find(|c| c.window_s == 60 && c.window_start == T0)
+        .expect("first minute");
+    let lanes = minute.batch.column_by_name(out::LANE).and_then(|c| {
+        c.as_any()
+            .downcast_ref::<arrow_array::UInt8Array>()
+            .cloned()
+    });
+    assert_eq!(
+        lanes.map(|l| l.iter().collect::<Vec<_>>()),
+        Some(vec![Some(1), Some(2)])
+    );
+    // lane 1: 10 + 12 vehicles in 2 × 30 s; lane 2: 20 vehicles in 30 s; the lane-0 total is not a lane
+    assert_eq!(u64_at(minute, out::VEHICLES, 0), Some(22));
+    assert_eq!(u64_at(minute, out::VEHICLES, 1), Some(20));
+    assert_eq!(f64_at(minute, out::FLOW_VEH_H, 0), Some(1320.0));
+    assert_eq!(f64_at(minute, out::FLOW_VEH_H, 1), Some(2400.0));
+    assert_eq!(f64_at(minute, out::COMPLETENESS_PCT, 0), Some(100.0));
+    assert_eq!(f64_at(minute, out::COMPLETENESS_PCT, 1), Some(50.0));
+    Ok(())
+}

@@ -69,6 +69,8 @@ impl BenchArgs {
             timestamps: TimestampSemantics::Instant,
             update_live: false,
             parallel_decode: true,
+            // the reference query is per sensor
+            per_lane: false,
         };
         Pipeline::from_parts(
             catalog,

@@ -2,6 +2,7 @@
 
 pub mod cities;
 pub mod health;
+pub mod lanes;
 pub mod nearby;
 pub mod parking;
 pub mod traffic;

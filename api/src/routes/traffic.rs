@@ -14,7 +14,7 @@ use crate::state::AppState;
 /// Query of the traffic endpoints.
 #[derive(Debug, Deserialize)]
 pub struct TrafficQuery {
-    window: Option<String>,
+    pub(crate) window: Option<String>,
     from: Option<String>,
     to: Option<String>,
 }
@@ -42,7 +42,7 @@ pub struct WindowItem {
 }
 
 impl WindowItem {
-    fn new(sensor_id: Option<String>, row: &TrafficWindowRow) -> Self {
+    pub(crate) fn new(sensor_id: Option<String>, row: &TrafficWindowRow) -> Self {
         Self {
             sensor_id,
             window_start: to_rfc3339(row.window_start),

@@ -52,8 +52,10 @@ pub struct DeadLetter {
 pub struct StepOutput {
     /// Refused observations.
     pub dead_letters: Vec<DeadLetter>,
-    /// Closed traffic windows.
+    /// Closed traffic windows, per sensor (cross-section).
     pub traffic: Vec<ClosedWindows>,
+    /// Closed traffic windows per sensor and lane (`lane` column set).
+    pub traffic_lanes: Vec<ClosedWindows>,
     /// Closed parking windows.
     pub parking: Vec<ClosedWindows>,
     /// Observations accepted.

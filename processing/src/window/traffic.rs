@@ -113,6 +113,8 @@ impl<'a> Columns<'a> {
 /// Aggregates traffic observations into event-time tumbling windows of every configured size.
 #[derive(Debug)]
 pub struct TrafficWindowOperator {
+    /// Keys are (sensor, lane) pairs instead of sensors: per-lane windows.
+    per_lane: bool,
     shapes: Vec<WindowShape>,
     windows: Windows<TrafficAcc>,
     watermarks: WatermarkTracker,
@@ -122,6 +124,7 @@ impl TrafficWindowOperator {
     /// Creates the operator from a validated window spec.
     pub fn new(spec: &WindowSpec) -> Self {
         Self {
+            per_lane: false,
             shapes: spec.shapes.clone(),
             windows: Windows::new(
                 &spec.shapes.iter().map(|s| s.slab()).collect::<Vec<_>>(),
@@ -129,6 +132,15 @@ impl TrafficWindowOperator {
                 spec.allowed_lateness_ms,
             ),
             watermarks: WatermarkTracker::new(spec.out_of_orderness_ms, spec.idle_timeout_ms),
+        }
+    }
+
+    /// Creates an operator that keeps one window per sensor *and lane*: lane reports
+    /// (lane ≥ 1) are folded per lane, cross-section totals (lane 0) are left out.
+    pub fn per_lane(spec: &WindowSpec) -> Self {
+        Self {
+            per_lane: true,
+            ..Self::new(spec)
         }
     }
 
@@ -149,13 +161,41 @@ impl TrafficWindowOperator {
         let rb = batch.record_batch();
         let ts: &TimestampMillisecondArray = column(rb, col::TS)?;
         let columns = Columns::of(rb)?;
-        let update = self.windows.update(
-            ts.values(),
-            batch.sensor_keys().values(),
-            key_count,
-            self.watermarks.current().time(),
-            |acc, row| columns.fold(acc, row),
-        );
+        let watermark = self.watermarks.current().time();
+        let update = if self.per_lane {
+            let sensor_keys = batch.sensor_keys().values();
+            let mut rows = Vec::with_capacity(rb.num_rows());
+            let mut times = Vec::with_capacity(rb.num_rows());
+            let mut keys = Vec::with_capacity(rb.num_rows());
+            for (row, (&t, &sensor)) in ts.values().iter().zip(sensor_keys.iter()).enumerate() {
+                let lane = columns.lane.value(row);
+                if lane == 0 {
+                    continue;
+                }
+                rows.push(row);
+                times.push(t);
+                keys.push(lane_key(sensor, lane));
+            }
+            let mut update = self.windows.update(
+                &times,
+                &keys,
+                key_count * LANE_SLOTS as usize,
+                watermark,
+                |acc, i| columns.fold(acc, rows[i]),
+            );
+            for dropped in &mut update.dropped_rows {
+                *dropped = rows.get(*dropped as usize).map_or(*dropped, |&r| r as u32);
+            }
+            update
+        } else {
+            self.windows.update(
+                ts.values(),
+                batch.sensor_keys().values(),
+                key_count,
+                watermark,
+                |acc, row| columns.fold(acc, row),
+            )
+        };
         if let Some(max) = arrow_arith_max(ts) {
             self.watermarks.observe(source, max, now);
         }
@@ -224,8 +264,9 @@ impl TrafficWindowOperator {
         let Some(t) = wm.time() else {
             return Ok(Vec::new());
         };
+        let per_lane = self.per_lane;
         self.windows
-            .emit(t, |shape, slab| emit(shape, slab, catalog))
+            .emit(t, |shape, slab| emit(shape, slab, catalog, per_lane))
             .into_iter()
             .collect()
     }
@@ -272,6 +313,8 @@ pub mod out {
     pub const HEAVY_SHARE_PCT: &str = "heavy_share_pct";
     /// `Float64`: share of the expected counting intervals received, percent.
     pub const COMPLETENESS_PCT: &str = "completeness_pct";
+    /// `UInt8`, nullable: the lane of a per-lane window; null for the cross-section.
+    pub const LANE: &str = "lane";
     /// `Float64`, nullable: space-mean speed / free-flow speed (classifier).
     pub const SPEED_RATIO: &str = "speed_ratio";
     /// `Utf8`, nullable: MARZ traffic state `Z1`…`Z4` (classifier).
@@ -330,10 +373,24 @@ fn aggregate_fields() -> Vec<Field> {
         Field::new(out::HEAVY_VEHICLES, DataType::UInt64, true),
         Field::new(out::HEAVY_SHARE_PCT, DataType::Float64, true),
         Field::new(out::COMPLETENESS_PCT, DataType::Float64, false),
+        Field::new(out::LANE, DataType::UInt8, true),
     ]
 }
 
-fn emit(shape: Shape, slab: &Slab<TrafficAcc>, catalog: &Catalog) -> Result<ClosedWindows> {
+/// Lane numbers per sensor in the per-lane key space (lanes 0..=16).
+pub const LANE_SLOTS: u32 = 17;
+
+/// The per-lane key of `lane` of `sensor`.
+fn lane_key(sensor: u32, lane: u8) -> u32 {
+    sensor * LANE_SLOTS + u32::from(lane)
+}
+
+fn emit(
+    shape: Shape,
+    slab: &Slab<TrafficAcc>,
+    catalog: &Catalog,
+    per_lane: bool,
+) -> Result<ClosedWindows> {
     let entries = slab.sorted();
     let n = entries.len();
     let window_s = (shape.size_ms / 1000) as u32;
@@ -356,11 +413,18 @@ fn emit(shape: Shape, slab: &Slab<TrafficAcc>, catalog: &Catalog) -> Result<Clos
     let mut heavy = UInt64Builder::with_capacity(n);
     let mut heavy_share = Float64Builder::with_capacity(n);
     let mut completeness = Float64Builder::with_capacity(n);
+    let mut lane_numbers = UInt8Builder::with_capacity(n);
     let sensors = catalog.traffic_sensors();
     for (key, acc) in entries {
-        let Some(info) = sensors.get(key as usize) else {
+        let (sensor_key, lane) = if per_lane {
+            (key / LANE_SLOTS, Some((key % LANE_SLOTS) as u8))
+        } else {
+            (key, None)
+        };
+        let Some(info) = sensors.get(sensor_key as usize) else {
             continue;
         };
+        lane_numbers.append_option(lane);
         city.append_value(catalog.city_id(info.city));
         sensor.append_value(&info.id);
         starts.append_value(start);
@@ -393,7 +457,8 @@ fn emit(shape: Shape, slab: &Slab<TrafficAcc>, catalog: &Catalog) -> Result<Clos
         completeness.append_value(formulas::completeness_pct(
             acc.interval_s_sum - acc.cross_section_s,
             acc.cross_section_s,
-            info.lanes,
+            // one lane is all a lane window expects
+            if per_lane { 1 } else { info.lanes },
             window_s,
         ));
     }
@@ -415,6 +480,7 @@ fn emit(shape: Shape, slab: &Slab<TrafficAcc>, catalog: &Catalog) -> Result<Clos
         Arc::new(heavy.finish()),
         Arc::new(heavy_share.finish()),
         Arc::new(completeness.finish()),
+        Arc::new(lane_numbers.finish()),
     ];
     Ok(ClosedWindows {
         window_s,

@@ -274,6 +274,7 @@ mod tests {
             Arc::new(heavy.finish()),
             Arc::new(nulls),
             f64s(&mut completeness),
+            Arc::new(arrow_array::UInt8Array::from(vec![None::<u8>; rows.len()])), // lane
         ];
         let batch = RecordBatch::try_new(traffic_aggregate_schema(), columns);
         ClosedWindows {
