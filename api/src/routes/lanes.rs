@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use serde::Serialize;
 
 use super::traffic::{TrafficQuery, WindowItem, window};
-use crate::error::{ApiError, Result};
+use crate::error::Result;
 use crate::state::AppState;
 
 /// The newest closed window of one lane.
@@ -33,13 +33,7 @@ pub async fn sensor_lanes(
     Path((city, sensor)): Path<(String, String)>,
     Query(query): Query<TrafficQuery>,
 ) -> Result<Json<SensorLanes>> {
-    let city = super::city(&state, &city)?;
-    if !city.traffic_sensors.contains(&sensor) {
-        return Err(ApiError::NotFound(format!(
-            "sensor `{sensor}` is not a traffic sensor of `{}`",
-            city.id
-        )));
-    }
+    let city = super::traffic_sensor(&state, &city, &sensor)?;
     let (family, window) = window(&state, query.window.as_deref())?;
     let lanes = state
         .live

@@ -17,3 +17,20 @@ pub(crate) fn city<'a>(state: &'a AppState, id: &str) -> Result<&'a CityView, Ap
         .city(id)
         .ok_or_else(|| ApiError::NotFound(format!("city `{id}` is not configured")))
 }
+
+/// Resolves `{city}` and `{sensor}` to a city with that traffic sensor, or answers 404.
+pub(crate) fn traffic_sensor<'a>(
+    state: &'a AppState,
+    id: &str,
+    sensor: &str,
+) -> Result<&'a CityView, ApiError> {
+    let city = city(state, id)?;
+    if city.traffic_sensors.iter().any(|s| s == sensor) {
+        Ok(city)
+    } else {
+        Err(ApiError::NotFound(format!(
+            "sensor `{sensor}` is not a traffic sensor of `{}`",
+            city.id
+        )))
+    }
+}

@@ -113,13 +113,7 @@ pub async fn sensor(
     Path((city, sensor)): Path<(String, String)>,
     Query(query): Query<TrafficQuery>,
 ) -> Result<Json<SensorTraffic>> {
-    let city = super::city(&state, &city)?;
-    if !city.traffic_sensors.contains(&sensor) {
-        return Err(ApiError::NotFound(format!(
-            "sensor `{sensor}` is not a traffic sensor of `{}`",
-            city.id
-        )));
-    }
+    let city = super::traffic_sensor(&state, &city, &sensor)?;
     let (family, window) = window(&state, query.window.as_deref())?;
     let from = query
         .from
