@@ -4,42 +4,15 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
-use common::{CITY, origin};
+use common::{CITY, fails_at, keys, load, ok, origin};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use stadtpuls_config::{
-    ApiConfig, Config, ConfigErrors, FILE_KEY, HistoryConfig, KafkaConfig, ParkingConfig,
-    RegistrySource, WindowsConfig,
+    ApiConfig, Config, FILE_KEY, HistoryConfig, KafkaConfig, ParkingConfig, RegistrySource,
+    WindowsConfig,
 };
-
-fn no_env() -> HashMap<String, String> {
-    HashMap::new()
-}
-
-fn load(sections: &str) -> Result<Config, ConfigErrors> {
-    Config::from_toml(&format!("{sections}\n{CITY}"), origin(), &no_env())
-}
-
-fn ok(sections: &str) -> Config {
-    load(sections).unwrap_or_else(|errors| panic!("should load:\n{errors}"))
-}
-
-/// Returns the keys of all errors, asserting they are about the config file.
-fn keys(sections: &str) -> Vec<String> {
-    let errors = load(sections).expect_err("should fail");
-    assert!(
-        errors.iter().all(|error| error.file == origin()),
-        "{errors}"
-    );
-    errors.into_iter().map(|error| error.key).collect()
-}
-
-fn fails_at(sections: &str, key: &str) {
-    let found = keys(sections);
-    assert_eq!(found, [key], "for:\n{sections}");
-}
 
 #[test]
 fn defaults_match_the_documented_values() {
@@ -126,8 +99,8 @@ fn city_is_parsed_and_registry_resolved_next_to_the_file() {
 #[test]
 fn absolute_registry_paths_stay_absolute() {
     let text = CITY.replace("registries/ulm.csv", "/srv/registries/ulm.geojson");
-    let config =
-        Config::from_toml(&text, origin(), &no_env()).unwrap_or_else(|errors| panic!("{errors}"));
+    let config = Config::from_toml(&text, origin(), &HashMap::new())
+        .unwrap_or_else(|errors| panic!("{errors}"));
     assert_eq!(
         config.cities[0].registry,
         RegistrySource::File(PathBuf::from("/srv/registries/ulm.geojson"))
@@ -147,8 +120,12 @@ fn unknown_keys_are_errors() {
     fails_at("[windows]\nsize = [\"1m\"]", "windows.size");
     fails_at("[metrics]\nport = 9000", "metrics");
     fails_at("verison = 1", "verison");
-    let errors = Config::from_toml(&format!("{CITY}color = \"red\"\n"), origin(), &no_env())
-        .expect_err("unknown key");
+    let errors = Config::from_toml(
+        &format!("{CITY}color = \"red\"\n"),
+        origin(),
+        &HashMap::new(),
+    )
+    .expect_err("unknown key");
     assert!(errors.has_key("cities[0].color"), "{errors}");
 }
 
@@ -324,7 +301,7 @@ fn city(id: &str, name: &str, timezone: &str, lat: &str, lon: &str, registry: &s
 }
 
 fn city_keys(text: &str) -> Vec<String> {
-    let errors = Config::from_toml(text, origin(), &no_env()).expect_err("should fail");
+    let errors = Config::from_toml(text, origin(), &HashMap::new()).expect_err("should fail");
     errors.into_iter().map(|error| error.key).collect()
 }
 
@@ -468,7 +445,7 @@ fn error_messages_are_lowercase_without_period() {
 #[test]
 fn missing_file_names_the_file() {
     let path = Path::new("/definitely/not/here/stadtpuls.toml");
-    let errors = Config::load(path, &no_env()).expect_err("no such file");
+    let errors = Config::load(path, &HashMap::new()).expect_err("no such file");
     assert_eq!(errors.len(), 1);
     assert_eq!(errors.0[0].file, path);
     assert_eq!(errors.0[0].key, FILE_KEY);

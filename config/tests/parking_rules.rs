@@ -2,34 +2,9 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{CITY, origin};
-use stadtpuls_config::{Config, ConfigErrors};
-
-fn load(sections: &str) -> Result<Config, ConfigErrors> {
-    Config::from_toml(&format!("{sections}\n{CITY}"), origin(), &HashMap::new())
-}
-
-fn ok(sections: &str) -> Config {
-    load(sections).unwrap_or_else(|errors| panic!("should load:\n{errors}"))
-}
-
-/// Returns the keys of all errors, asserting they are about the config file.
-fn keys(sections: &str) -> Vec<String> {
-    let errors = load(sections).expect_err("should fail");
-    assert!(
-        errors.iter().all(|error| error.file == origin()),
-        "{errors}"
-    );
-    errors.into_iter().map(|error| error.key).collect()
-}
-
-fn fails_at(sections: &str, key: &str) {
-    let found = keys(sections);
-    assert_eq!(found, [key], "for:\n{sections}");
-}
+use common::{fails_at, keys, ok};
 
 #[test]
 fn durations_and_trend_threshold() {

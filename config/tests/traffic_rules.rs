@@ -6,28 +6,11 @@ mod common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use common::{CITY, origin};
+use common::{CITY, keys, load, ok, origin};
 use stadtpuls_config::{
     CityConfig, CityRegistry, Config, ConfigErrors, ENVIRONMENT, RegistrySource, SiteClass,
     TrafficConfig, derived_site_class, parse_registry_with_classes,
 };
-
-fn load(sections: &str) -> Result<Config, ConfigErrors> {
-    Config::from_toml(&format!("{sections}\n{CITY}"), origin(), &HashMap::new())
-}
-
-fn ok(sections: &str) -> Config {
-    load(sections).unwrap_or_else(|errors| panic!("should load:\n{errors}"))
-}
-
-fn keys(sections: &str) -> Vec<String> {
-    let errors = load(sections).expect_err("should fail");
-    assert!(
-        errors.iter().all(|error| error.file == origin()),
-        "{errors}"
-    );
-    errors.into_iter().map(|error| error.key).collect()
-}
 
 fn class<'a>(config: &'a Config, name: &str) -> &'a SiteClass {
     config
