@@ -4,40 +4,19 @@
 //! 3 lanes, 2 % up to 30 s out of order), generated here with a fixed seed.
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stadtpuls_benches::{BATCH, CITIES, START_MS, messages};
-use stadtpuls_ingest::pipeline::{Limits, Pipeline, PipelineOptions, RawMessage};
-use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
-use stadtpuls_processing::live::LiveState;
-use stadtpuls_processing::window::parking::ParkingSpec;
-use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
+use stadtpuls_ingest::bench::reference_pipeline;
+use stadtpuls_ingest::pipeline::{Limits, Pipeline, RawMessage};
 
 fn pipeline() -> Pipeline {
     let ids: Vec<&str> = CITIES.iter().map(|c| c.0).collect();
-    let catalog = Catalog::with_cities(&ids, UnknownSensors::Admit);
-    let spec = WindowSpec::tumbling(&[60_000], 30_000, 60_000, TimestampSemantics::Instant);
     let limits = Limits {
         max_message_bytes: 1 << 20,
         max_future_ms: i64::MAX / 4,
     };
-    let options = PipelineOptions {
-        unknown_sensors: UnknownSensors::Admit,
-        timestamps: TimestampSemantics::Instant,
-        update_live: false,
-        parallel_decode: true,
-        // the reference query is per sensor
-        per_lane: false,
-    };
-    Pipeline::from_parts(
-        catalog,
-        &spec,
-        &ParkingSpec::default(),
-        limits,
-        Arc::new(LiveState::new(0)),
-        options,
-    )
+    reference_pipeline(&ids, 30_000, 60_000, limits)
 }
 
 fn hot_path(c: &mut Criterion) {

@@ -1,21 +1,16 @@
 //! `stadtpuls bench`: the reference workload through the real streaming engine.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 use stadtpuls_config::{Config, env_from_process};
-use stadtpuls_ingest::bench::{Checksum, FileSource, peak_rss_bytes};
+use stadtpuls_ingest::bench::{Checksum, FileSource, peak_rss_bytes, reference_pipeline};
 use stadtpuls_ingest::demo::LogDeadLetters;
-use stadtpuls_ingest::pipeline::{Limits, Pipeline, PipelineOptions};
+use stadtpuls_ingest::pipeline::{Limits, Pipeline};
 use stadtpuls_ingest::runner;
-use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
-use stadtpuls_processing::live::LiveState;
-use stadtpuls_processing::window::parking::ParkingSpec;
-use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 use tokio::sync::watch;
 
 /// Arguments of `stadtpuls bench`.
@@ -53,32 +48,15 @@ impl BenchArgs {
     /// sight, 1-minute windows over instants, the given out-of-orderness, no lateness.
     pub fn pipeline(&self, config: &Config) -> Pipeline {
         let cities: Vec<&str> = config.cities.iter().map(|c| c.id.as_str()).collect();
-        let catalog = Catalog::with_cities(&cities, UnknownSensors::Admit);
-        let spec = WindowSpec::tumbling(
-            &[60_000],
-            self.out_of_orderness.as_millis() as i64,
-            config.windows.idle_timeout.as_millis() as i64,
-            TimestampSemantics::Instant,
-        );
         let limits = Limits {
             max_message_bytes: config.kafka.max_message_bytes,
             max_future_ms: config.windows.max_future.as_millis() as i64,
         };
-        let options = PipelineOptions {
-            unknown_sensors: UnknownSensors::Admit,
-            timestamps: TimestampSemantics::Instant,
-            update_live: false,
-            parallel_decode: true,
-            // the reference query is per sensor
-            per_lane: false,
-        };
-        Pipeline::from_parts(
-            catalog,
-            &spec,
-            &ParkingSpec::default(),
+        reference_pipeline(
+            &cities,
+            self.out_of_orderness.as_millis() as i64,
+            config.windows.idle_timeout.as_millis() as i64,
             limits,
-            Arc::new(LiveState::new(0)),
-            options,
         )
     }
 
