@@ -1,14 +1,15 @@
 //! Zone roll-ups and the nearby-parking search through the router, in-process, with
 //! hand-computed numbers.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
+use common::call;
 use serde_json::{Value, json};
-use stadtpuls_api::{AppState, router};
+use stadtpuls_api::AppState;
 use stadtpuls_config::{CityRegistry, CityZones, Config, parse_registry, parse_zones};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::live::LiveState;
@@ -17,7 +18,6 @@ use stadtpuls_processing::model::traffic::{TrafficBatchBuilder, TrafficObservati
 use stadtpuls_processing::window::parking::FacilityLive;
 use stadtpuls_processing::window::traffic::TrafficWindowOperator;
 use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
-use tower::ServiceExt;
 
 /// 2026-11-24T00:00:00Z: the end of the window the traffic falls in, and the clock.
 const NOW: i64 = 1_795_478_400_000;
@@ -133,24 +133,6 @@ fn state(live: Arc<LiveState>, registries: &[CityRegistry], zones: &[CityZones])
         .with_zones(registries, zones);
     state.now_ms = Arc::new(|| NOW);
     state
-}
-
-async fn call(state: AppState, uri: &str) -> (StatusCode, Value) {
-    let response = router(state)
-        .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
-        .await
-        .expect("response");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
 }
 
 fn ulm_state() -> AppState {

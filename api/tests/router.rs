@@ -1,13 +1,14 @@
 //! The router with in-process requests: status codes, bodies, staleness, readiness.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
+use common::call;
 use serde_json::Value;
-use stadtpuls_api::{AppState, router};
+use stadtpuls_api::AppState;
 use stadtpuls_config::{CityRegistry, Config, TrafficConfig, parse_registry};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::live::LiveState;
@@ -18,7 +19,6 @@ use stadtpuls_processing::window::parking::{FacilityLive, ParkingOperator, Parki
 use stadtpuls_processing::window::traffic::TrafficWindowOperator;
 use stadtpuls_processing::window::traffic_state::TrafficStateClassifier;
 use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
-use tower::ServiceExt;
 
 const NOW: i64 = 1_795_478_400_000;
 
@@ -97,24 +97,6 @@ fn run_parking(live: &LiveState, registry: &stadtpuls_config::CityRegistry) {
     let key = catalog.facility_key(0, "ulm-p-1").expect("registered");
     let level = op.facility(key).expect("reported");
     live.set_facility("ulm", "ulm-p-1", level);
-}
-
-async fn call(state: AppState, uri: &str) -> (StatusCode, Value) {
-    let response = router(state)
-        .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
-        .await
-        .expect("response");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
 }
 
 #[tokio::test]
