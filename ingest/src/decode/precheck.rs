@@ -14,7 +14,7 @@ use stadtpuls_processing::model::traffic::{
 };
 use stadtpuls_processing::time::parse_rfc3339;
 
-use super::{StreamKind, fast, infer_kind, parse_topic};
+use super::{StreamKind, fast, parse_topic};
 use crate::pipeline::RawMessage;
 
 /// Below this many messages a batch is checked on the calling thread only.
@@ -106,8 +106,9 @@ fn check_one(
     let topic_city = match parse_topic(&message.topic) {
         Some(route) if route.kind == StreamKind::Traffic => Some(catalog.city(route.city)?),
         Some(_) => return None,
-        None if infer_kind(&message.payload) == StreamKind::Traffic => None,
-        None => return None,
+        // Outside the topic convention the serial path infers the kind from a `"sensor_id"`
+        // key; a message the traffic scanner accepts has one, so no separate scan is needed.
+        None => None,
     };
     let fast = fast::traffic(&message.payload)?;
     let ts = match fast.ts {
