@@ -5,7 +5,8 @@
 //! - [`runner`]: the async loop over a [`runner::Source`] and a [`runner::DeadLetterSink`];
 //! - [`kafka`]: the consumer-group source, the dead-letter topic, producers;
 //! - [`simulate`] and [`demo`]: the built-in nine-city feed for `stadtpuls demo`;
-//! - [`bench`]: a file of lines as a source, and the peer-harness checksum.
+//! - [`bench`]: a file of lines as a source, and the peer-harness checksum;
+//! - [`sink`]: destinations of closed windows with epoch commits (history, output topics).
 //!
 //! Every metric this crate records is declared in [`metrics`].
 
@@ -18,5 +19,6 @@ pub mod metrics;
 pub mod pipeline;
 pub mod runner;
 pub mod simulate;
+pub mod sink;
 
 pub use error::{IngestError, Result};
