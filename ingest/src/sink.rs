@@ -1,37 +1,72 @@
 //! Where closed windows go: history, output topics. See `docs/decisions/002-effectively-once.md`.
 //!
-//! A sink stages each step's closed windows in memory and makes them durable only when the
-//! runner commits an epoch, just before it writes the checkpoint of that epoch. After a crash
-//! the runner restores the last checkpoint and calls [`WindowSink::recover`] with its epoch,
-//! so output of a checkpoint that never completed is dropped and then produced again by the
-//! replay: each closed window is published once.
+//! State and output are owned per **task** — one input topic-partition, as in Kafka Streams —
+//! so a partition that moves to another instance takes its open windows, its offset and its
+//! sink epochs with it. A sink stages each task's closed windows in memory and makes them
+//! durable only when the runner commits that task's epoch, just before it writes the task's
+//! checkpoint. After a crash or a rebalance the new owner restores the task's last checkpoint
+//! and calls [`WindowSink::recover`] with its epoch, so output of a checkpoint that never
+//! completed is dropped and then produced again by the replay: each closed window is
+//! published once.
 
+use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
+
+use stadtpuls_processing::window::ClosedWindows;
 
 use crate::Result;
-use crate::pipeline::StepOutput;
 
-/// A destination of closed windows with epoch commits.
+/// One input topic-partition: the unit of state, checkpoints and sink epochs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Task {
+    /// Input topic, e.g. `traffic.ulm`.
+    pub topic: Arc<str>,
+    /// Partition of the topic.
+    pub partition: i32,
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// Which result stream closed windows belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// Per sensor (cross-section), classified: `StepOutput::traffic`.
+    Traffic,
+    /// Per sensor and lane: `StepOutput::traffic_lanes`.
+    TrafficLanes,
+    /// Per facility: `StepOutput::parking`.
+    Parking,
+}
+
+/// A destination of closed windows with per-task epoch commits.
 pub trait WindowSink {
     /// A label for metrics and logs.
     fn name(&self) -> &'static str;
 
-    /// Stages the closed windows of one step; cheap and in memory.
+    /// Stages closed windows owned by `task`; cheap and in memory.
     ///
     /// # Errors
     /// Only bugs (a closed-window batch of an unexpected schema).
-    fn stage(&mut self, out: &StepOutput) -> Result<()>;
+    fn stage(&mut self, task: &Task, stream: Stream, closed: &ClosedWindows) -> Result<()>;
 
-    /// Rows staged but not yet committed (the runner checkpoints early above a bound).
+    /// Rows staged but not yet committed, over all tasks (the runner checkpoints early
+    /// above a bound, which bounds memory when a sink is slow).
     fn staged_rows(&self) -> usize;
 
-    /// Makes everything staged durable as part of `epoch`; on error nothing of the epoch
-    /// may be visible to readers once [`WindowSink::recover`] has run, and the runner retries.
-    fn commit(&mut self, epoch: u64) -> impl Future<Output = Result<()>>;
+    /// Makes everything staged for `task` durable as part of its `epoch`; on error nothing
+    /// of that epoch may be visible to readers once [`WindowSink::recover`] has run, and the
+    /// runner retries.
+    fn commit(&mut self, task: &Task, epoch: u64) -> impl Future<Output = Result<()>>;
 
-    /// Drops output of epochs after `committed_epoch` (a checkpoint that never completed).
+    /// Drops output of `task`'s epochs after `committed_epoch` (a checkpoint that never
+    /// completed) and anything staged for it; called when the task is (re)assigned.
     ///
     /// # Errors
-    /// When the orphans cannot be removed; the runner must not start.
-    fn recover(&mut self, committed_epoch: u64) -> Result<()>;
+    /// When the orphans cannot be removed; the task must not start.
+    fn recover(&mut self, task: &Task, committed_epoch: u64) -> Result<()>;
 }
