@@ -1,7 +1,13 @@
 //! The `stadtpuls` binary: command line, logging, exit codes. Everything else is in the crates.
 
+#[cfg(target_os = "linux")]
+mod alloc;
 mod app;
 mod cli;
+
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static GLOBAL: alloc::HugePageAlloc = alloc::HugePageAlloc;
 
 use clap::Parser;
 

@@ -69,71 +69,65 @@ pub struct SpotInfo {
 /// and SipHash cost as much as the rest of the lookup on the hot path.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// Longest id stored inline in the interning table.
-const INLINE_ID: usize = 21;
+mod id_table;
 
-/// A short id stored inside the hash table entry as three machine words (length, city, up to
-/// 21 id bytes): comparing and hashing it touch no other memory, where an `Arc<str>` key
-/// would cost a cache miss per lookup on a large registry, and three words hash faster
-/// than a byte slice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct InlineId([u64; 3]);
-
-impl std::hash::Hash for InlineId {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        for word in self.0 {
-            state.write_u64(word);
-        }
-    }
-}
-
-impl InlineId {
-    fn new(city: CityKey, id: &str) -> Option<Self> {
-        let raw = id.as_bytes();
-        if raw.len() > INLINE_ID {
-            return None;
-        }
-        let mut bytes = [0u8; 24];
-        bytes[0] = raw.len() as u8;
-        bytes[1..3].copy_from_slice(&city.to_le_bytes());
-        bytes[3..3 + raw.len()].copy_from_slice(raw);
-        let word = |i: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
-            u64::from_le_bytes(w)
-        };
-        Some(Self([word(0), word(1), word(2)]))
-    }
-}
+use id_table::{IdTable, InlineId};
 
 /// One interning table: ids of one kind, per city, resolved to dense keys. Short ids (the
-/// norm) live inline; longer ones in a second map.
+/// norm) live inline in an [`IdTable`]; longer ones in a second map.
 #[derive(Debug, Default, Clone)]
 struct Interner {
-    short: FastMap<InlineId, EntityKey>,
+    short: IdTable,
     long: FastMap<(CityKey, Arc<str>), EntityKey>,
 }
 
 impl Interner {
-    fn with_cities(_n: usize) -> Self {
-        Self::default()
-    }
-
     fn get(&self, city: CityKey, id: &str) -> Option<EntityKey> {
         match InlineId::new(city, id) {
-            Some(inline) => self.short.get(&inline).copied(),
+            Some(inline) => self.short.get(&inline),
             None => self.long.get(&(city, Arc::from(id))).copied(),
+        }
+    }
+
+    fn prefetch(&self, city: CityKey, id: &str) {
+        if let Some(inline) = InlineId::new(city, id) {
+            self.short.prefetch(&inline);
         }
     }
 
     fn insert(&mut self, city: CityKey, id: Arc<str>, key: EntityKey) {
         match InlineId::new(city, &id) {
-            Some(inline) => {
-                self.short.insert(inline, key);
-            }
+            Some(inline) => self.short.insert(inline, key),
             None => {
                 self.long.insert((city, id), key);
             }
+        }
+    }
+}
+
+/// Up to this many cities are looked up by a linear scan of [`CityProbe`]s.
+const CITY_SCAN_MAX: usize = 32;
+
+/// A city id's length and first 16 bytes: equal probes of ids of at most 16 bytes mean
+/// equal ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CityProbe {
+    len: usize,
+    head: [u8; 16],
+    /// Whether `head` holds the whole id (no further comparison needed).
+    complete: bool,
+}
+
+impl CityProbe {
+    fn new(id: &str) -> Self {
+        let raw = id.as_bytes();
+        let n = raw.len().min(16);
+        let mut head = [0u8; 16];
+        head[..n].copy_from_slice(&raw[..n]);
+        Self {
+            len: raw.len(),
+            head,
+            complete: raw.len() <= 16,
         }
     }
 }
@@ -143,6 +137,8 @@ impl Interner {
 pub struct Catalog {
     city_ids: Vec<Arc<str>>,
     city_index: FastMap<Arc<str>, CityKey>,
+    /// Length and first bytes of each city id, in key order.
+    city_probes: Vec<CityProbe>,
     traffic: Vec<TrafficSensorInfo>,
     traffic_index: Interner,
     site_classes: Vec<SiteClass>,
@@ -222,20 +218,21 @@ impl Catalog {
             .enumerate()
             .map(|(i, c)| (c.clone(), i as CityKey))
             .collect();
+        let city_probes = city_ids.iter().map(|c| CityProbe::new(c)).collect();
         let city_values = Arc::new(StringArray::from_iter_values(
             city_ids.iter().map(|c| c.as_ref()),
         ));
-        let n = city_ids.len();
         Self {
             city_ids,
             city_index,
+            city_probes,
             traffic: Vec::new(),
-            traffic_index: Interner::with_cities(n),
+            traffic_index: Interner::default(),
             site_classes: class_table(&TrafficConfig::default()),
             facilities: Vec::new(),
-            facility_index: Interner::with_cities(n),
+            facility_index: Interner::default(),
             spots: Vec::new(),
-            spot_index: Interner::with_cities(n),
+            spot_index: Interner::default(),
             unknown,
             traffic_values: OnceLock::new(),
             city_values,
@@ -310,6 +307,16 @@ impl Catalog {
 
     /// Returns the key of a city id.
     pub fn city(&self, id: &str) -> Option<CityKey> {
+        // Every event names its city: a scan of a few words beats hashing the name.
+        if self.city_ids.len() <= CITY_SCAN_MAX {
+            let probe = CityProbe::new(id);
+            return self
+                .city_probes
+                .iter()
+                .position(|c| *c == probe)
+                .filter(|&i| probe.complete || self.city_ids[i].as_ref() == id)
+                .map(|i| i as CityKey);
+        }
         self.city_index.get(id).copied()
     }
 
@@ -337,6 +344,12 @@ impl Catalog {
     /// Looks a traffic sensor up without registering it.
     pub fn traffic_key(&self, city: CityKey, id: &str) -> Option<EntityKey> {
         self.traffic_index.get(city, id)
+    }
+
+    /// Starts loading what [`Self::traffic_key`] will read for this sensor: a decoder that
+    /// calls it a few messages ahead finds the lookup cached.
+    pub fn prefetch_traffic(&self, city: CityKey, id: &str) {
+        self.traffic_index.prefetch(city, id);
     }
 
     /// Looks a facility up.

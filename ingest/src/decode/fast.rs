@@ -109,6 +109,11 @@ impl<'a> Scanner<'a> {
     /// A string without escapes or control characters, as UTF-8.
     fn string(&mut self) -> Option<&'a str> {
         let raw = self.raw_string()?;
+        if raw.is_ascii() {
+            // Ids and city names are ASCII: skip the general validator's call and setup.
+            // SAFETY: ASCII bytes are valid UTF-8.
+            return Some(unsafe { std::str::from_utf8_unchecked(raw) });
+        }
         std::str::from_utf8(raw).ok()
     }
 
@@ -211,20 +216,81 @@ const KEYS: [(&[u8], u16); 11] = [
     (b"heavy_vehicles", HEAVY),
 ];
 
+/// A known key with its closing quote, as three little-endian words and the mask of the
+/// bytes that count: a key is recognised with three loads and compares, no call to memcmp.
+#[derive(Clone, Copy)]
+struct KeyPattern {
+    words: [u64; 3],
+    masks: [u64; 3],
+    len: usize,
+}
+
+const fn key_pattern(name: &[u8]) -> KeyPattern {
+    let len = name.len() + 1;
+    let mut bytes = [0u8; 24];
+    let mut mask = [0u8; 24];
+    let mut i = 0;
+    while i < len {
+        bytes[i] = if i < name.len() { name[i] } else { b'"' };
+        mask[i] = 0xff;
+        i += 1;
+    }
+    let mut words = [0u64; 3];
+    let mut masks = [0u64; 3];
+    let mut w = 0;
+    while w < 3 {
+        let mut b = 0;
+        while b < 8 {
+            words[w] |= (bytes[w * 8 + b] as u64) << (8 * b);
+            masks[w] |= (mask[w * 8 + b] as u64) << (8 * b);
+            b += 1;
+        }
+        w += 1;
+    }
+    KeyPattern { words, masks, len }
+}
+
+static PATTERNS: [KeyPattern; KEYS.len()] = {
+    let mut out = [KeyPattern {
+        words: [0; 3],
+        masks: [0; 3],
+        len: 0,
+    }; KEYS.len()];
+    let mut i = 0;
+    while i < KEYS.len() {
+        out[i] = key_pattern(KEYS[i].0);
+        i += 1;
+    }
+    out
+};
+
+fn word(bytes: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
 /// Matches a known key (followed by its closing quote) at the scanner's position, trying
 /// `KEYS[hint]` first; returns its index in `KEYS`.
 fn known_key(s: &mut Scanner<'_>, hint: usize) -> Option<usize> {
     let rest = s.bytes.get(s.pos..)?;
-    let matches = |i: usize| {
-        let name = KEYS[i].0;
-        rest.len() > name.len() && &rest[..name.len()] == name && rest[name.len()] == b'"'
-    };
-    let index = if hint < KEYS.len() && matches(hint) {
-        Some(hint)
+    let index = if rest.len() >= 24 {
+        // Every key fits in 24 bytes with its quote; a message has more after a key anyway.
+        let text = [word(rest, 0), word(rest, 8), word(rest, 16)];
+        let matches = |p: &KeyPattern| (0..3).all(|w| (text[w] ^ p.words[w]) & p.masks[w] == 0);
+        if hint < KEYS.len() && matches(&PATTERNS[hint]) {
+            Some(hint)
+        } else {
+            PATTERNS.iter().position(matches)
+        }
     } else {
+        let matches = |i: usize| {
+            let name = KEYS[i].0;
+            rest.len() > name.len() && &rest[..name.len()] == name && rest[name.len()] == b'"'
+        };
         (0..KEYS.len()).find(|&i| matches(i))
     }?;
-    s.pos += KEYS[index].0.len() + 1;
+    s.pos += PATTERNS[index].len;
     Some(index)
 }
 

@@ -7,7 +7,7 @@
 //! would first have to admit. The caller appends in message order, so results do not
 //! depend on the number of threads.
 
-use stadtpuls_processing::catalog::Catalog;
+use stadtpuls_processing::catalog::{Catalog, CityKey};
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::traffic::{
     DEFAULT_INTERVAL_S, TrafficBatchBuilder, TrafficObservation, Validated,
@@ -82,24 +82,46 @@ pub(crate) fn check_all(
     parts.into_iter().flatten().collect()
 }
 
+/// How many messages the scanner runs ahead of the sensor lookups: scanning that many takes
+/// longer than the memory load a lookup in a large registry waits for.
+const LOOKAHEAD: usize = 16;
+
 pub(crate) fn check_slice(
     catalog: &Catalog,
     messages: &[RawMessage],
     bounds: TimeBounds,
     max_bytes: usize,
 ) -> Vec<Checked> {
-    messages
-        .iter()
-        .map(|m| check_one(catalog, m, bounds, max_bytes))
-        .collect()
+    let mut checked = Vec::with_capacity(messages.len());
+    // Message i is scanned, and its sensor's table slot requested, LOOKAHEAD messages before
+    // it is looked up: the loads overlap the scanning instead of following one another.
+    let mut ring: [Option<Scanned<'_>>; LOOKAHEAD] = [None; LOOKAHEAD];
+    for i in 0..messages.len() + LOOKAHEAD {
+        let slot = i % LOOKAHEAD;
+        if i >= LOOKAHEAD {
+            checked.push(ring[slot].and_then(|s| validate(catalog, &s, bounds)));
+        }
+        ring[slot] = messages
+            .get(i)
+            .and_then(|message| scan(catalog, message, max_bytes));
+        if let Some(s) = &ring[slot] {
+            let city = s.topic_city.or_else(|| catalog.city(s.fast.city));
+            if let Some(city) = city {
+                catalog.prefetch_traffic(city, s.fast.sensor_id);
+            }
+        }
+    }
+    checked
 }
 
-fn check_one(
-    catalog: &Catalog,
-    message: &RawMessage,
-    bounds: TimeBounds,
-    max_bytes: usize,
-) -> Checked {
+/// A message the fast scanner read, before its ids are looked up.
+#[derive(Clone, Copy)]
+struct Scanned<'a> {
+    topic_city: Option<CityKey>,
+    fast: fast::FastTraffic<'a>,
+}
+
+fn scan<'a>(catalog: &Catalog, message: &'a RawMessage, max_bytes: usize) -> Option<Scanned<'a>> {
     if message.payload.len() > max_bytes {
         return None;
     }
@@ -111,6 +133,11 @@ fn check_one(
         None => None,
     };
     let fast = fast::traffic(&message.payload)?;
+    Some(Scanned { topic_city, fast })
+}
+
+fn validate(catalog: &Catalog, scanned: &Scanned<'_>, bounds: TimeBounds) -> Checked {
+    let fast = &scanned.fast;
     let ts = match fast.ts {
         fast::FastTs::Millis(ms) => ms,
         fast::FastTs::Text(text) => parse_rfc3339(text)?,
@@ -129,5 +156,5 @@ fn check_one(
         sensor_id: fast.sensor_id,
         ..values.observation()
     };
-    TrafficBatchBuilder::check(catalog, topic_city, &obs, bounds).map(|v| (v, values))
+    TrafficBatchBuilder::check(catalog, scanned.topic_city, &obs, bounds).map(|v| (v, values))
 }
