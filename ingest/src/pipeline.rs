@@ -75,6 +75,16 @@ impl Prepared {
     pub fn extend(&mut self, next: Prepared) {
         self.0.extend(next.0);
     }
+
+    /// Number of messages checked.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no message was checked.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Checks messages against a snapshot of the pipeline's catalog, on any thread.

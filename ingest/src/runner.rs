@@ -17,6 +17,10 @@ use crate::Result;
 use crate::metrics;
 use crate::pipeline::{DeadLetter, Pipeline, Prepared, RawMessage, StepOutput};
 
+mod worker;
+
+use worker::{CheckWorker, Job};
+
 /// Where messages come from: Kafka in production, the simulated feed in the demo.
 pub trait Source {
     /// Returns the next batch (possibly empty after a quiet wait), or `None` at end of input.
@@ -92,6 +96,11 @@ where
     // applied; `Some(None)` is a read-ahead end of input.
     let mut ahead: Option<(Option<Vec<RawMessage>>, Option<Prepared>)> = None;
     let mut balance = Balance::default();
+    let worker = if pipeline.parallel_decode() {
+        CheckWorker::start()
+    } else {
+        None
+    };
     loop {
         if *shutdown.borrow() {
             info!("shutdown requested, stopping after the batch in hand");
@@ -122,7 +131,7 @@ where
         };
         let out = if messages.is_empty() {
             pipeline.tick(now)?
-        } else if messages.len() >= READ_AHEAD_MIN && pipeline.parallel_decode() {
+        } else if let Some(worker) = worker.as_ref().filter(|_| messages.len() >= READ_AHEAD_MIN) {
             // Under load, overlap: check the next batch on another core while this one is
             // applied. Light traffic skips this, so a quiet feed gets no extra latency.
             let next = tokio::select! {
@@ -131,8 +140,15 @@ where
             };
             match next {
                 Some(Some(next)) if !next.is_empty() => {
-                    let (out, next_prepared) =
-                        overlapped(pipeline, &messages, prepared, &next, now, &mut balance);
+                    let (out, next, next_prepared) = overlapped(
+                        worker,
+                        pipeline,
+                        &messages,
+                        prepared,
+                        next,
+                        now,
+                        &mut balance,
+                    );
                     ahead = Some((Some(next), Some(next_prepared)));
                     out?
                 }
@@ -224,47 +240,53 @@ impl Balance {
     }
 }
 
-/// Applies `messages` on this thread while most of `next` is checked on another; this
-/// thread checks the rest of `next` when done, so both cores stay busy.
+/// Applies `messages` on this thread while most of `next` is checked by the worker; this
+/// thread checks the rest of `next` when done, so both cores stay busy. Gives `next` back.
 fn overlapped(
+    worker: &CheckWorker,
     pipeline: &mut Pipeline,
     messages: &[RawMessage],
     prepared: Option<Prepared>,
-    next: &[RawMessage],
+    next: Vec<RawMessage>,
     now: i64,
     balance: &mut Balance,
-) -> (stadtpuls_processing::Result<StepOutput>, Prepared) {
+) -> (
+    stadtpuls_processing::Result<StepOutput>,
+    Vec<RawMessage>,
+    Prepared,
+) {
     let preparer = pipeline.preparer();
     let prepared = prepared.unwrap_or_else(|| preparer.prepare_parallel(messages, now));
     let split = ((next.len() as f64 * balance.worker_share) as usize).min(next.len());
-    std::thread::scope(|scope| {
-        let head = scope.spawn(|| {
-            let started = Instant::now();
-            let checked = preparer.prepare(&next[..split], now);
-            (checked, started.elapsed())
-        });
-        let started = Instant::now();
-        let out = pipeline.process_prepared(messages, prepared, now);
-        let apply_time = started.elapsed();
-        let tail = preparer.prepare(&next[split..], now);
-        // A panicked checker is a bug; its batch then simply takes the serial path.
-        let next_prepared = match head.join() {
-            Ok((mut checked, check_time)) => {
-                // A batch that closed windows pays for emitting them once a window length;
-                // learning from it would skew the split of the many ordinary batches.
-                let emitted = out
-                    .as_ref()
-                    .is_ok_and(|o| !o.traffic.is_empty() || !o.parking.is_empty());
-                if !emitted {
-                    balance.learn(split, check_time, apply_time, next.len());
-                }
-                checked.extend(tail);
-                checked
-            }
-            Err(_) => Prepared::default(),
-        };
-        (out, next_prepared)
-    })
+    let next = Arc::new(next);
+    worker.submit(Job {
+        preparer: preparer.clone(),
+        messages: next.clone(),
+        end: split,
+        now,
+    });
+    let started = Instant::now();
+    let out = pipeline.process_prepared(messages, prepared, now);
+    let apply_time = started.elapsed();
+    let tail = preparer.prepare(&next[split..], now);
+    let (mut checked, check_time) = worker.finish();
+    // A batch that closed windows pays for emitting them once a window length; learning
+    // from it would skew the split of the many ordinary batches.
+    let emitted = out
+        .as_ref()
+        .is_ok_and(|o| !o.traffic.is_empty() || !o.parking.is_empty());
+    if !emitted {
+        balance.learn(split, check_time, apply_time, next.len());
+    }
+    if checked.len() == split {
+        checked.extend(tail);
+    } else {
+        // The worker's checks were lost (a bug): the whole batch takes the serial path.
+        checked = Prepared::default();
+    }
+    // The worker released its handle before reporting; a copy is a fallback only.
+    let next = Arc::try_unwrap(next).unwrap_or_else(|shared| shared.as_ref().clone());
+    (out, next, checked)
 }
 
 /// Retries until the sink accepts: committing past an unwritten dead letter would lose it.
