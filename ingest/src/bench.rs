@@ -44,8 +44,8 @@ impl FileSource {
     /// When the file cannot be opened or mapped, or the reader thread cannot start.
     pub fn open(path: &Path, batch_messages: usize) -> std::io::Result<Self> {
         let file = File::open(path)?;
-        let contents = if file.metadata()?.len() == 0 {
-            Bytes::new()
+        let map = if file.metadata()?.len() == 0 {
+            None
         } else {
             // SAFETY: the mapping is read-only; the bench's input file must not be truncated
             // while it runs (the process would get SIGBUS), which holds for a file the peer
@@ -53,49 +53,104 @@ impl FileSource {
             let map = unsafe { memmap2::Mmap::map(&file)? };
             // Only a hint for the kernel's read-ahead; ignoring a refusal is fine.
             let _ = map.advise(memmap2::Advice::Sequential);
-            Bytes::from_owner(map)
+            Some(Arc::new(map))
         };
         let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
         std::thread::Builder::new()
             .name("file-source".into())
-            .spawn(move || send_lines(&contents, batch_messages.max(1), &tx))?;
+            .spawn(move || {
+                if let Some(map) = map {
+                    send_lines(&map, batch_messages.max(1), &tx);
+                }
+            })?;
         Ok(Self { batches: rx })
     }
 }
 
-/// Sends the non-empty lines of `contents` as batches of messages.
+/// The part of the mapping one batch's payloads lie in.
+///
+/// Each batch owns its own view, so the per-message reference counts of a batch live in
+/// its own cache line (one count shared by all messages made the reader's and the
+/// pipeline's cores fight over it); when the batch's last payload is dropped its pages are
+/// unmapped, so resident memory stays at a few batches, not the whole file.
+struct BatchView {
+    map: Arc<memmap2::Mmap>,
+    start: usize,
+    end: usize,
+}
+
+impl AsRef<[u8]> for BatchView {
+    fn as_ref(&self) -> &[u8] {
+        &self.map[self.start..self.end]
+    }
+}
+
+impl Drop for BatchView {
+    fn drop(&mut self) {
+        // Whole pages inside this batch only: neighbours may still be read.
+        const PAGE: usize = 4096;
+        let from = self.start.next_multiple_of(PAGE);
+        let to = self.end & !(PAGE - 1);
+        if to > from {
+            // SAFETY: the mapping is a read-only file mapping; dropping its pages only makes
+            // a later read fault them in again from the page cache, with the same bytes.
+            unsafe {
+                let _ = self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    from,
+                    to - from,
+                );
+            }
+        }
+    }
+}
+
+/// Sends the non-empty lines of the mapping as batches of messages.
 fn send_lines(
-    contents: &Bytes,
+    map: &Arc<memmap2::Mmap>,
     batch_messages: usize,
     tx: &tokio::sync::mpsc::Sender<std::io::Result<Vec<RawMessage>>>,
 ) {
-    let topic: Arc<str> = Arc::from("file-input");
+    let contents: &[u8] = map;
     let mut offset = 0i64;
-    let mut batch = Vec::with_capacity(batch_messages);
+    let mut lines: Vec<(usize, usize)> = Vec::with_capacity(batch_messages);
     let mut start = 0;
     while start < contents.len() {
-        let end = memchr::memchr(b'\n', &contents[start..]).map_or(contents.len(), |i| start + i);
-        if end > start {
-            batch.push(RawMessage {
-                source: 0,
-                topic: topic.clone(),
-                partition: 0,
-                offset,
-                key: None,
-                payload: contents.slice(start..end),
-            });
-            offset += 1;
-            if batch.len() == batch_messages {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_messages));
-                if tx.blocking_send(Ok(full)).is_err() {
-                    return;
-                }
+        lines.clear();
+        let batch_start = start;
+        while start < contents.len() && lines.len() < batch_messages {
+            let end =
+                memchr::memchr(b'\n', &contents[start..]).map_or(contents.len(), |i| start + i);
+            if end > start {
+                lines.push((start - batch_start, end - batch_start));
             }
+            start = end + 1;
         }
-        start = end + 1;
-    }
-    if !batch.is_empty() {
-        let _ = tx.blocking_send(Ok(batch));
+        let view = Bytes::from_owner(BatchView {
+            map: map.clone(),
+            start: batch_start,
+            end: start.min(contents.len()),
+        });
+        // One topic handle per batch, for the same reason as the view.
+        let topic: Arc<str> = Arc::from("file-input");
+        let batch: Vec<RawMessage> = lines
+            .iter()
+            .map(|&(from, to)| {
+                let message = RawMessage {
+                    source: 0,
+                    topic: topic.clone(),
+                    partition: 0,
+                    offset,
+                    key: None,
+                    payload: view.slice(from..to),
+                };
+                offset += 1;
+                message
+            })
+            .collect();
+        if !batch.is_empty() && tx.blocking_send(Ok(batch)).is_err() {
+            return;
+        }
     }
 }
 

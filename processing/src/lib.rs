@@ -43,6 +43,7 @@ pub mod geo;
 pub mod live;
 pub mod marz;
 pub mod model;
+mod prefetch;
 mod reject;
 pub mod time;
 pub mod window;

@@ -111,8 +111,7 @@ impl IdTable {
 
     /// Asks the CPU to start loading the slot where `id` would be found.
     pub(super) fn prefetch(&self, id: &InlineId) {
-        let slot: *const Slot = &self.slots[self.home(id)];
-        prefetch_read(slot.cast());
+        crate::prefetch::prefetch(&self.slots[self.home(id)]);
     }
 
     /// Sets the key of `id` (replacing an earlier one).
@@ -146,16 +145,6 @@ impl IdTable {
         }
     }
 }
-
-#[cfg(target_arch = "x86_64")]
-fn prefetch_read(p: *const i8) {
-    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-    // SAFETY: a prefetch is only a hint; it never faults, whatever the address.
-    unsafe { _mm_prefetch::<_MM_HINT_T0>(p) }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn prefetch_read(_p: *const i8) {}
 
 #[cfg(test)]
 mod tests {

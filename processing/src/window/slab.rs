@@ -12,6 +12,9 @@
 
 use crate::time::{EventTime, window_start};
 
+/// How many rows ahead [`Windows::update`] asks for an accumulator.
+const FOLD_PREFETCH: usize = 8;
+
 /// Slot index meaning "entity not seen in this window".
 const NONE: u32 = u32::MAX;
 
@@ -140,6 +143,17 @@ impl<A: Default> Windows<A> {
             // One cache entry per overlapping window: in-order rows hit it nearly always.
             let mut cache: Vec<(EventTime, usize)> = vec![(EventTime::MIN, 0); per_row as usize];
             for (row, (&t, &key)) in ts.iter().zip(keys).enumerate() {
+                // Accumulators are read in event order, at random: load a few rows ahead
+                // in the window most rows go to.
+                if let (Some(&ahead), Some(slab)) =
+                    (keys.get(row + FOLD_PREFETCH), state.open.get(cache[0].1))
+                    && let Some(acc) = slab
+                        .index
+                        .get(ahead as usize)
+                        .and_then(|&slot| slab.accs.get(slot as usize))
+                {
+                    crate::prefetch::prefetch(acc);
+                }
                 let newest = window_start(t - offset, slide_ms);
                 let mut row_dropped = false;
                 let mut row_late = false;

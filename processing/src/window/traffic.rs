@@ -385,6 +385,9 @@ fn lane_key(sensor: u32, lane: u8) -> u32 {
     sensor * LANE_SLOTS + u32::from(lane)
 }
 
+/// How many rows ahead [`emit`] asks for an accumulator.
+const EMIT_PREFETCH: usize = 8;
+
 fn emit(
     shape: Shape,
     slab: &Slab<TrafficAcc>,
@@ -415,7 +418,14 @@ fn emit(
     let mut completeness = Float64Builder::with_capacity(n);
     let mut lane_numbers = UInt8Builder::with_capacity(n);
     let sensors = catalog.traffic_sensors();
-    for (key, acc) in entries {
+    // Ids from the catalog's contiguous id column, read in key order: following each
+    // sensor's own `Arc<str>` cost a cache miss per row.
+    let ids = catalog.traffic_values();
+    for (i, &(key, acc)) in entries.iter().enumerate() {
+        // Accumulators lie in first-seen order, rows go out in key order: load ahead.
+        if let Some((_, ahead)) = entries.get(i + EMIT_PREFETCH) {
+            crate::prefetch::prefetch(*ahead);
+        }
         let (sensor_key, lane) = if per_lane {
             (key / LANE_SLOTS, Some((key % LANE_SLOTS) as u8))
         } else {
@@ -426,7 +436,11 @@ fn emit(
         };
         lane_numbers.append_option(lane);
         city.append_value(catalog.city_id(info.city));
-        sensor.append_value(&info.id);
+        if (sensor_key as usize) < ids.len() {
+            sensor.append_value(ids.value(sensor_key as usize));
+        } else {
+            sensor.append_value(&info.id);
+        }
         starts.append_value(start);
         ends.append_value(end);
         observations.append_value(acc.observations);
