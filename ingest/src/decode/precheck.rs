@@ -105,10 +105,7 @@ pub(crate) fn check_slice(
             .get(i)
             .and_then(|message| scan(catalog, message, max_bytes));
         if let Some(s) = &ring[slot] {
-            let city = s.topic_city.or_else(|| catalog.city(s.fast.city));
-            if let Some(city) = city {
-                catalog.prefetch_traffic(city, s.fast.sensor_id);
-            }
+            catalog.prefetch_traffic(s.city, s.fast.sensor_id);
         }
     }
     checked
@@ -118,6 +115,8 @@ pub(crate) fn check_slice(
 #[derive(Clone, Copy)]
 struct Scanned<'a> {
     topic_city: Option<CityKey>,
+    /// The key of the city the message names.
+    city: CityKey,
     fast: fast::FastTraffic<'a>,
 }
 
@@ -133,7 +132,13 @@ fn scan<'a>(catalog: &Catalog, message: &'a RawMessage, max_bytes: usize) -> Opt
         None => None,
     };
     let fast = fast::traffic(&message.payload)?;
-    Some(Scanned { topic_city, fast })
+    // An unknown city is refused, with its reason, by the serial path.
+    let city = catalog.city(fast.city)?;
+    Some(Scanned {
+        topic_city,
+        city,
+        fast,
+    })
 }
 
 fn validate(catalog: &Catalog, scanned: &Scanned<'_>, bounds: TimeBounds) -> Checked {
@@ -156,5 +161,6 @@ fn validate(catalog: &Catalog, scanned: &Scanned<'_>, bounds: TimeBounds) -> Che
         sensor_id: fast.sensor_id,
         ..values.observation()
     };
-    TrafficBatchBuilder::check(catalog, scanned.topic_city, &obs, bounds).map(|v| (v, values))
+    TrafficBatchBuilder::check_in_city(catalog, scanned.topic_city, scanned.city, &obs, bounds)
+        .map(|v| (v, values))
 }

@@ -210,7 +210,19 @@ impl TrafficBatchBuilder {
         obs: &TrafficObservation<'_>,
         bounds: TimeBounds,
     ) -> Option<Validated> {
-        let city = validate_fields(catalog, topic_city, obs, bounds).ok()?;
+        let city = catalog.city(obs.city)?;
+        Self::check_in_city(catalog, topic_city, city, obs, bounds)
+    }
+
+    /// [`Self::check`] for a caller that already resolved `obs.city` to `city`.
+    pub fn check_in_city(
+        catalog: &Catalog,
+        topic_city: Option<CityKey>,
+        city: CityKey,
+        obs: &TrafficObservation<'_>,
+        bounds: TimeBounds,
+    ) -> Option<Validated> {
+        check_fields(catalog, topic_city, city, obs, bounds).ok()?;
         let sensor = catalog.traffic_key(city, obs.sensor_id)?;
         check_count(catalog, sensor, obs).ok()?;
         Some(Validated { city, sensor })
@@ -298,6 +310,18 @@ fn validate_fields(
             format!("city `{}` is not configured", obs.city),
         ));
     };
+    check_fields(catalog, topic_city, city, obs, bounds)?;
+    Ok(city)
+}
+
+/// The checks of [`validate_fields`] once the observation's city is resolved to `city`.
+fn check_fields(
+    catalog: &Catalog,
+    topic_city: Option<CityKey>,
+    city: CityKey,
+    obs: &TrafficObservation<'_>,
+    bounds: TimeBounds,
+) -> Result<(), Rejection> {
     if let Some(expected) = topic_city
         && expected != city
     {
@@ -362,7 +386,7 @@ fn validate_fields(
             format!("lane {} outside 0–{MAX_LANE}", obs.lane),
         ));
     }
-    Ok(city)
+    Ok(())
 }
 
 fn check_count(
