@@ -105,12 +105,26 @@ impl Preparer {
 
     /// Checks `messages` on this thread.
     pub fn prepare(&self, messages: &[RawMessage], now: ProcessingTime) -> Prepared {
-        Prepared(precheck::check_slice(
+        self.prepare_with_room(messages, now, messages.len())
+    }
+
+    /// [`Self::prepare`] into room for `capacity` checks, so the checks of the rest of the
+    /// batch can be appended without moving these.
+    pub fn prepare_with_room(
+        &self,
+        messages: &[RawMessage],
+        now: ProcessingTime,
+        capacity: usize,
+    ) -> Prepared {
+        let mut checked = Vec::with_capacity(capacity.max(messages.len()));
+        precheck::check_into(
             &self.catalog,
             messages,
             self.bounds(now),
             self.max_message_bytes,
-        ))
+            &mut checked,
+        );
+        Prepared(checked)
     }
 
     /// Checks `messages` on every core.

@@ -93,24 +93,32 @@ impl<'a> Scanner<'a> {
         (self.bytes.get(self.pos) == Some(&expected)).then(|| self.pos += 1)
     }
 
-    /// The raw bytes of a string without escapes or control characters.
-    fn raw_string(&mut self) -> Option<&'a [u8]> {
+    /// The raw bytes of a string without escapes or control characters, and whether they
+    /// are all ASCII. One pass with a class table: ids are short, so a call to `memchr` and
+    /// two more passes over the bytes cost more than they save.
+    fn raw_string(&mut self) -> Option<(&'a [u8], bool)> {
         let start = self.pos;
         let rest = self.bytes.get(start..)?;
-        let len = memchr::memchr(b'"', rest)?;
-        let raw = &rest[..len];
-        if raw.iter().any(|&b| b == b'\\' || b < 0x20) {
-            return None;
+        let mut high = false;
+        for (len, &b) in rest.iter().enumerate() {
+            match STRING_BYTE[usize::from(b)] {
+                PLAIN => {}
+                HIGH => high = true,
+                QUOTE => {
+                    self.pos = start + len + 1;
+                    return Some((&rest[..len], !high));
+                }
+                _ => return None,
+            }
         }
-        self.pos = start + len + 1;
-        Some(raw)
+        None
     }
 
     /// A string without escapes or control characters, as UTF-8.
     fn string(&mut self) -> Option<&'a str> {
-        let raw = self.raw_string()?;
-        if raw.is_ascii() {
-            // Ids and city names are ASCII: skip the general validator's call and setup.
+        let (raw, ascii) = self.raw_string()?;
+        if ascii {
+            // Ids and city names are ASCII: skip the general validator.
             // SAFETY: ASCII bytes are valid UTF-8.
             return Some(unsafe { std::str::from_utf8_unchecked(raw) });
         }
@@ -183,6 +191,33 @@ impl<'a> Scanner<'a> {
         (self.bytes.get(self.pos..end)? == word).then(|| self.pos = end)
     }
 }
+
+/// Classes of bytes inside a JSON string, for [`Scanner::raw_string`].
+const PLAIN: u8 = 0;
+/// Part of a multi-byte UTF-8 sequence: the string needs a UTF-8 check.
+const HIGH: u8 = 1;
+/// The closing quote.
+const QUOTE: u8 = 2;
+/// A backslash or control character: left to the full decoder.
+const DECLINE: u8 = 3;
+
+static STRING_BYTE: [u8; 256] = {
+    let mut table = [PLAIN; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = if b < 0x20 || b == b'\\' as usize {
+            DECLINE
+        } else if b == b'"' as usize {
+            QUOTE
+        } else if b >= 0x80 {
+            HIGH
+        } else {
+            PLAIN
+        };
+        b += 1;
+    }
+    table
+};
 
 /// Bytes that can appear in a JSON number token.
 static NUMBER_BYTE: [bool; 256] = {
@@ -304,8 +339,18 @@ const HEAVY: u16 = 1 << 6;
 const SPEED: u16 = 1 << 7;
 const OCC: u16 = 1 << 8;
 
+mod compact;
+
 /// Scans a flat traffic object; `None` means "use the full decoder".
+///
+/// Compact objects of the usual shape take the strict first tier; everything else the
+/// general scanner below.
 pub(crate) fn traffic(bytes: &[u8]) -> Option<FastTraffic<'_>> {
+    compact::traffic(bytes).or_else(|| general(bytes))
+}
+
+/// The general scanner: any whitespace, unknown keys, `null`s, timestamps as text.
+fn general(bytes: &[u8]) -> Option<FastTraffic<'_>> {
     let mut s = Scanner { bytes, pos: 0 };
     s.eat(b'{')?;
     let mut seen: u16 = 0;
@@ -335,8 +380,10 @@ pub(crate) fn traffic(bytes: &[u8]) -> Option<FastTraffic<'_>> {
                 KEYS[index].1
             }
             None => {
-                let key = s.raw_string()?;
-                std::str::from_utf8(key).ok()?;
+                let (key, ascii) = s.raw_string()?;
+                if !ascii {
+                    std::str::from_utf8(key).ok()?;
+                }
                 0
             }
         };

@@ -93,6 +93,18 @@ pub(crate) fn check_slice(
     max_bytes: usize,
 ) -> Vec<Checked> {
     let mut checked = Vec::with_capacity(messages.len());
+    check_into(catalog, messages, bounds, max_bytes, &mut checked);
+    checked
+}
+
+/// Appends the checks of `messages` to `checked`.
+pub(crate) fn check_into(
+    catalog: &Catalog,
+    messages: &[RawMessage],
+    bounds: TimeBounds,
+    max_bytes: usize,
+    checked: &mut Vec<Checked>,
+) {
     // Message i is scanned, and its sensor's table slot requested, LOOKAHEAD messages before
     // it is looked up: the loads overlap the scanning instead of following one another.
     let mut ring: [Option<Scanned<'_>>; LOOKAHEAD] = [None; LOOKAHEAD];
@@ -108,7 +120,6 @@ pub(crate) fn check_slice(
             catalog.prefetch_traffic(s.city, s.fast.sensor_id);
         }
     }
-    checked
 }
 
 /// A message the fast scanner read, before its ids are looked up.

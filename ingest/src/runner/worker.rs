@@ -100,7 +100,11 @@ impl CheckWorker {
                     // A panicking check is a bug; its messages then take the serial path
                     // (no checks = every message decoded by the pipeline itself).
                     let checked = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        job.preparer.prepare(&job.messages[..job.end], job.now)
+                        job.preparer.prepare_with_room(
+                            &job.messages[..job.end],
+                            job.now,
+                            job.messages.len(),
+                        )
                     }))
                     .unwrap_or_default();
                     // Release the batch before reporting, so the caller owns it again.
