@@ -236,7 +236,9 @@ fn parse_bool(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(format!("invalid boolean `{value}`, expected `true` or `false`")),
+        _ => Err(format!(
+            "invalid boolean `{value}`, expected `true` or `false`"
+        )),
     }
 }
 
