@@ -14,9 +14,9 @@ use crate::raw::{RawConfig, SettingValue};
 /// Prefix of every Stadtpuls variable.
 pub const ENV_PREFIX: &str = "STADTPULS_";
 
-/// The first five take overrides; the others only exist to explain why they do not.
-const SECTIONS: [&str; 7] = [
-    "KAFKA", "WINDOWS", "API", "HISTORY", "PARKING", "CITIES", "TRAFFIC",
+/// The first six take overrides; the others only exist to explain why they do not.
+const SECTIONS: [&str; 8] = [
+    "KAFKA", "WINDOWS", "API", "HISTORY", "OUTPUT", "PARKING", "CITIES", "TRAFFIC",
 ];
 const KAFKA_KEYS: [&str; 8] = [
     "BROKERS",
@@ -31,6 +31,12 @@ const KAFKA_KEYS: [&str; 8] = [
 const WINDOWS_KEYS: [&str; 4] = ["SIZES", "OUT_OF_ORDERNESS", "IDLE_TIMEOUT", "MAX_FUTURE"];
 const API_KEYS: [&str; 2] = ["BIND", "LIVE_RETENTION"];
 const HISTORY_KEYS: [&str; 1] = ["DIR"];
+const OUTPUT_KEYS: [&str; 4] = [
+    "ENABLED",
+    "TRAFFIC_TOPIC",
+    "TRAFFIC_LANES_TOPIC",
+    "PARKING_TOPIC",
+];
 const PARKING_KEYS: [&str; 8] = [
     "FEED_INTERVAL",
     "STALE_AFTER",
@@ -131,6 +137,10 @@ fn apply_one(
         ("API", "BIND") => raw.api.bind = value.to_owned(),
         ("API", "LIVE_RETENTION") => raw.api.live_retention = value.to_owned(),
         ("HISTORY", "DIR") => raw.history.dir = value.to_owned(),
+        ("OUTPUT", "ENABLED") => raw.output.enabled = parse_bool(value)?,
+        ("OUTPUT", "TRAFFIC_TOPIC") => raw.output.traffic_topic = value.to_owned(),
+        ("OUTPUT", "TRAFFIC_LANES_TOPIC") => raw.output.traffic_lanes_topic = value.to_owned(),
+        ("OUTPUT", "PARKING_TOPIC") => raw.output.parking_topic = value.to_owned(),
         ("PARKING", "FEED_INTERVAL") => raw.parking.feed_interval = value.to_owned(),
         ("PARKING", "STALE_AFTER") => raw.parking.stale_after = Some(value.to_owned()),
         ("PARKING", "TREND_WINDOW") => raw.parking.trend_window = value.to_owned(),
@@ -190,9 +200,10 @@ fn unknown_message(section: &str, key: &str) -> String {
         "WINDOWS" => &WINDOWS_KEYS,
         "API" => &API_KEYS,
         "HISTORY" => &HISTORY_KEYS,
+        "OUTPUT" => &OUTPUT_KEYS,
         "PARKING" => &PARKING_KEYS,
         _ => {
-            let sections = SECTIONS[..5].join(", ");
+            let sections = SECTIONS[..6].join(", ");
             return format!("unknown config section `{section}`, expected one of {sections}");
         }
     };
@@ -218,6 +229,17 @@ fn parse_integer(value: &str) -> Result<i64, String> {
     digits
         .parse()
         .map_err(|_| format!("invalid integer `{value}`"))
+}
+
+/// Parses `true` or `false` (any case, surrounding blanks ignored), as TOML spells them.
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!(
+            "invalid boolean `{value}`, expected `true` or `false`"
+        )),
+    }
 }
 
 /// Parses a decimal number such as `92.5`; range checks are left to validation, so a
@@ -358,6 +380,27 @@ mod tests {
         ]);
         let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(messages, ["invalid number `NaN`", "invalid number `lots`"]);
+    }
+
+    #[test]
+    fn output_keys_and_booleans() {
+        let (raw, overrides, errors) = applied(&[
+            ("STADTPULS_OUTPUT__ENABLED", " FALSE "),
+            ("STADTPULS_OUTPUT__PARKING_TOPIC", "partner.parking"),
+        ]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(!raw.output.enabled);
+        assert_eq!(raw.output.parking_topic, "partner.parking");
+        assert_eq!(
+            overrides.variable("output.parking_topic"),
+            Some("STADTPULS_OUTPUT__PARKING_TOPIC")
+        );
+        let (_, _, errors) = applied(&[("STADTPULS_OUTPUT__ENABLED", "yes")]);
+        assert_eq!(errors[0].key, "STADTPULS_OUTPUT__ENABLED");
+        assert_eq!(
+            errors[0].message,
+            "invalid boolean `yes`, expected `true` or `false`"
+        );
     }
 
     #[test]

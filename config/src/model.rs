@@ -29,6 +29,10 @@ pub(crate) const DEFAULT_BIND: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8080);
 pub(crate) const DEFAULT_LIVE_RETENTION: Duration = Duration::from_secs(6 * 3600);
 pub(crate) const DEFAULT_HISTORY_DIR: &str = "./stadtpuls-data";
+pub(crate) const DEFAULT_OUTPUT_ENABLED: bool = true;
+pub(crate) const DEFAULT_OUTPUT_TRAFFIC_TOPIC: &str = "metrics.traffic";
+pub(crate) const DEFAULT_OUTPUT_TRAFFIC_LANES_TOPIC: &str = "metrics.traffic_lanes";
+pub(crate) const DEFAULT_OUTPUT_PARKING_TOPIC: &str = "metrics.parking";
 pub(crate) const DEFAULT_FEED_INTERVAL: Duration = Duration::from_secs(5 * 60);
 /// Reports a facility may miss before it counts as stale (`stale_after` = this × feed_interval).
 pub(crate) const STALE_AFTER_INTERVALS: u32 = 3;
@@ -136,6 +140,33 @@ impl Default for HistoryConfig {
     fn default() -> Self {
         Self {
             dir: PathBuf::from(DEFAULT_HISTORY_DIR),
+        }
+    }
+}
+
+/// Output topics: closed windows produced to Kafka, keyed by city/entity/window so that a
+/// compacted topic keeps the latest revision of each window (`docs/formats.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputConfig {
+    /// Produce closed windows to the topics below (`stadtpuls run` only: the demo has no
+    /// Kafka).
+    pub enabled: bool,
+    /// Per-sensor (cross-section) traffic windows with their MARZ state; a valid topic
+    /// name, distinct from the other output topics and the dead-letter topic.
+    pub traffic_topic: String,
+    /// Per-sensor-and-lane traffic windows (no MARZ state); valid and distinct as above.
+    pub traffic_lanes_topic: String,
+    /// Per-facility parking windows; valid and distinct as above.
+    pub parking_topic: String,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self {
+            enabled: DEFAULT_OUTPUT_ENABLED,
+            traffic_topic: DEFAULT_OUTPUT_TRAFFIC_TOPIC.to_owned(),
+            traffic_lanes_topic: DEFAULT_OUTPUT_TRAFFIC_LANES_TOPIC.to_owned(),
+            parking_topic: DEFAULT_OUTPUT_PARKING_TOPIC.to_owned(),
         }
     }
 }

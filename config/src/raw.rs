@@ -28,6 +28,8 @@ pub(crate) struct RawConfig {
     pub api: RawApi,
     /// `[history]`.
     pub history: RawHistory,
+    /// `[output]`.
+    pub output: RawOutput,
     /// `[parking]`.
     pub parking: RawParking,
     /// `[traffic]`.
@@ -44,6 +46,7 @@ impl Default for RawConfig {
             windows: RawWindows::default(),
             api: RawApi::default(),
             history: RawHistory::default(),
+            output: RawOutput::default(),
             parking: RawParking::default(),
             traffic: RawTraffic::default(),
             cities: Vec::new(),
@@ -167,6 +170,35 @@ impl Default for RawHistory {
     fn default() -> Self {
         Self {
             dir: default_history_dir(),
+        }
+    }
+}
+
+/// `[output]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOutput {
+    /// Produce closed windows to the output topics.
+    #[serde(default = "default_output_enabled")]
+    pub enabled: bool,
+    /// Topic of per-sensor traffic windows.
+    #[serde(default = "default_output_traffic_topic")]
+    pub traffic_topic: String,
+    /// Topic of per-lane traffic windows.
+    #[serde(default = "default_output_traffic_lanes_topic")]
+    pub traffic_lanes_topic: String,
+    /// Topic of parking windows.
+    #[serde(default = "default_output_parking_topic")]
+    pub parking_topic: String,
+}
+
+impl Default for RawOutput {
+    fn default() -> Self {
+        Self {
+            enabled: default_output_enabled(),
+            traffic_topic: default_output_traffic_topic(),
+            traffic_lanes_topic: default_output_traffic_lanes_topic(),
+            parking_topic: default_output_parking_topic(),
         }
     }
 }
@@ -415,6 +447,22 @@ fn default_live_retention() -> String {
 
 fn default_history_dir() -> String {
     model::DEFAULT_HISTORY_DIR.to_owned()
+}
+
+fn default_output_enabled() -> bool {
+    model::DEFAULT_OUTPUT_ENABLED
+}
+
+fn default_output_traffic_topic() -> String {
+    model::DEFAULT_OUTPUT_TRAFFIC_TOPIC.to_owned()
+}
+
+fn default_output_traffic_lanes_topic() -> String {
+    model::DEFAULT_OUTPUT_TRAFFIC_LANES_TOPIC.to_owned()
+}
+
+fn default_output_parking_topic() -> String {
+    model::DEFAULT_OUTPUT_PARKING_TOPIC.to_owned()
 }
 
 fn default_feed_interval() -> String {

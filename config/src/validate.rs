@@ -1,6 +1,7 @@
 //! [`RawConfig`] → [`Config`]: every range, format and cross-field rule, with all
 //! problems collected before returning.
 
+mod output;
 mod parking;
 mod traffic;
 
@@ -101,6 +102,7 @@ pub(crate) fn validate(
     let history = HistoryConfig {
         dir: PathBuf::from(raw.history.dir),
     };
+    let output = output::output(&mut ctx, raw.output, &kafka);
     let parking = parking::parking(&mut ctx, &raw.parking);
     let traffic = traffic::traffic(&mut ctx, &raw.traffic);
     let cities = cities(&mut ctx, raw.cities, resolve);
@@ -109,6 +111,7 @@ pub(crate) fn validate(
         windows,
         api,
         history,
+        output,
         parking,
         traffic,
         cities,

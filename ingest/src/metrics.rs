@@ -7,8 +7,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    HistogramVec, IntCounterVec, IntGaugeVec, register_histogram_vec, register_int_counter_vec,
-    register_int_gauge_vec,
+    Histogram, HistogramVec, IntCounterVec, IntGaugeVec, register_histogram,
+    register_histogram_vec, register_int_counter_vec, register_int_gauge_vec,
 };
 
 /// Label value for events whose city could not be determined or is not configured.
@@ -125,6 +125,35 @@ pub static BATCH_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     .unwrap_or_else(|e| panic!("metric stadtpuls_batch_duration_seconds: {e}"))
 });
 
+/// Output records acknowledged by the broker, by output topic.
+pub static OUTPUT_RECORDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_output_records_total",
+        "Closed-window records the output topics acknowledged (a replay after a crash produces some again, with the same key and value)",
+        &["topic"],
+    )
+});
+
+/// Output records whose delivery failed, by output topic; their commit is retried.
+pub static OUTPUT_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_output_failures_total",
+        "Closed-window records the output topics did not acknowledge (the commit fails and is retried)",
+        &["topic"],
+    )
+});
+
+/// Time of one output commit: producing a task's staged records and awaiting every
+/// delivery report.
+pub static OUTPUT_COMMIT_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        "stadtpuls_output_commit_duration_seconds",
+        "Time to produce one task's staged windows to the output topics and await every acknowledgement",
+        vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_output_commit_duration_seconds: {e}"))
+});
+
 /// Forces registration so `/metrics` lists every family (at zero) from the start.
 pub fn register() {
     LazyLock::force(&MESSAGES_RECEIVED);
@@ -138,4 +167,7 @@ pub fn register() {
     LazyLock::force(&WATERMARK_DELAY);
     LazyLock::force(&OPEN_STATES);
     LazyLock::force(&BATCH_DURATION);
+    LazyLock::force(&OUTPUT_RECORDS);
+    LazyLock::force(&OUTPUT_FAILURES);
+    LazyLock::force(&OUTPUT_COMMIT_DURATION);
 }

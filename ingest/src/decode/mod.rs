@@ -6,6 +6,10 @@
 //! good neighbours go on.
 
 mod fast;
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+pub(crate) use fuzz::cases as fuzz_cases;
 pub mod native;
 pub(crate) mod precheck;
 mod timestamp;

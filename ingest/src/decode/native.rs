@@ -17,22 +17,24 @@ use super::fast;
 use super::timestamp::WireTs;
 use super::{Rejected, StreamKind};
 
+/// A traffic observation as serde reads it (visible to the decoder tests, which compare it
+/// with the fast scanner).
 #[derive(Deserialize)]
-struct TrafficWire<'a> {
+pub(super) struct TrafficWire<'a> {
     #[serde(borrow)]
-    city: Cow<'a, str>,
+    pub(super) city: Cow<'a, str>,
     #[serde(borrow)]
-    sensor_id: Cow<'a, str>,
+    pub(super) sensor_id: Cow<'a, str>,
     #[serde(default)]
-    lane: i64,
-    ts: WireTs,
-    interval_s: Option<i64>,
-    vehicle_count: i64,
+    pub(super) lane: i64,
+    pub(super) ts: WireTs,
+    pub(super) interval_s: Option<i64>,
+    pub(super) vehicle_count: i64,
     #[serde(alias = "heavy_vehicles")]
-    heavy_vehicle_count: Option<i64>,
+    pub(super) heavy_vehicle_count: Option<i64>,
     #[serde(alias = "speed_kmh")]
-    avg_speed_kmh: Option<f64>,
-    occupancy_pct: Option<f64>,
+    pub(super) avg_speed_kmh: Option<f64>,
+    pub(super) occupancy_pct: Option<f64>,
 }
 
 #[derive(Deserialize)]

@@ -1,15 +1,18 @@
-//! Kafka: the consumer source, the dead-letter sink and producers for the simulated feed.
+//! Kafka: the consumer source, the dead-letter sink, the output topics and producers for
+//! the simulated feed.
 
 mod admin;
 mod consumer;
 mod deadletter;
 mod drain;
+pub mod output;
 mod produce;
 
 pub use admin::ensure_topics;
 pub use consumer::KafkaSource;
 pub use deadletter::{KafkaDeadLetters, header};
 pub use drain::drain;
+pub use output::{OutputTopics, ensure_output_topics};
 pub use produce::{FeedProducer, ProduceStats};
 
 use rdkafka::ClientConfig;

@@ -10,6 +10,7 @@ use super::wire::{json_string, push_i64, push_rfc3339, push_tenths};
 use super::*;
 
 mod building_blocks;
+mod wire_fuzz;
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;

@@ -1,0 +1,92 @@
+//! `[output]`: defaults, topic-name rules and environment overrides.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{CITY, fails_at, keys, load, ok, origin};
+use stadtpuls_config::{Config, ENVIRONMENT, OutputConfig};
+
+#[test]
+fn defaults_are_enabled_with_the_metrics_topics() {
+    let output = ok("").output;
+    assert_eq!(output, OutputConfig::default());
+    assert!(output.enabled);
+    assert_eq!(output.traffic_topic, "metrics.traffic");
+    assert_eq!(output.traffic_lanes_topic, "metrics.traffic_lanes");
+    assert_eq!(output.parking_topic, "metrics.parking");
+    assert_eq!(ok("[output]\n").output, OutputConfig::default());
+}
+
+#[test]
+fn every_key_is_read() {
+    let output = ok(
+        "[output]\nenabled = false\ntraffic_topic = \"t\"\ntraffic_lanes_topic = \"l\"\nparking_topic = \"p\"",
+    )
+    .output;
+    assert_eq!(
+        output,
+        OutputConfig {
+            enabled: false,
+            traffic_topic: "t".into(),
+            traffic_lanes_topic: "l".into(),
+            parking_topic: "p".into(),
+        }
+    );
+}
+
+#[test]
+fn topic_names_must_be_valid_kafka_names() {
+    fails_at("[output]\ntraffic_topic = \"\"", "output.traffic_topic");
+    fails_at(
+        "[output]\ntraffic_lanes_topic = \"metrics/lanes\"",
+        "output.traffic_lanes_topic",
+    );
+    fails_at(
+        &format!("[output]\nparking_topic = \"{}\"", "p".repeat(250)),
+        "output.parking_topic",
+    );
+    fails_at("[output]\nenabled = \"yes\"", "output.enabled");
+    fails_at("[output]\ntopic = \"x\"", "output.topic");
+}
+
+#[test]
+fn topics_must_differ_from_each_other_and_the_dead_letters() {
+    fails_at(
+        "[output]\ntraffic_lanes_topic = \"metrics.traffic\"",
+        "output.traffic_lanes_topic",
+    );
+    fails_at(
+        "[output]\nparking_topic = \"sensors.deadletter\"",
+        "output.parking_topic",
+    );
+    let errors = load("[output]\ntraffic_topic = \"x\"\nparking_topic = \"x\"")
+        .expect_err("same topic twice");
+    let message = &errors.iter().next().expect("one error").message;
+    assert!(
+        message.contains("`x` is also output.traffic_topic"),
+        "{message}"
+    );
+    assert_eq!(
+        keys("[output]\ntraffic_topic = \"x\"\ntraffic_lanes_topic = \"x\"\nparking_topic = \"x\""),
+        ["output.traffic_lanes_topic", "output.parking_topic"]
+    );
+}
+
+#[test]
+fn environment_overrides_name_the_variable() {
+    let env = HashMap::from([
+        ("STADTPULS_OUTPUT__ENABLED".to_owned(), "false".to_owned()),
+        (
+            "STADTPULS_OUTPUT__TRAFFIC_TOPIC".to_owned(),
+            "bad topic".to_owned(),
+        ),
+    ]);
+    let errors = Config::from_toml(CITY, origin(), &env).expect_err("bad topic name");
+    let error = errors.iter().next().expect("one error");
+    assert_eq!(error.file, std::path::Path::new(ENVIRONMENT));
+    assert_eq!(error.key, "STADTPULS_OUTPUT__TRAFFIC_TOPIC");
+    let env = HashMap::from([("STADTPULS_OUTPUT__ENABLED".to_owned(), "false".to_owned())]);
+    let config = Config::from_toml(CITY, origin(), &env).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!config.output.enabled);
+}

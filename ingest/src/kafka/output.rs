@@ -1,0 +1,351 @@
+//! The output topics: closed windows produced to Kafka for downstream systems and partner
+//! cities, committed per task and epoch (`docs/decisions/002-effectively-once.md`).
+//!
+//! Each closed (entity, window) becomes one record keyed
+//! `city/entity/window_start/window[/lane]` whose value is one JSON object
+//! (`docs/formats.md`, "Output topics"). Records are staged per task in memory and produced
+//! only when the runner commits that task's epoch; the commit waits for every delivery
+//! report. A failed commit keeps the records staged and the runner retries it, so nothing
+//! staged is lost; records acknowledged before the failure are produced again by the retry
+//! (or by the replay after a crash) with the same key and value, so a compacted topic — or
+//! any consumer keeping the latest value per key — sees each window once. No Kafka
+//! transactions: Tansu's support for them is partial (decision 002, rejected alternatives).
+//!
+//! Topics: per-sensor traffic windows (with their MARZ state), per-lane traffic windows
+//! and parking windows each have a topic of their own (`[output]` in the config): the
+//! streams differ in shape and volume, and a consumer of per-sensor results should not
+//! have to filter out lanes.
+
+mod encode;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use stadtpuls_config::{KafkaConfig, OutputConfig};
+use stadtpuls_processing::window::ClosedWindows;
+use tracing::{Instrument, debug, info_span, warn};
+
+use crate::metrics;
+use crate::sink::{Stream, Task, WindowSink};
+use crate::{IngestError, Result};
+
+pub use encode::{REVISION, WINDOW};
+use encode::{Span, encode};
+
+/// The topic config that makes a topic keep only the latest record per key.
+pub const COMPACT: (&str, &str) = ("cleanup.policy", "compact");
+
+/// How long a commit waits when librdkafka's local queue is full before enqueuing again.
+const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(5);
+
+/// Defaults an operator may change through `[kafka.librdkafka]`.
+const TUNABLE_DEFAULTS: [(&str, &str); 4] = [
+    // zstd: the records are repetitive JSON; librdkafka is built with zstd.
+    ("compression.type", "zstd"),
+    ("linger.ms", "20"),
+    // A delivery not acknowledged within 30 s fails the commit, which the runner retries,
+    // instead of librdkafka retrying silently for its default of five minutes.
+    ("message.timeout.ms", "30000"),
+    // The Java client's default partitioner: the same key lands in the same partition
+    // whichever client produced it, which compaction needs.
+    ("partitioner", "murmur2_random"),
+];
+
+/// What the delivery guarantee rests on; set after the operator's settings.
+const REQUIRED: [(&str, &str); 2] = [("enable.idempotence", "true"), ("acks", "all")];
+
+/// Creates the output topics that do not exist yet, compacted where the broker supports
+/// it, with the broker's default partition count and replication factor.
+///
+/// # Errors
+/// When the broker cannot be reached or refuses to create a topic even without configs.
+pub async fn ensure_output_topics(kafka: &KafkaConfig, output: &OutputConfig) -> Result<()> {
+    let topics = Topics::from_config(output).all();
+    super::admin::ensure_topics_with(kafka, &topics, -1, -1, &[COMPACT]).await
+}
+
+/// Topic names by stream.
+#[derive(Debug, Clone)]
+struct Topics {
+    traffic: String,
+    traffic_lanes: String,
+    parking: String,
+}
+
+impl Topics {
+    fn from_config(output: &OutputConfig) -> Self {
+        Self {
+            traffic: output.traffic_topic.clone(),
+            traffic_lanes: output.traffic_lanes_topic.clone(),
+            parking: output.parking_topic.clone(),
+        }
+    }
+
+    fn name(&self, stream: Stream) -> &str {
+        match stream {
+            Stream::Traffic => &self.traffic,
+            Stream::TrafficLanes => &self.traffic_lanes,
+            Stream::Parking => &self.parking,
+        }
+    }
+
+    fn all(&self) -> Vec<String> {
+        vec![
+            self.traffic.clone(),
+            self.traffic_lanes.clone(),
+            self.parking.clone(),
+        ]
+    }
+}
+
+/// A task's staged records: keys and values back to back in one buffer.
+#[derive(Debug, Default)]
+struct Staged {
+    buf: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+/// Produces closed windows to the output topics: a [`WindowSink`].
+pub struct OutputTopics {
+    producer: FutureProducer,
+    /// Kept to build a new producer after a fatal (idempotence) error.
+    client: ClientConfig,
+    topics: Topics,
+    staged: HashMap<Task, Staged>,
+    staged_rows: usize,
+}
+
+impl std::fmt::Debug for OutputTopics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputTopics")
+            .field("topics", &self.topics)
+            .field("tasks_staged", &self.staged.len())
+            .field("staged_rows", &self.staged_rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutputTopics {
+    /// Creates the idempotent producer (no I/O yet; see [`ensure_output_topics`]).
+    ///
+    /// # Errors
+    /// When librdkafka refuses the settings.
+    pub fn new(kafka: &KafkaConfig, output: &OutputConfig) -> Result<Self> {
+        let client = producer_config(kafka);
+        let producer = create_producer(&client)?;
+        let topics = Topics::from_config(output);
+        for topic in topics.all() {
+            // Registered at zero so dashboards see the series before the first window.
+            metrics::OUTPUT_RECORDS.with_label_values(&[&topic]);
+            metrics::OUTPUT_FAILURES.with_label_values(&[&topic]);
+        }
+        Ok(Self {
+            producer,
+            client,
+            topics,
+            staged: HashMap::new(),
+            staged_rows: 0,
+        })
+    }
+
+    /// The topic a stream is produced to.
+    pub fn topic(&self, stream: Stream) -> &str {
+        self.topics.name(stream)
+    }
+
+    /// Rows staged for `task` (not yet committed).
+    pub fn staged_rows_of(&self, task: &Task) -> usize {
+        self.staged.get(task).map_or(0, |s| s.spans.len())
+    }
+
+    fn remove(&mut self, task: &Task) {
+        if let Some(staged) = self.staged.remove(task) {
+            self.staged_rows -= staged.spans.len();
+        }
+    }
+}
+
+fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", &kafka.brokers);
+    for (key, value) in TUNABLE_DEFAULTS {
+        client.set(key, value);
+    }
+    for (key, value) in &kafka.librdkafka {
+        client.set(key, value);
+    }
+    for (key, value) in REQUIRED {
+        client.set(key, value);
+    }
+    client
+}
+
+fn create_producer(client: &ClientConfig) -> Result<FutureProducer> {
+    client
+        .create()
+        .map_err(|e| IngestError::kafka("create output producer", e))
+}
+
+/// Per-stream totals of one commit.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    records: u64,
+    acknowledged: u64,
+}
+
+/// What producing a task's records came to.
+struct Produced {
+    tallies: [(Stream, Tally); 3],
+    first_error: Option<KafkaError>,
+}
+
+impl Produced {
+    fn tally(&mut self, stream: Stream) -> &mut Tally {
+        let index = match stream {
+            Stream::Traffic => 0,
+            Stream::TrafficLanes => 1,
+            Stream::Parking => 2,
+        };
+        &mut self.tallies[index].1
+    }
+
+    fn not_acknowledged(&self) -> u64 {
+        self.tallies
+            .iter()
+            .map(|(_, t)| t.records - t.acknowledged)
+            .sum()
+    }
+}
+
+/// Enqueues every staged record, then awaits every delivery report.
+async fn produce(producer: &FutureProducer, topics: &Topics, staged: &Staged) -> Produced {
+    let mut produced = Produced {
+        tallies: [
+            (Stream::Traffic, Tally::default()),
+            (Stream::TrafficLanes, Tally::default()),
+            (Stream::Parking, Tally::default()),
+        ],
+        first_error: None,
+    };
+    for span in &staged.spans {
+        produced.tally(span.stream).records += 1;
+    }
+    let mut pending: Vec<(Stream, DeliveryFuture)> = Vec::with_capacity(staged.spans.len());
+    'enqueue: for span in &staged.spans {
+        let mut record = FutureRecord::to(topics.name(span.stream))
+            .key(&staged.buf[span.key.clone()])
+            .payload(&staged.buf[span.value.clone()]);
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    pending.push((span.stream, delivery));
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    // librdkafka's thread drains the queue meanwhile.
+                    record = back;
+                    tokio::time::sleep(QUEUE_FULL_BACKOFF).await;
+                }
+                Err((error, _)) => {
+                    produced.first_error = Some(error);
+                    break 'enqueue;
+                }
+            }
+        }
+    }
+    for (stream, delivery) in pending {
+        match delivery.await {
+            Ok(Ok(_)) => produced.tally(stream).acknowledged += 1,
+            Ok(Err((error, _))) => {
+                produced.first_error.get_or_insert(error);
+            }
+            Err(_canceled) => {
+                produced.first_error.get_or_insert(KafkaError::Canceled);
+            }
+        }
+    }
+    produced
+}
+
+impl WindowSink for OutputTopics {
+    fn name(&self) -> &'static str {
+        "output_topics"
+    }
+
+    fn stage(&mut self, task: &Task, stream: Stream, closed: &ClosedWindows) -> Result<()> {
+        let staged = self.staged.entry(task.clone()).or_default();
+        let (buf_len, spans_len) = (staged.buf.len(), staged.spans.len());
+        if let Err(error) = encode(stream, closed, &mut staged.buf, &mut staged.spans) {
+            // All rows of the batch or none.
+            staged.buf.truncate(buf_len);
+            staged.spans.truncate(spans_len);
+            return Err(error);
+        }
+        self.staged_rows += staged.spans.len() - spans_len;
+        Ok(())
+    }
+
+    fn staged_rows(&self) -> usize {
+        self.staged_rows
+    }
+
+    async fn commit(&mut self, task: &Task, epoch: u64) -> Result<()> {
+        let Some(staged) = self.staged.get(task) else {
+            return Ok(());
+        };
+        let records = staged.spans.len();
+        if records == 0 {
+            self.remove(task);
+            return Ok(());
+        }
+        let started = Instant::now();
+        let span = info_span!("output_commit", task = %task, epoch, records);
+        let produced = produce(&self.producer, &self.topics, staged)
+            .instrument(span.clone())
+            .await;
+        metrics::OUTPUT_COMMIT_DURATION.observe(started.elapsed().as_secs_f64());
+        for (stream, tally) in produced.tallies {
+            let topic = self.topics.name(stream);
+            metrics::OUTPUT_RECORDS
+                .with_label_values(&[topic])
+                .inc_by(tally.acknowledged);
+            metrics::OUTPUT_FAILURES
+                .with_label_values(&[topic])
+                .inc_by(tally.records - tally.acknowledged);
+        }
+        let _entered = span.enter();
+        let failed = produced.not_acknowledged();
+        if failed == 0 {
+            debug!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "output committed"
+            );
+            self.remove(task);
+            return Ok(());
+        }
+        let error = produced.first_error.unwrap_or(KafkaError::Canceled);
+        warn!(failed, %error, "output commit failed, records stay staged for the retry");
+        if let Some((code, reason)) = self.producer.client().fatal_error() {
+            // An idempotent producer is unusable after a fatal error; a new one starts a
+            // new producer id. Duplicates this may cause carry the same key and value.
+            warn!(error = %code, reason, "output producer failed fatally, creating a new one");
+            self.producer = create_producer(&self.client)?;
+        }
+        Err(IngestError::kafka(
+            format!(
+                "output of task `{task}` epoch {epoch}: {failed} of {records} records not acknowledged"
+            ),
+            error,
+        ))
+    }
+
+    fn recover(&mut self, task: &Task, _committed_epoch: u64) -> Result<()> {
+        // Records produced for a checkpoint that never completed cannot be taken back from
+        // Kafka; the replay produces the same windows again under the same keys.
+        self.remove(task);
+        Ok(())
+    }
+}
