@@ -36,7 +36,7 @@
 //! # Main types
 //!
 //! - [`Config`] with its sections [`KafkaConfig`], [`WindowsConfig`], [`ApiConfig`],
-//!   [`HistoryConfig`], [`ParkingConfig`] (with [`ParkingThresholds`]), [`TrafficConfig`]
+//!   [`HistoryConfig`] (of [`HistoryTable`]s), [`ParkingConfig`] (with [`ParkingThresholds`]), [`TrafficConfig`]
 //!   (of [`SiteClass`]es) and [`CityConfig`]
 //! - [`CityRegistry`] of [`SensorSpec`]s
 //! - [`CityZones`] of [`ZoneSpec`]s (districts and parking zones)
@@ -60,7 +60,7 @@ pub use demo::{DEMO_ORIGIN, DEMO_TOML};
 pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
-    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, MAX_LANES, ParkingConfig, ParkingThresholds,
+    ApiConfig, CityConfig, HistoryConfig, HistoryStream, HistoryTable, KafkaConfig, MAX_LANES, ParkingConfig, ParkingThresholds,
     RegistrySource, SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, SiteClass,
     TrafficConfig, WindowsConfig, ZoneSource, derived_site_class,
 };
@@ -81,7 +81,7 @@ pub struct Config {
     pub windows: WindowsConfig,
     /// HTTP API settings.
     pub api: ApiConfig,
-    /// Parquet history location.
+    /// Parquet history: location, tables, retention, file sizes.
     pub history: HistoryConfig,
     /// Parking settings.
     pub parking: ParkingConfig,

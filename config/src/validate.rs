@@ -1,18 +1,19 @@
 //! [`RawConfig`] → [`Config`]: every range, format and cross-field rule, with all
 //! problems collected before returning.
 
+mod history;
 mod parking;
 mod traffic;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::env::Overrides;
 use crate::error::{ENVIRONMENT, Errors};
 use crate::model::{
-    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, RegistrySource, WindowsConfig, ZoneSource,
+    ApiConfig, CityConfig, KafkaConfig, RegistrySource, WindowsConfig, ZoneSource,
 };
 use crate::raw::{CURRENT_VERSION, RawApi, RawCity, RawConfig, RawKafka, RawWindows};
 use crate::{Config, fields};
@@ -97,10 +98,7 @@ pub(crate) fn validate(
     let kafka = kafka(&mut ctx, raw.kafka);
     let windows = windows(&mut ctx, &raw.windows);
     let api = api(&mut ctx, &raw.api, &windows);
-    ctx.non_empty("history.dir", &raw.history.dir);
-    let history = HistoryConfig {
-        dir: PathBuf::from(raw.history.dir),
-    };
+    let history = history::history(&mut ctx, &raw.history, &windows);
     let parking = parking::parking(&mut ctx, &raw.parking);
     let traffic = traffic::traffic(&mut ctx, &raw.traffic);
     let cities = cities(&mut ctx, raw.cities, resolve);
