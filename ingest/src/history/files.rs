@@ -159,11 +159,19 @@ fn write_small_temp(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
     written.map(|()| temp)
 }
 
-/// Removes a file; a missing one is fine (removal is how recovery is idempotent).
+/// Removes a file; a missing one is fine (removal is how recovery is idempotent), and so
+/// is a path whose parent is not a directory (the file cannot exist).
 pub(crate) fn remove_if_present(path: &Path) -> Result<bool> {
     match fs::remove_file(path) {
         Ok(()) => Ok(true),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(error)
+            if matches!(
+                error.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(false)
+        }
         Err(error) => Err(IngestError::history("remove", path, error)),
     }
 }
