@@ -237,7 +237,9 @@ fn parse_bool(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        _ => Err(format!("invalid boolean `{value}`, expected `true` or `false`")),
+        _ => Err(format!(
+            "invalid boolean `{value}`, expected `true` or `false`"
+        )),
     }
 }
 

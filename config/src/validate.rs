@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use crate::env::Overrides;
 use crate::error::{ENVIRONMENT, Errors};
-use crate::model::{
-    ApiConfig, CityConfig, KafkaConfig, RegistrySource, WindowsConfig, ZoneSource,
-};
+use crate::model::{ApiConfig, CityConfig, KafkaConfig, RegistrySource, WindowsConfig, ZoneSource};
 use crate::raw::{CURRENT_VERSION, RawApi, RawCity, RawConfig, RawKafka, RawWindows};
 use crate::{Config, fields};
 

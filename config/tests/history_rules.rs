@@ -49,7 +49,12 @@ compact_after = 0
     .history;
     assert_eq!(
         names(&history),
-        ["traffic_1h", "parking_1m", "traffic_1h_15m", "traffic_lanes_1h_15m"]
+        [
+            "traffic_1h",
+            "parking_1m",
+            "traffic_1h_15m",
+            "traffic_lanes_1h_15m"
+        ]
     );
     assert_eq!(
         history.tables[3],
@@ -88,7 +93,8 @@ fn each_bad_value_is_reported_at_its_key() {
     // Switched off, an empty table list is fine.
     let off = ok("[history]\nenabled = false\ntables = []").history;
     assert!(!off.enabled && off.tables.is_empty());
-    let mut found = keys("[history]\ntables = [\"flow_1m\", \"parking_1h_15m\"]\nmax_file_rows = -3");
+    let mut found =
+        keys("[history]\ntables = [\"flow_1m\", \"parking_1h_15m\"]\nmax_file_rows = -3");
     found.sort();
     assert_eq!(
         found,
@@ -106,7 +112,10 @@ fn errors_name_the_file_and_the_message_says_what_to_write() {
     let error = errors.iter().next().expect("one error");
     assert_eq!(error.file, origin());
     assert_eq!(error.key, "history.tables[0]");
-    assert!(error.to_string().contains("spelled `traffic_1m`"), "{error}");
+    assert!(
+        error.to_string().contains("spelled `traffic_1m`"),
+        "{error}"
+    );
 }
 
 #[test]

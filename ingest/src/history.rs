@@ -37,8 +37,8 @@ mod compaction;
 mod epochs;
 mod files;
 pub mod layout;
-pub mod rows;
 mod retention;
+pub mod rows;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -53,9 +53,9 @@ use tracing::{debug, info, info_span, warn};
 
 pub use compaction::COMPACTED_FROM;
 
+use crate::Result;
 use crate::metrics;
 use crate::sink::{Stream, Task, WindowSink};
-use crate::Result;
 use layout::Partition;
 
 /// A table the sink writes: which closed windows go in, under which name, in which schema.
@@ -220,7 +220,10 @@ impl HistorySink {
             warn!(%error, "history retention failed, retried after the next commit");
         }
         for partition in touched {
-            if self.applied_cutoff.is_some_and(|cutoff| partition.date < cutoff) {
+            if self
+                .applied_cutoff
+                .is_some_and(|cutoff| partition.date < cutoff)
+            {
                 continue;
             }
             let Ok(table) = self.table_named(&partition.table) else {

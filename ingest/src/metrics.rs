@@ -185,7 +185,9 @@ pub static HISTORY_COMMIT_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     register_histogram!(
         "stadtpuls_history_commit_seconds",
         "Time to commit one task's staged rows to Parquet history",
-        vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
+        vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
+        ]
     )
     .unwrap_or_else(|e| panic!("metric stadtpuls_history_commit_seconds: {e}"))
 });

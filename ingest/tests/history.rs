@@ -121,7 +121,10 @@ fn rows(dir: &Path) -> Vec<(String, i64, u32, u64)> {
     let mut out = Vec::new();
     for file in parquet_files(dir) {
         for batch in read(&dir.join(file)) {
-            let sensors = batch.column_by_name("sensor_id").expect("ids").as_string::<i32>();
+            let sensors = batch
+                .column_by_name("sensor_id")
+                .expect("ids")
+                .as_string::<i32>();
             let starts = batch
                 .column_by_name("window_start")
                 .expect("start")
@@ -168,11 +171,19 @@ fn commits_are_hive_partitioned_zstd_files_named_by_task_and_epoch() {
         &traffic(late_evening, 0, &[("ulm", "u1", 5), ("ka", "k1", 7)]),
     )
     .expect("stage");
-    sink.stage(&ulm, Stream::Traffic, &traffic(DAY0 + DAY, 0, &[("ulm", "u1", 3)]))
-        .expect("stage");
+    sink.stage(
+        &ulm,
+        Stream::Traffic,
+        &traffic(DAY0 + DAY, 0, &[("ulm", "u1", 3)]),
+    )
+    .expect("stage");
     // windows of a table that is not configured are not staged
-    sink.stage(&ulm, Stream::TrafficLanes, &traffic(DAY0, 0, &[("ulm", "u1", 3)]))
-        .expect("stage");
+    sink.stage(
+        &ulm,
+        Stream::TrafficLanes,
+        &traffic(DAY0, 0, &[("ulm", "u1", 3)]),
+    )
+    .expect("stage");
     assert_eq!(sink.staged_rows(), 3);
     commit(&mut sink, &ulm, 1).expect("commit");
     assert_eq!(sink.staged_rows(), 0);
@@ -193,12 +204,24 @@ fn commits_are_hive_partitioned_zstd_files_named_by_task_and_epoch() {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
     let metadata = builder.metadata().clone();
     let schema = builder.schema().clone();
-    assert!(schema.field_with_name("city").is_err(), "city is the partition");
-    for column in ["sensor_id", "window_start", "window_end", "window_s", "revision"] {
+    assert!(
+        schema.field_with_name("city").is_err(),
+        "city is the partition"
+    );
+    for column in [
+        "sensor_id",
+        "window_start",
+        "window_end",
+        "window_s",
+        "revision",
+    ] {
         assert!(schema.field_with_name(column).is_ok(), "{column}");
     }
     assert_eq!(
-        schema.field_with_name("window_start").expect("start").data_type(),
+        schema
+            .field_with_name("window_start")
+            .expect("start")
+            .data_type(),
         &DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, Some("UTC".into()))
     );
     let column = metadata.row_group(0).column(0);
@@ -235,7 +258,9 @@ fn committing_an_epoch_again_replaces_its_files() {
     }
     assert_eq!(
         parquet_files(dir.path()),
-        ["traffic_1m/city=ulm/date=2026-11-24/part-sensors.ulm.traffic-2-e000000000007-0000.parquet"]
+        [
+            "traffic_1m/city=ulm/date=2026-11-24/part-sensors.ulm.traffic-2-e000000000007-0000.parquet"
+        ]
     );
     assert_eq!(rows(dir.path()), [("u1".to_owned(), DAY0, 0, 5)]);
 }
@@ -246,21 +271,41 @@ fn recover_keeps_the_committed_epoch_and_deletes_later_ones_of_that_task_only() 
     let mut sink = HistorySink::new(&config(dir.path()));
     let ulm = task("sensors.ulm.traffic", 0);
     let ka = task("sensors.ka.traffic", 0);
-    sink.stage(&ulm, Stream::Traffic, &traffic(DAY0, 0, &[("ulm", "u1", 1)]))
-        .expect("stage");
+    sink.stage(
+        &ulm,
+        Stream::Traffic,
+        &traffic(DAY0, 0, &[("ulm", "u1", 1)]),
+    )
+    .expect("stage");
     commit(&mut sink, &ulm, 1).expect("epoch 1");
     // epoch 2 writes an old date too, as a replay would
-    sink.stage(&ulm, Stream::Traffic, &traffic(DAY0 + MINUTE, 0, &[("ulm", "u1", 2)]))
-        .expect("stage");
-    sink.stage(&ulm, Stream::Traffic, &traffic(DAY0 - 30 * DAY, 0, &[("ulm", "u1", 4)]))
-        .expect("stage");
-    sink.stage(&ka, Stream::Traffic, &traffic(DAY0 + MINUTE, 0, &[("ka", "k1", 8)]))
-        .expect("stage");
+    sink.stage(
+        &ulm,
+        Stream::Traffic,
+        &traffic(DAY0 + MINUTE, 0, &[("ulm", "u1", 2)]),
+    )
+    .expect("stage");
+    sink.stage(
+        &ulm,
+        Stream::Traffic,
+        &traffic(DAY0 - 30 * DAY, 0, &[("ulm", "u1", 4)]),
+    )
+    .expect("stage");
+    sink.stage(
+        &ka,
+        Stream::Traffic,
+        &traffic(DAY0 + MINUTE, 0, &[("ka", "k1", 8)]),
+    )
+    .expect("stage");
     commit(&mut sink, &ulm, 2).expect("epoch 2");
     commit(&mut sink, &ka, 2).expect("ka epoch 2");
     // staged for epoch 3, never committed
-    sink.stage(&ulm, Stream::Traffic, &traffic(DAY0 + 2 * MINUTE, 0, &[("ulm", "u1", 16)]))
-        .expect("stage");
+    sink.stage(
+        &ulm,
+        Stream::Traffic,
+        &traffic(DAY0 + 2 * MINUTE, 0, &[("ulm", "u1", 16)]),
+    )
+    .expect("stage");
     assert_eq!(rows(dir.path()).len(), 4);
 
     // A new owner (here: a new sink, as after a restart) restores ulm's epoch 1.
@@ -268,7 +313,10 @@ fn recover_keeps_the_committed_epoch_and_deletes_later_ones_of_that_task_only() 
     restarted.recover(&ulm, 1).expect("recover");
     assert_eq!(
         rows(dir.path()),
-        [("k1".to_owned(), DAY0 + MINUTE, 0, 8), ("u1".to_owned(), DAY0, 0, 1)]
+        [
+            ("k1".to_owned(), DAY0 + MINUTE, 0, 8),
+            ("u1".to_owned(), DAY0, 0, 1)
+        ]
     );
     // The same sink recovering drops what it had staged for the task.
     sink.recover(&ulm, 1).expect("recover");
@@ -289,8 +337,12 @@ fn an_unwritable_directory_fails_the_commit_keeps_the_rows_and_a_retry_writes_th
     fs::write(&root, b"not a directory").expect("blocker");
     let mut sink = HistorySink::new(&config(&root));
     let t = task("sensors.ulm.traffic", 0);
-    sink.stage(&t, Stream::Traffic, &traffic(DAY0, 0, &[("ulm", "u1", 5), ("ulm", "u2", 6)]))
-        .expect("stage");
+    sink.stage(
+        &t,
+        Stream::Traffic,
+        &traffic(DAY0, 0, &[("ulm", "u1", 5), ("ulm", "u2", 6)]),
+    )
+    .expect("stage");
     for _ in 0..2 {
         let error = commit(&mut sink, &t, 1).expect_err("cannot write");
         let IngestError::History { path, .. } = &error else {
@@ -322,8 +374,12 @@ fn an_epoch_that_failed_half_way_is_removed_by_recovery() {
     fs::write(&blocked, b"").expect("blocker");
     sink.stage(&t, Stream::Traffic, &traffic(DAY0, 0, &[("ulm", "u1", 1)]))
         .expect("stage");
-    sink.stage(&t, Stream::Traffic, &traffic(DAY0 + DAY, 0, &[("ulm", "u1", 2)]))
-        .expect("stage");
+    sink.stage(
+        &t,
+        Stream::Traffic,
+        &traffic(DAY0 + DAY, 0, &[("ulm", "u1", 2)]),
+    )
+    .expect("stage");
     let error = commit(&mut sink, &t, 1).expect_err("blocked");
     assert!(matches!(error, IngestError::History { .. }), "{error:?}");
     assert_eq!(rows(dir.path()).len(), 1, "the first partition was written");
@@ -342,7 +398,8 @@ fn large_commits_roll_over_to_the_next_file() {
     let t = task("sensors.ulm.traffic", 0);
     let sensors: Vec<String> = (0..5).map(|i| format!("u{i}")).collect();
     let window: Vec<(&str, &str, u64)> = sensors.iter().map(|s| ("ulm", s.as_str(), 1)).collect();
-    sink.stage(&t, Stream::Traffic, &traffic(DAY0, 0, &window)).expect("stage");
+    sink.stage(&t, Stream::Traffic, &traffic(DAY0, 0, &window))
+        .expect("stage");
     commit(&mut sink, &t, 3).expect("commit");
     let files = parquet_files(dir.path());
     let names: Vec<&str> = files.iter().filter_map(|f| f.rsplit('/').next()).collect();
@@ -356,7 +413,12 @@ fn large_commits_roll_over_to_the_next_file() {
     );
     let per_file: Vec<usize> = files
         .iter()
-        .map(|f| read(&dir.path().join(f)).iter().map(RecordBatch::num_rows).sum())
+        .map(|f| {
+            read(&dir.path().join(f))
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum()
+        })
         .collect();
     assert_eq!(per_file, [2, 2, 1]);
     assert_eq!(rows(dir.path()).len(), 5);
@@ -390,8 +452,12 @@ fn compaction_merges_settled_epochs_keeping_the_latest_revision_of_each_window()
         traffic(DAY0 + 3 * MINUTE, 0, &[("ulm", "u1", 5)]),
     ];
     // another task's file in the same partition: never compacted by this owner's epochs
-    sink.stage(&other, Stream::Traffic, &traffic(DAY0, 0, &[("ulm", "u9", 9)]))
-        .expect("stage");
+    sink.stage(
+        &other,
+        Stream::Traffic,
+        &traffic(DAY0, 0, &[("ulm", "u9", 9)]),
+    )
+    .expect("stage");
     commit(&mut sink, &other, 1).expect("other");
     for (epoch, window) in (1..).zip(&windows) {
         sink.stage(&t, Stream::Traffic, window).expect("stage");
@@ -405,10 +471,16 @@ fn compaction_merges_settled_epochs_keeping_the_latest_revision_of_each_window()
         }
     }
     let names = names_in(&partition);
-    let compacted: Vec<&String> = names.iter().filter(|n| n.starts_with("compact-l1-")).collect();
+    let compacted: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with("compact-l1-"))
+        .collect();
     assert_eq!(compacted.len(), 1, "{names:?}");
     assert_eq!(
-        names.iter().filter(|n| n.starts_with("part-")).collect::<Vec<_>>(),
+        names
+            .iter()
+            .filter(|n| n.starts_with("part-"))
+            .collect::<Vec<_>>(),
         [
             "part-sensors.ulm.traffic-0-e000000000004-0000.parquet",
             "part-sensors.ulm.traffic-0-e000000000005-0000.parquet",
@@ -419,9 +491,18 @@ fn compaction_merges_settled_epochs_keeping_the_latest_revision_of_each_window()
     let merged = read(&partition.join(compacted[0]));
     let mut merged_rows = Vec::new();
     for batch in &merged {
-        let sensors = batch.column_by_name("sensor_id").expect("ids").as_string::<i32>();
-        let revisions = batch.column_by_name("revision").expect("rev").as_primitive::<UInt32Type>();
-        let vehicles = batch.column_by_name("vehicles").expect("veh").as_primitive::<UInt64Type>();
+        let sensors = batch
+            .column_by_name("sensor_id")
+            .expect("ids")
+            .as_string::<i32>();
+        let revisions = batch
+            .column_by_name("revision")
+            .expect("rev")
+            .as_primitive::<UInt32Type>();
+        let vehicles = batch
+            .column_by_name("vehicles")
+            .expect("veh")
+            .as_primitive::<UInt64Type>();
         for row in 0..batch.num_rows() {
             merged_rows.push((
                 sensors.value(row).to_owned(),
@@ -480,8 +561,12 @@ fn compacted_partition(dir: &Path) -> (PathBuf, String, BTreeMap<String, Vec<u8>
     let mut inputs = BTreeMap::new();
     for epoch in 1..=5 {
         let start = DAY0 + epoch as i64 * MINUTE;
-        sink.stage(&t, Stream::Traffic, &traffic(start, 0, &[("ulm", "u1", epoch)]))
-            .expect("stage");
+        sink.stage(
+            &t,
+            Stream::Traffic,
+            &traffic(start, 0, &[("ulm", "u1", epoch)]),
+        )
+        .expect("stage");
         commit(&mut sink, &t, epoch).expect("commit");
         if epoch == 3 {
             for name in names_in(&partition) {
@@ -517,9 +602,14 @@ fn recovery_completes_a_compaction_that_crashed_after_writing_its_output() {
         journal.to_string(),
     )
     .expect("journal");
-    assert_eq!(rows(dir.path()).len(), 8, "duplicates visible before recovery");
+    assert_eq!(
+        rows(dir.path()).len(),
+        8,
+        "duplicates visible before recovery"
+    );
     let mut sink = HistorySink::new(&config(dir.path()));
-    sink.recover(&task("sensors.ulm.traffic", 0), 5).expect("recover");
+    sink.recover(&task("sensors.ulm.traffic", 0), 5)
+        .expect("recover");
     assert_eq!(rows(dir.path()).len(), 5);
     assert!(names_in(&partition).contains(&compacted));
     assert!(names_in(&dir.path().join("_compaction")).is_empty());
@@ -547,9 +637,15 @@ fn recovery_undoes_a_compaction_that_crashed_before_its_output_was_complete() {
     )
     .expect("journal");
     let mut sink = HistorySink::new(&config(dir.path()));
-    sink.recover(&task("sensors.ulm.traffic", 0), 5).expect("recover");
+    sink.recover(&task("sensors.ulm.traffic", 0), 5)
+        .expect("recover");
     let names = names_in(&partition);
-    assert!(!names.iter().any(|n| n.starts_with("compact-") || n.starts_with('.')), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("compact-") || n.starts_with('.')),
+        "{names:?}"
+    );
     assert_eq!(rows(dir.path()).len(), 5, "the inputs hold every row once");
 }
 
@@ -567,7 +663,11 @@ fn retention_deletes_date_partitions_older_than_the_newest_window_minus_retentio
         sink.stage(
             &t,
             Stream::Traffic,
-            &traffic(start + day * DAY + 12 * 60 * MINUTE, 0, &[("ulm", "u1", 1), ("ka", "k1", 1)]),
+            &traffic(
+                start + day * DAY + 12 * 60 * MINUTE,
+                0,
+                &[("ulm", "u1", 1), ("ka", "k1", 1)],
+            ),
         )
         .expect("stage");
         commit(&mut sink, &t, day as u64 + 1).expect("commit");

@@ -15,7 +15,11 @@ const MAX_FILE_ROWS: i64 = 100_000_000;
 /// A compaction merges this many files at most in one go.
 const MAX_COMPACT_AFTER: i64 = 1_000;
 
-pub(super) fn history(ctx: &mut Ctx<'_>, raw: &RawHistory, windows: &WindowsConfig) -> HistoryConfig {
+pub(super) fn history(
+    ctx: &mut Ctx<'_>,
+    raw: &RawHistory,
+    windows: &WindowsConfig,
+) -> HistoryConfig {
     let defaults = HistoryConfig::default();
     ctx.non_empty("history.dir", &raw.dir);
     let tables = match &raw.tables {
@@ -115,7 +119,10 @@ fn parse_table(name: &str, windows: &WindowsConfig) -> Result<HistoryTable, Stri
     let table = match window.split_once('_') {
         None => {
             let size = seconds(window)?;
-            if !windows.sizes.contains(&Duration::from_secs(u64::from(size))) {
+            if !windows
+                .sizes
+                .contains(&Duration::from_secs(u64::from(size)))
+            {
                 return Err(format!(
                     "table `{name}`: window `{window}` is not in `windows.sizes`"
                 ));
@@ -199,7 +206,10 @@ mod tests {
             sizes: vec![Duration::from_secs(300), Duration::from_secs(900)],
             ..WindowsConfig::default()
         };
-        let names: Vec<String> = default_tables(&only_5m).iter().map(HistoryTable::name).collect();
+        let names: Vec<String> = default_tables(&only_5m)
+            .iter()
+            .map(HistoryTable::name)
+            .collect();
         assert_eq!(names, ["traffic_15m", "traffic_lanes_15m", "parking_15m"]);
     }
 }

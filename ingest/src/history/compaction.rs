@@ -74,7 +74,11 @@ impl Compaction<'_> {
     /// # Errors
     /// I/O and decoding failures; the partition is left as it was or as the journal
     /// recovery of [`roll_all`] will complete it.
-    pub fn run(&self, partition: &Partition, safe: impl Fn(&str) -> bool) -> Result<Option<Compacted>> {
+    pub fn run(
+        &self,
+        partition: &Partition,
+        safe: impl Fn(&str) -> bool,
+    ) -> Result<Option<Compacted>> {
         if self.compact_after < 2 {
             return Ok(None);
         }
@@ -128,7 +132,13 @@ impl Compaction<'_> {
             .iter()
             .zip(&chunks)
             .try_for_each(|(name, chunk)| {
-                files::write_parquet(&dir, name, self.schema, std::slice::from_ref(chunk), metadata.clone())
+                files::write_parquet(
+                    &dir,
+                    name,
+                    self.schema,
+                    std::slice::from_ref(chunk),
+                    metadata.clone(),
+                )
             })
             .and_then(|()| files::sync_dir(&dir));
         if let Err(error) = written {
@@ -208,7 +218,11 @@ fn roll(root: &Path, journal_dir: &Path, name: &str) -> Result<()> {
     }
     let dir = root.join(relative);
     if dir.is_dir() {
-        if journal.outputs.iter().all(|output| dir.join(output).exists()) {
+        if journal
+            .outputs
+            .iter()
+            .all(|output| dir.join(output).exists())
+        {
             finish(&dir, &journal)?;
         } else {
             undo(&dir, &journal)?;

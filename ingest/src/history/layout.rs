@@ -243,11 +243,17 @@ mod tests {
     fn task_file_names_carry_task_and_epoch_and_parse_back() {
         let ulm = task("sensors.ulm.traffic", 3);
         let name = task_file_name(&ulm, 42, 1);
-        assert_eq!(name, "part-sensors.ulm.traffic-3-e000000000042-0001.parquet");
+        assert_eq!(
+            name,
+            "part-sensors.ulm.traffic-3-e000000000042-0001.parquet"
+        );
         assert_eq!(task_file_epoch(&name, &ulm), Some(42));
         assert!(is_task_file(&name));
         // another partition, another topic sharing the prefix, a temp file: not ulm's
-        assert_eq!(task_file_epoch(&name, &task("sensors.ulm.traffic", 0)), None);
+        assert_eq!(
+            task_file_epoch(&name, &task("sensors.ulm.traffic", 0)),
+            None
+        );
         let longer = task("sensors.ulm.traffic-3-e000000000001", 0);
         assert_eq!(task_file_epoch(&task_file_name(&longer, 7, 0), &ulm), None);
         assert_eq!(task_file_epoch(&temp_name(&name), &ulm), None);

@@ -16,9 +16,7 @@ use arrow_select::take::take_record_batch;
 use stadtpuls_processing::ProcessingError;
 use stadtpuls_processing::window::ClosedWindows;
 use stadtpuls_processing::window::parking::{self, parking_window_schema};
-use stadtpuls_processing::window::traffic::{
-    out, traffic_aggregate_schema, traffic_window_schema,
-};
+use stadtpuls_processing::window::traffic::{out, traffic_aggregate_schema, traffic_window_schema};
 
 use crate::Result;
 use crate::sink::Stream;
@@ -166,7 +164,8 @@ pub(crate) fn latest_revisions(batch: &RecordBatch, stream: Stream) -> Result<Ve
     };
     let lane_of = |row: usize| lanes.and_then(|l| l.is_valid(row).then(|| l.value(row)));
     let key_of = |row: usize| (starts.value(row), entity.value(row), lane_of(row));
-    let mut best: HashMap<(i64, &str, Option<u8>), usize> = HashMap::with_capacity(batch.num_rows());
+    let mut best: HashMap<(i64, &str, Option<u8>), usize> =
+        HashMap::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         best.entry(key_of(row))
             .and_modify(|kept| {
@@ -201,12 +200,12 @@ mod tests {
                 ("sensor_id", _) => Arc::new(StringArray::from_iter_values(
                     (0..n).map(|i| format!("s{i}")),
                 )),
-                ("window_start", _) => Arc::new(
-                    TimestampMillisecondArray::from(vec![60_000; n]).with_timezone("UTC"),
-                ),
-                ("window_end", _) => Arc::new(
-                    TimestampMillisecondArray::from(vec![120_000; n]).with_timezone("UTC"),
-                ),
+                ("window_start", _) => {
+                    Arc::new(TimestampMillisecondArray::from(vec![60_000; n]).with_timezone("UTC"))
+                }
+                ("window_end", _) => {
+                    Arc::new(TimestampMillisecondArray::from(vec![120_000; n]).with_timezone("UTC"))
+                }
                 ("vehicles", _) => Arc::new(UInt64Array::from_iter_values(0..n as u64)),
                 _ if field.is_nullable() => new_null_array(field.data_type(), n),
                 (_, DataType::UInt32) => Arc::new(UInt32Array::from(vec![1; n])),
@@ -238,9 +237,15 @@ mod tests {
         assert_eq!(cities, ["ka", "ulm"]);
         let ulm = &split[1].1;
         assert_eq!(ulm.num_rows(), 2);
-        let sensors = ulm.column_by_name("sensor_id").expect("ids").as_string::<i32>();
+        let sensors = ulm
+            .column_by_name("sensor_id")
+            .expect("ids")
+            .as_string::<i32>();
         assert_eq!(sensors.value(1), "s2");
-        let revision = ulm.column_by_name(REVISION).expect("rev").as_primitive::<UInt32Type>();
+        let revision = ulm
+            .column_by_name(REVISION)
+            .expect("rev")
+            .as_primitive::<UInt32Type>();
         assert_eq!(revision.value(0), 2);
     }
 
