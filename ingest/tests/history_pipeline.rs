@@ -3,8 +3,9 @@
 //! back with the `parquet` crate and, as an analyst would, with pyarrow and DuckDB from
 //! PyPI: the same rows and the same sums per city as the windows staged.
 //!
-//! The Python readers live in `~/.cache/stadtpuls-pytest/venv` (pyarrow 16.1.0, DuckDB
-//! 2.0.1), created here if missing (`scripts/test.sh` creates it up front).
+//! The Python readers live in `~/.cache/stadtpuls-pytest/venv` (or `$STADTPULS_PYTEST_VENV`;
+//! pyarrow 16.1.0, DuckDB 2.0.1), created here if missing (`scripts/test.sh` creates it up
+//! front).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -234,8 +235,13 @@ fn read_table(root: &Path, table: &str) -> Read {
 
 /// The venv's python with pyarrow and DuckDB, created on first use.
 fn python() -> PathBuf {
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
-    let venv = home.join(".cache/stadtpuls-pytest/venv");
+    let venv = std::env::var_os("STADTPULS_PYTEST_VENV").map_or_else(
+        || {
+            let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+            home.join(".cache/stadtpuls-pytest/venv")
+        },
+        PathBuf::from,
+    );
     let python = venv.join("bin/python");
     let ready = || {
         Command::new(&python)
