@@ -153,47 +153,53 @@ impl HistorySink {
 
     /// Writes `staged` as `task`'s `epoch`; returns the partitions written.
     fn write(&self, task: &Task, epoch: u64, staged: &Staged) -> Result<Vec<Partition>> {
-        let mut plan: Vec<(&Partition, PathBuf, Vec<(String, Vec<RecordBatch>)>)> = Vec::new();
-        let mut names = Vec::new();
-        for (partition, batches) in &staged.partitions {
-            let relative = partition.relative();
-            let files: Vec<(String, Vec<RecordBatch>)> = roll(batches, self.max_file_rows)
-                .into_iter()
-                .enumerate()
-                .map(|(n, rows)| (layout::task_file_name(task, epoch, n), rows))
-                .collect();
-            names.extend(
-                files
+        let plan: Vec<PartitionFiles<'_>> = staged
+            .partitions
+            .iter()
+            .map(|(partition, batches)| PartitionFiles {
+                partition,
+                relative: partition.relative(),
+                files: roll(batches, self.max_file_rows)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, rows)| (layout::task_file_name(task, epoch, n), rows))
+                    .collect(),
+            })
+            .collect();
+        let names: Vec<String> = plan
+            .iter()
+            .flat_map(|p| {
+                p.files
                     .iter()
-                    .map(|(name, _)| relative.join(name).to_string_lossy().into_owned()),
-            );
-            plan.push((partition, relative, files));
-        }
+                    .map(|(name, _)| p.relative.join(name).to_string_lossy().into_owned())
+            })
+            .collect();
         epochs::record(&self.root, task, epoch, &names)?;
-        for (partition, relative, files) in &plan {
-            let table = self.table_named(&partition.table)?;
-            files::create_dirs(&self.root, relative)?;
-            let dir = self.root.join(relative);
-            for (name, rows) in files {
+        for planned in &plan {
+            let table = self.table_named(&planned.partition.table)?;
+            files::create_dirs(&self.root, &planned.relative)?;
+            let dir = self.root.join(&planned.relative);
+            for (name, rows) in &planned.files {
                 files::write_parquet(&dir, name, &table.schema, rows, Vec::new())?;
             }
             files::sync_dir(&dir)?;
         }
-        for (partition, _, files) in &plan {
-            let rows: usize = files
+        for planned in &plan {
+            let rows: usize = planned
+                .files
                 .iter()
-                .flat_map(|(_, b)| b)
+                .flat_map(|(_, batches)| batches)
                 .map(RecordBatch::num_rows)
                 .sum();
-            let label = [partition.table.as_str()];
+            let label = [planned.partition.table.as_str()];
             metrics::HISTORY_ROWS_WRITTEN
                 .with_label_values(&label)
                 .inc_by(rows as u64);
             metrics::HISTORY_FILES_WRITTEN
                 .with_label_values(&label)
-                .inc_by(files.len() as u64);
+                .inc_by(planned.files.len() as u64);
         }
-        Ok(plan.into_iter().map(|(p, _, _)| p.clone()).collect())
+        Ok(plan.into_iter().map(|p| p.partition.clone()).collect())
     }
 
     fn table_named(&self, name: &str) -> Result<&Table> {
@@ -312,6 +318,13 @@ impl HistorySink {
         metrics::HISTORY_COMMIT_SECONDS.observe(started.elapsed().as_secs_f64());
         Ok(())
     }
+}
+
+/// The files one commit writes into one partition: (name, rows) each.
+struct PartitionFiles<'a> {
+    partition: &'a Partition,
+    relative: PathBuf,
+    files: Vec<(String, Vec<RecordBatch>)>,
 }
 
 /// Splits a partition's batches into files of at most `max_rows` rows, in order.

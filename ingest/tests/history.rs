@@ -582,6 +582,35 @@ fn compacted_partition(dir: &Path) -> (PathBuf, String, BTreeMap<String, Vec<u8>
     (partition, compacted, inputs)
 }
 
+fn host() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("hostname")
+        .trim()
+        .to_owned()
+}
+
+fn previous_incarnation() -> serde_json::Value {
+    serde_json::json!({"host": host(), "pid": std::process::id(), "nonce": 1})
+}
+
+const JOURNAL: &str = "_compaction/traffic_1m~city=ulm~date=2026-11-24.json";
+
+/// A compaction journal as a crashed (or running) compaction of the ulm partition leaves it.
+fn write_journal(
+    root: &Path,
+    inputs: &BTreeMap<String, Vec<u8>>,
+    outputs: &[&str],
+    owner: serde_json::Value,
+) {
+    let journal = serde_json::json!({
+        "partition": "traffic_1m/city=ulm/date=2026-11-24",
+        "inputs": inputs.keys().collect::<Vec<_>>(),
+        "outputs": outputs,
+        "owner": owner,
+    });
+    fs::write(root.join(JOURNAL), journal.to_string()).expect("journal");
+}
+
 #[test]
 fn recovery_completes_a_compaction_that_crashed_after_writing_its_output() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -591,17 +620,9 @@ fn recovery_completes_a_compaction_that_crashed_after_writing_its_output() {
     for (name, bytes) in &inputs {
         fs::write(partition.join(name), bytes).expect("restore input");
     }
-    let journal = serde_json::json!({
-        "partition": "traffic_1m/city=ulm/date=2026-11-24",
-        "inputs": inputs.keys().collect::<Vec<_>>(),
-        "outputs": [compacted],
-    });
-    fs::write(
-        dir.path()
-            .join("_compaction/traffic_1m~city=ulm~date=2026-11-24.json"),
-        journal.to_string(),
-    )
-    .expect("journal");
+    // Written by this process's previous incarnation: same host and pid (a restarted
+    // container), another nonce.
+    write_journal(dir.path(), &inputs, &[&compacted], previous_incarnation());
     assert_eq!(
         rows(dir.path()).len(),
         8,
@@ -625,17 +646,12 @@ fn recovery_undoes_a_compaction_that_crashed_before_its_output_was_complete() {
     }
     let missing = compacted.replace("-0000.parquet", "-0001.parquet");
     fs::write(partition.join(format!(".{missing}.tmp")), b"half").expect("temp");
-    let journal = serde_json::json!({
-        "partition": "traffic_1m/city=ulm/date=2026-11-24",
-        "inputs": inputs.keys().collect::<Vec<_>>(),
-        "outputs": [compacted, missing],
-    });
-    fs::write(
-        dir.path()
-            .join("_compaction/traffic_1m~city=ulm~date=2026-11-24.json"),
-        journal.to_string(),
-    )
-    .expect("journal");
+    write_journal(
+        dir.path(),
+        &inputs,
+        &[&compacted, &missing],
+        previous_incarnation(),
+    );
     let mut sink = HistorySink::new(&config(dir.path()));
     sink.recover(&task("sensors.ulm.traffic", 0), 5)
         .expect("recover");
@@ -647,6 +663,83 @@ fn recovery_undoes_a_compaction_that_crashed_before_its_output_was_complete() {
         "{names:?}"
     );
     assert_eq!(rows(dir.path()).len(), 5, "the inputs hold every row once");
+}
+
+#[test]
+fn a_compaction_whose_owner_is_alive_is_left_alone_until_it_is_gone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (partition, compacted, inputs) = compacted_partition(dir.path());
+    for (name, bytes) in &inputs {
+        fs::write(partition.join(name), bytes).expect("restore input");
+    }
+    // Another live process on this host is (as far as the journal says) compacting.
+    let mut other = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .expect("sleep");
+    let live = serde_json::json!({"host": host(), "pid": other.id(), "nonce": 2});
+    write_journal(dir.path(), &inputs, &[&compacted], live);
+    let t = task("sensors.ulm.traffic", 0);
+    let mut sink = HistorySink::new(&HistoryConfig {
+        compact_after: 3,
+        ..config(dir.path())
+    });
+    sink.recover(&t, 5).expect("recover");
+    assert!(
+        dir.path().join(JOURNAL).exists(),
+        "a live owner's journal stays"
+    );
+    assert_eq!(rows(dir.path()).len(), 8, "its partition is not touched");
+    // Commits go on; the partition stays locked for compaction meanwhile.
+    for epoch in 6..=9 {
+        let start = DAY0 + 10 * MINUTE + epoch as i64 * MINUTE;
+        sink.stage(
+            &t,
+            Stream::Traffic,
+            &traffic(start, 0, &[("ulm", "u1", epoch)]),
+        )
+        .expect("stage");
+        commit(&mut sink, &t, epoch).expect("commit");
+    }
+    assert!(dir.path().join(JOURNAL).exists());
+    assert_eq!(rows(dir.path()).len(), 12);
+    // The owner dies: the next recovery finishes its compaction.
+    other.kill().expect("kill");
+    other.wait().expect("reap");
+    sink.recover(&t, 9).expect("recover");
+    assert!(!dir.path().join(JOURNAL).exists());
+    assert_eq!(
+        rows(dir.path()).len(),
+        9,
+        "inputs replaced by their compacted file"
+    );
+}
+
+#[test]
+fn a_journal_of_another_host_is_rolled_only_once_it_is_old() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (partition, compacted, inputs) = compacted_partition(dir.path());
+    for (name, bytes) in &inputs {
+        fs::write(partition.join(name), bytes).expect("restore input");
+    }
+    let elsewhere = serde_json::json!({"host": "another-host", "pid": 1, "nonce": 3});
+    write_journal(dir.path(), &inputs, &[&compacted], elsewhere);
+    let t = task("sensors.ulm.traffic", 0);
+    let mut sink = HistorySink::new(&config(dir.path()));
+    sink.recover(&t, 5).expect("recover");
+    assert!(
+        dir.path().join(JOURNAL).exists(),
+        "young: maybe still running"
+    );
+    let old = std::time::SystemTime::now() - Duration::from_secs(11 * 60);
+    File::options()
+        .write(true)
+        .open(dir.path().join(JOURNAL))
+        .and_then(|f| f.set_modified(old))
+        .expect("age the journal");
+    sink.recover(&t, 5).expect("recover");
+    assert!(!dir.path().join(JOURNAL).exists());
+    assert_eq!(rows(dir.path()).len(), 5);
 }
 
 #[test]

@@ -24,6 +24,7 @@ use stadtpuls_ingest::pipeline::{Pipeline, PipelineOptions, RawMessage};
 use stadtpuls_ingest::simulate::SimulatedFeed;
 use stadtpuls_ingest::sink::{Stream, Task, WindowSink};
 use stadtpuls_processing::live::LiveState;
+use stadtpuls_processing::time::window_label;
 use stadtpuls_processing::window::ClosedWindows;
 
 /// 2026-11-24T23:45:00Z: the run crosses midnight UTC, so two date partitions.
@@ -62,19 +63,12 @@ impl Expected {
 }
 
 fn table_name(stream: Stream, closed: &ClosedWindows) -> String {
-    let size = |s: u32| {
-        if s % 3600 == 0 {
-            format!("{}h", s / 3600)
-        } else {
-            format!("{}m", s / 60)
-        }
-    };
     let prefix = match stream {
         Stream::Traffic => "traffic",
         Stream::TrafficLanes => "traffic_lanes",
         Stream::Parking => "parking",
     };
-    format!("{prefix}_{}", size(closed.window_s))
+    format!("{prefix}_{}", window_label(closed.window_s))
 }
 
 /// The measure summed per city: vehicles for traffic, free spaces for parking.
@@ -237,7 +231,8 @@ fn read_table(root: &Path, table: &str) -> Read {
 fn python() -> PathBuf {
     let venv = std::env::var_os("STADTPULS_PYTEST_VENV").map_or_else(
         || {
-            let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+            let home =
+                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
             home.join(".cache/stadtpuls-pytest/venv")
         },
         PathBuf::from,

@@ -11,17 +11,24 @@
 //! epoch once two later ones are committed (the checkpoint store keeps two snapshots and
 //! may restore the older one), and only tasks this instance owns.
 //!
-//! **Crash safety.** A journal `_compaction/<partition>.json` listing inputs and outputs is
-//! created (atomically, failing if one exists: it is also the partition's lock) before
-//! the outputs are written; then the outputs are written and renamed, the inputs deleted,
-//! the journal removed. Recovery [`roll_all`] finishes a journal whose outputs all exist
-//! (deleting the inputs left) and undoes one whose outputs do not (deleting those written),
-//! so after recovery every row is in exactly one file. Between the rename of the outputs
-//! and the deletion of the inputs a reader may see both for a moment; readers that keep the
-//! highest revision per window see the same result either way.
+//! **Crash safety.** A journal `_compaction/<partition>.json` listing inputs, outputs and its
+//! owner (host, pid, a per-process nonce) is created — atomically, failing if one exists: it
+//! is also the partition's lock — before the outputs are written; then the outputs are
+//! written and renamed, the inputs deleted, the journal removed. A journal whose owner is
+//! gone is *rolled*: finished if all its outputs exist (the inputs left are deleted), undone
+//! if not (the outputs written are deleted), so afterwards every row is in exactly one file.
+//! Recovery ([`roll_all`]) and later compactions roll such journals. The owner is gone when
+//! it is this process's previous incarnation (same host and pid, another nonce: a restarted
+//! container), a dead pid on this host, or — for another host, which cannot be asked — when
+//! the journal is older than [`ABANDONED_AFTER`]; a live owner's journal is left alone, and
+//! the owner checks that its journal is still its own before deleting inputs. Between the
+//! rename of the outputs and the deletion of the inputs a reader may see both for a moment;
+//! readers that keep the highest revision per window see the same result either way.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path};
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
 
 use arrow_array::{RecordBatch, UInt32Array};
 use arrow_schema::SchemaRef;
@@ -39,6 +46,10 @@ use crate::{IngestError, Result};
 /// Parquet key-value metadata of a compacted file: the files it replaced, comma separated.
 pub const COMPACTED_FROM: &str = "stadtpuls.compacted_from";
 
+/// A journal of another host older than this belongs to a compaction that died: a
+/// compaction takes seconds.
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(10 * 60);
+
 /// What a compaction in flight will do; the file is the partition's lock.
 #[derive(Debug, Serialize, Deserialize)]
 struct Journal {
@@ -48,6 +59,56 @@ struct Journal {
     inputs: Vec<String>,
     /// Files written.
     outputs: Vec<String>,
+    /// Who runs it; a journal without one (written by hand or a tool) counts as abandoned.
+    #[serde(default)]
+    owner: Option<Owner>,
+}
+
+/// The process running a compaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Owner {
+    host: String,
+    pid: u32,
+    /// Tells this process from an earlier one with the same pid (a restarted container).
+    nonce: u64,
+}
+
+impl Owner {
+    /// This process.
+    fn me() -> &'static Owner {
+        static ME: OnceLock<Owner> = OnceLock::new();
+        ME.get_or_init(|| {
+            let pid = std::process::id();
+            let nanos = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            Owner {
+                host: host_name(),
+                pid,
+                nonce: layout::fnv1a([nanos.to_string().as_str(), pid.to_string().as_str()]),
+            }
+        })
+    }
+
+    /// Whether the process that wrote a journal `age` old can no longer be running it.
+    fn is_gone(&self, age: Duration) -> bool {
+        let me = Owner::me();
+        if self == me {
+            // Only a compaction of ours that failed and could not clean up leaves one.
+            return true;
+        }
+        if self.host == me.host {
+            return self.pid == me.pid || !Path::new(&format!("/proc/{}", self.pid)).exists();
+        }
+        age > ABANDONED_AFTER
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// The settings and the table a compaction works on.
@@ -85,9 +146,8 @@ impl Compaction<'_> {
         let journal_dir = self.root.join(COMPACTION_DIR);
         let journal_name = partition.journal_name();
         if journal_dir.join(&journal_name).exists() {
-            // A compaction that failed or crashed half-way (or runs elsewhere: then this
-            // completes or undoes it exactly as that one would).
-            roll(self.root, &journal_dir, &journal_name)?;
+            // Another compaction holds the partition, or one died half-way: roll that.
+            roll_if_abandoned(self.root, &journal_dir, &journal_name)?;
             return Ok(None);
         }
         let dir = self.root.join(partition.relative());
@@ -116,6 +176,7 @@ impl Compaction<'_> {
             partition: partition.relative().to_string_lossy().into_owned(),
             inputs,
             outputs,
+            owner: Some(Owner::me().clone()),
         };
         let text = serde_json::to_vec(&journal)
             .map_err(|e| IngestError::history("encode", &journal_dir, std::io::Error::other(e)))?;
@@ -148,9 +209,19 @@ impl Compaction<'_> {
                 .and_then(|_| files::sync_dir(&journal_dir));
             return Err(error);
         }
+        if !still_mine(&journal_dir.join(&journal_name)) {
+            // Rolled back by another instance that took this one for dead: the inputs
+            // are the truth, the outputs go.
+            undo(&dir, &journal)?;
+            return Err(IngestError::history(
+                "compact",
+                dir,
+                std::io::Error::other("the compaction journal was taken over by another instance"),
+            ));
+        }
         finish(&dir, &journal)?;
         files::remove_if_present(&journal_dir.join(&journal_name))?;
-        files::sync_dir(&journal_dir)?;
+        // Not synced: a journal that reappears after a crash is finished again, harmlessly.
         Ok(Some(Compacted {
             inputs: journal.inputs.len(),
             outputs: journal.outputs.len(),
@@ -178,33 +249,68 @@ pub(crate) fn chunks(batch: &RecordBatch, max_rows: usize) -> Vec<RecordBatch> {
         .collect()
 }
 
-/// Completes or undoes every compaction journal left by a crash or a failure; returns how
-/// many there were.
+/// Completes or undoes every compaction journal whose owner is gone (see the module
+/// documentation); returns how many were rolled.
 pub(crate) fn roll_all(root: &Path) -> Result<usize> {
     let journal_dir = root.join(COMPACTION_DIR);
     let mut count = 0;
     for name in files::list(&journal_dir)? {
         if layout::is_temp(&name) {
+            // A journal never linked into place: its compaction never started.
             files::remove_if_present(&journal_dir.join(&name))?;
-        } else if name.ends_with(".json") {
-            roll(root, &journal_dir, &name)?;
+        } else if name.ends_with(".json") && roll_if_abandoned(root, &journal_dir, &name)? {
             count += 1;
         }
     }
     Ok(count)
 }
 
-fn roll(root: &Path, journal_dir: &Path, name: &str) -> Result<()> {
-    let path = journal_dir.join(name);
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| IngestError::history("read", &path, e))?;
-    let journal: Journal = serde_json::from_str(&text).map_err(|e| {
+/// Whether the journal at `path` is still this process's (not rolled by another).
+fn still_mine(path: &Path) -> bool {
+    read_journal(path).is_ok_and(|journal| journal.owner.as_ref() == Some(Owner::me()))
+}
+
+fn read_journal(path: &Path) -> Result<Journal> {
+    let text = std::fs::read_to_string(path).map_err(|e| IngestError::history("read", path, e))?;
+    serde_json::from_str(&text).map_err(|e| {
         IngestError::history(
             "parse",
-            &path,
+            path,
             std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         )
-    })?;
+    })
+}
+
+/// Rolls the journal `name` if its owner is gone; returns whether it did.
+fn roll_if_abandoned(root: &Path, journal_dir: &Path, name: &str) -> Result<bool> {
+    let path = journal_dir.join(name);
+    let journal = match read_journal(&path) {
+        Ok(journal) => journal,
+        // Removed meanwhile by its owner: nothing to do.
+        Err(IngestError::History { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(false);
+        }
+        Err(error) => return Err(error),
+    };
+    let age = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+        .unwrap_or_default();
+    if journal
+        .owner
+        .as_ref()
+        .is_some_and(|owner| !owner.is_gone(age))
+    {
+        return Ok(false);
+    }
+    roll(root, journal_dir, &path, &journal)?;
+    Ok(true)
+}
+
+fn roll(root: &Path, journal_dir: &Path, path: &Path, journal: &Journal) -> Result<()> {
     let relative = Path::new(&journal.partition);
     if !relative
         .components()
@@ -212,7 +318,7 @@ fn roll(root: &Path, journal_dir: &Path, name: &str) -> Result<()> {
     {
         return Err(IngestError::history(
             "parse",
-            &path,
+            path,
             std::io::Error::new(std::io::ErrorKind::InvalidData, "partition is not relative"),
         ));
     }
@@ -223,12 +329,12 @@ fn roll(root: &Path, journal_dir: &Path, name: &str) -> Result<()> {
             .iter()
             .all(|output| dir.join(output).exists())
         {
-            finish(&dir, &journal)?;
+            finish(&dir, journal)?;
         } else {
-            undo(&dir, &journal)?;
+            undo(&dir, journal)?;
         }
     }
-    files::remove_if_present(&path)?;
+    files::remove_if_present(path)?;
     files::sync_dir(journal_dir)
 }
 
