@@ -165,3 +165,13 @@ fn environment_overrides_every_key_and_errors_name_the_variable() {
         ]
     );
 }
+
+#[test]
+fn the_demo_keeps_loading_when_windows_are_overridden() {
+    let env = HashMap::from([("STADTPULS_WINDOWS__SIZES".to_owned(), "5m,1m".to_owned())]);
+    let config = Config::demo(&env).unwrap_or_else(|errors| panic!("{errors}"));
+    assert_eq!(
+        names(&config.history),
+        ["traffic_1m", "traffic_lanes_1m", "parking_1m"]
+    );
+}

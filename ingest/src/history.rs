@@ -17,19 +17,19 @@
 //! # Commit protocol
 //!
 //! [`WindowSink::stage`] keeps a task's rows in memory, by partition. `commit(task, E)`
-//! records the names of the files it will write in the task's epoch log ([`epochs`]),
+//! records the names of the files it will write in the task's epoch log (`history/epochs.rs`),
 //! then writes each partition's rows (rolled at `max_file_rows`) to a temporary file,
 //! syncs it, renames it to `part-<topic>-<partition>-e<E>-<n>.parquet` and syncs the
 //! directory. The names depend only on task, epoch and the staged rows, so a retried
 //! commit replaces what a failed one left. `recover(task, E)` deletes the files of the
 //! task's epochs after `E` listed in those logs. After a successful commit, retention
-//! ([`retention`]) and compaction ([`compaction`]) run on the partitions it touched; their
+//! (`history/retention.rs`) and compaction (`history/compaction.rs`) run on the partitions it touched; their
 //! failures are logged and counted, never fail the commit (its rows are already durable).
 //!
 //! # Failure
 //!
 //! An unwritable directory or a full disk fails the commit with
-//! [`IngestError::History`]; the staged rows stay, the runner retries, and the next
+//! [`IngestError::History`](crate::IngestError::History); the staged rows stay, the runner retries, and the next
 //! attempt writes the same files. Writing blocks the calling thread (the pipeline's own):
 //! a slow disk slows consumption instead of growing memory.
 
@@ -209,7 +209,7 @@ impl HistorySink {
     }
 
     /// Whether `name` is a task file whose epoch no recovery can roll back: at least two
-    /// epochs behind its task's newest committed one (see [`compaction`]).
+    /// epochs behind its task's newest committed one (see `history/compaction.rs`).
     fn is_settled(&self, name: &str) -> bool {
         self.committed.iter().any(|(task, &committed)| {
             layout::task_file_epoch(name, task)
