@@ -17,21 +17,22 @@
 //! # Commit protocol
 //!
 //! [`WindowSink::stage`] keeps a task's rows in memory, by partition. `commit(task, E)`
-//! records the names of the files it will write in the task's epoch log (`history/epochs.rs`),
-//! then writes each partition's rows (rolled at `max_file_rows`) to a temporary file,
-//! syncs it, renames it to `part-<topic>-<partition>-e<E>-<n>.parquet` and syncs the
-//! directory. The names depend only on task, epoch and the staged rows, so a retried
-//! commit replaces what a failed one left. `recover(task, E)` deletes the files of the
-//! task's epochs after `E` listed in those logs. After a successful commit, retention
-//! (`history/retention.rs`) and compaction (`history/compaction.rs`) run on the partitions it touched; their
-//! failures are logged and counted, never fail the commit (its rows are already durable).
+//! records the names of the files it will write in the task's epoch log
+//! (`history/epochs.rs`), then writes each partition's rows (rolled at `max_file_rows`) to
+//! a temporary file, syncs it, renames it to `part-<topic>-<partition>-e<E>-<n>.parquet`
+//! and syncs the directory. The names depend only on task, epoch and the staged rows, so a
+//! retried commit replaces what a failed one left. `recover(task, E)` deletes the files of
+//! the task's epochs after `E` listed in those logs. After a successful commit, retention
+//! (`history/retention.rs`) and compaction (`history/compaction.rs`) run on the partitions
+//! it touched; their failures are logged and counted, never fail the commit (its rows are
+//! already durable).
 //!
 //! # Failure
 //!
 //! An unwritable directory or a full disk fails the commit with
-//! [`IngestError::History`](crate::IngestError::History); the staged rows stay, the runner retries, and the next
-//! attempt writes the same files. Writing blocks the calling thread (the pipeline's own):
-//! a slow disk slows consumption instead of growing memory.
+//! [`IngestError::History`](crate::IngestError::History); the staged rows stay, the runner
+//! retries, and the next attempt writes the same files. Writing blocks the calling thread
+//! (the pipeline's own): a slow disk slows consumption instead of growing memory.
 
 mod compaction;
 mod epochs;
@@ -94,8 +95,8 @@ pub struct HistorySink {
 }
 
 impl HistorySink {
-    /// Builds the sink for the configured tables; nothing is touched on disk until the
-    /// first recovery or commit.
+    /// Builds the sink for the configured tables (whether or not `enabled`, see
+    /// [`Self::from_config`]); nothing is touched on disk until the first recovery or commit.
     pub fn new(config: &HistoryConfig) -> Self {
         metrics::register();
         let tables = config
@@ -128,6 +129,11 @@ impl HistorySink {
             newest_window_ms: None,
             applied_cutoff: None,
         }
+    }
+
+    /// The sink for `config`, or `None` when history is switched off or lists no table.
+    pub fn from_config(config: &HistoryConfig) -> Option<Self> {
+        (config.enabled && !config.tables.is_empty()).then(|| Self::new(config))
     }
 
     /// The history root directory.
