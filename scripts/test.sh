@@ -52,6 +52,14 @@ else
   broker_up || { echo "tansu did not start; see $CARGO_TARGET_DIR/tansu.log"; exit 1; }
 fi
 
+# --- Python readers of the Parquet history (pyarrow, DuckDB), for ingest/tests/history_pipeline.rs
+venv="${STADTPULS_PYTEST_VENV:-$HOME/.cache/stadtpuls-pytest/venv}"
+if ! "$venv/bin/python" -c 'import pyarrow, duckdb' >/dev/null 2>&1; then
+  step "creating $venv (pyarrow, duckdb from PyPI)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet pyarrow==16.1.0 duckdb==2.0.1
+fi
+
 # --- checks and tests ----------------------------------------------------------------------
 if [ -z "${SKIP_LINT:-}" ]; then
   step "cargo fmt --check"

@@ -30,7 +30,14 @@ const KAFKA_KEYS: [&str; 8] = [
 ];
 const WINDOWS_KEYS: [&str; 4] = ["SIZES", "OUT_OF_ORDERNESS", "IDLE_TIMEOUT", "MAX_FUTURE"];
 const API_KEYS: [&str; 2] = ["BIND", "LIVE_RETENTION"];
-const HISTORY_KEYS: [&str; 1] = ["DIR"];
+const HISTORY_KEYS: [&str; 6] = [
+    "ENABLED",
+    "DIR",
+    "TABLES",
+    "RETENTION",
+    "MAX_FILE_ROWS",
+    "COMPACT_AFTER",
+];
 const OUTPUT_KEYS: [&str; 4] = [
     "ENABLED",
     "TRAFFIC_TOPIC",
@@ -136,11 +143,16 @@ fn apply_one(
         ("WINDOWS", "ALLOWED_LATENESS") => raw.windows.allowed_lateness = value.to_owned(),
         ("API", "BIND") => raw.api.bind = value.to_owned(),
         ("API", "LIVE_RETENTION") => raw.api.live_retention = value.to_owned(),
+        ("HISTORY", "ENABLED") => raw.history.enabled = parse_bool(value)?,
         ("HISTORY", "DIR") => raw.history.dir = value.to_owned(),
         ("OUTPUT", "ENABLED") => raw.output.enabled = parse_bool(value)?,
         ("OUTPUT", "TRAFFIC_TOPIC") => raw.output.traffic_topic = value.to_owned(),
         ("OUTPUT", "TRAFFIC_LANES_TOPIC") => raw.output.traffic_lanes_topic = value.to_owned(),
         ("OUTPUT", "PARKING_TOPIC") => raw.output.parking_topic = value.to_owned(),
+        ("HISTORY", "TABLES") => raw.history.tables = Some(split_list(value)),
+        ("HISTORY", "RETENTION") => raw.history.retention = value.to_owned(),
+        ("HISTORY", "MAX_FILE_ROWS") => raw.history.max_file_rows = parse_integer(value)?,
+        ("HISTORY", "COMPACT_AFTER") => raw.history.compact_after = parse_integer(value)?,
         ("PARKING", "FEED_INTERVAL") => raw.parking.feed_interval = value.to_owned(),
         ("PARKING", "STALE_AFTER") => raw.parking.stale_after = Some(value.to_owned()),
         ("PARKING", "TREND_WINDOW") => raw.parking.trend_window = value.to_owned(),
@@ -231,11 +243,11 @@ fn parse_integer(value: &str) -> Result<i64, String> {
         .map_err(|_| format!("invalid integer `{value}`"))
 }
 
-/// Parses `true` or `false` (any case, surrounding blanks ignored), as TOML spells them.
+/// `true`/`false` as TOML writes them, plus `1`/`0`, as shells and compose files often do.
 fn parse_bool(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
         _ => Err(format!(
             "invalid boolean `{value}`, expected `true` or `false`"
         )),

@@ -36,7 +36,7 @@
 //! # Main types
 //!
 //! - [`Config`] with its sections [`KafkaConfig`], [`WindowsConfig`], [`ApiConfig`],
-//!   [`HistoryConfig`], [`OutputConfig`], [`ParkingConfig`] (with [`ParkingThresholds`]), [`TrafficConfig`]
+//!   [`HistoryConfig`] (of [`HistoryTable`]s), [`OutputConfig`], [`ParkingConfig`] (with [`ParkingThresholds`]), [`TrafficConfig`]
 //!   (of [`SiteClass`]es) and [`CityConfig`]
 //! - [`CityRegistry`] of [`SensorSpec`]s
 //! - [`CityZones`] of [`ZoneSpec`]s (districts and parking zones)
@@ -60,9 +60,10 @@ pub use demo::{DEMO_ORIGIN, DEMO_TOML};
 pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
-    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, MAX_LANES, OutputConfig, ParkingConfig,
-    ParkingThresholds, RegistrySource, SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN,
-    SiteClass, TrafficConfig, WindowsConfig, ZoneSource, derived_site_class,
+    ApiConfig, CityConfig, HistoryConfig, HistoryStream, HistoryTable, KafkaConfig, MAX_LANES,
+    OutputConfig, ParkingConfig, ParkingThresholds, RegistrySource, SITE_CLASS_ARTERIAL,
+    SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, SiteClass, TrafficConfig, WindowsConfig, ZoneSource,
+    derived_site_class,
 };
 pub use registry::{
     CityRegistry, SensorKind, SensorSpec, parse_registry, parse_registry_with_classes,
@@ -81,7 +82,7 @@ pub struct Config {
     pub windows: WindowsConfig,
     /// HTTP API settings.
     pub api: ApiConfig,
-    /// Parquet history location.
+    /// Parquet history: location, tables, retention, file sizes.
     pub history: HistoryConfig,
     /// Output topics of closed windows.
     pub output: OutputConfig,

@@ -33,6 +33,19 @@ pub(crate) const DEFAULT_OUTPUT_ENABLED: bool = true;
 pub(crate) const DEFAULT_OUTPUT_TRAFFIC_TOPIC: &str = "metrics.traffic";
 pub(crate) const DEFAULT_OUTPUT_TRAFFIC_LANES_TOPIC: &str = "metrics.traffic_lanes";
 pub(crate) const DEFAULT_OUTPUT_PARKING_TOPIC: &str = "metrics.parking";
+pub(crate) const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(400 * 86_400);
+pub(crate) const DEFAULT_HISTORY_MAX_FILE_ROWS: usize = 1_000_000;
+pub(crate) const DEFAULT_HISTORY_COMPACT_AFTER: usize = 16;
+/// Tables written when `history.tables` is not set: the 1-minute and 15-minute windows of
+/// every stream, each only if its window is configured.
+pub(crate) const DEFAULT_HISTORY_TABLES: [(HistoryStream, u64); 6] = [
+    (HistoryStream::Traffic, 60),
+    (HistoryStream::Traffic, 900),
+    (HistoryStream::TrafficLanes, 60),
+    (HistoryStream::TrafficLanes, 900),
+    (HistoryStream::Parking, 60),
+    (HistoryStream::Parking, 900),
+];
 pub(crate) const DEFAULT_FEED_INTERVAL: Duration = Duration::from_secs(5 * 60);
 /// Reports a facility may miss before it counts as stale (`stale_after` = this × feed_interval).
 pub(crate) const STALE_AFTER_INTERVALS: u32 = 3;
@@ -129,17 +142,40 @@ impl Default for ApiConfig {
     }
 }
 
-/// Where closed windows are written as Parquet history.
+/// Where and how closed windows are written as Parquet history (`<dir>/<table>/city=<id>/
+/// date=<YYYY-MM-DD>/*.parquet`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryConfig {
+    /// Whether closed windows are written at all.
+    pub enabled: bool,
     /// Directory of the history files, relative to the working directory unless absolute.
     pub dir: PathBuf,
+    /// The tables written, each a stream and a configured window; at least one when
+    /// enabled, no duplicates.
+    pub tables: Vec<HistoryTable>,
+    /// Date partitions whose windows all started this long before the newest window
+    /// written are deleted; at least one day.
+    pub retention: Duration,
+    /// A file holds at most this many rows; larger commits and compactions roll over to
+    /// the next file; at least 1.
+    pub max_file_rows: usize,
+    /// A partition's files of one size tier are merged once there are this many of them;
+    /// 0 = never, else at least 2.
+    pub compact_after: usize,
 }
 
 impl Default for HistoryConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             dir: PathBuf::from(DEFAULT_HISTORY_DIR),
+            tables: DEFAULT_HISTORY_TABLES
+                .iter()
+                .map(|&(stream, seconds)| HistoryTable::tumbling(stream, seconds))
+                .collect(),
+            retention: DEFAULT_HISTORY_RETENTION,
+            max_file_rows: DEFAULT_HISTORY_MAX_FILE_ROWS,
+            compact_after: DEFAULT_HISTORY_COMPACT_AFTER,
         }
     }
 }
@@ -168,6 +204,81 @@ impl Default for OutputConfig {
             traffic_lanes_topic: DEFAULT_OUTPUT_TRAFFIC_LANES_TOPIC.to_owned(),
             parking_topic: DEFAULT_OUTPUT_PARKING_TOPIC.to_owned(),
         }
+    }
+}
+
+/// Which result stream a history table holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HistoryStream {
+    /// Traffic windows per sensor (cross-section), classified: `traffic_<window>`.
+    Traffic,
+    /// Traffic windows per sensor and lane: `traffic_lanes_<window>`.
+    TrafficLanes,
+    /// Parking windows per facility: `parking_<window>`.
+    Parking,
+}
+
+impl HistoryStream {
+    /// Every stream, longest table-name prefix first (`traffic_lanes_` before `traffic_`).
+    pub const ALL: [HistoryStream; 3] = [Self::TrafficLanes, Self::Traffic, Self::Parking];
+
+    /// The table-name prefix, e.g. `traffic_lanes`.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Traffic => "traffic",
+            Self::TrafficLanes => "traffic_lanes",
+            Self::Parking => "parking",
+        }
+    }
+}
+
+/// One history table: a stream and one configured window family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HistoryTable {
+    /// What the rows are.
+    pub stream: HistoryStream,
+    /// Window size, whole seconds.
+    pub window_s: u32,
+    /// Distance between window starts, seconds; `== window_s` for tumbling windows.
+    pub slide_s: u32,
+}
+
+impl HistoryTable {
+    /// A table of tumbling windows of `seconds`.
+    pub(crate) fn tumbling(stream: HistoryStream, seconds: u64) -> Self {
+        let seconds = u32::try_from(seconds).unwrap_or(u32::MAX);
+        Self {
+            stream,
+            window_s: seconds,
+            slide_s: seconds,
+        }
+    }
+
+    /// The directory name: `traffic_15m`, `traffic_lanes_1m`, or `traffic_1h_15m` for
+    /// hopping windows of one hour every 15 minutes.
+    pub fn name(&self) -> String {
+        let prefix = self.stream.prefix();
+        if self.window_s == self.slide_s {
+            format!("{prefix}_{}", duration_label(self.window_s))
+        } else {
+            format!(
+                "{prefix}_{}_{}",
+                duration_label(self.window_s),
+                duration_label(self.slide_s)
+            )
+        }
+    }
+}
+
+/// `3600` → `1h`, `900` → `15m`, `90` → `90s`: the largest whole unit, as window labels
+/// elsewhere (the API's `?window=`) are written.
+pub(crate) fn duration_label(seconds: u32) -> String {
+    if seconds.is_multiple_of(3600) {
+        format!("{}h", seconds / 3600)
+    } else if seconds.is_multiple_of(60) {
+        format!("{}m", seconds / 60)
+    } else {
+        format!("{seconds}s")
     }
 }
 

@@ -161,15 +161,35 @@ impl Default for RawApi {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHistory {
+    /// Whether closed windows are written.
+    #[serde(default = "default_history_enabled")]
+    pub enabled: bool,
     /// Directory of the Parquet history.
     #[serde(default = "default_history_dir")]
     pub dir: String,
+    /// Table names such as `traffic_15m`; unset: the defaults whose windows are configured.
+    #[serde(default)]
+    pub tables: Option<Vec<String>>,
+    /// Age of the newest window after which date partitions are deleted, humantime.
+    #[serde(default = "default_history_retention")]
+    pub retention: String,
+    /// Rows per file at most.
+    #[serde(default = "default_history_max_file_rows")]
+    pub max_file_rows: i64,
+    /// Files of one size tier per partition that trigger a compaction; 0 = never.
+    #[serde(default = "default_history_compact_after")]
+    pub compact_after: i64,
 }
 
 impl Default for RawHistory {
     fn default() -> Self {
         Self {
+            enabled: default_history_enabled(),
             dir: default_history_dir(),
+            tables: None,
+            retention: default_history_retention(),
+            max_file_rows: default_history_max_file_rows(),
+            compact_after: default_history_compact_after(),
         }
     }
 }
@@ -463,6 +483,23 @@ fn default_output_traffic_lanes_topic() -> String {
 
 fn default_output_parking_topic() -> String {
     model::DEFAULT_OUTPUT_PARKING_TOPIC.to_owned()
+}
+
+fn default_history_enabled() -> bool {
+    true
+}
+
+/// Written in days: humantime would format 400 days as years and months.
+fn default_history_retention() -> String {
+    format!("{}d", model::DEFAULT_HISTORY_RETENTION.as_secs() / 86_400)
+}
+
+fn default_history_max_file_rows() -> i64 {
+    model::DEFAULT_HISTORY_MAX_FILE_ROWS as i64
+}
+
+fn default_history_compact_after() -> i64 {
+    model::DEFAULT_HISTORY_COMPACT_AFTER as i64
 }
 
 fn default_feed_interval() -> String {

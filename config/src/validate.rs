@@ -1,20 +1,19 @@
 //! [`RawConfig`] → [`Config`]: every range, format and cross-field rule, with all
 //! problems collected before returning.
 
+mod history;
 mod output;
 mod parking;
 mod traffic;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::env::Overrides;
 use crate::error::{ENVIRONMENT, Errors};
-use crate::model::{
-    ApiConfig, CityConfig, HistoryConfig, KafkaConfig, RegistrySource, WindowsConfig, ZoneSource,
-};
+use crate::model::{ApiConfig, CityConfig, KafkaConfig, RegistrySource, WindowsConfig, ZoneSource};
 use crate::raw::{CURRENT_VERSION, RawApi, RawCity, RawConfig, RawKafka, RawWindows};
 use crate::{Config, fields};
 
@@ -98,10 +97,7 @@ pub(crate) fn validate(
     let kafka = kafka(&mut ctx, raw.kafka);
     let windows = windows(&mut ctx, &raw.windows);
     let api = api(&mut ctx, &raw.api, &windows);
-    ctx.non_empty("history.dir", &raw.history.dir);
-    let history = HistoryConfig {
-        dir: PathBuf::from(raw.history.dir),
-    };
+    let history = history::history(&mut ctx, &raw.history, &windows);
     let output = output::output(&mut ctx, raw.output, &kafka);
     let parking = parking::parking(&mut ctx, &raw.parking);
     let traffic = traffic::traffic(&mut ctx, &raw.traffic);

@@ -22,12 +22,37 @@ pub enum IngestError {
     /// A file source could not be read.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The history directory could not be written or read (unwritable, disk full, a file
+    /// in place of a directory); a commit is retried by the runner, its rows stay staged.
+    #[error("history: cannot {action} `{}`: {source}", path.display())]
+    History {
+        /// What was being done, e.g. `write`, `rename`, `create directory`.
+        action: &'static str,
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The operating system's (or the Parquet encoder's) error.
+        #[source]
+        source: std::io::Error,
+    },
     /// An engine bug (schema mismatch).
     #[error("processing: {0}")]
     Processing(#[from] ProcessingError),
 }
 
 impl IngestError {
+    /// Wraps a history I/O error with what was done to which path.
+    pub fn history(
+        action: &'static str,
+        path: impl Into<std::path::PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        IngestError::History {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
     /// Wraps a Kafka error with what was being done.
     pub fn kafka(context: impl Into<String>, source: KafkaError) -> Self {
         IngestError::Kafka {

@@ -6,7 +6,8 @@
 //! - [`kafka`]: the consumer-group source, the dead-letter topic, producers;
 //! - [`simulate`] and [`demo`]: the built-in nine-city feed for `stadtpuls demo`;
 //! - [`bench`]: a file of lines as a source, and the peer-harness checksum;
-//! - [`sink`]: destinations of closed windows with epoch commits (history, output topics).
+//! - [`sink`]: destinations of closed windows with epoch commits (history, output topics);
+//! - [`history`]: the Parquet history sink (Hive-partitioned tables, compaction, retention).
 //!
 //! Every metric this crate records is declared in [`metrics`].
 
@@ -14,6 +15,7 @@ pub mod bench;
 pub mod decode;
 pub mod demo;
 pub mod error;
+pub mod history;
 pub mod kafka;
 pub mod metrics;
 pub mod pipeline;

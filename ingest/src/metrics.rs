@@ -2,13 +2,13 @@
 //!
 //! Labels are bounded: `city` is a configured city id or `unknown`, `kind` is
 //! traffic|parking, `reason` a [`stadtpuls_processing::RejectReason`], `window` a configured
-//! size. Sensor ids are never labels.
+//! size, `table` a configured history table. Sensor ids are never labels.
 
 use std::sync::LazyLock;
 
 use prometheus::{
-    Histogram, HistogramVec, IntCounterVec, IntGaugeVec, register_histogram,
-    register_histogram_vec, register_int_counter_vec, register_int_gauge_vec,
+    Histogram, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, register_histogram,
+    register_histogram_vec, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
 };
 
 /// Label value for events whose city could not be determined or is not configured.
@@ -154,6 +154,73 @@ pub static OUTPUT_COMMIT_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
     .unwrap_or_else(|e| panic!("metric stadtpuls_output_commit_duration_seconds: {e}"))
 });
 
+/// Rows written to Parquet history by commits, by table (compactions not counted).
+pub static HISTORY_ROWS_WRITTEN: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_history_rows_written_total",
+        "Closed-window rows committed to Parquet history",
+        &["table"],
+    )
+});
+
+/// Parquet files written by commits, by table.
+pub static HISTORY_FILES_WRITTEN: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_history_files_written_total",
+        "Parquet history files written by commits",
+        &["table"],
+    )
+});
+
+/// Compactions of a partition's small files, by table.
+pub static HISTORY_COMPACTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_history_compactions_total",
+        "Compactions that merged small Parquet history files of one partition",
+        &["table"],
+    )
+});
+
+/// Date partitions deleted by retention, by table.
+pub static HISTORY_PARTITIONS_EXPIRED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_history_partitions_expired_total",
+        "Date partitions of Parquet history deleted by history.retention",
+        &["table"],
+    )
+});
+
+/// Failed history writes, by reason (`disk_full`, `permission`, `io`, `encode`,
+/// `compaction`, `retention`).
+pub static HISTORY_WRITE_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_history_write_failures_total",
+        "Parquet history operations that failed (commits are retried, their rows stay staged)",
+        &["reason"],
+    )
+});
+
+/// Rows staged for history and not yet committed, over all tasks.
+pub static HISTORY_STAGED_ROWS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "stadtpuls_history_staged_rows",
+        "Closed-window rows staged for Parquet history, not yet committed"
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_history_staged_rows: {e}"))
+});
+
+/// Time to commit one task's epoch to history (files, fsyncs, retention and compaction).
+pub static HISTORY_COMMIT_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        "stadtpuls_history_commit_seconds",
+        "Time to commit one task's staged rows to Parquet history",
+        vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
+        ]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_history_commit_seconds: {e}"))
+});
+
 /// Forces registration so `/metrics` lists every family (at zero) from the start.
 pub fn register() {
     LazyLock::force(&MESSAGES_RECEIVED);
@@ -170,4 +237,11 @@ pub fn register() {
     LazyLock::force(&OUTPUT_RECORDS);
     LazyLock::force(&OUTPUT_FAILURES);
     LazyLock::force(&OUTPUT_COMMIT_DURATION);
+    LazyLock::force(&HISTORY_ROWS_WRITTEN);
+    LazyLock::force(&HISTORY_FILES_WRITTEN);
+    LazyLock::force(&HISTORY_COMPACTIONS);
+    LazyLock::force(&HISTORY_PARTITIONS_EXPIRED);
+    LazyLock::force(&HISTORY_WRITE_FAILURES);
+    LazyLock::force(&HISTORY_STAGED_ROWS);
+    LazyLock::force(&HISTORY_COMMIT_SECONDS);
 }

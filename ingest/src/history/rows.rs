@@ -1,0 +1,278 @@
+//! Closed-window batches → the rows of a history table, and back to their keys.
+//!
+//! A file holds the closed-window columns minus `city` — it is the Hive partition
+//! (`city=<id>/`), and a column of the same name inside the files would clash with it in
+//! DuckDB's and pyarrow's hive partitioning — plus `window_s` and `revision` after
+//! `window_end`, so a row says which window and which emission it is without its path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{TimestampMillisecondType, UInt8Type, UInt32Type};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_select::take::take_record_batch;
+use stadtpuls_processing::ProcessingError;
+use stadtpuls_processing::window::ClosedWindows;
+use stadtpuls_processing::window::parking::{self, parking_window_schema};
+use stadtpuls_processing::window::traffic::{out, traffic_aggregate_schema, traffic_window_schema};
+
+use crate::Result;
+use crate::sink::Stream;
+
+/// `UInt32`: window length in seconds.
+pub const WINDOW_S: &str = "window_s";
+/// `UInt32`: 0 for a window's first emission, +1 for each re-emission after late data;
+/// readers keep the highest per entity and window.
+pub const REVISION: &str = "revision";
+
+/// The schema the pipeline emits closed windows of `stream` in.
+pub(crate) fn input_schema(stream: Stream) -> SchemaRef {
+    match stream {
+        Stream::Traffic => traffic_window_schema(),
+        // Lanes are not classified: MARZ thresholds are for cross-sections.
+        Stream::TrafficLanes => traffic_aggregate_schema(),
+        Stream::Parking => parking_window_schema(),
+    }
+}
+
+/// The schema of `stream`'s history files: [`input_schema`] without `city`, with
+/// [`WINDOW_S`] and [`REVISION`] after `window_end`.
+pub(crate) fn file_schema(stream: Stream) -> SchemaRef {
+    let input = input_schema(stream);
+    let mut fields: Vec<Field> = Vec::with_capacity(input.fields().len() + 1);
+    for field in input.fields() {
+        if field.name() == out::CITY {
+            continue;
+        }
+        fields.push(field.as_ref().clone());
+        if field.name() == out::WINDOW_END {
+            fields.push(Field::new(WINDOW_S, DataType::UInt32, false));
+            fields.push(Field::new(REVISION, DataType::UInt32, false));
+        }
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// Splits a closed-window batch by city into rows of the file schema.
+///
+/// # Errors
+/// [`ProcessingError::Schema`] when the batch is not of `stream`'s schema (a bug).
+pub(crate) fn rows_by_city(
+    closed: &ClosedWindows,
+    stream: Stream,
+    file_schema: &SchemaRef,
+) -> Result<Vec<(String, RecordBatch)>> {
+    let batch = &closed.batch;
+    let expected = input_schema(stream);
+    if batch.schema().fields() != expected.fields() {
+        return Err(ProcessingError::Schema(format!(
+            "closed {stream:?} windows for history have columns {:?}, expected {:?}",
+            field_names(&batch.schema()),
+            field_names(&expected)
+        ))
+        .into());
+    }
+    let cities: &StringArray = batch
+        .column_by_name(out::CITY)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| ProcessingError::Schema("column `city` missing or mistyped".into()))?;
+    let mut rows_of: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for (row, city) in cities.iter().enumerate() {
+        rows_of
+            .entry(city.unwrap_or_default())
+            .or_default()
+            .push(row as u32);
+    }
+    let mut out = Vec::with_capacity(rows_of.len());
+    let whole = rows_of.len() == 1;
+    for (city, rows) in rows_of {
+        let subset = if whole {
+            batch.clone()
+        } else {
+            take_record_batch(batch, &UInt32Array::from(rows)).map_err(ProcessingError::from)?
+        };
+        out.push((city.to_owned(), to_file_rows(&subset, closed, file_schema)?));
+    }
+    Ok(out)
+}
+
+fn to_file_rows(
+    batch: &RecordBatch,
+    closed: &ClosedWindows,
+    file_schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    let n = batch.num_rows();
+    let schema = batch.schema();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(file_schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if field.name() == out::CITY {
+            continue;
+        }
+        columns.push(column.clone());
+        if field.name() == out::WINDOW_END {
+            columns.push(Arc::new(UInt32Array::from(vec![closed.window_s; n])));
+            columns.push(Arc::new(UInt32Array::from(vec![closed.revision; n])));
+        }
+    }
+    Ok(RecordBatch::try_new(file_schema.clone(), columns).map_err(ProcessingError::from)?)
+}
+
+fn field_names(schema: &Schema) -> Vec<&str> {
+    schema.fields().iter().map(|f| f.name().as_str()).collect()
+}
+
+/// The columns that name an entity in `stream`'s rows.
+fn entity_column(stream: Stream) -> &'static str {
+    match stream {
+        Stream::Traffic | Stream::TrafficLanes => out::SENSOR_ID,
+        Stream::Parking => parking::out::FACILITY_ID,
+    }
+}
+
+/// Keeps, per (entity, lane, window start), the row with the highest revision — the last
+/// emission of each window, as readers upsert — ordered by window start, entity and lane.
+///
+/// Returns the row indices of `batch` to keep.
+///
+/// # Errors
+/// [`ProcessingError::Schema`] when a key column is missing (a file of another table).
+pub(crate) fn latest_revisions(batch: &RecordBatch, stream: Stream) -> Result<Vec<u32>> {
+    let missing =
+        |name: &str| ProcessingError::Schema(format!("history rows lack column `{name}`"));
+    let entity = batch
+        .column_by_name(entity_column(stream))
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| missing(entity_column(stream)))?;
+    let starts = batch
+        .column_by_name(out::WINDOW_START)
+        .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+        .ok_or_else(|| missing(out::WINDOW_START))?;
+    let revisions = batch
+        .column_by_name(REVISION)
+        .and_then(|c| c.as_primitive_opt::<UInt32Type>())
+        .ok_or_else(|| missing(REVISION))?;
+    let lanes = match stream {
+        Stream::TrafficLanes => Some(
+            batch
+                .column_by_name(out::LANE)
+                .and_then(|c| c.as_primitive_opt::<UInt8Type>())
+                .ok_or_else(|| missing(out::LANE))?,
+        ),
+        Stream::Traffic | Stream::Parking => None,
+    };
+    let lane_of = |row: usize| lanes.and_then(|l| l.is_valid(row).then(|| l.value(row)));
+    let key_of = |row: usize| (starts.value(row), entity.value(row), lane_of(row));
+    let mut best: HashMap<(i64, &str, Option<u8>), usize> =
+        HashMap::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        best.entry(key_of(row))
+            .and_modify(|kept| {
+                if revisions.value(row) > revisions.value(*kept) {
+                    *kept = row;
+                }
+            })
+            .or_insert(row);
+    }
+    let mut kept: Vec<usize> = best.into_values().collect();
+    kept.sort_unstable_by_key(|&row| key_of(row));
+    Ok(kept.into_iter().map(|row| row as u32).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::{
+        Float64Array, TimestampMillisecondArray, UInt8Array, UInt64Array, new_null_array,
+    };
+
+    use super::*;
+
+    /// A classified traffic window: ids, window bounds and vehicles set, other nullable
+    /// columns null and non-nullable ones 1.
+    fn traffic_closed(cities: &[&str], revision: u32) -> ClosedWindows {
+        let schema = traffic_window_schema();
+        let n = cities.len();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for field in schema.fields() {
+            let column: ArrayRef = match (field.name().as_str(), field.data_type()) {
+                ("city", _) => Arc::new(StringArray::from(cities.to_vec())),
+                ("sensor_id", _) => Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("s{i}")),
+                )),
+                ("window_start", _) => {
+                    Arc::new(TimestampMillisecondArray::from(vec![60_000; n]).with_timezone("UTC"))
+                }
+                ("window_end", _) => {
+                    Arc::new(TimestampMillisecondArray::from(vec![120_000; n]).with_timezone("UTC"))
+                }
+                ("vehicles", _) => Arc::new(UInt64Array::from_iter_values(0..n as u64)),
+                _ if field.is_nullable() => new_null_array(field.data_type(), n),
+                (_, DataType::UInt32) => Arc::new(UInt32Array::from(vec![1; n])),
+                (_, DataType::UInt8) => Arc::new(UInt8Array::from(vec![1; n])),
+                (_, DataType::Float64) => Arc::new(Float64Array::from(vec![1.0; n])),
+                (name, other) => panic!("no test value for {name}: {other}"),
+            };
+            columns.push(column);
+        }
+        ClosedWindows {
+            window_s: 60,
+            slide_s: 60,
+            window_start: 60_000,
+            revision,
+            batch: RecordBatch::try_new(schema, columns).expect("batch"),
+        }
+    }
+
+    #[test]
+    fn file_rows_drop_city_and_add_window_and_revision() {
+        let schema = file_schema(Stream::Traffic);
+        let names = field_names(&schema);
+        assert!(!names.contains(&"city"));
+        let end = names.iter().position(|n| *n == "window_end").expect("end");
+        assert_eq!(&names[end + 1..end + 3], [WINDOW_S, REVISION]);
+        let closed = traffic_closed(&["ulm", "ka", "ulm"], 2);
+        let split = rows_by_city(&closed, Stream::Traffic, &schema).expect("split");
+        let cities: Vec<&str> = split.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(cities, ["ka", "ulm"]);
+        let ulm = &split[1].1;
+        assert_eq!(ulm.num_rows(), 2);
+        let sensors = ulm
+            .column_by_name("sensor_id")
+            .expect("ids")
+            .as_string::<i32>();
+        assert_eq!(sensors.value(1), "s2");
+        let revision = ulm
+            .column_by_name(REVISION)
+            .expect("rev")
+            .as_primitive::<UInt32Type>();
+        assert_eq!(revision.value(0), 2);
+    }
+
+    #[test]
+    fn a_batch_of_another_schema_is_refused() {
+        let closed = traffic_closed(&["ulm"], 0);
+        let error = rows_by_city(&closed, Stream::Parking, &file_schema(Stream::Parking))
+            .expect_err("traffic is not parking");
+        assert!(error.to_string().contains("expected"), "{error}");
+    }
+
+    #[test]
+    fn the_highest_revision_of_each_window_is_kept() {
+        let schema = file_schema(Stream::Traffic);
+        let mut batches = Vec::new();
+        for revision in [0, 2, 1] {
+            let closed = traffic_closed(&["ulm", "ulm"], revision);
+            batches.extend(
+                rows_by_city(&closed, Stream::Traffic, &schema)
+                    .expect("split")
+                    .into_iter()
+                    .map(|(_, b)| b),
+            );
+        }
+        let all = arrow_select::concat::concat_batches(&schema, &batches).expect("concat");
+        let kept = latest_revisions(&all, Stream::Traffic).expect("dedup");
+        // s0 and s1 of the second batch (revision 2), rows 2 and 3
+        assert_eq!(kept, [2, 3]);
+    }
+}
