@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use stadtpuls_config::KafkaConfig;
@@ -94,7 +95,8 @@ fn headers(letter: &DeadLetter) -> OwnedHeaders {
 
 impl DeadLetterSink for KafkaDeadLetters {
     async fn send(&mut self, letters: &[DeadLetter]) -> Result<()> {
-        // Enqueue all, then wait for every delivery: one round trip for the batch.
+        // Enqueue all, then wait for every delivery: one round trip for the batch. (`send`
+        // is lazy — it enqueues only when awaited — so it would cost a round trip each.)
         let mut pending = Vec::with_capacity(letters.len());
         for letter in letters {
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
@@ -103,13 +105,32 @@ impl DeadLetterSink for KafkaDeadLetters {
             if let Some(key) = &letter.key {
                 record = record.key(key.as_ref());
             }
-            let delivery = self.producer.send(record, Duration::from_secs(5));
-            pending.push(delivery);
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        pending.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        // librdkafka's thread drains the queue meanwhile.
+                        record = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => return Err(IngestError::kafka("write dead letter", e)),
+                }
+            }
         }
         for delivery in pending {
-            delivery
-                .await
-                .map_err(|(e, _)| IngestError::kafka("write dead letter", e))?;
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(IngestError::kafka("write dead letter", e)),
+                Err(_canceled) => {
+                    return Err(IngestError::kafka(
+                        "write dead letter",
+                        KafkaError::Canceled,
+                    ));
+                }
+            }
         }
         Ok(())
     }
