@@ -44,6 +44,7 @@ pub mod live;
 pub mod marz;
 pub mod model;
 mod reject;
+pub mod snapshot;
 pub mod time;
 pub mod window;
 

@@ -117,11 +117,51 @@ impl WatermarkTracker {
         self.current
     }
 
+    /// What a task's snapshot keeps of `source`: its clock and the operator watermark.
+    pub(crate) fn export(&self, source: SourceId) -> WatermarkState {
+        let clock = self.sources.get(source as usize).copied().flatten();
+        WatermarkState {
+            registered: clock.is_some(),
+            max_event_time: clock.and_then(|c| c.max_event_time),
+            operator: self.current.time(),
+        }
+    }
+
+    /// Restores `source` from a snapshot at processing time `now`.
+    ///
+    /// The source counts as just assigned (seen at `now`, as [`Self::register`] does), so
+    /// after a restart it holds the watermark until it delivers or turns idle instead of
+    /// being idle at once. The operator watermark is taken from the snapshot only when this
+    /// tracker has none yet (a fresh instance), since it never goes back.
+    pub(crate) fn import(&mut self, source: SourceId, state: &WatermarkState, now: ProcessingTime) {
+        if state.registered {
+            let clock = self.clock(source, now);
+            clock.max_event_time = match (clock.max_event_time, state.max_event_time) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        if let (Watermark::Unknown, Some(t)) = (self.current, state.operator) {
+            self.current = Watermark::EventTime(t);
+        }
+    }
+
     /// Moves the watermark to the end of time so every open window closes (end of input).
     pub fn finish(&mut self) -> Watermark {
         self.current = Watermark::EventTime(EventTime::MAX);
         self.current
     }
+}
+
+/// A source's clock and the operator watermark, as a task snapshot keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct WatermarkState {
+    /// Whether the source was registered or had delivered.
+    registered: bool,
+    /// Its newest event time.
+    max_event_time: Option<EventTime>,
+    /// The operator watermark when the snapshot was taken.
+    operator: Option<EventTime>,
 }
 
 #[cfg(test)]
