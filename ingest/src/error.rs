@@ -22,12 +22,36 @@ pub enum IngestError {
     /// A file source could not be read.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// A checkpoint file could not be written or read.
+    #[error("checkpoint {path}: {detail}")]
+    Checkpoint {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What failed.
+        detail: String,
+    },
+    /// A sink could not commit or recover a task's output.
+    #[error("sink {sink}: {detail}")]
+    Sink {
+        /// The sink's name.
+        sink: &'static str,
+        /// What failed.
+        detail: String,
+    },
     /// An engine bug (schema mismatch).
     #[error("processing: {0}")]
     Processing(#[from] ProcessingError),
 }
 
 impl IngestError {
+    /// A checkpoint I/O error at `path`.
+    pub fn checkpoint(path: &std::path::Path, detail: impl std::fmt::Display) -> Self {
+        IngestError::Checkpoint {
+            path: path.to_path_buf(),
+            detail: detail.to_string(),
+        }
+    }
+
     /// Wraps a Kafka error with what was being done.
     pub fn kafka(context: impl Into<String>, source: KafkaError) -> Self {
         IngestError::Kafka {
