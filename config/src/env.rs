@@ -14,9 +14,16 @@ use crate::raw::{RawConfig, SettingValue};
 /// Prefix of every Stadtpuls variable.
 pub const ENV_PREFIX: &str = "STADTPULS_";
 
-/// The first five take overrides; the others only exist to explain why they do not.
-const SECTIONS: [&str; 7] = [
-    "KAFKA", "WINDOWS", "API", "HISTORY", "PARKING", "CITIES", "TRAFFIC",
+/// The first six take overrides; the others only exist to explain why they do not.
+const SECTIONS: [&str; 8] = [
+    "KAFKA",
+    "WINDOWS",
+    "API",
+    "HISTORY",
+    "CHECKPOINT",
+    "PARKING",
+    "CITIES",
+    "TRAFFIC",
 ];
 const KAFKA_KEYS: [&str; 8] = [
     "BROKERS",
@@ -31,6 +38,7 @@ const KAFKA_KEYS: [&str; 8] = [
 const WINDOWS_KEYS: [&str; 4] = ["SIZES", "OUT_OF_ORDERNESS", "IDLE_TIMEOUT", "MAX_FUTURE"];
 const API_KEYS: [&str; 2] = ["BIND", "LIVE_RETENTION"];
 const HISTORY_KEYS: [&str; 1] = ["DIR"];
+const CHECKPOINT_KEYS: [&str; 3] = ["DIR", "INTERVAL", "MAX_STAGED_ROWS"];
 const PARKING_KEYS: [&str; 8] = [
     "FEED_INTERVAL",
     "STALE_AFTER",
@@ -131,6 +139,11 @@ fn apply_one(
         ("API", "BIND") => raw.api.bind = value.to_owned(),
         ("API", "LIVE_RETENTION") => raw.api.live_retention = value.to_owned(),
         ("HISTORY", "DIR") => raw.history.dir = value.to_owned(),
+        ("CHECKPOINT", "DIR") => raw.checkpoint.dir = value.to_owned(),
+        ("CHECKPOINT", "INTERVAL") => raw.checkpoint.interval = value.to_owned(),
+        ("CHECKPOINT", "MAX_STAGED_ROWS") => {
+            raw.checkpoint.max_staged_rows = parse_integer(value)?;
+        }
         ("PARKING", "FEED_INTERVAL") => raw.parking.feed_interval = value.to_owned(),
         ("PARKING", "STALE_AFTER") => raw.parking.stale_after = Some(value.to_owned()),
         ("PARKING", "TREND_WINDOW") => raw.parking.trend_window = value.to_owned(),
@@ -190,9 +203,10 @@ fn unknown_message(section: &str, key: &str) -> String {
         "WINDOWS" => &WINDOWS_KEYS,
         "API" => &API_KEYS,
         "HISTORY" => &HISTORY_KEYS,
+        "CHECKPOINT" => &CHECKPOINT_KEYS,
         "PARKING" => &PARKING_KEYS,
         _ => {
-            let sections = SECTIONS[..5].join(", ");
+            let sections = SECTIONS[..6].join(", ");
             return format!("unknown config section `{section}`, expected one of {sections}");
         }
     };

@@ -28,6 +28,8 @@ pub(crate) struct RawConfig {
     pub api: RawApi,
     /// `[history]`.
     pub history: RawHistory,
+    /// `[checkpoint]`.
+    pub checkpoint: RawCheckpoint,
     /// `[parking]`.
     pub parking: RawParking,
     /// `[traffic]`.
@@ -44,6 +46,7 @@ impl Default for RawConfig {
             windows: RawWindows::default(),
             api: RawApi::default(),
             history: RawHistory::default(),
+            checkpoint: RawCheckpoint::default(),
             parking: RawParking::default(),
             traffic: RawTraffic::default(),
             cities: Vec::new(),
@@ -167,6 +170,31 @@ impl Default for RawHistory {
     fn default() -> Self {
         Self {
             dir: default_history_dir(),
+        }
+    }
+}
+
+/// `[checkpoint]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCheckpoint {
+    /// Directory of the per-task checkpoint files.
+    #[serde(default = "default_checkpoint_dir")]
+    pub dir: String,
+    /// Time between checkpoints, humantime.
+    #[serde(default = "default_checkpoint_interval")]
+    pub interval: String,
+    /// Staged rows over all sinks above which a checkpoint is taken early.
+    #[serde(default = "default_max_staged_rows")]
+    pub max_staged_rows: i64,
+}
+
+impl Default for RawCheckpoint {
+    fn default() -> Self {
+        Self {
+            dir: default_checkpoint_dir(),
+            interval: default_checkpoint_interval(),
+            max_staged_rows: default_max_staged_rows(),
         }
     }
 }
@@ -415,6 +443,18 @@ fn default_live_retention() -> String {
 
 fn default_history_dir() -> String {
     model::DEFAULT_HISTORY_DIR.to_owned()
+}
+
+fn default_checkpoint_dir() -> String {
+    model::DEFAULT_CHECKPOINT_DIR.to_owned()
+}
+
+fn default_checkpoint_interval() -> String {
+    humantime_text(model::DEFAULT_CHECKPOINT_INTERVAL)
+}
+
+fn default_max_staged_rows() -> i64 {
+    model::DEFAULT_MAX_STAGED_ROWS as i64
 }
 
 fn default_feed_interval() -> String {

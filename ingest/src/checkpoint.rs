@@ -300,7 +300,10 @@ mod tests {
         bytes[last] ^= 1;
         fs::write(&newest, &bytes)?;
         let loaded = store.load(&task())?;
-        assert_eq!(loaded.map(|c| (c.epoch, c.offset, c.body)), Some((7, 70, b"state seven".to_vec())));
+        assert_eq!(
+            loaded.map(|c| (c.epoch, c.offset, c.body)),
+            Some((7, 70, b"state seven".to_vec()))
+        );
         assert!(metrics::CHECKPOINT_CORRUPT.get() > before);
         // cut short mid-write
         let full = fs::read(store.task_dir(&task())?.join("000000000007.ckpt"))?;
@@ -311,7 +314,10 @@ mod tests {
         assert_eq!(store.load(&task())?, None);
         // the next write replaces the broken newest under its name
         store.write(&task(), 8, 81, b"again")?;
-        assert_eq!(store.load(&task())?.map(|c| (c.epoch, c.offset)), Some((8, 81)));
+        assert_eq!(
+            store.load(&task())?.map(|c| (c.epoch, c.offset)),
+            Some((8, 81))
+        );
         Ok(())
     }
 

@@ -7,9 +7,9 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    register_histogram, register_histogram_vec, register_int_counter, register_int_counter_vec,
-    register_int_gauge, register_int_gauge_vec,
+    Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, register_histogram,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec,
 };
 
 /// Label value for events whose city could not be determined or is not configured.
@@ -131,7 +131,9 @@ pub static CHECKPOINT_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
     register_histogram!(
         "stadtpuls_checkpoint_duration_seconds",
         "Time of one checkpoint round (sink commits, snapshot writes) over all owned tasks",
-        vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
+        vec![
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
+        ]
     )
     .unwrap_or_else(|e| panic!("metric stadtpuls_checkpoint_duration_seconds: {e}"))
 });
