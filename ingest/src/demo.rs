@@ -11,7 +11,8 @@ use tracing::{debug, warn};
 
 use crate::Result;
 use crate::pipeline::{DeadLetter, RawMessage};
-use crate::runner::{DeadLetterSink, Readiness, Source, now_ms};
+use crate::runner::{Assignment, DeadLetterSink, Readiness, Source, now_ms};
+use crate::sink::Task;
 use crate::simulate::SimulatedFeed;
 
 /// Replays the simulated feed: first a backfill of recent history in event-time steps, as
@@ -91,9 +92,22 @@ impl Source for SimulatedSource {
         Ok(())
     }
 
-    fn assigned(&mut self) -> Vec<(SourceId, Arc<str>)> {
+    fn assigned(&mut self) -> Vec<Assignment> {
         let topics = std::mem::take(&mut self.topics);
-        topics.iter().map(|t| self.source_of(t)).collect()
+        topics
+            .iter()
+            .map(|t| {
+                let (source, topic) = self.source_of(t);
+                Assignment {
+                    source,
+                    task: Task {
+                        topic,
+                        partition: 0,
+                    },
+                    checkpoint: Ok(None),
+                }
+            })
+            .collect()
     }
 }
 

@@ -15,11 +15,18 @@ pub(crate) const NO_OWNER: SourceId = SourceId::MAX;
 pub(crate) struct Owners(Vec<SourceId>);
 
 impl Owners {
-    /// Records `source` as the owner of every key in `keys` (`key_count` bounds the keys).
-    pub(crate) fn record(&mut self, keys: &[u32], key_count: usize, source: SourceId) {
+    /// The owner slots of keys below `key_count`, for a caller recording owners in a loop
+    /// of its own.
+    pub(crate) fn prepare(&mut self, key_count: usize) -> &mut [SourceId] {
         if self.0.len() < key_count {
             self.0.resize(key_count, NO_OWNER);
         }
+        &mut self.0
+    }
+
+    /// Records `source` as the owner of every key in `keys` (`key_count` bounds the keys).
+    pub(crate) fn record(&mut self, keys: &[u32], key_count: usize, source: SourceId) {
+        self.prepare(key_count);
         for &key in keys {
             if let Some(owner) = self.0.get_mut(key as usize) {
                 *owner = source;

@@ -183,10 +183,10 @@ impl TrafficWindowOperator {
         let ts: &TimestampMillisecondArray = column(rb, col::TS)?;
         let columns = Columns::of(rb)?;
         let watermark = self.watermarks.current().time();
-        self.owners
-            .record(batch.sensor_keys().values(), key_count, source);
         let update = if self.per_lane {
             let sensor_keys = batch.sensor_keys().values();
+            // Only lane rows hold state here: owners are recorded in the same pass.
+            let owners = self.owners.prepare(key_count);
             let mut rows = Vec::with_capacity(rb.num_rows());
             let mut times = Vec::with_capacity(rb.num_rows());
             let mut keys = Vec::with_capacity(rb.num_rows());
@@ -194,6 +194,9 @@ impl TrafficWindowOperator {
                 let lane = columns.lane.value(row);
                 if lane == 0 {
                     continue;
+                }
+                if let Some(owner) = owners.get_mut(sensor as usize) {
+                    *owner = source;
                 }
                 rows.push(row);
                 times.push(t);
@@ -211,6 +214,8 @@ impl TrafficWindowOperator {
             }
             update
         } else {
+            self.owners
+                .record(batch.sensor_keys().values(), key_count, source);
             self.windows.update(
                 ts.values(),
                 batch.sensor_keys().values(),
