@@ -12,8 +12,8 @@ use tracing::{debug, warn};
 use crate::Result;
 use crate::pipeline::{DeadLetter, RawMessage};
 use crate::runner::{Assignment, DeadLetterSink, Readiness, Source, now_ms};
-use crate::sink::Task;
 use crate::simulate::SimulatedFeed;
+use crate::sink::Task;
 
 /// Replays the simulated feed: first a backfill of recent history in event-time steps, as
 /// fast as the pipeline takes it, then live at wall-clock pace.

@@ -137,7 +137,10 @@ impl<A: WindowSink, B: WindowSink> WindowSink for SinkPair<A, B> {
     async fn commit(&mut self, task: &Task, epoch: u64) -> Result<()> {
         let key = (task.clone(), epoch);
         if self.first_done.as_ref() != Some(&key) {
-            self.first.commit(task, epoch).await.map_err(|e| named(self.first.name(), e))?;
+            self.first
+                .commit(task, epoch)
+                .await
+                .map_err(|e| named(self.first.name(), e))?;
             self.first_done = Some(key);
         }
         self.second

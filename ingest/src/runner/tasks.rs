@@ -335,7 +335,9 @@ async fn commit<K: WindowSink>(
             IngestError::Sink { sink, .. } => *sink,
             _ => sinks.name(),
         };
-        metrics::SINK_COMMIT_FAILURES.with_label_values(&[sink]).inc();
+        metrics::SINK_COMMIT_FAILURES
+            .with_label_values(&[sink])
+            .inc();
         attempts += 1;
         if *shutdown.borrow() && attempts >= SHUTDOWN_ATTEMPTS {
             warn!(%error, sink, task = %task, epoch, "giving up on the commit for shutdown; the tail is replayed after the restart");
