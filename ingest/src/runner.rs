@@ -136,9 +136,6 @@ where
             }
         };
         let now = now_ms();
-        for assignment in source.assigned() {
-            tasks.assign(pipeline, sinks, assignment, now)?;
-        }
         let revoked = source.revoked();
         if !revoked.is_empty() {
             // Checkpoint before giving the partitions up; their unprocessed messages are
@@ -160,6 +157,11 @@ where
                 messages.retain(|m| !revoked.contains(&m.source));
                 prepared = None;
             }
+        }
+        // After revocations: a partition revoked and assigned again in one rebalance
+        // restarts from its checkpoint.
+        for assignment in source.assigned() {
+            tasks.assign(pipeline, sinks, assignment, now)?;
         }
         let Some(messages) = batch else {
             let out = pipeline.finish()?;

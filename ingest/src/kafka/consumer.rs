@@ -1,6 +1,7 @@
 //! The Kafka source: a consumer-group member subscribed by topic pattern, reading batches.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -40,6 +41,8 @@ struct SourceContext {
     store: Option<CheckpointStore>,
     assigned: Mutex<Vec<Assigned>>,
     revoked: Mutex<Vec<(String, i32)>>,
+    /// Set by every rebalance, so a batch never holds messages from both sides of one.
+    rebalanced: AtomicBool,
 }
 
 impl SourceContext {
@@ -99,6 +102,7 @@ impl ConsumerContext for SourceContext {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
+        self.rebalanced.store(true, Ordering::Release);
         let cooperative = matches!(
             consumer.rebalance_protocol(),
             RebalanceProtocol::Cooperative
@@ -198,6 +202,8 @@ impl SourceIds {
 /// Reads sensor topics matching the configured pattern as a consumer-group member.
 pub struct KafkaSource {
     consumer: StreamConsumer<SourceContext>,
+    /// The first message after a rebalance, held for the next batch.
+    pending: Option<RawMessage>,
     sources: SourceIds,
     arena: BytesMut,
     max_messages: usize,
@@ -224,6 +230,7 @@ impl KafkaSource {
             store: checkpoints,
             assigned: Mutex::new(Vec::new()),
             revoked: Mutex::new(Vec::new()),
+            rebalanced: AtomicBool::new(false),
         };
         let mut cfg = super::client_config(kafka);
         cfg.set("group.id", &kafka.group_id)
@@ -245,6 +252,7 @@ impl KafkaSource {
         info!(pattern = %kafka.topic_pattern, group = %kafka.group_id, brokers = %kafka.brokers, "kafka consumer subscribed");
         Ok(Self {
             consumer,
+            pending: None,
             sources: SourceIds::default(),
             arena: BytesMut::new(),
             max_messages: kafka.batch_max_messages,
@@ -278,17 +286,25 @@ fn to_raw<M: Message>(sources: &mut SourceIds, arena: &mut BytesMut, message: &M
 }
 
 impl Source for KafkaSource {
+    /// A batch ends at a rebalance: the runner checkpoints revoked partitions at what it
+    /// processed before it and restores assigned ones before their first message (the
+    /// rebalance callbacks run inside `recv`, before the messages that follow them).
     async fn next_batch(&mut self) -> Result<Option<Vec<RawMessage>>> {
         let mut batch = Vec::new();
-        let first = tokio::time::timeout(IDLE_POLL, self.consumer.recv()).await;
-        let first = match first {
-            Err(_elapsed) => return Ok(Some(batch)),
-            Ok(Err(error)) => {
-                warn!(%error, "kafka receive failed");
-                return Ok(Some(batch));
-            }
-            Ok(Ok(message)) => to_raw(&mut self.sources, &mut self.arena, &message),
+        let rebalanced = &self.consumer.context().rebalanced;
+        rebalanced.store(false, Ordering::Release);
+        let first = match self.pending.take() {
+            Some(message) => message,
+            None => match tokio::time::timeout(IDLE_POLL, self.consumer.recv()).await {
+                Err(_elapsed) => return Ok(Some(batch)),
+                Ok(Err(error)) => {
+                    warn!(%error, "kafka receive failed");
+                    return Ok(Some(batch));
+                }
+                Ok(Ok(message)) => to_raw(&mut self.sources, &mut self.arena, &message),
+            },
         };
+        rebalanced.store(false, Ordering::Release);
         batch.push(first);
         let deadline = Instant::now() + self.max_wait;
         while batch.len() < self.max_messages {
@@ -299,7 +315,17 @@ impl Source for KafkaSource {
                     break;
                 }
                 Ok(Ok(message)) => {
-                    batch.push(to_raw(&mut self.sources, &mut self.arena, &message));
+                    let raw = to_raw(&mut self.sources, &mut self.arena, &message);
+                    if self
+                        .consumer
+                        .context()
+                        .rebalanced
+                        .swap(false, Ordering::AcqRel)
+                    {
+                        self.pending = Some(raw);
+                        break;
+                    }
+                    batch.push(raw);
                 }
             }
         }
