@@ -23,7 +23,10 @@ use tokio::sync::watch;
 /// Committed rows per (task, epoch), shared by the sinks of successive runs (the files
 /// of a history directory, say).
 #[derive(Debug, Clone, Default)]
-struct Committed(Arc<Mutex<BTreeMap<(String, u64), Vec<String>>>>);
+struct Committed(Arc<Mutex<EpochRows>>);
+
+/// Rows by (task, epoch).
+type EpochRows = BTreeMap<(String, u64), Vec<String>>;
 
 impl Committed {
     fn rows(&self) -> Vec<String> {

@@ -109,7 +109,7 @@ pub fn stream(seed: u64, t0: i64) -> Vec<(i64, Vec<RawMessage>)> {
             };
             let ts = base + rng.below(60) as i64 * 1000 - late;
             let payload = match task {
-                0 | 1 | 2 => {
+                0..=2 => {
                     let sensor = match (task, rng.below(3)) {
                         (0, 0) => "t1",
                         (0, 1) => "t2",
