@@ -186,7 +186,7 @@ impl TrafficWindowOperator {
         let update = if self.per_lane {
             let sensor_keys = batch.sensor_keys().values();
             // Only lane rows hold state here: owners are recorded in the same pass.
-            let owners = self.owners.prepare(key_count);
+            let mut owners = self.owners.prepare(key_count, source);
             let mut rows = Vec::with_capacity(rb.num_rows());
             let mut times = Vec::with_capacity(rb.num_rows());
             let mut keys = Vec::with_capacity(rb.num_rows());
@@ -195,7 +195,10 @@ impl TrafficWindowOperator {
                 if lane == 0 {
                     continue;
                 }
-                if let Some(owner) = owners.get_mut(sensor as usize) {
+                if let Some(owner) = owners
+                    .as_deref_mut()
+                    .and_then(|o| o.get_mut(sensor as usize))
+                {
                     *owner = source;
                 }
                 rows.push(row);
@@ -509,10 +512,12 @@ fn emit(
     per_lane: bool,
     owners: &Owners,
 ) -> Result<Vec<ClosedWindows>> {
-    by_owner(slab.sorted(), |key| owners.get(split_key(key, per_lane).0))
-        .into_iter()
-        .map(|(owner, entries)| emit_rows(shape, slab, catalog, per_lane, owner, entries))
-        .collect()
+    by_owner(slab.sorted(), owners, |key| {
+        owners.get(split_key(key, per_lane).0)
+    })
+    .into_iter()
+    .map(|(owner, entries)| emit_rows(shape, slab, catalog, per_lane, owner, entries))
+    .collect()
 }
 
 fn emit_rows(

@@ -167,7 +167,7 @@ pub(super) fn emit(
     catalog: &Catalog,
     owners: &Owners,
 ) -> Result<Vec<ClosedWindows>> {
-    by_owner(slab.sorted(), |key| owners.get(key))
+    by_owner(slab.sorted(), owners, |key| owners.get(key))
         .into_iter()
         .map(|(owner, entries)| emit_rows(shape, slab, catalog, owner, entries))
         .collect()
