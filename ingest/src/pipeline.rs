@@ -276,6 +276,7 @@ impl Pipeline {
                     .extend(std::iter::repeat_n(index as u32, parking_new));
             }
             self.flush(source, now, messages, &mut out)?;
+            out.runs.push((source, (end - 1) as u32));
             start = end;
         }
         metrics::BATCH_DURATION

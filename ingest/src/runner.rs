@@ -212,7 +212,7 @@ where
         send_with_retry(dead_letters, &out.dead_letters)
             .instrument(info_span!("deadletter", count = out.dead_letters.len()))
             .await;
-        tasks.observe(&messages);
+        tasks.observe(&messages, &out.runs);
         tasks.stage(sinks, &out)?;
         on_output(&out);
         if !tasks.snapshots() && !messages.is_empty() {

@@ -178,32 +178,27 @@ impl Tasks {
         Ok(())
     }
 
-    /// Notes the offsets of processed messages; tasks of sources that were never assigned
-    /// (a file) are learnt from their messages.
-    pub(crate) fn observe(&mut self, messages: &[RawMessage]) {
-        let mut start = 0;
-        while let Some(first) = messages.get(start) {
-            let run = messages[start..]
-                .iter()
-                .take_while(|m| m.source == first.source)
-                .count();
-            let next = messages[start..start + run]
-                .iter()
-                .map(|m| m.offset + 1)
-                .max()
-                .unwrap_or(first.offset + 1);
-            let entry = self.tasks.entry(first.source).or_insert_with(|| TaskEntry {
+    /// Notes the offsets of processed messages, one run of a source at a time (`runs` of
+    /// the step's output); tasks of sources that were never assigned (a file) are learnt
+    /// from their messages.
+    pub(crate) fn observe(&mut self, messages: &[RawMessage], runs: &[(SourceId, u32)]) {
+        for &(source, last) in runs {
+            let Some(m) = messages.get(last as usize) else {
+                continue;
+            };
+            let entry = self.tasks.entry(source).or_insert_with(|| TaskEntry {
                 task: Task {
-                    topic: first.topic.clone(),
-                    partition: first.partition,
+                    topic: m.topic.clone(),
+                    partition: m.partition,
                 },
                 epoch: 0,
                 offset: None,
                 changed: false,
             });
+            // offsets grow within a partition: the run's last message is its newest
+            let next = m.offset + 1;
             entry.offset = Some(entry.offset.map_or(next, |o| o.max(next)));
             entry.changed = true;
-            start += run;
         }
     }
 
