@@ -6,10 +6,26 @@ use anyhow::Context;
 use stadtpuls_api::AppState;
 use stadtpuls_config::{CityRegistry, CityZones, Config};
 use stadtpuls_ingest::pipeline::{Pipeline, PipelineOptions};
-use stadtpuls_ingest::runner::{self, DeadLetterSink, Readiness, RunSummary, Source};
+use stadtpuls_ingest::runner::{
+    self, Checkpointing, DeadLetterSink, Readiness, RunSummary, Source,
+};
+use stadtpuls_ingest::sink::WindowSink;
 use stadtpuls_processing::live::LiveState;
 use tokio::sync::watch;
 use tracing::{error, info};
+
+/// What the pipeline thread reads from and writes to.
+pub struct Io<S, D, K> {
+    /// Where messages come from.
+    pub source: S,
+    /// Where refused observations go.
+    pub dead_letters: D,
+    /// Where closed windows go (history, output topics), committed per task epoch.
+    pub sinks: K,
+    /// How task state is checkpointed (`Checkpointing::disabled()` for sources that
+    /// cannot seek).
+    pub checkpointing: Checkpointing,
+}
 
 /// A loaded configuration with its registries, zones and the state shared by pipeline
 /// and API.
@@ -72,12 +88,13 @@ impl App {
     /// Runs the pipeline on a dedicated thread (its work is CPU-bound) and the API on this
     /// runtime until SIGINT/SIGTERM or the end of the source, then shuts both down cleanly.
     ///
-    /// `make_io` builds the source and dead-letter sink on the pipeline thread.
-    pub async fn serve<S, D, M>(self, make_io: M) -> anyhow::Result<RunSummary>
+    /// `make_io` builds the source and the sinks on the pipeline thread.
+    pub async fn serve<S, D, K, M>(self, make_io: M) -> anyhow::Result<RunSummary>
     where
         S: Source + 'static,
         D: DeadLetterSink + 'static,
-        M: FnOnce(&Config, Readiness) -> anyhow::Result<(S, D)> + Send + 'static,
+        K: WindowSink + 'static,
+        M: FnOnce(&Config, Readiness) -> anyhow::Result<Io<S, D, K>> + Send + 'static,
     {
         let (stop_tx, stop_rx) = watch::channel(false);
         let stop_tx = Arc::new(stop_tx);
@@ -99,10 +116,17 @@ impl App {
                     .enable_all()
                     .build()?;
                 let result = runtime.block_on(async move {
-                    let (mut source, mut sink) = make_io(&config, ready)?;
-                    let summary =
-                        runner::run(&mut pipeline, &mut source, &mut sink, pipeline_stop, |_| {})
-                            .await?;
+                    let mut io = make_io(&config, ready)?;
+                    let summary = runner::run(
+                        &mut pipeline,
+                        &mut io.source,
+                        &mut io.dead_letters,
+                        &mut io.sinks,
+                        &io.checkpointing,
+                        pipeline_stop,
+                        |_| {},
+                    )
+                    .await?;
                     anyhow::Ok(summary)
                 });
                 // Whatever ended the pipeline ends the API too.

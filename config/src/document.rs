@@ -16,8 +16,17 @@ use crate::error::{ConfigError, Errors, FILE_KEY};
 use crate::raw::RawConfig;
 
 /// Top-level keys, for the unknown-key message.
-const TOP_LEVEL_KEYS: [&str; 9] = [
-    "version", "kafka", "windows", "api", "history", "output", "parking", "traffic", "cities",
+const TOP_LEVEL_KEYS: [&str; 10] = [
+    "version",
+    "kafka",
+    "windows",
+    "api",
+    "history",
+    "output",
+    "checkpoint",
+    "parking",
+    "traffic",
+    "cities",
 ];
 
 /// Parses `text`; returns `None` (with errors pushed) when the TOML itself is broken.
@@ -55,6 +64,7 @@ pub(crate) fn parse(text: &str, origin: &Path, errors: &mut Errors) -> Option<Ra
             "api" => located.section(value, "api", errors, |v| raw.api = v),
             "history" => located.section(value, "history", errors, |v| raw.history = v),
             "output" => located.section(value, "output", errors, |v| raw.output = v),
+            "checkpoint" => located.section(value, "checkpoint", errors, |v| raw.checkpoint = v),
             "parking" => located.section(value, "parking", errors, |v| raw.parking = v),
             "traffic" => located.section(value, "traffic", errors, |v| raw.traffic = v),
             "cities" => raw.cities = located.cities(value, errors),

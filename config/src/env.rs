@@ -15,8 +15,16 @@ use crate::raw::{RawConfig, SettingValue};
 pub const ENV_PREFIX: &str = "STADTPULS_";
 
 /// The first six take overrides; the others only exist to explain why they do not.
-const SECTIONS: [&str; 8] = [
-    "KAFKA", "WINDOWS", "API", "HISTORY", "OUTPUT", "PARKING", "CITIES", "TRAFFIC",
+const SECTIONS: [&str; 9] = [
+    "KAFKA",
+    "WINDOWS",
+    "API",
+    "HISTORY",
+    "OUTPUT",
+    "CHECKPOINT",
+    "PARKING",
+    "CITIES",
+    "TRAFFIC",
 ];
 const KAFKA_KEYS: [&str; 8] = [
     "BROKERS",
@@ -44,6 +52,7 @@ const OUTPUT_KEYS: [&str; 4] = [
     "TRAFFIC_LANES_TOPIC",
     "PARKING_TOPIC",
 ];
+const CHECKPOINT_KEYS: [&str; 3] = ["DIR", "INTERVAL", "MAX_STAGED_ROWS"];
 const PARKING_KEYS: [&str; 8] = [
     "FEED_INTERVAL",
     "STALE_AFTER",
@@ -153,6 +162,11 @@ fn apply_one(
         ("HISTORY", "RETENTION") => raw.history.retention = value.to_owned(),
         ("HISTORY", "MAX_FILE_ROWS") => raw.history.max_file_rows = parse_integer(value)?,
         ("HISTORY", "COMPACT_AFTER") => raw.history.compact_after = parse_integer(value)?,
+        ("CHECKPOINT", "DIR") => raw.checkpoint.dir = value.to_owned(),
+        ("CHECKPOINT", "INTERVAL") => raw.checkpoint.interval = value.to_owned(),
+        ("CHECKPOINT", "MAX_STAGED_ROWS") => {
+            raw.checkpoint.max_staged_rows = parse_integer(value)?;
+        }
         ("PARKING", "FEED_INTERVAL") => raw.parking.feed_interval = value.to_owned(),
         ("PARKING", "STALE_AFTER") => raw.parking.stale_after = Some(value.to_owned()),
         ("PARKING", "TREND_WINDOW") => raw.parking.trend_window = value.to_owned(),
@@ -213,6 +227,7 @@ fn unknown_message(section: &str, key: &str) -> String {
         "API" => &API_KEYS,
         "HISTORY" => &HISTORY_KEYS,
         "OUTPUT" => &OUTPUT_KEYS,
+        "CHECKPOINT" => &CHECKPOINT_KEYS,
         "PARKING" => &PARKING_KEYS,
         _ => {
             let sections = SECTIONS[..6].join(", ");

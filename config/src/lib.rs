@@ -60,10 +60,10 @@ pub use demo::{DEMO_ORIGIN, DEMO_TOML};
 pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
-    ApiConfig, CityConfig, HistoryConfig, HistoryStream, HistoryTable, KafkaConfig, MAX_LANES,
-    OutputConfig, ParkingConfig, ParkingThresholds, RegistrySource, SITE_CLASS_ARTERIAL,
-    SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, SiteClass, TrafficConfig, WindowsConfig, ZoneSource,
-    derived_site_class,
+    ApiConfig, CheckpointConfig, CityConfig, HistoryConfig, HistoryStream, HistoryTable,
+    KafkaConfig, MAX_LANES, OutputConfig, ParkingConfig, ParkingThresholds, RegistrySource,
+    SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, SiteClass, TrafficConfig,
+    WindowsConfig, ZoneSource, derived_site_class,
 };
 pub use registry::{
     CityRegistry, SensorKind, SensorSpec, parse_registry, parse_registry_with_classes,
@@ -86,6 +86,8 @@ pub struct Config {
     pub history: HistoryConfig,
     /// Output topics of closed windows.
     pub output: OutputConfig,
+    /// Checkpoint location and cadence.
+    pub checkpoint: CheckpointConfig,
     /// Parking settings.
     pub parking: ParkingConfig,
     /// Traffic-state site classes.

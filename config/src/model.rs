@@ -46,6 +46,9 @@ pub(crate) const DEFAULT_HISTORY_TABLES: [(HistoryStream, u64); 6] = [
     (HistoryStream::Parking, 60),
     (HistoryStream::Parking, 900),
 ];
+pub(crate) const DEFAULT_CHECKPOINT_DIR: &str = "state";
+pub(crate) const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_MAX_STAGED_ROWS: usize = 1_000_000;
 pub(crate) const DEFAULT_FEED_INTERVAL: Duration = Duration::from_secs(5 * 60);
 /// Reports a facility may miss before it counts as stale (`stale_after` = this × feed_interval).
 pub(crate) const STALE_AFTER_INTERVALS: u32 = 3;
@@ -203,6 +206,30 @@ impl Default for OutputConfig {
             traffic_topic: DEFAULT_OUTPUT_TRAFFIC_TOPIC.to_owned(),
             traffic_lanes_topic: DEFAULT_OUTPUT_TRAFFIC_LANES_TOPIC.to_owned(),
             parking_topic: DEFAULT_OUTPUT_PARKING_TOPIC.to_owned(),
+        }
+    }
+}
+
+/// Where and how often per-task checkpoints are written (see
+/// `docs/decisions/002-effectively-once.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointConfig {
+    /// Directory of the checkpoint files, shared by every instance of the consumer group;
+    /// relative to the working directory unless absolute.
+    pub dir: PathBuf,
+    /// Time between checkpoints.
+    pub interval: Duration,
+    /// Rows staged in the sinks (over all tasks) above which a checkpoint is taken early;
+    /// bounds memory when windows close faster than the interval.
+    pub max_staged_rows: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from(DEFAULT_CHECKPOINT_DIR),
+            interval: DEFAULT_CHECKPOINT_INTERVAL,
+            max_staged_rows: DEFAULT_MAX_STAGED_ROWS,
         }
     }
 }

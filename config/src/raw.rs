@@ -30,6 +30,8 @@ pub(crate) struct RawConfig {
     pub history: RawHistory,
     /// `[output]`.
     pub output: RawOutput,
+    /// `[checkpoint]`.
+    pub checkpoint: RawCheckpoint,
     /// `[parking]`.
     pub parking: RawParking,
     /// `[traffic]`.
@@ -47,6 +49,7 @@ impl Default for RawConfig {
             api: RawApi::default(),
             history: RawHistory::default(),
             output: RawOutput::default(),
+            checkpoint: RawCheckpoint::default(),
             parking: RawParking::default(),
             traffic: RawTraffic::default(),
             cities: Vec::new(),
@@ -219,6 +222,31 @@ impl Default for RawOutput {
             traffic_topic: default_output_traffic_topic(),
             traffic_lanes_topic: default_output_traffic_lanes_topic(),
             parking_topic: default_output_parking_topic(),
+        }
+    }
+}
+
+/// `[checkpoint]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCheckpoint {
+    /// Directory of the per-task checkpoint files.
+    #[serde(default = "default_checkpoint_dir")]
+    pub dir: String,
+    /// Time between checkpoints, humantime.
+    #[serde(default = "default_checkpoint_interval")]
+    pub interval: String,
+    /// Staged rows over all sinks above which a checkpoint is taken early.
+    #[serde(default = "default_max_staged_rows")]
+    pub max_staged_rows: i64,
+}
+
+impl Default for RawCheckpoint {
+    fn default() -> Self {
+        Self {
+            dir: default_checkpoint_dir(),
+            interval: default_checkpoint_interval(),
+            max_staged_rows: default_max_staged_rows(),
         }
     }
 }
@@ -500,6 +528,18 @@ fn default_history_max_file_rows() -> i64 {
 
 fn default_history_compact_after() -> i64 {
     model::DEFAULT_HISTORY_COMPACT_AFTER as i64
+}
+
+fn default_checkpoint_dir() -> String {
+    model::DEFAULT_CHECKPOINT_DIR.to_owned()
+}
+
+fn default_checkpoint_interval() -> String {
+    humantime_text(model::DEFAULT_CHECKPOINT_INTERVAL)
+}
+
+fn default_max_staged_rows() -> i64 {
+    model::DEFAULT_MAX_STAGED_ROWS as i64
 }
 
 fn default_feed_interval() -> String {

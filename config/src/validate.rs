@@ -8,13 +8,18 @@ mod traffic;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::env::Overrides;
 use crate::error::{ENVIRONMENT, Errors};
-use crate::model::{ApiConfig, CityConfig, KafkaConfig, RegistrySource, WindowsConfig, ZoneSource};
-use crate::raw::{CURRENT_VERSION, RawApi, RawCity, RawConfig, RawKafka, RawWindows};
+use crate::model::{
+    ApiConfig, CheckpointConfig, CityConfig, KafkaConfig, RegistrySource, WindowsConfig,
+    ZoneSource,
+};
+use crate::raw::{
+    CURRENT_VERSION, RawApi, RawCheckpoint, RawCity, RawConfig, RawKafka, RawWindows,
+};
 use crate::{Config, fields};
 
 const KIB: i64 = 1024;
@@ -99,6 +104,7 @@ pub(crate) fn validate(
     let api = api(&mut ctx, &raw.api, &windows);
     let history = history::history(&mut ctx, &raw.history, &windows);
     let output = output::output(&mut ctx, raw.output, &kafka);
+    let checkpoint = checkpoint(&mut ctx, &raw.checkpoint);
     let parking = parking::parking(&mut ctx, &raw.parking);
     let traffic = traffic::traffic(&mut ctx, &raw.traffic);
     let cities = cities(&mut ctx, raw.cities, resolve);
@@ -108,10 +114,30 @@ pub(crate) fn validate(
         api,
         history,
         output,
+        checkpoint,
         parking,
         traffic,
         cities,
         origin: origin.to_path_buf(),
+    }
+}
+
+fn checkpoint(ctx: &mut Ctx<'_>, raw: &RawCheckpoint) -> CheckpointConfig {
+    let defaults = CheckpointConfig::default();
+    ctx.non_empty("checkpoint.dir", &raw.dir);
+    let interval = positive(ctx, "checkpoint.interval", &raw.interval);
+    let max_staged_rows = in_range(
+        ctx,
+        "checkpoint.max_staged_rows",
+        raw.max_staged_rows,
+        1,
+        i64::MAX,
+        "at least 1",
+    );
+    CheckpointConfig {
+        dir: PathBuf::from(&raw.dir),
+        interval: interval.unwrap_or(defaults.interval),
+        max_staged_rows: max_staged_rows.unwrap_or(defaults.max_staged_rows),
     }
 }
 

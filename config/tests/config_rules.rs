@@ -450,3 +450,28 @@ fn missing_file_names_the_file() {
     assert_eq!(errors.0[0].file, path);
     assert_eq!(errors.0[0].key, FILE_KEY);
 }
+
+#[test]
+fn checkpoint_rules() {
+    let defaults = ok("");
+    assert_eq!(defaults.checkpoint.dir, PathBuf::from("state"));
+    assert_eq!(defaults.checkpoint.interval, Duration::from_secs(10));
+    assert_eq!(defaults.checkpoint.max_staged_rows, 1_000_000);
+    let set = ok("[checkpoint]\ndir = \"/data/state\"\ninterval = \"2s\"\nmax_staged_rows = 500");
+    assert_eq!(
+        (
+            set.checkpoint.dir,
+            set.checkpoint.interval,
+            set.checkpoint.max_staged_rows
+        ),
+        (PathBuf::from("/data/state"), Duration::from_secs(2), 500)
+    );
+    fails_at("[checkpoint]\ndir = \" \"", "checkpoint.dir");
+    fails_at("[checkpoint]\ninterval = \"0s\"", "checkpoint.interval");
+    fails_at("[checkpoint]\ninterval = \"soon\"", "checkpoint.interval");
+    fails_at(
+        "[checkpoint]\nmax_staged_rows = 0",
+        "checkpoint.max_staged_rows",
+    );
+    fails_at("[checkpoint]\nevery = \"1s\"", "checkpoint.every");
+}

@@ -36,6 +36,9 @@ fn env_overrides_win_over_the_file() {
         ("STADTPULS_API__BIND", "0.0.0.0:9000"),
         ("STADTPULS_API__LIVE_RETENTION", "1h"),
         ("STADTPULS_HISTORY__DIR", "/var/lib/stadtpuls"),
+        ("STADTPULS_CHECKPOINT__DIR", "/var/lib/stadtpuls/state"),
+        ("STADTPULS_CHECKPOINT__INTERVAL", "3s"),
+        ("STADTPULS_CHECKPOINT__MAX_STAGED_ROWS", "1000"),
         ("STADTPULS_PARKING__STALE_AFTER", "5m"),
         ("STADTPULS_PARKING__FEED_INTERVAL", "1m"),
         ("STADTPULS_PARKING__TREND_WINDOW", "30m"),
@@ -88,6 +91,12 @@ fn env_overrides_win_over_the_file() {
     );
     assert_eq!(config.api.live_retention, Duration::from_secs(3600));
     assert_eq!(config.history.dir, PathBuf::from("/var/lib/stadtpuls"));
+    assert_eq!(
+        config.checkpoint.dir,
+        PathBuf::from("/var/lib/stadtpuls/state")
+    );
+    assert_eq!(config.checkpoint.interval, Duration::from_secs(3));
+    assert_eq!(config.checkpoint.max_staged_rows, 1000);
     assert_eq!(config.parking.stale_after, Duration::from_secs(300));
     assert_eq!(config.parking.feed_interval, Duration::from_secs(60));
     assert_eq!(config.parking.trend_window, Duration::from_secs(1800));

@@ -240,8 +240,15 @@ impl<S: Source> Source for Limited<S> {
         self.inner.commit(batch)
     }
 
-    fn assigned(&mut self) -> Vec<(stadtpuls_processing::window::watermark::SourceId, Arc<str>)> {
+    fn assigned(&mut self) -> Vec<crate::runner::Assignment> {
         self.inner.assigned()
+    }
+
+    fn commit_offsets(
+        &mut self,
+        offsets: &[(stadtpuls_processing::window::watermark::SourceId, i64)],
+    ) -> Result<()> {
+        self.inner.commit_offsets(offsets)
     }
 
     fn revoked(&mut self) -> Vec<stadtpuls_processing::window::watermark::SourceId> {

@@ -11,8 +11,9 @@ use tracing::{debug, warn};
 
 use crate::Result;
 use crate::pipeline::{DeadLetter, RawMessage};
-use crate::runner::{DeadLetterSink, Readiness, Source, now_ms};
+use crate::runner::{Assignment, DeadLetterSink, Readiness, Source, now_ms};
 use crate::simulate::SimulatedFeed;
+use crate::sink::Task;
 
 /// Replays the simulated feed: first a backfill of recent history in event-time steps, as
 /// fast as the pipeline takes it, then live at wall-clock pace.
@@ -91,9 +92,22 @@ impl Source for SimulatedSource {
         Ok(())
     }
 
-    fn assigned(&mut self) -> Vec<(SourceId, Arc<str>)> {
+    fn assigned(&mut self) -> Vec<Assignment> {
         let topics = std::mem::take(&mut self.topics);
-        topics.iter().map(|t| self.source_of(t)).collect()
+        topics
+            .iter()
+            .map(|t| {
+                let (source, topic) = self.source_of(t);
+                Assignment {
+                    source,
+                    task: Task {
+                        topic,
+                        partition: 0,
+                    },
+                    checkpoint: Ok(None),
+                }
+            })
+            .collect()
     }
 }
 

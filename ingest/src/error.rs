@@ -34,6 +34,22 @@ pub enum IngestError {
         #[source]
         source: std::io::Error,
     },
+    /// A checkpoint file could not be written or read.
+    #[error("checkpoint {path}: {detail}")]
+    Checkpoint {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What failed.
+        detail: String,
+    },
+    /// A sink could not commit or recover a task's output.
+    #[error("sink {sink}: {detail}")]
+    Sink {
+        /// The sink's name.
+        sink: &'static str,
+        /// What failed.
+        detail: String,
+    },
     /// An engine bug (schema mismatch).
     #[error("processing: {0}")]
     Processing(#[from] ProcessingError),
@@ -50,6 +66,14 @@ impl IngestError {
             action,
             path: path.into(),
             source,
+        }
+    }
+
+    /// A checkpoint I/O error at `path`.
+    pub fn checkpoint(path: &std::path::Path, detail: impl std::fmt::Display) -> Self {
+        IngestError::Checkpoint {
+            path: path.to_path_buf(),
+            detail: detail.to_string(),
         }
     }
 

@@ -8,10 +8,12 @@
 //! - [`bench`]: a file of lines as a source, and the peer-harness checksum;
 //! - [`sink`]: destinations of closed windows with epoch commits (history, output topics);
 //! - [`history`]: the Parquet history sink (Hive-partitioned tables, compaction, retention).
+//! - [`checkpoint`]: the per-task checkpoint files (state, offset, epoch).
 //!
 //! Every metric this crate records is declared in [`metrics`].
 
 pub mod bench;
+pub mod checkpoint;
 pub mod decode;
 pub mod demo;
 pub mod error;

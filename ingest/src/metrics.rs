@@ -7,8 +7,9 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Histogram, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, register_histogram,
-    register_histogram_vec, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
+    Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, register_histogram,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec,
 };
 
 /// Label value for events whose city could not be determined or is not configured.
@@ -221,6 +222,54 @@ pub static HISTORY_COMMIT_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     .unwrap_or_else(|e| panic!("metric stadtpuls_history_commit_seconds: {e}"))
 });
 
+/// Time of one checkpoint round: sink commits and snapshots of every owned task.
+pub static CHECKPOINT_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        "stadtpuls_checkpoint_duration_seconds",
+        "Time of one checkpoint round (sink commits, snapshot writes) over all owned tasks",
+        vec![
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
+        ]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_checkpoint_duration_seconds: {e}"))
+});
+
+/// Task checkpoints written.
+pub static CHECKPOINTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "stadtpuls_checkpoints_total",
+        "Task checkpoints (snapshot files) written"
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_checkpoints_total: {e}"))
+});
+
+/// Bytes of the snapshot files of the last checkpoint round.
+pub static CHECKPOINT_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "stadtpuls_checkpoint_bytes",
+        "Bytes of the snapshot files written by the last checkpoint round, over all tasks"
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_checkpoint_bytes: {e}"))
+});
+
+/// Snapshot files refused on load (bad checksum, truncated, unknown format).
+pub static CHECKPOINT_CORRUPT: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "stadtpuls_checkpoint_corrupt_total",
+        "Snapshot files refused on load (checksum, truncation, format); the previous one is used"
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_checkpoint_corrupt_total: {e}"))
+});
+
+/// Failed sink commits, by sink; the runner retries them.
+pub static SINK_COMMIT_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_sink_commit_failures_total",
+        "Failed commits of staged windows to a sink; retried with backoff while consumption pauses",
+        &["sink"],
+    )
+});
+
 /// Forces registration so `/metrics` lists every family (at zero) from the start.
 pub fn register() {
     LazyLock::force(&MESSAGES_RECEIVED);
@@ -244,4 +293,9 @@ pub fn register() {
     LazyLock::force(&HISTORY_WRITE_FAILURES);
     LazyLock::force(&HISTORY_STAGED_ROWS);
     LazyLock::force(&HISTORY_COMMIT_SECONDS);
+    LazyLock::force(&CHECKPOINT_DURATION);
+    LazyLock::force(&CHECKPOINTS);
+    LazyLock::force(&CHECKPOINT_BYTES);
+    LazyLock::force(&CHECKPOINT_CORRUPT);
+    LazyLock::force(&SINK_COMMIT_FAILURES);
 }

@@ -15,6 +15,7 @@ use stadtpuls_processing::live::LiveState;
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::ParkingBatchBuilder;
 use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
+use stadtpuls_processing::snapshot::{RestoreStats, TaskState};
 use stadtpuls_processing::time::ProcessingTime;
 use stadtpuls_processing::window::parking::{ParkingOperator, ParkingSpec};
 use stadtpuls_processing::window::traffic::TrafficWindowOperator;
@@ -299,6 +300,7 @@ impl Pipeline {
                     .extend(std::iter::repeat_n(index as u32, parking_new));
             }
             self.flush(source, now, messages, &mut out)?;
+            out.runs.push((source, (end - 1) as u32));
             start = end;
         }
         metrics::BATCH_DURATION
@@ -359,6 +361,50 @@ impl Pipeline {
         self.traffic.remove_source(source);
         self.lanes.remove_source(source);
         self.parking.remove_source(source);
+    }
+
+    /// The open state task `source` owns (windows, hysteresis, parking, its watermark
+    /// clock), for its checkpoint.
+    pub fn snapshot(&self, source: SourceId) -> TaskState {
+        let traffic = &self.traffic;
+        TaskState {
+            traffic: traffic.snapshot(source, &self.catalog),
+            lanes: self.lanes.snapshot(source, &self.catalog),
+            classifier: self
+                .traffic_state
+                .snapshot(|key| traffic.owner(key) == Some(source), &self.catalog),
+            parking: self.parking.snapshot(source, &self.catalog),
+        }
+    }
+
+    /// Registers task `source` (a newly assigned partition of `topic`) with the state of
+    /// its last checkpoint; entities are resolved by id in this pipeline's catalog.
+    pub fn restore(
+        &mut self,
+        source: SourceId,
+        topic: &str,
+        state: &TaskState,
+        now: ProcessingTime,
+    ) -> RestoreStats {
+        self.add_source(source, topic, now);
+        // Copies the catalog only if a preparer still holds it (see `Preparer`).
+        let catalog = Arc::make_mut(&mut self.catalog);
+        let mut stats = self.traffic.restore(source, &state.traffic, catalog, now);
+        stats += self.lanes.restore(source, &state.lanes, catalog, now);
+        stats += self.traffic_state.restore(&state.classifier, catalog);
+        stats += self.parking.restore(source, &state.parking, catalog, now);
+        stats
+    }
+
+    /// Drops everything task `source` owns and forgets the source (partition revoked,
+    /// after its checkpoint).
+    pub fn revoke(&mut self, source: SourceId) {
+        let traffic = &self.traffic;
+        self.traffic_state
+            .revoke(|key| traffic.owner(key) == Some(source));
+        self.traffic.revoke(source);
+        self.lanes.revoke(source);
+        self.parking.revoke(source, &self.catalog);
     }
 
     fn decode_message(

@@ -1,8 +1,14 @@
 //! The loop that moves batches from a source through the pipeline to the sinks.
 //!
 //! Order per batch gives at-least-once reading with nothing silently dropped: process →
-//! write dead letters (retrying until the sink takes them) → mark offsets done. A crash
-//! before the last step re-reads the batch.
+//! write dead letters (retrying until the sink takes them) → stage closed windows per
+//! owning task in the window sinks. With a checkpoint store, offsets become durable only
+//! with a task's checkpoint (`tasks.rs`, decision 002), so a crash replays from the last
+//! snapshot with its state; without one, offsets are stored after every batch.
+
+mod tasks;
+
+pub use tasks::{Assignment, Checkpointing};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,6 +22,8 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::Result;
 use crate::metrics;
 use crate::pipeline::{DeadLetter, Pipeline, Prepared, RawMessage, StepOutput};
+use crate::sink::WindowSink;
+use tasks::{Round, Tasks};
 
 mod worker;
 
@@ -25,13 +33,23 @@ use worker::{CheckWorker, Job};
 pub trait Source {
     /// Returns the next batch (possibly empty after a quiet wait), or `None` at end of input.
     fn next_batch(&mut self) -> impl Future<Output = Result<Option<Vec<RawMessage>>>>;
-    /// Marks a processed batch done so it is not read again after a restart.
+    /// Marks a processed batch done so it is not read again after a restart (only
+    /// without a checkpoint store: with one, see [`Source::commit_offsets`]).
     ///
     /// # Errors
     /// When the offsets cannot be stored; the batch will be re-read.
     fn commit(&mut self, batch: &[RawMessage]) -> Result<()>;
-    /// Sources (partitions) assigned since the last call, with their topic.
-    fn assigned(&mut self) -> Vec<(SourceId, Arc<str>)> {
+    /// Stores the next offsets of checkpointed tasks (Kafka: for lag monitoring; the
+    /// checkpoint is the truth).
+    ///
+    /// # Errors
+    /// When the offsets cannot be stored; only monitoring suffers.
+    fn commit_offsets(&mut self, _offsets: &[(SourceId, i64)]) -> Result<()> {
+        Ok(())
+    }
+    /// Partitions assigned since the last call, each with the checkpoint the source is
+    /// positioned at (a source that cannot seek reports none).
+    fn assigned(&mut self) -> Vec<Assignment> {
         Vec::new()
     }
     /// Sources (partitions) taken away since the last call.
@@ -73,24 +91,34 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Runs until the source ends or `shutdown` turns true; finishes the batch in hand first.
+/// Runs until the source ends or `shutdown` turns true; finishes the batch in hand first,
+/// then checkpoints every task.
 ///
-/// `on_output` sees every step's closed windows (history and output topics hook in here).
+/// Closed windows are staged in `sinks` per owning task and committed with each task's
+/// checkpoint (every `checkpointing.interval`, when the sinks hold more than
+/// `checkpointing.max_staged_rows`, before a partition is given up, and at the end).
+/// `on_output` sees every step's output as well (the benchmark's checksum).
 ///
 /// # Errors
-/// Engine bugs, or a source that cannot commit; dead-letter failures are retried instead.
-pub async fn run<S, D, F>(
+/// Engine bugs, a source that cannot commit, or a task whose checkpoint cannot be read;
+/// dead-letter, sink and checkpoint write failures are retried instead.
+pub async fn run<S, D, K, F>(
     pipeline: &mut Pipeline,
     source: &mut S,
     dead_letters: &mut D,
+    sinks: &mut K,
+    checkpointing: &Checkpointing,
     mut shutdown: watch::Receiver<bool>,
     mut on_output: F,
 ) -> Result<RunSummary>
 where
     S: Source,
     D: DeadLetterSink,
+    K: WindowSink,
     F: FnMut(&StepOutput),
 {
+    let mut tasks = Tasks::new(checkpointing.clone());
+    let mut abandoned = false;
     let mut summary = RunSummary::default();
     // A batch read ahead (and, when large, already checked) while the previous one was
     // applied; `Some(None)` is a read-ahead end of input.
@@ -106,7 +134,7 @@ where
             info!("shutdown requested, stopping after the batch in hand");
             break;
         }
-        let (batch, prepared) = match ahead.take() {
+        let (mut batch, mut prepared) = match ahead.take() {
             Some(read_ahead) => read_ahead,
             None => {
                 let batch = tokio::select! {
@@ -117,14 +145,36 @@ where
             }
         };
         let now = now_ms();
-        for (assigned, topic) in source.assigned() {
-            pipeline.add_source(assigned, &topic, now);
+        let revoked = source.revoked();
+        if !revoked.is_empty() {
+            // Checkpoint before giving the partitions up; their unprocessed messages are
+            // the new owner's.
+            if tasks
+                .checkpoint(pipeline, sinks, source, Some(&revoked), &shutdown)
+                .await?
+                == Round::Abandoned
+            {
+                abandoned = true;
+                break;
+            }
+            for &id in &revoked {
+                tasks.revoke(pipeline, id);
+            }
+            if let Some(messages) = &mut batch
+                && messages.iter().any(|m| revoked.contains(&m.source))
+            {
+                messages.retain(|m| !revoked.contains(&m.source));
+                prepared = None;
+            }
         }
-        for revoked in source.revoked() {
-            pipeline.remove_source(revoked);
+        // After revocations: a partition revoked and assigned again in one rebalance
+        // restarts from its checkpoint.
+        for assignment in source.assigned() {
+            tasks.assign(pipeline, sinks, assignment, now)?;
         }
         let Some(messages) = batch else {
             let out = pipeline.finish()?;
+            tasks.stage(sinks, &out)?;
             on_output(&out);
             info!(messages = summary.messages, "end of input");
             break;
@@ -178,10 +228,27 @@ where
         send_with_retry(dead_letters, &out.dead_letters)
             .instrument(info_span!("deadletter", count = out.dead_letters.len()))
             .await;
+        tasks.observe(&messages, &out.runs);
+        tasks.stage(sinks, &out)?;
         on_output(&out);
-        if !messages.is_empty() {
+        if !tasks.snapshots() && !messages.is_empty() {
             source.commit(&messages)?;
         }
+        if tasks.due(sinks)
+            && tasks
+                .checkpoint(pipeline, sinks, source, None, &shutdown)
+                .await?
+                == Round::Abandoned
+        {
+            abandoned = true;
+            break;
+        }
+    }
+    // A round abandoned for shutdown leaves the previous checkpoints: the tail is replayed.
+    if !abandoned {
+        tasks
+            .checkpoint(pipeline, sinks, source, None, &shutdown)
+            .await?;
     }
     source.close()?;
     Ok(summary)

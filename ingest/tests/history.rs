@@ -81,6 +81,7 @@ fn traffic(start: i64, revision: u32, rows: &[(&str, &str, u64)]) -> ClosedWindo
         slide_s: 60,
         window_start: start,
         revision,
+        owner: 0,
         batch: RecordBatch::try_new(schema, columns).expect("batch"),
     }
 }

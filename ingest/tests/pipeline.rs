@@ -236,6 +236,8 @@ fn run_all(batches: Vec<Vec<RawMessage>>, parallel: bool) -> Vec<Observed> {
             &mut p,
             &mut source,
             &mut sink,
+            &mut (),
+            &stadtpuls_ingest::runner::Checkpointing::disabled(),
             stop_rx,
             |out| seen.push(observe(out)),
         ))

@@ -15,6 +15,9 @@ pub enum ProcessingError {
     /// A batch did not have the schema the operator was built for.
     #[error("batch schema mismatch: {0}")]
     Schema(String),
+    /// A task snapshot could not be encoded or decoded.
+    #[error("snapshot: {0}")]
+    Snapshot(String),
     /// A broken invariant inside the engine; likely a bug.
     #[error("internal: {0}")]
     Internal(String),

@@ -45,6 +45,7 @@ pub mod marz;
 pub mod model;
 mod prefetch;
 mod reject;
+pub mod snapshot;
 pub mod time;
 pub mod window;
 

@@ -11,7 +11,7 @@ use std::fmt;
 use stadtpuls_config::SiteClass;
 
 /// MARZ traffic state of one sensor in one window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TrafficState {
     /// Z1 *frei*: free flow.
     Free,

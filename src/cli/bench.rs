@@ -130,16 +130,25 @@ pub async fn measure<S: runner::Source>(
     let mut checksum_error = None;
     let (mut open_max, mut bytes_at_max) = (0usize, 0usize);
     let started = Instant::now();
-    let summary = runner::run(pipeline, source, &mut sink, stop_rx, |out| {
-        for closed in &out.traffic {
-            if let Err(e) = checksum.add(closed) {
-                checksum_error = Some(e);
+    let checkpointing = runner::Checkpointing::disabled();
+    let summary = runner::run(
+        pipeline,
+        source,
+        &mut sink,
+        &mut (),
+        &checkpointing,
+        stop_rx,
+        |out| {
+            for closed in &out.traffic {
+                if let Err(e) = checksum.add(closed) {
+                    checksum_error = Some(e);
+                }
             }
-        }
-        if out.open_states > open_max {
-            (open_max, bytes_at_max) = (out.open_states, out.state_bytes);
-        }
-    })
+            if out.open_states > open_max {
+                (open_max, bytes_at_max) = (out.open_states, out.state_bytes);
+            }
+        },
+    )
     .await?;
     let elapsed_s = started.elapsed().as_secs_f64();
     if let Some(e) = checksum_error {

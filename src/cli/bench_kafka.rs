@@ -64,7 +64,7 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<()> {
     let mut pipeline = args.pipeline(&config);
     config.kafka.group_id = format!("{prefix}-pipeline");
     let mut source = Limited::new(
-        KafkaSource::new(&config.kafka, Readiness::default())?,
+        KafkaSource::new(&config.kafka, Readiness::default(), None)?,
         produced,
     );
     let m = measure(&mut pipeline, &mut source).await?;

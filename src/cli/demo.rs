@@ -7,10 +7,10 @@ use anyhow::Context;
 use clap::Args;
 use stadtpuls_config::{Config, env_from_process};
 use stadtpuls_ingest::demo::{LogDeadLetters, SimulatedSource};
-use stadtpuls_ingest::runner::now_ms;
+use stadtpuls_ingest::runner::{Checkpointing, now_ms};
 use stadtpuls_ingest::simulate::SimulatedFeed;
 
-use crate::app::App;
+use crate::app::{App, Io};
 
 /// Arguments of `stadtpuls demo`.
 #[derive(Debug, Args)]
@@ -60,10 +60,12 @@ impl DemoArgs {
         let cities: Vec<String> = app.registries.iter().map(|r| r.city.id.clone()).collect();
         app.serve(move |_config, ready| {
             let ids: Vec<&str> = cities.iter().map(String::as_str).collect();
-            Ok((
-                SimulatedSource::new(feed, ready, &ids),
-                LogDeadLetters::default(),
-            ))
+            Ok(Io {
+                source: SimulatedSource::new(feed, ready, &ids),
+                dead_letters: LogDeadLetters::default(),
+                sinks: (),
+                checkpointing: Checkpointing::disabled(),
+            })
         })
         .await?;
         Ok(())

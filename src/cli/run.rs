@@ -6,8 +6,9 @@ use anyhow::Context;
 use clap::Args;
 use stadtpuls_config::{Config, env_from_process};
 use stadtpuls_ingest::kafka::{KafkaDeadLetters, KafkaSource};
+use stadtpuls_ingest::runner::Checkpointing;
 
-use crate::app::App;
+use crate::app::{App, Io};
 
 /// Arguments of `stadtpuls run`.
 #[derive(Debug, Args)]
@@ -30,9 +31,15 @@ impl RunArgs {
             .with_context(|| format!("invalid configuration {}", self.config.display()))?;
         let app = App::new(config)?;
         app.serve(|config, ready| {
-            let source = KafkaSource::new(&config.kafka, ready)?;
-            let sink = KafkaDeadLetters::new(&config.kafka)?;
-            Ok((source, sink))
+            let checkpointing = Checkpointing::from_config(&config.checkpoint);
+            let source = KafkaSource::new(&config.kafka, ready, checkpointing.store.clone())?;
+            let dead_letters = KafkaDeadLetters::new(&config.kafka)?;
+            Ok(Io {
+                source,
+                dead_letters,
+                sinks: (),
+                checkpointing,
+            })
         })
         .await?;
         Ok(())

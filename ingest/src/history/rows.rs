@@ -220,6 +220,7 @@ mod tests {
             slide_s: 60,
             window_start: 60_000,
             revision,
+            owner: 0,
             batch: RecordBatch::try_new(schema, columns).expect("batch"),
         }
     }

@@ -1,11 +1,15 @@
 //! The Kafka source: a consumer-group member subscribed by topic pattern, reading batches.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::bindings::rd_kafka_resp_err_t as RDKafkaRespErr;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
+};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
@@ -16,19 +20,63 @@ use stadtpuls_processing::window::watermark::SourceId;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::pipeline::RawMessage;
-use crate::runner::{Readiness, Source};
+use crate::runner::{Assignment, Readiness, Source};
+use crate::sink::Task;
 use crate::{IngestError, Result, metrics};
 
 /// How long to wait for a first message before returning an empty batch, so the pipeline
 /// can advance watermarks of idle sources.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
-/// Consumer callbacks: readiness on assignment, revoked partitions, lag from statistics.
+/// A partition assigned in a rebalance, with the checkpoint it was positioned at.
+type Assigned = (String, i32, std::result::Result<Option<Checkpoint>, String>);
+
+/// Consumer callbacks: checkpoint positions and readiness on assignment, revoked
+/// partitions, lag from statistics.
 struct SourceContext {
     ready: Readiness,
-    assigned: Mutex<Vec<(String, i32)>>,
+    /// Where task checkpoints are; `None`: start at the group's committed offsets.
+    store: Option<CheckpointStore>,
+    assigned: Mutex<Vec<Assigned>>,
     revoked: Mutex<Vec<(String, i32)>>,
+    /// Set by every rebalance, so a batch never holds messages from both sides of one.
+    rebalanced: AtomicBool,
+}
+
+impl SourceContext {
+    /// Loads each partition's newest valid checkpoint and sets the partition's start offset
+    /// to it, so the consumer reads from the snapshot's position, never from the group's
+    /// committed offset (which only serves lag monitoring).
+    fn position(&self, tpl: &mut TopicPartitionList) -> Vec<Assigned> {
+        let partitions: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        let mut assigned = Vec::with_capacity(partitions.len());
+        for (topic, partition) in partitions {
+            let loaded = match &self.store {
+                None => Ok(None),
+                Some(store) => {
+                    let task = Task {
+                        topic: Arc::from(topic.as_str()),
+                        partition,
+                    };
+                    store.load(&task).map_err(|e| e.to_string())
+                }
+            };
+            if let Ok(Some(checkpoint)) = &loaded
+                && let Err(error) =
+                    tpl.set_partition_offset(&topic, partition, Offset::Offset(checkpoint.offset))
+            {
+                warn!(%error, topic, partition, "cannot position the partition at its checkpoint");
+            }
+            assigned.push((topic, partition, loaded));
+        }
+        assigned
+    }
 }
 
 impl ClientContext for SourceContext {
@@ -46,29 +94,62 @@ impl ClientContext for SourceContext {
 }
 
 impl ConsumerContext for SourceContext {
-    fn post_rebalance(
+    /// librdkafka's rebalance with the assigned partitions positioned at their checkpoints
+    /// before they are assigned, so no message before a snapshot's offset is fetched.
+    fn rebalance(
         &self,
-        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
-        rebalance: &Rebalance<'_>,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
     ) {
-        let partitions = |tpl: &TopicPartitionList| -> Vec<(String, i32)> {
-            tpl.elements()
-                .iter()
-                .map(|e| (e.topic().to_owned(), e.partition()))
-                .collect()
-        };
-        match rebalance {
-            Rebalance::Assign(tpl) => {
-                let mut assigned = self.assigned.lock().unwrap_or_else(PoisonError::into_inner);
-                assigned.extend(partitions(tpl));
+        self.rebalanced.store(true, Ordering::Release);
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let positioned = self.position(tpl);
+                let result = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(error) = result {
+                    warn!(%error, "assigning partitions failed");
+                }
                 info!(partitions = tpl.count(), "partitions assigned");
+                self.assigned
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend(positioned);
             }
-            Rebalance::Revoke(tpl) => {
-                let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
-                revoked.extend(partitions(tpl));
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.revoked
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend(
+                        tpl.elements()
+                            .iter()
+                            .map(|e| (e.topic().to_owned(), e.partition())),
+                    );
                 info!(partitions = tpl.count(), "partitions revoked");
+                let result = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(error) = result {
+                    warn!(%error, "unassigning partitions failed");
+                }
             }
-            Rebalance::Error(error) => warn!(%error, "rebalance failed"),
+            other => {
+                let code: RDKafkaErrorCode = other.into();
+                warn!(error = %code, "rebalance failed");
+                if let Err(error) = consumer.unassign() {
+                    warn!(%error, "unassigning partitions failed");
+                }
+            }
         }
         // Ready once we take part in the group, even with zero partitions of a pattern that
         // matches nothing yet: then there is simply nothing to wait for.
@@ -104,6 +185,14 @@ impl SourceIds {
         (id, name.clone())
     }
 
+    /// The topic and partition of a source id.
+    fn name(&self, source: SourceId) -> Option<(Arc<str>, i32)> {
+        self.topics.values().find_map(|(name, ids)| {
+            let partition = ids.iter().position(|id| *id == Some(source))?;
+            Some((name.clone(), i32::try_from(partition).ok()?))
+        })
+    }
+
     fn lookup(&self, topic: &str, partition: i32) -> Option<SourceId> {
         let (_, ids) = self.topics.get(topic)?;
         ids.get(usize::try_from(partition).ok()?).copied().flatten()
@@ -113,6 +202,8 @@ impl SourceIds {
 /// Reads sensor topics matching the configured pattern as a consumer-group member.
 pub struct KafkaSource {
     consumer: StreamConsumer<SourceContext>,
+    /// The first message after a rebalance, held for the next batch.
+    pending: Option<RawMessage>,
     sources: SourceIds,
     arena: BytesMut,
     max_messages: usize,
@@ -122,16 +213,24 @@ pub struct KafkaSource {
 impl KafkaSource {
     /// Creates the consumer and subscribes to `kafka.topic_pattern`.
     ///
-    /// Offsets are stored only after a batch is processed and auto-committed from there, so
-    /// a crash re-reads at most the uncommitted tail (at-least-once).
+    /// With `checkpoints`, each assigned partition starts at its newest checkpoint's offset
+    /// and offsets are stored with checkpoints only; without, offsets are stored after each
+    /// processed batch. Stored offsets are auto-committed, so a crash re-reads at most the
+    /// uncommitted tail (at-least-once).
     ///
     /// # Errors
     /// When the client cannot be created or the subscription is refused.
-    pub fn new(kafka: &KafkaConfig, ready: Readiness) -> Result<Self> {
+    pub fn new(
+        kafka: &KafkaConfig,
+        ready: Readiness,
+        checkpoints: Option<CheckpointStore>,
+    ) -> Result<Self> {
         let context = SourceContext {
             ready,
+            store: checkpoints,
             assigned: Mutex::new(Vec::new()),
             revoked: Mutex::new(Vec::new()),
+            rebalanced: AtomicBool::new(false),
         };
         let mut cfg = super::client_config(kafka);
         cfg.set("group.id", &kafka.group_id)
@@ -153,6 +252,7 @@ impl KafkaSource {
         info!(pattern = %kafka.topic_pattern, group = %kafka.group_id, brokers = %kafka.brokers, "kafka consumer subscribed");
         Ok(Self {
             consumer,
+            pending: None,
             sources: SourceIds::default(),
             arena: BytesMut::new(),
             max_messages: kafka.batch_max_messages,
@@ -186,17 +286,25 @@ fn to_raw<M: Message>(sources: &mut SourceIds, arena: &mut BytesMut, message: &M
 }
 
 impl Source for KafkaSource {
+    /// A batch ends at a rebalance: the runner checkpoints revoked partitions at what it
+    /// processed before it and restores assigned ones before their first message (the
+    /// rebalance callbacks run inside `recv`, before the messages that follow them).
     async fn next_batch(&mut self) -> Result<Option<Vec<RawMessage>>> {
         let mut batch = Vec::new();
-        let first = tokio::time::timeout(IDLE_POLL, self.consumer.recv()).await;
-        let first = match first {
-            Err(_elapsed) => return Ok(Some(batch)),
-            Ok(Err(error)) => {
-                warn!(%error, "kafka receive failed");
-                return Ok(Some(batch));
-            }
-            Ok(Ok(message)) => to_raw(&mut self.sources, &mut self.arena, &message),
+        let rebalanced = &self.consumer.context().rebalanced;
+        rebalanced.store(false, Ordering::Release);
+        let first = match self.pending.take() {
+            Some(message) => message,
+            None => match tokio::time::timeout(IDLE_POLL, self.consumer.recv()).await {
+                Err(_elapsed) => return Ok(Some(batch)),
+                Ok(Err(error)) => {
+                    warn!(%error, "kafka receive failed");
+                    return Ok(Some(batch));
+                }
+                Ok(Ok(message)) => to_raw(&mut self.sources, &mut self.arena, &message),
+            },
         };
+        rebalanced.store(false, Ordering::Release);
         batch.push(first);
         let deadline = Instant::now() + self.max_wait;
         while batch.len() < self.max_messages {
@@ -207,7 +315,17 @@ impl Source for KafkaSource {
                     break;
                 }
                 Ok(Ok(message)) => {
-                    batch.push(to_raw(&mut self.sources, &mut self.arena, &message));
+                    let raw = to_raw(&mut self.sources, &mut self.arena, &message);
+                    if self
+                        .consumer
+                        .context()
+                        .rebalanced
+                        .swap(false, Ordering::AcqRel)
+                    {
+                        self.pending = Some(raw);
+                        break;
+                    }
+                    batch.push(raw);
                 }
             }
         }
@@ -232,8 +350,22 @@ impl Source for KafkaSource {
         Ok(())
     }
 
-    fn assigned(&mut self) -> Vec<(SourceId, Arc<str>)> {
-        let assigned: Vec<(String, i32)> = {
+    fn commit_offsets(&mut self, offsets: &[(SourceId, i64)]) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for &(source, offset) in offsets {
+            let Some((topic, partition)) = self.sources.name(source) else {
+                continue;
+            };
+            tpl.add_partition_offset(&topic, partition, Offset::Offset(offset))
+                .map_err(|e| IngestError::kafka("build offset list", e))?;
+        }
+        self.consumer
+            .store_offsets(&tpl)
+            .map_err(|e| IngestError::kafka("store checkpointed offsets", e))
+    }
+
+    fn assigned(&mut self) -> Vec<Assignment> {
+        let assigned: Vec<Assigned> = {
             let mut guard = self
                 .consumer
                 .context()
@@ -243,8 +375,15 @@ impl Source for KafkaSource {
             std::mem::take(&mut *guard)
         };
         assigned
-            .iter()
-            .map(|(t, p)| self.sources.get(t, *p))
+            .into_iter()
+            .map(|(topic, partition, checkpoint)| {
+                let (source, topic) = self.sources.get(&topic, partition);
+                Assignment {
+                    source,
+                    task: Task { topic, partition },
+                    checkpoint,
+                }
+            })
             .collect()
     }
 

@@ -66,4 +66,7 @@ pub struct StepOutput {
     pub open_states: usize,
     /// Bytes of open traffic window state after the step.
     pub state_bytes: usize,
+    /// Runs of consecutive messages of one source in the batch: (source, index of the
+    /// run's last message), so the runner tracks offsets per run, not per message.
+    pub runs: Vec<(SourceId, u32)>,
 }

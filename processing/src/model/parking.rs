@@ -14,7 +14,7 @@ use crate::model::TimeBounds;
 use crate::{RejectReason, Rejection};
 
 /// State of one parking spot as its sensor reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[repr(u8)]
 pub enum SpotStatus {
     /// Available to park.

@@ -4,6 +4,7 @@
 //! fold the row into that window's accumulator of its entity, and when the watermark passes
 //! a window's end, turn its accumulators into one Arrow batch of results.
 
+pub(crate) mod owners;
 pub mod parking;
 pub(crate) mod slab;
 pub mod traffic;
@@ -14,6 +15,7 @@ use arrow_array::RecordBatch;
 use stadtpuls_config::WindowsConfig;
 
 use crate::time::EventTime;
+use crate::window::watermark::SourceId;
 
 /// What an event's `ts` marks, which decides the window an event on a boundary falls in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +139,10 @@ pub struct ClosedWindows {
     /// 0 on the first emission; each re-emission after late data adds one. Consumers
     /// upsert by (entity, window) and keep the highest revision.
     pub revision: u32,
+    /// The task (source) owning these rows' entities: a window whose entities belong to
+    /// several tasks is emitted as one `ClosedWindows` per task, so each task's output
+    /// can be staged and committed with its own checkpoint.
+    pub owner: SourceId,
     /// One row per entity (schema: [`traffic::traffic_window_schema`] once classified by
     /// [`traffic_state::TrafficStateClassifier`], [`traffic::traffic_aggregate_schema`]
     /// as the traffic operator emits it, or [`parking::parking_window_schema`]).

@@ -22,9 +22,11 @@ use crate::catalog::{Catalog, EntityKey};
 use crate::error::column;
 use crate::formulas;
 use crate::model::parking::{ParkingBatch, SpotStatus, col};
+use crate::snapshot::{EntityId, IdTable, RestoreStats, resolve_facilities};
 use crate::time::{EventTime, ProcessingTime, Watermark};
-use crate::window::slab::Windows;
-use crate::window::watermark::{SourceId, WatermarkTracker};
+use crate::window::owners::Owners;
+use crate::window::slab::{ShapeWindows, Windows};
+use crate::window::watermark::{SourceId, WatermarkState, WatermarkTracker};
 use crate::window::{ClosedWindows, ProcessStats, WindowShape, WindowSpec};
 use acc::{LevelStep, ParkingAcc, RowFold};
 pub use emit::{out, parking_window_schema};
@@ -62,7 +64,7 @@ impl Default for ParkingSpec {
 }
 
 /// The current state of one facility.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FacilityLive {
     /// Free spaces.
     pub free: u32,
@@ -103,7 +105,7 @@ impl FacilityLive {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct FacilityState {
     live: Option<FacilityLive>,
     spots_free: u32,
@@ -128,6 +130,28 @@ pub struct ParkingOperator {
     spots: Vec<SpotState>,
     facilities: Vec<FacilityState>,
     changed: Vec<EntityKey>,
+    /// The task owning each facility's state (and its spots').
+    owners: Owners,
+}
+
+/// The state one task owns in a [`ParkingOperator`] (see [`crate::snapshot`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ParkingSnapshot {
+    facilities: Vec<EntityId>,
+    /// (index into `facilities`, state).
+    states: Vec<(u32, FacilityState)>,
+    /// Spots that reported, by (city, spot id).
+    spots: Vec<(EntityId, SpotState)>,
+    /// Entries: (index into `facilities`, accumulator).
+    windows: Vec<ShapeWindows<(u32, ParkingAcc)>>,
+    watermark: WatermarkState,
+}
+
+impl ParkingSnapshot {
+    /// Facilities with state.
+    pub fn entities(&self) -> usize {
+        self.facilities.len()
+    }
 }
 
 impl ParkingOperator {
@@ -146,6 +170,7 @@ impl ParkingOperator {
             spots: vec![SpotState::default(); catalog.spots().len()],
             facilities: vec![FacilityState::default(); catalog.facilities().len()],
             changed: Vec::new(),
+            owners: Owners::default(),
         }
     }
 
@@ -170,6 +195,8 @@ impl ParkingOperator {
         let spot_keys = batch.spot_keys();
         let status = batch.status_codes();
         let n = rb.num_rows();
+        self.owners
+            .record(facility_keys, self.facilities.len(), source);
         let optional = |a: &UInt32Array, row: usize| a.is_valid(row).then(|| a.value(row));
         let mut rows = Vec::with_capacity(n);
         for row in 0..n {
@@ -346,6 +373,121 @@ impl ParkingOperator {
         self.watermarks.current()
     }
 
+    /// The state `source` owns: its facilities' levels, spots and windows, and its clock.
+    pub fn snapshot(&self, source: SourceId, catalog: &Catalog) -> ParkingSnapshot {
+        let mut ids = IdTable::default();
+        let owned = |key: EntityKey| self.owners.get(key) == source;
+        let mut states = Vec::new();
+        for (key, state) in self.facilities.iter().enumerate() {
+            let key = key as EntityKey;
+            if owned(key)
+                && *state != FacilityState::default()
+                && let Some(i) = ids.facility(catalog, key)
+            {
+                states.push((i, state.clone()));
+            }
+        }
+        let mut spots = Vec::new();
+        for (spot, info) in self.spots.iter().zip(catalog.spots()) {
+            let Some(facility) = catalog.facilities().get(info.facility as usize) else {
+                continue;
+            };
+            if spot.reported() && owned(info.facility) {
+                let id = EntityId {
+                    city: catalog.city_id(facility.city).to_owned(),
+                    id: info.id.to_string(),
+                };
+                spots.push((id, *spot));
+            }
+        }
+        let windows = self.windows.export(|key, acc| {
+            if !owned(key) {
+                return None;
+            }
+            Some((ids.facility(catalog, key)?, *acc))
+        });
+        ParkingSnapshot {
+            facilities: ids.into_ids(),
+            states,
+            spots,
+            windows,
+            watermark: self.watermarks.export(source),
+        }
+    }
+
+    /// Merges a snapshot of task `source` back at processing time `now`. Restored levels
+    /// count as changed, so the live view gets them with the next step.
+    pub fn restore(
+        &mut self,
+        source: SourceId,
+        snapshot: &ParkingSnapshot,
+        catalog: &Catalog,
+        now: ProcessingTime,
+    ) -> RestoreStats {
+        let keys = resolve_facilities(catalog, &snapshot.facilities);
+        let mut stats = RestoreStats::default();
+        for key in keys.iter().flatten() {
+            self.owners.set(*key, source);
+        }
+        for (i, state) in &snapshot.states {
+            let key = keys.get(*i as usize).copied().flatten();
+            match key.and_then(|k| Some((k, self.facilities.get_mut(k as usize)?))) {
+                Some((key, slot)) => {
+                    *slot = state.clone();
+                    self.changed.push(key);
+                    stats.restored += 1;
+                }
+                None => stats.dropped += 1,
+            }
+        }
+        for (id, spot) in &snapshot.spots {
+            let slot = catalog
+                .city(&id.city)
+                .and_then(|city| catalog.spot_key(city, &id.id))
+                .and_then(|key| self.spots.get_mut(key as usize));
+            match slot {
+                Some(slot) => {
+                    *slot = *spot;
+                    stats.restored += 1;
+                }
+                None => stats.dropped += 1,
+            }
+        }
+        let total: usize = snapshot
+            .windows
+            .iter()
+            .flat_map(|s| &s.windows)
+            .map(|w| w.entries.len())
+            .sum();
+        let restored =
+            self.windows
+                .import(&snapshot.windows, self.facilities.len(), |&(i, acc)| {
+                    Some((keys.get(i as usize).copied().flatten()?, acc))
+                });
+        stats.restored += restored;
+        stats.dropped += total - restored;
+        self.watermarks.import(source, &snapshot.watermark, now);
+        stats
+    }
+
+    /// Drops everything `source` owns (partition revoked, after its checkpoint).
+    pub fn revoke(&mut self, source: SourceId, catalog: &Catalog) {
+        let owners = &self.owners;
+        self.windows.retain(|key| owners.get(key) != source);
+        for (key, state) in self.facilities.iter_mut().enumerate() {
+            if owners.get(key as EntityKey) == source {
+                *state = FacilityState::default();
+            }
+        }
+        for (spot, info) in self.spots.iter_mut().zip(catalog.spots()) {
+            if owners.get(info.facility) == source {
+                *spot = SpotState::default();
+            }
+        }
+        self.owners.forget(source);
+        self.watermarks.remove(source);
+    }
+
     /// Recomputes the watermark and returns every window it closed.
     ///
     /// # Errors
@@ -372,10 +514,15 @@ impl ParkingOperator {
         let Some(t) = wm.time() else {
             return Ok(Vec::new());
         };
-        self.windows
-            .emit(t, |shape, slab| emit::emit(shape, slab, catalog))
-            .into_iter()
-            .collect()
+        let owners = &self.owners;
+        let mut closed = Vec::new();
+        for emitted in self
+            .windows
+            .emit(t, |shape, slab| emit::emit(shape, slab, catalog, owners))
+        {
+            closed.extend(emitted?);
+        }
+        Ok(closed)
     }
 }
 

@@ -266,6 +266,142 @@ impl<A: Default> Windows<A> {
     }
 }
 
+/// One open window as a snapshot holds it: flags and the accumulators of selected entities.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SlabState<E> {
+    pub(crate) start: EventTime,
+    pub(crate) revision: u32,
+    pub(crate) emitted: bool,
+    pub(crate) dirty: bool,
+    pub(crate) entries: Vec<E>,
+}
+
+/// The open windows of one shape in a snapshot.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ShapeWindows<E> {
+    pub(crate) size_ms: i64,
+    pub(crate) slide_ms: i64,
+    pub(crate) windows: Vec<SlabState<E>>,
+}
+
+impl<A: Default> Windows<A> {
+    /// The open windows with the entries `select` maps (`None` leaves an entity out); a
+    /// window without a selected entity is left out.
+    pub(crate) fn export<E>(
+        &self,
+        mut select: impl FnMut(u32, &A) -> Option<E>,
+    ) -> Vec<ShapeWindows<E>> {
+        self.shapes
+            .iter()
+            .map(|state| ShapeWindows {
+                size_ms: state.shape.size_ms,
+                slide_ms: state.shape.slide_ms,
+                windows: state
+                    .open
+                    .iter()
+                    .filter_map(|slab| {
+                        let entries: Vec<E> = slab
+                            .keys
+                            .iter()
+                            .zip(&slab.accs)
+                            .filter_map(|(&key, acc)| select(key, acc))
+                            .collect();
+                        (!entries.is_empty()).then(|| SlabState {
+                            start: slab.start,
+                            revision: slab.revision,
+                            emitted: slab.emitted,
+                            dirty: slab.dirty,
+                            entries,
+                        })
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Merges snapshot windows back: entities are added (replacing the accumulator of a
+    /// key already present), window flags combine (highest revision; emitted or dirty if
+    /// either side is). Shapes no longer configured are skipped; returns the entries kept.
+    ///
+    /// `resolve` maps an entry to its key and accumulator in this instance, `None` drops it
+    /// (an entity no longer in the catalog).
+    pub(crate) fn import<E>(
+        &mut self,
+        shapes: &[ShapeWindows<E>],
+        key_count: usize,
+        mut resolve: impl FnMut(&E) -> Option<(u32, A)>,
+    ) -> usize {
+        let mut kept = 0;
+        for saved in shapes {
+            let Some(state) = self
+                .shapes
+                .iter_mut()
+                .find(|s| s.shape.size_ms == saved.size_ms && s.shape.slide_ms == saved.slide_ms)
+            else {
+                continue;
+            };
+            for window in &saved.windows {
+                let resolved: Vec<(u32, A)> =
+                    window.entries.iter().filter_map(&mut resolve).collect();
+                if resolved.is_empty() {
+                    continue;
+                }
+                let count = resolved
+                    .iter()
+                    .map(|(key, _)| *key as usize + 1)
+                    .max()
+                    .unwrap_or(0)
+                    .max(key_count);
+                let position =
+                    find_or_open(&mut state.open, window.start, count, &mut self.spare_index);
+                let slab = &mut state.open[position];
+                slab.revision = slab.revision.max(window.revision);
+                slab.emitted |= window.emitted;
+                slab.dirty |= window.dirty;
+                for (key, acc) in resolved {
+                    *slot(slab, key, count) = acc;
+                    kept += 1;
+                }
+            }
+        }
+        kept
+    }
+
+    /// Drops the entities `keep` refuses from every open window, and windows left empty.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
+        for state in &mut self.shapes {
+            for slab in &mut state.open {
+                if slab.keys.iter().all(|&k| keep(k)) {
+                    continue;
+                }
+                let keys = std::mem::take(&mut slab.keys);
+                let accs = std::mem::take(&mut slab.accs);
+                for (key, acc) in keys.into_iter().zip(accs) {
+                    let Some(index) = slab.index.get_mut(key as usize) else {
+                        continue;
+                    };
+                    if keep(key) {
+                        *index = slab.keys.len() as u32;
+                        slab.keys.push(key);
+                        slab.accs.push(acc);
+                    } else {
+                        *index = NONE;
+                    }
+                }
+            }
+            let spare = &mut self.spare_index;
+            state.open.retain_mut(|slab| {
+                if slab.keys.is_empty() {
+                    spare.push(std::mem::take(&mut slab.index));
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    }
+}
+
 /// The accumulator of `key` in `slab`, created on first sight.
 fn slot<A: Default>(slab: &mut Slab<A>, key: u32, key_count: usize) -> &mut A {
     let k = key as usize;

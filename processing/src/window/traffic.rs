@@ -12,17 +12,19 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::Result;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, EntityKey};
 use crate::error::column;
 use crate::formulas;
 use crate::model::traffic::{TrafficBatch, col};
+use crate::snapshot::{EntityId, IdTable, RestoreStats, resolve_traffic};
 use crate::time::{ProcessingTime, Watermark};
-use crate::window::slab::{Shape, Slab, Windows};
-use crate::window::watermark::{SourceId, WatermarkTracker};
+use crate::window::owners::{NO_OWNER, Owners, by_owner};
+use crate::window::slab::{Shape, ShapeWindows, Slab, Windows};
+use crate::window::watermark::{SourceId, WatermarkState, WatermarkTracker};
 use crate::window::{ClosedWindows, ProcessStats, WindowShape, WindowSpec};
 
 /// Running sums of one sensor in one window.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TrafficAcc {
     observations: u32,
     /// Bit `l` set when lane `l` reported (0 = cross-section total).
@@ -118,6 +120,24 @@ pub struct TrafficWindowOperator {
     shapes: Vec<WindowShape>,
     windows: Windows<TrafficAcc>,
     watermarks: WatermarkTracker,
+    /// The task owning each sensor's state (by sensor key, also for per-lane windows).
+    owners: Owners,
+}
+
+/// The open state one task owns in a [`TrafficWindowOperator`] (see [`crate::snapshot`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrafficSnapshot {
+    sensors: Vec<EntityId>,
+    /// Entries: (index into `sensors`, lane or 0, accumulator).
+    windows: Vec<ShapeWindows<(u32, u8, TrafficAcc)>>,
+    watermark: WatermarkState,
+}
+
+impl TrafficSnapshot {
+    /// Sensors with open state.
+    pub fn entities(&self) -> usize {
+        self.sensors.len()
+    }
 }
 
 impl TrafficWindowOperator {
@@ -132,6 +152,7 @@ impl TrafficWindowOperator {
                 spec.allowed_lateness_ms,
             ),
             watermarks: WatermarkTracker::new(spec.out_of_orderness_ms, spec.idle_timeout_ms),
+            owners: Owners::default(),
         }
     }
 
@@ -164,6 +185,8 @@ impl TrafficWindowOperator {
         let watermark = self.watermarks.current().time();
         let update = if self.per_lane {
             let sensor_keys = batch.sensor_keys().values();
+            // Only lane rows hold state here: owners are recorded in the same pass.
+            let mut owners = self.owners.prepare(key_count, source);
             let mut rows = Vec::with_capacity(rb.num_rows());
             let mut times = Vec::with_capacity(rb.num_rows());
             let mut keys = Vec::with_capacity(rb.num_rows());
@@ -171,6 +194,12 @@ impl TrafficWindowOperator {
                 let lane = columns.lane.value(row);
                 if lane == 0 {
                     continue;
+                }
+                if let Some(owner) = owners
+                    .as_deref_mut()
+                    .and_then(|o| o.get_mut(sensor as usize))
+                {
+                    *owner = source;
                 }
                 rows.push(row);
                 times.push(t);
@@ -188,6 +217,8 @@ impl TrafficWindowOperator {
             }
             update
         } else {
+            self.owners
+                .record(batch.sensor_keys().values(), key_count, source);
             self.windows.update(
                 ts.values(),
                 batch.sensor_keys().values(),
@@ -219,6 +250,81 @@ impl TrafficWindowOperator {
 
     /// Forgets a source (partition revoked).
     pub fn remove_source(&mut self, source: SourceId) {
+        self.watermarks.remove(source);
+    }
+
+    /// The task owning the state of sensor `key`: the source that last fed it.
+    pub fn owner(&self, key: EntityKey) -> Option<SourceId> {
+        Some(self.owners.get(key)).filter(|&o| o != NO_OWNER)
+    }
+
+    /// The open state `source` owns: its sensors' windows and its watermark clock.
+    pub fn snapshot(&self, source: SourceId, catalog: &Catalog) -> TrafficSnapshot {
+        let per_lane = self.per_lane;
+        let mut ids = IdTable::default();
+        let windows = self.windows.export(|key, acc| {
+            let (sensor, lane) = split_key(key, per_lane);
+            if self.owners.get(sensor) != source {
+                return None;
+            }
+            Some((ids.traffic(catalog, sensor)?, lane, *acc))
+        });
+        TrafficSnapshot {
+            sensors: ids.into_ids(),
+            windows,
+            watermark: self.watermarks.export(source),
+        }
+    }
+
+    /// Merges a snapshot of task `source` back at processing time `now`, resolving its
+    /// sensors in `catalog` (re-admitting those admitted at run time).
+    pub fn restore(
+        &mut self,
+        source: SourceId,
+        snapshot: &TrafficSnapshot,
+        catalog: &mut Catalog,
+        now: ProcessingTime,
+    ) -> RestoreStats {
+        let keys = resolve_traffic(catalog, &snapshot.sensors);
+        for key in keys.iter().flatten() {
+            self.owners.set(*key, source);
+        }
+        let per_lane = self.per_lane;
+        let key_count =
+            catalog.traffic_sensors().len() * if per_lane { LANE_SLOTS as usize } else { 1 };
+        let total: usize = snapshot
+            .windows
+            .iter()
+            .flat_map(|s| &s.windows)
+            .map(|w| w.entries.len())
+            .sum();
+        let restored = self
+            .windows
+            .import(&snapshot.windows, key_count, |&(i, lane, acc)| {
+                let sensor = keys.get(i as usize).copied().flatten()?;
+                Some((
+                    if per_lane {
+                        lane_key(sensor, lane)
+                    } else {
+                        sensor
+                    },
+                    acc,
+                ))
+            });
+        self.watermarks.import(source, &snapshot.watermark, now);
+        RestoreStats {
+            restored,
+            dropped: total - restored,
+        }
+    }
+
+    /// Drops everything `source` owns (partition revoked, after its checkpoint).
+    pub fn revoke(&mut self, source: SourceId) {
+        let per_lane = self.per_lane;
+        let owners = &self.owners;
+        self.windows
+            .retain(|key| owners.get(split_key(key, per_lane).0) != source);
+        self.owners.forget(source);
         self.watermarks.remove(source);
     }
 
@@ -265,10 +371,14 @@ impl TrafficWindowOperator {
             return Ok(Vec::new());
         };
         let per_lane = self.per_lane;
-        self.windows
-            .emit(t, |shape, slab| emit(shape, slab, catalog, per_lane))
-            .into_iter()
-            .collect()
+        let owners = &self.owners;
+        let mut closed = Vec::new();
+        for emitted in self.windows.emit(t, |shape, slab| {
+            emit(shape, slab, catalog, per_lane, owners)
+        }) {
+            closed.extend(emitted?);
+        }
+        Ok(closed)
     }
 }
 
@@ -388,13 +498,39 @@ fn lane_key(sensor: u32, lane: u8) -> u32 {
 /// How many rows ahead [`emit`] asks for an accumulator.
 const EMIT_PREFETCH: usize = 8;
 
+/// The sensor and lane (0 for cross-section windows) of an operator key.
+fn split_key(key: u32, per_lane: bool) -> (u32, u8) {
+    if per_lane {
+        (key / LANE_SLOTS, (key % LANE_SLOTS) as u8)
+    } else {
+        (key, 0)
+    }
+}
+
+/// One batch per owning task of the window's sensors.
 fn emit(
     shape: Shape,
     slab: &Slab<TrafficAcc>,
     catalog: &Catalog,
     per_lane: bool,
+    owners: &Owners,
+) -> Result<Vec<ClosedWindows>> {
+    by_owner(slab.sorted(), owners, |key| {
+        owners.get(split_key(key, per_lane).0)
+    })
+    .into_iter()
+    .map(|(owner, entries)| emit_rows(shape, slab, catalog, per_lane, owner, entries))
+    .collect()
+}
+
+fn emit_rows(
+    shape: Shape,
+    slab: &Slab<TrafficAcc>,
+    catalog: &Catalog,
+    per_lane: bool,
+    owner: SourceId,
+    entries: Vec<(u32, &TrafficAcc)>,
 ) -> Result<ClosedWindows> {
-    let entries = slab.sorted();
     let n = entries.len();
     let window_s = (shape.size_ms / 1000) as u32;
     let start = slab.start;
@@ -501,6 +637,7 @@ fn emit(
         slide_s: (shape.slide_ms / 1000) as u32,
         window_start: start,
         revision: slab.revision,
+        owner,
         batch: RecordBatch::try_new(traffic_aggregate_schema(), columns)?,
     })
 }

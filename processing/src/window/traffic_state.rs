@@ -15,6 +15,7 @@ use crate::catalog::{Catalog, EntityKey};
 use crate::error::column;
 use crate::formulas;
 use crate::marz::{self, MarzThresholds, TrafficState};
+use crate::snapshot::{EntityId, IdTable, RestoreStats, resolve_traffic};
 use crate::time::EventTime;
 use crate::window::ClosedWindows;
 use crate::window::traffic::{out, traffic_aggregate_schema, traffic_window_schema};
@@ -153,8 +154,87 @@ impl TrafficStateClassifier {
             slide_s: closed.slide_s,
             window_start: closed.window_start,
             revision: closed.revision,
+            owner: closed.owner,
             batch: RecordBatch::try_new(traffic_window_schema(), columns)?,
         })
+    }
+
+    /// The hysteresis states of the sensors `owned` accepts (a task's, see
+    /// [`crate::snapshot`]).
+    pub fn snapshot(
+        &self,
+        owned: impl Fn(EntityKey) -> bool,
+        catalog: &Catalog,
+    ) -> ClassifierSnapshot {
+        let mut ids = IdTable::default();
+        let mut states = Vec::new();
+        let mut families: Vec<_> = self.previous.iter().collect();
+        families.sort_by_key(|(family, _)| **family);
+        for (&(window_s, slide_s), slots) in families {
+            for (key, slot) in slots.iter().enumerate() {
+                let key = key as EntityKey;
+                let Some(previous) = slot.filter(|_| owned(key)) else {
+                    continue;
+                };
+                let Some(sensor) = ids.traffic(catalog, key) else {
+                    continue;
+                };
+                states.push(SavedState {
+                    window_s,
+                    slide_s,
+                    sensor,
+                    window_start: previous.window_start,
+                    state: previous.state,
+                });
+            }
+        }
+        ClassifierSnapshot {
+            sensors: ids.into_ids(),
+            states,
+        }
+    }
+
+    /// Merges a task's hysteresis states back, resolving sensors in `catalog`.
+    pub fn restore(
+        &mut self,
+        snapshot: &ClassifierSnapshot,
+        catalog: &mut Catalog,
+    ) -> RestoreStats {
+        let keys = resolve_traffic(catalog, &snapshot.sensors);
+        let count = catalog.traffic_sensors().len();
+        let mut stats = RestoreStats::default();
+        for saved in &snapshot.states {
+            let Some(key) = keys.get(saved.sensor as usize).copied().flatten() else {
+                stats.dropped += 1;
+                continue;
+            };
+            let slots = self
+                .previous
+                .entry((saved.window_s, saved.slide_s))
+                .or_default();
+            if slots.len() < count {
+                slots.resize(count, None);
+            }
+            if let Some(slot) = slots.get_mut(key as usize) {
+                *slot = Some(Previous {
+                    window_start: saved.window_start,
+                    state: saved.state,
+                });
+                stats.restored += 1;
+            }
+        }
+        stats
+    }
+
+    /// Drops the states of the sensors `owned` accepts (a revoked task's).
+    pub fn revoke(&mut self, owned: impl Fn(EntityKey) -> bool) {
+        for slots in self.previous.values_mut() {
+            for (key, slot) in slots.iter_mut().enumerate() {
+                if owned(key as EntityKey) {
+                    *slot = None;
+                }
+            }
+        }
     }
 
     /// Number of (window size, sensor) states kept, at most sizes × catalog sensors.
@@ -164,6 +244,24 @@ impl TrafficStateClassifier {
             .map(|slots| slots.iter().filter(|slot| slot.is_some()).count())
             .sum()
     }
+}
+
+/// One sensor's last state of one window family in a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SavedState {
+    window_s: u32,
+    slide_s: u32,
+    /// Index into [`ClassifierSnapshot::sensors`].
+    sensor: u32,
+    window_start: EventTime,
+    state: Option<TrafficState>,
+}
+
+/// The hysteresis states one task owns in a [`TrafficStateClassifier`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ClassifierSnapshot {
+    sensors: Vec<EntityId>,
+    states: Vec<SavedState>,
 }
 
 fn sensor_key(catalog: &Catalog, city: &str, sensor: &str) -> Option<EntityKey> {
@@ -282,6 +380,7 @@ mod tests {
             slide_s: window_s,
             window_start: start,
             revision: 0,
+            owner: 0,
             batch: batch.unwrap_or_else(|e| panic!("test batch: {e}")),
         }
     }
@@ -445,6 +544,7 @@ mod tests {
             slide_s: 60,
             window_start: T0,
             revision: 0,
+            owner: 0,
             batch: RecordBatch::new_empty(crate::window::parking::parking_window_schema()),
         };
         assert!(classifier.classify(&parking, &catalog).is_err());

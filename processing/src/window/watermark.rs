@@ -26,6 +26,8 @@ pub struct WatermarkTracker {
     idle_timeout_ms: i64,
     sources: Vec<Option<SourceClock>>,
     current: Watermark,
+    /// Whether any event was observed: until then restores may set the watermark.
+    observed: bool,
 }
 
 impl WatermarkTracker {
@@ -36,6 +38,7 @@ impl WatermarkTracker {
             idle_timeout_ms,
             sources: Vec::new(),
             current: Watermark::Unknown,
+            observed: false,
         }
     }
 
@@ -46,6 +49,7 @@ impl WatermarkTracker {
 
     /// Records that `source` delivered events up to `max_event_time` at processing time `now`.
     pub fn observe(&mut self, source: SourceId, max_event_time: EventTime, now: ProcessingTime) {
+        self.observed = true;
         let clock = self.clock(source, now);
         clock.max_event_time = Some(
             clock
@@ -117,11 +121,55 @@ impl WatermarkTracker {
         self.current
     }
 
+    /// What a task's snapshot keeps of `source`: its clock and the operator watermark.
+    pub(crate) fn export(&self, source: SourceId) -> WatermarkState {
+        let clock = self.sources.get(source as usize).copied().flatten();
+        WatermarkState {
+            registered: clock.is_some(),
+            max_event_time: clock.and_then(|c| c.max_event_time),
+            operator: self.current.time(),
+        }
+    }
+
+    /// Restores `source` from a snapshot at processing time `now`.
+    ///
+    /// The source counts as just assigned (seen at `now`, as [`Self::register`] does), so
+    /// after a restart it holds the watermark until it delivers or turns idle instead of
+    /// being idle at once. Before this tracker has observed any event (a fresh instance
+    /// restoring its tasks), the operator watermark becomes the highest of the snapshots':
+    /// that of the newest checkpoint round, which every task with messages to replay was
+    /// part of (an unchanged task keeps an older snapshot and has nothing to replay). A
+    /// tracker already running keeps its own, since raising it could make its other
+    /// tasks' events late, and it never goes back.
+    pub(crate) fn import(&mut self, source: SourceId, state: &WatermarkState, now: ProcessingTime) {
+        if state.registered {
+            let clock = self.clock(source, now);
+            clock.max_event_time = match (clock.max_event_time, state.max_event_time) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        if let Some(t) = state.operator.filter(|_| !self.observed) {
+            self.current = Watermark::EventTime(self.current.time().map_or(t, |c| c.max(t)));
+        }
+    }
+
     /// Moves the watermark to the end of time so every open window closes (end of input).
     pub fn finish(&mut self) -> Watermark {
         self.current = Watermark::EventTime(EventTime::MAX);
         self.current
     }
+}
+
+/// A source's clock and the operator watermark, as a task snapshot keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct WatermarkState {
+    /// Whether the source was registered or had delivered.
+    registered: bool,
+    /// Its newest event time.
+    max_event_time: Option<EventTime>,
+    /// The operator watermark when the snapshot was taken.
+    operator: Option<EventTime>,
 }
 
 #[cfg(test)]
@@ -160,6 +208,29 @@ mod tests {
         assert_eq!(w.advance(1_000), Watermark::Unknown);
         w.heartbeat(0, 61_000);
         assert_eq!(w.advance(61_000), Watermark::EventTime(470_000));
+    }
+
+    #[test]
+    fn restores_take_the_newest_watermark_only_before_the_first_event() {
+        let mut old = WatermarkTracker::new(1_000, 60_000);
+        old.observe(0, 50_000, 0);
+        old.observe(1, 90_000, 0);
+        old.advance(0);
+        let (a, b) = (old.export(0), old.export(1));
+        let mut fresh = WatermarkTracker::new(1_000, 60_000);
+        let stale = WatermarkState {
+            operator: Some(10_000),
+            ..b
+        };
+        fresh.import(1, &stale, 5);
+        fresh.import(0, &a, 5);
+        assert_eq!(fresh.current(), Watermark::EventTime(49_000));
+        assert_eq!(fresh.advance(5), Watermark::EventTime(49_000));
+        let mut running = WatermarkTracker::new(1_000, 60_000);
+        running.observe(2, 20_000, 0);
+        running.advance(0);
+        running.import(0, &a, 5);
+        assert_eq!(running.current(), Watermark::EventTime(19_000), "kept");
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub(crate) struct RowFold {
 }
 
 /// Integral of the occupancy step function over the part of the window it is known for.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct TimeWeighted {
     /// Σ occupancy · ms.
     area: f64,
@@ -81,7 +81,7 @@ impl TimeWeighted {
 }
 
 /// Running values of one facility in one window.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ParkingAcc {
     pub(super) updates: u32,
     last_ts: EventTime,

@@ -14,7 +14,9 @@ use crate::Result;
 use crate::catalog::Catalog;
 use crate::formulas;
 use crate::window::ClosedWindows;
+use crate::window::owners::{Owners, by_owner};
 use crate::window::slab::{Shape, Slab};
+use crate::window::watermark::SourceId;
 
 /// Column names of a closed parking window batch (the `parking_<size>` tables).
 pub mod out {
@@ -158,12 +160,26 @@ impl Columns {
     }
 }
 
+/// One batch per owning task of the window's facilities.
 pub(super) fn emit(
     shape: Shape,
     slab: &Slab<ParkingAcc>,
     catalog: &Catalog,
+    owners: &Owners,
+) -> Result<Vec<ClosedWindows>> {
+    by_owner(slab.sorted(), owners, |key| owners.get(key))
+        .into_iter()
+        .map(|(owner, entries)| emit_rows(shape, slab, catalog, owner, entries))
+        .collect()
+}
+
+fn emit_rows(
+    shape: Shape,
+    slab: &Slab<ParkingAcc>,
+    catalog: &Catalog,
+    owner: SourceId,
+    entries: Vec<(u32, &ParkingAcc)>,
 ) -> Result<ClosedWindows> {
-    let entries = slab.sorted();
     let start = slab.start;
     let end = start + shape.size_ms;
     let mut c = Columns::with_capacity(entries.len());
@@ -209,6 +225,7 @@ pub(super) fn emit(
         slide_s: (shape.slide_ms / 1000) as u32,
         window_start: start,
         revision: slab.revision,
+        owner,
         batch: RecordBatch::try_new(parking_window_schema(), c.finish())?,
     })
 }

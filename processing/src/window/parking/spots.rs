@@ -18,7 +18,7 @@ pub(crate) struct EndedSession {
     pub(crate) dwell_ms: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Session {
     #[default]
     Idle,
@@ -27,7 +27,7 @@ enum Session {
 }
 
 /// The newest state of one spot sensor and its open session, if any.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SpotState {
     status: Option<SpotStatus>,
     ts: EventTime,
@@ -42,6 +42,11 @@ pub(crate) struct SpotChange {
 }
 
 impl SpotState {
+    /// Whether the spot has reported.
+    pub(crate) fn reported(&self) -> bool {
+        self.status.is_some()
+    }
+
     /// Applies a report; `None` when it is older than the state held, which it then does
     /// not change (out-of-order delivery must not resurrect an old state).
     pub(crate) fn apply(&mut self, ts: EventTime, status: SpotStatus) -> Option<SpotChange> {

@@ -5,7 +5,9 @@ use stadtpuls_config::ParkingThresholds;
 /// Status of a facility: DATEX II `ParkingSiteStatusEnum` values plus `closed`.
 ///
 /// Ordered by how full: `SpacesAvailable < AlmostFull < Full`; `Closed` stands apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ParkingStatus {
     /// Below the `almostFull` thresholds.
     SpacesAvailable,

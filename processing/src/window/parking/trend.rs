@@ -4,7 +4,7 @@ use crate::formulas;
 use crate::time::EventTime;
 
 /// Direction of occupancy, as DATEX II `parkingOccupancyTrend` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Trend {
     /// The slope is within ± the threshold.
     Stable,
@@ -48,7 +48,7 @@ impl Trend {
 const TREND_SLOTS: i64 = 30;
 
 /// Recent (event time, occupancy %) readings of one facility, oldest first.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TrendSamples {
     samples: Vec<(EventTime, f64)>,
 }

@@ -63,6 +63,7 @@ fn traffic_windows(revision: u32) -> ClosedWindows {
         slide_s: 60,
         window_start: T10,
         revision,
+        owner: 0,
         batch: RecordBatch::try_new(traffic_window_schema(), columns).expect("traffic batch"),
     }
 }
@@ -195,6 +196,7 @@ fn lane_windows_append_the_lane_to_the_key() {
         slide_s: 900,
         window_start: T10,
         revision: 0,
+        owner: 0,
         batch: RecordBatch::try_new(traffic_aggregate_schema(), columns).expect("lane batch"),
     };
     let got = records(Stream::TrafficLanes, &closed);
@@ -236,6 +238,7 @@ fn parking_window_gives_the_exact_key_and_json() {
         slide_s: 900,
         window_start: T10,
         revision: 1,
+        owner: 0,
         batch: RecordBatch::try_new(parking_window_schema(), columns).expect("parking batch"),
     };
     let got = records(Stream::Parking, &closed);

@@ -1,0 +1,386 @@
+//! The runner's tasks (input topic-partitions): their epochs and offsets, staging of their
+//! closed windows, and checkpoints. See `docs/decisions/002-effectively-once.md`.
+//!
+//! A checkpoint of a task with epoch `E` commits every sink for `E+1`, then writes the
+//! task's snapshot (state and next offset) as epoch `E+1`, then stores the offset in Kafka
+//! for lag monitoring. A failing commit or snapshot write is retried with backoff; the
+//! runner does not read meanwhile, so memory stays bounded and nothing is lost. A crash
+//! at any point leaves the newest complete snapshot, and `WindowSink::recover` drops
+//! output of the epoch that did not complete.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use stadtpuls_config::CheckpointConfig;
+use stadtpuls_processing::snapshot::TaskState;
+use stadtpuls_processing::time::ProcessingTime;
+use stadtpuls_processing::window::ClosedWindows;
+use stadtpuls_processing::window::watermark::SourceId;
+use tokio::sync::watch;
+use tracing::{info, info_span, warn};
+
+use crate::checkpoint::{Checkpoint, CheckpointStore};
+use crate::pipeline::{Pipeline, RawMessage, StepOutput};
+use crate::runner::Source;
+use crate::sink::{Stream, Task, WindowSink};
+use crate::{IngestError, Result, metrics};
+
+/// How the runner checkpoints.
+#[derive(Debug, Clone)]
+pub struct Checkpointing {
+    /// Where snapshots go; `None` for sources that cannot seek (the demo feed, a file):
+    /// sinks are still committed on the interval, but nothing is restored.
+    pub store: Option<CheckpointStore>,
+    /// Time between checkpoints.
+    pub interval: Duration,
+    /// Staged rows (over all sinks) above which a checkpoint is taken early.
+    pub max_staged_rows: usize,
+}
+
+impl Checkpointing {
+    /// Checkpoints into `config.dir` on the configured cadence.
+    pub fn from_config(config: &CheckpointConfig) -> Self {
+        Self {
+            store: Some(CheckpointStore::new(&config.dir)),
+            interval: config.interval,
+            max_staged_rows: config.max_staged_rows,
+        }
+    }
+
+    /// No snapshots; sinks committed every 10 s (demo, benchmarks, tests).
+    pub fn disabled() -> Self {
+        let defaults = CheckpointConfig::default();
+        Self {
+            store: None,
+            interval: defaults.interval,
+            max_staged_rows: defaults.max_staged_rows,
+        }
+    }
+}
+
+/// A partition given to this instance, with the checkpoint its consumer was positioned at.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    /// The pipeline's id of the partition.
+    pub source: SourceId,
+    /// The partition.
+    pub task: Task,
+    /// Its newest valid checkpoint, if any: the source already reads from its offset.
+    /// `Err` when the checkpoint directory could not be read: the task must not start.
+    pub checkpoint: std::result::Result<Option<Checkpoint>, String>,
+}
+
+#[derive(Debug)]
+struct TaskEntry {
+    task: Task,
+    /// The last completed epoch.
+    epoch: u64,
+    /// The next offset to read, once known.
+    offset: Option<i64>,
+    /// Messages processed or rows staged since the last checkpoint.
+    changed: bool,
+}
+
+/// Whether a checkpoint round completed or was abandoned for shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Round {
+    Done,
+    Abandoned,
+}
+
+/// The tasks this instance owns.
+#[derive(Debug)]
+pub(crate) struct Tasks {
+    config: Checkpointing,
+    tasks: BTreeMap<SourceId, TaskEntry>,
+    last: Instant,
+    warned_unowned: bool,
+}
+
+impl Tasks {
+    pub(crate) fn new(config: Checkpointing) -> Self {
+        Self {
+            config,
+            tasks: BTreeMap::new(),
+            last: Instant::now(),
+            warned_unowned: false,
+        }
+    }
+
+    /// Whether snapshots are written (and offsets are stored only with them).
+    pub(crate) fn snapshots(&self) -> bool {
+        self.config.store.is_some()
+    }
+
+    /// Takes over an assigned task: drops its sinks' orphans, restores its state.
+    ///
+    /// # Errors
+    /// When the checkpoint could not be read or decoded, or a sink cannot recover: the
+    /// task must not start from a state that does not match its position.
+    pub(crate) fn assign<K: WindowSink>(
+        &mut self,
+        pipeline: &mut Pipeline,
+        sinks: &mut K,
+        assignment: Assignment,
+        now: ProcessingTime,
+    ) -> Result<()> {
+        let Assignment {
+            source,
+            task,
+            checkpoint,
+        } = assignment;
+        let checkpoint = checkpoint.map_err(|detail| IngestError::Checkpoint {
+            path: self
+                .config
+                .store
+                .as_ref()
+                .and_then(|s| s.task_dir(&task).ok())
+                .unwrap_or_default(),
+            detail,
+        })?;
+        let epoch = checkpoint.as_ref().map_or(0, |c| c.epoch);
+        if self.snapshots() {
+            sinks.recover(&task, epoch)?;
+        }
+        match &checkpoint {
+            Some(c) => {
+                let state = TaskState::decode(&c.body)?;
+                let stats = pipeline.restore(source, &task.topic, &state, now);
+                info!(
+                    task = %task,
+                    epoch,
+                    offset = c.offset,
+                    restored = stats.restored,
+                    dropped = stats.dropped,
+                    "restored task {task} from epoch {epoch} offset {}",
+                    c.offset
+                );
+                if stats.dropped > 0 {
+                    warn!(task = %task, dropped = stats.dropped, "entities of the checkpoint are not in this instance's catalog; their state is dropped");
+                }
+            }
+            None => {
+                pipeline.add_source(source, &task.topic, now);
+                if self.snapshots() {
+                    info!(task = %task, "task {task} has no checkpoint, starting empty");
+                }
+            }
+        }
+        self.tasks.insert(
+            source,
+            TaskEntry {
+                task,
+                epoch,
+                offset: checkpoint.map(|c| c.offset),
+                changed: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// Notes the offsets of processed messages, one run of a source at a time (`runs` of
+    /// the step's output); tasks of sources that were never assigned (a file) are learnt
+    /// from their messages.
+    pub(crate) fn observe(&mut self, messages: &[RawMessage], runs: &[(SourceId, u32)]) {
+        for &(source, last) in runs {
+            let Some(m) = messages.get(last as usize) else {
+                continue;
+            };
+            let entry = self.tasks.entry(source).or_insert_with(|| TaskEntry {
+                task: Task {
+                    topic: m.topic.clone(),
+                    partition: m.partition,
+                },
+                epoch: 0,
+                offset: None,
+                changed: false,
+            });
+            // offsets grow within a partition: the run's last message is its newest
+            let next = m.offset + 1;
+            entry.offset = Some(entry.offset.map_or(next, |o| o.max(next)));
+            entry.changed = true;
+        }
+    }
+
+    /// Stages a step's closed windows in the sinks, per owning task.
+    ///
+    /// # Errors
+    /// Only sink bugs (an unexpected schema).
+    pub(crate) fn stage<K: WindowSink>(&mut self, sinks: &mut K, out: &StepOutput) -> Result<()> {
+        for (stream, closed) in [
+            (Stream::Traffic, &out.traffic),
+            (Stream::TrafficLanes, &out.traffic_lanes),
+            (Stream::Parking, &out.parking),
+        ] {
+            for windows in closed {
+                self.stage_one(sinks, stream, windows)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn stage_one<K: WindowSink>(
+        &mut self,
+        sinks: &mut K,
+        stream: Stream,
+        closed: &ClosedWindows,
+    ) -> Result<()> {
+        let Some(entry) = self.tasks.get_mut(&closed.owner) else {
+            if !self.warned_unowned {
+                self.warned_unowned = true;
+                warn!(
+                    owner = closed.owner,
+                    "closed windows of a source without a task are not staged"
+                );
+            }
+            return Ok(());
+        };
+        entry.changed = true;
+        sinks.stage(&entry.task, stream, closed)
+    }
+
+    /// Whether a checkpoint is due: the interval passed, or the sinks hold too many rows.
+    pub(crate) fn due<K: WindowSink>(&self, sinks: &K) -> bool {
+        self.last.elapsed() >= self.config.interval
+            || sinks.staged_rows() > self.config.max_staged_rows
+    }
+
+    /// Checkpoints every changed task (or only those in `only`).
+    ///
+    /// # Errors
+    /// Only bugs (a state that cannot be encoded); I/O and sink failures are retried until
+    /// they pass or shutdown is requested, which abandons the round.
+    pub(crate) async fn checkpoint<S: Source, K: WindowSink>(
+        &mut self,
+        pipeline: &Pipeline,
+        sinks: &mut K,
+        source: &mut S,
+        only: Option<&[SourceId]>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<Round> {
+        let started = Instant::now();
+        let _span = info_span!("checkpoint").entered();
+        let mut bytes = 0u64;
+        let mut offsets = Vec::new();
+        for (&id, entry) in &mut self.tasks {
+            if !entry.changed || only.is_some_and(|o| !o.contains(&id)) {
+                continue;
+            }
+            let epoch = entry.epoch + 1;
+            if commit(sinks, &entry.task, epoch, shutdown).await == Round::Abandoned {
+                return Ok(Round::Abandoned);
+            }
+            if let (Some(store), Some(offset)) = (&self.config.store, entry.offset) {
+                let body = pipeline.snapshot(id).encode()?;
+                match write(store, &entry.task, epoch, offset, &body, shutdown).await {
+                    Some(written) => bytes += written,
+                    None => return Ok(Round::Abandoned),
+                }
+                metrics::CHECKPOINTS.inc();
+                offsets.push((id, offset));
+            }
+            entry.epoch = epoch;
+            entry.changed = false;
+        }
+        if !offsets.is_empty()
+            && let Err(error) = source.commit_offsets(&offsets)
+        {
+            warn!(%error, "storing checkpointed offsets in Kafka failed (lag monitoring only)");
+        }
+        if only.is_none() {
+            self.last = Instant::now();
+            metrics::CHECKPOINT_BYTES.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
+        metrics::CHECKPOINT_DURATION.observe(started.elapsed().as_secs_f64());
+        Ok(Round::Done)
+    }
+
+    /// Drops a revoked task (after its checkpoint).
+    pub(crate) fn revoke(&mut self, pipeline: &mut Pipeline, source: SourceId) {
+        pipeline.revoke(source);
+        if let Some(entry) = self.tasks.remove(&source) {
+            info!(task = %entry.task, epoch = entry.epoch, "task {} revoked after its checkpoint", entry.task);
+        }
+    }
+}
+
+/// Retries before a shutdown gives up on a failing sink or store (the tail is replayed
+/// after the restart instead).
+const SHUTDOWN_ATTEMPTS: u32 = 3;
+
+/// First retry delay; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Commits `task`'s epoch on every sink, retrying with backoff.
+async fn commit<K: WindowSink>(
+    sinks: &mut K,
+    task: &Task,
+    epoch: u64,
+    shutdown: &watch::Receiver<bool>,
+) -> Round {
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts = 0;
+    loop {
+        let error = match sinks.commit(task, epoch).await {
+            Ok(()) => return Round::Done,
+            Err(error) => error,
+        };
+        let sink = match &error {
+            IngestError::Sink { sink, .. } => *sink,
+            _ => sinks.name(),
+        };
+        metrics::SINK_COMMIT_FAILURES
+            .with_label_values(&[sink])
+            .inc();
+        attempts += 1;
+        if *shutdown.borrow() && attempts >= SHUTDOWN_ATTEMPTS {
+            warn!(%error, sink, task = %task, epoch, "giving up on the commit for shutdown; the tail is replayed after the restart");
+            return Round::Abandoned;
+        }
+        warn!(%error, sink, task = %task, epoch, retry_in_ms = backoff.as_millis() as u64, "sink commit failed; consumption paused");
+        if pause(backoff, shutdown).await {
+            return Round::Abandoned;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Writes a snapshot, retrying with backoff; `None` when abandoned for shutdown.
+async fn write(
+    store: &CheckpointStore,
+    task: &Task,
+    epoch: u64,
+    offset: i64,
+    body: &[u8],
+    shutdown: &watch::Receiver<bool>,
+) -> Option<u64> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts = 0;
+    loop {
+        let error = match store.write(task, epoch, offset, body) {
+            Ok(written) => return Some(written),
+            Err(error) => error,
+        };
+        attempts += 1;
+        if *shutdown.borrow() && attempts >= SHUTDOWN_ATTEMPTS {
+            warn!(%error, task = %task, epoch, "giving up on the checkpoint for shutdown; the tail is replayed after the restart");
+            return None;
+        }
+        warn!(%error, task = %task, epoch, retry_in_ms = backoff.as_millis() as u64, "checkpoint write failed; consumption paused");
+        if pause(backoff, shutdown).await {
+            return None;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Sleeps `backoff`; true when shutdown was requested meanwhile (while running normally).
+async fn pause(backoff: Duration, shutdown: &watch::Receiver<bool>) -> bool {
+    let stopping = *shutdown.borrow();
+    let mut watch = shutdown.clone();
+    tokio::select! {
+        () = tokio::time::sleep(backoff) => false,
+        changed = watch.changed(), if !stopping => changed.is_ok() && *watch.borrow(),
+    }
+}
