@@ -114,6 +114,8 @@ allowed_lateness = "0s"
 bind = "127.0.0.1:{port}"
 [history]
 dir = "{hist}"
+[checkpoint]
+dir = "{state}"
 [[cities]]
 id = "{alpha}"
 name = "Alpha"
@@ -131,6 +133,7 @@ registry = "beta.csv"
 "#,
         brokers = common::brokers(),
         hist = dir.join("history").display(),
+        state = dir.join("state").display(),
     );
     let path = dir.join("stadtpuls.toml");
     std::fs::write(&path, toml).expect("write config");
