@@ -14,8 +14,7 @@ use std::time::Duration;
 use crate::env::Overrides;
 use crate::error::{ENVIRONMENT, Errors};
 use crate::model::{
-    ApiConfig, CheckpointConfig, CityConfig, KafkaConfig, RegistrySource, WindowsConfig,
-    ZoneSource,
+    ApiConfig, CheckpointConfig, CityConfig, KafkaConfig, RegistrySource, WindowsConfig, ZoneSource,
 };
 use crate::raw::{
     CURRENT_VERSION, RawApi, RawCheckpoint, RawCity, RawConfig, RawKafka, RawWindows,

@@ -168,3 +168,35 @@ fn named(sink: &'static str, error: crate::IngestError) -> crate::IngestError {
         },
     }
 }
+
+/// An optional sink (disabled in the config): `None` takes nothing and commits at once.
+impl<S: WindowSink> WindowSink for Option<S> {
+    fn name(&self) -> &'static str {
+        self.as_ref().map_or("none", WindowSink::name)
+    }
+
+    fn stage(&mut self, task: &Task, stream: Stream, closed: &ClosedWindows) -> Result<()> {
+        match self {
+            Some(sink) => sink.stage(task, stream, closed),
+            None => Ok(()),
+        }
+    }
+
+    fn staged_rows(&self) -> usize {
+        self.as_ref().map_or(0, WindowSink::staged_rows)
+    }
+
+    async fn commit(&mut self, task: &Task, epoch: u64) -> Result<()> {
+        match self {
+            Some(sink) => sink.commit(task, epoch).await,
+            None => Ok(()),
+        }
+    }
+
+    fn recover(&mut self, task: &Task, committed_epoch: u64) -> Result<()> {
+        match self {
+            Some(sink) => sink.recover(task, committed_epoch),
+            None => Ok(()),
+        }
+    }
+}

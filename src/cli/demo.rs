@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use stadtpuls_config::{Config, env_from_process};
 use stadtpuls_ingest::demo::{LogDeadLetters, SimulatedSource};
+use stadtpuls_ingest::history::HistorySink;
 use stadtpuls_ingest::runner::{Checkpointing, now_ms};
 use stadtpuls_ingest::simulate::SimulatedFeed;
 
@@ -58,12 +59,13 @@ impl DemoArgs {
         println!("  metrics:  http://{bind}/metrics");
         println!("Press Ctrl-C to stop.");
         let cities: Vec<String> = app.registries.iter().map(|r| r.city.id.clone()).collect();
-        app.serve(move |_config, ready| {
+        app.serve(move |config, ready| {
             let ids: Vec<&str> = cities.iter().map(String::as_str).collect();
             Ok(Io {
                 source: SimulatedSource::new(feed, ready, &ids),
                 dead_letters: LogDeadLetters::default(),
-                sinks: (),
+                // The demo has no Kafka: history only, committed every 10 s.
+                sinks: HistorySink::from_config(&config.history),
                 checkpointing: Checkpointing::disabled(),
             })
         })

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use stadtpuls_config::{Config, env_from_process};
-use stadtpuls_ingest::kafka::{KafkaDeadLetters, KafkaSource};
+use stadtpuls_ingest::history::HistorySink;
+use stadtpuls_ingest::kafka::{KafkaDeadLetters, KafkaSource, OutputTopics, ensure_output_topics};
 use stadtpuls_ingest::runner::Checkpointing;
+use stadtpuls_ingest::sink::SinkPair;
 
 use crate::app::{App, Io};
 
@@ -29,15 +31,27 @@ impl RunArgs {
         let config = Config::load(&self.config, &env_from_process())
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("invalid configuration {}", self.config.display()))?;
+        if config.output.enabled {
+            ensure_output_topics(&config.kafka, &config.output)
+                .await
+                .context("cannot create the output topics")?;
+        }
         let app = App::new(config)?;
         app.serve(|config, ready| {
             let checkpointing = Checkpointing::from_config(&config.checkpoint);
             let source = KafkaSource::new(&config.kafka, ready, checkpointing.store.clone())?;
             let dead_letters = KafkaDeadLetters::new(&config.kafka)?;
+            // History first: a window is in the output topics only once it is in history.
+            let history = HistorySink::from_config(&config.history);
+            let output = if config.output.enabled {
+                Some(OutputTopics::new(&config.kafka, &config.output)?)
+            } else {
+                None
+            };
             Ok(Io {
                 source,
                 dead_letters,
-                sinks: (),
+                sinks: SinkPair::new(history, output),
                 checkpointing,
             })
         })
