@@ -16,8 +16,9 @@ use crate::error::{ConfigError, Errors, FILE_KEY};
 use crate::raw::RawConfig;
 
 /// Top-level keys, for the unknown-key message.
-const TOP_LEVEL_KEYS: [&str; 9] = [
-    "version", "kafka", "windows", "api", "history", "output", "parking", "traffic", "cities",
+const TOP_LEVEL_KEYS: [&str; 11] = [
+    "version", "kafka", "windows", "api", "history", "output", "parking", "traffic", "sql",
+    "api_keys", "cities",
 ];
 
 /// Parses `text`; returns `None` (with errors pushed) when the TOML itself is broken.
@@ -57,6 +58,8 @@ pub(crate) fn parse(text: &str, origin: &Path, errors: &mut Errors) -> Option<Ra
             "output" => located.section(value, "output", errors, |v| raw.output = v),
             "parking" => located.section(value, "parking", errors, |v| raw.parking = v),
             "traffic" => located.section(value, "traffic", errors, |v| raw.traffic = v),
+            "sql" => located.section(value, "sql", errors, |v| raw.sql = v),
+            "api_keys" => located.section(value, "api_keys", errors, |v| raw.api_keys = v),
             "cities" => raw.cities = located.cities(value, errors),
             other => {
                 let expected = TOP_LEVEL_KEYS.map(|k| format!("`{k}`")).join(", ");

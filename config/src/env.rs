@@ -14,9 +14,10 @@ use crate::raw::{RawConfig, SettingValue};
 /// Prefix of every Stadtpuls variable.
 pub const ENV_PREFIX: &str = "STADTPULS_";
 
-/// The first six take overrides; the others only exist to explain why they do not.
-const SECTIONS: [&str; 8] = [
-    "KAFKA", "WINDOWS", "API", "HISTORY", "OUTPUT", "PARKING", "CITIES", "TRAFFIC",
+/// The first seven take overrides; the others only exist to explain why they do not.
+const SECTIONS: [&str; 10] = [
+    "KAFKA", "WINDOWS", "API", "HISTORY", "OUTPUT", "PARKING", "SQL", "CITIES", "TRAFFIC",
+    "API_KEYS",
 ];
 const KAFKA_KEYS: [&str; 8] = [
     "BROKERS",
@@ -43,6 +44,14 @@ const OUTPUT_KEYS: [&str; 4] = [
     "TRAFFIC_TOPIC",
     "TRAFFIC_LANES_TOPIC",
     "PARKING_TOPIC",
+];
+const SQL_KEYS: [&str; 6] = [
+    "ENABLED",
+    "FLIGHT_BIND",
+    "MEMORY_LIMIT_MIB",
+    "TIMEOUT",
+    "MAX_ROWS",
+    "MAX_CONCURRENT",
 ];
 const PARKING_KEYS: [&str; 8] = [
     "FEED_INTERVAL",
@@ -171,6 +180,20 @@ fn apply_one(
         ("PARKING", "FULL_DECREASING_PCT") => {
             raw.parking.full_decreasing_pct = parse_number(value)?
         }
+        ("SQL", "ENABLED") => raw.sql.enabled = parse_bool(value)?,
+        ("SQL", "FLIGHT_BIND") => {
+            raw.sql.flight_bind = (!value.trim().is_empty()).then(|| value.to_owned());
+        }
+        ("SQL", "MEMORY_LIMIT_MIB") => raw.sql.memory_limit_mib = parse_integer(value)?,
+        ("SQL", "TIMEOUT") => raw.sql.timeout = value.to_owned(),
+        ("SQL", "MAX_ROWS") => raw.sql.max_rows = parse_integer(value)?,
+        ("SQL", "MAX_CONCURRENT") => raw.sql.max_concurrent = parse_integer(value)?,
+        // Keys are secrets' hashes tied to principals: a list of tables, not a value.
+        ("API_KEYS", _) => {
+            return Err(
+                "api keys cannot be set from the environment, edit the config file".to_owned(),
+            );
+        }
         ("CITIES", _) => {
             return Err(
                 "cities cannot be overridden from the environment, edit the config file".to_owned(),
@@ -214,8 +237,9 @@ fn unknown_message(section: &str, key: &str) -> String {
         "HISTORY" => &HISTORY_KEYS,
         "OUTPUT" => &OUTPUT_KEYS,
         "PARKING" => &PARKING_KEYS,
+        "SQL" => &SQL_KEYS,
         _ => {
-            let sections = SECTIONS[..6].join(", ");
+            let sections = SECTIONS[..7].join(", ");
             return format!("unknown config section `{section}`, expected one of {sections}");
         }
     };

@@ -1,0 +1,244 @@
+//! Arrow Flight SQL: the same engine for DBeaver, JDBC/ADBC, Python and R clients.
+//!
+//! Stateless: a statement's ticket (and a prepared statement's handle) is the SQL text,
+//! so any server instance can answer any `DoGet`. The API key travels as
+//! `authorization: Bearer <key>` on every call, or as the password of a `Basic` handshake,
+//! which answers with the bearer token clients then send. `GetFlightInfo` plans the
+//! query (for its schema) without running it; `DoGet` runs it under the same limits and
+//! per-city access as `POST /v1/sql`. Catalog browsing (`GetTables`, …) is not offered:
+//! `SHOW TABLES` and `DESCRIBE` work as queries.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
+use arrow_flight::sql::server::FlightSqlService;
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, CommandPreparedStatementQuery, CommandStatementQuery,
+    ProstMessageExt, SqlInfo, TicketStatementQuery,
+};
+use arrow_flight::{
+    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
+    IpcMessage, SchemaAsIpc, Ticket,
+};
+use bytes::Bytes;
+use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use futures::{Stream, TryStreamExt};
+use prost::Message;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::{Principal, SqlEngine, access};
+use crate::error::SqlError;
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The Flight SQL service over a [`SqlEngine`].
+#[derive(Debug, Clone)]
+pub struct FlightSql {
+    engine: SqlEngine,
+}
+
+impl FlightSql {
+    /// A service answering with `engine`.
+    pub fn new(engine: SqlEngine) -> Self {
+        Self { engine }
+    }
+
+    fn principal(&self, metadata: &MetadataMap) -> Result<Principal, Status> {
+        let key = metadata
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(access::key_from_authorization)
+            .ok_or_else(|| status(SqlError::Unauthorized))?;
+        self.engine.authenticate(&key).map_err(status)
+    }
+
+    fn sql_of(handle: &[u8]) -> Result<String, Status> {
+        String::from_utf8(handle.to_vec())
+            .map_err(|_| Status::invalid_argument("statement handle is not UTF-8 SQL"))
+    }
+
+    async fn flight_info(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        ticket: Ticket,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = self
+            .engine
+            .plan_schema(principal, sql)
+            .await
+            .map_err(status)?;
+        let info = FlightInfo::new()
+            .try_with_schema(&schema)
+            .map_err(|e| Status::internal(format!("cannot encode the schema: {e}")))?
+            .with_endpoint(FlightEndpoint::new().with_ticket(ticket))
+            .with_descriptor(descriptor);
+        Ok(Response::new(info))
+    }
+
+    async fn stream(
+        &self,
+        principal: &Principal,
+        sql: &str,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let result = self.engine.query(principal, sql).await.map_err(status)?;
+        let batches = futures::stream::iter(result.batches.into_iter().map(Ok));
+        let stream = FlightDataEncoderBuilder::new()
+            .with_schema(result.schema)
+            .build(batches)
+            .map_err(Status::from);
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// The gRPC status of a SQL error.
+fn status(error: SqlError) -> Status {
+    let message = error.to_string();
+    match error {
+        SqlError::Unauthorized => Status::unauthenticated(message),
+        SqlError::Refused(_) => Status::permission_denied(message),
+        SqlError::Invalid(_) => Status::invalid_argument(message),
+        SqlError::Limit { limit, .. } if limit == super::limits::TIMEOUT_KEY => {
+            Status::deadline_exceeded(message)
+        }
+        SqlError::Limit { .. } => Status::resource_exhausted(message),
+        SqlError::Disabled => Status::unavailable(message),
+        SqlError::Internal(_) => Status::internal(message),
+    }
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for FlightSql {
+    type FlightService = FlightSql;
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<ResponseStream<HandshakeResponse>>, Status> {
+        let key = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(access::key_from_authorization)
+            .ok_or_else(|| status(SqlError::Unauthorized))?;
+        self.engine.authenticate(&key).map_err(status)?;
+        let token = format!("Bearer {key}");
+        let reply = HandshakeResponse {
+            protocol_version: 0,
+            payload: Bytes::from(key.into_bytes()),
+        };
+        let mut response: Response<ResponseStream<HandshakeResponse>> =
+            Response::new(Box::pin(futures::stream::iter([Ok(reply)])));
+        let value = token
+            .parse()
+            .map_err(|_| Status::invalid_argument("the key is not a valid header value"))?;
+        response.metadata_mut().insert("authorization", value);
+        Ok(response)
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let principal = self.principal(request.metadata())?;
+        let ticket = TicketStatementQuery {
+            statement_handle: Bytes::from(query.query.clone().into_bytes()),
+        };
+        let ticket = Ticket::new(ticket.as_any().encode_to_vec());
+        self.flight_info(&principal, &query.query, ticket, request.into_inner())
+            .await
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        command: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let principal = self.principal(request.metadata())?;
+        let sql = Self::sql_of(&command.prepared_statement_handle)?;
+        let ticket = Ticket::new(command.as_any().encode_to_vec());
+        self.flight_info(&principal, &sql, ticket, request.into_inner())
+            .await
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let principal = self.principal(request.metadata())?;
+        let sql = Self::sql_of(&ticket.statement_handle)?;
+        self.stream(&principal, &sql).await
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        command: CommandPreparedStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let principal = self.principal(request.metadata())?;
+        let sql = Self::sql_of(&command.prepared_statement_handle)?;
+        self.stream(&principal, &sql).await
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let principal = self.principal(request.metadata())?;
+        let schema = self
+            .engine
+            .plan_schema(&principal, &query.query)
+            .await
+            .map_err(status)?;
+        let IpcMessage(dataset_schema) = SchemaAsIpc::new(&schema, &IpcWriteOptions::default())
+            .try_into()
+            .map_err(|e| Status::internal(format!("cannot encode the schema: {e}")))?;
+        let IpcMessage(parameter_schema) =
+            SchemaAsIpc::new(&Schema::empty(), &IpcWriteOptions::default())
+                .try_into()
+                .map_err(|e| Status::internal(format!("cannot encode the schema: {e}")))?;
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: Bytes::from(query.query.into_bytes()),
+            dataset_schema,
+            parameter_schema,
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        _query: ActionClosePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
+        self.principal(request.metadata())?;
+        Ok(())
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+/// Serves Flight SQL on `listener` until `shutdown` completes.
+///
+/// # Errors
+/// When serving fails (the listener broke).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: SqlEngine,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let address: Option<SocketAddr> = listener.local_addr().ok();
+    tracing::info!(address = ?address, "flight sql listening");
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    tonic::transport::Server::builder()
+        .add_service(FlightServiceServer::new(FlightSql::new(engine)))
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}
