@@ -159,3 +159,19 @@ async fn joins_subqueries_ctes_and_unions_stay_within_the_city() {
         .await;
     assert_eq!(scalar, [json!({"n": 0})]);
 }
+
+#[tokio::test]
+async fn the_demo_keys_printed_by_the_demo_authenticate() {
+    let config = stadtpuls_config::Config::demo(&Default::default()).expect("demo");
+    let registries = config.load_registries().expect("registries");
+    let engine = stadtpuls_api::SqlEngine::new(&config, &registries, None).expect("engine");
+    let all = engine
+        .authenticate(stadtpuls_config::DEMO_SQL_KEY)
+        .expect("demo key");
+    assert_eq!(all.access, stadtpuls_api::sql::Access::All);
+    let ulm = engine
+        .authenticate(stadtpuls_config::DEMO_SQL_ULM_KEY)
+        .expect("ulm key");
+    assert!(ulm.access.allows("ulm") && ulm.access.allows("ettlingen"));
+    assert!(!ulm.access.allows("karlsruhe"));
+}

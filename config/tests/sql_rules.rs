@@ -174,3 +174,37 @@ fn environment_overrides_the_limits_and_errors_name_the_variable() {
         ]
     );
 }
+
+#[test]
+fn the_demo_keys_match_their_configured_hashes() {
+    let config = Config::demo(&HashMap::new()).unwrap_or_else(|errors| panic!("{errors}"));
+    let hash = |key: &str| -> String {
+        // The config crate only stores hashes; compare against sha256sum's output for the
+        // documented demo keys.
+        match key {
+            "stadtpuls-demo-key" => {
+                "3bbcc1e0b21c3024c53c7797c765781baba5db91aa6946c6b0e733aa43c7a02f"
+            }
+            "stadtpuls-demo-ulm-key" => {
+                "9a389e58300d6dc8344ace895d5d165bd37bfdd3d892a5f577fac9bc33565dfa"
+            }
+            _ => "",
+        }
+        .to_owned()
+    };
+    assert_eq!(config.api_keys.len(), 2);
+    assert_eq!(
+        config.api_keys[0].key_sha256,
+        hash(stadtpuls_config::DEMO_SQL_KEY)
+    );
+    assert_eq!(config.api_keys[0].cities, CityScope::All);
+    assert_eq!(
+        config.api_keys[1].key_sha256,
+        hash(stadtpuls_config::DEMO_SQL_ULM_KEY)
+    );
+    assert_eq!(
+        config.api_keys[1].cities,
+        CityScope::Only(vec!["ulm".into()])
+    );
+    assert_eq!(config.city("ettlingen").map(|c| c.share), Some(Share::Open));
+}

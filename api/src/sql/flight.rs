@@ -225,6 +225,20 @@ impl FlightSqlService for FlightSql {
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
 }
 
+/// Binds `bind` and serves Flight SQL there until `shutdown` completes.
+///
+/// # Errors
+/// When the address cannot be bound or serving fails.
+pub async fn serve_on(
+    bind: SocketAddr,
+    engine: SqlEngine,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    serve(listener, engine, shutdown).await?;
+    Ok(())
+}
+
 /// Serves Flight SQL on `listener` until `shutdown` completes.
 ///
 /// # Errors
