@@ -47,9 +47,9 @@ impl App {
     fn sql_engine(&self) -> anyhow::Result<SqlEngine> {
         let engine = SqlEngine::new(&self.config, &self.registries, Some(self.live.clone()))
             .context("cannot build the SQL engine")?;
-        Ok(engine
+        engine
             .with_dedicated_runtime(2)
-            .context("cannot start the SQL threads")?)
+            .context("cannot start the SQL threads")
     }
 
     fn api_state(&self) -> AppState {

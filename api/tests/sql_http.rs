@@ -241,3 +241,14 @@ async fn without_an_engine_the_endpoint_is_absent() {
     let answer = post(state, Some(ULM_KEY), None, &sql_body("SELECT 1")).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_openapi_description_has_the_sql_endpoint() {
+    let spec: Value = serde_json::from_str(stadtpuls_api::OPENAPI).expect("openapi");
+    let post = &spec["paths"]["/v1/sql"]["post"];
+    assert!(post["requestBody"]["content"]["application/json"].is_object());
+    for status in ["200", "400", "401", "403", "406", "422"] {
+        assert!(post["responses"][status].is_object(), "{status}");
+    }
+    assert!(spec["components"]["schemas"]["SqlResult"].is_object());
+}

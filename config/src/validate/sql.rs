@@ -79,11 +79,11 @@ pub(super) fn sql(ctx: &mut Ctx<'_>, raw: &RawSql, api: &ApiConfig) -> SqlConfig
         enabled: raw.enabled,
         flight_bind,
         memory_limit_bytes: memory_mib
-            .map(|mib| mib as usize * 1024 * 1024)
+            .map(|mib| mib * 1024 * 1024)
             .unwrap_or(defaults.memory_limit_bytes),
         timeout: timeout.unwrap_or(defaults.timeout),
-        max_rows: max_rows.map_or(defaults.max_rows, |n| n as usize),
-        max_concurrent: max_concurrent.map_or(defaults.max_concurrent, |n| n as usize),
+        max_rows: max_rows.unwrap_or(defaults.max_rows),
+        max_concurrent: max_concurrent.unwrap_or(defaults.max_concurrent),
     }
 }
 
