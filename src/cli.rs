@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_kafka;
+mod bench_sql;
 mod config_check;
 mod demo;
 mod produce;

@@ -16,6 +16,7 @@
 //! principal), so nothing one query does can reach another.
 
 pub mod access;
+pub mod bench;
 pub mod catalog;
 pub mod flight;
 pub mod format;
