@@ -27,8 +27,8 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<()> {
 
     // 1. Produce the first `limit` lines to one topic per city.
     let input = args.input()?;
-    let file = std::fs::File::open(input)
-        .with_context(|| format!("cannot open {}", input.display()))?;
+    let file =
+        std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
     let mut lines = BufReader::with_capacity(1 << 20, file).split(b'\n');
     let producer = FeedProducer::new(&config.kafka)?;
     let topics: BTreeSet<String> = config

@@ -46,7 +46,8 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn duckdb_python() -> Option<PathBuf> {
     let venv = std::env::var_os("STADTPULS_PYTEST_VENV").map_or_else(
         || {
-            let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+            let home =
+                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
             home.join(".cache/stadtpuls-pytest/venv")
         },
         PathBuf::from,
@@ -99,13 +100,20 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     env.insert("STADTPULS_SQL__TIMEOUT".into(), "1h".into());
     env.insert("STADTPULS_SQL__MEMORY_LIMIT_MIB".into(), "4096".into());
     let config = Config::demo(&env).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let registries = config.load_registries().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let registries = config
+        .load_registries()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let traffic_dir = dir.join("traffic_1m");
     if traffic_dir.exists() && args.sql_dir.is_some() {
         eprintln!("reusing the history in {}", dir.display());
     } else {
         let started = Instant::now();
-        let generated = bench::generate_history(&dir, &registries, args.sql_sensors_per_city, args.sql_minutes)?;
+        let generated = bench::generate_history(
+            &dir,
+            &registries,
+            args.sql_sensors_per_city,
+            args.sql_minutes,
+        )?;
         eprintln!(
             "generated {} traffic rows and {} parking rows ({:.1} MB of Parquet) in {:.1} s",
             generated.traffic_rows,
@@ -119,7 +127,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let facilities = dir.join("facilities.parquet");
     let reference = engine.query(&principal, "SELECT * FROM facilities").await?;
     std::fs::write(&facilities, format::to_parquet(&reference)?)?;
-    let count = engine.query(&principal, "SELECT count(*) FROM traffic_1m").await?;
+    let count = engine
+        .query(&principal, "SELECT count(*) FROM traffic_1m")
+        .await?;
     let rows = format::to_json_rows(&count)?;
     eprintln!("traffic_1m: {}", String::from_utf8_lossy(&rows).trim());
 
@@ -139,7 +149,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let duck = match duckdb_python() {
         Some(python) => Some(run_duckdb(&python, &dir, &facilities, runs)?),
         None => {
-            eprintln!("DuckDB not found in the test venv (scripts/test.sh creates it): Stadtpuls only");
+            eprintln!(
+                "DuckDB not found in the test venv (scripts/test.sh creates it): Stadtpuls only"
+            );
             None
         }
     };
@@ -147,9 +159,16 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     println!("|---|---:|---:|---:|");
     let mut result = serde_json::Map::new();
     for (name, ms, rows) in &ours {
-        let duck_ms = duck
-            .as_ref()
-            .map(|d| median(d[name]["ms"].as_array().into_iter().flatten().filter_map(Value::as_f64).collect()));
+        let duck_ms = duck.as_ref().map(|d| {
+            median(
+                d[name]["ms"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_f64)
+                    .collect(),
+            )
+        });
         if let Some(d) = &duck {
             let duck_rows = d[name]["rows"].as_u64().unwrap_or(0) as usize;
             if duck_rows != *rows {
@@ -158,7 +177,10 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
         let duck_text = duck_ms.map_or_else(|| "–".to_owned(), |ms| format!("{ms:.0}"));
         println!("| {name} | {ms:.0} | {duck_text} | {rows} |");
-        result.insert(name.clone(), json!({"stadtpuls_ms": ms, "duckdb_ms": duck_ms, "rows": rows}));
+        result.insert(
+            name.clone(),
+            json!({"stadtpuls_ms": ms, "duckdb_ms": duck_ms, "rows": rows}),
+        );
     }
     if let Some(d) = &duck {
         result.insert("duckdb_version".into(), d["version"].clone());

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
-    UInt8Builder, UInt32Builder, UInt64Builder, new_null_array,
+    ArrayRef, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder,
+    TimestampMillisecondBuilder, UInt8Builder, UInt32Builder, UInt64Builder, new_null_array,
 };
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
@@ -84,14 +84,22 @@ pub struct Generated {
     pub bytes: u64,
 }
 
-fn writer(path: &Path, schema: &datafusion::arrow::datatypes::SchemaRef) -> Result<ArrowWriter<File>, SqlError> {
+fn writer(
+    path: &Path,
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+) -> Result<ArrowWriter<File>, SqlError> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| SqlError::Internal(format!("{}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| SqlError::Internal(format!("{}: {e}", parent.display())))?;
     }
-    let file = File::create(path).map_err(|e| SqlError::Internal(format!("{}: {e}", path.display())))?;
+    let file =
+        File::create(path).map_err(|e| SqlError::Internal(format!("{}: {e}", path.display())))?;
     let level = ZstdLevel::try_new(3).map_err(|e| SqlError::Internal(e.to_string()))?;
-    let properties = WriterProperties::builder().set_compression(Compression::ZSTD(level)).build();
-    ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(|e| SqlError::Internal(e.to_string()))
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .build();
+    ArrowWriter::try_new(file, schema.clone(), Some(properties))
+        .map_err(|e| SqlError::Internal(e.to_string()))
 }
 
 fn internal(error: impl std::fmt::Display) -> SqlError {
@@ -116,7 +124,11 @@ pub fn generate_history(
     for (index, registry) in registries.iter().enumerate() {
         let city = &registry.city.id;
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1));
-        let partition = |table: &str| dir.join(table).join(format!("city={city}")).join(format!("date={DATE}"));
+        let partition = |table: &str| {
+            dir.join(table)
+                .join(format!("city={city}"))
+                .join(format!("date={DATE}"))
+        };
         let path = partition("traffic_1m").join("part-bench-0-e000000000001-0000.parquet");
         let mut out = writer(&path, &traffic_schema)?;
         let total = u64::from(sensors_per_city) * u64::from(minutes);
