@@ -202,8 +202,21 @@ else:
     kwargs = {"username": "analyst", "password": key}
 try:
     with flight_sql.connect(uri, db_kwargs=kwargs) as conn, conn.cursor() as cur:
-        cur.execute(sql)
-        print(json.dumps(cur.fetch_arrow_table().to_pylist()))
+        if sql == "@catalog":
+            objects = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+            tables = sorted(t["table_name"] for c in objects for s in c["catalog_db_schemas"] for t in s["db_schema_tables"])
+            info = conn.adbc_get_info()
+            schema = conn.adbc_get_table_schema("traffic_1m", catalog_filter="stadtpuls", db_schema_filter="public")
+            print(json.dumps({
+                "catalogs": [c["catalog_name"] for c in objects],
+                "tables": tables,
+                "table_types": sorted(conn.adbc_get_table_types()),
+                "vendor": info.get("vendor_name"),
+                "traffic_1m": schema.names,
+            }))
+        else:
+            cur.execute(sql)
+            print(json.dumps(cur.fetch_arrow_table().to_pylist()))
 except Exception as error:
     print(json.dumps({"error": str(error)}))
 "#;
@@ -367,8 +380,9 @@ async fn http_flight_sql_and_the_cli_return_the_same_rows() {
             .contains("DDL"),
         "{refused}"
     );
+    let python_for_unknown = python.clone();
     let unknown = tokio::task::spawn_blocking(move || {
-        flight_query(&python, flight, "bearer", "guess", QUERY)
+        flight_query(&python_for_unknown, flight, "bearer", "guess", QUERY)
     })
     .await
     .expect("flight client");
@@ -380,6 +394,49 @@ async fn http_flight_sql_and_the_cli_return_the_same_rows() {
             .contains("unauth"),
         "{unknown}"
     );
+
+    // Tools browse the catalog: DBeaver and JDBC list catalogs, schemas, tables, columns.
+    let python_for_catalog = python.clone();
+    let catalog = tokio::task::spawn_blocking(move || {
+        flight_query(
+            &python_for_catalog,
+            flight,
+            "bearer",
+            DEMO_SQL_ULM_KEY,
+            "@catalog",
+        )
+    })
+    .await
+    .expect("flight client");
+    assert_eq!(
+        catalog["catalogs"],
+        serde_json::json!(["stadtpuls"]),
+        "{catalog}"
+    );
+    let tables: Vec<&str> = catalog["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for table in [
+        "cities",
+        "live_parking",
+        "parking_15m_latest",
+        "traffic_1m",
+        "traffic_1m_latest",
+    ] {
+        assert!(tables.contains(&table), "{table} not listed: {catalog}");
+    }
+    assert_eq!(catalog["table_types"], serde_json::json!(["TABLE", "VIEW"]));
+    assert_eq!(catalog["vendor"], "Stadtpuls");
+    let columns: Vec<&str> = catalog["traffic_1m"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(&columns[columns.len() - 2..], ["city", "date"]);
 
     // CLI
     let output = Command::new(env!("CARGO_BIN_EXE_stadtpuls"))

@@ -5,8 +5,10 @@
 //! `authorization: Bearer <key>` on every call, or as the password of a `Basic` handshake,
 //! which answers with the bearer token clients then send. `GetFlightInfo` plans the
 //! query (for its schema) without running it; `DoGet` runs it under the same limits and
-//! per-city access as `POST /v1/sql`. Catalog browsing (`GetTables`, …) is not offered:
-//! `SHOW TABLES` and `DESCRIBE` work as queries.
+//! per-city access as `POST /v1/sql`. Tools browse the catalog with `GetCatalogs`
+//! (`stadtpuls`), `GetDbSchemas` (`public`), `GetTables` (with column schemas),
+//! `GetTableTypes` and `GetSqlInfo` (read-only server); keys, imported/exported keys and
+//! XDBC type info are not offered.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -14,20 +16,26 @@ use std::pin::Pin;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
 use arrow_flight::sql::server::FlightSqlService;
+use std::sync::LazyLock;
+
+use arrow_flight::sql::metadata::{GetTablesBuilder, SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, CommandPreparedStatementQuery, CommandStatementQuery,
-    ProstMessageExt, SqlInfo, TicketStatementQuery,
+    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandStatementQuery, ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
     Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
     IpcMessage, SchemaAsIpc, Ticket,
 };
 use bytes::Bytes;
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use futures::{Stream, TryStreamExt};
 use prost::Message;
+use std::sync::Arc;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -35,6 +43,59 @@ use super::{Principal, SqlEngine, access};
 use crate::error::SqlError;
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// What `GetSqlInfo` answers: who we are, and that nothing can be written.
+static SQL_INFO: LazyLock<Option<SqlInfoData>> = LazyLock::new(|| {
+    let mut builder = SqlInfoDataBuilder::new();
+    builder.append(SqlInfo::FlightSqlServerName, "Stadtpuls");
+    builder.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+    // The Arrow format version (Schema.fbs), not the library's.
+    builder.append(SqlInfo::FlightSqlServerArrowVersion, "1.3");
+    builder.append(SqlInfo::FlightSqlServerReadOnly, true);
+    builder.build().ok()
+});
+
+fn sql_info() -> Result<&'static SqlInfoData, Status> {
+    SQL_INFO
+        .as_ref()
+        .ok_or_else(|| Status::internal("server info did not build"))
+}
+
+/// A `FlightInfo` whose one ticket is the command itself (catalog commands are answered
+/// statelessly in `DoGet`).
+fn command_info(
+    command: impl ProstMessageExt,
+    schema: &Schema,
+    descriptor: FlightDescriptor,
+) -> Result<Response<FlightInfo>, Status> {
+    let ticket = Ticket::new(command.as_any().encode_to_vec());
+    let info = FlightInfo::new()
+        .try_with_schema(schema)
+        .map_err(|e| Status::internal(format!("cannot encode the schema: {e}")))?
+        .with_endpoint(FlightEndpoint::new().with_ticket(ticket))
+        .with_descriptor(descriptor);
+    Ok(Response::new(info))
+}
+
+/// One batch as a `DoGet` stream.
+fn batch_stream(
+    schema: SchemaRef,
+    batch: Result<RecordBatch, arrow_flight::error::FlightError>,
+) -> Response<<FlightSql as FlightService>::DoGetStream> {
+    let stream = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .build(futures::stream::iter([batch]))
+        .map_err(Status::from);
+    Response::new(Box::pin(stream))
+}
+
+fn table_types_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "table_type",
+        DataType::Utf8,
+        false,
+    )]))
+}
 
 /// The Flight SQL service over a [`SqlEngine`].
 #[derive(Debug, Clone)]
@@ -220,6 +281,128 @@ impl FlightSqlService for FlightSql {
     ) -> Result<(), Status> {
         self.principal(request.metadata())?;
         Ok(())
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.principal(request.metadata())?;
+        let schema = query.clone().into_builder().schema();
+        command_info(query, &schema, request.into_inner())
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.principal(request.metadata())?;
+        let mut builder = query.into_builder();
+        builder.append(super::CATALOG);
+        let schema = builder.schema();
+        Ok(batch_stream(schema, builder.build()))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.principal(request.metadata())?;
+        let schema = query.clone().into_builder().schema();
+        command_info(query, &schema, request.into_inner())
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.principal(request.metadata())?;
+        let mut builder = query.into_builder();
+        builder.append(super::CATALOG, super::SCHEMA);
+        let schema = builder.schema();
+        Ok(batch_stream(schema, builder.build()))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.principal(request.metadata())?;
+        let schema = query.clone().into_builder().schema();
+        command_info(query, &schema, request.into_inner())
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let principal = self.principal(request.metadata())?;
+        let tables = self.engine.tables(&principal).await.map_err(status)?;
+        let mut builder: GetTablesBuilder = query.into_builder();
+        for table in &tables {
+            builder
+                .append(
+                    super::CATALOG,
+                    super::SCHEMA,
+                    &table.name,
+                    table.table_type,
+                    &table.schema,
+                )
+                .map_err(|e| Status::internal(format!("cannot list `{}`: {e}", table.name)))?;
+        }
+        let schema = builder.schema();
+        Ok(batch_stream(schema, builder.build()))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.principal(request.metadata())?;
+        command_info(query, &table_types_schema(), request.into_inner())
+    }
+
+    async fn do_get_table_types(
+        &self,
+        _query: CommandGetTableTypes,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.principal(request.metadata())?;
+        let schema = table_types_schema();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec!["TABLE", "VIEW"]))],
+        )
+        .map_err(arrow_flight::error::FlightError::from);
+        Ok(batch_stream(schema, batch))
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.principal(request.metadata())?;
+        let schema = query.clone().into_builder(sql_info()?).schema();
+        command_info(query, &schema, request.into_inner())
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.principal(request.metadata())?;
+        let builder = query.into_builder(sql_info()?);
+        let schema = builder.schema();
+        Ok(batch_stream(schema, builder.build()))
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}

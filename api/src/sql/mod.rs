@@ -49,6 +49,22 @@ use crate::metrics;
 use catalog::Catalog;
 use live::Clock;
 
+/// The catalog every session's tables live in (`stadtpuls.public.traffic_1m`).
+pub const CATALOG: &str = "stadtpuls";
+/// The schema every session's tables live in.
+pub const SCHEMA: &str = "public";
+
+/// One table as the catalog lists it.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    /// Table name.
+    pub name: String,
+    /// `TABLE` or `VIEW`.
+    pub table_type: &'static str,
+    /// Its columns.
+    pub schema: SchemaRef,
+}
+
 /// A query's result: its columns and rows.
 #[derive(Debug, Clone)]
 pub struct QueryResult {
@@ -168,6 +184,43 @@ impl SqlEngine {
         Ok(plan.schema().as_arrow().clone())
     }
 
+    /// The tables `principal`'s sessions have, by name (Flight SQL's `GetTables`; the same
+    /// list as `SHOW TABLES` without `information_schema`).
+    ///
+    /// # Errors
+    /// [`SqlError::Disabled`], or a table that cannot be built (a bug).
+    pub async fn tables(&self, principal: &Principal) -> Result<Vec<TableInfo>, SqlError> {
+        if !self.inner.enabled {
+            return Err(SqlError::Disabled);
+        }
+        let ctx = self.inner.session()?;
+        self.inner.catalog.register(&ctx, &principal.access).await?;
+        let schema = ctx
+            .catalog(CATALOG)
+            .and_then(|catalog| catalog.schema(SCHEMA))
+            .ok_or_else(|| {
+                SqlError::Internal("the session has no stadtpuls.public schema".into())
+            })?;
+        let mut names = schema.table_names();
+        names.sort();
+        let mut tables = Vec::with_capacity(names.len());
+        for name in names {
+            let Some(table) = schema.table(&name).await.map_err(limits::classify)? else {
+                continue;
+            };
+            let table_type = match table.table_type() {
+                datafusion::logical_expr::TableType::View => "VIEW",
+                _ => "TABLE",
+            };
+            tables.push(TableInfo {
+                name,
+                table_type,
+                schema: table.schema(),
+            });
+        }
+        Ok(tables)
+    }
+
     /// Runs one read-only statement for `principal` and collects its result.
     ///
     /// # Errors
@@ -265,7 +318,7 @@ impl Inner {
     fn session(&self) -> Result<SessionContext, SqlError> {
         let config = SessionConfig::new()
             .with_information_schema(true)
-            .with_default_catalog_and_schema("stadtpuls", "public");
+            .with_default_catalog_and_schema(CATALOG, SCHEMA);
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(self.limits.runtime_env()?)
