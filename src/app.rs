@@ -43,10 +43,14 @@ impl App {
     }
 
     /// The SQL engine over the history, the registries and the live view, executing on
-    /// two threads of its own (`stadtpuls_api::sql`).
+    /// two threads of its own (`stadtpuls_api::sql`); it answers "switched off" when
+    /// `sql.enabled = false`.
     fn sql_engine(&self) -> anyhow::Result<SqlEngine> {
         let engine = SqlEngine::new(&self.config, &self.registries, Some(self.live.clone()))
             .context("cannot build the SQL engine")?;
+        if !self.config.sql.enabled {
+            return Ok(engine);
+        }
         engine
             .with_dedicated_runtime(2)
             .context("cannot start the SQL threads")

@@ -3,7 +3,9 @@
 //! It reads the config for the history directory, tables and registries (the built-in
 //! demo's when no `--config` is given) and runs as the local user, who can read the
 //! files anyway: every city is visible, no key is needed. The live tables are empty
-//! here (the live view is in the running server's memory). The `[sql]` limits apply.
+//! here (the live view is in the running server's memory). The `[sql]` limits apply
+//! (`STADTPULS_SQL__MAX_ROWS` raises the row cap for a large export); `sql.enabled` does
+//! not, it switches the network doors.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -47,12 +49,14 @@ impl SqlArgs {
     /// Runs the query and writes its result.
     pub async fn run(self) -> anyhow::Result<()> {
         let env = env_from_process();
-        let config = match &self.config {
+        let mut config = match &self.config {
             Some(file) => Config::load(file, &env),
             None => Config::demo(&env),
         }
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("invalid configuration")?;
+        // `sql.enabled` switches the network doors; whoever runs this reads the files anyway.
+        config.sql.enabled = true;
         if self.format == OutputFormat::Parquet && self.output.is_none() {
             bail!("--format parquet writes a binary file: give --output FILE");
         }
