@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use stadtpuls_api::AppState;
+use stadtpuls_api::{AppState, SqlEngine};
 use stadtpuls_config::{CityRegistry, CityZones, Config};
 use stadtpuls_ingest::pipeline::{Pipeline, PipelineOptions};
 use stadtpuls_ingest::runner::{
@@ -58,6 +58,20 @@ impl App {
         })
     }
 
+    /// The SQL engine over the history, the registries and the live view, executing on
+    /// two threads of its own (`stadtpuls_api::sql`); it answers "switched off" when
+    /// `sql.enabled = false`.
+    fn sql_engine(&self) -> anyhow::Result<SqlEngine> {
+        let engine = SqlEngine::new(&self.config, &self.registries, Some(self.live.clone()))
+            .context("cannot build the SQL engine")?;
+        if !self.config.sql.enabled {
+            return Ok(engine);
+        }
+        engine
+            .with_dedicated_runtime(2)
+            .context("cannot start the SQL threads")
+    }
+
     fn api_state(&self) -> AppState {
         let ready = self.ready.clone();
         let sizes = self
@@ -96,6 +110,7 @@ impl App {
         K: WindowSink + 'static,
         M: FnOnce(&Config, Readiness) -> anyhow::Result<Io<S, D, K>> + Send + 'static,
     {
+        let sql = self.sql_engine()?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let stop_tx = Arc::new(stop_tx);
         spawn_signal_handler(stop_tx.clone());
@@ -134,8 +149,21 @@ impl App {
                 result
             })
             .context("cannot start the pipeline thread")?;
+        if let (true, Some(bind)) = (self.config.sql.enabled, self.config.sql.flight_bind) {
+            let mut flight_stop = stop_rx.clone();
+            let engine = sql.clone();
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = flight_stop.wait_for(|stop| *stop).await;
+                };
+                if let Err(e) = stadtpuls_api::sql::flight::serve_on(bind, engine, stopped).await {
+                    error!(error = %e, %bind, "flight sql server failed");
+                }
+            });
+        }
         let mut api_stop = stop_rx.clone();
-        let api = stadtpuls_api::serve(self.config.api.bind, self.api_state(), async move {
+        let state = self.api_state().with_sql(sql);
+        let api = stadtpuls_api::serve(self.config.api.bind, state, async move {
             let _ = api_stop.wait_for(|stop| *stop).await;
         });
         let api_result = api

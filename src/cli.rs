@@ -2,10 +2,12 @@
 
 mod bench;
 mod bench_kafka;
+mod bench_sql;
 mod config_check;
 mod demo;
 mod produce;
 mod run;
+mod sql;
 
 use std::path::PathBuf;
 
@@ -44,9 +46,25 @@ pub enum Command {
     Produce(produce::ProduceArgs),
     /// Run the reference workload through the engine and print events/s and the checksum.
     Bench(bench::BenchArgs),
+    /// Run one read-only SQL query on the Parquet history and the registries.
+    Sql(sql::SqlArgs),
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// API key tools.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `stadtpuls key …`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the SHA-256 of an API key, for `api_keys[].key_sha256` in the config.
+    Hash {
+        /// The key (read from standard input when omitted, so it stays out of the shell
+        /// history).
+        key: Option<String>,
+    },
 }
 
 /// `stadtpuls config …`
@@ -67,7 +85,21 @@ impl Command {
             Command::Demo(args) => args.run().await,
             Command::Produce(args) => args.run().await,
             Command::Bench(args) => args.run().await,
+            Command::Sql(args) => args.run().await,
             Command::Config(ConfigCommand::Check { file }) => config_check::run(&file),
+            Command::Key(KeyCommand::Hash { key }) => {
+                let key = match key {
+                    Some(key) => key,
+                    None => {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line)?;
+                        line.trim_end_matches(['\r', '\n']).to_owned()
+                    }
+                };
+                anyhow::ensure!(!key.is_empty(), "the key must not be empty");
+                println!("{}", stadtpuls_api::sql::hash_key(&key));
+                Ok(())
+            }
         }
     }
 }

@@ -19,6 +19,23 @@ pub enum ApiError {
     /// The pipeline is not ready yet.
     #[error("{0}")]
     Unavailable(String),
+    /// An `Accept` header asking for no media type the endpoint produces.
+    #[error("{0}")]
+    NotAcceptable(String),
+    /// No valid API key.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A statement the SQL door does not run (not a read-only query).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A query stopped by one of the `[sql]` limits, named in `limit`.
+    #[error("{message}")]
+    Limit {
+        /// The config key of the limit, e.g. `sql.timeout`.
+        limit: &'static str,
+        /// What happened.
+        message: String,
+    },
     /// A bug; details are logged, not returned.
     #[error("internal error")]
     Internal(String),
@@ -30,6 +47,10 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Limit { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -40,7 +61,60 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(error = %detail, "request failed");
         }
-        let body = Json(serde_json::json!({ "error": self.to_string() }));
-        (self.status(), body).into_response()
+        let body = match &self {
+            ApiError::Limit { limit, message } => {
+                serde_json::json!({ "error": message, "limit": limit })
+            }
+            _ => serde_json::json!({ "error": self.to_string() }),
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"stadtpuls\""),
+            );
+        }
+        response
+    }
+}
+
+/// What a SQL query can fail with, in every door (HTTP, Flight SQL, CLI).
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    /// No API key, or one that is not configured.
+    #[error("missing or unknown API key")]
+    Unauthorized,
+    /// Not a read-only query: DDL, DML, `COPY`, `SET`, file- or URL-reading functions.
+    #[error("{0}")]
+    Refused(String),
+    /// SQL that does not parse or plan: a syntax error, an unknown table or column.
+    #[error("{0}")]
+    Invalid(String),
+    /// Stopped by a `[sql]` limit; `limit` is its config key.
+    #[error("{message}")]
+    Limit {
+        /// `sql.timeout`, `sql.memory_limit_mib` or `sql.max_rows`.
+        limit: &'static str,
+        /// What happened, naming the limit.
+        message: String,
+    },
+    /// `sql.enabled = false`.
+    #[error("SQL is switched off (`sql.enabled = false`)")]
+    Disabled,
+    /// Reading the history failed (an unreadable or corrupt file), or a bug.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<SqlError> for ApiError {
+    fn from(error: SqlError) -> Self {
+        match error {
+            SqlError::Unauthorized => ApiError::Unauthorized(error.to_string()),
+            SqlError::Refused(message) => ApiError::Forbidden(message),
+            SqlError::Invalid(message) => ApiError::BadRequest(message),
+            SqlError::Limit { limit, message } => ApiError::Limit { limit, message },
+            SqlError::Disabled => ApiError::NotFound(error.to_string()),
+            SqlError::Internal(message) => ApiError::Internal(message),
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! The Stadtpuls HTTP API: live traffic and parking metrics as JSON, health and Prometheus.
+//! The Stadtpuls HTTP API: live traffic and parking metrics as JSON, health and Prometheus,
+//! and SQL for analysts ([`sql`]: `POST /v1/sql` and Arrow Flight SQL).
 //!
 //! [`router`] builds the whole API from an [`AppState`]; it is tested with in-process
 //! requests, and [`serve`] binds it to a socket. Status codes are chosen only in
@@ -8,6 +9,7 @@
 pub mod error;
 pub mod metrics;
 pub mod routes;
+pub mod sql;
 pub mod state;
 
 use std::future::Future;
@@ -16,10 +18,11 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
-pub use error::ApiError;
+pub use error::{ApiError, SqlError};
+pub use sql::SqlEngine;
 pub use state::AppState;
 
 /// The OpenAPI description of this API.
@@ -41,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cities/{city}/parking", get(routes::parking::city))
         .route("/v1/cities/{city}/zones", get(routes::zones::city))
         .route("/v1/parking/nearby", get(routes::nearby::nearby))
+        .route("/v1/sql", post(sql::route::query))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/openapi.json", get(openapi))

@@ -51,3 +51,53 @@ pub async fn metrics() -> Response {
     )
         .into_response()
 }
+
+/// SQL queries by outcome: `ok`, `refused`, `invalid`, `unauthorized`, `timeout`,
+/// `memory`, `max_rows`, `disabled`, `error`.
+pub static SQL_QUERIES: LazyLock<prometheus::IntCounterVec> = LazyLock::new(|| {
+    prometheus::register_int_counter_vec!(
+        "stadtpuls_sql_queries_total",
+        "SQL queries by outcome",
+        &["outcome"]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_sql_queries_total: {e}"))
+});
+
+/// SQL query duration (parse to last row), by outcome.
+pub static SQL_QUERY_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "stadtpuls_sql_query_duration_seconds",
+        "SQL query duration from parsing to the last row",
+        &["outcome"],
+        vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_sql_query_duration_seconds: {e}"))
+});
+
+/// Makes the SQL metrics visible at `/metrics` before the first query.
+pub fn register() {
+    LazyLock::force(&SQL_QUERIES);
+    LazyLock::force(&SQL_QUERY_DURATION);
+}
+
+/// Records one finished query.
+pub fn record_sql<T>(result: &Result<T, crate::error::SqlError>, elapsed: std::time::Duration) {
+    use crate::error::SqlError;
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(SqlError::Refused(_)) => "refused",
+        Err(SqlError::Invalid(_)) => "invalid",
+        Err(SqlError::Unauthorized) => "unauthorized",
+        Err(SqlError::Limit { limit, .. }) => match *limit {
+            crate::sql::limits::TIMEOUT_KEY => "timeout",
+            crate::sql::limits::MEMORY_KEY => "memory",
+            _ => "max_rows",
+        },
+        Err(SqlError::Disabled) => "disabled",
+        Err(SqlError::Internal(_)) => "error",
+    };
+    SQL_QUERIES.with_label_values(&[outcome]).inc();
+    SQL_QUERY_DURATION
+        .with_label_values(&[outcome])
+        .observe(elapsed.as_secs_f64());
+}

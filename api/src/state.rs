@@ -8,6 +8,8 @@ use stadtpuls_processing::geo::CityZoneMap;
 use stadtpuls_processing::geo::nearby::FacilityPlace;
 use stadtpuls_processing::live::LiveState;
 
+use crate::sql::SqlEngine;
+
 /// Static facts about a facility, from the registry.
 #[derive(Debug, Clone)]
 pub struct FacilityView {
@@ -88,6 +90,9 @@ pub struct AppState {
     pub zones: Arc<Vec<CityZoneMap>>,
     /// Every facility of every city with its position, for the nearby search.
     pub facility_places: Arc<Vec<FacilityPlace>>,
+    /// The SQL engine behind `POST /v1/sql`; `None` until [`AppState::with_sql`] (the
+    /// endpoint then answers 404).
+    pub sql: Option<SqlEngine>,
 }
 
 impl AppState {
@@ -129,7 +134,14 @@ impl AppState {
             now_ms: Arc::new(|| chrono::Utc::now().timestamp_millis()),
             zones: Arc::new(zones),
             facility_places: Arc::new(facility_places),
+            sql: None,
         }
+    }
+
+    /// Serves `POST /v1/sql` with `engine`.
+    pub fn with_sql(mut self, engine: SqlEngine) -> Self {
+        self.sql = Some(engine);
+        self
     }
 
     /// Adds the configured hopping windows.

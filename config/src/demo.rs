@@ -15,6 +15,10 @@ use crate::{Config, build};
 /// `origin` of the demo config, also the prefix of its registries in messages.
 pub const DEMO_ORIGIN: &str = "<built-in demo>";
 
+/// The demo's API key for SQL over every city (its hash is in the demo config).
+pub const DEMO_SQL_KEY: &str = "stadtpuls-demo-key";
+/// The demo's API key for SQL over ulm (and the open city, ettlingen).
+pub const DEMO_SQL_ULM_KEY: &str = "stadtpuls-demo-ulm-key";
 /// The demo config file, as shipped in `config/demo/stadtpuls.toml`.
 pub const DEMO_TOML: &str = include_str!("../demo/stadtpuls.toml");
 

@@ -16,7 +16,7 @@ use crate::error::{ConfigError, Errors, FILE_KEY};
 use crate::raw::RawConfig;
 
 /// Top-level keys, for the unknown-key message.
-const TOP_LEVEL_KEYS: [&str; 10] = [
+const TOP_LEVEL_KEYS: [&str; 12] = [
     "version",
     "kafka",
     "windows",
@@ -26,6 +26,8 @@ const TOP_LEVEL_KEYS: [&str; 10] = [
     "checkpoint",
     "parking",
     "traffic",
+    "sql",
+    "api_keys",
     "cities",
 ];
 
@@ -67,6 +69,8 @@ pub(crate) fn parse(text: &str, origin: &Path, errors: &mut Errors) -> Option<Ra
             "checkpoint" => located.section(value, "checkpoint", errors, |v| raw.checkpoint = v),
             "parking" => located.section(value, "parking", errors, |v| raw.parking = v),
             "traffic" => located.section(value, "traffic", errors, |v| raw.traffic = v),
+            "sql" => located.section(value, "sql", errors, |v| raw.sql = v),
+            "api_keys" => located.section(value, "api_keys", errors, |v| raw.api_keys = v),
             "cities" => raw.cities = located.cities(value, errors),
             other => {
                 let expected = TOP_LEVEL_KEYS.map(|k| format!("`{k}`")).join(", ");

@@ -14,8 +14,8 @@ use crate::raw::{RawConfig, SettingValue};
 /// Prefix of every Stadtpuls variable.
 pub const ENV_PREFIX: &str = "STADTPULS_";
 
-/// The first six take overrides; the others only exist to explain why they do not.
-const SECTIONS: [&str; 9] = [
+/// The first eight take overrides; the others only exist to explain why they do not.
+const SECTIONS: [&str; 11] = [
     "KAFKA",
     "WINDOWS",
     "API",
@@ -23,8 +23,10 @@ const SECTIONS: [&str; 9] = [
     "OUTPUT",
     "CHECKPOINT",
     "PARKING",
+    "SQL",
     "CITIES",
     "TRAFFIC",
+    "API_KEYS",
 ];
 const KAFKA_KEYS: [&str; 8] = [
     "BROKERS",
@@ -53,6 +55,14 @@ const OUTPUT_KEYS: [&str; 4] = [
     "PARKING_TOPIC",
 ];
 const CHECKPOINT_KEYS: [&str; 3] = ["DIR", "INTERVAL", "MAX_STAGED_ROWS"];
+const SQL_KEYS: [&str; 6] = [
+    "ENABLED",
+    "FLIGHT_BIND",
+    "MEMORY_LIMIT_MIB",
+    "TIMEOUT",
+    "MAX_ROWS",
+    "MAX_CONCURRENT",
+];
 const PARKING_KEYS: [&str; 8] = [
     "FEED_INTERVAL",
     "STALE_AFTER",
@@ -185,6 +195,20 @@ fn apply_one(
         ("PARKING", "FULL_DECREASING_PCT") => {
             raw.parking.full_decreasing_pct = parse_number(value)?
         }
+        ("SQL", "ENABLED") => raw.sql.enabled = parse_bool(value)?,
+        ("SQL", "FLIGHT_BIND") => {
+            raw.sql.flight_bind = (!value.trim().is_empty()).then(|| value.to_owned());
+        }
+        ("SQL", "MEMORY_LIMIT_MIB") => raw.sql.memory_limit_mib = parse_integer(value)?,
+        ("SQL", "TIMEOUT") => raw.sql.timeout = value.to_owned(),
+        ("SQL", "MAX_ROWS") => raw.sql.max_rows = parse_integer(value)?,
+        ("SQL", "MAX_CONCURRENT") => raw.sql.max_concurrent = parse_integer(value)?,
+        // Keys are secrets' hashes tied to principals: a list of tables, not a value.
+        ("API_KEYS", _) => {
+            return Err(
+                "api keys cannot be set from the environment, edit the config file".to_owned(),
+            );
+        }
         ("CITIES", _) => {
             return Err(
                 "cities cannot be overridden from the environment, edit the config file".to_owned(),
@@ -229,8 +253,9 @@ fn unknown_message(section: &str, key: &str) -> String {
         "OUTPUT" => &OUTPUT_KEYS,
         "CHECKPOINT" => &CHECKPOINT_KEYS,
         "PARKING" => &PARKING_KEYS,
+        "SQL" => &SQL_KEYS,
         _ => {
-            let sections = SECTIONS[..6].join(", ");
+            let sections = SECTIONS[..8].join(", ");
             return format!("unknown config section `{section}`, expected one of {sections}");
         }
     };

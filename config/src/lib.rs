@@ -56,14 +56,14 @@ mod zones;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use demo::{DEMO_ORIGIN, DEMO_TOML};
+pub use demo::{DEMO_ORIGIN, DEMO_SQL_KEY, DEMO_SQL_ULM_KEY, DEMO_TOML};
 pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
-    ApiConfig, CheckpointConfig, CityConfig, HistoryConfig, HistoryStream, HistoryTable,
-    KafkaConfig, MAX_LANES, OutputConfig, ParkingConfig, ParkingThresholds, RegistrySource,
-    SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, SiteClass, TrafficConfig,
-    WindowsConfig, ZoneSource, derived_site_class,
+    ApiConfig, ApiKeyConfig, CheckpointConfig, CityConfig, CityScope, HistoryConfig, HistoryStream,
+    HistoryTable, KafkaConfig, MAX_LANES, OutputConfig, ParkingConfig, ParkingThresholds,
+    RegistrySource, SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, Share, SiteClass,
+    SqlConfig, TrafficConfig, WindowsConfig, ZoneSource, derived_site_class,
 };
 pub use registry::{
     CityRegistry, SensorKind, SensorSpec, parse_registry, parse_registry_with_classes,
@@ -92,6 +92,10 @@ pub struct Config {
     pub parking: ParkingConfig,
     /// Traffic-state site classes.
     pub traffic: TrafficConfig,
+    /// SQL for analysts: limits and the Flight SQL address.
+    pub sql: SqlConfig,
+    /// Keys that may run SQL, each with its cities; empty: SQL answers 401 to everyone.
+    pub api_keys: Vec<ApiKeyConfig>,
     /// The cities, in file order; at least one.
     pub cities: Vec<CityConfig>,
     /// Where the config came from, for messages: the file path, or `<built-in demo>`.

@@ -36,6 +36,10 @@ pub(crate) struct RawConfig {
     pub parking: RawParking,
     /// `[traffic]`.
     pub traffic: RawTraffic,
+    /// `[sql]`.
+    pub sql: RawSql,
+    /// `[[api_keys]]`.
+    pub api_keys: Vec<RawApiKey>,
     /// `[[cities]]`; `None` for an entry that did not deserialize (already reported).
     pub cities: Vec<Option<RawCity>>,
 }
@@ -52,6 +56,8 @@ impl Default for RawConfig {
             checkpoint: RawCheckpoint::default(),
             parking: RawParking::default(),
             traffic: RawTraffic::default(),
+            sql: RawSql::default(),
+            api_keys: Vec::new(),
             cities: Vec::new(),
         }
     }
@@ -382,6 +388,58 @@ pub(crate) struct RawCity {
     /// Zone file (GeoJSON), relative to the config file's directory; optional.
     #[serde(default)]
     pub zones: Option<String>,
+    /// `"open"` (rows visible to every SQL key) or `"private"` (the default).
+    #[serde(default)]
+    pub share: Option<String>,
+}
+
+/// `[sql]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSql {
+    /// Whether `POST /v1/sql` (and Flight SQL, if bound) answer.
+    #[serde(default = "default_sql_enabled")]
+    pub enabled: bool,
+    /// Flight SQL listen address, `ip:port`; unset: no Flight SQL server.
+    #[serde(default)]
+    pub flight_bind: Option<String>,
+    /// Memory a query's operators may reserve, MiB.
+    #[serde(default = "default_sql_memory_limit_mib")]
+    pub memory_limit_mib: i64,
+    /// Longest a query may run, humantime.
+    #[serde(default = "default_sql_timeout")]
+    pub timeout: String,
+    /// Most rows a result may have.
+    #[serde(default = "default_sql_max_rows")]
+    pub max_rows: i64,
+    /// Queries running at once; more wait.
+    #[serde(default = "default_sql_max_concurrent")]
+    pub max_concurrent: i64,
+}
+
+impl Default for RawSql {
+    fn default() -> Self {
+        Self {
+            enabled: default_sql_enabled(),
+            flight_bind: None,
+            memory_limit_mib: default_sql_memory_limit_mib(),
+            timeout: default_sql_timeout(),
+            max_rows: default_sql_max_rows(),
+            max_concurrent: default_sql_max_concurrent(),
+        }
+    }
+}
+
+/// One `[[api_keys]]` entry as written; every key is required.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApiKey {
+    /// Who uses the key, for logs and metrics.
+    pub principal: String,
+    /// SHA-256 of the key, 64 hex digits.
+    pub key_sha256: String,
+    /// City ids whose rows the key reads, or `["*"]` for all.
+    pub cities: Vec<String>,
 }
 
 /// A librdkafka setting value; librdkafka takes text, so numbers and booleans are
@@ -515,6 +573,26 @@ fn default_output_parking_topic() -> String {
 
 fn default_history_enabled() -> bool {
     true
+}
+
+fn default_sql_enabled() -> bool {
+    model::DEFAULT_SQL_ENABLED
+}
+
+fn default_sql_memory_limit_mib() -> i64 {
+    model::DEFAULT_SQL_MEMORY_LIMIT_MIB as i64
+}
+
+fn default_sql_timeout() -> String {
+    humantime_text(model::DEFAULT_SQL_TIMEOUT)
+}
+
+fn default_sql_max_rows() -> i64 {
+    model::DEFAULT_SQL_MAX_ROWS as i64
+}
+
+fn default_sql_max_concurrent() -> i64 {
+    model::DEFAULT_SQL_MAX_CONCURRENT as i64
 }
 
 /// Written in days: humantime would format 400 days as years and months.

@@ -4,6 +4,7 @@
 mod history;
 mod output;
 mod parking;
+mod sql;
 mod traffic;
 
 use std::collections::{BTreeMap, HashSet};
@@ -106,7 +107,9 @@ pub(crate) fn validate(
     let checkpoint = checkpoint(&mut ctx, &raw.checkpoint);
     let parking = parking::parking(&mut ctx, &raw.parking);
     let traffic = traffic::traffic(&mut ctx, &raw.traffic);
+    let sql = sql::sql(&mut ctx, &raw.sql, &api);
     let cities = cities(&mut ctx, raw.cities, resolve);
+    let api_keys = sql::api_keys(&mut ctx, raw.api_keys, &cities);
     Config {
         kafka,
         windows,
@@ -116,6 +119,8 @@ pub(crate) fn validate(
         checkpoint,
         parking,
         traffic,
+        sql,
+        api_keys,
         cities,
         origin: origin.to_path_buf(),
     }
@@ -425,6 +430,7 @@ fn cities(ctx: &mut Ctx<'_>, raw: Vec<Option<RawCity>>, resolve: &Resolve<'_>) -
         if let Err(message) = &zones {
             ctx.error(&format!("{base}.zones"), message.clone());
         }
+        let share = sql::share(ctx, &base, city.share.as_deref());
         if let (Ok(timezone), Ok(registry), Ok(zones)) = (timezone, registry, zones) {
             cities.push(CityConfig {
                 id: city.id,
@@ -434,6 +440,7 @@ fn cities(ctx: &mut Ctx<'_>, raw: Vec<Option<RawCity>>, resolve: &Resolve<'_>) -
                 lon: city.lon,
                 registry,
                 zones,
+                share,
             });
         }
     }

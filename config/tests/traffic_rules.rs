@@ -240,6 +240,7 @@ fn ulm() -> CityConfig {
         lon: 9.9916,
         registry: RegistrySource::File(PathBuf::from("ulm.csv")),
         zones: None,
+        share: stadtpuls_config::Share::Private,
     }
 }
 

@@ -222,6 +222,38 @@ impl LiveState {
             .collect()
     }
 
+    /// Returns the ids of the cities with any live results, sorted (the SQL tables
+    /// `live_traffic` and `live_parking` snapshot every city, including ones admitted at
+    /// run time).
+    pub fn city_ids(&self) -> Vec<String> {
+        let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
+        let mut ids: Vec<String> = cities.keys().cloned().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Returns every retained closed traffic window of a city as ((window_s, slide_s),
+    /// sensor id, window), by window family, then sensor, then window start.
+    pub fn traffic_windows(&self, city: &str) -> Vec<((u32, u32), String, TrafficWindowRow)> {
+        let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(city) = cities.get(city) else {
+            return Vec::new();
+        };
+        let mut families: Vec<&(u32, u32)> = city.traffic.keys().collect();
+        families.sort_unstable();
+        let mut rows = Vec::new();
+        for family in families {
+            for (sensor, windows) in &city.traffic[family] {
+                rows.extend(
+                    windows
+                        .iter()
+                        .map(|row| (*family, sensor.clone(), row.clone())),
+                );
+            }
+        }
+        rows
+    }
+
     /// Returns the current level of every facility of a city that has reported (for
     /// roll-ups over any set of facilities, see [`roll_up`]).
     pub fn facilities(&self, city: &str) -> BTreeMap<String, FacilityLive> {

@@ -17,8 +17,8 @@ use tokio::sync::watch;
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// NDJSON file of the reference workload (`shared/bench/gen.py`); each line is one message.
-    #[arg(long)]
-    pub input: PathBuf,
+    #[arg(long, required_unless_present = "sql")]
+    pub input: Option<PathBuf>,
     /// Allowed out-of-orderness of the watermark.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub out_of_orderness: Duration,
@@ -33,15 +33,42 @@ pub struct BenchArgs {
     /// Lines used by the `--kafka` run (a Kafka-protocol broker holds them all).
     #[arg(long, default_value_t = 1_000_000)]
     pub limit: u64,
+    /// Benchmark SQL instead: generate one day of 1-minute history for the demo cities
+    /// and time typical analyst queries here and in DuckDB (from the test venv).
+    #[arg(long)]
+    pub sql: bool,
+    /// Where the SQL benchmark's history goes (kept and reused); default: a temporary
+    /// directory, removed afterwards.
+    #[arg(long)]
+    pub sql_dir: Option<PathBuf>,
+    /// Synthetic traffic sensors per city (2000 × 9 cities × 1440 minutes ≈ 26 M rows).
+    #[arg(long, default_value_t = 2000)]
+    pub sql_sensors_per_city: u32,
+    /// Minutes of the day generated.
+    #[arg(long, default_value_t = 1440)]
+    pub sql_minutes: u32,
+    /// Runs per query; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub sql_runs: usize,
 }
 
 impl BenchArgs {
     /// Runs the workload and prints the summary and the harness's `RESULT {…}` line.
     pub async fn run(self) -> anyhow::Result<()> {
+        if self.sql {
+            return super::bench_sql::run(&self).await;
+        }
         match self.kafka.clone() {
             Some(brokers) => super::bench_kafka::run(&self, &brokers).await,
             None => self.run_file().await,
         }
+    }
+
+    /// The reference workload's file (clap requires it unless `--sql`).
+    pub fn input(&self) -> anyhow::Result<&std::path::Path> {
+        self.input
+            .as_deref()
+            .context("--input FILE is required (or --sql)")
     }
 
     /// The engine set up for the reference workload: its cities, sensors admitted on first
@@ -64,8 +91,9 @@ impl BenchArgs {
         // The reference workload's cities are the demo's; its sensors are not in a registry.
         let config = Config::demo(&env_from_process()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut pipeline = self.pipeline(&config);
-        let mut source = FileSource::open(&self.input, self.batch)
-            .with_context(|| format!("cannot open {}", self.input.display()))?;
+        let input = self.input()?;
+        let mut source = FileSource::open(input, self.batch)
+            .with_context(|| format!("cannot open {}", input.display()))?;
         let m = measure(&mut pipeline, &mut source).await?;
         let (summary, checksum, elapsed) = (m.summary, m.checksum, m.elapsed_s);
         let (open_max, bytes_at_max) = (m.open_max, m.bytes_at_max);

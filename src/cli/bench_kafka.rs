@@ -26,8 +26,9 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<()> {
     config.kafka.batch_max_messages = args.batch;
 
     // 1. Produce the first `limit` lines to one topic per city.
-    let file = std::fs::File::open(&args.input)
-        .with_context(|| format!("cannot open {}", args.input.display()))?;
+    let input = args.input()?;
+    let file =
+        std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
     let mut lines = BufReader::with_capacity(1 << 20, file).split(b'\n');
     let producer = FeedProducer::new(&config.kafka)?;
     let topics: BTreeSet<String> = config
@@ -82,7 +83,7 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<()> {
 
     // 4. The same lines straight from the file must give the same results.
     let mut reference = args.pipeline(&config);
-    let mut file_source = Limited::new(FileSource::open(&args.input, args.batch)?, produced);
+    let mut file_source = Limited::new(FileSource::open(input, args.batch)?, produced);
     let expected = measure(&mut reference, &mut file_source).await?;
     anyhow::ensure!(
         expected.checksum == m.checksum,

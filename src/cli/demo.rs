@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use stadtpuls_config::{Config, env_from_process};
+use stadtpuls_config::{Config, DEMO_SQL_KEY, DEMO_SQL_ULM_KEY, env_from_process};
 use stadtpuls_ingest::demo::{LogDeadLetters, SimulatedSource};
 use stadtpuls_ingest::history::HistorySink;
 use stadtpuls_ingest::runner::{Checkpointing, now_ms};
@@ -57,6 +57,17 @@ impl DemoArgs {
         println!("  API:      http://{bind}/v1/cities");
         println!("  parking:  http://{bind}/v1/cities/ulm/parking");
         println!("  metrics:  http://{bind}/metrics");
+        if app.config.sql.enabled && !app.config.api_keys.is_empty() {
+            println!(
+                "  SQL:      curl -H 'Authorization: Bearer {DEMO_SQL_KEY}' -d '{{\"sql\": \"SHOW TABLES\"}}' http://{bind}/v1/sql"
+            );
+            println!(
+                "            demo keys: {DEMO_SQL_KEY} (every city), {DEMO_SQL_ULM_KEY} (ulm and open data)"
+            );
+            if let Some(flight) = app.config.sql.flight_bind {
+                println!("  Flight SQL: grpc://{flight} (the key as bearer token or password)");
+            }
+        }
         println!("Press Ctrl-C to stop.");
         let cities: Vec<String> = app.registries.iter().map(|r| r.city.id.clone()).collect();
         app.serve(move |config, ready| {

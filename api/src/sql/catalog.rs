@@ -1,0 +1,197 @@
+//! The tables of a SQL session: the Parquet history, the reference tables, the live view
+//! and the `<table>_latest` views, each wrapped for the principal's cities.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::ViewTable;
+use datafusion::datasource::empty::EmptyTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::SessionContext;
+use stadtpuls_config::{HistoryStream, HistoryTable};
+use stadtpuls_processing::live::LiveState;
+
+use super::access::{Access, CityScoped};
+use super::guard::Registered;
+use super::live::{Clock, LiveKind, LiveTable};
+use super::schema::{self, CITY, DATE, REVISION};
+use crate::error::SqlError;
+
+/// Suffix of the latest-revision views (`traffic_1m_latest`).
+pub const LATEST_SUFFIX: &str = "_latest";
+
+/// One history table: its name, stream and columns.
+#[derive(Debug, Clone)]
+struct History {
+    name: String,
+    stream: HistoryStream,
+    /// File columns followed by the partition columns `city`, `date`.
+    schema: SchemaRef,
+}
+
+/// Everything a session is built from; cheap to share, built once per engine.
+pub struct Catalog {
+    history_dir: PathBuf,
+    history: Vec<History>,
+    reference: Vec<(&'static str, RecordBatch)>,
+    live: Option<Arc<LiveState>>,
+    stale_after_ms: i64,
+    now_ms: Clock,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("history_dir", &self.history_dir)
+            .field(
+                "history",
+                &self.history.iter().map(|h| &h.name).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Catalog {
+    /// A catalog of `tables` under `history_dir`, the reference tables and `live`.
+    ///
+    /// # Errors
+    /// A pipeline schema without SQL mapping or a reference table that does not build
+    /// (bugs).
+    pub fn new(
+        history_dir: &Path,
+        tables: &[HistoryTable],
+        reference: Vec<(&'static str, RecordBatch)>,
+        live: Option<Arc<LiveState>>,
+        stale_after_ms: i64,
+        now_ms: Clock,
+    ) -> Result<Self, SqlError> {
+        let mut history = Vec::with_capacity(tables.len());
+        for table in tables {
+            let files = schema::history_file_schema(table.stream)?;
+            let mut fields: Vec<Field> =
+                files.fields().iter().map(|f| f.as_ref().clone()).collect();
+            for (name, data_type) in schema::partition_columns() {
+                fields.push(Field::new(name, data_type, false));
+            }
+            history.push(History {
+                name: table.name(),
+                stream: table.stream,
+                schema: Arc::new(Schema::new(fields)),
+            });
+        }
+        Ok(Self {
+            history_dir: history_dir.to_path_buf(),
+            history,
+            reference,
+            live,
+            stale_after_ms,
+            now_ms,
+        })
+    }
+
+    /// Registers every table, wrapped for `access`, and the latest-revision views in
+    /// `ctx`; returns the identities the plan check accepts.
+    ///
+    /// # Errors
+    /// A table that cannot be built (a history path that is not a valid URL, a bug).
+    pub async fn register(
+        &self,
+        ctx: &SessionContext,
+        access: &Access,
+    ) -> Result<Registered, SqlError> {
+        let mut registered = Registered::default();
+        let mut add = |name: &str, table: Arc<dyn TableProvider>| -> Result<(), SqlError> {
+            let scoped = CityScoped::wrap(table, access)?;
+            registered.insert(&scoped);
+            ctx.register_table(name, scoped).map_err(internal)?;
+            Ok(())
+        };
+        for table in &self.history {
+            add(&table.name, self.history_table(table)?)?;
+        }
+        for (name, batch) in &self.reference {
+            let table =
+                MemTable::try_new(batch.schema(), vec![vec![batch.clone()]]).map_err(internal)?;
+            add(name, Arc::new(table))?;
+        }
+        for (name, kind) in [
+            ("live_traffic", LiveKind::Traffic),
+            ("live_parking", LiveKind::Parking),
+        ] {
+            let table = LiveTable::new(
+                kind,
+                self.live.clone(),
+                self.stale_after_ms,
+                self.now_ms.clone(),
+            );
+            add(name, Arc::new(table))?;
+        }
+        for table in &self.history {
+            let name = format!("{}{LATEST_SUFFIX}", table.name);
+            let sql = latest_view_sql(&table.name, table.stream);
+            let plan = ctx
+                .state()
+                .create_logical_plan(&sql)
+                .await
+                .map_err(internal)?;
+            let view: Arc<dyn TableProvider> = Arc::new(ViewTable::new(plan, Some(sql)));
+            registered.insert(&view);
+            ctx.register_table(name.as_str(), view).map_err(internal)?;
+        }
+        Ok(registered)
+    }
+
+    /// A listing table over `<dir>/<table>/`, Hive-partitioned by `city` and `date`; an
+    /// empty table of the same columns while the directory does not exist yet.
+    fn history_table(&self, table: &History) -> Result<Arc<dyn TableProvider>, SqlError> {
+        let dir = self.history_dir.join(&table.name);
+        if !dir.is_dir() {
+            return Ok(Arc::new(EmptyTable::new(table.schema.clone())));
+        }
+        let absolute = std::path::absolute(&dir)
+            .map_err(|e| SqlError::Internal(format!("history directory {}: {e}", dir.display())))?;
+        // Built from a URL rather than parsed, so characters of the path are never
+        // taken for a glob.
+        let url = url::Url::from_directory_path(&absolute).map_err(|()| {
+            SqlError::Internal(format!(
+                "history directory {} is not a valid URL",
+                absolute.display()
+            ))
+        })?;
+        let table_url = ListingTableUrl::try_new(url, None).map_err(internal)?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(schema::partition_columns());
+        let file_schema = schema::history_file_schema(table.stream)?;
+        let config = ListingTableConfig::new(table_url)
+            .with_listing_options(options)
+            .with_schema(file_schema);
+        Ok(Arc::new(ListingTable::try_new(config).map_err(internal)?))
+    }
+}
+
+fn internal(error: datafusion::error::DataFusionError) -> SqlError {
+    SqlError::Internal(error.strip_backtrace())
+}
+
+/// The latest revision of every window: rows ranked by `revision` within their upsert
+/// key (`city`, `date`, entity, `window_start`), the highest kept. `city` and `date`
+/// lead the key so filters on them still prune partitions through the view.
+pub fn latest_view_sql(table: &str, stream: HistoryStream) -> String {
+    let key: Vec<&str> = [CITY, DATE]
+        .into_iter()
+        .chain(schema::entity_columns(stream).iter().copied())
+        .chain(["window_start"])
+        .collect();
+    format!(
+        "SELECT * EXCLUDE (revision_rank) FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {REVISION} DESC) AS revision_rank FROM {table}) WHERE revision_rank = 1",
+        key.join(", ")
+    )
+}

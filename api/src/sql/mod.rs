@@ -1,0 +1,333 @@
+//! SQL for analysts: one DataFusion engine behind three doors (`POST /v1/sql`, Flight
+//! SQL, `stadtpuls sql`).
+//!
+//! - [`catalog`]: the tables — Parquet history (listing tables, Hive partitions `city`
+//!   and `date`), reference tables from the registries, the live view, latest-revision
+//!   views; [`schema`] has their columns, [`reference`] and [`live`] build the
+//!   in-memory ones.
+//! - [`udf`]: `haversine_m`, `los`, `flow_veh_h`.
+//! - [`guard`]: read-only, decided on the parsed statement and the logical plan.
+//! - [`access`]: API keys → principals → cities, enforced by wrapping every table.
+//! - [`limits`]: memory pool, timeout, row cap, concurrency.
+//! - [`format`]: results as JSON, CSV, Arrow IPC, Parquet or a text table.
+//! - [`route`] (HTTP) and [`flight`] (Flight SQL) are the network doors.
+//!
+//! A query gets a fresh session (its own memory pool and tables wrapped for its
+//! principal), so nothing one query does can reach another.
+
+pub mod access;
+pub mod bench;
+pub mod catalog;
+pub mod flight;
+pub mod format;
+pub mod guard;
+pub mod limits;
+pub mod live;
+pub mod reference;
+pub mod route;
+pub mod schema;
+pub mod udf;
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+use stadtpuls_config::{CityRegistry, Config};
+use stadtpuls_processing::live::LiveState;
+use tokio::sync::Semaphore;
+use tracing::{Instrument, debug, info_span};
+
+pub use access::{Access, KeyRing, Principal, hash_key};
+pub use limits::SqlLimits;
+
+use crate::error::SqlError;
+use crate::metrics;
+use catalog::Catalog;
+use live::Clock;
+
+/// The catalog every session's tables live in (`stadtpuls.public.traffic_1m`).
+pub const CATALOG: &str = "stadtpuls";
+/// The schema every session's tables live in.
+pub const SCHEMA: &str = "public";
+
+/// One table as the catalog lists it.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    /// Table name.
+    pub name: String,
+    /// `TABLE` or `VIEW`.
+    pub table_type: &'static str,
+    /// Its columns.
+    pub schema: SchemaRef,
+}
+
+/// A query's result: its columns and rows.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    /// The columns, also when there are no rows.
+    pub schema: SchemaRef,
+    /// The rows.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryResult {
+    /// Number of rows.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+struct Inner {
+    enabled: bool,
+    catalog: Catalog,
+    keys: KeyRing,
+    limits: SqlLimits,
+    slots: Semaphore,
+}
+
+/// The SQL engine: cheap to clone, shared by the doors.
+#[derive(Clone)]
+pub struct SqlEngine {
+    inner: Arc<Inner>,
+    /// Where queries execute; `None`: on the caller's runtime.
+    runtime: Option<Arc<limits::QueryRuntime>>,
+}
+
+impl std::fmt::Debug for SqlEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlEngine")
+            .field("catalog", &self.inner.catalog)
+            .field("keys", &self.inner.keys)
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlEngine {
+    /// Builds the engine from the config (history dir and tables, `[sql]`, keys) and the
+    /// loaded registries; `live` is the pipeline's live view (`None` in the CLI, whose
+    /// live tables are empty).
+    ///
+    /// # Errors
+    /// [`SqlError::Internal`] when a table cannot be built (a bug).
+    pub fn new(
+        config: &Config,
+        registries: &[CityRegistry],
+        live: Option<Arc<LiveState>>,
+    ) -> Result<Self, SqlError> {
+        let now_ms: Clock = Arc::new(|| chrono::Utc::now().timestamp_millis());
+        let catalog = Catalog::new(
+            &config.history.dir,
+            &config.history.tables,
+            reference::tables(registries)?,
+            live,
+            config.parking.stale_after.as_millis() as i64,
+            now_ms,
+        )?;
+        let limits = SqlLimits::from_config(&config.sql);
+        metrics::register();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                enabled: config.sql.enabled,
+                catalog,
+                keys: KeyRing::new(&config.api_keys, &config.cities),
+                slots: Semaphore::new(limits.max_concurrent),
+                limits,
+            }),
+            runtime: None,
+        })
+    }
+
+    /// Runs queries on a runtime of their own with `threads` workers, so a heavy query
+    /// cannot starve the API's request handling.
+    ///
+    /// # Errors
+    /// When the threads cannot be started.
+    pub fn with_dedicated_runtime(mut self, threads: usize) -> std::io::Result<Self> {
+        self.runtime = Some(Arc::new(limits::QueryRuntime::new(threads)?));
+        Ok(self)
+    }
+
+    /// The principal holding `key`.
+    ///
+    /// # Errors
+    /// [`SqlError::Unauthorized`] for a key that is not configured.
+    pub fn authenticate(&self, key: &str) -> Result<Principal, SqlError> {
+        self.inner
+            .keys
+            .authenticate(key)
+            .cloned()
+            .ok_or(SqlError::Unauthorized)
+    }
+
+    /// The limits queries run under.
+    pub fn limits(&self) -> &SqlLimits {
+        &self.inner.limits
+    }
+
+    /// The columns `sql` would return for `principal`, without running it (Flight SQL's
+    /// `GetFlightInfo` and prepared statements).
+    ///
+    /// # Errors
+    /// As [`Self::query`], short of execution.
+    pub async fn plan_schema(&self, principal: &Principal, sql: &str) -> Result<Schema, SqlError> {
+        if !self.inner.enabled {
+            return Err(SqlError::Disabled);
+        }
+        let timeout = self.inner.limits.timeout;
+        let planned = tokio::time::timeout(timeout, self.inner.plan(principal, sql)).await;
+        let (_, plan) = planned.map_err(|_| limits::timeout_error(timeout))??;
+        Ok(plan.schema().as_arrow().clone())
+    }
+
+    /// The tables `principal`'s sessions have, by name (Flight SQL's `GetTables`; the same
+    /// list as `SHOW TABLES` without `information_schema`).
+    ///
+    /// # Errors
+    /// [`SqlError::Disabled`], or a table that cannot be built (a bug).
+    pub async fn tables(&self, principal: &Principal) -> Result<Vec<TableInfo>, SqlError> {
+        if !self.inner.enabled {
+            return Err(SqlError::Disabled);
+        }
+        let ctx = self.inner.session()?;
+        self.inner.catalog.register(&ctx, &principal.access).await?;
+        let schema = ctx
+            .catalog(CATALOG)
+            .and_then(|catalog| catalog.schema(SCHEMA))
+            .ok_or_else(|| {
+                SqlError::Internal("the session has no stadtpuls.public schema".into())
+            })?;
+        let mut names = schema.table_names();
+        names.sort();
+        let mut tables = Vec::with_capacity(names.len());
+        for name in names {
+            let Some(table) = schema.table(&name).await.map_err(limits::classify)? else {
+                continue;
+            };
+            let table_type = match table.table_type() {
+                datafusion::logical_expr::TableType::View => "VIEW",
+                _ => "TABLE",
+            };
+            tables.push(TableInfo {
+                name,
+                table_type,
+                schema: table.schema(),
+            });
+        }
+        Ok(tables)
+    }
+
+    /// Runs one read-only statement for `principal` and collects its result.
+    ///
+    /// # Errors
+    /// [`SqlError`]: refused, invalid, past a limit, or failed reading the history.
+    pub async fn query(&self, principal: &Principal, sql: &str) -> Result<QueryResult, SqlError> {
+        if !self.inner.enabled {
+            return Err(SqlError::Disabled);
+        }
+        let inner = self.inner.clone();
+        let principal = principal.clone();
+        let sql = sql.to_owned();
+        let span = info_span!("sql_query", principal = %principal.name);
+        let work = async move { inner.run(&principal, &sql).await }.instrument(span);
+        let started = std::time::Instant::now();
+        let result = match &self.runtime {
+            Some(runtime) => runtime
+                .spawn(work)
+                .await
+                .map_err(|e| SqlError::Internal(format!("query task failed: {e}")))?,
+            None => work.await,
+        };
+        metrics::record_sql(&result, started.elapsed());
+        result
+    }
+}
+
+impl Inner {
+    async fn run(&self, principal: &Principal, sql: &str) -> Result<QueryResult, SqlError> {
+        let timeout = self.limits.timeout;
+        match tokio::time::timeout(timeout, self.run_unbounded(principal, sql)).await {
+            Ok(result) => result,
+            Err(_) => Err(limits::timeout_error(timeout)),
+        }
+    }
+
+    async fn run_unbounded(
+        &self,
+        principal: &Principal,
+        sql: &str,
+    ) -> Result<QueryResult, SqlError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| SqlError::Internal("query slots closed".into()))?;
+        let (ctx, plan) = self.plan(principal, sql).await?;
+        let frame = ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(limits::classify)?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let mut stream = frame.execute_stream().await.map_err(limits::classify)?;
+        let mut batches = Vec::new();
+        let mut rows = 0usize;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(limits::classify)?;
+            rows += batch.num_rows();
+            if rows > self.limits.max_rows {
+                return Err(SqlError::Limit {
+                    limit: limits::MAX_ROWS_KEY,
+                    message: format!(
+                        "the result has more than {} rows (`sql.max_rows`); aggregate, filter or add a LIMIT",
+                        self.limits.max_rows
+                    ),
+                });
+            }
+            if batch.num_rows() > 0 {
+                batches.push(batch);
+            }
+        }
+        debug!(rows, "sql query done");
+        Ok(QueryResult { schema, batches })
+    }
+
+    /// Parses, checks and plans `sql` in a fresh session for `principal`.
+    async fn plan(
+        &self,
+        principal: &Principal,
+        sql: &str,
+    ) -> Result<(SessionContext, LogicalPlan), SqlError> {
+        let statement = guard::parse(sql)?;
+        let ctx = self.session()?;
+        let registered = self.catalog.register(&ctx, &principal.access).await?;
+        let plan = ctx
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(limits::classify)?;
+        guard::check_plan(&plan, &registered)?;
+        Ok((ctx, plan))
+    }
+
+    /// A fresh session: its own memory pool, the domain functions, `information_schema`
+    /// for `SHOW TABLES`.
+    fn session(&self) -> Result<SessionContext, SqlError> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(CATALOG, SCHEMA);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(self.limits.runtime_env()?)
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        for function in udf::all() {
+            ctx.register_udf(function);
+        }
+        Ok(ctx)
+    }
+}

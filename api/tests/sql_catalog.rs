@@ -1,0 +1,277 @@
+//! The SQL catalog: every table listed and described, Hive partitions read and pruned,
+//! latest revisions, reference and live tables, and the domain functions.
+
+mod sql_common;
+
+use serde_json::{Value, json};
+use sql_common::{DAY1_8H, Fixture, OPEN_CITY, distinct, ids, write_partition};
+use stadtpuls_api::SqlError;
+use stadtpuls_config::HistoryStream;
+use stadtpuls_processing::window::parking::FacilityLive;
+
+const TABLES: [&str; 17] = [
+    "cities",
+    "facilities",
+    "live_parking",
+    "live_traffic",
+    "parking_15m",
+    "parking_15m_latest",
+    "parking_1m",
+    "parking_1m_latest",
+    "sensors",
+    "traffic_15m",
+    "traffic_15m_latest",
+    "traffic_1m",
+    "traffic_1m_latest",
+    "traffic_lanes_15m",
+    "traffic_lanes_15m_latest",
+    "traffic_lanes_1m",
+    "traffic_lanes_1m_latest",
+];
+
+#[tokio::test]
+async fn show_tables_lists_every_configured_table() {
+    let fixture = Fixture::new();
+    let rows = fixture
+        .rows("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name")
+        .await;
+    assert_eq!(distinct(&rows, "table_name"), TABLES);
+    let shown = fixture.rows("SHOW TABLES").await;
+    let names = distinct(&shown, "table_name");
+    for table in TABLES {
+        assert!(
+            names.iter().any(|n| n == table),
+            "{table} missing from SHOW TABLES"
+        );
+    }
+}
+
+#[tokio::test]
+async fn absent_tables_are_empty_with_their_columns() {
+    let fixture = Fixture::new();
+    // traffic_15m has no directory at all.
+    assert!(!fixture.dir.path().join("traffic_15m").exists());
+    let described = fixture.rows("DESCRIBE traffic_15m").await;
+    let columns: Vec<&str> = described
+        .iter()
+        .filter_map(|r| r["column_name"].as_str())
+        .collect();
+    assert_eq!(
+        &columns[..5],
+        [
+            "sensor_id",
+            "window_start",
+            "window_end",
+            "window_s",
+            "revision"
+        ]
+    );
+    assert!(columns.contains(&"traffic_state"));
+    assert_eq!(&columns[columns.len() - 2..], ["city", "date"]);
+    let count = fixture.rows("SELECT count(*) AS n FROM traffic_15m").await;
+    assert_eq!(count, [json!({"n": 0})]);
+    let lanes = fixture.rows("SELECT * FROM traffic_lanes_1m_latest").await;
+    assert!(lanes.is_empty());
+}
+
+#[tokio::test]
+async fn history_is_read_by_city_and_date_partitions() {
+    let fixture = Fixture::new();
+    let rows = fixture
+        .rows("SELECT city, CAST(date AS VARCHAR) AS day, count(*) AS n, sum(vehicles) AS vehicles FROM traffic_1m GROUP BY city, date ORDER BY city, day")
+        .await;
+    assert_eq!(
+        rows,
+        [
+            json!({"city": OPEN_CITY, "day": "2026-11-25", "n": 2, "vehicles": 30}),
+            json!({"city": "heidelberg", "day": "2026-11-25", "n": 2, "vehicles": 30}),
+            json!({"city": "karlsruhe", "day": "2026-11-25", "n": 2, "vehicles": 30}),
+            // day 1: two windows plus the re-emission of the second (revision 1)
+            json!({"city": "ulm", "day": "2026-11-25", "n": 3, "vehicles": 55}),
+            json!({"city": "ulm", "day": "2026-11-26", "n": 2, "vehicles": 30}),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn filters_on_city_and_date_prune_partitions() {
+    let fixture = Fixture::new();
+    // A file that is not Parquet in another city's partition: only a query that has to
+    // open it fails, so a query that succeeds never touched it.
+    let broken = fixture
+        .dir
+        .path()
+        .join("traffic_1m/city=freiburg/date=2026-11-25");
+    std::fs::create_dir_all(&broken).expect("dir");
+    std::fs::write(
+        broken.join("part-x-0-e000000000001-0000.parquet"),
+        b"not parquet",
+    )
+    .expect("write");
+    let also_broken = fixture
+        .dir
+        .path()
+        .join("traffic_1m/city=ulm/date=2026-11-20");
+    std::fs::create_dir_all(&also_broken).expect("dir");
+    std::fs::write(
+        also_broken.join("part-x-0-e000000000001-0000.parquet"),
+        b"not parquet",
+    )
+    .expect("write");
+
+    let ulm_day1 = fixture
+        .rows("SELECT count(*) AS n FROM traffic_1m WHERE city = 'ulm' AND date = '2026-11-25'")
+        .await;
+    assert_eq!(ulm_day1, [json!({"n": 3})]);
+    let recent = fixture
+        .rows("SELECT count(*) AS n FROM traffic_1m WHERE date >= DATE '2026-11-25' AND city IN ('ulm', 'karlsruhe')")
+        .await;
+    assert_eq!(recent, [json!({"n": 7})]);
+    let everything = fixture.query("SELECT sum(vehicles) FROM traffic_1m").await;
+    assert!(
+        matches!(everything, Err(SqlError::Internal(_))),
+        "{everything:?}"
+    );
+}
+
+#[tokio::test]
+async fn latest_views_keep_the_highest_revision_of_each_window() {
+    let fixture = Fixture::new();
+    let (sensor, _) = ids(&fixture.registries, "ulm");
+    let rows = fixture
+        .rows("SELECT sensor_id, window_start, revision, vehicles FROM traffic_1m_latest WHERE city = 'ulm' AND date = '2026-11-25' ORDER BY window_start")
+        .await;
+    assert_eq!(
+        rows,
+        [
+            json!({"sensor_id": sensor, "window_start": "2026-11-25T08:00:00Z", "revision": 0, "vehicles": 10}),
+            json!({"sensor_id": sensor, "window_start": "2026-11-25T08:01:00Z", "revision": 1, "vehicles": 25}),
+        ]
+    );
+    // The documented QUALIFY form gives the same rows.
+    let qualified = fixture
+        .rows("SELECT sensor_id, window_start, revision, vehicles FROM traffic_1m WHERE city = 'ulm' AND date = '2026-11-25' QUALIFY ROW_NUMBER() OVER (PARTITION BY city, sensor_id, window_start ORDER BY revision DESC) = 1 ORDER BY window_start")
+        .await;
+    assert_eq!(qualified, rows);
+}
+
+#[tokio::test]
+async fn reference_tables_come_from_the_registries() {
+    let fixture = Fixture::new();
+    let cities = fixture
+        .rows("SELECT city, name, lat, lon, open_data FROM cities ORDER BY city")
+        .await;
+    assert_eq!(cities.len(), 9);
+    let ulm = cities.iter().find(|c| c["city"] == "ulm").expect("ulm");
+    assert_eq!(ulm["lat"], json!(48.3984));
+    assert_eq!(ulm["open_data"], json!(false));
+    let open: Vec<&Value> = cities
+        .iter()
+        .filter(|c| c["open_data"] == json!(true))
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0]["city"], OPEN_CITY);
+
+    let registry = fixture
+        .registries
+        .iter()
+        .find(|r| r.city.id == "ulm")
+        .expect("ulm");
+    let sensors = fixture
+        .rows("SELECT count(*) AS n FROM sensors WHERE city = 'ulm'")
+        .await;
+    assert_eq!(sensors, [json!({"n": registry.sensors.len()})]);
+    let facilities = fixture
+        .rows("SELECT f.facility_id, f.capacity, f.lat, s.kind FROM facilities f JOIN sensors s ON s.city = f.city AND s.sensor_id = f.facility_id WHERE f.city = 'ulm' ORDER BY f.facility_id")
+        .await;
+    assert_eq!(facilities.len(), registry.facilities().count());
+    assert!(
+        facilities
+            .iter()
+            .all(|f| f["kind"] == "parking_facility" && f["lat"].is_f64())
+    );
+}
+
+#[tokio::test]
+async fn live_tables_snapshot_the_live_view() {
+    let fixture = Fixture::new();
+    let empty = fixture.rows("SELECT * FROM live_parking").await;
+    assert!(empty.is_empty());
+    let (_, facility) = ids(&fixture.registries, "ulm");
+    let now = chrono::Utc::now().timestamp_millis();
+    fixture
+        .live
+        .set_facility("ulm", &facility, FacilityLive::new(30, Some(100), now));
+    fixture.live.set_facility(
+        "karlsruhe",
+        "ka-old",
+        FacilityLive::new(1, None, now - 86_400_000),
+    );
+    let rows = fixture
+        .rows("SELECT city, facility_id, free, total, occupied, occupancy_pct, stale FROM live_parking ORDER BY city")
+        .await;
+    assert_eq!(
+        rows,
+        [
+            json!({"city": "karlsruhe", "facility_id": "ka-old", "free": 1, "total": null, "occupied": null, "occupancy_pct": null, "stale": true}),
+            json!({"city": "ulm", "facility_id": facility, "free": 30, "total": 100, "occupied": 70, "occupancy_pct": 70.0, "stale": false}),
+        ]
+    );
+    let traffic = fixture.rows("SELECT count(*) AS n FROM live_traffic").await;
+    assert_eq!(traffic, [json!({"n": 0})]);
+}
+
+#[tokio::test]
+async fn domain_functions_follow_their_formulas() {
+    let fixture = Fixture::new();
+    let rows = fixture
+        .rows("SELECT round(haversine_m(48.0, 9.0, 49.0, 9.0), 2) AS one_degree, los(40, 60) AS c, los(90.0, 100.0) AS a, los(10, 0) AS none, flow_veh_h(20, 60) AS q, flow_veh_h(5, 0) AS no_q")
+        .await;
+    assert_eq!(
+        rows,
+        [
+            json!({"one_degree": 111195.08, "c": "C", "a": "A", "none": null, "q": 1200.0, "no_q": null})
+        ]
+    );
+    // Over columns: nearest facilities to ulm's centre, and re-bucketing with date_bin.
+    let nearest = fixture
+        .rows("SELECT f.facility_id, haversine_m(c.lat, c.lon, f.lat, f.lon) AS m FROM facilities f JOIN cities c USING (city) WHERE f.city = 'ulm' ORDER BY m LIMIT 3")
+        .await;
+    assert_eq!(nearest.len(), 3);
+    assert!(
+        nearest
+            .windows(2)
+            .all(|w| w[0]["m"].as_f64() <= w[1]["m"].as_f64())
+    );
+    let rebucketed = fixture
+        .rows("SELECT date_bin(INTERVAL '15 minutes', window_start) AS bucket, flow_veh_h(sum(vehicles), 900) AS q, los(avg(speed_space_mean_kmh), 50) AS grade FROM traffic_1m_latest WHERE city = 'karlsruhe' GROUP BY 1")
+        .await;
+    assert_eq!(
+        rebucketed,
+        [json!({"bucket": "2026-11-25T08:00:00Z", "q": 120.0, "grade": "F"})]
+    );
+}
+
+#[tokio::test]
+async fn a_partition_written_later_is_seen_by_the_next_query() {
+    let fixture = Fixture::new();
+    let before = fixture.rows("SELECT count(*) AS n FROM parking_15m").await;
+    assert_eq!(before, [json!({"n": 0})]);
+    let (_, facility) = ids(&fixture.registries, "ulm");
+    write_partition(
+        fixture.dir.path(),
+        "parking_15m",
+        HistoryStream::Parking,
+        "ulm",
+        "2026-11-25",
+        "part-p-0-e000000000001-0000.parquet",
+        &[sql_common::Row {
+            entity: &facility,
+            start_ms: DAY1_8H,
+            revision: 0,
+            value: 7.0,
+        }],
+    );
+    let after = fixture.rows("SELECT city, free FROM parking_15m").await;
+    assert_eq!(after, [json!({"city": "ulm", "free": 7})]);
+}

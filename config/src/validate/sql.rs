@@ -1,0 +1,188 @@
+//! `[sql]` limits and listen address, `[[api_keys]]` (hashed keys with their cities), and
+//! the `share` of each city.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{Ctx, in_range, positive};
+use crate::model::{ApiConfig, ApiKeyConfig, CityConfig, CityScope, Share, SqlConfig};
+use crate::raw::{RawApiKey, RawSql};
+
+/// 16 MiB: below this even a small aggregate's hash table does not fit.
+const MIN_MEMORY_MIB: i64 = 16;
+/// 1 TiB.
+const MAX_MEMORY_MIB: i64 = 1024 * 1024;
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+const MAX_ROWS: i64 = 100_000_000;
+const MAX_CONCURRENT: i64 = 256;
+/// The `cities` entry that grants every city.
+pub(crate) const ALL_CITIES: &str = "*";
+
+pub(super) fn sql(ctx: &mut Ctx<'_>, raw: &RawSql, api: &ApiConfig) -> SqlConfig {
+    let defaults = SqlConfig::default();
+    let flight_bind =
+        raw.flight_bind
+            .as_deref()
+            .and_then(|text| match text.trim().parse::<SocketAddr>() {
+                Ok(bind) if bind == api.bind => {
+                    ctx.error(
+                        "sql.flight_bind",
+                        format!("`{text}` is also `api.bind`, Flight SQL needs a port of its own"),
+                    );
+                    None
+                }
+                Ok(bind) => Some(bind),
+                Err(_) => {
+                    ctx.error(
+                        "sql.flight_bind",
+                        format!("invalid socket address `{text}`, expected e.g. `127.0.0.1:50051`"),
+                    );
+                    None
+                }
+            });
+    let memory_mib = in_range(
+        ctx,
+        "sql.memory_limit_mib",
+        raw.memory_limit_mib,
+        MIN_MEMORY_MIB,
+        MAX_MEMORY_MIB,
+        "16 ..= 1048576 (1 TiB)",
+    );
+    let timeout = positive(ctx, "sql.timeout", &raw.timeout).filter(|timeout| {
+        let fits = *timeout <= MAX_TIMEOUT;
+        if !fits {
+            ctx.error(
+                "sql.timeout",
+                format!("`{}` is longer than the maximum of 1h", raw.timeout),
+            );
+        }
+        fits
+    });
+    let max_rows = in_range(
+        ctx,
+        "sql.max_rows",
+        raw.max_rows,
+        1,
+        MAX_ROWS,
+        "1 ..= 100000000",
+    );
+    let max_concurrent = in_range(
+        ctx,
+        "sql.max_concurrent",
+        raw.max_concurrent,
+        1,
+        MAX_CONCURRENT,
+        "1 ..= 256",
+    );
+    SqlConfig {
+        enabled: raw.enabled,
+        flight_bind,
+        memory_limit_bytes: memory_mib
+            .map(|mib| mib * 1024 * 1024)
+            .unwrap_or(defaults.memory_limit_bytes),
+        timeout: timeout.unwrap_or(defaults.timeout),
+        max_rows: max_rows.unwrap_or(defaults.max_rows),
+        max_concurrent: max_concurrent.unwrap_or(defaults.max_concurrent),
+    }
+}
+
+/// Validates the keys against the configured cities (ids must exist, so a typo cannot
+/// silently grant nothing).
+pub(super) fn api_keys(
+    ctx: &mut Ctx<'_>,
+    raw: Vec<RawApiKey>,
+    cities: &[CityConfig],
+) -> Vec<ApiKeyConfig> {
+    let known: HashSet<&str> = cities.iter().map(|c| c.id.as_str()).collect();
+    let mut principals = HashSet::new();
+    let mut hashes = HashSet::new();
+    let mut keys = Vec::with_capacity(raw.len());
+    for (index, key) in raw.into_iter().enumerate() {
+        let base = format!("api_keys[{index}]");
+        let mut ok = true;
+        let principal = key.principal.trim().to_owned();
+        if principal.is_empty() {
+            ctx.error(&format!("{base}.principal"), "must not be empty");
+            ok = false;
+        } else if !principals.insert(principal.clone()) {
+            ctx.error(
+                &format!("{base}.principal"),
+                format!("duplicate principal `{principal}`"),
+            );
+            ok = false;
+        }
+        let hash = key.key_sha256.trim().to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            ctx.error(
+                &format!("{base}.key_sha256"),
+                "expected the SHA-256 of the key as 64 hex digits (`stadtpuls key hash` prints it)",
+            );
+            ok = false;
+        } else if !hashes.insert(hash.clone()) {
+            ctx.error(
+                &format!("{base}.key_sha256"),
+                "the same key is configured twice",
+            );
+            ok = false;
+        }
+        let scope = city_scope(ctx, &base, &key.cities, &known);
+        if let (true, Some(cities)) = (ok, scope) {
+            keys.push(ApiKeyConfig {
+                principal,
+                key_sha256: hash,
+                cities,
+            });
+        }
+    }
+    keys
+}
+
+fn city_scope(
+    ctx: &mut Ctx<'_>,
+    base: &str,
+    raw: &[String],
+    known: &HashSet<&str>,
+) -> Option<CityScope> {
+    let path = format!("{base}.cities");
+    if raw.is_empty() {
+        ctx.error(&path, "must name at least one city, or `*` for all");
+        return None;
+    }
+    if raw.iter().any(|c| c == ALL_CITIES) {
+        if raw.len() > 1 {
+            ctx.error(&path, "`*` (every city) stands alone");
+            return None;
+        }
+        return Some(CityScope::All);
+    }
+    let mut ok = true;
+    let mut ids: Vec<String> = Vec::with_capacity(raw.len());
+    for (i, id) in raw.iter().enumerate() {
+        if !known.contains(id.as_str()) {
+            ctx.error(
+                &format!("{path}[{i}]"),
+                format!("`{id}` is not a configured city id"),
+            );
+            ok = false;
+        } else if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    ok.then_some(CityScope::Only(ids))
+}
+
+/// `share = "open" | "private"`; unset is private.
+pub(super) fn share(ctx: &mut Ctx<'_>, base: &str, raw: Option<&str>) -> Share {
+    match raw {
+        None | Some("private") => Share::Private,
+        Some("open") => Share::Open,
+        Some(other) => {
+            ctx.error(
+                &format!("{base}.share"),
+                format!("unknown share `{other}`, expected `open` or `private`"),
+            );
+            Share::Private
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! `stadtpuls sql "SELECT …"`: the SQL engine of `POST /v1/sql` on the local history.
+//!
+//! It reads the config for the history directory, tables and registries (the built-in
+//! demo's when no `--config` is given) and runs as the local user, who can read the
+//! files anyway: every city is visible, no key is needed. The live tables are empty
+//! here (the live view is in the running server's memory). The `[sql]` limits apply
+//! (`STADTPULS_SQL__MAX_ROWS` raises the row cap for a large export); `sql.enabled` does
+//! not, it switches the network doors.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use stadtpuls_api::SqlEngine;
+use stadtpuls_api::sql::{Principal, format};
+use stadtpuls_config::{Config, env_from_process};
+
+/// Output formats of `stadtpuls sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A text table (the default on a terminal).
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// A JSON array of row objects.
+    Json,
+    /// A Parquet file (needs --output).
+    Parquet,
+}
+
+/// Arguments of `stadtpuls sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// One read-only statement, e.g. "SELECT city, count(*) FROM traffic_1m GROUP BY city".
+    pub query: String,
+    /// Config file (history directory, tables, registries); default: the built-in demo.
+    #[arg(long, short, env = "STADTPULS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Write the result to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+impl SqlArgs {
+    /// Runs the query and writes its result.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let env = env_from_process();
+        let mut config = match &self.config {
+            Some(file) => Config::load(file, &env),
+            None => Config::demo(&env),
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("invalid configuration")?;
+        // `sql.enabled` switches the network doors; whoever runs this reads the files anyway.
+        config.sql.enabled = true;
+        if self.format == OutputFormat::Parquet && self.output.is_none() {
+            bail!("--format parquet writes a binary file: give --output FILE");
+        }
+        let registries = config
+            .load_registries()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("invalid sensor registry")?;
+        let engine = SqlEngine::new(&config, &registries, None)?;
+        let result = engine.query(&Principal::local(), &self.query).await?;
+        let bytes = match self.format {
+            OutputFormat::Table => format::to_table(&result)?.into_bytes(),
+            OutputFormat::Csv => format::to_csv(&result)?,
+            OutputFormat::Json => format::to_json_rows(&result)?,
+            OutputFormat::Parquet => format::to_parquet(&result)?,
+        };
+        match &self.output {
+            Some(path) => {
+                std::fs::write(path, &bytes)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                eprintln!("{} rows written to {}", result.num_rows(), path.display());
+            }
+            None => {
+                let mut stdout = std::io::stdout().lock();
+                stdout.write_all(&bytes)?;
+                stdout.flush()?;
+            }
+        }
+        Ok(())
+    }
+}
