@@ -6,11 +6,15 @@ Usage: demo_history_read.py HISTORY_DIR CITY ; prints one JSON object on stdout:
    "parking_1m": [{"facility_id": ..., "window_start_ms": ..., <columns>}, ...]}
 
 "Latest" keeps the highest revision per (city, entity, window_start), the upsert the README
-documents. Run by tests/e2e_demo_history.rs.
+documents; a table without files is empty. Also prints "rows": every row of the city's
+tables, revisions included (duplicates show there). Run by tests/e2e_demo_history.rs and
+tests/e2e_history_unwritable.rs.
 """
 
 import json
 import sys
+
+import glob
 
 import duckdb
 
@@ -18,6 +22,8 @@ KEYS = {"traffic_1m": "sensor_id", "parking_1m": "facility_id"}
 
 
 def latest(con, root, table, city):
+    if not glob.glob(f"{root}/{table}/**/*.parquet", recursive=True):
+        return []
     source = f"read_parquet('{root}/{table}/**/*.parquet', hive_partitioning = true)"
     query = f"""
         SELECT *, epoch_ms(window_start) AS window_start_ms FROM {source}
@@ -36,10 +42,19 @@ def latest(con, root, table, city):
     return rows
 
 
+def all_rows(con, root, table, city):
+    if not glob.glob(f"{root}/{table}/**/*.parquet", recursive=True):
+        return 0
+    source = f"read_parquet('{root}/{table}/**/*.parquet', hive_partitioning = true)"
+    return con.execute(f"SELECT count(*) FROM {source} WHERE city = ?", [city]).fetchone()[0]
+
+
 def main():
     root, city = sys.argv[1], sys.argv[2]
     con = duckdb.connect()
-    json.dump({table: latest(con, root, table, city) for table in KEYS}, sys.stdout)
+    out = {table: latest(con, root, table, city) for table in KEYS}
+    out["rows"] = {table: all_rows(con, root, table, city) for table in KEYS}
+    json.dump(out, sys.stdout)
 
 
 if __name__ == "__main__":
