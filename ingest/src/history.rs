@@ -408,6 +408,18 @@ impl WindowSink for HistorySink {
 
     fn recover(&mut self, task: &Task, committed_epoch: u64) -> Result<()> {
         let _span = info_span!("history_recover", %task, committed_epoch).entered();
+        self.recover_task(task, committed_epoch)
+            .inspect_err(|error| {
+                metrics::HISTORY_WRITE_FAILURES
+                    .with_label_values(&[files::failure_reason(error)])
+                    .inc();
+            })
+    }
+}
+
+impl HistorySink {
+    /// [`WindowSink::recover`] without the failure count.
+    fn recover_task(&mut self, task: &Task, committed_epoch: u64) -> Result<()> {
         if let Some(staged) = self.staged.remove(task) {
             self.set_staged_rows(self.staged_rows - staged.rows);
         }

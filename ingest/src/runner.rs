@@ -170,7 +170,17 @@ where
         // After revocations: a partition revoked and assigned again in one rebalance
         // restarts from its checkpoint.
         for assignment in source.assigned() {
-            tasks.assign(pipeline, sinks, assignment, now)?;
+            if tasks
+                .assign(pipeline, sinks, assignment, now, &shutdown)
+                .await?
+                == Round::Abandoned
+            {
+                abandoned = true;
+                break;
+            }
+        }
+        if abandoned {
+            break;
         }
         let Some(messages) = batch else {
             let out = pipeline.finish()?;

@@ -117,13 +117,18 @@ impl Tasks {
     /// # Errors
     /// When the checkpoint could not be read or decoded, or a sink cannot recover: the
     /// task must not start from a state that does not match its position.
-    pub(crate) fn assign<K: WindowSink>(
+    ///
+    /// A sink that cannot recover (history directory unwritable) is retried with backoff
+    /// while reading pauses, as a failing commit is; `Round::Abandoned` when shutdown was
+    /// requested meanwhile (the task is then not assigned).
+    pub(crate) async fn assign<K: WindowSink>(
         &mut self,
         pipeline: &mut Pipeline,
         sinks: &mut K,
         assignment: Assignment,
         now: ProcessingTime,
-    ) -> Result<()> {
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<Round> {
         let Assignment {
             source,
             task,
@@ -139,8 +144,8 @@ impl Tasks {
             detail,
         })?;
         let epoch = checkpoint.as_ref().map_or(0, |c| c.epoch);
-        if self.snapshots() {
-            sinks.recover(&task, epoch)?;
+        if self.snapshots() && recover(sinks, &task, epoch, shutdown).await == Round::Abandoned {
+            return Ok(Round::Abandoned);
         }
         match &checkpoint {
             Some(c) => {
@@ -175,7 +180,7 @@ impl Tasks {
                 changed: false,
             },
         );
-        Ok(())
+        Ok(Round::Done)
     }
 
     /// Notes the offsets of processed messages, one run of a source at a time (`runs` of
@@ -339,6 +344,36 @@ async fn commit<K: WindowSink>(
             return Round::Abandoned;
         }
         warn!(%error, sink, task = %task, epoch, retry_in_ms = backoff.as_millis() as u64, "sink commit failed; consumption paused");
+        if pause(backoff, shutdown).await {
+            return Round::Abandoned;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Recovers `task` to `epoch` on every sink, retrying with backoff; abandoned only for
+/// shutdown (nothing was read for the task yet, so nothing is lost).
+async fn recover<K: WindowSink>(
+    sinks: &mut K,
+    task: &Task,
+    epoch: u64,
+    shutdown: &watch::Receiver<bool>,
+) -> Round {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let error = match sinks.recover(task, epoch) {
+            Ok(()) => return Round::Done,
+            Err(error) => error,
+        };
+        let sink = match &error {
+            IngestError::Sink { sink, .. } => *sink,
+            _ => sinks.name(),
+        };
+        if *shutdown.borrow() {
+            warn!(%error, sink, task = %task, epoch, "giving up on the recovery for shutdown");
+            return Round::Abandoned;
+        }
+        warn!(%error, sink, task = %task, epoch, retry_in_ms = backoff.as_millis() as u64, "sink recovery failed; consumption paused");
         if pause(backoff, shutdown).await {
             return Round::Abandoned;
         }
