@@ -336,10 +336,21 @@ async fn kafka_to_http_with_dead_letters() {
     assert_eq!(b1["traffic_state"], "Z1");
     assert_eq!(b1["completeness_pct"], 50.0);
 
-    // Parking is a level: served as soon as it is processed.
-    let parking = json_get(&client, &format!("{}/v1/cities/{alpha}/parking", app.base))
-        .await
-        .expect("parking");
+    // Parking is a level, served as soon as it is processed; the parking partition is read
+    // independently of the traffic one, so wait until both facilities have reported.
+    let parking_url = format!("{}/v1/cities/{alpha}/parking", app.base);
+    let parking = eventually(Duration::from_secs(60), "parking levels", || async {
+        let body = json_get(&client, &parking_url).await?;
+        let reported = body["facilities"]
+            .as_array()?
+            .iter()
+            .filter(|f| {
+                (f["facility_id"] == "a-p-1" || f["facility_id"] == "a-z-1") && !f["free"].is_null()
+            })
+            .count();
+        (reported == 2).then_some(body)
+    })
+    .await;
     let facilities = parking["facilities"].as_array().expect("facilities");
     let find = |id: &str| {
         facilities
