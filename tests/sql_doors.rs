@@ -9,9 +9,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
+
+#[path = "support/pyvenv.rs"]
+mod pyvenv;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMillisecondType, UInt64Type};
@@ -146,52 +149,6 @@ fn write_history(config: &Config, dir: &Path) -> Latest {
     latest
 }
 
-/// The venv's python with pyarrow and the ADBC Flight SQL driver, installed on first use.
-fn python() -> PathBuf {
-    let venv = std::env::var_os("STADTPULS_PYTEST_VENV").map_or_else(
-        || {
-            let home =
-                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
-            home.join(".cache/stadtpuls-pytest/venv")
-        },
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    let ready = || {
-        Command::new(&python)
-            .args(["-c", "import pyarrow, adbc_driver_flightsql.dbapi"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ready() {
-        return python;
-    }
-    if !python.exists() {
-        let status = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 -m venv");
-        assert!(status.success(), "cannot create {}", venv.display());
-    }
-    let status = Command::new(venv.join("bin/pip"))
-        .args([
-            "install",
-            "--quiet",
-            "pyarrow==16.1.0",
-            "adbc-driver-manager==1.13.0",
-            "adbc-driver-flightsql==1.13.0",
-        ])
-        .status()
-        .expect("pip");
-    assert!(
-        status.success(),
-        "cannot install the ADBC Flight SQL driver"
-    );
-    assert!(ready(), "adbc_driver_flightsql still not importable");
-    python
-}
-
 const FLIGHT_CLIENT: &str = r#"
 import json, sys
 import adbc_driver_flightsql.dbapi as flight_sql
@@ -262,7 +219,14 @@ fn cities_of(rows: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_flight_sql_and_the_cli_return_the_same_rows() {
-    let python = python();
+    let python = pyvenv::python_with(
+        "pyarrow, adbc_driver_flightsql.dbapi",
+        &[
+            "pyarrow==16.1.0",
+            "adbc-driver-manager==1.13.0",
+            "adbc-driver-flightsql==1.13.0",
+        ],
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let env = HashMap::from([
         (

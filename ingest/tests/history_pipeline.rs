@@ -9,9 +9,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
+
+#[path = "../../tests/support/pyvenv.rs"]
+mod pyvenv;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMillisecondType, UInt8Type, UInt32Type, UInt64Type};
@@ -227,43 +230,6 @@ fn read_table(root: &Path, table: &str) -> Read {
     read
 }
 
-/// The venv's python with pyarrow and DuckDB, created on first use.
-fn python() -> PathBuf {
-    let venv = std::env::var_os("STADTPULS_PYTEST_VENV").map_or_else(
-        || {
-            let home =
-                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
-            home.join(".cache/stadtpuls-pytest/venv")
-        },
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    let ready = || {
-        Command::new(&python)
-            .args(["-c", "import pyarrow, duckdb"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ready() {
-        return python;
-    }
-    if !python.exists() {
-        let status = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 -m venv");
-        assert!(status.success(), "cannot create {}", venv.display());
-    }
-    let status = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "pyarrow==16.1.0", "duckdb==2.0.1"])
-        .status()
-        .expect("pip");
-    assert!(status.success(), "cannot install pyarrow and duckdb");
-    assert!(ready(), "pyarrow/duckdb still not importable");
-    python
-}
-
 fn as_sums(value: &Value) -> BTreeMap<String, u64> {
     value
         .as_object()
@@ -426,7 +392,7 @@ fn a_pipeline_run_reads_back_identically_with_parquet_pyarrow_and_duckdb() {
 
     // pyarrow and DuckDB see the same.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/history_read.py");
-    let output = Command::new(python())
+    let output = Command::new(pyvenv::python_duckdb())
         .arg(&script)
         .arg(dir.path())
         .args(TABLES)

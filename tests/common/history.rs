@@ -1,9 +1,9 @@
 //! The Parquet history read back as an analyst would: DuckDB from the PyPI venv of
-//! `ingest/tests/history_pipeline.rs` (`~/.cache/stadtpuls-pytest/venv` or
+//! `tests/support/pyvenv.rs` (`~/.cache/stadtpuls-pytest/venv` or
 //! `$STADTPULS_PYTEST_VENV`, created on first use), through `tests/demo_history_read.py`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -11,47 +11,10 @@ use serde_json::Value;
 /// Latest rows per (entity, window start ms) of one table.
 pub type Latest = BTreeMap<(String, i64), Value>;
 
-/// The venv's python with DuckDB, created on first use (as in history_pipeline.rs).
-pub fn python() -> PathBuf {
-    let venv = std::env::var_os("STADTPULS_PYTEST_VENV").map_or_else(
-        || {
-            let home =
-                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
-            home.join(".cache/stadtpuls-pytest/venv")
-        },
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    let ready = || {
-        Command::new(&python)
-            .args(["-c", "import pyarrow, duckdb"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ready() {
-        return python;
-    }
-    if !python.exists() {
-        let status = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 -m venv");
-        assert!(status.success(), "cannot create {}", venv.display());
-    }
-    let status = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "pyarrow==16.1.0", "duckdb==2.0.1"])
-        .status()
-        .expect("pip");
-    assert!(status.success(), "cannot install pyarrow and duckdb");
-    assert!(ready(), "pyarrow/duckdb still not importable");
-    python
-}
-
 /// The history's latest revision per window of `city`, keyed by (entity, window start ms).
 pub fn read_history(root: &Path, city: &str) -> BTreeMap<String, Latest> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/demo_history_read.py");
-    let output = Command::new(python())
+    let output = Command::new(super::pyvenv::python_duckdb())
         .arg(script)
         .arg(root)
         .arg(city)
@@ -80,7 +43,7 @@ pub fn read_history(root: &Path, city: &str) -> BTreeMap<String, Latest> {
 /// Every row of `city` in `table`, revisions included.
 pub fn all_rows(root: &Path, city: &str, table: &str) -> u64 {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/demo_history_read.py");
-    let output = Command::new(python())
+    let output = Command::new(super::pyvenv::python_duckdb())
         .arg(script)
         .arg(root)
         .arg(city)

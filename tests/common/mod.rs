@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod history;
+#[path = "../support/pyvenv.rs"]
+pub mod pyvenv;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
