@@ -5,6 +5,7 @@
 pub mod history;
 #[path = "../support/pyvenv.rs"]
 pub mod pyvenv;
+pub mod replay;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
