@@ -310,12 +310,15 @@ impl Catalog {
         // Every event names its city: a scan of a few words beats hashing the name.
         if self.city_ids.len() <= CITY_SCAN_MAX {
             let probe = CityProbe::new(id);
+            // Ids longer than the probe may share its 16 bytes (`…-nord`, `…-sued`): every
+            // equal probe is a candidate until the whole id matches.
             return self
                 .city_probes
                 .iter()
-                .position(|c| *c == probe)
-                .filter(|&i| probe.complete || self.city_ids[i].as_ref() == id)
-                .map(|i| i as CityKey);
+                .enumerate()
+                .filter(|(_, c)| **c == probe)
+                .find(|&(i, _)| probe.complete || self.city_ids[i].as_ref() == id)
+                .map(|(i, _)| i as CityKey);
         }
         self.city_index.get(id).copied()
     }
@@ -546,5 +549,24 @@ mod tests {
             None,
             "a prefix is another id"
         );
+    }
+
+    /// Found by the kill -9 test: city ids of 17 bytes sharing their first 16 resolved only
+    /// for the first city, every event of the others was refused as of an unknown city.
+    #[test]
+    fn long_city_ids_with_a_common_head_resolve_to_their_own_city() {
+        let ids = [
+            "schwaebisch-gmuend-nord",
+            "schwaebisch-gmuend-sued",
+            "schwaebisch-gmuend",
+            "ulm",
+        ];
+        let c = Catalog::with_cities(&ids, UnknownSensors::Reject);
+        for (key, id) in ids.iter().enumerate() {
+            assert_eq!(c.city(id), Some(key as CityKey), "{id}");
+            assert_eq!(c.city_id(key as CityKey), *id);
+        }
+        assert_eq!(c.city("schwaebisch-gmuend-west"), None);
+        assert_eq!(c.city("schwaebisch-gmuen"), None);
     }
 }
