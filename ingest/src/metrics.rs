@@ -270,6 +270,17 @@ pub static SINK_COMMIT_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Input messages a task had already applied (offset below its checkpoint's), skipped so
+/// nothing counts twice; and offsets skipped forward (gaps: transaction markers,
+/// compaction, retention, or a bug), by kind.
+pub static INPUT_OFFSET_ANOMALIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_input_offset_anomalies_total",
+        "Input messages at an offset a task had already applied (kind=replayed, skipped) or offsets jumped over (kind=gap)",
+        &["kind"],
+    )
+});
+
 /// Forces registration so `/metrics` lists every family (at zero) from the start.
 pub fn register() {
     LazyLock::force(&MESSAGES_RECEIVED);
@@ -298,4 +309,5 @@ pub fn register() {
     LazyLock::force(&CHECKPOINT_BYTES);
     LazyLock::force(&CHECKPOINT_CORRUPT);
     LazyLock::force(&SINK_COMMIT_FAILURES);
+    LazyLock::force(&INPUT_OFFSET_ANOMALIES);
 }

@@ -6,6 +6,7 @@
 //! with a task's checkpoint (`tasks.rs`, decision 002), so a crash replays from the last
 //! snapshot with its state; without one, offsets are stored after every batch.
 
+mod resume;
 mod tasks;
 
 pub use tasks::{Assignment, Checkpointing};
@@ -51,6 +52,14 @@ pub trait Source {
     /// positioned at (a source that cannot seek reports none).
     fn assigned(&mut self) -> Vec<Assignment> {
         Vec::new()
+    }
+    /// Re-reads `source` from `offset`: a restored task's first message came after its
+    /// checkpoint (see `runner/resume.rs`). Messages of it already read are discarded.
+    ///
+    /// # Errors
+    /// When the source cannot seek now; the runner asks again on the next message.
+    fn rewind(&mut self, _source: SourceId, _offset: i64) -> Result<()> {
+        Ok(())
     }
     /// Sources (partitions) taken away since the last call.
     fn revoked(&mut self) -> Vec<SourceId> {
@@ -181,6 +190,17 @@ where
         }
         if abandoned {
             break;
+        }
+        if let Some(messages) = &mut batch {
+            let screened = tasks.screen(messages);
+            if screened.dropped {
+                prepared = None;
+            }
+            for (id, offset) in screened.seeks {
+                if let Err(error) = source.rewind(id, offset) {
+                    warn!(%error, source = id, offset, "seeking back to the checkpoint failed; retried with the next message");
+                }
+            }
         }
         let Some(messages) = batch else {
             let out = pipeline.finish()?;

@@ -30,6 +30,9 @@ use crate::{IngestError, Result, metrics};
 /// can advance watermarks of idle sources.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
+/// How long a seek back to a checkpoint may take.
+const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A partition assigned in a rebalance, with the checkpoint it was positioned at.
 type Assigned = (String, i32, std::result::Result<Option<Checkpoint>, String>);
 
@@ -385,6 +388,18 @@ impl Source for KafkaSource {
                 }
             })
             .collect()
+    }
+
+    fn rewind(&mut self, source: SourceId, offset: i64) -> Result<()> {
+        let Some((topic, partition)) = self.sources.name(source) else {
+            return Ok(());
+        };
+        if self.pending.as_ref().is_some_and(|m| m.source == source) {
+            self.pending = None;
+        }
+        self.consumer
+            .seek(&topic, partition, Offset::Offset(offset), SEEK_TIMEOUT)
+            .map_err(|e| IngestError::kafka(format!("seek {topic}-{partition} to {offset}"), e))
     }
 
     fn revoked(&mut self) -> Vec<SourceId> {

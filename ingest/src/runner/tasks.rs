@@ -22,6 +22,7 @@ use tracing::{info, info_span, warn};
 use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::pipeline::{Pipeline, RawMessage, StepOutput};
 use crate::runner::Source;
+use crate::runner::resume::{Resume, Screen, Screened};
 use crate::sink::{Stream, Task, WindowSink};
 use crate::{IngestError, Result, metrics};
 
@@ -79,6 +80,8 @@ struct TaskEntry {
     offset: Option<i64>,
     /// Messages processed or rows staged since the last checkpoint.
     changed: bool,
+    /// Until the first message after a restore shows the read resumed at the checkpoint.
+    resume: Option<Resume>,
 }
 
 /// Whether a checkpoint round completed or was abandoned for shutdown.
@@ -176,11 +179,26 @@ impl Tasks {
             TaskEntry {
                 task,
                 epoch,
+                resume: checkpoint.as_ref().map(|c| Resume::new(c.offset)),
                 offset: checkpoint.map(|c| c.offset),
                 changed: false,
             },
         );
         Ok(Round::Done)
+    }
+
+    /// Checks where each task's messages resume (see `resume.rs`): drops messages a task
+    /// has already applied, and asks for a seek when a restored task's first message lies
+    /// beyond its checkpoint.
+    pub(crate) fn screen(&mut self, messages: &mut Vec<RawMessage>) -> Screened {
+        let mut screen = Screen::default();
+        messages.retain(|m| {
+            let Some(entry) = self.tasks.get_mut(&m.source) else {
+                return true;
+            };
+            screen.check(m, &entry.task, &mut entry.resume, entry.offset)
+        });
+        screen.finish()
     }
 
     /// Notes the offsets of processed messages, one run of a source at a time (`runs` of
@@ -199,6 +217,7 @@ impl Tasks {
                 epoch: 0,
                 offset: None,
                 changed: false,
+                resume: None,
             });
             // offsets grow within a partition: the run's last message is its newest
             let next = m.offset + 1;

@@ -1,0 +1,227 @@
+//! Where a task's messages resume, checked message by message.
+//!
+//! A task restored from a checkpoint must read on from exactly the checkpoint's offset: a
+//! message before it is already in the restored state (applied again, it would count
+//! twice) and a message skipped after it is lost. Kafka delivers from the requested offset,
+//! but a broker may start at the next record batch instead — Tansu 0.6 does: a fetch at an
+//! offset inside a record batch returns the batches after it, so a restart silently skipped
+//! up to a producer batch per partition (found by `tests/e2e_kill.rs`). So:
+//!
+//! - messages below the next offset a task expects are dropped (`replayed`);
+//! - when a restored task's first message lies beyond its checkpoint, its messages are
+//!   dropped and the partition is sought back further (by [`FIRST_REWIND`] offsets, doubling
+//!   each time) until a message at or before the checkpoint arrives — the ones before it
+//!   are then dropped as replayed. Once the seek reached offset 0 a gap is taken as real
+//!   (retention, compaction, transaction markers) and counted;
+//! - later gaps are counted but kept: transaction markers and compaction make them normal.
+
+use std::collections::BTreeMap;
+
+use stadtpuls_processing::window::watermark::SourceId;
+use tracing::{debug, warn};
+
+use crate::metrics;
+use crate::pipeline::RawMessage;
+use crate::sink::Task;
+
+/// Offsets sought back on the first miss; doubles on every further one.
+pub(crate) const FIRST_REWIND: i64 = 512;
+
+/// A restored task waiting for its first message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resume {
+    /// The checkpoint's offset: the first message must be at or before it.
+    target: i64,
+    /// How far the next seek goes back from `target`.
+    rewind: i64,
+    /// Whether the last seek went to offset 0: a gap is then real.
+    exhausted: bool,
+}
+
+impl Resume {
+    pub(crate) fn new(target: i64) -> Self {
+        Self {
+            target,
+            rewind: FIRST_REWIND,
+            exhausted: target == 0,
+        }
+    }
+}
+
+/// The outcome of screening one batch.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Screened {
+    /// Whether messages were dropped (checks done ahead must be redone).
+    pub(crate) dropped: bool,
+    /// Partitions to seek back, to these offsets.
+    pub(crate) seeks: Vec<(SourceId, i64)>,
+}
+
+/// Screens the messages of one batch in order.
+#[derive(Debug, Default)]
+pub(crate) struct Screen {
+    /// Per source: the next offset expected within this batch.
+    expected: BTreeMap<SourceId, i64>,
+    replayed: u64,
+    out: Screened,
+}
+
+impl Screen {
+    /// Whether to keep `m`, a message of `task` whose state expects offset `next` (if
+    /// known) and which may be `resume`-ing from a checkpoint.
+    pub(crate) fn check(
+        &mut self,
+        m: &RawMessage,
+        task: &Task,
+        resume: &mut Option<Resume>,
+        next: Option<i64>,
+    ) -> bool {
+        if self.out.seeks.iter().any(|&(s, _)| s == m.source) {
+            // Read from before the seek: it comes again.
+            self.out.dropped = true;
+            return false;
+        }
+        if let Some(r) = *resume {
+            if m.offset > r.target && !r.exhausted {
+                let to = (r.target - r.rewind).max(0);
+                *resume = Some(Resume {
+                    target: r.target,
+                    rewind: r.rewind.saturating_mul(2),
+                    exhausted: to == 0,
+                });
+                metrics::INPUT_OFFSET_ANOMALIES
+                    .with_label_values(&["rewound"])
+                    .inc();
+                debug!(task = %task, checkpoint = r.target, first = m.offset, seek = to, "first message after the checkpoint's offset: seeking back");
+                self.out.seeks.push((m.source, to));
+                self.out.dropped = true;
+                return false;
+            }
+            if m.offset > r.target {
+                warn!(task = %task, checkpoint = r.target, first = m.offset, "the messages between the checkpoint and the first one delivered do not exist (retention or compaction)");
+            }
+            *resume = None;
+        }
+        let Some(expected) = self.expected.get(&m.source).copied().or(next) else {
+            self.expected.insert(m.source, m.offset + 1);
+            return true;
+        };
+        if m.offset < expected {
+            self.replayed += 1;
+            self.out.dropped = true;
+            return false;
+        }
+        if m.offset > expected {
+            metrics::INPUT_OFFSET_ANOMALIES
+                .with_label_values(&["gap"])
+                .inc_by((m.offset - expected).unsigned_abs());
+        }
+        self.expected.insert(m.source, m.offset + 1);
+        true
+    }
+
+    pub(crate) fn finish(self) -> Screened {
+        if self.replayed > 0 {
+            metrics::INPUT_OFFSET_ANOMALIES
+                .with_label_values(&["replayed"])
+                .inc_by(self.replayed);
+            debug!(
+                replayed = self.replayed,
+                "dropped messages below their task's next offset"
+            );
+        }
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn message(source: SourceId, offset: i64) -> RawMessage {
+        RawMessage {
+            source,
+            topic: Arc::from("sensors.ulm.traffic"),
+            partition: 0,
+            offset,
+            key: None,
+            payload: Bytes::new(),
+        }
+    }
+
+    fn task() -> Task {
+        Task {
+            topic: Arc::from("sensors.ulm.traffic"),
+            partition: 0,
+        }
+    }
+
+    /// Screens `offsets` of source 0 as one batch; returns the kept offsets.
+    fn screen(
+        offsets: &[i64],
+        resume: &mut Option<Resume>,
+        next: Option<i64>,
+    ) -> (Vec<i64>, Screened) {
+        let mut s = Screen::default();
+        let kept = offsets
+            .iter()
+            .filter(|&&o| s.check(&message(0, o), &task(), resume, next))
+            .copied()
+            .collect();
+        (kept, s.finish())
+    }
+
+    #[test]
+    fn a_broker_resuming_at_the_checkpoint_changes_nothing() {
+        let mut resume = Some(Resume::new(100));
+        let (kept, out) = screen(&[100, 101, 102], &mut resume, Some(100));
+        assert_eq!(kept, [100, 101, 102]);
+        assert_eq!(out, Screened::default());
+        assert_eq!(resume, None);
+    }
+
+    #[test]
+    fn messages_already_applied_are_dropped() {
+        let (kept, out) = screen(&[98, 99, 100, 101], &mut None, Some(100));
+        assert_eq!(kept, [100, 101]);
+        assert!(out.dropped && out.seeks.is_empty());
+    }
+
+    /// Tansu: the checkpoint is at 10000 inside a batch; the first message delivered is 10087.
+    #[test]
+    fn a_first_message_past_the_checkpoint_seeks_back_until_it_is_covered() {
+        let mut resume = Some(Resume::new(10_000));
+        let (kept, out) = screen(&[10_087, 10_088], &mut resume, Some(10_000));
+        assert!(
+            kept.is_empty(),
+            "all of the task's messages wait for the seek"
+        );
+        assert_eq!(out.seeks, [(0, 10_000 - FIRST_REWIND)]);
+        // the broker again starts at a batch after the checkpoint: twice as far back
+        let (_, out) = screen(&[10_087], &mut resume, Some(10_000));
+        assert_eq!(out.seeks, [(0, 10_000 - 2 * FIRST_REWIND)]);
+        // now a batch starting before the checkpoint: replayed ones dropped, the rest kept
+        let (kept, out) = screen(&[9_000, 9_999, 10_000, 10_001], &mut resume, Some(10_000));
+        assert_eq!(kept, [10_000, 10_001]);
+        assert!(out.dropped && out.seeks.is_empty());
+        assert_eq!(resume, None);
+    }
+
+    #[test]
+    fn a_gap_left_after_seeking_to_the_start_is_real_and_kept() {
+        let mut resume = Some(Resume::new(300));
+        let (_, out) = screen(&[400], &mut resume, Some(300));
+        assert_eq!(out.seeks, [(0, 0)], "512 back from 300 is the start");
+        let (kept, out) = screen(&[400, 401], &mut resume, Some(300));
+        assert_eq!(kept, [400, 401], "nothing before 400 exists");
+        assert!(!out.dropped && out.seeks.is_empty());
+        assert_eq!(resume, None);
+        // a later gap (transaction marker) is kept too
+        let (kept, _) = screen(&[402, 404], &mut None, Some(402));
+        assert_eq!(kept, [402, 404]);
+    }
+}
