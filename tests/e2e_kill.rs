@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use stadtpuls_ingest::checkpoint::CheckpointStore;
 
 use common::replay::{
-    Lcg, Workload, assert_same_history, assert_same_output, checkpointed, kill9, run_to_end,
-    test_dir,
+    Lcg, Workload, assert_raw_archive_exact, assert_same_history, assert_same_output, checkpointed,
+    kill9, run_to_end, test_dir,
 };
 use common::{Stadtpuls, ensure_broker, free_port, run_id};
 
@@ -39,7 +39,7 @@ async fn kill_9_at_random_moments_changes_no_result() {
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(1)
         });
-    let work = Workload::new("kill", &run_id(), &common::brokers(), events);
+    let mut work = Workload::new("kill", &run_id(), &common::brokers(), events);
     eprintln!(
         "kill -9 test: run {}, seed {seed} (STADTPULS_KILL_SEED={seed} repeats it)",
         work.run
@@ -54,7 +54,9 @@ async fn kill_9_at_random_moments_changes_no_result() {
     run_to_end(dir_a.path(), &config_a, port_a, &ends, "a.log");
     eprintln!("run A: {:.1} s", started.elapsed().as_secs_f64());
 
-    // Run B: five kills at random moments, then a clean finish.
+    // Run B: five kills at random moments, then a clean finish; it also archives its raw
+    // input, which must hold every message once despite the kills.
+    work.archive_raw = true;
     let dir_b = test_dir("kill-b");
     let port_b = free_port();
     let store_b = CheckpointStore::new(dir_b.path().join("state"));
@@ -83,6 +85,7 @@ async fn kill_9_at_random_moments_changes_no_result() {
 
     let windows = assert_same_history(&dir_a.path().join("history"), &dir_b.path().join("history"));
     assert!(windows > 10_000, "many windows closed: {windows}");
+    assert_raw_archive_exact(&dir_b.path().join("history"), &ends);
     let keys = assert_same_output(
         &work.brokers,
         &work.output_prefix("a"),

@@ -40,13 +40,14 @@ const KAFKA_KEYS: [&str; 8] = [
 ];
 const WINDOWS_KEYS: [&str; 4] = ["SIZES", "OUT_OF_ORDERNESS", "IDLE_TIMEOUT", "MAX_FUTURE"];
 const API_KEYS: [&str; 2] = ["BIND", "LIVE_RETENTION"];
-const HISTORY_KEYS: [&str; 6] = [
+const HISTORY_KEYS: [&str; 7] = [
     "ENABLED",
     "DIR",
     "TABLES",
     "RETENTION",
     "MAX_FILE_ROWS",
     "COMPACT_AFTER",
+    "ARCHIVE_RAW",
 ];
 const OUTPUT_KEYS: [&str; 4] = [
     "ENABLED",
@@ -172,6 +173,7 @@ fn apply_one(
         ("HISTORY", "RETENTION") => raw.history.retention = value.to_owned(),
         ("HISTORY", "MAX_FILE_ROWS") => raw.history.max_file_rows = parse_integer(value)?,
         ("HISTORY", "COMPACT_AFTER") => raw.history.compact_after = parse_integer(value)?,
+        ("HISTORY", "ARCHIVE_RAW") => raw.history.archive_raw = parse_bool(value)?,
         ("CHECKPOINT", "DIR") => raw.checkpoint.dir = value.to_owned(),
         ("CHECKPOINT", "INTERVAL") => raw.checkpoint.interval = value.to_owned(),
         ("CHECKPOINT", "MAX_STAGED_ROWS") => {

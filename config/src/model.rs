@@ -170,6 +170,9 @@ pub struct HistoryConfig {
     /// A partition's files of one size tier are merged once there are this many of them;
     /// 0 = never, else at least 2.
     pub compact_after: usize,
+    /// Also archive every input message as read — topic, partition, offset, key, payload —
+    /// to the `raw_messages` table, committed with its task's epochs like the windows.
+    pub archive_raw: bool,
 }
 
 impl Default for HistoryConfig {
@@ -184,6 +187,7 @@ impl Default for HistoryConfig {
             retention: DEFAULT_HISTORY_RETENTION,
             max_file_rows: DEFAULT_HISTORY_MAX_FILE_ROWS,
             compact_after: DEFAULT_HISTORY_COMPACT_AFTER,
+            archive_raw: false,
         }
     }
 }

@@ -188,6 +188,9 @@ pub(crate) struct RawHistory {
     /// Files of one size tier per partition that trigger a compaction; 0 = never.
     #[serde(default = "default_history_compact_after")]
     pub compact_after: i64,
+    /// Also archive every input message as read (`raw_messages` table).
+    #[serde(default)]
+    pub archive_raw: bool,
 }
 
 impl Default for RawHistory {
@@ -199,6 +202,7 @@ impl Default for RawHistory {
             retention: default_history_retention(),
             max_file_rows: default_history_max_file_rows(),
             compact_after: default_history_compact_after(),
+            archive_raw: false,
         }
     }
 }

@@ -38,6 +38,7 @@ mod compaction;
 mod epochs;
 mod files;
 pub mod layout;
+pub mod raw;
 mod retention;
 pub mod rows;
 
@@ -56,6 +57,7 @@ pub use compaction::COMPACTED_FROM;
 
 use crate::Result;
 use crate::metrics;
+use crate::pipeline::RawMessage;
 use crate::sink::{Stream, Task, WindowSink};
 use layout::Partition;
 
@@ -63,7 +65,8 @@ use layout::Partition;
 #[derive(Debug, Clone)]
 struct Table {
     name: String,
-    stream: Stream,
+    /// `None`: the raw message archive ([`raw`]).
+    stream: Option<Stream>,
     window_s: u32,
     slide_s: u32,
     schema: SchemaRef,
@@ -80,6 +83,8 @@ struct Staged {
 #[derive(Debug)]
 pub struct HistorySink {
     root: PathBuf,
+    /// Whether input messages are archived (`history.archive_raw`).
+    archive_raw: bool,
     tables: Vec<Table>,
     retention: Duration,
     max_file_rows: usize,
@@ -110,15 +115,23 @@ impl HistorySink {
                 };
                 Table {
                     name: table.name(),
-                    stream,
+                    stream: Some(stream),
                     window_s: table.window_s,
                     slide_s: table.slide_s,
                     schema: rows::file_schema(stream),
                 }
             })
+            .chain(config.archive_raw.then(|| Table {
+                name: raw::TABLE.to_owned(),
+                stream: None,
+                window_s: 0,
+                slide_s: 0,
+                schema: raw::schema(),
+            }))
             .collect();
         Self {
             root: config.dir.clone(),
+            archive_raw: config.archive_raw,
             tables,
             retention: config.retention,
             max_file_rows: config.max_file_rows.max(1),
@@ -133,7 +146,8 @@ impl HistorySink {
 
     /// The sink for `config`, or `None` when history is switched off or lists no table.
     pub fn from_config(config: &HistoryConfig) -> Option<Self> {
-        (config.enabled && !config.tables.is_empty()).then(|| Self::new(config))
+        (config.enabled && (!config.tables.is_empty() || config.archive_raw))
+            .then(|| Self::new(config))
     }
 
     /// The history root directory.
@@ -148,7 +162,7 @@ impl HistorySink {
 
     fn table_of(&self, stream: Stream, closed: &ClosedWindows) -> Option<usize> {
         self.tables.iter().position(|t| {
-            t.stream == stream && t.window_s == closed.window_s && t.slide_s == closed.slide_s
+            t.stream == Some(stream) && t.window_s == closed.window_s && t.slide_s == closed.slide_s
         })
     }
 
@@ -400,6 +414,33 @@ impl WindowSink for HistorySink {
 
     fn staged_rows(&self) -> usize {
         self.staged_rows
+    }
+
+    fn wants_input(&self) -> bool {
+        self.archive_raw
+    }
+
+    fn stage_input(&mut self, task: &Task, messages: &[RawMessage]) -> Result<()> {
+        if !self.archive_raw || messages.is_empty() {
+            return Ok(());
+        }
+        let now = crate::runner::now_ms();
+        let date = layout::date_of(now).ok_or_else(|| {
+            ProcessingError::Internal(format!("the clock ({now} ms) is outside the calendar"))
+        })?;
+        let table = self.table_named(raw::TABLE)?;
+        // A task reads one topic, so one city: one partition per batch.
+        let batch = raw::rows(&table.schema, messages, now)?;
+        let partition = Partition {
+            table: raw::TABLE.to_owned(),
+            city: raw::city_of(&task.topic).to_owned(),
+            date,
+        };
+        let staged = self.staged.entry(task.clone()).or_default();
+        staged.rows += batch.num_rows();
+        staged.partitions.entry(partition).or_default().push(batch);
+        self.set_staged_rows(self.staged_rows + messages.len());
+        Ok(())
     }
 
     async fn commit(&mut self, task: &Task, epoch: u64) -> Result<()> {

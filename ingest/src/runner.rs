@@ -259,6 +259,9 @@ where
             .instrument(info_span!("deadletter", count = out.dead_letters.len()))
             .await;
         tasks.observe(&messages, &out.runs);
+        if sinks.wants_input() {
+            tasks.stage_input(sinks, &messages, &out.runs)?;
+        }
         tasks.stage(sinks, &out)?;
         on_output(&out);
         if !tasks.snapshots() && !messages.is_empty() {

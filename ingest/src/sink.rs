@@ -16,6 +16,7 @@ use std::sync::Arc;
 use stadtpuls_processing::window::ClosedWindows;
 
 use crate::Result;
+use crate::pipeline::RawMessage;
 
 /// One input topic-partition: the unit of state, checkpoints and sink epochs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57,6 +58,21 @@ pub trait WindowSink {
     /// Rows staged but not yet committed, over all tasks (the runner checkpoints early
     /// above a bound, which bounds memory when a sink is slow).
     fn staged_rows(&self) -> usize;
+
+    /// Whether the sink archives input messages ([`WindowSink::stage_input`]); the runner
+    /// skips the call otherwise.
+    fn wants_input(&self) -> bool {
+        false
+    }
+
+    /// Stages `task`'s input messages as read (the history's raw archive), committed with
+    /// the task's epoch like its closed windows.
+    ///
+    /// # Errors
+    /// Only bugs.
+    fn stage_input(&mut self, _task: &Task, _messages: &[RawMessage]) -> Result<()> {
+        Ok(())
+    }
 
     /// Makes everything staged for `task` durable as part of its `epoch`; on error nothing
     /// of that epoch may be visible to readers once [`WindowSink::recover`] has run, and the
@@ -134,6 +150,15 @@ impl<A: WindowSink, B: WindowSink> WindowSink for SinkPair<A, B> {
         self.first.staged_rows().max(self.second.staged_rows())
     }
 
+    fn wants_input(&self) -> bool {
+        self.first.wants_input() || self.second.wants_input()
+    }
+
+    fn stage_input(&mut self, task: &Task, messages: &[RawMessage]) -> Result<()> {
+        self.first.stage_input(task, messages)?;
+        self.second.stage_input(task, messages)
+    }
+
     async fn commit(&mut self, task: &Task, epoch: u64) -> Result<()> {
         let key = (task.clone(), epoch);
         if self.first_done.as_ref() != Some(&key) {
@@ -184,6 +209,17 @@ impl<S: WindowSink> WindowSink for Option<S> {
 
     fn staged_rows(&self) -> usize {
         self.as_ref().map_or(0, WindowSink::staged_rows)
+    }
+
+    fn wants_input(&self) -> bool {
+        self.as_ref().is_some_and(WindowSink::wants_input)
+    }
+
+    fn stage_input(&mut self, task: &Task, messages: &[RawMessage]) -> Result<()> {
+        match self {
+            Some(sink) => sink.stage_input(task, messages),
+            None => Ok(()),
+        }
     }
 
     async fn commit(&mut self, task: &Task, epoch: u64) -> Result<()> {

@@ -48,6 +48,7 @@ fn config(dir: &Path) -> HistoryConfig {
         retention: Duration::from_secs(400 * 86_400),
         max_file_rows: 1_000_000,
         compact_after: 0,
+        archive_raw: false,
     }
 }
 

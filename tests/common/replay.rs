@@ -48,6 +48,8 @@ pub struct Workload {
     pub span_ms: i64,
     pub events: i64,
     pub t0: i64,
+    /// Whether runs archive their raw input (`history.archive_raw`).
+    pub archive_raw: bool,
 }
 
 impl Workload {
@@ -69,6 +71,7 @@ impl Workload {
             span_ms,
             events,
             t0,
+            archive_raw: false,
         }
     }
 
@@ -128,6 +131,7 @@ dir = "{state}"
 interval = "700ms"
 [history]
 dir = "{history}"
+archive_raw = {archive_raw}
 [output]
 traffic_topic = "{output}.traffic"
 traffic_lanes_topic = "{output}.traffic_lanes"
@@ -137,6 +141,7 @@ parking_topic = "{output}.parking"
             brokers = self.brokers,
             state = dir.join("state").display(),
             history = dir.join("history").display(),
+            archive_raw = self.archive_raw,
         );
         let path = dir.join("stadtpuls.toml");
         std::fs::write(&path, toml).expect("write config");
@@ -346,6 +351,65 @@ pub fn assert_same_history(a: &Path, b: &Path) -> usize {
     history_a.len()
 }
 
+/// Asserts that the raw archive under `history` holds every input offset of `ends` once.
+pub fn assert_raw_archive_exact(history: &Path, ends: &Ends) {
+    let mut files = Vec::new();
+    let mut stack = vec![history.join("raw_messages")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                files.push(path);
+            }
+        }
+    }
+    let mut seen: BTreeMap<(String, i32), BTreeSet<i64>> = BTreeMap::new();
+    let mut rows = 0usize;
+    for file in files {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&file).expect("open parquet"),
+        )
+        .expect("parquet footer")
+        .build()
+        .expect("parquet reader");
+        for batch in reader {
+            let batch: RecordBatch = batch.expect("parquet batch");
+            let topic = batch.column(0).as_string::<i32>();
+            let partition = batch
+                .column(1)
+                .as_primitive::<arrow_array::types::Int32Type>();
+            let offset = batch.column(2).as_primitive::<Int64Type>();
+            for i in 0..batch.num_rows() {
+                rows += 1;
+                let fresh = seen
+                    .entry((topic.value(i).to_owned(), partition.value(i)))
+                    .or_default()
+                    .insert(offset.value(i));
+                assert!(
+                    fresh,
+                    "{}-{} offset {} archived twice",
+                    topic.value(i),
+                    partition.value(i),
+                    offset.value(i)
+                );
+            }
+        }
+    }
+    let total: i64 = ends.values().sum();
+    assert_eq!(rows as i64, total, "every input message archived");
+    for ((topic, partition), end) in ends {
+        let offsets = seen.get(&(topic.clone(), *partition));
+        let dense = offsets.is_some_and(|o| o.len() as i64 == *end && o.last() == Some(&(end - 1)));
+        assert!(dense, "{topic}-{partition}: offsets 0..{end} archived");
+    }
+    eprintln!("raw archive: {rows} messages, each once");
+}
+
 /// Asserts that the output topics of two runs hold the same keys with the same latest
 /// values; returns A's key count.
 pub fn assert_same_output(brokers: &str, prefix_a: &str, prefix_b: &str) -> usize {
@@ -415,7 +479,7 @@ pub fn history_rows(history: &Path) -> Vec<(RowKey, u64, BTreeMap<String, String
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
-            if name.starts_with('_') || name.starts_with('.') {
+            if name.starts_with('_') || name.starts_with('.') || name == "raw_messages" {
                 continue;
             }
             if path.is_dir() {

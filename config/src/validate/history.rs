@@ -85,6 +85,7 @@ pub(super) fn history(
         retention: retention.unwrap_or(defaults.retention),
         max_file_rows: max_file_rows.unwrap_or(defaults.max_file_rows),
         compact_after: compact_after.unwrap_or(defaults.compact_after),
+        archive_raw: raw.archive_raw,
     }
 }
 

@@ -114,7 +114,9 @@ fn host_name() -> String {
 /// The settings and the table a compaction works on.
 pub(crate) struct Compaction<'a> {
     pub root: &'a Path,
-    pub stream: Stream,
+    /// The windows' stream, whose latest revisions are kept; `None` (raw messages): every
+    /// row is kept.
+    pub stream: Option<Stream>,
     pub schema: &'a SchemaRef,
     pub compact_after: usize,
     pub max_file_rows: usize,
@@ -235,7 +237,10 @@ impl Compaction<'_> {
             batches.extend(files::read_parquet(&dir.join(name))?);
         }
         let all = concat_batches(self.schema, &batches).map_err(ProcessingError::from)?;
-        let keep = rows::latest_revisions(&all, self.stream)?;
+        let Some(stream) = self.stream else {
+            return Ok(all);
+        };
+        let keep = rows::latest_revisions(&all, stream)?;
         Ok(take_record_batch(&all, &UInt32Array::from(keep)).map_err(ProcessingError::from)?)
     }
 }

@@ -226,6 +226,31 @@ impl Tasks {
         }
     }
 
+    /// Stages the batch's input messages in sinks that archive them, per task (`runs` of the
+    /// step's output: consecutive messages of one source, by last index).
+    ///
+    /// # Errors
+    /// Only sink bugs.
+    pub(crate) fn stage_input<K: WindowSink>(
+        &mut self,
+        sinks: &mut K,
+        messages: &[RawMessage],
+        runs: &[(SourceId, u32)],
+    ) -> Result<()> {
+        let mut start = 0;
+        for &(source, last) in runs {
+            let end = (last as usize + 1).min(messages.len());
+            if let (Some(entry), Some(run)) =
+                (self.tasks.get_mut(&source), messages.get(start..end))
+            {
+                sinks.stage_input(&entry.task, run)?;
+                entry.changed = true;
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
     /// Stages a step's closed windows in the sinks, per owning task.
     ///
     /// # Errors
