@@ -15,10 +15,8 @@ use std::time::{Duration, Instant};
 
 use stadtpuls_ingest::checkpoint::CheckpointStore;
 
-use common::replay::{
-    Lcg, Workload, assert_raw_archive_exact, assert_same_history, assert_same_output, checkpointed,
-    kill9, run_to_end, test_dir,
-};
+use common::compare::{assert_raw_archive_exact, assert_same_history, assert_same_output};
+use common::replay::{Lcg, Workload, checkpointed, kill9, run_to_end, test_dir};
 use common::{Stadtpuls, ensure_broker, free_port, run_id};
 
 const KILLS: usize = 5;

@@ -1,0 +1,323 @@
+//! The comparison of two runs' results that the fault tests assert: Parquet history (latest
+//! revision per window, no row twice), output topics (latest value per key) and the raw
+//! message archive (every input offset once).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Float64Type, Int64Type, TimestampMillisecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::Value;
+
+use super::replay::Ends;
+
+fn plain_consumer(brokers: &str, group: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer")
+}
+
+/// Asserts that the Parquet histories under `a` and `b` hold the same windows with the same
+/// latest values and that `b` holds no (window, revision) twice; returns A's window count.
+pub fn assert_same_history(a: &Path, b: &Path) -> usize {
+    let rows_a = history_rows(a);
+    let rows_b = history_rows(b);
+    let mut seen = BTreeSet::new();
+    for (key, revision, _) in &rows_b {
+        assert!(
+            seen.insert((key, *revision)),
+            "history {} holds {key:?} revision {revision} twice",
+            b.display()
+        );
+    }
+    let revised = rows_a.iter().filter(|(_, r, _)| *r > 0).count();
+    let history_a = latest_history(&rows_a);
+    let history_b = latest_history(&rows_b);
+    eprintln!(
+        "history: A {} rows ({} windows, {revised} revisions > 0), B {} rows ({} windows)",
+        rows_a.len(),
+        history_a.len(),
+        rows_b.len(),
+        history_b.len()
+    );
+    let only_a: Vec<_> = history_a
+        .keys()
+        .filter(|k| !history_b.contains_key(*k))
+        .take(5)
+        .collect();
+    let only_b: Vec<_> = history_b
+        .keys()
+        .filter(|k| !history_a.contains_key(*k))
+        .take(5)
+        .collect();
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "windows only in A: {only_a:?}; only in B: {only_b:?}"
+    );
+    for (key, values) in &history_a {
+        assert_eq!(Some(values), history_b.get(key), "history row {key:?}");
+    }
+    history_a.len()
+}
+
+/// Asserts that the raw archive under `history` holds every input offset of `ends` once.
+pub fn assert_raw_archive_exact(history: &Path, ends: &Ends) {
+    let mut files = Vec::new();
+    let mut stack = vec![history.join("raw_messages")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                files.push(path);
+            }
+        }
+    }
+    let mut seen: BTreeMap<(String, i32), BTreeSet<i64>> = BTreeMap::new();
+    let mut rows = 0usize;
+    for file in files {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&file).expect("open parquet"),
+        )
+        .expect("parquet footer")
+        .build()
+        .expect("parquet reader");
+        for batch in reader {
+            let batch: RecordBatch = batch.expect("parquet batch");
+            let topic = batch.column(0).as_string::<i32>();
+            let partition = batch
+                .column(1)
+                .as_primitive::<arrow_array::types::Int32Type>();
+            let offset = batch.column(2).as_primitive::<Int64Type>();
+            for i in 0..batch.num_rows() {
+                rows += 1;
+                let fresh = seen
+                    .entry((topic.value(i).to_owned(), partition.value(i)))
+                    .or_default()
+                    .insert(offset.value(i));
+                assert!(
+                    fresh,
+                    "{}-{} offset {} archived twice",
+                    topic.value(i),
+                    partition.value(i),
+                    offset.value(i)
+                );
+            }
+        }
+    }
+    let total: i64 = ends.values().sum();
+    assert_eq!(rows as i64, total, "every input message archived");
+    for ((topic, partition), end) in ends {
+        let offsets = seen.get(&(topic.clone(), *partition));
+        let dense = offsets.is_some_and(|o| o.len() as i64 == *end && o.last() == Some(&(end - 1)));
+        assert!(dense, "{topic}-{partition}: offsets 0..{end} archived");
+    }
+    eprintln!("raw archive: {rows} messages, each once");
+}
+
+/// Asserts that the output topics of two runs hold the same keys with the same latest
+/// values; returns A's key count.
+pub fn assert_same_output(brokers: &str, prefix_a: &str, prefix_b: &str) -> usize {
+    let (out_a, records_a) = output_latest(brokers, prefix_a);
+    let (out_b, records_b) = output_latest(brokers, prefix_b);
+    eprintln!(
+        "output: A {records_a} records ({} keys), B {records_b} records ({} keys)",
+        out_a.len(),
+        out_b.len()
+    );
+    let only_a: Vec<_> = out_a
+        .keys()
+        .filter(|k| !out_b.contains_key(*k))
+        .take(5)
+        .collect();
+    let only_b: Vec<_> = out_b
+        .keys()
+        .filter(|k| !out_a.contains_key(*k))
+        .take(5)
+        .collect();
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "keys only in A: {only_a:?}; only in B: {only_b:?}"
+    );
+    for (key, value) in &out_a {
+        assert_eq!(Some(value), out_b.get(key), "output record {key:?}");
+    }
+    out_a.len()
+}
+
+/// A value as comparable text; floats by their bits' decimal rendering.
+fn cell(column: &dyn Array, row: usize) -> String {
+    if column.is_null(row) {
+        return "null".into();
+    }
+    match column.data_type() {
+        DataType::Utf8 => column.as_string::<i32>().value(row).to_owned(),
+        DataType::UInt8 => column.as_primitive::<UInt8Type>().value(row).to_string(),
+        DataType::UInt16 => column.as_primitive::<UInt16Type>().value(row).to_string(),
+        DataType::UInt32 => column.as_primitive::<UInt32Type>().value(row).to_string(),
+        DataType::UInt64 => column.as_primitive::<UInt64Type>().value(row).to_string(),
+        DataType::Int64 => column.as_primitive::<Int64Type>().value(row).to_string(),
+        DataType::Float64 => column.as_primitive::<Float64Type>().value(row).to_string(),
+        DataType::Boolean => column.as_boolean().value(row).to_string(),
+        DataType::Timestamp(_, _) => column
+            .as_primitive::<TimestampMillisecondType>()
+            .value(row)
+            .to_string(),
+        _ => format!("{:?}", column.slice(row, 1)),
+    }
+}
+
+/// A history row's identity: table, city, entity, lane, window start.
+pub type RowKey = (String, String, String, String, String);
+
+/// Every row of every Parquet file under `history` (skipping `_` bookkeeping and hidden
+/// temporary files), as (key, revision, other columns).
+pub fn history_rows(history: &Path) -> Vec<(RowKey, u64, BTreeMap<String, String>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![history.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("read history dir {}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.expect("dir entry").path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name.starts_with('_') || name.starts_with('.') || name == "raw_messages" {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if name.ends_with(".parquet") {
+                files.push(path);
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(history).expect("under history");
+        let parts: Vec<String> = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let table = parts[0].clone();
+        let city = parts[1].trim_start_matches("city=").to_owned();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&file).expect("open parquet"),
+        )
+        .expect("parquet footer")
+        .build()
+        .expect("parquet reader");
+        for batch in reader {
+            let batch: RecordBatch = batch.expect("parquet batch");
+            let schema = batch.schema();
+            for row in 0..batch.num_rows() {
+                let mut values = BTreeMap::new();
+                for (field, column) in schema.fields().iter().zip(batch.columns()) {
+                    values.insert(field.name().clone(), cell(column.as_ref(), row));
+                }
+                let take = |k: &str| values.get(k).cloned().unwrap_or_default();
+                let entity = if values.contains_key("facility_id") {
+                    take("facility_id")
+                } else {
+                    take("sensor_id")
+                };
+                let key = (
+                    table.clone(),
+                    city.clone(),
+                    entity,
+                    take("lane"),
+                    take("window_start"),
+                );
+                let revision = take("revision").parse().expect("revision");
+                values.remove("revision");
+                rows.push((key, revision, values));
+            }
+        }
+    }
+    rows
+}
+
+/// Latest revision per window; the values without the revision number.
+pub fn latest_history(
+    rows: &[(RowKey, u64, BTreeMap<String, String>)],
+) -> BTreeMap<RowKey, BTreeMap<String, String>> {
+    let mut best: BTreeMap<RowKey, (u64, &BTreeMap<String, String>)> = BTreeMap::new();
+    for (key, revision, values) in rows {
+        let newer = best.get(key).is_none_or(|(r, _)| *r <= *revision);
+        if newer {
+            best.insert(key.clone(), (*revision, values));
+        }
+    }
+    best.into_iter().map(|(k, (_, v))| (k, v.clone())).collect()
+}
+
+/// Every record of the output topics `<prefix>.{traffic,traffic_lanes,parking}`, read to their log ends: latest value (by
+/// revision) per (stream, key), without the revision field; plus the number of records.
+pub fn output_latest(brokers: &str, prefix: &str) -> (BTreeMap<(String, String), Value>, usize) {
+    let consumer = plain_consumer(brokers, &format!("read-{prefix}"));
+    let mut tpl = TopicPartitionList::new();
+    for stream in ["traffic", "traffic_lanes", "parking"] {
+        let topic = format!("{prefix}.{stream}");
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .expect("output topic metadata");
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                tpl.add_partition_offset(&topic, p.id(), Offset::Beginning)
+                    .expect("assign");
+            }
+        }
+    }
+    consumer.assign(&tpl).expect("assign output partitions");
+    let mut latest: BTreeMap<(String, String), (u64, Value)> = BTreeMap::new();
+    let mut records = 0;
+    // Read until the topics stay quiet: Tansu's log-end offsets (fetch_watermarks) can lag
+    // the records it serves, so they cannot tell where the end is.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(5) {
+        assert!(
+            Instant::now() < deadline,
+            "output {prefix} not read within 120 s"
+        );
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        quiet_since = Instant::now();
+        let message = message.expect("receive output");
+        let topic = message.topic().to_owned();
+        let key = String::from_utf8(message.key().expect("keyed").to_vec()).expect("utf-8 key");
+        let mut value: Value =
+            serde_json::from_slice(message.payload().expect("payload")).expect("JSON value");
+        let revision = value["revision"].as_u64().expect("revision");
+        value.as_object_mut().expect("object").remove("revision");
+        records += 1;
+        let stream = topic.rsplit('.').next().unwrap_or_default().to_owned();
+        let slot = (stream, key);
+        if latest.get(&slot).is_none_or(|(r, _)| *r <= revision) {
+            latest.insert(slot, (revision, value));
+        }
+    }
+    (
+        latest.into_iter().map(|(k, (_, v))| (k, v)).collect(),
+        records,
+    )
+}
