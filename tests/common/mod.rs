@@ -9,9 +9,10 @@ pub mod history;
 pub mod pyvenv;
 pub mod replay;
 
+#[allow(unused_imports)] // not every test binary talks to the broker
 pub use broker::{Broker, brokers, ensure_broker};
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
