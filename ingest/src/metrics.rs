@@ -97,9 +97,9 @@ pub static CONSUMER_LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 
 /// Messages librdkafka has fetched but the runner has not taken yet, per topic: its
 /// prefetch queue, Σ over assigned partitions of `next_offset − app_offset` (librdkafka
-/// statistics). Bounded by `queued.min.messages` per partition and
-/// `queued.max.messages.kbytes` overall; while a slow sink pauses reading it stays at
-/// that bound instead of growing with the backlog.
+/// statistics). librdkafka stops fetching at `queued.min.messages` or
+/// `queued.max.messages.kbytes`, overshot by one fetch response; while a slow sink pauses
+/// reading it stays within that bound instead of growing with the backlog.
 pub static CONSUMER_PREFETCHED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge(
         "stadtpuls_consumer_prefetched_messages",

@@ -319,6 +319,7 @@ const SHUTDOWN_ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// Publishes what the sinks hold, the quantity `checkpoint.max_staged_rows` bounds.
 fn set_staged_rows<K: WindowSink>(sinks: &K) {
     metrics::SINK_STAGED_ROWS.set(i64::try_from(sinks.staged_rows()).unwrap_or(i64::MAX));
 }
