@@ -95,6 +95,19 @@ pub static CONSUMER_LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
+/// Messages librdkafka has fetched but the runner has not taken yet, per topic: its
+/// prefetch queue, Σ over assigned partitions of `next_offset − app_offset` (librdkafka
+/// statistics). librdkafka stops fetching at `queued.min.messages` or
+/// `queued.max.messages.kbytes`, overshot by one fetch response; while a slow sink pauses
+/// reading it stays within that bound instead of growing with the backlog.
+pub static CONSUMER_PREFETCHED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge(
+        "stadtpuls_consumer_prefetched_messages",
+        "Messages fetched by librdkafka but not yet handed to the pipeline, per topic",
+        &["topic"],
+    )
+});
+
 /// Processing time minus the operator watermark, by kind.
 pub static WATERMARK_DELAY: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge(
@@ -281,6 +294,30 @@ pub static INPUT_OFFSET_ANOMALIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Rows staged in the window sinks and not yet committed (the larger of history and
+/// output topics), as the runner sees it after every batch and checkpoint; above
+/// `checkpoint.max_staged_rows` it checkpoints early.
+pub static SINK_STAGED_ROWS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "stadtpuls_sink_staged_rows",
+        "Closed-window rows staged in the window sinks and not yet committed"
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_sink_staged_rows: {e}"))
+});
+
+/// Time the runner waited for one task's epoch commit on every window sink, retries and
+/// backoff included; the runner does not read meanwhile, so a slow sink shows here first.
+pub static SINK_COMMIT_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        "stadtpuls_sink_commit_duration_seconds",
+        "Time to commit one task's staged windows on every window sink, retries included (reading pauses meanwhile)",
+        vec![
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0
+        ]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_sink_commit_duration_seconds: {e}"))
+});
+
 /// Forces registration so `/metrics` lists every family (at zero) from the start.
 pub fn register() {
     LazyLock::force(&MESSAGES_RECEIVED);
@@ -291,6 +328,7 @@ pub fn register() {
     LazyLock::force(&WINDOWS_EMITTED);
     LazyLock::force(&DEADLETTER_FAILURES);
     LazyLock::force(&CONSUMER_LAG);
+    LazyLock::force(&CONSUMER_PREFETCHED);
     LazyLock::force(&WATERMARK_DELAY);
     LazyLock::force(&OPEN_STATES);
     LazyLock::force(&BATCH_DURATION);
@@ -310,4 +348,6 @@ pub fn register() {
     LazyLock::force(&CHECKPOINT_CORRUPT);
     LazyLock::force(&SINK_COMMIT_FAILURES);
     LazyLock::force(&INPUT_OFFSET_ANOMALIES);
+    LazyLock::force(&SINK_STAGED_ROWS);
+    LazyLock::force(&SINK_COMMIT_DURATION);
 }

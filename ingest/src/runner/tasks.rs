@@ -265,6 +265,7 @@ impl Tasks {
                 self.stage_one(sinks, stream, windows)?;
             }
         }
+        set_staged_rows(sinks);
         Ok(())
     }
 
@@ -340,6 +341,7 @@ impl Tasks {
             self.last = Instant::now();
             metrics::CHECKPOINT_BYTES.set(i64::try_from(bytes).unwrap_or(i64::MAX));
         }
+        set_staged_rows(sinks);
         metrics::CHECKPOINT_DURATION.observe(started.elapsed().as_secs_f64());
         Ok(Round::Done)
     }
@@ -361,8 +363,26 @@ const SHUTDOWN_ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Commits `task`'s epoch on every sink, retrying with backoff.
+/// Publishes what the sinks hold, the quantity `checkpoint.max_staged_rows` bounds.
+fn set_staged_rows<K: WindowSink>(sinks: &K) {
+    metrics::SINK_STAGED_ROWS.set(i64::try_from(sinks.staged_rows()).unwrap_or(i64::MAX));
+}
+
+/// Commits `task`'s epoch on every sink, retrying with backoff; the wait, retries
+/// included, is `stadtpuls_sink_commit_duration_seconds` (reading pauses meanwhile).
 async fn commit<K: WindowSink>(
+    sinks: &mut K,
+    task: &Task,
+    epoch: u64,
+    shutdown: &watch::Receiver<bool>,
+) -> Round {
+    let started = Instant::now();
+    let round = commit_with_retry(sinks, task, epoch, shutdown).await;
+    metrics::SINK_COMMIT_DURATION.observe(started.elapsed().as_secs_f64());
+    round
+}
+
+async fn commit_with_retry<K: WindowSink>(
     sinks: &mut K,
     task: &Task,
     epoch: u64,

@@ -76,7 +76,7 @@ pub fn pipeline() -> Pipeline {
 }
 
 /// A small deterministic generator (xorshift64*).
-pub struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
     pub fn next(&mut self) -> u64 {
