@@ -309,12 +309,14 @@ impl Catalog {
     pub fn city(&self, id: &str) -> Option<CityKey> {
         // Every event names its city: a scan of a few words beats hashing the name.
         if self.city_ids.len() <= CITY_SCAN_MAX {
+            // Ids longer than the probe may share it (`district-north-1`, `…-2`): the
+            // full comparison belongs inside the search, not after the first match.
             let probe = CityProbe::new(id);
             return self
                 .city_probes
                 .iter()
-                .position(|c| *c == probe)
-                .filter(|&i| probe.complete || self.city_ids[i].as_ref() == id)
+                .zip(&self.city_ids)
+                .position(|(c, full)| *c == probe && (probe.complete || full.as_ref() == id))
                 .map(|i| i as CityKey);
         }
         self.city_index.get(id).copied()
@@ -452,6 +454,23 @@ fn class_table(traffic: &TrafficConfig) -> Vec<SiteClass> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ids of more than 16 bytes with the same length and first 16 bytes have equal
+    /// probes; each must still find its own key (all but the first were unknown before).
+    #[test]
+    fn long_city_ids_with_a_common_head_are_told_apart() {
+        let ids = [
+            "outage31096372811-0",
+            "outage31096372811-1",
+            "outage31096372811-2",
+        ];
+        let catalog = Catalog::with_cities(&ids, UnknownSensors::Reject);
+        for (key, id) in ids.iter().enumerate() {
+            assert_eq!(catalog.city(id), Some(key as CityKey), "{id}");
+        }
+        assert_eq!(catalog.city("outage31096372811-3"), None);
+        assert_eq!(catalog.city("outage31096372811"), None);
+    }
 
     #[test]
     fn admits_or_rejects_unknown_sensors() {

@@ -6,6 +6,7 @@ pub mod history;
 #[path = "../support/pyvenv.rs"]
 pub mod pyvenv;
 pub mod replay;
+pub mod tansu;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;

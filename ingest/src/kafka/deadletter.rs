@@ -7,6 +7,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use stadtpuls_config::KafkaConfig;
 
+use super::{BrokerHealth, HealthContext};
 use crate::pipeline::DeadLetter;
 use crate::runner::DeadLetterSink;
 use crate::{IngestError, Result};
@@ -31,7 +32,8 @@ pub mod header {
 
 /// Writes dead letters to a Kafka topic.
 pub struct KafkaDeadLetters {
-    producer: FutureProducer,
+    producer: FutureProducer<HealthContext>,
+    health: BrokerHealth,
     topic: String,
 }
 
@@ -41,13 +43,26 @@ impl KafkaDeadLetters {
     /// # Errors
     /// When the client cannot be created.
     pub fn new(kafka: &KafkaConfig) -> Result<Self> {
+        Self::with_health(kafka, BrokerHealth::default())
+    }
+
+    /// Creates the producer reporting broker outages to `health` (shared with the other
+    /// Kafka clients of the run).
+    ///
+    /// # Errors
+    /// When the client cannot be created.
+    pub fn with_health(kafka: &KafkaConfig, health: BrokerHealth) -> Result<Self> {
         let producer = super::client_config(kafka)
             .set("acks", "all")
             .set("message.timeout.ms", "30000")
-            .create()
+            .create_with_context(HealthContext {
+                client: "dead-letter producer",
+                health: health.clone(),
+            })
             .map_err(|e| IngestError::kafka("create dead-letter producer", e))?;
         Ok(Self {
             producer,
+            health,
             topic: kafka.deadletter_topic.clone(),
         })
     }
@@ -132,6 +147,7 @@ impl DeadLetterSink for KafkaDeadLetters {
                 }
             }
         }
+        self.health.up();
         Ok(())
     }
 
