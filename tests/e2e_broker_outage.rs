@@ -11,8 +11,9 @@
 //! no history row twice.
 //!
 //! The kill comes once a third of the input is checkpointed, while B commits closed windows
-//! to the output topics: deliveries in flight outlive `message.timeout.ms` (30 s), so the
-//! output commit fails, keeps its records staged and is retried after the restart.
+//! to the output topics; B's `message.timeout.ms` is 10 s, so deliveries in flight fail
+//! during the outage: the output commit fails, keeps its records staged and is retried
+//! until the broker is back.
 //!
 //! 30 000 events by default: Tansu's SQLite storage slows down as a partition grows (its
 //! fetch sums the record sizes from the fetch offset to the partition end), and at 150 000
@@ -93,6 +94,20 @@ async fn broker_stopped_30_s_loses_nothing() {
     let dir_b = test_dir("outage-b");
     let port_b = free_port();
     let config_b = work.config(dir_b.path(), "b", "b", port_b, "");
+    // Output deliveries give up after 10 s instead of 30 s, so those in flight at the kill
+    // fail within the outage: the commit must fail, keep its records and be retried.
+    let text = std::fs::read_to_string(&config_b).expect("read config B");
+    let librdkafka = "[kafka.librdkafka]\n";
+    assert!(text.contains(librdkafka), "config B has {librdkafka}");
+    std::fs::write(
+        &config_b,
+        text.replacen(
+            librdkafka,
+            &format!("{librdkafka}\"message.timeout.ms\" = \"10000\"\n"),
+            1,
+        ),
+    )
+    .expect("write config B");
     let config_arg = config_b.display().to_string();
     let store_b = CheckpointStore::new(dir_b.path().join("state"));
     let started = Instant::now();
@@ -202,8 +217,8 @@ async fn broker_stopped_30_s_loses_nothing() {
         !log.contains("panicked"),
         "nothing panicked during the outage"
     );
-    // The output deliveries in flight at the kill outlived `message.timeout.ms` (30 s): the
-    // commit failed, kept its records staged and was retried after the restart.
+    // The output deliveries in flight at the kill outlived `message.timeout.ms` (10 s): the
+    // commit failed, kept its records staged and was retried until the broker was back.
     assert!(
         log.contains("output commit failed, records stay staged for the retry"),
         "the outage hit an output commit (kill earlier or lengthen the outage)"

@@ -279,11 +279,16 @@ impl KafkaSource {
 }
 
 impl KafkaSource {
-    /// Logs a failed receive: at `warn`, or at `debug` during a broker outage, when every
-    /// poll fails the same way (the outage itself is logged once, `health.rs`).
+    /// Logs a failed receive: at `warn`, but at `debug` for lost connections and during
+    /// a broker outage, when every poll fails the same way (an outage is logged once, by
+    /// `health.rs`; these errors may also be old ones, served after it ended).
     fn receive_failed(&self, error: &KafkaError) {
-        if self.consumer.context().ready.broker().is_down() {
-            debug!(%error, "kafka receive failed during the broker outage");
+        let connection = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
+        );
+        if connection || self.consumer.context().ready.broker().is_down() {
+            debug!(%error, "kafka receive failed");
         } else {
             warn!(%error, "kafka receive failed");
         }
@@ -333,8 +338,6 @@ impl Source for KafkaSource {
                 Ok(Ok(message)) => to_raw(&mut self.sources, &mut self.arena, &message),
             },
         };
-        // A message came from a broker: an outage, if any, is over.
-        self.consumer.context().ready.broker().up();
         rebalanced.store(false, Ordering::Release);
         batch.push(first);
         let deadline = Instant::now() + self.max_wait;

@@ -112,6 +112,8 @@ impl DeadLetterSink for KafkaDeadLetters {
     async fn send(&mut self, letters: &[DeadLetter]) -> Result<()> {
         // Enqueue all, then wait for every delivery: one round trip for the batch. (`send`
         // is lazy — it enqueues only when awaited — so it would cost a round trip each.)
+        // Acknowledged letters sent during an outage prove the broker is back.
+        let down_at_start = self.health.is_down();
         let mut pending = Vec::with_capacity(letters.len());
         for letter in letters {
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
@@ -147,7 +149,9 @@ impl DeadLetterSink for KafkaDeadLetters {
                 }
             }
         }
-        self.health.up();
+        if down_at_start {
+            self.health.up();
+        }
         Ok(())
     }
 

@@ -3,11 +3,15 @@
 //! once at `warn` — not once per client, per message or per reconnect attempt — and shown
 //! by `/readyz` and `stadtpuls_kafka_broker_up`.
 //!
-//! librdkafka reconnects by itself; nothing here drives it. A client reports "down" when
-//! librdkafka raises `ALL_BROKERS_DOWN` (every connection lost) or its statistics show no
-//! broker connection up; "up" when it hears from a broker again (a message received, a
-//! delivery acknowledged, a connection up in the statistics). While down, librdkafka's
-//! repeated connection errors are logged at `debug`.
+//! librdkafka reconnects by itself; nothing here drives it. "Down" when a producer's
+//! librdkafka raises `ALL_BROKERS_DOWN` (every connection lost) or fresh statistics of the
+//! consumer show no broker connection up; "up" when fresh statistics show one up, or
+//! records sent during the outage are acknowledged. Not trusted as signs either way: the
+//! consumer's errors and old statistics (served only when the runner polls it, possibly
+//! after the outage ended), messages received (librdkafka prefetches them, so they keep
+//! coming for a while after the broker went away), acknowledgements of records sent
+//! before the outage. While down, librdkafka's repeated connection errors are logged at
+//! `debug`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
