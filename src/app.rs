@@ -74,6 +74,7 @@ impl App {
 
     fn api_state(&self) -> AppState {
         let ready = self.ready.clone();
+        let readiness = self.ready.clone();
         let sizes = self
             .config
             .windows
@@ -97,6 +98,7 @@ impl App {
         )
         .with_hopping(hopping)
         .with_zones(&self.registries, &self.zones)
+        .with_readiness(Arc::new(move || readiness.check()))
     }
 
     /// Runs the pipeline on a dedicated thread (its work is CPU-bound) and the API on this

@@ -81,8 +81,9 @@ pub struct AppState {
     pub hopping_s: Arc<Vec<(u32, u32)>>,
     /// A facility without an update for this long is `stale`.
     pub stale_after_ms: i64,
-    /// Whether the pipeline is consuming (Kafka assignment received, demo backfilled).
-    pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// Whether the pipeline is consuming (Kafka assignment received, demo backfilled,
+    /// broker reachable); `Err` says why not.
+    pub ready: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
     /// Wall clock in epoch ms (injectable for tests).
     pub now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
     /// Zones of each city with their sensors and facilities, aligned with `cities`;
@@ -130,12 +131,29 @@ impl AppState {
             window_sizes_s: Arc::new(window_sizes_s),
             hopping_s: Arc::new(Vec::new()),
             stale_after_ms,
-            ready,
+            ready: Arc::new(move || {
+                if ready() {
+                    Ok(())
+                } else {
+                    Err("pipeline has no partition assignment yet".into())
+                }
+            }),
             now_ms: Arc::new(|| chrono::Utc::now().timestamp_millis()),
             zones: Arc::new(zones),
             facility_places: Arc::new(facility_places),
             sql: None,
         }
+    }
+
+    /// Replaces the readiness check with one that says why the pipeline does not consume
+    /// (no assignment yet, Kafka broker unreachable); `/readyz` answers 503 with the reason.
+    #[must_use]
+    pub fn with_readiness(
+        mut self,
+        readiness: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
+    ) -> Self {
+        self.ready = readiness;
+        self
     }
 
     /// Serves `POST /v1/sql` with `engine`.

@@ -318,6 +318,26 @@ pub static SINK_COMMIT_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
     .unwrap_or_else(|e| panic!("metric stadtpuls_sink_commit_duration_seconds: {e}"))
 });
 
+/// 1 while the Kafka clients reach a broker, 0 from the first "all brokers down" until a
+/// client hears from a broker again (`kafka/health.rs`). Registered by the Kafka clients,
+/// so a run without Kafka (the demo) does not show a broker that is down.
+pub static KAFKA_BROKER_UP: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "stadtpuls_kafka_broker_up",
+        "1 while the Kafka clients reach a broker, 0 while none is reachable (reading and output wait)"
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_kafka_broker_up: {e}"))
+});
+
+/// Times every Kafka broker became unreachable.
+pub static KAFKA_OUTAGES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "stadtpuls_kafka_outages_total",
+        "Times no Kafka broker was reachable any more (each outage counts once)"
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_kafka_outages_total: {e}"))
+});
+
 /// Forces registration so `/metrics` lists every family (at zero) from the start.
 pub fn register() {
     LazyLock::force(&MESSAGES_RECEIVED);

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::Result;
+use crate::kafka::BrokerHealth;
 use crate::metrics;
 use crate::pipeline::{DeadLetter, Pipeline, Prepared, RawMessage, StepOutput};
 use crate::sink::WindowSink;
@@ -433,19 +434,46 @@ async fn send_with_retry<D: DeadLetterSink>(sink: &mut D, letters: &[DeadLetter]
     }
 }
 
-/// A readiness flag the API's `/readyz` reads.
+/// What the API's `/readyz` reads: whether the pipeline consumes — it has taken part in a
+/// Kafka rebalance (or the demo has backfilled) and the brokers are reachable.
 #[derive(Debug, Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness {
+    assigned: Arc<AtomicBool>,
+    broker: BrokerHealth,
+}
 
 impl Readiness {
     /// Sets the flag.
     pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Release);
+        self.assigned.store(ready, Ordering::Release);
     }
 
-    /// Reads the flag.
+    /// Reads the flag: assigned and no broker outage.
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.check().is_ok()
+    }
+
+    /// Why the pipeline does not consume, if it does not.
+    ///
+    /// # Errors
+    /// The reason, for `/readyz`'s 503 body.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if let Some(down) = self.broker.unreachable_for() {
+            return Err(format!(
+                "kafka broker unreachable for {} s; waiting for it to come back",
+                down.as_secs()
+            ));
+        }
+        if self.assigned.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err("pipeline has no partition assignment yet".into())
+        }
+    }
+
+    /// The brokers' reachability, shared with the Kafka clients.
+    pub fn broker(&self) -> &BrokerHealth {
+        &self.broker
     }
 }
 

@@ -309,6 +309,8 @@ impl Catalog {
     pub fn city(&self, id: &str) -> Option<CityKey> {
         // Every event names its city: a scan of a few words beats hashing the name.
         if self.city_ids.len() <= CITY_SCAN_MAX {
+            // Ids longer than the probe may share it (`district-north-1`, `…-2`): the
+            // full comparison belongs inside the search, not after the first match.
             let probe = CityProbe::new(id);
             // Ids longer than the probe may share its 16 bytes (`…-nord`, `…-sued`): every
             // equal probe is a candidate until the whole id matches.

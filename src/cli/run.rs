@@ -39,12 +39,19 @@ impl RunArgs {
         let app = App::new(config)?;
         app.serve(|config, ready| {
             let checkpointing = Checkpointing::from_config(&config.checkpoint);
+            // One broker health for the three clients: an outage is logged once and shown
+            // by `/readyz` and `stadtpuls_kafka_broker_up`.
+            let health = ready.broker().clone();
             let source = KafkaSource::new(&config.kafka, ready, checkpointing.store.clone())?;
-            let dead_letters = KafkaDeadLetters::new(&config.kafka)?;
+            let dead_letters = KafkaDeadLetters::with_health(&config.kafka, health.clone())?;
             // History first: a window is in the output topics only once it is in history.
             let history = HistorySink::from_config(&config.history);
             let output = if config.output.enabled {
-                Some(OutputTopics::new(&config.kafka, &config.output)?)
+                Some(OutputTopics::with_health(
+                    &config.kafka,
+                    &config.output,
+                    health,
+                )?)
             } else {
                 None
             };

@@ -287,16 +287,31 @@ pub fn output_latest(brokers: &str, prefix: &str) -> (BTreeMap<(String, String),
         }
     }
     consumer.assign(&tpl).expect("assign output partitions");
+    // The log-end offsets are a lower bound of where the end is: Tansu's (memory storage)
+    // can lag the records it serves, so the reading goes on until the topics also stay
+    // quiet. Both are needed: a broker with slow fetches (Tansu's SQLite storage) can be
+    // quiet for seconds before the end.
+    let mut behind: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for element in tpl.elements() {
+        let (_, high) = consumer
+            .fetch_watermarks(
+                element.topic(),
+                element.partition(),
+                Duration::from_secs(10),
+            )
+            .expect("output watermarks");
+        if high > 0 {
+            behind.insert((element.topic().to_owned(), element.partition()), high);
+        }
+    }
     let mut latest: BTreeMap<(String, String), (u64, Value)> = BTreeMap::new();
     let mut records = 0;
-    // Read until the topics stay quiet: Tansu's log-end offsets (fetch_watermarks) can lag
-    // the records it serves, so they cannot tell where the end is.
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut quiet_since = Instant::now();
-    while quiet_since.elapsed() < Duration::from_secs(5) {
+    while !behind.is_empty() || quiet_since.elapsed() < Duration::from_secs(5) {
         assert!(
             Instant::now() < deadline,
-            "output {prefix} not read within 120 s"
+            "output {prefix} not read within 120 s; partitions not read to their end: {behind:?}"
         );
         let Some(message) = consumer.poll(Duration::from_millis(500)) else {
             continue;
@@ -304,6 +319,13 @@ pub fn output_latest(brokers: &str, prefix: &str) -> (BTreeMap<(String, String),
         quiet_since = Instant::now();
         let message = message.expect("receive output");
         let topic = message.topic().to_owned();
+        let end = (topic.clone(), message.partition());
+        if behind
+            .get(&end)
+            .is_some_and(|high| message.offset() + 1 >= *high)
+        {
+            behind.remove(&end);
+        }
         let key = String::from_utf8(message.key().expect("keyed").to_vec()).expect("utf-8 key");
         let mut value: Value =
             serde_json::from_slice(message.payload().expect("payload")).expect("JSON value");

@@ -9,6 +9,7 @@ pub mod history;
 #[path = "../support/pyvenv.rs"]
 pub mod pyvenv;
 pub mod replay;
+pub mod tansu;
 
 #[allow(unused_imports)] // not every test binary talks to the broker
 pub use broker::{Broker, brokers, ensure_broker};

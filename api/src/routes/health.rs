@@ -12,13 +12,11 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: 200 once the pipeline consumes (Kafka assignment received), else 503.
+/// `GET /readyz`: 200 while the pipeline consumes (Kafka assignment received, broker
+/// reachable), else 503 with the reason.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>> {
-    if (state.ready)() {
-        Ok(Json(json!({ "status": "ready" })))
-    } else {
-        Err(ApiError::Unavailable(
-            "pipeline has no partition assignment yet".into(),
-        ))
+    match (state.ready)() {
+        Ok(()) => Ok(Json(json!({ "status": "ready" }))),
+        Err(reason) => Err(ApiError::Unavailable(reason)),
     }
 }

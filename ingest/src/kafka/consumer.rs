@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rdkafka::bindings::rd_kafka_resp_err_t as RDKafkaRespErr;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
@@ -18,7 +19,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use stadtpuls_config::KafkaConfig;
 use stadtpuls_processing::window::watermark::SourceId;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::pipeline::RawMessage;
@@ -32,6 +33,8 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// How long a seek back to a checkpoint may take.
 const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Names the consumer in logs.
+const CLIENT: &str = "consumer";
 
 /// A partition assigned in a rebalance, with the checkpoint it was positioned at.
 type Assigned = (String, i32, std::result::Result<Option<Checkpoint>, String>);
@@ -83,7 +86,19 @@ impl SourceContext {
 }
 
 impl ClientContext for SourceContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.ready
+            .broker()
+            .client_log(CLIENT, level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        // Logged only: served when the runner polls, possibly after the outage ended.
+        self.ready.broker().log_error(CLIENT, &error, reason);
+    }
+
     fn stats(&self, statistics: Statistics) {
+        self.ready.broker().client_stats(&statistics);
         for (topic, stats) in &statistics.topics {
             let lag: i64 = stats
                 .partitions
@@ -241,6 +256,7 @@ impl KafkaSource {
         ready: Readiness,
         checkpoints: Option<CheckpointStore>,
     ) -> Result<Self> {
+        ready.broker().publish();
         let context = SourceContext {
             ready,
             store: checkpoints,
@@ -274,6 +290,23 @@ impl KafkaSource {
             max_messages: kafka.batch_max_messages,
             max_wait: kafka.batch_max_wait,
         })
+    }
+}
+
+impl KafkaSource {
+    /// Logs a failed receive: at `warn`, but at `debug` for lost connections and during
+    /// a broker outage, when every poll fails the same way (an outage is logged once, by
+    /// `health.rs`; these errors may also be old ones, served after it ended).
+    fn receive_failed(&self, error: &KafkaError) {
+        let connection = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
+        );
+        if connection || self.consumer.context().ready.broker().is_down() {
+            debug!(%error, "kafka receive failed");
+        } else {
+            warn!(%error, "kafka receive failed");
+        }
     }
 }
 
@@ -314,7 +347,7 @@ impl Source for KafkaSource {
             None => match tokio::time::timeout(IDLE_POLL, self.consumer.recv()).await {
                 Err(_elapsed) => return Ok(Some(batch)),
                 Ok(Err(error)) => {
-                    warn!(%error, "kafka receive failed");
+                    self.receive_failed(&error);
                     return Ok(Some(batch));
                 }
                 Ok(Ok(message)) => to_raw(&mut self.sources, &mut self.arena, &message),
@@ -327,7 +360,7 @@ impl Source for KafkaSource {
             match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
                 Err(_elapsed) => break,
                 Ok(Err(error)) => {
-                    warn!(%error, "kafka receive failed");
+                    self.receive_failed(&error);
                     break;
                 }
                 Ok(Ok(message)) => {

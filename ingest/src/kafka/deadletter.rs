@@ -7,6 +7,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use stadtpuls_config::KafkaConfig;
 
+use super::{BrokerHealth, HealthContext};
 use crate::pipeline::DeadLetter;
 use crate::runner::DeadLetterSink;
 use crate::{IngestError, Result};
@@ -31,7 +32,8 @@ pub mod header {
 
 /// Writes dead letters to a Kafka topic.
 pub struct KafkaDeadLetters {
-    producer: FutureProducer,
+    producer: FutureProducer<HealthContext>,
+    health: BrokerHealth,
     topic: String,
 }
 
@@ -41,13 +43,26 @@ impl KafkaDeadLetters {
     /// # Errors
     /// When the client cannot be created.
     pub fn new(kafka: &KafkaConfig) -> Result<Self> {
+        Self::with_health(kafka, BrokerHealth::default())
+    }
+
+    /// Creates the producer reporting broker outages to `health` (shared with the other
+    /// Kafka clients of the run).
+    ///
+    /// # Errors
+    /// When the client cannot be created.
+    pub fn with_health(kafka: &KafkaConfig, health: BrokerHealth) -> Result<Self> {
         let producer = super::client_config(kafka)
             .set("acks", "all")
             .set("message.timeout.ms", "30000")
-            .create()
+            .create_with_context(HealthContext {
+                client: "dead-letter producer",
+                health: health.clone(),
+            })
             .map_err(|e| IngestError::kafka("create dead-letter producer", e))?;
         Ok(Self {
             producer,
+            health,
             topic: kafka.deadletter_topic.clone(),
         })
     }
@@ -97,6 +112,8 @@ impl DeadLetterSink for KafkaDeadLetters {
     async fn send(&mut self, letters: &[DeadLetter]) -> Result<()> {
         // Enqueue all, then wait for every delivery: one round trip for the batch. (`send`
         // is lazy — it enqueues only when awaited — so it would cost a round trip each.)
+        // Acknowledged letters sent during an outage prove the broker is back.
+        let down_at_start = self.health.is_down();
         let mut pending = Vec::with_capacity(letters.len());
         for letter in letters {
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
@@ -131,6 +148,9 @@ impl DeadLetterSink for KafkaDeadLetters {
                     ));
                 }
             }
+        }
+        if down_at_start {
+            self.health.up();
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ mod admin;
 mod consumer;
 mod deadletter;
 mod drain;
+mod health;
 pub mod output;
 mod produce;
 
@@ -12,6 +13,7 @@ pub use admin::ensure_topics;
 pub use consumer::KafkaSource;
 pub use deadletter::{KafkaDeadLetters, header};
 pub use drain::drain;
+pub use health::{BrokerHealth, HealthContext};
 pub use output::{OutputTopics, ensure_output_topics};
 pub use produce::{FeedProducer, ProduceStats};
 

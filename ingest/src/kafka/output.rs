@@ -28,6 +28,7 @@ use stadtpuls_config::{KafkaConfig, OutputConfig};
 use stadtpuls_processing::window::ClosedWindows;
 use tracing::{Instrument, debug, info_span, warn};
 
+use super::{BrokerHealth, HealthContext};
 use crate::metrics;
 use crate::sink::{Stream, Task, WindowSink};
 use crate::{IngestError, Result};
@@ -110,7 +111,8 @@ struct Staged {
 
 /// Produces closed windows to the output topics: a [`WindowSink`].
 pub struct OutputTopics {
-    producer: FutureProducer,
+    producer: FutureProducer<HealthContext>,
+    health: BrokerHealth,
     /// Kept to build a new producer after a fatal (idempotence) error.
     client: ClientConfig,
     topics: Topics,
@@ -129,13 +131,27 @@ impl std::fmt::Debug for OutputTopics {
 }
 
 impl OutputTopics {
-    /// Creates the idempotent producer (no I/O yet; see [`ensure_output_topics`]).
+    /// Creates the idempotent producer (no I/O yet; see [`ensure_output_topics`]) with
+    /// a broker health of its own.
     ///
     /// # Errors
     /// When librdkafka refuses the settings.
     pub fn new(kafka: &KafkaConfig, output: &OutputConfig) -> Result<Self> {
+        Self::with_health(kafka, output, BrokerHealth::default())
+    }
+
+    /// Creates the producer reporting broker outages to `health` (shared with the other
+    /// Kafka clients of the run, so an outage is logged once and shown by `/readyz`).
+    ///
+    /// # Errors
+    /// When librdkafka refuses the settings.
+    pub fn with_health(
+        kafka: &KafkaConfig,
+        output: &OutputConfig,
+        health: BrokerHealth,
+    ) -> Result<Self> {
         let client = producer_config(kafka);
-        let producer = create_producer(&client)?;
+        let producer = create_producer(&client, &health)?;
         let topics = Topics::from_config(output);
         for topic in topics.all() {
             // Registered at zero so dashboards see the series before the first window.
@@ -144,6 +160,7 @@ impl OutputTopics {
         }
         Ok(Self {
             producer,
+            health,
             client,
             topics,
             staged: HashMap::new(),
@@ -183,9 +200,15 @@ fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
     client
 }
 
-fn create_producer(client: &ClientConfig) -> Result<FutureProducer> {
+fn create_producer(
+    client: &ClientConfig,
+    health: &BrokerHealth,
+) -> Result<FutureProducer<HealthContext>> {
     client
-        .create()
+        .create_with_context(HealthContext {
+            client: "output producer",
+            health: health.clone(),
+        })
         .map_err(|e| IngestError::kafka("create output producer", e))
 }
 
@@ -221,7 +244,11 @@ impl Produced {
 }
 
 /// Enqueues every staged record, then awaits every delivery report.
-async fn produce(producer: &FutureProducer, topics: &Topics, staged: &Staged) -> Produced {
+async fn produce(
+    producer: &FutureProducer<HealthContext>,
+    topics: &Topics,
+    staged: &Staged,
+) -> Produced {
     let mut produced = Produced {
         tallies: [
             (Stream::Traffic, Tally::default()),
@@ -302,6 +329,9 @@ impl WindowSink for OutputTopics {
             return Ok(());
         }
         let started = Instant::now();
+        // Acknowledgements of records sent during an outage prove the broker is back;
+        // those of records sent before it do not (they may be served after it began).
+        let down_at_start = self.health.is_down();
         let span = info_span!("output_commit", task = %task, epoch, records);
         let produced = produce(&self.producer, &self.topics, staged)
             .instrument(span.clone())
@@ -319,6 +349,9 @@ impl WindowSink for OutputTopics {
         let _entered = span.enter();
         let failed = produced.not_acknowledged();
         if failed == 0 {
+            if down_at_start {
+                self.health.up();
+            }
             debug!(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "output committed"
@@ -329,11 +362,17 @@ impl WindowSink for OutputTopics {
         let error = produced.first_error.unwrap_or(KafkaError::Canceled);
         warn!(failed, %error, "output commit failed, records stay staged for the retry");
         if let Some((code, reason)) = self.producer.client().fatal_error() {
-            // An idempotent producer is unusable after a fatal error; a new one starts a
-            // new producer id. Duplicates this may cause carry the same key and value.
+            // An idempotent producer is unusable after a fatal error.
             warn!(error = %code, reason, "output producer failed fatally, creating a new one");
-            self.producer = create_producer(&self.client)?;
         }
+        // The retry starts a new producer (a new producer id, sequences from 0), not only
+        // after a fatal error: deliveries that timed out leave sequence numbers the broker
+        // may never have seen, and the next batch then arrives with a gap. Kafka answers
+        // that with an error librdkafka recovers from by an epoch bump the broker must
+        // support; Tansu 0.6 (SQLite storage) panicked on it and stopped serving produce
+        // requests (tests/e2e_broker_outage.rs). Duplicates this may cause carry the same
+        // key and value.
+        self.producer = create_producer(&self.client, &self.health)?;
         Err(IngestError::kafka(
             format!(
                 "output of task `{task}` epoch {epoch}: {failed} of {records} records not acknowledged"

@@ -1,0 +1,262 @@
+//! Whether the Kafka brokers are reachable, as the clients (consumer, output and
+//! dead-letter producers) see it: one state shared by all of them, so an outage is logged
+//! once at `warn` — not once per client, per message or per reconnect attempt — and shown
+//! by `/readyz` and `stadtpuls_kafka_broker_up`.
+//!
+//! librdkafka reconnects by itself; nothing here drives it. "Down" when a producer's
+//! librdkafka raises `ALL_BROKERS_DOWN` (every connection lost) or fresh statistics of the
+//! consumer show no broker connection up; "up" when fresh statistics show one up, or
+//! records sent during the outage are acknowledged. Not trusted as signs either way: the
+//! consumer's errors and old statistics (served only when the runner polls it, possibly
+//! after the outage ended), messages received (librdkafka prefetches them, so they keep
+//! coming for a while after the broker went away), acknowledgements of records sent
+//! before the outage. While down, librdkafka's repeated connection errors are logged at
+//! `debug`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::KafkaError;
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
+use tracing::{debug, error, info, warn};
+
+use crate::metrics;
+
+/// Statistics older than this describe a past state of the connections.
+const STALE_STATISTICS: Duration = Duration::from_secs(3);
+
+/// The shared reachability of the Kafka brokers; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerHealth(Arc<Inner>);
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Fast path for [`BrokerHealth::up`], called for every batch received.
+    down: AtomicBool,
+    /// When the current outage began.
+    since: Mutex<Option<Instant>>,
+}
+
+impl BrokerHealth {
+    /// Publishes the state as `stadtpuls_kafka_broker_up` (called when a Kafka client is
+    /// created; up until a client says otherwise).
+    pub fn publish(&self) {
+        metrics::KAFKA_BROKER_UP.set(i64::from(!self.is_down()));
+    }
+
+    /// Whether no broker is reachable.
+    pub fn is_down(&self) -> bool {
+        self.0.down.load(Ordering::Acquire)
+    }
+
+    /// How long no broker has been reachable; `None` while one is.
+    pub fn unreachable_for(&self) -> Option<Duration> {
+        self.since().map(|since| since.elapsed())
+    }
+
+    fn since(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.0.since.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A client lost every broker connection: starts an outage (logged once) unless one
+    /// is already under way.
+    pub fn down(&self, reason: &str) {
+        let mut since = self.since();
+        if since.is_some() {
+            return;
+        }
+        *since = Some(Instant::now());
+        self.0.down.store(true, Ordering::Release);
+        metrics::KAFKA_BROKER_UP.set(0);
+        metrics::KAFKA_OUTAGES.inc();
+        warn!(
+            reason,
+            "kafka broker unreachable; reading, output and offset commits wait until it is back (librdkafka reconnects)"
+        );
+    }
+
+    /// A client heard from a broker: ends the outage, if any.
+    pub fn up(&self) {
+        if !self.is_down() {
+            return;
+        }
+        let mut since = self.since();
+        let Some(began) = since.take() else {
+            return;
+        };
+        self.0.down.store(false, Ordering::Release);
+        metrics::KAFKA_BROKER_UP.set(1);
+        info!(
+            down_for_s = began.elapsed().as_secs_f64(),
+            "kafka broker reachable again after {:.1} s",
+            began.elapsed().as_secs_f64()
+        );
+    }
+
+    /// A global error of a producer (served at once by its own polling thread): all
+    /// brokers down starts an outage; other errors are logged, see [`Self::log_error`].
+    pub fn client_error(&self, client: &str, error: &KafkaError, reason: &str) {
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown)
+        ) {
+            self.down(reason);
+        } else {
+            self.log_error(client, error, reason);
+        }
+    }
+
+    /// Logs a global client error without judging reachability: the consumer's errors are
+    /// served only when the runner polls it, which it does not while a checkpoint round
+    /// waits for the output — so they can arrive after the outage ended. Connection
+    /// failures go to `debug` (an outage is reported by [`Self::down`]; one broker of
+    /// several gone is none); other errors at `warn`, or `debug` during an outage.
+    pub fn log_error(&self, client: &str, error: &KafkaError, reason: &str) {
+        let connection = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
+        );
+        if connection || self.is_down() {
+            debug!(client, %error, reason, "kafka client error");
+        } else {
+            warn!(client, %error, reason, "kafka client error");
+        }
+    }
+
+    /// A librdkafka log line: errors and warnings at their level, except connection
+    /// failures and anything during an outage (librdkafka repeats its connection failures
+    /// on every reconnect attempt), which go to `debug`.
+    pub fn client_log(&self, client: &str, level: RDKafkaLogLevel, facility: &str, line: &str) {
+        // `FAIL`: a connection lost or refused. One broker of several is no outage, and
+        // when it is the last one, `down` says so at `warn`.
+        let quiet = self.is_down() || facility == "FAIL";
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error
+                if !quiet =>
+            {
+                error!(target: "librdkafka", client, facility, "{line}");
+            }
+            RDKafkaLogLevel::Warning if !quiet => {
+                warn!(target: "librdkafka", client, facility, "{line}");
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info if !quiet => {
+                info!(target: "librdkafka", client, facility, "{line}");
+            }
+            _ => debug!(target: "librdkafka", client, facility, "{line}"),
+        }
+    }
+
+    /// A client's statistics: up when any broker connection is up, down when none is.
+    /// Statistics older than [`STALE_STATISTICS`] are ignored: the consumer's wait in its
+    /// queue while the runner does not poll it (see [`Self::log_error`]).
+    pub fn client_stats(&self, statistics: &Statistics) {
+        let age_s = chrono::Utc::now().timestamp() - statistics.time;
+        if statistics.brokers.is_empty() || age_s > STALE_STATISTICS.as_secs() as i64 {
+            return;
+        }
+        if statistics.brokers.values().any(|b| b.state == "UP") {
+            self.up();
+        } else {
+            self.down("no broker connection is up (client statistics)");
+        }
+    }
+}
+
+/// The context of the producers (output topics, dead letters): routes their errors and
+/// logs through the shared [`BrokerHealth`].
+#[derive(Debug, Clone)]
+pub struct HealthContext {
+    /// Names the client in logs.
+    pub client: &'static str,
+    /// The shared state.
+    pub health: BrokerHealth,
+}
+
+impl ClientContext for HealthContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.health.client_log(self.client, level, fac, log_message);
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        self.health.client_stats(&statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.health.client_error(self.client, &error, reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_starts_once_and_ends_on_the_first_sign_of_life() {
+        let health = BrokerHealth::default();
+        assert!(!health.is_down());
+        assert_eq!(health.unreachable_for(), None);
+        health.up(); // no outage: nothing to end
+        health.down("all brokers down");
+        let first = health.unreachable_for().expect("down");
+        std::thread::sleep(Duration::from_millis(5));
+        health.down("again, from another client");
+        assert!(
+            health.unreachable_for().expect("still down") > first,
+            "the outage keeps its start"
+        );
+        let clone = health.clone();
+        clone.up();
+        assert!(!health.is_down(), "clones share the state");
+        assert_eq!(health.unreachable_for(), None);
+    }
+
+    #[test]
+    fn old_statistics_are_ignored() {
+        let health = BrokerHealth::default();
+        let mut stats = Statistics::default();
+        stats.brokers.insert(
+            "b/0".into(),
+            rdkafka::statistics::Broker {
+                state: "DOWN".into(),
+                ..Default::default()
+            },
+        );
+        health.client_stats(&stats);
+        assert!(
+            !health.is_down(),
+            "statistics of 1970 say nothing about now"
+        );
+        stats.time = chrono::Utc::now().timestamp();
+        health.client_stats(&stats);
+        assert!(health.is_down(), "fresh statistics without a connection up");
+        if let Some(broker) = stats.brokers.get_mut("b/0") {
+            broker.state = "UP".into();
+        }
+        health.client_stats(&stats);
+        assert!(!health.is_down());
+    }
+
+    #[test]
+    fn only_all_brokers_down_starts_an_outage() {
+        let health = BrokerHealth::default();
+        health.client_error(
+            "test",
+            &KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure),
+            "one connection lost",
+        );
+        assert!(!health.is_down());
+        health.client_error(
+            "test",
+            &KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+            "3/3 brokers are down",
+        );
+        assert!(health.is_down());
+    }
+}
