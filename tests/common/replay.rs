@@ -88,6 +88,49 @@ impl Workload {
     /// One run's config: its own checkpoint and history directories under `dir`, group
     /// `group`, output topics of `label`; `extra` is appended (more sections).
     pub fn config(&self, dir: &Path, label: &str, group: &str, port: u16, extra: &str) -> PathBuf {
+        self.write_config(&ConfigFile {
+            dir,
+            file: "stadtpuls.toml",
+            label,
+            group,
+            port,
+            librdkafka: "",
+            extra,
+        })
+    }
+
+    /// The config of one member of a group that shares `dir` (checkpoint and history
+    /// directories) with others: written to `stadtpuls-<port>.toml`; `librdkafka` holds
+    /// more `key = value` lines of the `[kafka.librdkafka]` table.
+    pub fn member_config(
+        &self,
+        dir: &Path,
+        label: &str,
+        group: &str,
+        port: u16,
+        librdkafka: &str,
+    ) -> PathBuf {
+        self.write_config(&ConfigFile {
+            dir,
+            file: &format!("stadtpuls-{port}.toml"),
+            label,
+            group,
+            port,
+            librdkafka,
+            extra: "",
+        })
+    }
+
+    fn write_config(&self, c: &ConfigFile<'_>) -> PathBuf {
+        let ConfigFile {
+            dir,
+            file,
+            label,
+            group,
+            port,
+            librdkafka,
+            extra,
+        } = *c;
         let mut csv = "id,kind,name,lat,lon,lanes,capacity,free_flow_kmh,facility_id\n".to_owned();
         for s in 0..self.sensors {
             csv.push_str(&format!(
@@ -116,6 +159,7 @@ deadletter_topic = "deadletter-{name}-{run}"
 batch_max_wait = "50ms"
 [kafka.librdkafka]
 "topic.metadata.refresh.interval.ms" = "1000"
+{librdkafka}
 [windows]
 sizes = ["1m", "15m"]
 out_of_orderness = "30s"
@@ -138,7 +182,7 @@ parking_topic = "{output}.parking"
             state = dir.join("state").display(),
             history = dir.join("history").display(),
         );
-        let path = dir.join("stadtpuls.toml");
+        let path = dir.join(file);
         std::fs::write(&path, toml).expect("write config");
         path
     }
@@ -216,6 +260,18 @@ parking_topic = "{output}.parking"
         );
         ends
     }
+}
+
+/// What distinguishes one written config from another.
+#[derive(Clone, Copy)]
+struct ConfigFile<'a> {
+    dir: &'a Path,
+    file: &'a str,
+    label: &'a str,
+    group: &'a str,
+    port: u16,
+    librdkafka: &'a str,
+    extra: &'a str,
 }
 
 /// A small deterministic generator (PCG-style LCG): no dependency, reproducible by seed.
