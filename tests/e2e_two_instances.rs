@@ -181,8 +181,7 @@ async fn two_instances_one_killed_mid_stream_change_no_result() {
     for restore in &taken {
         let handed = revoked_by_x
             .iter()
-            .filter(|r| r.task == restore.task && r.timestamp < restore.timestamp)
-            .last();
+            .rfind(|r| r.task == restore.task && r.timestamp < restore.timestamp);
         let handed_epoch = handed.map_or(0, |r| r.epoch);
         assert_eq!(
             restore.epoch, handed_epoch,
