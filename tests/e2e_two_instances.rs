@@ -27,7 +27,7 @@ use stadtpuls_ingest::sink::Task;
 
 use common::replay::{
     Workload, assert_same_history, assert_same_output, checkpointed, kill9, run_to_end, test_dir,
-    wait_checkpointed,
+    wait_checkpointed, wait_quiet,
 };
 use common::{Stadtpuls, ensure_broker, free_port, run_id};
 
@@ -213,6 +213,7 @@ async fn two_instances_one_killed_mid_stream_change_no_result() {
         Duration::from_secs(300),
         "X and Z after Y's kill",
     );
+    wait_quiet(&dir_b.path().join("state"), "X and Z");
     // Y's tasks went on from the checkpoints Y left (restored by X or by Z, after the kill).
     let restored_after: Vec<TaskEvent> = task_events(&log_x, "restored")
         .into_iter()
