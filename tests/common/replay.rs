@@ -655,8 +655,8 @@ pub fn output_latest(brokers: &str, prefix: &str) -> (BTreeMap<(String, String),
 
 /// A temporary directory, kept for inspection when `STADTPULS_KEEP_TEST_DIRS` is set.
 ///
-/// Under cargo's per-target temporary directory, not `/tmp`: on a shared machine a
-/// cleaner of `/tmp/stadtpuls-*` once deleted a running test's history mid-run.
+/// Under cargo's per-target temporary directory (`CARGO_TARGET_TMPDIR`), apart from other
+/// sessions' directories in `/tmp` and removed with the target directory.
 pub fn test_dir(name: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix(&format!("stadtpuls-{name}-"))
