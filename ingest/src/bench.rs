@@ -255,6 +255,13 @@ impl<S: Source> Source for Limited<S> {
         self.inner.revoked()
     }
 
+    fn release(
+        &mut self,
+        revoked: &[stadtpuls_processing::window::watermark::SourceId],
+    ) -> Result<()> {
+        self.inner.release(revoked)
+    }
+
     fn close(&mut self) -> Result<()> {
         self.inner.close()
     }

@@ -62,9 +62,21 @@ pub trait Source {
     fn rewind(&mut self, _source: SourceId, _offset: i64) -> Result<()> {
         Ok(())
     }
-    /// Sources (partitions) taken away since the last call.
+    /// Sources (partitions) taken away since the last call. The source keeps reading
+    /// nothing new from them but must not give them up before [`Source::release`].
     fn revoked(&mut self) -> Vec<SourceId> {
         Vec::new()
+    }
+    /// Gives up the sources last reported by [`Source::revoked`], once their tasks are
+    /// checkpointed and dropped (Kafka: unassigns them, so only now can the group hand them
+    /// to another instance, which then loads the checkpoint just written). Called after
+    /// every `revoked`, also when it returned nothing (an eager revoke of no partitions
+    /// still waits for the unassign).
+    ///
+    /// # Errors
+    /// When the source cannot give the partitions up.
+    fn release(&mut self, _revoked: &[SourceId]) -> Result<()> {
+        Ok(())
     }
     /// Flushes committed offsets before shutdown.
     ///
@@ -177,6 +189,9 @@ where
                 prepared = None;
             }
         }
+        // Only now may another instance take the partitions over (and read the fresh
+        // checkpoints): a member stuck before this is evicted after max.poll.interval.ms.
+        source.release(&revoked)?;
         // After revocations: a partition revoked and assigned again in one rebalance
         // restarts from its checkpoint.
         for assignment in source.assigned() {

@@ -82,6 +82,49 @@ impl Workload {
     /// One run's config: its own checkpoint and history directories under `dir`, group
     /// `group`, output topics of `label`; `extra` is appended (more sections).
     pub fn config(&self, dir: &Path, label: &str, group: &str, port: u16, extra: &str) -> PathBuf {
+        self.write_config(&ConfigFile {
+            dir,
+            file: "stadtpuls.toml",
+            label,
+            group,
+            port,
+            librdkafka: "",
+            extra,
+        })
+    }
+
+    /// The config of one member of a group that shares `dir` (checkpoint and history
+    /// directories) with others: written to `stadtpuls-<port>.toml`; `librdkafka` holds
+    /// more `key = value` lines of the `[kafka.librdkafka]` table.
+    pub fn member_config(
+        &self,
+        dir: &Path,
+        label: &str,
+        group: &str,
+        port: u16,
+        librdkafka: &str,
+    ) -> PathBuf {
+        self.write_config(&ConfigFile {
+            dir,
+            file: &format!("stadtpuls-{port}.toml"),
+            label,
+            group,
+            port,
+            librdkafka,
+            extra: "",
+        })
+    }
+
+    fn write_config(&self, c: &ConfigFile<'_>) -> PathBuf {
+        let ConfigFile {
+            dir,
+            file,
+            label,
+            group,
+            port,
+            librdkafka,
+            extra,
+        } = *c;
         let mut csv = "id,kind,name,lat,lon,lanes,capacity,free_flow_kmh,facility_id\n".to_owned();
         for s in 0..self.sensors {
             csv.push_str(&format!(
@@ -110,6 +153,7 @@ deadletter_topic = "deadletter-{name}-{run}"
 batch_max_wait = "50ms"
 [kafka.librdkafka]
 "topic.metadata.refresh.interval.ms" = "1000"
+{librdkafka}
 [windows]
 sizes = ["1m", "15m"]
 out_of_orderness = "30s"
@@ -134,7 +178,7 @@ parking_topic = "{output}.parking"
             history = dir.join("history").display(),
             archive_raw = self.archive_raw,
         );
-        let path = dir.join("stadtpuls.toml");
+        let path = dir.join(file);
         std::fs::write(&path, toml).expect("write config");
         path
     }
@@ -214,6 +258,18 @@ parking_topic = "{output}.parking"
     }
 }
 
+/// What distinguishes one written config from another.
+#[derive(Clone, Copy)]
+struct ConfigFile<'a> {
+    dir: &'a Path,
+    file: &'a str,
+    label: &'a str,
+    group: &'a str,
+    port: u16,
+    librdkafka: &'a str,
+    extra: &'a str,
+}
+
 /// A small deterministic generator (PCG-style LCG): no dependency, reproducible by seed.
 pub struct Lcg(pub u64);
 
@@ -281,20 +337,77 @@ pub fn wait_checkpointed(state: &Path, ends: &Ends, timeout: Duration, what: &st
     }
 }
 
-/// Runs `stadtpuls run` until every partition is checkpointed at its log end, then stops
-/// it with SIGTERM.
+/// Runs `stadtpuls run` until every partition is checkpointed at its log end and the
+/// checkpoints are quiet, then stops it with SIGTERM.
 pub fn run_to_end(dir: &Path, config: &Path, port: u16, ends: &Ends, log: &str) {
     let config = config.display().to_string();
     let app = Stadtpuls::start(&["run", "--config", &config], port, &dir.join(log));
     wait_checkpointed(&dir.join("state"), ends, Duration::from_secs(300), log);
+    wait_quiet(&dir.join("state"), log);
     assert!(app.terminate().success(), "{log}: clean exit");
 }
 
+/// How long no checkpoint may change before a run counts as settled: an idle read (1 s)
+/// advances the watermark and closes the windows the last messages made due, and the next
+/// checkpoint (every 700 ms in these runs) commits them; twice that, with margin.
+const QUIET: Duration = Duration::from_secs(4);
+
+/// Waits until no checkpoint file under `state` has changed for [`QUIET`]. Reaching the log
+/// end is not enough: the windows the last batch made due close on the next idle tick, and
+/// stopping before their checkpoint leaves them open in the snapshot, so two runs stopped at
+/// different moments would hold different histories.
+///
+/// # Panics
+/// When the checkpoints keep changing for two minutes.
+pub fn wait_quiet(state: &Path, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = newest_checkpoint(state);
+    let mut since = Instant::now();
+    while since.elapsed() < QUIET {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: checkpoints still changing after 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let newest = newest_checkpoint(state);
+        if newest != last {
+            last = newest;
+            since = Instant::now();
+        }
+    }
+}
+
+/// The newest checkpoint file's path and modification time under `state`.
+fn newest_checkpoint(state: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
+    let mut newest = None;
+    let mut stack = vec![state.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                let candidate = (modified, path);
+                if newest.as_ref().is_none_or(|n| candidate > *n) {
+                    newest = Some(candidate);
+                }
+            }
+        }
+    }
+    newest
+}
+
 /// A temporary directory, kept for inspection when `STADTPULS_KEEP_TEST_DIRS` is set.
+///
+/// Under cargo's per-target temporary directory (`CARGO_TARGET_TMPDIR`), apart from other
+/// sessions' directories in `/tmp` and removed with the target directory.
 pub fn test_dir(name: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix(&format!("stadtpuls-{name}-"))
-        .tempdir()
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("tempdir");
     if std::env::var_os("STADTPULS_KEEP_TEST_DIRS").is_some() {
         eprintln!("keeping {}", dir.path().display());

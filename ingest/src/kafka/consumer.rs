@@ -46,9 +46,17 @@ struct SourceContext {
     /// Where task checkpoints are; `None`: start at the group's committed offsets.
     store: Option<CheckpointStore>,
     assigned: Mutex<Vec<Assigned>>,
+    /// Partitions revoked by the group but not yet given up: the runner checkpoints their
+    /// tasks first, then [`Source::release`] unassigns them.
     revoked: Mutex<Vec<(String, i32)>>,
     /// Set by every rebalance, so a batch never holds messages from both sides of one.
     rebalanced: AtomicBool,
+    /// Set when the consumer closes: the runner has checkpointed every task (or failed and
+    /// will not), so a revoke is answered at once instead of waiting for the runner.
+    closing: AtomicBool,
+    /// A revoke was delegated to the runner (even one of no partitions: the eager protocol
+    /// still waits for the unassign).
+    unassign_due: AtomicBool,
 }
 
 impl SourceContext {
@@ -156,22 +164,22 @@ impl ConsumerContext for SourceContext {
                     .extend(positioned);
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                self.revoked
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .extend(
-                        tpl.elements()
-                            .iter()
-                            .map(|e| (e.topic().to_owned(), e.partition())),
-                    );
                 info!(partitions = tpl.count(), "partitions revoked");
-                let result = if cooperative {
-                    consumer.incremental_unassign(tpl)
+                if self.closing.load(Ordering::Acquire) {
+                    unassign(consumer, cooperative, tpl);
                 } else {
-                    consumer.unassign()
-                };
-                if let Err(error) = result {
-                    warn!(%error, "unassigning partitions failed");
+                    // Not unassigned here: the group waits (state wait-unassign-call, the
+                    // partitions paused) until `release` after the runner's checkpoint, so
+                    // the new owner reads the final epoch, never an older one.
+                    self.unassign_due.store(true, Ordering::Release);
+                    self.revoked
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .extend(
+                            tpl.elements()
+                                .iter()
+                                .map(|e| (e.topic().to_owned(), e.partition())),
+                        );
                 }
             }
             other => {
@@ -185,6 +193,23 @@ impl ConsumerContext for SourceContext {
         // Ready once we take part in the group, even with zero partitions of a pattern that
         // matches nothing yet: then there is simply nothing to wait for.
         self.ready.set(true);
+    }
+}
+
+/// Gives partitions back to the group: all of them (eager protocol) or `tpl` (cooperative).
+fn unassign<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    cooperative: bool,
+    tpl: &TopicPartitionList,
+) {
+    let result = if cooperative {
+        consumer.incremental_unassign(tpl)
+    } else {
+        consumer.unassign()
+    };
+    match result {
+        Ok(()) => info!(partitions = tpl.count(), "partitions released"),
+        Err(error) => warn!(%error, "unassigning partitions failed"),
     }
 }
 
@@ -235,6 +260,10 @@ pub struct KafkaSource {
     consumer: StreamConsumer<SourceContext>,
     /// The first message after a rebalance, held for the next batch.
     pending: Option<RawMessage>,
+    /// Partitions reported revoked to the runner and not yet released to the group.
+    releasing: Vec<(String, i32)>,
+    /// Whether the group waits for this member's unassign (a revoke was reported).
+    release_due: bool,
     sources: SourceIds,
     arena: BytesMut,
     max_messages: usize,
@@ -263,6 +292,8 @@ impl KafkaSource {
             assigned: Mutex::new(Vec::new()),
             revoked: Mutex::new(Vec::new()),
             rebalanced: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            unassign_due: AtomicBool::new(false),
         };
         let mut cfg = super::client_config(kafka);
         cfg.set("group.id", &kafka.group_id)
@@ -285,6 +316,8 @@ impl KafkaSource {
         Ok(Self {
             consumer,
             pending: None,
+            releasing: Vec::new(),
+            release_due: false,
             sources: SourceIds::default(),
             arena: BytesMut::new(),
             max_messages: kafka.batch_max_messages,
@@ -458,17 +491,78 @@ impl Source for KafkaSource {
                 .unwrap_or_else(PoisonError::into_inner);
             std::mem::take(&mut *guard)
         };
-        revoked
+        let ids = revoked
             .iter()
             .filter_map(|(t, p)| self.sources.lookup(t, *p))
-            .collect()
+            .collect();
+        self.release_due |= self
+            .consumer
+            .context()
+            .unassign_due
+            .swap(false, Ordering::AcqRel);
+        self.releasing.extend(revoked);
+        ids
+    }
+
+    /// Unassigns the partitions reported by [`Source::revoked`]: only now may the group
+    /// hand them to another member, which then loads the checkpoints just written.
+    fn release(&mut self, revoked: &[SourceId]) -> Result<()> {
+        if !self.release_due {
+            return Ok(());
+        }
+        self.release_due = false;
+        // A message read past the rebalance belongs to the partition's new owner.
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|m| revoked.contains(&m.source))
+        {
+            self.pending = None;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition) in self.releasing.drain(..) {
+            tpl.add_partition(&topic, partition);
+        }
+        let cooperative = matches!(
+            self.consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        // On failure the group evicts this member after `max.poll.interval.ms` and
+        // rebalances without it; the tasks are checkpointed and dropped already.
+        unassign(&self.consumer, cooperative, &tpl);
+        Ok(())
     }
 
     fn close(&mut self) -> Result<()> {
-        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+        let committed = match self.consumer.commit_consumer_state(CommitMode::Sync) {
             Ok(()) => Ok(()),
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
             Err(e) => Err(IngestError::kafka("final offset commit", e)),
+        };
+        self.begin_close();
+        committed
+    }
+}
+
+impl KafkaSource {
+    /// From now on revokes are answered at once; one still pending is answered now (the
+    /// runner checkpointed every task before closing, or failed and replays from the last
+    /// checkpoints), so leaving the group cannot hang.
+    fn begin_close(&mut self) {
+        self.consumer
+            .context()
+            .closing
+            .store(true, Ordering::Release);
+        let pending: Vec<SourceId> = self.revoked();
+        if let Err(error) = self.release(&pending) {
+            warn!(%error, "releasing revoked partitions on close failed");
         }
+    }
+}
+
+impl Drop for KafkaSource {
+    fn drop(&mut self) {
+        // The consumer leaves its group when dropped, which calls `rebalance` once more.
+        self.begin_close();
     }
 }

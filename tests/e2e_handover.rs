@@ -1,0 +1,101 @@
+//! The fenced hand-over against a real broker: when a second member joins, the first
+//! member's revoked partitions reach the newcomer only after the first member released
+//! them (`Source::release`, which the runner calls once the revoked tasks are
+//! checkpointed), never while it still holds them. Dropping both members afterwards must
+//! not hang (revokes during close are answered at once).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use stadtpuls_config::KafkaConfig;
+use stadtpuls_ingest::kafka::{KafkaSource, ensure_topics};
+use stadtpuls_ingest::runner::{Readiness, Source};
+
+use common::{brokers, ensure_broker, run_id};
+
+/// Polls a member once: librdkafka runs its rebalance callbacks inside the read.
+async fn poll(source: &mut KafkaSource) {
+    source.next_batch().await.expect("read a batch");
+}
+
+#[tokio::test]
+async fn revoked_partitions_reach_the_new_member_only_after_release() {
+    let _broker = ensure_broker();
+    let run = run_id();
+    let topic = format!("sensors.handover{run}.traffic");
+    let kafka = KafkaConfig {
+        brokers: brokers(),
+        group_id: format!("stadtpuls-handover-{run}"),
+        topic_pattern: format!(r"^sensors\.handover{run}\.traffic$"),
+        batch_max_wait: Duration::from_millis(50),
+        ..KafkaConfig::default()
+    };
+    ensure_topics(&kafka, std::slice::from_ref(&topic), 2)
+        .await
+        .expect("create the topic");
+
+    // X alone owns both partitions.
+    let mut x = KafkaSource::new(&kafka, Readiness::default(), None).expect("member X");
+    let mut x_owned = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while x_owned < 2 {
+        assert!(Instant::now() < deadline, "X was assigned both partitions");
+        poll(&mut x).await;
+        x_owned += x.assigned().len();
+    }
+
+    // Y joins: the group revokes X's partitions.
+    let mut y = KafkaSource::new(&kafka, Readiness::default(), None).expect("member Y");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let revoked = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the group revoked X's partitions"
+        );
+        poll(&mut y).await;
+        assert!(y.assigned().is_empty(), "Y got a partition X still holds");
+        poll(&mut x).await;
+        let revoked = x.revoked();
+        if !revoked.is_empty() {
+            break revoked;
+        }
+    };
+    assert_eq!(revoked.len(), 2, "an eager rebalance revokes everything");
+
+    // X has not released them (its runner would be checkpointing): nobody gets them.
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        poll(&mut y).await;
+        poll(&mut x).await;
+        assert!(
+            y.assigned().is_empty(),
+            "Y got a partition before X released it"
+        );
+        assert!(
+            x.assigned().is_empty(),
+            "X was assigned again before it released"
+        );
+    }
+
+    // Released: the rebalance completes and Y owns at least one partition.
+    x.release(&revoked).expect("release");
+    let (mut x_owned, mut y_owned) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while x_owned + y_owned < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "both partitions assigned after the release: X {x_owned}, Y {y_owned}"
+        );
+        poll(&mut x).await;
+        poll(&mut y).await;
+        x_owned += x.assigned().len();
+        y_owned += y.assigned().len();
+    }
+    assert!(
+        y_owned >= 1,
+        "Y took over a partition: X {x_owned}, Y {y_owned}"
+    );
+    drop(y);
+    drop(x);
+}
