@@ -355,9 +355,15 @@ impl<A: Default> Windows<A> {
                 let position =
                     find_or_open(&mut state.open, window.start, count, &mut self.spare_index);
                 let slab = &mut state.open[position];
+                // Flags belong to the window, entries to tasks: tasks restored from
+                // different moments (a crash between their checkpoints, a partition moved
+                // from another instance) may disagree on whether it was emitted. Emitting
+                // it again with the next revision then gives every entry its row: the ones
+                // not yet emitted are not lost, the others repeat their values.
+                let disagree = !slab.keys.is_empty() && slab.emitted != window.emitted;
                 slab.revision = slab.revision.max(window.revision);
                 slab.emitted |= window.emitted;
-                slab.dirty |= window.dirty;
+                slab.dirty |= window.dirty || disagree;
                 for (key, acc) in resolved {
                     *slot(slab, key, count) = acc;
                     kept += 1;
@@ -513,5 +519,32 @@ mod tests {
         assert_eq!((stats.dropped, stats.dropped_rows), (vec![1, 0], vec![0]));
         let last: Vec<u32> = w.emit(EventTime::MAX, |_, s| s.sorted()[0].1.0);
         assert_eq!(last, vec![3]);
+    }
+
+    /// Two tasks' snapshots of one window, one taken after it was emitted and one before
+    /// (a crash between their checkpoints): restored together, the window is emitted again
+    /// with the next revision, so the entries not yet emitted get their row.
+    #[test]
+    fn snapshots_disagreeing_on_emission_emit_the_window_again() {
+        let mut source: Windows<Count> = Windows::new(&[tumbling(60_000)], 0, 120_000);
+        source.update(&[10_000, 20_000], &[0, 1], 2, None, |acc, _| acc.0 += 1);
+        let before = source.export(|key, acc| (key == 1).then(|| (key, acc.clone())));
+        assert_eq!(source.emit(60_000, |_, slab| slab.revision).len(), 1);
+        let after = source.export(|key, acc| (key == 0).then(|| (key, acc.clone())));
+
+        let mut restored: Windows<Count> = Windows::new(&[tumbling(60_000)], 0, 120_000);
+        restored.import(&after, 2, |e| Some(e.clone()));
+        restored.import(&before, 2, |e| Some(e.clone()));
+        let emitted = restored.emit(60_000, |_, slab| (slab.revision, counts(slab)));
+        assert_eq!(
+            emitted,
+            [(1, vec![(0, 1), (1, 1)])],
+            "both entries, one revision on"
+        );
+        // agreeing snapshots change nothing
+        let mut agreeing: Windows<Count> = Windows::new(&[tumbling(60_000)], 0, 120_000);
+        agreeing.import(&after, 2, |e| Some(e.clone()));
+        agreeing.import(&after, 2, |e| Some(e.clone()));
+        assert!(agreeing.emit(60_000, |_, slab| slab.revision).is_empty());
     }
 }

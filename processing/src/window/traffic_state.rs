@@ -26,6 +26,10 @@ use crate::{ProcessingError, Result};
 struct Previous {
     window_start: EventTime,
     state: Option<TrafficState>,
+    /// The predecessor's state this window was classified with: a revision of the same
+    /// window (late data, or a re-emission after a restore) is classified with it again,
+    /// so it gets the state it had, not one without hysteresis.
+    before: Option<TrafficState>,
 }
 
 /// Classifies closed traffic windows, keeping each sensor's last state per window size.
@@ -127,9 +131,11 @@ impl TrafficStateClassifier {
             let v_s = input.f64(input.speed, row);
             let window_start = input.start.value(row);
             let slide_ms = i64::from(closed.slide_s) * 1000;
-            let previous = slot
-                .filter(|p| p.window_start == window_start - slide_ms)
-                .and_then(|p| p.state);
+            let previous = match *slot {
+                Some(p) if p.window_start == window_start - slide_ms => p.state,
+                Some(p) if p.window_start == window_start => p.before,
+                _ => None,
+            };
             let current = marz::window_state(
                 input.vehicles.value(row),
                 v_s,
@@ -140,6 +146,7 @@ impl TrafficStateClassifier {
             *slot = Some(Previous {
                 window_start,
                 state: current,
+                before: previous,
             });
             ratio.append_option(formulas::speed_ratio(v_s, info.free_flow_kmh));
             state.append_option(current.map(TrafficState::code));
@@ -185,6 +192,7 @@ impl TrafficStateClassifier {
                     sensor,
                     window_start: previous.window_start,
                     state: previous.state,
+                    before: previous.before,
                 });
             }
         }
@@ -219,6 +227,7 @@ impl TrafficStateClassifier {
                 *slot = Some(Previous {
                     window_start: saved.window_start,
                     state: saved.state,
+                    before: saved.before,
                 });
                 stats.restored += 1;
             }
@@ -255,6 +264,8 @@ struct SavedState {
     sensor: u32,
     window_start: EventTime,
     state: Option<TrafficState>,
+    /// The predecessor state the window was classified with.
+    before: Option<TrafficState>,
 }
 
 /// The hysteresis states one task owns in a [`TrafficStateClassifier`].
@@ -451,6 +462,26 @@ mod tests {
         assert_eq!(run(T0 + 5 * MIN, &crawl)?, z(&["Z4"]));
         assert_eq!(run(T0 + 6 * MIN, &[("m", 9, None, None)])?, z(&[""]));
         assert_eq!(run(T0 + 7 * MIN, &crawl)?, z(&["Z3"]));
+        Ok(())
+    }
+
+    /// A revision of a window (late data, a re-emission after a restore) keeps the
+    /// hysteresis of its first classification: Z4 after Z3, not Z3 afresh.
+    #[test]
+    fn a_revision_is_classified_with_the_predecessor_of_its_first_time() -> Result<()> {
+        let catalog = catalog();
+        let mut classifier = TrafficStateClassifier::new();
+        let slow = [("m", 50, Some(60.0), Some(40.0))];
+        let crawl = [("m", 30, Some(25.0), Some(40.0))];
+        let mut run = |start: i64, rows: &[Row<'_>]| {
+            classifier
+                .classify(&closed(60, start, rows), &catalog)
+                .map(|out| states(&out))
+        };
+        assert_eq!(run(T0, &slow)?, z(&["Z3"]));
+        assert_eq!(run(T0 + MIN, &crawl)?, z(&["Z4"]));
+        assert_eq!(run(T0 + MIN, &crawl)?, z(&["Z4"]), "the same window again");
+        assert_eq!(run(T0 + 2 * MIN, &crawl)?, z(&["Z4"]), "the chain goes on");
         Ok(())
     }
 
