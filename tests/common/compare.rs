@@ -52,23 +52,7 @@ pub fn assert_same_history(a: &Path, b: &Path) -> usize {
         rows_b.len(),
         history_b.len()
     );
-    let only_a: Vec<_> = history_a
-        .keys()
-        .filter(|k| !history_b.contains_key(*k))
-        .take(5)
-        .collect();
-    let only_b: Vec<_> = history_b
-        .keys()
-        .filter(|k| !history_a.contains_key(*k))
-        .take(5)
-        .collect();
-    assert!(
-        only_a.is_empty() && only_b.is_empty(),
-        "windows only in A: {only_a:?}; only in B: {only_b:?}"
-    );
-    for (key, values) in &history_a {
-        assert_eq!(Some(values), history_b.get(key), "history row {key:?}");
-    }
+    assert_same_maps(&history_a, &history_b, "history row");
     history_a.len()
 }
 
@@ -141,24 +125,28 @@ pub fn assert_same_output(brokers: &str, prefix_a: &str, prefix_b: &str) -> usiz
         out_a.len(),
         out_b.len()
     );
-    let only_a: Vec<_> = out_a
-        .keys()
-        .filter(|k| !out_b.contains_key(*k))
-        .take(5)
-        .collect();
-    let only_b: Vec<_> = out_b
-        .keys()
-        .filter(|k| !out_a.contains_key(*k))
-        .take(5)
-        .collect();
+    assert_same_maps(&out_a, &out_b, "output record");
+    out_a.len()
+}
+
+/// Asserts that two runs' maps hold the same keys (naming up to five that differ) with
+/// equal values.
+fn assert_same_maps<K: Ord + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
+    a: &BTreeMap<K, V>,
+    b: &BTreeMap<K, V>,
+    what: &str,
+) {
+    fn only<'m, K: Ord, V>(x: &'m BTreeMap<K, V>, y: &BTreeMap<K, V>) -> Vec<&'m K> {
+        x.keys().filter(|k| !y.contains_key(*k)).take(5).collect()
+    }
+    let (only_a, only_b) = (only(a, b), only(b, a));
     assert!(
         only_a.is_empty() && only_b.is_empty(),
-        "keys only in A: {only_a:?}; only in B: {only_b:?}"
+        "{what}: keys only in A: {only_a:?}; only in B: {only_b:?}"
     );
-    for (key, value) in &out_a {
-        assert_eq!(Some(value), out_b.get(key), "output record {key:?}");
+    for (key, value) in a {
+        assert_eq!(Some(value), b.get(key), "{what} {key:?}");
     }
-    out_a.len()
 }
 
 /// A value as comparable text; floats by their bits' decimal rendering.
