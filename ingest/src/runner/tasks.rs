@@ -191,6 +191,9 @@ impl Tasks {
     /// has already applied, and asks for a seek when a restored task's first message lies
     /// beyond its checkpoint.
     pub(crate) fn screen(&mut self, messages: &mut Vec<RawMessage>) -> Screened {
+        if self.continues(messages) {
+            return Screened::default();
+        }
         let mut screen = Screen::default();
         messages.retain(|m| {
             let Some(entry) = self.tasks.get_mut(&m.source) else {
@@ -199,6 +202,37 @@ impl Tasks {
             screen.check(m, &entry.task, &mut entry.resume, entry.offset)
         });
         screen.finish()
+    }
+
+    /// The common case, checked per run of one source instead of per message: no restored
+    /// task is waiting for its first message and every run goes on densely from where its
+    /// task (or the batch's previous run of it) left off — the screen would keep it all.
+    fn continues(&self, messages: &[RawMessage]) -> bool {
+        let mut next: Vec<(SourceId, i64)> = Vec::new();
+        let mut start = 0;
+        while let Some(first) = messages.get(start) {
+            let source = first.source;
+            let len = messages[start..]
+                .iter()
+                .take_while(|m| m.source == source)
+                .count();
+            let last = &messages[start + len - 1];
+            let expected = match next.iter().position(|&(s, _)| s == source) {
+                Some(i) => Some(next.swap_remove(i).1),
+                None => match self.tasks.get(&source) {
+                    Some(entry) if entry.resume.is_some() => return false,
+                    Some(entry) => entry.offset,
+                    None => Some(first.offset),
+                },
+            };
+            let dense = last.offset - first.offset == len as i64 - 1;
+            if !dense || expected.is_some_and(|e| e != first.offset) {
+                return false;
+            }
+            next.push((source, last.offset + 1));
+            start += len;
+        }
+        true
     }
 
     /// Notes the offsets of processed messages, one run of a source at a time (`runs` of
