@@ -429,10 +429,7 @@ async fn commit_with_retry<K: WindowSink>(
             Ok(()) => return Round::Done,
             Err(error) => error,
         };
-        let sink = match &error {
-            IngestError::Sink { sink, .. } => *sink,
-            _ => sinks.name(),
-        };
+        let sink = failing_sink(&error, sinks);
         metrics::SINK_COMMIT_FAILURES
             .with_label_values(&[sink])
             .inc();
@@ -446,6 +443,14 @@ async fn commit_with_retry<K: WindowSink>(
             return Round::Abandoned;
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// The sink an error came from (a pair labels its errors), for logs and metrics.
+fn failing_sink<K: WindowSink>(error: &IngestError, sinks: &K) -> &'static str {
+    match error {
+        IngestError::Sink { sink, .. } => sink,
+        _ => sinks.name(),
     }
 }
 
@@ -463,10 +468,7 @@ async fn recover<K: WindowSink>(
             Ok(()) => return Round::Done,
             Err(error) => error,
         };
-        let sink = match &error {
-            IngestError::Sink { sink, .. } => *sink,
-            _ => sinks.name(),
-        };
+        let sink = failing_sink(&error, sinks);
         if *shutdown.borrow() {
             warn!(%error, sink, task = %task, epoch, "giving up on the recovery for shutdown");
             return Round::Abandoned;
