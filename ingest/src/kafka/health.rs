@@ -13,7 +13,7 @@
 //! before the outage. While down, librdkafka's repeated connection errors are logged at
 //! `debug`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,10 @@ struct Inner {
     down: AtomicBool,
     /// When the current outage began.
     since: Mutex<Option<Instant>>,
+    /// The wall-clock second (Unix) of the last change between up and down. Statistics
+    /// carry only their second: those from that second or before may describe the
+    /// connections before the change, and are not taken as a sign of the opposite.
+    changed_at: AtomicI64,
 }
 
 impl BrokerHealth {
@@ -70,6 +74,7 @@ impl BrokerHealth {
             return;
         }
         *since = Some(Instant::now());
+        self.mark_change();
         self.0.down.store(true, Ordering::Release);
         metrics::KAFKA_BROKER_UP.set(0);
         metrics::KAFKA_OUTAGES.inc();
@@ -88,6 +93,7 @@ impl BrokerHealth {
         let Some(began) = since.take() else {
             return;
         };
+        self.mark_change();
         self.0.down.store(false, Ordering::Release);
         metrics::KAFKA_BROKER_UP.set(1);
         info!(
@@ -95,6 +101,12 @@ impl BrokerHealth {
             "kafka broker reachable again after {:.1} s",
             began.elapsed().as_secs_f64()
         );
+    }
+
+    fn mark_change(&self) {
+        self.0
+            .changed_at
+            .store(chrono::Utc::now().timestamp(), Ordering::Release);
     }
 
     /// A global error of a producer (served at once by its own polling thread): all
@@ -155,10 +167,16 @@ impl BrokerHealth {
 
     /// A client's statistics: up when any broker connection is up, down when none is.
     /// Statistics older than [`STALE_STATISTICS`] are ignored: the consumer's wait in its
-    /// queue while the runner does not poll it (see [`Self::log_error`]).
+    /// queue while the runner does not poll it (see [`Self::log_error`]). So are those not
+    /// taken after the last change of state: a client's statistics from just before a
+    /// producer noticed the broker gone still show the connection up, and taking them
+    /// as a sign of life would end the outage and start it again — two warnings for one.
     pub fn client_stats(&self, statistics: &Statistics) {
         let age_s = chrono::Utc::now().timestamp() - statistics.time;
-        if statistics.brokers.is_empty() || age_s > STALE_STATISTICS.as_secs() as i64 {
+        if statistics.brokers.is_empty()
+            || age_s > STALE_STATISTICS.as_secs() as i64
+            || statistics.time <= self.0.changed_at.load(Ordering::Acquire)
+        {
             return;
         }
         if statistics.brokers.values().any(|b| b.state == "UP") {
@@ -239,8 +257,37 @@ mod tests {
         if let Some(broker) = stats.brokers.get_mut("b/0") {
             broker.state = "UP".into();
         }
+        stats.time += 1;
         health.client_stats(&stats);
         assert!(!health.is_down());
+    }
+
+    #[test]
+    fn statistics_from_before_a_change_do_not_undo_it() {
+        let health = BrokerHealth::default();
+        let mut stats = Statistics::default();
+        stats.brokers.insert(
+            "b/0".into(),
+            rdkafka::statistics::Broker {
+                state: "UP".into(),
+                ..Default::default()
+            },
+        );
+        health.down("1/1 brokers are down");
+        // Taken in the second the producer noticed: the consumer's connection may not
+        // have been closed yet.
+        stats.time = health.0.changed_at.load(Ordering::Acquire);
+        health.client_stats(&stats);
+        assert!(health.is_down(), "the outage goes on");
+        stats.time += 1;
+        health.client_stats(&stats);
+        assert!(!health.is_down(), "statistics of a later second end it");
+        if let Some(broker) = stats.brokers.get_mut("b/0") {
+            broker.state = "DOWN".into();
+        }
+        stats.time -= 1;
+        health.client_stats(&stats);
+        assert!(!health.is_down(), "nor do old ones start one");
     }
 
     #[test]
