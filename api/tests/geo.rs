@@ -108,9 +108,10 @@ fn feed_traffic(live: &LiveState, registries: &[CityRegistry], rows: &[(&str, i6
     let sensors = catalog.traffic_sensors().len();
     operator.process(0, NOW, &batch, sensors).expect("process");
     let mut classifier = stadtpuls_processing::window::traffic_state::TrafficStateClassifier::new();
+    // The end of the input closes them: a running operator waits for a report after NOW.
     let closed: Vec<_> = operator
-        .advance(NOW, &catalog)
-        .expect("advance")
+        .finish(&catalog)
+        .expect("finish")
         .iter()
         .map(|c| classifier.classify(c, &catalog).expect("classify"))
         .collect();

@@ -242,8 +242,10 @@ fn as_sums(value: &Value) -> BTreeMap<String, u64> {
 #[test]
 fn a_pipeline_run_reads_back_identically_with_parquet_pyarrow_and_duckdb() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // No out-of-orderness: the feed's delayed messages (1–20 s) arrive after their window
-    // was emitted, within the allowed lateness, so windows are re-emitted with revisions.
+    // No out-of-orderness, 10 s counting intervals, a batch every 15 s: a window closes
+    // once a report after its end came, and the feed's delayed messages (1–20 s) often
+    // arrive a batch after that, within the allowed lateness, so windows are re-emitted
+    // with revisions.
     let env = HashMap::from([(
         "STADTPULS_WINDOWS__OUT_OF_ORDERNESS".to_owned(),
         "0s".to_owned(),
@@ -279,15 +281,15 @@ fn a_pipeline_run_reads_back_identically_with_parquet_pyarrow_and_duckdb() {
         .iter()
         .map(|t| ((*t).to_owned(), Expected::default()))
         .collect();
-    let mut feed = SimulatedFeed::new(&registries, 7, START, 60).with_out_of_order_ratio(0.05);
+    let mut feed = SimulatedFeed::new(&registries, 7, START, 10).with_out_of_order_ratio(0.05);
     let mut sources: HashMap<String, u32> = HashMap::new();
     let mut offsets: HashMap<u32, i64> = HashMap::new();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
     let mut epoch = 0;
-    for minute in 1..=MINUTES {
-        let to = START + minute * 60_000;
+    for step in 1..=MINUTES * 4 {
+        let to = START + step * 15_000;
         let mut batch: Vec<RawMessage> = Vec::new();
         for message in feed.advance_to(to) {
             let next = sources.len() as u32;
@@ -329,7 +331,7 @@ fn a_pipeline_run_reads_back_identically_with_parquet_pyarrow_and_duckdb() {
             Stream::Parking,
             &out.parking,
         );
-        if minute % COMMIT_EVERY_MINUTES == 0 {
+        if step % (COMMIT_EVERY_MINUTES * 4) == 0 {
             epoch += 1;
             for task in &tasks {
                 runtime.block_on(sink.commit(task, epoch)).expect("commit");

@@ -30,10 +30,13 @@
 //! }
 //! let batch = builder.finish(&catalog).unwrap();
 //! op.process(0, now, &batch, catalog.traffic_sensors().len()).unwrap();
+//! // The watermark is 00:02 − 1 ms (no disorder allowed; another report ending 00:02 may
+//! // still come): (00:00, 00:01] closes, holding the intervals ending 00:00:30 and 00:01:00.
 //! let closed = op.advance(now, &catalog).unwrap();
-//! // (00:00, 00:01] holds the intervals ending 00:00:30 and 00:01:00; (00:01, 00:02] the last
-//! assert_eq!(closed.len(), 2);
+//! assert_eq!(closed.len(), 1);
 //! assert_eq!(closed[0].batch.num_rows(), 1);
+//! // At the end of the input (00:01, 00:02] closes too, with the last interval.
+//! assert_eq!(op.finish(&catalog).unwrap().len(), 1);
 //! ```
 
 pub mod catalog;

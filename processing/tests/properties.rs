@@ -397,12 +397,12 @@ mod reference_by_hand {
         w.observe(0, 50_000, 0);
         assert_eq!(w.advance(5_000), None);
         w.observe(2, 30_000, 15_000);
-        // source 1 idle, 0 idle, 2 active
-        assert_eq!(w.advance(15_000), Some(29_000));
+        // source 1 idle, 0 idle, 2 active: 30 s − 1 s out-of-orderness − 1 ms
+        assert_eq!(w.advance(15_000), Some(28_999));
         // everyone idle: the newest
-        assert_eq!(w.advance(40_000), Some(49_000));
+        assert_eq!(w.advance(40_000), Some(48_999));
         // 2 speaks again, old: never back
         w.observe(2, 31_000, 41_000);
-        assert_eq!(w.advance(41_000), Some(49_000));
+        assert_eq!(w.advance(41_000), Some(48_999));
     }
 }

@@ -27,7 +27,7 @@ struct Classified {
 
 struct Stage {
     catalog: Catalog,
-    op: TrafficWindowOperator,
+    spec: WindowSpec,
     classifier: TrafficStateClassifier,
 }
 
@@ -42,7 +42,7 @@ impl Stage {
         let spec = WindowSpec::tumbling(&[MIN], 0, 60 * MIN, TimestampSemantics::IntervalEnd);
         Self {
             catalog,
-            op: TrafficWindowOperator::new(&spec),
+            spec,
             classifier: TrafficStateClassifier::new(),
         }
     }
@@ -73,8 +73,12 @@ impl Stage {
         }
         let batch = builder.finish(&self.catalog)?;
         let keys = self.catalog.traffic_sensors().len();
-        self.op.process(0, end, &batch, keys)?;
-        let closed = self.op.advance(end, &self.catalog)?;
+        // Only the classifier carries state from minute to minute: each minute is closed by
+        // an operator of its own, at the end of its input (with no disorder allowed, a
+        // running one would close it only when the next minute's reports arrive).
+        let mut op = TrafficWindowOperator::new(&self.spec);
+        op.process(0, end, &batch, keys)?;
+        let closed = op.finish(&self.catalog)?;
         assert_eq!(closed.len(), 1, "the minute ending at {end} closes");
         let classified = self.classifier.classify(&closed[0], &self.catalog)?;
         assert_eq!(classified.batch.schema(), traffic_window_schema());

@@ -234,11 +234,12 @@ impl ParkingOperator {
                 ended,
             });
         }
+        self.watermarks.settle();
         let update = self.windows.update(
             ts.values(),
             facility_keys,
             self.facilities.len(),
-            self.watermarks.current().time(),
+            self.watermarks.lateness(source),
             |acc, row| acc.fold(ts.value(row), &rows[row]),
         );
         if let Some(max) = ts.values().iter().copied().max() {
@@ -516,10 +517,9 @@ impl ParkingOperator {
         };
         let owners = &self.owners;
         let mut closed = Vec::new();
-        for emitted in self
-            .windows
-            .emit(t, |shape, slab| emit::emit(shape, slab, catalog, owners))
-        {
+        for emitted in self.windows.emit(t, |shape, start, revision, entries| {
+            emit::emit(shape, start, revision, entries, catalog, owners)
+        }) {
             closed.extend(emitted?);
         }
         Ok(closed)

@@ -15,8 +15,9 @@ use crate::time::{EventTime, window_start};
 /// How many rows ahead [`Windows::update`] asks for an accumulator.
 const FOLD_PREFETCH: usize = 8;
 
-/// Slot index meaning "entity not seen in this window".
-const NONE: u32 = u32::MAX;
+/// Slot index meaning "entity not seen in this window"; as a row's key, a row that holds no
+/// state here but moves its source's clock on (see [`Windows::update`]).
+pub(crate) const NONE: u32 = u32::MAX;
 
 /// The size and slide of a window family; `slide == size` is a tumbling window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,35 +26,47 @@ pub(crate) struct Shape {
     pub(crate) slide_ms: i64,
 }
 
+/// An entry's emission state, packed in a `u32`: emitted before, changed since, and in the
+/// bits above [`REVISION_SHIFT`] the revision of its last emission.
+const EMITTED: u32 = 1;
+const DIRTY: u32 = 2;
+const REVISION_SHIFT: u32 = 2;
+
 /// The accumulators of one window.
+///
+/// Emission is tracked per entry, not per window: an entry's row is emitted when its window
+/// closes and again, with the next revision, each time a late row changes it. So what one
+/// entity's rows show depends on that entity's data only — not on other tasks' entries of
+/// the same window, which may come from snapshots of other moments after a restore.
 #[derive(Debug)]
 pub(crate) struct Slab<A> {
     pub(crate) start: EventTime,
     index: Vec<u32>,
     keys: Vec<u32>,
     accs: Vec<A>,
-    /// How often this window was emitted before (0 on the first emission).
-    pub(crate) revision: u32,
-    emitted: bool,
-    dirty: bool,
+    /// Per entry, parallel to `accs`: its emission state (see [`EMITTED`]).
+    marks: Vec<u32>,
+    /// Whether an entry may be due: set by folds and restores, cleared by emission, so
+    /// emission skips windows nothing happened to.
+    pending: bool,
 }
 
 impl<A> Slab<A> {
-    /// Entities seen in this window with their accumulators, ordered by key.
+    /// Slots of the entities seen in this window, ordered by key.
     ///
     /// A dense window walks its key index in order instead of sorting; a sparse one (few
     /// entities of a large catalog) sorts its few keys.
-    pub(crate) fn sorted(&self) -> Vec<(u32, &A)> {
+    fn slots_by_key(&self) -> Vec<(u32, u32)> {
         if self.keys.len() * 8 >= self.index.len() {
             return self
                 .index
                 .iter()
                 .enumerate()
                 .filter(|(_, slot)| **slot != NONE)
-                .filter_map(|(key, &slot)| Some((key as u32, self.accs.get(slot as usize)?)))
+                .map(|(key, &slot)| (key as u32, slot))
                 .collect();
         }
-        let mut entries: Vec<(u32, &A)> = self.keys.iter().copied().zip(self.accs.iter()).collect();
+        let mut entries: Vec<(u32, u32)> = self.keys.iter().copied().zip(0..).collect();
         entries.sort_unstable_by_key(|(key, _)| *key);
         entries
     }
@@ -81,6 +94,18 @@ pub(crate) struct UpdateStats {
     pub(crate) updated_late: Vec<u64>,
     /// Rows dropped from a window of the first shape, by row index.
     pub(crate) dropped_rows: Vec<u32>,
+}
+
+/// What a row's lateness is judged against: the later of the operator watermark when the
+/// batch began and its own source's watermark just before the row.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Lateness {
+    /// The operator watermark (`None` before the first).
+    pub(crate) watermark: Option<EventTime>,
+    /// The newest event time of the batch's source before the batch.
+    pub(crate) source_max: Option<EventTime>,
+    /// A source's watermark trails its newest event by this much (out-of-orderness + 1 ms).
+    pub(crate) lag_ms: i64,
 }
 
 /// Open windows for every configured shape.
@@ -111,17 +136,26 @@ impl<A: Default> Windows<A> {
         }
     }
 
-    /// Feeds rows into every window they belong to; `update(acc, row)` folds row `row`.
+    /// Feeds rows of one source into every window they belong to; `update(acc, row)` folds
+    /// row `row`. A row keyed [`NONE`] is not folded.
     ///
-    /// Lateness is judged against `watermark`: a window whose end is at or before it has
-    /// been emitted; a row for it still counts while `end + allowed_lateness > watermark`
-    /// (the window is re-emitted), and is dropped after.
+    /// A row is judged against `wm = max(operator watermark, source_max' − lag)`,
+    /// `source_max'` being the newest event time of its source before it (earlier batches
+    /// and the rows before it in this one, [`NONE`] rows included): a window with
+    /// `end ≤ wm` has been emitted; a row for it still counts while
+    /// `end + allowed_lateness > wm` (the window is re-emitted), and is dropped after.
+    ///
+    /// While a source is active the operator watermark is never ahead of its own, so
+    /// whether a row is late depends only on the rows of its partition before it — not on
+    /// how far other partitions had got, nor on where batches were cut. A replay after a
+    /// restore, when the others are further ahead than they were the first time, drops
+    /// exactly the rows the first run dropped.
     pub(crate) fn update<F>(
         &mut self,
         ts: &[EventTime],
         keys: &[u32],
         key_count: usize,
-        watermark: Option<EventTime>,
+        lateness: Lateness,
         mut update: F,
     ) -> UpdateStats
     where
@@ -129,8 +163,9 @@ impl<A: Default> Windows<A> {
     {
         debug_assert_eq!(ts.len(), keys.len());
         let offset = self.assign_offset_ms;
-        let lateness = self.allowed_lateness_ms;
-        let wm = watermark.unwrap_or(EventTime::MIN);
+        let allowed = self.allowed_lateness_ms;
+        let operator = lateness.watermark.unwrap_or(EventTime::MIN);
+        let lag = lateness.lag_ms;
         let n_shapes = self.shapes.len();
         let mut stats = UpdateStats {
             dropped: vec![0; n_shapes],
@@ -142,7 +177,13 @@ impl<A: Default> Windows<A> {
             let per_row = (size_ms / slide_ms).max(1);
             // One cache entry per overlapping window: in-order rows hit it nearly always.
             let mut cache: Vec<(EventTime, usize)> = vec![(EventTime::MIN, 0); per_row as usize];
+            let mut source_max = lateness.source_max.unwrap_or(EventTime::MIN);
             for (row, (&t, &key)) in ts.iter().zip(keys).enumerate() {
+                let wm = operator.max(source_max.saturating_sub(lag));
+                source_max = source_max.max(t);
+                if key == NONE {
+                    continue;
+                }
                 // Accumulators are read in event order, at random: load a few rows ahead
                 // in the window most rows go to.
                 if let (Some(&ahead), Some(slab)) =
@@ -163,7 +204,7 @@ impl<A: Default> Windows<A> {
                     if end <= t - offset {
                         break;
                     }
-                    if end.saturating_add(lateness) <= wm {
+                    if end.saturating_add(allowed) <= wm {
                         row_dropped = true;
                         continue;
                     }
@@ -180,9 +221,12 @@ impl<A: Default> Windows<A> {
                         p
                     };
                     let slab = &mut state.open[position];
-                    let acc = slot(slab, key, key_count);
-                    update(acc, row);
-                    slab.dirty = true;
+                    let s = slot(slab, key, key_count);
+                    if let (Some(acc), Some(mark)) = (slab.accs.get_mut(s), slab.marks.get_mut(s)) {
+                        update(acc, row);
+                        *mark |= DIRTY;
+                    }
+                    slab.pending = true;
                 }
                 if row_dropped {
                     stats.dropped[shape_index] += 1;
@@ -197,26 +241,46 @@ impl<A: Default> Windows<A> {
         stats
     }
 
-    /// Emits every window the watermark has passed that is new or changed since its last
-    /// emission, then retires windows older than the allowed lateness.
+    /// Emits, of every window the watermark has passed, the entries that are new or changed
+    /// since their last emission — `emit(shape, window start, revision, entries)`, once per
+    /// revision, entries ordered by key — then retires windows older than the allowed
+    /// lateness.
     pub(crate) fn emit<T, F>(&mut self, watermark: EventTime, mut emit: F) -> Vec<T>
     where
-        F: FnMut(Shape, &Slab<A>) -> T,
+        F: FnMut(Shape, EventTime, u32, Vec<(u32, &A)>) -> T,
     {
         let mut out = Vec::new();
+        let mut due: Vec<(u32, u32, u32)> = Vec::new();
         for state in &mut self.shapes {
             let shape = state.shape;
             for slab in &mut state.open {
                 if slab.start.saturating_add(shape.size_ms) > watermark {
                     break;
                 }
-                if !slab.emitted || slab.dirty {
-                    if slab.emitted {
-                        slab.revision += 1;
-                    }
-                    out.push(emit(shape, slab));
-                    slab.emitted = true;
-                    slab.dirty = false;
+                if !std::mem::take(&mut slab.pending) {
+                    continue;
+                }
+                due.clear();
+                for (key, s) in slab.slots_by_key() {
+                    let Some(mark) = slab.marks.get_mut(s as usize) else {
+                        continue;
+                    };
+                    let revision = match (*mark & EMITTED != 0, *mark & DIRTY != 0) {
+                        (true, false) => continue,
+                        (true, true) => (*mark >> REVISION_SHIFT) + 1,
+                        (false, _) => 0,
+                    };
+                    *mark = (revision << REVISION_SHIFT) | EMITTED;
+                    due.push((revision, key, s));
+                }
+                // stable: keys stay ordered within a revision
+                due.sort_by_key(|&(revision, _, _)| revision);
+                for run in due.chunk_by(|a, b| a.0 == b.0) {
+                    let entries: Vec<(u32, &A)> = run
+                        .iter()
+                        .filter_map(|&(_, key, s)| Some((key, slab.accs.get(s as usize)?)))
+                        .collect();
+                    out.push(emit(shape, slab.start, run[0].0, entries));
                 }
             }
             let lateness = self.allowed_lateness_ms;
@@ -260,20 +324,21 @@ impl<A: Default> Windows<A> {
             .map(|slab| {
                 slab.index.capacity() * 4
                     + slab.keys.capacity() * 4
+                    + slab.marks.capacity() * 4
                     + slab.accs.capacity() * std::mem::size_of::<A>()
             })
             .sum()
     }
 }
 
-/// One open window as a snapshot holds it: flags and the accumulators of selected entities.
+/// One open window as a snapshot holds it: the accumulators of selected entities and their
+/// emission states.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SlabState<E> {
     pub(crate) start: EventTime,
-    pub(crate) revision: u32,
-    pub(crate) emitted: bool,
-    pub(crate) dirty: bool,
     pub(crate) entries: Vec<E>,
+    /// Per entry: its emission state (see [`EMITTED`]).
+    pub(crate) marks: Vec<u32>,
 }
 
 /// The open windows of one shape in a snapshot.
@@ -300,18 +365,17 @@ impl<A: Default> Windows<A> {
                     .open
                     .iter()
                     .filter_map(|slab| {
-                        let entries: Vec<E> = slab
+                        let (entries, marks): (Vec<E>, Vec<u32>) = slab
                             .keys
                             .iter()
                             .zip(&slab.accs)
-                            .filter_map(|(&key, acc)| select(key, acc))
-                            .collect();
-                        (!entries.is_empty()).then(|| SlabState {
+                            .zip(&slab.marks)
+                            .filter_map(|((&key, acc), &mark)| Some((select(key, acc)?, mark)))
+                            .unzip();
+                        (!entries.is_empty()).then_some(SlabState {
                             start: slab.start,
-                            revision: slab.revision,
-                            emitted: slab.emitted,
-                            dirty: slab.dirty,
                             entries,
+                            marks,
                         })
                     })
                     .collect(),
@@ -319,9 +383,9 @@ impl<A: Default> Windows<A> {
             .collect()
     }
 
-    /// Merges snapshot windows back: entities are added (replacing the accumulator of a
-    /// key already present), window flags combine (highest revision; emitted or dirty if
-    /// either side is). Shapes no longer configured are skipped; returns the entries kept.
+    /// Merges snapshot windows back: entities are added with their emission states
+    /// (replacing an entry of a key already present). Shapes no longer configured are
+    /// skipped; returns the entries kept.
     ///
     /// `resolve` maps an entry to its key and accumulator in this instance, `None` drops it
     /// (an entity no longer in the catalog).
@@ -341,33 +405,31 @@ impl<A: Default> Windows<A> {
                 continue;
             };
             for window in &saved.windows {
-                let resolved: Vec<(u32, A)> =
-                    window.entries.iter().filter_map(&mut resolve).collect();
-                if resolved.is_empty() {
-                    continue;
-                }
-                let count = resolved
+                let resolved: Vec<(u32, A, u32)> = window
+                    .entries
                     .iter()
-                    .map(|(key, _)| *key as usize + 1)
-                    .max()
-                    .unwrap_or(0)
-                    .max(key_count);
+                    .zip(&window.marks)
+                    .filter_map(|(e, &mark)| {
+                        let (key, acc) = resolve(e)?;
+                        Some((key, acc, mark))
+                    })
+                    .collect();
+                let Some(count) = resolved.iter().map(|(key, _, _)| *key as usize + 1).max() else {
+                    continue;
+                };
+                let count = count.max(key_count);
                 let position =
                     find_or_open(&mut state.open, window.start, count, &mut self.spare_index);
                 let slab = &mut state.open[position];
-                // Flags belong to the window, entries to tasks: tasks restored from
-                // different moments (a crash between their checkpoints, a partition moved
-                // from another instance) may disagree on whether it was emitted. Emitting
-                // it again with the next revision then gives every entry its row: the ones
-                // not yet emitted are not lost, the others repeat their values.
-                let disagree = !slab.keys.is_empty() && slab.emitted != window.emitted;
-                slab.revision = slab.revision.max(window.revision);
-                slab.emitted |= window.emitted;
-                slab.dirty |= window.dirty || disagree;
-                for (key, acc) in resolved {
-                    *slot(slab, key, count) = acc;
-                    kept += 1;
+                for (key, acc, mark) in resolved {
+                    let s = slot(slab, key, count);
+                    if let (Some(a), Some(m)) = (slab.accs.get_mut(s), slab.marks.get_mut(s)) {
+                        *a = acc;
+                        *m = mark;
+                        kept += 1;
+                    }
                 }
+                slab.pending = true;
             }
         }
         kept
@@ -382,7 +444,8 @@ impl<A: Default> Windows<A> {
                 }
                 let keys = std::mem::take(&mut slab.keys);
                 let accs = std::mem::take(&mut slab.accs);
-                for (key, acc) in keys.into_iter().zip(accs) {
+                let marks = std::mem::take(&mut slab.marks);
+                for ((key, acc), mark) in keys.into_iter().zip(accs).zip(marks) {
                     let Some(index) = slab.index.get_mut(key as usize) else {
                         continue;
                     };
@@ -390,6 +453,7 @@ impl<A: Default> Windows<A> {
                         *index = slab.keys.len() as u32;
                         slab.keys.push(key);
                         slab.accs.push(acc);
+                        slab.marks.push(mark);
                     } else {
                         *index = NONE;
                     }
@@ -408,8 +472,8 @@ impl<A: Default> Windows<A> {
     }
 }
 
-/// The accumulator of `key` in `slab`, created on first sight.
-fn slot<A: Default>(slab: &mut Slab<A>, key: u32, key_count: usize) -> &mut A {
+/// The slot of `key` in `slab`, created on first sight.
+fn slot<A: Default>(slab: &mut Slab<A>, key: u32, key_count: usize) -> usize {
     let k = key as usize;
     if k >= slab.index.len() {
         slab.index.resize(key_count.max(k + 1), NONE);
@@ -420,8 +484,9 @@ fn slot<A: Default>(slab: &mut Slab<A>, key: u32, key_count: usize) -> &mut A {
         slab.index[k] = s;
         slab.keys.push(key);
         slab.accs.push(A::default());
+        slab.marks.push(0);
     }
-    &mut slab.accs[s as usize]
+    s as usize
 }
 
 fn find_or_open<A>(
@@ -445,9 +510,8 @@ fn find_or_open<A>(
             index,
             keys: Vec::new(),
             accs: Vec::new(),
-            revision: 0,
-            emitted: false,
-            dirty: false,
+            marks: Vec::new(),
+            pending: false,
         },
     );
     pos
@@ -460,6 +524,14 @@ mod tests {
     #[derive(Debug, Default, Clone, PartialEq)]
     struct Count(u32);
 
+    /// Judged against the operator watermark `wm` only.
+    fn at(wm: Option<EventTime>) -> Lateness {
+        Lateness {
+            watermark: wm,
+            ..Lateness::default()
+        }
+    }
+
     fn tumbling(ms: i64) -> Shape {
         Shape {
             size_ms: ms,
@@ -467,20 +539,29 @@ mod tests {
         }
     }
 
-    fn counts(slab: &Slab<Count>) -> Vec<(u32, u32)> {
-        slab.sorted().into_iter().map(|(k, c)| (k, c.0)).collect()
+    /// What an emission call gave: (window start, revision, [(key, count)]).
+    type Emitted = (EventTime, u32, Vec<(u32, u32)>);
+
+    fn emitted(w: &mut Windows<Count>, watermark: EventTime) -> Vec<Emitted> {
+        w.emit(watermark, |_, start, revision, entries| {
+            let counts = entries.into_iter().map(|(k, c)| (k, c.0)).collect();
+            (start, revision, counts)
+        })
     }
 
     #[test]
     fn interval_ending_on_a_boundary_belongs_to_the_window_it_closes() {
         let mut w: Windows<Count> = Windows::new(&[tumbling(60_000)], 1, 0);
-        w.update(&[60_000, 60_001, 120_000], &[0, 0, 1], 2, None, |a, _| {
-            a.0 += 1
-        });
-        let closed = w.emit(120_000, |_, s| (s.start, counts(s)));
+        w.update(
+            &[60_000, 60_001, 120_000],
+            &[0, 0, 1],
+            2,
+            at(None),
+            |a, _| a.0 += 1,
+        );
         assert_eq!(
-            closed,
-            vec![(0, vec![(0, 1)]), (60_000, vec![(0, 1), (1, 1)])]
+            emitted(&mut w, 120_000),
+            vec![(0, 0, vec![(0, 1)]), (60_000, 0, vec![(0, 1), (1, 1)])]
         );
         assert_eq!(w.open_states(), 0);
     }
@@ -495,56 +576,106 @@ mod tests {
             0,
             0,
         );
-        w.update(&[45_000], &[0], 1, None, |a, _| a.0 += 1);
-        let starts: Vec<EventTime> = w.emit(EventTime::MAX, |_, s| s.start);
+        w.update(&[45_000], &[0], 1, at(None), |a, _| a.0 += 1);
+        let starts: Vec<EventTime> = w.emit(EventTime::MAX, |_, start, _, _| start);
         assert_eq!(starts, vec![0, 20_000, 40_000]);
     }
 
     #[test]
     fn lateness_updates_then_drops() {
         let mut w: Windows<Count> = Windows::new(&[tumbling(60_000), tumbling(900_000)], 0, 30_000);
-        w.update(&[10_000], &[0], 1, None, |a, _| a.0 += 1);
-        let first: Vec<(u32, Vec<(u32, u32)>)> = w.emit(70_000, |_, s| (s.revision, counts(s)));
-        assert_eq!(first, vec![(0, vec![(0, 1)])]);
+        w.update(&[10_000], &[0], 1, at(None), |a, _| a.0 += 1);
+        assert_eq!(emitted(&mut w, 70_000), vec![(0, 0, vec![(0, 1)])]);
         // late, but within 30 s of lateness: updates the 1-min window, emitted as revision 1
-        let stats = w.update(&[20_000], &[0], 1, Some(70_000), |a, _| a.0 += 1);
+        let stats = w.update(&[20_000], &[0], 1, at(Some(70_000)), |a, _| a.0 += 1);
         assert_eq!(
             (stats.dropped, stats.updated_late),
             (vec![0, 0], vec![1, 0])
         );
-        let second: Vec<(u32, Vec<(u32, u32)>)> = w.emit(80_000, |_, s| (s.revision, counts(s)));
-        assert_eq!(second, vec![(1, vec![(0, 2)])]);
+        assert_eq!(emitted(&mut w, 80_000), vec![(0, 1, vec![(0, 2)])]);
         // beyond lateness: dropped from the 1-min window, still counted in the 15-min one
-        let stats = w.update(&[30_000], &[0], 1, Some(95_000), |a, _| a.0 += 1);
+        let stats = w.update(&[30_000], &[0], 1, at(Some(95_000)), |a, _| a.0 += 1);
         assert_eq!((stats.dropped, stats.dropped_rows), (vec![1, 0], vec![0]));
-        let last: Vec<u32> = w.emit(EventTime::MAX, |_, s| s.sorted()[0].1.0);
-        assert_eq!(last, vec![3]);
+        assert_eq!(emitted(&mut w, EventTime::MAX), vec![(0, 0, vec![(0, 3)])]);
     }
 
-    /// Two tasks' snapshots of one window, one taken after it was emitted and one before
-    /// (a crash between their checkpoints): restored together, the window is emitted again
-    /// with the next revision, so the entries not yet emitted get their row.
+    /// A row is judged by its own source's progress, rows before it in the batch included:
+    /// cut the batch anywhere and the verdict stays.
     #[test]
-    fn snapshots_disagreeing_on_emission_emit_the_window_again() {
-        let mut source: Windows<Count> = Windows::new(&[tumbling(60_000)], 0, 120_000);
-        source.update(&[10_000, 20_000], &[0, 1], 2, None, |acc, _| acc.0 += 1);
-        let before = source.export(|key, acc| (key == 1).then(|| (key, acc.clone())));
-        assert_eq!(source.emit(60_000, |_, slab| slab.revision).len(), 1);
-        let after = source.export(|key, acc| (key == 0).then(|| (key, acc.clone())));
+    fn a_row_is_late_by_its_own_sources_watermark_wherever_batches_are_cut() {
+        let shapes = [tumbling(60_000)];
+        let own = |source_max| Lateness {
+            watermark: Some(0),
+            source_max,
+            lag_ms: 10_000,
+        };
+        let mut whole: Windows<Count> = Windows::new(&shapes, 0, 5_000);
+        let stats = whole.update(
+            &[130_000, 50_000, 118_000],
+            &[0, 0, 0],
+            1,
+            own(None),
+            |a, _| a.0 += 1,
+        );
+        // the watermark of the rows after the first: 130 − 10 = 120 s. 50 s: its window
+        // ended at 60 s, 65 s with the lateness: dropped; 118 s: its window ends at 120 s,
+        // 125 s with the lateness: folded in, late
+        assert_eq!((stats.dropped_rows, stats.updated_late), (vec![1], vec![1]));
+        let mut cut: Windows<Count> = Windows::new(&shapes, 0, 5_000);
+        cut.update(&[130_000], &[0], 1, own(None), |a, _| a.0 += 1);
+        let stats = cut.update(
+            &[50_000, 118_000],
+            &[0, 0],
+            1,
+            own(Some(130_000)),
+            |a, _| a.0 += 1,
+        );
+        assert_eq!((stats.dropped_rows, stats.updated_late), (vec![0], vec![1]));
+        // a row without a key moves the clock on all the same
+        let mut keyless: Windows<Count> = Windows::new(&shapes, 0, 5_000);
+        let stats = keyless.update(&[130_000, 50_000], &[NONE, 0], 1, own(None), |a, _| {
+            a.0 += 1
+        });
+        assert_eq!(stats.dropped_rows, vec![1]);
+        assert_eq!(keyless.open_states(), 0, "the keyless row folded nothing");
+    }
 
-        let mut restored: Windows<Count> = Windows::new(&[tumbling(60_000)], 0, 120_000);
+    /// Emission is per entry: a late row of one entity emits that entity's row of the
+    /// window again, not the others'. Entities restored from snapshots of different moments
+    /// (a crash between two tasks' checkpoints) each keep their own state: the one not yet
+    /// emitted is, the other is not repeated.
+    #[test]
+    fn each_entry_has_its_own_emission_and_revision() {
+        let shapes = [tumbling(60_000)];
+        let mut w: Windows<Count> = Windows::new(&shapes, 0, 120_000);
+        w.update(&[10_000], &[0], 2, at(None), |a, _| a.0 += 1);
+        w.update(&[20_000], &[1], 2, at(None), |a, _| a.0 += 1);
+        let before = w.export(|key, acc| (key == 1).then(|| (key, acc.clone())));
+        assert_eq!(emitted(&mut w, 60_000), [(0, 0, vec![(0, 1), (1, 1)])]);
+        let after = w.export(|key, acc| (key == 0).then(|| (key, acc.clone())));
+        w.update(&[30_000], &[1], 2, at(Some(60_000)), |a, _| a.0 += 1);
+        assert_eq!(
+            emitted(&mut w, 70_000),
+            [(0, 1, vec![(1, 2)])],
+            "key 1 again, as revision 1; key 0 not"
+        );
+        assert!(emitted(&mut w, 70_000).is_empty(), "nothing new");
+
+        let mut restored: Windows<Count> = Windows::new(&shapes, 0, 120_000);
         restored.import(&after, 2, |e| Some(e.clone()));
         restored.import(&before, 2, |e| Some(e.clone()));
-        let emitted = restored.emit(60_000, |_, slab| (slab.revision, counts(slab)));
         assert_eq!(
-            emitted,
-            [(1, vec![(0, 1), (1, 1)])],
-            "both entries, one revision on"
+            emitted(&mut restored, 60_000),
+            [(0, 0, vec![(1, 1)])],
+            "key 1's first emission; key 0 was emitted before its snapshot"
         );
-        // agreeing snapshots change nothing
-        let mut agreeing: Windows<Count> = Windows::new(&[tumbling(60_000)], 0, 120_000);
-        agreeing.import(&after, 2, |e| Some(e.clone()));
-        agreeing.import(&after, 2, |e| Some(e.clone()));
-        assert!(agreeing.emit(60_000, |_, slab| slab.revision).is_empty());
+        // a late row for key 0 and a new key 2: revisions 1 and 0, one call each
+        restored.update(&[40_000, 50_000], &[0, 2], 3, at(Some(60_000)), |a, _| {
+            a.0 += 1
+        });
+        assert_eq!(
+            emitted(&mut restored, 60_000),
+            [(0, 0, vec![(2, 1)]), (0, 1, vec![(0, 2)])]
+        );
     }
 }

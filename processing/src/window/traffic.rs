@@ -17,9 +17,9 @@ use crate::error::column;
 use crate::formulas;
 use crate::model::traffic::{TrafficBatch, col};
 use crate::snapshot::{EntityId, IdTable, RestoreStats, resolve_traffic};
-use crate::time::{ProcessingTime, Watermark};
+use crate::time::{EventTime, ProcessingTime, Watermark};
 use crate::window::owners::{NO_OWNER, Owners, by_owner};
-use crate::window::slab::{Shape, ShapeWindows, Slab, Windows};
+use crate::window::slab::{NONE, Shape, ShapeWindows, Windows};
 use crate::window::watermark::{SourceId, WatermarkState, WatermarkTracker};
 use crate::window::{ClosedWindows, ProcessStats, WindowShape, WindowSpec};
 
@@ -182,17 +182,19 @@ impl TrafficWindowOperator {
         let rb = batch.record_batch();
         let ts: &TimestampMillisecondArray = column(rb, col::TS)?;
         let columns = Columns::of(rb)?;
-        let watermark = self.watermarks.current().time();
+        self.watermarks.settle();
+        let lateness = self.watermarks.lateness(source);
         let update = if self.per_lane {
             let sensor_keys = batch.sensor_keys().values();
-            // Only lane rows hold state here: owners are recorded in the same pass.
+            // Only lane rows hold state here: owners are recorded in the same pass. Rows
+            // without a lane stay in (keyed `NONE`): they move the source's clock on for
+            // the rows after them, as they do in the per-sensor operator.
             let mut owners = self.owners.prepare(key_count, source);
-            let mut rows = Vec::with_capacity(rb.num_rows());
-            let mut times = Vec::with_capacity(rb.num_rows());
             let mut keys = Vec::with_capacity(rb.num_rows());
-            for (row, (&t, &sensor)) in ts.values().iter().zip(sensor_keys.iter()).enumerate() {
+            for (row, &sensor) in sensor_keys.iter().enumerate() {
                 let lane = columns.lane.value(row);
                 if lane == 0 {
+                    keys.push(NONE);
                     continue;
                 }
                 if let Some(owner) = owners
@@ -201,21 +203,15 @@ impl TrafficWindowOperator {
                 {
                     *owner = source;
                 }
-                rows.push(row);
-                times.push(t);
                 keys.push(lane_key(sensor, lane));
             }
-            let mut update = self.windows.update(
-                &times,
+            self.windows.update(
+                ts.values(),
                 &keys,
                 key_count * LANE_SLOTS as usize,
-                watermark,
-                |acc, i| columns.fold(acc, rows[i]),
-            );
-            for dropped in &mut update.dropped_rows {
-                *dropped = rows.get(*dropped as usize).map_or(*dropped, |&r| r as u32);
-            }
-            update
+                lateness,
+                |acc, row| columns.fold(acc, row),
+            )
         } else {
             self.owners
                 .record(batch.sensor_keys().values(), key_count, source);
@@ -223,7 +219,7 @@ impl TrafficWindowOperator {
                 ts.values(),
                 batch.sensor_keys().values(),
                 key_count,
-                watermark,
+                lateness,
                 |acc, row| columns.fold(acc, row),
             )
         };
@@ -373,8 +369,8 @@ impl TrafficWindowOperator {
         let per_lane = self.per_lane;
         let owners = &self.owners;
         let mut closed = Vec::new();
-        for emitted in self.windows.emit(t, |shape, slab| {
-            emit(shape, slab, catalog, per_lane, owners)
+        for emitted in self.windows.emit(t, |shape, start, revision, entries| {
+            emit(shape, start, revision, entries, catalog, per_lane, owners)
         }) {
             closed.extend(emitted?);
         }
@@ -507,33 +503,55 @@ fn split_key(key: u32, per_lane: bool) -> (u32, u8) {
     }
 }
 
-/// One batch per owning task of the window's sensors.
+/// One batch per owning task of the due entries of a window (all of one revision).
 fn emit(
     shape: Shape,
-    slab: &Slab<TrafficAcc>,
+    start: EventTime,
+    revision: u32,
+    entries: Vec<(u32, &TrafficAcc)>,
     catalog: &Catalog,
     per_lane: bool,
     owners: &Owners,
 ) -> Result<Vec<ClosedWindows>> {
-    by_owner(slab.sorted(), owners, |key| {
+    by_owner(entries, owners, |key| {
         owners.get(split_key(key, per_lane).0)
     })
     .into_iter()
-    .map(|(owner, entries)| emit_rows(shape, slab, catalog, per_lane, owner, entries))
+    .map(|(owner, entries)| {
+        let window = Window {
+            shape,
+            start,
+            revision,
+            owner,
+        };
+        emit_rows(window, catalog, per_lane, entries)
+    })
     .collect()
 }
 
-fn emit_rows(
+/// Which rows [`emit_rows`] builds: of one window, revision and owning task.
+#[derive(Debug, Clone, Copy)]
+struct Window {
     shape: Shape,
-    slab: &Slab<TrafficAcc>,
+    start: EventTime,
+    revision: u32,
+    owner: SourceId,
+}
+
+fn emit_rows(
+    window: Window,
     catalog: &Catalog,
     per_lane: bool,
-    owner: SourceId,
     entries: Vec<(u32, &TrafficAcc)>,
 ) -> Result<ClosedWindows> {
+    let Window {
+        shape,
+        start,
+        revision,
+        owner,
+    } = window;
     let n = entries.len();
     let window_s = (shape.size_ms / 1000) as u32;
-    let start = slab.start;
     let end = start + shape.size_ms;
     let mut city = StringBuilder::with_capacity(n, n * 8);
     let mut sensor = StringBuilder::with_capacity(n, n * 12);
@@ -636,7 +654,7 @@ fn emit_rows(
         window_s,
         slide_s: (shape.slide_ms / 1000) as u32,
         window_start: start,
-        revision: slab.revision,
+        revision,
         owner,
         batch: RecordBatch::try_new(traffic_aggregate_schema(), columns)?,
     })

@@ -64,7 +64,8 @@ struct Previous {
 /// let batch = builder.finish(&catalog).unwrap();
 /// op.process(0, now, &batch, catalog.traffic_sensors().len()).unwrap();
 /// let mut states = Vec::new();
-/// for closed in op.advance(now, &catalog).unwrap() {
+/// // the end of the input closes every window, the last minute too
+/// for closed in op.finish(&catalog).unwrap() {
 ///     let classified = classifier.classify(&closed, &catalog).unwrap();
 ///     assert_eq!(classified.batch.schema(), traffic_window_schema());
 ///     let column = classified.batch.column_by_name("traffic_state").unwrap();

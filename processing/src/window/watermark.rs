@@ -1,12 +1,17 @@
 //! Per-source watermarks combined into one operator watermark.
 //!
 //! Each Kafka partition (a *source*) has its own clock: the newest event time seen on it
-//! minus the allowed out-of-orderness. The operator may only close a window once every
-//! source has moved past it, so its watermark is the minimum over sources. A source that
-//! has been silent for longer than the idle timeout stops holding the others back — a quiet
-//! city must not stall everyone — and rejoins when it speaks again.
+//! minus the allowed out-of-orderness, minus 1 ms (no event at or before it is still to
+//! come). The operator may only close a window once every source has moved past it, so its
+//! watermark is the minimum over sources. A source that has been silent for longer than the
+//! idle timeout stops holding the others back — a quiet city must not stall everyone — and
+//! rejoins when it speaks again.
+//!
+//! Whether a row is too late is judged against the later of the operator watermark and its
+//! own source's (see `slab::Windows::update`), so it depends on its partition alone.
 
 use crate::time::{EventTime, ProcessingTime, Watermark};
+use crate::window::slab::Lateness;
 
 /// Dense id of a source (a topic-partition), assigned by the caller.
 pub type SourceId = u32;
@@ -26,8 +31,11 @@ pub struct WatermarkTracker {
     idle_timeout_ms: i64,
     sources: Vec<Option<SourceClock>>,
     current: Watermark,
-    /// Whether any event was observed: until then restores may set the watermark.
-    observed: bool,
+    /// The latest processing time this tracker was told of: its present, for snapshots.
+    latest: ProcessingTime,
+    /// When sources were restored since the last [`Self::advance`]: the watermark is
+    /// computed from their clocks before the next batch is judged (see [`Self::settle`]).
+    restored_at: Option<ProcessingTime>,
 }
 
 impl WatermarkTracker {
@@ -38,7 +46,8 @@ impl WatermarkTracker {
             idle_timeout_ms,
             sources: Vec::new(),
             current: Watermark::Unknown,
-            observed: false,
+            latest: ProcessingTime::MIN,
+            restored_at: None,
         }
     }
 
@@ -49,7 +58,6 @@ impl WatermarkTracker {
 
     /// Records that `source` delivered events up to `max_event_time` at processing time `now`.
     pub fn observe(&mut self, source: SourceId, max_event_time: EventTime, now: ProcessingTime) {
-        self.observed = true;
         let clock = self.clock(source, now);
         clock.max_event_time = Some(
             clock
@@ -60,6 +68,7 @@ impl WatermarkTracker {
     }
 
     fn clock(&mut self, source: SourceId, now: ProcessingTime) -> &mut SourceClock {
+        self.latest = self.latest.max(now);
         let index = source as usize;
         if self.sources.len() <= index {
             self.sources.resize(index + 1, None);
@@ -72,6 +81,7 @@ impl WatermarkTracker {
 
     /// Records that `source` is alive without events (e.g. an empty fetch), so it is not idle.
     pub fn heartbeat(&mut self, source: SourceId, now: ProcessingTime) {
+        self.latest = self.latest.max(now);
         if let Some(Some(clock)) = self.sources.get_mut(source as usize) {
             clock.last_seen = clock.last_seen.max(now);
         }
@@ -81,6 +91,22 @@ impl WatermarkTracker {
     pub fn remove(&mut self, source: SourceId) {
         if let Some(slot) = self.sources.get_mut(source as usize) {
             *slot = None;
+        }
+    }
+
+    /// What the rows of a batch from `source` are judged against (see
+    /// [`crate::window::slab::Windows::update`]): the operator watermark and the source's
+    /// newest event time so far.
+    pub(crate) fn lateness(&self, source: SourceId) -> Lateness {
+        Lateness {
+            watermark: self.current.time(),
+            source_max: self
+                .sources
+                .get(source as usize)
+                .copied()
+                .flatten()
+                .and_then(|c| c.max_event_time),
+            lag_ms: self.out_of_orderness_ms.saturating_add(1),
         }
     }
 
@@ -97,19 +123,23 @@ impl WatermarkTracker {
     pub fn advance(&mut self, now: ProcessingTime) -> Watermark {
         let mut active_min: Option<EventTime> = None;
         let mut all_max: Option<EventTime> = None;
+        let mut hold = false;
+        self.latest = self.latest.max(now);
+        self.restored_at = None;
         for clock in self.sources.iter().flatten() {
             let active = now.saturating_sub(clock.last_seen) <= self.idle_timeout_ms;
             let Some(max) = clock.max_event_time else {
-                if active {
-                    return self.current;
-                }
+                hold |= active;
                 continue;
             };
-            let wm = max.saturating_sub(self.out_of_orderness_ms);
+            let wm = self.source_watermark(max);
             all_max = Some(all_max.map_or(wm, |m| m.max(wm)));
             if active {
                 active_min = Some(active_min.map_or(wm, |m| m.min(wm)));
             }
+        }
+        if hold {
+            return self.current;
         }
         if let Some(candidate) = active_min.or(all_max) {
             let next = match self.current {
@@ -121,37 +151,62 @@ impl WatermarkTracker {
         self.current
     }
 
-    /// What a task's snapshot keeps of `source`: its clock and the operator watermark.
+    /// What a task's snapshot keeps of `source`: its clock and how long it had been
+    /// silent.
     pub(crate) fn export(&self, source: SourceId) -> WatermarkState {
         let clock = self.sources.get(source as usize).copied().flatten();
         WatermarkState {
             registered: clock.is_some(),
             max_event_time: clock.and_then(|c| c.max_event_time),
-            operator: self.current.time(),
+            silent_ms: clock.map_or(0, |c| self.latest.saturating_sub(c.last_seen).max(0)),
         }
     }
 
     /// Restores `source` from a snapshot at processing time `now`.
     ///
-    /// The source counts as just assigned (seen at `now`, as [`Self::register`] does), so
-    /// after a restart it holds the watermark until it delivers or turns idle instead of
-    /// being idle at once. Before this tracker has observed any event (a fresh instance
-    /// restoring its tasks), the operator watermark becomes the highest of the snapshots':
-    /// that of the newest checkpoint round, which every task with messages to replay was
-    /// part of (an unchanged task keeps an older snapshot and has nothing to replay). A
-    /// tracker already running keeps its own, since raising it could make its other
-    /// tasks' events late, and it never goes back.
+    /// Only the source's clock comes back, never an operator watermark: after a crash a
+    /// task replays from its own checkpoint, which may be older than the other tasks'
+    /// (a checkpoint round commits task after task, and the crash can fall in between, or
+    /// before a task's first checkpoint). The watermark the others saw then included this
+    /// task's progress past its checkpoint; taking it over would make the replayed events
+    /// late and drop them. So the watermark is computed again from the restored clocks,
+    /// and a task without a checkpoint holds it until it delivers: its replay is not late
+    /// unless it was late in the first place.
+    ///
+    /// The source keeps the silence it had when its snapshot was taken, the downtime not
+    /// counted: one about to turn idle turns idle as it would have without the restart,
+    /// one that was idle stays so instead of stalling every window for another timeout,
+    /// and one that was busy holds the watermark until it delivers again.
     pub(crate) fn import(&mut self, source: SourceId, state: &WatermarkState, now: ProcessingTime) {
-        if state.registered {
-            let clock = self.clock(source, now);
-            clock.max_event_time = match (clock.max_event_time, state.max_event_time) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
+        self.latest = self.latest.max(now);
+        self.restored_at = Some(self.restored_at.map_or(now, |t| t.max(now)));
+        if !state.registered {
+            return;
         }
-        if let Some(t) = state.operator.filter(|_| !self.observed) {
-            self.current = Watermark::EventTime(self.current.time().map_or(t, |c| c.max(t)));
+        let clock = self.clock(source, now);
+        clock.max_event_time = match (clock.max_event_time, state.max_event_time) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        clock.last_seen = clock.last_seen.min(now.saturating_sub(state.silent_ms));
+    }
+
+    /// Computes the watermark from restored clocks, once every task of a restore is in:
+    /// a running operator judges a batch's lateness by the watermark its previous batch
+    /// left, and a restored one must judge the first batch after the restore the same way.
+    pub(crate) fn settle(&mut self) {
+        if let Some(at) = self.restored_at {
+            self.advance(at);
         }
+    }
+
+    /// A source's watermark: its newest event time minus the out-of-orderness, minus 1 ms —
+    /// it says that no event *at or before* it is still to come, and another event at the
+    /// newest time (a second lane, a second sensor of one report) may still come.
+    fn source_watermark(&self, max_event_time: EventTime) -> EventTime {
+        max_event_time
+            .saturating_sub(self.out_of_orderness_ms)
+            .saturating_sub(1)
     }
 
     /// Moves the watermark to the end of time so every open window closes (end of input).
@@ -161,15 +216,15 @@ impl WatermarkTracker {
     }
 }
 
-/// A source's clock and the operator watermark, as a task snapshot keeps them.
+/// A source's clock, as a task snapshot keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct WatermarkState {
     /// Whether the source was registered or had delivered.
     registered: bool,
     /// Its newest event time.
     max_event_time: Option<EventTime>,
-    /// The operator watermark when the snapshot was taken.
-    operator: Option<EventTime>,
+    /// How long it had been silent (processing time) when the snapshot was taken.
+    silent_ms: i64,
 }
 
 #[cfg(test)]
@@ -181,9 +236,9 @@ mod tests {
         let mut w = WatermarkTracker::new(30_000, 60_000);
         w.observe(0, 100_000, 0);
         w.observe(1, 70_000, 0);
-        assert_eq!(w.advance(0), Watermark::EventTime(40_000));
+        assert_eq!(w.advance(0), Watermark::EventTime(40_000 - 1));
         w.observe(1, 200_000, 1_000);
-        assert_eq!(w.advance(1_000), Watermark::EventTime(70_000));
+        assert_eq!(w.advance(1_000), Watermark::EventTime(70_000 - 1));
     }
 
     #[test]
@@ -191,13 +246,13 @@ mod tests {
         let mut w = WatermarkTracker::new(30_000, 60_000);
         w.observe(0, 100_000, 0);
         w.observe(1, 500_000, 0);
-        assert_eq!(w.advance(0), Watermark::EventTime(70_000));
+        assert_eq!(w.advance(0), Watermark::EventTime(70_000 - 1));
         w.observe(1, 600_000, 61_000);
         // source 0 silent for 61 s: idle
-        assert_eq!(w.advance(61_000), Watermark::EventTime(570_000));
+        assert_eq!(w.advance(61_000), Watermark::EventTime(570_000 - 1));
         // it speaks again with old data: the watermark does not go back
         w.observe(0, 120_000, 62_000);
-        assert_eq!(w.advance(62_000), Watermark::EventTime(570_000));
+        assert_eq!(w.advance(62_000), Watermark::EventTime(570_000 - 1));
     }
 
     #[test]
@@ -207,30 +262,61 @@ mod tests {
         w.observe(0, 500_000, 0);
         assert_eq!(w.advance(1_000), Watermark::Unknown);
         w.heartbeat(0, 61_000);
-        assert_eq!(w.advance(61_000), Watermark::EventTime(470_000));
+        assert_eq!(w.advance(61_000), Watermark::EventTime(470_000 - 1));
     }
 
     #[test]
-    fn restores_take_the_newest_watermark_only_before_the_first_event() {
+    fn a_restore_computes_the_watermark_from_the_restored_clocks() {
+        // Before the crash: source 1 ran ahead of its last checkpoint (clock 50 s there,
+        // 90 s in memory), source 0 was checkpointed after that, with the watermark 49 s
+        // the two clocks made then. Source 2 was fed but never checkpointed.
         let mut old = WatermarkTracker::new(1_000, 60_000);
-        old.observe(0, 50_000, 0);
+        old.observe(1, 50_000, 0);
+        let stale = old.export(1);
+        old.observe(0, 95_000, 0);
         old.observe(1, 90_000, 0);
-        old.advance(0);
-        let (a, b) = (old.export(0), old.export(1));
+        old.observe(2, 80_000, 0);
+        assert_eq!(old.advance(0), Watermark::EventTime(79_000 - 1));
+        let fresh_state = old.export(0);
         let mut fresh = WatermarkTracker::new(1_000, 60_000);
-        let stale = WatermarkState {
-            operator: Some(10_000),
-            ..b
-        };
+        fresh.import(0, &fresh_state, 5);
         fresh.import(1, &stale, 5);
-        fresh.import(0, &a, 5);
-        assert_eq!(fresh.current(), Watermark::EventTime(49_000));
-        assert_eq!(fresh.advance(5), Watermark::EventTime(49_000));
-        let mut running = WatermarkTracker::new(1_000, 60_000);
-        running.observe(2, 20_000, 0);
-        running.advance(0);
-        running.import(0, &a, 5);
-        assert_eq!(running.current(), Watermark::EventTime(19_000), "kept");
+        fresh.register(2, 5);
+        assert_eq!(
+            fresh.advance(5),
+            Watermark::Unknown,
+            "source 2 replays from its start: it holds the watermark"
+        );
+        fresh.observe(2, 20_000, 6);
+        assert_eq!(
+            fresh.advance(6),
+            Watermark::EventTime(19_000 - 1),
+            "not 79 s: source 2's and 1's replayed events are not late"
+        );
+    }
+
+    #[test]
+    fn a_source_idle_in_its_snapshot_is_idle_after_the_restore() {
+        let mut old = WatermarkTracker::new(1_000, 60_000);
+        old.observe(0, 10_000, 0);
+        old.observe(1, 500_000, 100_000);
+        assert_eq!(old.advance(100_000), Watermark::EventTime(499_000 - 1));
+        let (quiet, busy) = (old.export(0), old.export(1));
+        let mut fresh = WatermarkTracker::new(1_000, 60_000);
+        fresh.import(0, &quiet, 200_000);
+        fresh.import(1, &busy, 200_000);
+        assert_eq!(
+            fresh.advance(200_000),
+            Watermark::EventTime(499_000 - 1),
+            "the silent feed does not hold the restored watermark for another timeout"
+        );
+        fresh.observe(0, 520_000, 200_001);
+        fresh.observe(1, 510_000, 200_001);
+        assert_eq!(
+            fresh.advance(200_001),
+            Watermark::EventTime(509_000 - 1),
+            "and rejoins when it speaks"
+        );
     }
 
     #[test]
@@ -238,8 +324,8 @@ mod tests {
         let mut w = WatermarkTracker::new(1_000, 10);
         w.observe(0, 5_000, 0);
         w.observe(3, 9_000, 0);
-        assert_eq!(w.advance(100), Watermark::EventTime(8_000));
+        assert_eq!(w.advance(100), Watermark::EventTime(8_000 - 1));
         w.remove(3);
-        assert_eq!(w.advance(100), Watermark::EventTime(8_000));
+        assert_eq!(w.advance(100), Watermark::EventTime(8_000 - 1));
     }
 }

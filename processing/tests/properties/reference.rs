@@ -22,7 +22,7 @@ struct Clock {
     last_seen: i64,
 }
 
-/// The watermark rule: min over active sources of `max − out_of_orderness`; a registered,
+/// The watermark rule: min over active sources of `max − out_of_orderness − 1 ms`; a registered,
 /// silent, active source holds it; all idle → the max over them; never decreasing.
 #[derive(Debug, Clone)]
 pub struct RefWatermark {
@@ -97,7 +97,7 @@ impl RefWatermark {
                 None if active => bounds.held = true,
                 None => {}
                 Some(max) => {
-                    let bound = max - self.out_of_orderness_ms;
+                    let bound = max - self.out_of_orderness_ms - 1;
                     bounds.all.push(bound);
                     if active {
                         bounds.active.push(bound);
@@ -131,12 +131,17 @@ impl RefWatermark {
 
 #[derive(Debug, Clone, Copy, Default)]
 struct WindowState {
+    /// End + allowed lateness passed: nothing may be folded in any more.
+    retired: bool,
+}
+
+/// One (window, sensor) cell's emissions.
+#[derive(Debug, Clone, Copy, Default)]
+struct CellState {
     /// Revision of the last emission; `None` before the first.
     revision: Option<u32>,
     /// Folded into since the last emission.
     changed: bool,
-    /// End + allowed lateness passed: nothing may be folded in any more.
-    retired: bool,
 }
 
 /// What the reference says about one batch, per shape in spec order.
@@ -157,6 +162,7 @@ pub struct Reference {
     pub watermark: RefWatermark,
     windows: BTreeMap<(usize, i64), WindowState>,
     cells: BTreeMap<(usize, i64, usize), Vec<Row>>,
+    marks: BTreeMap<(usize, i64, usize), CellState>,
 }
 
 /// Every window start aligned to `slide` whose `[start, start + size)` contains `x`,
@@ -189,13 +195,29 @@ impl Reference {
             watermark: RefWatermark::new(spec.out_of_orderness_ms, spec.idle_timeout_ms),
             windows: BTreeMap::new(),
             cells: BTreeMap::new(),
+            marks: BTreeMap::new(),
         }
     }
 
     /// Folds a batch, judging each row against the watermark from before the batch, then
     /// moves the source's clock.
     pub fn process(&mut self, source: u32, now: i64, rows: &[Row]) -> Result<Verdict, String> {
-        let wm = self.watermark.current();
+        // Each row is judged against the later of the operator watermark and its source's
+        // own: the newest event time of the source before the row, minus out-of-orderness.
+        let mut newest = self
+            .watermark
+            .sources
+            .get(&source)
+            .and_then(|clock| clock.max);
+        let mut row_watermarks = Vec::new();
+        for row in rows {
+            let own = newest.map(|m| m - self.watermark.out_of_orderness_ms - 1);
+            row_watermarks.push(match (self.watermark.current(), own) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            });
+            newest = Some(newest.map_or(row.ts, |m| m.max(row.ts)));
+        }
         let n = self.shapes.len();
         let mut verdict = Verdict {
             dropped: vec![0; n],
@@ -204,6 +226,7 @@ impl Reference {
         };
         for (shape, &(size, slide)) in self.shapes.iter().enumerate() {
             for (index, row) in rows.iter().enumerate() {
+                let wm = row_watermarks[index];
                 let mut dropped = false;
                 let mut late = false;
                 for start in window_starts(row.ts - self.offset_ms, size, slide) {
@@ -218,7 +241,10 @@ impl Reference {
                     if state.retired {
                         return Err(format!("row {row:?} folded into retired window {start}"));
                     }
-                    state.changed = true;
+                    self.marks
+                        .entry((shape, start, row.sensor))
+                        .or_default()
+                        .changed = true;
                     self.cells
                         .entry((shape, start, row.sensor))
                         .or_default()
@@ -252,8 +278,8 @@ impl Reference {
         self.emit()
     }
 
-    /// Every window with `end ≤ watermark` that is new or changed, all its sensors, with the
-    /// next revision; then windows with `end + lateness ≤ watermark` retire.
+    /// Of every window with `end ≤ watermark`, each sensor cell that is new or changed, with
+    /// the cell's next revision; then windows with `end + lateness ≤ watermark` retire.
     fn emit(&mut self) -> Vec<(Key, Values)> {
         let Some(wm) = self.watermark.current() else {
             return Vec::new();
@@ -265,17 +291,21 @@ impl Reference {
             if state.retired || end > wm {
                 continue;
             }
-            if state.revision.is_none() || state.changed {
-                let revision = state.revision.map_or(0, |r| r + 1);
-                state.revision = Some(revision);
-                state.changed = false;
-                let cells = self
-                    .cells
-                    .range((shape, start, 0)..=(shape, start, usize::MAX));
-                for (&(_, _, sensor), rows) in cells {
-                    let key = Key::new(size, slide, start, revision, SENSORS[sensor]);
-                    out.push((key, values(rows, start, size)));
+            let cells = self
+                .cells
+                .range((shape, start, 0)..=(shape, start, usize::MAX));
+            for (&(_, _, sensor), rows) in cells {
+                let mark = self.marks.entry((shape, start, sensor)).or_default();
+                if mark.revision.is_some() && !mark.changed {
+                    continue;
                 }
+                let revision = mark.revision.map_or(0, |r| r + 1);
+                *mark = CellState {
+                    revision: Some(revision),
+                    changed: false,
+                };
+                let key = Key::new(size, slide, start, revision, SENSORS[sensor]);
+                out.push((key, values(rows, start, size)));
             }
             if end + self.lateness_ms <= wm {
                 state.retired = true;

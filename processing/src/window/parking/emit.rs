@@ -13,9 +13,10 @@ use super::acc::ParkingAcc;
 use crate::Result;
 use crate::catalog::Catalog;
 use crate::formulas;
+use crate::time::EventTime;
 use crate::window::ClosedWindows;
 use crate::window::owners::{Owners, by_owner};
-use crate::window::slab::{Shape, Slab};
+use crate::window::slab::Shape;
 use crate::window::watermark::SourceId;
 
 /// Column names of a closed parking window batch (the `parking_<size>` tables).
@@ -160,27 +161,29 @@ impl Columns {
     }
 }
 
-/// One batch per owning task of the window's facilities.
+/// One batch per owning task of the due entries of a window (all of one revision).
 pub(super) fn emit(
     shape: Shape,
-    slab: &Slab<ParkingAcc>,
+    start: EventTime,
+    revision: u32,
+    entries: Vec<(u32, &ParkingAcc)>,
     catalog: &Catalog,
     owners: &Owners,
 ) -> Result<Vec<ClosedWindows>> {
-    by_owner(slab.sorted(), owners, |key| owners.get(key))
+    by_owner(entries, owners, |key| owners.get(key))
         .into_iter()
-        .map(|(owner, entries)| emit_rows(shape, slab, catalog, owner, entries))
+        .map(|(owner, entries)| emit_rows(shape, start, revision, owner, catalog, entries))
         .collect()
 }
 
 fn emit_rows(
     shape: Shape,
-    slab: &Slab<ParkingAcc>,
-    catalog: &Catalog,
+    start: EventTime,
+    revision: u32,
     owner: SourceId,
+    catalog: &Catalog,
     entries: Vec<(u32, &ParkingAcc)>,
 ) -> Result<ClosedWindows> {
-    let start = slab.start;
     let end = start + shape.size_ms;
     let mut c = Columns::with_capacity(entries.len());
     for (key, acc) in entries {
@@ -224,7 +227,7 @@ fn emit_rows(
         window_s: (shape.size_ms / 1000) as u32,
         slide_s: (shape.slide_ms / 1000) as u32,
         window_start: start,
-        revision: slab.revision,
+        revision,
         owner,
         batch: RecordBatch::try_new(parking_window_schema(), c.finish())?,
     })
