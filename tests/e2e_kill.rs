@@ -22,7 +22,6 @@ use common::{Stadtpuls, ensure_broker, free_port, run_id};
 const KILLS: usize = 5;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "passed 19 of 21 runs after the restore fixes of 2026-11-26; the failures (a row's values differ; 1380 15-minute windows of one city missing) are not understood yet, and a flaky test must not gate CI: run with `cargo test --test e2e_kill -- --ignored`"]
 async fn kill_9_at_random_moments_changes_no_result() {
     let _broker = ensure_broker();
     let events: i64 = std::env::var("STADTPULS_KILL_EVENTS")
