@@ -10,6 +10,8 @@
 //! a late row within it updates the window, which is emitted again with the next revision;
 //! a row later than that is dropped and reported.
 
+use std::cell::Cell;
+
 use crate::time::{EventTime, window_start};
 
 /// How many rows ahead [`Windows::update`] asks for an accumulator.
@@ -32,6 +34,15 @@ const EMITTED: u32 = 1;
 const DIRTY: u32 = 2;
 const REVISION_SHIFT: u32 = 2;
 
+/// An accumulator and its emission state (see [`EMITTED`]), side by side: a fold touches
+/// both, in one cache line. The state is a `Cell` so emission can mark entries while it
+/// hands out references to their accumulators.
+#[derive(Debug, Default)]
+struct Entry<A> {
+    acc: A,
+    mark: Cell<u32>,
+}
+
 /// The accumulators of one window.
 ///
 /// Emission is tracked per entry, not per window: an entry's row is emitted when its window
@@ -43,32 +54,37 @@ pub(crate) struct Slab<A> {
     pub(crate) start: EventTime,
     index: Vec<u32>,
     keys: Vec<u32>,
-    accs: Vec<A>,
-    /// Per entry, parallel to `accs`: its emission state (see [`EMITTED`]).
-    marks: Vec<u32>,
+    /// Accumulators with their emission states, in first-seen order.
+    entries: Vec<Entry<A>>,
     /// Whether an entry may be due: set by folds and restores, cleared by emission, so
     /// emission skips windows nothing happened to.
     pending: bool,
 }
 
 impl<A> Slab<A> {
-    /// Slots of the entities seen in this window, ordered by key.
+    /// Marks the entries due — never emitted, or changed since their last emission — as
+    /// emitted, and returns them by revision (ascending), each run ordered by key.
     ///
     /// A dense window walks its key index in order instead of sorting; a sparse one (few
     /// entities of a large catalog) sorts its few keys.
-    fn slots_by_key(&self) -> Vec<(u32, u32)> {
-        if self.keys.len() * 8 >= self.index.len() {
-            return self
-                .index
+    fn take_due(&mut self) -> Vec<(u32, Vec<(u32, &A)>)> {
+        let Self {
+            index,
+            keys,
+            entries,
+            ..
+        } = self;
+        if keys.len() * 8 >= index.len() {
+            let slots = index
                 .iter()
                 .enumerate()
                 .filter(|(_, slot)| **slot != NONE)
-                .map(|(key, &slot)| (key as u32, slot))
-                .collect();
+                .map(|(key, &slot)| (key as u32, slot));
+            return due(slots, keys.len(), entries);
         }
-        let mut entries: Vec<(u32, u32)> = self.keys.iter().copied().zip(0..).collect();
-        entries.sort_unstable_by_key(|(key, _)| *key);
-        entries
+        let mut sorted: Vec<(u32, u32)> = keys.iter().copied().zip(0..).collect();
+        sorted.sort_unstable_by_key(|(key, _)| *key);
+        due(sorted.into_iter(), keys.len(), entries)
     }
 
     /// Number of entities seen.
@@ -191,7 +207,7 @@ impl<A: Default> Windows<A> {
                     && let Some(acc) = slab
                         .index
                         .get(ahead as usize)
-                        .and_then(|&slot| slab.accs.get(slot as usize))
+                        .and_then(|&slot| slab.entries.get(slot as usize))
                 {
                     crate::prefetch::prefetch(acc);
                 }
@@ -222,9 +238,9 @@ impl<A: Default> Windows<A> {
                     };
                     let slab = &mut state.open[position];
                     let s = slot(slab, key, key_count);
-                    if let (Some(acc), Some(mark)) = (slab.accs.get_mut(s), slab.marks.get_mut(s)) {
-                        update(acc, row);
-                        *mark |= DIRTY;
+                    if let Some(entry) = slab.entries.get_mut(s) {
+                        update(&mut entry.acc, row);
+                        entry.mark.set(entry.mark.get() | DIRTY);
                     }
                     slab.pending = true;
                 }
@@ -250,7 +266,6 @@ impl<A: Default> Windows<A> {
         F: FnMut(Shape, EventTime, u32, Vec<(u32, &A)>) -> T,
     {
         let mut out = Vec::new();
-        let mut due: Vec<(u32, u32, u32)> = Vec::new();
         for state in &mut self.shapes {
             let shape = state.shape;
             for slab in &mut state.open {
@@ -260,27 +275,9 @@ impl<A: Default> Windows<A> {
                 if !std::mem::take(&mut slab.pending) {
                     continue;
                 }
-                due.clear();
-                for (key, s) in slab.slots_by_key() {
-                    let Some(mark) = slab.marks.get_mut(s as usize) else {
-                        continue;
-                    };
-                    let revision = match (*mark & EMITTED != 0, *mark & DIRTY != 0) {
-                        (true, false) => continue,
-                        (true, true) => (*mark >> REVISION_SHIFT) + 1,
-                        (false, _) => 0,
-                    };
-                    *mark = (revision << REVISION_SHIFT) | EMITTED;
-                    due.push((revision, key, s));
-                }
-                // stable: keys stay ordered within a revision
-                due.sort_by_key(|&(revision, _, _)| revision);
-                for run in due.chunk_by(|a, b| a.0 == b.0) {
-                    let entries: Vec<(u32, &A)> = run
-                        .iter()
-                        .filter_map(|&(_, key, s)| Some((key, slab.accs.get(s as usize)?)))
-                        .collect();
-                    out.push(emit(shape, slab.start, run[0].0, entries));
+                let start = slab.start;
+                for (revision, entries) in slab.take_due() {
+                    out.push(emit(shape, start, revision, entries));
                 }
             }
             let lateness = self.allowed_lateness_ms;
@@ -324,8 +321,7 @@ impl<A: Default> Windows<A> {
             .map(|slab| {
                 slab.index.capacity() * 4
                     + slab.keys.capacity() * 4
-                    + slab.marks.capacity() * 4
-                    + slab.accs.capacity() * std::mem::size_of::<A>()
+                    + slab.entries.capacity() * std::mem::size_of::<Entry<A>>()
             })
             .sum()
     }
@@ -368,9 +364,8 @@ impl<A: Default> Windows<A> {
                         let (entries, marks): (Vec<E>, Vec<u32>) = slab
                             .keys
                             .iter()
-                            .zip(&slab.accs)
-                            .zip(&slab.marks)
-                            .filter_map(|((&key, acc), &mark)| Some((select(key, acc)?, mark)))
+                            .zip(&slab.entries)
+                            .filter_map(|(&key, e)| Some((select(key, &e.acc)?, e.mark.get())))
                             .unzip();
                         (!entries.is_empty()).then_some(SlabState {
                             start: slab.start,
@@ -423,9 +418,11 @@ impl<A: Default> Windows<A> {
                 let slab = &mut state.open[position];
                 for (key, acc, mark) in resolved {
                     let s = slot(slab, key, count);
-                    if let (Some(a), Some(m)) = (slab.accs.get_mut(s), slab.marks.get_mut(s)) {
-                        *a = acc;
-                        *m = mark;
+                    if let Some(entry) = slab.entries.get_mut(s) {
+                        *entry = Entry {
+                            acc,
+                            mark: Cell::new(mark),
+                        };
                         kept += 1;
                     }
                 }
@@ -443,17 +440,15 @@ impl<A: Default> Windows<A> {
                     continue;
                 }
                 let keys = std::mem::take(&mut slab.keys);
-                let accs = std::mem::take(&mut slab.accs);
-                let marks = std::mem::take(&mut slab.marks);
-                for ((key, acc), mark) in keys.into_iter().zip(accs).zip(marks) {
+                let entries = std::mem::take(&mut slab.entries);
+                for (key, entry) in keys.into_iter().zip(entries) {
                     let Some(index) = slab.index.get_mut(key as usize) else {
                         continue;
                     };
                     if keep(key) {
                         *index = slab.keys.len() as u32;
                         slab.keys.push(key);
-                        slab.accs.push(acc);
-                        slab.marks.push(mark);
+                        slab.entries.push(entry);
                     } else {
                         *index = NONE;
                     }
@@ -472,6 +467,49 @@ impl<A: Default> Windows<A> {
     }
 }
 
+/// The due entries of `slots` (key order), see [`Slab::take_due`]. Nearly always all of
+/// one revision (a window's first emission, or a few late rows), collected without sorting.
+fn due<'a, A>(
+    slots: impl Iterator<Item = (u32, u32)>,
+    capacity: usize,
+    entries: &'a [Entry<A>],
+) -> Vec<(u32, Vec<(u32, &'a A)>)> {
+    let mut first: Option<u32> = None;
+    let mut run: Vec<(u32, &'a A)> = Vec::with_capacity(capacity);
+    let mut others: Vec<(u32, u32, &'a A)> = Vec::new();
+    for (key, s) in slots {
+        let Some(Entry { acc, mark }) = entries.get(s as usize) else {
+            continue;
+        };
+        let state = mark.get();
+        let revision = match (state & EMITTED != 0, state & DIRTY != 0) {
+            (true, false) => continue,
+            (true, true) => (state >> REVISION_SHIFT) + 1,
+            (false, _) => 0,
+        };
+        mark.set((revision << REVISION_SHIFT) | EMITTED);
+        match first {
+            Some(r) if r != revision => others.push((revision, key, acc)),
+            _ => {
+                first = Some(revision);
+                run.push((key, acc));
+            }
+        }
+    }
+    let Some(first) = first else {
+        return Vec::new();
+    };
+    let mut runs = vec![(first, run)];
+    // keys are distinct: sorting by (revision, key) keeps key order within a revision
+    others.sort_unstable_by_key(|&(revision, key, _)| (revision, key));
+    for group in others.chunk_by(|a, b| a.0 == b.0) {
+        let entries = group.iter().map(|&(_, key, acc)| (key, acc)).collect();
+        runs.push((group[0].0, entries));
+    }
+    runs.sort_by_key(|(revision, _)| *revision);
+    runs
+}
+
 /// The slot of `key` in `slab`, created on first sight.
 fn slot<A: Default>(slab: &mut Slab<A>, key: u32, key_count: usize) -> usize {
     let k = key as usize;
@@ -480,11 +518,13 @@ fn slot<A: Default>(slab: &mut Slab<A>, key: u32, key_count: usize) -> usize {
     }
     let mut s = slab.index[k];
     if s == NONE {
-        s = slab.accs.len() as u32;
+        s = slab.entries.len() as u32;
         slab.index[k] = s;
         slab.keys.push(key);
-        slab.accs.push(A::default());
-        slab.marks.push(0);
+        slab.entries.push(Entry {
+            acc: A::default(),
+            mark: Cell::new(0),
+        });
     }
     s as usize
 }
@@ -509,8 +549,7 @@ fn find_or_open<A>(
             start,
             index,
             keys: Vec::new(),
-            accs: Vec::new(),
-            marks: Vec::new(),
+            entries: Vec::new(),
             pending: false,
         },
     );
