@@ -177,7 +177,7 @@ impl ParkingOperator {
     /// Applies a batch from one source: updates facility levels, then folds them into windows.
     ///
     /// # Errors
-    /// [`ProcessingError::Schema`] if the batch is not a parking batch (a bug).
+    /// [`ProcessingError::Schema`](crate::ProcessingError::Schema) if the batch is not a parking batch (a bug).
     pub fn process(
         &mut self,
         source: SourceId,

@@ -1,0 +1,284 @@
+//! Closed traffic windows as Arrow batches: the output schema and column names, and the
+//! rows of a window's due entries.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Float64Builder, PrimitiveBuilder, StringBuilder, UInt8Builder, UInt32Builder, UInt64Builder,
+};
+use arrow_array::types::TimestampMillisecondType;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use super::{LANE_SLOTS, TrafficAcc, split_key};
+use crate::Result;
+use crate::catalog::Catalog;
+use crate::formulas;
+use crate::time::EventTime;
+use crate::window::ClosedWindows;
+use crate::window::owners::{Owners, by_owner};
+use crate::window::slab::Shape;
+use crate::window::watermark::SourceId;
+
+/// Column names of a closed traffic window batch (the `traffic_<size>` tables).
+pub mod out {
+    /// `Utf8`: city id.
+    pub const CITY: &str = "city";
+    /// `Utf8`: sensor id.
+    pub const SENSOR_ID: &str = "sensor_id";
+    /// `Timestamp(ms, UTC)`: window start (exclusive for interval-end timestamps).
+    pub const WINDOW_START: &str = "window_start";
+    /// `Timestamp(ms, UTC)`: window end.
+    pub const WINDOW_END: &str = "window_end";
+    /// `UInt32`: observations (interval reports) folded in.
+    pub const OBSERVATIONS: &str = "observations";
+    /// `UInt8`: distinct lanes that reported.
+    pub const LANES_REPORTING: &str = "lanes_reporting";
+    /// `UInt64`: vehicles counted.
+    pub const VEHICLES: &str = "vehicles";
+    /// `Float64`: flow in veh/h.
+    pub const FLOW_VEH_H: &str = "flow_veh_h";
+    /// `Float64`, nullable: vehicle-weighted time-mean speed, km/h.
+    pub const SPEED_TIME_MEAN_KMH: &str = "speed_time_mean_kmh";
+    /// `Float64`, nullable: vehicle-weighted harmonic (space-mean) speed, km/h.
+    pub const SPEED_SPACE_MEAN_KMH: &str = "speed_space_mean_kmh";
+    /// `Float64`, nullable: unweighted mean of the reported interval speeds, km/h.
+    pub const SPEED_REPORTED_MEAN_KMH: &str = "speed_reported_mean_kmh";
+    /// `Float64`, nullable: density = flow / space-mean speed, veh/km.
+    pub const DENSITY_VEH_KM: &str = "density_veh_km";
+    /// `Float64`, nullable: mean detector occupancy, percent.
+    pub const OCCUPANCY_PCT: &str = "occupancy_pct";
+    /// `Float64`, nullable: highest detector occupancy, percent.
+    pub const OCCUPANCY_MAX_PCT: &str = "occupancy_max_pct";
+    /// `UInt64`, nullable: heavy vehicles counted.
+    pub const HEAVY_VEHICLES: &str = "heavy_vehicles";
+    /// `Float64`, nullable: heavy-vehicle share, percent.
+    pub const HEAVY_SHARE_PCT: &str = "heavy_share_pct";
+    /// `Float64`: share of the expected counting intervals received, percent.
+    pub const COMPLETENESS_PCT: &str = "completeness_pct";
+    /// `UInt8`, nullable: the lane of a per-lane window; null for the cross-section.
+    pub const LANE: &str = "lane";
+    /// `Float64`, nullable: space-mean speed / free-flow speed (classifier).
+    pub const SPEED_RATIO: &str = "speed_ratio";
+    /// `Utf8`, nullable: MARZ traffic state `Z1`…`Z4` (classifier).
+    pub const TRAFFIC_STATE: &str = "traffic_state";
+    /// `Boolean`, nullable: state Z3 or Z4 (classifier).
+    pub const CONGESTED: &str = "congested";
+}
+
+/// Returns the schema of closed traffic windows: what the pipeline publishes, the live
+/// view reads and the `traffic_<size>` tables hold.
+///
+/// It is [`traffic_aggregate_schema`], which [`TrafficWindowOperator`] emits, followed by
+/// the columns [`TrafficStateClassifier`] appends because they depend on the sensor's
+/// previous window.
+///
+/// [`TrafficWindowOperator`]: super::TrafficWindowOperator
+/// [`TrafficStateClassifier`]: crate::window::traffic_state::TrafficStateClassifier
+pub fn traffic_window_schema() -> SchemaRef {
+    static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let mut fields = aggregate_fields();
+            fields.extend([
+                Field::new(out::SPEED_RATIO, DataType::Float64, true),
+                Field::new(out::TRAFFIC_STATE, DataType::Utf8, true),
+                Field::new(out::CONGESTED, DataType::Boolean, true),
+            ]);
+            Arc::new(Schema::new(fields))
+        })
+        .clone()
+}
+
+/// Returns the schema [`TrafficWindowOperator`](super::TrafficWindowOperator) emits:
+/// [`traffic_window_schema`] without the classifier's columns.
+pub fn traffic_aggregate_schema() -> SchemaRef {
+    static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
+    SCHEMA
+        .get_or_init(|| Arc::new(Schema::new(aggregate_fields())))
+        .clone()
+}
+
+fn aggregate_fields() -> Vec<Field> {
+    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    vec![
+        Field::new(out::CITY, DataType::Utf8, false),
+        Field::new(out::SENSOR_ID, DataType::Utf8, false),
+        Field::new(out::WINDOW_START, ts.clone(), false),
+        Field::new(out::WINDOW_END, ts, false),
+        Field::new(out::OBSERVATIONS, DataType::UInt32, false),
+        Field::new(out::LANES_REPORTING, DataType::UInt8, false),
+        Field::new(out::VEHICLES, DataType::UInt64, false),
+        Field::new(out::FLOW_VEH_H, DataType::Float64, true),
+        Field::new(out::SPEED_TIME_MEAN_KMH, DataType::Float64, true),
+        Field::new(out::SPEED_SPACE_MEAN_KMH, DataType::Float64, true),
+        Field::new(out::SPEED_REPORTED_MEAN_KMH, DataType::Float64, true),
+        Field::new(out::DENSITY_VEH_KM, DataType::Float64, true),
+        Field::new(out::OCCUPANCY_PCT, DataType::Float64, true),
+        Field::new(out::OCCUPANCY_MAX_PCT, DataType::Float64, true),
+        Field::new(out::HEAVY_VEHICLES, DataType::UInt64, true),
+        Field::new(out::HEAVY_SHARE_PCT, DataType::Float64, true),
+        Field::new(out::COMPLETENESS_PCT, DataType::Float64, false),
+        Field::new(out::LANE, DataType::UInt8, true),
+    ]
+}
+
+/// How many rows ahead [`emit`] asks for an accumulator.
+const EMIT_PREFETCH: usize = 8;
+
+/// One batch per owning task of the due entries of a window (all of one revision).
+pub(super) fn emit(
+    shape: Shape,
+    start: EventTime,
+    revision: u32,
+    entries: Vec<(u32, &TrafficAcc)>,
+    catalog: &Catalog,
+    per_lane: bool,
+    owners: &Owners,
+) -> Result<Vec<ClosedWindows>> {
+    by_owner(entries, owners, |key| {
+        owners.get(split_key(key, per_lane).0)
+    })
+    .into_iter()
+    .map(|(owner, entries)| {
+        let window = Window {
+            shape,
+            start,
+            revision,
+            owner,
+        };
+        emit_rows(window, catalog, per_lane, entries)
+    })
+    .collect()
+}
+
+/// Which rows [`emit_rows`] builds: of one window, revision and owning task.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    shape: Shape,
+    start: EventTime,
+    revision: u32,
+    owner: SourceId,
+}
+
+fn emit_rows(
+    window: Window,
+    catalog: &Catalog,
+    per_lane: bool,
+    entries: Vec<(u32, &TrafficAcc)>,
+) -> Result<ClosedWindows> {
+    let Window {
+        shape,
+        start,
+        revision,
+        owner,
+    } = window;
+    let n = entries.len();
+    let window_s = (shape.size_ms / 1000) as u32;
+    let end = start + shape.size_ms;
+    let mut city = StringBuilder::with_capacity(n, n * 8);
+    let mut sensor = StringBuilder::with_capacity(n, n * 12);
+    let mut starts: PrimitiveBuilder<TimestampMillisecondType> = PrimitiveBuilder::with_capacity(n);
+    let mut ends: PrimitiveBuilder<TimestampMillisecondType> = PrimitiveBuilder::with_capacity(n);
+    let mut observations = UInt32Builder::with_capacity(n);
+    let mut lanes = UInt8Builder::with_capacity(n);
+    let mut vehicles = UInt64Builder::with_capacity(n);
+    let mut flow = Float64Builder::with_capacity(n);
+    let mut v_time = Float64Builder::with_capacity(n);
+    let mut v_space = Float64Builder::with_capacity(n);
+    let mut v_reported = Float64Builder::with_capacity(n);
+    let mut density = Float64Builder::with_capacity(n);
+    let mut occ = Float64Builder::with_capacity(n);
+    let mut occ_max = Float64Builder::with_capacity(n);
+    let mut heavy = UInt64Builder::with_capacity(n);
+    let mut heavy_share = Float64Builder::with_capacity(n);
+    let mut completeness = Float64Builder::with_capacity(n);
+    let mut lane_numbers = UInt8Builder::with_capacity(n);
+    let sensors = catalog.traffic_sensors();
+    // Ids from the catalog's contiguous id column, read in key order: following each
+    // sensor's own `Arc<str>` cost a cache miss per row.
+    let ids = catalog.traffic_values();
+    for (i, &(key, acc)) in entries.iter().enumerate() {
+        // Accumulators lie in first-seen order, rows go out in key order: load ahead.
+        if let Some((_, ahead)) = entries.get(i + EMIT_PREFETCH) {
+            crate::prefetch::prefetch(*ahead);
+        }
+        let (sensor_key, lane) = if per_lane {
+            (key / LANE_SLOTS, Some((key % LANE_SLOTS) as u8))
+        } else {
+            (key, None)
+        };
+        let Some(info) = sensors.get(sensor_key as usize) else {
+            continue;
+        };
+        lane_numbers.append_option(lane);
+        city.append_value(catalog.city_id(info.city));
+        if (sensor_key as usize) < ids.len() {
+            sensor.append_value(ids.value(sensor_key as usize));
+        } else {
+            sensor.append_value(&info.id);
+        }
+        starts.append_value(start);
+        ends.append_value(end);
+        observations.append_value(acc.observations);
+        let lanes_reporting = acc.lane_mask.count_ones();
+        lanes.append_value(lanes_reporting as u8);
+        vehicles.append_value(acc.vehicles);
+        let seconds = formulas::observed_seconds(acc.interval_s_sum, lanes_reporting, window_s);
+        let q = formulas::flow_veh_h(acc.vehicles, seconds);
+        flow.append_option(q);
+        v_time.append_option(formulas::time_mean_speed(
+            acc.speed_weighted,
+            acc.vehicles_with_speed,
+        ));
+        let vs = formulas::space_mean_speed(acc.speed_inverse, acc.vehicles_with_speed);
+        v_space.append_option(vs);
+        v_reported.append_option(formulas::mean(acc.speed_sum, u64::from(acc.speed_n)));
+        density.append_option(formulas::density_veh_km(q, vs));
+        occ.append_option(formulas::mean(
+            acc.occupancy_sum,
+            u64::from(acc.occupancy_n),
+        ));
+        occ_max.append_option((acc.occupancy_n > 0).then_some(acc.occupancy_max));
+        heavy.append_option((acc.heavy_reports > 0).then_some(acc.heavy));
+        heavy_share.append_option(formulas::heavy_share_pct(
+            acc.heavy,
+            acc.vehicles_classified,
+        ));
+        completeness.append_value(formulas::completeness_pct(
+            acc.interval_s_sum - acc.cross_section_s,
+            acc.cross_section_s,
+            // one lane is all a lane window expects
+            if per_lane { 1 } else { info.lanes },
+            window_s,
+        ));
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(city.finish()),
+        Arc::new(sensor.finish()),
+        Arc::new(starts.finish().with_timezone("UTC")),
+        Arc::new(ends.finish().with_timezone("UTC")),
+        Arc::new(observations.finish()),
+        Arc::new(lanes.finish()),
+        Arc::new(vehicles.finish()),
+        Arc::new(flow.finish()),
+        Arc::new(v_time.finish()),
+        Arc::new(v_space.finish()),
+        Arc::new(v_reported.finish()),
+        Arc::new(density.finish()),
+        Arc::new(occ.finish()),
+        Arc::new(occ_max.finish()),
+        Arc::new(heavy.finish()),
+        Arc::new(heavy_share.finish()),
+        Arc::new(completeness.finish()),
+        Arc::new(lane_numbers.finish()),
+    ];
+    Ok(ClosedWindows {
+        window_s,
+        slide_s: (shape.slide_ms / 1000) as u32,
+        window_start: start,
+        revision,
+        owner,
+        batch: RecordBatch::try_new(traffic_aggregate_schema(), columns)?,
+    })
+}
