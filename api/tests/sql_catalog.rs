@@ -275,3 +275,62 @@ async fn a_partition_written_later_is_seen_by_the_next_query() {
     let after = fixture.rows("SELECT city, free FROM parking_15m").await;
     assert_eq!(after, [json!({"city": "ulm", "free": 7})]);
 }
+
+/// One `raw_messages` file as the history sink lays it out: two messages of ulm's traffic
+/// topic, one of them not JSON (the archive keeps what was read).
+fn write_raw(dir: &std::path::Path) {
+    use datafusion::arrow::array::{
+        ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
+        TimestampMillisecondArray,
+    };
+    use datafusion::parquet::arrow::ArrowWriter;
+    use std::sync::Arc;
+
+    let schema = stadtpuls_api::sql::schema::raw_file_schema().expect("raw schema");
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec!["sensors.ulm.traffic"; 2])),
+        Arc::new(Int32Array::from(vec![0, 0])),
+        Arc::new(Int64Array::from(vec![7, 8])),
+        Arc::new(BinaryArray::from(vec![Some(&b"ul-1"[..]), None])),
+        Arc::new(BinaryArray::from(vec![
+            &b"{\"sensor_id\":\"ul-1\"}"[..],
+            b"not json",
+        ])),
+        Arc::new(TimestampMillisecondArray::from(vec![DAY1_8H; 2]).with_timezone("UTC")),
+    ];
+    let batch = RecordBatch::try_new(schema, columns).expect("batch");
+    let partition = dir.join("raw_messages/city=ulm/date=2026-11-25");
+    std::fs::create_dir_all(&partition).expect("partition dir");
+    let file =
+        std::fs::File::create(partition.join("part-r-0-e000000000001-0000.parquet")).expect("file");
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+}
+
+#[tokio::test]
+async fn the_raw_archive_is_a_table_when_it_is_on() {
+    let off = Fixture::new();
+    let tables = distinct(&off.rows("SHOW TABLES").await, "table_name");
+    assert!(!tables.iter().any(|t| t == "raw_messages"), "{tables:?}");
+
+    let fixture = Fixture::with(|config| config.history.archive_raw = true);
+    let empty = fixture.rows("SELECT count(*) AS n FROM raw_messages").await;
+    assert_eq!(empty, [json!({"n": 0})], "no archive written yet");
+    write_raw(fixture.dir.path());
+    let rows = fixture
+        .rows(
+            "SELECT city, topic, \"offset\", CAST(key AS VARCHAR) AS key, \
+             CAST(payload AS VARCHAR) AS payload FROM raw_messages ORDER BY \"offset\"",
+        )
+        .await;
+    assert_eq!(
+        rows,
+        [
+            json!({"city": "ulm", "topic": "sensors.ulm.traffic", "offset": 7, "key": "ul-1",
+                   "payload": "{\"sensor_id\":\"ul-1\"}"}),
+            json!({"city": "ulm", "topic": "sensors.ulm.traffic", "offset": 8, "key": null,
+                   "payload": "not json"}),
+        ]
+    );
+}

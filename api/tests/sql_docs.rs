@@ -24,8 +24,9 @@ fn documented_columns(heading: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn every_table_and_column_is_documented() {
-    let fixture = Fixture::new();
+    let fixture = Fixture::with(|config| config.history.archive_raw = true);
     let sections = [
+        ("raw_messages", "### Raw archive: `raw_messages`"),
         ("traffic_1m", "#### `traffic_<window>`"),
         ("traffic_lanes_1m", "#### `traffic_lanes_<window>`"),
         ("parking_1m", "#### `parking_<window>`"),
@@ -58,7 +59,7 @@ async fn every_table_and_column_is_documented() {
 
 #[tokio::test]
 async fn every_example_runs() {
-    let fixture = Fixture::new();
+    let fixture = Fixture::with(|config| config.history.archive_raw = true);
     let mut examples = 0;
     let mut rest = DOC;
     while let Some(start) = rest.find("```sql\n") {

@@ -17,6 +17,7 @@ use datafusion::datasource::listing::{
 use datafusion::prelude::SessionContext;
 use stadtpuls_config::{HistoryStream, HistoryTable};
 use stadtpuls_processing::live::LiveState;
+use stadtpuls_processing::model::raw::RAW_MESSAGES_TABLE;
 
 use super::access::{Access, CityScoped};
 use super::guard::Registered;
@@ -40,6 +41,9 @@ struct History {
 pub struct Catalog {
     history_dir: PathBuf,
     history: Vec<History>,
+    /// The `raw_messages` table's columns (partition columns included) when the raw
+    /// archive is on.
+    raw: Option<SchemaRef>,
     reference: Vec<(&'static str, RecordBatch)>,
     live: Option<Arc<LiveState>>,
     stale_after_ms: i64,
@@ -59,7 +63,8 @@ impl std::fmt::Debug for Catalog {
 }
 
 impl Catalog {
-    /// A catalog of `tables` under `history_dir`, the reference tables and `live`.
+    /// A catalog of `tables` under `history_dir` (and `raw_messages` when `archive_raw`),
+    /// the reference tables and `live`.
     ///
     /// # Errors
     /// A pipeline schema without SQL mapping or a reference table that does not build
@@ -67,6 +72,7 @@ impl Catalog {
     pub fn new(
         history_dir: &Path,
         tables: &[HistoryTable],
+        archive_raw: bool,
         reference: Vec<(&'static str, RecordBatch)>,
         live: Option<Arc<LiveState>>,
         stale_after_ms: i64,
@@ -74,21 +80,20 @@ impl Catalog {
     ) -> Result<Self, SqlError> {
         let mut history = Vec::with_capacity(tables.len());
         for table in tables {
-            let files = schema::history_file_schema(table.stream)?;
-            let mut fields: Vec<Field> =
-                files.fields().iter().map(|f| f.as_ref().clone()).collect();
-            for (name, data_type) in schema::partition_columns() {
-                fields.push(Field::new(name, data_type, false));
-            }
             history.push(History {
                 name: table.name(),
                 stream: table.stream,
-                schema: Arc::new(Schema::new(fields)),
+                schema: with_partitions(&schema::history_file_schema(table.stream)?),
             });
         }
         Ok(Self {
             history_dir: history_dir.to_path_buf(),
             history,
+            raw: if archive_raw {
+                Some(with_partitions(&schema::raw_file_schema()?))
+            } else {
+                None
+            },
             reference,
             live,
             stale_after_ms,
@@ -114,7 +119,16 @@ impl Catalog {
             Ok(())
         };
         for table in &self.history {
-            add(&table.name, self.history_table(table)?)?;
+            let files = schema::history_file_schema(table.stream)?;
+            add(
+                &table.name,
+                self.listing_table(&table.name, files, &table.schema)?,
+            )?;
+        }
+        if let Some(raw) = &self.raw {
+            let files = schema::raw_file_schema()?;
+            let table = self.listing_table(RAW_MESSAGES_TABLE, files, raw)?;
+            add(RAW_MESSAGES_TABLE, table)?;
         }
         for (name, batch) in &self.reference {
             let table =
@@ -148,12 +162,18 @@ impl Catalog {
         Ok(registered)
     }
 
-    /// A listing table over `<dir>/<table>/`, Hive-partitioned by `city` and `date`; an
-    /// empty table of the same columns while the directory does not exist yet.
-    fn history_table(&self, table: &History) -> Result<Arc<dyn TableProvider>, SqlError> {
-        let dir = self.history_dir.join(&table.name);
+    /// A listing table of `files` columns over `<dir>/<name>/`, Hive-partitioned by `city`
+    /// and `date`; an empty table of the same columns (`schema`) while the directory does
+    /// not exist yet.
+    fn listing_table(
+        &self,
+        name: &str,
+        files: SchemaRef,
+        schema: &SchemaRef,
+    ) -> Result<Arc<dyn TableProvider>, SqlError> {
+        let dir = self.history_dir.join(name);
         if !dir.is_dir() {
-            return Ok(Arc::new(EmptyTable::new(table.schema.clone())));
+            return Ok(Arc::new(EmptyTable::new(schema.clone())));
         }
         let absolute = std::path::absolute(&dir)
             .map_err(|e| SqlError::Internal(format!("history directory {}: {e}", dir.display())))?;
@@ -169,12 +189,20 @@ impl Catalog {
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(schema::partition_columns());
-        let file_schema = schema::history_file_schema(table.stream)?;
         let config = ListingTableConfig::new(table_url)
             .with_listing_options(options)
-            .with_schema(file_schema);
+            .with_schema(files);
         Ok(Arc::new(ListingTable::try_new(config).map_err(internal)?))
     }
+}
+
+/// `files` followed by the partition columns `city`, `date`.
+fn with_partitions(files: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Field> = files.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for (name, data_type) in schema::partition_columns() {
+        fields.push(Field::new(name, data_type, false));
+    }
+    Arc::new(Schema::new(fields))
 }
 
 fn internal(error: datafusion::error::DataFusionError) -> SqlError {

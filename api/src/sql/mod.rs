@@ -123,6 +123,7 @@ impl SqlEngine {
         let catalog = Catalog::new(
             &config.history.dir,
             &config.history.tables,
+            config.history.archive_raw,
             reference::tables(registries)?,
             live,
             config.parking.stale_after.as_millis() as i64,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use arrow_schema as pipeline;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use stadtpuls_config::HistoryStream;
+use stadtpuls_processing::model::raw::raw_message_schema;
 use stadtpuls_processing::window::parking::parking_window_schema;
 use stadtpuls_processing::window::traffic::{out, traffic_aggregate_schema, traffic_window_schema};
 
@@ -40,6 +41,7 @@ fn data_type(from: &pipeline::DataType) -> Result<DataType, SqlError> {
         P::Int64 => DataType::Int64,
         P::Float64 => DataType::Float64,
         P::Utf8 => DataType::Utf8,
+        P::Binary => DataType::Binary,
         P::Date32 => DataType::Date32,
         P::Timestamp(pipeline::TimeUnit::Millisecond, tz) => {
             DataType::Timestamp(TimeUnit::Millisecond, tz.as_deref().map(Arc::from))
@@ -87,6 +89,16 @@ pub fn history_file_schema(stream: HistoryStream) -> Result<SchemaRef, SqlError>
         }
     }
     Ok(Arc::new(Schema::new(fields)))
+}
+
+/// The columns inside a `raw_messages` file (the raw archive), converted.
+pub fn raw_file_schema() -> Result<SchemaRef, SqlError> {
+    let fields: Result<Vec<Field>, SqlError> = raw_message_schema()
+        .fields()
+        .iter()
+        .map(|f| field(f))
+        .collect();
+    Ok(Arc::new(Schema::new(fields?)))
 }
 
 /// The partition columns every history table ends with.

@@ -10,33 +10,23 @@ use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, Int32Builder, Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::SchemaRef;
 use stadtpuls_processing::ProcessingError;
+use stadtpuls_processing::model::raw::{RAW_MESSAGES_TABLE, raw_message_schema};
 
 use crate::Result;
 use crate::decode::parse_topic;
 use crate::pipeline::RawMessage;
 
 /// The table's name under the history root.
-pub const TABLE: &str = "raw_messages";
+pub const TABLE: &str = RAW_MESSAGES_TABLE;
 
 /// City partition of messages whose topic names no city.
 pub const NO_CITY: &str = "_";
 
 /// `topic, partition, offset, key, payload, archived_at`.
 pub(crate) fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("topic", DataType::Utf8, false),
-        Field::new("partition", DataType::Int32, false),
-        Field::new("offset", DataType::Int64, false),
-        Field::new("key", DataType::Binary, true),
-        Field::new("payload", DataType::Binary, false),
-        Field::new(
-            "archived_at",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-    ]))
+    raw_message_schema()
 }
 
 /// The city partition of a topic.

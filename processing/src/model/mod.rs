@@ -5,6 +5,7 @@
 //! on Arrow `RecordBatch`es.
 
 pub mod parking;
+pub mod raw;
 pub mod traffic;
 
 /// Bounds an event time must lie within to be accepted.
