@@ -271,9 +271,14 @@ where
         summary.accepted += out.accepted as u64;
         summary.rejected += out.dead_letters.len() as u64;
         summary.late += out.late;
-        send_with_retry(dead_letters, &out.dead_letters)
+        if !send_with_retry(dead_letters, &out.dead_letters, &shutdown)
             .instrument(info_span!("deadletter", count = out.dead_letters.len()))
-            .await;
+            .await
+        {
+            // The batch is not observed, so no checkpoint covers it: it is read again.
+            abandoned = true;
+            break;
+        }
         tasks.observe(&messages, &out.runs);
         if sinks.wants_input() {
             tasks.stage_input(sinks, &messages, &out.runs)?;
@@ -429,23 +434,48 @@ fn overlapped(
 }
 
 /// Retries until the sink accepts: committing past an unwritten dead letter would lose it.
-async fn send_with_retry<D: DeadLetterSink>(sink: &mut D, letters: &[DeadLetter]) {
+/// False when shutdown was requested and the grace ([`tasks::SHUTDOWN_GRACE`]) ran out
+/// first: the batch must then not be checkpointed, so that it is read again.
+async fn send_with_retry<D: DeadLetterSink>(
+    sink: &mut D,
+    letters: &[DeadLetter],
+    shutdown: &watch::Receiver<bool>,
+) -> bool {
     if letters.is_empty() {
-        return;
+        return true;
     }
+    let grace = tasks::shutdown_grace(shutdown);
+    tokio::pin!(grace);
     let mut backoff = Duration::from_millis(100);
+    let given_up = |sink: &D| {
+        warn!(
+            sink = sink.name(),
+            letters = letters.len(),
+            "dead letters not acknowledged within the shutdown grace; given up, the batch is read again after the restart"
+        );
+        false
+    };
     loop {
-        match sink.send(letters).await {
-            Ok(()) => return,
-            Err(error) => {
-                metrics::DEADLETTER_FAILURES
-                    .with_label_values(&[sink.name()])
-                    .inc();
-                warn!(%error, sink = sink.name(), retry_in_ms = backoff.as_millis() as u64, "dead-letter write failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+        let sent = tokio::select! {
+            sent = sink.send(letters) => Some(sent),
+            () = &mut grace => None,
+        };
+        let Some(sent) = sent else {
+            return given_up(sink);
+        };
+        if let Err(error) = sent {
+            metrics::DEADLETTER_FAILURES
+                .with_label_values(&[sink.name()])
+                .inc();
+            warn!(%error, sink = sink.name(), retry_in_ms = backoff.as_millis() as u64, "dead-letter write failed");
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = &mut grace => return given_up(sink),
             }
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+            continue;
         }
+        return true;
     }
 }
 

@@ -257,7 +257,8 @@ impl SourceIds {
 
 /// Reads sensor topics matching the configured pattern as a consumer-group member.
 pub struct KafkaSource {
-    consumer: StreamConsumer<SourceContext>,
+    /// Shared only to be able to leak it at exit (see `Drop`).
+    consumer: Arc<StreamConsumer<SourceContext>>,
     /// The first message after a rebalance, held for the next batch.
     pending: Option<RawMessage>,
     /// Partitions reported revoked to the runner and not yet released to the group.
@@ -314,7 +315,7 @@ impl KafkaSource {
         })?;
         info!(pattern = %kafka.topic_pattern, group = %kafka.group_id, brokers = %kafka.brokers, "kafka consumer subscribed");
         Ok(Self {
-            consumer,
+            consumer: Arc::new(consumer),
             pending: None,
             releasing: Vec::new(),
             release_due: false,
@@ -529,11 +530,20 @@ impl Source for KafkaSource {
         );
         // On failure the group evicts this member after `max.poll.interval.ms` and
         // rebalances without it; the tasks are checkpointed and dropped already.
-        unassign(&self.consumer, cooperative, &tpl);
+        unassign(self.consumer.as_ref(), cooperative, &tpl);
         Ok(())
     }
 
     fn close(&mut self) -> Result<()> {
+        // A synchronous commit waits for the group coordinator: with no broker reachable it
+        // would hold the exit past any container's grace period. The offsets stored are
+        // for lag monitoring when checkpoints are on; without them the next start reads
+        // again from the last stored ones (at least once).
+        if self.consumer.context().ready.broker().is_down() {
+            warn!("no kafka broker reachable at exit: the final offset commit is skipped");
+            self.begin_close();
+            return Ok(());
+        }
         let committed = match self.consumer.commit_consumer_state(CommitMode::Sync) {
             Ok(()) => Ok(()),
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
@@ -564,5 +574,13 @@ impl Drop for KafkaSource {
     fn drop(&mut self) {
         // The consumer leaves its group when dropped, which calls `rebalance` once more.
         self.begin_close();
+        if self.consumer.context().ready.broker().is_down() {
+            // Closing waits for the group coordinator to answer, which no broker does: the
+            // exit would hang past any container's grace period. The consumer is left
+            // open for the process to end with; the group drops the member after
+            // `session.timeout.ms`, as it would have to anyway.
+            warn!("no kafka broker reachable at exit: the consumer does not leave its group");
+            std::mem::forget(Arc::clone(&self.consumer));
+        }
     }
 }

@@ -393,6 +393,23 @@ impl Tasks {
 /// after the restart instead).
 const SHUTDOWN_ATTEMPTS: u32 = 3;
 
+/// How long a sink commit or a dead-letter write still waits once shutdown was requested
+/// (a broker that is down would hold it for `message.timeout.ms`, longer than a container
+/// runtime waits before SIGKILL). What it gives up is replayed after the restart.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Resolves [`SHUTDOWN_GRACE`] after shutdown was requested; never before.
+pub(crate) async fn shutdown_grace(shutdown: &watch::Receiver<bool>) {
+    let mut watch = shutdown.clone();
+    while !*watch.borrow_and_update() {
+        if watch.changed().await.is_err() {
+            // the sender is gone without a request: no shutdown to wait for
+            std::future::pending::<()>().await;
+        }
+    }
+    tokio::time::sleep(SHUTDOWN_GRACE).await;
+}
+
 /// First retry delay; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -425,9 +442,19 @@ async fn commit_with_retry<K: WindowSink>(
     let mut backoff = FIRST_BACKOFF;
     let mut attempts = 0;
     loop {
-        let error = match sinks.commit(task, epoch).await {
-            Ok(()) => return Round::Done,
-            Err(error) => error,
+        // A commit waits for the broker (output deliveries, up to `message.timeout.ms`):
+        // after a shutdown request it gets a grace period, then the round is given up.
+        let attempt = tokio::select! {
+            result = sinks.commit(task, epoch) => Some(result),
+            () = shutdown_grace(shutdown) => None,
+        };
+        let error = match attempt {
+            Some(Ok(())) => return Round::Done,
+            Some(Err(error)) => error,
+            None => {
+                warn!(task = %task, epoch, grace_s = SHUTDOWN_GRACE.as_secs(), "the commit did not finish within the shutdown grace; given up, the tail is replayed after the restart");
+                return Round::Abandoned;
+            }
         };
         let sink = failing_sink(&error, sinks);
         metrics::SINK_COMMIT_FAILURES
