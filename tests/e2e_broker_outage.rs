@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use stadtpuls_ingest::checkpoint::CheckpointStore;
 
 use common::compare::{assert_same_history, assert_same_output};
-use common::replay::{Workload, checkpointed, run_to_end, test_dir, wait_checkpointed};
+use common::replay::{Ends, Workload, checkpointed, run_to_end, test_dir, wait_checkpointed};
 use common::tansu::OwnBroker;
 use common::{Stadtpuls, free_port, get, run_id};
 
@@ -67,26 +67,65 @@ async fn look(client: &reqwest::Client, base: &str) -> Seen {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_stopped_30_s_loses_nothing() {
-    let events: i64 = env_or("STADTPULS_OUTAGE_EVENTS", 30_000);
-    let outage = Duration::from_secs(env_or("STADTPULS_OUTAGE_SECS", 30));
-    let broker_dir = test_dir("outage-broker");
-    let mut broker = OwnBroker::start(broker_dir.path());
-    let work = Workload::new("outage", &run_id(), &broker.addr(), events);
-    eprintln!(
-        "broker outage test: run {}, broker {}",
-        work.run, work.brokers
-    );
-    let ends = work.produce().await;
+/// An own broker with `events` produced, and the history and output of run A, which
+/// processed them without interruption (in `dir_a`).
+struct Prepared {
+    broker_dir: tempfile::TempDir,
+    broker: OwnBroker,
+    work: Workload,
+    ends: Ends,
+    dir_a: tempfile::TempDir,
+}
 
-    // Run A: uninterrupted.
-    let dir_a = test_dir("outage-a");
+async fn prepare(name: &str, events: i64) -> Prepared {
+    let broker_dir = test_dir(&format!("{name}-broker"));
+    let broker = OwnBroker::start(broker_dir.path());
+    let work = Workload::new(name, &run_id(), &broker.addr(), events);
+    eprintln!("{name} test: run {}, broker {}", work.run, work.brokers);
+    let ends = work.produce().await;
+    let dir_a = test_dir(&format!("{name}-a"));
     let port_a = free_port();
     let config_a = work.config(dir_a.path(), "a", "a", port_a, "");
     let started = Instant::now();
     run_to_end(dir_a.path(), &config_a, port_a, &ends, "a.log");
     eprintln!("run A: {:.1} s", started.elapsed().as_secs_f64());
+    Prepared {
+        broker_dir,
+        broker,
+        work,
+        ends,
+        dir_a,
+    }
+}
+
+/// Waits until run B has checkpointed a third of the input (so it is in its checkpoint
+/// rounds, producing closed windows to the output topics); returns how much.
+async fn a_third_checkpointed(store: &CheckpointStore, ends: &Ends, events: i64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let progress: i64 = checkpointed(store, ends).values().sum();
+        if progress >= events / 3 {
+            return progress;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run B checkpointed {progress} of {events} events in 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_stopped_30_s_loses_nothing() {
+    let events: i64 = env_or("STADTPULS_OUTAGE_EVENTS", 30_000);
+    let outage = Duration::from_secs(env_or("STADTPULS_OUTAGE_SECS", 30));
+    let Prepared {
+        broker_dir: _broker_dir,
+        mut broker,
+        work,
+        ends,
+        dir_a,
+    } = prepare("outage", events).await;
 
     // Run B: the broker goes away while B is part-way through.
     let dir_b = test_dir("outage-b");
@@ -115,20 +154,7 @@ async fn broker_stopped_30_s_loses_nothing() {
         &dir_b.path().join("b.log"),
     );
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    // A third checkpointed: B is in its checkpoint rounds, producing closed windows to
-    // the output topics, so the outage hits deliveries in flight.
-    let before = loop {
-        let progress: i64 = checkpointed(&store_b, &ends).values().sum();
-        if progress >= events / 3 {
-            break progress;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "run B checkpointed {progress} of {events} events in 120 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let before = a_third_checkpointed(&store_b, &ends, events).await;
     let ready_before = look(&client, &app.base).await;
     broker.kill();
     eprintln!(
@@ -236,19 +262,13 @@ async fn broker_stopped_30_s_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_an_outage_exits_and_loses_nothing() {
     let events: i64 = env_or("STADTPULS_OUTAGE_EVENTS", 30_000);
-    let broker_dir = test_dir("sigterm-broker");
-    let mut broker = OwnBroker::start(broker_dir.path());
-    let work = Workload::new("sigterm", &run_id(), &broker.addr(), events);
-    eprintln!(
-        "SIGTERM outage test: run {}, broker {}",
-        work.run, work.brokers
-    );
-    let ends = work.produce().await;
-
-    let dir_a = test_dir("sigterm-a");
-    let port_a = free_port();
-    let config_a = work.config(dir_a.path(), "a", "a", port_a, "");
-    run_to_end(dir_a.path(), &config_a, port_a, &ends, "a.log");
+    let Prepared {
+        broker_dir: _broker_dir,
+        mut broker,
+        work,
+        ends,
+        dir_a,
+    } = prepare("sigterm", events).await;
 
     let dir_b = test_dir("sigterm-b");
     let port_b = free_port();
@@ -260,18 +280,7 @@ async fn sigterm_during_an_outage_exits_and_loses_nothing() {
         port_b,
         &dir_b.path().join("b.log"),
     );
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let before = loop {
-        let progress: i64 = checkpointed(&store_b, &ends).values().sum();
-        if progress >= events / 3 {
-            break progress;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "run B checkpointed {progress} of {events} events in 120 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let before = a_third_checkpointed(&store_b, &ends, events).await;
     broker.kill();
     // Long enough for librdkafka to notice and for a checkpoint round to hit the outage.
     tokio::time::sleep(Duration::from_secs(5)).await;

@@ -36,10 +36,18 @@ impl OwnBroker {
         // Start at a per-process offset so parallel test binaries rarely probe the same port.
         let span = u32::from(PORTS.end() - PORTS.start()) + 1;
         let first = (std::process::id() % span) as u16;
+        // Tests of one binary run at once: a port handed to one broker is not free for the
+        // next even before its Tansu binds it.
+        static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+        let mut taken = TAKEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let port = (0..span as u16)
             .map(|i| PORTS.start() + (first + i) % span as u16)
-            .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+            .find(|&p| !taken.contains(&p) && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
             .unwrap_or_else(|| panic!("no free port in {PORTS:?} for an own broker"));
+        taken.push(port);
+        drop(taken);
         let mut broker = Self {
             port,
             dir: dir.to_path_buf(),
