@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use stadtpuls_ingest::checkpoint::CheckpointStore;
 
-use common::compare::{assert_same_history, assert_same_output};
+use common::compare::assert_same_results;
 use common::replay::{Ends, Workload, checkpointed, run_to_end, test_dir, wait_checkpointed};
 use common::tansu::OwnBroker;
 use common::{Stadtpuls, free_port, get, run_id};
@@ -197,14 +197,7 @@ async fn broker_stopped_30_s_loses_nothing() {
     assert!(status.success(), "run B: clean exit after the outage");
 
     // Nothing lost, nothing twice.
-    let windows = assert_same_history(&dir_a.path().join("history"), &dir_b.path().join("history"));
-    assert!(windows > 1_000, "many windows closed: {windows}");
-    let keys = assert_same_output(
-        &work.brokers,
-        &work.output_prefix("a"),
-        &work.output_prefix("b"),
-    );
-    assert_eq!(keys, windows, "every history window is in the output");
+    assert_same_results(&work, dir_a.path(), dir_b.path(), 1_000);
 
     // What the operator saw: the process alive, readiness and the broker gauge down during
     // the outage (the last looks, after librdkafka noticed), up before and after.
@@ -303,12 +296,5 @@ async fn sigterm_during_an_outage_exits_and_loses_nothing() {
     // group of its own: positions come from the checkpoints, not from the group.
     let config_b2 = work.config(dir_b.path(), "b", "b2", port_b, "");
     run_to_end(dir_b.path(), &config_b2, port_b, &ends, "b2.log");
-    let windows = assert_same_history(&dir_a.path().join("history"), &dir_b.path().join("history"));
-    assert!(windows > 1_000, "many windows closed: {windows}");
-    let keys = assert_same_output(
-        &work.brokers,
-        &work.output_prefix("a"),
-        &work.output_prefix("b"),
-    );
-    assert_eq!(keys, windows, "every history window is in the output");
+    assert_same_results(&work, dir_a.path(), dir_b.path(), 1_000);
 }

@@ -25,7 +25,7 @@ use serde_json::Value;
 use stadtpuls_ingest::checkpoint::CheckpointStore;
 use stadtpuls_ingest::sink::Task;
 
-use common::compare::{assert_same_history, assert_same_output};
+use common::compare::assert_same_results;
 use common::replay::{
     Workload, checkpointed, kill9, run_to_end, test_dir, wait_checkpointed, wait_quiet,
 };
@@ -240,12 +240,5 @@ async fn two_instances_one_killed_mid_stream_change_no_result() {
         task_events(&log_z, "restored").len()
     );
 
-    let windows = assert_same_history(&dir_a.path().join("history"), &dir_b.path().join("history"));
-    assert!(windows > 1_000, "many windows closed: {windows}");
-    let keys = assert_same_output(
-        &work.brokers,
-        &work.output_prefix("a"),
-        &work.output_prefix("b"),
-    );
-    assert_eq!(keys, windows, "every history window is in the output");
+    assert_same_results(&work, dir_a.path(), dir_b.path(), 1_000);
 }

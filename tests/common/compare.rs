@@ -18,7 +18,7 @@ use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
 
-use super::replay::Ends;
+use super::replay::{Ends, Workload};
 
 fn plain_consumer(brokers: &str, group: &str) -> BaseConsumer {
     ClientConfig::new()
@@ -54,6 +54,21 @@ pub fn assert_same_history(a: &Path, b: &Path) -> usize {
     );
     assert_same_maps(&history_a, &history_b, "history row");
     history_a.len()
+}
+
+/// Asserts that runs A and B of `work` (their directories `a`, `b`) have the same history,
+/// with at least `min_windows` windows, and the same output topics, holding every history
+/// window; returns the window count.
+pub fn assert_same_results(work: &Workload, a: &Path, b: &Path, min_windows: usize) -> usize {
+    let windows = assert_same_history(&a.join("history"), &b.join("history"));
+    assert!(windows > min_windows, "many windows closed: {windows}");
+    let keys = assert_same_output(
+        &work.brokers,
+        &work.output_prefix("a"),
+        &work.output_prefix("b"),
+    );
+    assert_eq!(keys, windows, "every history window is in the output");
+    windows
 }
 
 /// Asserts that the raw archive under `history` holds every input offset of `ends` once.
