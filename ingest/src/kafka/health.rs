@@ -203,7 +203,12 @@ impl ClientContext for HealthContext {
     }
 
     fn stats(&self, statistics: Statistics) {
-        self.health.client_stats(&statistics);
+        // Only as a sign of life: a producer connects when it has something to send, so an
+        // idle one (the dead-letter producer, mostly) shows no connection up while the
+        // broker is fine. Its outages come as `ALL_BROKERS_DOWN` errors.
+        if statistics.brokers.values().any(|b| b.state == "UP") {
+            self.health.client_stats(&statistics);
+        }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
