@@ -106,7 +106,7 @@ impl ClientContext for SourceContext {
     }
 
     fn stats(&self, statistics: Statistics) {
-        self.ready.broker().client_stats(&statistics);
+        self.ready.broker().consumer_stats(&statistics);
         for (topic, stats) in &statistics.topics {
             let lag: i64 = stats
                 .partitions

@@ -5,7 +5,8 @@
 //!
 //! librdkafka reconnects by itself; nothing here drives it. "Down" when a producer's
 //! librdkafka raises `ALL_BROKERS_DOWN` (every connection lost) or fresh statistics of the
-//! consumer show no broker connection up; "up" when fresh statistics show one up, or
+//! consumer show no broker connection up (not while it is still reconnecting after the
+//! last outage); "up" when fresh statistics show one up, or
 //! records sent during the outage are acknowledged. Not trusted as signs either way: the
 //! consumer's errors and old statistics (served only when the runner polls it, possibly
 //! after the outage ended), messages received (librdkafka prefetches them, so they keep
@@ -43,6 +44,10 @@ struct Inner {
     /// carry only their second: those from that second or before may describe the
     /// connections before the change, and are not taken as a sign of the opposite.
     changed_at: AtomicI64,
+    /// The outage ended on another client's sign of life and the consumer's statistics
+    /// have not shown a connection up since: the consumer is still in its reconnect
+    /// backoff (up to `reconnect.backoff.max.ms`), which is no new outage.
+    consumer_reconnecting: AtomicBool,
 }
 
 impl BrokerHealth {
@@ -94,6 +99,7 @@ impl BrokerHealth {
             return;
         };
         self.mark_change();
+        self.0.consumer_reconnecting.store(true, Ordering::Release);
         self.0.down.store(false, Ordering::Release);
         metrics::KAFKA_BROKER_UP.set(1);
         info!(
@@ -165,26 +171,46 @@ impl BrokerHealth {
         }
     }
 
-    /// A client's statistics: up when any broker connection is up, down when none is.
-    /// Statistics older than [`STALE_STATISTICS`] are ignored: the consumer's wait in its
-    /// queue while the runner does not poll it (see [`Self::log_error`]). So are those not
-    /// taken after the last change of state: a client's statistics from just before a
-    /// producer noticed the broker gone still show the connection up, and taking them
-    /// as a sign of life would end the outage and start it again — two warnings for one.
-    pub fn client_stats(&self, statistics: &Statistics) {
-        let age_s = chrono::Utc::now().timestamp() - statistics.time;
-        if statistics.brokers.is_empty()
-            || age_s > STALE_STATISTICS.as_secs() as i64
-            || statistics.time <= self.0.changed_at.load(Ordering::Acquire)
-        {
+    /// The consumer's statistics: up when any broker connection is up, down when none
+    /// is — unless the consumer has not reconnected since another client ended the last
+    /// outage. Statistics older than [`STALE_STATISTICS`] are ignored: the consumer's
+    /// wait in its queue while the runner does not poll it (see [`Self::log_error`]). So
+    /// are those not taken after the last change of state: a client's statistics from
+    /// just before a producer noticed the broker gone still show the connection up, and
+    /// taking them as a sign of life would end the outage and start it again — two
+    /// warnings for one.
+    pub fn consumer_stats(&self, statistics: &Statistics) {
+        if !self.fresh(statistics) {
             return;
         }
-        if statistics.brokers.values().any(|b| b.state == "UP") {
+        if any_up(statistics) {
             self.up();
-        } else {
+            self.0.consumer_reconnecting.store(false, Ordering::Release);
+        } else if !self.0.consumer_reconnecting.load(Ordering::Acquire) {
             self.down("no broker connection is up (client statistics)");
         }
     }
+
+    /// A producer's statistics, only as a sign of life: a producer connects when it has
+    /// something to send, so an idle one (the dead-letter producer, mostly) shows no
+    /// connection up while the broker is fine. Its outages come as `ALL_BROKERS_DOWN`
+    /// errors.
+    pub fn producer_stats(&self, statistics: &Statistics) {
+        if self.fresh(statistics) && any_up(statistics) {
+            self.up();
+        }
+    }
+
+    fn fresh(&self, statistics: &Statistics) -> bool {
+        let age_s = chrono::Utc::now().timestamp() - statistics.time;
+        !statistics.brokers.is_empty()
+            && age_s <= STALE_STATISTICS.as_secs() as i64
+            && statistics.time > self.0.changed_at.load(Ordering::Acquire)
+    }
+}
+
+fn any_up(statistics: &Statistics) -> bool {
+    statistics.brokers.values().any(|b| b.state == "UP")
 }
 
 /// The context of the producers (output topics, dead letters): routes their errors and
@@ -203,12 +229,7 @@ impl ClientContext for HealthContext {
     }
 
     fn stats(&self, statistics: Statistics) {
-        // Only as a sign of life: a producer connects when it has something to send, so an
-        // idle one (the dead-letter producer, mostly) shows no connection up while the
-        // broker is fine. Its outages come as `ALL_BROKERS_DOWN` errors.
-        if statistics.brokers.values().any(|b| b.state == "UP") {
-            self.health.client_stats(&statistics);
-        }
+        self.health.producer_stats(&statistics);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -251,19 +272,19 @@ mod tests {
                 ..Default::default()
             },
         );
-        health.client_stats(&stats);
+        health.consumer_stats(&stats);
         assert!(
             !health.is_down(),
             "statistics of 1970 say nothing about now"
         );
         stats.time = chrono::Utc::now().timestamp();
-        health.client_stats(&stats);
+        health.consumer_stats(&stats);
         assert!(health.is_down(), "fresh statistics without a connection up");
         if let Some(broker) = stats.brokers.get_mut("b/0") {
             broker.state = "UP".into();
         }
         stats.time += 1;
-        health.client_stats(&stats);
+        health.consumer_stats(&stats);
         assert!(!health.is_down());
     }
 
@@ -282,17 +303,75 @@ mod tests {
         // Taken in the second the producer noticed: the consumer's connection may not
         // have been closed yet.
         stats.time = health.0.changed_at.load(Ordering::Acquire);
-        health.client_stats(&stats);
+        health.consumer_stats(&stats);
         assert!(health.is_down(), "the outage goes on");
         stats.time += 1;
-        health.client_stats(&stats);
+        health.consumer_stats(&stats);
         assert!(!health.is_down(), "statistics of a later second end it");
         if let Some(broker) = stats.brokers.get_mut("b/0") {
             broker.state = "DOWN".into();
         }
         stats.time -= 1;
-        health.client_stats(&stats);
+        health.consumer_stats(&stats);
         assert!(!health.is_down(), "nor do old ones start one");
+    }
+
+    #[test]
+    fn a_consumer_still_reconnecting_after_an_outage_starts_no_new_one() {
+        let health = BrokerHealth::default();
+        let mut stats = Statistics::default();
+        stats.brokers.insert(
+            "b/0".into(),
+            rdkafka::statistics::Broker {
+                state: "TRY_CONNECT".into(),
+                ..Default::default()
+            },
+        );
+        health.down("1/1 brokers are down");
+        // The output producer's delivery ends it; the consumer waits out its backoff.
+        health.up();
+        stats.time = health.0.changed_at.load(Ordering::Acquire) + 1;
+        health.consumer_stats(&stats);
+        assert!(!health.is_down(), "no second outage while reconnecting");
+        if let Some(broker) = stats.brokers.get_mut("b/0") {
+            broker.state = "UP".into();
+        }
+        stats.time += 1;
+        health.consumer_stats(&stats);
+        if let Some(broker) = stats.brokers.get_mut("b/0") {
+            broker.state = "DOWN".into();
+        }
+        stats.time += 1;
+        health.consumer_stats(&stats);
+        assert!(
+            health.is_down(),
+            "once reconnected, losing it again is an outage"
+        );
+    }
+
+    #[test]
+    fn an_idle_producer_without_connections_says_nothing() {
+        let health = BrokerHealth::default();
+        let mut stats = Statistics::default();
+        stats.brokers.insert(
+            "b/0".into(),
+            rdkafka::statistics::Broker {
+                state: "INIT".into(),
+                ..Default::default()
+            },
+        );
+        stats.time = chrono::Utc::now().timestamp();
+        health.producer_stats(&stats);
+        assert!(!health.is_down());
+        health.down("1/1 brokers are down");
+        stats.time = health.0.changed_at.load(Ordering::Acquire) + 1;
+        health.producer_stats(&stats);
+        assert!(health.is_down(), "no connection up is no sign of life");
+        if let Some(broker) = stats.brokers.get_mut("b/0") {
+            broker.state = "UP".into();
+        }
+        health.producer_stats(&stats);
+        assert!(!health.is_down());
     }
 
     #[test]
