@@ -262,3 +262,101 @@ fn a_task_a_round_behind_the_others_replays_without_loss() {
         }
     }
 }
+
+/// Two instances in one group: `moved` runs on instance K, the other tasks on X. K
+/// checkpoints `moved` after batch `early` and crashes after batch `late`, losing the
+/// output it had not committed; the group hands `moved` to X, which has been running all
+/// along, is further ahead than that checkpoint, and replays the task's partitions from it.
+fn handed_to_a_running_instance(
+    batches: &[(i64, Vec<RawMessage>)],
+    moved: &[u32],
+    early: usize,
+    late: usize,
+) -> Vec<String> {
+    let on = |set: &[u32], batch: &[RawMessage]| -> Vec<RawMessage> {
+        batch
+            .iter()
+            .filter(|m| set.contains(&m.source))
+            .cloned()
+            .collect()
+    };
+    let others: Vec<u32> = TASKS
+        .iter()
+        .map(|t| t.0)
+        .filter(|s| !moved.contains(s))
+        .collect();
+    let (mut x, mut k) = (pipeline(), pipeline());
+    for &(source, topic, _) in &TASKS {
+        let instance = if moved.contains(&source) {
+            &mut k
+        } else {
+            &mut x
+        };
+        instance.add_source(source, topic, T0);
+    }
+    let mut out = Vec::new();
+    let mut snapshots = Vec::new();
+    for (i, (now, batch)) in batches[..late].iter().enumerate() {
+        if i == early {
+            snapshots = moved
+                .iter()
+                .map(|&s| k.snapshot(s).encode().unwrap_or_else(|e| panic!("{e}")))
+                .collect();
+        }
+        run(&mut x, &[(*now, on(&others, batch))], &mut out);
+        let mut lost = Vec::new();
+        run(&mut k, &[(*now, on(moved, batch))], &mut lost);
+        if i < early {
+            out.extend(lost);
+        }
+    }
+    drop(k);
+    let now = batches[late - 1].0;
+    for (&source, bytes) in moved.iter().zip(&snapshots) {
+        let topic = TASKS[source as usize].1;
+        let state = TaskState::decode(bytes).unwrap_or_else(|e| panic!("decode: {e}"));
+        x.restore(source, topic, &state, now);
+    }
+    let replay: Vec<(i64, Vec<RawMessage>)> = batches[early..]
+        .iter()
+        .enumerate()
+        .map(|(i, (now, batch))| {
+            let again = |m: &&RawMessage| early + i >= late || moved.contains(&m.source);
+            (*now, batch.iter().filter(again).cloned().collect())
+        })
+        .collect();
+    run(&mut x, &replay, &mut out);
+    finish(&mut x, &mut out);
+    out
+}
+
+#[test]
+fn a_task_handed_to_a_running_instance_replays_without_loss() {
+    for seed in [7, 99_991] {
+        let batches = stream(seed, T0);
+        let mut a = pipeline();
+        register(&mut a);
+        let mut all = Vec::new();
+        run(&mut a, &batches, &mut all);
+        finish(&mut a, &mut all);
+        let expected = latest(&all);
+        let sets: [&[u32]; 7] = [&[0], &[1], &[2], &[3], &[4], &[1, 4], &[0, 2, 3]];
+        for moved in sets {
+            for (early, late) in [(0, 7), (1, 40), (3, 30), (5, 12), (10, 11), (20, 39)] {
+                let got = latest(&handed_to_a_running_instance(&batches, moved, early, late));
+                let differ: Vec<_> = expected
+                    .iter()
+                    .filter(|(k, v)| got.get(*k) != Some(*v))
+                    .take(3)
+                    .map(|(k, v)| (k, v, got.get(k)))
+                    .collect();
+                assert!(
+                    differ.is_empty() && got.len() == expected.len(),
+                    "seed {seed}, tasks {moved:?} checkpointed after batch {early}, handed over after {late}: {} windows vs {}; differ: {differ:#?}",
+                    got.len(),
+                    expected.len()
+                );
+            }
+        }
+    }
+}

@@ -120,7 +120,8 @@ pub(crate) struct UpdateStats {
 /// batch began and its own source's watermark just before the row.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Lateness {
-    /// The operator watermark (`None` before the first).
+    /// The operator watermark (`None` before the first): the highest it has been, or for a
+    /// source catching up after a restore the current one (see `watermark.rs`).
     pub(crate) watermark: Option<EventTime>,
     /// The newest event time of the batch's source before the batch.
     pub(crate) source_max: Option<EventTime>,

@@ -9,6 +9,15 @@
 //!
 //! Whether a row is too late is judged against the later of the operator watermark and its
 //! own source's (see `slab::Windows::update`), so it depends on its partition alone.
+//!
+//! The operator watermark never moves backwards, except when a restore brings in a source
+//! behind it: a partition handed over from a crashed instance to a running one replays
+//! from its checkpoint, behind what this operator has already closed. Its windows must
+//! close by its own progress, as they did on the instance that crashed, so the watermark
+//! is computed again from the clocks and may go back. The sources that were here before
+//! are still judged by the highest watermark reached, so nothing they could not update
+//! before becomes updatable; the restored source is *catching up* and judged by the
+//! current one until it has passed that highest mark.
 
 use crate::time::{EventTime, ProcessingTime, Watermark};
 use crate::window::slab::Lateness;
@@ -22,6 +31,10 @@ struct SourceClock {
     /// not spoken yet holds the watermark (until it turns idle), so its backlog is not late.
     max_event_time: Option<EventTime>,
     last_seen: ProcessingTime,
+    /// Restored or registered behind the highest watermark this operator reached: its
+    /// rows are judged by the current watermark (which its own clock holds back), not the
+    /// highest.
+    catching_up: bool,
 }
 
 /// Tracks the watermark of every source and the combined, monotonic operator watermark.
@@ -31,6 +44,9 @@ pub struct WatermarkTracker {
     idle_timeout_ms: i64,
     sources: Vec<Option<SourceClock>>,
     current: Watermark,
+    /// The highest `current` has been: what the rows of sources not catching up are
+    /// judged by.
+    highest: Watermark,
     /// The latest processing time this tracker was told of: its present, for snapshots.
     latest: ProcessingTime,
     /// When sources were restored since the last [`Self::advance`]: the watermark is
@@ -46,14 +62,29 @@ impl WatermarkTracker {
             idle_timeout_ms,
             sources: Vec::new(),
             current: Watermark::Unknown,
+            highest: Watermark::Unknown,
             latest: ProcessingTime::MIN,
             restored_at: None,
         }
     }
 
     /// Registers a source assigned at processing time `now` before it delivered anything.
+    ///
+    /// A source new to a running operator starts from a position its watermark knows
+    /// nothing about (a partition without a checkpoint replays from the group's committed
+    /// offset): like a restored one, it is judged by its own progress and holds the
+    /// watermark until it delivers (see [`Self::import`]).
     pub fn register(&mut self, source: SourceId, now: ProcessingTime) {
-        self.clock(source, now);
+        let new = self
+            .sources
+            .get(source as usize)
+            .is_none_or(|clock| clock.is_none());
+        let running = self.highest != Watermark::Unknown;
+        let clock = self.clock(source, now);
+        if new && running {
+            clock.catching_up = true;
+            self.restored_at = Some(self.restored_at.map_or(now, |t| t.max(now)));
+        }
     }
 
     /// Records that `source` delivered events up to `max_event_time` at processing time `now`.
@@ -76,6 +107,7 @@ impl WatermarkTracker {
         self.sources[index].get_or_insert(SourceClock {
             max_event_time: None,
             last_seen: now,
+            catching_up: false,
         })
     }
 
@@ -97,15 +129,18 @@ impl WatermarkTracker {
     /// What the rows of a batch from `source` are judged against (see
     /// [`crate::window::slab::Windows::update`]): the operator watermark and the source's
     /// newest event time so far.
+    /// A source catching up after a restore is judged by the current watermark, which its
+    /// own clock holds back; the others by the highest there has been.
     pub(crate) fn lateness(&self, source: SourceId) -> Lateness {
+        let clock = self.sources.get(source as usize).copied().flatten();
+        let catching_up = clock.is_some_and(|c| c.catching_up);
         Lateness {
-            watermark: self.current.time(),
-            source_max: self
-                .sources
-                .get(source as usize)
-                .copied()
-                .flatten()
-                .and_then(|c| c.max_event_time),
+            watermark: if catching_up {
+                self.current.time()
+            } else {
+                self.highest.time()
+            },
+            source_max: clock.and_then(|c| c.max_event_time),
             lag_ms: self.out_of_orderness_ms.saturating_add(1),
         }
     }
@@ -119,13 +154,14 @@ impl WatermarkTracker {
     ///
     /// `min` over active sources of `max_event_time − out_of_orderness`; if every source is
     /// idle, the `max` over all of them (nothing is holding back). An active source that has
-    /// not delivered an event yet holds the watermark where it is. Never moves backwards.
+    /// not delivered an event yet holds the watermark where it is. Never moves backwards,
+    /// except on the first call after a restore (see the module documentation).
     pub fn advance(&mut self, now: ProcessingTime) -> Watermark {
         let mut active_min: Option<EventTime> = None;
         let mut all_max: Option<EventTime> = None;
         let mut hold = false;
         self.latest = self.latest.max(now);
-        self.restored_at = None;
+        let restored = self.restored_at.take().is_some();
         for clock in self.sources.iter().flatten() {
             let active = now.saturating_sub(clock.last_seen) <= self.idle_timeout_ms;
             let Some(max) = clock.max_event_time else {
@@ -139,14 +175,29 @@ impl WatermarkTracker {
             }
         }
         if hold {
+            if restored {
+                self.current = Watermark::Unknown;
+            }
             return self.current;
         }
         if let Some(candidate) = active_min.or(all_max) {
             let next = match self.current {
-                Watermark::EventTime(t) => t.max(candidate),
-                Watermark::Unknown => candidate,
+                Watermark::EventTime(t) if !restored => t.max(candidate),
+                _ => candidate,
             };
             self.current = Watermark::EventTime(next);
+        }
+        if self.current.time() > self.highest.time() {
+            self.highest = self.current;
+        }
+        if let Some(highest) = self.highest.time() {
+            let lag = self.out_of_orderness_ms.saturating_add(1);
+            for clock in self.sources.iter_mut().flatten() {
+                let caught_up = clock
+                    .max_event_time
+                    .is_some_and(|t| t.saturating_sub(lag) >= highest);
+                clock.catching_up &= !caught_up;
+            }
         }
         self.current
     }
@@ -183,12 +234,19 @@ impl WatermarkTracker {
         if !state.registered {
             return;
         }
+        let highest = self.highest.time();
+        let lag = self.out_of_orderness_ms.saturating_add(1);
         let clock = self.clock(source, now);
         clock.max_event_time = match (clock.max_event_time, state.max_event_time) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
         clock.last_seen = clock.last_seen.min(now.saturating_sub(state.silent_ms));
+        clock.catching_up = highest.is_some_and(|h| {
+            clock
+                .max_event_time
+                .is_none_or(|t| t.saturating_sub(lag) < h)
+        });
     }
 
     /// Computes the watermark from restored clocks, once every task of a restore is in:
@@ -317,6 +375,65 @@ mod tests {
             Watermark::EventTime(509_000 - 1),
             "and rejoins when it speaks"
         );
+    }
+
+    #[test]
+    fn a_source_handed_to_a_running_operator_takes_the_watermark_back() {
+        // Source 1 was checkpointed at 50 s on an instance that crashed later; this one ran
+        // source 0 up to 200 s meanwhile.
+        let mut elsewhere = WatermarkTracker::new(1_000, 60_000);
+        elsewhere.observe(1, 50_000, 0);
+        let handed = elsewhere.export(1);
+        let mut w = WatermarkTracker::new(1_000, 60_000);
+        w.observe(0, 200_000, 0);
+        assert_eq!(w.advance(0), Watermark::EventTime(199_000 - 1));
+        w.register(1, 10);
+        w.import(1, &handed, 10);
+        w.settle();
+        assert_eq!(
+            w.current(),
+            Watermark::EventTime(49_000 - 1),
+            "its windows close by its own progress, as on the crashed instance"
+        );
+        assert_eq!(
+            (w.lateness(1).watermark, w.lateness(0).watermark),
+            (Some(49_000 - 1), Some(199_000 - 1)),
+            "it is judged by the current watermark, source 0 still by the highest"
+        );
+        w.observe(1, 120_000, 20);
+        assert_eq!(w.advance(20), Watermark::EventTime(119_000 - 1));
+        w.observe(1, 201_000, 30);
+        assert_eq!(w.advance(30), Watermark::EventTime(199_000 - 1));
+        assert_eq!(
+            w.lateness(1).watermark,
+            Some(199_000 - 1),
+            "caught up: judged like the others"
+        );
+        w.observe(0, 150_000, 40);
+        assert_eq!(
+            w.advance(40),
+            Watermark::EventTime(199_000 - 1),
+            "monotonic again"
+        );
+    }
+
+    #[test]
+    fn a_partition_without_checkpoint_assigned_to_a_running_operator_holds_from_scratch() {
+        let mut w = WatermarkTracker::new(1_000, 60_000);
+        w.observe(0, 200_000, 0);
+        assert_eq!(w.advance(0), Watermark::EventTime(199_000 - 1));
+        w.register(0, 5);
+        assert_eq!(
+            w.advance(5),
+            Watermark::EventTime(199_000 - 1),
+            "known: no-op"
+        );
+        w.register(2, 10);
+        assert_eq!(w.advance(10), Watermark::Unknown, "its backlog is not late");
+        assert_eq!(w.lateness(2).watermark, None);
+        assert_eq!(w.lateness(0).watermark, Some(199_000 - 1));
+        w.observe(2, 30_000, 20);
+        assert_eq!(w.advance(20), Watermark::EventTime(29_000 - 1));
     }
 
     #[test]

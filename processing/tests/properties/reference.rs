@@ -4,7 +4,7 @@
 //! State lives in `BTreeMap`s keyed by (shape, window start, sensor), each cell keeping the raw
 //! rows it was given; metrics are computed from those rows at emission time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 
@@ -20,16 +20,25 @@ struct Clock {
     max: Option<i64>,
     /// Last processing time the source was heard from (events, heartbeat or registration).
     last_seen: i64,
+    /// Registered anew after the watermark was known, and not yet past the highest one:
+    /// judged by the current watermark, not the highest.
+    catching_up: bool,
 }
 
 /// The watermark rule: min over active sources of `max − out_of_orderness − 1 ms`; a registered,
-/// silent, active source holds it; all idle → the max over them; never decreasing.
+/// silent, active source holds it; all idle → the max over them; never decreasing — except
+/// that a source registered anew while the watermark is known makes the next advance start
+/// over from the clocks (unknown while it holds).
 #[derive(Debug, Clone)]
 pub struct RefWatermark {
     out_of_orderness_ms: i64,
     idle_timeout_ms: i64,
     sources: BTreeMap<u32, Clock>,
     current: Option<i64>,
+    /// The highest watermark so far: what sources not catching up are judged by.
+    highest: Option<i64>,
+    /// When a source was registered anew since the last advance.
+    restart: Option<i64>,
 }
 
 /// What the rule allows the watermark to be at one processing time.
@@ -50,6 +59,8 @@ impl RefWatermark {
             idle_timeout_ms,
             sources: BTreeMap::new(),
             current: None,
+            highest: None,
+            restart: None,
         }
     }
 
@@ -59,16 +70,49 @@ impl RefWatermark {
 
     /// A source registered again keeps what it had.
     pub fn register(&mut self, source: u32, now: i64) {
-        self.sources.entry(source).or_insert(Clock {
-            max: None,
-            last_seen: now,
-        });
+        if self.sources.contains_key(&source) {
+            return;
+        }
+        let running = self.highest.is_some();
+        self.sources.insert(
+            source,
+            Clock {
+                max: None,
+                last_seen: now,
+                catching_up: running,
+            },
+        );
+        if running {
+            self.restart = Some(self.restart.map_or(now, |t| t.max(now)));
+        }
+    }
+
+    /// Whether the next advance starts over from the clocks (and may go back).
+    pub fn restarts(&self) -> bool {
+        self.restart.is_some()
+    }
+
+    /// Before a batch: a pending restart happens at the time of the registration, so the
+    /// batch is judged by the watermark the clocks make.
+    fn settle(&mut self) {
+        if let Some(at) = self.restart {
+            self.advance(at);
+        }
+    }
+
+    /// What a row of `source` is judged by besides its own clock.
+    fn judge(&self, source: u32) -> Option<i64> {
+        match self.sources.get(&source) {
+            Some(clock) if clock.catching_up => self.current,
+            _ => self.highest,
+        }
     }
 
     pub fn observe(&mut self, source: u32, max: i64, now: i64) {
         let clock = self.sources.entry(source).or_insert(Clock {
             max: None,
             last_seen: now,
+            catching_up: false,
         });
         clock.max = Some(clock.max.map_or(max, |m| m.max(max)));
         clock.last_seen = clock.last_seen.max(now);
@@ -110,7 +154,11 @@ impl RefWatermark {
 
     pub fn advance(&mut self, now: i64) -> Option<i64> {
         let bounds = self.bounds(now);
+        let restart = self.restart.take().is_some();
         if bounds.held {
+            if restart {
+                self.current = None;
+            }
             return self.current;
         }
         let candidate = if bounds.active.is_empty() {
@@ -119,7 +167,19 @@ impl RefWatermark {
             bounds.active.iter().copied().min()
         };
         if let Some(candidate) = candidate {
-            self.current = Some(self.current.map_or(candidate, |c| c.max(candidate)));
+            self.current = Some(match self.current {
+                Some(c) if !restart => c.max(candidate),
+                _ => candidate,
+            });
+        }
+        self.highest = self.highest.max(self.current);
+        let lag = self.out_of_orderness_ms + 1;
+        if let Some(highest) = self.highest {
+            for clock in self.sources.values_mut() {
+                if clock.max.is_some_and(|m| m - lag >= highest) {
+                    clock.catching_up = false;
+                }
+            }
         }
         self.current
     }
@@ -127,12 +187,6 @@ impl RefWatermark {
     pub fn finish(&mut self) {
         self.current = Some(i64::MAX);
     }
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct WindowState {
-    /// End + allowed lateness passed: nothing may be folded in any more.
-    retired: bool,
 }
 
 /// One (window, sensor) cell's emissions.
@@ -160,8 +214,14 @@ pub struct Reference {
     offset_ms: i64,
     lateness_ms: i64,
     pub watermark: RefWatermark,
-    windows: BTreeMap<(usize, i64), WindowState>,
+    /// Open windows: those with a cell, not retired since.
+    windows: BTreeSet<(usize, i64)>,
+    /// Windows retired (end + allowed lateness passed): only a source catching up may
+    /// fold into one again, which opens it afresh.
+    retired: BTreeSet<(usize, i64)>,
     cells: BTreeMap<(usize, i64, usize), Vec<Row>>,
+    /// The cells of retired windows, as last emitted.
+    archived: BTreeMap<(usize, i64, usize), Vec<Row>>,
     marks: BTreeMap<(usize, i64, usize), CellState>,
 }
 
@@ -193,8 +253,10 @@ impl Reference {
             },
             lateness_ms: spec.allowed_lateness_ms,
             watermark: RefWatermark::new(spec.out_of_orderness_ms, spec.idle_timeout_ms),
-            windows: BTreeMap::new(),
+            windows: BTreeSet::new(),
+            retired: BTreeSet::new(),
             cells: BTreeMap::new(),
+            archived: BTreeMap::new(),
             marks: BTreeMap::new(),
         }
     }
@@ -202,8 +264,10 @@ impl Reference {
     /// Folds a batch, judging each row against the watermark from before the batch, then
     /// moves the source's clock.
     pub fn process(&mut self, source: u32, now: i64, rows: &[Row]) -> Result<Verdict, String> {
-        // Each row is judged against the later of the operator watermark and its source's
-        // own: the newest event time of the source before the row, minus out-of-orderness.
+        self.watermark.settle();
+        // Each row is judged against the later of the operator watermark (the highest, or
+        // for a source catching up the current one) and its source's own: the newest event
+        // time of the source before the row, minus out-of-orderness.
         let mut newest = self
             .watermark
             .sources
@@ -212,7 +276,7 @@ impl Reference {
         let mut row_watermarks = Vec::new();
         for row in rows {
             let own = newest.map(|m| m - self.watermark.out_of_orderness_ms - 1);
-            row_watermarks.push(match (self.watermark.current(), own) {
+            row_watermarks.push(match (self.watermark.judge(source), own) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             });
@@ -237,10 +301,15 @@ impl Reference {
                     }
                     // the window was due (end ≤ watermark) before this row came
                     late |= wm.is_some_and(|w| end <= w);
-                    let state = self.windows.entry((shape, start)).or_default();
-                    if state.retired {
+                    let catching_up = self
+                        .watermark
+                        .sources
+                        .get(&source)
+                        .is_some_and(|c| c.catching_up);
+                    if self.retired.contains(&(shape, start)) && !catching_up {
                         return Err(format!("row {row:?} folded into retired window {start}"));
                     }
+                    self.windows.insert((shape, start));
                     self.marks
                         .entry((shape, start, row.sensor))
                         .or_default()
@@ -285,10 +354,11 @@ impl Reference {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for (&(shape, start), state) in self.windows.iter_mut() {
+        let mut retire = Vec::new();
+        for &(shape, start) in &self.windows {
             let (size, slide) = self.shapes[shape];
             let end = start + size;
-            if state.retired || end > wm {
+            if end > wm {
                 continue;
             }
             let cells = self
@@ -308,24 +378,36 @@ impl Reference {
                 out.push((key, values(rows, start, size)));
             }
             if end + self.lateness_ms <= wm {
-                state.retired = true;
+                retire.push((shape, start));
             }
+        }
+        for window in retire {
+            let (shape, start) = window;
+            let range = (shape, start, 0)..=(shape, start, usize::MAX);
+            let keys: Vec<_> = self.cells.range(range).map(|(k, _)| *k).collect();
+            for key in keys {
+                self.marks.remove(&key);
+                if let Some(rows) = self.cells.remove(&key) {
+                    self.archived.insert(key, rows);
+                }
+            }
+            self.windows.remove(&window);
+            self.retired.insert(window);
         }
         out
     }
 
     /// (sensor, window) states of windows not retired.
     pub fn open_states(&self) -> usize {
-        self.cells
-            .keys()
-            .filter(|(shape, start, _)| !self.windows[&(*shape, *start)].retired)
-            .count()
+        self.cells.len()
     }
 
-    /// Every row folded into each (shape, window, sensor), as final values; the key's
-    /// revision is 0 (callers ignore it).
+    /// Every row folded into each (shape, window, sensor) — of its latest opening — as
+    /// final values; the key's revision is 0 (callers ignore it).
     pub fn totals(&self) -> Vec<(Key, Values)> {
-        self.cells
+        let mut cells = self.archived.clone();
+        cells.extend(self.cells.iter().map(|(k, rows)| (*k, rows.clone())));
+        cells
             .iter()
             .map(|(&(shape, start, sensor), rows)| {
                 let (size, slide) = self.shapes[shape];

@@ -264,6 +264,12 @@ pub fn scenario(shape_kind: Shapes, lateness_kind: Lateness) -> impl Strategy<Va
 }
 
 /// Turns relative clocks into absolute timestamps and processing times.
+///
+/// As in the pipeline, where producers key messages by entity, each sensor is sent by one
+/// source only. A registration of a source seen before (registered or sent) becomes a
+/// heartbeat: the pipeline never registers a partition again without its state (it comes
+/// back through a restore), and a source registered anew while the watermark is known
+/// starts its entities' windows afresh.
 fn materialise(
     spec: WindowSpec,
     sources: u32,
@@ -274,18 +280,20 @@ fn materialise(
     let mut clocks: Vec<i64> = start_s.iter().map(|s| T0 + s * 1000).collect();
     let mut now = T0;
     let mut events = Vec::with_capacity(steps.len());
+    let mut seen: Vec<bool> = (0..MAX_SOURCES as usize).map(|s| registered[s]).collect();
     for step in steps {
         now += step.dt_ms;
         let op = match step.op {
             OpGen::Batch(source, rows) => {
                 let source = source % sources;
+                seen[source as usize] = true;
                 let clock = &mut clocks[source as usize];
                 let rows = rows
                     .into_iter()
                     .map(|r| {
                         *clock += r.clock_step_s * 1000;
                         Row {
-                            sensor: r.sensor,
+                            sensor: sensor_of(source, sources, r.sensor),
                             lane: r.lane,
                             ts: *clock - r.behind_ms + r.nudge_ms,
                             interval_s: r.interval_s,
@@ -298,7 +306,14 @@ fn materialise(
                     .collect();
                 Op::Batch { source, rows }
             }
-            OpGen::Register(s) => Op::Register(s % sources),
+            OpGen::Register(s) => {
+                let s = s % sources;
+                if std::mem::replace(&mut seen[s as usize], true) {
+                    Op::Heartbeat(s)
+                } else {
+                    Op::Register(s)
+                }
+            }
             OpGen::Heartbeat(s) => Op::Heartbeat(s % sources),
             OpGen::Remove(s) => Op::Remove(s % sources),
         };
@@ -313,6 +328,14 @@ fn materialise(
         registered: (0..sources).filter(|&s| registered[s as usize]).collect(),
         events,
     }
+}
+
+/// The `pick`-th sensor of those `source` sends: sensors `k` with `k % sources == source`.
+fn sensor_of(source: u32, sources: u32, pick: usize) -> usize {
+    let own: Vec<usize> = (0..SENSORS.len())
+        .filter(|k| *k as u32 % sources == source)
+        .collect();
+    own[pick % own.len()]
 }
 
 /// One operation on a [`stadtpuls_processing::window::watermark::WatermarkTracker`].
