@@ -21,9 +21,12 @@
 //! with a warning and `stadtpuls_checkpoint_corrupt_total`. See
 //! `docs/decisions/002-effectively-once.md`.
 
+mod claim;
+
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tracing::warn;
 
@@ -60,12 +63,20 @@ pub struct Checkpoint {
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
     dir: PathBuf,
+    /// Names this instance in task claims ([`claim`]).
+    instance: Arc<str>,
 }
 
+pub use claim::Claim;
+
 impl CheckpointStore {
-    /// A store rooted at `dir` (created on the first write).
+    /// A store rooted at `dir` (created on the first write), with a new instance id for
+    /// its claims.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            instance: claim::new_instance_id(),
+        }
     }
 
     /// The root directory.

@@ -456,14 +456,19 @@ impl WindowSink for HistorySink {
                     .inc();
             })
     }
+
+    fn discard(&mut self, task: &Task) {
+        if let Some(staged) = self.staged.remove(task) {
+            self.set_staged_rows(self.staged_rows - staged.rows);
+        }
+        self.committed.remove(task);
+    }
 }
 
 impl HistorySink {
     /// [`WindowSink::recover`] without the failure count.
     fn recover_task(&mut self, task: &Task, committed_epoch: u64) -> Result<()> {
-        if let Some(staged) = self.staged.remove(task) {
-            self.set_staged_rows(self.staged_rows - staged.rows);
-        }
+        self.discard(task);
         let journals = compaction::roll_all(&self.root)?;
         let removed = epochs::roll_back(&self.root, task, committed_epoch)?;
         if removed > 0 || journals > 0 {

@@ -274,6 +274,16 @@ pub static CHECKPOINT_CORRUPT: LazyLock<IntCounter> = LazyLock::new(|| {
     .unwrap_or_else(|e| panic!("metric stadtpuls_checkpoint_corrupt_total: {e}"))
 });
 
+/// Tasks dropped because another instance had claimed them (this one was replaced in the
+/// group while it was stuck): their uncommitted output was discarded, not written.
+pub static TASKS_FENCED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "stadtpuls_tasks_fenced_total",
+        "Tasks dropped without committing because another instance claimed them (zombie fencing)"
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_tasks_fenced_total: {e}"))
+});
+
 /// Failed sink commits, by sink; the runner retries them.
 pub static SINK_COMMIT_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
@@ -366,6 +376,7 @@ pub fn register() {
     LazyLock::force(&CHECKPOINTS);
     LazyLock::force(&CHECKPOINT_BYTES);
     LazyLock::force(&CHECKPOINT_CORRUPT);
+    LazyLock::force(&TASKS_FENCED);
     LazyLock::force(&SINK_COMMIT_FAILURES);
     LazyLock::force(&INPUT_OFFSET_ANOMALIES);
     LazyLock::force(&SINK_STAGED_ROWS);

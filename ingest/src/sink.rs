@@ -85,6 +85,11 @@ pub trait WindowSink {
     /// # Errors
     /// When the orphans cannot be removed; the task must not start.
     fn recover(&mut self, task: &Task, committed_epoch: u64) -> Result<()>;
+
+    /// Forgets what is staged for `task` without touching anything durable: the task
+    /// belongs to another instance now (see `checkpoint/claim.rs`), whose output this one
+    /// must not change.
+    fn discard(&mut self, task: &Task);
 }
 
 /// No sink: closed windows go nowhere but the live view (demo, benchmarks, tests).
@@ -108,6 +113,8 @@ impl WindowSink for () {
     fn recover(&mut self, _task: &Task, _committed_epoch: u64) -> Result<()> {
         Ok(())
     }
+
+    fn discard(&mut self, _task: &Task) {}
 }
 
 /// Two sinks as one (history and output topics); nest pairs for more.
@@ -181,6 +188,14 @@ impl<A: WindowSink, B: WindowSink> WindowSink for SinkPair<A, B> {
         self.first.recover(task, committed_epoch)?;
         self.second.recover(task, committed_epoch)
     }
+
+    fn discard(&mut self, task: &Task) {
+        if self.first_done.as_ref().is_some_and(|(t, _)| t == task) {
+            self.first_done = None;
+        }
+        self.first.discard(task);
+        self.second.discard(task);
+    }
 }
 
 /// Labels an error with the sink it came from, for `stadtpuls_sink_commit_failures_total`.
@@ -233,6 +248,12 @@ impl<S: WindowSink> WindowSink for Option<S> {
         match self {
             Some(sink) => sink.recover(task, committed_epoch),
             None => Ok(()),
+        }
+    }
+
+    fn discard(&mut self, task: &Task) {
+        if let Some(sink) = self {
+            sink.discard(task);
         }
     }
 }

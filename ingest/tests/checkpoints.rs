@@ -1,14 +1,16 @@
 //! The runner with a checkpoint store and a committing sink, without Kafka: runs that
 //! crash (an error mid-stream, a sink that dies between its commit and the snapshot),
 //! stop on shutdown and resume from the checkpoints commit exactly the rows of one
-//! uninterrupted run — nothing lost, nothing doubled.
+//! uninterrupted run — nothing lost, nothing doubled; and an instance stuck in a failing
+//! commit while another takes its tasks over commits nothing once it is unstuck.
 
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{TASKS, pipeline, stream, window_lines};
 use stadtpuls_ingest::checkpoint::CheckpointStore;
@@ -46,6 +48,9 @@ struct TestSink {
     die_after_commit: Option<u64>,
     /// Fails the commits of this epoch this many times first.
     fail_commits: Option<(u64, u32)>,
+    /// Fails every commit of an epoch from this one on while the flag is set (a full
+    /// disk), counting the failures.
+    stuck_from: Option<(u64, Arc<AtomicBool>, Arc<AtomicU32>)>,
 }
 
 impl WindowSink for TestSink {
@@ -77,6 +82,16 @@ impl WindowSink for TestSink {
                 detail: "disk full".into(),
             });
         }
+        if let Some((from, stuck, failures)) = &self.stuck_from
+            && epoch >= *from
+            && stuck.load(Ordering::Acquire)
+        {
+            failures.fetch_add(1, Ordering::AcqRel);
+            return Err(IngestError::Sink {
+                sink: "stuck",
+                detail: "disk full".into(),
+            });
+        }
         let rows = self.staged.remove(task).unwrap_or_default();
         self.committed
             .0
@@ -103,6 +118,10 @@ impl WindowSink for TestSink {
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|(t, epoch), _| *t != name || *epoch <= committed_epoch);
         Ok(())
+    }
+
+    fn discard(&mut self, task: &Task) {
+        self.staged.remove(task);
     }
 }
 
@@ -329,6 +348,109 @@ fn crashes_and_restarts_commit_the_rows_of_one_uninterrupted_run() {
             "{} rows committed vs {} uninterrupted\nmissing: {missing:#?}\nextra: {extra:#?}",
             got.len(),
             reference.len()
+        );
+    }
+}
+
+/// The rows of one run of the whole stream from an empty store.
+fn reference_rows(batches: &[(i64, Vec<RawMessage>)]) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = CheckpointStore::new(dir.path());
+    let mut sink = TestSink::default();
+    let mut source = ReplaySource::new(batches, &store);
+    let (_stop, stop_rx) = watch::channel(false);
+    run(&mut source, &mut sink, &checkpointing(&store, 40), stop_rx).expect("clean run");
+    sink.committed.rows()
+}
+
+#[test]
+fn an_instance_stuck_in_a_commit_while_another_takes_over_commits_nothing_after() {
+    let batches = stream(11, t0());
+    let reference = reference_rows(&batches);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let committed = Committed::default();
+    let stuck = Arc::new(AtomicBool::new(true));
+    let failures = Arc::new(AtomicU32::new(0));
+    // Z: checkpoints twice, then its sink fails (a full disk) from epoch 3 on
+    let zombie = {
+        let store = CheckpointStore::new(dir.path());
+        let mut sink = TestSink {
+            committed: committed.clone(),
+            stuck_from: Some((3, stuck.clone(), failures.clone())),
+            ..TestSink::default()
+        };
+        let batches = batches.clone();
+        std::thread::spawn(move || {
+            let mut source = ReplaySource::new(&batches, &store);
+            let (_stop, stop_rx) = watch::channel(false);
+            run(&mut source, &mut sink, &checkpointing(&store, 40), stop_rx)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while failures.load(Ordering::Acquire) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the first instance never got stuck"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The group replaced Z (max.poll.interval.ms passed): N takes every task over from
+    // Z's last checkpoints and finishes the stream.
+    let store = CheckpointStore::new(dir.path());
+    let taken_over: Vec<u64> = TASKS
+        .iter()
+        .filter_map(|&(_, topic, partition)| {
+            let task = Task {
+                topic: Arc::from(topic),
+                partition,
+            };
+            store.load(&task).ok().flatten().map(|c| c.epoch)
+        })
+        .collect();
+    assert!(
+        taken_over.iter().any(|&e| e >= 2),
+        "Z checkpointed before it got stuck: {taken_over:?}"
+    );
+    let mut source = ReplaySource::new(&batches, &store);
+    let mut sink = TestSink {
+        committed: committed.clone(),
+        ..TestSink::default()
+    };
+    let (_stop, stop_rx) = watch::channel(false);
+    run(&mut source, &mut sink, &checkpointing(&store, 40), stop_rx).expect("N finishes");
+    let fenced_before = stadtpuls_ingest::metrics::TASKS_FENCED.get();
+    // The disk is back: Z's retry finds its tasks claimed by N and drops them.
+    stuck.store(false, Ordering::Release);
+    zombie
+        .join()
+        .expect("Z does not panic")
+        .expect("Z runs on to the end of its input");
+    let got = committed.rows();
+    let extra: Vec<_> = got
+        .iter()
+        .filter(|r| !reference.contains(r))
+        .take(3)
+        .collect();
+    assert!(
+        got == reference,
+        "{} rows committed vs {} uninterrupted; extra: {extra:#?}",
+        got.len(),
+        reference.len()
+    );
+    assert!(
+        stadtpuls_ingest::metrics::TASKS_FENCED.get() > fenced_before,
+        "Z fenced its tasks"
+    );
+    for &(_, topic, partition) in &TASKS {
+        let task = Task {
+            topic: Arc::from(topic),
+            partition,
+        };
+        let claim = store.read_claim(&task).expect("claim readable");
+        assert_eq!(
+            claim.map(|c| c.instance.to_string()),
+            Some(store.instance().to_owned()),
+            "N still owns {task}"
         );
     }
 }

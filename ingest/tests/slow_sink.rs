@@ -446,6 +446,11 @@ impl WindowSink for SlowSink {
         self.staged.remove(task);
         self.inner.recover(task, committed_epoch)
     }
+
+    fn discard(&mut self, task: &Task) {
+        self.staged.remove(task);
+        self.inner.discard(task);
+    }
 }
 
 /// The Kafka source, counting what the runner read; ends the input once every produced

@@ -387,4 +387,8 @@ impl WindowSink for OutputTopics {
         self.remove(task);
         Ok(())
     }
+
+    fn discard(&mut self, task: &Task) {
+        self.remove(task);
+    }
 }

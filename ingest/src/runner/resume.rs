@@ -67,6 +67,12 @@ pub(crate) struct Screen {
 }
 
 impl Screen {
+    /// Drops a message no task here may apply (one of a fenced task's); returns false.
+    pub(crate) fn reject(&mut self) -> bool {
+        self.out.dropped = true;
+        false
+    }
+
     /// Whether to keep `m`, a message of `task` whose state expects offset `next` (if
     /// known) and which may be `resume`-ing from a checkpoint.
     pub(crate) fn check(

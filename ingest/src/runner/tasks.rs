@@ -7,8 +7,13 @@
 //! runner does not read meanwhile, so memory stays bounded and nothing is lost. A crash
 //! at any point leaves the newest complete snapshot, and `WindowSink::recover` drops
 //! output of the epoch that did not complete.
+//!
+//! An assigned task is claimed in the store before its checkpoint is read, and every
+//! commit attempt and snapshot write first checks that the claim still stands
+//! (`checkpoint/claim.rs`): a task another instance has taken over meanwhile is *fenced* —
+//! dropped with what it staged, its messages ignored until it is assigned again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use stadtpuls_config::CheckpointConfig;
@@ -89,6 +94,8 @@ struct TaskEntry {
 pub(crate) enum Round {
     Done,
     Abandoned,
+    /// (A task's commit or snapshot) another instance has claimed the task.
+    Fenced,
 }
 
 /// The tasks this instance owns.
@@ -96,6 +103,9 @@ pub(crate) enum Round {
 pub(crate) struct Tasks {
     config: Checkpointing,
     tasks: BTreeMap<SourceId, TaskEntry>,
+    /// Tasks another instance claimed while this one held them: their messages are
+    /// dropped until the group assigns them here again.
+    fenced: BTreeSet<SourceId>,
     last: Instant,
     warned_unowned: bool,
 }
@@ -105,6 +115,7 @@ impl Tasks {
         Self {
             config,
             tasks: BTreeMap::new(),
+            fenced: BTreeSet::new(),
             last: Instant::now(),
             warned_unowned: false,
         }
@@ -146,6 +157,11 @@ impl Tasks {
                 .unwrap_or_default(),
             detail,
         })?;
+        self.fenced.remove(&source);
+        let checkpoint = match &self.config.store {
+            Some(store) => claim(store, &task, checkpoint)?,
+            None => checkpoint,
+        };
         let epoch = checkpoint.as_ref().map_or(0, |c| c.epoch);
         if self.snapshots() && recover(sinks, &task, epoch, shutdown).await == Round::Abandoned {
             return Ok(Round::Abandoned);
@@ -196,6 +212,9 @@ impl Tasks {
         }
         let mut screen = Screen::default();
         messages.retain(|m| {
+            if self.fenced.contains(&m.source) {
+                return screen.reject();
+            }
             let Some(entry) = self.tasks.get_mut(&m.source) else {
                 return true;
             };
@@ -208,6 +227,9 @@ impl Tasks {
     /// task is waiting for its first message and every run goes on densely from where its
     /// task (or the batch's previous run of it) left off — the screen would keep it all.
     fn continues(&self, messages: &[RawMessage]) -> bool {
+        if !self.fenced.is_empty() {
+            return false;
+        }
         let mut next: Vec<(SourceId, i64)> = Vec::new();
         let mut start = 0;
         while let Some(first) = messages.get(start) {
@@ -336,7 +358,7 @@ impl Tasks {
     /// they pass or shutdown is requested, which abandons the round.
     pub(crate) async fn checkpoint<S: Source, K: WindowSink>(
         &mut self,
-        pipeline: &Pipeline,
+        pipeline: &mut Pipeline,
         sinks: &mut K,
         source: &mut S,
         only: Option<&[SourceId]>,
@@ -346,25 +368,39 @@ impl Tasks {
         let _span = info_span!("checkpoint").entered();
         let mut bytes = 0u64;
         let mut offsets = Vec::new();
+        let mut fenced = Vec::new();
+        let store = self.config.store.as_ref();
         for (&id, entry) in &mut self.tasks {
             if !entry.changed || only.is_some_and(|o| !o.contains(&id)) {
                 continue;
             }
             let epoch = entry.epoch + 1;
-            if commit(sinks, &entry.task, epoch, shutdown).await == Round::Abandoned {
-                return Ok(Round::Abandoned);
+            match commit(sinks, &entry.task, epoch, store, shutdown).await {
+                Round::Done => {}
+                Round::Abandoned => return Ok(Round::Abandoned),
+                Round::Fenced => {
+                    fenced.push(id);
+                    continue;
+                }
             }
-            if let (Some(store), Some(offset)) = (&self.config.store, entry.offset) {
+            if let (Some(store), Some(offset)) = (store, entry.offset) {
                 let body = pipeline.snapshot(id).encode()?;
                 match write(store, &entry.task, epoch, offset, &body, shutdown).await {
-                    Some(written) => bytes += written,
-                    None => return Ok(Round::Abandoned),
+                    Written::Bytes(written) => bytes += written,
+                    Written::Abandoned => return Ok(Round::Abandoned),
+                    Written::Fenced => {
+                        fenced.push(id);
+                        continue;
+                    }
                 }
                 metrics::CHECKPOINTS.inc();
                 offsets.push((id, offset));
             }
             entry.epoch = epoch;
             entry.changed = false;
+        }
+        for id in fenced {
+            self.fence(pipeline, sinks, id);
         }
         if !offsets.is_empty()
             && let Err(error) = source.commit_offsets(&offsets)
@@ -380,8 +416,22 @@ impl Tasks {
         Ok(Round::Done)
     }
 
+    /// Drops a task another instance has claimed, with everything it staged: its epoch is
+    /// that instance's to write now, from the last checkpoint.
+    fn fence<K: WindowSink>(&mut self, pipeline: &mut Pipeline, sinks: &mut K, source: SourceId) {
+        pipeline.revoke(source);
+        let Some(entry) = self.tasks.remove(&source) else {
+            return;
+        };
+        sinks.discard(&entry.task);
+        self.fenced.insert(source);
+        metrics::TASKS_FENCED.inc();
+        warn!(task = %entry.task, epoch = entry.epoch, "task {} was taken over by another instance while this one held it (replaced in the group: stuck longer than max.poll.interval.ms, or cut off from the coordinator); dropped without committing epoch {}", entry.task, entry.epoch + 1);
+    }
+
     /// Drops a revoked task (after its checkpoint).
     pub(crate) fn revoke(&mut self, pipeline: &mut Pipeline, source: SourceId) {
+        self.fenced.remove(&source);
         pipeline.revoke(source);
         if let Some(entry) = self.tasks.remove(&source) {
             info!(task = %entry.task, epoch = entry.epoch, "task {} revoked after its checkpoint", entry.task);
@@ -425,10 +475,11 @@ async fn commit<K: WindowSink>(
     sinks: &mut K,
     task: &Task,
     epoch: u64,
+    store: Option<&CheckpointStore>,
     shutdown: &watch::Receiver<bool>,
 ) -> Round {
     let started = Instant::now();
-    let round = commit_with_retry(sinks, task, epoch, shutdown).await;
+    let round = commit_with_retry(sinks, task, epoch, store, shutdown).await;
     metrics::SINK_COMMIT_DURATION.observe(started.elapsed().as_secs_f64());
     round
 }
@@ -437,11 +488,24 @@ async fn commit_with_retry<K: WindowSink>(
     sinks: &mut K,
     task: &Task,
     epoch: u64,
+    store: Option<&CheckpointStore>,
     shutdown: &watch::Receiver<bool>,
 ) -> Round {
     let mut backoff = FIRST_BACKOFF;
     let mut attempts = 0;
     loop {
+        match owned(store, task) {
+            Ok(true) => {}
+            Ok(false) => return Round::Fenced,
+            Err(error) => {
+                warn!(%error, task = %task, epoch, retry_in_ms = backoff.as_millis() as u64, "cannot read the task's claim before committing; consumption paused");
+                if pause(backoff, shutdown).await || *shutdown.borrow() {
+                    return Round::Abandoned;
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        }
         // A commit waits for the broker (output deliveries, up to `message.timeout.ms`):
         // after a shutdown request it gets a grace period, then the round is given up.
         let attempt = tokio::select! {
@@ -508,7 +572,40 @@ async fn recover<K: WindowSink>(
     }
 }
 
-/// Writes a snapshot, retrying with backoff; `None` when abandoned for shutdown.
+/// Whether this instance still owns `task` (always, without a store).
+fn owned(store: Option<&CheckpointStore>, task: &Task) -> Result<bool> {
+    store.map_or(Ok(true), |store| store.holds(task))
+}
+
+/// Claims an assigned task before its state is read, and reads its checkpoint again: the
+/// source positioned the partition at the checkpoint it found before the claim, and the
+/// previous owner may have written a newer one until it saw the claim (the messages
+/// between the two are then dropped by the resume screen).
+fn claim(
+    store: &CheckpointStore,
+    task: &Task,
+    positioned: Option<Checkpoint>,
+) -> Result<Option<Checkpoint>> {
+    let generation = store.claim(task)?;
+    let current = store.load(task)?;
+    let before = positioned.as_ref().map(|c| c.epoch);
+    let now = current.as_ref().map(|c| c.epoch);
+    if now != before {
+        info!(task = %task, generation, positioned_epoch = before, epoch = now, "the previous owner checkpointed task {task} after it was positioned; restoring the newer checkpoint");
+    }
+    Ok(current)
+}
+
+/// What a snapshot write came to.
+enum Written {
+    Bytes(u64),
+    /// Shutdown was requested.
+    Abandoned,
+    /// Another instance claimed the task.
+    Fenced,
+}
+
+/// Writes a snapshot if this instance still owns the task, retrying with backoff.
 async fn write(
     store: &CheckpointStore,
     task: &Task,
@@ -516,22 +613,28 @@ async fn write(
     offset: i64,
     body: &[u8],
     shutdown: &watch::Receiver<bool>,
-) -> Option<u64> {
+) -> Written {
     let mut backoff = FIRST_BACKOFF;
     let mut attempts = 0;
     loop {
-        let error = match store.write(task, epoch, offset, body) {
-            Ok(written) => return Some(written),
+        let written = store.holds(task).and_then(|owned| {
+            owned
+                .then(|| store.write(task, epoch, offset, body))
+                .transpose()
+        });
+        let error = match written {
+            Ok(Some(bytes)) => return Written::Bytes(bytes),
+            Ok(None) => return Written::Fenced,
             Err(error) => error,
         };
         attempts += 1;
         if *shutdown.borrow() && attempts >= SHUTDOWN_ATTEMPTS {
             warn!(%error, task = %task, epoch, "giving up on the checkpoint for shutdown; the tail is replayed after the restart");
-            return None;
+            return Written::Abandoned;
         }
         warn!(%error, task = %task, epoch, retry_in_ms = backoff.as_millis() as u64, "checkpoint write failed; consumption paused");
         if pause(backoff, shutdown).await {
-            return None;
+            return Written::Abandoned;
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
