@@ -7,6 +7,7 @@
 //! snapshot with its state; without one, offsets are stored after every batch.
 
 mod resume;
+mod retry;
 mod tasks;
 
 pub use tasks::{Assignment, Checkpointing};
@@ -434,7 +435,7 @@ fn overlapped(
 }
 
 /// Retries until the sink accepts: committing past an unwritten dead letter would lose it.
-/// False when shutdown was requested and the grace ([`tasks::SHUTDOWN_GRACE`]) ran out
+/// False when shutdown was requested and the grace ([`retry::SHUTDOWN_GRACE`]) ran out
 /// first: the batch must then not be checkpointed, so that it is read again.
 async fn send_with_retry<D: DeadLetterSink>(
     sink: &mut D,
@@ -444,7 +445,7 @@ async fn send_with_retry<D: DeadLetterSink>(
     if letters.is_empty() {
         return true;
     }
-    let grace = tasks::shutdown_grace(shutdown);
+    let grace = retry::shutdown_grace(shutdown);
     tokio::pin!(grace);
     let mut backoff = Duration::from_millis(100);
     let given_up = |sink: &D| {

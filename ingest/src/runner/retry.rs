@@ -1,0 +1,221 @@
+//! Durable steps of a checkpoint, retried until they pass: sink commits and recoveries,
+//! snapshot writes, each first checking that this instance still owns the task
+//! (`checkpoint/claim.rs`). Reading pauses meanwhile, so memory stays bounded; a shutdown
+//! request gives them a grace period, then the round is given up and its tail replayed
+//! after the restart.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::tasks::Round;
+use crate::checkpoint::{Checkpoint, CheckpointStore};
+use crate::sink::{Task, WindowSink};
+use crate::{IngestError, Result, metrics};
+
+/// Retries before a shutdown gives up on a failing sink or store (the tail is replayed
+/// after the restart instead).
+const SHUTDOWN_ATTEMPTS: u32 = 3;
+
+/// How long a sink commit or a dead-letter write still waits once shutdown was requested
+/// (a broker that is down would hold it for `message.timeout.ms`, longer than a container
+/// runtime waits before SIGKILL). What it gives up is replayed after the restart.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Resolves [`SHUTDOWN_GRACE`] after shutdown was requested; never before.
+pub(crate) async fn shutdown_grace(shutdown: &watch::Receiver<bool>) {
+    let mut watch = shutdown.clone();
+    while !*watch.borrow_and_update() {
+        if watch.changed().await.is_err() {
+            // the sender is gone without a request: no shutdown to wait for
+            std::future::pending::<()>().await;
+        }
+    }
+    tokio::time::sleep(SHUTDOWN_GRACE).await;
+}
+
+/// First retry delay; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Commits `task`'s epoch on every sink, retrying with backoff; the wait, retries
+/// included, is `stadtpuls_sink_commit_duration_seconds` (reading pauses meanwhile).
+pub(super) async fn commit<K: WindowSink>(
+    sinks: &mut K,
+    task: &Task,
+    epoch: u64,
+    store: Option<&CheckpointStore>,
+    shutdown: &watch::Receiver<bool>,
+) -> Round {
+    let started = Instant::now();
+    let round = commit_with_retry(sinks, task, epoch, store, shutdown).await;
+    metrics::SINK_COMMIT_DURATION.observe(started.elapsed().as_secs_f64());
+    round
+}
+
+async fn commit_with_retry<K: WindowSink>(
+    sinks: &mut K,
+    task: &Task,
+    epoch: u64,
+    store: Option<&CheckpointStore>,
+    shutdown: &watch::Receiver<bool>,
+) -> Round {
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts = 0;
+    loop {
+        match owned(store, task) {
+            Ok(true) => {}
+            Ok(false) => return Round::Fenced,
+            Err(error) => {
+                warn!(%error, task = %task, epoch, retry_in_ms = backoff.as_millis() as u64, "cannot read the task's claim before committing; consumption paused");
+                if pause(backoff, shutdown).await || *shutdown.borrow() {
+                    return Round::Abandoned;
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        }
+        // A commit waits for the broker (output deliveries, up to `message.timeout.ms`):
+        // after a shutdown request it gets a grace period, then the round is given up.
+        let attempt = tokio::select! {
+            result = sinks.commit(task, epoch) => Some(result),
+            () = shutdown_grace(shutdown) => None,
+        };
+        let error = match attempt {
+            Some(Ok(())) => return Round::Done,
+            Some(Err(error)) => error,
+            None => {
+                warn!(task = %task, epoch, grace_s = SHUTDOWN_GRACE.as_secs(), "the commit did not finish within the shutdown grace; given up, the tail is replayed after the restart");
+                return Round::Abandoned;
+            }
+        };
+        let sink = failing_sink(&error, sinks);
+        metrics::SINK_COMMIT_FAILURES
+            .with_label_values(&[sink])
+            .inc();
+        attempts += 1;
+        if *shutdown.borrow() && attempts >= SHUTDOWN_ATTEMPTS {
+            warn!(%error, sink, task = %task, epoch, "giving up on the commit for shutdown; the tail is replayed after the restart");
+            return Round::Abandoned;
+        }
+        warn!(%error, sink, task = %task, epoch, retry_in_ms = backoff.as_millis() as u64, "sink commit failed; consumption paused");
+        if pause(backoff, shutdown).await {
+            return Round::Abandoned;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// The sink an error came from (a pair labels its errors), for logs and metrics.
+fn failing_sink<K: WindowSink>(error: &IngestError, sinks: &K) -> &'static str {
+    match error {
+        IngestError::Sink { sink, .. } => sink,
+        _ => sinks.name(),
+    }
+}
+
+/// Recovers `task` to `epoch` on every sink, retrying with backoff; abandoned only for
+/// shutdown (nothing was read for the task yet, so nothing is lost).
+pub(super) async fn recover<K: WindowSink>(
+    sinks: &mut K,
+    task: &Task,
+    epoch: u64,
+    shutdown: &watch::Receiver<bool>,
+) -> Round {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let error = match sinks.recover(task, epoch) {
+            Ok(()) => return Round::Done,
+            Err(error) => error,
+        };
+        let sink = failing_sink(&error, sinks);
+        if *shutdown.borrow() {
+            warn!(%error, sink, task = %task, epoch, "giving up on the recovery for shutdown");
+            return Round::Abandoned;
+        }
+        warn!(%error, sink, task = %task, epoch, retry_in_ms = backoff.as_millis() as u64, "sink recovery failed; consumption paused");
+        if pause(backoff, shutdown).await {
+            return Round::Abandoned;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Whether this instance still owns `task` (always, without a store).
+fn owned(store: Option<&CheckpointStore>, task: &Task) -> Result<bool> {
+    store.map_or(Ok(true), |store| store.holds(task))
+}
+
+/// Claims an assigned task before its state is read, and reads its checkpoint again: the
+/// source positioned the partition at the checkpoint it found before the claim, and the
+/// previous owner may have written a newer one until it saw the claim (the messages
+/// between the two are then dropped by the resume screen).
+pub(super) fn claim(
+    store: &CheckpointStore,
+    task: &Task,
+    positioned: Option<Checkpoint>,
+) -> Result<Option<Checkpoint>> {
+    let generation = store.claim(task)?;
+    let current = store.load(task)?;
+    let before = positioned.as_ref().map(|c| c.epoch);
+    let now = current.as_ref().map(|c| c.epoch);
+    if now != before {
+        info!(task = %task, generation, positioned_epoch = before, epoch = now, "the previous owner checkpointed task {task} after it was positioned; restoring the newer checkpoint");
+    }
+    Ok(current)
+}
+
+/// What a snapshot write came to.
+pub(super) enum Written {
+    Bytes(u64),
+    /// Shutdown was requested.
+    Abandoned,
+    /// Another instance claimed the task.
+    Fenced,
+}
+
+/// Writes a snapshot if this instance still owns the task, retrying with backoff.
+pub(super) async fn write(
+    store: &CheckpointStore,
+    task: &Task,
+    epoch: u64,
+    offset: i64,
+    body: &[u8],
+    shutdown: &watch::Receiver<bool>,
+) -> Written {
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts = 0;
+    loop {
+        let written = store.holds(task).and_then(|owned| {
+            owned
+                .then(|| store.write(task, epoch, offset, body))
+                .transpose()
+        });
+        let error = match written {
+            Ok(Some(bytes)) => return Written::Bytes(bytes),
+            Ok(None) => return Written::Fenced,
+            Err(error) => error,
+        };
+        attempts += 1;
+        if *shutdown.borrow() && attempts >= SHUTDOWN_ATTEMPTS {
+            warn!(%error, task = %task, epoch, "giving up on the checkpoint for shutdown; the tail is replayed after the restart");
+            return Written::Abandoned;
+        }
+        warn!(%error, task = %task, epoch, retry_in_ms = backoff.as_millis() as u64, "checkpoint write failed; consumption paused");
+        if pause(backoff, shutdown).await {
+            return Written::Abandoned;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Sleeps `backoff`; true when shutdown was requested meanwhile (while running normally).
+async fn pause(backoff: Duration, shutdown: &watch::Receiver<bool>) -> bool {
+    let stopping = *shutdown.borrow();
+    let mut watch = shutdown.clone();
+    tokio::select! {
+        () = tokio::time::sleep(backoff) => false,
+        changed = watch.changed(), if !stopping => changed.is_ok() && *watch.borrow(),
+    }
+}
