@@ -6,254 +6,21 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::panic::AssertUnwindSafe;
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use common::{TASKS, pipeline, stream, window_lines};
+use common::harness::{Committed, ReplaySource, TestSink, checkpointing, reference_rows, run, t0};
+use common::{TASKS, stream};
 use stadtpuls_ingest::checkpoint::CheckpointStore;
-use stadtpuls_ingest::demo::LogDeadLetters;
-use stadtpuls_ingest::pipeline::RawMessage;
-use stadtpuls_ingest::runner::{self, Assignment, Checkpointing, Source};
-use stadtpuls_ingest::sink::{Stream, Task, WindowSink};
-use stadtpuls_ingest::{IngestError, Result};
-use stadtpuls_processing::window::ClosedWindows;
+use stadtpuls_ingest::sink::Task;
 use tokio::sync::watch;
-
-/// Committed rows per (task, epoch), shared by the sinks of successive runs (the files
-/// of a history directory, say).
-#[derive(Debug, Clone, Default)]
-struct Committed(Arc<Mutex<EpochRows>>);
-
-/// Rows by (task, epoch).
-type EpochRows = BTreeMap<(String, u64), Vec<String>>;
-
-impl Committed {
-    fn rows(&self) -> Vec<String> {
-        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut rows: Vec<String> = map.values().flatten().cloned().collect();
-        rows.sort();
-        rows
-    }
-}
-
-/// A sink that stages in memory and commits into [`Committed`], honouring `recover`.
-#[derive(Debug, Default)]
-struct TestSink {
-    staged: HashMap<Task, Vec<String>>,
-    committed: Committed,
-    /// Panics right after committing this epoch (a crash before the snapshot).
-    die_after_commit: Option<u64>,
-    /// Fails the commits of this epoch this many times first.
-    fail_commits: Option<(u64, u32)>,
-    /// Fails every commit of an epoch from this one on while the flag is set (a full
-    /// disk), counting the failures.
-    stuck_from: Option<(u64, Arc<AtomicBool>, Arc<AtomicU32>)>,
-}
-
-impl WindowSink for TestSink {
-    fn name(&self) -> &'static str {
-        "test"
-    }
-
-    fn stage(&mut self, task: &Task, stream: Stream, closed: &ClosedWindows) -> Result<()> {
-        let label = format!("{stream:?}");
-        self.staged
-            .entry(task.clone())
-            .or_default()
-            .extend(window_lines(&label, closed));
-        Ok(())
-    }
-
-    fn staged_rows(&self) -> usize {
-        self.staged.values().map(Vec::len).sum()
-    }
-
-    async fn commit(&mut self, task: &Task, epoch: u64) -> Result<()> {
-        if let Some((failing, left)) = &mut self.fail_commits
-            && *failing == epoch
-            && *left > 0
-        {
-            *left -= 1;
-            return Err(IngestError::Sink {
-                sink: "test",
-                detail: "disk full".into(),
-            });
-        }
-        if let Some((from, stuck, failures)) = &self.stuck_from
-            && epoch >= *from
-            && stuck.load(Ordering::Acquire)
-        {
-            failures.fetch_add(1, Ordering::AcqRel);
-            return Err(IngestError::Sink {
-                sink: "stuck",
-                detail: "disk full".into(),
-            });
-        }
-        let rows = self.staged.remove(task).unwrap_or_default();
-        self.committed
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry((task.to_string(), epoch))
-            // appends, like a history that rolls several files per epoch: only
-            // `recover` removes what an unfinished epoch left
-            .or_default()
-            .extend(rows);
-        assert!(
-            self.die_after_commit != Some(epoch),
-            "crash after committing epoch {epoch} of {task}"
-        );
-        Ok(())
-    }
-
-    fn recover(&mut self, task: &Task, committed_epoch: u64) -> Result<()> {
-        self.staged.remove(task);
-        let name = task.to_string();
-        self.committed
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|(t, epoch), _| *t != name || *epoch <= committed_epoch);
-        Ok(())
-    }
-
-    fn discard(&mut self, task: &Task) {
-        self.staged.remove(task);
-    }
-}
-
-/// The stream's batches, each task starting at its checkpoint's offset like a Kafka
-/// consumer positioned by the rebalance; optionally fails at a batch (a crash) or asks
-/// for shutdown after one.
-struct ReplaySource {
-    batches: std::vec::IntoIter<Vec<RawMessage>>,
-    assignments: Vec<Assignment>,
-    start: HashMap<u32, i64>,
-    read: usize,
-    crash_at: Option<usize>,
-    stop_after: Option<(usize, watch::Sender<bool>)>,
-}
-
-impl ReplaySource {
-    fn new(batches: &[(i64, Vec<RawMessage>)], store: &CheckpointStore) -> Self {
-        let mut assignments = Vec::new();
-        let mut start = HashMap::new();
-        for (source, topic, partition) in TASKS {
-            let task = Task {
-                topic: Arc::from(topic),
-                partition,
-            };
-            let checkpoint = store.load(&task).map_err(|e| e.to_string());
-            if let Ok(Some(c)) = &checkpoint {
-                start.insert(source, c.offset);
-            }
-            assignments.push(Assignment {
-                source,
-                task,
-                checkpoint,
-            });
-        }
-        Self {
-            batches: batches
-                .iter()
-                .map(|(_, b)| b.clone())
-                .collect::<Vec<_>>()
-                .into_iter(),
-            assignments,
-            start,
-            read: 0,
-            crash_at: None,
-            stop_after: None,
-        }
-    }
-}
-
-impl Source for ReplaySource {
-    async fn next_batch(&mut self) -> Result<Option<Vec<RawMessage>>> {
-        if self.crash_at == Some(self.read) {
-            return Err(IngestError::Io(std::io::Error::other("killed")));
-        }
-        if let Some((after, stop)) = &self.stop_after
-            && self.read == *after
-        {
-            let _ = stop.send(true);
-        }
-        self.read += 1;
-        Ok(self.batches.next().map(|batch| {
-            batch
-                .into_iter()
-                .filter(|m| m.offset >= self.start.get(&m.source).copied().unwrap_or(0))
-                .collect()
-        }))
-    }
-
-    fn commit(&mut self, _batch: &[RawMessage]) -> Result<()> {
-        Ok(())
-    }
-
-    fn assigned(&mut self) -> Vec<Assignment> {
-        std::mem::take(&mut self.assignments)
-    }
-}
-
-fn checkpointing(store: &CheckpointStore, max_staged_rows: usize) -> Checkpointing {
-    Checkpointing {
-        store: Some(store.clone()),
-        interval: Duration::from_secs(3600),
-        max_staged_rows,
-    }
-}
-
-/// One run of the runner over what is left of the stream; `Err` when it crashed.
-fn run(
-    source: &mut ReplaySource,
-    sink: &mut TestSink,
-    checkpointing: &Checkpointing,
-    stop: watch::Receiver<bool>,
-) -> std::result::Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut p = pipeline();
-    let mut dead_letters = LogDeadLetters::default();
-    std::panic::catch_unwind(AssertUnwindSafe(|| {
-        runtime.block_on(runner::run(
-            &mut p,
-            source,
-            &mut dead_letters,
-            sink,
-            checkpointing,
-            stop,
-            |_| {},
-        ))
-    }))
-    .map_err(|_| "panicked".to_owned())?
-    .map(|_| ())
-    .map_err(|e| e.to_string())
-}
-
-/// Event times a few hours back: the runner's processing time is the wall clock.
-fn t0() -> i64 {
-    let hour = 3_600_000;
-    (runner::now_ms() / hour - 3) * hour
-}
 
 #[test]
 fn crashes_and_restarts_commit_the_rows_of_one_uninterrupted_run() {
     let batches = stream(5, t0());
-    let reference = {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = CheckpointStore::new(dir.path());
-        let mut sink = TestSink::default();
-        let mut source = ReplaySource::new(&batches, &store);
-        let (_stop, stop_rx) = watch::channel(false);
-        run(&mut source, &mut sink, &checkpointing(&store, 40), stop_rx).expect("clean run");
-        sink.committed.rows()
-    };
+    let reference = reference_rows(&batches);
     assert!(reference.len() > 500, "{} rows", reference.len());
     let distinct: HashSet<&String> = reference.iter().collect();
     assert_eq!(distinct.len(), reference.len(), "rows are distinct");
@@ -350,17 +117,6 @@ fn crashes_and_restarts_commit_the_rows_of_one_uninterrupted_run() {
             reference.len()
         );
     }
-}
-
-/// The rows of one run of the whole stream from an empty store.
-fn reference_rows(batches: &[(i64, Vec<RawMessage>)]) -> Vec<String> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = CheckpointStore::new(dir.path());
-    let mut sink = TestSink::default();
-    let mut source = ReplaySource::new(batches, &store);
-    let (_stop, stop_rx) = watch::channel(false);
-    run(&mut source, &mut sink, &checkpointing(&store, 40), stop_rx).expect("clean run");
-    sink.committed.rows()
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod harness;
+
 use std::sync::Arc;
 
 use arrow_array::types::TimestampMillisecondType;
