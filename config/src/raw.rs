@@ -4,13 +4,30 @@
 //! value becomes a validation error next to all the others instead of stopping the
 //! parse at the first one.
 
+mod defaults;
+mod values;
+
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Visitor};
 
-use crate::model;
+pub(crate) use values::{LaneValues, SettingValue};
+
+use defaults::{
+    default_allowed_lateness, default_almost_full_decreasing_pct,
+    default_almost_full_increasing_pct, default_batch_max_messages, default_batch_max_wait,
+    default_bind, default_brokers, default_checkpoint_dir, default_checkpoint_interval,
+    default_deadletter_topic, default_feed_interval, default_full_decreasing_pct,
+    default_full_increasing_pct, default_group_id, default_history_compact_after,
+    default_history_dir, default_history_enabled, default_history_max_file_rows,
+    default_history_retention, default_idle_timeout, default_live_retention, default_max_future,
+    default_max_message_bytes, default_max_staged_rows, default_out_of_orderness,
+    default_output_enabled, default_output_parking_topic, default_output_traffic_lanes_topic,
+    default_output_traffic_topic, default_sql_enabled, default_sql_max_concurrent,
+    default_sql_max_rows, default_sql_memory_limit_mib, default_sql_timeout, default_stale_after,
+    default_topic_pattern, default_trend_threshold_pct_per_h, default_trend_window,
+    default_version, default_window_sizes,
+};
 
 /// The only file format version so far.
 pub(crate) const CURRENT_VERSION: i64 = 1;
@@ -331,48 +348,6 @@ pub(crate) struct RawSiteClass {
     pub k2_veh_km: LaneValues,
 }
 
-/// A density threshold by lane count: one number for every lane count, or a list whose
-/// entry `i` applies to `i + 1` lanes and whose last entry also applies to wider roads
-/// (MARZ sets k1/k2 per number of lanes).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct LaneValues(pub Vec<f64>);
-
-impl<'de> Deserialize<'de> for LaneValues {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct LaneVisitor;
-
-        impl<'de> Visitor<'de> for LaneVisitor {
-            type Value = LaneValues;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number or an array of numbers, one per lane count")
-            }
-
-            fn visit_i64<E: de::Error>(self, value: i64) -> Result<LaneValues, E> {
-                Ok(LaneValues(vec![value as f64]))
-            }
-
-            fn visit_u64<E: de::Error>(self, value: u64) -> Result<LaneValues, E> {
-                Ok(LaneValues(vec![value as f64]))
-            }
-
-            fn visit_f64<E: de::Error>(self, value: f64) -> Result<LaneValues, E> {
-                Ok(LaneValues(vec![value]))
-            }
-
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<LaneValues, A::Error> {
-                let mut values = Vec::new();
-                while let Some(value) = seq.next_element::<f64>()? {
-                    values.push(value);
-                }
-                Ok(LaneValues(values))
-            }
-        }
-
-        deserializer.deserialize_any(LaneVisitor)
-    }
-}
-
 /// One `[[cities]]` entry as written; every key but `zones` is required.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -444,216 +419,4 @@ pub(crate) struct RawApiKey {
     pub key_sha256: String,
     /// City ids whose rows the key reads, or `["*"]` for all.
     pub cities: Vec<String>,
-}
-
-/// A librdkafka setting value; librdkafka takes text, so numbers and booleans are
-/// accepted and kept as they would be written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SettingValue(pub String);
-
-impl<'de> Deserialize<'de> for SettingValue {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct SettingVisitor;
-
-        impl Visitor<'_> for SettingVisitor {
-            type Value = SettingValue;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string, number or boolean")
-            }
-
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<SettingValue, E> {
-                Ok(SettingValue(value.to_owned()))
-            }
-
-            fn visit_i64<E: de::Error>(self, value: i64) -> Result<SettingValue, E> {
-                Ok(SettingValue(value.to_string()))
-            }
-
-            fn visit_u64<E: de::Error>(self, value: u64) -> Result<SettingValue, E> {
-                Ok(SettingValue(value.to_string()))
-            }
-
-            fn visit_f64<E: de::Error>(self, value: f64) -> Result<SettingValue, E> {
-                Ok(SettingValue(value.to_string()))
-            }
-
-            fn visit_bool<E: de::Error>(self, value: bool) -> Result<SettingValue, E> {
-                Ok(SettingValue(value.to_string()))
-            }
-        }
-
-        deserializer.deserialize_any(SettingVisitor)
-    }
-}
-
-fn humantime_text(duration: std::time::Duration) -> String {
-    humantime::format_duration(duration).to_string()
-}
-
-pub(crate) fn default_version() -> i64 {
-    CURRENT_VERSION
-}
-
-fn default_brokers() -> String {
-    model::DEFAULT_BROKERS.to_owned()
-}
-
-fn default_group_id() -> String {
-    model::DEFAULT_GROUP_ID.to_owned()
-}
-
-fn default_topic_pattern() -> String {
-    model::DEFAULT_TOPIC_PATTERN.to_owned()
-}
-
-fn default_deadletter_topic() -> String {
-    model::DEFAULT_DEADLETTER_TOPIC.to_owned()
-}
-
-fn default_max_message_bytes() -> i64 {
-    model::DEFAULT_MAX_MESSAGE_BYTES as i64
-}
-
-fn default_batch_max_messages() -> i64 {
-    model::DEFAULT_BATCH_MAX_MESSAGES as i64
-}
-
-fn default_batch_max_wait() -> String {
-    humantime_text(model::DEFAULT_BATCH_MAX_WAIT)
-}
-
-fn default_window_sizes() -> Vec<String> {
-    model::DEFAULT_WINDOW_SIZES
-        .iter()
-        .copied()
-        .map(humantime_text)
-        .collect()
-}
-
-fn default_out_of_orderness() -> String {
-    humantime_text(model::DEFAULT_OUT_OF_ORDERNESS)
-}
-
-fn default_idle_timeout() -> String {
-    humantime_text(model::DEFAULT_IDLE_TIMEOUT)
-}
-
-fn default_max_future() -> String {
-    humantime_text(model::DEFAULT_MAX_FUTURE)
-}
-
-fn default_allowed_lateness() -> String {
-    humantime_text(model::DEFAULT_ALLOWED_LATENESS)
-}
-
-fn default_bind() -> String {
-    model::DEFAULT_BIND.to_string()
-}
-
-fn default_live_retention() -> String {
-    humantime_text(model::DEFAULT_LIVE_RETENTION)
-}
-
-fn default_history_dir() -> String {
-    model::DEFAULT_HISTORY_DIR.to_owned()
-}
-
-fn default_output_enabled() -> bool {
-    model::DEFAULT_OUTPUT_ENABLED
-}
-
-fn default_output_traffic_topic() -> String {
-    model::DEFAULT_OUTPUT_TRAFFIC_TOPIC.to_owned()
-}
-
-fn default_output_traffic_lanes_topic() -> String {
-    model::DEFAULT_OUTPUT_TRAFFIC_LANES_TOPIC.to_owned()
-}
-
-fn default_output_parking_topic() -> String {
-    model::DEFAULT_OUTPUT_PARKING_TOPIC.to_owned()
-}
-
-fn default_history_enabled() -> bool {
-    true
-}
-
-fn default_sql_enabled() -> bool {
-    model::DEFAULT_SQL_ENABLED
-}
-
-fn default_sql_memory_limit_mib() -> i64 {
-    model::DEFAULT_SQL_MEMORY_LIMIT_MIB as i64
-}
-
-fn default_sql_timeout() -> String {
-    humantime_text(model::DEFAULT_SQL_TIMEOUT)
-}
-
-fn default_sql_max_rows() -> i64 {
-    model::DEFAULT_SQL_MAX_ROWS as i64
-}
-
-fn default_sql_max_concurrent() -> i64 {
-    model::DEFAULT_SQL_MAX_CONCURRENT as i64
-}
-
-/// Written in days: humantime would format 400 days as years and months.
-fn default_history_retention() -> String {
-    format!("{}d", model::DEFAULT_HISTORY_RETENTION.as_secs() / 86_400)
-}
-
-fn default_history_max_file_rows() -> i64 {
-    model::DEFAULT_HISTORY_MAX_FILE_ROWS as i64
-}
-
-fn default_history_compact_after() -> i64 {
-    model::DEFAULT_HISTORY_COMPACT_AFTER as i64
-}
-
-fn default_checkpoint_dir() -> String {
-    model::DEFAULT_CHECKPOINT_DIR.to_owned()
-}
-
-fn default_checkpoint_interval() -> String {
-    humantime_text(model::DEFAULT_CHECKPOINT_INTERVAL)
-}
-
-fn default_max_staged_rows() -> i64 {
-    model::DEFAULT_MAX_STAGED_ROWS as i64
-}
-
-fn default_feed_interval() -> String {
-    humantime_text(model::DEFAULT_FEED_INTERVAL)
-}
-
-/// Unset: derived from `feed_interval` during validation, so that changing the feed
-/// interval alone moves the staleness age with it.
-fn default_stale_after() -> Option<String> {
-    None
-}
-
-fn default_trend_window() -> String {
-    humantime_text(model::DEFAULT_TREND_WINDOW)
-}
-
-fn default_trend_threshold_pct_per_h() -> f64 {
-    model::DEFAULT_TREND_THRESHOLD_PCT_PER_H
-}
-
-fn default_almost_full_increasing_pct() -> f64 {
-    model::DEFAULT_ALMOST_FULL_INCREASING_PCT
-}
-
-fn default_almost_full_decreasing_pct() -> f64 {
-    model::DEFAULT_ALMOST_FULL_DECREASING_PCT
-}
-
-fn default_full_increasing_pct() -> f64 {
-    model::DEFAULT_FULL_INCREASING_PCT
-}
-
-fn default_full_decreasing_pct() -> f64 {
-    model::DEFAULT_FULL_DECREASING_PCT
 }

@@ -100,7 +100,10 @@ fn a_refusing_dead_letter_topic_holds_the_batch_and_loses_nothing() {
         .expect("clean run");
         topic.letters()
     };
-    assert!(expected.len() >= 3, "the stream has dead letters: {expected:?}");
+    assert!(
+        expected.len() >= 3,
+        "the stream has dead letters: {expected:?}"
+    );
     assert!(expected.values().all(|&n| n == 1));
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -128,7 +131,10 @@ fn a_refusing_dead_letter_topic_holds_the_batch_and_loses_nothing() {
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while topic.refused.load(Ordering::Acquire) < 3 {
-        assert!(Instant::now() < deadline, "the dead letters were never refused");
+        assert!(
+            Instant::now() < deadline,
+            "the dead letters were never refused"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // Held: retrying, neither staging nor checkpointing past the refused batch.

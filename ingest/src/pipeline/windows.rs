@@ -1,0 +1,126 @@
+//! Folding a source's decoded rows into the window operators, closing due windows and
+//! publishing them (traffic state, live view, emitted counts).
+
+use std::time::Instant;
+
+use stadtpuls_processing::catalog::CityKey;
+use stadtpuls_processing::time::ProcessingTime;
+use stadtpuls_processing::window::watermark::SourceId;
+
+use super::tally::dead_letter_late;
+use super::{Pipeline, RawMessage, StepOutput};
+use crate::decode::StreamKind;
+use crate::metrics;
+
+impl Pipeline {
+    /// Finishes the builders of one source and folds them into the operators.
+    pub(super) fn flush(
+        &mut self,
+        source: SourceId,
+        now: ProcessingTime,
+        messages: &[RawMessage],
+        out: &mut StepOutput,
+    ) -> stadtpuls_processing::Result<()> {
+        let traffic_origin = std::mem::take(&mut self.traffic_origin);
+        let parking_origin = std::mem::take(&mut self.parking_origin);
+        if !self.traffic_rows.is_empty() {
+            let batch = self.traffic_rows.finish(&self.catalog)?;
+            // Count per city in a dense array: a map update per row would cost as much as
+            // the aggregation itself.
+            let mut per_city = vec![0u64; self.catalog.city_count()];
+            for &city in batch.city_keys().values().iter() {
+                if let Some(n) = per_city.get_mut(city as usize) {
+                    *n += 1;
+                }
+            }
+            for (city, n) in per_city.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+                *self
+                    .counts
+                    .accepted
+                    .entry((city as CityKey, StreamKind::Traffic))
+                    .or_default() += n;
+            }
+            let keys = self.catalog.traffic_sensors().len();
+            let stats = self.traffic.process(source, now, &batch, keys)?;
+            if self.options.per_lane {
+                // Lateness is accounted (and dead-lettered) by the per-sensor windows.
+                self.lanes.process(source, now, &batch, keys)?;
+            }
+            self.tally(StreamKind::Traffic, &stats, out);
+            dead_letter_late(&stats, &traffic_origin, messages, out);
+        }
+        if !self.parking_rows.is_empty() {
+            let batch = self.parking_rows.finish(&self.catalog)?;
+            let stats = self.parking.process(source, now, &batch, &self.catalog)?;
+            for facility in batch.facility_keys().values().iter() {
+                if let Some(info) = self.catalog.facilities().get(*facility as usize) {
+                    *self
+                        .counts
+                        .accepted
+                        .entry((info.city, StreamKind::Parking))
+                        .or_default() += 1;
+                }
+            }
+            self.tally(StreamKind::Parking, &stats, out);
+            dead_letter_late(&stats, &parking_origin, messages, out);
+        }
+        Ok(())
+    }
+
+    pub(super) fn close(
+        &mut self,
+        now: ProcessingTime,
+        out: &mut StepOutput,
+    ) -> stadtpuls_processing::Result<()> {
+        let started = Instant::now();
+        out.traffic
+            .extend(self.traffic.advance(now, &self.catalog)?);
+        if self.options.per_lane {
+            out.traffic_lanes
+                .extend(self.lanes.advance(now, &self.catalog)?);
+        }
+        out.parking
+            .extend(self.parking.advance(now, &self.catalog)?);
+        self.publish(out)?;
+        metrics::BATCH_DURATION
+            .with_label_values(&["emit"])
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Classifies closed traffic windows, hands them and changed parking levels to the live view.
+    pub(super) fn publish(&mut self, out: &mut StepOutput) -> stadtpuls_processing::Result<()> {
+        for closed in &mut out.traffic {
+            *closed = self.traffic_state.classify(closed, &self.catalog)?;
+            self.count_emitted(StreamKind::Traffic, closed);
+            if self.options.update_live {
+                self.live.apply_traffic(closed)?;
+            }
+        }
+        for closed in &out.traffic_lanes {
+            if self.options.update_live {
+                self.live.apply_lanes(closed)?;
+            }
+        }
+        for closed in &out.parking {
+            self.count_emitted(StreamKind::Parking, closed);
+            if self.options.update_live {
+                self.live.apply_parking(closed)?;
+            }
+        }
+        let changed = self.parking.take_changed();
+        if self.options.update_live {
+            for key in changed {
+                let (Some(info), Some(level)) = (
+                    self.catalog.facilities().get(key as usize),
+                    self.parking.facility(key),
+                ) else {
+                    continue;
+                };
+                self.live
+                    .set_facility(self.catalog.city_id(info.city), &info.id, level);
+            }
+        }
+        Ok(())
+    }
+}
