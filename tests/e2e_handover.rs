@@ -99,3 +99,89 @@ async fn revoked_partitions_reach_the_new_member_only_after_release() {
     drop(y);
     drop(x);
 }
+
+/// The same fence under the cooperative protocol (`partition.assignment.strategy =
+/// cooperative-sticky`): a joining member makes the group revoke only the partitions that
+/// move, the first member keeps the others throughout, and the moving one reaches the
+/// newcomer only after the release (`incremental_unassign`).
+#[tokio::test]
+async fn cooperative_rebalance_moves_only_the_released_partition() {
+    let _broker = ensure_broker();
+    let run = run_id();
+    let topic = format!("sensors.coop{run}.traffic");
+    let kafka = KafkaConfig {
+        brokers: brokers(),
+        group_id: format!("stadtpuls-coop-{run}"),
+        topic_pattern: format!(r"^sensors\.coop{run}\.traffic$"),
+        batch_max_wait: Duration::from_millis(50),
+        librdkafka: [(
+            "partition.assignment.strategy".to_owned(),
+            "cooperative-sticky".to_owned(),
+        )]
+        .into_iter()
+        .collect(),
+        ..KafkaConfig::default()
+    };
+    ensure_topics(&kafka, std::slice::from_ref(&topic), 2)
+        .await
+        .expect("create the topic");
+
+    let mut x = KafkaSource::new(&kafka, Readiness::default(), None).expect("member X");
+    let mut x_owned = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while x_owned < 2 {
+        assert!(Instant::now() < deadline, "X was assigned both partitions");
+        poll(&mut x).await;
+        x_owned += x.assigned().len();
+    }
+
+    let mut y = KafkaSource::new(&kafka, Readiness::default(), None).expect("member Y");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let revoked = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the group revoked one of X's partitions"
+        );
+        poll(&mut y).await;
+        assert!(y.assigned().is_empty(), "Y got a partition X still holds");
+        poll(&mut x).await;
+        let revoked = x.revoked();
+        if !revoked.is_empty() {
+            break revoked;
+        }
+    };
+    assert_eq!(
+        revoked.len(),
+        1,
+        "a cooperative rebalance revokes only what moves"
+    );
+
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        poll(&mut y).await;
+        poll(&mut x).await;
+        assert!(
+            y.assigned().is_empty(),
+            "Y got the partition before X released it"
+        );
+        assert!(x.revoked().is_empty(), "X keeps its other partition");
+    }
+
+    x.release(&revoked).expect("release");
+    let mut y_owned = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while y_owned < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "Y was assigned the released partition"
+        );
+        poll(&mut x).await;
+        poll(&mut y).await;
+        assert!(x.revoked().is_empty(), "X keeps its other partition");
+        assert!(x.assigned().is_empty(), "X gets nothing back");
+        y_owned += y.assigned().len();
+    }
+    assert_eq!(y_owned, 1);
+    drop(y);
+    drop(x);
+}
