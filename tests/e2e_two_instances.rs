@@ -10,7 +10,9 @@
 //!
 //! Against Tansu 0.6.0 a killed member's partitions are only reassigned once the membership
 //! changes again, so a replacement Z (the killed instance restarted) joins after the broker
-//! dropped Y; see docs/decisions/002.
+//! dropped Y; see docs/decisions/002. The test runs twice: with librdkafka's default (eager)
+//! protocol and with the cooperative one (`cooperative-sticky`), where X gets Y's
+//! partitions back after the session timeout and Z's joining moves some of them again.
 //!
 //! `STADTPULS_PAIR_EVENTS` changes the number of events; `STADTPULS_KEEP_TEST_DIRS` keeps
 //! both runs' directories (and the instances' JSON logs) for inspection.
@@ -88,13 +90,30 @@ fn wait_for(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_one_killed_mid_stream_change_no_result() {
+    two_instances(None).await;
+}
+
+/// The same with the cooperative protocol: rebalances revoke and assign only the
+/// partitions that move (`incremental_assign`, `incremental_unassign`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_cooperative_one_killed_mid_stream_change_no_result() {
+    two_instances(Some("cooperative-sticky")).await;
+}
+
+/// Runs A and B (see the module documentation) with `partition.assignment.strategy`
+/// set to `strategy` in run B, or librdkafka's default (eager) without.
+async fn two_instances(strategy: Option<&str>) {
     let _broker = ensure_broker();
     let events: i64 = std::env::var("STADTPULS_PAIR_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300_000);
     let work = Workload::new("pair", &run_id(), &common::brokers(), events);
-    eprintln!("two-instance test: run {}", work.run);
+    eprintln!(
+        "two-instance test: run {}, strategy {}",
+        work.run,
+        strategy.unwrap_or("eager (default)")
+    );
     let ends = work.produce().await;
     let total: i64 = ends.values().sum();
 
@@ -109,9 +128,14 @@ async fn two_instances_one_killed_mid_stream_change_no_result() {
     // Run B: X and Y in one group over one shared checkpoint and history directory.
     let dir_b = test_dir("pair-b");
     let store_b = CheckpointStore::new(dir_b.path().join("state"));
-    let librdkafka = format!(
+    let mut librdkafka = format!(
         "\"session.timeout.ms\" = \"{SESSION_TIMEOUT_MS}\"\n\"heartbeat.interval.ms\" = \"1000\""
     );
+    if let Some(strategy) = strategy {
+        librdkafka.push_str(&format!(
+            "\n\"partition.assignment.strategy\" = \"{strategy}\""
+        ));
+    }
     let (port_x, port_y) = (free_port(), free_port());
     let config_x = work.member_config(dir_b.path(), "b", "b", port_x, &librdkafka);
     let config_y = work.member_config(dir_b.path(), "b", "b", port_y, &librdkafka);
@@ -193,16 +217,23 @@ async fn two_instances_one_killed_mid_stream_change_no_result() {
         );
     }
 
-    // The broker drops Y once its session times out: X is asked to rejoin.
+    // The broker drops Y once its session times out: X is asked to rejoin (eager: X's
+    // partitions are revoked first) or, cooperative, is given Y's partitions at once.
     wait_for(
         Duration::from_secs(30 + SESSION_TIMEOUT_MS / 1000),
         "the broker drops the killed Y from the group",
-        || count(&log_x, "partitions revoked") > revokes_before,
+        || {
+            count(&log_x, "partitions revoked") > revokes_before
+                || task_events(&log_x, "restored")
+                    .iter()
+                    .any(|r| r.timestamp > kill_time)
+        },
     );
-    // Tansu 0.6.0 answers X's rejoin with X's stale assignment (it drops Y without a new
-    // generation), so Y's partitions stay unowned until the membership changes again; a
-    // restarted replacement Z joining does that (against Apache Kafka, X would get them
-    // back after the session timeout alone). See docs/decisions/002.
+    // Eager: Tansu 0.6.0 answers X's rejoin with X's stale assignment (it drops Y without
+    // a new generation), so Y's partitions stay unowned until the membership changes
+    // again; a restarted replacement Z joining does that (against Apache Kafka, X would
+    // get them back after the session timeout alone). See docs/decisions/002.
+    // Cooperative: X has them already, and Z's joining moves some of them on again.
     let port_z = free_port();
     let config_z = work.member_config(dir_b.path(), "b", "b", port_z, &librdkafka);
     let log_z = dir_b.path().join("z.log");

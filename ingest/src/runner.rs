@@ -79,6 +79,12 @@ pub trait Source {
     fn release(&mut self, _revoked: &[SourceId]) -> Result<()> {
         Ok(())
     }
+    /// Whether a rebalance happened since the last call: the partitions kept through it
+    /// may be fetched again from the application's position (the runner then verifies
+    /// their next gap, see `runner/resume.rs`).
+    fn rebalanced(&mut self) -> bool {
+        false
+    }
     /// Flushes committed offsets before shutdown.
     ///
     /// # Errors
@@ -208,12 +214,15 @@ where
         if abandoned {
             break;
         }
+        if source.rebalanced() {
+            tasks.rebalanced();
+        }
         if let Some(messages) = &mut batch {
             let screened = tasks.screen(messages);
             if screened.dropped {
                 prepared = None;
             }
-            for (id, offset) in screened.seeks {
+            for (id, offset) in screened.seeks.into_iter().chain(tasks.stalled()) {
                 if let Err(error) = source.rewind(id, offset) {
                     warn!(%error, source = id, offset, "seeking back to the checkpoint failed; retried with the next message");
                 }

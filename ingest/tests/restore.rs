@@ -360,3 +360,60 @@ fn a_task_handed_to_a_running_instance_replays_without_loss() {
         }
     }
 }
+
+#[test]
+fn a_revoke_leaves_the_windows_of_the_tasks_that_stay_as_they_were() {
+    for seed in [7, 99_991, 5] {
+        let batches = stream(seed, T0);
+        let mut a = pipeline();
+        register(&mut a);
+        let mut all = Vec::new();
+        run(&mut a, &batches, &mut all);
+        finish(&mut a, &mut all);
+        let sets: [&[u32]; 5] = [&[0], &[1], &[2, 3], &[0, 1, 4], &[1, 2]];
+        for revoked in sets {
+            let kept = |line: &&String| {
+                !revoked
+                    .iter()
+                    .any(|r| line.contains(&format!(" task {r}: ")))
+            };
+            let expected = latest(&all.iter().filter(kept).cloned().collect::<Vec<_>>());
+            for cut in [1, 5, 12, 20, 33] {
+                let mut x = pipeline();
+                register(&mut x);
+                let mut out = Vec::new();
+                run(&mut x, &batches[..cut], &mut out);
+                for &r in revoked {
+                    x.revoke(r);
+                }
+                let rest: Vec<(i64, Vec<RawMessage>)> = batches[cut..]
+                    .iter()
+                    .map(|(now, b)| {
+                        (
+                            *now,
+                            b.iter()
+                                .filter(|m| !revoked.contains(&m.source))
+                                .cloned()
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                run(&mut x, &rest, &mut out);
+                finish(&mut x, &mut out);
+                let got = latest(&out.iter().filter(kept).cloned().collect::<Vec<_>>());
+                let differ: Vec<_> = expected
+                    .iter()
+                    .filter(|(k, v)| got.get(*k) != Some(*v))
+                    .take(3)
+                    .map(|(k, v)| (k, v, got.get(k)))
+                    .collect();
+                assert!(
+                    differ.is_empty() && got.len() == expected.len(),
+                    "seed {seed}, tasks {revoked:?} revoked after batch {cut}: {} windows vs {}; differ: {differ:#?}",
+                    got.len(),
+                    expected.len()
+                );
+            }
+        }
+    }
+}

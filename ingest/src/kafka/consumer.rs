@@ -51,6 +51,8 @@ struct SourceContext {
     revoked: Mutex<Vec<(String, i32)>>,
     /// Set by every rebalance, so a batch never holds messages from both sides of one.
     rebalanced: AtomicBool,
+    /// Set by every rebalance, read by [`Source::rebalanced`].
+    repositioned: AtomicBool,
     /// Set when the consumer closes: the runner has checkpointed every task (or failed and
     /// will not), so a revoke is answered at once instead of waiting for the runner.
     closing: AtomicBool,
@@ -142,6 +144,7 @@ impl ConsumerContext for SourceContext {
         tpl: &mut TopicPartitionList,
     ) {
         self.rebalanced.store(true, Ordering::Release);
+        self.repositioned.store(true, Ordering::Release);
         let cooperative = matches!(
             consumer.rebalance_protocol(),
             RebalanceProtocol::Cooperative
@@ -293,6 +296,7 @@ impl KafkaSource {
             assigned: Mutex::new(Vec::new()),
             revoked: Mutex::new(Vec::new()),
             rebalanced: AtomicBool::new(false),
+            repositioned: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             unassign_due: AtomicBool::new(false),
         };
@@ -532,6 +536,13 @@ impl Source for KafkaSource {
         // rebalances without it; the tasks are checkpointed and dropped already.
         unassign(self.consumer.as_ref(), cooperative, &tpl);
         Ok(())
+    }
+
+    fn rebalanced(&mut self) -> bool {
+        self.consumer
+            .context()
+            .repositioned
+            .swap(false, Ordering::AcqRel)
     }
 
     fn close(&mut self) -> Result<()> {

@@ -46,6 +46,21 @@ impl Resume {
             exhausted: target == 0,
         }
     }
+    /// The next seek back from the target — [`FIRST_REWIND`] offsets, doubling each time
+    /// — or `None` once a seek has reached offset 0 (a gap is then real). Counted in
+    /// `stadtpuls_input_offset_anomalies_total{kind="rewound"}`.
+    pub(crate) fn step_back(&mut self) -> Option<i64> {
+        if self.exhausted {
+            return None;
+        }
+        let to = (self.target - self.rewind).max(0);
+        self.rewind = self.rewind.saturating_mul(2);
+        self.exhausted = to == 0;
+        metrics::INPUT_OFFSET_ANOMALIES
+            .with_label_values(&["rewound"])
+            .inc();
+        Some(to)
+    }
 }
 
 /// The outcome of screening one batch.
@@ -75,29 +90,36 @@ impl Screen {
 
     /// Whether to keep `m`, a message of `task` whose state expects offset `next` (if
     /// known) and which may be `resume`-ing from a checkpoint.
+    ///
+    /// With `verify` (a rebalance the task was kept through), a gap starts a resume at the
+    /// offset expected, as if restored there, and `verify` turns false: a broker that
+    /// skipped the rest of a record batch is sought back, a real gap is verified once.
     pub(crate) fn check(
         &mut self,
         m: &RawMessage,
         task: &Task,
         resume: &mut Option<Resume>,
         next: Option<i64>,
+        verify: &mut bool,
     ) -> bool {
         if self.out.seeks.iter().any(|&(s, _)| s == m.source) {
             // Read from before the seek: it comes again.
             self.out.dropped = true;
             return false;
         }
-        if let Some(r) = *resume {
-            if m.offset > r.target && !r.exhausted {
-                let to = (r.target - r.rewind).max(0);
-                *resume = Some(Resume {
-                    target: r.target,
-                    rewind: r.rewind.saturating_mul(2),
-                    exhausted: to == 0,
-                });
-                metrics::INPUT_OFFSET_ANOMALIES
-                    .with_label_values(&["rewound"])
-                    .inc();
+        if *verify
+            && resume.is_none()
+            && let Some(expected) = self.expected.get(&m.source).copied().or(next)
+            && m.offset > expected
+        {
+            *verify = false;
+            debug!(task = %task, expected, first = m.offset, "offsets skipped after a rebalance: seeking back to verify");
+            *resume = Some(Resume::new(expected));
+        }
+        if let Some(r) = resume.as_mut() {
+            if m.offset > r.target
+                && let Some(to) = r.step_back()
+            {
                 debug!(task = %task, checkpoint = r.target, first = m.offset, seek = to, "first message after the checkpoint's offset: seeking back");
                 self.out.seeks.push((m.source, to));
                 self.out.dropped = true;
@@ -121,6 +143,7 @@ impl Screen {
             metrics::INPUT_OFFSET_ANOMALIES
                 .with_label_values(&["gap"])
                 .inc_by((m.offset - expected).unsigned_abs());
+            debug!(task = %task, expected, offset = m.offset, "offsets skipped in the input");
         }
         self.expected.insert(m.source, m.offset + 1);
         true
@@ -175,7 +198,7 @@ mod tests {
         let mut s = Screen::default();
         let kept = offsets
             .iter()
-            .filter(|&&o| s.check(&message(0, o), &task(), resume, next))
+            .filter(|&&o| s.check(&message(0, o), &task(), resume, next, &mut false))
             .copied()
             .collect();
         (kept, s.finish())
@@ -229,5 +252,57 @@ mod tests {
         // a later gap (transaction marker) is kept too
         let (kept, _) = screen(&[402, 404], &mut None, Some(402));
         assert_eq!(kept, [402, 404]);
+    }
+
+    /// Tansu after a cooperative rebalance: a partition kept through it is fetched again
+    /// from 28972, inside a record batch, and the broker answers from 29133.
+    #[test]
+    fn a_gap_after_a_rebalance_is_sought_back_once() {
+        let mut s = Screen::default();
+        let (mut resume, mut verify) = (None, true);
+        let kept: Vec<i64> = [28_970, 28_971, 29_133]
+            .into_iter()
+            .filter(|&o| {
+                s.check(
+                    &message(0, o),
+                    &task(),
+                    &mut resume,
+                    Some(28_970),
+                    &mut verify,
+                )
+            })
+            .collect();
+        assert_eq!(kept, [28_970, 28_971]);
+        assert!(!verify, "one verification per rebalance");
+        assert_eq!(s.finish().seeks, [(0, 28_972 - FIRST_REWIND)]);
+        // the broker delivers from before the gap: replayed ones dropped, nothing skipped
+        let (kept, _) = screen(&[28_900, 28_971, 28_972, 28_973], &mut resume, Some(28_972));
+        assert_eq!(kept, [28_972, 28_973]);
+        assert_eq!(resume, None);
+        // a real gap (a transaction marker) after the verification is kept
+        let mut s = Screen::default();
+        let mut verify = false;
+        assert!(s.check(
+            &message(0, 28_975),
+            &task(),
+            &mut None,
+            Some(28_974),
+            &mut verify
+        ));
+    }
+
+    /// A task waiting for its first message with nothing arriving (a checkpoint inside the
+    /// partition's last record batch) is sought back the same way, by the runner's probe.
+    #[test]
+    fn stepping_back_doubles_until_the_start() {
+        let mut r = Resume::new(1_500);
+        assert_eq!(r.step_back(), Some(1_500 - FIRST_REWIND));
+        assert_eq!(r.step_back(), Some(1_500 - 2 * FIRST_REWIND));
+        assert_eq!(
+            r.step_back(),
+            Some(0),
+            "4 × 512 back from 1 500 is the start"
+        );
+        assert_eq!(r.step_back(), None, "a gap left then is real");
     }
 }

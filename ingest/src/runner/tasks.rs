@@ -22,7 +22,7 @@ use stadtpuls_processing::time::ProcessingTime;
 use stadtpuls_processing::window::ClosedWindows;
 use stadtpuls_processing::window::watermark::SourceId;
 use tokio::sync::watch;
-use tracing::{info, info_span, warn};
+use tracing::{debug, info, info_span, warn};
 
 use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::pipeline::{Pipeline, RawMessage, StepOutput};
@@ -88,7 +88,15 @@ struct TaskEntry {
     changed: bool,
     /// Until the first message after a restore shows the read resumed at the checkpoint.
     resume: Option<Resume>,
+    /// When `resume` was armed or last sought back (see [`Tasks::stalled`]).
+    waiting_since: Instant,
+    /// Batches with messages of the task in which a gap is verified by seeking back: set
+    /// at a rebalance the task was kept through (see [`Tasks::rebalanced`]).
+    verify: u8,
 }
+
+/// How long a restored task waits for its first message before it is sought back anyway.
+const RESUME_PROBE: Duration = Duration::from_secs(3);
 
 /// Whether a checkpoint round completed or was abandoned for shutdown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +205,8 @@ impl Tasks {
                 task,
                 epoch,
                 resume: checkpoint.as_ref().map(|c| Resume::new(c.offset)),
+                waiting_since: Instant::now(),
+                verify: 0,
                 offset: checkpoint.map(|c| c.offset),
                 changed: false,
             },
@@ -208,6 +218,7 @@ impl Tasks {
     /// has already applied, and asks for a seek when a restored task's first message lies
     /// beyond its checkpoint.
     pub(crate) fn screen(&mut self, messages: &mut Vec<RawMessage>) -> Screened {
+        self.count_verified(messages);
         if self.continues(messages) {
             return Screened::default();
         }
@@ -219,9 +230,74 @@ impl Tasks {
             let Some(entry) = self.tasks.get_mut(&m.source) else {
                 return true;
             };
-            screen.check(m, &entry.task, &mut entry.resume, entry.offset)
+            let mut verify = entry.verify > 0;
+            let keep = screen.check(m, &entry.task, &mut entry.resume, entry.offset, &mut verify);
+            if !verify {
+                entry.verify = 0;
+            }
+            keep
         });
-        screen.finish()
+        let screened = screen.finish();
+        for (source, _) in &screened.seeks {
+            if let Some(entry) = self.tasks.get_mut(source) {
+                entry.waiting_since = Instant::now();
+            }
+        }
+        screened
+    }
+
+    /// Seeks for tasks still waiting for their first message [`RESUME_PROBE`] after their
+    /// restore (or last seek): a checkpoint inside a partition's last record batch gets no
+    /// message at all from a broker that answers a fetch there with the next batch (Tansu
+    /// 0.6), so the task is sought back as if a later message had come. On a partition
+    /// without new messages this re-reads up to [`super::resume::FIRST_REWIND`] old ones
+    /// once, dropped as replayed.
+    pub(crate) fn stalled(&mut self) -> Vec<(SourceId, i64)> {
+        let mut seeks = Vec::new();
+        for (&source, entry) in &mut self.tasks {
+            let Some(resume) = entry.resume.as_mut() else {
+                continue;
+            };
+            if entry.waiting_since.elapsed() < RESUME_PROBE {
+                continue;
+            }
+            entry.waiting_since = Instant::now();
+            if let Some(to) = resume.step_back() {
+                debug!(task = %entry.task, seek = to, "no message since the restore: seeking back");
+                seeks.push((source, to));
+            }
+        }
+        seeks
+    }
+
+    /// A rebalance happened: the tasks kept through it may be fetched again from where the
+    /// application is, and a broker that answers a fetch inside a record batch with the
+    /// next batch (Tansu 0.6) then skips the rest of that batch. So a gap in a kept task's
+    /// next two batches is verified by seeking back, as a restored task's first message
+    /// is (`resume.rs`); a gap that is still there afterwards is real and kept.
+    pub(crate) fn rebalanced(&mut self) {
+        for entry in self.tasks.values_mut() {
+            if entry.resume.is_none() && entry.offset.is_some() {
+                entry.verify = 2;
+                entry.waiting_since = Instant::now();
+            }
+        }
+    }
+
+    /// Counts down [`TaskEntry::verify`] for the tasks with messages in this batch.
+    fn count_verified(&mut self, messages: &[RawMessage]) {
+        if self.tasks.values().all(|e| e.verify == 0) {
+            return;
+        }
+        let mut seen: BTreeSet<SourceId> = BTreeSet::new();
+        for m in messages {
+            seen.insert(m.source);
+        }
+        for source in seen {
+            if let Some(entry) = self.tasks.get_mut(&source) {
+                entry.verify = entry.verify.saturating_sub(1);
+            }
+        }
     }
 
     /// The common case, checked per run of one source instead of per message: no restored
@@ -275,6 +351,8 @@ impl Tasks {
                 offset: None,
                 changed: false,
                 resume: None,
+                waiting_since: Instant::now(),
+                verify: 0,
             });
             // offsets grow within a partition: the run's last message is its newest
             let next = m.offset + 1;
