@@ -38,7 +38,7 @@ pub(crate) async fn ensure_topics_with(
     replication: i32,
     configs: &[(&str, &str)],
 ) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = super::client_config(kafka)
+    let admin: AdminClient<DefaultClientContext> = super::client_config(kafka, super::Role::Admin)
         .create()
         .map_err(|e| IngestError::kafka("create admin client", e))?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));

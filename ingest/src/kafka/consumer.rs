@@ -300,7 +300,7 @@ impl KafkaSource {
             closing: AtomicBool::new(false),
             unassign_due: AtomicBool::new(false),
         };
-        let mut cfg = super::client_config(kafka);
+        let mut cfg = super::client_config(kafka, super::Role::Consumer);
         cfg.set("group.id", &kafka.group_id)
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
@@ -308,9 +308,7 @@ impl KafkaSource {
             .set("auto.offset.reset", "earliest")
             .set("statistics.interval.ms", "5000")
             .set("topic.metadata.refresh.interval.ms", "10000");
-        for (key, value) in &kafka.librdkafka {
-            cfg.set(key, value);
-        }
+        super::settings::apply(kafka, super::Role::Consumer, &mut cfg);
         let consumer: StreamConsumer<SourceContext> = cfg
             .create_with_context(context)
             .map_err(|e| IngestError::kafka("create consumer", e))?;

@@ -52,7 +52,7 @@ impl KafkaDeadLetters {
     /// # Errors
     /// When the client cannot be created.
     pub fn with_health(kafka: &KafkaConfig, health: BrokerHealth) -> Result<Self> {
-        let producer = super::client_config(kafka)
+        let producer = super::client_config(kafka, super::Role::Producer)
             .set("acks", "all")
             .set("message.timeout.ms", "30000")
             .create_with_context(HealthContext {

@@ -14,7 +14,7 @@ use crate::{IngestError, Result};
 /// When the consumer cannot be created, or fewer than `count` messages arrive within
 /// `timeout` of quiet.
 pub async fn drain(kafka: &KafkaConfig, count: u64, timeout: Duration) -> Result<Duration> {
-    let consumer: StreamConsumer = super::client_config(kafka)
+    let consumer: StreamConsumer = super::client_config(kafka, super::Role::Consumer)
         .set("group.id", &kafka.group_id)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")

@@ -8,6 +8,7 @@ mod drain;
 mod health;
 pub mod output;
 mod produce;
+mod settings;
 
 pub use admin::ensure_topics;
 pub use consumer::KafkaSource;
@@ -17,15 +18,4 @@ pub use health::{BrokerHealth, HealthContext};
 pub use output::{OutputTopics, ensure_output_topics};
 pub use produce::{FeedProducer, ProduceStats};
 
-use rdkafka::ClientConfig;
-use stadtpuls_config::KafkaConfig;
-
-/// Common client settings: brokers plus the operator's extra librdkafka settings.
-pub(crate) fn client_config(kafka: &KafkaConfig) -> ClientConfig {
-    let mut cfg = ClientConfig::new();
-    cfg.set("bootstrap.servers", &kafka.brokers);
-    for (key, value) in &kafka.librdkafka {
-        cfg.set(key, value);
-    }
-    cfg
-}
+pub(crate) use settings::{Role, client_config};

@@ -191,9 +191,7 @@ fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
     for (key, value) in TUNABLE_DEFAULTS {
         client.set(key, value);
     }
-    for (key, value) in &kafka.librdkafka {
-        client.set(key, value);
-    }
+    super::settings::apply(kafka, super::Role::Producer, &mut client);
     for (key, value) in REQUIRED {
         client.set(key, value);
     }

@@ -50,7 +50,7 @@ impl FeedProducer {
     /// When the client cannot be created.
     pub fn new(kafka: &KafkaConfig) -> Result<Self> {
         let stats = Arc::new(ProduceStats::default());
-        let producer = super::client_config(kafka)
+        let producer = super::client_config(kafka, super::Role::Producer)
             .set("linger.ms", "5")
             .set("acks", "all")
             .set("queue.buffering.max.messages", "200000")
