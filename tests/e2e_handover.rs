@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use stadtpuls_config::KafkaConfig;
 use stadtpuls_ingest::kafka::{KafkaSource, ensure_topics};
 use stadtpuls_ingest::runner::{Readiness, Source};
+use stadtpuls_processing::window::watermark::SourceId;
 
 use common::{brokers, ensure_broker, run_id};
 
@@ -19,23 +20,25 @@ async fn poll(source: &mut KafkaSource) {
     source.next_batch().await.expect("read a batch");
 }
 
-#[tokio::test]
-async fn revoked_partitions_reach_the_new_member_only_after_release() {
-    let _broker = ensure_broker();
+/// A group of one member X over a topic of two partitions (`name` keeps runs apart), with
+/// `librdkafka` settings; returns X once it owns both, and the config for a second member.
+async fn x_owning_both(name: &str, librdkafka: &[(&str, &str)]) -> (KafkaSource, KafkaConfig) {
     let run = run_id();
-    let topic = format!("sensors.handover{run}.traffic");
+    let topic = format!("sensors.{name}{run}.traffic");
     let kafka = KafkaConfig {
         brokers: brokers(),
-        group_id: format!("stadtpuls-handover-{run}"),
-        topic_pattern: format!(r"^sensors\.handover{run}\.traffic$"),
+        group_id: format!("stadtpuls-{name}-{run}"),
+        topic_pattern: format!(r"^sensors\.{name}{run}\.traffic$"),
         batch_max_wait: Duration::from_millis(50),
+        librdkafka: librdkafka
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
         ..KafkaConfig::default()
     };
     ensure_topics(&kafka, std::slice::from_ref(&topic), 2)
         .await
         .expect("create the topic");
-
-    // X alone owns both partitions.
     let mut x = KafkaSource::new(&kafka, Readiness::default(), None).expect("member X");
     let mut x_owned = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -44,23 +47,35 @@ async fn revoked_partitions_reach_the_new_member_only_after_release() {
         poll(&mut x).await;
         x_owned += x.assigned().len();
     }
+    (x, kafka)
+}
 
-    // Y joins: the group revokes X's partitions.
-    let mut y = KafkaSource::new(&kafka, Readiness::default(), None).expect("member Y");
+/// Starts member Y and polls both until the group revokes partitions of X (Y getting
+/// nothing meanwhile); returns Y and what X was asked to give up.
+async fn y_joins(x: &mut KafkaSource, kafka: &KafkaConfig) -> (KafkaSource, Vec<SourceId>) {
+    let mut y = KafkaSource::new(kafka, Readiness::default(), None).expect("member Y");
     let deadline = Instant::now() + Duration::from_secs(60);
-    let revoked = loop {
+    loop {
         assert!(
             Instant::now() < deadline,
             "the group revoked X's partitions"
         );
         poll(&mut y).await;
         assert!(y.assigned().is_empty(), "Y got a partition X still holds");
-        poll(&mut x).await;
+        poll(x).await;
         let revoked = x.revoked();
         if !revoked.is_empty() {
-            break revoked;
+            return (y, revoked);
         }
-    };
+    }
+}
+
+#[tokio::test]
+async fn revoked_partitions_reach_the_new_member_only_after_release() {
+    let _broker = ensure_broker();
+    // X alone owns both partitions; Y joins and the group revokes X's partitions.
+    let (mut x, kafka) = x_owning_both("handover", &[]).await;
+    let (mut y, revoked) = y_joins(&mut x, &kafka).await;
     assert_eq!(revoked.len(), 2, "an eager rebalance revokes everything");
 
     // X has not released them (its runner would be checkpointing): nobody gets them.
@@ -107,49 +122,12 @@ async fn revoked_partitions_reach_the_new_member_only_after_release() {
 #[tokio::test]
 async fn cooperative_rebalance_moves_only_the_released_partition() {
     let _broker = ensure_broker();
-    let run = run_id();
-    let topic = format!("sensors.coop{run}.traffic");
-    let kafka = KafkaConfig {
-        brokers: brokers(),
-        group_id: format!("stadtpuls-coop-{run}"),
-        topic_pattern: format!(r"^sensors\.coop{run}\.traffic$"),
-        batch_max_wait: Duration::from_millis(50),
-        librdkafka: [(
-            "partition.assignment.strategy".to_owned(),
-            "cooperative-sticky".to_owned(),
-        )]
-        .into_iter()
-        .collect(),
-        ..KafkaConfig::default()
-    };
-    ensure_topics(&kafka, std::slice::from_ref(&topic), 2)
-        .await
-        .expect("create the topic");
-
-    let mut x = KafkaSource::new(&kafka, Readiness::default(), None).expect("member X");
-    let mut x_owned = 0;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while x_owned < 2 {
-        assert!(Instant::now() < deadline, "X was assigned both partitions");
-        poll(&mut x).await;
-        x_owned += x.assigned().len();
-    }
-
-    let mut y = KafkaSource::new(&kafka, Readiness::default(), None).expect("member Y");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let revoked = loop {
-        assert!(
-            Instant::now() < deadline,
-            "the group revoked one of X's partitions"
-        );
-        poll(&mut y).await;
-        assert!(y.assigned().is_empty(), "Y got a partition X still holds");
-        poll(&mut x).await;
-        let revoked = x.revoked();
-        if !revoked.is_empty() {
-            break revoked;
-        }
-    };
+    let (mut x, kafka) = x_owning_both(
+        "coop",
+        &[("partition.assignment.strategy", "cooperative-sticky")],
+    )
+    .await;
+    let (mut y, revoked) = y_joins(&mut x, &kafka).await;
     assert_eq!(
         revoked.len(),
         1,

@@ -111,18 +111,7 @@ impl CheckpointStore {
         let path = dir.join(file_name(epoch));
         let temp = dir.join(format!("{}.tmp", file_name(epoch)));
         let bytes = encode(epoch, offset, body);
-        let written = (|| -> std::io::Result<()> {
-            let mut file = File::create(&temp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            drop(file);
-            fs::rename(&temp, &path)?;
-            File::open(&dir)?.sync_all()
-        })();
-        if let Err(e) = written {
-            let _ = fs::remove_file(&temp);
-            return Err(IngestError::checkpoint(&path, e));
-        }
+        write_atomically(&dir, &temp, &path, &bytes)?;
         self.prune(&dir);
         Ok(bytes.len() as u64)
     }
@@ -172,6 +161,23 @@ impl CheckpointStore {
             }
         }
     }
+}
+
+/// Writes `bytes` to `path` so that a reader sees all of them or the previous file: to
+/// `temp` first, fsync, rename, fsync of `dir`. A failed write leaves no temp file.
+fn write_atomically(dir: &Path, temp: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    let written = (|| -> std::io::Result<()> {
+        let mut file = File::create(temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(temp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    written.map_err(|e| {
+        let _ = fs::remove_file(temp);
+        IngestError::checkpoint(path, e)
+    })
 }
 
 /// `<epoch:012>.ckpt`.

@@ -11,13 +11,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use common::harness::{
-    Committed, ReplaySource, TestSink, checkpointing, reference_rows, run_with, t0,
+    Committed, ReplaySource, TestSink, checkpointing, checkpoints, reference_rows, run_with, t0,
 };
-use common::{TASKS, stream};
+use common::stream;
 use stadtpuls_ingest::checkpoint::CheckpointStore;
 use stadtpuls_ingest::pipeline::DeadLetter;
 use stadtpuls_ingest::runner::DeadLetterSink;
-use stadtpuls_ingest::sink::Task;
 use stadtpuls_ingest::{IngestError, Result};
 use tokio::sync::watch;
 
@@ -68,15 +67,9 @@ impl DeadLetterSink for Topic {
 
 /// Every task's checkpointed next offset.
 fn checkpointed(store: &CheckpointStore) -> Vec<Option<i64>> {
-    TASKS
-        .iter()
-        .map(|&(_, topic, partition)| {
-            let task = Task {
-                topic: Arc::from(topic),
-                partition,
-            };
-            store.load(&task).ok().flatten().map(|c| c.offset)
-        })
+    checkpoints(store)
+        .into_iter()
+        .map(|c| c.map(|c| c.offset))
         .collect()
 }
 

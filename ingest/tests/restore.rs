@@ -176,6 +176,54 @@ fn latest(lines: &[String]) -> std::collections::BTreeMap<String, String> {
     map
 }
 
+/// Every line of one uninterrupted run of `batches` with every task, in emission order.
+fn uninterrupted_lines(batches: &[(i64, Vec<RawMessage>)]) -> Vec<String> {
+    let mut a = pipeline();
+    register(&mut a);
+    let mut all = Vec::new();
+    run(&mut a, batches, &mut all);
+    finish(&mut a, &mut all);
+    all
+}
+
+/// The batches from `early` on as read again after a crash at `late`: before `late` only
+/// the messages of the tasks that replay (`again`), from `late` on all of them.
+fn replay(
+    batches: &[(i64, Vec<RawMessage>)],
+    early: usize,
+    late: usize,
+    again: impl Fn(&RawMessage) -> bool,
+) -> Vec<(i64, Vec<RawMessage>)> {
+    batches[early..]
+        .iter()
+        .enumerate()
+        .map(|(i, (now, batch))| {
+            let keep = |m: &&RawMessage| early + i >= late || again(m);
+            (*now, batch.iter().filter(keep).cloned().collect())
+        })
+        .collect()
+}
+
+/// Fails with the first differing windows unless `got` holds exactly `expected`'s.
+fn assert_same_latest(
+    expected: &std::collections::BTreeMap<String, String>,
+    got: &std::collections::BTreeMap<String, String>,
+    case: std::fmt::Arguments<'_>,
+) {
+    let differ: Vec<_> = expected
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(*v))
+        .take(3)
+        .map(|(k, v)| (k, v, got.get(k)))
+        .collect();
+    assert!(
+        differ.is_empty() && got.len() == expected.len(),
+        "{case}: {} windows vs {}; differ: {differ:#?}",
+        got.len(),
+        expected.len()
+    );
+}
+
 /// A crash in the middle of a checkpoint round: task `behind` was last checkpointed after
 /// batch `early`, the others after batch `late`. Only the output each task committed with
 /// its checkpoint survives; after the restore `behind` replays from its own checkpoint.
@@ -220,14 +268,7 @@ fn crashed_mid_round(
         let state = TaskState::decode(bytes).unwrap_or_else(|e| panic!("decode: {e}"));
         second.restore(source, topic, &state, batches[late - 1].0);
     }
-    let replay: Vec<(i64, Vec<RawMessage>)> = batches[early..]
-        .iter()
-        .enumerate()
-        .map(|(i, (now, batch))| {
-            let again = |m: &&RawMessage| early + i >= late || m.source == behind;
-            (*now, batch.iter().filter(again).cloned().collect())
-        })
-        .collect();
+    let replay = replay(batches, early, late, |m| m.source == behind);
     run(&mut second, &replay, &mut out);
     finish(&mut second, &mut out);
     out
@@ -237,26 +278,17 @@ fn crashed_mid_round(
 fn a_task_a_round_behind_the_others_replays_without_loss() {
     for seed in [7, 99_991] {
         let batches = stream(seed, T0);
-        let mut a = pipeline();
-        register(&mut a);
-        let mut all = Vec::new();
-        run(&mut a, &batches, &mut all);
-        finish(&mut a, &mut all);
+        let all = uninterrupted_lines(&batches);
         let expected = latest(&all);
         for &(behind, _, _) in &TASKS {
             for (early, late) in [(0, 7), (1, 40), (3, 30), (5, 12), (10, 11), (20, 39)] {
                 let got = latest(&crashed_mid_round(&batches, behind, early, late));
-                let differ: Vec<_> = expected
-                    .iter()
-                    .filter(|(k, v)| got.get(*k) != Some(*v))
-                    .take(3)
-                    .map(|(k, v)| (k, v, got.get(k)))
-                    .collect();
-                assert!(
-                    differ.is_empty() && got.len() == expected.len(),
-                    "seed {seed}, task {behind} checkpointed after batch {early}, the others after {late}: {} windows vs {}; differ: {differ:#?}",
-                    got.len(),
-                    expected.len()
+                assert_same_latest(
+                    &expected,
+                    &got,
+                    format_args!(
+                        "seed {seed}, task {behind} checkpointed after batch {early}, the others after {late}"
+                    ),
                 );
             }
         }
@@ -317,14 +349,7 @@ fn handed_to_a_running_instance(
         let state = TaskState::decode(bytes).unwrap_or_else(|e| panic!("decode: {e}"));
         x.restore(source, topic, &state, now);
     }
-    let replay: Vec<(i64, Vec<RawMessage>)> = batches[early..]
-        .iter()
-        .enumerate()
-        .map(|(i, (now, batch))| {
-            let again = |m: &&RawMessage| early + i >= late || moved.contains(&m.source);
-            (*now, batch.iter().filter(again).cloned().collect())
-        })
-        .collect();
+    let replay = replay(batches, early, late, |m| moved.contains(&m.source));
     run(&mut x, &replay, &mut out);
     finish(&mut x, &mut out);
     out
@@ -334,27 +359,18 @@ fn handed_to_a_running_instance(
 fn a_task_handed_to_a_running_instance_replays_without_loss() {
     for seed in [7, 99_991] {
         let batches = stream(seed, T0);
-        let mut a = pipeline();
-        register(&mut a);
-        let mut all = Vec::new();
-        run(&mut a, &batches, &mut all);
-        finish(&mut a, &mut all);
+        let all = uninterrupted_lines(&batches);
         let expected = latest(&all);
         let sets: [&[u32]; 7] = [&[0], &[1], &[2], &[3], &[4], &[1, 4], &[0, 2, 3]];
         for moved in sets {
             for (early, late) in [(0, 7), (1, 40), (3, 30), (5, 12), (10, 11), (20, 39)] {
                 let got = latest(&handed_to_a_running_instance(&batches, moved, early, late));
-                let differ: Vec<_> = expected
-                    .iter()
-                    .filter(|(k, v)| got.get(*k) != Some(*v))
-                    .take(3)
-                    .map(|(k, v)| (k, v, got.get(k)))
-                    .collect();
-                assert!(
-                    differ.is_empty() && got.len() == expected.len(),
-                    "seed {seed}, tasks {moved:?} checkpointed after batch {early}, handed over after {late}: {} windows vs {}; differ: {differ:#?}",
-                    got.len(),
-                    expected.len()
+                assert_same_latest(
+                    &expected,
+                    &got,
+                    format_args!(
+                        "seed {seed}, tasks {moved:?} checkpointed after batch {early}, handed over after {late}"
+                    ),
                 );
             }
         }
@@ -365,11 +381,7 @@ fn a_task_handed_to_a_running_instance_replays_without_loss() {
 fn a_revoke_leaves_the_windows_of_the_tasks_that_stay_as_they_were() {
     for seed in [7, 99_991, 5] {
         let batches = stream(seed, T0);
-        let mut a = pipeline();
-        register(&mut a);
-        let mut all = Vec::new();
-        run(&mut a, &batches, &mut all);
-        finish(&mut a, &mut all);
+        let all = uninterrupted_lines(&batches);
         let sets: [&[u32]; 5] = [&[0], &[1], &[2, 3], &[0, 1, 4], &[1, 2]];
         for revoked in sets {
             let kept = |line: &&String| {
@@ -386,32 +398,14 @@ fn a_revoke_leaves_the_windows_of_the_tasks_that_stay_as_they_were() {
                 for &r in revoked {
                     x.revoke(r);
                 }
-                let rest: Vec<(i64, Vec<RawMessage>)> = batches[cut..]
-                    .iter()
-                    .map(|(now, b)| {
-                        (
-                            *now,
-                            b.iter()
-                                .filter(|m| !revoked.contains(&m.source))
-                                .cloned()
-                                .collect(),
-                        )
-                    })
-                    .collect();
+                let rest = replay(&batches, cut, usize::MAX, |m| !revoked.contains(&m.source));
                 run(&mut x, &rest, &mut out);
                 finish(&mut x, &mut out);
                 let got = latest(&out.iter().filter(kept).cloned().collect::<Vec<_>>());
-                let differ: Vec<_> = expected
-                    .iter()
-                    .filter(|(k, v)| got.get(*k) != Some(*v))
-                    .take(3)
-                    .map(|(k, v)| (k, v, got.get(k)))
-                    .collect();
-                assert!(
-                    differ.is_empty() && got.len() == expected.len(),
-                    "seed {seed}, tasks {revoked:?} revoked after batch {cut}: {} windows vs {}; differ: {differ:#?}",
-                    got.len(),
-                    expected.len()
+                assert_same_latest(
+                    &expected,
+                    &got,
+                    format_args!("seed {seed}, tasks {revoked:?} revoked after batch {cut}"),
                 );
             }
         }

@@ -12,8 +12,7 @@
 //! writes too. See `docs/decisions/002-effectively-once.md` for what is left: an attempt
 //! already under way when the claim changes.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::sync::Arc;
 
 use super::CheckpointStore;
@@ -61,18 +60,8 @@ impl CheckpointStore {
         let generation = self.read_claim(task)?.map_or(0, |c| c.generation) + 1;
         let path = dir.join(CLAIM_FILE);
         let temp = dir.join(format!(".{CLAIM_FILE}.{}.tmp", self.instance));
-        let written = (|| -> std::io::Result<()> {
-            let mut file = File::create(&temp)?;
-            writeln!(file, "{generation} {}", self.instance)?;
-            file.sync_all()?;
-            drop(file);
-            fs::rename(&temp, &path)?;
-            File::open(&dir)?.sync_all()
-        })();
-        if let Err(e) = written {
-            let _ = fs::remove_file(&temp);
-            return Err(IngestError::checkpoint(&path, e));
-        }
+        let text = format!("{generation} {}\n", self.instance);
+        super::write_atomically(&dir, &temp, &path, text.as_bytes())?;
         Ok(generation)
     }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use stadtpuls_ingest::checkpoint::CheckpointStore;
+use stadtpuls_ingest::checkpoint::{Checkpoint, CheckpointStore};
 use stadtpuls_ingest::demo::LogDeadLetters;
 use stadtpuls_ingest::pipeline::RawMessage;
 use stadtpuls_ingest::runner::{self, Assignment, Checkpointing, DeadLetterSink, Source};
@@ -264,4 +264,18 @@ pub fn reference_rows(batches: &[(i64, Vec<RawMessage>)]) -> Vec<String> {
     let (_stop, stop_rx) = watch::channel(false);
     run(&mut source, &mut sink, &checkpointing(&store, 40), stop_rx).expect("clean run");
     sink.committed.rows()
+}
+
+/// The newest checkpoint of every task of [`TASKS`], in order.
+pub fn checkpoints(store: &CheckpointStore) -> Vec<Option<Checkpoint>> {
+    TASKS
+        .iter()
+        .map(|&(_, topic, partition)| {
+            let task = Task {
+                topic: Arc::from(topic),
+                partition,
+            };
+            store.load(&task).ok().flatten()
+        })
+        .collect()
 }
