@@ -37,7 +37,8 @@ struct SourceClock {
     catching_up: bool,
 }
 
-/// Tracks the watermark of every source and the combined, monotonic operator watermark.
+/// Tracks the watermark of every source and the combined operator watermark (monotonic
+/// between restores, see the module documentation).
 #[derive(Debug, Clone)]
 pub struct WatermarkTracker {
     out_of_orderness_ms: i64,
@@ -129,6 +130,7 @@ impl WatermarkTracker {
     /// What the rows of a batch from `source` are judged against (see
     /// [`crate::window::slab::Windows::update`]): the operator watermark and the source's
     /// newest event time so far.
+    ///
     /// A source catching up after a restore is judged by the current watermark, which its
     /// own clock holds back; the others by the highest there has been.
     pub(crate) fn lateness(&self, source: SourceId) -> Lateness {
