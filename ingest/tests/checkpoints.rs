@@ -203,3 +203,31 @@ fn an_instance_stuck_in_a_commit_while_another_takes_over_commits_nothing_after(
         );
     }
 }
+
+/// A broker that loses the rest of a record batch of a partition kept through a rebalance
+/// (Tansu under the cooperative protocol): the runner sees the gap right after the
+/// rebalance, seeks back, and commits exactly the rows of an uninterrupted run.
+#[test]
+fn messages_lost_by_the_broker_after_a_rebalance_are_read_again() {
+    let batches = stream(17, t0());
+    let reference = reference_rows(&batches);
+    for (at, source) in [(3, 0), (10, 2), (20, 3)] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = CheckpointStore::new(dir.path());
+        let mut source_ = ReplaySource::new(&batches, &store);
+        source_.lose_at_rebalance = Some((at, source, 2));
+        let mut sink = TestSink::default();
+        let (_stop, stop_rx) = watch::channel(false);
+        run(&mut source_, &mut sink, &checkpointing(&store, 40), stop_rx).expect("runs");
+        assert!(
+            source_.rewinds.iter().any(|&(s, _)| s == source),
+            "read {at}: the gap of source {source} was sought back: {:?}",
+            source_.rewinds
+        );
+        assert_eq!(
+            sink.committed.rows(),
+            reference,
+            "read {at}, source {source}: every row once"
+        );
+    }
+}

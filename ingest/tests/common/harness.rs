@@ -132,6 +132,18 @@ pub struct ReplaySource {
     read: usize,
     pub crash_at: Option<usize>,
     pub stop_after: Option<(usize, watch::Sender<bool>)>,
+    /// At this read a rebalance happens that the source reports through
+    /// `Source::rebalanced`, and it then loses the next `.2` messages of source `.1`, as
+    /// Tansu does when a kept partition is fetched again from inside a record batch.
+    pub lose_at_rebalance: Option<(usize, u32, usize)>,
+    /// Seeks the runner asked for (`Source::rewind`).
+    pub rewinds: Vec<(u32, i64)>,
+    rebalanced: bool,
+    losing: Option<(u32, usize)>,
+    /// Every message handed out or lost, for rewinds.
+    seen: Vec<RawMessage>,
+    /// Messages to hand out again (a rewind), before the next batch.
+    again: Vec<RawMessage>,
 }
 
 impl ReplaySource {
@@ -164,6 +176,12 @@ impl ReplaySource {
             read: 0,
             crash_at: None,
             stop_after: None,
+            lose_at_rebalance: None,
+            rewinds: Vec::new(),
+            rebalanced: false,
+            losing: None,
+            seen: Vec::new(),
+            again: Vec::new(),
         }
     }
 }
@@ -178,13 +196,48 @@ impl Source for ReplaySource {
         {
             let _ = stop.send(true);
         }
+        if let Some((at, source, count)) = self.lose_at_rebalance
+            && self.read == at
+        {
+            self.rebalanced = true;
+            self.losing = Some((source, count));
+        }
         self.read += 1;
-        Ok(self.batches.next().map(|batch| {
-            batch
-                .into_iter()
-                .filter(|m| m.offset >= self.start.get(&m.source).copied().unwrap_or(0))
-                .collect()
-        }))
+        let Some(batch) = self.batches.next() else {
+            return Ok(None);
+        };
+        let mut out = std::mem::take(&mut self.again);
+        for m in batch {
+            if m.offset < self.start.get(&m.source).copied().unwrap_or(0) {
+                continue;
+            }
+            self.seen.push(m.clone());
+            if let Some((source, left)) = &mut self.losing
+                && *source == m.source
+                && *left > 0
+            {
+                *left -= 1;
+                continue;
+            }
+            out.push(m);
+        }
+        Ok(Some(out))
+    }
+
+    fn rebalanced(&mut self) -> bool {
+        std::mem::take(&mut self.rebalanced)
+    }
+
+    fn rewind(&mut self, source: u32, offset: i64) -> Result<()> {
+        self.rewinds.push((source, offset));
+        self.again.retain(|m| m.source != source);
+        self.again.extend(
+            self.seen
+                .iter()
+                .filter(|m| m.source == source && m.offset >= offset)
+                .cloned(),
+        );
+        Ok(())
     }
 
     fn commit(&mut self, _batch: &[RawMessage]) -> Result<()> {
