@@ -61,18 +61,17 @@ async fn commit_with_retry<K: WindowSink>(
     store: Option<&CheckpointStore>,
     shutdown: &watch::Receiver<bool>,
 ) -> Round {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::default();
     let mut attempts = 0;
     loop {
         match owned(store, task) {
             Ok(true) => {}
             Ok(false) => return Round::Fenced,
             Err(error) => {
-                warn!(%error, task = %task, epoch, retry_in_ms = backoff.as_millis() as u64, "cannot read the task's claim before committing; consumption paused");
-                if pause(backoff, shutdown).await || *shutdown.borrow() {
+                warn!(%error, task = %task, epoch, retry_in_ms = backoff.ms(), "cannot read the task's claim before committing; consumption paused");
+                if backoff.wait(shutdown).await || *shutdown.borrow() {
                     return Round::Abandoned;
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
         }
@@ -99,11 +98,10 @@ async fn commit_with_retry<K: WindowSink>(
             warn!(%error, sink, task = %task, epoch, "giving up on the commit for shutdown; the tail is replayed after the restart");
             return Round::Abandoned;
         }
-        warn!(%error, sink, task = %task, epoch, retry_in_ms = backoff.as_millis() as u64, "sink commit failed; consumption paused");
-        if pause(backoff, shutdown).await {
+        warn!(%error, sink, task = %task, epoch, retry_in_ms = backoff.ms(), "sink commit failed; consumption paused");
+        if backoff.wait(shutdown).await {
             return Round::Abandoned;
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
@@ -123,7 +121,7 @@ pub(super) async fn recover<K: WindowSink>(
     epoch: u64,
     shutdown: &watch::Receiver<bool>,
 ) -> Round {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::default();
     loop {
         let error = match sinks.recover(task, epoch) {
             Ok(()) => return Round::Done,
@@ -134,11 +132,10 @@ pub(super) async fn recover<K: WindowSink>(
             warn!(%error, sink, task = %task, epoch, "giving up on the recovery for shutdown");
             return Round::Abandoned;
         }
-        warn!(%error, sink, task = %task, epoch, retry_in_ms = backoff.as_millis() as u64, "sink recovery failed; consumption paused");
-        if pause(backoff, shutdown).await {
+        warn!(%error, sink, task = %task, epoch, retry_in_ms = backoff.ms(), "sink recovery failed; consumption paused");
+        if backoff.wait(shutdown).await {
             return Round::Abandoned;
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
@@ -184,7 +181,7 @@ pub(super) async fn write(
     body: &[u8],
     shutdown: &watch::Receiver<bool>,
 ) -> Written {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::default();
     let mut attempts = 0;
     loop {
         let written = store.holds(task).and_then(|owned| {
@@ -202,11 +199,33 @@ pub(super) async fn write(
             warn!(%error, task = %task, epoch, "giving up on the checkpoint for shutdown; the tail is replayed after the restart");
             return Written::Abandoned;
         }
-        warn!(%error, task = %task, epoch, retry_in_ms = backoff.as_millis() as u64, "checkpoint write failed; consumption paused");
-        if pause(backoff, shutdown).await {
+        warn!(%error, task = %task, epoch, retry_in_ms = backoff.ms(), "checkpoint write failed; consumption paused");
+        if backoff.wait(shutdown).await {
             return Written::Abandoned;
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// The wait before the next attempt: [`FIRST_BACKOFF`], doubling up to [`MAX_BACKOFF`].
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(FIRST_BACKOFF)
+    }
+}
+
+impl Backoff {
+    /// The coming wait in milliseconds, for logs.
+    fn ms(&self) -> u64 {
+        self.0.as_millis() as u64
+    }
+
+    /// Waits, then doubles the next wait; true when shutdown was requested meanwhile.
+    async fn wait(&mut self, shutdown: &watch::Receiver<bool>) -> bool {
+        let stopped = pause(self.0, shutdown).await;
+        self.0 = (self.0 * 2).min(MAX_BACKOFF);
+        stopped
     }
 }
 
