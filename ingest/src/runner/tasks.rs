@@ -218,7 +218,17 @@ impl Tasks {
     /// has already applied, and asks for a seek when a restored task's first message lies
     /// beyond its checkpoint.
     pub(crate) fn screen(&mut self, messages: &mut Vec<RawMessage>) -> Screened {
-        self.count_verified(messages);
+        let verifying = self.verifying(messages);
+        let screened = self.screen_messages(messages);
+        for source in verifying {
+            if let Some(entry) = self.tasks.get_mut(&source) {
+                entry.verify = entry.verify.saturating_sub(1);
+            }
+        }
+        screened
+    }
+
+    fn screen_messages(&mut self, messages: &mut Vec<RawMessage>) -> Screened {
         if self.continues(messages) {
             return Screened::default();
         }
@@ -279,25 +289,21 @@ impl Tasks {
         for entry in self.tasks.values_mut() {
             if entry.resume.is_none() && entry.offset.is_some() {
                 entry.verify = 2;
-                entry.waiting_since = Instant::now();
             }
         }
     }
 
-    /// Counts down [`TaskEntry::verify`] for the tasks with messages in this batch.
-    fn count_verified(&mut self, messages: &[RawMessage]) {
+    /// The tasks verifying gaps (see [`Self::rebalanced`]) with messages in this batch:
+    /// their count goes down once the batch is screened.
+    fn verifying(&self, messages: &[RawMessage]) -> BTreeSet<SourceId> {
         if self.tasks.values().all(|e| e.verify == 0) {
-            return;
+            return BTreeSet::new();
         }
-        let mut seen: BTreeSet<SourceId> = BTreeSet::new();
-        for m in messages {
-            seen.insert(m.source);
-        }
-        for source in seen {
-            if let Some(entry) = self.tasks.get_mut(&source) {
-                entry.verify = entry.verify.saturating_sub(1);
-            }
-        }
+        messages
+            .iter()
+            .map(|m| m.source)
+            .filter(|s| self.tasks.get(s).is_some_and(|e| e.verify > 0))
+            .collect()
     }
 
     /// The common case, checked per run of one source instead of per message: no restored

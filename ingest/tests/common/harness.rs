@@ -132,10 +132,11 @@ pub struct ReplaySource {
     read: usize,
     pub crash_at: Option<usize>,
     pub stop_after: Option<(usize, watch::Sender<bool>)>,
-    /// At this read a rebalance happens that the source reports through
-    /// `Source::rebalanced`, and it then loses the next `.2` messages of source `.1`, as
-    /// Tansu does when a kept partition is fetched again from inside a record batch.
-    pub lose_at_rebalance: Option<(usize, u32, usize)>,
+    /// At read `.0` a rebalance happens that the source reports through
+    /// `Source::rebalanced`; from read `.1` on it loses the next `.3` messages of source
+    /// `.2`, as Tansu does when a kept partition is fetched again from inside a record
+    /// batch (`.1 > .0`: the batch in hand ended at the rebalance).
+    pub lose_at_rebalance: Option<(usize, usize, u32, usize)>,
     /// Seeks the runner asked for (`Source::rewind`).
     pub rewinds: Vec<(u32, i64)>,
     rebalanced: bool,
@@ -196,11 +197,11 @@ impl Source for ReplaySource {
         {
             let _ = stop.send(true);
         }
-        if let Some((at, source, count)) = self.lose_at_rebalance
-            && self.read == at
-        {
-            self.rebalanced = true;
-            self.losing = Some((source, count));
+        if let Some((at, from, source, count)) = self.lose_at_rebalance {
+            self.rebalanced |= self.read == at;
+            if self.read == from {
+                self.losing = Some((source, count));
+            }
         }
         self.read += 1;
         let Some(batch) = self.batches.next() else {
@@ -331,4 +332,32 @@ pub fn checkpoints(store: &CheckpointStore) -> Vec<Option<Checkpoint>> {
             store.load(&task).ok().flatten()
         })
         .collect()
+}
+
+/// The latest revision of every (stream, window, entity) among committed `rows` (as
+/// [`window_lines`] writes them), revision left out: what a reader keeping the highest
+/// revision sees.
+pub fn latest_rows(rows: &[String]) -> BTreeMap<String, String> {
+    let mut latest: BTreeMap<String, (u32, String)> = BTreeMap::new();
+    for row in rows {
+        let Some((head, values)) = row.split_once(": ") else {
+            continue;
+        };
+        let (window, revision) = head.split_once(" rev ").unwrap_or((head, "0"));
+        let revision: u32 = revision.trim().parse().unwrap_or(0);
+        let entity: Vec<&str> = values
+            .split(' ')
+            .filter(|cell| {
+                ["city=", "sensor_id=", "lane=", "facility_id="]
+                    .iter()
+                    .any(|k| cell.starts_with(k))
+            })
+            .collect();
+        let key = format!("{window} {}", entity.join(" "));
+        let slot = latest.entry(key).or_insert((revision, values.to_owned()));
+        if revision >= slot.0 {
+            *slot = (revision, values.to_owned());
+        }
+    }
+    latest.into_iter().map(|(k, (_, v))| (k, v)).collect()
 }
