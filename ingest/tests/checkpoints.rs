@@ -241,3 +241,50 @@ fn messages_lost_by_the_broker_after_a_rebalance_are_read_again() {
         );
     }
 }
+
+/// A restored task whose partition delivers nothing (Tansu, a checkpoint inside the last
+/// record batch) is sought back after a few seconds instead of waiting forever.
+#[test]
+fn a_restored_task_that_gets_no_message_is_sought_back() {
+    let batches = stream(29, t0());
+    let reference = latest_rows(&reference_rows(&batches));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = CheckpointStore::new(dir.path());
+    let committed = Committed::default();
+    let sink = || TestSink {
+        committed: committed.clone(),
+        ..TestSink::default()
+    };
+    let mut first = ReplaySource::new(&batches, &store);
+    let (stop, stop_rx) = watch::channel(false);
+    first.stop_after = Some((15, stop));
+    run(&mut first, &mut sink(), &checkpointing(&store, 40), stop_rx).expect("stops");
+    let mut second = ReplaySource::new(&batches, &store);
+    second.withhold = Some(2);
+    second.idle_for = Duration::from_secs(5);
+    let (_stop, stop_rx) = watch::channel(false);
+    run(
+        &mut second,
+        &mut sink(),
+        &checkpointing(&store, 40),
+        stop_rx,
+    )
+    .expect("finishes");
+    assert!(
+        second.rewinds.iter().any(|&(s, _)| s == 2),
+        "the silent task was sought back: {:?}",
+        second.rewinds
+    );
+    let got = latest_rows(&committed.rows());
+    let differ: Vec<_> = reference
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(*v))
+        .take(3)
+        .collect();
+    assert!(
+        differ.is_empty() && got.len() == reference.len(),
+        "{} windows vs {}; differ: {differ:#?}",
+        got.len(),
+        reference.len()
+    );
+}

@@ -137,6 +137,13 @@ pub struct ReplaySource {
     /// `.2`, as Tansu does when a kept partition is fetched again from inside a record
     /// batch (`.1 > .0`: the batch in hand ended at the rebalance).
     pub lose_at_rebalance: Option<(usize, usize, u32, usize)>,
+    /// A source that delivers nothing until the runner seeks it back, as Tansu does for a
+    /// checkpoint inside a partition's last record batch.
+    pub withhold: Option<u32>,
+    /// After the last batch, empty reads for this long before the input ends (the runner
+    /// keeps polling, as it does a quiet broker).
+    pub idle_for: Duration,
+    idle_since: Option<std::time::Instant>,
     /// Seeks the runner asked for (`Source::rewind`).
     pub rewinds: Vec<(u32, i64)>,
     rebalanced: bool,
@@ -178,6 +185,9 @@ impl ReplaySource {
             crash_at: None,
             stop_after: None,
             lose_at_rebalance: None,
+            withhold: None,
+            idle_for: Duration::ZERO,
+            idle_since: None,
             rewinds: Vec::new(),
             rebalanced: false,
             losing: None,
@@ -205,6 +215,14 @@ impl Source for ReplaySource {
         }
         self.read += 1;
         let Some(batch) = self.batches.next() else {
+            if !self.again.is_empty() {
+                return Ok(Some(std::mem::take(&mut self.again)));
+            }
+            let since = *self.idle_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() < self.idle_for {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Ok(Some(Vec::new()));
+            }
             return Ok(None);
         };
         let mut out = std::mem::take(&mut self.again);
@@ -213,6 +231,9 @@ impl Source for ReplaySource {
                 continue;
             }
             self.seen.push(m.clone());
+            if self.withhold == Some(m.source) {
+                continue;
+            }
             if let Some((source, left)) = &mut self.losing
                 && *source == m.source
                 && *left > 0
@@ -231,6 +252,9 @@ impl Source for ReplaySource {
 
     fn rewind(&mut self, source: u32, offset: i64) -> Result<()> {
         self.rewinds.push((source, offset));
+        if self.withhold == Some(source) {
+            self.withhold = None;
+        }
         self.again.retain(|m| m.source != source);
         self.again.extend(
             self.seen

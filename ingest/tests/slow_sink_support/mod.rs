@@ -33,6 +33,9 @@ pub struct Probe {
     pub max_staged: usize,
     pub max_staged_before_batch: usize,
     pub max_prefetched: i64,
+    /// The highest consumer lag seen (`stadtpuls_consumer_lag_messages`): proof that the
+    /// consumer's statistics reached the gauges at all.
+    pub max_lag: i64,
     /// The first commit after a third of the input was read.
     pub mid: Option<Sample>,
     /// Messages the runner read while a commit was pending (must stay 0).
@@ -71,6 +74,9 @@ impl SlowSink {
         let prefetched = metrics::CONSUMER_PREFETCHED
             .with_label_values(&[&self.topic])
             .get();
+        let lag = metrics::CONSUMER_LAG
+            .with_label_values(&[&self.topic])
+            .get();
         let rss = rss_kib();
         let mut p = self.probe.lock().unwrap_or_else(PoisonError::into_inner);
         p.commits += 1;
@@ -78,6 +84,7 @@ impl SlowSink {
         p.samples.push((read, prefetched));
         p.rss_max_kib = p.rss_max_kib.max(rss);
         p.max_prefetched = p.max_prefetched.max(prefetched);
+        p.max_lag = p.max_lag.max(lag);
         if p.mid.is_none() && read >= self.total / 3 {
             p.mid = Some(Sample { read, prefetched });
         }
