@@ -68,6 +68,8 @@ if [ -z "${SKIP_LINT:-}" ]; then
   cargo fmt --all -- --check
   step "cargo clippy"
   cargo clippy --workspace --all-targets --locked -- -D warnings
+  step "cargo doc (broken or private intra-doc links fail)"
+  RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 fi
 
 step "processing stays free of I/O crates"

@@ -5,7 +5,7 @@
 //! - [`runner`]: the async loop over a [`runner::Source`] and a [`runner::DeadLetterSink`];
 //! - [`kafka`]: the consumer-group source, the dead-letter topic, producers;
 //! - [`simulate`] and [`demo`]: the built-in nine-city feed for `stadtpuls demo`;
-//! - [`bench`]: a file of lines as a source, and the peer-harness checksum;
+//! - [`bench`](mod@bench): a file of lines as a source, and the peer-harness checksum;
 //! - [`sink`]: destinations of closed windows with epoch commits (history, output topics);
 //! - [`history`]: the Parquet history sink (Hive-partitioned tables, compaction, retention).
 //! - [`checkpoint`]: the per-task checkpoint files (state, offset, epoch).

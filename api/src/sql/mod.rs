@@ -3,13 +3,13 @@
 //!
 //! - [`catalog`]: the tables — Parquet history (listing tables, Hive partitions `city`
 //!   and `date`), reference tables from the registries, the live view, latest-revision
-//!   views; [`schema`] has their columns, [`reference`] and [`live`] build the
+//!   views; [`schema`] has their columns, [`reference`](mod@reference) and [`live`] build the
 //!   in-memory ones.
 //! - [`udf`]: `haversine_m`, `los`, `flow_veh_h`.
 //! - [`guard`]: read-only, decided on the parsed statement and the logical plan.
 //! - [`access`]: API keys → principals → cities, enforced by wrapping every table.
 //! - [`limits`]: memory pool, timeout, row cap, concurrency.
-//! - [`format`]: results as JSON, CSV, Arrow IPC, Parquet or a text table.
+//! - [`format`](mod@format): results as JSON, CSV, Arrow IPC, Parquet or a text table.
 //! - [`route`] (HTTP) and [`flight`] (Flight SQL) are the network doors.
 //!
 //! A query gets a fresh session (its own memory pool and tables wrapped for its

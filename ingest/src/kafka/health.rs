@@ -173,7 +173,7 @@ impl BrokerHealth {
 
     /// The consumer's statistics: up when any broker connection is up, down when none
     /// is — unless the consumer has not reconnected since another client ended the last
-    /// outage. Statistics older than [`STALE_STATISTICS`] are ignored: the consumer's
+    /// outage. Statistics older than `STALE_STATISTICS` (3 s) are ignored: the consumer's
     /// wait in its queue while the runner does not poll it (see [`Self::log_error`]). So
     /// are those not taken after the last change of state: a client's statistics from
     /// just before a producer noticed the broker gone still show the connection up, and

@@ -39,7 +39,7 @@ pub struct DeadLetter {
     pub offset: i64,
     /// Element index within a JSON array message.
     pub index: Option<usize>,
-    /// Whether `payload` was cut to [`OVERSIZED_KEEP_BYTES`].
+    /// Whether `payload` was cut to [`OVERSIZED_KEEP_BYTES`](super::OVERSIZED_KEEP_BYTES).
     pub truncated: bool,
     /// Origin key.
     pub key: Option<Bytes>,

@@ -74,7 +74,7 @@ impl WatermarkTracker {
     /// A source new to a running operator starts from a position its watermark knows
     /// nothing about (a partition without a checkpoint replays from the group's committed
     /// offset): like a restored one, it is judged by its own progress and holds the
-    /// watermark until it delivers (see [`Self::import`]).
+    /// watermark until it delivers (see `import`).
     pub fn register(&mut self, source: SourceId, now: ProcessingTime) {
         let new = self
             .sources
