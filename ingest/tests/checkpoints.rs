@@ -15,7 +15,7 @@ use common::harness::{
     Committed, ReplaySource, TestSink, checkpointing, checkpoints, latest_rows, reference_rows,
     run, t0,
 };
-use common::{TASKS, stream};
+use common::{TASKS, assert_same_latest, stream};
 use stadtpuls_ingest::checkpoint::CheckpointStore;
 use stadtpuls_ingest::sink::Task;
 use tokio::sync::watch;
@@ -227,17 +227,10 @@ fn messages_lost_by_the_broker_after_a_rebalance_are_read_again() {
             "read {at}: the gap of source {source} was sought back: {:?}",
             replay.rewinds
         );
-        let got = latest_rows(&sink.committed.rows());
-        let differ: Vec<_> = reference
-            .iter()
-            .filter(|(k, v)| got.get(*k) != Some(*v))
-            .take(3)
-            .collect();
-        assert!(
-            differ.is_empty() && got.len() == reference.len(),
-            "rebalance at read {at}, source {source} losing from read {from}: {} windows vs {}; differ: {differ:#?}",
-            got.len(),
-            reference.len()
+        assert_same_latest(
+            &reference,
+            &latest_rows(&sink.committed.rows()),
+            format_args!("rebalance at read {at}, source {source} losing from read {from}"),
         );
     }
 }
@@ -275,16 +268,9 @@ fn a_restored_task_that_gets_no_message_is_sought_back() {
         "the silent task was sought back: {:?}",
         second.rewinds
     );
-    let got = latest_rows(&committed.rows());
-    let differ: Vec<_> = reference
-        .iter()
-        .filter(|(k, v)| got.get(*k) != Some(*v))
-        .take(3)
-        .collect();
-    assert!(
-        differ.is_empty() && got.len() == reference.len(),
-        "{} windows vs {}; differ: {differ:#?}",
-        got.len(),
-        reference.len()
+    assert_same_latest(
+        &reference,
+        &latest_rows(&committed.rows()),
+        format_args!("task 2 silent after the restore"),
     );
 }

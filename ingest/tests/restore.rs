@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{T0, TASKS, lines, pipeline, stream};
+use common::{T0, TASKS, assert_same_latest, lines, pipeline, stream};
 use stadtpuls_ingest::pipeline::{Pipeline, RawMessage};
 use stadtpuls_processing::snapshot::TaskState;
 
@@ -202,26 +202,6 @@ fn replay(
             (*now, batch.iter().filter(keep).cloned().collect())
         })
         .collect()
-}
-
-/// Fails with the first differing windows unless `got` holds exactly `expected`'s.
-fn assert_same_latest(
-    expected: &std::collections::BTreeMap<String, String>,
-    got: &std::collections::BTreeMap<String, String>,
-    case: std::fmt::Arguments<'_>,
-) {
-    let differ: Vec<_> = expected
-        .iter()
-        .filter(|(k, v)| got.get(*k) != Some(*v))
-        .take(3)
-        .map(|(k, v)| (k, v, got.get(k)))
-        .collect();
-    assert!(
-        differ.is_empty() && got.len() == expected.len(),
-        "{case}: {} windows vs {}; differ: {differ:#?}",
-        got.len(),
-        expected.len()
-    );
 }
 
 /// A crash in the middle of a checkpoint round: task `behind` was last checkpointed after

@@ -246,3 +246,23 @@ pub fn window_lines(stream: &str, w: &ClosedWindows) -> Vec<String> {
         })
         .collect()
 }
+
+/// Fails with the first differing windows unless `got` holds exactly `expected`'s.
+pub fn assert_same_latest(
+    expected: &std::collections::BTreeMap<String, String>,
+    got: &std::collections::BTreeMap<String, String>,
+    case: std::fmt::Arguments<'_>,
+) {
+    let differ: Vec<_> = expected
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(*v))
+        .take(3)
+        .map(|(k, v)| (k, v, got.get(k)))
+        .collect();
+    assert!(
+        differ.is_empty() && got.len() == expected.len(),
+        "{case}: {} windows vs {}; differ: {differ:#?}",
+        got.len(),
+        expected.len()
+    );
+}
