@@ -15,6 +15,7 @@ fn pipeline() -> Pipeline {
     let limits = Limits {
         max_message_bytes: 1 << 20,
         max_future_ms: i64::MAX / 4,
+        max_clock_jump_ms: 150_000,
     };
     reference_pipeline(&ids, 30_000, 60_000, limits)
 }

@@ -159,6 +159,7 @@ fn apply_one(
         ("WINDOWS", "OUT_OF_ORDERNESS") => raw.windows.out_of_orderness = value.to_owned(),
         ("WINDOWS", "IDLE_TIMEOUT") => raw.windows.idle_timeout = value.to_owned(),
         ("WINDOWS", "MAX_FUTURE") => raw.windows.max_future = value.to_owned(),
+        ("WINDOWS", "MAX_CLOCK_JUMP") => raw.windows.max_clock_jump = Some(value.to_owned()),
         ("WINDOWS", "HOPPING") => raw.windows.hopping = split_list(value),
         ("WINDOWS", "ALLOWED_LATENESS") => raw.windows.allowed_lateness = value.to_owned(),
         ("API", "BIND") => raw.api.bind = value.to_owned(),

@@ -132,6 +132,11 @@ pub struct WindowsConfig {
     pub idle_timeout: Duration,
     /// Events further in the future than this are rejected.
     pub max_future: Duration,
+    /// Events further ahead of their partition's newest accepted event time than this are
+    /// refused as `clock_jump` unless the next row confirms the jump (see
+    /// `stadtpuls_processing::window::clock_guard`); defaults to `out_of_orderness +
+    /// allowed_lateness`, the largest lead that cannot make another row late.
+    pub max_clock_jump: Duration,
     /// Hopping windows as (size, slide), slide dividing size; empty by default
     pub hopping: Vec<(Duration, Duration)>,
     /// How long after the watermark passed its end a window still accepts late events
@@ -146,6 +151,7 @@ impl Default for WindowsConfig {
             out_of_orderness: DEFAULT_OUT_OF_ORDERNESS,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_future: DEFAULT_MAX_FUTURE,
+            max_clock_jump: DEFAULT_OUT_OF_ORDERNESS.saturating_add(DEFAULT_ALLOWED_LATENESS),
             hopping: Vec::new(),
             allowed_lateness: DEFAULT_ALLOWED_LATENESS,
         }

@@ -141,6 +141,10 @@ pub(crate) struct RawWindows {
     /// Largest accepted lead of event time over wall-clock time, humantime.
     #[serde(default = "default_max_future")]
     pub max_future: String,
+    /// Largest accepted lead of event time over the partition's progress, humantime;
+    /// `out_of_orderness + allowed_lateness` when absent.
+    #[serde(default)]
+    pub max_clock_jump: Option<String>,
     /// Hopping windows as `"SIZE/SLIDE"`, e.g. `"1h/5m"`.
     #[serde(default)]
     pub hopping: Vec<String>,
@@ -156,6 +160,7 @@ impl Default for RawWindows {
             out_of_orderness: default_out_of_orderness(),
             idle_timeout: default_idle_timeout(),
             max_future: default_max_future(),
+            max_clock_jump: None,
             hopping: Vec::new(),
             allowed_lateness: default_allowed_lateness(),
         }

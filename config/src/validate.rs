@@ -276,6 +276,10 @@ fn windows(ctx: &mut Ctx<'_>, raw: &RawWindows) -> WindowsConfig {
         });
     let idle_timeout = positive(ctx, "windows.idle_timeout", &raw.idle_timeout);
     let max_future = ctx.duration("windows.max_future", &raw.max_future);
+    let max_clock_jump = raw
+        .max_clock_jump
+        .as_deref()
+        .and_then(|text| positive(ctx, "windows.max_clock_jump", text));
     let allowed_lateness = ctx
         .duration("windows.allowed_lateness", &raw.allowed_lateness)
         .filter(|value| {
@@ -327,6 +331,10 @@ fn windows(ctx: &mut Ctx<'_>, raw: &RawWindows) -> WindowsConfig {
         out_of_orderness: out_of_orderness.unwrap_or(defaults.out_of_orderness),
         idle_timeout: idle_timeout.unwrap_or(defaults.idle_timeout),
         max_future: max_future.unwrap_or(defaults.max_future),
+        max_clock_jump: max_clock_jump.unwrap_or_else(|| {
+            let out_of_orderness = out_of_orderness.unwrap_or(defaults.out_of_orderness);
+            out_of_orderness.saturating_add(allowed_lateness.unwrap_or(defaults.allowed_lateness))
+        }),
         hopping,
         allowed_lateness: allowed_lateness.unwrap_or(defaults.allowed_lateness),
     }

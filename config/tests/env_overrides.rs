@@ -33,6 +33,7 @@ fn env_overrides_win_over_the_file() {
         ("STADTPULS_WINDOWS__OUT_OF_ORDERNESS", "10s"),
         ("STADTPULS_WINDOWS__IDLE_TIMEOUT", "2m"),
         ("STADTPULS_WINDOWS__MAX_FUTURE", "1m"),
+        ("STADTPULS_WINDOWS__MAX_CLOCK_JUMP", "7m"),
         ("STADTPULS_API__BIND", "0.0.0.0:9000"),
         ("STADTPULS_API__LIVE_RETENTION", "1h"),
         ("STADTPULS_HISTORY__DIR", "/var/lib/stadtpuls"),
@@ -85,6 +86,7 @@ fn env_overrides_win_over_the_file() {
     assert_eq!(config.windows.out_of_orderness, Duration::from_secs(10));
     assert_eq!(config.windows.idle_timeout, Duration::from_secs(120));
     assert_eq!(config.windows.max_future, Duration::from_secs(60));
+    assert_eq!(config.windows.max_clock_jump, Duration::from_secs(420));
     assert_eq!(
         config.api.bind,
         "0.0.0.0:9000".parse::<SocketAddr>().expect("literal")

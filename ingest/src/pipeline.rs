@@ -14,6 +14,7 @@ use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::ParkingBatchBuilder;
 use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
 use stadtpuls_processing::time::ProcessingTime;
+use stadtpuls_processing::window::clock_guard::ClockGuard;
 use stadtpuls_processing::window::parking::{ParkingOperator, ParkingSpec};
 use stadtpuls_processing::window::traffic::TrafficWindowOperator;
 use stadtpuls_processing::window::traffic_state::TrafficStateClassifier;
@@ -22,6 +23,7 @@ use tracing::debug_span;
 
 use crate::metrics;
 
+mod clock;
 mod decode_message;
 mod messages;
 mod prepare;
@@ -71,6 +73,9 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Events further ahead of the wall clock are refused as `future_timestamp`.
     pub max_future_ms: i64,
+    /// Events further ahead of their partition's progress are refused as `clock_jump`
+    /// unless confirmed ([`ClockGuard`]).
+    pub max_clock_jump_ms: i64,
 }
 
 /// Decoding, validation and windowing for every city, fed one batch of messages at a time.
@@ -82,6 +87,8 @@ pub struct Pipeline {
     lanes: TrafficWindowOperator,
     traffic_state: TrafficStateClassifier,
     parking: ParkingOperator,
+    /// Screens each row's event time against its partition's progress before any operator.
+    clock: ClockGuard,
     traffic_rows: TrafficBatchBuilder,
     parking_rows: ParkingBatchBuilder,
     /// Index (in the current batch) of the message each pending row came from.
@@ -109,6 +116,7 @@ impl Pipeline {
         let limits = Limits {
             max_message_bytes: config.kafka.max_message_bytes,
             max_future_ms: config.windows.max_future.as_millis() as i64,
+            max_clock_jump_ms: config.windows.max_clock_jump.as_millis() as i64,
         };
         let parking = ParkingSpec::from_config(&config.parking);
         Self::from_parts(catalog, &spec, &parking, limits, live, options)
@@ -129,6 +137,7 @@ impl Pipeline {
             lanes: TrafficWindowOperator::per_lane(spec),
             traffic_state: TrafficStateClassifier::new(),
             parking: ParkingOperator::new(spec, parking, &catalog),
+            clock: ClockGuard::new(limits.max_clock_jump_ms),
             catalog: Arc::new(catalog),
             traffic_rows: TrafficBatchBuilder::default(),
             parking_rows: ParkingBatchBuilder::default(),

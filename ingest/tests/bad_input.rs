@@ -36,6 +36,7 @@ fn pipeline() -> Pipeline {
     let limits = Limits {
         max_message_bytes: MAX_MESSAGE_BYTES,
         max_future_ms: 300_000,
+        max_clock_jump_ms: 150_000,
     };
     let options = PipelineOptions {
         update_live: false,
@@ -372,6 +373,26 @@ fn cases() -> Vec<Case> {
             facility(r#","free_spaces":0,"total_spaces":0"#),
             InvalidParking,
         ),
+        Case {
+            what: "ts an hour ahead of its partition, unconfirmed",
+            topic: TRAFFIC,
+            payload: traffic(""),
+            before: vec![traffic_with(&format!(
+                r#""ts":{},"vehicle_count":1"#,
+                T - 3_600_000
+            ))],
+            outcome: Outcome::Refused(ClockJump, "ulm"),
+        },
+        Case {
+            what: "a car park's ts an hour ahead of its partition, unconfirmed",
+            topic: PARKING,
+            payload: facility(r#","free_spaces":20,"total_spaces":100"#),
+            before: vec![format!(
+                r#"{{"city":"ulm","kind":"facility","id":"p1","ts":{},"free_spaces":20,"total_spaces":100}}"#,
+                T - 3_600_000
+            )],
+            outcome: Outcome::Refused(ClockJump, "ulm"),
+        },
         Case {
             what: "later than the allowed lateness",
             topic: TRAFFIC,

@@ -69,6 +69,7 @@ fn pipeline(unknown: UnknownSensors, parallel_decode: bool) -> Pipeline {
     let limits = Limits {
         max_message_bytes: MAX_MESSAGE_BYTES,
         max_future_ms: 300_000,
+        max_clock_jump_ms: 150_000,
     };
     let options = PipelineOptions {
         unknown_sensors: unknown,
@@ -152,11 +153,13 @@ fn check_accounting(
     cities: &[&str],
 ) -> Result<(), TestCaseError> {
     let expected: usize = batch.iter().map(|m| units(m, cities)).sum();
+    // Late and clock-jump rows are counted per row, dead-lettered per message.
     let refused = out
         .dead_letters
         .iter()
-        .filter(|d| d.reason != RejectReason::Late)
-        .count();
+        .filter(|d| !matches!(d.reason, RejectReason::Late | RejectReason::ClockJump))
+        .count()
+        + out.clock_jumps as usize;
     prop_assert_eq!(
         out.accepted + refused,
         expected,
@@ -172,11 +175,11 @@ fn check_accounting(
         prop_assert!(origin.is_some(), "dead letter of no message: {:?}", letter);
         let Some(origin) = origin else { unreachable!() };
         prop_assert!(!letter.detail.is_empty());
-        if letter.reason == RejectReason::Late {
+        if matches!(letter.reason, RejectReason::Late | RejectReason::ClockJump) {
             prop_assert_eq!(
                 &letter.payload,
                 &origin.payload,
-                "a late letter keeps its message"
+                "a late or clock-jump letter keeps its message"
             );
             continue;
         }

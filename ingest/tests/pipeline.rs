@@ -29,6 +29,7 @@ fn pipeline(unknown: UnknownSensors, parallel_decode: bool, max_message_bytes: u
     let limits = Limits {
         max_message_bytes,
         max_future_ms: 300_000,
+        max_clock_jump_ms: 150_000,
     };
     let options = PipelineOptions {
         unknown_sensors: unknown,
@@ -143,6 +144,56 @@ fn late_rows_are_dead_lettered_with_their_message() {
         "{}",
         out.dead_letters[0].detail
     );
+}
+
+#[test]
+fn one_sensors_clock_glitch_makes_no_other_row_late() {
+    // A replay: three sensors report each minute of an hour long gone; s1's clock jumps
+    // an hour ahead once. Without the screen the partition's watermark would jump with
+    // it and every later row of s2 and s3 (and s1) would be late.
+    let topic = "sensors.ulm.traffic";
+    let now = T0 + 3 * 3_600_000;
+    let run = |glitch: bool| {
+        let mut p = pipeline(UnknownSensors::Reject, true, 1 << 20);
+        let mut offset = 0;
+        let mut windows = Vec::new();
+        let mut letters = Vec::new();
+        let (mut accepted, mut late) = (0, 0);
+        for minute in 1..=30i64 {
+            let ts = T0 + minute * 60_000;
+            let mut batch = Vec::new();
+            for sensor in ["s1", "s2", "s3"] {
+                batch.push(message(topic, offset, traffic(sensor, ts, minute)));
+                offset += 1;
+                if glitch && minute == 10 && sensor == "s1" {
+                    batch.push(message(topic, offset, traffic("s1", ts + 3_600_000, 9)));
+                }
+                // The glitch takes an offset in both runs, so the others keep theirs.
+                offset += 1;
+            }
+            let out = p.process(&batch, now).expect("process");
+            accepted += out.accepted;
+            late += out.late;
+            letters.extend(reasons(&out.dead_letters));
+            windows.extend(observe(&out).3);
+        }
+        windows.extend(observe(&p.finish().expect("finish")).3);
+        (accepted, late, letters, windows)
+    };
+    let clean = run(false);
+    let glitched = run(true);
+    assert_eq!(glitched.1, 0, "no row late");
+    assert_eq!(
+        glitched.2,
+        vec![(RejectReason::ClockJump, 55, None)],
+        "the glitch alone is refused"
+    );
+    assert_eq!(glitched.0, clean.0);
+    assert_eq!(
+        glitched.3, clean.3,
+        "the same windows as without the glitch"
+    );
+    assert!(clean.3.len() >= 30);
 }
 
 /// Everything observable of a step, for comparing two runs.

@@ -36,11 +36,14 @@ pub enum RejectReason {
     InvalidParking,
     /// A window the event belongs to had already closed.
     Late,
+    /// Event time further ahead of its partition's newest event time than
+    /// `windows.max_clock_jump`, unconfirmed by the next row (a sensor's clock glitch).
+    ClockJump,
 }
 
 impl RejectReason {
     /// Every reason, for pre-registering metric labels.
-    pub const ALL: [RejectReason; 15] = [
+    pub const ALL: [RejectReason; 16] = [
         RejectReason::Malformed,
         RejectReason::Oversized,
         RejectReason::UnknownCity,
@@ -56,6 +59,7 @@ impl RejectReason {
         RejectReason::TimestampOutOfRange,
         RejectReason::InvalidParking,
         RejectReason::Late,
+        RejectReason::ClockJump,
     ];
 
     /// The snake_case label used in metrics and dead-letter headers.
@@ -76,6 +80,7 @@ impl RejectReason {
             RejectReason::TimestampOutOfRange => "timestamp_out_of_range",
             RejectReason::InvalidParking => "invalid_parking",
             RejectReason::Late => "late",
+            RejectReason::ClockJump => "clock_jump",
         }
     }
 }

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, EntityKey};
+use crate::window::clock_guard::ClockState;
 use crate::window::parking::ParkingSnapshot;
 use crate::window::traffic::TrafficSnapshot;
 use crate::window::traffic_state::ClassifierSnapshot;
@@ -104,6 +105,8 @@ pub struct TaskState {
     pub classifier: ClassifierSnapshot,
     /// Facility levels, spots and parking windows.
     pub parking: ParkingSnapshot,
+    /// The source's progress as the clock-jump screen knows it.
+    pub clock: ClockState,
 }
 
 impl TaskState {

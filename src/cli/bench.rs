@@ -78,6 +78,7 @@ impl BenchArgs {
         let limits = Limits {
             max_message_bytes: config.kafka.max_message_bytes,
             max_future_ms: config.windows.max_future.as_millis() as i64,
+            max_clock_jump_ms: config.windows.max_clock_jump.as_millis() as i64,
         };
         reference_pipeline(
             &cities,

@@ -62,6 +62,9 @@ pub struct StepOutput {
     pub accepted: usize,
     /// Observations late for the smallest window.
     pub late: u64,
+    /// Observations refused as `clock_jump` (their messages' dead letters are one per
+    /// message, as for `late`).
+    pub clock_jumps: u64,
     /// Open (sensor, window) traffic states after the step.
     pub open_states: usize,
     /// Bytes of open traffic window state after the step.

@@ -33,6 +33,7 @@ impl Pipeline {
         self.traffic.remove_source(source);
         self.lanes.remove_source(source);
         self.parking.remove_source(source);
+        self.clock.remove(source);
     }
 
     /// The open state task `source` owns (windows, hysteresis, parking, its watermark
@@ -46,6 +47,7 @@ impl Pipeline {
                 .traffic_state
                 .snapshot(|key| traffic.owner(key) == Some(source), &self.catalog),
             parking: self.parking.snapshot(source, &self.catalog),
+            clock: self.clock.export(source),
         }
     }
 
@@ -59,6 +61,7 @@ impl Pipeline {
         now: ProcessingTime,
     ) -> RestoreStats {
         self.add_source(source, topic, now);
+        self.clock.import(source, state.clock.clone());
         // Copies the catalog only if a preparer still holds it (see `Preparer`).
         let catalog = Arc::make_mut(&mut self.catalog);
         let mut stats = self.traffic.restore(source, &state.traffic, catalog, now);
@@ -77,5 +80,6 @@ impl Pipeline {
         self.traffic.revoke(source);
         self.lanes.revoke(source);
         self.parking.revoke(source, &self.catalog);
+        self.clock.remove(source);
     }
 }

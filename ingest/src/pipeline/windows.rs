@@ -1,12 +1,17 @@
 //! Folding a source's decoded rows into the window operators, closing due windows and
 //! publishing them (traffic state, live view, emitted counts).
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use arrow_array::{RecordBatch, TimestampMillisecondArray};
+use stadtpuls_processing::model::{parking, traffic};
 
 use stadtpuls_processing::catalog::CityKey;
 use stadtpuls_processing::time::ProcessingTime;
 use stadtpuls_processing::window::watermark::SourceId;
 
+use super::clock::Rows;
 use super::tally::dead_letter_late;
 use super::{Pipeline, RawMessage, StepOutput};
 use crate::decode::StreamKind;
@@ -21,10 +26,31 @@ impl Pipeline {
         messages: &[RawMessage],
         out: &mut StepOutput,
     ) -> stadtpuls_processing::Result<()> {
-        let traffic_origin = std::mem::take(&mut self.traffic_origin);
-        let parking_origin = std::mem::take(&mut self.parking_origin);
+        let mut traffic_origin = std::mem::take(&mut self.traffic_origin);
+        let mut parking_origin = std::mem::take(&mut self.parking_origin);
         if !self.traffic_rows.is_empty() {
-            let batch = self.traffic_rows.finish(&self.catalog)?;
+            let mut batch = self.traffic_rows.finish(&self.catalog)?;
+            let catalog = Arc::clone(&self.catalog);
+            let (cities, sensors) = (batch.city_keys().clone(), batch.sensor_keys().clone());
+            let refused = self.screen_clock(
+                source,
+                Rows {
+                    kind: StreamKind::Traffic,
+                    ts: event_times(batch.record_batch(), traffic::col::TS)?,
+                    entity: &|row| {
+                        let sensor = catalog.traffic_sensors().get(sensors.value(row) as usize);
+                        let city = catalog.city_id(cities.value(row));
+                        format!("{city}/{}", sensor.map_or("", |s| s.id.as_ref()))
+                    },
+                    city: &|row| Some(cities.value(row)),
+                },
+                &mut traffic_origin,
+                messages,
+                out,
+            );
+            if !refused.is_empty() {
+                batch = batch.without_rows(&refused)?;
+            }
             // Count per city in a dense array: a map update per row would cost as much as
             // the aggregation itself.
             let mut per_city = vec![0u64; self.catalog.city_count()];
@@ -50,7 +76,32 @@ impl Pipeline {
             dead_letter_late(&stats, &traffic_origin, messages, out);
         }
         if !self.parking_rows.is_empty() {
-            let batch = self.parking_rows.finish(&self.catalog)?;
+            let mut batch = self.parking_rows.finish(&self.catalog)?;
+            let catalog = Arc::clone(&self.catalog);
+            let facilities = batch.facility_keys().clone();
+            let refused = self.screen_clock(
+                source,
+                Rows {
+                    kind: StreamKind::Parking,
+                    ts: event_times(batch.record_batch(), parking::col::TS)?,
+                    entity: &|row| {
+                        let facility = catalog.facilities().get(facilities.value(row) as usize);
+                        facility.map_or_else(String::new, |f| {
+                            format!("{}/{}", catalog.city_id(f.city), f.id)
+                        })
+                    },
+                    city: &|row| {
+                        let facility = facilities.value(row) as usize;
+                        catalog.facilities().get(facility).map(|f| f.city)
+                    },
+                },
+                &mut parking_origin,
+                messages,
+                out,
+            );
+            if !refused.is_empty() {
+                batch = batch.without_rows(&refused)?;
+            }
             let stats = self.parking.process(source, now, &batch, &self.catalog)?;
             for facility in batch.facility_keys().values().iter() {
                 if let Some(info) = self.catalog.facilities().get(*facility as usize) {
@@ -123,4 +174,17 @@ impl Pipeline {
         }
         Ok(())
     }
+}
+
+/// The event times of a batch the pipeline built itself.
+fn event_times<'a>(batch: &'a RecordBatch, name: &str) -> stadtpuls_processing::Result<&'a [i64]> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
+        .map(|ts| ts.values().as_ref())
+        .ok_or_else(|| {
+            stadtpuls_processing::ProcessingError::Schema(format!(
+                "column `{name}` missing or mistyped"
+            ))
+        })
 }

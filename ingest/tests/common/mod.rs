@@ -68,6 +68,7 @@ pub fn pipeline() -> Pipeline {
         Limits {
             max_message_bytes: 4096,
             max_future_ms: 300_000,
+            max_clock_jump_ms: 150_000,
         },
         Arc::new(LiveState::new(3_600_000)),
         PipelineOptions {

@@ -17,6 +17,52 @@ pub struct TimeBounds {
     pub max_future_ms: i64,
 }
 
+/// A filter keeping every row of `len` but `rows` (ascending), and the same filter applied
+/// to a key column, for the batches' `without_rows`.
+pub(crate) struct RowFilter(arrow_select::filter::FilterPredicate);
+
+impl RowFilter {
+    pub(crate) fn dropping(len: usize, rows: &[u32]) -> Self {
+        let mut keep = vec![true; len];
+        for &row in rows {
+            if let Some(k) = keep.get_mut(row as usize) {
+                *k = false;
+            }
+        }
+        let mask = arrow_array::BooleanArray::from(keep);
+        Self(
+            arrow_select::filter::FilterBuilder::new(&mask)
+                .optimize()
+                .build(),
+        )
+    }
+
+    pub(crate) fn batch(
+        &self,
+        batch: &arrow_array::RecordBatch,
+    ) -> crate::Result<arrow_array::RecordBatch> {
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|c| self.0.filter(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(arrow_array::RecordBatch::try_new(batch.schema(), columns)?)
+    }
+
+    pub(crate) fn keys<T: arrow_array::types::ArrowPrimitiveType>(
+        &self,
+        keys: &arrow_array::PrimitiveArray<T>,
+    ) -> crate::Result<arrow_array::PrimitiveArray<T>> {
+        use arrow_array::Array;
+        let filtered = self.0.filter(keys)?;
+        filtered
+            .as_any()
+            .downcast_ref::<arrow_array::PrimitiveArray<T>>()
+            .cloned()
+            .ok_or_else(|| crate::ProcessingError::Internal("filtered keys changed type".into()))
+    }
+}
+
 /// 2000-01-01T00:00:00Z: anything older is a broken clock, not a late measurement.
 pub const MIN_EVENT_TIME: i64 = 946_684_800_000;
 

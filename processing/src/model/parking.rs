@@ -174,6 +174,20 @@ impl ParkingBatch {
     pub fn status_codes(&self) -> &UInt8Array {
         &self.status
     }
+
+    /// The batch without `rows` (ascending indices), e.g. rows refused after validation.
+    ///
+    /// # Errors
+    /// Only if Arrow refuses the filtered columns, which would be a bug.
+    pub fn without_rows(&self, rows: &[u32]) -> crate::Result<Self> {
+        let filter = crate::model::RowFilter::dropping(self.num_rows(), rows);
+        Ok(Self {
+            batch: filter.batch(&self.batch)?,
+            facility_keys: filter.keys(&self.facility_keys)?,
+            spot_keys: filter.keys(&self.spot_keys)?,
+            status: filter.keys(&self.status)?,
+        })
+    }
 }
 
 /// Validates parking observations and appends them to column buffers.

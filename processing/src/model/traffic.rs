@@ -123,6 +123,19 @@ impl TrafficBatch {
     pub fn sensor_keys(&self) -> &UInt32Array {
         &self.sensor_keys
     }
+
+    /// The batch without `rows` (ascending indices), e.g. rows refused after validation.
+    ///
+    /// # Errors
+    /// Only if Arrow refuses the filtered columns, which would be a bug.
+    pub fn without_rows(&self, rows: &[u32]) -> crate::Result<Self> {
+        let filter = crate::model::RowFilter::dropping(self.num_rows(), rows);
+        Ok(Self {
+            batch: filter.batch(&self.batch)?,
+            city_keys: filter.keys(&self.city_keys)?,
+            sensor_keys: filter.keys(&self.sensor_keys)?,
+        })
+    }
 }
 
 /// Proof that an observation passed every rule against a catalog, with its resolved keys.

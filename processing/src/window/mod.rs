@@ -4,6 +4,7 @@
 //! fold the row into that window's accumulator of its entity, and when the watermark passes
 //! a window's end, turn its accumulators into one Arrow batch of results.
 
+pub mod clock_guard;
 pub(crate) mod owners;
 pub mod parking;
 pub(crate) mod slab;
