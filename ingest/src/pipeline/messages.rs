@@ -62,6 +62,9 @@ pub struct StepOutput {
     pub accepted: usize,
     /// Observations late for the smallest window.
     pub late: u64,
+    /// Observations of a facility or zone that came through another partition than the one
+    /// holding its state (`stadtpuls_partition_conflicts_total`).
+    pub partition_conflicts: u64,
     /// Open (sensor, window) traffic states after the step.
     pub open_states: usize,
     /// Bytes of open traffic window state after the step.

@@ -52,6 +52,7 @@ impl Pipeline {
         if !self.parking_rows.is_empty() {
             let batch = self.parking_rows.finish(&self.catalog)?;
             let stats = self.parking.process(source, now, &batch, &self.catalog)?;
+            self.note_conflicts(source, now, &stats.partition_conflicts, out);
             for facility in batch.facility_keys().values().iter() {
                 if let Some(info) = self.catalog.facilities().get(*facility as usize) {
                     *self
