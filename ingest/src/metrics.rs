@@ -77,6 +77,17 @@ pub static WINDOWS_EMITTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Observations of an entity that came through another partition than the one holding its
+/// state: the producer does not key the entity's events to one partition (spots of one
+/// zone keyed by spot id), so its windows depend on how the partitions interleave.
+pub static PARTITION_CONFLICTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_partition_conflicts_total",
+        "Observations of a facility or zone that arrived on a different partition than its earlier ones (producer keying)",
+        &["city", "kind"],
+    )
+});
+
 /// Dead-letter messages that could not be written.
 pub static DEADLETTER_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
@@ -356,6 +367,7 @@ pub fn register() {
     LazyLock::force(&EVENTS_LATE);
     LazyLock::force(&EVENTS_LATE_ACCEPTED);
     LazyLock::force(&WINDOWS_EMITTED);
+    LazyLock::force(&PARTITION_CONFLICTS);
     LazyLock::force(&DEADLETTER_FAILURES);
     LazyLock::force(&CONSUMER_LAG);
     LazyLock::force(&CONSUMER_PREFETCHED);

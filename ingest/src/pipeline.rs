@@ -24,6 +24,7 @@ use tracing::debug_span;
 use crate::metrics;
 
 mod clock;
+mod conflicts;
 mod decode_message;
 mod messages;
 mod prepare;
@@ -31,6 +32,7 @@ mod tally;
 mod tasks;
 mod windows;
 
+use conflicts::ConflictLog;
 pub use messages::{DeadLetter, RawMessage, StepOutput};
 pub use prepare::{Prepared, Preparer};
 use tally::Counts;
@@ -99,6 +101,7 @@ pub struct Pipeline {
     max_message_bytes: usize,
     max_future_ms: i64,
     counts: Counts,
+    conflict_log: ConflictLog,
 }
 
 impl Pipeline {
@@ -148,6 +151,7 @@ impl Pipeline {
             max_message_bytes: limits.max_message_bytes,
             max_future_ms: limits.max_future_ms,
             counts: Counts::default(),
+            conflict_log: ConflictLog::default(),
         }
     }
 
@@ -206,6 +210,11 @@ impl Pipeline {
                     .iter()
                     .take_while(|m| m.source == source)
                     .count();
+            self.conflict_log.source_seen(
+                source,
+                &messages[start].topic,
+                messages[start].partition,
+            );
             for (index, message) in messages.iter().enumerate().take(end).skip(start) {
                 if let Some((validated, values)) = prepared.0.get(index).copied().flatten() {
                     self.traffic_rows

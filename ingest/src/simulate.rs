@@ -25,7 +25,8 @@
 //! * Car-park counts (facilities with a registered capacity), every 60 s at a fixed
 //!   second of the minute per facility, `ts` in epoch ms:
 //!   `{"city":"ulm","kind":"facility","id":"ulm-p-01","ts":1795478400000,"free_spaces":120,"total_spaces":400}`.
-//! * On-street spots, on every state change plus a heartbeat every 10 minutes:
+//! * On-street spots, on every state change plus a heartbeat every 10 minutes, keyed by
+//!   their zone (`facility_id`), not their own id, so one zone stays on one partition:
 //!   `{"city":"ulm","kind":"spot","id":"ulm-s-001","facility_id":"ulm-z-01","ts":"2026-11-25T10:15:03Z","status":"occupied"}`.
 //!   Zones (facilities without a capacity) send no counts: their occupancy is their spots'.
 //!
@@ -99,7 +100,10 @@ const SALT_FAULTS: u64 = 0x6661_756c_7473;
 pub struct SimMessage {
     /// `sensors.<city>.traffic` or `sensors.<city>.parking`.
     pub topic: String,
-    /// Message key: the traffic sensor, facility or spot id.
+    /// Message key: the entity whose windows the message feeds — the traffic sensor id
+    /// (every lane of a sensor), the facility id, or for a spot its zone's (facility) id,
+    /// so a partitioner by key sends all of a zone's spots to one partition
+    /// ([`SimulatedFeed::with_spot_keys_by_spot`] keys spots by their own id instead).
     pub key: String,
     /// When the message is delivered, epoch ms: its event time, or up to 20 s later for a
     /// delayed (out-of-order) traffic message.
@@ -122,6 +126,7 @@ pub struct SimulatedFeed {
     faults: Rng,
     bad_ratio: f64,
     out_of_order_ratio: f64,
+    spot_keys_by_spot: bool,
 }
 
 impl fmt::Debug for SimulatedFeed {
@@ -140,6 +145,7 @@ impl fmt::Debug for SimulatedFeed {
             .field("pending", &self.pending.len())
             .field("bad_ratio", &self.bad_ratio)
             .field("out_of_order_ratio", &self.out_of_order_ratio)
+            .field("spot_keys_by_spot", &self.spot_keys_by_spot)
             .finish_non_exhaustive()
     }
 }
@@ -167,6 +173,7 @@ impl SimulatedFeed {
             faults: Rng::new(seed, SALT_FAULTS),
             bad_ratio: 0.0,
             out_of_order_ratio: 0.01,
+            spot_keys_by_spot: false,
         }
     }
 
@@ -192,6 +199,16 @@ impl SimulatedFeed {
         self
     }
 
+    /// Keys spot records by the spot's own id instead of its zone's (default `false`), as a
+    /// partner gateway that keys wrongly would: a partitioner by key then spreads one zone
+    /// over several partitions. A fault to exercise the pipeline's detection
+    /// (`stadtpuls_partition_conflicts_total`); payloads are unchanged.
+    #[must_use]
+    pub fn with_spot_keys_by_spot(mut self, by_spot: bool) -> Self {
+        self.spot_keys_by_spot = by_spot;
+        self
+    }
+
     /// The feed's current event time: the last `to_ms` advanced to, or the start.
     pub fn now_ms(&self) -> i64 {
         self.now_ms
@@ -211,6 +228,7 @@ impl SimulatedFeed {
                 faults: &mut self.faults,
                 bad_ratio: self.bad_ratio,
                 out_of_order_ratio: self.out_of_order_ratio,
+                spot_keys_by_spot: self.spot_keys_by_spot,
                 seq: &mut self.seq,
                 out: &mut self.pending,
             };
@@ -414,6 +432,7 @@ struct Emitter<'a> {
     faults: &'a mut Rng,
     bad_ratio: f64,
     out_of_order_ratio: f64,
+    spot_keys_by_spot: bool,
     seq: &'a mut u64,
     out: &'a mut Vec<Pending>,
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use stadtpuls_config::{Config, env_from_process};
 use stadtpuls_ingest::kafka::{FeedProducer, ensure_topics};
@@ -40,6 +40,20 @@ pub struct ProduceArgs {
     /// Partitions of topics this command creates.
     #[arg(long, default_value_t = 1)]
     pub partitions: i32,
+    /// Key of spot records: `zone` keeps all spots of a zone on one partition (what
+    /// Stadtpuls requires); `spot` keys by spot id, as a wrongly keying gateway would,
+    /// to try the pipeline's detection (`stadtpuls_partition_conflicts_total`).
+    #[arg(long, value_enum, default_value_t = SpotKeys::Zone)]
+    pub spot_keys: SpotKeys,
+}
+
+/// The record key of spot sensor messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpotKeys {
+    /// The zone (facility) id: one zone, one partition.
+    Zone,
+    /// The spot's own id: a zone's spots spread over the partitions (a fault).
+    Spot,
 }
 
 impl ProduceArgs {
@@ -81,8 +95,9 @@ impl ProduceArgs {
         topics.push(config.kafka.deadletter_topic.clone());
         ensure_topics(&config.kafka, &topics, self.partitions).await?;
         let producer = FeedProducer::new(&config.kafka)?;
-        let mut feed =
-            SimulatedFeed::new(&registries, self.seed, start, 60).with_bad_ratio(self.bad_ratio);
+        let mut feed = SimulatedFeed::new(&registries, self.seed, start, 60)
+            .with_bad_ratio(self.bad_ratio)
+            .with_spot_keys_by_spot(self.spot_keys == SpotKeys::Spot);
         let bar = ProgressBar::new(span as u64 / 1000);
         bar.set_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} s of event time  {msg}")

@@ -65,6 +65,9 @@ pub struct StepOutput {
     /// Observations refused as `clock_jump` (their messages' dead letters are one per
     /// message, as for `late`).
     pub clock_jumps: u64,
+    /// Observations of a facility or zone that came through another partition than the one
+    /// holding its state (`stadtpuls_partition_conflicts_total`).
+    pub partition_conflicts: u64,
     /// Open (sensor, window) traffic states after the step.
     pub open_states: usize,
     /// Bytes of open traffic window state after the step.

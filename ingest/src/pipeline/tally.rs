@@ -18,6 +18,7 @@ pub(super) struct Counts {
     pub(super) rejected: HashMap<(Option<CityKey>, StreamKind, RejectReason), u64>,
     pub(super) late: HashMap<(StreamKind, WindowShape), u64>,
     pub(super) late_accepted: HashMap<(StreamKind, WindowShape), u64>,
+    pub(super) partition_conflicts: HashMap<(CityKey, StreamKind), u64>,
 }
 
 impl Pipeline {
@@ -54,6 +55,11 @@ impl Pipeline {
             let city = city.map_or(metrics::UNKNOWN_CITY, |c| self.catalog.city_id(c));
             metrics::EVENTS_REJECTED
                 .with_label_values(&[city, kind.as_str(), reason.as_str()])
+                .inc_by(n);
+        }
+        for ((city, kind), n) in counts.partition_conflicts {
+            metrics::PARTITION_CONFLICTS
+                .with_label_values(&[self.catalog.city_id(city), kind.as_str()])
                 .inc_by(n);
         }
         for ((kind, shape), n) in counts.late {

@@ -103,6 +103,7 @@ impl Pipeline {
                 batch = batch.without_rows(&refused)?;
             }
             let stats = self.parking.process(source, now, &batch, &self.catalog)?;
+            self.note_conflicts(source, now, &stats.partition_conflicts, out);
             for facility in batch.facility_keys().values().iter() {
                 if let Some(info) = self.catalog.facilities().get(*facility as usize) {
                     *self

@@ -405,6 +405,9 @@ impl SpotStatus {
 
 struct Spot {
     id: String,
+    /// The record key: the zone (facility) id, so all of a zone's spots share a partition;
+    /// the spot's own id if it has no zone.
+    zone_key: String,
     id_json: String,
     facility_json: Option<String>,
     /// Zone factor on the on-street curve (outer zones are emptier).
@@ -426,6 +429,7 @@ impl Spot {
         Self {
             id_json: json_string(&spec.id),
             facility_json: spec.facility_id.as_deref().map(json_string),
+            zone_key: spec.facility_id.clone().unwrap_or_else(|| spec.id.clone()),
             id: spec.id.clone(),
             scale,
             occupied,
@@ -522,6 +526,11 @@ impl Spot {
         push_str(&mut p, ",\"status\":");
         push_str(&mut p, status.as_json());
         p.push(b'}');
-        em.emit(city.topic, &self.id, ts, plan, p);
+        let key = if em.spot_keys_by_spot {
+            &self.id
+        } else {
+            &self.zone_key
+        };
+        em.emit(city.topic, key, ts, plan, p);
     }
 }

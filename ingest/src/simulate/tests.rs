@@ -10,6 +10,7 @@ use super::wire::{json_string, push_i64, push_rfc3339, push_tenths};
 use super::*;
 
 mod building_blocks;
+mod keys;
 mod wire_fuzz;
 
 const HOUR: i64 = 3_600_000;
@@ -299,10 +300,10 @@ fn an_hour_of_messages_has_the_wire_format() {
                 assert!(((occupancy * 10.0).round() - occupancy * 10.0).abs() < 1e-6);
             }
             "sensors.ulm.parking" => {
-                assert_eq!(text(&v, "id"), msg.key);
                 assert_eq!(ts, msg.ts_ms);
                 match text(&v, "kind") {
                     "facility" => {
+                        assert_eq!(text(&v, "id"), msg.key);
                         assert!(v["ts"].is_i64());
                         let free = v["free_spaces"].as_u64().unwrap_or(u64::MAX);
                         let total = v["total_spaces"].as_u64().unwrap_or(0);
@@ -312,10 +313,11 @@ fn an_hour_of_messages_has_the_wire_format() {
                     "spot" => {
                         assert!(v["ts"].is_string());
                         assert_eq!(text(&v, "facility_id"), "ulm-z-01");
+                        assert_eq!(msg.key, "ulm-z-01", "spots are keyed by zone");
                         assert!(
                             ["free", "occupied", "closed", "unknown"].contains(&text(&v, "status"))
                         );
-                        *spot_counts.entry(msg.key.clone()).or_default() += 1;
+                        *spot_counts.entry(text(&v, "id").to_owned()).or_default() += 1;
                     }
                     kind => panic!("kind {kind}"),
                 }

@@ -12,6 +12,8 @@ pub mod traffic;
 pub mod traffic_state;
 pub mod watermark;
 
+pub use owners::PartitionConflict;
+
 use arrow_array::RecordBatch;
 use stadtpuls_config::WindowsConfig;
 
@@ -183,6 +185,9 @@ pub struct ProcessStats {
     pub updated_late_per_shape: Vec<(WindowShape, u64)>,
     /// Row indices dropped from the first window family (to dead-letter as `late`).
     pub dropped_rows: Vec<u32>,
+    /// Entities this batch's source fed while another source still held them (parking
+    /// only: a zone whose spots come through several partitions).
+    pub partition_conflicts: Vec<PartitionConflict>,
 }
 
 impl ProcessStats {
@@ -196,6 +201,7 @@ impl ProcessStats {
             dropped_per_shape: shapes.clone().zip(update.dropped).collect(),
             updated_late_per_shape: shapes.zip(update.updated_late).collect(),
             dropped_rows: update.dropped_rows,
+            partition_conflicts: Vec::new(),
         }
     }
 

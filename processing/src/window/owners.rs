@@ -1,9 +1,11 @@
 //! Which task owns each entity's open state, so state and closed windows can be handed
 //! over per task (one input topic-partition, see `docs/decisions/002-effectively-once.md`).
 //!
-//! Producers key messages by entity, so all of an entity's events arrive through one
-//! partition: the owner is simply the source that last fed the entity. One word per
-//! catalog entity, set once per row on the hot path.
+//! Producers key messages by the entity whose windows they feed — a traffic sensor, a car
+//! park, or for spot sensors their zone (`docs/formats.md`, "Record keys") — so all of an
+//! entity's events arrive through one partition: the owner is simply the source that last
+//! fed the entity. One word per catalog entity, set once per row on the hot path. When a
+//! producer keys otherwise, [`Owners::conflicts`] finds the entities fed by two sources.
 
 use crate::window::watermark::SourceId;
 
@@ -102,6 +104,40 @@ impl Owners {
         }
     }
 
+    /// The entities among `keys` (a batch of `source`) that another source fed last while
+    /// it still holds their state (`has_state`): their events arrive through more than one
+    /// partition, so their results depend on how the partitions interleave. One entry per
+    /// entity with the rows concerned; call before [`Self::record`] takes them over.
+    ///
+    /// `has_state` matters because the table of several sources starts with every key
+    /// assigned to the first source, fed or not.
+    pub(crate) fn conflicts(
+        &self,
+        keys: &[u32],
+        source: SourceId,
+        has_state: impl Fn(u32) -> bool,
+    ) -> Vec<PartitionConflict> {
+        if self.only() == Some(source) {
+            return Vec::new();
+        }
+        let mut found: Vec<PartitionConflict> = Vec::new();
+        for &key in keys {
+            if let Some(seen) = found.iter_mut().find(|c| c.entity == key) {
+                seen.rows += 1;
+                continue;
+            }
+            let owner = self.get(key);
+            if owner != NO_OWNER && owner != source && has_state(key) {
+                found.push(PartitionConflict {
+                    entity: key,
+                    previous: owner,
+                    rows: 1,
+                });
+            }
+        }
+        found
+    }
+
     /// Forgets every entity of `source` (revoke).
     pub(crate) fn forget(&mut self, source: SourceId) {
         if !self.multi {
@@ -119,6 +155,18 @@ impl Owners {
             self.pad = NO_OWNER;
         }
     }
+}
+
+/// An entity whose events came through a second source (partition) while the first one
+/// still held its state: the producer does not key its events to one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionConflict {
+    /// The entity's catalog key (a facility, for parking).
+    pub entity: u32,
+    /// The source that fed it before this batch.
+    pub previous: SourceId,
+    /// Rows of this batch for the entity.
+    pub rows: u64,
 }
 
 /// Groups entries (sorted by key) by owner, keeping key order within a group. A window

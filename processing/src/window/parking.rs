@@ -195,6 +195,15 @@ impl ParkingOperator {
         let spot_keys = batch.spot_keys();
         let status = batch.status_codes();
         let n = rb.num_rows();
+        // A facility already fed by another partition (spots of one zone keyed by spot
+        // id, say) is reported, not refused: see `Owners::conflicts` and the README's
+        // "Conditions".
+        let facilities = &self.facilities;
+        let conflicts = self.owners.conflicts(facility_keys, source, |key| {
+            facilities
+                .get(key as usize)
+                .is_some_and(|f| f.live.is_some())
+        });
         self.owners
             .record(facility_keys, self.facilities.len(), source);
         let optional = |a: &UInt32Array, row: usize| a.is_valid(row).then(|| a.value(row));
@@ -245,11 +254,9 @@ impl ParkingOperator {
         if let Some(max) = ts.values().iter().copied().max() {
             self.watermarks.observe(source, max, now);
         }
-        Ok(ProcessStats::from_update(
-            n,
-            self.shapes.iter().copied(),
-            update,
-        ))
+        let mut stats = ProcessStats::from_update(n, self.shapes.iter().copied(), update);
+        stats.partition_conflicts = conflicts;
+        Ok(stats)
     }
 
     /// Updates one spot and returns its facility's level (free, total) afterwards, and
