@@ -91,6 +91,13 @@ use rng::Rng;
 const MAX_DELAY_MS: i64 = 20_000;
 /// The event-time shift of a "future timestamp" fault.
 const FUTURE_SHIFT_MS: i64 = 3_600_000;
+/// One truncation fault in this many is a poison message instead: the message padded to
+/// [`POISON_BYTES`] with an unterminated string, malformed as a whole.
+const POISON_ONE_IN: u64 = 8;
+/// Size of a poison message: just under librdkafka's default `message.max.bytes`
+/// (1,000,000) with its key, so the producer takes it, while its dead letter (the payload
+/// plus the origin headers) would not fit unless cut.
+pub(crate) const POISON_BYTES: usize = 999_900;
 /// The city id of an "unknown city" fault.
 const UNKNOWN_CITY_JSON: &str = "\"atlantis\"";
 const SALT_FAULTS: u64 = 0x6661_756c_7473;
@@ -178,9 +185,10 @@ impl SimulatedFeed {
     }
 
     /// Replaces a fraction `ratio` (clamped to 0.0..=1.0, default 0.0) of the messages with
-    /// a realistic bad one: truncated JSON, speed 999, occupancy 140, a negative count, the
-    /// unknown city `atlantis`, or a timestamp one hour in the future (each as applicable
-    /// to the message kind). Deterministic from the seed.
+    /// a realistic bad one: truncated JSON (one in eight of them a ~1 MB poison message
+    /// that never closes), speed 999, occupancy 140, a negative count, the unknown city
+    /// `atlantis`, or a timestamp one hour in the future (each as applicable to the message
+    /// kind). Deterministic from the seed.
     #[must_use]
     pub fn with_bad_ratio(mut self, ratio: f64) -> Self {
         self.bad_ratio = clamp_ratio(ratio);
@@ -340,6 +348,7 @@ impl SensorInput {
 /// The kinds of bad message the feed can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Fault {
+    /// Cut short, or (one in [`POISON_ONE_IN`]) padded to [`POISON_BYTES`] and never closed.
     Truncated,
     Speed999,
     Occupancy140,
@@ -468,7 +477,12 @@ impl Emitter<'_> {
     }
 
     fn emit(&mut self, topic: &str, key: &str, event_ms: i64, plan: Plan, mut payload: Vec<u8>) {
-        if plan.fault == Some(Fault::Truncated) {
+        if plan.fault == Some(Fault::Truncated) && (plan.param >> 40).is_multiple_of(POISON_ONE_IN) {
+            // A poison message: the start of the observation, then padding that never ends.
+            payload.truncate(payload.len().saturating_sub(1));
+            payload.extend_from_slice(br#","pad":""#);
+            payload.resize(POISON_BYTES.max(payload.len()), b'x');
+        } else if plan.fault == Some(Fault::Truncated) {
             // Cut somewhere after the first third, always before the closing brace.
             let len = payload.len();
             let keep = len / 3 + (plan.param as usize) % (len - len / 3).saturating_sub(1).max(1);

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -13,21 +12,10 @@ use arrow_array::types::{
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
 
 use super::replay::{Ends, Workload};
-
-fn plain_consumer(brokers: &str, group: &str) -> BaseConsumer {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer")
-}
+use super::topics::read_topics;
 
 /// Asserts that the Parquet histories under `a` and `b` hold the same windows with the same
 /// latest values and that `b` holds no (window, revision) twice; returns A's window count.
@@ -275,67 +263,23 @@ pub fn latest_history(
 /// Every record of the output topics `<prefix>.{traffic,traffic_lanes,parking}`, read to their log ends: latest value (by
 /// revision) per (stream, key), without the revision field; plus the number of records.
 pub fn output_latest(brokers: &str, prefix: &str) -> (BTreeMap<(String, String), Value>, usize) {
-    let consumer = plain_consumer(brokers, &format!("read-{prefix}"));
-    let mut tpl = TopicPartitionList::new();
-    for stream in ["traffic", "traffic_lanes", "parking"] {
-        let topic = format!("{prefix}.{stream}");
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), Duration::from_secs(10))
-            .expect("output topic metadata");
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                tpl.add_partition_offset(&topic, p.id(), Offset::Beginning)
-                    .expect("assign");
-            }
-        }
-    }
-    consumer.assign(&tpl).expect("assign output partitions");
-    // The log-end offsets are a lower bound of where the end is: Tansu's (memory storage)
-    // can lag the records it serves, so the reading goes on until the topics also stay
-    // quiet. Both are needed: a broker with slow fetches (Tansu's SQLite storage) can be
-    // quiet for seconds before the end.
-    let mut behind: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    for element in tpl.elements() {
-        let (_, high) = consumer
-            .fetch_watermarks(
-                element.topic(),
-                element.partition(),
-                Duration::from_secs(10),
-            )
-            .expect("output watermarks");
-        if high > 0 {
-            behind.insert((element.topic().to_owned(), element.partition()), high);
-        }
-    }
+    let topics: Vec<String> = ["traffic", "traffic_lanes", "parking"]
+        .iter()
+        .map(|stream| format!("{prefix}.{stream}"))
+        .collect();
+    let records = read_topics(brokers, &topics);
     let mut latest: BTreeMap<(String, String), (u64, Value)> = BTreeMap::new();
-    let mut records = 0;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut quiet_since = Instant::now();
-    while !behind.is_empty() || quiet_since.elapsed() < Duration::from_secs(5) {
-        assert!(
-            Instant::now() < deadline,
-            "output {prefix} not read within 120 s; partitions not read to their end: {behind:?}"
-        );
-        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
-            continue;
-        };
-        quiet_since = Instant::now();
-        let message = message.expect("receive output");
-        let topic = message.topic().to_owned();
-        let end = (topic.clone(), message.partition());
-        if behind
-            .get(&end)
-            .is_some_and(|high| message.offset() + 1 >= *high)
-        {
-            behind.remove(&end);
-        }
-        let key = String::from_utf8(message.key().expect("keyed").to_vec()).expect("utf-8 key");
-        let mut value: Value =
-            serde_json::from_slice(message.payload().expect("payload")).expect("JSON value");
+    for record in &records {
+        let key = String::from_utf8(record.key.clone().expect("keyed")).expect("utf-8 key");
+        let mut value: Value = serde_json::from_slice(&record.payload).expect("JSON value");
         let revision = value["revision"].as_u64().expect("revision");
         value.as_object_mut().expect("object").remove("revision");
-        records += 1;
-        let stream = topic.rsplit('.').next().unwrap_or_default().to_owned();
+        let stream = record
+            .topic
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         let slot = (stream, key);
         if latest.get(&slot).is_none_or(|(r, _)| *r <= revision) {
             latest.insert(slot, (revision, value));
@@ -343,6 +287,6 @@ pub fn output_latest(brokers: &str, prefix: &str) -> (BTreeMap<(String, String),
     }
     (
         latest.into_iter().map(|(k, (_, v))| (k, v)).collect(),
-        records,
+        records.len(),
     )
 }

@@ -10,6 +10,7 @@ pub mod history;
 pub mod pyvenv;
 pub mod replay;
 pub mod tansu;
+pub mod topics;
 
 #[allow(unused_imports)] // not every test binary talks to the broker
 pub use broker::{Broker, brokers, ensure_broker};

@@ -492,6 +492,16 @@ fn bad_messages_of_every_kind() {
             "{fault:?}: {seen:?}"
         );
     }
+    // One truncation in eight is a poison message of nearly a megabyte, malformed too.
+    let poison = msgs
+        .iter()
+        .filter(|m| m.payload.len() == POISON_BYTES)
+        .count();
+    let truncated = seen.get(&Seen::Bad(Fault::Truncated)).copied().unwrap_or(0);
+    assert!(
+        poison > 0 && poison * 4 < truncated,
+        "{poison} poison of {truncated} truncated"
+    );
     // Bad parking messages too.
     assert!(
         msgs.iter()

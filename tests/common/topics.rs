@@ -1,0 +1,110 @@
+//! Reading whole topics from the real broker, to their ends: the tests' view of what a run
+//! wrote (output topics, dead letters) and of what was produced (input ends).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+/// One record as read.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub headers: BTreeMap<String, String>,
+    pub payload: Vec<u8>,
+}
+
+/// A consumer of its own group that never commits.
+pub fn plain_consumer(brokers: &str, group: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer")
+}
+
+/// Every record of `topics`, read from the beginning to their ends.
+///
+/// The log-end offsets are a lower bound of where the end is: Tansu's (memory storage)
+/// can lag the records it serves, so the reading goes on until the topics also stay
+/// quiet. Both are needed: a broker with slow fetches (Tansu's SQLite storage) can be
+/// quiet for seconds before the end.
+///
+/// # Panics
+/// When the topics are not read to their ends within two minutes.
+pub fn read_topics(brokers: &str, topics: &[String]) -> Vec<Record> {
+    let consumer = plain_consumer(brokers, &format!("read-{}", topics.join("+")));
+    let mut tpl = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("topic metadata");
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+                    .expect("assign");
+            }
+        }
+    }
+    consumer.assign(&tpl).expect("assign partitions");
+    let mut behind: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for element in tpl.elements() {
+        let (_, high) = consumer
+            .fetch_watermarks(
+                element.topic(),
+                element.partition(),
+                Duration::from_secs(10),
+            )
+            .expect("watermarks");
+        if high > 0 {
+            behind.insert((element.topic().to_owned(), element.partition()), high);
+        }
+    }
+    let mut records = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut quiet_since = Instant::now();
+    while !behind.is_empty() || quiet_since.elapsed() < Duration::from_secs(5) {
+        assert!(
+            Instant::now() < deadline,
+            "{topics:?} not read within 120 s; partitions not read to their end: {behind:?}"
+        );
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        quiet_since = Instant::now();
+        let message = message.expect("receive");
+        let end = (message.topic().to_owned(), message.partition());
+        if behind
+            .get(&end)
+            .is_some_and(|high| message.offset() + 1 >= *high)
+        {
+            behind.remove(&end);
+        }
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                        (h.key.to_owned(), value.into_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        records.push(Record {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            headers,
+            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        });
+    }
+    records
+}
