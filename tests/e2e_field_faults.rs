@@ -25,11 +25,11 @@ use common::replay::{Ends, Lcg, checkpointed, kill9, run_to_end, test_dir};
 use common::topics::read_topics;
 use common::{Stadtpuls, ensure_broker, free_port, run_id};
 
-/// Demo cities replayed: (name, registry under `config/demo`).
-const CITIES: [(&str, &str); 3] = [
-    ("ulm", "registries/ulm.csv"),
-    ("konstanz", "registries/konstanz.geojson"),
-    ("ettlingen", "registries/ettlingen.csv"),
+/// Demo cities replayed: (name, registry under `config/demo`, centre).
+const CITIES: [(&str, &str, (f64, f64)); 3] = [
+    ("ulm", "registries/ulm.csv", (48.3984, 9.9916)),
+    ("konstanz", "registries/konstanz.geojson", (47.6603, 9.1758)),
+    ("ettlingen", "registries/ettlingen.csv", (48.9413, 8.4075)),
 ];
 const KILLS: usize = 3;
 /// A restarted life must checkpoint new progress within this (the issue's bound for
@@ -50,7 +50,7 @@ impl Field {
     fn topics(&self) -> Vec<String> {
         CITIES
             .iter()
-            .flat_map(|(name, _)| {
+            .flat_map(|(name, _, _)| {
                 let city = self.city(name);
                 [
                     format!("sensors.{city}.traffic"),
@@ -75,10 +75,10 @@ impl Field {
         std::fs::create_dir_all(&run_dir).expect("run dir");
         let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
         let mut cities = String::new();
-        for (name, registry) in CITIES {
+        for (name, registry, (lat, lon)) in CITIES {
             cities.push_str(&format!(
                 "[[cities]]\nid = \"{}\"\nname = \"{name}\"\ntimezone = \"Europe/Berlin\"\n\
-                 lat = 48.40\nlon = 9.99\nregistry = \"{}\"\n",
+                 lat = {lat}\nlon = {lon}\nregistry = \"{}\"\n",
                 self.city(name),
                 demo.join(registry).display()
             ));
