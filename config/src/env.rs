@@ -28,12 +28,13 @@ const SECTIONS: [&str; 11] = [
     "TRAFFIC",
     "API_KEYS",
 ];
-const KAFKA_KEYS: [&str; 8] = [
+const KAFKA_KEYS: [&str; 9] = [
     "BROKERS",
     "GROUP_ID",
     "TOPIC_PATTERN",
     "DEADLETTER_TOPIC",
     "MAX_MESSAGE_BYTES",
+    "DEADLETTER_MAX_BYTES",
     "BATCH_MAX_MESSAGES",
     "BATCH_MAX_WAIT",
     "LIBRDKAFKA__<SETTING>",
@@ -145,6 +146,9 @@ fn apply_one(
         ("KAFKA", "TOPIC_PATTERN") => raw.kafka.topic_pattern = value.to_owned(),
         ("KAFKA", "DEADLETTER_TOPIC") => raw.kafka.deadletter_topic = value.to_owned(),
         ("KAFKA", "MAX_MESSAGE_BYTES") => raw.kafka.max_message_bytes = parse_integer(value)?,
+        ("KAFKA", "DEADLETTER_MAX_BYTES") => {
+            raw.kafka.deadletter_max_bytes = parse_integer(value)?;
+        }
         ("KAFKA", "BATCH_MAX_MESSAGES") => raw.kafka.batch_max_messages = parse_integer(value)?,
         ("KAFKA", "BATCH_MAX_WAIT") => raw.kafka.batch_max_wait = value.to_owned(),
         ("KAFKA", _) if key.starts_with("LIBRDKAFKA__") => {

@@ -33,6 +33,11 @@ pub(crate) const DEFAULT_GROUP_ID: &str = "stadtpuls";
 pub(crate) const DEFAULT_TOPIC_PATTERN: &str = r"^sensors\.[a-z0-9-]+\.(traffic|parking)$";
 pub(crate) const DEFAULT_DEADLETTER_TOPIC: &str = "sensors.deadletter";
 pub(crate) const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_576;
+/// 256 KiB: a quarter of what Apache Kafka (`message.max.bytes` 1 048 588), librdkafka
+/// (1 000 000) and Redpanda take by default, so a broker or topic configured tighter than
+/// the default still takes every dead letter; a cut payload of 256 KiB still shows who
+/// sent what, and the raw archive keeps the original.
+pub(crate) const DEFAULT_DEADLETTER_MAX_BYTES: usize = 256 * 1024;
 pub(crate) const DEFAULT_BATCH_MAX_MESSAGES: usize = 10_000;
 pub(crate) const DEFAULT_BATCH_MAX_WAIT: Duration = Duration::from_millis(100);
 pub(crate) const DEFAULT_WINDOW_SIZES: [Duration; 4] = [
@@ -97,6 +102,10 @@ pub struct KafkaConfig {
     pub deadletter_topic: String,
     /// Messages larger than this are rejected, 1 KiB ..= 100 MiB.
     pub max_message_bytes: usize,
+    /// Largest dead-letter record (payload, key, headers and framing), 4 KiB ..= 100 MiB;
+    /// payloads are cut to fit. Keep it at or below the dead-letter topic's
+    /// `max.message.bytes`: it is also the dead-letter producer's `message.max.bytes`.
+    pub deadletter_max_bytes: usize,
     /// A batch is handed on after this many messages, at least 1.
     pub batch_max_messages: usize,
     /// ... or after this long, whichever comes first; > 0 and <= 10s.
@@ -113,6 +122,7 @@ impl Default for KafkaConfig {
             topic_pattern: DEFAULT_TOPIC_PATTERN.to_owned(),
             deadletter_topic: DEFAULT_DEADLETTER_TOPIC.to_owned(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            deadletter_max_bytes: DEFAULT_DEADLETTER_MAX_BYTES,
             batch_max_messages: DEFAULT_BATCH_MAX_MESSAGES,
             batch_max_wait: DEFAULT_BATCH_MAX_WAIT,
             librdkafka: BTreeMap::new(),

@@ -17,16 +17,16 @@ use defaults::{
     default_allowed_lateness, default_almost_full_decreasing_pct,
     default_almost_full_increasing_pct, default_batch_max_messages, default_batch_max_wait,
     default_bind, default_brokers, default_checkpoint_dir, default_checkpoint_interval,
-    default_deadletter_topic, default_feed_interval, default_full_decreasing_pct,
-    default_full_increasing_pct, default_group_id, default_history_compact_after,
-    default_history_dir, default_history_enabled, default_history_max_file_rows,
-    default_history_retention, default_idle_timeout, default_live_retention, default_max_future,
-    default_max_message_bytes, default_max_staged_rows, default_out_of_orderness,
-    default_output_enabled, default_output_parking_topic, default_output_traffic_lanes_topic,
-    default_output_traffic_topic, default_sql_enabled, default_sql_max_concurrent,
-    default_sql_max_rows, default_sql_memory_limit_mib, default_sql_timeout, default_stale_after,
-    default_topic_pattern, default_trend_threshold_pct_per_h, default_trend_window,
-    default_version, default_window_sizes,
+    default_deadletter_max_bytes, default_deadletter_topic, default_feed_interval,
+    default_full_decreasing_pct, default_full_increasing_pct, default_group_id,
+    default_history_compact_after, default_history_dir, default_history_enabled,
+    default_history_max_file_rows, default_history_retention, default_idle_timeout,
+    default_live_retention, default_max_future, default_max_message_bytes, default_max_staged_rows,
+    default_out_of_orderness, default_output_enabled, default_output_parking_topic,
+    default_output_traffic_lanes_topic, default_output_traffic_topic, default_sql_enabled,
+    default_sql_max_concurrent, default_sql_max_rows, default_sql_memory_limit_mib,
+    default_sql_timeout, default_stale_after, default_topic_pattern,
+    default_trend_threshold_pct_per_h, default_trend_window, default_version, default_window_sizes,
 };
 
 /// The only file format version so far.
@@ -99,6 +99,9 @@ pub(crate) struct RawKafka {
     /// Largest accepted message, bytes.
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: i64,
+    /// Largest dead-letter record, bytes.
+    #[serde(default = "default_deadletter_max_bytes")]
+    pub deadletter_max_bytes: i64,
     /// Messages per batch at most.
     #[serde(default = "default_batch_max_messages")]
     pub batch_max_messages: i64,
@@ -118,6 +121,7 @@ impl Default for RawKafka {
             topic_pattern: default_topic_pattern(),
             deadletter_topic: default_deadletter_topic(),
             max_message_bytes: default_max_message_bytes(),
+            deadletter_max_bytes: default_deadletter_max_bytes(),
             batch_max_messages: default_batch_max_messages(),
             batch_max_wait: default_batch_max_wait(),
             librdkafka: BTreeMap::new(),

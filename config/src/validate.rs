@@ -36,7 +36,10 @@ const DEDICATED_SETTINGS: [(&str, &str); 4] = [
     ("bootstrap.servers", "kafka.brokers"),
     ("metadata.broker.list", "kafka.brokers"),
     ("group.id", "kafka.group_id"),
-    ("message.max.bytes", "kafka.max_message_bytes"),
+    (
+        "message.max.bytes",
+        "kafka.max_message_bytes` (input) or `kafka.deadletter_max_bytes",
+    ),
 ];
 
 /// Turns raw registry and zone paths into sources; the demo swaps in embedded files here.
@@ -176,6 +179,17 @@ fn kafka(ctx: &mut Ctx<'_>, raw: RawKafka) -> KafkaConfig {
         100 * MIB,
         "1 KiB ..= 100 MiB",
     );
+    // At least 4 KiB: the headers take up to about 2 KiB (the detail is cut to 1 KiB, a
+    // topic name is at most 249 bytes) and the key up to 1 KiB, which leaves room for a
+    // payload that still identifies the sender.
+    let deadletter_max_bytes = in_range(
+        ctx,
+        "kafka.deadletter_max_bytes",
+        raw.deadletter_max_bytes,
+        4 * KIB,
+        100 * MIB,
+        "4 KiB ..= 100 MiB",
+    );
     let batch_max_messages = in_range(
         ctx,
         "kafka.batch_max_messages",
@@ -215,6 +229,7 @@ fn kafka(ctx: &mut Ctx<'_>, raw: RawKafka) -> KafkaConfig {
         topic_pattern: raw.topic_pattern,
         deadletter_topic: raw.deadletter_topic,
         max_message_bytes: max_message_bytes.unwrap_or(defaults.max_message_bytes),
+        deadletter_max_bytes: deadletter_max_bytes.unwrap_or(defaults.deadletter_max_bytes),
         batch_max_messages: batch_max_messages.unwrap_or(defaults.batch_max_messages),
         batch_max_wait: batch_max_wait.unwrap_or(defaults.batch_max_wait),
         librdkafka,

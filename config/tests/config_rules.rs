@@ -26,6 +26,7 @@ fn defaults_match_the_documented_values() {
     );
     assert_eq!(kafka.deadletter_topic, "sensors.deadletter");
     assert_eq!(kafka.max_message_bytes, 1_048_576);
+    assert_eq!(kafka.deadletter_max_bytes, 262_144);
     assert_eq!(kafka.batch_max_messages, 10_000);
     assert_eq!(kafka.batch_max_wait, Duration::from_millis(100));
     assert!(kafka.librdkafka.is_empty());
@@ -162,6 +163,14 @@ fn kafka_rules() {
     );
     fails_at("[kafka]\nmax_message_bytes = -1", "kafka.max_message_bytes");
     fails_at(
+        "[kafka]\ndeadletter_max_bytes = 4095",
+        "kafka.deadletter_max_bytes",
+    );
+    fails_at(
+        "[kafka]\ndeadletter_max_bytes = 104857601",
+        "kafka.deadletter_max_bytes",
+    );
+    fails_at(
         "[kafka]\nbatch_max_messages = 0",
         "kafka.batch_max_messages",
     );
@@ -171,6 +180,12 @@ fn kafka_rules() {
     let edges =
         ok("[kafka]\nmax_message_bytes = 1024\nbatch_max_messages = 1\nbatch_max_wait = \"10s\"");
     assert_eq!(edges.kafka.max_message_bytes, 1024);
+    assert_eq!(
+        ok("[kafka]\ndeadletter_max_bytes = 4096")
+            .kafka
+            .deadletter_max_bytes,
+        4096
+    );
     assert_eq!(edges.kafka.batch_max_wait, Duration::from_secs(10));
     assert_eq!(
         ok("[kafka]\nmax_message_bytes = 104857600")

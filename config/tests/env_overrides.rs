@@ -25,6 +25,7 @@ fn env_overrides_win_over_the_file() {
         ("STADTPULS_KAFKA__TOPIC_PATTERN", "^sensors\\.ulm\\..*$"),
         ("STADTPULS_KAFKA__DEADLETTER_TOPIC", "dlq"),
         ("STADTPULS_KAFKA__MAX_MESSAGE_BYTES", "2048"),
+        ("STADTPULS_KAFKA__DEADLETTER_MAX_BYTES", "8192"),
         ("STADTPULS_KAFKA__BATCH_MAX_MESSAGES", "7"),
         ("STADTPULS_KAFKA__BATCH_MAX_WAIT", "1s"),
         ("STADTPULS_KAFKA__LIBRDKAFKA__SASL_USERNAME", "x"),
@@ -61,6 +62,7 @@ fn env_overrides_win_over_the_file() {
     assert_eq!(config.kafka.topic_pattern, "^sensors\\.ulm\\..*$");
     assert_eq!(config.kafka.deadletter_topic, "dlq");
     assert_eq!(config.kafka.max_message_bytes, 2048);
+    assert_eq!(config.kafka.deadletter_max_bytes, 8192);
     assert_eq!(config.kafka.batch_max_messages, 7);
     assert_eq!(config.kafka.batch_max_wait, Duration::from_secs(1));
     assert_eq!(

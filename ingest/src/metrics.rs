@@ -1,8 +1,9 @@
 //! Every Prometheus metric the ingest side records, in the default registry.
 //!
 //! Labels are bounded: `city` is a configured city id or `unknown`, `kind` is
-//! traffic|parking, `reason` a [`stadtpuls_processing::RejectReason`], `window` a configured
-//! size, `table` a configured history table. Sensor ids are never labels.
+//! traffic|parking, `reason` a [`stadtpuls_processing::RejectReason`] (or one of a fixed
+//! set of failure reasons, for dropped dead letters and history write failures), `window` a
+//! configured size, `table` a configured history table. Sensor ids are never labels.
 
 use std::sync::LazyLock;
 
@@ -94,6 +95,16 @@ pub static DEADLETTER_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
         "stadtpuls_deadletter_failures_total",
         "Dead-letter messages the sink failed to write (retried)",
         &["sink"],
+    )
+});
+
+/// Dead letters given up because the broker can never take the record (too large,
+/// invalid), by the broker's reason; see `kafka::deadletter::unwritable`.
+pub static DEADLETTERS_DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_deadletters_dropped_total",
+        "Dead letters given up because the broker refuses the record itself (not retried)",
+        &["reason"],
     )
 });
 
@@ -369,6 +380,7 @@ pub fn register() {
     LazyLock::force(&WINDOWS_EMITTED);
     LazyLock::force(&PARTITION_CONFLICTS);
     LazyLock::force(&DEADLETTER_FAILURES);
+    LazyLock::force(&DEADLETTERS_DROPPED);
     LazyLock::force(&CONSUMER_LAG);
     LazyLock::force(&CONSUMER_PREFETCHED);
     LazyLock::force(&WATERMARK_DELAY);

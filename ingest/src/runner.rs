@@ -96,7 +96,10 @@ pub trait Source {
 
 /// Where refused observations go.
 pub trait DeadLetterSink {
-    /// Writes every dead letter or fails as a whole (the caller retries).
+    /// Writes every dead letter or fails as a whole (the caller retries). A letter that the
+    /// sink can never write, whatever the retries (the Kafka sink: one the broker refuses
+    /// for the record itself), is given up, logged and counted instead of failing the
+    /// call: it must not hold the pipeline.
     fn send(&mut self, letters: &[DeadLetter]) -> impl Future<Output = Result<()>>;
     /// A label for metrics and logs.
     fn name(&self) -> &'static str;
@@ -444,6 +447,8 @@ fn overlapped(
 }
 
 /// Retries until the sink accepts: committing past an unwritten dead letter would lose it.
+/// (A letter that can never be written is given up by the sink itself, see
+/// [`DeadLetterSink::send`].)
 /// False when shutdown was requested and the grace ([`retry::SHUTDOWN_GRACE`]) ran out
 /// first: the batch must then not be checkpointed, so that it is read again.
 async fn send_with_retry<D: DeadLetterSink>(

@@ -193,7 +193,7 @@ fn check_accounting(
             origin
         );
         if letter.reason == RejectReason::Oversized {
-            prop_assert!(letter.truncated || letter.payload.len() <= 1024);
+            prop_assert!(letter.original_bytes.is_some() || letter.payload.len() <= 1024);
             prop_assert!(letter.payload.len() <= 1024);
         }
     }

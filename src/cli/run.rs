@@ -6,7 +6,9 @@ use anyhow::Context;
 use clap::Args;
 use stadtpuls_config::{Config, env_from_process};
 use stadtpuls_ingest::history::HistorySink;
-use stadtpuls_ingest::kafka::{KafkaDeadLetters, KafkaSource, OutputTopics, ensure_output_topics};
+use stadtpuls_ingest::kafka::{
+    KafkaDeadLetters, KafkaSource, OutputTopics, ensure_deadletter_topic, ensure_output_topics,
+};
 use stadtpuls_ingest::runner::Checkpointing;
 use stadtpuls_ingest::sink::SinkPair;
 
@@ -31,6 +33,11 @@ impl RunArgs {
         let config = Config::load(&self.config, &env_from_process())
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("invalid configuration {}", self.config.display()))?;
+        // Before anything is consumed: a missing dead-letter topic would hold every input
+        // topic at the first refused message.
+        ensure_deadletter_topic(&config.kafka)
+            .await
+            .context("cannot make sure of the dead-letter topic")?;
         if config.output.enabled {
             ensure_output_topics(&config.kafka, &config.output)
                 .await

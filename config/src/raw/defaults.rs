@@ -32,6 +32,10 @@ pub(super) fn default_max_message_bytes() -> i64 {
     model::DEFAULT_MAX_MESSAGE_BYTES as i64
 }
 
+pub(super) fn default_deadletter_max_bytes() -> i64 {
+    model::DEFAULT_DEADLETTER_MAX_BYTES as i64
+}
+
 pub(super) fn default_batch_max_messages() -> i64 {
     model::DEFAULT_BATCH_MAX_MESSAGES as i64
 }

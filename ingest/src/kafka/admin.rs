@@ -1,13 +1,14 @@
-//! Topic creation for `stadtpuls produce`, the output topics and the tests.
+//! Topic creation for `stadtpuls produce`, the dead-letter and output topics and the tests.
 
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
+use rdkafka::metadata::Metadata;
 use rdkafka::types::RDKafkaErrorCode;
 use stadtpuls_config::KafkaConfig;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::{IngestError, Result};
 
@@ -59,6 +60,70 @@ pub(crate) async fn ensure_topics_with(
         Some(first) => Err(refused_error(first)),
         None => Ok(()),
     }
+}
+
+/// Creates `kafka.deadletter_topic` if it does not exist, with the broker's default
+/// partition count and replication factor.
+///
+/// Without the topic every dead-letter write fails, and the runner — which retries dead
+/// letters before it reads on — would stall every input topic at the first refused
+/// message. So `stadtpuls run` makes sure of it before it consumes: created like the
+/// output topics, or found to exist when the broker refuses to create it (a client
+/// without the right to create topics is refused even for a topic that exists).
+///
+/// # Errors
+/// When the broker cannot be reached, or refuses to create the topic and it does not
+/// exist; the message names the topic and `kafka.deadletter_topic`.
+pub async fn ensure_deadletter_topic(kafka: &KafkaConfig) -> Result<()> {
+    let topic = &kafka.deadletter_topic;
+    let admin: AdminClient<DefaultClientContext> = super::client_config(kafka, super::Role::Admin)
+        .create()
+        .map_err(|e| IngestError::kafka("create admin client", e))?;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let refused = create(&admin, &options, std::slice::from_ref(topic), (-1, -1), &[])
+        .await
+        .map_err(|e| match e {
+            IngestError::Kafka { source, .. } => IngestError::kafka(
+                format!("cannot create the dead-letter topic `{topic}` (kafka.deadletter_topic)"),
+                source,
+            ),
+            other => other,
+        })?;
+    let Some((_, code)) = refused.first() else {
+        return Ok(());
+    };
+    // Refused: maybe only the creation is not allowed, and the topic is there.
+    let name = topic.clone();
+    let metadata = tokio::task::spawn_blocking(move || {
+        admin
+            .inner()
+            .fetch_metadata(Some(&name), Duration::from_secs(10))
+    })
+    .await
+    .map_err(|e| IngestError::Sink {
+        sink: "kafka admin",
+        detail: format!("metadata lookup of `{topic}` did not finish: {e}"),
+    })?;
+    if metadata.as_ref().is_ok_and(|m| exists(m, topic)) {
+        info!(topic = %topic, refused = %code, "the broker refused to create the dead-letter topic, but it exists");
+        return Ok(());
+    }
+    Err(IngestError::kafka(
+        format!(
+            "the dead-letter topic `{topic}` (kafka.deadletter_topic) does not exist and the broker \
+             refused to create it; create it, allow this client to create topics, or set \
+             kafka.deadletter_topic to an existing topic"
+        ),
+        KafkaError::AdminOp(*code),
+    ))
+}
+
+/// Whether `metadata` lists `topic` without an error (an unknown topic is listed with one).
+fn exists(metadata: &Metadata, topic: &str) -> bool {
+    metadata
+        .topics()
+        .iter()
+        .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
 }
 
 /// Creates `topics`; returns those the broker refused (other than "already exists").

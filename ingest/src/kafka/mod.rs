@@ -10,7 +10,7 @@ pub mod output;
 mod produce;
 mod settings;
 
-pub use admin::ensure_topics;
+pub use admin::{ensure_deadletter_topic, ensure_topics};
 pub use consumer::KafkaSource;
 pub use deadletter::{KafkaDeadLetters, header};
 pub use drain::drain;

@@ -89,7 +89,7 @@ fn letter(message: &RawMessage, jump: &ClockJump, max_jump_s: i64) -> DeadLetter
         partition: message.partition,
         offset: message.offset,
         index: None,
-        truncated: false,
+        original_bytes: None,
         key: message.key.clone(),
         payload: message.payload.clone(),
     }

@@ -42,20 +42,17 @@ impl Pipeline {
             })
         };
         if let Some(rejection) = refusal {
-            let truncated = message.payload.len() > OVERSIZED_KEEP_BYTES
-                && rejection.reason == RejectReason::Oversized;
-            let keep = if truncated {
-                OVERSIZED_KEEP_BYTES
-            } else {
-                message.payload.len()
-            };
+            let original_bytes = (message.payload.len() > OVERSIZED_KEEP_BYTES
+                && rejection.reason == RejectReason::Oversized)
+                .then_some(message.payload.len());
+            let keep = original_bytes.map_or(message.payload.len(), |_| OVERSIZED_KEEP_BYTES);
             rejected.push(Rejected {
                 index: None,
                 city: topic_city,
                 rejection,
                 payload: message.payload[..keep].to_vec(),
             });
-            self.dead_letter(message, kind, rejected, truncated, out);
+            self.dead_letter(message, kind, rejected, original_bytes, out);
             return;
         }
         let mut sinks = Sinks {
@@ -67,7 +64,7 @@ impl Pipeline {
             rejected,
         };
         native::decode(kind, &message.payload, topic_city, bounds, &mut sinks);
-        self.dead_letter(message, kind, rejected, false, out);
+        self.dead_letter(message, kind, rejected, None, out);
     }
 
     fn dead_letter(
@@ -75,7 +72,7 @@ impl Pipeline {
         message: &RawMessage,
         kind: StreamKind,
         rejected: &mut Vec<Rejected>,
-        truncated: bool,
+        original_bytes: Option<usize>,
         out: &mut StepOutput,
     ) {
         for r in rejected.drain(..) {
@@ -91,7 +88,7 @@ impl Pipeline {
                 partition: message.partition,
                 offset: message.offset,
                 index: r.index,
-                truncated,
+                original_bytes,
                 key: message.key.clone(),
                 payload: Bytes::from(r.payload),
             });

@@ -39,8 +39,11 @@ pub struct DeadLetter {
     pub offset: i64,
     /// Element index within a JSON array message.
     pub index: Option<usize>,
-    /// Whether `payload` was cut to [`OVERSIZED_KEEP_BYTES`](super::OVERSIZED_KEEP_BYTES).
-    pub truncated: bool,
+    /// The refused bytes' length when `payload` is only their first
+    /// [`OVERSIZED_KEEP_BYTES`](super::OVERSIZED_KEEP_BYTES) (an oversized message);
+    /// `None` when `payload` is whole. (The Kafka sink may cut further, to fit the
+    /// broker: `kafka.deadletter_max_bytes`.)
+    pub original_bytes: Option<usize>,
     /// Origin key.
     pub key: Option<Bytes>,
     /// The refused bytes (the element, for arrays).

@@ -128,7 +128,7 @@ pub(super) fn dead_letter_late(
             partition: message.partition,
             offset: message.offset,
             index: None,
-            truncated: false,
+            original_bytes: None,
             key: message.key.clone(),
             payload: message.payload.clone(),
         });
