@@ -107,6 +107,8 @@ dir = "{state}"
 interval = "700ms"
 [history]
 dir = "{history}"
+tables = ["traffic_1m", "traffic_15m", "traffic_1h_15m", "traffic_lanes_1m", "traffic_lanes_15m",
+          "traffic_lanes_1h_15m", "parking_1m", "parking_15m", "parking_1h_15m"]
 [output]
 traffic_topic = "{output}.traffic"
 traffic_lanes_topic = "{output}.traffic_lanes"
