@@ -50,6 +50,7 @@ pub(crate) const DEFAULT_ALLOWED_LATENESS: Duration = Duration::from_secs(2 * 60
 pub(crate) const DEFAULT_OUT_OF_ORDERNESS: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(5 * 60);
+pub(crate) const DEFAULT_MAX_CLOCK_JUMP: Duration = Duration::from_secs(15 * 60);
 pub(crate) const DEFAULT_BIND: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8080);
 pub(crate) const DEFAULT_LIVE_RETENTION: Duration = Duration::from_secs(6 * 3600);
@@ -143,9 +144,9 @@ pub struct WindowsConfig {
     /// Events further in the future than this are rejected.
     pub max_future: Duration,
     /// Events further ahead of their partition's newest accepted event time than this are
-    /// refused as `clock_jump` unless the next row confirms the jump (see
-    /// `stadtpuls_processing::window::clock_guard`); defaults to `out_of_orderness +
-    /// allowed_lateness`, the largest lead that cannot make another row late.
+    /// refused as `clock_jump` unless the row before announced the jump (see
+    /// `stadtpuls_processing::window::clock_guard`); longer than a feed's gaps between
+    /// reports, 15 min by default.
     pub max_clock_jump: Duration,
     /// Hopping windows as (size, slide), slide dividing size; empty by default
     pub hopping: Vec<(Duration, Duration)>,
@@ -161,7 +162,7 @@ impl Default for WindowsConfig {
             out_of_orderness: DEFAULT_OUT_OF_ORDERNESS,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_future: DEFAULT_MAX_FUTURE,
-            max_clock_jump: DEFAULT_OUT_OF_ORDERNESS.saturating_add(DEFAULT_ALLOWED_LATENESS),
+            max_clock_jump: DEFAULT_MAX_CLOCK_JUMP,
             hopping: Vec::new(),
             allowed_lateness: DEFAULT_ALLOWED_LATENESS,
         }

@@ -145,8 +145,8 @@ pub(crate) struct RawWindows {
     /// Largest accepted lead of event time over wall-clock time, humantime.
     #[serde(default = "default_max_future")]
     pub max_future: String,
-    /// Largest accepted lead of event time over the partition's progress, humantime;
-    /// `out_of_orderness + allowed_lateness` when absent.
+    /// Largest accepted lead of event time over the partition's progress, humantime
+    /// (15 min when absent).
     #[serde(default)]
     pub max_clock_jump: Option<String>,
     /// Hopping windows as `"SIZE/SLIDE"`, e.g. `"1h/5m"`.

@@ -346,10 +346,7 @@ fn windows(ctx: &mut Ctx<'_>, raw: &RawWindows) -> WindowsConfig {
         out_of_orderness: out_of_orderness.unwrap_or(defaults.out_of_orderness),
         idle_timeout: idle_timeout.unwrap_or(defaults.idle_timeout),
         max_future: max_future.unwrap_or(defaults.max_future),
-        max_clock_jump: max_clock_jump.unwrap_or_else(|| {
-            let out_of_orderness = out_of_orderness.unwrap_or(defaults.out_of_orderness);
-            out_of_orderness.saturating_add(allowed_lateness.unwrap_or(defaults.allowed_lateness))
-        }),
+        max_clock_jump: max_clock_jump.unwrap_or(defaults.max_clock_jump),
         hopping,
         allowed_lateness: allowed_lateness.unwrap_or(defaults.allowed_lateness),
     }

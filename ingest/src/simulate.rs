@@ -477,7 +477,8 @@ impl Emitter<'_> {
     }
 
     fn emit(&mut self, topic: &str, key: &str, event_ms: i64, plan: Plan, mut payload: Vec<u8>) {
-        if plan.fault == Some(Fault::Truncated) && (plan.param >> 40).is_multiple_of(POISON_ONE_IN) {
+        if plan.fault == Some(Fault::Truncated) && (plan.param >> 40).is_multiple_of(POISON_ONE_IN)
+        {
             // A poison message: the start of the observation, then padding that never ends.
             payload.truncate(payload.len().saturating_sub(1));
             payload.extend_from_slice(br#","pad":""#);
