@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use stadtpuls_api::{AppState, SqlEngine};
+use stadtpuls_api::{AppState, Edge, SqlEngine};
 use stadtpuls_config::{CityRegistry, CityZones, Config};
 use stadtpuls_ingest::pipeline::{Pipeline, PipelineOptions};
 use stadtpuls_ingest::runner::{
@@ -151,21 +151,25 @@ impl App {
                 result
             })
             .context("cannot start the pipeline thread")?;
+        let edge = Edge::from_config(&self.config.api);
         if let (true, Some(bind)) = (self.config.sql.enabled, self.config.sql.flight_bind) {
             let mut flight_stop = stop_rx.clone();
             let engine = sql.clone();
+            let edge = edge.clone();
             tokio::spawn(async move {
                 let stopped = async move {
                     let _ = flight_stop.wait_for(|stop| *stop).await;
                 };
-                if let Err(e) = stadtpuls_api::sql::flight::serve_on(bind, engine, stopped).await {
+                if let Err(e) =
+                    stadtpuls_api::sql::flight::serve_on(bind, engine, edge, stopped).await
+                {
                     error!(error = %e, %bind, "flight sql server failed");
                 }
             });
         }
         let mut api_stop = stop_rx.clone();
         let state = self.api_state().with_sql(sql);
-        let api = stadtpuls_api::serve(self.config.api.bind, state, async move {
+        let api = stadtpuls_api::serve(self.config.api.bind, state, edge, async move {
             let _ = api_stop.wait_for(|stop| *stop).await;
         });
         let api_result = api
