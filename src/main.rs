@@ -24,7 +24,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli.command.run()) {
+    let result = runtime.block_on(cli.command.run());
+    // Tasks still running (a Flight SQL call, a connection past its drain) are cancelled;
+    // blocking work is not waited for beyond this, so the exit stays bounded.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -1,5 +1,6 @@
 //! The broker stopped for 30 s and started again: the pipeline waits, reconnects and loses
-//! nothing.
+//! nothing. SIGTERM while the broker is down, or while it hangs (frozen with SIGSTOP):
+//! the process exits in time and loses nothing.
 //!
 //! The test runs a Tansu broker of its own with file-backed storage
 //! (`common::tansu::OwnBroker`) and produces a seeded workload to it. Run A processes it
@@ -294,6 +295,84 @@ async fn sigterm_during_an_outage_exits_and_loses_nothing() {
     // A member that could not leave its group stays in it until the session times out;
     // Tansu 0.6 then never hands its partitions on (decision 002), so the restart joins a
     // group of its own: positions come from the checkpoints, not from the group.
+    let config_b2 = work.config(dir_b.path(), "b", "b2", port_b, "");
+    run_to_end(dir_b.path(), &config_b2, port_b, &ends, "b2.log");
+    assert_same_results(&work, dir_a.path(), dir_b.path(), 1_000);
+}
+
+/// How long `stadtpuls run` may take to exit after SIGTERM while the broker hangs: the 5 s
+/// grace of a commit or dead-letter write, the bounded close of the Kafka clients, margin.
+const SILENT_BROKER_EXIT: Duration = Duration::from_secs(15);
+
+/// SIGTERM while the broker accepts connections but answers nothing (frozen with SIGSTOP:
+/// no connection is refused or reset, so librdkafka sees no outage, only requests that do
+/// not return): `stadtpuls run` still exits within [`SILENT_BROKER_EXIT`], giving up what
+/// it cannot finish, and a run started once the broker answers again finishes with the
+/// uninterrupted run's results.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_hung_broker_exits_in_time_and_loses_nothing() {
+    let events: i64 = env_or("STADTPULS_OUTAGE_EVENTS", 30_000);
+    let Prepared {
+        broker_dir: _broker_dir,
+        mut broker,
+        work,
+        ends,
+        dir_a,
+    } = prepare("hung", events).await;
+
+    let dir_b = test_dir("hung-b");
+    let port_b = free_port();
+    let config_b = work.config(dir_b.path(), "b", "b", port_b, "");
+    let config_arg = config_b.display().to_string();
+    let store_b = CheckpointStore::new(dir_b.path().join("state"));
+    let app = Stadtpuls::start(
+        &["run", "--config", &config_arg],
+        port_b,
+        &dir_b.path().join("b.log"),
+    );
+    let before = a_third_checkpointed(&store_b, &ends, events).await;
+    broker.stop();
+    // Checkpoints come every 700 ms: a round's output commit is waiting for the broker.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (status, took) = app.terminate_within(Duration::from_secs(60));
+    broker.resume();
+    let log = std::fs::read_to_string(dir_b.path().join("b.log")).expect("read b.log");
+    let tail: Vec<&str> = log.lines().rev().take(30).collect();
+    eprintln!(
+        "run B: broker stopped at {before} of {events} events checkpointed; {} {:.1} s after SIGTERM",
+        if status.is_some() {
+            "exited"
+        } else {
+            "still running"
+        },
+        took.as_secs_f64()
+    );
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "stadtpuls still running 60 s after SIGTERM with a hung broker; last log lines (newest first): {tail:#?}"
+        )
+    });
+    assert!(
+        took <= SILENT_BROKER_EXIT,
+        "stadtpuls took {:.1} s to exit after SIGTERM with a hung broker (at most {SILENT_BROKER_EXIT:?}); last log lines (newest first): {tail:#?}",
+        took.as_secs_f64()
+    );
+    assert!(
+        status.success(),
+        "run B: clean exit with a hung broker ({status})"
+    );
+    assert!(
+        !log.contains("panicked"),
+        "nothing panicked with a hung broker"
+    );
+    assert!(
+        log.contains("did not answer the final offset commit in time: given up"),
+        "the final offset commit, unanswered, is given up and logged"
+    );
+
+    // The broker answers again. As after an outage, the member that could not leave its
+    // group stays in it until its session times out, so the restart joins a group of its
+    // own: positions come from the checkpoints.
     let config_b2 = work.config(dir_b.path(), "b", "b2", port_b, "");
     run_to_end(dir_b.path(), &config_b2, port_b, &ends, "b2.log");
     assert_same_results(&work, dir_a.path(), dir_b.path(), 1_000);

@@ -271,7 +271,13 @@ async fn http_flight_sql_and_the_cli_return_the_same_rows() {
         Arc::new(|| true),
     )
     .with_sql(engine.clone());
-    let api = tokio::spawn(stadtpuls_api::serve(http, state, stopped(stop_rx.clone())));
+    let edge = stadtpuls_api::Edge::default();
+    let api = tokio::spawn(stadtpuls_api::serve(
+        http,
+        state,
+        edge.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind flight");
@@ -279,6 +285,7 @@ async fn http_flight_sql_and_the_cli_return_the_same_rows() {
     let flight_server = tokio::spawn(stadtpuls_api::sql::flight::serve(
         listener,
         engine,
+        edge,
         stopped(stop_rx),
     ));
 

@@ -2,10 +2,12 @@
 //! and SQL for analysts ([`sql`]: `POST /v1/sql` and Arrow Flight SQL).
 //!
 //! [`router`] builds the whole API from an [`AppState`]; it is tested with in-process
-//! requests, and [`serve`] binds it to a socket. Status codes are chosen only in
+//! requests, and [`serve`] binds it to a socket, within the bounds of [`edge`] (header
+//! read timeout, connection budget, bounded drain at shutdown). Status codes are chosen only in
 //! [`error`]. The routes and their fields are described in `docs/openapi.json`, served at
 //! `/openapi.json`.
 
+pub mod edge;
 pub mod error;
 pub mod metrics;
 pub mod routes;
@@ -21,6 +23,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
+pub use edge::Edge;
 pub use error::{ApiError, SqlError};
 pub use sql::SqlEngine;
 pub use state::AppState;
@@ -68,18 +71,23 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".into())
 }
 
-/// Serves the API on `bind` until `shutdown` completes.
+/// Serves the API on `bind` until `shutdown` completes, then lets busy connections finish
+/// for at most `edge.drain`.
 ///
 /// # Errors
 /// When the address cannot be bound.
 pub async fn serve(
     bind: SocketAddr,
     state: AppState,
+    edge: Edge,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
-    tracing::info!(address = %listener.local_addr()?, "api listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    tracing::info!(
+        address = %listener.local_addr()?,
+        max_connections = edge.connections.max(),
+        header_read_timeout_s = edge.header_read_timeout.as_secs_f64(),
+        "api listening"
+    );
+    edge::http::serve(listener, router(state), edge, shutdown).await
 }

@@ -7,7 +7,10 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus::{Encoder, HistogramVec, TextEncoder, register_histogram_vec};
+use prometheus::{
+    Encoder, HistogramVec, IntCounterVec, IntGaugeVec, TextEncoder, register_histogram_vec,
+    register_int_counter_vec, register_int_gauge_vec,
+};
 
 /// Request latency by method, matched route (not raw path: bounded cardinality) and status.
 pub static REQUEST_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
@@ -35,6 +38,46 @@ pub async fn track(request: Request, next: Next) -> Response {
         .with_label_values(&[&method, &route, response.status().as_str()])
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// Client connections open, by listener (`server`: `api`, `flight`); the two share the
+/// `api.max_connections` budget (`edge.rs`).
+pub static HTTP_CONNECTIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "stadtpuls_http_connections",
+        "Client connections open, by listener",
+        &["server"]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_http_connections: {e}"))
+});
+
+/// Connections accepted and closed at once because `api.max_connections` were open.
+pub static HTTP_CONNECTIONS_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "stadtpuls_http_connections_refused_total",
+        "Connections closed at once because api.max_connections were open",
+        &["server"]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_http_connections_refused_total: {e}"))
+});
+
+/// Connections closed because no complete request head (API) or HTTP/2 preface (Flight
+/// SQL) arrived within `api.header_read_timeout`: a half-sent request, or (API) a
+/// keep-alive connection idle that long.
+pub static HTTP_CONNECTIONS_TIMED_OUT: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "stadtpuls_http_connections_timed_out_total",
+        "Connections closed because no request head arrived within api.header_read_timeout",
+        &["server"]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_http_connections_timed_out_total: {e}"))
+});
+
+/// Makes the connection metrics of `server` visible at `/metrics` before the first event.
+pub fn register_server(server: &str) {
+    HTTP_CONNECTIONS.with_label_values(&[server]);
+    HTTP_CONNECTIONS_REFUSED.with_label_values(&[server]);
+    HTTP_CONNECTIONS_TIMED_OUT.with_label_values(&[server]);
 }
 
 /// `GET /metrics`: every metric of the process in the Prometheus text format.

@@ -168,6 +168,8 @@ fn apply_one(
         ("WINDOWS", "ALLOWED_LATENESS") => raw.windows.allowed_lateness = value.to_owned(),
         ("API", "BIND") => raw.api.bind = value.to_owned(),
         ("API", "LIVE_RETENTION") => raw.api.live_retention = value.to_owned(),
+        ("API", "HEADER_READ_TIMEOUT") => raw.api.header_read_timeout = value.to_owned(),
+        ("API", "MAX_CONNECTIONS") => raw.api.max_connections = parse_integer(value)?,
         ("HISTORY", "ENABLED") => raw.history.enabled = parse_bool(value)?,
         ("HISTORY", "DIR") => raw.history.dir = value.to_owned(),
         ("OUTPUT", "ENABLED") => raw.output.enabled = parse_bool(value)?,

@@ -54,6 +54,8 @@ pub(crate) const DEFAULT_MAX_CLOCK_JUMP: Duration = Duration::from_secs(15 * 60)
 pub(crate) const DEFAULT_BIND: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8080);
 pub(crate) const DEFAULT_LIVE_RETENTION: Duration = Duration::from_secs(6 * 3600);
+pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 512;
 pub(crate) const DEFAULT_HISTORY_DIR: &str = "./stadtpuls-data";
 pub(crate) const DEFAULT_OUTPUT_ENABLED: bool = true;
 pub(crate) const DEFAULT_OUTPUT_TRAFFIC_TOPIC: &str = "metrics.traffic";
@@ -176,6 +178,15 @@ pub struct ApiConfig {
     pub bind: SocketAddr,
     /// How long closed windows stay in memory for the API; >= the largest window.
     pub live_retention: Duration,
+    /// How long a client may take to send a request head (also the longest a keep-alive
+    /// connection stays idle, and the time a Flight SQL client has for the HTTP/2
+    /// preface): a half-sent request must not hold a connection for ever (slowloris).
+    /// Greater than zero, at most 5 minutes.
+    pub header_read_timeout: Duration,
+    /// Client connections open at once over the API and Flight SQL listeners; the next
+    /// one is accepted and closed at once (a 503 on the API). Bounds the file descriptors
+    /// and memory a flood of connections can take. 1 ..= 65536.
+    pub max_connections: usize,
 }
 
 impl Default for ApiConfig {
@@ -183,6 +194,8 @@ impl Default for ApiConfig {
         Self {
             bind: DEFAULT_BIND,
             live_retention: DEFAULT_LIVE_RETENTION,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

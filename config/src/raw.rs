@@ -19,14 +19,15 @@ use defaults::{
     default_bind, default_brokers, default_checkpoint_dir, default_checkpoint_interval,
     default_deadletter_max_bytes, default_deadletter_topic, default_feed_interval,
     default_full_decreasing_pct, default_full_increasing_pct, default_group_id,
-    default_history_compact_after, default_history_dir, default_history_enabled,
-    default_history_max_file_rows, default_history_retention, default_idle_timeout,
-    default_live_retention, default_max_future, default_max_message_bytes, default_max_staged_rows,
-    default_out_of_orderness, default_output_enabled, default_output_parking_topic,
-    default_output_traffic_lanes_topic, default_output_traffic_topic, default_sql_enabled,
-    default_sql_max_concurrent, default_sql_max_rows, default_sql_memory_limit_mib,
-    default_sql_timeout, default_stale_after, default_topic_pattern,
-    default_trend_threshold_pct_per_h, default_trend_window, default_version, default_window_sizes,
+    default_header_read_timeout, default_history_compact_after, default_history_dir,
+    default_history_enabled, default_history_max_file_rows, default_history_retention,
+    default_idle_timeout, default_live_retention, default_max_connections, default_max_future,
+    default_max_message_bytes, default_max_staged_rows, default_out_of_orderness,
+    default_output_enabled, default_output_parking_topic, default_output_traffic_lanes_topic,
+    default_output_traffic_topic, default_sql_enabled, default_sql_max_concurrent,
+    default_sql_max_rows, default_sql_memory_limit_mib, default_sql_timeout, default_stale_after,
+    default_topic_pattern, default_trend_threshold_pct_per_h, default_trend_window,
+    default_version, default_window_sizes,
 };
 
 /// The only file format version so far.
@@ -181,6 +182,12 @@ pub(crate) struct RawApi {
     /// How long closed windows stay in memory, humantime.
     #[serde(default = "default_live_retention")]
     pub live_retention: String,
+    /// Time allowed for a request head, humantime.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: String,
+    /// Client connections open at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: i64,
 }
 
 impl Default for RawApi {
@@ -188,6 +195,8 @@ impl Default for RawApi {
         Self {
             bind: default_bind(),
             live_retention: default_live_retention(),
+            header_read_timeout: default_header_read_timeout(),
+            max_connections: default_max_connections(),
         }
     }
 }

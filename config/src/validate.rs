@@ -29,6 +29,8 @@ const MAX_OUT_OF_ORDERNESS: Duration = Duration::from_secs(3600);
 const SECONDS_PER_DAY: u64 = 86_400;
 const MAX_TOPIC_LEN: usize = 249;
 const MAX_CITY_ID_LEN: usize = 64;
+const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(300);
+const MAX_CONNECTIONS: i64 = 65_536;
 
 /// librdkafka settings that have a dedicated key, so a second spelling cannot win
 /// silently.
@@ -403,9 +405,31 @@ fn api(ctx: &mut Ctx<'_>, raw: &RawApi, windows: &WindowsConfig) -> ApiConfig {
         );
         ctx.error("api.live_retention", message);
     }
+    let header_read_timeout = positive(ctx, "api.header_read_timeout", &raw.header_read_timeout)
+        .filter(|timeout| {
+            let fits = *timeout <= MAX_HEADER_READ_TIMEOUT;
+            if !fits {
+                let message = format!(
+                    "`{}` is longer than the maximum of 5m: a half-sent request would hold its connection that long",
+                    raw.header_read_timeout
+                );
+                ctx.error("api.header_read_timeout", message);
+            }
+            fits
+        });
+    let max_connections = in_range(
+        ctx,
+        "api.max_connections",
+        raw.max_connections,
+        1,
+        MAX_CONNECTIONS,
+        "1 ..= 65536",
+    );
     ApiConfig {
         bind: bind.unwrap_or(defaults.bind),
         live_retention: live_retention.unwrap_or(defaults.live_retention),
+        header_read_timeout: header_read_timeout.unwrap_or(defaults.header_read_timeout),
+        max_connections: max_connections.unwrap_or(defaults.max_connections),
     }
 }
 

@@ -45,6 +45,8 @@ fn defaults_match_the_documented_values() {
         "127.0.0.1:8080".parse::<SocketAddr>().expect("literal")
     );
     assert_eq!(config.api.live_retention, Duration::from_secs(6 * 3600));
+    assert_eq!(config.api.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(config.api.max_connections, 512);
     assert_eq!(config.history.dir, PathBuf::from("./stadtpuls-data"));
     let parking = &config.parking;
     assert_eq!(parking.feed_interval, Duration::from_secs(300));
@@ -309,6 +311,43 @@ fn api_rules() {
         ok("[api]\nlive_retention = \"1h\"").api.live_retention,
         Duration::from_secs(3600)
     );
+}
+
+/// The HTTP edge: a zero timeout would close every connection at once and a zero limit
+/// would refuse every client, so both are refused at start-up, naming the file and key.
+#[test]
+fn api_edge_rules() {
+    let api = ok("[api]\nheader_read_timeout = \"1s\"\nmax_connections = 1").api;
+    assert_eq!(api.header_read_timeout, Duration::from_secs(1));
+    assert_eq!(api.max_connections, 1);
+    let api = ok("[api]\nheader_read_timeout = \"5m\"\nmax_connections = 65536").api;
+    assert_eq!(api.header_read_timeout, Duration::from_secs(300));
+    assert_eq!(api.max_connections, 65_536);
+    fails_at(
+        "[api]\nheader_read_timeout = \"0s\"",
+        "api.header_read_timeout",
+    );
+    fails_at(
+        "[api]\nheader_read_timeout = \"301s\"",
+        "api.header_read_timeout",
+    );
+    fails_at(
+        "[api]\nheader_read_timeout = \"soon\"",
+        "api.header_read_timeout",
+    );
+    fails_at("[api]\nmax_connections = 0", "api.max_connections");
+    fails_at("[api]\nmax_connections = -1", "api.max_connections");
+    fails_at("[api]\nmax_connections = 65537", "api.max_connections");
+    let errors = load("[api]\nheader_read_timeout = \"0s\"\nmax_connections = 0")
+        .expect_err("zero timeout and limit");
+    let text = errors.to_string();
+    for key in ["api.header_read_timeout", "api.max_connections"] {
+        let line = text
+            .lines()
+            .find(|line| line.contains(key))
+            .unwrap_or_else(|| panic!("no error names {key}: {text}"));
+        assert!(line.contains("conf/stadtpuls.toml"), "{line}");
+    }
 }
 
 #[test]

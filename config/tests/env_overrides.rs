@@ -37,6 +37,8 @@ fn env_overrides_win_over_the_file() {
         ("STADTPULS_WINDOWS__MAX_CLOCK_JUMP", "7m"),
         ("STADTPULS_API__BIND", "0.0.0.0:9000"),
         ("STADTPULS_API__LIVE_RETENTION", "1h"),
+        ("STADTPULS_API__HEADER_READ_TIMEOUT", "3s"),
+        ("STADTPULS_API__MAX_CONNECTIONS", "64"),
         ("STADTPULS_HISTORY__DIR", "/var/lib/stadtpuls"),
         ("STADTPULS_CHECKPOINT__DIR", "/var/lib/stadtpuls/state"),
         ("STADTPULS_CHECKPOINT__INTERVAL", "3s"),
@@ -94,6 +96,8 @@ fn env_overrides_win_over_the_file() {
         "0.0.0.0:9000".parse::<SocketAddr>().expect("literal")
     );
     assert_eq!(config.api.live_retention, Duration::from_secs(3600));
+    assert_eq!(config.api.header_read_timeout, Duration::from_secs(3));
+    assert_eq!(config.api.max_connections, 64);
     assert_eq!(config.history.dir, PathBuf::from("/var/lib/stadtpuls"));
     assert_eq!(
         config.checkpoint.dir,

@@ -7,6 +7,10 @@
 //! resolves the URL's path against its working directory — even `sqlite:///abs/path`
 //! becomes `<cwd>/abs/path` — so the broker runs in the storage directory with the
 //! relative URL `sqlite://tansu.db`.
+//!
+//! [`OwnBroker::stop`] freezes it with SIGSTOP instead: the kernel still accepts TCP
+//! connections on its port, but nothing answers a request — a hung broker, which clients
+//! cannot tell from a slow one (no connection refused, no reset).
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -22,6 +26,8 @@ pub struct OwnBroker {
     dir: PathBuf,
     child: Option<Child>,
     lives: usize,
+    /// Frozen with SIGSTOP (see [`OwnBroker::stop`]).
+    stopped: bool,
 }
 
 impl OwnBroker {
@@ -53,6 +59,7 @@ impl OwnBroker {
             dir: dir.to_path_buf(),
             child: None,
             lives: 0,
+            stopped: false,
         };
         broker.restart();
         broker
@@ -68,9 +75,34 @@ impl OwnBroker {
         self.child.is_some()
     }
 
+    /// Freezes the broker with SIGSTOP: its port still accepts connections (the kernel
+    /// completes the handshakes), but no request is answered until [`OwnBroker::resume`].
+    pub fn stop(&mut self) {
+        self.signal("-STOP");
+        self.stopped = true;
+    }
+
+    /// Lets a broker frozen by [`OwnBroker::stop`] go on (SIGCONT).
+    pub fn resume(&mut self) {
+        if self.stopped {
+            self.signal("-CONT");
+            self.stopped = false;
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the broker is running");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} {}", child.id());
+    }
+
     /// Kills the broker with SIGKILL (no shutdown code runs) and waits until the port is
     /// closed.
     pub fn kill(&mut self) {
+        self.resume();
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -126,6 +158,15 @@ impl OwnBroker {
 
 impl Drop for OwnBroker {
     fn drop(&mut self) {
+        // SIGKILL ends a stopped process too; SIGCONT first all the same, so nothing is
+        // left frozen if the kill fails.
+        if self.stopped
+            && let Some(child) = &self.child
+        {
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -12,6 +12,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::time::Duration;
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
@@ -40,6 +41,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{Principal, SqlEngine, access};
+use crate::edge::Edge;
 use crate::error::SqlError;
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -408,34 +410,66 @@ impl FlightSqlService for FlightSql {
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
 }
 
-/// Binds `bind` and serves Flight SQL there until `shutdown` completes.
+/// Binds `bind` and serves Flight SQL there until `shutdown` completes, within `edge`'s
+/// bounds (`crate::edge`).
 ///
 /// # Errors
 /// When the address cannot be bound or serving fails.
 pub async fn serve_on(
     bind: SocketAddr,
     engine: SqlEngine,
+    edge: Edge,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
-    serve(listener, engine, shutdown).await?;
+    serve(listener, engine, edge, shutdown).await?;
     Ok(())
 }
 
-/// Serves Flight SQL on `listener` until `shutdown` completes.
+/// How often an idle Flight SQL connection is pinged, and how long the answer may take:
+/// a peer that stopped answering is closed after at most the sum.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves Flight SQL on `listener` until `shutdown` completes, within `edge`'s bounds: the
+/// shared connection budget, `edge.header_read_timeout` for the HTTP/2 preface, and
+/// `edge.drain` for calls still running at shutdown (then it returns; their connections
+/// end with the runtime).
 ///
 /// # Errors
-/// When serving fails (the listener broke).
+/// When serving fails.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: SqlEngine,
+    edge: Edge,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let address: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(address = ?address, "flight sql listening");
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    tonic::transport::Server::builder()
+    let drain = edge.drain;
+    let incoming = crate::edge::grpc::incoming(listener, edge);
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .add_service(FlightServiceServer::new(FlightSql::new(engine)))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
+        .serve_with_incoming_shutdown(incoming, async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        });
+    tokio::pin!(serving);
+    let drained = async move {
+        if stopping_rx.await.is_err() {
+            // the server ended without a shutdown request
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(drain).await;
+    };
+    tokio::select! {
+        served = &mut serving => served,
+        () = drained => {
+            tracing::warn!(drain_s = drain.as_secs_f64(), "flight sql calls still running after the shutdown drain are left to end with the process");
+            Ok(())
+        }
+    }
 }

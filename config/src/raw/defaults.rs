@@ -76,6 +76,14 @@ pub(super) fn default_live_retention() -> String {
     humantime_text(model::DEFAULT_LIVE_RETENTION)
 }
 
+pub(super) fn default_header_read_timeout() -> String {
+    humantime_text(model::DEFAULT_HEADER_READ_TIMEOUT)
+}
+
+pub(super) fn default_max_connections() -> i64 {
+    model::DEFAULT_MAX_CONNECTIONS as i64
+}
+
 pub(super) fn default_history_dir() -> String {
     model::DEFAULT_HISTORY_DIR.to_owned()
 }

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use rdkafka::bindings::rd_kafka_resp_err_t as RDKafkaRespErr;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
+    BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -27,12 +27,15 @@ use crate::runner::{Assignment, Readiness, Source};
 use crate::sink::Task;
 use crate::{IngestError, Result, metrics};
 
+mod close;
+
 /// How long to wait for a first message before returning an empty batch, so the pipeline
 /// can advance watermarks of idle sources.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// How long a seek back to a checkpoint may take.
 const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Names the consumer in logs.
 const CLIENT: &str = "consumer";
 
@@ -268,6 +271,9 @@ pub struct KafkaSource {
     releasing: Vec<(String, i32)>,
     /// Whether the group waits for this member's unassign (a revoke was reported).
     release_due: bool,
+    /// The final offset commit got no answer in time: the broker does not answer, so the
+    /// consumer must not try to leave its group either (see `Drop`).
+    unanswered: bool,
     sources: SourceIds,
     arena: BytesMut,
     max_messages: usize,
@@ -321,6 +327,7 @@ impl KafkaSource {
             pending: None,
             releasing: Vec::new(),
             release_due: false,
+            unanswered: false,
             sources: SourceIds::default(),
             arena: BytesMut::new(),
             max_messages: kafka.batch_max_messages,
@@ -544,52 +551,6 @@ impl Source for KafkaSource {
     }
 
     fn close(&mut self) -> Result<()> {
-        // A synchronous commit waits for the group coordinator: with no broker reachable it
-        // would hold the exit past any container's grace period. The offsets stored are
-        // for lag monitoring when checkpoints are on; without them the next start reads
-        // again from the last stored ones (at least once).
-        if self.consumer.context().ready.broker().is_down() {
-            warn!("no kafka broker reachable at exit: the final offset commit is skipped");
-            self.begin_close();
-            return Ok(());
-        }
-        let committed = match self.consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) => Ok(()),
-            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
-            Err(e) => Err(IngestError::kafka("final offset commit", e)),
-        };
-        self.begin_close();
-        committed
-    }
-}
-
-impl KafkaSource {
-    /// From now on revokes are answered at once; one still pending is answered now (the
-    /// runner checkpointed every task before closing, or failed and replays from the last
-    /// checkpoints), so leaving the group cannot hang.
-    fn begin_close(&mut self) {
-        self.consumer
-            .context()
-            .closing
-            .store(true, Ordering::Release);
-        let pending: Vec<SourceId> = self.revoked();
-        if let Err(error) = self.release(&pending) {
-            warn!(%error, "releasing revoked partitions on close failed");
-        }
-    }
-}
-
-impl Drop for KafkaSource {
-    fn drop(&mut self) {
-        // The consumer leaves its group when dropped, which calls `rebalance` once more.
-        self.begin_close();
-        if self.consumer.context().ready.broker().is_down() {
-            // Closing waits for the group coordinator to answer, which no broker does: the
-            // exit would hang past any container's grace period. The consumer is left
-            // open for the process to end with; the group drops the member after
-            // `session.timeout.ms`, as it would have to anyway.
-            warn!("no kafka broker reachable at exit: the consumer does not leave its group");
-            std::mem::forget(Arc::clone(&self.consumer));
-        }
+        self.close_bounded()
     }
 }
