@@ -1,7 +1,9 @@
 //! `kill -9` against a real broker: the same input (a million traffic events over three
 //! city topics of three partitions each) is processed by `stadtpuls run` once without
-//! interruption (run A) and once killed with SIGKILL five times at random moments between
-//! checkpoints, restarted each time, then finished cleanly (run B). The Parquet history and
+//! interruption (run A) and once killed with SIGKILL five times at random moments after
+//! checkpoints exist, restarted each time with the same config — the same consumer group
+//! and instance id, as an operator restarts it — then finished cleanly (run B). Each
+//! restart must take its tasks up and read again within 15 s. The Parquet history and
 //! the output topics of both runs must hold the same windows with the same values, and B's
 //! history no row twice: what a crash replays is taken back (effectively once), not doubled.
 //!
@@ -16,8 +18,11 @@ use std::time::{Duration, Instant};
 use stadtpuls_ingest::checkpoint::CheckpointStore;
 
 use common::compare::{assert_raw_archive_exact, assert_same_results};
-use common::replay::{Lcg, Workload, checkpointed, kill9, run_to_end, test_dir};
-use common::{Stadtpuls, ensure_broker, free_port, run_id};
+use common::lives::{RESTART_BOUND, consumed, start, tasks_taken, time_until, wait_progress};
+use common::replay::{
+    Lcg, Workload, checkpointed, kill9, run_to_end, test_dir, wait_checkpointed, wait_quiet,
+};
+use common::{ensure_broker, free_port, run_id};
 
 const KILLS: usize = 5;
 
@@ -52,34 +57,104 @@ async fn kill_9_at_random_moments_changes_no_result() {
     run_to_end(dir_a.path(), &config_a, port_a, &ends, "a.log");
     eprintln!("run A: {:.1} s", started.elapsed().as_secs_f64());
 
-    // Run B: five kills at random moments, then a clean finish; it also archives its raw
-    // input, which must hold every message once despite the kills.
+    // Run B: five kills, each at a random moment after checkpoints exist, then a clean
+    // finish; every life is the same instance restarted with the same config: one consumer
+    // group, one (derived) instance id, as an operator restarts it. Run B also archives
+    // its raw input, which must hold every message once despite the kills.
     work.archive_raw = true;
     let dir_b = test_dir("kill-b");
     let port_b = free_port();
+    let config_b = work.config(dir_b.path(), "b", "b", port_b, "");
     let store_b = CheckpointStore::new(dir_b.path().join("state"));
+    let tasks = ends.len();
+    let total: i64 = ends.values().sum();
     let mut rng = Lcg(seed);
+    let mut restarts = Vec::new();
+    let mut progress = 0;
     let started = Instant::now();
-    for k in 0..KILLS {
-        let life = Duration::from_millis(500 + rng.next(2_500));
-        // A new consumer group per life: the broker would keep the killed member in the
-        // group until its session times out, delaying the restart by that long. Where a
-        // partition is read from is decided by the checkpoint, not by the group.
-        let config_b = work.config(dir_b.path(), "b", &format!("b{k}"), port_b, "");
-        let config_arg = config_b.display().to_string();
-        let app = Stadtpuls::start(
-            &["run", "--config", &config_arg],
-            port_b,
-            &dir_b.path().join(format!("b{k}.log")),
+    for k in 0..=KILLS {
+        let log = dir_b.path().join(format!("b{k}.log"));
+        let life_started = Instant::now();
+        let app = start(&config_b, port_b, &log);
+        // A restarted life takes all its tasks up, and reads again what its predecessor
+        // had not checkpointed, within the bound.
+        let taken = time_until(
+            life_started,
+            Duration::from_secs(180),
+            &format!("life {k}: every task taken up"),
+            || tasks_taken(&log) >= tasks,
         );
-        std::thread::sleep(life);
+        let consuming = (progress < total).then(|| {
+            time_until(
+                life_started,
+                Duration::from_secs(180),
+                &format!("life {k} consuming"),
+                || consumed(&log),
+            )
+        });
+        eprintln!(
+            "run B: life {k} took its tasks up after {:.1} s, consumed after {}",
+            taken.as_secs_f64(),
+            consuming.map_or("- (nothing left)".to_owned(), |d| format!(
+                "{:.1} s",
+                d.as_secs_f64()
+            ))
+        );
+        if k > 0 {
+            restarts.push((k, taken, consuming));
+        }
+        if k == KILLS {
+            // The clean finish.
+            wait_checkpointed(
+                dir_b.path().join("state").as_path(),
+                &ends,
+                Duration::from_secs(300),
+                "b-final",
+            );
+            wait_quiet(&dir_b.path().join("state"), "b-final");
+            assert!(app.terminate().success(), "run B: clean exit");
+            break;
+        }
+        // Killed only after this life has checkpointed: the first once every task has a
+        // checkpoint, later ones once they checkpointed past what they restored. So each
+        // restart restores snapshots (in the independent run all five kills hit before the
+        // first checkpoint), and the kill lands at a random moment of the next interval.
+        if k == 0 {
+            time_until(
+                life_started,
+                Duration::from_secs(180),
+                "life 0: every task checkpointed",
+                || checkpointed(&store_b, &ends).len() == tasks,
+            );
+        }
+        if progress < total {
+            wait_progress(
+                &store_b,
+                &ends,
+                progress,
+                Duration::from_secs(120),
+                &format!("life {k} checkpoints"),
+            );
+        }
+        let delay = Duration::from_millis(rng.next(1_500));
+        std::thread::sleep(delay);
         kill9(app);
-        let progress: i64 = checkpointed(&store_b, &ends).values().sum();
-        eprintln!("run B: kill {k} after {life:?}, {progress} of {events} events checkpointed");
+        progress = checkpointed(&store_b, &ends).values().sum();
+        eprintln!(
+            "run B: kill {k} {delay:?} after a checkpoint, {progress} of {events} events checkpointed"
+        );
     }
-    let config_b = work.config(dir_b.path(), "b", "b-final", port_b, "");
-    run_to_end(dir_b.path(), &config_b, port_b, &ends, "b-final.log");
     eprintln!("run B: {:.1} s", started.elapsed().as_secs_f64());
+    let slow: Vec<_> = restarts
+        .iter()
+        .filter(|(_, taken, consuming)| {
+            *taken > RESTART_BOUND || consuming.is_some_and(|c| c > RESTART_BOUND)
+        })
+        .collect();
+    assert!(
+        slow.is_empty(),
+        "every restart with the same group takes its tasks up and consumes within {RESTART_BOUND:?}; slower (life, tasks taken, consuming): {slow:?}"
+    );
 
     assert_same_results(&work, dir_a.path(), dir_b.path(), 10_000);
     assert_raw_archive_exact(&dir_b.path().join("history"), &ends);

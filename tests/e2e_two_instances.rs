@@ -11,8 +11,10 @@
 //! Against Tansu 0.6.0 a killed member's partitions are only reassigned once the membership
 //! changes again, so a replacement Z (the killed instance restarted) joins after the broker
 //! dropped Y; see docs/decisions/002. The test runs twice: with librdkafka's default (eager)
-//! protocol and with the cooperative one (`cooperative-sticky`), where X gets Y's
-//! partitions back after the session timeout and Z's joining moves some of them again.
+//! protocol and static membership (the default, `kafka.instance_id` derived from host and
+//! port), and with the cooperative one (`cooperative-sticky`) and dynamic membership (which
+//! Tansu 0.6.0 needs for it), where X gets Y's partitions back after the session timeout
+//! and Z's joining moves some of them again.
 //!
 //! `STADTPULS_PAIR_EVENTS` changes the number of events; `STADTPULS_KEEP_TEST_DIRS` keeps
 //! both runs' directories (and the instances' JSON logs) for inspection.
@@ -33,9 +35,14 @@ use common::replay::{
 };
 use common::{Stadtpuls, ensure_broker, free_port, run_id};
 
-/// The broker drops a member that stopped heartbeating after this long (Kafka's default
-/// lower bound for `session.timeout.ms`, accepted by Tansu).
-const SESSION_TIMEOUT_MS: u64 = 6_000;
+/// The broker drops a member that stopped heartbeating after this long: static members
+/// (eager run, `kafka.instance_id` derived from host and port). Tansu 0.6.0 holds each
+/// JoinGroup and SyncGroup of a static member for 3 s without counting them as contact, so
+/// a joining member's first heartbeat comes 6 s or more after its join: with Kafka's lower
+/// bound of 6 s, Y was dropped before it ever got a partition.
+const STATIC_SESSION_TIMEOUT_MS: u64 = 15_000;
+/// The same for dynamic members (cooperative run): Kafka's lower bound, accepted by Tansu.
+const DYNAMIC_SESSION_TIMEOUT_MS: u64 = 6_000;
 
 /// One task event from an instance's JSON log: when, which task, at which epoch.
 #[derive(Debug, Clone)]
@@ -108,7 +115,17 @@ async fn two_instances(strategy: Option<&str>) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300_000);
-    let work = Workload::new("pair", &run_id(), &common::brokers(), events);
+    let mut work = Workload::new("pair", &run_id(), &common::brokers(), events);
+    // Tansu 0.6.0 does not start a new generation when a static member rejoins with new
+    // metadata, so under the cooperative protocol the second round of an incremental
+    // rebalance never reaches the other members (Y never got the partitions X gave up):
+    // that run uses dynamic membership (decision 002, "Tansu").
+    let session_timeout_ms = if strategy.is_some() {
+        work.instance_id = Some(String::new());
+        DYNAMIC_SESSION_TIMEOUT_MS
+    } else {
+        STATIC_SESSION_TIMEOUT_MS
+    };
     eprintln!(
         "two-instance test: run {}, strategy {}",
         work.run,
@@ -129,7 +146,7 @@ async fn two_instances(strategy: Option<&str>) {
     let dir_b = test_dir("pair-b");
     let store_b = CheckpointStore::new(dir_b.path().join("state"));
     let mut librdkafka = format!(
-        "\"session.timeout.ms\" = \"{SESSION_TIMEOUT_MS}\"\n\"heartbeat.interval.ms\" = \"1000\""
+        "\"session.timeout.ms\" = \"{session_timeout_ms}\"\n\"heartbeat.interval.ms\" = \"1000\""
     );
     if let Some(strategy) = strategy {
         librdkafka.push_str(&format!(
@@ -220,7 +237,7 @@ async fn two_instances(strategy: Option<&str>) {
     // The broker drops Y once its session times out: X is asked to rejoin (eager: X's
     // partitions are revoked first) or, cooperative, is given Y's partitions at once.
     wait_for(
-        Duration::from_secs(30 + SESSION_TIMEOUT_MS / 1000),
+        Duration::from_secs(30 + session_timeout_ms / 1000),
         "the broker drops the killed Y from the group",
         || {
             count(&log_x, "partitions revoked") > revokes_before

@@ -31,6 +31,7 @@ const SECTIONS: [&str; 11] = [
 const KAFKA_KEYS: [&str; 9] = [
     "BROKERS",
     "GROUP_ID",
+    "INSTANCE_ID",
     "TOPIC_PATTERN",
     "DEADLETTER_TOPIC",
     "MAX_MESSAGE_BYTES",
@@ -143,6 +144,7 @@ fn apply_one(
     match (section, key) {
         ("KAFKA", "BROKERS") => raw.kafka.brokers = value.to_owned(),
         ("KAFKA", "GROUP_ID") => raw.kafka.group_id = value.to_owned(),
+        ("KAFKA", "INSTANCE_ID") => raw.kafka.instance_id = Some(value.to_owned()),
         ("KAFKA", "TOPIC_PATTERN") => raw.kafka.topic_pattern = value.to_owned(),
         ("KAFKA", "DEADLETTER_TOPIC") => raw.kafka.deadletter_topic = value.to_owned(),
         ("KAFKA", "MAX_MESSAGE_BYTES") => raw.kafka.max_message_bytes = parse_integer(value)?,

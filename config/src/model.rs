@@ -99,6 +99,8 @@ pub struct KafkaConfig {
     pub brokers: String,
     /// Consumer group id; instances with the same id share the partitions.
     pub group_id: String,
+    /// This instance's identity in the group (`group.instance.id`, static membership).
+    pub instance_id: InstanceId,
     /// Regex subscription; always starts with `^`, as librdkafka requires.
     pub topic_pattern: String,
     /// Topic that receives messages that could not be decoded.
@@ -122,6 +124,7 @@ impl Default for KafkaConfig {
         Self {
             brokers: DEFAULT_BROKERS.to_owned(),
             group_id: DEFAULT_GROUP_ID.to_owned(),
+            instance_id: InstanceId::FromHost,
             topic_pattern: DEFAULT_TOPIC_PATTERN.to_owned(),
             deadletter_topic: DEFAULT_DEADLETTER_TOPIC.to_owned(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
@@ -131,6 +134,54 @@ impl Default for KafkaConfig {
             librdkafka: BTreeMap::new(),
         }
     }
+}
+
+/// How an instance identifies itself in its consumer group (`kafka.instance_id`).
+///
+/// With an id (Kafka's static membership, KIP-345) an instance restarted after a crash
+/// takes its old place and partitions back at once; without one the broker first waits
+/// for the crashed member's session to time out (`session.timeout.ms`), and Tansu 0.6
+/// may even hand the restarted member no partitions (docs/decisions/002).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceId {
+    /// Not set: `<hostname>-<API port>` ([`InstanceId::derive`]), resolved at start-up
+    /// by `stadtpuls run`, which knows the host. Stable across restarts on one host (and
+    /// of a Kubernetes StatefulSet pod), and distinct for two instances on one host,
+    /// which cannot listen on the same port.
+    FromHost,
+    /// Set: static membership with this `group.instance.id`.
+    Fixed(String),
+    /// Set to `""`: dynamic membership (a new member id on every start).
+    Dynamic,
+}
+
+/// Longest `group.instance.id` Kafka accepts (its topic name rule).
+pub const MAX_INSTANCE_ID_LEN: usize = 249;
+
+impl InstanceId {
+    /// The id derived from `hostname` and the API `port`: characters Kafka does not
+    /// accept in an instance id (anything but `[A-Za-z0-9._-]`) become `-`, and it is cut
+    /// to 249 characters keeping the port. `None` without a usable hostname or with port
+    /// 0 (an ephemeral port differs on every start, so the id would not be stable).
+    pub fn derive(hostname: &str, port: u16) -> Option<String> {
+        let host: String = hostname
+            .trim()
+            .chars()
+            .map(|c| if is_instance_id_char(c) { c } else { '-' })
+            .collect();
+        if host.is_empty() || port == 0 {
+            return None;
+        }
+        let suffix = format!("-{port}");
+        let room = MAX_INSTANCE_ID_LEN - suffix.len();
+        let host: String = host.chars().take(room).collect();
+        Some(format!("{host}{suffix}"))
+    }
+}
+
+/// Whether Kafka accepts `c` in a `group.instance.id`.
+pub(crate) fn is_instance_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
 }
 
 /// Tumbling windows and watermark settings.

@@ -91,6 +91,9 @@ pub(crate) struct RawKafka {
     /// Consumer group id.
     #[serde(default = "default_group_id")]
     pub group_id: String,
+    /// Static group membership: `None` = derived from host and API port, `""` = off.
+    #[serde(default)]
+    pub instance_id: Option<String>,
     /// Regex subscription, must start with `^`.
     #[serde(default = "default_topic_pattern")]
     pub topic_pattern: String,
@@ -119,6 +122,7 @@ impl Default for RawKafka {
         Self {
             brokers: default_brokers(),
             group_id: default_group_id(),
+            instance_id: None,
             topic_pattern: default_topic_pattern(),
             deadletter_topic: default_deadletter_topic(),
             max_message_bytes: default_max_message_bytes(),

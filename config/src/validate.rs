@@ -15,7 +15,8 @@ use std::time::Duration;
 use crate::env::Overrides;
 use crate::error::{ENVIRONMENT, Errors};
 use crate::model::{
-    ApiConfig, CheckpointConfig, CityConfig, KafkaConfig, RegistrySource, WindowsConfig, ZoneSource,
+    ApiConfig, CheckpointConfig, CityConfig, InstanceId, KafkaConfig, MAX_INSTANCE_ID_LEN,
+    RegistrySource, WindowsConfig, ZoneSource, is_instance_id_char,
 };
 use crate::raw::{
     CURRENT_VERSION, RawApi, RawCheckpoint, RawCity, RawConfig, RawKafka, RawWindows,
@@ -34,10 +35,11 @@ const MAX_CONNECTIONS: i64 = 65_536;
 
 /// librdkafka settings that have a dedicated key, so a second spelling cannot win
 /// silently.
-const DEDICATED_SETTINGS: [(&str, &str); 4] = [
+const DEDICATED_SETTINGS: [(&str, &str); 5] = [
     ("bootstrap.servers", "kafka.brokers"),
     ("metadata.broker.list", "kafka.brokers"),
     ("group.id", "kafka.group_id"),
+    ("group.instance.id", "kafka.instance_id"),
     (
         "message.max.bytes",
         "kafka.max_message_bytes` (input) or `kafka.deadletter_max_bytes",
@@ -163,6 +165,7 @@ fn kafka(ctx: &mut Ctx<'_>, raw: RawKafka) -> KafkaConfig {
     let defaults = KafkaConfig::default();
     ctx.non_empty("kafka.brokers", &raw.brokers);
     ctx.non_empty("kafka.group_id", &raw.group_id);
+    let instance_id = instance_id(ctx, raw.instance_id.as_deref());
     if !raw.topic_pattern.starts_with('^') {
         let message = format!(
             "topic pattern `{}` must start with `^`, librdkafka only treats such subscriptions as regular expressions",
@@ -228,6 +231,7 @@ fn kafka(ctx: &mut Ctx<'_>, raw: RawKafka) -> KafkaConfig {
     KafkaConfig {
         brokers: raw.brokers,
         group_id: raw.group_id,
+        instance_id,
         topic_pattern: raw.topic_pattern,
         deadletter_topic: raw.deadletter_topic,
         max_message_bytes: max_message_bytes.unwrap_or(defaults.max_message_bytes),
@@ -236,6 +240,30 @@ fn kafka(ctx: &mut Ctx<'_>, raw: RawKafka) -> KafkaConfig {
         batch_max_wait: batch_max_wait.unwrap_or(defaults.batch_max_wait),
         librdkafka,
     }
+}
+
+/// `kafka.instance_id`: unset → derived from the host, `""` → dynamic membership, else a
+/// `group.instance.id` as Kafka accepts it (its topic name rule: `[A-Za-z0-9._-]`, at most
+/// 249 characters; the broker would refuse every join otherwise).
+fn instance_id(ctx: &mut Ctx<'_>, raw: Option<&str>) -> InstanceId {
+    let Some(id) = raw else {
+        return InstanceId::FromHost;
+    };
+    if id.is_empty() {
+        return InstanceId::Dynamic;
+    }
+    if let Some(bad) = id.chars().find(|c| !is_instance_id_char(*c)) {
+        ctx.error(
+            "kafka.instance_id",
+            format!("`{id}` contains `{bad}`; use only ASCII letters, digits, `.`, `_` and `-` (or \"\" for dynamic membership)"),
+        );
+    } else if id.len() > MAX_INSTANCE_ID_LEN {
+        ctx.error(
+            "kafka.instance_id",
+            format!("longer than {MAX_INSTANCE_ID_LEN} characters"),
+        );
+    }
+    InstanceId::Fixed(id.to_owned())
 }
 
 fn in_range(

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use stadtpuls_config::{
-    ApiConfig, Config, FILE_KEY, HistoryConfig, KafkaConfig, ParkingConfig, RegistrySource,
-    WindowsConfig,
+    ApiConfig, Config, FILE_KEY, HistoryConfig, InstanceId, KafkaConfig, ParkingConfig,
+    RegistrySource, WindowsConfig,
 };
 
 #[test]
@@ -20,6 +20,7 @@ fn defaults_match_the_documented_values() {
     let kafka = &config.kafka;
     assert_eq!(kafka.brokers, "127.0.0.1:9092");
     assert_eq!(kafka.group_id, "stadtpuls");
+    assert_eq!(kafka.instance_id, InstanceId::FromHost);
     assert_eq!(
         kafka.topic_pattern,
         r"^sensors\.[a-z0-9-]+\.(traffic|parking)$"
@@ -191,6 +192,60 @@ fn kafka_rules() {
             .max_message_bytes,
         100 * 1024 * 1024
     );
+}
+
+#[test]
+fn instance_id_rules() {
+    assert_eq!(
+        ok("[kafka]\ninstance_id = \"stadtpuls-0\"")
+            .kafka
+            .instance_id,
+        InstanceId::Fixed("stadtpuls-0".to_owned())
+    );
+    assert_eq!(
+        ok("[kafka]\ninstance_id = \"\"").kafka.instance_id,
+        InstanceId::Dynamic
+    );
+    // Kafka refuses every join with an id outside its topic name rule.
+    fails_at("[kafka]\ninstance_id = \"host:8080\"", "kafka.instance_id");
+    fails_at("[kafka]\ninstance_id = \" \"", "kafka.instance_id");
+    fails_at(
+        &format!("[kafka]\ninstance_id = \"{}\"", "i".repeat(250)),
+        "kafka.instance_id",
+    );
+    ok(&format!("[kafka]\ninstance_id = \"{}\"", "i".repeat(249)));
+    // One spelling: the librdkafka property is refused in favour of the key.
+    fails_at(
+        "[kafka.librdkafka]\n\"group.instance.id\" = \"x\"",
+        "kafka.librdkafka.\"group.instance.id\"",
+    );
+}
+
+#[test]
+fn derived_instance_ids_are_stable_per_host_and_port_and_valid() {
+    assert_eq!(
+        InstanceId::derive("stadtpuls-0", 8080).as_deref(),
+        Some("stadtpuls-0-8080")
+    );
+    // Two instances on one host listen on different ports.
+    assert_ne!(
+        InstanceId::derive("ingest-1", 8080),
+        InstanceId::derive("ingest-1", 8081)
+    );
+    // Characters Kafka refuses are replaced; the port is kept when the host is cut.
+    assert_eq!(
+        InstanceId::derive(" node 7:a ", 9000).as_deref(),
+        Some("node-7-a-9000")
+    );
+    let long = InstanceId::derive(&"h".repeat(300), 8080).unwrap_or_default();
+    assert_eq!(long.len(), 249);
+    assert!(long.ends_with("h-8080"), "{long}");
+    // No stable id without a hostname or with an ephemeral port.
+    assert_eq!(InstanceId::derive("  ", 8080), None);
+    assert_eq!(InstanceId::derive("host", 0), None);
+    let derived = InstanceId::derive("h\u{e4}st", 1).unwrap_or_default();
+    let config = ok(&format!("[kafka]\ninstance_id = \"{derived}\""));
+    assert_eq!(config.kafka.instance_id, InstanceId::Fixed(derived));
 }
 
 #[test]

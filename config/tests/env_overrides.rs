@@ -22,6 +22,7 @@ fn env_overrides_win_over_the_file() {
     let vars = env(&[
         ("STADTPULS_KAFKA__BROKERS", "kafka-1:9092"),
         ("STADTPULS_KAFKA__GROUP_ID", "stadtpuls-2"),
+        ("STADTPULS_KAFKA__INSTANCE_ID", "stadtpuls-2-a"),
         ("STADTPULS_KAFKA__TOPIC_PATTERN", "^sensors\\.ulm\\..*$"),
         ("STADTPULS_KAFKA__DEADLETTER_TOPIC", "dlq"),
         ("STADTPULS_KAFKA__MAX_MESSAGE_BYTES", "2048"),
@@ -61,6 +62,10 @@ fn env_overrides_win_over_the_file() {
         Config::from_toml(&file, origin(), &vars).unwrap_or_else(|errors| panic!("{errors}"));
     assert_eq!(config.kafka.brokers, "kafka-1:9092");
     assert_eq!(config.kafka.group_id, "stadtpuls-2");
+    assert_eq!(
+        config.kafka.instance_id,
+        stadtpuls_config::InstanceId::Fixed("stadtpuls-2-a".to_owned())
+    );
     assert_eq!(config.kafka.topic_pattern, "^sensors\\.ulm\\..*$");
     assert_eq!(config.kafka.deadletter_topic, "dlq");
     assert_eq!(config.kafka.max_message_bytes, 2048);
@@ -187,4 +192,22 @@ fn env_problems_are_reported_even_when_the_file_is_broken() {
         "{errors}"
     );
     assert!(errors.has_key("STADTPULS_API__BND"), "{errors}");
+}
+
+#[test]
+fn an_empty_instance_id_variable_turns_static_membership_off() {
+    let file = format!("[kafka]\ninstance_id = \"from-file\"\n{CITY}");
+    let config = Config::from_toml(
+        &file,
+        origin(),
+        &env(&[("STADTPULS_KAFKA__INSTANCE_ID", "")]),
+    )
+    .unwrap_or_else(|errors| panic!("{errors}"));
+    assert_eq!(
+        config.kafka.instance_id,
+        stadtpuls_config::InstanceId::Dynamic
+    );
+    let errors = env_errors(&[("STADTPULS_KAFKA__INSTANCE_ID", "pod 0")]);
+    let keys: Vec<&str> = errors.iter().map(|error| error.key.as_str()).collect();
+    assert_eq!(keys, ["STADTPULS_KAFKA__INSTANCE_ID"], "{errors}");
 }

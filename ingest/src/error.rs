@@ -50,6 +50,20 @@ pub enum IngestError {
         /// What failed.
         detail: String,
     },
+    /// The consumer hit a fatal error and cannot go on. librdkafka raises one for a
+    /// consumer only when the broker fenced it: another member joined the group with the
+    /// same `group.instance.id` (`kafka.instance_id`). Reading stops instead of idling.
+    #[error(
+        "kafka consumer of group `{group}` stopped: {detail}; another instance joined with the same kafka.instance_id `{instance}` — give every instance its own"
+    )]
+    ConsumerFenced {
+        /// The consumer group.
+        group: String,
+        /// This instance's `group.instance.id`.
+        instance: String,
+        /// librdkafka's description.
+        detail: String,
+    },
     /// An engine bug (schema mismatch).
     #[error("processing: {0}")]
     Processing(#[from] ProcessingError),

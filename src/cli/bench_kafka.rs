@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::json;
-use stadtpuls_config::{Config, env_from_process};
+use stadtpuls_config::{Config, InstanceId, env_from_process};
 use stadtpuls_ingest::bench::{FileSource, Limited, city_of};
 use stadtpuls_ingest::kafka::{FeedProducer, KafkaSource, drain, ensure_topics};
 use stadtpuls_ingest::runner::{Readiness, Source};
@@ -64,6 +64,8 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<()> {
     // 2. The pipeline, from its first fetch to its last window.
     let mut pipeline = args.pipeline(&config);
     config.kafka.group_id = format!("{prefix}-pipeline");
+    // A fresh group per run: nothing to take back after a restart.
+    config.kafka.instance_id = InstanceId::Dynamic;
     let mut source = Limited::new(
         KafkaSource::new(&config.kafka, Readiness::default(), None)?,
         produced,

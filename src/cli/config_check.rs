@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::bail;
-use stadtpuls_config::{Config, env_from_process};
+use stadtpuls_config::{Config, InstanceId, env_from_process};
 
 /// Loads, validates and summarises a config file, its registries and zone files.
 pub fn run(file: &Path) -> anyhow::Result<()> {
@@ -33,6 +33,15 @@ pub fn run(file: &Path) -> anyhow::Result<()> {
         "  kafka: {} (group {}, pattern {})",
         config.kafka.brokers, config.kafka.group_id, config.kafka.topic_pattern
     );
+    let membership = match &config.kafka.instance_id {
+        InstanceId::Fixed(id) => format!("static, instance id {id}"),
+        InstanceId::FromHost => match super::run::derived_instance_id(&config) {
+            Some(id) => format!("static, instance id {id} (hostname and API port)"),
+            None => "dynamic (no hostname or API port 0 to derive an instance id from)".to_owned(),
+        },
+        InstanceId::Dynamic => "dynamic (kafka.instance_id = \"\")".to_owned(),
+    };
+    println!("  group membership: {membership}");
     let sizes: Vec<String> = config
         .windows
         .sizes

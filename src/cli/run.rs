@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use stadtpuls_config::{Config, env_from_process};
+use stadtpuls_config::{Config, InstanceId, env_from_process};
 use stadtpuls_ingest::history::HistorySink;
 use stadtpuls_ingest::kafka::{
     KafkaDeadLetters, KafkaSource, OutputTopics, ensure_deadletter_topic, ensure_output_topics,
@@ -30,7 +30,7 @@ pub struct RunArgs {
 impl RunArgs {
     /// Runs until SIGINT/SIGTERM.
     pub async fn run(self) -> anyhow::Result<()> {
-        let config = Config::load(&self.config, &env_from_process())
+        let mut config = Config::load(&self.config, &env_from_process())
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("invalid configuration {}", self.config.display()))?;
         // Before anything is consumed: a missing dead-letter topic would hold every input
@@ -38,6 +38,7 @@ impl RunArgs {
         ensure_deadletter_topic(&config.kafka)
             .await
             .context("cannot make sure of the dead-letter topic")?;
+        config.kafka.instance_id = resolve_instance_id(&config);
         if config.output.enabled {
             ensure_output_topics(&config.kafka, &config.output)
                 .await
@@ -72,4 +73,47 @@ impl RunArgs {
         .await?;
         Ok(())
     }
+}
+
+/// `kafka.instance_id` as the consumer uses it: when unset, `<hostname>-<API port>`
+/// (stable across restarts on one host or of one StatefulSet pod, distinct for two
+/// instances on one host); dynamic membership when no stable id can be derived.
+pub(crate) fn resolve_instance_id(config: &Config) -> InstanceId {
+    if config.kafka.instance_id != InstanceId::FromHost {
+        return config.kafka.instance_id.clone();
+    }
+    let port = config.api.bind.port();
+    match derived_instance_id(config) {
+        Some(id) => {
+            tracing::info!(instance = %id, "kafka.instance_id not set: static group membership as `{id}` (hostname and API port)");
+            InstanceId::Fixed(id)
+        }
+        None => {
+            tracing::warn!(
+                port,
+                "kafka.instance_id not set and no stable id to derive (no hostname, or API port 0): dynamic group membership, so a restart after a crash waits session.timeout.ms for the old member; set kafka.instance_id"
+            );
+            InstanceId::Dynamic
+        }
+    }
+}
+
+/// `<hostname>-<API port>`, or `None` without a hostname or with API port 0.
+pub(crate) fn derived_instance_id(config: &Config) -> Option<String> {
+    hostname().and_then(|host| InstanceId::derive(&host, config.api.bind.port()))
+}
+
+/// The host's name (gethostname(2)); `None` when it cannot be read or is not UTF-8.
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the pointer and length describe `buf`, which outlives the call; gethostname
+    // writes at most `len` bytes into it.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8(buf[..end].to_vec())
+        .ok()
+        .filter(|host| !host.trim().is_empty())
 }

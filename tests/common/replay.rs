@@ -41,6 +41,8 @@ pub struct Workload {
     pub t0: i64,
     /// Whether runs archive their raw input (`history.archive_raw`).
     pub archive_raw: bool,
+    /// `kafka.instance_id` of the runs; `None`: unset (derived from host and API port).
+    pub instance_id: Option<String>,
 }
 
 impl Workload {
@@ -63,6 +65,7 @@ impl Workload {
             events,
             t0,
             archive_raw: false,
+            instance_id: None,
         }
     }
 
@@ -148,6 +151,7 @@ impl Workload {
 [kafka]
 brokers = "{brokers}"
 group_id = "stadtpuls-{name}-{run}-{group}"
+{instance_id}
 topic_pattern = '^sensors\.{name}{run}-[0-9]+\.traffic$'
 deadletter_topic = "deadletter-{name}-{run}"
 batch_max_wait = "50ms"
@@ -177,6 +181,10 @@ parking_topic = "{output}.parking"
             state = dir.join("state").display(),
             history = dir.join("history").display(),
             archive_raw = self.archive_raw,
+            instance_id = self
+                .instance_id
+                .as_ref()
+                .map_or(String::new(), |id| format!("instance_id = \"{id}\"")),
         );
         let path = dir.join(file);
         std::fs::write(&path, toml).expect("write config");

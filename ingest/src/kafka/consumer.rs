@@ -16,7 +16,7 @@ use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use stadtpuls_config::KafkaConfig;
+use stadtpuls_config::{InstanceId, KafkaConfig};
 use stadtpuls_processing::window::watermark::SourceId;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -278,10 +278,20 @@ pub struct KafkaSource {
     arena: BytesMut,
     max_messages: usize,
     max_wait: Duration,
+    /// The group and this member's `group.instance.id` (empty: dynamic), for errors.
+    group: String,
+    instance: String,
 }
 
 impl KafkaSource {
     /// Creates the consumer and subscribes to `kafka.topic_pattern`.
+    ///
+    /// With [`InstanceId::Fixed`] the consumer is a static member (`group.instance.id`):
+    /// restarted after a crash it takes its old place and partitions back at once, where
+    /// a dynamic member waits for the crashed one's session to time out. Static members
+    /// do not leave the group when they close (KIP-345): a stopped instance's partitions
+    /// wait `session.timeout.ms` for it to come back. [`InstanceId::FromHost`] is resolved
+    /// by the binary, which knows the host and the API port; unresolved it means dynamic.
     ///
     /// With `checkpoints`, each assigned partition starts at its newest checkpoint's offset
     /// and offsets are stored with checkpoints only; without, offsets are stored after each
@@ -307,6 +317,13 @@ impl KafkaSource {
             unassign_due: AtomicBool::new(false),
         };
         let mut cfg = super::client_config(kafka, super::Role::Consumer);
+        let instance = match &kafka.instance_id {
+            InstanceId::Fixed(id) => id.clone(),
+            InstanceId::FromHost | InstanceId::Dynamic => String::new(),
+        };
+        if !instance.is_empty() {
+            cfg.set("group.instance.id", &instance);
+        }
         cfg.set("group.id", &kafka.group_id)
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
@@ -321,7 +338,12 @@ impl KafkaSource {
         consumer.subscribe(&[&kafka.topic_pattern]).map_err(|e| {
             IngestError::kafka(format!("subscribe to `{}`", kafka.topic_pattern), e)
         })?;
-        info!(pattern = %kafka.topic_pattern, group = %kafka.group_id, brokers = %kafka.brokers, "kafka consumer subscribed");
+        let membership = if instance.is_empty() {
+            "dynamic"
+        } else {
+            "static"
+        };
+        info!(pattern = %kafka.topic_pattern, group = %kafka.group_id, instance = %instance, membership, brokers = %kafka.brokers, "kafka consumer subscribed");
         Ok(Self {
             consumer: Arc::new(consumer),
             pending: None,
@@ -332,6 +354,8 @@ impl KafkaSource {
             arena: BytesMut::new(),
             max_messages: kafka.batch_max_messages,
             max_wait: kafka.batch_max_wait,
+            group: kafka.group_id.clone(),
+            instance,
         })
     }
 }
@@ -340,7 +364,18 @@ impl KafkaSource {
     /// Logs a failed receive: at `warn`, but at `debug` for lost connections and during
     /// a broker outage, when every poll fails the same way (an outage is logged once, by
     /// `health.rs`; these errors may also be old ones, served after it ended).
-    fn receive_failed(&self, error: &KafkaError) {
+    ///
+    /// # Errors
+    /// When the consumer hit a fatal error (fenced by a member with the same instance id):
+    /// it would fail every poll from now on.
+    fn receive_failed(&self, error: &KafkaError) -> Result<()> {
+        if let Some((code, reason)) = self.consumer.client().fatal_error() {
+            return Err(IngestError::ConsumerFenced {
+                group: self.group.clone(),
+                instance: self.instance.clone(),
+                detail: format!("{reason} ({code})"),
+            });
+        }
         let connection = matches!(
             error.rdkafka_error_code(),
             Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
@@ -350,6 +385,7 @@ impl KafkaSource {
         } else {
             warn!(%error, "kafka receive failed");
         }
+        Ok(())
     }
 }
 
@@ -390,7 +426,7 @@ impl Source for KafkaSource {
             None => match tokio::time::timeout(IDLE_POLL, self.consumer.recv()).await {
                 Err(_elapsed) => return Ok(Some(batch)),
                 Ok(Err(error)) => {
-                    self.receive_failed(&error);
+                    self.receive_failed(&error)?;
                     return Ok(Some(batch));
                 }
                 Ok(Ok(message)) => to_raw(&mut self.sources, &mut self.arena, &message),
@@ -403,7 +439,7 @@ impl Source for KafkaSource {
             match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
                 Err(_elapsed) => break,
                 Ok(Err(error)) => {
-                    self.receive_failed(&error);
+                    self.receive_failed(&error)?;
                     break;
                 }
                 Ok(Ok(message)) => {
