@@ -28,7 +28,7 @@ const SECTIONS: [&str; 11] = [
     "TRAFFIC",
     "API_KEYS",
 ];
-const KAFKA_KEYS: [&str; 9] = [
+const KAFKA_KEYS: [&str; 10] = [
     "BROKERS",
     "GROUP_ID",
     "INSTANCE_ID",
@@ -40,8 +40,21 @@ const KAFKA_KEYS: [&str; 9] = [
     "BATCH_MAX_WAIT",
     "LIBRDKAFKA__<SETTING>",
 ];
-const WINDOWS_KEYS: [&str; 4] = ["SIZES", "OUT_OF_ORDERNESS", "IDLE_TIMEOUT", "MAX_FUTURE"];
-const API_KEYS: [&str; 2] = ["BIND", "LIVE_RETENTION"];
+const WINDOWS_KEYS: [&str; 7] = [
+    "SIZES",
+    "HOPPING",
+    "OUT_OF_ORDERNESS",
+    "ALLOWED_LATENESS",
+    "IDLE_TIMEOUT",
+    "MAX_FUTURE",
+    "MAX_CLOCK_JUMP",
+];
+const API_KEYS: [&str; 4] = [
+    "BIND",
+    "LIVE_RETENTION",
+    "HEADER_READ_TIMEOUT",
+    "MAX_CONNECTIONS",
+];
 const HISTORY_KEYS: [&str; 7] = [
     "ENABLED",
     "DIR",
