@@ -77,8 +77,16 @@ pub fn read_topics(brokers: &str, topics: &[String]) -> Vec<Record> {
         let Some(message) = consumer.poll(Duration::from_millis(500)) else {
             continue;
         };
+        let message = match message {
+            Ok(message) => message,
+            // librdkafka reports a dropped connection (AllBrokersDown) and reconnects:
+            // read on until the deadline.
+            Err(e) => {
+                eprintln!("reading {topics:?}: {e}; retrying");
+                continue;
+            }
+        };
         quiet_since = Instant::now();
-        let message = message.expect("receive");
         let end = (message.topic().to_owned(), message.partition());
         if behind
             .get(&end)
