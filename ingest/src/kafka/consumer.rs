@@ -120,6 +120,15 @@ impl ClientContext for SourceContext {
             metrics::CONSUMER_PREFETCHED
                 .with_label_values(&[topic])
                 .set(prefetched(stats.partitions.values()));
+            let bytes: u64 = stats
+                .partitions
+                .values()
+                .filter(|p| p.partition >= 0)
+                .map(|p| p.fetchq_size)
+                .sum();
+            metrics::CONSUMER_PREFETCHED_BYTES
+                .with_label_values(&[topic])
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
         }
     }
 }
