@@ -108,15 +108,16 @@ pub static CONSUMER_PREFETCHED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
-/// Payload bytes of [`CONSUMER_PREFETCHED`] (librdkafka's `fetchq_size`), per topic: the
-/// prefetch item of the memory model (README "Memory"), bounded by
-/// `queued.max.messages.kbytes`.
-pub static CONSUMER_PREFETCHED_BYTES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    gauge(
+/// Payload bytes in librdkafka's consumer queue (its `fetchq_size`): the prefetch item of
+/// the memory model (README "Memory"), the quantity `queued.max.messages.kbytes` bounds.
+/// One queue serves every partition, and each partition's statistics report that queue,
+/// so this is their maximum, not their sum (which counted the queue once per partition).
+pub static CONSUMER_PREFETCHED_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
         "stadtpuls_consumer_prefetched_bytes",
-        "Payload bytes fetched by librdkafka but not yet handed to the pipeline, per topic",
-        &["topic"],
+        "Payload bytes fetched by librdkafka but not yet handed to the pipeline"
     )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_consumer_prefetched_bytes: {e}"))
 });
 
 /// Processing time minus the operator watermark, by kind.
