@@ -250,6 +250,29 @@ async fn broker_stopped_30_s_loses_nothing() {
     );
 }
 
+/// Starts run B of `work` in a directory of its own (group `b`) and waits until a third
+/// of the input is checkpointed; returns the directory, the API port, the process and the
+/// events checkpointed then.
+async fn start_run_b(
+    work: &Workload,
+    ends: &Ends,
+    events: i64,
+    name: &str,
+) -> (tempfile::TempDir, u16, Stadtpuls, i64) {
+    let dir_b = test_dir(name);
+    let port_b = free_port();
+    let config_b = work.config(dir_b.path(), "b", "b", port_b, "");
+    let config_arg = config_b.display().to_string();
+    let store_b = CheckpointStore::new(dir_b.path().join("state"));
+    let app = Stadtpuls::start(
+        &["run", "--config", &config_arg],
+        port_b,
+        &dir_b.path().join("b.log"),
+    );
+    let before = a_third_checkpointed(&store_b, ends, events).await;
+    (dir_b, port_b, app, before)
+}
+
 /// SIGTERM while the broker is down: `stadtpuls run` exits within the 30 s a container
 /// runtime typically grants (it gives the unfinished round up; its tail is replayed), and a
 /// run started once the broker is back finishes with the uninterrupted run's results.
@@ -264,17 +287,7 @@ async fn sigterm_during_an_outage_exits_and_loses_nothing() {
         dir_a,
     } = prepare("sigterm", events).await;
 
-    let dir_b = test_dir("sigterm-b");
-    let port_b = free_port();
-    let config_b = work.config(dir_b.path(), "b", "b", port_b, "");
-    let config_arg = config_b.display().to_string();
-    let store_b = CheckpointStore::new(dir_b.path().join("state"));
-    let app = Stadtpuls::start(
-        &["run", "--config", &config_arg],
-        port_b,
-        &dir_b.path().join("b.log"),
-    );
-    let before = a_third_checkpointed(&store_b, &ends, events).await;
+    let (dir_b, port_b, app, before) = start_run_b(&work, &ends, events, "sigterm-b").await;
     broker.kill();
     // Long enough for librdkafka to notice and for a checkpoint round to hit the outage.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -320,17 +333,7 @@ async fn sigterm_with_a_hung_broker_exits_in_time_and_loses_nothing() {
         dir_a,
     } = prepare("hung", events).await;
 
-    let dir_b = test_dir("hung-b");
-    let port_b = free_port();
-    let config_b = work.config(dir_b.path(), "b", "b", port_b, "");
-    let config_arg = config_b.display().to_string();
-    let store_b = CheckpointStore::new(dir_b.path().join("state"));
-    let app = Stadtpuls::start(
-        &["run", "--config", &config_arg],
-        port_b,
-        &dir_b.path().join("b.log"),
-    );
-    let before = a_third_checkpointed(&store_b, &ends, events).await;
+    let (dir_b, port_b, app, before) = start_run_b(&work, &ends, events, "hung-b").await;
     broker.stop();
     // Checkpoints come every 700 ms: a round's output commit is waiting for the broker.
     tokio::time::sleep(Duration::from_secs(5)).await;
