@@ -40,8 +40,29 @@ pub fn assert_same_history(a: &Path, b: &Path) -> usize {
         rows_b.len(),
         history_b.len()
     );
+    report_missing(&history_a, &history_b, "A", "B");
+    report_missing(&history_b, &history_a, "B", "A");
     assert_same_maps(&history_a, &history_b, "history row");
     history_a.len()
+}
+
+/// Prints, per (table, city, entity), how many windows `x` holds that `y` lacks and their
+/// first and last start, so a failure names the whole gap, not just five rows of it.
+fn report_missing<V>(x: &BTreeMap<RowKey, V>, y: &BTreeMap<RowKey, V>, nx: &str, ny: &str) {
+    let mut gaps: BTreeMap<(&str, &str, &str), (usize, &str, &str)> = BTreeMap::new();
+    for key in x.keys().filter(|k| !y.contains_key(*k)) {
+        let gap = gaps
+            .entry((&key.0, &key.1, &key.2))
+            .or_insert((0, &key.4, &key.4));
+        gap.0 += 1;
+        gap.1 = gap.1.min(&key.4);
+        gap.2 = gap.2.max(&key.4);
+    }
+    for ((table, city, entity), (count, first, last)) in gaps {
+        eprintln!(
+            "in {nx}, not in {ny}: {table} {city} {entity}: {count} windows, {first}..={last}"
+        );
+    }
 }
 
 /// Asserts that runs A and B of `work` (their directories `a`, `b`) have the same history,

@@ -345,14 +345,49 @@ pub fn wait_checkpointed(state: &Path, ends: &Ends, timeout: Duration, what: &st
     }
 }
 
-/// Runs `stadtpuls run` until every partition is checkpointed at its log end and the
-/// checkpoints are quiet, then stops it with SIGTERM.
+/// Runs `stadtpuls run` until it has its partitions, every partition is checkpointed at
+/// its log end and the checkpoints are quiet, then stops it with SIGTERM.
+///
+/// Waiting for the assignment matters after a crash: the killed life may have checkpointed
+/// everything before its idle read closed the last due windows, and a restarted member
+/// needs seconds to get its partitions back. Quiet checkpoints before that say nothing.
 pub fn run_to_end(dir: &Path, config: &Path, port: u16, ends: &Ends, log: &str) {
     let config = config.display().to_string();
     let app = Stadtpuls::start(&["run", "--config", &config], port, &dir.join(log));
+    wait_ready(port, Duration::from_secs(60), log);
     wait_checkpointed(&dir.join("state"), ends, Duration::from_secs(300), log);
     wait_quiet(&dir.join("state"), log);
     assert!(app.terminate().success(), "{log}: clean exit");
+}
+
+/// Waits until the instance on `port` answers `/readyz` with 200: it has taken part in a
+/// rebalance of its group.
+///
+/// # Panics
+/// After `timeout`.
+pub fn wait_ready(port: u16, timeout: Duration, what: &str) {
+    let deadline = Instant::now() + timeout;
+    while readyz_status(port) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: /readyz not 200 within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The status code of `GET /readyz` on `port`, over a plain HTTP/1.0 exchange (the callers
+/// are synchronous).
+fn readyz_status(port: u16) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream
+        .write_all(b"GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 /// How long no checkpoint may change before a run counts as settled: an idle read (1 s)
