@@ -121,6 +121,10 @@ impl App {
         M: FnOnce(&Config, Readiness) -> anyhow::Result<Io<S, D, K>> + Send + 'static,
     {
         let sql = self.sql_engine()?;
+        // Bursts (a replay's closed windows, an SQL query's hash table) are freed but stay
+        // resident under glibc unless handed back (README "Memory").
+        #[cfg(target_os = "linux")]
+        crate::alloc::spawn_trimmer();
         let (stop_tx, stop_rx) = watch::channel(false);
         let stop_tx = Arc::new(stop_tx);
         spawn_signal_handler(stop_tx.clone());

@@ -148,12 +148,17 @@ fn stage(sink: &mut OutputTopics, closed: &Closed) {
 fn expected(stream: Stream, windows: &[ClosedWindows]) -> Vec<(String, Value)> {
     let mut records = Vec::new();
     for closed in windows {
-        let start = DateTime::from_timestamp_millis(closed.window_start)
-            .expect("window start")
-            .to_rfc3339_opts(SecondsFormat::Secs, true);
         let label = closed.label();
         let batch = &closed.batch;
+        // A step's closed windows may hold several windows: each row has its start.
+        let starts = batch
+            .column_by_name("window_start")
+            .expect("window_start")
+            .as_primitive::<TimestampMillisecondType>();
         for row in 0..batch.num_rows() {
+            let start = DateTime::from_timestamp_millis(starts.value(row))
+                .expect("window start")
+                .to_rfc3339_opts(SecondsFormat::Secs, true);
             let mut value = serde_json::Map::new();
             for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
                 if stream == Stream::Traffic && field.name() == "lane" {

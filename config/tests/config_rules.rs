@@ -576,7 +576,7 @@ fn checkpoint_rules() {
     let defaults = ok("");
     assert_eq!(defaults.checkpoint.dir, PathBuf::from("state"));
     assert_eq!(defaults.checkpoint.interval, Duration::from_secs(10));
-    assert_eq!(defaults.checkpoint.max_staged_rows, 1_000_000);
+    assert_eq!(defaults.checkpoint.max_staged_rows, 100_000);
     let set = ok("[checkpoint]\ndir = \"/data/state\"\ninterval = \"2s\"\nmax_staged_rows = 500");
     assert_eq!(
         (

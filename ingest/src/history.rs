@@ -47,6 +47,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
 use arrow_schema::SchemaRef;
 use stadtpuls_config::{HistoryConfig, HistoryStream};
 use stadtpuls_processing::ProcessingError;
@@ -56,6 +58,7 @@ use tracing::{debug, info, info_span, warn};
 pub use compaction::COMPACTED_FROM;
 
 use crate::Result;
+use crate::merge::MergedBatches;
 use crate::metrics;
 use crate::pipeline::RawMessage;
 use crate::sink::{Stream, Task, WindowSink};
@@ -72,10 +75,10 @@ struct Table {
     schema: SchemaRef,
 }
 
-/// A task's rows not yet committed, by partition.
+/// A task's rows not yet committed, by partition, merged as they come (`merge.rs`).
 #[derive(Debug, Default)]
 struct Staged {
-    partitions: BTreeMap<Partition, Vec<RecordBatch>>,
+    partitions: BTreeMap<Partition, MergedBatches>,
     rows: usize,
 }
 
@@ -179,7 +182,7 @@ impl HistorySink {
             .map(|(partition, batches)| PartitionFiles {
                 partition,
                 relative: partition.relative(),
-                files: roll(batches, self.max_file_rows)
+                files: roll(batches.batches(), self.max_file_rows)
                     .into_iter()
                     .enumerate()
                     .map(|(n, rows)| (layout::task_file_name(task, epoch, n), rows))
@@ -340,6 +343,17 @@ impl HistorySink {
     }
 }
 
+/// The newest `window_start` of a closed-window batch.
+fn newest_start(batch: &RecordBatch) -> Option<i64> {
+    batch
+        .column_by_name(stadtpuls_processing::window::traffic::out::WINDOW_START)?
+        .as_primitive_opt::<TimestampMillisecondType>()?
+        .values()
+        .iter()
+        .copied()
+        .max()
+}
+
 /// The files one commit writes into one partition: (name, rows) each.
 struct PartitionFiles<'a> {
     partition: &'a Partition,
@@ -384,36 +398,42 @@ impl WindowSink for HistorySink {
             return Ok(());
         }
         let table = &self.tables[index];
-        let date = layout::date_of(closed.window_start).ok_or_else(|| {
-            ProcessingError::Internal(format!(
-                "window start {} is outside the calendar",
-                closed.window_start
-            ))
-        })?;
-        let by_city = rows::rows_by_city(closed, stream, &table.schema)?;
-        let name = table.name.clone();
+        let by_partition = rows::rows_by_partition(closed, stream, &table.schema)?;
+        let (name, schema) = (table.name.clone(), table.schema.clone());
         let staged = self.staged.entry(task.clone()).or_default();
         let mut added = 0;
-        for (city, batch) in by_city {
-            added += batch.num_rows();
+        for (city, date, batch) in by_partition {
+            let rows = batch.num_rows();
             let partition = Partition {
                 table: name.clone(),
                 city,
                 date,
             };
-            staged.partitions.entry(partition).or_default().push(batch);
+            staged
+                .partitions
+                .entry(partition)
+                .or_insert_with(|| MergedBatches::new(schema.clone()))
+                .push(batch)?;
+            added += rows;
         }
         staged.rows += added;
-        self.newest_window_ms = Some(
-            self.newest_window_ms
-                .map_or(closed.window_start, |n| n.max(closed.window_start)),
-        );
+        // The newest window of the batch: rows may span several windows.
+        let newest = newest_start(&closed.batch).unwrap_or(closed.window_start);
+        self.newest_window_ms = Some(self.newest_window_ms.map_or(newest, |n| n.max(newest)));
         self.set_staged_rows(self.staged_rows + added);
         Ok(())
     }
 
     fn staged_rows(&self) -> usize {
         self.staged_rows
+    }
+
+    fn staged_bytes(&self) -> usize {
+        self.staged
+            .values()
+            .flat_map(|s| s.partitions.values())
+            .map(MergedBatches::bytes)
+            .sum()
     }
 
     fn wants_input(&self) -> bool {
@@ -428,17 +448,22 @@ impl WindowSink for HistorySink {
         let date = layout::date_of(now).ok_or_else(|| {
             ProcessingError::Internal(format!("the clock ({now} ms) is outside the calendar"))
         })?;
-        let table = self.table_named(raw::TABLE)?;
+        let schema = self.table_named(raw::TABLE)?.schema.clone();
         // A task reads one topic, so one city: one partition per batch.
-        let batch = raw::rows(&table.schema, messages, now)?;
+        let batch = raw::rows(&schema, messages, now)?;
         let partition = Partition {
             table: raw::TABLE.to_owned(),
             city: raw::city_of(&task.topic).to_owned(),
             date,
         };
+        let rows = batch.num_rows();
         let staged = self.staged.entry(task.clone()).or_default();
-        staged.rows += batch.num_rows();
-        staged.partitions.entry(partition).or_default().push(batch);
+        staged
+            .partitions
+            .entry(partition)
+            .or_insert_with(|| MergedBatches::new(schema))
+            .push(batch)?;
+        staged.rows += rows;
         self.set_staged_rows(self.staged_rows + messages.len());
         Ok(())
     }

@@ -19,6 +19,7 @@ pub mod demo;
 pub mod error;
 pub mod history;
 pub mod kafka;
+pub(crate) mod merge;
 pub mod metrics;
 pub mod pipeline;
 pub mod runner;

@@ -130,6 +130,18 @@ pub static CONSUMER_PREFETCHED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
+/// Payload bytes in librdkafka's consumer queue (its `fetchq_size`): the prefetch item of
+/// the memory model (README "Memory"), the quantity `queued.max.messages.kbytes` bounds.
+/// One queue serves every partition, and each partition's statistics report that queue,
+/// so this is their maximum, not their sum (which counted the queue once per partition).
+pub static CONSUMER_PREFETCHED_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "stadtpuls_consumer_prefetched_bytes",
+        "Payload bytes fetched by librdkafka but not yet handed to the pipeline"
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_consumer_prefetched_bytes: {e}"))
+});
+
 /// Processing time minus the operator watermark, by kind.
 pub static WATERMARK_DELAY: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge(
@@ -337,6 +349,17 @@ pub static SINK_STAGED_ROWS: LazyLock<IntGauge> = LazyLock::new(|| {
     .unwrap_or_else(|e| panic!("metric stadtpuls_sink_staged_rows: {e}"))
 });
 
+/// Bytes of the Arrow buffers behind [`SINK_STAGED_ROWS`], summed over the sinks (an upper
+/// bound: history and output topics may share a batch): the staged-rows item of the
+/// memory model (README "Memory").
+pub static SINK_STAGED_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "stadtpuls_sink_staged_bytes",
+        "Bytes of the closed-window rows staged in the window sinks and not yet committed"
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_sink_staged_bytes: {e}"))
+});
+
 /// Time the runner waited for one task's epoch commit on every window sink, retries and
 /// backoff included; the runner does not read meanwhile, so a slow sink shows here first.
 pub static SINK_COMMIT_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
@@ -383,6 +406,7 @@ pub fn register() {
     LazyLock::force(&DEADLETTERS_DROPPED);
     LazyLock::force(&CONSUMER_LAG);
     LazyLock::force(&CONSUMER_PREFETCHED);
+    LazyLock::force(&CONSUMER_PREFETCHED_BYTES);
     LazyLock::force(&WATERMARK_DELAY);
     LazyLock::force(&OPEN_STATES);
     LazyLock::force(&BATCH_DURATION);
@@ -404,5 +428,6 @@ pub fn register() {
     LazyLock::force(&SINK_COMMIT_FAILURES);
     LazyLock::force(&INPUT_OFFSET_ANOMALIES);
     LazyLock::force(&SINK_STAGED_ROWS);
+    LazyLock::force(&SINK_STAGED_BYTES);
     LazyLock::force(&SINK_COMMIT_DURATION);
 }

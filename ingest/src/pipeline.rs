@@ -262,13 +262,8 @@ impl Pipeline {
     /// # Errors
     /// Only engine bugs.
     pub fn finish(&mut self) -> stadtpuls_processing::Result<StepOutput> {
-        let mut out = StepOutput {
-            traffic: self.traffic.finish(&self.catalog)?,
-            traffic_lanes: self.lanes.finish(&self.catalog)?,
-            parking: self.parking.finish(&self.catalog)?,
-            ..StepOutput::default()
-        };
-        self.publish(&mut out)?;
+        let mut out = StepOutput::default();
+        self.emit(None, &mut out)?;
         Ok(out)
     }
 }

@@ -34,7 +34,7 @@ impl fmt::Display for Task {
 }
 
 /// Which result stream closed windows belong to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Stream {
     /// Per sensor (cross-section), classified: `StepOutput::traffic`.
     Traffic,
@@ -58,6 +58,11 @@ pub trait WindowSink {
     /// Rows staged but not yet committed, over all tasks (the runner checkpoints early
     /// above a bound, which bounds memory when a sink is slow).
     fn staged_rows(&self) -> usize;
+
+    /// Bytes of the staged rows' Arrow buffers, over all tasks (`stadtpuls_sink_staged_bytes`).
+    fn staged_bytes(&self) -> usize {
+        0
+    }
 
     /// Whether the sink archives input messages ([`WindowSink::stage_input`]); the runner
     /// skips the call otherwise.
@@ -157,6 +162,10 @@ impl<A: WindowSink, B: WindowSink> WindowSink for SinkPair<A, B> {
         self.first.staged_rows().max(self.second.staged_rows())
     }
 
+    fn staged_bytes(&self) -> usize {
+        self.first.staged_bytes() + self.second.staged_bytes()
+    }
+
     fn wants_input(&self) -> bool {
         self.first.wants_input() || self.second.wants_input()
     }
@@ -224,6 +233,10 @@ impl<S: WindowSink> WindowSink for Option<S> {
 
     fn staged_rows(&self) -> usize {
         self.as_ref().map_or(0, WindowSink::staged_rows)
+    }
+
+    fn staged_bytes(&self) -> usize {
+        self.as_ref().map_or(0, WindowSink::staged_bytes)
     }
 
     fn wants_input(&self) -> bool {

@@ -8,6 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use chrono::NaiveDate;
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMillisecondType, UInt8Type, UInt32Type};
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
@@ -18,6 +20,7 @@ use stadtpuls_processing::window::ClosedWindows;
 use stadtpuls_processing::window::parking::{self, parking_window_schema};
 use stadtpuls_processing::window::traffic::{out, traffic_aggregate_schema, traffic_window_schema};
 
+use super::layout;
 use crate::Result;
 use crate::sink::Stream;
 
@@ -55,15 +58,19 @@ pub(crate) fn file_schema(stream: Stream) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Splits a closed-window batch by city into rows of the file schema.
+/// Splits a closed-window batch by city and UTC date of `window_start` (the Hive
+/// partitions) into rows of the file schema. A batch may hold several windows of its
+/// family (the pipeline merges a step's windows, `pipeline/windows.rs`), so the date is
+/// each row's.
 ///
 /// # Errors
-/// [`ProcessingError::Schema`] when the batch is not of `stream`'s schema (a bug).
-pub(crate) fn rows_by_city(
+/// [`ProcessingError::Schema`] when the batch is not of `stream`'s schema (a bug), or a
+/// window start outside the calendar.
+pub(crate) fn rows_by_partition(
     closed: &ClosedWindows,
     stream: Stream,
     file_schema: &SchemaRef,
-) -> Result<Vec<(String, RecordBatch)>> {
+) -> Result<Vec<(String, NaiveDate, RecordBatch)>> {
     let batch = &closed.batch;
     let expected = input_schema(stream);
     if batch.schema().fields() != expected.fields() {
@@ -78,22 +85,47 @@ pub(crate) fn rows_by_city(
         .column_by_name(out::CITY)
         .and_then(|c| c.as_string_opt::<i32>())
         .ok_or_else(|| ProcessingError::Schema("column `city` missing or mistyped".into()))?;
-    let mut rows_of: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    let starts = batch
+        .column_by_name(out::WINDOW_START)
+        .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+        .ok_or_else(|| {
+            ProcessingError::Schema("column `window_start` missing or mistyped".into())
+        })?;
+    let mut rows_of: BTreeMap<(&str, NaiveDate), Vec<u32>> = BTreeMap::new();
+    // Rows of one window lie together: look each start's date up once.
+    let mut last: Option<(i64, NaiveDate)> = None;
     for (row, city) in cities.iter().enumerate() {
+        let start = starts.value(row);
+        let date = match last {
+            Some((held, date)) if held == start => date,
+            _ => {
+                let date = layout::date_of(start).ok_or_else(|| {
+                    ProcessingError::Internal(format!(
+                        "window start {start} is outside the calendar"
+                    ))
+                })?;
+                last = Some((start, date));
+                date
+            }
+        };
         rows_of
-            .entry(city.unwrap_or_default())
+            .entry((city.unwrap_or_default(), date))
             .or_default()
             .push(row as u32);
     }
     let mut out = Vec::with_capacity(rows_of.len());
     let whole = rows_of.len() == 1;
-    for (city, rows) in rows_of {
+    for ((city, date), rows) in rows_of {
         let subset = if whole {
             batch.clone()
         } else {
             take_record_batch(batch, &UInt32Array::from(rows)).map_err(ProcessingError::from)?
         };
-        out.push((city.to_owned(), to_file_rows(&subset, closed, file_schema)?));
+        out.push((
+            city.to_owned(),
+            date,
+            to_file_rows(&subset, closed, file_schema)?,
+        ));
     }
     Ok(out)
 }
@@ -233,10 +265,10 @@ mod tests {
         let end = names.iter().position(|n| *n == "window_end").expect("end");
         assert_eq!(&names[end + 1..end + 3], [WINDOW_S, REVISION]);
         let closed = traffic_closed(&["ulm", "ka", "ulm"], 2);
-        let split = rows_by_city(&closed, Stream::Traffic, &schema).expect("split");
-        let cities: Vec<&str> = split.iter().map(|(c, _)| c.as_str()).collect();
+        let split = rows_by_partition(&closed, Stream::Traffic, &schema).expect("split");
+        let cities: Vec<&str> = split.iter().map(|(c, _, _)| c.as_str()).collect();
         assert_eq!(cities, ["ka", "ulm"]);
-        let ulm = &split[1].1;
+        let ulm = &split[1].2;
         assert_eq!(ulm.num_rows(), 2);
         let sensors = ulm
             .column_by_name("sensor_id")
@@ -253,7 +285,7 @@ mod tests {
     #[test]
     fn a_batch_of_another_schema_is_refused() {
         let closed = traffic_closed(&["ulm"], 0);
-        let error = rows_by_city(&closed, Stream::Parking, &file_schema(Stream::Parking))
+        let error = rows_by_partition(&closed, Stream::Parking, &file_schema(Stream::Parking))
             .expect_err("traffic is not parking");
         assert!(error.to_string().contains("expected"), "{error}");
     }
@@ -265,10 +297,10 @@ mod tests {
         for revision in [0, 2, 1] {
             let closed = traffic_closed(&["ulm", "ulm"], revision);
             batches.extend(
-                rows_by_city(&closed, Stream::Traffic, &schema)
+                rows_by_partition(&closed, Stream::Traffic, &schema)
                     .expect("split")
                     .into_iter()
-                    .map(|(_, b)| b),
+                    .map(|(_, _, b)| b),
             );
         }
         let all = arrow_select::concat::concat_batches(&schema, &batches).expect("concat");

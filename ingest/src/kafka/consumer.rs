@@ -1,5 +1,7 @@
 //! The Kafka source: a consumer-group member subscribed by topic pattern, reading batches.
 
+mod stats;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -122,19 +124,10 @@ impl ClientContext for SourceContext {
             metrics::CONSUMER_LAG.with_label_values(&[topic]).set(lag);
             metrics::CONSUMER_PREFETCHED
                 .with_label_values(&[topic])
-                .set(prefetched(stats.partitions.values()));
+                .set(stats::prefetched(stats.partitions.values()));
         }
+        metrics::CONSUMER_PREFETCHED_BYTES.set(stats::queued_bytes(&statistics));
     }
-}
-
-/// Messages fetched but not yet handed to the application, over `partitions`:
-/// Σ `next_offset − app_offset`, counting only partitions where both are known (≥ 0; the
-/// internal partition −1 and unfetched partitions report −1001).
-fn prefetched<'a>(partitions: impl Iterator<Item = &'a rdkafka::statistics::Partition>) -> i64 {
-    partitions
-        .filter(|p| p.partition >= 0 && p.next_offset >= 0 && p.app_offset >= 0)
-        .map(|p| (p.next_offset - p.app_offset).max(0))
-        .sum()
 }
 
 impl ConsumerContext for SourceContext {

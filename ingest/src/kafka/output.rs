@@ -3,9 +3,10 @@
 //!
 //! Each closed (entity, window) becomes one record keyed
 //! `city/entity/window_start/window[/lane]` whose value is one JSON object
-//! (`docs/formats.md`, "Output topics"). Records are staged per task in memory and produced
-//! only when the runner commits that task's epoch; the commit waits for every delivery
-//! report. A failed commit keeps the records staged and the runner retries it, so nothing
+//! (`docs/formats.md`, "Output topics"). Closed windows are staged per task in memory, as
+//! Arrow rows merged as they come (`merge.rs`: a JSON record is three times the size
+//! of its row), and encoded and produced only when the runner commits that task's epoch,
+//! one staged batch at a time; the commit waits for every delivery report. A failed commit keeps the records staged and the runner retries it, so nothing
 //! staged is lost; records acknowledged before the failure are produced again by the retry
 //! (or by the replay after a crash) with the same key and value, so a compacted topic — or
 //! any consumer keeping the latest value per key — sees each window once. No Kafka
@@ -18,23 +19,25 @@
 
 mod encode;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use stadtpuls_config::{KafkaConfig, OutputConfig};
-use stadtpuls_processing::window::ClosedWindows;
+use stadtpuls_processing::window::{ClosedWindows, window_family_label};
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::{BrokerHealth, HealthContext};
+use crate::history::rows::input_schema;
+use crate::merge::MergedBatches;
 use crate::metrics;
 use crate::sink::{Stream, Task, WindowSink};
 use crate::{IngestError, Result};
 
 pub use encode::{REVISION, WINDOW};
-use encode::{Span, encode};
+use encode::{Span, check, encode_rows};
 
 /// The topic config that makes a topic keep only the latest record per key.
 pub const COMPACT: (&str, &str) = ("cleanup.policy", "compact");
@@ -102,11 +105,22 @@ impl Topics {
     }
 }
 
-/// A task's staged records: keys and values back to back in one buffer.
+/// Staged rows that encode alike: of one stream, window family and revision. Ordered by
+/// revision first, so a window's re-emission is produced after its first emission within
+/// a commit, as the compacted topics' latest-record-per-key needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Group {
+    revision: u32,
+    stream: Stream,
+    window_s: u32,
+    slide_s: u32,
+}
+
+/// A task's staged closed windows, by group.
 #[derive(Debug, Default)]
 struct Staged {
-    buf: Vec<u8>,
-    spans: Vec<Span>,
+    groups: BTreeMap<Group, MergedBatches>,
+    rows: usize,
 }
 
 /// Produces closed windows to the output topics: a [`WindowSink`].
@@ -175,12 +189,12 @@ impl OutputTopics {
 
     /// Rows staged for `task` (not yet committed).
     pub fn staged_rows_of(&self, task: &Task) -> usize {
-        self.staged.get(task).map_or(0, |s| s.spans.len())
+        self.staged.get(task).map_or(0, |s| s.rows)
     }
 
     fn remove(&mut self, task: &Task) {
         if let Some(staged) = self.staged.remove(task) {
-            self.staged_rows -= staged.spans.len();
+            self.staged_rows -= staged.rows;
         }
     }
 }
@@ -241,7 +255,8 @@ impl Produced {
     }
 }
 
-/// Enqueues every staged record, then awaits every delivery report.
+/// Encodes and enqueues every staged record, one staged batch at a time (librdkafka copies
+/// each record, so only one batch's JSON is held here), then awaits every delivery report.
 async fn produce(
     producer: &FutureProducer<HealthContext>,
     topics: &Topics,
@@ -255,28 +270,52 @@ async fn produce(
         ],
         first_error: None,
     };
-    for span in &staged.spans {
-        produced.tally(span.stream).records += 1;
+    for (group, batches) in &staged.groups {
+        produced.tally(group.stream).records += batches.rows() as u64;
     }
-    let mut pending: Vec<(Stream, DeliveryFuture)> = Vec::with_capacity(staged.spans.len());
-    'enqueue: for span in &staged.spans {
-        let mut record = FutureRecord::to(topics.name(span.stream))
-            .key(&staged.buf[span.key.clone()])
-            .payload(&staged.buf[span.value.clone()]);
-        loop {
-            match producer.send_result(record) {
-                Ok(delivery) => {
-                    pending.push((span.stream, delivery));
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    // librdkafka's thread drains the queue meanwhile.
-                    record = back;
-                    tokio::time::sleep(QUEUE_FULL_BACKOFF).await;
-                }
-                Err((error, _)) => {
-                    produced.first_error = Some(error);
-                    break 'enqueue;
+    let mut pending: Vec<(Stream, DeliveryFuture)> = Vec::with_capacity(staged.rows);
+    let mut buf = Vec::new();
+    let mut spans: Vec<Span> = Vec::new();
+    'enqueue: for (group, batches) in &staged.groups {
+        let label = window_family_label(group.window_s, group.slide_s);
+        for batch in batches.batches() {
+            buf.clear();
+            spans.clear();
+            if let Err(error) = encode_rows(
+                group.stream,
+                &label,
+                group.revision,
+                batch,
+                &mut buf,
+                &mut spans,
+            ) {
+                // Checked when staged: only a bug gets here.
+                warn!(%error, "output records cannot be encoded");
+                produced.first_error = Some(KafkaError::MessageProduction(
+                    RDKafkaErrorCode::InvalidRecord,
+                ));
+                break 'enqueue;
+            }
+            for span in &spans {
+                let mut record = FutureRecord::to(topics.name(span.stream))
+                    .key(&buf[span.key.clone()])
+                    .payload(&buf[span.value.clone()]);
+                loop {
+                    match producer.send_result(record) {
+                        Ok(delivery) => {
+                            pending.push((span.stream, delivery));
+                            break;
+                        }
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                            // librdkafka's thread drains the queue meanwhile.
+                            record = back;
+                            tokio::time::sleep(QUEUE_FULL_BACKOFF).await;
+                        }
+                        Err((error, _)) => {
+                            produced.first_error = Some(error);
+                            break 'enqueue;
+                        }
+                    }
                 }
             }
         }
@@ -301,15 +340,23 @@ impl WindowSink for OutputTopics {
     }
 
     fn stage(&mut self, task: &Task, stream: Stream, closed: &ClosedWindows) -> Result<()> {
+        // All rows of the batch or none.
+        check(stream, &closed.batch)?;
+        let rows = closed.batch.num_rows();
+        let group = Group {
+            revision: closed.revision,
+            stream,
+            window_s: closed.window_s,
+            slide_s: closed.slide_s,
+        };
         let staged = self.staged.entry(task.clone()).or_default();
-        let (buf_len, spans_len) = (staged.buf.len(), staged.spans.len());
-        if let Err(error) = encode(stream, closed, &mut staged.buf, &mut staged.spans) {
-            // All rows of the batch or none.
-            staged.buf.truncate(buf_len);
-            staged.spans.truncate(spans_len);
-            return Err(error);
-        }
-        self.staged_rows += staged.spans.len() - spans_len;
+        staged
+            .groups
+            .entry(group)
+            .or_insert_with(|| MergedBatches::new(input_schema(stream)))
+            .push(closed.batch.clone())?;
+        staged.rows += rows;
+        self.staged_rows += rows;
         Ok(())
     }
 
@@ -317,11 +364,19 @@ impl WindowSink for OutputTopics {
         self.staged_rows
     }
 
+    fn staged_bytes(&self) -> usize {
+        self.staged
+            .values()
+            .flat_map(|s| s.groups.values())
+            .map(MergedBatches::bytes)
+            .sum()
+    }
+
     async fn commit(&mut self, task: &Task, epoch: u64) -> Result<()> {
         let Some(staged) = self.staged.get(task) else {
             return Ok(());
         };
-        let records = staged.spans.len();
+        let records = staged.rows;
         if records == 0 {
             self.remove(task);
             return Ok(());

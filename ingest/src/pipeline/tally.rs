@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use stadtpuls_processing::RejectReason;
 use stadtpuls_processing::catalog::CityKey;
 use stadtpuls_processing::time::{MS_PER_S, ProcessingTime};
-use stadtpuls_processing::window::{ClosedWindows, ProcessStats, WindowShape, window_family_label};
+use stadtpuls_processing::window::{ProcessStats, WindowShape, window_family_label};
 
 use super::{DeadLetter, Pipeline, RawMessage, StepOutput};
 use crate::decode::StreamKind;
@@ -35,13 +35,6 @@ impl Pipeline {
                 *self.counts.late_accepted.entry((kind, shape)).or_default() += n;
             }
         }
-    }
-
-    pub(super) fn count_emitted(&self, kind: StreamKind, closed: &ClosedWindows) {
-        let window = closed.label();
-        metrics::WINDOWS_EMITTED
-            .with_label_values(&[kind.as_str(), &window])
-            .inc_by(closed.batch.num_rows() as u64);
     }
 
     pub(super) fn record_metrics(&mut self, messages: usize, now: ProcessingTime) {

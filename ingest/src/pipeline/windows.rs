@@ -1,20 +1,27 @@
-//! Folding a source's decoded rows into the window operators, closing due windows and
-//! publishing them (traffic state, live view, emitted counts).
+//! Folding a source's decoded rows into the window operators, closing due windows,
+//! publishing them (traffic state, live view, emitted counts) and merging a step's windows.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{RecordBatch, TimestampMillisecondArray};
+use stadtpuls_processing::ProcessingError;
+use stadtpuls_processing::catalog::{Catalog, CityKey};
+use stadtpuls_processing::live::LiveState;
 use stadtpuls_processing::model::{parking, traffic};
-
-use stadtpuls_processing::catalog::CityKey;
 use stadtpuls_processing::time::ProcessingTime;
+use stadtpuls_processing::window::ClosedWindows;
+use stadtpuls_processing::window::traffic::out::WINDOW_START;
 use stadtpuls_processing::window::watermark::SourceId;
 
 use super::clock::Rows;
 use super::tally::dead_letter_late;
 use super::{Pipeline, RawMessage, StepOutput};
 use crate::decode::StreamKind;
+use crate::merge::MergedBatches;
 use crate::metrics;
 
 impl Pipeline {
@@ -119,47 +126,86 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Advances the watermarks and closes the due windows into `out`.
     pub(super) fn close(
         &mut self,
         now: ProcessingTime,
         out: &mut StepOutput,
     ) -> stadtpuls_processing::Result<()> {
         let started = Instant::now();
-        out.traffic
-            .extend(self.traffic.advance(now, &self.catalog)?);
-        if self.options.per_lane {
-            out.traffic_lanes
-                .extend(self.lanes.advance(now, &self.catalog)?);
-        }
-        out.parking
-            .extend(self.parking.advance(now, &self.catalog)?);
-        self.publish(out)?;
+        self.emit(Some(now), out)?;
         metrics::BATCH_DURATION
             .with_label_values(&["emit"])
             .observe(started.elapsed().as_secs_f64());
         Ok(())
     }
 
-    /// Classifies closed traffic windows, hands them and changed parking levels to the live view.
-    pub(super) fn publish(&mut self, out: &mut StepOutput) -> stadtpuls_processing::Result<()> {
-        for closed in &mut out.traffic {
-            *closed = self.traffic_state.classify(closed, &self.catalog)?;
-            self.count_emitted(StreamKind::Traffic, closed);
-            if self.options.update_live {
-                self.live.apply_traffic(closed)?;
+    /// Closes the windows the watermarks passed (`Some(now)`), or every open window at the
+    /// end of input (`None`), into `out`.
+    ///
+    /// Each window is published as it is emitted — classified (the traffic state's
+    /// hysteresis follows each sensor's windows in emission order), counted and handed to
+    /// the live view — and then merged with the step's other windows of its family,
+    /// revision and owning task (`merge.rs`): a replay closes thousands of windows of a
+    /// few rows in one step, which would otherwise be held at once as as many small
+    /// batches. So a [`ClosedWindows`] of a step may hold several windows; its rows carry
+    /// their own `window_start`.
+    pub(super) fn emit(
+        &mut self,
+        now: Option<ProcessingTime>,
+        out: &mut StepOutput,
+    ) -> stadtpuls_processing::Result<()> {
+        let catalog: &Catalog = &self.catalog;
+        let live: &LiveState = &self.live;
+        let update_live = self.options.update_live;
+        let classifier = &mut self.traffic_state;
+        let mut traffic = StepWindows::default();
+        let traffic_sink = |closed: ClosedWindows| {
+            let closed = classifier.classify(&closed, catalog)?;
+            count_emitted(StreamKind::Traffic, &closed);
+            if update_live {
+                live.apply_traffic(&closed)?;
             }
+            traffic.push(closed)
+        };
+        match now {
+            Some(now) => self.traffic.advance_into(now, catalog, traffic_sink)?,
+            None => self.traffic.finish_into(catalog, traffic_sink)?,
         }
-        for closed in &out.traffic_lanes {
-            if self.options.update_live {
-                self.live.apply_lanes(closed)?;
+        traffic.drain_into(&mut out.traffic)?;
+        if self.options.per_lane {
+            let mut lanes = StepWindows::default();
+            let lanes_sink = |closed: ClosedWindows| {
+                if update_live {
+                    live.apply_lanes(&closed)?;
+                }
+                lanes.push(closed)
+            };
+            match now {
+                Some(now) => self.lanes.advance_into(now, catalog, lanes_sink)?,
+                None => self.lanes.finish_into(catalog, lanes_sink)?,
             }
+            lanes.drain_into(&mut out.traffic_lanes)?;
         }
-        for closed in &out.parking {
-            self.count_emitted(StreamKind::Parking, closed);
-            if self.options.update_live {
-                self.live.apply_parking(closed)?;
+        let mut parking = StepWindows::default();
+        let parking_sink = |closed: ClosedWindows| {
+            count_emitted(StreamKind::Parking, &closed);
+            if update_live {
+                live.apply_parking(&closed)?;
             }
+            parking.push(closed)
+        };
+        match now {
+            Some(now) => self.parking.advance_into(now, catalog, parking_sink)?,
+            None => self.parking.finish_into(catalog, parking_sink)?,
         }
+        parking.drain_into(&mut out.parking)?;
+        self.publish_levels();
+        Ok(())
+    }
+
+    /// Hands the parking levels that changed to the live view.
+    fn publish_levels(&mut self) {
         let changed = self.parking.take_changed();
         if self.options.update_live {
             for key in changed {
@@ -171,6 +217,59 @@ impl Pipeline {
                 };
                 self.live
                     .set_facility(self.catalog.city_id(info.city), &info.id, level);
+            }
+        }
+    }
+}
+
+fn count_emitted(kind: StreamKind, closed: &ClosedWindows) {
+    metrics::WINDOWS_EMITTED
+        .with_label_values(&[kind.as_str(), &closed.label()])
+        .inc_by(closed.batch.num_rows() as u64);
+}
+
+/// A step's closed windows of one stream, merged per (window family, revision, owning
+/// task) as they are emitted.
+#[derive(Default)]
+struct StepWindows {
+    groups: BTreeMap<(u32, u32, u32, SourceId), MergedBatches>,
+}
+
+impl StepWindows {
+    fn push(&mut self, closed: ClosedWindows) -> stadtpuls_processing::Result<()> {
+        let key = (
+            closed.window_s,
+            closed.slide_s,
+            closed.revision,
+            closed.owner,
+        );
+        self.groups
+            .entry(key)
+            .or_insert_with(|| MergedBatches::new(closed.batch.schema()))
+            .push(closed.batch)
+    }
+
+    /// Appends one [`ClosedWindows`] per merged batch to `out`, by family, revision and
+    /// owner; within one, windows in emission order (by start). Its `window_start` is the
+    /// earliest of its rows.
+    fn drain_into(self, out: &mut Vec<ClosedWindows>) -> stadtpuls_processing::Result<()> {
+        for ((window_s, slide_s, revision, owner), merged) in self.groups {
+            for batch in merged.into_batches() {
+                let window_start = batch
+                    .column_by_name(WINDOW_START)
+                    .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+                    .and_then(|starts| starts.values().iter().copied().min())
+                    .ok_or_else(|| {
+                        ProcessingError::Schema("closed windows without `window_start`".into())
+                    })?;
+                out.push(ClosedWindows {
+                    window_s,
+                    slide_s,
+                    window_start,
+                    revision,
+                    owner,
+                    batch,
+                });
             }
         }
         Ok(())

@@ -527,4 +527,5 @@ impl Tasks {
 /// Publishes what the sinks hold, the quantity `checkpoint.max_staged_rows` bounds.
 fn set_staged_rows<K: WindowSink>(sinks: &K) {
     metrics::SINK_STAGED_ROWS.set(i64::try_from(sinks.staged_rows()).unwrap_or(i64::MAX));
+    metrics::SINK_STAGED_BYTES.set(i64::try_from(sinks.staged_bytes()).unwrap_or(i64::MAX));
 }

@@ -187,7 +187,7 @@ pub fn lines(out: &StepOutput) -> Vec<String> {
                     "{stream} {}/{} start {} rev {} task {}: {}",
                     w.window_s,
                     w.slide_s,
-                    w.window_start,
+                    row_start(&w.batch, row),
                     w.revision,
                     w.owner,
                     row_text(&w.batch, row)
@@ -202,6 +202,20 @@ pub fn lines(out: &StepOutput) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// The window start of a row: a step's closed windows may hold several windows.
+pub fn row_start(batch: &RecordBatch, row: usize) -> i64 {
+    batch
+        .column_by_name("window_start")
+        .and_then(|c| {
+            c.as_any()
+                .downcast_ref::<PrimitiveArray<TimestampMillisecondType>>()
+        })
+        .map_or_else(
+            || panic!("closed windows without window_start"),
+            |a| a.value(row),
+        )
 }
 
 pub fn row_text(batch: &RecordBatch, row: usize) -> String {
@@ -240,7 +254,7 @@ pub fn window_lines(stream: &str, w: &ClosedWindows) -> Vec<String> {
                 "{stream} {}/{} start {} rev {}: {}",
                 w.window_s,
                 w.slide_s,
-                w.window_start,
+                row_start(&w.batch, row),
                 w.revision,
                 row_text(&w.batch, row)
             )

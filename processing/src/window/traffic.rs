@@ -329,8 +329,12 @@ impl TrafficWindowOperator {
         now: ProcessingTime,
         catalog: &Catalog,
     ) -> Result<Vec<ClosedWindows>> {
-        let wm = self.watermarks.advance(now);
-        self.close(wm, catalog)
+        let mut closed = Vec::new();
+        self.advance_into(now, catalog, |c| {
+            closed.push(c);
+            Ok(())
+        })?;
+        Ok(closed)
     }
 
     /// Closes every open window (end of input).
@@ -338,8 +342,42 @@ impl TrafficWindowOperator {
     /// # Errors
     /// Only if Arrow refuses the output columns (a bug).
     pub fn finish(&mut self, catalog: &Catalog) -> Result<Vec<ClosedWindows>> {
+        let mut closed = Vec::new();
+        self.finish_into(catalog, |c| {
+            closed.push(c);
+            Ok(())
+        })?;
+        Ok(closed)
+    }
+
+    /// [`Self::advance`], handing each window to `sink` as soon as it is emitted: a replay
+    /// closes thousands of small windows in one step, which the caller can merge as they
+    /// come instead of holding them all (`ingest/src/pipeline/windows.rs`).
+    ///
+    /// # Errors
+    /// Only if Arrow refuses the output columns (a bug), or `sink`'s error; the windows
+    /// closed after it are dropped.
+    pub fn advance_into(
+        &mut self,
+        now: ProcessingTime,
+        catalog: &Catalog,
+        sink: impl FnMut(ClosedWindows) -> Result<()>,
+    ) -> Result<()> {
+        let wm = self.watermarks.advance(now);
+        self.close(wm, catalog, sink)
+    }
+
+    /// [`Self::finish`], handing each window to `sink` (see [`Self::advance_into`]).
+    ///
+    /// # Errors
+    /// As [`Self::advance_into`].
+    pub fn finish_into(
+        &mut self,
+        catalog: &Catalog,
+        sink: impl FnMut(ClosedWindows) -> Result<()>,
+    ) -> Result<()> {
         let wm = self.watermarks.finish();
-        self.close(wm, catalog)
+        self.close(wm, catalog, sink)
     }
 
     /// The operator watermark.
@@ -358,19 +396,25 @@ impl TrafficWindowOperator {
         self.windows.state_bytes()
     }
 
-    fn close(&mut self, wm: Watermark, catalog: &Catalog) -> Result<Vec<ClosedWindows>> {
+    fn close(
+        &mut self,
+        wm: Watermark,
+        catalog: &Catalog,
+        mut sink: impl FnMut(ClosedWindows) -> Result<()>,
+    ) -> Result<()> {
         let Some(t) = wm.time() else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         let per_lane = self.per_lane;
         let owners = &self.owners;
-        let mut closed = Vec::new();
-        for emitted in self.windows.emit(t, |shape, start, revision, entries| {
-            emit::emit(shape, start, revision, entries, catalog, per_lane, owners)
-        }) {
-            closed.extend(emitted?);
-        }
-        Ok(closed)
+        let mut result = Ok(());
+        self.windows.emit(t, |shape, start, revision, entries| {
+            if result.is_ok() {
+                result = emit::emit(shape, start, revision, entries, catalog, per_lane, owners)
+                    .and_then(|closed| closed.into_iter().try_for_each(&mut sink));
+            }
+        });
+        result
     }
 }
 

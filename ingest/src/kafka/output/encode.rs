@@ -23,7 +23,6 @@ use arrow_schema::{DataType, TimeUnit};
 use chrono::{DateTime, SecondsFormat};
 use stadtpuls_processing::ProcessingError;
 use stadtpuls_processing::time::{EventTime, to_rfc3339};
-use stadtpuls_processing::window::ClosedWindows;
 use stadtpuls_processing::window::parking::out as parking_out;
 use stadtpuls_processing::window::traffic::out as traffic_out;
 
@@ -51,26 +50,80 @@ pub(crate) struct Span {
 /// # Errors
 /// [`ProcessingError::Schema`] when the batch is not a closed-window batch of `stream` (a
 /// bug); `buf` and `spans` may then hold a partial row, which the caller discards.
+#[cfg(test)]
 pub(crate) fn encode(
     stream: Stream,
-    closed: &ClosedWindows,
+    closed: &stadtpuls_processing::window::ClosedWindows,
     buf: &mut Vec<u8>,
     spans: &mut Vec<Span>,
 ) -> Result<()> {
-    let batch = &closed.batch;
-    let entity_name = match stream {
-        Stream::Traffic | Stream::TrafficLanes => traffic_out::SENSOR_ID,
-        Stream::Parking => parking_out::FACILITY_ID,
-    };
+    encode_rows(
+        stream,
+        &closed.label(),
+        closed.revision,
+        &closed.batch,
+        buf,
+        spans,
+    )
+}
+
+/// Refuses a batch [`encode_rows`] could not encode whole (a bug: another stream's
+/// schema, a row without city, entity or lane). The sink checks when staging, so the bug
+/// shows there and not in a commit, which the runner would retry.
+///
+/// # Errors
+/// [`ProcessingError::Schema`] naming what is missing.
+pub(crate) fn check(stream: Stream, batch: &RecordBatch) -> Result<()> {
+    let entity_name = entity_column(stream);
     let cities: &StringArray = typed(batch, traffic_out::CITY)?;
     let entities: &StringArray = typed(batch, entity_name)?;
+    if cities.null_count() > 0 || entities.null_count() > 0 {
+        return Err(schema(format!("a row has no city or {entity_name}")));
+    }
+    if stream == Stream::TrafficLanes {
+        let lanes: &UInt8Array = typed(batch, traffic_out::LANE)?;
+        if lanes.null_count() > 0 {
+            return Err(schema("a lane window row has no lane".to_owned()));
+        }
+    }
+    let _: &TimestampMillisecondArray = typed(batch, traffic_out::WINDOW_START)?;
+    value_columns(stream, batch).map(drop)
+}
+
+fn entity_column(stream: Stream) -> &'static str {
+    match stream {
+        Stream::Traffic | Stream::TrafficLanes => traffic_out::SENSOR_ID,
+        Stream::Parking => parking_out::FACILITY_ID,
+    }
+}
+
+/// Appends one record per row of `batch` — closed windows of `stream`, of the family
+/// labelled `label` (`1m`, `1h/15m`), emitted as `revision` — to `buf`, their spans to
+/// `spans`. Rows may belong to different windows (the key's start is each row's
+/// `window_start`).
+///
+/// # Errors
+/// [`ProcessingError::Schema`] when the batch is not a closed-window batch of `stream` (a
+/// bug); `buf` and `spans` may then hold a partial row, which the caller discards.
+pub(crate) fn encode_rows(
+    stream: Stream,
+    label: &str,
+    revision: u32,
+    batch: &RecordBatch,
+    buf: &mut Vec<u8>,
+    spans: &mut Vec<Span>,
+) -> Result<()> {
+    let entity_name = entity_column(stream);
+    let cities: &StringArray = typed(batch, traffic_out::CITY)?;
+    let entities: &StringArray = typed(batch, entity_name)?;
+    let starts: &TimestampMillisecondArray = typed(batch, traffic_out::WINDOW_START)?;
     let lanes: Option<&UInt8Array> = match stream {
         Stream::TrafficLanes => Some(typed(batch, traffic_out::LANE)?),
         Stream::Traffic | Stream::Parking => None,
     };
     let columns = value_columns(stream, batch)?;
-    let label = closed.label();
-    let start = key_time(closed.window_start);
+    // Rows of one window lie together: format each start once.
+    let mut start: Option<(EventTime, String)> = None;
     let mut field_names = Vec::with_capacity(columns.len());
     for (name, _) in &columns {
         field_names.push(json_string(name)?);
@@ -80,11 +133,18 @@ pub(crate) fn encode(
         let (Some(city), Some(id)) = (value(cities, row), value(entities, row)) else {
             return Err(schema(format!("row {row} has no city or {entity_name}")));
         };
+        let Some(ts) = starts.is_valid(row).then(|| starts.value(row)) else {
+            return Err(schema(format!("row {row} has no window_start")));
+        };
+        if start.as_ref().is_none_or(|(held, _)| *held != ts) {
+            start = Some((ts, key_time(ts)));
+        }
+        let start_text = start.as_ref().map_or("", |(_, text)| text.as_str());
         let key_start = buf.len();
         escape_key_part(city, buf);
         buf.push(b'/');
         escape_key_part(id, buf);
-        write!(buf, "/{start}/{label}")?;
+        write!(buf, "/{start_text}/{label}")?;
         if let Some(lane_column) = lanes {
             let Some(number) = lane_column.is_valid(row).then(|| lane_column.value(row)) else {
                 return Err(schema(format!("lane window row {row} has no lane")));
@@ -102,8 +162,8 @@ pub(crate) fn encode(
             column.write(row, buf)?;
             if *name == entity_name {
                 write!(buf, ",\"{WINDOW}\":")?;
-                serde_json::to_writer(&mut *buf, &label).map_err(std::io::Error::from)?;
-                write!(buf, ",\"{REVISION}\":{}", closed.revision)?;
+                serde_json::to_writer(&mut *buf, label).map_err(std::io::Error::from)?;
+                write!(buf, ",\"{REVISION}\":{revision}")?;
             }
         }
         buf.push(b'}');
