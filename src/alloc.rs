@@ -97,9 +97,9 @@ pub fn release_free_memory() {
 /// set grows ([`TRIM_GROWTH`] since the last trim) and every [`TRIM_INTERVAL`] otherwise,
 /// so the resident set follows the live heap within seconds after a burst. Memory freed by
 /// one thread stays in that thread's arena, out of reach of the others: in the demo replay
-/// of README "Memory" the peak was 122–149 MB with a trim every 5 s (depending on whether one fell
-/// between the end of reading and the burst of closed windows) and 122–129 MB checking
-/// every second. A trim took 0.5–9 ms there (the longer ones returning 33 MB), holding
+/// of README "Memory" the peak was 122–149 MB with a trim every 5 s (depending on whether
+/// one fell between the end of reading and the burst of closed windows) and 122–130 MB
+/// checking every second. A trim took 0.5–9 ms there (the longer ones returning 33 MB), holding
 /// each arena's lock meanwhile; while the resident set is steady it runs every 10 s, so
 /// pages are not handed back and faulted in again each second. `stadtpuls bench` does not
 /// start it.

@@ -78,7 +78,7 @@ fn a_replay_step_holds_its_closed_windows_in_few_compact_batches() {
         let per_row = bytes / rows;
         assert!(
             per_row < 700,
-            "seed {seed}: {per_row} bytes of Arrow buffers per closed row ({rows} rows in {batches} batches)"
+            "seed {seed}: {per_row} B of Arrow buffers per closed row, {rows} rows, {batches} batches"
         );
     }
 }

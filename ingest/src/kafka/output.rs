@@ -4,12 +4,13 @@
 //! Each closed (entity, window) becomes one record keyed
 //! `city/entity/window_start/window[/lane]` whose value is one JSON object
 //! (`docs/formats.md`, "Output topics"). Closed windows are staged per task in memory, as
-//! Arrow rows merged as they come (`merge.rs`: a JSON record is three times the size
-//! of its row), and encoded and produced only when the runner commits that task's epoch,
-//! one staged batch at a time; the commit waits for every delivery report. A failed commit keeps the records staged and the runner retries it, so nothing
-//! staged is lost; records acknowledged before the failure are produced again by the retry
-//! (or by the replay after a crash) with the same key and value, so a compacted topic — or
-//! any consumer keeping the latest value per key — sees each window once. No Kafka
+//! Arrow rows merged as they come (`merge.rs`: a JSON record is three times the size of
+//! its row), and encoded and produced only when the runner commits that task's epoch, one
+//! staged batch at a time; the commit waits for every delivery report. A failed commit
+//! keeps the rows staged and the runner retries it, so nothing staged is lost; records
+//! acknowledged before the failure are produced again by the retry (or by the replay
+//! after a crash) with the same key and value, so a compacted topic — or any consumer
+//! keeping the latest value per key — sees each window once. No Kafka
 //! transactions: Tansu's support for them is partial (decision 002, rejected alternatives).
 //!
 //! Topics: per-sensor traffic windows (with their MARZ state), per-lane traffic windows
