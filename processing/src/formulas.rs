@@ -125,6 +125,48 @@ pub fn speed_ratio(space_mean_kmh: Option<f64>, free_flow_kmh: f64) -> Option<f6
         .map(|v| v / free_flow_kmh)
 }
 
+/// Returns the level of service `"A"`…`"F"` by travel speed as a share of the free-flow
+/// speed (HCM 2010, urban street facilities, Exhibit 16-4):
+///
+/// ```text
+/// r = 100 · speed_kmh / free_flow_kmh
+/// A: r > 85   B: 67 < r ≤ 85   C: 50 < r ≤ 67   D: 40 < r ≤ 50   E: 30 < r ≤ 40   F: r ≤ 30
+/// ```
+///
+/// A speed-based scale because it needs only what a window and the registry hold: the
+/// German HBS grades by saturation x = q/C (team notes `shared/docs/domain.md` §3.2),
+/// and the registry has no capacities. A boundary belongs to the lower grade; a speed
+/// above free flow is still `A`. `None` when either argument is not finite, the speed is
+/// negative or the free-flow speed is not positive (SQL's `los` gives null then).
+///
+/// Worked case: 40 km/h on a 60 km/h road is r = 100 · 40 / 60 = 66.7, and 50 < 66.7 ≤ 67,
+/// so `C`; 51 km/h on it is r = 85 exactly, so `B`, not `A`.
+///
+/// ```
+/// use stadtpuls_processing::formulas::level_of_service;
+/// assert_eq!(level_of_service(40.0, 60.0), Some("C"));
+/// assert_eq!(level_of_service(51.0, 60.0), Some("B"));
+/// assert_eq!(level_of_service(40.0, 0.0), None);
+/// ```
+pub fn level_of_service(speed_kmh: f64, free_flow_kmh: f64) -> Option<&'static str> {
+    if !speed_kmh.is_finite()
+        || !free_flow_kmh.is_finite()
+        || speed_kmh < 0.0
+        || free_flow_kmh <= 0.0
+    {
+        return None;
+    }
+    let ratio_pct = 100.0 * speed_kmh / free_flow_kmh;
+    Some(match ratio_pct {
+        r if r > 85.0 => "A",
+        r if r > 67.0 => "B",
+        r if r > 50.0 => "C",
+        r if r > 40.0 => "D",
+        r if r > 30.0 => "E",
+        _ => "F",
+    })
+}
+
 /// Returns the completeness of a window in percent: the share of the expected counting
 /// time that was received,
 /// `100 · min(1, (Σ T_lane + L · Σ T_section) / (W · L))`,
@@ -309,6 +351,27 @@ mod tests {
         assert_eq!(speed_ratio(Some(60.0), 50.0), Some(1.2));
         assert_eq!(speed_ratio(Some(0.0), 50.0), Some(0.0));
         assert_eq!(speed_ratio(Some(40.0), 0.0), None);
+    }
+
+    /// The grade boundaries by hand on a 100 km/h road, where r is the speed itself.
+    #[test]
+    fn los_thresholds_by_hand() {
+        // 40 / 60 = 66.7 % → C (50 < r ≤ 67)
+        assert_eq!(level_of_service(40.0, 60.0), Some("C"));
+        // boundaries belong to the lower grade: exactly 85 % is B, exactly 30 % is F
+        assert_eq!(level_of_service(85.0, 100.0), Some("B"));
+        assert_eq!(level_of_service(85.1, 100.0), Some("A"));
+        assert_eq!(level_of_service(50.0, 100.0), Some("D"));
+        assert_eq!(level_of_service(45.0, 100.0), Some("D"));
+        assert_eq!(level_of_service(35.0, 100.0), Some("E"));
+        assert_eq!(level_of_service(30.0, 100.0), Some("F"));
+        assert_eq!(level_of_service(0.0, 50.0), Some("F"));
+        // faster than free flow is still A
+        assert_eq!(level_of_service(70.0, 50.0), Some("A"));
+        assert_eq!(level_of_service(40.0, 0.0), None);
+        assert_eq!(level_of_service(-1.0, 50.0), None);
+        assert_eq!(level_of_service(f64::NAN, 50.0), None);
+        assert_eq!(level_of_service(40.0, f64::INFINITY), None);
     }
 
     #[test]

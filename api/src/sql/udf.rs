@@ -2,10 +2,10 @@
 //!
 //! Each is immutable and null-propagating: a null (or, for `los` and `flow_veh_h`, an
 //! out-of-domain) argument gives a null result rather than an error, so one bad row
-//! does not fail an analyst's whole query. `haversine_m` and `flow_veh_h` call the same
-//! formulas the pipeline uses (`stadtpuls_processing::geo::haversine_m`,
-//! `stadtpuls_processing::formulas::flow_veh_h`), so SQL re-bucketing agrees with the
-//! windows the pipeline wrote.
+//! does not fail an analyst's whole query. Each calls its formula in
+//! `stadtpuls_processing` (`geo::haversine_m`, `formulas::level_of_service`,
+//! `formulas::flow_veh_h`): the domain's definitions live in one place, and SQL
+//! re-bucketing agrees with the windows the pipeline wrote.
 
 use std::sync::Arc;
 
@@ -95,39 +95,8 @@ impl ScalarUDFImpl for Haversine {
     }
 }
 
-/// Level of service by travel speed, as a share of the free-flow speed (HCM 2010,
-/// urban street facilities, Exhibit 16-4; the speed-based scale the issue asks for —
-/// the German HBS grades by saturation x = q/C instead, for which we lack capacities,
-/// see `shared/docs/domain.md` §3.2):
-///
-/// ```text
-/// r = 100 · speed_kmh / free_flow_kmh
-/// A: r > 85   B: 67 < r ≤ 85   C: 50 < r ≤ 67   D: 40 < r ≤ 50   E: 30 < r ≤ 40   F: r ≤ 30
-/// ```
-///
-/// Null when either argument is null or not finite, the speed is negative or the
-/// free-flow speed is not positive. Worked case: 40 km/h on a 60 km/h road is r = 66.7 %,
-/// so `C`.
-pub fn level_of_service(speed_kmh: f64, free_flow_kmh: f64) -> Option<&'static str> {
-    if !speed_kmh.is_finite()
-        || !free_flow_kmh.is_finite()
-        || speed_kmh < 0.0
-        || free_flow_kmh <= 0.0
-    {
-        return None;
-    }
-    let ratio_pct = 100.0 * speed_kmh / free_flow_kmh;
-    Some(match ratio_pct {
-        r if r > 85.0 => "A",
-        r if r > 67.0 => "B",
-        r if r > 50.0 => "C",
-        r if r > 40.0 => "D",
-        r if r > 30.0 => "E",
-        _ => "F",
-    })
-}
-
-/// `los(speed_kmh, free_flow_kmh)` → `Utf8` `'A'`..`'F'`, see [`level_of_service`].
+/// `los(speed_kmh, free_flow_kmh)` → `Utf8` `'A'`..`'F'`: the level of service by travel
+/// speed, [`formulas::level_of_service`] (thresholds and worked case there).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct LevelOfService {
     signature: Signature,
@@ -159,7 +128,7 @@ impl ScalarUDFImpl for LevelOfService {
             datafusion::error::DataFusionError::Plan("los takes 2 arguments".into())
         })?;
         let grades: StringArray = (0..args.number_rows)
-            .map(|i| level_of_service(value(&speed, i)?, value(&free_flow, i)?))
+            .map(|i| formulas::level_of_service(value(&speed, i)?, value(&free_flow, i)?))
             .collect();
         Ok(ColumnarValue::Array(Arc::new(grades) as ArrayRef))
     }
@@ -212,29 +181,5 @@ impl ScalarUDFImpl for FlowVehH {
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(flows) as ArrayRef))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn los_thresholds_by_hand() {
-        // 40 / 60 = 66.7 % → C (50 < r ≤ 67)
-        assert_eq!(level_of_service(40.0, 60.0), Some("C"));
-        // boundaries belong to the lower grade: exactly 85 % is B, exactly 30 % is F
-        assert_eq!(level_of_service(85.0, 100.0), Some("B"));
-        assert_eq!(level_of_service(85.1, 100.0), Some("A"));
-        assert_eq!(level_of_service(50.0, 100.0), Some("D"));
-        assert_eq!(level_of_service(45.0, 100.0), Some("D"));
-        assert_eq!(level_of_service(35.0, 100.0), Some("E"));
-        assert_eq!(level_of_service(30.0, 100.0), Some("F"));
-        assert_eq!(level_of_service(0.0, 50.0), Some("F"));
-        // faster than free flow is still A
-        assert_eq!(level_of_service(70.0, 50.0), Some("A"));
-        assert_eq!(level_of_service(40.0, 0.0), None);
-        assert_eq!(level_of_service(-1.0, 50.0), None);
-        assert_eq!(level_of_service(f64::NAN, 50.0), None);
     }
 }
