@@ -5,7 +5,7 @@
 //! converted here, type by type. The history files' columns are derived exactly as the
 //! history writer derives them (`ingest/src/history/rows.rs`: the closed-window columns
 //! without `city`, plus `window_s` and `revision` after `window_end`); the end-to-end
-//! test `tests/sql_history.rs` writes with the real writer and reads with this schema.
+//! test `tests/sql_doors.rs` writes with the real writer and reads with this schema.
 //! When DataFusion moves to arrow 60 the conversion goes away.
 
 use std::sync::Arc;
