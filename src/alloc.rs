@@ -79,10 +79,11 @@ const TRIM_INTERVAL: Duration = Duration::from_secs(10);
 /// Returns the heap memory freed but still held by the allocator to the kernel, now.
 ///
 /// glibc keeps freed memory in its arenas for reuse and gives back only the top of a heap,
-/// so one burst leaves the process as large as its peak for good: a replay's closed
-/// windows freed after their checkpoint (338 MB resident with 22 MB in use after the first
-/// checkpoint of the six-hour replay in README "Memory"), or an SQL query refused at
-/// `sql.memory_limit_mib` (its hash table freed, the memory it took still resident).
+/// so one burst leaves the process as large as its peak for good: a replay's closed windows
+/// freed after their checkpoint (338 MB resident with 22 MB in use after the first
+/// checkpoint of the six-hour replay in `docs/operating.md`, "Memory"), or an SQL query
+/// refused at `sql.memory_limit_mib` (its hash table freed, the memory it took still
+/// resident).
 /// `malloc_trim` releases every whole free page in every arena (`madvise(DONTNEED)`);
 /// the pages come back zeroed on next use.
 pub fn release_free_memory() {
@@ -93,16 +94,16 @@ pub fn release_free_memory() {
     }
 }
 
-/// Starts a thread that calls [`release_free_memory`] every second while the resident
-/// set grows ([`TRIM_GROWTH`] since the last trim) and every [`TRIM_INTERVAL`] otherwise,
-/// so the resident set follows the live heap within seconds after a burst. Memory freed by
-/// one thread stays in that thread's arena, out of reach of the others: in the demo replay
-/// of README "Memory" the peak was 122–149 MB with a trim every 5 s (depending on whether
-/// one fell between the end of reading and the burst of closed windows) and 122–130 MB
-/// checking every second. A trim took 0.5–9 ms there (the longer ones returning 33 MB), holding
-/// each arena's lock meanwhile; while the resident set is steady it runs every 10 s, so
-/// pages are not handed back and faulted in again each second. `stadtpuls bench` does not
-/// start it.
+/// Starts a thread that calls [`release_free_memory`] every second while the resident set
+/// grows ([`TRIM_GROWTH`] since the last trim) and every [`TRIM_INTERVAL`] otherwise, so
+/// the resident set follows the live heap within seconds after a burst. Memory freed by one
+/// thread stays in that thread's arena, out of reach of the others: in the demo replay of
+/// `docs/operating.md` ("Memory") the peak was 122–149 MB with a trim every 5 s (depending
+/// on whether one fell between the end of reading and the burst of closed windows) and
+/// 122–130 MB checking every second. A trim took 0.5–9 ms there (the longer ones returning
+/// 33 MB), holding each arena's lock meanwhile; while the resident set is steady it runs
+/// every 10 s, so pages are not handed back and faulted in again each second.
+/// `stadtpuls bench` does not start it.
 pub fn spawn_trimmer() {
     let spawned = std::thread::Builder::new()
         .name("mem-trim".into())

@@ -122,7 +122,7 @@ impl App {
     {
         let sql = self.sql_engine()?;
         // Bursts (a replay's closed windows, an SQL query's hash table) are freed but stay
-        // resident under glibc unless handed back (README "Memory").
+        // resident under glibc unless handed back (`docs/operating.md`, "Memory").
         #[cfg(target_os = "linux")]
         crate::alloc::spawn_trimmer();
         let (stop_tx, stop_rx) = watch::channel(false);

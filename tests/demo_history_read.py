@@ -5,10 +5,10 @@ Usage: demo_history_read.py HISTORY_DIR CITY ; prints one JSON object on stdout:
   {"traffic_1m": [{"sensor_id": ..., "window_start_ms": ..., <columns>}, ...],
    "parking_1m": [{"facility_id": ..., "window_start_ms": ..., <columns>}, ...]}
 
-"Latest" keeps the highest revision per (city, entity, window_start), the upsert the README
-documents; a table without files is empty. Also prints "rows": every row of the city's
-tables, revisions included (duplicates show there). Run by tests/e2e_demo_history.rs and
-tests/e2e_history_unwritable.rs.
+"Latest" keeps the highest revision per (city, entity, window_start), the upsert
+docs/history.md documents; a table without files is empty. Also prints "rows": every row
+of the city's tables, revisions included (duplicates show there). Run by
+tests/e2e_demo_history.rs and tests/e2e_history_unwritable.rs.
 """
 
 import json

@@ -76,9 +76,9 @@ pub(crate) const DEFAULT_HISTORY_TABLES: [(HistoryStream, u64); 6] = [
 ];
 pub(crate) const DEFAULT_CHECKPOINT_DIR: &str = "state";
 pub(crate) const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
-/// ~17 MB of staged rows (~170 bytes each, shared by history and output topics; README
-/// "Memory"): a large network's 10 s of windows fits many times over, while a replay of
-/// a backlog checkpoints every 100 000 rows instead of holding them all.
+/// ~17 MB of staged rows (~170 bytes each, shared by history and output topics;
+/// `docs/operating.md`, "Memory"): a large network's 10 s of windows fits many times over,
+/// while a replay of a backlog checkpoints every 100 000 rows instead of holding them all.
 pub(crate) const DEFAULT_MAX_STAGED_ROWS: usize = 100_000;
 pub(crate) const DEFAULT_SQL_ENABLED: bool = true;
 pub(crate) const DEFAULT_SQL_MEMORY_LIMIT_MIB: usize = 512;

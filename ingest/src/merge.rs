@@ -5,8 +5,8 @@
 //! one step. Every batch costs its fixed Arrow overhead — per column a 64-byte-aligned
 //! value buffer, a validity bitmap, string offsets, the array and `Arc` headers, ~4 KB for
 //! a batch of 18 columns — for a few rows of values: replaying six hours of the nine demo
-//! cities held ~2 KB per closed row that way (~400 MB at the peak; README, "Memory"). So
-//! the pipeline merges a step's closed windows as they are emitted
+//! cities held ~2 KB per closed row that way (~400 MB at the peak; `docs/operating.md`,
+//! "Memory"). So the pipeline merges a step's closed windows as they are emitted
 //! (`pipeline/windows.rs`), and the sinks merge what they stage until a checkpoint
 //! (`history.rs`, `kafka/output.rs`): the memory of a row stays close to its values.
 //!

@@ -131,9 +131,10 @@ pub static CONSUMER_PREFETCHED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 });
 
 /// Payload bytes in librdkafka's consumer queue (its `fetchq_size`): the prefetch item of
-/// the memory model (README "Memory"), the quantity `queued.max.messages.kbytes` bounds.
-/// One queue serves every partition, and each partition's statistics report that queue,
-/// so this is their maximum, not their sum (which counted the queue once per partition).
+/// the memory model (`docs/operating.md`, "Memory"), the quantity
+/// `queued.max.messages.kbytes` bounds. One queue serves every partition, and each
+/// partition's statistics report that queue, so this is their maximum, not their sum
+/// (which counted the queue once per partition).
 pub static CONSUMER_PREFETCHED_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(
         "stadtpuls_consumer_prefetched_bytes",
@@ -351,7 +352,7 @@ pub static SINK_STAGED_ROWS: LazyLock<IntGauge> = LazyLock::new(|| {
 
 /// Bytes of the Arrow buffers behind [`SINK_STAGED_ROWS`], summed over the sinks (an upper
 /// bound: history and output topics may share a batch): the staged-rows item of the
-/// memory model (README "Memory").
+/// memory model (`docs/operating.md`, "Memory").
 pub static SINK_STAGED_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(
         "stadtpuls_sink_staged_bytes",

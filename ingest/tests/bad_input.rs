@@ -1,6 +1,6 @@
-//! Every row of the README table "Bad input and what it gets": each kind of bad input,
-//! through the whole pipeline step, gets its dead-letter reason and moves its counter by
-//! exactly one; the inputs that are not refused are accepted as the table says.
+//! Every row of the table "Bad input and what it gets" (`docs/input.md`): each kind of
+//! bad input, through the whole pipeline step, gets its dead-letter reason and moves its
+//! counter by exactly one; the inputs that are not refused are accepted as the table says.
 //!
 //! One test in its own binary, so the process-wide counters move only for these inputs.
 
@@ -462,7 +462,7 @@ fn message(topic: &str, offset: i64, payload: &str) -> RawMessage {
 }
 
 #[test]
-fn every_bad_input_of_the_readme_table_gets_its_reason_and_counter() {
+fn every_bad_input_of_the_docs_table_gets_its_reason_and_counter() {
     let cases = cases();
     assert!(cases.len() > 50);
     for case in cases {

@@ -8,7 +8,7 @@ Usage: history_read.py HISTORY_DIR TABLE... ; prints one JSON object on stdout:
 
 The summed column is `vehicles` for traffic tables and `free` for parking tables;
 "latest" keeps the highest revision per (city, entity[, lane], window_start), the upsert
-the README documents. Run by ingest/tests/history_pipeline.rs.
+docs/history.md documents. Run by ingest/tests/history_pipeline.rs.
 """
 
 import json

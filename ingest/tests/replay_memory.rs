@@ -1,7 +1,7 @@
-//! What a replay step holds: a backlog read in one batch closes many windows at once,
-//! each emitted as a batch of a few rows per window, revision and owning task. Held as
-//! they came, every such batch cost its own Arrow overhead (~4 KB for a few rows): the
-//! six-hour replay of the nine demo cities peaked at 450 MB (README "Memory"). The
+//! What a replay step holds: a backlog read in one batch closes many windows at once, each
+//! emitted as a batch of a few rows per window, revision and owning task. Held as they
+//! came, every such batch cost its own Arrow overhead (~4 KB for a few rows): the six-hour
+//! replay of the nine demo cities peaked at 450 MB (`docs/operating.md`, "Memory"). The
 //! pipeline merges them per family, revision and owning task as they are emitted. (That
 //! merging changes how rows are batched, not what they say, is what the restore and
 //! checkpoint tests show: runs cut into different steps give the same rows.)

@@ -2,7 +2,7 @@
 //! broker while every commit of the window sinks (the real Parquet history behind a one
 //! second delay) holds it up.
 //!
-//! Promised (README "Guarantees"): memory stays bounded — the sinks never hold more than
+//! Promised (`docs/guarantees.md`): memory stays bounded — the sinks never hold more than
 //! `checkpoint.max_staged_rows` plus one batch's closed windows, and backpressure reaches
 //! the consumer: while a commit is slow the runner does not read, librdkafka's prefetch
 //! queue stays at its configured bound (`queued.min.messages`,

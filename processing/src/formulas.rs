@@ -134,8 +134,8 @@ pub fn speed_ratio(space_mean_kmh: Option<f64>, free_flow_kmh: f64) -> Option<f6
 /// ```
 ///
 /// A speed-based scale because it needs only what a window and the registry hold: the
-/// German HBS grades by saturation x = q/C (team notes `shared/docs/domain.md` §3.2),
-/// and the registry has no capacities. A boundary belongs to the lower grade; a speed
+/// German HBS (FGSV 2015) grades by the saturation x = q/C, and the registry has no
+/// capacities. A boundary belongs to the lower grade; a speed
 /// above free flow is still `A`. `None` when either argument is not finite, the speed is
 /// negative or the free-flow speed is not positive (SQL's `los` gives null then).
 ///

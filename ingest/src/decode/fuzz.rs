@@ -6,7 +6,7 @@
 //! stable with shrinking and a regression file (`proptest-regressions/decode/fuzz.txt`).
 //! A CI run takes a few thousand cases in about a second; set `PROPTEST_CASES` (cases per
 //! property) for a longer run, e.g. `PROPTEST_CASES=100000 cargo test -p stadtpuls-ingest fuzz`.
-//! What each kind of bad input gets is in the README ("Bad input and what it gets").
+//! What each kind of bad input gets is in `docs/input.md` ("Bad input and what it gets").
 
 pub(crate) mod messages;
 

@@ -12,7 +12,7 @@
 //! Refusing the second partition's events instead would not make the results
 //! deterministic — which partition feeds a zone first depends on how the partitions
 //! interleave — and would drop correct observations because of a keying mistake; the data
-//! is kept and the condition is documented (README, "Conditions").
+//! is kept and the condition is documented (`docs/guarantees.md`, "Conditions").
 
 use std::collections::HashMap;
 use std::sync::Arc;

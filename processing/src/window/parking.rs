@@ -196,8 +196,8 @@ impl ParkingOperator {
         let status = batch.status_codes();
         let n = rb.num_rows();
         // A facility already fed by another partition (spots of one zone keyed by spot
-        // id, say) is reported, not refused: see `Owners::conflicts` and the README's
-        // "Conditions".
+        // id, say) is reported, not refused: see `Owners::conflicts` and
+        // `docs/guarantees.md`, "Conditions".
         let facilities = &self.facilities;
         let conflicts = self.owners.conflicts(facility_keys, source, |key| {
             facilities

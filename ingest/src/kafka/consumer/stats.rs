@@ -1,5 +1,5 @@
 //! What librdkafka's consumer statistics say about its read-ahead (the prefetch item of
-//! README "Memory").
+//! `docs/operating.md`, "Memory").
 
 use rdkafka::Statistics;
 use rdkafka::statistics::Partition;
