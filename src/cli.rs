@@ -9,6 +9,8 @@ mod produce;
 mod run;
 mod sql;
 
+use std::ffi::OsStr;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -18,7 +20,8 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(name = "stadtpuls", version, about, long_about = None)]
 pub struct Cli {
-    /// Log format on stderr (level via RUST_LOG, default info).
+    /// Log format on stderr (level via RUST_LOG, default info). Text is coloured only on
+    /// a terminal, and not when NO_COLOR is set.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "STADTPULS_LOG_FORMAT")]
     pub log_format: LogFormat,
     /// What to do.
@@ -107,11 +110,42 @@ impl Command {
 /// Installs the tracing subscriber.
 pub fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = matches!(format, LogFormat::Text)
+        && colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Whether log lines get ANSI colours: only on a terminal (escape codes in a file, a
+/// pipe or journald are noise to grep and log shippers), and not when `NO_COLOR` is set
+/// to anything but the empty string (<https://no-color.org>).
+fn colour(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(OsStr::is_empty)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(
+            colour(true, Some(OsStr::new(""))),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(!colour(false, None), "a file or pipe");
     }
 }

@@ -9,6 +9,10 @@
 //!   messages around it close.
 //! - A dead-letter topic that does not exist is created at start-up: without it every
 //!   dead-letter write failed and ingest stalled at the first refused message.
+//! - A `late` dead letter names the windows that dropped the observation
+//!   (`stadtpuls.late_windows`, issue #12): before, an event too late for its 1-minute
+//!   window but counted in the coarser ones was dead-lettered as plain `late`, and whoever
+//!   re-processed it counted it twice there.
 
 mod common;
 
@@ -33,7 +37,20 @@ const POISON_BYTES: usize = 1_000_000;
 /// The default `kafka.deadletter_max_bytes`.
 const DEADLETTER_MAX_BYTES: usize = 256 * 1024;
 
-fn write_config(dir: &Path, run: &str, city: &str, deadletter: &str, port: u16) -> PathBuf {
+/// The `[windows]` section of most tests here: 1-minute windows, no lateness allowed.
+const ONE_MINUTE: &str = r#"sizes = ["1m"]
+out_of_orderness = "30s"
+idle_timeout = "1h"
+allowed_lateness = "0s""#;
+
+fn write_config(
+    dir: &Path,
+    run: &str,
+    city: &str,
+    deadletter: &str,
+    port: u16,
+    windows: &str,
+) -> PathBuf {
     let csv = "id,kind,name,lat,lon,lanes,capacity,free_flow_kmh,facility_id\n\
         s1,traffic,Ring,48.40,9.99,1,,50,\n";
     std::fs::write(dir.join("city.csv"), csv).expect("write registry");
@@ -48,10 +65,7 @@ batch_max_wait = "50ms"
 [kafka.librdkafka]
 "topic.metadata.refresh.interval.ms" = "1000"
 [windows]
-sizes = ["1m"]
-out_of_orderness = "30s"
-idle_timeout = "1h"
-allowed_lateness = "0s"
+{windows}
 [api]
 bind = "127.0.0.1:{port}"
 [history]
@@ -130,11 +144,23 @@ async fn send(producer: &FutureProducer, topic: &str, payloads: &[String]) -> Ve
 
 /// The 1-minute window of `s1` starting at `start`, once the API has it.
 async fn window(client: &reqwest::Client, base: &str, city: &str, start: i64) -> Value {
-    let url = format!("{base}/v1/cities/{city}/traffic/s1?window=1m");
+    window_of(client, base, city, "1m", start).await
+}
+
+/// The window of family `family` (`15m`, `2m/1m`) of `s1` starting at `start`, once the
+/// API has it.
+async fn window_of(
+    client: &reqwest::Client,
+    base: &str,
+    city: &str,
+    family: &str,
+    start: i64,
+) -> Value {
+    let url = format!("{base}/v1/cities/{city}/traffic/s1?window={family}");
     let start = stadtpuls_processing::time::to_rfc3339(start);
     eventually(
         Duration::from_secs(60),
-        &format!("window {start}"),
+        &format!("window {family} {start}"),
         || async {
             let (status, body) = get(client, &url).await;
             let body: Value = serde_json::from_str(&body).ok().filter(|_| status == 200)?;
@@ -177,7 +203,7 @@ async fn a_million_byte_poison_message_is_cut_and_ingest_goes_on() {
     let deadletter = format!("deadletter-dl-{run}");
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
-    let config = write_config(dir.path(), &run, &city, &deadletter, port);
+    let config = write_config(dir.path(), &run, &city, &deadletter, port, ONE_MINUTE);
     let kafka = KafkaConfig {
         brokers: common::brokers(),
         ..KafkaConfig::default()
@@ -293,7 +319,7 @@ async fn a_missing_dead_letter_topic_is_created_at_start() {
     let deadletter = format!("deadletter-missing-{run}");
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
-    let config = write_config(dir.path(), &run, &city, &deadletter, port);
+    let config = write_config(dir.path(), &run, &city, &deadletter, port, ONE_MINUTE);
     let kafka = KafkaConfig {
         brokers: common::brokers(),
         ..KafkaConfig::default()
@@ -347,6 +373,112 @@ async fn a_missing_dead_letter_topic_is_created_at_start() {
         Some(offsets[1].to_string())
     );
     assert_eq!(header_text(&letter, header::TRUNCATED), None);
+
+    let status = app.terminate();
+    assert!(status.success(), "clean exit on SIGTERM, got {status:?}");
+}
+
+/// Issue #12: an event too late for its 1-minute window and for the older of its two
+/// hopping 2m/1m windows, but counted in the newer one and in its 15-minute window, is
+/// dead-lettered with exactly the two windows that dropped it; the API shows it in the
+/// others and not in these, and the counters agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_letter_names_the_windows_that_dropped_it() {
+    let _broker = ensure_broker();
+    let run = run_id();
+    let city = format!("dll-{run}");
+    let topic = format!("sensors.{city}.traffic");
+    let deadletter = format!("deadletter-late-{run}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let windows = r#"sizes = ["1m", "15m"]
+hopping = ["2m/1m"]
+out_of_orderness = "30s"
+idle_timeout = "1h"
+allowed_lateness = "0s""#;
+    let config = write_config(dir.path(), &run, &city, &deadletter, port, windows);
+    let kafka = KafkaConfig {
+        brokers: common::brokers(),
+        ..KafkaConfig::default()
+    };
+    ensure_topics(&kafka, &[topic.clone(), deadletter.clone()], 1)
+        .await
+        .expect("create topics");
+    let producer = producer();
+    let t0 = start_time();
+    let config_arg = config.display().to_string();
+    let app = Stadtpuls::start(
+        &["run", "--config", &config_arg],
+        port,
+        &dir.path().join("stadtpuls.log"),
+    );
+    let client = reqwest::Client::new();
+    eventually(Duration::from_secs(60), "readyz", || async {
+        (get(&client, &format!("{}/readyz", app.base)).await.0 == 200).then_some(())
+    })
+    .await;
+
+    // After t0+2m the partition's watermark is t0+90s: the late event (t0+45s, 10
+    // vehicles) is past (t0, t0+1m] and the hopping (t0−1m, t0+1m], not past the hopping
+    // (t0, t0+2m] nor (t0, t0+15m]. Then steps (within max_clock_jump) close them all.
+    let late = obs(&city, t0 + 45_000, 30, 10);
+    let offsets = send(
+        &producer,
+        &topic,
+        &[
+            obs(&city, t0 + 30_000, 30, 1),
+            obs(&city, t0 + 2 * MIN, 60, 2),
+            late.clone(),
+            obs(&city, t0 + 8 * MIN, 60, 4),
+            obs(&city, t0 + 16 * MIN, 60, 8),
+        ],
+    )
+    .await;
+
+    let reader = dead_letter_reader(&run, &deadletter);
+    let letter = tokio::time::timeout(Duration::from_secs(30), reader.recv())
+        .await
+        .expect("the dead letter within 30 s")
+        .expect("receive");
+    let h = |name: &str| header_text(&letter, name);
+    assert_eq!(h(header::REASON).as_deref(), Some("late"));
+    assert_eq!(h(header::OFFSET), Some(offsets[2].to_string()));
+    let iso = stadtpuls_processing::time::to_rfc3339_seconds;
+    assert_eq!(
+        h(header::LATE_WINDOWS),
+        Some(format!("{}/1m,{}/2m/1m", iso(t0), iso(t0 - MIN))),
+        "the windows that dropped it, and only those"
+    );
+    assert_eq!(letter.payload(), Some(late.as_bytes()));
+
+    // What counted it and what did not, as the API serves it.
+    let base = &app.base;
+    let vehicles = |w: Value| w["vehicles"].as_u64();
+    let fifteen = window_of(&client, base, &city, "15m", t0).await;
+    assert_eq!(vehicles(fifteen), Some(1 + 2 + 10 + 4), "15m counted it");
+    let newer_hop = window_of(&client, base, &city, "2m/1m", t0).await;
+    assert_eq!(
+        vehicles(newer_hop),
+        Some(1 + 2 + 10),
+        "(t0, t0+2m] counted it"
+    );
+    let older_hop = window_of(&client, base, &city, "2m/1m", t0 - MIN).await;
+    assert_eq!(vehicles(older_hop), Some(1), "(t0−1m, t0+1m] dropped it");
+    let minute = window_of(&client, base, &city, "1m", t0).await;
+    assert_eq!(vehicles(minute), Some(1), "(t0, t0+1m] dropped it");
+
+    // Counted once as refused, and per family it missed.
+    let (_, metrics) = get(&client, &format!("{base}/metrics")).await;
+    for line in [
+        format!(
+            r#"stadtpuls_events_rejected_total{{city="{city}",kind="traffic",reason="late"}} 1"#
+        ),
+        r#"stadtpuls_events_late_total{kind="traffic",window="1m"} 1"#.to_owned(),
+        r#"stadtpuls_events_late_total{kind="traffic",window="2m/1m"} 1"#.to_owned(),
+    ] {
+        assert!(metrics.contains(&line), "missing {line}");
+    }
+    assert!(!metrics.contains(r#"stadtpuls_events_late_total{kind="traffic",window="15m"}"#));
 
     let status = app.terminate();
     assert!(status.success(), "clean exit on SIGTERM, got {status:?}");

@@ -1,5 +1,6 @@
-//! `stadtpuls sql` and `stadtpuls key hash` as a user runs them: output formats, files,
-//! refusals with a non-zero exit, and key hashes that match `sha256sum`.
+//! `stadtpuls sql`, `stadtpuls key hash` and `stadtpuls config check` as a user runs
+//! them: output formats, files, refusals with a non-zero exit, key hashes that match
+//! `sha256sum`, and every config problem in one run.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -117,4 +118,38 @@ fn key_hash_prints_the_sha256_of_the_key() {
         String::from_utf8_lossy(&output.stdout),
         "3bbcc1e0b21c3024c53c7797c765781baba5db91aa6946c6b0e733aa43c7a02f\n"
     );
+}
+
+/// Issue #12: `config check` on a file with value errors and broken registries and zone
+/// files prints every problem, one per line naming file and key, then the count (before:
+/// the file's two, and a CSV header lacking a column repeated on every row).
+#[test]
+fn config_check_prints_every_problem_of_every_file() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/tests/fixtures/invalid/all_at_once.toml"
+    );
+    let out = stadtpuls()
+        .args(["config", "check", fixture])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).expect("utf-8");
+    let problems: Vec<&str> = stderr.lines().filter(|l| l.contains(": `")).collect();
+    assert_eq!(problems.len(), 26, "{stderr}");
+    for (file, key) in [
+        ("all_at_once.toml", "cities[0].timezone"),
+        ("bad.csv", "row 12: lat"),
+        ("bad.geojson", "features[9].properties.id"),
+        ("no_facility_column.csv", "row 6: facility_id"),
+    ] {
+        let wanted = format!("{file}: `{key}`: ");
+        assert!(stderr.contains(&wanted), "no {wanted} in:\n{stderr}");
+    }
+    let header: Vec<&&str> = problems
+        .iter()
+        .filter(|l| l.contains("no_facility_column.csv: `header`: missing column `facility_id`"))
+        .collect();
+    assert_eq!(header.len(), 1, "{stderr}");
+    assert!(stderr.contains("26 problem(s) in"), "{stderr}");
 }

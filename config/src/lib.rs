@@ -40,8 +40,11 @@
 //!   (of [`SiteClass`]es) and [`CityConfig`]
 //! - [`CityRegistry`] of [`SensorSpec`]s
 //! - [`CityZones`] of [`ZoneSpec`]s (districts and parking zones)
+//! - [`CheckedConfig`]: [`Config::check`] reads the registries and zone files even when
+//!   the file has problems, for `stadtpuls config check`
 //! - [`ConfigError`] / [`ConfigErrors`]
 
+mod check;
 mod demo;
 mod document;
 mod env;
@@ -56,6 +59,7 @@ mod zones;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+pub use check::CheckedConfig;
 pub use demo::{DEMO_ORIGIN, DEMO_SQL_KEY, DEMO_SQL_ULM_KEY, DEMO_TOML};
 pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
@@ -181,14 +185,28 @@ fn build(
     resolve: &Resolve<'_>,
 ) -> Result<Config> {
     let mut errors = Errors::default();
-    let parsed = document::parse(text, origin, &mut errors);
+    let config = build_checked(text, origin, env, resolve, &mut errors);
+    match config {
+        Some(config) => errors.finish(config),
+        None => Err(ConfigErrors(errors.into_vec())),
+    }
+}
+
+/// [`build`] with the problems left in `errors`: the config as far as it could be
+/// built (meaningful only without errors; cities keep their registry and zone files
+/// whatever else is wrong with them, see `validate::cities`), `None` when the TOML
+/// itself does not parse.
+fn build_checked(
+    text: &str,
+    origin: &Path,
+    env: &HashMap<String, String>,
+    resolve: &Resolve<'_>,
+    errors: &mut Errors,
+) -> Option<Config> {
+    let parsed = document::parse(text, origin, errors);
     let file_parsed = parsed.is_some();
     // Environment problems are worth reporting even when the file does not parse.
     let mut raw = parsed.unwrap_or_default();
-    let overrides = env::apply(&mut raw, env, &mut errors);
-    if !file_parsed {
-        return Err(ConfigErrors(errors.into_vec()));
-    }
-    let config = validate::validate(raw, origin, &overrides, resolve, &mut errors);
-    errors.finish(config)
+    let overrides = env::apply(&mut raw, env, errors);
+    file_parsed.then(|| validate::validate(raw, origin, &overrides, resolve, errors))
 }

@@ -488,11 +488,14 @@ fn cities(ctx: &mut Ctx<'_>, raw: Vec<Option<RawCity>>, resolve: &Resolve<'_>) -
             );
             ctx.error(&format!("{base}.timezone"), message);
         }
+        let mut centre_ok = true;
         if let Err(message) = fields::check_lat(city.lat) {
             ctx.error(&format!("{base}.lat"), message);
+            centre_ok = false;
         }
         if let Err(message) = fields::check_lon(city.lon) {
             ctx.error(&format!("{base}.lon"), message);
+            centre_ok = false;
         }
         let registry = (resolve.registry)(&city.registry);
         if let Err(message) = &registry {
@@ -503,13 +506,22 @@ fn cities(ctx: &mut Ctx<'_>, raw: Vec<Option<RawCity>>, resolve: &Resolve<'_>) -
             ctx.error(&format!("{base}.zones"), message.clone());
         }
         let share = sql::share(ctx, &base, city.share.as_deref());
-        if let (Ok(timezone), Ok(registry), Ok(zones)) = (timezone, registry, zones) {
+        // A city with other problems is kept (the config is refused anyway), so that
+        // `config check` still reads its registry and zone file: a placeholder timezone,
+        // and a centre of NaN when it is out of range — no distance from it exceeds a
+        // limit, so the files' distance checks stay quiet instead of failing every row.
+        if let (Ok(registry), Ok(zones)) = (registry, zones) {
+            let (lat, lon) = if centre_ok {
+                (city.lat, city.lon)
+            } else {
+                (f64::NAN, f64::NAN)
+            };
             cities.push(CityConfig {
                 id: city.id,
                 name: city.name,
-                timezone,
-                lat: city.lat,
-                lon: city.lon,
+                timezone: timezone.unwrap_or(chrono_tz::UTC),
+                lat,
+                lon,
                 registry,
                 zones,
                 share,

@@ -36,11 +36,10 @@ fn expected_keys(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Loads the config, then its registries, then its zones, returning the first failure.
+/// Checks the config with its registries and zones as `stadtpuls config check` does:
+/// every problem of every file at once.
 fn load_all(path: &Path) -> Result<(), ConfigErrors> {
-    let config = Config::load(path, &HashMap::new())?;
-    config.load_registries()?;
-    config.load_zones().map(|_| ())
+    Config::check(path, &HashMap::new()).map(|_| ())
 }
 
 #[test]
@@ -173,4 +172,47 @@ fn syntax_error_has_line_and_column() {
             .any(|error| error.message.contains("(line 3, column")),
         "{errors}"
     );
+}
+
+/// Issue #12: one check reports the file's value errors and every problem of every
+/// registry and zone file (before: the first file problem alone, 1 of all), and a CSV
+/// header lacking a column once, not once per row.
+#[test]
+fn every_problem_of_every_file_is_reported_at_once() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid/all_at_once.toml");
+    let errors = match Config::check(&path, &HashMap::new()) {
+        Ok(_) => panic!("all_at_once.toml must fail"),
+        Err(errors) => errors,
+    };
+    let in_file = |name: &str| errors.iter().filter(|e| e.file.ends_with(name)).count();
+    assert_eq!(in_file("all_at_once.toml"), 2, "{errors}");
+    assert_eq!(in_file("bad.csv"), 11, "every row of bad.csv:\n{errors}");
+    assert_eq!(
+        in_file("bad.geojson"),
+        10,
+        "every feature of bad.geojson:\n{errors}"
+    );
+    assert_eq!(in_file("no_facility_column.csv"), 3, "{errors}");
+    let header: Vec<&str> = errors
+        .iter()
+        .filter(|e| e.file.ends_with("no_facility_column.csv") && e.key == "header")
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "missing column `facility_id`: rows 2–6 have 9 fields, the header names 8 \
+          (add it to the header; the rows were checked as if it were there)"
+        ]
+    );
+    assert!(
+        !errors.to_string().contains("but the header has"),
+        "no per-row repetition:\n{errors}"
+    );
+    // the run path still stops at the file's own problems
+    let loaded = Config::load(&path, &HashMap::new())
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(loaded.len(), 2, "{loaded}");
 }

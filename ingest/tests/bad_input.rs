@@ -74,7 +74,9 @@ enum Outcome {
     /// One dead letter with this reason, counted in
     /// `stadtpuls_events_rejected_total{city, kind, reason}`.
     Refused(RejectReason, &'static str),
-    /// Dead-lettered as `late`, counted in `stadtpuls_events_late_total{kind, window}`.
+    /// Dead-lettered as `late` naming its 1-minute window, counted in
+    /// `stadtpuls_events_late_total{kind, window}` and
+    /// `stadtpuls_events_rejected_total{city, kind, reason="late"}` (city `ulm`).
     Late,
     /// Accepted rows, no dead letter.
     Accepted(usize),
@@ -482,6 +484,8 @@ fn every_bad_input_of_the_docs_table_gets_its_reason_and_counter() {
         };
         let late = || EVENTS_LATE.with_label_values(&[kind, "1m"]).get();
         let late_accepted = || EVENTS_LATE_ACCEPTED.with_label_values(&[kind, "1m"]).get();
+        let late_refused = || rejected("ulm", RejectReason::Late);
+        let late_refused_before = late_refused();
         let counters_before = match &case.outcome {
             Outcome::Refused(reason, city) => rejected(city, *reason),
             Outcome::Late => late(),
@@ -520,6 +524,10 @@ fn every_bad_input_of_the_docs_table_gets_its_reason_and_counter() {
             Outcome::Late => {
                 assert_eq!(letters, vec![(RejectReason::Late, None)], "{what}");
                 assert_eq!(late(), counters_before + 1, "{what}: counter");
+                assert_eq!(late_refused(), late_refused_before + 1, "{what}: rejected");
+                let window = out.dead_letters[0].late_windows.clone();
+                assert_eq!(window.len(), 1, "{what}: {window:?}");
+                assert!(window[0].ends_with("Z/1m"), "{what}: {window:?}");
             }
             Outcome::AcceptedLate => {
                 assert!(letters.is_empty(), "{what}: {letters:?}");

@@ -42,6 +42,7 @@ fn letter(topic: &str, offset: i64, payload: usize) -> DeadLetter {
         original_bytes: None,
         key: Some(Bytes::from_static(b"s1")),
         payload: Bytes::from(vec![b'['; payload]),
+        late_windows: Vec::new(),
     }
 }
 

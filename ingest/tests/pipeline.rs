@@ -3,14 +3,18 @@
 
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt64Type;
+
 use stadtpuls_ingest::pipeline::{
     DeadLetter, Limits, Pipeline, PipelineOptions, RawMessage, StepOutput,
 };
 use stadtpuls_processing::RejectReason;
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::live::LiveState;
+use stadtpuls_processing::time::to_rfc3339_seconds;
 use stadtpuls_processing::window::parking::ParkingSpec;
-use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
+use stadtpuls_processing::window::{ClosedWindows, TimestampSemantics, WindowSpec};
 
 const T0: i64 = 1_795_478_400_000;
 const NOW: i64 = T0 + 3_600_000;
@@ -115,18 +119,25 @@ fn bad_messages_are_dead_lettered_and_their_neighbours_go_on() {
 fn late_rows_are_dead_lettered_with_their_message() {
     let mut p = pipeline(UnknownSensors::Reject, true, 1 << 20);
     let topic = "sensors.ulm.traffic";
-    p.process(
-        &[
-            message(topic, 0, traffic("s1", T0 + 60_000, 1)),
-            message(topic, 1, traffic("s1", T0 + 300_000, 1)),
-        ],
-        NOW,
-    )
-    .expect("process");
+    let first = p
+        .process(
+            &[
+                message(topic, 0, traffic("s1", T0 + 60_000, 1)),
+                message(topic, 1, traffic("s1", T0 + 180_000, 1)),
+                message(topic, 2, traffic("s1", T0 + 300_000, 1)),
+            ],
+            NOW,
+        )
+        .expect("process");
+    assert_eq!(
+        reasons(&first.dead_letters),
+        vec![],
+        "steps within max_clock_jump"
+    );
     // watermark T0+270s: the first minute closed and the default lateness here is 0
     let late = message(
         topic,
-        2,
+        3,
         format!(
             "[{},{}]",
             traffic("s2", T0 + 280_000, 1),
@@ -137,13 +148,49 @@ fn late_rows_are_dead_lettered_with_their_message() {
     assert_eq!(out.late, 1);
     assert_eq!(
         reasons(&out.dead_letters),
-        vec![(RejectReason::Late, 2, None)]
+        vec![(RejectReason::Late, 3, None)]
     );
     assert!(
         out.dead_letters[0].detail.contains("1m"),
         "{}",
         out.dead_letters[0].detail
     );
+    // Issue #12: the letter names the one window that dropped the row; the 15-minute
+    // window, not named, counted it (all five vehicles), the first minute only s1's.
+    assert_eq!(
+        out.dead_letters[0].late_windows,
+        vec![format!("{}/1m", to_rfc3339_seconds(T0))]
+    );
+    let last = p.finish().expect("finish");
+    let emitted: Vec<&ClosedWindows> = [&first, &out, &last]
+        .iter()
+        .flat_map(|o| &o.traffic)
+        .collect();
+    assert_eq!(vehicles(&emitted, 60, T0), 1);
+    assert_eq!(vehicles(&emitted, 900, T0), 5);
+    // every row here is a lane-1 report: its lane windows dropped and counted it alike
+    let lanes: Vec<&ClosedWindows> = [&first, &out, &last]
+        .iter()
+        .flat_map(|o| &o.traffic_lanes)
+        .collect();
+    assert_eq!(vehicles(&lanes, 60, T0), 1);
+    assert_eq!(vehicles(&lanes, 900, T0), 5);
+}
+
+/// Vehicles of every row emitted for the window of `window_s` starting at `start`.
+fn vehicles(emitted: &[&ClosedWindows], window_s: u32, start: i64) -> u64 {
+    emitted
+        .iter()
+        .filter(|c| c.window_s == window_s && c.window_start == start)
+        .map(|c| {
+            let column = c.batch.column_by_name("vehicles").expect("vehicles");
+            column
+                .as_primitive::<UInt64Type>()
+                .iter()
+                .flatten()
+                .sum::<u64>()
+        })
+        .sum()
 }
 
 #[test]

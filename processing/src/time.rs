@@ -76,6 +76,16 @@ pub fn to_rfc3339(ts: EventTime) -> String {
     }
 }
 
+/// Formats a window start as RFC 3339 in UTC, without a fraction for whole seconds (window
+/// starts always are): the form of output topic keys and of the windows a `late` dead
+/// letter names, so the two can be matched as text.
+pub fn to_rfc3339_seconds(ts: EventTime) -> String {
+    match chrono::DateTime::from_timestamp_millis(ts) {
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        None => ts.to_string(),
+    }
+}
+
 /// Parses an RFC 3339 timestamp (any offset) into UTC epoch milliseconds.
 pub fn parse_rfc3339(text: &str) -> Option<EventTime> {
     chrono::DateTime::parse_from_rfc3339(text)

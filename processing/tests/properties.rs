@@ -165,12 +165,21 @@ fn step_both(
                 .iter()
                 .map(|(_, n)| *n)
                 .collect();
+            // every window each row was dropped from, as (row, shape, start)
+            let mut dropped_windows: Vec<(u32, usize, i64)> = Vec::new();
+            for late in &stats.late_rows {
+                for window in &late.dropped {
+                    let shape = spec_shapes.iter().position(|s| *s == window.shape);
+                    dropped_windows.push((late.row, shape.unwrap_or(usize::MAX), window.start));
+                }
+            }
+            dropped_windows.sort_unstable();
             let report = format!("engine {stats:?}\nreference {verdict:?}");
             if stats.rows != rows.len()
                 || shapes != spec_shapes
                 || dropped != verdict.dropped
                 || updated != verdict.updated_late
-                || stats.dropped_rows != verdict.dropped_rows
+                || dropped_windows != verdict.dropped_windows
             {
                 return Err(format!("batch statistics differ:\n{report}"));
             }

@@ -3,29 +3,22 @@
 use std::path::Path;
 
 use anyhow::bail;
-use stadtpuls_config::{Config, InstanceId, env_from_process};
+use stadtpuls_config::{CheckedConfig, Config, InstanceId, env_from_process};
 
 /// Loads, validates and summarises a config file, its registries and zone files.
 pub fn run(file: &Path) -> anyhow::Result<()> {
     let env = env_from_process();
-    let checked = Config::load(file, &env).and_then(|config| {
-        // Both are checked even when one fails, so every problem is reported at once.
-        let registries = config.load_registries();
-        let zones = config.load_zones();
-        match (registries, zones) {
-            (Ok(registries), Ok(zones)) => Ok((config, registries, zones)),
-            (Err(mut errors), Err(more)) => {
-                errors.0.extend(more);
-                Err(errors)
-            }
-            (Err(errors), Ok(_)) | (Ok(_), Err(errors)) => Err(errors),
-        }
-    });
-    let (config, registries, zones) = match checked {
-        Ok(ok) => ok,
+    // Registries and zone files are read even when the config has problems, so every
+    // problem is reported at once.
+    let CheckedConfig {
+        config,
+        registries,
+        zones,
+    } = match Config::check(file, &env) {
+        Ok(checked) => checked,
         Err(errors) => {
             eprintln!("{errors}");
-            bail!("{} problem(s) in {}", errors.0.len(), file.display());
+            bail!("{} problem(s) in {}", errors.len(), file.display());
         }
     };
     println!("{}: ok", file.display());

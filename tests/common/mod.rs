@@ -52,6 +52,8 @@ impl Stadtpuls {
         let child = Command::new(env!("CARGO_BIN_EXE_stadtpuls"))
             .args(args)
             .env("RUST_LOG", "info,stadtpuls_ingest=debug")
+            // Colours must stay off because stderr is a file, not because of NO_COLOR.
+            .env_remove("NO_COLOR")
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -63,12 +65,26 @@ impl Stadtpuls {
         }
     }
 
-    /// Sends SIGTERM and returns the exit status.
+    /// Sends SIGTERM and returns the exit status, after checking that the log (a file,
+    /// not a terminal) carries no ANSI escape codes (issue #12: it did).
     pub fn terminate(self) -> std::process::ExitStatus {
-        match self.terminate_within(Duration::from_secs(30)) {
+        let log = self.log.clone();
+        let status = match self.terminate_within(Duration::from_secs(30)) {
             (Some(status), _) => status,
             (None, _) => panic!("stadtpuls did not exit within 30 s of SIGTERM"),
+        };
+        let text = std::fs::read(&log).unwrap_or_default();
+        let escape = text.iter().position(|&byte| byte == 0x1b);
+        if let Some(at) = escape {
+            let line =
+                String::from_utf8_lossy(&text[at.saturating_sub(80)..text.len().min(at + 80)])
+                    .into_owned();
+            panic!(
+                "an ANSI escape code in {} (stderr is a file): {line:?}",
+                log.display()
+            );
         }
+        status
     }
 
     /// Sends SIGTERM and waits up to `wait` for the exit: the status (`None` if still

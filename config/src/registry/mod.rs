@@ -1,9 +1,10 @@
 //! Sensor registries: the static list of sensors of each city, from CSV or GeoJSON.
 //!
-//! Reading is in `read.rs` (text → loosely typed rows), the rules in `check.rs`
-//! (rows → [`SensorSpec`]s).
+//! Reading is in `read.rs` (text → loosely typed rows; a CSV header lacking columns in
+//! `missing_columns.rs`), the rules in `check.rs` (rows → [`SensorSpec`]s).
 
 mod check;
+mod missing_columns;
 mod read;
 
 use std::borrow::Cow;

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use geojson::{FeatureCollection, GeometryValue};
 use serde_json::Value;
 
+use super::missing_columns;
 use crate::error::{Errors, FILE_KEY};
 
 /// Column / property names, in CSV header order.
@@ -129,6 +130,7 @@ pub(crate) fn csv_rows(text: &str, file: &Path, errors: &mut Errors) -> Option<V
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
+        .flexible(true)
         .from_reader(text.as_bytes());
     let header: Vec<String> = match reader.headers() {
         Ok(header) => header.iter().map(str::to_owned).collect(),
@@ -144,16 +146,15 @@ pub(crate) fn csv_rows(text: &str, file: &Path, errors: &mut Errors) -> Option<V
     if !check_header(&header, file, errors) {
         return None;
     }
+    // Read flexibly and compare field counts here: a header lacking a column is
+    // reported once (`missing_columns.rs`), not as a ragged row on every line.
+    let mut records: Vec<(u64, Vec<String>)> = Vec::new();
     let mut rows = Vec::new();
     for record in reader.records() {
         match record {
             Ok(record) => {
                 let line = record.position().map_or(0, csv::Position::line);
-                let mut row = RawSensor::new(RowLocation::Row(line));
-                for (column, cell) in header.iter().zip(record.iter()) {
-                    row.set(column, cell);
-                }
-                rows.push(row);
+                records.push((line, record.iter().map(str::to_owned).collect()));
             }
             Err(error) => match error.position() {
                 Some(position) => {
@@ -165,16 +166,44 @@ pub(crate) fn csv_rows(text: &str, file: &Path, errors: &mut Errors) -> Option<V
             },
         }
     }
+    let missing = missing_columns::find(&header, &records);
+    if let Some(missing) = &missing {
+        errors.push(file, "header", missing.message.clone());
+    }
+    for (line, cells) in records {
+        let mut row = RawSensor::new(RowLocation::Row(line));
+        let columns = if cells.len() == header.len() {
+            &header
+        } else if let Some(missing) = missing.as_ref().filter(|m| m.fields == cells.len()) {
+            // Reported once above: checked with the named columns, else left out.
+            match &missing.fitted {
+                Some(fitted) => fitted,
+                None => continue,
+            }
+        } else {
+            let message = format!(
+                "has {} fields, but the header has {}",
+                cells.len(),
+                header.len()
+            );
+            row.problem(WHOLE_ROW, message);
+            rows.push(row);
+            continue;
+        };
+        for (column, cell) in columns.iter().zip(&cells) {
+            row.set(column, cell);
+        }
+        rows.push(row);
+    }
+    rows.sort_by_key(|row| match row.location {
+        RowLocation::Row(line) => line,
+        RowLocation::Feature(index) => index as u64,
+    });
     Some(rows)
 }
 
 fn csv_message(error: &csv::Error) -> String {
     match error.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => {
-            format!("has {len} fields, but the header has {expected_len}")
-        }
         csv::ErrorKind::Utf8 { .. } => "is not valid utf-8".to_owned(),
         _ => format!("cannot read: {error}"),
     }

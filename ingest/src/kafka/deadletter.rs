@@ -32,6 +32,10 @@ pub mod header {
     pub const OFFSET: &str = "stadtpuls.source.offset";
     /// Index of the refused element in a JSON array message.
     pub const INDEX: &str = "stadtpuls.source.index";
+    /// Reason `late` only: the windows the message's observations were dropped from,
+    /// comma-separated `start/family` (`2026-11-24T08:00:00Z/1m`); their other windows
+    /// counted them, so a re-processor adds them to these windows alone.
+    pub const LATE_WINDOWS: &str = "stadtpuls.late_windows";
     /// `true` when the payload (or the key) was cut: an oversized message, or a letter
     /// larger than `kafka.deadletter_max_bytes`.
     pub const TRUNCATED: &str = "stadtpuls.truncated";

@@ -92,5 +92,6 @@ fn letter(message: &RawMessage, jump: &ClockJump, max_jump_s: i64) -> DeadLetter
         original_bytes: None,
         key: message.key.clone(),
         payload: message.payload.clone(),
+        late_windows: Vec::new(),
     }
 }

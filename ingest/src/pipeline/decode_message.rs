@@ -91,6 +91,7 @@ impl Pipeline {
                 original_bytes,
                 key: message.key.clone(),
                 payload: Bytes::from(r.payload),
+                late_windows: Vec::new(),
             });
         }
     }

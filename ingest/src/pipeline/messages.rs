@@ -48,6 +48,11 @@ pub struct DeadLetter {
     pub key: Option<Bytes>,
     /// The refused bytes (the element, for arrays).
     pub payload: Bytes,
+    /// For reason `late`: the windows (`start/family`, see
+    /// [`DroppedWindow::key`](stadtpuls_processing::window::DroppedWindow::key)) the
+    /// message's observations were dropped from; the observations' other windows counted
+    /// them. Empty for every other reason.
+    pub late_windows: Vec<String>,
 }
 
 /// What a step produced.
@@ -63,7 +68,7 @@ pub struct StepOutput {
     pub parking: Vec<ClosedWindows>,
     /// Observations accepted.
     pub accepted: usize,
-    /// Observations late for the smallest window.
+    /// Observations dropped as too late from at least one window (dead-lettered as `late`).
     pub late: u64,
     /// Observations refused as `clock_jump` (their messages' dead letters are one per
     /// message, as for `late`).

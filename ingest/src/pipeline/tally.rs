@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use stadtpuls_processing::RejectReason;
 use stadtpuls_processing::catalog::CityKey;
 use stadtpuls_processing::time::{MS_PER_S, ProcessingTime};
-use stadtpuls_processing::window::{ProcessStats, WindowShape, window_family_label};
+use stadtpuls_processing::window::{DroppedWindow, ProcessStats, WindowShape};
 
 use super::{DeadLetter, Pipeline, RawMessage, StepOutput};
 use crate::decode::StreamKind;
@@ -57,12 +57,12 @@ impl Pipeline {
         }
         for ((kind, shape), n) in counts.late {
             metrics::EVENTS_LATE
-                .with_label_values(&[kind.as_str(), &shape_label(shape)])
+                .with_label_values(&[kind.as_str(), &shape.label()])
                 .inc_by(n);
         }
         for ((kind, shape), n) in counts.late_accepted {
             metrics::EVENTS_LATE_ACCEPTED
-                .with_label_values(&[kind.as_str(), &shape_label(shape)])
+                .with_label_values(&[kind.as_str(), &shape.label()])
                 .inc_by(n);
         }
         if messages > 0 {
@@ -84,53 +84,78 @@ impl Pipeline {
             .with_label_values(&["traffic"])
             .set(self.traffic.open_states() as i64);
     }
-}
 
-/// Dead-letters the rows a window operator dropped as later than the allowed lateness.
-///
-/// The payload is the whole message the row came from (for a JSON array, the array).
-pub(super) fn dead_letter_late(
-    stats: &ProcessStats,
-    origin: &[u32],
-    messages: &[RawMessage],
-    out: &mut StepOutput,
-) {
-    let Some((shape, _)) = stats.dropped_per_shape.first() else {
-        return;
-    };
-    let mut last: Option<u32> = None;
-    for &row in &stats.dropped_rows {
-        let Some(&index) = origin.get(row as usize) else {
-            continue;
-        };
-        // Several late rows of one array message make one dead letter.
-        if last == Some(index) {
-            continue;
+    /// Dead-letters the rows a window operator dropped as later than the allowed lateness
+    /// from at least one of their windows, and counts each in
+    /// `stadtpuls_events_rejected_total{reason="late"}` by `city(row)`.
+    ///
+    /// One letter per message (several late rows of an array make one), its payload the
+    /// whole message, naming every window its rows were dropped from: the coarser windows
+    /// that still counted a row must not be fed it again by whoever re-processes letters.
+    pub(super) fn dead_letter_late(
+        &mut self,
+        kind: StreamKind,
+        stats: &ProcessStats,
+        city: &dyn Fn(usize) -> Option<CityKey>,
+        origin: &[u32],
+        messages: &[RawMessage],
+        out: &mut StepOutput,
+    ) {
+        let mut current: Option<(u32, Vec<DroppedWindow>)> = None;
+        for late in &stats.late_rows {
+            *self
+                .counts
+                .rejected
+                .entry((city(late.row as usize), kind, RejectReason::Late))
+                .or_default() += 1;
+            let Some(&index) = origin.get(late.row as usize) else {
+                continue;
+            };
+            match &mut current {
+                Some((message, windows)) if *message == index => {
+                    windows.extend_from_slice(&late.dropped);
+                }
+                _ => {
+                    if let Some((message, windows)) = current.take() {
+                        push_late_letter(messages.get(message as usize), windows, out);
+                    }
+                    current = Some((index, late.dropped.clone()));
+                }
+            }
         }
-        last = Some(index);
-        let Some(message) = messages.get(index as usize) else {
-            continue;
-        };
-        out.dead_letters.push(DeadLetter {
-            reason: RejectReason::Late,
-            detail: format!(
-                "event later than the allowed lateness: its {} window had already closed",
-                shape_label(*shape)
-            ),
-            topic: message.topic.clone(),
-            partition: message.partition,
-            offset: message.offset,
-            index: None,
-            original_bytes: None,
-            key: message.key.clone(),
-            payload: message.payload.clone(),
-        });
+        if let Some((message, windows)) = current {
+            push_late_letter(messages.get(message as usize), windows, out);
+        }
     }
 }
 
-fn shape_label(shape: WindowShape) -> String {
-    window_family_label(
-        (shape.size_ms / MS_PER_S) as u32,
-        (shape.slide_ms / MS_PER_S) as u32,
-    )
+/// The `late` letter of `message`, whose rows were dropped from `windows`.
+fn push_late_letter(
+    message: Option<&RawMessage>,
+    mut windows: Vec<DroppedWindow>,
+    out: &mut StepOutput,
+) {
+    let Some(message) = message else {
+        return;
+    };
+    // By window size, slide, then start: one order however the rows came.
+    windows.sort_by_key(|w| (w.shape.size_ms, w.shape.slide_ms, w.start));
+    windows.dedup();
+    let late_windows: Vec<String> = windows.iter().map(DroppedWindow::key).collect();
+    out.dead_letters.push(DeadLetter {
+        reason: RejectReason::Late,
+        detail: format!(
+            "event later than the allowed lateness of window {} (dropped from it); its other \
+             windows counted it",
+            late_windows.join(", ")
+        ),
+        topic: message.topic.clone(),
+        partition: message.partition,
+        offset: message.offset,
+        index: None,
+        original_bytes: None,
+        key: message.key.clone(),
+        payload: message.payload.clone(),
+        late_windows,
+    });
 }

@@ -18,7 +18,6 @@ use stadtpuls_processing::window::traffic::out::WINDOW_START;
 use stadtpuls_processing::window::watermark::SourceId;
 
 use super::clock::Rows;
-use super::tally::dead_letter_late;
 use super::{Pipeline, RawMessage, StepOutput};
 use crate::decode::StreamKind;
 use crate::merge::MergedBatches;
@@ -76,11 +75,21 @@ impl Pipeline {
             let keys = self.catalog.traffic_sensors().len();
             let stats = self.traffic.process(source, now, &batch, keys)?;
             if self.options.per_lane {
-                // Lateness is accounted (and dead-lettered) by the per-sensor windows.
+                // Lateness is accounted (and dead-lettered) by the per-sensor windows: the
+                // per-lane operator sees the same rows of the same sources, so it drops a
+                // lane row from exactly the windows the per-sensor one drops it from.
                 self.lanes.process(source, now, &batch, keys)?;
             }
             self.tally(StreamKind::Traffic, &stats, out);
-            dead_letter_late(&stats, &traffic_origin, messages, out);
+            let cities = batch.city_keys().clone();
+            self.dead_letter_late(
+                StreamKind::Traffic,
+                &stats,
+                &|row| Some(cities.value(row)),
+                &traffic_origin,
+                messages,
+                out,
+            );
         }
         if !self.parking_rows.is_empty() {
             let mut batch = self.parking_rows.finish(&self.catalog)?;
@@ -121,7 +130,19 @@ impl Pipeline {
                 }
             }
             self.tally(StreamKind::Parking, &stats, out);
-            dead_letter_late(&stats, &parking_origin, messages, out);
+            let catalog = Arc::clone(&self.catalog);
+            let facilities = batch.facility_keys().clone();
+            self.dead_letter_late(
+                StreamKind::Parking,
+                &stats,
+                &|row| {
+                    let facility = facilities.value(row) as usize;
+                    catalog.facilities().get(facility).map(|f| f.city)
+                },
+                &parking_origin,
+                messages,
+                out,
+            );
         }
         Ok(())
     }

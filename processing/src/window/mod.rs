@@ -62,6 +62,14 @@ impl WindowShape {
         self.slide_ms < self.size_ms
     }
 
+    /// The family's label: `15m`, or `1h/5m` for hopping windows.
+    pub fn label(&self) -> String {
+        window_family_label(
+            (self.size_ms / crate::time::MS_PER_S) as u32,
+            (self.slide_ms / crate::time::MS_PER_S) as u32,
+        )
+    }
+
     pub(crate) fn slab(self) -> slab::Shape {
         slab::Shape {
             size_ms: self.size_ms,
@@ -73,8 +81,9 @@ impl WindowShape {
 /// Validated window settings shared by the operators.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowSpec {
-    /// Window families: tumbling sizes ascending, then hopping ones. The first is the
-    /// reference for lateness reporting and dead-lettering.
+    /// Window families: tumbling sizes ascending, then hopping ones. Lateness is judged
+    /// per window: a row may be dropped from some and counted in others
+    /// ([`ProcessStats::late_rows`]).
     pub shapes: Vec<WindowShape>,
     /// Allowed out-of-orderness: the watermark trails the newest event by this much.
     pub out_of_orderness_ms: i64,
@@ -177,36 +186,94 @@ pub fn window_family_label(window_s: u32, slide_s: u32) -> String {
 pub struct ProcessStats {
     /// Rows folded in (including late ones).
     pub rows: usize,
-    /// Per window family: rows later than the allowed lateness, dropped from its windows.
+    /// Per window family: rows later than the allowed lateness, dropped from (at least one
+    /// of) its windows.
     pub dropped_per_shape: Vec<(WindowShape, u64)>,
     /// Per window family: late rows within the allowed lateness (their window's end had
     /// passed the watermark): they updated an emitted window, or opened one that is emitted
     /// for the first time.
     pub updated_late_per_shape: Vec<(WindowShape, u64)>,
-    /// Row indices dropped from the first window family (to dead-letter as `late`).
-    pub dropped_rows: Vec<u32>,
+    /// Rows dropped from at least one window, ascending, each with the windows that
+    /// dropped it (to dead-letter as `late`): the row's other windows counted it.
+    pub late_rows: Vec<LateRow>,
     /// Entities this batch's source fed while another source still held them (parking
     /// only: a zone whose spots come through several partitions).
     pub partition_conflicts: Vec<PartitionConflict>,
 }
 
+/// A row later than the allowed lateness for some of its windows.
+///
+/// Families are judged one by one: a row too late for its 1-minute window may still be
+/// within the lateness of its 15-minute one, which counts it. Whoever re-processes the
+/// row must know which windows lack it, or it is counted twice in the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateRow {
+    /// The row's index in the batch.
+    pub row: u32,
+    /// The windows that dropped it, in the order of [`WindowSpec::shapes`], newest start
+    /// first within a hopping family.
+    pub dropped: Vec<DroppedWindow>,
+}
+
+/// One window (family and start) that dropped a late row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DroppedWindow {
+    /// The window family.
+    pub shape: WindowShape,
+    /// The window's start, epoch ms UTC.
+    pub start: EventTime,
+}
+
+impl DroppedWindow {
+    /// The window as `start/family`, e.g. `2026-11-24T08:00:00Z/1m` or
+    /// `2026-11-24T07:15:00Z/1h/15m`: the end of the window's output topic key, and how a
+    /// `late` dead letter names it (header `stadtpuls.late_windows`).
+    pub fn key(&self) -> String {
+        format!(
+            "{}/{}",
+            crate::time::to_rfc3339_seconds(self.start),
+            self.shape.label()
+        )
+    }
+}
+
 impl ProcessStats {
     pub(crate) fn from_update(
         rows: usize,
-        shapes: impl Iterator<Item = WindowShape> + Clone,
+        shapes: &[WindowShape],
         update: slab::UpdateStats,
     ) -> Self {
+        let mut dropped = update.dropped_windows;
+        // By row, then family: the windows arrive family by family.
+        dropped.sort_by_key(|d| (d.row, d.shape));
+        let mut late_rows: Vec<LateRow> = Vec::new();
+        for window in dropped {
+            let Some(&shape) = shapes.get(window.shape) else {
+                continue;
+            };
+            let window_dropped = DroppedWindow {
+                shape,
+                start: window.start,
+            };
+            match late_rows.last_mut() {
+                Some(last) if last.row == window.row => last.dropped.push(window_dropped),
+                _ => late_rows.push(LateRow {
+                    row: window.row,
+                    dropped: vec![window_dropped],
+                }),
+            }
+        }
         Self {
             rows,
-            dropped_per_shape: shapes.clone().zip(update.dropped).collect(),
-            updated_late_per_shape: shapes.zip(update.updated_late).collect(),
-            dropped_rows: update.dropped_rows,
+            dropped_per_shape: shapes.iter().copied().zip(update.dropped).collect(),
+            updated_late_per_shape: shapes.iter().copied().zip(update.updated_late).collect(),
+            late_rows,
             partition_conflicts: Vec::new(),
         }
     }
 
-    /// Rows dropped as too late from the first window family.
+    /// Rows dropped as too late from at least one window.
     pub fn late(&self) -> u64 {
-        self.dropped_per_shape.first().map_or(0, |(_, n)| *n)
+        self.late_rows.len() as u64
     }
 }

@@ -254,7 +254,7 @@ impl ParkingOperator {
         if let Some(max) = ts.values().iter().copied().max() {
             self.watermarks.observe(source, max, now);
         }
-        let mut stats = ProcessStats::from_update(n, self.shapes.iter().copied(), update);
+        let mut stats = ProcessStats::from_update(n, &self.shapes, update);
         stats.partition_conflicts = conflicts;
         Ok(stats)
     }

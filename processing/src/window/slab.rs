@@ -112,8 +112,20 @@ pub(crate) struct UpdateStats {
     pub(crate) dropped: Vec<u64>,
     /// Per shape: rows that updated an already emitted window (late within lateness).
     pub(crate) updated_late: Vec<u64>,
-    /// Rows dropped from a window of the first shape, by row index.
-    pub(crate) dropped_rows: Vec<u32>,
+    /// Every (row, window) a row was dropped from, by shape, then row, then window start
+    /// (newest first): what the dead letter of the row's message names.
+    pub(crate) dropped_windows: Vec<DroppedWindow>,
+}
+
+/// A window that dropped a row as later than the allowed lateness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DroppedWindow {
+    /// The row's index in the batch.
+    pub(crate) row: u32,
+    /// The window family's index in the configured shapes.
+    pub(crate) shape: usize,
+    /// The window's start.
+    pub(crate) start: EventTime,
 }
 
 /// What a row's lateness is judged against: the later of the operator watermark when the
@@ -191,7 +203,7 @@ impl<A: Default> Windows<A> {
         let mut stats = UpdateStats {
             dropped: vec![0; n_shapes],
             updated_late: vec![0; n_shapes],
-            dropped_rows: Vec::new(),
+            dropped_windows: Vec::new(),
         };
         for (shape_index, state) in self.shapes.iter_mut().enumerate() {
             let Shape { size_ms, slide_ms } = state.shape;
@@ -227,6 +239,11 @@ impl<A: Default> Windows<A> {
                     }
                     if end.saturating_add(allowed) <= wm {
                         row_dropped = true;
+                        stats.dropped_windows.push(DroppedWindow {
+                            row: row as u32,
+                            shape: shape_index,
+                            start,
+                        });
                         continue;
                     }
                     row_late |= end <= wm;
@@ -251,9 +268,6 @@ impl<A: Default> Windows<A> {
                 }
                 if row_dropped {
                     stats.dropped[shape_index] += 1;
-                    if shape_index == 0 {
-                        stats.dropped_rows.push(row as u32);
-                    }
                 } else if row_late {
                     stats.updated_late[shape_index] += 1;
                 }

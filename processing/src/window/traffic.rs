@@ -224,7 +224,7 @@ impl TrafficWindowOperator {
         }
         Ok(ProcessStats::from_update(
             rb.num_rows(),
-            self.shapes.iter().copied(),
+            &self.shapes,
             update,
         ))
     }

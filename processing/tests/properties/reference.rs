@@ -203,7 +203,8 @@ struct CellState {
 pub struct Verdict {
     pub dropped: Vec<u64>,
     pub updated_late: Vec<u64>,
-    pub dropped_rows: Vec<u32>,
+    /// Every window a row was dropped from: (row, shape, window start), ascending.
+    pub dropped_windows: Vec<(u32, usize, i64)>,
 }
 
 /// The whole operator, naively.
@@ -286,7 +287,7 @@ impl Reference {
         let mut verdict = Verdict {
             dropped: vec![0; n],
             updated_late: vec![0; n],
-            dropped_rows: Vec::new(),
+            dropped_windows: Vec::new(),
         };
         for (shape, &(size, slide)) in self.shapes.iter().enumerate() {
             for (index, row) in rows.iter().enumerate() {
@@ -297,6 +298,7 @@ impl Reference {
                     let end = start + size;
                     if wm.is_some_and(|w| end + self.lateness_ms <= w) {
                         dropped = true;
+                        verdict.dropped_windows.push((index as u32, shape, start));
                         continue;
                     }
                     // the window was due (end ≤ watermark) before this row came
@@ -321,9 +323,6 @@ impl Reference {
                 }
                 if dropped {
                     verdict.dropped[shape] += 1;
-                    if shape == 0 {
-                        verdict.dropped_rows.push(index as u32);
-                    }
                 } else if late {
                     verdict.updated_late[shape] += 1;
                 }
@@ -332,6 +331,7 @@ impl Reference {
         if let Some(max) = rows.iter().map(|r| r.ts).max() {
             self.watermark.observe(source, max, now);
         }
+        verdict.dropped_windows.sort_unstable();
         Ok(verdict)
     }
 

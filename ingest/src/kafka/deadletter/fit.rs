@@ -32,6 +32,11 @@ const HEADER_OVERHEAD: usize = 10;
 /// Longest `stadtpuls.detail` kept: a parser's message may quote a whole oversized value.
 pub(super) const DETAIL_KEEP_BYTES: usize = 1024;
 
+/// Longest `stadtpuls.late_windows` kept: about 40 windows, more than one observation
+/// belongs to with the default families; only an array of many late observations needs
+/// more.
+pub(super) const LATE_WINDOWS_KEEP_BYTES: usize = 1024;
+
 /// Longest key kept: it only identifies the sender, and a key may be as large as a payload.
 pub(super) const KEY_KEEP_BYTES: usize = 1024;
 
@@ -117,6 +122,12 @@ pub(super) fn fit(letter: &DeadLetter, max_bytes: usize) -> Fitted<'_> {
     ];
     if let Some(index) = letter.index {
         headers.push((header::INDEX, index.to_string()));
+    }
+    if !letter.late_windows.is_empty() {
+        headers.push((
+            header::LATE_WINDOWS,
+            cut_text(&letter.late_windows.join(","), LATE_WINDOWS_KEEP_BYTES),
+        ));
     }
     let whole_key = letter.key.as_deref();
     let key = whole_key.map(|k| &k[..k.len().min(KEY_KEEP_BYTES)]);
@@ -210,6 +221,7 @@ mod tests {
             original_bytes: None,
             key: key.map(|n| Bytes::from(vec![b'k'; n])),
             payload: Bytes::from(vec![b'['; payload]),
+            late_windows: Vec::new(),
         }
     }
 
@@ -230,6 +242,32 @@ mod tests {
         assert_eq!(header(&f, header::ORIGINAL_BYTES), None);
         assert_eq!(header(&f, header::DETAIL), Some(l.detail.as_str()));
         assert_eq!(header(&f, header::INDEX), Some("3"));
+        assert_eq!(header(&f, header::LATE_WINDOWS), None, "not a late letter");
+    }
+
+    /// A `late` letter names the windows that dropped its observation, and a list longer
+    /// than 1 KiB (an array of many late observations) is cut like the detail.
+    #[test]
+    fn a_late_letter_names_its_windows_within_a_kibibyte() {
+        let mut l = letter(300, None, "late");
+        l.reason = RejectReason::Late;
+        l.late_windows = vec![
+            "2026-11-24T08:00:00Z/1m".to_owned(),
+            "2026-11-24T07:59:00Z/2m/1m".to_owned(),
+        ];
+        let f = fit(&l, 4096);
+        assert_eq!(
+            header(&f, header::LATE_WINDOWS),
+            Some("2026-11-24T08:00:00Z/1m,2026-11-24T07:59:00Z/2m/1m")
+        );
+        l.late_windows = vec!["2026-11-24T08:00:00Z/1m".to_owned(); 100];
+        let f = fit(&l, 4096);
+        let cut = header(&f, header::LATE_WINDOWS).unwrap_or_default();
+        assert!(
+            cut.len() <= LATE_WINDOWS_KEEP_BYTES && cut.ends_with('…'),
+            "{cut}"
+        );
+        assert!(batch_bytes(&f) <= 4096);
     }
 
     /// The case: a 1 000 000-byte message, refused as malformed, under the default

@@ -20,7 +20,6 @@ use arrow_array::{
     TimestampMillisecondArray, UInt8Array, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, TimeUnit};
-use chrono::{DateTime, SecondsFormat};
 use stadtpuls_processing::ProcessingError;
 use stadtpuls_processing::time::{EventTime, to_rfc3339};
 use stadtpuls_processing::window::parking::out as parking_out;
@@ -179,10 +178,7 @@ pub(crate) fn encode_rows(
 /// The window start as it appears in keys: RFC 3339 UTC, no fraction for whole seconds
 /// (windows are whole seconds long, so always).
 pub(crate) fn key_time(ts: EventTime) -> String {
-    DateTime::from_timestamp_millis(ts).map_or_else(
-        || ts.to_string(),
-        |t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-    )
+    stadtpuls_processing::time::to_rfc3339_seconds(ts)
 }
 
 /// Ids are free text: `/` (the key separator) and `%` (the escape) are percent-encoded, so

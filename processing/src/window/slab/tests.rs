@@ -20,6 +20,14 @@ fn tumbling(ms: i64) -> Shape {
     }
 }
 
+/// The rows dropped from at least one window, ascending.
+fn dropped_rows(stats: &UpdateStats) -> Vec<u32> {
+    let mut rows: Vec<u32> = stats.dropped_windows.iter().map(|d| d.row).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
 /// What an emission call gave: (window start, revision, [(key, count)]).
 type Emitted = (EventTime, u32, Vec<(u32, u32)>);
 
@@ -76,7 +84,15 @@ fn lateness_updates_then_drops() {
     assert_eq!(emitted(&mut w, 80_000), vec![(0, 1, vec![(0, 2)])]);
     // beyond lateness: dropped from the 1-min window, still counted in the 15-min one
     let stats = w.update(&[30_000], &[0], 1, at(Some(95_000)), |a, _| a.0 += 1);
-    assert_eq!((stats.dropped, stats.dropped_rows), (vec![1, 0], vec![0]));
+    assert_eq!(stats.dropped, vec![1, 0]);
+    assert_eq!(
+        stats.dropped_windows,
+        vec![DroppedWindow {
+            row: 0,
+            shape: 0,
+            start: 0
+        }]
+    );
     assert_eq!(emitted(&mut w, EventTime::MAX), vec![(0, 0, vec![(0, 3)])]);
 }
 
@@ -101,7 +117,10 @@ fn a_row_is_late_by_its_own_sources_watermark_wherever_batches_are_cut() {
     // the watermark of the rows after the first: 130 − 10 = 120 s. 50 s: its window
     // ended at 60 s, 65 s with the lateness: dropped; 118 s: its window ends at 120 s,
     // 125 s with the lateness: folded in, late
-    assert_eq!((stats.dropped_rows, stats.updated_late), (vec![1], vec![1]));
+    assert_eq!(
+        (dropped_rows(&stats), stats.updated_late),
+        (vec![1], vec![1])
+    );
     let mut cut: Windows<Count> = Windows::new(&shapes, 0, 5_000);
     cut.update(&[130_000], &[0], 1, own(None), |a, _| a.0 += 1);
     let stats = cut.update(
@@ -111,13 +130,16 @@ fn a_row_is_late_by_its_own_sources_watermark_wherever_batches_are_cut() {
         own(Some(130_000)),
         |a, _| a.0 += 1,
     );
-    assert_eq!((stats.dropped_rows, stats.updated_late), (vec![0], vec![1]));
+    assert_eq!(
+        (dropped_rows(&stats), stats.updated_late),
+        (vec![0], vec![1])
+    );
     // a row without a key moves the clock on all the same
     let mut keyless: Windows<Count> = Windows::new(&shapes, 0, 5_000);
     let stats = keyless.update(&[130_000, 50_000], &[NONE, 0], 1, own(None), |a, _| {
         a.0 += 1
     });
-    assert_eq!(stats.dropped_rows, vec![1]);
+    assert_eq!(dropped_rows(&stats), vec![1]);
     assert_eq!(keyless.open_states(), 0, "the keyless row folded nothing");
 }
 
@@ -158,4 +180,54 @@ fn each_entry_has_its_own_emission_and_revision() {
         emitted(&mut restored, 60_000),
         [(0, 0, vec![(2, 1)]), (0, 1, vec![(0, 2)])]
     );
+}
+
+/// Issue #12: a row too late for its 1-minute window but not for the coarser ones is
+/// reported with exactly the windows that dropped it — here one of the two hopping
+/// windows it belongs to — and the windows not named count it.
+#[test]
+fn a_dropped_row_names_each_window_that_dropped_it() {
+    let hopping = Shape {
+        size_ms: 120_000,
+        slide_ms: 60_000,
+    };
+    let mut w: Windows<Count> = Windows::new(&[tumbling(60_000), tumbling(900_000), hopping], 0, 0);
+    // 45 s judged at 90 s: [0, 1m) and [−1m, 1m) have ended, [0, 2m) and [0, 15m) not
+    let stats = w.update(&[45_000], &[0], 1, at(Some(90_000)), |a, _| a.0 += 1);
+    assert_eq!(
+        stats.dropped_windows,
+        vec![
+            DroppedWindow {
+                row: 0,
+                shape: 0,
+                start: 0
+            },
+            DroppedWindow {
+                row: 0,
+                shape: 2,
+                start: -60_000
+            },
+        ]
+    );
+    assert_eq!(stats.dropped, vec![1, 0, 1]);
+    let counted: Vec<(i64, EventTime)> =
+        w.emit(EventTime::MAX, |shape, start, _, _| (shape.size_ms, start));
+    assert_eq!(counted, vec![(900_000, 0), (120_000, 0)]);
+}
+
+/// A row can miss a coarser family's window and not the first family's (3 m windows end
+/// before the 2 m window around 2:30 does): it is reported all the same.
+#[test]
+fn a_row_dropped_only_by_a_coarser_family_is_reported() {
+    let mut w: Windows<Count> = Windows::new(&[tumbling(120_000), tumbling(180_000)], 0, 0);
+    let stats = w.update(&[150_000], &[0], 1, at(Some(185_000)), |a, _| a.0 += 1);
+    assert_eq!(
+        stats.dropped_windows,
+        vec![DroppedWindow {
+            row: 0,
+            shape: 1,
+            start: 0
+        }]
+    );
+    assert_eq!(stats.dropped, vec![0, 1]);
 }
