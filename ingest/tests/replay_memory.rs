@@ -44,9 +44,15 @@ fn a_replay_step_holds_its_closed_windows_in_few_compact_batches() {
     for seed in [7, 99_991] {
         let steps = replayed_at_once(seed);
         let mut windows = BTreeSet::new();
-        let mut batches_of: BTreeMap<(&str, u32, u32, u32, u32), usize> = BTreeMap::new();
+        // (step, stream, size, slide, revision, owner) → (batches, rows)
+        let mut batches_of: BTreeMap<(usize, &str, u32, u32, u32, u32), (usize, usize)> =
+            BTreeMap::new();
         let (mut rows, mut bytes, mut batches) = (0usize, 0usize, 0usize);
-        for (stream, c) in steps.iter().flat_map(closed) {
+        let each_step = steps
+            .iter()
+            .enumerate()
+            .flat_map(|(i, out)| closed(out).map(move |(stream, c)| (i, stream, c)));
+        for (step, stream, c) in each_step {
             let n = c.batch.num_rows();
             let starts: Vec<i64> = (0..n).map(|row| row_start(&c.batch, row)).collect();
             assert!(starts.is_sorted(), "{stream}: windows in emission order");
@@ -60,21 +66,29 @@ fn a_replay_step_holds_its_closed_windows_in_few_compact_batches() {
                     .iter()
                     .map(|s| (stream, c.window_s, c.slide_s, *s, c.owner)),
             );
-            *batches_of
-                .entry((stream, c.window_s, c.slide_s, c.revision, c.owner))
-                .or_default() += 1;
+            let group = batches_of
+                .entry((step, stream, c.window_s, c.slide_s, c.revision, c.owner))
+                .or_default();
+            group.0 += 1;
+            group.1 += n;
             rows += n;
             bytes += c.batch.get_array_memory_size();
             batches += 1;
         }
         // Per (family, revision, owner) and step, batches of the binary counter of
-        // `merge.rs`: at most log2(rows) + 1, here a few; one per window before.
+        // `merge.rs`: at most log2(rows) + 1; one per window before.
+        for (group, &(n, group_rows)) in &batches_of {
+            let bound = group_rows.ilog2() as usize + 1;
+            assert!(
+                n <= bound,
+                "seed {seed}: {group:?}: {n} batches for {group_rows} rows (bound {bound})"
+            );
+        }
         assert!(
-            batches * 4 < windows.len(),
+            batches * 3 < windows.len(),
             "seed {seed}: {batches} batches for {} windows",
             windows.len()
         );
-        assert!(batches_of.values().all(|&n| n <= 2 * 8), "{batches_of:?}");
         let per_row = bytes / rows;
         assert!(
             per_row < 700,
