@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_array::{Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use stadtpuls_config::Config;
 use stadtpuls_ingest::pipeline::{Pipeline, PipelineOptions, RawMessage};
 use stadtpuls_ingest::simulate::{SimMessage, SimulatedFeed};
@@ -59,12 +59,19 @@ fn keep_latest(latest: &mut Latest, closed: &[ClosedWindows]) {
                 .clone()
         };
         let (cities, ids) = (column(out::CITY), column(out::FACILITY_ID));
+        let starts = window
+            .batch
+            .column_by_name("window_start")
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
+            .unwrap_or_else(|| panic!("column window_start"))
+            .clone();
         for i in 0..ids.len() {
             let key = (
                 cities.value(i).to_owned(),
                 ids.value(i).to_owned(),
                 window.window_s,
-                window.window_start,
+                // a merged batch may hold several windows: each row has its own start
+                starts.value(i),
             );
             let row = (window.revision, window.batch.slice(i, 1));
             match latest.get(&key) {
