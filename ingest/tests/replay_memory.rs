@@ -39,14 +39,16 @@ fn closed(out: &StepOutput) -> impl Iterator<Item = (&'static str, &ClosedWindow
         .chain(out.parking.iter().map(tag("parking")))
 }
 
+/// A step's closed windows of one kind: (step, stream, size, slide, revision, owner), with
+/// their (batches, rows).
+type Group = (usize, &'static str, u32, u32, u32, u32);
+
 #[test]
 fn a_replay_step_holds_its_closed_windows_in_few_compact_batches() {
     for seed in [7, 99_991] {
         let steps = replayed_at_once(seed);
         let mut windows = BTreeSet::new();
-        // (step, stream, size, slide, revision, owner) → (batches, rows)
-        let mut batches_of: BTreeMap<(usize, &str, u32, u32, u32, u32), (usize, usize)> =
-            BTreeMap::new();
+        let mut batches_of: BTreeMap<Group, (usize, usize)> = BTreeMap::new();
         let (mut rows, mut bytes, mut batches) = (0usize, 0usize, 0usize);
         let each_step = steps
             .iter()
