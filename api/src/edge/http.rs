@@ -5,10 +5,12 @@
 
 use std::future::Future;
 use std::io;
+use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -25,6 +27,16 @@ retry-after: 1\r\n\
 connection: close\r\n\
 \r\n\
 {\"error\":\"too many connections\"}\n";
+
+/// Refused connections being closed gracefully at the same time, at most ([`linger`]);
+/// beyond that a refusal closes at once, so a flood of connections costs no more than this many tasks.
+const LINGERING_MAX: usize = 64;
+
+/// How long a refused connection's input is read and dropped before it is closed anyway.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Input of a refused connection read at most before it is closed anyway.
+const LINGER_MAX_BYTES: usize = 64 * 1024;
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets open connections
 /// finish for at most `edge.drain` and closes the rest.
@@ -45,11 +57,13 @@ pub async fn serve(
         .keep_alive(true);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let mut lingering = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            Some(_) = lingering.join_next(), if !lingering.is_empty() => continue,
             accepted = listener.accept() => accepted,
         };
         let stream = match accepted {
@@ -66,6 +80,9 @@ pub async fn serve(
         };
         let Some(admitted) = edge.connections.admit(server) else {
             refuse(&stream);
+            if lingering.len() < LINGERING_MAX {
+                lingering.spawn(linger(stream));
+            }
             continue;
         };
         if let Err(error) = stream.set_nodelay(true) {
@@ -121,4 +138,60 @@ fn refuse(stream: &TcpStream) {
         debug!(%error, "cannot write the refusal of a connection over the limit");
     }
     debug!("connection refused: api.max_connections are open");
+}
+
+/// Closes a refused connection so that its client can read the refusal: the write side is
+/// shut (FIN) and what the client sends is read and dropped until it closes too, for at most
+/// [`LINGER`] and [`LINGER_MAX_BYTES`]. Closing a socket with unread input makes the kernel
+/// answer with a reset, and a client that had already sent its request would then see
+/// "connection reset" instead of the 503.
+async fn linger(mut stream: TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + LINGER;
+    let mut buf = [0u8; 4096];
+    let mut read = 0;
+    while read < LINGER_MAX_BYTES {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => read += n,
+            _ => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// A client whose request is already in the server's socket when it is refused: closing
+    /// that socket with unread input resets the connection, and the client's read then
+    /// fails ("connection reset by peer") instead of ending after the 503.
+    #[tokio::test]
+    async fn a_refused_client_that_sent_its_request_reads_the_refusal() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut client = std::net::TcpStream::connect(addr).expect("connect");
+        client
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
+        let (stream, _) = listener.accept().await.expect("accept");
+        while stream.peek(&mut [0u8; 1]).await.expect("peek") == 0 {}
+        refuse(&stream);
+        let closing = tokio::spawn(linger(stream));
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let read = tokio::task::spawn_blocking(move || {
+            let mut response = Vec::new();
+            client.read_to_end(&mut response).map(|_| response)
+        })
+        .await
+        .expect("join");
+        let response = read.expect("the connection ends without a reset");
+        assert!(response.starts_with(b"HTTP/1.1 503"));
+        closing.await.expect("linger");
+    }
 }
