@@ -10,7 +10,7 @@ use stadtpuls_processing::window::watermark::SourceId;
 use tracing::{debug, warn};
 
 use crate::Result;
-use crate::pipeline::{DeadLetter, RawMessage};
+use crate::message::{DeadLetter, RawMessage};
 use crate::runner::{Assignment, DeadLetterSink, Readiness, Source, now_ms};
 use crate::simulate::SimulatedFeed;
 use crate::sink::Task;

@@ -59,8 +59,8 @@ pub use compaction::COMPACTED_FROM;
 
 use crate::Result;
 use crate::merge::MergedBatches;
+use crate::message::RawMessage;
 use crate::metrics;
-use crate::pipeline::RawMessage;
 use crate::sink::{Stream, Task, WindowSink};
 use layout::Partition;
 

@@ -1,5 +1,6 @@
 //! Stadtpuls ingest: sources, decoders and the loop that feeds the processing engine.
 //!
+//! - [`message`]: the input and dead-letter types everything else shares;
 //! - [`decode`]: wire formats → validated Arrow batches (native JSON today);
 //! - [`pipeline`]: one synchronous step, raw messages → dead letters + closed windows;
 //! - [`runner`]: the async loop over a [`runner::Source`] and a [`runner::DeadLetterSink`];
@@ -20,6 +21,7 @@ pub mod error;
 pub mod history;
 pub mod kafka;
 pub(crate) mod merge;
+pub mod message;
 pub mod metrics;
 pub mod pipeline;
 pub mod runner;

@@ -26,15 +26,17 @@ use crate::metrics;
 mod clock;
 mod conflicts;
 mod decode_message;
-mod messages;
 mod prepare;
+mod step_output;
 mod tally;
 mod tasks;
 mod windows;
 
+/// The step's input and its refusals, defined at the bottom of the crate (`message.rs`).
+pub use crate::message::{DeadLetter, RawMessage};
 use conflicts::ConflictLog;
-pub use messages::{DeadLetter, RawMessage, StepOutput};
 pub use prepare::{Prepared, Preparer};
+pub use step_output::StepOutput;
 use tally::Counts;
 
 /// Bytes of an oversized payload kept in its dead letter: enough to identify the sender.

@@ -23,8 +23,9 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::Result;
 use crate::kafka::BrokerHealth;
+use crate::message::{DeadLetter, RawMessage};
 use crate::metrics;
-use crate::pipeline::{DeadLetter, Pipeline, Prepared, RawMessage, StepOutput};
+use crate::pipeline::{Pipeline, Prepared, StepOutput};
 use crate::sink::WindowSink;
 use tasks::{Round, Tasks};
 

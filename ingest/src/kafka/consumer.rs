@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::checkpoint::{Checkpoint, CheckpointStore};
-use crate::pipeline::RawMessage;
+use crate::message::RawMessage;
 use crate::runner::{Assignment, Readiness, Source};
 use crate::sink::Task;
 use crate::{IngestError, Result, metrics};

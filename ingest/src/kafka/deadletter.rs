@@ -14,7 +14,7 @@ use stadtpuls_config::KafkaConfig;
 use tracing::warn;
 
 use super::{BrokerHealth, HealthContext};
-use crate::pipeline::DeadLetter;
+use crate::message::DeadLetter;
 use crate::runner::DeadLetterSink;
 use crate::{IngestError, Result, metrics};
 

@@ -7,8 +7,9 @@ use stadtpuls_processing::catalog::Catalog;
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::time::ProcessingTime;
 
-use super::{Pipeline, RawMessage};
+use super::Pipeline;
 use crate::decode::precheck;
+use crate::message::RawMessage;
 
 /// The checks of a batch's messages, aligned with them (see [`Pipeline::preparer`]).
 #[derive(Debug, Default)]

@@ -7,8 +7,9 @@ use stadtpuls_processing::catalog::CityKey;
 use stadtpuls_processing::time::{MS_PER_S, ProcessingTime};
 use stadtpuls_processing::window::{DroppedWindow, ProcessStats, WindowShape};
 
-use super::{DeadLetter, Pipeline, RawMessage, StepOutput};
+use super::{Pipeline, StepOutput};
 use crate::decode::StreamKind;
+use crate::message::{DeadLetter, RawMessage};
 use crate::metrics;
 
 /// Per-batch tallies, turned into metric increments once per batch.

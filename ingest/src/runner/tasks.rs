@@ -25,7 +25,8 @@ use tokio::sync::watch;
 use tracing::{debug, info, info_span, warn};
 
 use crate::checkpoint::{Checkpoint, CheckpointStore};
-use crate::pipeline::{Pipeline, RawMessage, StepOutput};
+use crate::message::RawMessage;
+use crate::pipeline::{Pipeline, StepOutput};
 use crate::runner::Source;
 use crate::runner::resume::{Resume, Screen, Screened};
 use crate::runner::retry::{Written, claim, commit, recover, write};
