@@ -444,7 +444,7 @@ impl WindowSink for HistorySink {
         if !self.archive_raw || messages.is_empty() {
             return Ok(());
         }
-        let now = crate::runner::now_ms();
+        let now = crate::clock::now_ms();
         let date = layout::date_of(now).ok_or_else(|| {
             ProcessingError::Internal(format!("the clock ({now} ms) is outside the calendar"))
         })?;

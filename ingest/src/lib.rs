@@ -9,15 +9,18 @@
 //! - [`bench`](mod@bench): a file of lines as a source, and the peer-harness checksum;
 //! - [`sink`]: destinations of closed windows with epoch commits (history, output topics);
 //! - [`history`]: the Parquet history sink (Hive-partitioned tables, compaction, retention).
+//! - [`health`]: readiness and the Kafka brokers' reachability, for `/readyz`;
 //! - [`checkpoint`]: the per-task checkpoint files (state, offset, epoch).
 //!
 //! Every metric this crate records is declared in [`metrics`].
 
 pub mod bench;
 pub mod checkpoint;
+pub mod clock;
 pub mod decode;
 pub mod demo;
 pub mod error;
+pub mod health;
 pub mod history;
 pub mod kafka;
 pub(crate) mod merge;

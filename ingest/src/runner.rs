@@ -10,11 +10,12 @@ mod resume;
 mod retry;
 mod tasks;
 
+pub use crate::clock::now_ms;
+pub use crate::health::Readiness;
 pub use tasks::{Assignment, Checkpointing};
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use stadtpuls_processing::window::watermark::SourceId;
@@ -22,7 +23,6 @@ use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::Result;
-use crate::kafka::BrokerHealth;
 use crate::message::{DeadLetter, RawMessage};
 use crate::metrics;
 use crate::pipeline::{Pipeline, Prepared, StepOutput};
@@ -117,11 +117,6 @@ pub struct RunSummary {
     pub rejected: u64,
     /// Observations late for the smallest window.
     pub late: u64,
-}
-
-/// Returns the wall clock in epoch ms.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// Runs until the source ends or `shutdown` turns true; finishes the batch in hand first,
@@ -492,49 +487,6 @@ async fn send_with_retry<D: DeadLetterSink>(
             continue;
         }
         return true;
-    }
-}
-
-/// What the API's `/readyz` reads: whether the pipeline consumes — it has taken part in a
-/// Kafka rebalance (or the demo has backfilled) and the brokers are reachable.
-#[derive(Debug, Clone, Default)]
-pub struct Readiness {
-    assigned: Arc<AtomicBool>,
-    broker: BrokerHealth,
-}
-
-impl Readiness {
-    /// Sets the flag.
-    pub fn set(&self, ready: bool) {
-        self.assigned.store(ready, Ordering::Release);
-    }
-
-    /// Reads the flag: assigned and no broker outage.
-    pub fn is_ready(&self) -> bool {
-        self.check().is_ok()
-    }
-
-    /// Why the pipeline does not consume, if it does not.
-    ///
-    /// # Errors
-    /// The reason, for `/readyz`'s 503 body.
-    pub fn check(&self) -> std::result::Result<(), String> {
-        if let Some(down) = self.broker.unreachable_for() {
-            return Err(format!(
-                "kafka broker unreachable for {} s; waiting for it to come back",
-                down.as_secs()
-            ));
-        }
-        if self.assigned.load(Ordering::Acquire) {
-            Ok(())
-        } else {
-            Err("pipeline has no partition assignment yet".into())
-        }
-    }
-
-    /// The brokers' reachability, shared with the Kafka clients.
-    pub fn broker(&self) -> &BrokerHealth {
-        &self.broker
     }
 }
 

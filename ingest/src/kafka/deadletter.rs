@@ -13,7 +13,8 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use stadtpuls_config::KafkaConfig;
 use tracing::warn;
 
-use super::{BrokerHealth, HealthContext};
+use super::HealthContext;
+use crate::health::BrokerHealth;
 use crate::message::DeadLetter;
 use crate::runner::DeadLetterSink;
 use crate::{IngestError, Result, metrics};
