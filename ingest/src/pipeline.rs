@@ -24,7 +24,9 @@ use tracing::debug_span;
 use crate::metrics;
 
 mod clock;
+mod conflict_log;
 mod conflicts;
+mod counts;
 mod decode_message;
 mod prepare;
 mod step_output;
@@ -34,10 +36,10 @@ mod windows;
 
 /// The step's input and its refusals, defined at the bottom of the crate (`message.rs`).
 pub use crate::message::{DeadLetter, RawMessage};
-use conflicts::ConflictLog;
+use conflict_log::ConflictLog;
+use counts::Counts;
 pub use prepare::{Prepared, Preparer};
 pub use step_output::StepOutput;
-use tally::Counts;
 
 /// Bytes of an oversized payload kept in its dead letter: enough to identify the sender.
 pub const OVERSIZED_KEEP_BYTES: usize = 1024;
@@ -182,6 +184,16 @@ impl Pipeline {
     /// Whether single-object traffic messages are checked in parallel (`PipelineOptions`).
     pub fn parallel_decode(&self) -> bool {
         self.options.parallel_decode
+    }
+
+    /// A handle that checks batches against the current catalog on any thread, so the
+    /// next batch can be prepared while this pipeline applies the current one.
+    pub fn preparer(&self) -> Preparer {
+        Preparer::new(
+            self.catalog.clone(),
+            self.max_future_ms,
+            self.max_message_bytes,
+        )
     }
 
     /// [`Self::process`] with the checks of `messages` already done by a [`Preparer`] (of

@@ -7,7 +7,6 @@ use stadtpuls_processing::catalog::Catalog;
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::time::ProcessingTime;
 
-use super::Pipeline;
 use crate::decode::precheck;
 use crate::message::RawMessage;
 
@@ -41,6 +40,15 @@ pub struct Preparer {
 }
 
 impl Preparer {
+    /// Checks against `catalog` with the pipeline's limits.
+    pub(super) fn new(catalog: Arc<Catalog>, max_future_ms: i64, max_message_bytes: usize) -> Self {
+        Self {
+            catalog,
+            max_future_ms,
+            max_message_bytes,
+        }
+    }
+
     fn bounds(&self, now: ProcessingTime) -> TimeBounds {
         TimeBounds {
             now,
@@ -80,17 +88,5 @@ impl Preparer {
             self.bounds(now),
             self.max_message_bytes,
         ))
-    }
-}
-
-impl Pipeline {
-    /// A handle that checks batches against the current catalog on any thread, so the
-    /// next batch can be prepared while this pipeline applies the current one.
-    pub fn preparer(&self) -> Preparer {
-        Preparer {
-            catalog: self.catalog.clone(),
-            max_future_ms: self.max_future_ms,
-            max_message_bytes: self.max_message_bytes,
-        }
     }
 }
