@@ -10,7 +10,8 @@ use stadtpuls_processing::time::ProcessingTime;
 use crate::decode::precheck;
 use crate::message::RawMessage;
 
-/// The checks of a batch's messages, aligned with them (see [`Pipeline::preparer`]).
+/// The checks of a batch's messages, aligned with them (see
+/// [`Pipeline::preparer`](super::Pipeline::preparer)).
 #[derive(Debug, Default)]
 pub struct Prepared(pub(super) Vec<precheck::Checked>);
 
