@@ -72,6 +72,9 @@ if [ -z "${SKIP_LINT:-}" ]; then
   RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 fi
 
+step "no import cycles in ingest and processing (between top-level modules and between files)"
+python3 scripts/module_cycles.py --known scripts/module_cycles.known ingest/src processing/src
+
 step "processing stays free of I/O crates"
 if cargo tree -p stadtpuls-processing -e normal --prefix none --locked | grep -E '^(rdkafka|axum|hyper|reqwest|tokio) ' ; then
   echo "stadtpuls-processing must not depend on I/O crates"; exit 1

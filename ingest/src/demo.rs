@@ -10,8 +10,10 @@ use stadtpuls_processing::window::watermark::SourceId;
 use tracing::{debug, warn};
 
 use crate::Result;
-use crate::pipeline::{DeadLetter, RawMessage};
-use crate::runner::{Assignment, DeadLetterSink, Readiness, Source, now_ms};
+use crate::clock::now_ms;
+use crate::health::Readiness;
+use crate::message::{DeadLetter, RawMessage};
+use crate::runner::{Assignment, DeadLetterSink, Source};
 use crate::simulate::SimulatedFeed;
 use crate::sink::Task;
 

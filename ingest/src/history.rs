@@ -59,8 +59,8 @@ pub use compaction::COMPACTED_FROM;
 
 use crate::Result;
 use crate::merge::MergedBatches;
+use crate::message::RawMessage;
 use crate::metrics;
-use crate::pipeline::RawMessage;
 use crate::sink::{Stream, Task, WindowSink};
 use layout::Partition;
 
@@ -444,7 +444,7 @@ impl WindowSink for HistorySink {
         if !self.archive_raw || messages.is_empty() {
             return Ok(());
         }
-        let now = crate::runner::now_ms();
+        let now = crate::clock::now_ms();
         let date = layout::date_of(now).ok_or_else(|| {
             ProcessingError::Internal(format!("the clock ({now} ms) is outside the calendar"))
         })?;

@@ -24,18 +24,22 @@ use tracing::debug_span;
 use crate::metrics;
 
 mod clock;
+mod conflict_log;
 mod conflicts;
+mod counts;
 mod decode_message;
-mod messages;
 mod prepare;
+mod step_output;
 mod tally;
 mod tasks;
 mod windows;
 
-use conflicts::ConflictLog;
-pub use messages::{DeadLetter, RawMessage, StepOutput};
+/// The step's input and its refusals, defined at the bottom of the crate (`message.rs`).
+pub use crate::message::{DeadLetter, RawMessage};
+use conflict_log::ConflictLog;
+use counts::Counts;
 pub use prepare::{Prepared, Preparer};
-use tally::Counts;
+pub use step_output::StepOutput;
 
 /// Bytes of an oversized payload kept in its dead letter: enough to identify the sender.
 pub const OVERSIZED_KEEP_BYTES: usize = 1024;
@@ -180,6 +184,16 @@ impl Pipeline {
     /// Whether single-object traffic messages are checked in parallel (`PipelineOptions`).
     pub fn parallel_decode(&self) -> bool {
         self.options.parallel_decode
+    }
+
+    /// A handle that checks batches against the current catalog on any thread, so the
+    /// next batch can be prepared while this pipeline applies the current one.
+    pub fn preparer(&self) -> Preparer {
+        Preparer::new(
+            self.catalog.clone(),
+            self.max_future_ms,
+            self.max_message_bytes,
+        )
     }
 
     /// [`Self::process`] with the checks of `messages` already done by a [`Preparer`] (of

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use stadtpuls_processing::window::ClosedWindows;
 
 use crate::Result;
-use crate::pipeline::RawMessage;
+use crate::message::RawMessage;
 
 /// One input topic-partition: the unit of state, checkpoints and sink epochs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -26,7 +26,7 @@ use stadtpuls_processing::time::{parse_rfc3339, to_rfc3339};
 use super::native::{self, Sinks, TrafficWire};
 use super::timestamp::WireTs;
 use super::{Rejected, StreamKind, fast, infer_kind, parse_topic, precheck};
-use crate::pipeline::RawMessage;
+use crate::message::RawMessage;
 use messages::NOW;
 
 /// Events more than this ahead of `NOW` are refused as `future_timestamp`.

@@ -15,7 +15,7 @@ use stadtpuls_processing::model::traffic::{
 use stadtpuls_processing::time::parse_rfc3339;
 
 use super::{StreamKind, fast, parse_topic};
-use crate::pipeline::RawMessage;
+use crate::message::RawMessage;
 
 /// Below this many messages a batch is checked on the calling thread only.
 const PARALLEL_MIN: usize = 2048;

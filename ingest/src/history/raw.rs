@@ -16,7 +16,7 @@ use stadtpuls_processing::model::raw::{RAW_MESSAGES_TABLE, raw_message_schema};
 
 use crate::Result;
 use crate::decode::parse_topic;
-use crate::pipeline::RawMessage;
+use crate::message::RawMessage;
 
 /// The table's name under the history root.
 pub const TABLE: &str = RAW_MESSAGES_TABLE;

@@ -24,8 +24,9 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::checkpoint::{Checkpoint, CheckpointStore};
-use crate::pipeline::RawMessage;
-use crate::runner::{Assignment, Readiness, Source};
+use crate::health::Readiness;
+use crate::message::RawMessage;
+use crate::runner::{Assignment, Source};
 use crate::sink::Task;
 use crate::{IngestError, Result, metrics};
 

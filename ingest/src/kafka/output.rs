@@ -30,7 +30,8 @@ use stadtpuls_config::{KafkaConfig, OutputConfig};
 use stadtpuls_processing::window::{ClosedWindows, window_family_label};
 use tracing::{Instrument, debug, info_span, warn};
 
-use super::{BrokerHealth, HealthContext};
+use super::HealthContext;
+use crate::health::BrokerHealth;
 use crate::history::rows::input_schema;
 use crate::merge::MergedBatches;
 use crate::metrics;

@@ -7,8 +7,9 @@ use stadtpuls_processing::time::{MS_PER_S, to_rfc3339};
 use stadtpuls_processing::window::clock_guard::ClockJump;
 use stadtpuls_processing::window::watermark::SourceId;
 
-use super::{DeadLetter, Pipeline, RawMessage, StepOutput};
+use super::{Pipeline, StepOutput};
 use crate::decode::StreamKind;
+use crate::message::{DeadLetter, RawMessage};
 
 /// One kind's rows of a source, as the guard screens them.
 pub(super) struct Rows<'a> {

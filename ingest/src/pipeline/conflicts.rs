@@ -6,7 +6,7 @@
 //! partner whose producer keys by spot id spreads a zone over several partitions; the
 //! operator notices when two of them meet in one instance (`Owners::conflicts`) and this
 //! module tells the operator: `stadtpuls_partition_conflicts_total{city,kind}` for every
-//! such observation, and one warning per facility at most every [`WARN_EVERY_MS`], naming
+//! such observation, and one warning per facility at most every [`WARN_EVERY_MS`](super::conflict_log::WARN_EVERY_MS), naming
 //! city, facility and the two partitions.
 //!
 //! Refusing the second partition's events instead would not make the results
@@ -14,50 +14,15 @@
 //! interleave — and would drop correct observations because of a keying mistake; the data
 //! is kept and the condition is documented (`docs/guarantees.md`, "Conditions").
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use stadtpuls_processing::catalog::{Catalog, CityKey, EntityKey};
+use stadtpuls_processing::catalog::{Catalog, CityKey};
 use stadtpuls_processing::time::ProcessingTime;
 use stadtpuls_processing::window::PartitionConflict;
 use stadtpuls_processing::window::watermark::SourceId;
 use tracing::warn;
 
-use super::{Pipeline, StepOutput};
+use super::Pipeline;
+use super::step_output::StepOutput;
 use crate::decode::StreamKind;
-
-/// A facility's conflicts are logged at most once per this much processing time.
-pub(super) const WARN_EVERY_MS: i64 = 600_000;
-
-/// The sources' partitions (for the warning) and when each facility was last warned about.
-#[derive(Debug, Default)]
-pub(super) struct ConflictLog {
-    partitions: HashMap<SourceId, (Arc<str>, i32)>,
-    warned: HashMap<EntityKey, Warned>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Warned {
-    at: ProcessingTime,
-    /// Conflicting observations since that warning.
-    since: u64,
-}
-
-impl ConflictLog {
-    /// Remembers which topic-partition `source` is (once per run of its messages).
-    pub(super) fn source_seen(&mut self, source: SourceId, topic: &Arc<str>, partition: i32) {
-        match self.partitions.get(&source) {
-            Some((t, p)) if *p == partition && t == topic => {}
-            _ => {
-                self.partitions.insert(source, (topic.clone(), partition));
-            }
-        }
-    }
-
-    fn partition(&self, source: SourceId) -> Option<i32> {
-        self.partitions.get(&source).map(|(_, p)| *p)
-    }
-}
 
 impl Pipeline {
     /// Counts and (rate-limited) logs the facilities a batch of `source` fed while another
@@ -80,16 +45,9 @@ impl Pipeline {
                 .entry((info.city, StreamKind::Parking))
                 .or_default() += conflict.rows;
             let log = &mut self.conflict_log;
-            let warned = log.warned.entry(conflict.entity).or_insert(Warned {
-                at: now - WARN_EVERY_MS,
-                since: 0,
-            });
-            warned.since += conflict.rows;
-            if now - warned.at < WARN_EVERY_MS {
+            let Some(events) = log.warn_due(conflict.entity, conflict.rows, now) else {
                 continue;
-            }
-            let events = warned.since;
-            *warned = Warned { at: now, since: 0 };
+            };
             warn_conflict(
                 &self.catalog,
                 info.city,

@@ -7,9 +7,10 @@ use bytes::Bytes;
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::{RejectReason, Rejection};
 
-use super::{DeadLetter, OVERSIZED_KEEP_BYTES, Pipeline, RawMessage, StepOutput};
+use super::{OVERSIZED_KEEP_BYTES, Pipeline, StepOutput};
 use crate::decode::native::{self, Sinks};
 use crate::decode::{Rejected, StreamKind, infer_kind, parse_topic};
+use crate::message::{DeadLetter, RawMessage};
 
 impl Pipeline {
     pub(super) fn decode_message(

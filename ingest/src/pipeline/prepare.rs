@@ -7,10 +7,11 @@ use stadtpuls_processing::catalog::Catalog;
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::time::ProcessingTime;
 
-use super::{Pipeline, RawMessage};
 use crate::decode::precheck;
+use crate::message::RawMessage;
 
-/// The checks of a batch's messages, aligned with them (see [`Pipeline::preparer`]).
+/// The checks of a batch's messages, aligned with them (see
+/// [`Pipeline::preparer`](super::Pipeline::preparer)).
 #[derive(Debug, Default)]
 pub struct Prepared(pub(super) Vec<precheck::Checked>);
 
@@ -40,6 +41,15 @@ pub struct Preparer {
 }
 
 impl Preparer {
+    /// Checks against `catalog` with the pipeline's limits.
+    pub(super) fn new(catalog: Arc<Catalog>, max_future_ms: i64, max_message_bytes: usize) -> Self {
+        Self {
+            catalog,
+            max_future_ms,
+            max_message_bytes,
+        }
+    }
+
     fn bounds(&self, now: ProcessingTime) -> TimeBounds {
         TimeBounds {
             now,
@@ -79,17 +89,5 @@ impl Preparer {
             self.bounds(now),
             self.max_message_bytes,
         ))
-    }
-}
-
-impl Pipeline {
-    /// A handle that checks batches against the current catalog on any thread, so the
-    /// next batch can be prepared while this pipeline applies the current one.
-    pub fn preparer(&self) -> Preparer {
-        Preparer {
-            catalog: self.catalog.clone(),
-            max_future_ms: self.max_future_ms,
-            max_message_bytes: self.max_message_bytes,
-        }
     }
 }

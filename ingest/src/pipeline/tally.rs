@@ -1,25 +1,15 @@
 //! Per-batch tallies turned into metrics once per batch, and late rows into dead letters.
 
-use std::collections::HashMap;
-
 use stadtpuls_processing::RejectReason;
 use stadtpuls_processing::catalog::CityKey;
 use stadtpuls_processing::time::{MS_PER_S, ProcessingTime};
-use stadtpuls_processing::window::{DroppedWindow, ProcessStats, WindowShape};
+use stadtpuls_processing::window::{DroppedWindow, ProcessStats};
 
-use super::{DeadLetter, Pipeline, RawMessage, StepOutput};
+use super::Pipeline;
+use super::step_output::StepOutput;
 use crate::decode::StreamKind;
+use crate::message::{DeadLetter, RawMessage};
 use crate::metrics;
-
-/// Per-batch tallies, turned into metric increments once per batch.
-#[derive(Default)]
-pub(super) struct Counts {
-    pub(super) accepted: HashMap<(CityKey, StreamKind), u64>,
-    pub(super) rejected: HashMap<(Option<CityKey>, StreamKind, RejectReason), u64>,
-    pub(super) late: HashMap<(StreamKind, WindowShape), u64>,
-    pub(super) late_accepted: HashMap<(StreamKind, WindowShape), u64>,
-    pub(super) partition_conflicts: HashMap<(CityKey, StreamKind), u64>,
-}
 
 impl Pipeline {
     pub(super) fn tally(&mut self, kind: StreamKind, stats: &ProcessStats, out: &mut StepOutput) {

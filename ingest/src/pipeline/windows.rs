@@ -18,9 +18,10 @@ use stadtpuls_processing::window::traffic::out::WINDOW_START;
 use stadtpuls_processing::window::watermark::SourceId;
 
 use super::clock::Rows;
-use super::{Pipeline, RawMessage, StepOutput};
+use super::{Pipeline, StepOutput};
 use crate::decode::StreamKind;
 use crate::merge::MergedBatches;
+use crate::message::RawMessage;
 use crate::metrics;
 
 impl Pipeline {

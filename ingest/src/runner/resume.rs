@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use stadtpuls_processing::window::watermark::SourceId;
 use tracing::{debug, warn};
 
+use crate::message::RawMessage;
 use crate::metrics;
-use crate::pipeline::RawMessage;
 use crate::sink::Task;
 
 /// Offsets sought back on the first miss; doubles on every further one.

@@ -1,5 +1,5 @@
-//! Durable steps of a checkpoint, retried until they pass: sink commits and recoveries,
-//! snapshot writes, each first checking that this instance still owns the task
+//! Durable steps, retried until they pass: a batch's dead letters; of a checkpoint, sink
+//! commits and recoveries, snapshot writes, each first checking that this instance still owns the task
 //! (`checkpoint/claim.rs`). Reading pauses meanwhile, so memory stays bounded; a shutdown
 //! request gives them a grace period, then the round is given up and its tail replayed
 //! after the restart.
@@ -9,10 +9,20 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::tasks::Round;
+use super::ports::DeadLetterSink;
 use crate::checkpoint::{Checkpoint, CheckpointStore};
+use crate::message::DeadLetter;
 use crate::sink::{Task, WindowSink};
 use crate::{IngestError, Result, metrics};
+
+/// Whether a checkpoint round completed or was abandoned for shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Round {
+    Done,
+    Abandoned,
+    /// (A task's commit or snapshot) another instance has claimed the task.
+    Fenced,
+}
 
 /// Retries before a shutdown gives up on a failing sink or store (the tail is replayed
 /// after the restart instead).
@@ -33,6 +43,54 @@ pub(crate) async fn shutdown_grace(shutdown: &watch::Receiver<bool>) {
         }
     }
     tokio::time::sleep(SHUTDOWN_GRACE).await;
+}
+
+/// Delivers a batch's dead letters, retrying until the sink accepts: committing past an unwritten dead letter would lose it.
+/// (A letter that can never be written is given up by the sink itself, see
+/// [`DeadLetterSink::send`].)
+/// False when shutdown was requested and the grace ([`SHUTDOWN_GRACE`]) ran out
+/// first: the batch must then not be checkpointed, so that it is read again.
+pub(super) async fn send_with_retry<D: DeadLetterSink>(
+    sink: &mut D,
+    letters: &[DeadLetter],
+    shutdown: &watch::Receiver<bool>,
+) -> bool {
+    if letters.is_empty() {
+        return true;
+    }
+    let grace = shutdown_grace(shutdown);
+    tokio::pin!(grace);
+    let mut backoff = Duration::from_millis(100);
+    let given_up = |sink: &D| {
+        warn!(
+            sink = sink.name(),
+            letters = letters.len(),
+            "dead letters not acknowledged within the shutdown grace; given up, the batch is read again after the restart"
+        );
+        false
+    };
+    loop {
+        let sent = tokio::select! {
+            sent = sink.send(letters) => Some(sent),
+            () = &mut grace => None,
+        };
+        let Some(sent) = sent else {
+            return given_up(sink);
+        };
+        if let Err(error) = sent {
+            metrics::DEADLETTER_FAILURES
+                .with_label_values(&[sink.name()])
+                .inc();
+            warn!(%error, sink = sink.name(), retry_in_ms = backoff.as_millis() as u64, "dead-letter write failed");
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = &mut grace => return given_up(sink),
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+            continue;
+        }
+        return true;
+    }
 }
 
 /// First retry delay; doubles up to [`MAX_BACKOFF`].

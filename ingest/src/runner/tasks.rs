@@ -24,11 +24,12 @@ use stadtpuls_processing::window::watermark::SourceId;
 use tokio::sync::watch;
 use tracing::{debug, info, info_span, warn};
 
-use crate::checkpoint::{Checkpoint, CheckpointStore};
-use crate::pipeline::{Pipeline, RawMessage, StepOutput};
-use crate::runner::Source;
-use crate::runner::resume::{Resume, Screen, Screened};
-use crate::runner::retry::{Written, claim, commit, recover, write};
+use super::ports::{Assignment, Source};
+use super::resume::{Resume, Screen, Screened};
+use super::retry::{Round, Written, claim, commit, recover, write};
+use crate::checkpoint::CheckpointStore;
+use crate::message::RawMessage;
+use crate::pipeline::{Pipeline, StepOutput};
 use crate::sink::{Stream, Task, WindowSink};
 use crate::{IngestError, Result, metrics};
 
@@ -65,18 +66,6 @@ impl Checkpointing {
     }
 }
 
-/// A partition given to this instance, with the checkpoint its consumer was positioned at.
-#[derive(Debug, Clone)]
-pub struct Assignment {
-    /// The pipeline's id of the partition.
-    pub source: SourceId,
-    /// The partition.
-    pub task: Task,
-    /// Its newest valid checkpoint, if any: the source already reads from its offset.
-    /// `Err` when the checkpoint directory could not be read: the task must not start.
-    pub checkpoint: std::result::Result<Option<Checkpoint>, String>,
-}
-
 #[derive(Debug)]
 struct TaskEntry {
     task: Task,
@@ -97,15 +86,6 @@ struct TaskEntry {
 
 /// How long a restored task waits for its first message before it is sought back anyway.
 const RESUME_PROBE: Duration = Duration::from_secs(3);
-
-/// Whether a checkpoint round completed or was abandoned for shutdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Round {
-    Done,
-    Abandoned,
-    /// (A task's commit or snapshot) another instance has claimed the task.
-    Fenced,
-}
 
 /// The tasks this instance owns.
 #[derive(Debug)]

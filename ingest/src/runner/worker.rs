@@ -11,7 +11,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::pipeline::{Prepared, Preparer, RawMessage};
+use crate::message::RawMessage;
+use crate::pipeline::{Prepared, Preparer};
 use stadtpuls_processing::time::ProcessingTime;
 
 /// How long a waiting side spins before it sleeps: longer than the usual gap between two

@@ -15,9 +15,9 @@ use crate::catalog::{Catalog, EntityKey};
 use crate::error::column;
 use crate::formulas;
 use crate::marz::{self, MarzThresholds, TrafficState};
-use crate::snapshot::{EntityId, IdTable, RestoreStats, resolve_traffic};
 use crate::time::EventTime;
 use crate::window::ClosedWindows;
+use crate::window::restore::{EntityId, IdTable, RestoreStats, resolve_traffic};
 use crate::window::traffic::{out, traffic_aggregate_schema, traffic_window_schema};
 use crate::{ProcessingError, Result};
 

@@ -17,7 +17,7 @@
 use rdkafka::message::{Header, OwnedHeaders};
 
 use super::header;
-use crate::pipeline::DeadLetter;
+use crate::message::DeadLetter;
 
 /// Framing of a batch holding one record, worst case, rounded up from 97 bytes: the record
 /// batch header (61 bytes, base offset to record count) and one record's own framing

@@ -8,7 +8,7 @@ use stadtpuls_processing::model::MIN_EVENT_TIME;
 use stadtpuls_processing::time::parse_rfc3339;
 
 use super::*;
-use crate::decode::fuzz_cases;
+use crate::decode::fuzz::cases as fuzz_cases;
 
 /// 9999-12-31T23:59:59.999Z, the last instant RFC 3339 can write.
 const MAX_RFC3339_MS: i64 = 253_402_300_799_999;

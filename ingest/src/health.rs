@@ -1,5 +1,9 @@
-//! Whether the Kafka brokers are reachable, as the clients (consumer, output and
-//! dead-letter producers) see it: one state shared by all of them, so an outage is logged
+//! Whether the pipeline can work: [`Readiness`] (what `/readyz` reads) and the brokers'
+//! reachability it includes. Here, below the runner and the Kafka clients, because both
+//! use it: the Kafka clients report to it, the runner's owner and the API read it.
+//!
+//! [`BrokerHealth`]: whether the Kafka brokers are reachable, as the clients (consumer,
+//! output and dead-letter producers) see it: one state shared by all of them, so an outage is logged
 //! once at `warn` — not once per client, per message or per reconnect attempt — and shown
 //! by `/readyz` and `stadtpuls_kafka_broker_up`.
 //!
@@ -18,7 +22,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
@@ -213,27 +216,46 @@ fn any_up(statistics: &Statistics) -> bool {
     statistics.brokers.values().any(|b| b.state == "UP")
 }
 
-/// The context of the producers (output topics, dead letters): routes their errors and
-/// logs through the shared [`BrokerHealth`].
-#[derive(Debug, Clone)]
-pub struct HealthContext {
-    /// Names the client in logs.
-    pub client: &'static str,
-    /// The shared state.
-    pub health: BrokerHealth,
+/// What the API's `/readyz` reads: whether the pipeline consumes — it has taken part in a
+/// Kafka rebalance (or the demo has backfilled) and the brokers are reachable.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness {
+    assigned: Arc<AtomicBool>,
+    broker: BrokerHealth,
 }
 
-impl ClientContext for HealthContext {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        self.health.client_log(self.client, level, fac, log_message);
+impl Readiness {
+    /// Sets the flag.
+    pub fn set(&self, ready: bool) {
+        self.assigned.store(ready, Ordering::Release);
     }
 
-    fn stats(&self, statistics: Statistics) {
-        self.health.producer_stats(&statistics);
+    /// Reads the flag: assigned and no broker outage.
+    pub fn is_ready(&self) -> bool {
+        self.check().is_ok()
     }
 
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.health.client_error(self.client, &error, reason);
+    /// Why the pipeline does not consume, if it does not.
+    ///
+    /// # Errors
+    /// The reason, for `/readyz`'s 503 body.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if let Some(down) = self.broker.unreachable_for() {
+            return Err(format!(
+                "kafka broker unreachable for {} s; waiting for it to come back",
+                down.as_secs()
+            ));
+        }
+        if self.assigned.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err("pipeline has no partition assignment yet".into())
+        }
+    }
+
+    /// The brokers' reachability, shared with the Kafka clients.
+    pub fn broker(&self) -> &BrokerHealth {
+        &self.broker
     }
 }
 

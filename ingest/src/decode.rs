@@ -7,9 +7,7 @@
 
 mod fast;
 #[cfg(test)]
-mod fuzz;
-#[cfg(test)]
-pub(crate) use fuzz::cases as fuzz_cases;
+pub(crate) mod fuzz;
 pub mod native;
 pub(crate) mod precheck;
 mod timestamp;

@@ -7,6 +7,7 @@
 pub mod clock_guard;
 pub(crate) mod owners;
 pub mod parking;
+pub(crate) mod restore;
 pub(crate) mod slab;
 pub mod traffic;
 pub mod traffic_state;

@@ -3,18 +3,18 @@
 
 mod admin;
 mod consumer;
+mod context;
 mod deadletter;
 mod drain;
-mod health;
 pub mod output;
 mod produce;
 mod settings;
 
 pub use admin::{ensure_deadletter_topic, ensure_topics};
 pub use consumer::KafkaSource;
+pub use context::HealthContext;
 pub use deadletter::{KafkaDeadLetters, header};
 pub use drain::drain;
-pub use health::{BrokerHealth, HealthContext};
 pub use output::{OutputTopics, ensure_output_topics};
 pub use produce::{FeedProducer, ProduceStats};
 

@@ -1,10 +1,12 @@
-//! What goes into and comes out of a pipeline step.
+//! The input and dead-letter types every part of ingest shares: a message as a source
+//! read it, and an observation refused from it. They sit at the bottom so that decoders,
+//! the pipeline, the runner, the sources and the sinks can all name them without
+//! depending on each other.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use stadtpuls_processing::RejectReason;
-use stadtpuls_processing::window::ClosedWindows;
 use stadtpuls_processing::window::watermark::SourceId;
 
 /// A message as read from a source, with its origin for dead-lettering and offsets.
@@ -40,7 +42,7 @@ pub struct DeadLetter {
     /// Element index within a JSON array message.
     pub index: Option<usize>,
     /// The refused bytes' length when `payload` is only their first
-    /// [`OVERSIZED_KEEP_BYTES`](super::OVERSIZED_KEEP_BYTES) (an oversized message);
+    /// [`OVERSIZED_KEEP_BYTES`](crate::pipeline::OVERSIZED_KEEP_BYTES) (an oversized message);
     /// `None` when `payload` is whole. (The Kafka sink may cut further, to fit the
     /// broker: `kafka.deadletter_max_bytes`.)
     pub original_bytes: Option<usize>,
@@ -53,34 +55,4 @@ pub struct DeadLetter {
     /// message's observations were dropped from; the observations' other windows counted
     /// them. Empty for every other reason.
     pub late_windows: Vec<String>,
-}
-
-/// What a step produced.
-#[derive(Debug, Default)]
-pub struct StepOutput {
-    /// Refused observations.
-    pub dead_letters: Vec<DeadLetter>,
-    /// Closed traffic windows, per sensor (cross-section).
-    pub traffic: Vec<ClosedWindows>,
-    /// Closed traffic windows per sensor and lane (`lane` column set).
-    pub traffic_lanes: Vec<ClosedWindows>,
-    /// Closed parking windows.
-    pub parking: Vec<ClosedWindows>,
-    /// Observations accepted.
-    pub accepted: usize,
-    /// Observations dropped as too late from at least one window (dead-lettered as `late`).
-    pub late: u64,
-    /// Observations refused as `clock_jump` (their messages' dead letters are one per
-    /// message, as for `late`).
-    pub clock_jumps: u64,
-    /// Observations of a facility or zone that came through another partition than the one
-    /// holding its state (`stadtpuls_partition_conflicts_total`).
-    pub partition_conflicts: u64,
-    /// Open (sensor, window) traffic states after the step.
-    pub open_states: usize,
-    /// Bytes of open traffic window state after the step.
-    pub state_bytes: usize,
-    /// Runs of consecutive messages of one source in the batch: (source, index of the
-    /// run's last message), so the runner tracks offsets per run, not per message.
-    pub runs: Vec<(SourceId, u32)>,
 }

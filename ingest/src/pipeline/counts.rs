@@ -1,0 +1,20 @@
+//! What a step counts, per label set, before it turns into metric increments once per
+//! batch (`tally.rs`).
+
+use std::collections::HashMap;
+
+use stadtpuls_processing::RejectReason;
+use stadtpuls_processing::catalog::CityKey;
+use stadtpuls_processing::window::WindowShape;
+
+use crate::decode::StreamKind;
+
+/// Per-batch tallies, turned into metric increments once per batch.
+#[derive(Default)]
+pub(super) struct Counts {
+    pub(super) accepted: HashMap<(CityKey, StreamKind), u64>,
+    pub(super) rejected: HashMap<(Option<CityKey>, StreamKind, RejectReason), u64>,
+    pub(super) late: HashMap<(StreamKind, WindowShape), u64>,
+    pub(super) late_accepted: HashMap<(StreamKind, WindowShape), u64>,
+    pub(super) partition_conflicts: HashMap<(CityKey, StreamKind), u64>,
+}
