@@ -50,7 +50,7 @@ use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use arrow_schema::SchemaRef;
-use stadtpuls_config::{HistoryConfig, HistoryStream};
+use stadtpuls_config::HistoryConfig;
 use stadtpuls_processing::ProcessingError;
 use stadtpuls_processing::window::ClosedWindows;
 use tracing::{debug, info, info_span, warn};
@@ -111,11 +111,7 @@ impl HistorySink {
             .tables
             .iter()
             .map(|table| {
-                let stream = match table.stream {
-                    HistoryStream::Traffic => Stream::Traffic,
-                    HistoryStream::TrafficLanes => Stream::TrafficLanes,
-                    HistoryStream::Parking => Stream::Parking,
-                };
+                let stream = table.stream;
                 Table {
                     name: table.name(),
                     stream: Some(stream),

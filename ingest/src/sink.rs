@@ -33,16 +33,10 @@ impl fmt::Display for Task {
     }
 }
 
-/// Which result stream closed windows belong to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Stream {
-    /// Per sensor (cross-section), classified: `StepOutput::traffic`.
-    Traffic,
-    /// Per sensor and lane: `StepOutput::traffic_lanes`.
-    TrafficLanes,
-    /// Per facility: `StepOutput::parking`.
-    Parking,
-}
+/// Which result stream closed windows belong to (`Traffic`: per sensor, classified,
+/// `StepOutput::traffic`; `TrafficLanes`: per sensor and lane; `Parking`: per facility) —
+/// the contract's stream, whose columns `stadtpuls_processing::model::contract` defines.
+pub use stadtpuls_processing::model::contract::HistoryStream as Stream;
 
 /// A destination of closed windows with per-task epoch commits.
 pub trait WindowSink {

@@ -4,6 +4,7 @@
 //! validate each one and append it to columnar buffers, so everything after decoding works
 //! on Arrow `RecordBatch`es.
 
+pub mod contract;
 pub mod parking;
 pub mod raw;
 pub mod traffic;

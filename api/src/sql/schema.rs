@@ -1,32 +1,27 @@
 //! The columns of every SQL table, in DataFusion's arrow.
 //!
 //! DataFusion 55 (the newest release) is built on arrow 59 while the pipeline writes
-//! with arrow 60, so the pipeline's schemas (`stadtpuls_processing::window::*`) are
-//! converted here, type by type. The history files' columns are derived exactly as the
-//! history writer derives them (`ingest/src/history/rows.rs`: the closed-window columns
-//! without `city`, plus `window_s` and `revision` after `window_end`); the end-to-end
-//! test `tests/sql_doors.rs` writes with the real writer and reads with this schema.
-//! When DataFusion moves to arrow 60 the conversion goes away.
+//! with arrow 60, so the contract's schemas (`stadtpuls_processing::model::contract`) are
+//! converted here, field by field and type by type — no column is named here. The history
+//! file schema is the contract's, the one the history writer writes; the end-to-end test
+//! `tests/sql_doors.rs` writes with the real writer and reads with this schema. When
+//! DataFusion moves to arrow 60 the conversion goes away.
 
 use std::sync::Arc;
 
 use arrow_schema as pipeline;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use stadtpuls_config::HistoryStream;
+use stadtpuls_processing::model::contract;
 use stadtpuls_processing::model::raw::raw_message_schema;
-use stadtpuls_processing::window::parking::parking_window_schema;
-use stadtpuls_processing::window::traffic::{out, traffic_aggregate_schema, traffic_window_schema};
 
 use crate::error::SqlError;
 
 /// Partition column: city id (`city=<id>/`).
-pub const CITY: &str = "city";
+pub const CITY: &str = contract::CITY;
 /// Partition column: UTC date of `window_start` (`date=YYYY-MM-DD/`).
 pub const DATE: &str = "date";
-/// History column: window length, seconds.
-pub const WINDOW_S: &str = "window_s";
-/// History column: emission number of a window (latest wins).
-pub const REVISION: &str = "revision";
+pub use contract::{REVISION, WINDOW_S};
 
 /// Converts one pipeline (arrow 60) type; only the types the pipeline's schemas use.
 fn data_type(from: &pipeline::DataType) -> Result<DataType, SqlError> {
@@ -62,43 +57,21 @@ fn field(from: &pipeline::Field) -> Result<Field, SqlError> {
     ))
 }
 
-/// The closed-window schema the pipeline emits for `stream` (what the history writer
-/// takes), converted.
-fn window_fields(stream: HistoryStream) -> Result<Vec<Field>, SqlError> {
-    let schema = match stream {
-        HistoryStream::Traffic => traffic_window_schema(),
-        HistoryStream::TrafficLanes => traffic_aggregate_schema(),
-        HistoryStream::Parking => parking_window_schema(),
-    };
-    schema.fields().iter().map(|f| field(f)).collect()
+/// Converts a pipeline schema.
+fn convert(from: &pipeline::Schema) -> Result<SchemaRef, SqlError> {
+    let fields: Result<Vec<Field>, SqlError> = from.fields().iter().map(|f| field(f)).collect();
+    Ok(Arc::new(Schema::new(fields?)))
 }
 
-/// The columns inside a history file of `stream`: the window columns without `city`,
-/// with `window_s` and `revision` after `window_end`.
+/// The columns inside a history file of `stream`: the contract's
+/// [`history_file_schema`](contract::history_file_schema), converted.
 pub fn history_file_schema(stream: HistoryStream) -> Result<SchemaRef, SqlError> {
-    let mut fields = Vec::new();
-    for field in window_fields(stream)? {
-        if field.name() == out::CITY {
-            continue;
-        }
-        let is_end = field.name() == out::WINDOW_END;
-        fields.push(field);
-        if is_end {
-            fields.push(Field::new(WINDOW_S, DataType::UInt32, false));
-            fields.push(Field::new(REVISION, DataType::UInt32, false));
-        }
-    }
-    Ok(Arc::new(Schema::new(fields)))
+    convert(&contract::history_file_schema(stream))
 }
 
 /// The columns inside a `raw_messages` file (the raw archive), converted.
 pub fn raw_file_schema() -> Result<SchemaRef, SqlError> {
-    let fields: Result<Vec<Field>, SqlError> = raw_message_schema()
-        .fields()
-        .iter()
-        .map(|f| field(f))
-        .collect();
-    Ok(Arc::new(Schema::new(fields?)))
+    convert(&raw_message_schema())
 }
 
 /// The partition columns every history table ends with.
@@ -109,15 +82,7 @@ pub fn partition_columns() -> Vec<(String, DataType)> {
     ]
 }
 
-/// The columns that name one window of one entity in `stream`'s history (its upsert
-/// key, besides `city`, `date` and `window_start`).
-pub fn entity_columns(stream: HistoryStream) -> &'static [&'static str] {
-    match stream {
-        HistoryStream::Traffic => &["sensor_id"],
-        HistoryStream::TrafficLanes => &["sensor_id", "lane"],
-        HistoryStream::Parking => &["facility_id"],
-    }
-}
+pub use contract::entity_columns;
 
 #[cfg(test)]
 mod tests {

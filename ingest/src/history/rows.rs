@@ -1,9 +1,8 @@
 //! Closed-window batches → the rows of a history table, and back to their keys.
 //!
-//! A file holds the closed-window columns minus `city` — it is the Hive partition
-//! (`city=<id>/`), and a column of the same name inside the files would clash with it in
-//! DuckDB's and pyarrow's hive partitioning — plus `window_s` and `revision` after
-//! `window_end`, so a row says which window and which emission it is without its path.
+//! Which columns a file holds is the contract's history file schema rule
+//! ([`stadtpuls_processing::model::contract::history_fields`]): the closed-window columns
+//! minus `city` (the Hive partition), plus `window_s` and `revision` after `window_end`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -13,49 +12,27 @@ use chrono::NaiveDate;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMillisecondType, UInt8Type, UInt32Type};
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::{Schema, SchemaRef};
 use arrow_select::take::take_record_batch;
 use stadtpuls_processing::ProcessingError;
+use stadtpuls_processing::model::contract::{self, traffic::out};
 use stadtpuls_processing::window::ClosedWindows;
-use stadtpuls_processing::window::parking::{self, parking_window_schema};
-use stadtpuls_processing::window::traffic::{out, traffic_aggregate_schema, traffic_window_schema};
 
 use super::layout;
 use crate::Result;
 use crate::sink::Stream;
 
-/// `UInt32`: window length in seconds.
-pub const WINDOW_S: &str = "window_s";
-/// `UInt32`: 0 for a window's first emission, +1 for each re-emission after late data;
-/// readers keep the highest per entity and window.
-pub const REVISION: &str = "revision";
+pub use stadtpuls_processing::model::contract::{REVISION, WINDOW_S};
 
 /// The schema the pipeline emits closed windows of `stream` in.
 pub(crate) fn input_schema(stream: Stream) -> SchemaRef {
-    match stream {
-        Stream::Traffic => traffic_window_schema(),
-        // Lanes are not classified: MARZ thresholds are for cross-sections.
-        Stream::TrafficLanes => traffic_aggregate_schema(),
-        Stream::Parking => parking_window_schema(),
-    }
+    contract::window_schema(stream)
 }
 
-/// The schema of `stream`'s history files: [`input_schema`] without `city`, with
-/// [`WINDOW_S`] and [`REVISION`] after `window_end`.
+/// The schema of `stream`'s history files: the contract's history file schema rule
+/// ([`contract::history_fields`]).
 pub(crate) fn file_schema(stream: Stream) -> SchemaRef {
-    let input = input_schema(stream);
-    let mut fields: Vec<Field> = Vec::with_capacity(input.fields().len() + 1);
-    for field in input.fields() {
-        if field.name() == out::CITY {
-            continue;
-        }
-        fields.push(field.as_ref().clone());
-        if field.name() == out::WINDOW_END {
-            fields.push(Field::new(WINDOW_S, DataType::UInt32, false));
-            fields.push(Field::new(REVISION, DataType::UInt32, false));
-        }
-    }
-    Arc::new(Schema::new(fields))
+    contract::history_file_schema(stream)
 }
 
 /// Splits a closed-window batch by city and UTC date of `window_start` (the Hive
@@ -155,14 +132,6 @@ fn field_names(schema: &Schema) -> Vec<&str> {
     schema.fields().iter().map(|f| f.name().as_str()).collect()
 }
 
-/// The columns that name an entity in `stream`'s rows.
-fn entity_column(stream: Stream) -> &'static str {
-    match stream {
-        Stream::Traffic | Stream::TrafficLanes => out::SENSOR_ID,
-        Stream::Parking => parking::out::FACILITY_ID,
-    }
-}
-
 /// Keeps, per (entity, lane, window start), the row with the highest revision — the last
 /// emission of each window, as readers upsert — ordered by window start, entity and lane.
 ///
@@ -174,9 +143,9 @@ pub(crate) fn latest_revisions(batch: &RecordBatch, stream: Stream) -> Result<Ve
     let missing =
         |name: &str| ProcessingError::Schema(format!("history rows lack column `{name}`"));
     let entity = batch
-        .column_by_name(entity_column(stream))
+        .column_by_name(contract::entity_column(stream))
         .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or_else(|| missing(entity_column(stream)))?;
+        .ok_or_else(|| missing(contract::entity_column(stream)))?;
     let starts = batch
         .column_by_name(out::WINDOW_START)
         .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
@@ -217,13 +186,14 @@ mod tests {
     use arrow_array::{
         Float64Array, TimestampMillisecondArray, UInt8Array, UInt64Array, new_null_array,
     };
+    use arrow_schema::DataType;
 
     use super::*;
 
     /// A classified traffic window: ids, window bounds and vehicles set, other nullable
     /// columns null and non-nullable ones 1.
     fn traffic_closed(cities: &[&str], revision: u32) -> ClosedWindows {
-        let schema = traffic_window_schema();
+        let schema = contract::traffic::traffic_window_schema();
         let n = cities.len();
         let mut columns: Vec<ArrayRef> = Vec::new();
         for field in schema.fields() {

@@ -1,7 +1,8 @@
 //! Closed windows → output records: a `city/entity/window_start/window[/lane]` key and one
 //! JSON object per row (format: `docs/formats.md`, "Output topics").
 //!
-//! The value carries every column of the closed-window batch under its column name — the
+//! The value carries every column of the closed-window batch under its column name (the
+//! columns of `stadtpuls_processing::model::contract`, none named here but the key's) — the
 //! names of the Parquet history and of the API's JSON (`api/src/routes/traffic.rs`,
 //! `parking.rs`) — plus the window family label and the revision. Numbers keep full
 //! precision (the API rounds for display); times are RFC 3339 UTC with milliseconds, as
@@ -21,9 +22,9 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, TimeUnit};
 use stadtpuls_processing::ProcessingError;
+use stadtpuls_processing::model::contract;
+use stadtpuls_processing::model::contract::traffic::out as traffic_out;
 use stadtpuls_processing::time::{EventTime, to_rfc3339};
-use stadtpuls_processing::window::parking::out as parking_out;
-use stadtpuls_processing::window::traffic::out as traffic_out;
 
 use crate::Result;
 use crate::sink::Stream;
@@ -73,8 +74,8 @@ pub(crate) fn encode(
 /// # Errors
 /// [`ProcessingError::Schema`] naming what is missing.
 pub(crate) fn check(stream: Stream, batch: &RecordBatch) -> Result<()> {
-    let entity_name = entity_column(stream);
-    let cities: &StringArray = typed(batch, traffic_out::CITY)?;
+    let entity_name = contract::entity_column(stream);
+    let cities: &StringArray = typed(batch, contract::CITY)?;
     let entities: &StringArray = typed(batch, entity_name)?;
     if cities.null_count() > 0 || entities.null_count() > 0 {
         return Err(schema(format!("a row has no city or {entity_name}")));
@@ -85,15 +86,8 @@ pub(crate) fn check(stream: Stream, batch: &RecordBatch) -> Result<()> {
             return Err(schema("a lane window row has no lane".to_owned()));
         }
     }
-    let _: &TimestampMillisecondArray = typed(batch, traffic_out::WINDOW_START)?;
+    let _: &TimestampMillisecondArray = typed(batch, contract::traffic::out::WINDOW_START)?;
     value_columns(stream, batch).map(drop)
-}
-
-fn entity_column(stream: Stream) -> &'static str {
-    match stream {
-        Stream::Traffic | Stream::TrafficLanes => traffic_out::SENSOR_ID,
-        Stream::Parking => parking_out::FACILITY_ID,
-    }
 }
 
 /// Appends one record per row of `batch` — closed windows of `stream`, of the family
@@ -112,10 +106,10 @@ pub(crate) fn encode_rows(
     buf: &mut Vec<u8>,
     spans: &mut Vec<Span>,
 ) -> Result<()> {
-    let entity_name = entity_column(stream);
-    let cities: &StringArray = typed(batch, traffic_out::CITY)?;
+    let entity_name = contract::entity_column(stream);
+    let cities: &StringArray = typed(batch, contract::CITY)?;
     let entities: &StringArray = typed(batch, entity_name)?;
-    let starts: &TimestampMillisecondArray = typed(batch, traffic_out::WINDOW_START)?;
+    let starts: &TimestampMillisecondArray = typed(batch, contract::traffic::out::WINDOW_START)?;
     let lanes: Option<&UInt8Array> = match stream {
         Stream::TrafficLanes => Some(typed(batch, traffic_out::LANE)?),
         Stream::Traffic | Stream::Parking => None,

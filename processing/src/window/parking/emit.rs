@@ -7,7 +7,6 @@ use arrow_array::builder::{
 };
 use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::acc::ParkingAcc;
 use crate::Result;
@@ -19,77 +18,7 @@ use crate::window::owners::{Owners, by_owner};
 use crate::window::slab::Shape;
 use crate::window::watermark::SourceId;
 
-/// Column names of a closed parking window batch (the `parking_<size>` tables).
-pub mod out {
-    /// `Utf8`: city id.
-    pub const CITY: &str = "city";
-    /// `Utf8`: facility id.
-    pub const FACILITY_ID: &str = "facility_id";
-    /// `Timestamp(ms, UTC)`: window start.
-    pub const WINDOW_START: &str = "window_start";
-    /// `Timestamp(ms, UTC)`: window end.
-    pub const WINDOW_END: &str = "window_end";
-    /// `UInt32`: observations folded in (counts and spot changes).
-    pub const UPDATES: &str = "updates";
-    /// `UInt32`: free spaces at the end of the window (latest value).
-    pub const FREE: &str = "free";
-    /// `UInt32`, nullable: usable capacity at the end of the window.
-    pub const TOTAL: &str = "total";
-    /// `UInt32`, nullable: occupied spaces at the end of the window, total − min(free, total).
-    pub const OCCUPIED: &str = "occupied";
-    /// `Float64`, nullable: occupancy at the end of the window, percent.
-    pub const OCCUPANCY_PCT: &str = "occupancy_pct";
-    /// `Float64`, nullable: time-weighted mean occupancy over the window, percent.
-    pub const OCCUPANCY_MEAN_PCT: &str = "occupancy_mean_pct";
-    /// `UInt32`: fewest free spaces observed in the window.
-    pub const FREE_MIN: &str = "free_min";
-    /// `Utf8`, nullable: status at the end of the window (`spacesAvailable`, `almostFull`,
-    /// `full`, `closed`).
-    pub const STATUS: &str = "status";
-    /// `Utf8`, nullable: occupancy trend at the end of the window (`stable`, `increasing`,
-    /// `decreasing`).
-    pub const TREND: &str = "trend";
-    /// `UInt64`, nullable: vehicles in, summed over the counts reporting it.
-    pub const ENTRIES: &str = "entries";
-    /// `UInt64`, nullable: vehicles out, summed over the counts reporting it.
-    pub const EXITS: &str = "exits";
-    /// `UInt32`, nullable (null for counted car parks): spot sessions that ended.
-    pub const SESSIONS_ENDED: &str = "sessions_ended";
-    /// `Float64`, nullable: mean duration of the ended sessions with a seen start, s.
-    pub const MEAN_DWELL_S: &str = "mean_dwell_s";
-    /// `Float64`, nullable: sessions ended per usable space.
-    pub const TURNOVER: &str = "turnover";
-}
-
-/// Returns the schema of closed parking windows.
-pub fn parking_window_schema() -> SchemaRef {
-    static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
-    SCHEMA
-        .get_or_init(|| {
-            let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-            Arc::new(Schema::new(vec![
-                Field::new(out::CITY, DataType::Utf8, false),
-                Field::new(out::FACILITY_ID, DataType::Utf8, false),
-                Field::new(out::WINDOW_START, ts.clone(), false),
-                Field::new(out::WINDOW_END, ts, false),
-                Field::new(out::UPDATES, DataType::UInt32, false),
-                Field::new(out::FREE, DataType::UInt32, false),
-                Field::new(out::TOTAL, DataType::UInt32, true),
-                Field::new(out::OCCUPIED, DataType::UInt32, true),
-                Field::new(out::OCCUPANCY_PCT, DataType::Float64, true),
-                Field::new(out::OCCUPANCY_MEAN_PCT, DataType::Float64, true),
-                Field::new(out::FREE_MIN, DataType::UInt32, false),
-                Field::new(out::STATUS, DataType::Utf8, true),
-                Field::new(out::TREND, DataType::Utf8, true),
-                Field::new(out::ENTRIES, DataType::UInt64, true),
-                Field::new(out::EXITS, DataType::UInt64, true),
-                Field::new(out::SESSIONS_ENDED, DataType::UInt32, true),
-                Field::new(out::MEAN_DWELL_S, DataType::Float64, true),
-                Field::new(out::TURNOVER, DataType::Float64, true),
-            ]))
-        })
-        .clone()
-}
+pub use crate::model::contract::parking::{out, parking_window_schema};
 
 /// Column builders of one closed window.
 struct Columns {

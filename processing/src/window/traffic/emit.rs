@@ -1,5 +1,5 @@
-//! Closed traffic windows as Arrow batches: the output schema and column names, and the
-//! rows of a window's due entries.
+//! Closed traffic windows as Arrow batches: the rows of a window's due entries, one array
+//! per column of the contract's [`AGGREGATE`](crate::model::contract::traffic::AGGREGATE).
 
 use std::sync::Arc;
 
@@ -8,7 +8,6 @@ use arrow_array::builder::{
 };
 use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::{LANE_SLOTS, TrafficAcc, split_key};
 use crate::Result;
@@ -20,108 +19,7 @@ use crate::window::owners::{Owners, by_owner};
 use crate::window::slab::Shape;
 use crate::window::watermark::SourceId;
 
-/// Column names of a closed traffic window batch (the `traffic_<size>` tables).
-pub mod out {
-    /// `Utf8`: city id.
-    pub const CITY: &str = "city";
-    /// `Utf8`: sensor id.
-    pub const SENSOR_ID: &str = "sensor_id";
-    /// `Timestamp(ms, UTC)`: window start (exclusive for interval-end timestamps).
-    pub const WINDOW_START: &str = "window_start";
-    /// `Timestamp(ms, UTC)`: window end.
-    pub const WINDOW_END: &str = "window_end";
-    /// `UInt32`: observations (interval reports) folded in.
-    pub const OBSERVATIONS: &str = "observations";
-    /// `UInt8`: distinct lanes that reported.
-    pub const LANES_REPORTING: &str = "lanes_reporting";
-    /// `UInt64`: vehicles counted.
-    pub const VEHICLES: &str = "vehicles";
-    /// `Float64`: flow in veh/h.
-    pub const FLOW_VEH_H: &str = "flow_veh_h";
-    /// `Float64`, nullable: vehicle-weighted time-mean speed, km/h.
-    pub const SPEED_TIME_MEAN_KMH: &str = "speed_time_mean_kmh";
-    /// `Float64`, nullable: vehicle-weighted harmonic (space-mean) speed, km/h.
-    pub const SPEED_SPACE_MEAN_KMH: &str = "speed_space_mean_kmh";
-    /// `Float64`, nullable: unweighted mean of the reported interval speeds, km/h.
-    pub const SPEED_REPORTED_MEAN_KMH: &str = "speed_reported_mean_kmh";
-    /// `Float64`, nullable: density = flow / space-mean speed, veh/km.
-    pub const DENSITY_VEH_KM: &str = "density_veh_km";
-    /// `Float64`, nullable: mean detector occupancy, percent.
-    pub const OCCUPANCY_PCT: &str = "occupancy_pct";
-    /// `Float64`, nullable: highest detector occupancy, percent.
-    pub const OCCUPANCY_MAX_PCT: &str = "occupancy_max_pct";
-    /// `UInt64`, nullable: heavy vehicles counted.
-    pub const HEAVY_VEHICLES: &str = "heavy_vehicles";
-    /// `Float64`, nullable: heavy-vehicle share, percent.
-    pub const HEAVY_SHARE_PCT: &str = "heavy_share_pct";
-    /// `Float64`: share of the expected counting intervals received, percent.
-    pub const COMPLETENESS_PCT: &str = "completeness_pct";
-    /// `UInt8`, nullable: the lane of a per-lane window; null for the cross-section.
-    pub const LANE: &str = "lane";
-    /// `Float64`, nullable: space-mean speed / free-flow speed (classifier).
-    pub const SPEED_RATIO: &str = "speed_ratio";
-    /// `Utf8`, nullable: MARZ traffic state `Z1`…`Z4` (classifier).
-    pub const TRAFFIC_STATE: &str = "traffic_state";
-    /// `Boolean`, nullable: state Z3 or Z4 (classifier).
-    pub const CONGESTED: &str = "congested";
-}
-
-/// Returns the schema of closed traffic windows: what the pipeline publishes, the live
-/// view reads and the `traffic_<size>` tables hold.
-///
-/// It is [`traffic_aggregate_schema`], which [`TrafficWindowOperator`] emits, followed by
-/// the columns [`TrafficStateClassifier`] appends because they depend on the sensor's
-/// previous window.
-///
-/// [`TrafficWindowOperator`]: super::TrafficWindowOperator
-/// [`TrafficStateClassifier`]: crate::window::traffic_state::TrafficStateClassifier
-pub fn traffic_window_schema() -> SchemaRef {
-    static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
-    SCHEMA
-        .get_or_init(|| {
-            let mut fields = aggregate_fields();
-            fields.extend([
-                Field::new(out::SPEED_RATIO, DataType::Float64, true),
-                Field::new(out::TRAFFIC_STATE, DataType::Utf8, true),
-                Field::new(out::CONGESTED, DataType::Boolean, true),
-            ]);
-            Arc::new(Schema::new(fields))
-        })
-        .clone()
-}
-
-/// Returns the schema [`TrafficWindowOperator`](super::TrafficWindowOperator) emits:
-/// [`traffic_window_schema`] without the classifier's columns.
-pub fn traffic_aggregate_schema() -> SchemaRef {
-    static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
-    SCHEMA
-        .get_or_init(|| Arc::new(Schema::new(aggregate_fields())))
-        .clone()
-}
-
-fn aggregate_fields() -> Vec<Field> {
-    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-    vec![
-        Field::new(out::CITY, DataType::Utf8, false),
-        Field::new(out::SENSOR_ID, DataType::Utf8, false),
-        Field::new(out::WINDOW_START, ts.clone(), false),
-        Field::new(out::WINDOW_END, ts, false),
-        Field::new(out::OBSERVATIONS, DataType::UInt32, false),
-        Field::new(out::LANES_REPORTING, DataType::UInt8, false),
-        Field::new(out::VEHICLES, DataType::UInt64, false),
-        Field::new(out::FLOW_VEH_H, DataType::Float64, true),
-        Field::new(out::SPEED_TIME_MEAN_KMH, DataType::Float64, true),
-        Field::new(out::SPEED_SPACE_MEAN_KMH, DataType::Float64, true),
-        Field::new(out::SPEED_REPORTED_MEAN_KMH, DataType::Float64, true),
-        Field::new(out::DENSITY_VEH_KM, DataType::Float64, true),
-        Field::new(out::OCCUPANCY_PCT, DataType::Float64, true),
-        Field::new(out::OCCUPANCY_MAX_PCT, DataType::Float64, true),
-        Field::new(out::HEAVY_VEHICLES, DataType::UInt64, true),
-        Field::new(out::HEAVY_SHARE_PCT, DataType::Float64, true),
-        Field::new(out::COMPLETENESS_PCT, DataType::Float64, false),
-        Field::new(out::LANE, DataType::UInt8, true),
-    ]
-}
+pub use crate::model::contract::traffic::{out, traffic_aggregate_schema, traffic_window_schema};
 
 /// How many rows ahead [`emit`] asks for an accumulator.
 const EMIT_PREFETCH: usize = 8;
