@@ -311,11 +311,10 @@ impl<'a> Input<'a> {
 
 #[cfg(test)]
 mod tests {
-    use arrow_array::builder::{
-        Float64Builder, StringBuilder, TimestampMillisecondBuilder, UInt8Builder, UInt32Builder,
-        UInt64Builder,
+    use arrow_array::{
+        BooleanArray, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+        UInt8Array, UInt32Array, UInt64Array,
     };
-    use arrow_array::{BooleanArray, RecordBatch, StringArray};
 
     use super::*;
     use crate::catalog::UnknownSensors;
@@ -338,54 +337,36 @@ mod tests {
     /// An operator-shaped batch of windows starting at `start`; only the columns the
     /// classifier reads carry meaning.
     fn closed(window_s: u32, start: i64, rows: &[Row<'_>]) -> ClosedWindows {
-        let mut city = StringBuilder::new();
-        let mut sensor = StringBuilder::new();
-        let mut starts = TimestampMillisecondBuilder::new();
-        let mut ends = TimestampMillisecondBuilder::new();
-        let mut observations = UInt32Builder::new();
-        let mut lanes = UInt8Builder::new();
-        let mut vehicles = UInt64Builder::new();
-        let mut heavy = UInt64Builder::new();
-        let mut speed = Float64Builder::new();
-        let mut density = Float64Builder::new();
-        let mut other = Float64Builder::new();
-        let mut completeness = Float64Builder::new();
-        for &(id, n, v, k) in rows {
-            city.append_value("ulm");
-            sensor.append_value(id);
-            starts.append_value(start);
-            ends.append_value(start + i64::from(window_s) * 1000);
-            observations.append_value(1);
-            lanes.append_value(1);
-            vehicles.append_value(n);
-            heavy.append_null();
-            speed.append_option(v);
-            density.append_option(k);
-            other.append_null();
-            completeness.append_value(100.0);
-        }
-        let nulls = other.finish();
-        let f64s = |b: &mut Float64Builder| Arc::new(b.finish()) as ArrayRef;
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(city.finish()),
-            Arc::new(sensor.finish()),
-            Arc::new(starts.finish().with_timezone("UTC")),
-            Arc::new(ends.finish().with_timezone("UTC")),
-            Arc::new(observations.finish()),
-            Arc::new(lanes.finish()),
-            Arc::new(vehicles.finish()),
-            Arc::new(nulls.clone()), // flow
-            Arc::new(nulls.clone()), // time-mean speed
-            f64s(&mut speed),
-            Arc::new(nulls.clone()), // reported mean speed
-            f64s(&mut density),
-            Arc::new(nulls.clone()), // occupancy
-            Arc::new(nulls.clone()), // occupancy max
-            Arc::new(heavy.finish()),
-            Arc::new(nulls),
-            f64s(&mut completeness),
-            Arc::new(arrow_array::UInt8Array::from(vec![None::<u8>; rows.len()])), // lane
-        ];
+        let n = rows.len();
+        let end = start + i64::from(window_s) * 1000;
+        let times = |t: i64| {
+            Arc::new(TimestampMillisecondArray::from(vec![t; n]).with_timezone("UTC")) as ArrayRef
+        };
+        let f64s = |get: fn(&Row<'_>) -> Option<f64>| {
+            Arc::new(rows.iter().map(get).collect::<Float64Array>()) as ArrayRef
+        };
+        // Built from the contract's columns: a new nullable measure needs no edit here.
+        let schema = traffic_aggregate_schema();
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|field| match field.name().as_str() {
+                out::CITY => Arc::new(StringArray::from(vec!["ulm"; n])) as ArrayRef,
+                out::SENSOR_ID => Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                out::WINDOW_START => times(start),
+                out::WINDOW_END => times(end),
+                out::VEHICLES => Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.1))),
+                out::SPEED_SPACE_MEAN_KMH => f64s(|r| r.2),
+                out::DENSITY_VEH_KM => f64s(|r| r.3),
+                out::COMPLETENESS_PCT => Arc::new(Float64Array::from(vec![100.0; n])),
+                out::OBSERVATIONS => Arc::new(UInt32Array::from(vec![1; n])),
+                out::LANES_REPORTING => Arc::new(UInt8Array::from(vec![1; n])),
+                name => {
+                    assert!(field.is_nullable(), "no test value for {name}");
+                    arrow_array::new_null_array(field.data_type(), n)
+                }
+            })
+            .collect();
         let batch = RecordBatch::try_new(traffic_aggregate_schema(), columns);
         ClosedWindows {
             window_s,

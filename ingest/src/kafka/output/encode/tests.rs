@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray,
-    UInt8Array, UInt32Array, UInt64Array,
+    UInt8Array, UInt32Array, UInt64Array, new_null_array,
 };
+use arrow_schema::SchemaRef;
 use stadtpuls_processing::window::ClosedWindows;
 use stadtpuls_processing::window::parking::parking_window_schema;
 use stadtpuls_processing::window::traffic::{traffic_aggregate_schema, traffic_window_schema};
@@ -28,6 +29,25 @@ fn floats(values: &[Option<f64>]) -> ArrayRef {
     Arc::new(Float64Array::from(values.to_vec()))
 }
 
+/// A batch of `schema` from named columns; a nullable column not given is null, so the
+/// fixtures follow the contract's order and a new nullable measure shows as `null`.
+fn by_name(schema: &SchemaRef, given: &[(&str, ArrayRef)]) -> RecordBatch {
+    let rows = given.first().map_or(0, |(_, c)| c.len());
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let found = given.iter().find(|(name, _)| name == field.name());
+            match found {
+                Some((_, column)) => column.clone(),
+                None if field.is_nullable() => new_null_array(field.data_type(), rows),
+                None => panic!("no test value for {}", field.name()),
+            }
+        })
+        .collect();
+    RecordBatch::try_new(schema.clone(), columns).expect("batch of the contract's schema")
+}
+
 /// Two closed 1-minute windows of 10:00–10:01, hand-worked:
 /// - `ul-000042`, two lanes, 30 vehicles in 60 s → q = 30·3600/60 = 1800 veh/h; space-mean
 ///   speed 48 km/h → k = 1800/48 = 37.5 veh/km; 3 heavy of 30 → 10 %; free flow 50 km/h →
@@ -35,28 +55,34 @@ fn floats(values: &[Option<f64>]) -> ArrayRef {
 /// - `b/7%` (an id with the key separator and the escape character), one report of zero
 ///   vehicles without speed, occupancy or heavy count: nulls.
 fn traffic_windows(revision: u32) -> ClosedWindows {
-    let columns: Vec<ArrayRef> = vec![
-        strings(&[Some("ulm"), Some("ulm")]),
-        strings(&[Some("ul-000042"), Some("b/7%")]),
-        times(T10, 2),
-        times(T10 + 60_000, 2),
-        Arc::new(UInt32Array::from(vec![2, 1])),
-        Arc::new(UInt8Array::from(vec![2, 1])),
-        Arc::new(UInt64Array::from(vec![30, 0])),
-        floats(&[Some(1800.0), Some(0.0)]),
-        floats(&[Some(50.5), None]),
-        floats(&[Some(48.0), None]),
-        floats(&[Some(49.75), None]),
-        floats(&[Some(37.5), None]),
-        floats(&[Some(12.5), None]),
-        floats(&[Some(14.0), None]),
-        Arc::new(UInt64Array::from(vec![Some(3), None])),
-        floats(&[Some(10.0), None]),
-        floats(&[Some(100.0), Some(50.0)]),
-        Arc::new(UInt8Array::from(vec![None::<u8>, None])),
-        floats(&[Some(0.96), None]),
-        strings(&[Some("Z1"), None]),
-        Arc::new(BooleanArray::from(vec![Some(false), None])),
+    let columns = [
+        ("city", strings(&[Some("ulm"), Some("ulm")])),
+        ("sensor_id", strings(&[Some("ul-000042"), Some("b/7%")])),
+        ("window_start", times(T10, 2)),
+        ("window_end", times(T10 + 60_000, 2)),
+        ("observations", Arc::new(UInt32Array::from(vec![2, 1]))),
+        ("lanes_reporting", Arc::new(UInt8Array::from(vec![2, 1]))),
+        ("vehicles", Arc::new(UInt64Array::from(vec![30, 0]))),
+        ("flow_veh_h", floats(&[Some(1800.0), Some(0.0)])),
+        ("speed_time_mean_kmh", floats(&[Some(50.5), None])),
+        ("speed_space_mean_kmh", floats(&[Some(48.0), None])),
+        ("speed_reported_mean_kmh", floats(&[Some(49.75), None])),
+        ("density_veh_km", floats(&[Some(37.5), None])),
+        ("occupancy_pct", floats(&[Some(12.5), None])),
+        ("occupancy_max_pct", floats(&[Some(14.0), None])),
+        (
+            "heavy_vehicles",
+            Arc::new(UInt64Array::from(vec![Some(3), None])),
+        ),
+        ("heavy_share_pct", floats(&[Some(10.0), None])),
+        ("completeness_pct", floats(&[Some(100.0), Some(50.0)])),
+        ("lane", Arc::new(UInt8Array::from(vec![None::<u8>, None]))),
+        ("speed_ratio", floats(&[Some(0.96), None])),
+        ("traffic_state", strings(&[Some("Z1"), None])),
+        (
+            "congested",
+            Arc::new(BooleanArray::from(vec![Some(false), None])),
+        ),
     ];
     ClosedWindows {
         window_s: 60,
@@ -64,7 +90,7 @@ fn traffic_windows(revision: u32) -> ClosedWindows {
         window_start: T10,
         revision,
         owner: 0,
-        batch: RecordBatch::try_new(traffic_window_schema(), columns).expect("traffic batch"),
+        batch: by_name(&traffic_window_schema(), &columns),
     }
 }
 
@@ -171,25 +197,28 @@ fn values_use_the_api_field_names() {
 
 #[test]
 fn lane_windows_append_the_lane_to_the_key() {
-    let columns: Vec<ArrayRef> = vec![
-        strings(&[Some("ulm")]),
-        strings(&[Some("ul-000042")]),
-        times(T10, 1),
-        times(T10 + 3_600_000, 1),
-        Arc::new(UInt32Array::from(vec![60])),
-        Arc::new(UInt8Array::from(vec![1])),
-        Arc::new(UInt64Array::from(vec![480])),
-        floats(&[Some(480.0)]),
-        floats(&[Some(51.0)]),
-        floats(&[Some(50.0)]),
-        floats(&[Some(51.0)]),
-        floats(&[Some(9.6)]),
-        floats(&[None]),
-        floats(&[None]),
-        Arc::new(UInt64Array::from(vec![None::<u64>])),
-        floats(&[None]),
-        floats(&[Some(100.0)]),
-        Arc::new(UInt8Array::from(vec![Some(2)])),
+    let columns = [
+        ("city", strings(&[Some("ulm")])),
+        ("sensor_id", strings(&[Some("ul-000042")])),
+        ("window_start", times(T10, 1)),
+        ("window_end", times(T10 + 3_600_000, 1)),
+        ("observations", Arc::new(UInt32Array::from(vec![60]))),
+        ("lanes_reporting", Arc::new(UInt8Array::from(vec![1]))),
+        ("vehicles", Arc::new(UInt64Array::from(vec![480]))),
+        ("flow_veh_h", floats(&[Some(480.0)])),
+        ("speed_time_mean_kmh", floats(&[Some(51.0)])),
+        ("speed_space_mean_kmh", floats(&[Some(50.0)])),
+        ("speed_reported_mean_kmh", floats(&[Some(51.0)])),
+        ("density_veh_km", floats(&[Some(9.6)])),
+        ("occupancy_pct", floats(&[None])),
+        ("occupancy_max_pct", floats(&[None])),
+        (
+            "heavy_vehicles",
+            Arc::new(UInt64Array::from(vec![None::<u64>])),
+        ),
+        ("heavy_share_pct", floats(&[None])),
+        ("completeness_pct", floats(&[Some(100.0)])),
+        ("lane", Arc::new(UInt8Array::from(vec![Some(2)]))),
     ];
     let closed = ClosedWindows {
         window_s: 3600,
@@ -197,7 +226,7 @@ fn lane_windows_append_the_lane_to_the_key() {
         window_start: T10,
         revision: 0,
         owner: 0,
-        batch: RecordBatch::try_new(traffic_aggregate_schema(), columns).expect("lane batch"),
+        batch: by_name(&traffic_aggregate_schema(), &columns),
     };
     let got = records(Stream::TrafficLanes, &closed);
     assert_eq!(got[0].0, "ulm/ul-000042/2026-11-24T10:00:00Z/1h/15m/2");
@@ -213,25 +242,28 @@ fn lane_windows_append_the_lane_to_the_key() {
 
 #[test]
 fn parking_window_gives_the_exact_key_and_json() {
-    let columns: Vec<ArrayRef> = vec![
-        strings(&[Some("ulm")]),
-        strings(&[Some("ulm-p-01")]),
-        times(T10, 1),
-        times(T10 + 900_000, 1),
-        Arc::new(UInt32Array::from(vec![15])),
-        Arc::new(UInt32Array::from(vec![120])),
-        Arc::new(UInt32Array::from(vec![Some(400)])),
-        Arc::new(UInt32Array::from(vec![Some(280)])),
-        floats(&[Some(70.0)]),
-        floats(&[Some(69.5)]),
-        Arc::new(UInt32Array::from(vec![118])),
-        strings(&[Some("spacesAvailable")]),
-        strings(&[Some("increasing")]),
-        Arc::new(UInt64Array::from(vec![Some(12)])),
-        Arc::new(UInt64Array::from(vec![Some(9)])),
-        Arc::new(UInt32Array::from(vec![None::<u32>])),
-        floats(&[None]),
-        floats(&[None]),
+    let columns = [
+        ("city", strings(&[Some("ulm")])),
+        ("facility_id", strings(&[Some("ulm-p-01")])),
+        ("window_start", times(T10, 1)),
+        ("window_end", times(T10 + 900_000, 1)),
+        ("updates", Arc::new(UInt32Array::from(vec![15]))),
+        ("free", Arc::new(UInt32Array::from(vec![120]))),
+        ("total", Arc::new(UInt32Array::from(vec![Some(400)]))),
+        ("occupied", Arc::new(UInt32Array::from(vec![Some(280)]))),
+        ("occupancy_pct", floats(&[Some(70.0)])),
+        ("occupancy_mean_pct", floats(&[Some(69.5)])),
+        ("free_min", Arc::new(UInt32Array::from(vec![118]))),
+        ("status", strings(&[Some("spacesAvailable")])),
+        ("trend", strings(&[Some("increasing")])),
+        ("entries", Arc::new(UInt64Array::from(vec![Some(12)]))),
+        ("exits", Arc::new(UInt64Array::from(vec![Some(9)]))),
+        (
+            "sessions_ended",
+            Arc::new(UInt32Array::from(vec![None::<u32>])),
+        ),
+        ("mean_dwell_s", floats(&[None])),
+        ("turnover", floats(&[None])),
     ];
     let closed = ClosedWindows {
         window_s: 900,
@@ -239,7 +271,7 @@ fn parking_window_gives_the_exact_key_and_json() {
         window_start: T10,
         revision: 1,
         owner: 0,
-        batch: RecordBatch::try_new(parking_window_schema(), columns).expect("parking batch"),
+        batch: by_name(&parking_window_schema(), &columns),
     };
     let got = records(Stream::Parking, &closed);
     assert_eq!(got[0].0, "ulm/ulm-p-01/2026-11-24T10:00:00Z/15m");
