@@ -49,6 +49,20 @@ fn data_type(from: &pipeline::DataType) -> Result<DataType, SqlError> {
     })
 }
 
+/// The SQL type of a contract column type.
+pub(crate) fn kind_type(kind: contract::Kind) -> DataType {
+    use contract::Kind as K;
+    match kind {
+        K::Text => DataType::Utf8,
+        K::U8 => DataType::UInt8,
+        K::U32 => DataType::UInt32,
+        K::U64 => DataType::UInt64,
+        K::F64 => DataType::Float64,
+        K::Bool => DataType::Boolean,
+        K::Time => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+    }
+}
+
 fn field(from: &pipeline::Field) -> Result<Field, SqlError> {
     Ok(Field::new(
         from.name(),
