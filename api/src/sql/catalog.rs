@@ -216,7 +216,7 @@ pub fn latest_view_sql(table: &str, stream: HistoryStream) -> String {
     let key: Vec<&str> = [CITY, DATE]
         .into_iter()
         .chain(schema::entity_columns(stream).iter().copied())
-        .chain(["window_start"])
+        .chain([stadtpuls_processing::model::contract::WINDOW_START])
         .collect();
     format!(
         "SELECT * EXCLUDE (revision_rank) FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {REVISION} DESC) AS revision_rank FROM {table}) WHERE revision_rank = 1",

@@ -59,11 +59,11 @@ pub(crate) fn rows_by_partition(
         .into());
     }
     let cities: &StringArray = batch
-        .column_by_name(out::CITY)
+        .column_by_name(contract::CITY)
         .and_then(|c| c.as_string_opt::<i32>())
         .ok_or_else(|| ProcessingError::Schema("column `city` missing or mistyped".into()))?;
     let starts = batch
-        .column_by_name(out::WINDOW_START)
+        .column_by_name(contract::WINDOW_START)
         .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
         .ok_or_else(|| {
             ProcessingError::Schema("column `window_start` missing or mistyped".into())
@@ -107,24 +107,27 @@ pub(crate) fn rows_by_partition(
     Ok(out)
 }
 
+/// The rows of `batch` as `file_schema` lays them out: each file column taken from the batch
+/// by name, `window_s` and `revision` from `closed` — where they go is the contract's rule.
 fn to_file_rows(
     batch: &RecordBatch,
     closed: &ClosedWindows,
     file_schema: &SchemaRef,
 ) -> Result<RecordBatch> {
     let n = batch.num_rows();
-    let schema = batch.schema();
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(file_schema.fields().len());
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        if field.name() == out::CITY {
-            continue;
-        }
-        columns.push(column.clone());
-        if field.name() == out::WINDOW_END {
-            columns.push(Arc::new(UInt32Array::from(vec![closed.window_s; n])));
-            columns.push(Arc::new(UInt32Array::from(vec![closed.revision; n])));
-        }
-    }
+    let columns = file_schema
+        .fields()
+        .iter()
+        .map(|field| -> Result<ArrayRef> {
+            Ok(match field.name().as_str() {
+                WINDOW_S => Arc::new(UInt32Array::from(vec![closed.window_s; n])),
+                REVISION => Arc::new(UInt32Array::from(vec![closed.revision; n])),
+                name => batch.column_by_name(name).cloned().ok_or_else(|| {
+                    ProcessingError::Schema(format!("closed windows lack column `{name}`"))
+                })?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(RecordBatch::try_new(file_schema.clone(), columns).map_err(ProcessingError::from)?)
 }
 
@@ -147,9 +150,9 @@ pub(crate) fn latest_revisions(batch: &RecordBatch, stream: Stream) -> Result<Ve
         .and_then(|c| c.as_string_opt::<i32>())
         .ok_or_else(|| missing(contract::entity_column(stream)))?;
     let starts = batch
-        .column_by_name(out::WINDOW_START)
+        .column_by_name(contract::WINDOW_START)
         .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
-        .ok_or_else(|| missing(out::WINDOW_START))?;
+        .ok_or_else(|| missing(contract::WINDOW_START))?;
     let revisions = batch
         .column_by_name(REVISION)
         .and_then(|c| c.as_primitive_opt::<UInt32Type>())

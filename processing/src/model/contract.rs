@@ -18,7 +18,7 @@ pub mod traffic;
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-pub use column::{CITY, Column, Kind, WINDOW_END, fields};
+pub use column::{CITY, Column, Kind, WINDOW_END, WINDOW_START, fields};
 pub use stadtpuls_config::HistoryStream;
 
 /// History column: window length in seconds (`UInt32`).

@@ -86,7 +86,7 @@ pub(crate) fn check(stream: Stream, batch: &RecordBatch) -> Result<()> {
             return Err(schema("a lane window row has no lane".to_owned()));
         }
     }
-    let _: &TimestampMillisecondArray = typed(batch, contract::traffic::out::WINDOW_START)?;
+    let _: &TimestampMillisecondArray = typed(batch, contract::WINDOW_START)?;
     value_columns(stream, batch).map(drop)
 }
 
@@ -109,7 +109,7 @@ pub(crate) fn encode_rows(
     let entity_name = contract::entity_column(stream);
     let cities: &StringArray = typed(batch, contract::CITY)?;
     let entities: &StringArray = typed(batch, entity_name)?;
-    let starts: &TimestampMillisecondArray = typed(batch, contract::traffic::out::WINDOW_START)?;
+    let starts: &TimestampMillisecondArray = typed(batch, contract::WINDOW_START)?;
     let lanes: Option<&UInt8Array> = match stream {
         Stream::TrafficLanes => Some(typed(batch, traffic_out::LANE)?),
         Stream::Traffic | Stream::Parking => None,

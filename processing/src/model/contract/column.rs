@@ -85,6 +85,8 @@ pub fn fields(columns: &[Column]) -> Vec<Field> {
 /// The column that is the Hive partition `city=<id>/` of history files rather than a
 /// column inside them; every window stream's first column.
 pub const CITY: &str = "city";
+/// Every window stream's window start (part of every upsert key).
+pub const WINDOW_START: &str = "window_start";
 /// The column after which a history file carries [`WINDOW_S`](super::WINDOW_S) and
 /// [`REVISION`](super::REVISION).
 pub const WINDOW_END: &str = "window_end";

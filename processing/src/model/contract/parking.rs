@@ -13,7 +13,7 @@ pub mod out {
     /// Facility id.
     pub const FACILITY_ID: &str = "facility_id";
     /// Window start.
-    pub const WINDOW_START: &str = "window_start";
+    pub const WINDOW_START: &str = super::super::column::WINDOW_START;
     /// Window end.
     pub const WINDOW_END: &str = super::super::column::WINDOW_END;
     /// Observations folded in.

@@ -15,7 +15,7 @@ pub mod out {
     /// Sensor id.
     pub const SENSOR_ID: &str = "sensor_id";
     /// Window start.
-    pub const WINDOW_START: &str = "window_start";
+    pub const WINDOW_START: &str = super::super::column::WINDOW_START;
     /// Window end.
     pub const WINDOW_END: &str = super::super::column::WINDOW_END;
     /// Observations folded in.
