@@ -5,14 +5,12 @@
 //! - [`runner`]: the async loop over a [`runner::Source`] and a [`runner::DeadLetterSink`];
 //! - [`kafka`]: the consumer-group source, the dead-letter topic, producers;
 //! - [`simulate`] and [`demo`]: the built-in nine-city feed for `stadtpuls demo`;
-//! - [`bench`](mod@bench): a file of lines as a source, and the peer-harness checksum;
 //! - [`sink`]: destinations of closed windows with epoch commits (history, output topics);
 //! - [`history`]: the Parquet history sink (Hive-partitioned tables, compaction, retention).
 //! - [`checkpoint`]: the per-task checkpoint files (state, offset, epoch).
 //!
 //! Every metric this crate records is declared in [`metrics`].
 
-pub mod bench;
 pub mod checkpoint;
 pub mod decode;
 pub mod demo;

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
+use stadtpuls_benches::{Checksum, FileSource, reference_pipeline};
 use stadtpuls_config::{Config, env_from_process};
-use stadtpuls_ingest::bench::{Checksum, FileSource, peak_rss_bytes, reference_pipeline};
 use stadtpuls_ingest::demo::LogDeadLetters;
 use stadtpuls_ingest::pipeline::{Limits, Pipeline};
 use stadtpuls_ingest::runner;
@@ -190,4 +190,12 @@ pub async fn measure<S: runner::Source>(
         open_max,
         bytes_at_max,
     })
+}
+
+/// Peak resident memory of this process in bytes (Linux `VmHWM`), if known.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::json;
+use stadtpuls_benches::{FileSource, Limited, city_of};
 use stadtpuls_config::{Config, InstanceId, env_from_process};
-use stadtpuls_ingest::bench::{FileSource, Limited, city_of};
 use stadtpuls_ingest::kafka::{FeedProducer, KafkaSource, drain, ensure_topics};
 use stadtpuls_ingest::runner::{Readiness, Source};
 
