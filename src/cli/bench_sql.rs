@@ -12,7 +12,7 @@ use stadtpuls_api::SqlEngine;
 use stadtpuls_api::sql::{Principal, format};
 use stadtpuls_config::{Config, env_from_process};
 
-use super::bench::BenchArgs;
+use super::bench::{BUILD_PROFILE, BenchArgs};
 
 mod history;
 
@@ -157,6 +157,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             None
         }
     };
+    eprintln!("Stadtpuls built with the `{BUILD_PROFILE}` profile");
     println!("| query | Stadtpuls (DataFusion) ms | DuckDB ms | rows |");
     println!("|---|---:|---:|---:|");
     let mut result = serde_json::Map::new();
@@ -187,6 +188,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(d) = &duck {
         result.insert("duckdb_version".into(), d["version"].clone());
     }
+    result.insert("profile".into(), BUILD_PROFILE.into());
     println!("RESULT {}", Value::Object(result));
     if args.sql_dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
