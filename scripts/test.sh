@@ -79,6 +79,10 @@ step "processing stays free of I/O crates"
 if cargo tree -p stadtpuls-processing -e normal --prefix none --locked | grep -E '^(rdkafka|axum|hyper|reqwest|tokio) ' ; then
   echo "stadtpuls-processing must not depend on I/O crates"; exit 1
 fi
+step "the library crates do not build the benchmark harness"
+if cargo tree -p stadtpuls-processing -p stadtpuls-ingest -p stadtpuls-api -e normal --prefix none --locked | grep -E '^stadtpuls-benches ' ; then
+  echo "the benchmark harness (benches/) must stay out of the library crates"; exit 1
+fi
 
 # --all-targets also runs every criterion benchmark once (test mode, dev profile): they
 # must keep working, while their timings belong to `cargo bench`, not to CI.

@@ -16,7 +16,6 @@
 //! principal), so nothing one query does can reach another.
 
 pub mod access;
-pub mod bench;
 pub mod catalog;
 pub mod flight;
 pub mod format;

@@ -6,8 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use stadtpuls_benches::{BATCH, CITIES, START_MS, messages};
-use stadtpuls_ingest::bench::reference_pipeline;
+use stadtpuls_benches::{BATCH, CITIES, START_MS, messages, reference_pipeline};
 use stadtpuls_ingest::pipeline::{Limits, Pipeline, RawMessage};
 
 fn pipeline() -> Pipeline {

@@ -6,7 +6,6 @@
 //! - [`runner`]: the async loop over a [`runner::Source`] and a [`runner::DeadLetterSink`];
 //! - [`kafka`]: the consumer-group source, the dead-letter topic, producers;
 //! - [`simulate`] and [`demo`]: the built-in nine-city feed for `stadtpuls demo`;
-//! - [`bench`](mod@bench): a file of lines as a source, and the peer-harness checksum;
 //! - [`sink`]: destinations of closed windows with epoch commits (history, output topics);
 //! - [`history`]: the Parquet history sink (Hive-partitioned tables, compaction, retention).
 //! - [`health`]: readiness and the Kafka brokers' reachability, for `/readyz`;
@@ -14,7 +13,6 @@
 //!
 //! Every metric this crate records is declared in [`metrics`].
 
-pub mod bench;
 pub mod checkpoint;
 pub mod clock;
 pub mod decode;

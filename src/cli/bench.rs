@@ -6,12 +6,16 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
+use stadtpuls_benches::{Checksum, FileSource, reference_pipeline};
 use stadtpuls_config::{Config, env_from_process};
-use stadtpuls_ingest::bench::{Checksum, FileSource, peak_rss_bytes, reference_pipeline};
 use stadtpuls_ingest::demo::LogDeadLetters;
 use stadtpuls_ingest::pipeline::{Limits, Pipeline};
 use stadtpuls_ingest::runner;
 use tokio::sync::watch;
+
+/// The cargo profile this binary was built with (`build.rs`): `dist` for published
+/// figures, `release` for the demo's quick build, `dev` for tests. Every report says it.
+pub const BUILD_PROFILE: &str = env!("STADTPULS_BUILD_PROFILE");
 
 /// Arguments of `stadtpuls bench`.
 #[derive(Debug, Args)]
@@ -55,6 +59,12 @@ pub struct BenchArgs {
 impl BenchArgs {
     /// Runs the workload and prints the summary and the harness's `RESULT {…}` line.
     pub async fn run(self) -> anyhow::Result<()> {
+        if BUILD_PROFILE != "dist" {
+            eprintln!(
+                "stadtpuls bench: built with the `{BUILD_PROFILE}` profile; published figures \
+                 come from `cargo build --profile dist` (thin LTO, docs/performance.md)"
+            );
+        }
         if self.sql {
             return super::bench_sql::run(&self).await;
         }
@@ -108,7 +118,8 @@ impl BenchArgs {
         };
         eprintln!(
             "stadtpuls bench: {events} events in {elapsed:.2} s = {rate:.0} events/s; {} result rows, checksum {}; \
-             {} rejected, {} late; peak RSS {:.0} MB; window state {:.0} B per open (sensor, window) at peak ({open_max} open)",
+             {} rejected, {} late; peak RSS {:.0} MB; window state {:.0} B per open (sensor, window) at peak ({open_max} open); \
+             profile {BUILD_PROFILE}",
             checksum.rows,
             checksum.value(),
             summary.rejected,
@@ -119,6 +130,7 @@ impl BenchArgs {
         let result = json!({
             "peer": "stadtpuls",
             "version": env!("CARGO_PKG_VERSION"),
+            "profile": BUILD_PROFILE,
             "rows": checksum.rows,
             "checksum": checksum.value(),
             "cnt_total": checksum.cnt_total,
@@ -190,4 +202,12 @@ pub async fn measure<S: runner::Source>(
         open_max,
         bytes_at_max,
     })
+}
+
+/// Peak resident memory of this process in bytes (Linux `VmHWM`), if known.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

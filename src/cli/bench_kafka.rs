@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::json;
+use stadtpuls_benches::{FileSource, Limited, city_of};
 use stadtpuls_config::{Config, InstanceId, env_from_process};
-use stadtpuls_ingest::bench::{FileSource, Limited, city_of};
 use stadtpuls_ingest::kafka::{FeedProducer, KafkaSource, drain, ensure_topics};
 use stadtpuls_ingest::runner::{Readiness, Source};
 
-use super::bench::{BenchArgs, measure};
+use super::bench::{BUILD_PROFILE, BenchArgs, measure};
 
 /// Produces, then times the pipeline and the bare drain, then cross-checks the results
 /// against the same lines read from the file.
@@ -99,13 +99,14 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<()> {
     let ratio = pipeline_rate / drain_rate.max(1e-9);
     eprintln!(
         "kafka: pipeline {pipeline_rate:.0} events/s ({pipeline_s:.2} s), bare drain {drain_rate:.0} events/s ({drain_s:.2} s): \
-         the pipeline reaches {:.0} % of the drain rate; checksum {} equals the file run",
+         the pipeline reaches {:.0} % of the drain rate; checksum {} equals the file run; profile {BUILD_PROFILE}",
         ratio * 100.0,
         m.checksum.value()
     );
     let result = json!({
         "peer": "stadtpuls-kafka",
         "version": env!("CARGO_PKG_VERSION"),
+        "profile": BUILD_PROFILE,
         "rows": m.checksum.rows,
         "checksum": m.checksum.value(),
         "cnt_total": m.checksum.cnt_total,

@@ -9,10 +9,12 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use stadtpuls_api::SqlEngine;
-use stadtpuls_api::sql::{Principal, bench, format};
+use stadtpuls_api::sql::{Principal, format};
 use stadtpuls_config::{Config, env_from_process};
 
-use super::bench::BenchArgs;
+use super::bench::{BUILD_PROFILE, BenchArgs};
+
+mod history;
 
 /// DuckDB over the same files: the history tables as hive-partitioned views, `facilities`
 /// from the engine's own export; each query run `runs` times.
@@ -65,7 +67,7 @@ fn run_duckdb(python: &Path, dir: &Path, facilities: &Path, runs: usize) -> anyh
     let spec = json!({
         "dir": dir.display().to_string(),
         "facilities": facilities.display().to_string(),
-        "queries": bench::QUERIES,
+        "queries": history::QUERIES,
         "runs": runs,
         "threads": std::thread::available_parallelism().map_or(2, |n| n.get()),
     });
@@ -108,7 +110,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         eprintln!("reusing the history in {}", dir.display());
     } else {
         let started = Instant::now();
-        let generated = bench::generate_history(
+        let generated = history::generate_history(
             &dir,
             &registries,
             args.sql_sensors_per_city,
@@ -135,7 +137,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
 
     let runs = args.sql_runs.max(1);
     let mut ours: Vec<(String, f64, usize)> = Vec::new();
-    for (name, sql) in bench::QUERIES {
+    for (name, sql) in history::QUERIES {
         let mut times = Vec::with_capacity(runs);
         let mut result_rows = 0;
         for _ in 0..runs {
@@ -155,6 +157,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             None
         }
     };
+    eprintln!("Stadtpuls built with the `{BUILD_PROFILE}` profile");
     println!("| query | Stadtpuls (DataFusion) ms | DuckDB ms | rows |");
     println!("|---|---:|---:|---:|");
     let mut result = serde_json::Map::new();
@@ -185,6 +188,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(d) = &duck {
         result.insert("duckdb_version".into(), d["version"].clone());
     }
+    result.insert("profile".into(), BUILD_PROFILE.into());
     println!("RESULT {}", Value::Object(result));
     if args.sql_dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);

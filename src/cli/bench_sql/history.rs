@@ -1,11 +1,12 @@
-//! The SQL benchmark's data and queries (`stadtpuls bench --sql`): one day of 1-minute
-//! history for the demo cities, written as the pipeline lays it out, and the typical
-//! analyst queries timed against it here and in DuckDB.
+//! The SQL benchmark's data and queries: one day of 1-minute history for the demo cities,
+//! written as the pipeline lays it out, and the typical analyst queries timed against it
+//! here and in DuckDB.
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
+use anyhow::Context;
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder,
     TimestampMillisecondBuilder, UInt8Builder, UInt32Builder, UInt64Builder, new_null_array,
@@ -13,10 +14,8 @@ use datafusion::arrow::array::{
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
+use stadtpuls_api::sql::schema;
 use stadtpuls_config::{CityRegistry, HistoryStream};
-
-use super::schema;
-use crate::error::SqlError;
 
 /// The queries timed, by name; valid SQL for both DataFusion and DuckDB over the same
 /// tables.
@@ -87,23 +86,20 @@ pub struct Generated {
 fn writer(
     path: &Path,
     schema: &datafusion::arrow::datatypes::SchemaRef,
-) -> Result<ArrowWriter<File>, SqlError> {
+) -> anyhow::Result<ArrowWriter<File>> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| SqlError::Internal(format!("{}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
     }
-    let file =
-        File::create(path).map_err(|e| SqlError::Internal(format!("{}: {e}", path.display())))?;
-    let level = ZstdLevel::try_new(3).map_err(|e| SqlError::Internal(e.to_string()))?;
+    let file = File::create(path).with_context(|| path.display().to_string())?;
+    let level = ZstdLevel::try_new(3)?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .build();
-    ArrowWriter::try_new(file, schema.clone(), Some(properties))
-        .map_err(|e| SqlError::Internal(e.to_string()))
-}
-
-fn internal(error: impl std::fmt::Display) -> SqlError {
-    SqlError::Internal(error.to_string())
+    Ok(ArrowWriter::try_new(
+        file,
+        schema.clone(),
+        Some(properties),
+    )?)
 }
 
 /// Writes `minutes` of 1-minute traffic windows for `sensors_per_city` synthetic sensors
@@ -117,7 +113,7 @@ pub fn generate_history(
     registries: &[CityRegistry],
     sensors_per_city: u32,
     minutes: u32,
-) -> Result<Generated, SqlError> {
+) -> anyhow::Result<Generated> {
     let mut generated = Generated::default();
     let traffic_schema = schema::history_file_schema(HistoryStream::Traffic)?;
     let parking_schema = schema::history_file_schema(HistoryStream::Parking)?;
@@ -136,10 +132,10 @@ pub fn generate_history(
         while row < total {
             let n = (total - row).min(ROWS_PER_BATCH as u64) as usize;
             let batch = traffic_batch(&traffic_schema, city, sensors_per_city, row, n, &mut rng)?;
-            out.write(&batch).map_err(internal)?;
+            out.write(&batch)?;
             row += n as u64;
         }
-        out.close().map_err(internal)?;
+        out.close()?;
         generated.traffic_rows += total;
         generated.bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
 
@@ -153,8 +149,8 @@ pub fn generate_history(
         let path = partition("parking_1m").join("part-bench-0-e000000000001-0000.parquet");
         let mut out = writer(&path, &parking_schema)?;
         let batch = parking_batch(&parking_schema, &facilities, minutes, &mut rng)?;
-        out.write(&batch).map_err(internal)?;
-        out.close().map_err(internal)?;
+        out.write(&batch)?;
+        out.close()?;
         generated.parking_rows += batch.num_rows() as u64;
         generated.bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     }
@@ -170,7 +166,7 @@ fn traffic_batch(
     first: u64,
     n: usize,
     rng: &mut Rng,
-) -> Result<RecordBatch, SqlError> {
+) -> anyhow::Result<RecordBatch> {
     let mut sensor_id = StringBuilder::with_capacity(n, n * 16);
     let mut start = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
     let mut end = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
@@ -245,7 +241,7 @@ fn traffic_batch(
             }
         })
         .collect();
-    RecordBatch::try_new(schema.clone(), columns).map_err(internal)
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 fn parking_batch(
@@ -253,7 +249,7 @@ fn parking_batch(
     facilities: &[(&str, u32)],
     minutes: u32,
     rng: &mut Rng,
-) -> Result<RecordBatch, SqlError> {
+) -> anyhow::Result<RecordBatch> {
     let n = facilities.len() * minutes as usize;
     let mut facility_id = StringBuilder::with_capacity(n, n * 16);
     let mut start = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
@@ -300,5 +296,5 @@ fn parking_batch(
             }
         })
         .collect();
-    RecordBatch::try_new(schema.clone(), columns).map_err(internal)
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }

@@ -1,28 +1,19 @@
-//! `stadtpuls bench --input`: a file of native JSON lines through the real pipeline.
+//! A file of native JSON lines as a [`Source`], the way `stadtpuls bench --input` feeds the
+//! reference workload through the real pipeline.
 //!
 //! Each line is one message of one source, read in batches the size of a Kafka fetch
 //! (`kafka.batch_max_messages`), so the figure is that of the product: same decoder, same
-//! batching, same windows and watermarks. The checksum is the one of the peer harness in
-//! `shared/bench/common.py`, so results can be compared across engines.
+//! batching, same windows and watermarks as Kafka input.
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::{Array, Float64Array, UInt32Array, UInt64Array};
 use bytes::Bytes;
-use serde::Serialize;
-use stadtpuls_processing::window::ClosedWindows;
-use stadtpuls_processing::window::traffic::out;
-
-use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
-use stadtpuls_processing::live::LiveState;
-use stadtpuls_processing::window::parking::ParkingSpec;
-use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
-
-use crate::pipeline::{Limits, Pipeline, PipelineOptions, RawMessage};
-use crate::runner::Source;
-use crate::{IngestError, Result};
+use stadtpuls_ingest::pipeline::RawMessage;
+use stadtpuls_ingest::runner::{Assignment, Source};
+use stadtpuls_ingest::{IngestError, Result};
+use stadtpuls_processing::window::watermark::SourceId;
 
 /// Batches handed to the pipeline ahead of it.
 const READ_AHEAD: usize = 2;
@@ -167,39 +158,6 @@ impl Source for FileSource {
     }
 }
 
-/// The engine as the reference workload needs it: the given cities, sensors admitted on
-/// first sight (the workload has no registry), 1-minute windows over instants, no allowed
-/// lateness, no live view, no per-lane windows (the reference query is per sensor).
-pub fn reference_pipeline(
-    city_ids: &[&str],
-    out_of_orderness_ms: i64,
-    idle_timeout_ms: i64,
-    limits: Limits,
-) -> Pipeline {
-    let catalog = Catalog::with_cities(city_ids, UnknownSensors::Admit);
-    let spec = WindowSpec::tumbling(
-        &[60_000],
-        out_of_orderness_ms,
-        idle_timeout_ms,
-        TimestampSemantics::Instant,
-    );
-    let options = PipelineOptions {
-        unknown_sensors: UnknownSensors::Admit,
-        timestamps: TimestampSemantics::Instant,
-        update_live: false,
-        parallel_decode: true,
-        per_lane: false,
-    };
-    Pipeline::from_parts(
-        catalog,
-        &spec,
-        &ParkingSpec::default(),
-        limits,
-        Arc::new(LiveState::new(0)),
-        options,
-    )
-}
-
 /// Ends a source after `limit` messages: a bounded run over an unbounded source (Kafka).
 pub struct Limited<S> {
     inner: S,
@@ -240,25 +198,19 @@ impl<S: Source> Source for Limited<S> {
         self.inner.commit(batch)
     }
 
-    fn assigned(&mut self) -> Vec<crate::runner::Assignment> {
+    fn assigned(&mut self) -> Vec<Assignment> {
         self.inner.assigned()
     }
 
-    fn commit_offsets(
-        &mut self,
-        offsets: &[(stadtpuls_processing::window::watermark::SourceId, i64)],
-    ) -> Result<()> {
+    fn commit_offsets(&mut self, offsets: &[(SourceId, i64)]) -> Result<()> {
         self.inner.commit_offsets(offsets)
     }
 
-    fn revoked(&mut self) -> Vec<stadtpuls_processing::window::watermark::SourceId> {
+    fn revoked(&mut self) -> Vec<SourceId> {
         self.inner.revoked()
     }
 
-    fn release(
-        &mut self,
-        revoked: &[stadtpuls_processing::window::watermark::SourceId],
-    ) -> Result<()> {
+    fn release(&mut self, revoked: &[SourceId]) -> Result<()> {
         self.inner.release(revoked)
     }
 
@@ -273,87 +225,4 @@ pub fn city_of(line: &[u8]) -> Option<&str> {
     let start = memchr::memmem::find(line, key)? + key.len();
     let len = memchr::memchr(b'"', &line[start..])?;
     std::str::from_utf8(&line[start..start + len]).ok()
-}
-
-/// The peer harness checksum over (city, sensor, 1-minute window) result rows:
-/// `Σ cnt + sum_vc + sum_heavy + round(10·max_occ) + round(10·avg_speed·cnt)`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Checksum {
-    /// Result rows.
-    pub rows: u64,
-    /// Σ cnt: observations in results (less than the input when events were dropped as late).
-    pub cnt_total: u64,
-    /// Σ vehicles.
-    pub sum_vc: u64,
-    /// Σ heavy vehicles.
-    pub sum_heavy: u64,
-    /// Σ round(10·max occupancy).
-    pub sum_occ10: i64,
-    /// Σ round(10·mean speed·cnt).
-    pub sum_speed10: i64,
-}
-
-impl Checksum {
-    /// Adds the rows of closed traffic windows.
-    ///
-    /// # Errors
-    /// When the batch is not a closed-traffic-window batch (a bug).
-    pub fn add(&mut self, closed: &ClosedWindows) -> Result<()> {
-        let b = &closed.batch;
-        let col = |name: &str| b.column_by_name(name).ok_or_else(|| missing(name));
-        let cnt = col(out::OBSERVATIONS)?
-            .as_any()
-            .downcast_ref::<UInt32Array>()
-            .ok_or_else(|| missing(out::OBSERVATIONS))?;
-        let vc = col(out::VEHICLES)?
-            .as_any()
-            .downcast_ref::<UInt64Array>()
-            .ok_or_else(|| missing(out::VEHICLES))?;
-        let heavy = col(out::HEAVY_VEHICLES)?
-            .as_any()
-            .downcast_ref::<UInt64Array>()
-            .ok_or_else(|| missing(out::HEAVY_VEHICLES))?;
-        let occ = col(out::OCCUPANCY_MAX_PCT)?
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .ok_or_else(|| missing(out::OCCUPANCY_MAX_PCT))?;
-        let speed = col(out::SPEED_REPORTED_MEAN_KMH)?
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .ok_or_else(|| missing(out::SPEED_REPORTED_MEAN_KMH))?;
-        for i in 0..b.num_rows() {
-            let n = u64::from(cnt.value(i));
-            self.rows += 1;
-            self.cnt_total += n;
-            self.sum_vc += vc.value(i);
-            self.sum_heavy += if heavy.is_valid(i) { heavy.value(i) } else { 0 };
-            // Python's and Arrow's round() break ties to even; match them exactly.
-            if occ.is_valid(i) {
-                self.sum_occ10 += (10.0 * occ.value(i)).round_ties_even() as i64;
-            }
-            if speed.is_valid(i) {
-                self.sum_speed10 += (10.0 * speed.value(i) * n as f64).round_ties_even() as i64;
-            }
-        }
-        Ok(())
-    }
-
-    /// The checksum.
-    pub fn value(&self) -> i64 {
-        (self.cnt_total + self.sum_vc + self.sum_heavy) as i64 + self.sum_occ10 + self.sum_speed10
-    }
-}
-
-fn missing(name: &str) -> IngestError {
-    IngestError::Processing(stadtpuls_processing::ProcessingError::Schema(format!(
-        "closed window column `{name}` missing"
-    )))
-}
-
-/// Peak resident memory of this process in bytes (Linux `VmHWM`), if known.
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
