@@ -21,10 +21,10 @@
 //! with a warning and `stadtpuls_checkpoint_corrupt_total`. See
 //! `docs/decisions/002-effectively-once.md`.
 
+mod atomic;
 mod claim;
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -85,6 +85,39 @@ impl CheckpointStore {
         &self.dir
     }
 
+    /// This store's instance id, as written in its claims.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Takes `task` over: writes a claim of the next generation naming this instance.
+    /// Returns the generation.
+    ///
+    /// # Errors
+    /// When the task directory or the claim cannot be written.
+    pub fn claim(&self, task: &Task) -> Result<u64> {
+        claim::take(&self.task_dir(task)?, &self.instance)
+    }
+
+    /// The current claim of `task`, `None` if it was never claimed.
+    ///
+    /// # Errors
+    /// When the claim exists but cannot be read or parsed.
+    pub fn read_claim(&self, task: &Task) -> Result<Option<Claim>> {
+        claim::read(&self.task_dir(task)?)
+    }
+
+    /// Whether this instance still owns `task`: its claim stands, or nobody ever claimed
+    /// the task (a source without assignments, whose tasks are learnt from messages).
+    ///
+    /// # Errors
+    /// When the claim cannot be read: ownership is unknown, the caller retries.
+    pub fn holds(&self, task: &Task) -> Result<bool> {
+        Ok(self
+            .read_claim(task)?
+            .is_none_or(|claim| *claim.instance == *self.instance))
+    }
+
     /// The directory of `task`'s files.
     ///
     /// # Errors
@@ -112,7 +145,7 @@ impl CheckpointStore {
         let path = dir.join(file_name(epoch));
         let temp = dir.join(format!("{}.tmp", file_name(epoch)));
         let bytes = encode(epoch, offset, body);
-        write_atomically(&dir, &temp, &path, &bytes)?;
+        atomic::write(&dir, &temp, &path, &bytes)?;
         self.prune(&dir);
         Ok(bytes.len() as u64)
     }
@@ -162,23 +195,6 @@ impl CheckpointStore {
             }
         }
     }
-}
-
-/// Writes `bytes` to `path` so that a reader sees all of them or the previous file: to
-/// `temp` first, fsync, rename, fsync of `dir`. A failed write leaves no temp file.
-fn write_atomically(dir: &Path, temp: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    let written = (|| -> std::io::Result<()> {
-        let mut file = File::create(temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(temp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    written.map_err(|e| {
-        let _ = fs::remove_file(temp);
-        IngestError::checkpoint(path, e)
-    })
 }
 
 /// `<epoch:012>.ckpt`.
@@ -278,6 +294,30 @@ mod tests {
             .unwrap_or_default();
         names.sort();
         names
+    }
+
+    #[test]
+    fn the_newest_claim_fences_the_other_instances() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let (x, y) = (
+            CheckpointStore::new(dir.path()),
+            CheckpointStore::new(dir.path()),
+        );
+        assert_ne!(x.instance(), y.instance());
+        assert!(
+            x.holds(&task())? && y.holds(&task())?,
+            "unclaimed: anyone's"
+        );
+        x.claim(&task())?;
+        assert!(x.holds(&task())? && !y.holds(&task())?);
+        y.claim(&task())?;
+        assert!(!x.holds(&task())? && y.holds(&task())?, "x is fenced");
+        let other = Task {
+            partition: 4,
+            ..task()
+        };
+        assert!(x.holds(&other)?, "claims are per task");
+        Ok(())
     }
 
     #[test]

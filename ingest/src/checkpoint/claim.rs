@@ -13,10 +13,9 @@
 //! already under way when the claim changes.
 
 use std::fs;
+use std::path::Path;
 use std::sync::Arc;
 
-use super::CheckpointStore;
-use crate::sink::Task;
 use crate::{IngestError, Result};
 
 /// The claim file's name in a task directory.
@@ -43,52 +42,33 @@ pub(super) fn new_instance_id() -> Arc<str> {
     Arc::from(format!("{}-{nanos:x}-{n}", std::process::id()))
 }
 
-impl CheckpointStore {
-    /// This store's instance id, as written in its claims.
-    pub fn instance(&self) -> &str {
-        &self.instance
-    }
+/// Takes the task of `task_dir` over for `instance`: writes a claim of the next
+/// generation (atomically: temp file, fsync, rename). Returns the generation.
+///
+/// # Errors
+/// When the task directory or the claim cannot be written.
+pub(super) fn take(task_dir: &Path, instance: &str) -> Result<u64> {
+    fs::create_dir_all(task_dir).map_err(|e| IngestError::checkpoint(task_dir, e))?;
+    let generation = read(task_dir)?.map_or(0, |c| c.generation) + 1;
+    let path = task_dir.join(CLAIM_FILE);
+    let temp = task_dir.join(format!(".{CLAIM_FILE}.{instance}.tmp"));
+    let text = format!("{generation} {instance}\n");
+    super::atomic::write(task_dir, &temp, &path, text.as_bytes())?;
+    Ok(generation)
+}
 
-    /// Takes `task` over: writes a claim of the next generation naming this instance
-    /// (atomically: temp file, fsync, rename). Returns the generation.
-    ///
-    /// # Errors
-    /// When the task directory or the claim cannot be written.
-    pub fn claim(&self, task: &Task) -> Result<u64> {
-        let dir = self.task_dir(task)?;
-        fs::create_dir_all(&dir).map_err(|e| IngestError::checkpoint(&dir, e))?;
-        let generation = self.read_claim(task)?.map_or(0, |c| c.generation) + 1;
-        let path = dir.join(CLAIM_FILE);
-        let temp = dir.join(format!(".{CLAIM_FILE}.{}.tmp", self.instance));
-        let text = format!("{generation} {}\n", self.instance);
-        super::write_atomically(&dir, &temp, &path, text.as_bytes())?;
-        Ok(generation)
-    }
-
-    /// The current claim of `task`, `None` if it was never claimed.
-    ///
-    /// # Errors
-    /// When the claim exists but cannot be read or parsed.
-    pub fn read_claim(&self, task: &Task) -> Result<Option<Claim>> {
-        let path = self.task_dir(task)?.join(CLAIM_FILE);
-        match fs::read_to_string(&path) {
-            Ok(text) => parse(&text).map(Some).ok_or_else(|| {
-                IngestError::checkpoint(&path, "not a claim (`<generation> <instance>`)")
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(IngestError::checkpoint(&path, e)),
-        }
-    }
-
-    /// Whether this instance still owns `task`: its claim stands, or nobody ever claimed
-    /// the task (a source without assignments, whose tasks are learnt from messages).
-    ///
-    /// # Errors
-    /// When the claim cannot be read: ownership is unknown, the caller retries.
-    pub fn holds(&self, task: &Task) -> Result<bool> {
-        Ok(self
-            .read_claim(task)?
-            .is_none_or(|claim| *claim.instance == *self.instance))
+/// The current claim of the task of `task_dir`, `None` if it was never claimed.
+///
+/// # Errors
+/// When the claim exists but cannot be read or parsed.
+pub(super) fn read(task_dir: &Path) -> Result<Option<Claim>> {
+    let path = task_dir.join(CLAIM_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => parse(&text).map(Some).ok_or_else(|| {
+            IngestError::checkpoint(&path, "not a claim (`<generation> <instance>`)")
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(IngestError::checkpoint(&path, e)),
     }
 }
 
@@ -106,51 +86,31 @@ fn parse(text: &str) -> Option<Claim> {
 mod tests {
     use super::*;
 
-    fn task() -> Task {
-        Task {
-            topic: Arc::from("sensors.ulm.traffic"),
-            partition: 1,
-        }
-    }
-
     #[test]
     fn the_last_claim_wins_and_counts_generations() -> Result<()> {
         let dir = tempfile::tempdir().map_err(IngestError::Io)?;
-        let (x, y) = (
-            CheckpointStore::new(dir.path()),
-            CheckpointStore::new(dir.path()),
-        );
-        assert_ne!(x.instance(), y.instance());
-        assert!(
-            x.holds(&task())? && y.holds(&task())?,
-            "unclaimed: anyone's"
-        );
-        assert_eq!(x.claim(&task())?, 1);
-        assert!(x.holds(&task())? && !y.holds(&task())?);
-        assert_eq!(y.claim(&task())?, 2);
-        assert!(!x.holds(&task())? && y.holds(&task())?, "x is fenced");
-        assert_eq!(x.claim(&task())?, 3, "a task given back is claimed again");
-        let claim = y.read_claim(&task())?;
+        let task = dir.path().join("sensors.ulm.traffic").join("1");
+        let (x, y) = (new_instance_id(), new_instance_id());
+        assert_ne!(x, y);
+        assert_eq!(read(&task)?, None, "unclaimed");
+        assert_eq!(take(&task, &x)?, 1);
+        assert_eq!(take(&task, &y)?, 2);
+        assert_eq!(take(&task, &x)?, 3, "a task given back is claimed again");
         assert_eq!(
-            claim.map(|c| (c.generation, c.instance)),
-            Some((3, Arc::from(x.instance())))
+            read(&task)?.map(|c| (c.generation, c.instance)),
+            Some((3, x))
         );
-        let other = Task {
-            partition: 2,
-            ..task()
-        };
-        assert!(y.holds(&other)?, "claims are per task");
+        let other = dir.path().join("sensors.ulm.traffic").join("2");
+        assert_eq!(read(&other)?, None, "claims are per task");
         Ok(())
     }
 
     #[test]
     fn a_damaged_claim_is_an_error_not_ownership() -> Result<()> {
         let dir = tempfile::tempdir().map_err(IngestError::Io)?;
-        let store = CheckpointStore::new(dir.path());
-        store.claim(&task())?;
-        let path = store.task_dir(&task())?.join(CLAIM_FILE);
-        fs::write(&path, "garbage").map_err(IngestError::Io)?;
-        assert!(store.holds(&task()).is_err());
+        take(dir.path(), "x")?;
+        fs::write(dir.path().join(CLAIM_FILE), "garbage").map_err(IngestError::Io)?;
+        assert!(read(dir.path()).is_err());
         Ok(())
     }
 }

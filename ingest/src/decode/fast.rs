@@ -7,33 +7,14 @@
 //! to the serde decoder, which then accepts or refuses with its usual message. The fast path
 //! therefore never changes *what* is accepted, only how quickly (a property test checks it).
 
-/// `ts` as found: integer epoch ms, or the text of an RFC 3339 string.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum FastTs<'a> {
-    Millis(i64),
-    Text(&'a str),
-}
+mod compact;
+mod grammar;
 
-/// The fields of a traffic observation, borrowed from the message.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct FastTraffic<'a> {
-    pub city: &'a str,
-    pub sensor_id: &'a str,
-    pub lane: Option<i64>,
-    pub ts: FastTs<'a>,
-    pub interval_s: Option<i64>,
-    pub vehicle_count: i64,
-    pub heavy_vehicle_count: Option<i64>,
-    pub avg_speed_kmh: Option<f64>,
-    pub occupancy_pct: Option<f64>,
-}
-
-/// Exact powers of ten: a decimal with a mantissa below 2^53 divided by one of these is
-/// correctly rounded (Clinger's fast path), the same value any correct parser gives.
-const POW10: [f64; 19] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18,
-];
+use grammar::{
+    CITY, COUNT, HEAVY, HIGH, INTERVAL, KEYS, KeyPattern, LANE, NUMBER_BYTE, OCC, PATTERNS, PLAIN,
+    POW10, QUOTE, SENSOR, SPEED, STRING_BYTE, TS, word,
+};
+pub(crate) use grammar::{FastTraffic, FastTs};
 
 struct Scanner<'a> {
     bytes: &'a [u8],
@@ -195,119 +176,6 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Classes of bytes inside a JSON string, for [`Scanner::raw_string`].
-const PLAIN: u8 = 0;
-/// Part of a multi-byte UTF-8 sequence: the string needs a UTF-8 check.
-const HIGH: u8 = 1;
-/// The closing quote.
-const QUOTE: u8 = 2;
-/// A backslash or control character: left to the full decoder.
-const DECLINE: u8 = 3;
-
-static STRING_BYTE: [u8; 256] = {
-    let mut table = [PLAIN; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = if b < 0x20 || b == b'\\' as usize {
-            DECLINE
-        } else if b == b'"' as usize {
-            QUOTE
-        } else if b >= 0x80 {
-            HIGH
-        } else {
-            PLAIN
-        };
-        b += 1;
-    }
-    table
-};
-
-/// Bytes that can appear in a JSON number token.
-static NUMBER_BYTE: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = b'0';
-    while b <= b'9' {
-        table[b as usize] = true;
-        b += 1;
-    }
-    table[b'-' as usize] = true;
-    table[b'+' as usize] = true;
-    table[b'.' as usize] = true;
-    table[b'e' as usize] = true;
-    table[b'E' as usize] = true;
-    table
-};
-
-/// Known keys with their field bit, in the order senders usually write them: the next key
-/// is tried first, so a well-ordered message matches every key with one comparison.
-const KEYS: [(&[u8], u16); 11] = [
-    (b"city", CITY),
-    (b"sensor_id", SENSOR),
-    (b"lane", LANE),
-    (b"ts", TS),
-    (b"interval_s", INTERVAL),
-    (b"vehicle_count", COUNT),
-    (b"heavy_vehicle_count", HEAVY),
-    (b"avg_speed_kmh", SPEED),
-    (b"speed_kmh", SPEED),
-    (b"occupancy_pct", OCC),
-    (b"heavy_vehicles", HEAVY),
-];
-
-/// A known key with its closing quote, as three little-endian words and the mask of the
-/// bytes that count: a key is recognised with three loads and compares, no call to memcmp.
-#[derive(Clone, Copy)]
-struct KeyPattern {
-    words: [u64; 3],
-    masks: [u64; 3],
-    len: usize,
-}
-
-const fn key_pattern(name: &[u8]) -> KeyPattern {
-    let len = name.len() + 1;
-    let mut bytes = [0u8; 24];
-    let mut mask = [0u8; 24];
-    let mut i = 0;
-    while i < len {
-        bytes[i] = if i < name.len() { name[i] } else { b'"' };
-        mask[i] = 0xff;
-        i += 1;
-    }
-    let mut words = [0u64; 3];
-    let mut masks = [0u64; 3];
-    let mut w = 0;
-    while w < 3 {
-        let mut b = 0;
-        while b < 8 {
-            words[w] |= (bytes[w * 8 + b] as u64) << (8 * b);
-            masks[w] |= (mask[w * 8 + b] as u64) << (8 * b);
-            b += 1;
-        }
-        w += 1;
-    }
-    KeyPattern { words, masks, len }
-}
-
-static PATTERNS: [KeyPattern; KEYS.len()] = {
-    let mut out = [KeyPattern {
-        words: [0; 3],
-        masks: [0; 3],
-        len: 0,
-    }; KEYS.len()];
-    let mut i = 0;
-    while i < KEYS.len() {
-        out[i] = key_pattern(KEYS[i].0);
-        i += 1;
-    }
-    out
-};
-
-fn word(bytes: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(w)
-}
-
 /// Matches a known key (followed by its closing quote) at the scanner's position, trying
 /// `KEYS[hint]` first; returns its index in `KEYS`.
 fn known_key(s: &mut Scanner<'_>, hint: usize) -> Option<usize> {
@@ -331,18 +199,6 @@ fn known_key(s: &mut Scanner<'_>, hint: usize) -> Option<usize> {
     s.pos += PATTERNS[index].len;
     Some(index)
 }
-
-const CITY: u16 = 1;
-const SENSOR: u16 = 1 << 1;
-const LANE: u16 = 1 << 2;
-const TS: u16 = 1 << 3;
-const INTERVAL: u16 = 1 << 4;
-const COUNT: u16 = 1 << 5;
-const HEAVY: u16 = 1 << 6;
-const SPEED: u16 = 1 << 7;
-const OCC: u16 = 1 << 8;
-
-mod compact;
 
 /// Scans a flat traffic object; `None` means "use the full decoder".
 ///
@@ -435,6 +291,7 @@ fn assign<'a>(out: &mut FastTraffic<'a>, bit: u16, value: Value<'a>) -> Option<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn reads_the_reference_workload_line() {
@@ -501,5 +358,39 @@ mod tests {
         assert_eq!(int("7.0"), None);
         assert_eq!(int("007"), None);
         assert_eq!(int("1795478400000"), Some(1_795_478_400_000));
+    }
+
+    fn compact_line() -> impl Strategy<Value = String> {
+        let value = prop_oneof![
+            (0u64..100_000).prop_map(|i| i.to_string()),
+            (0u32..20_000, 1usize..4).prop_map(|(m, d)| format!(
+                "{}.{:0w$}",
+                m / 10u32.pow(d as u32),
+                m % 10u32.pow(d as u32),
+                w = d
+            )),
+            Just("\"ul-000042\"".to_owned()),
+            Just("null".to_owned()),
+            Just("-3".to_owned()),
+            Just("1e2".to_owned()),
+        ];
+        let key = prop::sample::select(KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>());
+        proptest::collection::vec((key, value), 1..10).prop_map(|fields| {
+            let body: Vec<String> = fields
+                .into_iter()
+                .map(|(k, v)| format!("\"{}\":{v}", String::from_utf8_lossy(k)))
+                .collect();
+            format!("{{{}}}", body.join(","))
+        })
+    }
+
+    proptest! {
+        /// The compact tier never disagrees with the general scanner.
+        #[test]
+        fn agrees_with_the_general_scanner(line in compact_line()) {
+            if let Some(fast) = compact::traffic(line.as_bytes()) {
+                prop_assert_eq!(Some(fast), general(line.as_bytes()), "{}", line);
+            }
+        }
     }
 }

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 
 use super::curves::{self, LocalTime, ParkingProfile};
+use super::emit::{Emitter, MsgClass};
+use super::input::{CityInput, InputKind, OffsetFn, SensorInput};
 use super::rng::{Rng, mix64};
 use super::wire::{json_string, push_i64, push_rfc3339, push_str, push_tenths, push_u64};
-use super::{CityInput, Emitter, InputKind, MsgClass, OffsetFn, SensorInput};
 
 pub(super) const MINUTE_MS: i64 = 60_000;
 const HEARTBEAT_MS: i64 = 600_000;

@@ -5,6 +5,8 @@ use chrono::{DateTime, SecondsFormat};
 use serde_json::Value;
 
 use super::curves::{LocalTime, ParkingProfile, parking_target, traffic_demand};
+use super::emit::{FUTURE_SHIFT_MS, Fault, MAX_DELAY_MS, POISON_BYTES};
+use super::input::{InputKind, SensorInput};
 use super::rng::Rng;
 use super::wire::{json_string, push_i64, push_rfc3339, push_tenths};
 use super::*;
