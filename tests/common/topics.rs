@@ -29,6 +29,18 @@ pub fn plain_consumer(brokers: &str, group: &str) -> BaseConsumer {
         .expect("consumer")
 }
 
+/// The JSON values of `topics` (of the test broker) by key, the last record of a key
+/// winning, as an upserting consumer of an output topic sees them.
+pub fn json_by_key(topics: &[String]) -> BTreeMap<String, serde_json::Value> {
+    read_topics(&super::brokers(), topics)
+        .into_iter()
+        .filter_map(|r| {
+            let key = String::from_utf8(r.key?).ok()?;
+            Some((key, serde_json::from_slice(&r.payload).ok()?))
+        })
+        .collect()
+}
+
 /// Every record of `topics`, read from the beginning to their ends.
 ///
 /// The log-end offsets are a lower bound of where the end is: Tansu's (memory storage)
