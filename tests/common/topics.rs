@@ -41,6 +41,29 @@ pub fn json_by_key(topics: &[String]) -> BTreeMap<String, serde_json::Value> {
         .collect()
 }
 
+/// [`json_by_key`] of `topics`, read again until every one of `keys` is there.
+///
+/// # Panics
+/// When they are not there within 60 s.
+pub async fn wait_for_keys(
+    topics: &[String],
+    keys: &[String],
+) -> BTreeMap<String, serde_json::Value> {
+    super::eventually(
+        Duration::from_secs(60),
+        "the keys in the topics",
+        || async {
+            let owned = topics.to_vec();
+            let read = tokio::task::spawn_blocking(move || json_by_key(&owned));
+            let values = read.await.ok()?;
+            keys.iter()
+                .all(|k| values.contains_key(k))
+                .then_some(values)
+        },
+    )
+    .await
+}
+
 /// Every record of `topics`, read from the beginning to their ends.
 ///
 /// The log-end offsets are a lower bound of where the end is: Tansu's (memory storage)
