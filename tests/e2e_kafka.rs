@@ -18,6 +18,9 @@ use stadtpuls_ingest::kafka::{ensure_topics, header};
 use common::{Stadtpuls, ensure_broker, eventually, free_port, get, run_id};
 
 const MIN: i64 = 60_000;
+/// The SQL key of the run, and its SHA-256 as configured.
+const SQL_KEY: &str = "e2e-kafka-sql-key";
+const SQL_KEY_SHA256: &str = "73da54e4238c18d75be8b13fab47cca10fc40e92880315116dec1796fd6f1f68";
 
 struct World {
     producer: FutureProducer,
@@ -114,8 +117,17 @@ allowed_lateness = "0s"
 bind = "127.0.0.1:{port}"
 [history]
 dir = "{hist}"
+[output]
+traffic_topic = "metrics-{run}.traffic"
+traffic_lanes_topic = "metrics-{run}.traffic_lanes"
+parking_topic = "metrics-{run}.parking"
 [checkpoint]
 dir = "{state}"
+interval = "1s"
+[[api_keys]]
+principal = "e2e"
+key_sha256 = "{SQL_KEY_SHA256}"
+cities = ["*"]
 [[cities]]
 id = "{alpha}"
 name = "Alpha"
@@ -335,6 +347,50 @@ async fn kafka_to_http_with_dead_letters() {
     // 30 s cross-section interval of a 60 s window.
     assert_eq!(b1["traffic_state"], "Z1");
     assert_eq!(b1["completeness_pct"], 50.0);
+
+    // Speed spread (docs/metrics.md): a-t-1's interval speeds 50, 40, 60, 30 →
+    // √((8600 − 180²/4) / 3) = √(500/3) = 12.91 km/h; per lane √(2·5²/1) = 7.07; b-t-1 has
+    // one interval with a speed → null. The same in the API, `live_traffic`, the history
+    // (`traffic_1m_latest`) and the output topics.
+    let spread = (500.0f64 / 3.0).sqrt();
+    assert_eq!(a1["speed_stddev_kmh"], 12.91);
+    assert_eq!(lane(1)["speed_stddev_kmh"], 7.07);
+    assert_eq!(lane(2)["speed_stddev_kmh"], 7.07);
+    assert_eq!(b1.get("speed_stddev_kmh"), Some(&Value::Null));
+    let close = |v: &Value, want: f64| v.as_f64().is_some_and(|x| (x - want).abs() < 1e-9);
+    let is_spread = |v: &Value| close(v, spread);
+    for table in ["live_traffic", "traffic_1m_latest"] {
+        let query = format!(
+            "SELECT sensor_id, speed_stddev_kmh FROM {table} WHERE city = '{alpha}' \
+             AND window_start = '{w1}' ORDER BY sensor_id"
+        );
+        let rows = eventually(Duration::from_secs(60), table, || async {
+            let rows = common::sql_rows(&client, &app.base, SQL_KEY, &query).await?;
+            (rows.len() == 2).then_some(rows)
+        })
+        .await;
+        assert_eq!(rows[0]["sensor_id"], "a-t-1", "{table}");
+        assert!(is_spread(&rows[0]["speed_stddev_kmh"]), "{table}: {rows:?}");
+        assert!(rows[1]["speed_stddev_kmh"].is_null(), "{table}: {rows:?}");
+    }
+    let topics = ["traffic", "traffic_lanes"].map(|s| format!("metrics-{run}.{s}"));
+    let start = stadtpuls_processing::time::to_rfc3339_seconds(t0);
+    let keys = [
+        format!("{alpha}/a-t-1/{start}/1m"),
+        format!("{alpha}/a-t-2/{start}/1m"),
+        format!("{alpha}/a-t-1/{start}/1m/1"),
+    ];
+    let records = common::topics::wait_for_keys(&topics, &keys).await;
+    assert!(
+        is_spread(&records[&keys[0]]["speed_stddev_kmh"]),
+        "{records:?}"
+    );
+    // a-t-2: one interval with a speed (the array's other element was refused)
+    assert_eq!(
+        records[&keys[1]].get("speed_stddev_kmh"),
+        Some(&Value::Null)
+    );
+    assert!(close(&records[&keys[2]]["speed_stddev_kmh"], 50f64.sqrt()));
 
     // Parking is a level, served as soon as it is processed; the parking partition is read
     // independently of the traffic one, so wait until both facilities have reported.

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,6 +14,7 @@ use stadtpuls_config::{CityRegistry, Config, TrafficConfig, parse_registry};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::live::LiveState;
 use stadtpuls_processing::model::TimeBounds;
+use stadtpuls_processing::model::contract::traffic;
 use stadtpuls_processing::model::parking::{ParkingBatchBuilder, ParkingObservation};
 use stadtpuls_processing::model::traffic::{TrafficBatchBuilder, TrafficObservation};
 use stadtpuls_processing::window::parking::{FacilityLive, ParkingOperator, ParkingSpec};
@@ -284,6 +286,24 @@ async fn traffic_windows_carry_state_and_completeness() {
     assert_eq!(window["congested"], true);
     assert_eq!(window["completeness_pct"], 50.0);
     assert_eq!(window["speed_ratio"], 0.6);
+    assert_eq!(
+        window["speed_reported_mean_kmh"], 30.0,
+        "a measure the API once left out"
+    );
+
+    // The JSON is derived from the history contract: every traffic window column but the
+    // city (in the path) and the lane (the key of the lanes endpoint), under its name.
+    let served: BTreeSet<&str> = window
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let contract: BTreeSet<&str> = traffic::AGGREGATE
+        .iter()
+        .chain(traffic::CLASSIFIER)
+        .map(|c| c.name)
+        .filter(|name| ![traffic::out::CITY, traffic::out::LANE].contains(name))
+        .collect();
+    assert_eq!(served, contract);
 
     // Every field served is documented in the OpenAPI description (`SensorWindow` in the
     // city list, `Window` without `sensor_id` in a sensor's history).

@@ -40,8 +40,9 @@ const MAGIC: &[u8; 4] = b"SPCK";
 /// (the task then starts from the previous checkpoint, or empty). 2: the traffic-state
 /// hysteresis keeps the predecessor state each window was classified with. 3: a source's
 /// snapshot keeps whether it was idle instead of the operator watermark. 4: a source's
-/// progress as the clock-jump screen knows it (`window::clock_guard`).
-pub const FORMAT_VERSION: u16 = 4;
+/// progress as the clock-jump screen knows it (`window::clock_guard`). 5: a traffic
+/// accumulator keeps Σv² of its interval speeds (`speed_stddev_kmh`).
+pub const FORMAT_VERSION: u16 = 5;
 
 /// Bytes before the body.
 const HEADER_LEN: usize = 36;

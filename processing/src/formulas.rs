@@ -70,6 +70,44 @@ pub fn space_mean_speed(inverse_speed_sum: f64, vehicles_with_speed: u64) -> Opt
     (inverse_speed_sum > 0.0).then(|| vehicles_with_speed as f64 / inverse_speed_sum)
 }
 
+/// Returns the spread of the interval speeds, their sample standard deviation
+/// `s = √( (Σvᵢ² − (Σvᵢ)²/n) / (n − 1) )` in km/h over the `n` intervals that reported a
+/// speed, each interval counting once; `None` below two intervals, where a spread is
+/// undefined (a single report is not "no spread").
+///
+/// Why: a window whose speeds swing between intervals (and lanes) is unstable — stop-and-go
+/// waves and the first slow intervals of a collapse show as a growing spread while the
+/// window's mean speed still looks fine, so it is an early sign of flow breakdown.
+/// Unweighted, because each interval is one look at the stream's speed: weighting by
+/// vehicles would let a busy fast minute hide a thin slow one, which is the signal. The
+/// sample is the one of `speed_reported_mean_kmh` (Σvᵢ/n), the (n − 1) divisor because
+/// the window's intervals are a sample of the stream. Feeds report interval means, not
+/// single vehicles, so this is the spread *between* intervals, not the spread of vehicle
+/// speeds (σ in Wardrop's `v_t = v_s + σ²/v_s`), which is larger.
+///
+/// From running sums, so the fold costs one multiply-add per row; rounding cannot make
+/// the variance negative (clamped at 0), and its error is ~10⁻¹⁶·Σvᵢ², far below what a
+/// detector measures.
+///
+/// ```
+/// use stadtpuls_processing::formulas::speed_stddev_kmh;
+/// // Intervals at 50, 40, 60 and 30 km/h: mean 45, squared deviations
+/// // 25 + 25 + 225 + 225 = 500 = Σv² − (Σv)²/n = 8600 − 180²/4, s = √(500 / 3) ≈ 12.91
+/// let s = speed_stddev_kmh(180.0, 8600.0, 4).unwrap();
+/// assert!((s - 12.909_944).abs() < 1e-6);
+/// // Equal speeds: no spread. One interval: undefined.
+/// assert_eq!(speed_stddev_kmh(100.0, 5000.0, 2), Some(0.0));
+/// assert_eq!(speed_stddev_kmh(50.0, 2500.0, 1), None);
+/// ```
+pub fn speed_stddev_kmh(speed_sum: f64, speed_sq_sum: f64, n: u64) -> Option<f64> {
+    if n < 2 {
+        return None;
+    }
+    let n = n as f64;
+    let squared_deviations = (speed_sq_sum - speed_sum * speed_sum / n).max(0.0);
+    Some((squared_deviations / (n - 1.0)).sqrt())
+}
+
 /// Returns the density `k = q / v_s` in vehicles per kilometre (fundamental relation), for
 /// flow `q` in veh/h and space-mean speed `v_s` in km/h; `None` when the road is stopped
 /// (`v_s = 0`), where the relation says nothing.
@@ -322,6 +360,27 @@ mod tests {
         assert!(vs.unwrap_or_default() <= vt);
         let k = density_veh_km(q, vs).unwrap_or_default();
         assert!((k - 20.6).abs() < 1e-9, "{k}");
+    }
+
+    /// The same five intervals' speeds 60, 50, 30, 20, 60 km/h, each counting once:
+    /// mean 220/5 = 44; deviations 16, 6, −14, −24, 16; squares 256 + 36 + 196 + 576 + 256
+    /// = 1320 → s = √(1320/4) = √330 = 18.1659 km/h — the running sums give the two-pass
+    /// value. Speeds near 100 km/h differing by 0.1: the sums lose no visible precision.
+    #[test]
+    fn hand_worked_speed_spread() {
+        let speeds = [60.0f64, 50.0, 30.0, 20.0, 60.0];
+        let sum: f64 = speeds.iter().sum();
+        let sq: f64 = speeds.iter().map(|v| v * v).sum();
+        let s = speed_stddev_kmh(sum, sq, 5).unwrap_or_default();
+        assert!((s - 330f64.sqrt()).abs() < 1e-12, "{s}");
+        assert!((s - 18.165_902).abs() < 1e-6, "{s}");
+        let close: Vec<f64> = (0..1000).map(|i| 99.95 + f64::from(i % 2) * 0.1).collect();
+        let sum: f64 = close.iter().sum();
+        let sq: f64 = close.iter().map(|v| v * v).sum();
+        let s = speed_stddev_kmh(sum, sq, 1000).unwrap_or_default();
+        // two values ±0.05 around 100, 500 each: s = 0.05·√(1000/999)
+        assert!((s - 0.05 * (1000f64 / 999.0).sqrt()).abs() < 1e-6, "{s}");
+        assert_eq!(speed_stddev_kmh(0.0, 0.0, 0), None);
     }
 
     /// A 15-minute window (900 s) of a two-lane sensor sending one-minute intervals per

@@ -5,58 +5,22 @@
 //! hold it for microseconds (a window close writes a few hundred rows a minute).
 
 mod parking;
+mod traffic;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{PoisonError, RwLock};
 
-use arrow_array::{
-    Array, BooleanArray, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray,
-    UInt8Array, UInt32Array, UInt64Array,
-};
+use arrow_array::{Array, UInt8Array};
 
+use crate::Result;
 use crate::error::column;
-use crate::marz::TrafficState;
 use crate::time::EventTime;
 use crate::window::ClosedWindows;
 use crate::window::parking::FacilityLive;
 use crate::window::traffic::out;
-use crate::{ProcessingError, Result};
 pub use parking::{FacilityView, ParkingTotals, ParkingWindowRow, roll_up};
-
-/// One closed traffic window of one sensor, as served by the API.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrafficWindowRow {
-    /// Window start, epoch ms UTC.
-    pub window_start: EventTime,
-    /// Window end, epoch ms UTC.
-    pub window_end: EventTime,
-    /// Observations folded in.
-    pub observations: u32,
-    /// Distinct lanes that reported.
-    pub lanes_reporting: u8,
-    /// Vehicles counted.
-    pub vehicles: u64,
-    /// Flow, veh/h.
-    pub flow_veh_h: Option<f64>,
-    /// Vehicle-weighted time-mean speed, km/h.
-    pub speed_time_mean_kmh: Option<f64>,
-    /// Vehicle-weighted harmonic (space-mean) speed, km/h.
-    pub speed_space_mean_kmh: Option<f64>,
-    /// Density, veh/km.
-    pub density_veh_km: Option<f64>,
-    /// Mean detector occupancy, percent.
-    pub occupancy_pct: Option<f64>,
-    /// Heavy-vehicle share, percent.
-    pub heavy_share_pct: Option<f64>,
-    /// Share of the expected counting intervals received, percent.
-    pub completeness_pct: f64,
-    /// Space-mean speed over the sensor's free-flow speed.
-    pub speed_ratio: Option<f64>,
-    /// MARZ traffic state.
-    pub traffic_state: Option<TrafficState>,
-    /// Whether the state is Z3 or Z4.
-    pub congested: Option<bool>,
-}
+use traffic::traffic_rows;
+pub use traffic::{TrafficWindowRow, Value, traffic_measure_index, traffic_measures};
 
 #[derive(Debug, Default)]
 struct CityLive {
@@ -263,58 +227,4 @@ impl LiveState {
             .map(|c| c.parking.clone())
             .unwrap_or_default()
     }
-}
-
-fn traffic_rows(batch: &RecordBatch) -> Result<Vec<(String, String, TrafficWindowRow)>> {
-    let city: &StringArray = column(batch, out::CITY)?;
-    let sensor: &StringArray = column(batch, out::SENSOR_ID)?;
-    let start: &TimestampMillisecondArray = column(batch, out::WINDOW_START)?;
-    let end: &TimestampMillisecondArray = column(batch, out::WINDOW_END)?;
-    let observations: &UInt32Array = column(batch, out::OBSERVATIONS)?;
-    let lanes: &UInt8Array = column(batch, out::LANES_REPORTING)?;
-    let vehicles: &UInt64Array = column(batch, out::VEHICLES)?;
-    let f64col = |name| column::<Float64Array>(batch, name);
-    let flow = f64col(out::FLOW_VEH_H)?;
-    let v_time = f64col(out::SPEED_TIME_MEAN_KMH)?;
-    let v_space = f64col(out::SPEED_SPACE_MEAN_KMH)?;
-    let density = f64col(out::DENSITY_VEH_KM)?;
-    let occupancy = f64col(out::OCCUPANCY_PCT)?;
-    let heavy_share = f64col(out::HEAVY_SHARE_PCT)?;
-    let completeness = f64col(out::COMPLETENESS_PCT)?;
-    // Classifier columns: absent on per-lane windows, which are not classified.
-    let speed_ratio = f64col(out::SPEED_RATIO).ok();
-    let state: Option<&StringArray> = column(batch, out::TRAFFIC_STATE).ok();
-    let congested: Option<&BooleanArray> = column(batch, out::CONGESTED).ok();
-    let opt = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
-    let mut rows = Vec::with_capacity(batch.num_rows());
-    for i in 0..batch.num_rows() {
-        let traffic_state = if let Some(state) = state.filter(|s| s.is_valid(i)) {
-            let code = state.value(i);
-            let parsed = TrafficState::from_code(code).ok_or_else(|| {
-                ProcessingError::Schema(format!("unknown traffic state `{code}`"))
-            })?;
-            Some(parsed)
-        } else {
-            None
-        };
-        let row = TrafficWindowRow {
-            window_start: start.value(i),
-            window_end: end.value(i),
-            observations: observations.value(i),
-            lanes_reporting: lanes.value(i),
-            vehicles: vehicles.value(i),
-            flow_veh_h: opt(flow, i),
-            speed_time_mean_kmh: opt(v_time, i),
-            speed_space_mean_kmh: opt(v_space, i),
-            density_veh_km: opt(density, i),
-            occupancy_pct: opt(occupancy, i),
-            heavy_share_pct: opt(heavy_share, i),
-            completeness_pct: completeness.value(i),
-            speed_ratio: speed_ratio.and_then(|a| opt(a, i)),
-            traffic_state,
-            congested: congested.and_then(|c| c.is_valid(i).then(|| c.value(i))),
-        };
-        rows.push((city.value(i).to_owned(), sensor.value(i).to_owned(), row));
-    }
-    Ok(rows)
 }

@@ -131,6 +131,28 @@ pub async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
     }
 }
 
+/// Runs `sql` through `POST /v1/sql` with bearer `key`; the result's rows, or `None` when
+/// the call failed or did not answer 200.
+pub async fn sql_rows(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    sql: &str,
+) -> Option<Vec<serde_json::Value>> {
+    let response = client
+        .post(format!("{base}/v1/sql"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({ "sql": sql }))
+        .send()
+        .await
+        .ok()?;
+    if response.status() != 200 {
+        return None;
+    }
+    let body: serde_json::Value = response.json().await.ok()?;
+    body["rows"].as_array().cloned()
+}
+
 /// Polls `check` every 200 ms until it returns `Some`, or panics after `timeout` with `what`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where

@@ -29,6 +29,41 @@ pub fn plain_consumer(brokers: &str, group: &str) -> BaseConsumer {
         .expect("consumer")
 }
 
+/// The JSON values of `topics` (of the test broker) by key, the last record of a key
+/// winning, as an upserting consumer of an output topic sees them.
+pub fn json_by_key(topics: &[String]) -> BTreeMap<String, serde_json::Value> {
+    read_topics(&super::brokers(), topics)
+        .into_iter()
+        .filter_map(|r| {
+            let key = String::from_utf8(r.key?).ok()?;
+            Some((key, serde_json::from_slice(&r.payload).ok()?))
+        })
+        .collect()
+}
+
+/// [`json_by_key`] of `topics`, read again until every one of `keys` is there.
+///
+/// # Panics
+/// When they are not there within 60 s.
+pub async fn wait_for_keys(
+    topics: &[String],
+    keys: &[String],
+) -> BTreeMap<String, serde_json::Value> {
+    super::eventually(
+        Duration::from_secs(60),
+        "the keys in the topics",
+        || async {
+            let owned = topics.to_vec();
+            let read = tokio::task::spawn_blocking(move || json_by_key(&owned));
+            let values = read.await.ok()?;
+            keys.iter()
+                .all(|k| values.contains_key(k))
+                .then_some(values)
+        },
+    )
+    .await
+}
+
 /// Every record of `topics`, read from the beginning to their ends.
 ///
 /// The log-end offsets are a lower bound of where the end is: Tansu's (memory storage)

@@ -38,9 +38,9 @@ pub async fn sensor_lanes(
     let lanes = state
         .live
         .sensor_lanes(&city.id, &sensor, family)
-        .iter()
+        .into_iter()
         .map(|(lane, row)| LaneItem {
-            lane: *lane,
+            lane,
             window: WindowItem::new(None, row),
         })
         .collect();

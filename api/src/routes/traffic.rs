@@ -2,9 +2,10 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::{Deserialize, Serialize};
-use stadtpuls_processing::live::TrafficWindowRow;
-use stadtpuls_processing::marz::TrafficState;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+use stadtpuls_processing::live::{TrafficWindowRow, Value};
+use stadtpuls_processing::model::contract::traffic::out;
 use stadtpuls_processing::time::{parse_rfc3339, to_rfc3339};
 use stadtpuls_processing::window::window_family_label;
 
@@ -19,47 +20,51 @@ pub struct TrafficQuery {
     to: Option<String>,
 }
 
-/// One closed window of one sensor.
-#[derive(Debug, Serialize)]
+/// One closed window of one sensor: `sensor_id` (in a city's list), the window's start
+/// and end, then every measure of the live row under its contract name, in the
+/// contract's order (derived: a new contract line needs no edit here). Numbers are
+/// rounded to two decimals, times are RFC 3339; a measure without a value is `null`.
+#[derive(Debug)]
 pub struct WindowItem {
-    #[serde(skip_serializing_if = "Option::is_none")]
     sensor_id: Option<String>,
-    window_start: String,
-    window_end: String,
-    observations: u32,
-    lanes_reporting: u8,
-    vehicles: u64,
-    flow_veh_h: Option<f64>,
-    speed_time_mean_kmh: Option<f64>,
-    speed_space_mean_kmh: Option<f64>,
-    density_veh_km: Option<f64>,
-    occupancy_pct: Option<f64>,
-    heavy_share_pct: Option<f64>,
-    completeness_pct: f64,
-    speed_ratio: Option<f64>,
-    traffic_state: Option<&'static str>,
-    congested: Option<bool>,
+    row: TrafficWindowRow,
 }
 
 impl WindowItem {
-    pub(crate) fn new(sensor_id: Option<String>, row: &TrafficWindowRow) -> Self {
-        Self {
-            sensor_id,
-            window_start: to_rfc3339(row.window_start),
-            window_end: to_rfc3339(row.window_end),
-            observations: row.observations,
-            lanes_reporting: row.lanes_reporting,
-            vehicles: row.vehicles,
-            flow_veh_h: row.flow_veh_h.map(round2),
-            speed_time_mean_kmh: row.speed_time_mean_kmh.map(round2),
-            speed_space_mean_kmh: row.speed_space_mean_kmh.map(round2),
-            density_veh_km: row.density_veh_km.map(round2),
-            occupancy_pct: row.occupancy_pct.map(round2),
-            heavy_share_pct: row.heavy_share_pct.map(round2),
-            completeness_pct: round2(row.completeness_pct),
-            speed_ratio: row.speed_ratio.map(round2),
-            traffic_state: row.traffic_state.map(TrafficState::code),
-            congested: row.congested,
+    pub(crate) fn new(sensor_id: Option<String>, row: TrafficWindowRow) -> Self {
+        Self { sensor_id, row }
+    }
+}
+
+impl Serialize for WindowItem {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(id) = &self.sensor_id {
+            map.serialize_entry(out::SENSOR_ID, id)?;
+        }
+        map.serialize_entry(out::WINDOW_START, &to_rfc3339(self.row.window_start))?;
+        map.serialize_entry(out::WINDOW_END, &to_rfc3339(self.row.window_end))?;
+        for (column, value) in self.row.measures() {
+            map.serialize_entry(column.name, &JsonValue(value))?;
+        }
+        map.end()
+    }
+}
+
+/// A measure's value as the API writes it.
+struct JsonValue<'a>(&'a Value);
+
+impl Serialize for JsonValue<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Null => serializer.serialize_none(),
+            Value::UInt(n) => serializer.serialize_u64(*n),
+            // JSON has no NaN or infinity: such a value is shown as missing.
+            Value::Float(x) if x.is_finite() => serializer.serialize_f64(round2(*x)),
+            Value::Float(_) => serializer.serialize_none(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Time(t) => serializer.serialize_str(&to_rfc3339(*t)),
+            Value::Text(text) => serializer.serialize_str(text),
         }
     }
 }
@@ -98,7 +103,7 @@ pub async fn city(
         .live
         .latest_traffic(&city.id, window_s, slide_s)
         .into_iter()
-        .map(|(id, row)| WindowItem::new(Some(id), &row))
+        .map(|(id, row)| WindowItem::new(Some(id), row))
         .collect();
     Ok(Json(CityTraffic {
         city: city.id.clone(),
@@ -133,7 +138,7 @@ pub async fn sensor(
     let windows = state
         .live
         .sensor_windows(&city.id, &sensor, family, from, to)
-        .iter()
+        .into_iter()
         .map(|row| WindowItem::new(None, row))
         .collect();
     Ok(Json(SensorTraffic {

@@ -16,7 +16,7 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
-use stadtpuls_processing::live::{LiveState, TrafficWindowRow};
+use stadtpuls_processing::live::{LiveState, TrafficWindowRow, Value, traffic_measure_index};
 use stadtpuls_processing::model::contract::{self, WINDOW_S, traffic::out};
 
 use super::schema;
@@ -90,104 +90,120 @@ fn timestamp() -> DataType {
 /// One row of `live_traffic`: city, (window size, slide) and sensor of a retained window.
 type TrafficRow = (String, (u32, u32), String, TrafficWindowRow);
 
+/// What a `live_traffic` column is filled from.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    City,
+    Sensor,
+    WindowS,
+    SlideS,
+    Start,
+    End,
+    /// The live row's measure at this index of `traffic_measures()`.
+    Measure(usize),
+}
+
 /// The columns of `live_traffic`: the contract's traffic window columns the live view
-/// carries ([`traffic_column`] has a value for), in the contract's order, with `window_s`
-/// and `slide_s` after the sensor id. Types, nullability and order come from the contract.
-fn traffic_fields() -> Vec<Field> {
-    let mut fields = Vec::new();
+/// carries — the row's city, sensor and interval and every measure
+/// (`stadtpuls_processing::live::traffic_measures`) —, in the contract's order, with
+/// `window_s` and `slide_s` after the sensor id. Names, types, nullability and order come
+/// from the contract; no column is named here but the row's identity.
+fn traffic_layout() -> Vec<(Field, Source)> {
+    let mut layout = Vec::new();
     for column in contract::traffic::AGGREGATE
         .iter()
         .chain(contract::traffic::CLASSIFIER)
     {
-        if traffic_column(column.name, &[]).is_none() {
-            continue;
-        }
-        fields.push(Field::new(
-            column.name,
-            schema::kind_type(column.kind),
-            column.nullable,
-        ));
+        let source = match column.name {
+            out::CITY => Source::City,
+            out::SENSOR_ID => Source::Sensor,
+            out::WINDOW_START => Source::Start,
+            out::WINDOW_END => Source::End,
+            name => match traffic_measure_index(name) {
+                Some(index) => Source::Measure(index),
+                None => continue,
+            },
+        };
+        let field = Field::new(column.name, schema::kind_type(column.kind), column.nullable);
+        layout.push((field, source));
         if column.name == out::SENSOR_ID {
-            fields.push(Field::new(WINDOW_S, DataType::UInt32, false));
-            fields.push(Field::new(SLIDE_S, DataType::UInt32, false));
+            layout.push((
+                Field::new(WINDOW_S, DataType::UInt32, false),
+                Source::WindowS,
+            ));
+            layout.push((Field::new(SLIDE_S, DataType::UInt32, false), Source::SlideS));
         }
     }
-    fields
+    layout
 }
 
 fn traffic_schema() -> SchemaRef {
-    Arc::new(Schema::new(traffic_fields()))
+    Arc::new(Schema::new(
+        traffic_layout()
+            .into_iter()
+            .map(|(field, _)| field)
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// `live_traffic` column: distance between window starts, seconds.
 const SLIDE_S: &str = "slide_s";
 
-/// The values of contract column `name` over `rows`; `None` when the live view does not
-/// carry the column. Showing a new traffic measure in `live_traffic` is one arm here.
-fn traffic_column(name: &str, rows: &[TrafficRow]) -> Option<ArrayRef> {
-    let f64s = |get: fn(&TrafficWindowRow) -> Option<f64>| -> ArrayRef {
-        Arc::new(
-            rows.iter()
-                .map(|(_, _, _, r)| get(r))
-                .collect::<Float64Array>(),
-        )
+/// The array of one `live_traffic` column over `rows`, built by the field's type.
+fn traffic_array(field: &Field, source: Source, rows: &[TrafficRow]) -> ArrayRef {
+    let texts = |get: &dyn Fn(&TrafficRow) -> Option<&str>| -> ArrayRef {
+        Arc::new(rows.iter().map(get).collect::<StringArray>())
     };
-    let times = |get: fn(&TrafficWindowRow) -> i64| -> ArrayRef {
-        Arc::new(
-            TimestampMillisecondArray::from(
-                rows.iter().map(|(_, _, _, r)| get(r)).collect::<Vec<i64>>(),
-            )
-            .with_timezone("UTC"),
-        )
+    match source {
+        Source::City => return texts(&|(c, _, _, _)| Some(c.as_str())),
+        Source::Sensor => return texts(&|(_, _, s, _)| Some(s.as_str())),
+        Source::WindowS => {
+            return Arc::new(rows.iter().map(|(_, f, _, _)| f.0).collect::<UInt32Array>());
+        }
+        Source::SlideS => {
+            return Arc::new(rows.iter().map(|(_, f, _, _)| f.1).collect::<UInt32Array>());
+        }
+        Source::Start | Source::End | Source::Measure(_) => {}
+    }
+    let value = |row: &TrafficWindowRow| -> Value {
+        match source {
+            Source::Start => Value::Time(row.window_start),
+            Source::End => Value::Time(row.window_end),
+            Source::Measure(i) => row.values().get(i).cloned().unwrap_or(Value::Null),
+            _ => Value::Null,
+        }
     };
-    Some(match name {
-        out::CITY => Arc::new(
+    let values = rows.iter().map(|(_, _, _, row)| value(row));
+    match field.data_type() {
+        DataType::Utf8 => Arc::new(
             rows.iter()
-                .map(|(c, _, _, _)| Some(c.as_str()))
+                .map(|(_, _, _, row)| match source {
+                    Source::Measure(i) => row.values().get(i).and_then(Value::as_text),
+                    _ => None,
+                })
                 .collect::<StringArray>(),
         ),
-        out::SENSOR_ID => Arc::new(
-            rows.iter()
-                .map(|(_, _, s, _)| Some(s.as_str()))
-                .collect::<StringArray>(),
-        ),
-        out::WINDOW_START => times(|r| r.window_start),
-        out::WINDOW_END => times(|r| r.window_end),
-        out::OBSERVATIONS => Arc::new(
-            rows.iter()
-                .map(|(_, _, _, r)| r.observations)
-                .collect::<UInt32Array>(),
-        ),
-        out::LANES_REPORTING => Arc::new(
-            rows.iter()
-                .map(|(_, _, _, r)| r.lanes_reporting)
+        DataType::UInt8 => Arc::new(
+            values
+                .map(|v| v.as_u64().and_then(|n| u8::try_from(n).ok()))
                 .collect::<UInt8Array>(),
         ),
-        out::VEHICLES => Arc::new(
-            rows.iter()
-                .map(|(_, _, _, r)| r.vehicles)
-                .collect::<UInt64Array>(),
+        DataType::UInt32 => Arc::new(
+            values
+                .map(|v| v.as_u64().and_then(|n| u32::try_from(n).ok()))
+                .collect::<UInt32Array>(),
         ),
-        out::FLOW_VEH_H => f64s(|r| r.flow_veh_h),
-        out::SPEED_TIME_MEAN_KMH => f64s(|r| r.speed_time_mean_kmh),
-        out::SPEED_SPACE_MEAN_KMH => f64s(|r| r.speed_space_mean_kmh),
-        out::DENSITY_VEH_KM => f64s(|r| r.density_veh_km),
-        out::OCCUPANCY_PCT => f64s(|r| r.occupancy_pct),
-        out::HEAVY_SHARE_PCT => f64s(|r| r.heavy_share_pct),
-        out::COMPLETENESS_PCT => f64s(|r| Some(r.completeness_pct)),
-        out::SPEED_RATIO => f64s(|r| r.speed_ratio),
-        out::TRAFFIC_STATE => Arc::new(
-            rows.iter()
-                .map(|(_, _, _, r)| r.traffic_state.map(|s| s.code()))
-                .collect::<StringArray>(),
+        DataType::UInt64 => Arc::new(values.map(|v| v.as_u64()).collect::<UInt64Array>()),
+        DataType::Float64 => Arc::new(values.map(|v| v.as_f64()).collect::<Float64Array>()),
+        DataType::Boolean => Arc::new(values.map(|v| v.as_bool()).collect::<BooleanArray>()),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => Arc::new(
+            values
+                .map(|v| v.as_time())
+                .collect::<TimestampMillisecondArray>()
+                .with_timezone("UTC"),
         ),
-        out::CONGESTED => Arc::new(
-            rows.iter()
-                .map(|(_, _, _, r)| r.congested)
-                .collect::<BooleanArray>(),
-        ),
-        _ => return None,
-    })
+        other => new_null_array(other, rows.len()),
+    }
 }
 
 fn parking_schema() -> SchemaRef {
@@ -213,16 +229,9 @@ fn traffic_columns(live: &LiveState) -> Vec<ArrayRef> {
             rows.push((city.clone(), family, sensor, row));
         }
     }
-    traffic_fields()
+    traffic_layout()
         .iter()
-        .map(|field| match field.name().as_str() {
-            WINDOW_S => {
-                Arc::new(rows.iter().map(|(_, f, _, _)| f.0).collect::<UInt32Array>()) as ArrayRef
-            }
-            SLIDE_S => Arc::new(rows.iter().map(|(_, f, _, _)| f.1).collect::<UInt32Array>()),
-            name => traffic_column(name, &rows)
-                .unwrap_or_else(|| new_null_array(field.data_type(), rows.len())),
-        })
+        .map(|(field, source)| traffic_array(field, *source, &rows))
         .collect()
 }
 

@@ -6,11 +6,17 @@
 //! misleading zero. Parking uses the current level of each facility with the same rule
 //! as the city totals ([`roll_up`]), so a zone and its city never disagree on what
 //! counts.
+//!
+//! Unlike the live view and the API's per-sensor JSON, the zone roll-up is not derived
+//! from the history contract: each zone value needs its own rule over the sensors (a sum,
+//! a flow-weighted harmonic mean, a mean), so it names the measures it reads, and a new
+//! measure shows in zones only when a rule for it is added here.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::{CityZoneMap, ZoneMembers};
 use crate::live::{ParkingTotals, TrafficWindowRow, roll_up};
+use crate::model::contract::traffic::out;
 use crate::time::{EventTime, ProcessingTime};
 use crate::window::parking::FacilityLive;
 
@@ -74,12 +80,11 @@ pub struct ZoneRollup<'a> {
 /// ```
 /// use stadtpuls_processing::geo::rollup::rollup_traffic;
 /// use stadtpuls_processing::live::TrafficWindowRow;
+/// use stadtpuls_processing::model::contract::traffic::out;
 ///
-/// let row = |q: f64, v: f64| TrafficWindowRow { window_start: 0, window_end: 60_000,
-///     observations: 1, lanes_reporting: 1, vehicles: 1, flow_veh_h: Some(q),
-///     speed_time_mean_kmh: Some(v), speed_space_mean_kmh: Some(v), density_veh_km: None,
-///     occupancy_pct: None, heavy_share_pct: None, completeness_pct: 100.0, speed_ratio: None,
-///     traffic_state: None, congested: None };
+/// let row = |q: f64, v: f64| TrafficWindowRow::new(0, 60_000)
+///     .with(out::FLOW_VEH_H, q)
+///     .with(out::SPEED_SPACE_MEAN_KMH, v);
 /// // 1200 veh/h at 60 km/h (20 veh/km) and 600 veh/h at 15 km/h (40 veh/km)
 /// let zone = rollup_traffic(2, &[row(1200.0, 60.0), row(600.0, 15.0)]);
 /// assert_eq!(zone.flow_veh_h, Some(1800.0));
@@ -95,12 +100,15 @@ pub fn rollup_traffic<'a>(
         .into_iter()
         .filter(|row| Some(row.window_end) == window_end)
         .collect();
-    let flows: Vec<f64> = reporting.iter().filter_map(|row| row.flow_veh_h).collect();
+    let flows: Vec<f64> = reporting
+        .iter()
+        .filter_map(|row| row.f64(out::FLOW_VEH_H))
+        .collect();
     let flow_veh_h = (!flows.is_empty()).then(|| flows.iter().sum());
     let mut weighted_flow = 0.0;
     let mut density = 0.0;
     for row in &reporting {
-        if let (Some(q), Some(v)) = (row.flow_veh_h, row.speed_space_mean_kmh)
+        if let (Some(q), Some(v)) = (row.f64(out::FLOW_VEH_H), row.f64(out::SPEED_SPACE_MEAN_KMH))
             && q > 0.0
         {
             weighted_flow += q;
@@ -114,7 +122,7 @@ pub fn rollup_traffic<'a>(
     };
     let occupancies: Vec<f64> = reporting
         .iter()
-        .filter_map(|row| row.occupancy_pct)
+        .filter_map(|row| row.f64(out::OCCUPANCY_PCT))
         .collect();
     let occupancy_pct = (!occupancies.is_empty())
         .then(|| occupancies.iter().sum::<f64>() / occupancies.len() as f64);
@@ -205,23 +213,13 @@ mod tests {
     const T: EventTime = 1_795_478_460_000;
 
     fn row(end: EventTime, q: Option<f64>, v: Option<f64>, b: Option<f64>) -> TrafficWindowRow {
-        TrafficWindowRow {
-            window_start: end - 60_000,
-            window_end: end,
-            observations: 2,
-            lanes_reporting: 1,
-            vehicles: 10,
-            flow_veh_h: q,
-            speed_time_mean_kmh: v,
-            speed_space_mean_kmh: v,
-            density_veh_km: None,
-            occupancy_pct: b,
-            heavy_share_pct: None,
-            completeness_pct: 100.0,
-            speed_ratio: None,
-            traffic_state: None,
-            congested: None,
-        }
+        TrafficWindowRow::new(end - 60_000, end)
+            .with(out::OBSERVATIONS, 2u64)
+            .with(out::VEHICLES, 10u64)
+            .with(out::FLOW_VEH_H, q)
+            .with(out::SPEED_TIME_MEAN_KMH, v)
+            .with(out::SPEED_SPACE_MEAN_KMH, v)
+            .with(out::OCCUPANCY_PCT, b)
     }
 
     /// Four sensors, three of which closed the newest window T:

@@ -41,6 +41,8 @@ pub(crate) struct TrafficAcc {
     /// Σ vᵢ and the number of intervals with speed, unweighted.
     speed_sum: f64,
     speed_n: u32,
+    /// Σ vᵢ² over the same intervals (their spread, `formulas::speed_stddev_kmh`).
+    speed_sq_sum: f64,
     occupancy_sum: f64,
     occupancy_n: u32,
     occupancy_max: f64,
@@ -87,6 +89,7 @@ impl<'a> Columns<'a> {
         if self.speed.is_valid(row) {
             let v = self.speed.value(row);
             acc.speed_sum += v;
+            acc.speed_sq_sum += v * v;
             acc.speed_n += 1;
             if n > 0 {
                 let nf = n as f64;
@@ -437,5 +440,104 @@ fn split_key(key: u32, per_lane: bool) -> (u32, u8) {
         (key / LANE_SLOTS, (key % LANE_SLOTS) as u8)
     } else {
         (key, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::UnknownSensors;
+    use crate::model::TimeBounds;
+    use crate::model::traffic::{TrafficBatchBuilder, TrafficObservation};
+    use crate::window::TimestampSemantics;
+
+    const T0: i64 = 1_795_478_400_000;
+    const MIN: i64 = 60_000;
+
+    /// One 1-minute window of a two-lane sensor, 30-s intervals: lane 1 at 50 and 60 km/h,
+    /// lane 2 at 40 and 30 km/h, and a lane-2 report without a speed (not in the sample).
+    const REPORTS: [(i64, i64, i64, Option<f64>); 5] = [
+        (1, 30_000, 10, Some(50.0)),
+        (2, 30_000, 20, Some(40.0)),
+        (1, MIN, 12, Some(60.0)),
+        (2, MIN, 18, Some(30.0)),
+        (2, MIN, 5, None),
+    ];
+
+    /// A batch of `reports` (lane, offset from T0, vehicles, speed) of sensor `s1`.
+    fn batch(reports: &[(i64, i64, i64, Option<f64>)]) -> (Catalog, TrafficBatch) {
+        let mut catalog = Catalog::with_cities(&["ulm"], UnknownSensors::Admit);
+        let mut builder = TrafficBatchBuilder::default();
+        for &(lane, at, n, speed) in reports {
+            let obs = TrafficObservation {
+                city: "ulm",
+                sensor_id: "s1",
+                lane,
+                ts: T0 + at,
+                interval_s: 30,
+                vehicle_count: n,
+                heavy_vehicle_count: None,
+                avg_speed_kmh: speed,
+                occupancy_pct: None,
+            };
+            let bounds = TimeBounds {
+                now: T0 + MIN,
+                max_future_ms: 0,
+            };
+            assert!(builder.push(&mut catalog, None, &obs, bounds).is_ok());
+        }
+        let batch = builder.finish(&catalog).expect("a traffic batch");
+        (catalog, batch)
+    }
+
+    /// The `speed_stddev_kmh` of every row that `reports` close, cross-section then lanes.
+    fn stddev(reports: &[(i64, i64, i64, Option<f64>)]) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
+        let spec = WindowSpec::tumbling(&[MIN], 0, 10 * MIN, TimestampSemantics::IntervalEnd);
+        let (catalog, batch) = batch(reports);
+        let keys = catalog.traffic_sensors().len();
+        let values = |mut op: TrafficWindowOperator| -> Vec<Option<f64>> {
+            op.process(0, T0, &batch, keys).expect("process");
+            let closed = op.finish(&catalog).expect("close");
+            closed
+                .iter()
+                .flat_map(|c| {
+                    let a: &Float64Array = column(&c.batch, "speed_stddev_kmh").expect("column");
+                    (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i)))
+                })
+                .collect()
+        };
+        (
+            values(TrafficWindowOperator::new(&spec)),
+            values(TrafficWindowOperator::per_lane(&spec)),
+        )
+    }
+
+    /// Σv = 180, Σv² = 2500 + 1600 + 3600 + 900 = 8600 over n = 4 intervals with a speed:
+    /// s = √((8600 − 180²/4) / 3) = √(500/3) = 12.91 km/h. Per lane: 50, 60 and 40, 30 →
+    /// √((25 + 25) / 1) = 7.07 km/h each.
+    #[test]
+    fn hand_worked_speed_spread_of_a_window_and_its_lanes() {
+        let (_, reports) = batch(&REPORTS);
+        let columns = Columns::of(reports.record_batch()).expect("columns");
+        let mut acc = TrafficAcc::default();
+        for row in 0..reports.record_batch().num_rows() {
+            columns.fold(&mut acc, row);
+        }
+        assert_eq!(
+            (acc.speed_sum, acc.speed_sq_sum, acc.speed_n),
+            (180.0, 8600.0, 4)
+        );
+        let (section, lanes) = stddev(&REPORTS);
+        assert_eq!(section, [Some((500.0f64 / 3.0).sqrt())]);
+        assert_eq!(lanes, [Some(50f64.sqrt()), Some(50f64.sqrt())]);
+    }
+
+    #[test]
+    fn fewer_than_two_intervals_with_a_speed_have_no_spread() {
+        // one report with a speed: on its lane and in the cross-section
+        let (section, lanes) = stddev(&REPORTS[..1]);
+        assert_eq!((section, lanes), (vec![None], vec![None]));
+        let (section, lanes) = stddev(&[(1, 30_000, 10, Some(50.0)), (2, 30_000, 3, None)]);
+        assert_eq!((section, lanes), (vec![None], vec![None, None]));
     }
 }

@@ -93,6 +93,11 @@ pub const AGGREGATE: &[Column] = &[
         "unweighted mean of the reported interval speeds, km/h",
     ),
     Column::optional(
+        "speed_stddev_kmh",
+        Kind::F64,
+        "sample standard deviation of the reported interval speeds (≥ 2 intervals), km/h",
+    ),
+    Column::optional(
         out::DENSITY_VEH_KM,
         Kind::F64,
         "density = flow / space-mean speed, veh/km",

@@ -85,6 +85,7 @@ fn emit_rows(
     let mut v_time = Float64Builder::with_capacity(n);
     let mut v_space = Float64Builder::with_capacity(n);
     let mut v_reported = Float64Builder::with_capacity(n);
+    let mut v_stddev = Float64Builder::with_capacity(n);
     let mut density = Float64Builder::with_capacity(n);
     let mut occ = Float64Builder::with_capacity(n);
     let mut occ_max = Float64Builder::with_capacity(n);
@@ -132,6 +133,11 @@ fn emit_rows(
         let vs = formulas::space_mean_speed(acc.speed_inverse, acc.vehicles_with_speed);
         v_space.append_option(vs);
         v_reported.append_option(formulas::mean(acc.speed_sum, u64::from(acc.speed_n)));
+        v_stddev.append_option(formulas::speed_stddev_kmh(
+            acc.speed_sum,
+            acc.speed_sq_sum,
+            u64::from(acc.speed_n),
+        ));
         density.append_option(formulas::density_veh_km(q, vs));
         occ.append_option(formulas::mean(
             acc.occupancy_sum,
@@ -163,6 +169,7 @@ fn emit_rows(
         Arc::new(v_time.finish()),
         Arc::new(v_space.finish()),
         Arc::new(v_reported.finish()),
+        Arc::new(v_stddev.finish()),
         Arc::new(density.finish()),
         Arc::new(occ.finish()),
         Arc::new(occ_max.finish()),

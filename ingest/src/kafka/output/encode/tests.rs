@@ -51,7 +51,8 @@ fn by_name(schema: &SchemaRef, given: &[(&str, ArrayRef)]) -> RecordBatch {
 /// Two closed 1-minute windows of 10:00–10:01, hand-worked:
 /// - `ul-000042`, two lanes, 30 vehicles in 60 s → q = 30·3600/60 = 1800 veh/h; space-mean
 ///   speed 48 km/h → k = 1800/48 = 37.5 veh/km; 3 heavy of 30 → 10 %; free flow 50 km/h →
-///   speed ratio 48/50 = 0.96, state Z1;
+///   speed ratio 48/50 = 0.96, state Z1; interval speeds 46.75 and 52.75 km/h → reported
+///   mean 49.75, spread √((3² + 3²) / 1) = √18 = 4.2426 km/h;
 /// - `b/7%` (an id with the key separator and the escape character), one report of zero
 ///   vehicles without speed, occupancy or heavy count: nulls.
 fn traffic_windows(revision: u32) -> ClosedWindows {
@@ -67,6 +68,7 @@ fn traffic_windows(revision: u32) -> ClosedWindows {
         ("speed_time_mean_kmh", floats(&[Some(50.5), None])),
         ("speed_space_mean_kmh", floats(&[Some(48.0), None])),
         ("speed_reported_mean_kmh", floats(&[Some(49.75), None])),
+        ("speed_stddev_kmh", floats(&[Some(18f64.sqrt()), None])),
         ("density_veh_km", floats(&[Some(37.5), None])),
         ("occupancy_pct", floats(&[Some(12.5), None])),
         ("occupancy_max_pct", floats(&[Some(14.0), None])),
@@ -122,7 +124,7 @@ fn traffic_window_gives_the_exact_key_and_json() {
             r#""window_start":"2026-11-24T10:00:00.000Z","window_end":"2026-11-24T10:01:00.000Z","#,
             r#""observations":2,"lanes_reporting":2,"vehicles":30,"flow_veh_h":1800.0,"#,
             r#""speed_time_mean_kmh":50.5,"speed_space_mean_kmh":48.0,"speed_reported_mean_kmh":49.75,"#,
-            r#""density_veh_km":37.5,"occupancy_pct":12.5,"occupancy_max_pct":14.0,"#,
+            r#""speed_stddev_kmh":4.242640687119285,"density_veh_km":37.5,"occupancy_pct":12.5,"occupancy_max_pct":14.0,"#,
             r#""heavy_vehicles":3,"heavy_share_pct":10.0,"completeness_pct":100.0,"#,
             r#""speed_ratio":0.96,"traffic_state":"Z1","congested":false}"#
         )
@@ -138,6 +140,7 @@ fn nulls_stay_null_and_ids_are_escaped_in_keys_only() {
     for field in [
         "speed_time_mean_kmh",
         "speed_space_mean_kmh",
+        "speed_stddev_kmh",
         "heavy_vehicles",
         "traffic_state",
         "congested",
@@ -166,7 +169,7 @@ fn a_revision_keeps_the_key_and_carries_its_number() {
 
 /// The fields of the API's traffic window JSON (`WindowItem` in
 /// `api/src/routes/traffic.rs`): a consumer of the topic and of the API sees one vocabulary.
-const API_TRAFFIC_FIELDS: [&str; 16] = [
+const API_TRAFFIC_FIELDS: [&str; 20] = [
     "sensor_id",
     "window_start",
     "window_end",
@@ -176,8 +179,12 @@ const API_TRAFFIC_FIELDS: [&str; 16] = [
     "flow_veh_h",
     "speed_time_mean_kmh",
     "speed_space_mean_kmh",
+    "speed_reported_mean_kmh",
+    "speed_stddev_kmh",
     "density_veh_km",
     "occupancy_pct",
+    "occupancy_max_pct",
+    "heavy_vehicles",
     "heavy_share_pct",
     "completeness_pct",
     "speed_ratio",
@@ -209,6 +216,7 @@ fn lane_windows_append_the_lane_to_the_key() {
         ("speed_time_mean_kmh", floats(&[Some(51.0)])),
         ("speed_space_mean_kmh", floats(&[Some(50.0)])),
         ("speed_reported_mean_kmh", floats(&[Some(51.0)])),
+        ("speed_stddev_kmh", floats(&[Some(2.5)])),
         ("density_veh_km", floats(&[Some(9.6)])),
         ("occupancy_pct", floats(&[None])),
         ("occupancy_max_pct", floats(&[None])),
@@ -234,6 +242,10 @@ fn lane_windows_append_the_lane_to_the_key() {
     assert_eq!(value["lane"], 2);
     assert_eq!(value["window"], "1h/15m");
     assert_eq!(value["window_end"], "2026-11-24T11:00:00.000Z");
+    assert_eq!(
+        value["speed_stddev_kmh"], 2.5,
+        "lane windows carry the spread too"
+    );
     assert!(
         value.get("traffic_state").is_none(),
         "no MARZ state per lane"
