@@ -151,7 +151,7 @@ impl Operator for ParkingOperator {
         }
         let mut stats = self
             .levels
-            .import(&keys, (&snapshot.states, &snapshot.spots), catalog);
+            .import(&keys, &snapshot.states, &snapshot.spots, catalog);
         stats += self.windowed.import(
             source,
             (&snapshot.windows, &snapshot.watermark),

@@ -271,7 +271,8 @@ impl Levels {
     pub(crate) fn import(
         &mut self,
         keys: &[Option<EntityKey>],
-        (states, spots): (&[(u32, FacilityState)], &[(EntityId, SpotState)]),
+        states: &[(u32, FacilityState)],
+        spots: &[(EntityId, SpotState)],
         catalog: &Catalog,
     ) -> RestoreStats {
         let mut stats = RestoreStats::default();
