@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use stadtpuls_api::AppState;
 use stadtpuls_config::{CityRegistry, CityZones, Config, parse_registry, parse_zones};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
+use stadtpuls_processing::engine::{Operator, TrafficWindowOperator};
 use stadtpuls_processing::live::LiveState;
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::traffic::{TrafficBatchBuilder, TrafficObservation};
 use stadtpuls_processing::window::parking::FacilityLive;
-use stadtpuls_processing::window::traffic::TrafficWindowOperator;
 use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 
 /// 2026-11-24T00:00:00Z: the end of the window the traffic falls in, and the clock.
@@ -105,8 +105,7 @@ fn feed_traffic(live: &LiveState, registries: &[CityRegistry], rows: &[(&str, i6
             .unwrap_or_else(|rejection| panic!("{rejection}"));
     }
     let batch = builder.finish(&catalog).expect("batch");
-    let sensors = catalog.traffic_sensors().len();
-    operator.process(0, NOW, &batch, sensors).expect("process");
+    operator.fold(0, NOW, &batch, &catalog).expect("process");
     let mut classifier = stadtpuls_processing::window::traffic_state::TrafficStateClassifier::new();
     // The end of the input closes them: a running operator waits for a report after NOW.
     let closed: Vec<_> = operator

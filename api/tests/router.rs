@@ -12,13 +12,13 @@ use serde_json::Value;
 use stadtpuls_api::AppState;
 use stadtpuls_config::{CityRegistry, Config, TrafficConfig, parse_registry};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
+use stadtpuls_processing::engine::{Operator, ParkingOperator, TrafficWindowOperator};
 use stadtpuls_processing::live::LiveState;
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::contract::traffic;
 use stadtpuls_processing::model::parking::{ParkingBatchBuilder, ParkingObservation};
 use stadtpuls_processing::model::traffic::{TrafficBatchBuilder, TrafficObservation};
-use stadtpuls_processing::window::parking::{FacilityLive, ParkingOperator, ParkingSpec};
-use stadtpuls_processing::window::traffic::TrafficWindowOperator;
+use stadtpuls_processing::window::parking::{FacilityLive, ParkingSpec};
 use stadtpuls_processing::window::traffic_state::TrafficStateClassifier;
 use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 
@@ -92,7 +92,7 @@ fn run_parking(live: &LiveState, registry: &stadtpuls_config::CityRegistry) {
             .expect("valid count");
     }
     let batch = builder.finish(&catalog).expect("batch");
-    op.process(0, NOW, &batch, &catalog).expect("process");
+    op.fold(0, NOW, &batch, &catalog).expect("process");
     for closed in op.finish(&catalog).expect("windows") {
         live.apply_parking(&closed).expect("parking window");
     }
@@ -262,8 +262,7 @@ fn feed_one_window(live: &LiveState) {
         .push(&mut catalog, None, &obs, bounds)
         .expect("valid observation");
     let batch = builder.finish(&catalog).expect("batch");
-    op.process(0, NOW, &batch, catalog.traffic_sensors().len())
-        .expect("process");
+    op.fold(0, NOW, &batch, &catalog).expect("process");
     let mut classifier = TrafficStateClassifier::new();
     for closed in op.finish(&catalog).expect("close") {
         let classified = classifier.classify(&closed, &catalog).expect("classify");

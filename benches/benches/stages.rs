@@ -9,10 +9,10 @@ use stadtpuls_benches::{BATCH, CITIES, START_MS, messages};
 use stadtpuls_ingest::decode::StreamKind;
 use stadtpuls_ingest::decode::native::{self, Sinks};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
+use stadtpuls_processing::engine::{Operator, TrafficWindowOperator};
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::ParkingBatchBuilder;
 use stadtpuls_processing::model::traffic::{TrafficBatch, TrafficBatchBuilder};
-use stadtpuls_processing::window::traffic::TrafficWindowOperator;
 use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 
 const BOUNDS: TimeBounds = TimeBounds {
@@ -65,7 +65,6 @@ fn stages(c: &mut Criterion) {
         .chunks(BATCH)
         .map(|chunk| decode(&mut warm, chunk))
         .collect();
-    let keys = warm.traffic_sensors().len();
 
     let mut group = c.benchmark_group("stages");
     group.sample_size(10);
@@ -80,7 +79,7 @@ fn stages(c: &mut Criterion) {
             |mut op| {
                 for batch in &batches {
                     black_box(
-                        op.process(0, START_MS, batch, keys)
+                        op.fold(0, START_MS, batch, &warm)
                             .map(|s| s.rows)
                             .unwrap_or_default(),
                     );
@@ -95,7 +94,7 @@ fn stages(c: &mut Criterion) {
             || {
                 let mut op = operator();
                 for batch in &batches {
-                    let _ = op.process(0, START_MS, batch, keys);
+                    let _ = op.fold(0, START_MS, batch, &warm);
                 }
                 op
             },

@@ -3,7 +3,7 @@
 //! `dir/<topic>/<partition>/<epoch:012>.ckpt`, written as temp file → fsync → rename →
 //! fsync of the directory, so a reader sees a whole file or none; the 12-digit epoch makes
 //! names sort like epochs. A file is a fixed header and the task's encoded state
-//! ([`stadtpuls_processing::snapshot::TaskState`]):
+//! ([`stadtpuls_processing::engine::TaskState`]):
 //!
 //! | bytes | field |
 //! |---|---|

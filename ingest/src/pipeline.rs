@@ -9,15 +9,13 @@ use std::time::Instant;
 
 use stadtpuls_config::{CityRegistry, Config};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
+use stadtpuls_processing::engine::{Close, Engine, EngineSpec};
 use stadtpuls_processing::live::LiveState;
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::ParkingBatchBuilder;
 use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
 use stadtpuls_processing::time::ProcessingTime;
-use stadtpuls_processing::window::clock_guard::ClockGuard;
-use stadtpuls_processing::window::parking::{ParkingOperator, ParkingSpec};
-use stadtpuls_processing::window::traffic::TrafficWindowOperator;
-use stadtpuls_processing::window::traffic_state::TrafficStateClassifier;
+use stadtpuls_processing::window::parking::ParkingSpec;
 use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 use tracing::debug_span;
 
@@ -80,21 +78,20 @@ pub struct Limits {
     /// Events further ahead of the wall clock are refused as `future_timestamp`.
     pub max_future_ms: i64,
     /// Events further ahead of their partition's progress are refused as `clock_jump`
-    /// unless confirmed ([`ClockGuard`]).
+    /// unless confirmed ([`stadtpuls_processing::window::clock_guard`]).
     pub max_clock_jump_ms: i64,
 }
 
 /// Decoding, validation and windowing for every city, fed one batch of messages at a time.
+///
+/// The windowing is the [`Engine`]'s, which returns what it did as values; the pipeline
+/// decodes, counts (Prometheus), turns refused and late rows into dead letters and hands
+/// closed windows to the live view and the step's output.
 pub struct Pipeline {
     /// Shared with a [`Preparer`] checking the next batch while this one is applied.
     catalog: Arc<Catalog>,
-    traffic: TrafficWindowOperator,
-    /// The same windows per sensor and lane.
-    lanes: TrafficWindowOperator,
-    traffic_state: TrafficStateClassifier,
-    parking: ParkingOperator,
-    /// Screens each row's event time against its partition's progress before any operator.
-    clock: ClockGuard,
+    /// Every operator, the clock-jump screen included.
+    engine: Engine,
     traffic_rows: TrafficBatchBuilder,
     parking_rows: ParkingBatchBuilder,
     /// Index (in the current batch) of the message each pending row came from.
@@ -139,12 +136,14 @@ impl Pipeline {
         options: PipelineOptions,
     ) -> Self {
         metrics::register();
+        let engine = EngineSpec {
+            windows: spec.clone(),
+            parking: *parking,
+            per_lane: options.per_lane,
+            max_clock_jump_ms: limits.max_clock_jump_ms,
+        };
         Self {
-            traffic: TrafficWindowOperator::new(spec),
-            lanes: TrafficWindowOperator::per_lane(spec),
-            traffic_state: TrafficStateClassifier::new(),
-            parking: ParkingOperator::new(spec, parking, &catalog),
-            clock: ClockGuard::new(limits.max_clock_jump_ms),
+            engine: Engine::new(&engine, &catalog),
             catalog: Arc::new(catalog),
             traffic_rows: TrafficBatchBuilder::default(),
             parking_rows: ParkingBatchBuilder::default(),
@@ -255,8 +254,9 @@ impl Pipeline {
             .observe(started.elapsed().as_secs_f64());
         self.close(now, &mut out)?;
         self.record_metrics(messages.len(), now);
-        out.open_states = self.traffic.open_states();
-        out.state_bytes = self.traffic.state_bytes();
+        let gauges = self.engine.gauges();
+        out.open_states = gauges.traffic_open_states;
+        out.state_bytes = gauges.traffic_state_bytes;
         Ok(out)
     }
 
@@ -277,7 +277,7 @@ impl Pipeline {
     /// Only engine bugs.
     pub fn finish(&mut self) -> stadtpuls_processing::Result<StepOutput> {
         let mut out = StepOutput::default();
-        self.emit(None, &mut out)?;
+        self.emit(Close::All, &mut out)?;
         Ok(out)
     }
 }

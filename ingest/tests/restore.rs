@@ -7,7 +7,7 @@ mod common;
 
 use common::{T0, TASKS, assert_same_latest, lines, pipeline, stream};
 use stadtpuls_ingest::pipeline::{Pipeline, RawMessage};
-use stadtpuls_processing::snapshot::TaskState;
+use stadtpuls_processing::engine::TaskState;
 
 fn run(pipeline: &mut Pipeline, batches: &[(i64, Vec<RawMessage>)], out: &mut Vec<String>) {
     for (now, batch) in batches {

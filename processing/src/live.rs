@@ -18,6 +18,7 @@ use crate::time::EventTime;
 use crate::window::ClosedWindows;
 use crate::window::parking::FacilityLive;
 use crate::window::traffic::out;
+use parking::parking_rows;
 pub use parking::{FacilityView, ParkingTotals, ParkingWindowRow, roll_up};
 use traffic::traffic_rows;
 pub use traffic::{TrafficWindowRow, Value, traffic_measure_index, traffic_measures};
@@ -52,7 +53,7 @@ impl LiveState {
     /// Stores closed traffic windows and drops windows older than the retention.
     ///
     /// # Errors
-    /// [`ProcessingError::Schema`] if the batch is not a classified closed-traffic-window
+    /// [`crate::ProcessingError::Schema`] if the batch is not a classified closed-traffic-window
     /// batch ([`crate::window::traffic::traffic_window_schema`]).
     pub fn apply_traffic(&self, closed: &ClosedWindows) -> Result<()> {
         let rows = traffic_rows(&closed.batch)?;
@@ -87,7 +88,7 @@ impl LiveState {
     /// Stores closed per-lane windows (newest per sensor and lane).
     ///
     /// # Errors
-    /// [`ProcessingError::Schema`] if the batch has no `lane` column.
+    /// [`crate::ProcessingError::Schema`] if the batch has no `lane` column.
     pub fn apply_lanes(&self, closed: &ClosedWindows) -> Result<()> {
         let rows = traffic_rows(&closed.batch)?;
         let lanes: &UInt8Array = column(&closed.batch, out::LANE)?;
@@ -226,5 +227,57 @@ impl LiveState {
             .get(city)
             .map(|c| c.parking.clone())
             .unwrap_or_default()
+    }
+}
+/// The parking half of the view: written here, beside the state it writes, so that
+/// `live/parking.rs` (its row types) needs nothing of this file.
+impl LiveState {
+    /// Keeps the newest closed window per facility and window size.
+    ///
+    /// # Errors
+    /// [`crate::ProcessingError::Schema`] if the batch is not a closed-parking-window batch.
+    pub fn apply_parking(&self, closed: &ClosedWindows) -> Result<()> {
+        let rows = parking_rows(&closed.batch)?;
+        let mut cities = self.cities.write().unwrap_or_else(PoisonError::into_inner);
+        for (city, facility, row) in rows {
+            let latest = cities
+                .entry(city)
+                .or_default()
+                .parking_windows
+                .entry(closed.window_s)
+                .or_default();
+            // A window closing late must not replace a newer one.
+            match latest.get(&facility) {
+                Some(held) if held.window_start > row.window_start => {}
+                _ => {
+                    latest.insert(facility, row);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns every facility of a city that reported or had a window of `window_s`
+    /// closed, with its current level and that latest window.
+    pub fn facility_views(&self, city: &str, window_s: u32) -> BTreeMap<String, FacilityView> {
+        let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(city) = cities.get(city) else {
+            return BTreeMap::new();
+        };
+        let mut views: BTreeMap<String, FacilityView> = city
+            .parking
+            .iter()
+            .map(|(id, level)| {
+                let view = FacilityView {
+                    level: Some(*level),
+                    last_window: None,
+                };
+                (id.clone(), view)
+            })
+            .collect();
+        for (id, row) in city.parking_windows.get(&window_s).into_iter().flatten() {
+            views.entry(id.clone()).or_default().last_window = Some(row.clone());
+        }
+        views
     }
 }

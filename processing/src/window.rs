@@ -1,4 +1,7 @@
-//! Event-time windows: specs, watermarks and the traffic and parking operators.
+//! Event-time windows: specs, watermarks, and the parts the engine's operators are built
+//! from — open windows (`slab`), per-source clocks (`watermark`), ownership (`owners`), the
+//! traffic and parking accumulators with their emitters, the parking levels and the
+//! traffic-state classifier. The operators that drive them are in [`crate::engine`].
 //!
 //! Shape (after Arroyo's tumbling aggregating window): compute each row's window start,
 //! fold the row into that window's accumulator of its entity, and when the watermark passes
@@ -138,6 +141,17 @@ impl WindowSpec {
             timestamps: TimestampSemantics::IntervalEnd,
         }
     }
+}
+
+/// Which rows an emitter builds: the due entries of one window (family and start), all
+/// of one revision and one owning task. The engine groups the entries (`engine/windowed.rs`),
+/// so the traffic and parking emitters only build rows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Emission {
+    pub(crate) shape: slab::Shape,
+    pub(crate) start: EventTime,
+    pub(crate) revision: u32,
+    pub(crate) owner: SourceId,
 }
 
 /// Results of one window (one shape and start), one row per entity.

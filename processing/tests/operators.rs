@@ -1,12 +1,13 @@
 //! The window operators against hand-worked numbers.
 
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
+use stadtpuls_processing::engine::{Operator, ParkingOperator, TrafficWindowOperator};
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::{ParkingBatchBuilder, ParkingObservation, SpotStatus};
 use stadtpuls_processing::model::traffic::{TrafficBatchBuilder, TrafficObservation};
 use stadtpuls_processing::time::Watermark;
-use stadtpuls_processing::window::parking::{ParkingOperator, ParkingSpec};
-use stadtpuls_processing::window::traffic::{TrafficWindowOperator, out};
+use stadtpuls_processing::window::parking::ParkingSpec;
+use stadtpuls_processing::window::traffic::out;
 use stadtpuls_processing::window::{ClosedWindows, TimestampSemantics, WindowSpec};
 use stadtpuls_processing::{RejectReason, Result};
 
@@ -76,9 +77,7 @@ impl Traffic {
                 .map_err(|r| stadtpuls_processing::ProcessingError::Internal(r.to_string()))?;
         }
         let batch = b.finish(&self.catalog)?;
-        let stats = self
-            .op
-            .process(source, T0, &batch, self.catalog.traffic_sensors().len())?;
+        let stats = self.op.fold(source, T0, &batch, &self.catalog)?;
         let closed = self.op.advance(T0, &self.catalog)?;
         Ok((stats.late(), closed))
     }
@@ -247,7 +246,7 @@ fn spots_roll_up_into_their_zone() -> Result<()> {
         Some(RejectReason::InvalidParking)
     );
     let batch = b.finish(&catalog)?;
-    op.process(0, T0, &batch, &catalog)?;
+    op.fold(0, T0, &batch, &catalog)?;
     let z = op.facility(zone).map(|l| (l.free, l.total));
     assert_eq!(z, Some((1, Some(2))), "one free of two usable (one closed)");
     let p = op.facility(park).map(|l| (l.free, l.total, l.updated_at));
@@ -283,7 +282,7 @@ fn per_lane_windows_split_lanes_and_leave_out_cross_section_totals() -> Result<(
             .map_err(|r| stadtpuls_processing::ProcessingError::Internal(r.to_string()))?;
     }
     let batch = b.finish(&catalog)?;
-    op.process(0, T0, &batch, catalog.traffic_sensors().len())?;
+    op.fold(0, T0, &batch, &catalog)?;
     let closed = op.advance(T0, &catalog)?;
     let minute = closed
         .iter()

@@ -3,12 +3,11 @@
 
 use arrow_array::{Array, Float64Array, StringArray, UInt32Array, UInt64Array};
 use stadtpuls_processing::catalog::{Catalog, EntityKey, UnknownSensors};
+use stadtpuls_processing::engine::{Operator, ParkingOperator};
 use stadtpuls_processing::formulas::occupancy_slope_pct_per_h;
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::{ParkingBatchBuilder, ParkingObservation, SpotStatus};
-use stadtpuls_processing::window::parking::{
-    ParkingOperator, ParkingSpec, ParkingStatus, Trend, out,
-};
+use stadtpuls_processing::window::parking::{ParkingSpec, ParkingStatus, Trend, out};
 use stadtpuls_processing::window::{ClosedWindows, TimestampSemantics, WindowSpec};
 use stadtpuls_processing::{ProcessingError, Result};
 
@@ -58,7 +57,7 @@ impl Scene {
                 .map_err(|r| ProcessingError::Internal(r.to_string()))?;
         }
         let batch = b.finish(&self.catalog)?;
-        self.op.process(0, T0, &batch, &self.catalog)?;
+        self.op.fold(0, T0, &batch, &self.catalog)?;
         self.op.advance(T0, &self.catalog)
     }
 }

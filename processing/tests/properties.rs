@@ -19,9 +19,9 @@ mod scenario;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
+use stadtpuls_processing::engine::{Operator, TrafficWindowOperator};
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::traffic::{TrafficBatch, TrafficBatchBuilder, TrafficObservation};
-use stadtpuls_processing::window::traffic::TrafficWindowOperator;
 use stadtpuls_processing::window::watermark::WatermarkTracker;
 use stadtpuls_processing::window::{ClosedWindows, ProcessStats, WindowShape};
 
@@ -71,9 +71,8 @@ impl Engine {
 
     fn process(&mut self, source: u32, now: i64, rows: &[Row]) -> Result<ProcessStats, String> {
         let batch = self.batch(rows)?;
-        let keys = self.catalog.traffic_sensors().len();
         self.op
-            .process(source, now, &batch, keys)
+            .fold(source, now, &batch, &self.catalog)
             .map_err(|e| e.to_string())
     }
 

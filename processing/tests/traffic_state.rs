@@ -3,9 +3,10 @@
 
 use arrow_array::{Array, BooleanArray, Float64Array, StringArray};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
+use stadtpuls_processing::engine::{Operator, TrafficWindowOperator};
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::traffic::{TrafficBatchBuilder, TrafficObservation};
-use stadtpuls_processing::window::traffic::{TrafficWindowOperator, out, traffic_window_schema};
+use stadtpuls_processing::window::traffic::{out, traffic_window_schema};
 use stadtpuls_processing::window::traffic_state::TrafficStateClassifier;
 use stadtpuls_processing::window::{ClosedWindows, TimestampSemantics, WindowSpec};
 use stadtpuls_processing::{ProcessingError, Result};
@@ -72,12 +73,11 @@ impl Stage {
                 .map_err(|r| ProcessingError::Internal(r.to_string()))?;
         }
         let batch = builder.finish(&self.catalog)?;
-        let keys = self.catalog.traffic_sensors().len();
         // Only the classifier carries state from minute to minute: each minute is closed by
         // an operator of its own, at the end of its input (with no disorder allowed, a
         // running one would close it only when the next minute's reports arrive).
         let mut op = TrafficWindowOperator::new(&self.spec);
-        op.process(0, end, &batch, keys)?;
+        op.fold(0, end, &batch, &self.catalog)?;
         let closed = op.finish(&self.catalog)?;
         assert_eq!(closed.len(), 1, "the minute ending at {end} closes");
         let classified = self.classifier.classify(&closed[0], &self.catalog)?;

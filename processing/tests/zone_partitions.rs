@@ -8,9 +8,10 @@
 
 use arrow_array::{Array, RecordBatch, StringArray};
 use stadtpuls_processing::catalog::{Catalog, EntityKey, UnknownSensors};
+use stadtpuls_processing::engine::{Operator, ParkingOperator};
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::{ParkingBatchBuilder, ParkingObservation, SpotStatus};
-use stadtpuls_processing::window::parking::{ParkingOperator, ParkingSpec, out};
+use stadtpuls_processing::window::parking::{ParkingSpec, out};
 use stadtpuls_processing::window::watermark::SourceId;
 use stadtpuls_processing::window::{ClosedWindows, TimestampSemantics, WindowSpec};
 use stadtpuls_processing::{ProcessingError, Result};
@@ -84,7 +85,7 @@ fn run(batches: &[Batch]) -> Result<Outcome> {
                 .map_err(|r| ProcessingError::Internal(r.to_string()))?;
         }
         let batch = builder.finish(&catalog)?;
-        let stats = op.process(*source, T0, &batch, &catalog)?;
+        let stats = op.fold(*source, T0, &batch, &catalog)?;
         conflicts.extend(stats.partition_conflicts.iter().map(|c| (c.entity, c.rows)));
         closed.extend(op.advance(T0, &catalog)?);
     }

@@ -1,55 +1,40 @@
-//! Rows whose clock jumped ahead of their partition, refused before any operator sees them
-//! (`stadtpuls_processing::window::clock_guard`).
+//! Rows whose clock jumped ahead of their partition, refused by the engine before any
+//! operator sees them (`stadtpuls_processing::window::clock_guard`), as dead letters.
 
 use stadtpuls_processing::RejectReason;
 use stadtpuls_processing::catalog::CityKey;
 use stadtpuls_processing::time::{MS_PER_S, to_rfc3339};
 use stadtpuls_processing::window::clock_guard::ClockJump;
-use stadtpuls_processing::window::watermark::SourceId;
 
 use super::{Pipeline, StepOutput};
 use crate::decode::StreamKind;
 use crate::message::{DeadLetter, RawMessage};
 
-/// One kind's rows of a source, as the guard screens them.
-pub(super) struct Rows<'a> {
-    pub(super) kind: StreamKind,
-    pub(super) ts: &'a [i64],
-    /// Entity of each row by id (asked only of rows ahead of their source).
-    pub(super) entity: &'a dyn Fn(usize) -> String,
-    /// City of each row.
-    pub(super) city: &'a dyn Fn(usize) -> Option<CityKey>,
-}
-
 impl Pipeline {
-    /// Screens `rows` of `source` and refuses those that jumped ahead: counted as
-    /// `clock_jump`, their messages dead-lettered (one letter per message), their origins
-    /// removed from `origin`. Returns the refused row indices (ascending), empty in the
-    /// common case.
-    pub(super) fn screen_clock(
+    /// Refuses the rows the engine's clock screen refused (`jumps`, row indices of the
+    /// batch as it was given; `city` names their cities): counted as `clock_jump`, their
+    /// messages dead-lettered (one letter per message), their origins removed from
+    /// `origin`, which then lines up with the rows the engine kept.
+    pub(super) fn dead_letter_jumps(
         &mut self,
-        source: SourceId,
-        rows: Rows<'_>,
+        kind: StreamKind,
+        jumps: &[ClockJump],
+        city: &dyn Fn(usize) -> Option<CityKey>,
         origin: &mut Vec<u32>,
         messages: &[RawMessage],
         out: &mut StepOutput,
-    ) -> Vec<u32> {
-        let jumps = self.clock.screen(source, rows.ts, rows.entity);
+    ) {
         if jumps.is_empty() {
-            return Vec::new();
+            return;
         }
-        let max_jump_s = self.clock.max_jump_ms() / MS_PER_S;
+        let max_jump_s = self.engine.max_clock_jump_ms() / MS_PER_S;
         out.clock_jumps += jumps.len() as u64;
         let mut last: Option<u32> = None;
-        for jump in &jumps {
+        for jump in jumps {
             *self
                 .counts
                 .rejected
-                .entry((
-                    (rows.city)(jump.row as usize),
-                    rows.kind,
-                    RejectReason::ClockJump,
-                ))
+                .entry((city(jump.row as usize), kind, RejectReason::ClockJump))
                 .or_default() += 1;
             let Some(&index) = origin.get(jump.row as usize) else {
                 continue;
@@ -63,15 +48,13 @@ impl Pipeline {
                 out.dead_letters.push(letter(message, jump, max_jump_s));
             }
         }
-        let refused: Vec<u32> = jumps.iter().map(|j| j.row).collect();
-        let mut next = refused.iter().peekable();
+        let mut next = jumps.iter().map(|j| j.row).peekable();
         let mut row = 0u32;
         origin.retain(|_| {
-            let drop = next.next_if(|&&r| r == row).is_some();
+            let drop = next.next_if(|&r| r == row).is_some();
             row += 1;
             !drop
         });
-        refused
     }
 }
 

@@ -60,9 +60,10 @@ impl Pipeline {
                 .with_label_values(&["all"])
                 .inc_by(messages as u64);
         }
+        let gauges = self.engine.gauges();
         for (kind, wm) in [
-            (StreamKind::Traffic, self.traffic.watermark()),
-            (StreamKind::Parking, self.parking.watermark()),
+            (StreamKind::Traffic, gauges.traffic_watermark),
+            (StreamKind::Parking, gauges.parking_watermark),
         ] {
             if let Some(t) = wm.time() {
                 metrics::WATERMARK_DELAY
@@ -72,10 +73,10 @@ impl Pipeline {
         }
         metrics::OPEN_STATES
             .with_label_values(&["traffic"])
-            .set(self.traffic.open_states() as i64);
+            .set(gauges.traffic_open_states as i64);
     }
 
-    /// Dead-letters the rows a window operator dropped as later than the allowed lateness
+    /// Dead-letters the rows the engine dropped as later than the allowed lateness
     /// from at least one of their windows, and counts each in
     /// `stadtpuls_events_rejected_total{reason="late"}` by `city(row)`.
     ///

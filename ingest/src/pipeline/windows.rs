@@ -1,23 +1,24 @@
-//! Folding a source's decoded rows into the window operators, closing due windows,
-//! publishing them (traffic state, live view, emitted counts) and merging a step's windows.
+//! A source's decoded rows through the engine (`stadtpuls_processing::engine`) and what it
+//! returns into counts and dead letters; closed windows published (live view, emitted
+//! counts) and merged per step.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use arrow_array::UInt32Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
-use arrow_array::{RecordBatch, TimestampMillisecondArray};
 use stadtpuls_processing::ProcessingError;
-use stadtpuls_processing::catalog::{Catalog, CityKey};
+use stadtpuls_processing::catalog::CityKey;
+use stadtpuls_processing::engine::Close;
 use stadtpuls_processing::live::LiveState;
-use stadtpuls_processing::model::{parking, traffic};
+use stadtpuls_processing::model::contract::HistoryStream;
 use stadtpuls_processing::time::ProcessingTime;
 use stadtpuls_processing::window::ClosedWindows;
 use stadtpuls_processing::window::traffic::out::WINDOW_START;
 use stadtpuls_processing::window::watermark::SourceId;
 
-use super::clock::Rows;
 use super::{Pipeline, StepOutput};
 use crate::decode::StreamKind;
 use crate::merge::MergedBatches;
@@ -25,7 +26,8 @@ use crate::message::RawMessage;
 use crate::metrics;
 
 impl Pipeline {
-    /// Finishes the builders of one source and folds them into the operators.
+    /// Finishes the builders of one source and hands them to the engine: rows refused as
+    /// clock jumps and rows dropped as late become dead letters, the rest is counted.
     pub(super) fn flush(
         &mut self,
         source: SourceId,
@@ -36,32 +38,24 @@ impl Pipeline {
         let mut traffic_origin = std::mem::take(&mut self.traffic_origin);
         let mut parking_origin = std::mem::take(&mut self.parking_origin);
         if !self.traffic_rows.is_empty() {
-            let mut batch = self.traffic_rows.finish(&self.catalog)?;
-            let catalog = Arc::clone(&self.catalog);
-            let (cities, sensors) = (batch.city_keys().clone(), batch.sensor_keys().clone());
-            let refused = self.screen_clock(
-                source,
-                Rows {
-                    kind: StreamKind::Traffic,
-                    ts: event_times(batch.record_batch(), traffic::col::TS)?,
-                    entity: &|row| {
-                        let sensor = catalog.traffic_sensors().get(sensors.value(row) as usize);
-                        let city = catalog.city_id(cities.value(row));
-                        format!("{city}/{}", sensor.map_or("", |s| s.id.as_ref()))
-                    },
-                    city: &|row| Some(cities.value(row)),
-                },
+            let batch = self.traffic_rows.finish(&self.catalog)?;
+            // The cities of the rows as given: clock jumps index them.
+            let given = batch.city_keys().clone();
+            let folded = self
+                .engine
+                .fold_traffic(source, now, batch, &self.catalog)?;
+            self.dead_letter_jumps(
+                StreamKind::Traffic,
+                &folded.clock_jumps,
+                &|row| Some(given.value(row)),
                 &mut traffic_origin,
                 messages,
                 out,
             );
-            if !refused.is_empty() {
-                batch = batch.without_rows(&refused)?;
-            }
             // Count per city in a dense array: a map update per row would cost as much as
             // the aggregation itself.
             let mut per_city = vec![0u64; self.catalog.city_count()];
-            for &city in batch.city_keys().values().iter() {
+            for &city in folded.batch.city_keys().values().iter() {
                 if let Some(n) = per_city.get_mut(city as usize) {
                     *n += 1;
                 }
@@ -73,19 +67,11 @@ impl Pipeline {
                     .entry((city as CityKey, StreamKind::Traffic))
                     .or_default() += n;
             }
-            let keys = self.catalog.traffic_sensors().len();
-            let stats = self.traffic.process(source, now, &batch, keys)?;
-            if self.options.per_lane {
-                // Lateness is accounted (and dead-lettered) by the per-sensor windows: the
-                // per-lane operator sees the same rows of the same sources, so it drops a
-                // lane row from exactly the windows the per-sensor one drops it from.
-                self.lanes.process(source, now, &batch, keys)?;
-            }
-            self.tally(StreamKind::Traffic, &stats, out);
-            let cities = batch.city_keys().clone();
+            self.tally(StreamKind::Traffic, &folded.stats, out);
+            let cities = folded.batch.city_keys();
             self.dead_letter_late(
                 StreamKind::Traffic,
-                &stats,
+                &folded.stats,
                 &|row| Some(cities.value(row)),
                 &traffic_origin,
                 messages,
@@ -93,35 +79,26 @@ impl Pipeline {
             );
         }
         if !self.parking_rows.is_empty() {
-            let mut batch = self.parking_rows.finish(&self.catalog)?;
+            let batch = self.parking_rows.finish(&self.catalog)?;
             let catalog = Arc::clone(&self.catalog);
-            let facilities = batch.facility_keys().clone();
-            let refused = self.screen_clock(
-                source,
-                Rows {
-                    kind: StreamKind::Parking,
-                    ts: event_times(batch.record_batch(), parking::col::TS)?,
-                    entity: &|row| {
-                        let facility = catalog.facilities().get(facilities.value(row) as usize);
-                        facility.map_or_else(String::new, |f| {
-                            format!("{}/{}", catalog.city_id(f.city), f.id)
-                        })
-                    },
-                    city: &|row| {
-                        let facility = facilities.value(row) as usize;
-                        catalog.facilities().get(facility).map(|f| f.city)
-                    },
-                },
+            let city_of = |facilities: &UInt32Array, row: usize| {
+                let facility = facilities.value(row) as usize;
+                catalog.facilities().get(facility).map(|f| f.city)
+            };
+            let given = batch.facility_keys().clone();
+            let folded = self
+                .engine
+                .fold_parking(source, now, batch, &self.catalog)?;
+            self.dead_letter_jumps(
+                StreamKind::Parking,
+                &folded.clock_jumps,
+                &|row| city_of(&given, row),
                 &mut parking_origin,
                 messages,
                 out,
             );
-            if !refused.is_empty() {
-                batch = batch.without_rows(&refused)?;
-            }
-            let stats = self.parking.process(source, now, &batch, &self.catalog)?;
-            self.note_conflicts(source, now, &stats.partition_conflicts, out);
-            for facility in batch.facility_keys().values().iter() {
+            self.note_conflicts(source, now, &folded.stats.partition_conflicts, out);
+            for facility in folded.batch.facility_keys().values().iter() {
                 if let Some(info) = self.catalog.facilities().get(*facility as usize) {
                     *self
                         .counts
@@ -130,16 +107,12 @@ impl Pipeline {
                         .or_default() += 1;
                 }
             }
-            self.tally(StreamKind::Parking, &stats, out);
-            let catalog = Arc::clone(&self.catalog);
-            let facilities = batch.facility_keys().clone();
+            self.tally(StreamKind::Parking, &folded.stats, out);
+            let facilities = folded.batch.facility_keys();
             self.dead_letter_late(
                 StreamKind::Parking,
-                &stats,
-                &|row| {
-                    let facility = facilities.value(row) as usize;
-                    catalog.facilities().get(facility).map(|f| f.city)
-                },
+                &folded.stats,
+                &|row| city_of(facilities, row),
                 &parking_origin,
                 messages,
                 out,
@@ -155,72 +128,57 @@ impl Pipeline {
         out: &mut StepOutput,
     ) -> stadtpuls_processing::Result<()> {
         let started = Instant::now();
-        self.emit(Some(now), out)?;
+        self.emit(Close::Due(now), out)?;
         metrics::BATCH_DURATION
             .with_label_values(&["emit"])
             .observe(started.elapsed().as_secs_f64());
         Ok(())
     }
 
-    /// Closes the windows the watermarks passed (`Some(now)`), or every open window at the
-    /// end of input (`None`), into `out`.
+    /// Closes the windows the watermarks passed, or every open window at the end of input,
+    /// into `out`.
     ///
-    /// Each window is published as it is emitted — classified (the traffic state's
-    /// hysteresis follows each sensor's windows in emission order), counted and handed to
-    /// the live view — and then merged with the step's other windows of its family,
-    /// revision and owning task (`merge.rs`): a replay closes thousands of windows of a
-    /// few rows in one step, which would otherwise be held at once as as many small
-    /// batches. So a [`ClosedWindows`] of a step may hold several windows; its rows carry
-    /// their own `window_start`.
+    /// Each window is published as the engine emits it (traffic windows already
+    /// classified) — counted and handed to the live view — and then merged with the
+    /// step's other windows of its family, revision and owning task (`merge.rs`): a
+    /// replay closes thousands of windows of a few rows in one step, which would otherwise
+    /// be held at once as as many small batches. So a [`ClosedWindows`] of a step may hold
+    /// several windows; its rows carry their own `window_start`.
     pub(super) fn emit(
         &mut self,
-        now: Option<ProcessingTime>,
+        until: Close,
         out: &mut StepOutput,
     ) -> stadtpuls_processing::Result<()> {
-        let catalog: &Catalog = &self.catalog;
         let live: &LiveState = &self.live;
         let update_live = self.options.update_live;
-        let classifier = &mut self.traffic_state;
         let mut traffic = StepWindows::default();
-        let traffic_sink = |closed: ClosedWindows| {
-            let closed = classifier.classify(&closed, catalog)?;
-            count_emitted(StreamKind::Traffic, &closed);
-            if update_live {
-                live.apply_traffic(&closed)?;
-            }
-            traffic.push(closed)
-        };
-        match now {
-            Some(now) => self.traffic.advance_into(now, catalog, traffic_sink)?,
-            None => self.traffic.finish_into(catalog, traffic_sink)?,
-        }
-        traffic.drain_into(&mut out.traffic)?;
-        if self.options.per_lane {
-            let mut lanes = StepWindows::default();
-            let lanes_sink = |closed: ClosedWindows| {
-                if update_live {
-                    live.apply_lanes(&closed)?;
-                }
-                lanes.push(closed)
-            };
-            match now {
-                Some(now) => self.lanes.advance_into(now, catalog, lanes_sink)?,
-                None => self.lanes.finish_into(catalog, lanes_sink)?,
-            }
-            lanes.drain_into(&mut out.traffic_lanes)?;
-        }
+        let mut lanes = StepWindows::default();
         let mut parking = StepWindows::default();
-        let parking_sink = |closed: ClosedWindows| {
-            count_emitted(StreamKind::Parking, &closed);
-            if update_live {
-                live.apply_parking(&closed)?;
-            }
-            parking.push(closed)
-        };
-        match now {
-            Some(now) => self.parking.advance_into(now, catalog, parking_sink)?,
-            None => self.parking.finish_into(catalog, parking_sink)?,
-        }
+        self.engine
+            .close(until, &self.catalog, |stream, closed| match stream {
+                HistoryStream::Traffic => {
+                    count_emitted(StreamKind::Traffic, &closed);
+                    if update_live {
+                        live.apply_traffic(&closed)?;
+                    }
+                    traffic.push(closed)
+                }
+                HistoryStream::TrafficLanes => {
+                    if update_live {
+                        live.apply_lanes(&closed)?;
+                    }
+                    lanes.push(closed)
+                }
+                HistoryStream::Parking => {
+                    count_emitted(StreamKind::Parking, &closed);
+                    if update_live {
+                        live.apply_parking(&closed)?;
+                    }
+                    parking.push(closed)
+                }
+            })?;
+        traffic.drain_into(&mut out.traffic)?;
+        lanes.drain_into(&mut out.traffic_lanes)?;
         parking.drain_into(&mut out.parking)?;
         self.publish_levels();
         Ok(())
@@ -228,13 +186,10 @@ impl Pipeline {
 
     /// Hands the parking levels that changed to the live view.
     fn publish_levels(&mut self) {
-        let changed = self.parking.take_changed();
+        let changed = self.engine.take_changed_levels();
         if self.options.update_live {
-            for key in changed {
-                let (Some(info), Some(level)) = (
-                    self.catalog.facilities().get(key as usize),
-                    self.parking.facility(key),
-                ) else {
+            for (key, level) in changed {
+                let Some(info) = self.catalog.facilities().get(key as usize) else {
                     continue;
                 };
                 self.live
@@ -296,17 +251,4 @@ impl StepWindows {
         }
         Ok(())
     }
-}
-
-/// The event times of a batch the pipeline built itself.
-fn event_times<'a>(batch: &'a RecordBatch, name: &str) -> stadtpuls_processing::Result<&'a [i64]> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
-        .map(|ts| ts.values().as_ref())
-        .ok_or_else(|| {
-            stadtpuls_processing::ProcessingError::Schema(format!(
-                "column `{name}` missing or mistyped"
-            ))
-        })
 }

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use stadtpuls_config::CheckpointConfig;
-use stadtpuls_processing::snapshot::TaskState;
+use stadtpuls_processing::engine::TaskState;
 use stadtpuls_processing::time::ProcessingTime;
 use stadtpuls_processing::window::ClosedWindows;
 use stadtpuls_processing::window::watermark::SourceId;

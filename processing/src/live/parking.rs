@@ -1,17 +1,14 @@
-//! The parking side of the live view: latest closed windows per facility and roll-ups.
-
-use std::collections::BTreeMap;
-use std::sync::PoisonError;
+//! The parking side of the live view: the rows it keeps per facility and the roll-ups
+//! over them. A leaf: `live.rs` stores these rows in the shared state.
 
 use arrow_array::{
     Array, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
     UInt64Array,
 };
 
-use super::{LiveState, column};
 use crate::Result;
+use crate::error::column;
 use crate::time::{EventTime, ProcessingTime};
-use crate::window::ClosedWindows;
 use crate::window::parking::{FacilityLive, out};
 
 /// The latest closed window of one facility, as served by the API.
@@ -107,58 +104,8 @@ pub fn roll_up<'a>(
     totals
 }
 
-impl LiveState {
-    /// Keeps the newest closed window per facility and window size.
-    ///
-    /// # Errors
-    /// [`crate::ProcessingError::Schema`] if the batch is not a closed-parking-window batch.
-    pub fn apply_parking(&self, closed: &ClosedWindows) -> Result<()> {
-        let rows = parking_rows(&closed.batch)?;
-        let mut cities = self.cities.write().unwrap_or_else(PoisonError::into_inner);
-        for (city, facility, row) in rows {
-            let latest = cities
-                .entry(city)
-                .or_default()
-                .parking_windows
-                .entry(closed.window_s)
-                .or_default();
-            // A window closing late must not replace a newer one.
-            match latest.get(&facility) {
-                Some(held) if held.window_start > row.window_start => {}
-                _ => {
-                    latest.insert(facility, row);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Returns every facility of a city that reported or had a window of `window_s`
-    /// closed, with its current level and that latest window.
-    pub fn facility_views(&self, city: &str, window_s: u32) -> BTreeMap<String, FacilityView> {
-        let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
-        let Some(city) = cities.get(city) else {
-            return BTreeMap::new();
-        };
-        let mut views: BTreeMap<String, FacilityView> = city
-            .parking
-            .iter()
-            .map(|(id, level)| {
-                let view = FacilityView {
-                    level: Some(*level),
-                    last_window: None,
-                };
-                (id.clone(), view)
-            })
-            .collect();
-        for (id, row) in city.parking_windows.get(&window_s).into_iter().flatten() {
-            views.entry(id.clone()).or_default().last_window = Some(row.clone());
-        }
-        views
-    }
-}
-
-fn parking_rows(batch: &RecordBatch) -> Result<Vec<(String, String, ParkingWindowRow)>> {
+/// The rows of a closed parking window batch, by city and facility id.
+pub(super) fn parking_rows(batch: &RecordBatch) -> Result<Vec<(String, String, ParkingWindowRow)>> {
     let city: &StringArray = column(batch, out::CITY)?;
     let facility: &StringArray = column(batch, out::FACILITY_ID)?;
     let start: &TimestampMillisecondArray = column(batch, out::WINDOW_START)?;

@@ -10,11 +10,9 @@
 //! a late row within it updates its entity's entry, which is emitted again with the next
 //! revision; a row later than that is dropped and reported.
 
-mod snapshot;
+pub(crate) mod snapshot;
 
 use std::cell::Cell;
-
-pub(crate) use snapshot::ShapeWindows;
 
 use crate::time::{EventTime, window_start};
 

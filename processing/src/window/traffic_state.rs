@@ -1,7 +1,7 @@
 //! Per-sensor traffic state of closed traffic windows: speed ratio, MARZ state Z1–Z4 and
 //! the congestion flag, appended to the batches [`TrafficWindowOperator`] emits.
 //!
-//! [`TrafficWindowOperator`]: super::traffic::TrafficWindowOperator
+//! [`TrafficWindowOperator`]: crate::engine::TrafficWindowOperator
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,7 +44,8 @@ struct Previous {
 /// use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 /// use stadtpuls_processing::model::TimeBounds;
 /// use stadtpuls_processing::model::traffic::{TrafficBatchBuilder, TrafficObservation};
-/// use stadtpuls_processing::window::traffic::{TrafficWindowOperator, traffic_window_schema};
+/// use stadtpuls_processing::engine::{Operator, TrafficWindowOperator};
+/// use stadtpuls_processing::window::traffic::traffic_window_schema;
 /// use stadtpuls_processing::window::traffic_state::TrafficStateClassifier;
 /// use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 ///
@@ -62,7 +63,7 @@ struct Previous {
 ///     builder.push(&mut catalog, None, &obs, bounds).unwrap();
 /// }
 /// let batch = builder.finish(&catalog).unwrap();
-/// op.process(0, now, &batch, catalog.traffic_sensors().len()).unwrap();
+/// op.fold(0, now, &batch, &catalog).unwrap();
 /// let mut states = Vec::new();
 /// // the end of the input closes every window, the last minute too
 /// for closed in op.finish(&catalog).unwrap() {
@@ -168,7 +169,7 @@ impl TrafficStateClassifier {
     }
 
     /// The hysteresis states of the sensors `owned` accepts (a task's, see
-    /// [`crate::snapshot`]).
+    /// [`crate::engine::TaskState`]).
     pub fn snapshot(
         &self,
         owned: impl Fn(EntityKey) -> bool,

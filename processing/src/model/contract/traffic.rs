@@ -54,7 +54,7 @@ pub mod out {
     pub const CONGESTED: &str = "congested";
 }
 
-/// The columns [`TrafficWindowOperator`](crate::window::traffic::TrafficWindowOperator)
+/// The columns [`TrafficWindowOperator`](crate::engine::TrafficWindowOperator)
 /// emits, in order (`window/traffic/emit.rs` builds one array per line).
 pub const AGGREGATE: &[Column] = &[
     Column::required(out::CITY, Kind::Text, "city id"),

@@ -101,7 +101,7 @@ pub(crate) struct ParkingAcc {
 }
 
 impl ParkingAcc {
-    pub(super) fn fold(&mut self, ts: EventTime, row: &RowFold) {
+    pub(crate) fn fold(&mut self, ts: EventTime, row: &RowFold) {
         self.min_free = if self.updates == 0 {
             row.free
         } else {

@@ -12,11 +12,7 @@ use super::acc::ParkingAcc;
 use crate::Result;
 use crate::catalog::Catalog;
 use crate::formulas;
-use crate::time::EventTime;
-use crate::window::ClosedWindows;
-use crate::window::owners::{Owners, by_owner};
-use crate::window::slab::Shape;
-use crate::window::watermark::SourceId;
+use crate::window::{ClosedWindows, Emission};
 
 pub use crate::model::contract::parking::{out, parking_window_schema};
 
@@ -90,29 +86,18 @@ impl Columns {
     }
 }
 
-/// One batch per owning task of the due entries of a window (all of one revision).
-pub(super) fn emit(
-    shape: Shape,
-    start: EventTime,
-    revision: u32,
-    entries: Vec<(u32, &ParkingAcc)>,
-    catalog: &Catalog,
-    owners: &Owners,
-) -> Result<Vec<ClosedWindows>> {
-    by_owner(entries, owners, |key| owners.get(key))
-        .into_iter()
-        .map(|(owner, entries)| emit_rows(shape, start, revision, owner, catalog, entries))
-        .collect()
-}
-
-fn emit_rows(
-    shape: Shape,
-    start: EventTime,
-    revision: u32,
-    owner: SourceId,
+/// The rows of one window's due entries of one revision and owning task.
+pub(crate) fn emit_rows(
+    window: Emission,
     catalog: &Catalog,
     entries: Vec<(u32, &ParkingAcc)>,
 ) -> Result<ClosedWindows> {
+    let Emission {
+        shape,
+        start,
+        revision,
+        owner,
+    } = window;
     let end = start + shape.size_ms;
     let mut c = Columns::with_capacity(entries.len());
     for (key, acc) in entries {

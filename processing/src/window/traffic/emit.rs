@@ -9,63 +9,25 @@ use arrow_array::builder::{
 use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 
-use super::{LANE_SLOTS, TrafficAcc, split_key};
+use super::{LANE_SLOTS, TrafficAcc};
 use crate::Result;
 use crate::catalog::Catalog;
 use crate::formulas;
-use crate::time::EventTime;
-use crate::window::ClosedWindows;
-use crate::window::owners::{Owners, by_owner};
-use crate::window::slab::Shape;
-use crate::window::watermark::SourceId;
+use crate::window::{ClosedWindows, Emission};
 
 pub use crate::model::contract::traffic::{out, traffic_aggregate_schema, traffic_window_schema};
 
-/// How many rows ahead [`emit`] asks for an accumulator.
+/// How many rows ahead [`emit_rows`] asks for an accumulator.
 const EMIT_PREFETCH: usize = 8;
 
-/// One batch per owning task of the due entries of a window (all of one revision).
-pub(super) fn emit(
-    shape: Shape,
-    start: EventTime,
-    revision: u32,
-    entries: Vec<(u32, &TrafficAcc)>,
-    catalog: &Catalog,
-    per_lane: bool,
-    owners: &Owners,
-) -> Result<Vec<ClosedWindows>> {
-    by_owner(entries, owners, |key| {
-        owners.get(split_key(key, per_lane).0)
-    })
-    .into_iter()
-    .map(|(owner, entries)| {
-        let window = Window {
-            shape,
-            start,
-            revision,
-            owner,
-        };
-        emit_rows(window, catalog, per_lane, entries)
-    })
-    .collect()
-}
-
-/// Which rows [`emit_rows`] builds: of one window, revision and owning task.
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    shape: Shape,
-    start: EventTime,
-    revision: u32,
-    owner: SourceId,
-}
-
-fn emit_rows(
-    window: Window,
+/// The rows of one window's due entries of one revision and owning task.
+pub(crate) fn emit_rows(
+    window: Emission,
     catalog: &Catalog,
     per_lane: bool,
     entries: Vec<(u32, &TrafficAcc)>,
 ) -> Result<ClosedWindows> {
-    let Window {
+    let Emission {
         shape,
         start,
         revision,

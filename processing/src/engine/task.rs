@@ -1,4 +1,4 @@
-//! Per-task snapshots of the operators' open state, for checkpoints and handover.
+//! Per-task snapshots of the engine's open state, for checkpoints and handover.
 //!
 //! A task is one input topic-partition (`docs/decisions/002-effectively-once.md`). Its
 //! snapshot holds the state of every entity the task owns — open traffic windows per
@@ -10,14 +10,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::parking::ParkingSnapshot;
+use super::traffic::TrafficSnapshot;
 use crate::window::clock_guard::ClockState;
-use crate::window::parking::ParkingSnapshot;
-pub use crate::window::restore::RestoreStats;
-use crate::window::traffic::TrafficSnapshot;
 use crate::window::traffic_state::ClassifierSnapshot;
 use crate::{ProcessingError, Result};
 
-/// Everything one task owns in the pipeline's operators.
+/// Everything one task owns in the engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskState {
     /// Traffic windows per sensor.
