@@ -25,7 +25,7 @@ pub struct SimMessage {
     /// Message key: the entity whose windows the message feeds — the traffic sensor id
     /// (every lane of a sensor), the facility id, or for a spot its zone's (facility) id,
     /// so a partitioner by key sends all of a zone's spots to one partition
-    /// ([`SimulatedFeed::with_spot_keys_by_spot`] keys spots by their own id instead).
+    /// ([`super::SimulatedFeed::with_spot_keys_by_spot`] keys spots by their own id instead).
     pub key: String,
     /// When the message is delivered, epoch ms: its event time, or up to 20 s later for a
     /// delayed (out-of-order) traffic message.
