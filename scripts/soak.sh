@@ -6,7 +6,7 @@
 #
 #   scripts/soak.sh                       # 30 minutes, 300 messages/s, debug binary
 #   MINUTES=5 RATE=200 scripts/soak.sh
-#   STADTPULS_BIN=target/release/stadtpuls scripts/soak.sh
+#   STADTPULS_BIN="$CARGO_TARGET_DIR/dist/stadtpuls" scripts/soak.sh   # after cargo build --profile dist
 #
 # Needs: tansu (scripts/test.sh installs it), python3, a built binary.
 set -euo pipefail
