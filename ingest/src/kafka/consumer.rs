@@ -14,11 +14,11 @@ use rdkafka::consumer::{
     BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use stadtpuls_config::{InstanceId, KafkaConfig};
+use stadtpuls_config::{FeedFormat, InstanceId, KafkaConfig};
 use stadtpuls_processing::window::watermark::SourceId;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -299,6 +299,20 @@ impl KafkaSource {
         ready: Readiness,
         checkpoints: Option<CheckpointStore>,
     ) -> Result<Self> {
+        Self::with_feeds(kafka, &[], ready, checkpoints)
+    }
+
+    /// [`Self::new`], subscribed besides to the topics of `[[cities.feeds]]`
+    /// ([`stadtpuls_config::Config::feeds`]), which need not match the pattern.
+    ///
+    /// # Errors
+    /// When the client cannot be created or the subscription is refused.
+    pub fn with_feeds(
+        kafka: &KafkaConfig,
+        feed_topics: &[&str],
+        ready: Readiness,
+        checkpoints: Option<CheckpointStore>,
+    ) -> Result<Self> {
         ready.broker().publish();
         let context = SourceContext {
             ready,
@@ -329,15 +343,21 @@ impl KafkaSource {
         let consumer: StreamConsumer<SourceContext> = cfg
             .create_with_context(context)
             .map_err(|e| IngestError::kafka("create consumer", e))?;
-        consumer.subscribe(&[&kafka.topic_pattern]).map_err(|e| {
-            IngestError::kafka(format!("subscribe to `{}`", kafka.topic_pattern), e)
+        let mut topics = vec![kafka.topic_pattern.as_str()];
+        for topic in feed_topics {
+            if !topics.contains(topic) {
+                topics.push(topic);
+            }
+        }
+        consumer.subscribe(&topics).map_err(|e| {
+            IngestError::kafka(format!("subscribe to `{}`", topics.join("`, `")), e)
         })?;
         let membership = if instance.is_empty() {
             "dynamic"
         } else {
             "static"
         };
-        info!(pattern = %kafka.topic_pattern, group = %kafka.group_id, instance = %instance, membership, brokers = %kafka.brokers, "kafka consumer subscribed");
+        info!(pattern = %kafka.topic_pattern, feeds = ?feed_topics, group = %kafka.group_id, instance = %instance, membership, brokers = %kafka.brokers, "kafka consumer subscribed");
         Ok(Self {
             consumer: Arc::new(consumer),
             pending: None,
@@ -404,7 +424,19 @@ fn to_raw<M: Message>(sources: &mut SourceIds, arena: &mut BytesMut, message: &M
         offset: message.offset(),
         key: message.key().map(|k| copy(arena, k)),
         payload: copy(arena, message.payload().unwrap_or_default()),
+        format: message.headers().and_then(content_type_format),
     }
+}
+
+/// The format a record's `content-type` header names (a record without headers, the
+/// native producers' case, costs one branch).
+fn content_type_format<H: Headers>(headers: &H) -> Option<FeedFormat> {
+    headers
+        .iter()
+        .find(|header| header.key.eq_ignore_ascii_case("content-type"))
+        .and_then(|header| header.value)
+        .and_then(|value| std::str::from_utf8(value).ok())
+        .and_then(FeedFormat::from_content_type)
 }
 
 impl Source for KafkaSource {
