@@ -14,11 +14,11 @@ use rdkafka::consumer::{
     BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use stadtpuls_config::{FeedFormat, InstanceId, KafkaConfig};
+use stadtpuls_config::{InstanceId, KafkaConfig};
 use stadtpuls_processing::window::watermark::SourceId;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -31,6 +31,7 @@ use crate::sink::Task;
 use crate::{IngestError, Result, metrics};
 
 mod close;
+mod feeds;
 
 /// How long to wait for a first message before returning an empty batch, so the pipeline
 /// can advance watermarks of idle sources.
@@ -302,11 +303,10 @@ impl KafkaSource {
         Self::with_feeds(kafka, &[], ready, checkpoints)
     }
 
-    /// [`Self::new`], subscribed besides to the topics of `[[cities.feeds]]`
-    /// ([`stadtpuls_config::Config::feeds`]), which need not match the pattern.
+    /// [`Self::new`], also subscribed to the `[[cities.feeds]]` topics.
     ///
     /// # Errors
-    /// When the client cannot be created or the subscription is refused.
+    /// As [`Self::new`].
     pub fn with_feeds(
         kafka: &KafkaConfig,
         feed_topics: &[&str],
@@ -343,15 +343,7 @@ impl KafkaSource {
         let consumer: StreamConsumer<SourceContext> = cfg
             .create_with_context(context)
             .map_err(|e| IngestError::kafka("create consumer", e))?;
-        let mut topics = vec![kafka.topic_pattern.as_str()];
-        for topic in feed_topics {
-            if !topics.contains(topic) {
-                topics.push(topic);
-            }
-        }
-        consumer.subscribe(&topics).map_err(|e| {
-            IngestError::kafka(format!("subscribe to `{}`", topics.join("`, `")), e)
-        })?;
+        feeds::subscribe(&consumer, &kafka.topic_pattern, feed_topics)?;
         let membership = if instance.is_empty() {
             "dynamic"
         } else {
@@ -424,19 +416,8 @@ fn to_raw<M: Message>(sources: &mut SourceIds, arena: &mut BytesMut, message: &M
         offset: message.offset(),
         key: message.key().map(|k| copy(arena, k)),
         payload: copy(arena, message.payload().unwrap_or_default()),
-        format: message.headers().and_then(content_type_format),
+        format: message.headers().and_then(feeds::content_type_format),
     }
-}
-
-/// The format a record's `content-type` header names (a record without headers, the
-/// native producers' case, costs one branch).
-fn content_type_format<H: Headers>(headers: &H) -> Option<FeedFormat> {
-    headers
-        .iter()
-        .find(|header| header.key.eq_ignore_ascii_case("content-type"))
-        .and_then(|header| header.value)
-        .and_then(|value| std::str::from_utf8(value).ok())
-        .and_then(FeedFormat::from_content_type)
 }
 
 impl Source for KafkaSource {
