@@ -106,6 +106,7 @@ fn run_pipeline(config: &Config, registry: &CityRegistry) -> Closed {
                     offset: offsets[source],
                     key: Some(m.key.into_bytes().into()),
                     payload: m.payload.into(),
+                    format: None,
                 }
             })
             .collect();

@@ -131,6 +131,7 @@ fn write_history(config: &Config, dir: &Path) -> Latest {
                 offset,
                 key: None,
                 payload: message.payload.into(),
+                format: None,
             });
             offset += 1;
         }

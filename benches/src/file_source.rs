@@ -134,6 +134,7 @@ fn send_lines(
                     offset,
                     key: None,
                     payload: view.slice(from..to),
+                    format: None,
                 };
                 offset += 1;
                 message

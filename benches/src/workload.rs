@@ -71,6 +71,7 @@ pub fn messages(n: usize, span_ms: i64) -> Vec<RawMessage> {
                 offset: i as i64,
                 key: None,
                 payload: payload.into_bytes().into(),
+                format: None,
             }
         })
         .collect()

@@ -64,14 +64,14 @@ pub use demo::{DEMO_ORIGIN, DEMO_SQL_KEY, DEMO_SQL_ULM_KEY, DEMO_TOML};
 pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
-    ApiConfig, ApiKeyConfig, CheckpointConfig, CityConfig, CityScope, HistoryConfig, HistoryStream,
-    HistoryTable, InstanceId, KafkaConfig, MAX_INSTANCE_ID_LEN, MAX_LANES, OutputConfig,
-    ParkingConfig, ParkingThresholds, RegistrySource, SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY,
-    SITE_CLASS_URBAN, Share, SiteClass, SqlConfig, TrafficConfig, WindowsConfig, ZoneSource,
-    derived_site_class,
+    ApiConfig, ApiKeyConfig, CheckpointConfig, CityConfig, CityScope, FeedConfig, FeedFormat,
+    HistoryConfig, HistoryStream, HistoryTable, InstanceId, KafkaConfig, MAX_INSTANCE_ID_LEN,
+    MAX_LANES, OutputConfig, ParkingConfig, ParkingThresholds, RegistrySource, SITE_CLASS_ARTERIAL,
+    SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, Share, SiteClass, SqlConfig, TrafficConfig,
+    WindowsConfig, ZoneSource, derived_site_class,
 };
 pub use registry::{
-    CityRegistry, SensorKind, SensorSpec, parse_registry, parse_registry_with_classes,
+    CityRegistry, ExternalId, SensorKind, SensorSpec, parse_registry, parse_registry_with_classes,
 };
 pub use zones::{CityZones, LonLat, ZoneKind, ZonePolygon, ZoneSpec, parse_zones};
 
@@ -108,6 +108,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// Every `[[cities.feeds]]` topic with its city, which the consumer subscribes to
+    /// besides `kafka.topic_pattern`.
+    pub fn feeds(&self) -> impl Iterator<Item = (&CityConfig, &FeedConfig)> {
+        self.cities
+            .iter()
+            .flat_map(|city| city.feeds.iter().map(move |feed| (city, feed)))
+    }
+
     /// Reads and validates a TOML file, then applies env overrides.
     ///
     /// # Errors

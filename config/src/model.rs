@@ -9,6 +9,7 @@
 //! defaults.
 
 mod city;
+mod feeds;
 mod history;
 mod parking;
 mod sql;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use city::{CityConfig, RegistrySource, ZoneSource};
+pub use feeds::{FeedConfig, FeedFormat};
 pub use history::{HistoryConfig, HistoryStream, HistoryTable};
 pub use parking::{ParkingConfig, ParkingThresholds};
 pub use sql::{ApiKeyConfig, CityScope, Share, SqlConfig};

@@ -392,6 +392,19 @@ pub(crate) struct RawCity {
     /// `"open"` (rows visible to every SQL key) or `"private"` (the default).
     #[serde(default)]
     pub share: Option<String>,
+    /// `[[cities.feeds]]`: topics and their formats.
+    #[serde(default)]
+    pub feeds: Vec<RawFeed>,
+}
+
+/// One `[[cities.feeds]]` entry as written; both keys are required.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFeed {
+    /// Kafka topic name.
+    pub topic: String,
+    /// `native`, `fiware` or `parkapi`.
+    pub format: String,
 }
 
 /// `[sql]` as written.

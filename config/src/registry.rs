@@ -4,6 +4,7 @@
 //! `missing_columns.rs`), the rules in `check.rs` (rows → [`SensorSpec`]s).
 
 mod check;
+mod external;
 mod missing_columns;
 mod read;
 
@@ -88,6 +89,30 @@ pub struct SensorSpec {
     /// given (a configured class), else derived from the free-flow speed (see
     /// [`crate::derived_site_class`]); `None` for parking.
     pub site_class: Option<String>,
+    /// The ids partner feeds use for it (column `external_id`, `;`-separated), each
+    /// mapped to this entity only.
+    pub external_ids: Vec<ExternalId>,
+}
+
+/// An id a partner feed uses for a registry entity: an NGSI entity id, a ParkAPI `uid`,
+/// a DATEX II record id, a TTN `dev_eui`; with `lane`, the pair (id, index) that names
+/// one lane of a traffic sensor (written `id#lane`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ExternalId {
+    /// The id as the feed writes it.
+    pub id: String,
+    /// The lane it names, if written with `#<lane>`.
+    pub lane: Option<u8>,
+}
+
+impl ExternalId {
+    /// As written in the registry: `id` or `id#lane`.
+    pub fn display(&self) -> String {
+        match self.lane {
+            Some(lane) => format!("{}#{lane}", self.id),
+            None => self.id.clone(),
+        }
+    }
 }
 
 /// A city together with its validated sensors.

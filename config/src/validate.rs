@@ -1,6 +1,7 @@
 //! [`RawConfig`] → [`Config`]: every range, format and cross-field rule, with all
 //! problems collected before returning.
 
+mod feeds;
 mod history;
 mod output;
 mod parking;
@@ -115,7 +116,8 @@ pub(crate) fn validate(
     let parking = parking::parking(&mut ctx, &raw.parking);
     let traffic = traffic::traffic(&mut ctx, &raw.traffic);
     let sql = sql::sql(&mut ctx, &raw.sql, &api);
-    let cities = cities(&mut ctx, raw.cities, resolve);
+    let own = feeds::own_topics(&kafka, &output);
+    let cities = cities(&mut ctx, raw.cities, resolve, &own);
     let api_keys = sql::api_keys(&mut ctx, raw.api_keys, &cities);
     Config {
         kafka,
@@ -461,11 +463,17 @@ fn api(ctx: &mut Ctx<'_>, raw: &RawApi, windows: &WindowsConfig) -> ApiConfig {
     }
 }
 
-fn cities(ctx: &mut Ctx<'_>, raw: Vec<Option<RawCity>>, resolve: &Resolve<'_>) -> Vec<CityConfig> {
+fn cities(
+    ctx: &mut Ctx<'_>,
+    raw: Vec<Option<RawCity>>,
+    resolve: &Resolve<'_>,
+    own_topics: &[&str],
+) -> Vec<CityConfig> {
     if raw.is_empty() {
         ctx.error("cities", "at least one city is required (`[[cities]]`)");
     }
     let mut seen = HashSet::new();
+    let mut claimed = feeds::Claimed::new();
     let mut cities = Vec::with_capacity(raw.len());
     for (index, city) in raw.into_iter().enumerate() {
         // `None` failed to deserialize and is already reported.
@@ -506,6 +514,7 @@ fn cities(ctx: &mut Ctx<'_>, raw: Vec<Option<RawCity>>, resolve: &Resolve<'_>) -
             ctx.error(&format!("{base}.zones"), message.clone());
         }
         let share = sql::share(ctx, &base, city.share.as_deref());
+        let feeds = feeds::feeds(ctx, &base, &city.id, city.feeds, own_topics, &mut claimed);
         // A city with other problems is kept (the config is refused anyway), so that
         // `config check` still reads its registry and zone file: a placeholder timezone,
         // and a centre of NaN when it is out of range — no distance from it exceeds a
@@ -525,6 +534,7 @@ fn cities(ctx: &mut Ctx<'_>, raw: Vec<Option<RawCity>>, resolve: &Resolve<'_>) -
                 registry,
                 zones,
                 share,
+                feeds,
             });
         }
     }

@@ -21,6 +21,7 @@ fn ulm() -> CityConfig {
         registry: RegistrySource::File(PathBuf::from("ulm.csv")),
         zones: None,
         share: stadtpuls_config::Share::Private,
+        feeds: Vec::new(),
     }
 }
 
@@ -326,4 +327,50 @@ fn sensor_kind_names() {
         Ok(SensorKind::ParkingSpot)
     );
     assert_eq!(SensorKind::ParkingFacility.to_string(), "parking_facility");
+}
+
+#[test]
+fn external_ids_map_feed_ids_to_entities() {
+    let text = "id,kind,lat,lon,lanes,capacity,external_id\n\
+        ulm-t-001,traffic,48.4018,9.9935,2,,urn:ngsi-ld:TrafficFlowObserved:a ; site-7#2\n\
+        ulm-p-01,parking_facility,48.3995,9.9874,,560,12717250\n";
+    let registry = parse_registry(&ulm(), Path::new("ulm.csv"), text)
+        .unwrap_or_else(|errors| panic!("should load:\n{errors}"));
+    let ids: Vec<String> = registry.sensors[0]
+        .external_ids
+        .iter()
+        .map(|id| id.display())
+        .collect();
+    assert_eq!(ids, ["urn:ngsi-ld:TrafficFlowObserved:a", "site-7#2"]);
+    assert_eq!(registry.sensors[1].external_ids[0].id, "12717250");
+}
+
+#[test]
+fn external_id_problems_name_row_and_column() {
+    let text = "id,kind,lat,lon,lanes,capacity,external_id\n\
+        ulm-t-001,traffic,48.4018,9.9935,1,,x;;y\n\
+        ulm-t-002,traffic,48.4018,9.9935,1,,site#2\n\
+        ulm-p-01,parking_facility,48.3995,9.9874,,560,shared\n\
+        ulm-p-02,parking_facility,48.3995,9.9874,,560,shared\n\
+        ulm-p-03,parking_facility,48.3995,9.9874,,560,p#1\n";
+    let errors = parse_registry(&ulm(), Path::new("ulm.csv"), text).expect_err("should fail");
+    let found: Vec<(String, String)> = errors
+        .into_iter()
+        .map(|error| (error.key, error.message))
+        .collect();
+    let keys: Vec<&str> = found.iter().map(|(key, _)| key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "row 2: external_id",
+            "row 3: external_id",
+            "row 5: external_id",
+            "row 6: external_id"
+        ],
+        "{found:?}"
+    );
+    assert!(
+        found[2].1.contains("already mapped to `ulm-p-01` at row 4"),
+        "{found:?}"
+    );
 }

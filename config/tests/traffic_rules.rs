@@ -241,6 +241,7 @@ fn ulm() -> CityConfig {
         registry: RegistrySource::File(PathBuf::from("ulm.csv")),
         zones: None,
         share: stadtpuls_config::Share::Private,
+        feeds: Vec::new(),
     }
 }
 

@@ -22,6 +22,7 @@ fn ulm() -> CityConfig {
         registry: RegistrySource::File(PathBuf::from("ulm.csv")),
         zones: Some(ZoneSource::File(PathBuf::from("ulm.geojson"))),
         share: stadtpuls_config::Share::Private,
+        feeds: Vec::new(),
     }
 }
 

@@ -5,10 +5,16 @@
 //! observations (a JSON array); each bad one becomes its own [`Rejected`] item while its
 //! good neighbours go on.
 
+mod emit;
+pub mod external;
 mod fast;
+pub mod feed;
+mod fiware;
 #[cfg(test)]
 pub(crate) mod fuzz;
+mod json_values;
 pub mod native;
+mod parkapi;
 pub(crate) mod precheck;
 mod timestamp;
 

@@ -127,6 +127,7 @@ impl SimulatedSource {
                 offset: *offset,
                 key: Some(Bytes::from(m.key.into_bytes())),
                 payload: Bytes::from(m.payload),
+                format: None,
             });
             *offset += 1;
         }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use stadtpuls_config::FeedFormat;
 use stadtpuls_processing::RejectReason;
 use stadtpuls_processing::window::watermark::SourceId;
 
@@ -24,6 +25,10 @@ pub struct RawMessage {
     pub key: Option<Bytes>,
     /// Payload bytes; a cheap slice of the batch's shared buffer.
     pub payload: Bytes,
+    /// The format its `content-type` header names specifically
+    /// ([`FeedFormat::from_content_type`]); `None` (no header, generic JSON): the
+    /// topic's format, native unless `[[cities.feeds]]` says otherwise.
+    pub format: Option<FeedFormat>,
 }
 
 /// A refused observation, ready for the dead-letter topic.

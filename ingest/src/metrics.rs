@@ -51,6 +51,33 @@ pub static EVENTS_REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Messages of partner feeds (every format but native JSON), by city and format.
+pub static FEED_MESSAGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_feed_messages_received_total",
+        "Messages of partner feeds (FIWARE, ParkAPI, …) read, by city and format",
+        &["city", "format"],
+    )
+});
+
+/// Observations of partner feeds decoded and validated, by city and format.
+pub static FEED_ACCEPTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_feed_observations_accepted_total",
+        "Observations of partner feeds decoded and validated, by city and format",
+        &["city", "format"],
+    )
+});
+
+/// Observations (or whole messages) of partner feeds refused, by city, format and reason.
+pub static FEED_REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_feed_observations_rejected_total",
+        "Observations of partner feeds refused and dead-lettered, by city, format and reason",
+        &["city", "format", "reason"],
+    )
+});
+
 /// Observations that arrived after their window closed, by kind and window size.
 pub static EVENTS_LATE: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
@@ -399,6 +426,9 @@ pub fn register() {
     LazyLock::force(&MESSAGES_RECEIVED);
     LazyLock::force(&EVENTS_ACCEPTED);
     LazyLock::force(&EVENTS_REJECTED);
+    LazyLock::force(&FEED_MESSAGES);
+    LazyLock::force(&FEED_ACCEPTED);
+    LazyLock::force(&FEED_REJECTED);
     LazyLock::force(&EVENTS_LATE);
     LazyLock::force(&EVENTS_LATE_ACCEPTED);
     LazyLock::force(&WINDOWS_EMITTED);

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use stadtpuls_config::{CityRegistry, Config};
+use stadtpuls_config::{CityRegistry, Config, FeedFormat};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::engine::{Close, Engine, EngineSpec};
 use stadtpuls_processing::live::LiveState;
@@ -19,12 +19,15 @@ use stadtpuls_processing::window::parking::ParkingSpec;
 use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 use tracing::debug_span;
 
+use crate::decode::external::ExternalIds;
+use crate::decode::feed::FeedTopics;
 use crate::metrics;
 
 mod clock;
 mod conflict_log;
 mod conflicts;
 mod counts;
+mod decode_feed;
 mod decode_message;
 mod prepare;
 mod step_output;
@@ -103,6 +106,10 @@ pub struct Pipeline {
     max_future_ms: i64,
     counts: Counts,
     conflict_log: ConflictLog,
+    /// `[[cities.feeds]]`: topics in a format other than native JSON.
+    feeds: FeedTopics,
+    /// The registries' `external_id`s, for partner feeds.
+    external_ids: ExternalIds,
 }
 
 impl Pipeline {
@@ -123,7 +130,18 @@ impl Pipeline {
             max_clock_jump_ms: config.windows.max_clock_jump.as_millis() as i64,
         };
         let parking = ParkingSpec::from_config(&config.parking);
+        let feeds = FeedTopics::from_config(config, &catalog);
+        let external_ids = ExternalIds::from_registries(registries, &catalog);
         Self::from_parts(catalog, &spec, &parking, limits, live, options)
+            .with_feeds(feeds, external_ids)
+    }
+
+    /// Reads `feeds` in their formats and maps partner ids with `external_ids` (set by
+    /// [`Self::new`] from the config and registries; for pipelines built from parts).
+    pub fn with_feeds(mut self, feeds: FeedTopics, external_ids: ExternalIds) -> Self {
+        self.feeds = feeds;
+        self.external_ids = external_ids;
+        self
     }
 
     /// Builds the pipeline from an explicit catalog, window and parking specs (benches, tests).
@@ -155,6 +173,8 @@ impl Pipeline {
             max_future_ms: limits.max_future_ms,
             counts: Counts::default(),
             conflict_log: ConflictLog::default(),
+            feeds: FeedTopics::default(),
+            external_ids: ExternalIds::default(),
         }
     }
 
@@ -228,8 +248,18 @@ impl Pipeline {
                 &messages[start].topic,
                 messages[start].partition,
             );
+            // Once per run of one topic-partition: the format its topic is configured for.
+            let route = self.feeds.route(&messages[start].topic).cloned();
+            let topic_format = route.as_ref().map(|r| r.format);
             for (index, message) in messages.iter().enumerate().take(end).skip(start) {
-                if let Some((validated, values)) = prepared.0.get(index).copied().flatten() {
+                // Native JSON (no feed, no specific content-type) costs this one branch.
+                let feed_format = message
+                    .format
+                    .or(topic_format)
+                    .filter(|format| *format != FeedFormat::Native);
+                if feed_format.is_none()
+                    && let Some((validated, values)) = prepared.0.get(index).copied().flatten()
+                {
                     self.traffic_rows
                         .push_validated(validated, &values.observation());
                     self.traffic_origin.push(index as u32);
@@ -237,7 +267,17 @@ impl Pipeline {
                 }
                 let (traffic_before, parking_before) =
                     (self.traffic_rows.len(), self.parking_rows.len());
-                self.decode_message(message, bounds, &mut rejected, &mut out);
+                match feed_format {
+                    None => self.decode_message(message, bounds, &mut rejected, &mut out),
+                    Some(format) => self.decode_feed_message(
+                        message,
+                        format,
+                        route.as_ref(),
+                        bounds,
+                        &mut rejected,
+                        &mut out,
+                    ),
+                }
                 let traffic_new = self.traffic_rows.len() - traffic_before;
                 let parking_new = self.parking_rows.len() - parking_before;
                 self.traffic_origin

@@ -130,6 +130,7 @@ fn raw(batch: &[(usize, Vec<u8>)], offsets: &mut [i64; 6]) -> Vec<RawMessage> {
                 offset: offsets[source],
                 key: Some(b"k".to_vec().into()),
                 payload: payload.clone().into(),
+                format: None,
             }
         })
         .collect()
@@ -304,6 +305,7 @@ proptest! {
                         offset,
                         key: Some(m.key.into_bytes().into()),
                         payload: m.payload.into(),
+                        format: None,
                     }
                 })
                 .collect();

@@ -305,6 +305,7 @@ fn a_pipeline_run_reads_back_identically_with_parquet_pyarrow_and_duckdb() {
                 offset: *offset,
                 key: None,
                 payload: message.payload.into(),
+                format: None,
             });
             *offset += 1;
         }

@@ -46,6 +46,7 @@ fn messages(task: &Task, offsets: std::ops::Range<i64>) -> Vec<RawMessage> {
             offset,
             key: (offset % 2 == 0).then(|| Bytes::from(format!("k{offset}"))),
             payload: Bytes::from(format!("payload {offset}")),
+            format: None,
         })
         .collect()
 }

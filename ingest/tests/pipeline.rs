@@ -59,6 +59,7 @@ fn message(topic: &str, offset: i64, payload: String) -> RawMessage {
         offset,
         key: None,
         payload: payload.into_bytes().into(),
+        format: None,
     }
 }
 

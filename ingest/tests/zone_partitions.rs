@@ -135,6 +135,7 @@ fn run(spot_keys_by_spot: bool, interleaving: Interleaving) -> Run {
                 offset: *offset,
                 key: Some(key.into_bytes().into()),
                 payload: payload.into(),
+                format: None,
             });
             *offset += 1;
         }

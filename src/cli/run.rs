@@ -50,7 +50,16 @@ impl RunArgs {
             // One broker health for the three clients: an outage is logged once and shown
             // by `/readyz` and `stadtpuls_kafka_broker_up`.
             let health = ready.broker().clone();
-            let source = KafkaSource::new(&config.kafka, ready, checkpointing.store.clone())?;
+            let feed_topics: Vec<&str> = config
+                .feeds()
+                .map(|(_, feed)| feed.topic.as_str())
+                .collect();
+            let source = KafkaSource::with_feeds(
+                &config.kafka,
+                &feed_topics,
+                ready,
+                checkpointing.store.clone(),
+            )?;
             let dead_letters = KafkaDeadLetters::with_health(&config.kafka, health.clone())?;
             // History first: a window is in the output topics only once it is in history.
             let history = HistorySink::from_config(&config.history);

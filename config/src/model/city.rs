@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::Share;
+use super::{FeedConfig, Share};
 
 /// One city of the cooperation network.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +23,9 @@ pub struct CityConfig {
     pub zones: Option<ZoneSource>,
     /// Whether its rows are open data for every SQL key.
     pub share: Share,
+    /// Its partner feeds: topics besides `sensors.<id>.{traffic,parking}` and their
+    /// formats (`[[cities.feeds]]`; empty: native JSON on the conventional topics only).
+    pub feeds: Vec<FeedConfig>,
 }
 
 /// Where a city's sensor registry comes from.

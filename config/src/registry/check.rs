@@ -5,6 +5,7 @@ use std::ops::RangeInclusive;
 use std::path::Path;
 use std::str::FromStr;
 
+use super::external;
 use super::read::{GEOMETRY, RawSensor, RowLocation, WHOLE_ROW};
 use super::{SensorKind, SensorSpec};
 use crate::error::{ConfigError, Errors};
@@ -101,6 +102,15 @@ pub(super) fn check(
             found.push(index, row.location.key("id"), message);
         } else {
             first_seen.insert(id, (row.location, row.kind));
+        }
+    }
+
+    let mut external_seen = external::Seen::default();
+    for (index, row) in parsed.iter().enumerate() {
+        let Some(spec) = &row.spec else { continue };
+        for problem in external_seen.claim(row.location, &spec.id, &spec.external_ids) {
+            let message = format!("sensor `{}`: {problem}", spec.id);
+            found.push(index, row.location.key("external_id"), message);
         }
     }
 
@@ -292,6 +302,14 @@ fn parse_row(
         );
     }
 
+    let lanes_of_row = (kind == Some(SensorKind::Traffic)).then_some(lanes);
+    let external_ids = match row.get("external_id") {
+        None => Vec::new(),
+        Some(cell) => external::parse(cell, lanes_of_row)
+            .map_err(|message| report.push("external_id", message))
+            .unwrap_or_default(),
+    };
+
     let spec = match (&id, kind, report.failed) {
         (Some(id), Some(kind), false) => Some(SensorSpec {
             id: id.clone(),
@@ -304,6 +322,7 @@ fn parse_row(
             free_flow_kmh,
             facility_id,
             site_class,
+            external_ids,
         }),
         _ => None,
     };

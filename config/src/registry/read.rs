@@ -14,7 +14,7 @@ use super::missing_columns;
 use crate::error::{Errors, FILE_KEY};
 
 /// Column / property names, in CSV header order.
-pub(crate) const COLUMNS: [&str; 10] = [
+pub(crate) const COLUMNS: [&str; 11] = [
     "id",
     "kind",
     "name",
@@ -25,10 +25,11 @@ pub(crate) const COLUMNS: [&str; 10] = [
     "free_flow_kmh",
     "facility_id",
     "site_class",
+    "external_id",
 ];
 const REQUIRED_COLUMNS: [&str; 4] = ["id", "kind", "lat", "lon"];
 /// GeoJSON carries the position in the geometry, not in properties.
-const PROPERTIES: [&str; 8] = [
+const PROPERTIES: [&str; 9] = [
     "id",
     "kind",
     "name",
@@ -37,6 +38,7 @@ const PROPERTIES: [&str; 8] = [
     "free_flow_kmh",
     "facility_id",
     "site_class",
+    "external_id",
 ];
 
 /// Where a row came from, for error keys.

@@ -8,6 +8,7 @@
 //! property) for a longer run, e.g. `PROPTEST_CASES=100000 cargo test -p stadtpuls-ingest fuzz`.
 //! What each kind of bad input gets is in `docs/input.md` ("Bad input and what it gets").
 
+mod feeds;
 pub(crate) mod messages;
 
 use std::collections::BTreeSet;
@@ -163,6 +164,7 @@ proptest! {
             offset: 0,
             key: None,
             payload: payload.clone().into(),
+            format: None,
         };
         let checked = precheck::check_slice(&catalog, std::slice::from_ref(&message), bounds(), 1 << 20);
         prop_assert_eq!(checked.len(), 1);

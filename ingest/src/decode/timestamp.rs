@@ -50,3 +50,14 @@ impl Visitor<'_> for TsVisitor {
         Ok(WireTs::from_text(v))
     }
 }
+
+/// A partner feed's instant, epoch ms: RFC 3339 with any offset, or without one (read as
+/// UTC: NGSI v2 `metadata.timestamp` and the FIWARE examples write local-less times).
+pub(crate) fn feed_instant(text: &str) -> Option<i64> {
+    let text = text.trim();
+    parse_rfc3339(text).or_else(|| {
+        chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()
+            .map(|t| t.and_utc().timestamp_millis())
+    })
+}

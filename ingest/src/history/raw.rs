@@ -86,6 +86,7 @@ mod tests {
             offset,
             key: key.map(Bytes::from_static),
             payload: Bytes::from_static(b"{\"not\": \"checked\""),
+            format: None,
         }
     }
 

@@ -31,6 +31,7 @@ use crate::sink::Task;
 use crate::{IngestError, Result, metrics};
 
 mod close;
+mod feeds;
 
 /// How long to wait for a first message before returning an empty batch, so the pipeline
 /// can advance watermarks of idle sources.
@@ -299,6 +300,19 @@ impl KafkaSource {
         ready: Readiness,
         checkpoints: Option<CheckpointStore>,
     ) -> Result<Self> {
+        Self::with_feeds(kafka, &[], ready, checkpoints)
+    }
+
+    /// [`Self::new`], also subscribed to the `[[cities.feeds]]` topics.
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub fn with_feeds(
+        kafka: &KafkaConfig,
+        feed_topics: &[&str],
+        ready: Readiness,
+        checkpoints: Option<CheckpointStore>,
+    ) -> Result<Self> {
         ready.broker().publish();
         let context = SourceContext {
             ready,
@@ -329,15 +343,13 @@ impl KafkaSource {
         let consumer: StreamConsumer<SourceContext> = cfg
             .create_with_context(context)
             .map_err(|e| IngestError::kafka("create consumer", e))?;
-        consumer.subscribe(&[&kafka.topic_pattern]).map_err(|e| {
-            IngestError::kafka(format!("subscribe to `{}`", kafka.topic_pattern), e)
-        })?;
+        feeds::subscribe(&consumer, &kafka.topic_pattern, feed_topics)?;
         let membership = if instance.is_empty() {
             "dynamic"
         } else {
             "static"
         };
-        info!(pattern = %kafka.topic_pattern, group = %kafka.group_id, instance = %instance, membership, brokers = %kafka.brokers, "kafka consumer subscribed");
+        info!(pattern = %kafka.topic_pattern, feeds = ?feed_topics, group = %kafka.group_id, instance = %instance, membership, brokers = %kafka.brokers, "kafka consumer subscribed");
         Ok(Self {
             consumer: Arc::new(consumer),
             pending: None,
@@ -404,6 +416,7 @@ fn to_raw<M: Message>(sources: &mut SourceIds, arena: &mut BytesMut, message: &M
         offset: message.offset(),
         key: message.key().map(|k| copy(arena, k)),
         payload: copy(arena, message.payload().unwrap_or_default()),
+        format: message.headers().and_then(feeds::content_type_format),
     }
 }
 

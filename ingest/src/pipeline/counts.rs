@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use stadtpuls_config::FeedFormat;
 use stadtpuls_processing::RejectReason;
 use stadtpuls_processing::catalog::CityKey;
 use stadtpuls_processing::window::WindowShape;
@@ -17,4 +18,9 @@ pub(super) struct Counts {
     pub(super) late: HashMap<(StreamKind, WindowShape), u64>,
     pub(super) late_accepted: HashMap<(StreamKind, WindowShape), u64>,
     pub(super) partition_conflicts: HashMap<(CityKey, StreamKind), u64>,
+    /// Partner-feed messages, observations accepted and refused (native is not counted
+    /// here: its counts are the ones above).
+    pub(super) feed_messages: HashMap<(Option<CityKey>, FeedFormat), u64>,
+    pub(super) feed_accepted: HashMap<(CityKey, FeedFormat), u64>,
+    pub(super) feed_rejected: HashMap<(Option<CityKey>, FeedFormat, RejectReason), u64>,
 }

@@ -68,7 +68,7 @@ impl Pipeline {
         self.dead_letter(message, kind, rejected, None, out);
     }
 
-    fn dead_letter(
+    pub(super) fn dead_letter(
         &mut self,
         message: &RawMessage,
         kind: StreamKind,

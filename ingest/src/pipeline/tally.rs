@@ -40,6 +40,23 @@ impl Pipeline {
                 .with_label_values(&[city, kind.as_str(), reason.as_str()])
                 .inc_by(n);
         }
+        let city_label =
+            |city: Option<CityKey>| city.map_or(metrics::UNKNOWN_CITY, |c| self.catalog.city_id(c));
+        for ((city, format), n) in counts.feed_messages {
+            metrics::FEED_MESSAGES
+                .with_label_values(&[city_label(city), format.as_str()])
+                .inc_by(n);
+        }
+        for ((city, format), n) in counts.feed_accepted {
+            metrics::FEED_ACCEPTED
+                .with_label_values(&[city_label(Some(city)), format.as_str()])
+                .inc_by(n);
+        }
+        for ((city, format, reason), n) in counts.feed_rejected {
+            metrics::FEED_REJECTED
+                .with_label_values(&[city_label(city), format.as_str(), reason.as_str()])
+                .inc_by(n);
+        }
         for ((city, kind), n) in counts.partition_conflicts {
             metrics::PARTITION_CONFLICTS
                 .with_label_values(&[self.catalog.city_id(city), kind.as_str()])

@@ -179,6 +179,7 @@ mod tests {
             offset,
             key: None,
             payload: Bytes::new(),
+            format: None,
         }
     }
 

@@ -164,6 +164,7 @@ pub fn stream(seed: u64, t0: i64) -> Vec<(i64, Vec<RawMessage>)> {
                 offset: offsets[task],
                 key: None,
                 payload: payload.into_bytes().into(),
+                format: None,
             });
             offsets[task] += 1;
         }

@@ -1,0 +1,106 @@
+//! Partner feeds: which wire format a city's topic carries (`[[cities.feeds]]`), and how a
+//! record's `content-type` header overrides it.
+//!
+//! The format is configuration, not guesswork: an NGSI v2 entity, a ParkAPI document and a
+//! native observation are all `application/json`, so only the topic (or a specific media
+//! type) can tell them apart.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A wire format Stadtpuls decodes. Every format ends in the same validated observations.
+///
+/// Adding one (DATEX II, TTN): a variant here with its name and media types, a decoder
+/// in `ingest/src/decode/`, one arm in `ingest/src/decode/feed.rs` (see ARCHITECTURE.md,
+/// "How to add a feed format").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeedFormat {
+    /// Stadtpuls' own JSON (`docs/formats.md`), the default of every topic.
+    Native,
+    /// FIWARE NGSI-LD and NGSI v2 entities, batches and notifications.
+    Fiware,
+    /// ParkAPI v3 realtime parking-site JSON.
+    ParkApi,
+}
+
+impl FeedFormat {
+    /// Every format, in the order `--help` and error messages list them.
+    pub const ALL: [FeedFormat; 3] = [Self::Native, Self::Fiware, Self::ParkApi];
+
+    /// The name used in the config file and in the `format` metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Fiware => "fiware",
+            Self::ParkApi => "parkapi",
+        }
+    }
+
+    /// The format a record's `content-type` header names, if it names one specifically.
+    ///
+    /// Parameters (`; charset=utf-8`) and case are ignored. Generic JSON
+    /// (`application/json`, `text/json`) and unknown types name none: NGSI v2 and ParkAPI
+    /// are sent as `application/json` too, so such a record keeps its topic's format (native
+    /// unless configured). Specific types:
+    ///
+    /// | `content-type` | format |
+    /// |---|---|
+    /// | `application/ld+json` | `fiware` (NGSI-LD) |
+    /// | `application/vnd.stadtpuls.native+json` | `native` |
+    /// | `application/vnd.stadtpuls.fiware+json` | `fiware` (NGSI v2 or LD) |
+    /// | `application/vnd.stadtpuls.parkapi+json` | `parkapi` |
+    ///
+    /// ```
+    /// use stadtpuls_config::FeedFormat;
+    /// assert_eq!(FeedFormat::from_content_type("application/ld+json; charset=utf-8"), Some(FeedFormat::Fiware));
+    /// assert_eq!(FeedFormat::from_content_type("application/json"), None);
+    /// ```
+    pub fn from_content_type(value: &str) -> Option<FeedFormat> {
+        let media = value.split(';').next().unwrap_or_default().trim();
+        const TYPES: [(&str, FeedFormat); 4] = [
+            ("application/ld+json", FeedFormat::Fiware),
+            ("application/vnd.stadtpuls.native+json", FeedFormat::Native),
+            ("application/vnd.stadtpuls.fiware+json", FeedFormat::Fiware),
+            (
+                "application/vnd.stadtpuls.parkapi+json",
+                FeedFormat::ParkApi,
+            ),
+        ];
+        TYPES
+            .iter()
+            .find(|(name, _)| media.eq_ignore_ascii_case(name))
+            .map(|(_, format)| *format)
+    }
+}
+
+impl fmt::Display for FeedFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FeedFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|format| format.as_str() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|f| f.as_str()).collect();
+                format!(
+                    "unknown format `{text}`, expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// One `[[cities.feeds]]` entry: a topic of the city and the format it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedConfig {
+    /// Kafka topic name; the consumer subscribes to it besides `kafka.topic_pattern`.
+    pub topic: String,
+    /// What its records are, unless a record's `content-type` names another format.
+    pub format: FeedFormat,
+}

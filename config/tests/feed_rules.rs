@@ -1,0 +1,71 @@
+//! `[[cities.feeds]]`: the topics of a city's partner feeds and their formats.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{CITY, ok, origin};
+use stadtpuls_config::Config;
+
+fn with_feeds(feeds: &str) -> Result<Config, stadtpuls_config::ConfigErrors> {
+    Config::from_toml(&format!("{CITY}\n{feeds}"), origin(), &HashMap::new())
+}
+
+#[test]
+fn feeds_name_topics_and_formats_of_their_city() {
+    let config = with_feeds(
+        "[[cities.feeds]]\ntopic = \"ulm.fiware\"\nformat = \"fiware\"\n\
+         [[cities.feeds]]\ntopic = \"sensors.ulm.parking\"\nformat = \"parkapi\"\n",
+    )
+    .unwrap_or_else(|errors| panic!("should load:\n{errors}"));
+    let feeds: Vec<(&str, &str, &str)> = config
+        .feeds()
+        .map(|(city, feed)| (city.id.as_str(), feed.topic.as_str(), feed.format.as_str()))
+        .collect();
+    assert_eq!(
+        feeds,
+        [
+            ("ulm", "ulm.fiware", "fiware"),
+            ("ulm", "sensors.ulm.parking", "parkapi")
+        ]
+    );
+    assert!(
+        ok("").cities[0].feeds.is_empty(),
+        "native stays the default"
+    );
+}
+
+#[test]
+fn feed_problems_name_their_key() {
+    let errors = with_feeds(
+        "[[cities.feeds]]\ntopic = \"ulm.x\"\nformat = \"xml\"\n\
+         [[cities.feeds]]\ntopic = \"sensors.deadletter\"\nformat = \"native\"\n\
+         [[cities.feeds]]\ntopic = \"sensors.ka.parking\"\nformat = \"native\"\n\
+         [[cities.feeds]]\ntopic = \"ulm.y\"\nformat = \"fiware\"\n\
+         [[cities.feeds]]\ntopic = \"ulm.y\"\nformat = \"parkapi\"\n",
+    )
+    .expect_err("should fail");
+    let found: Vec<(String, String)> = errors
+        .into_iter()
+        .map(|error| (error.key, error.message))
+        .collect();
+    let keys: Vec<&str> = found.iter().map(|(key, _)| key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "cities[0].feeds[0].format",
+            "cities[0].feeds[1].topic",
+            "cities[0].feeds[2].topic",
+            "cities[0].feeds[4].topic"
+        ],
+        "{found:?}"
+    );
+    assert!(found[0].1.contains("native, fiware, parkapi"), "{found:?}");
+    assert!(found[2].1.contains("names city `ka`"), "{found:?}");
+    assert!(
+        found[3]
+            .1
+            .contains("already listed at `cities[0].feeds[3].topic`"),
+        "{found:?}"
+    );
+}

@@ -1,0 +1,124 @@
+//! Which format a message is in, and its decoding: the one place every partner format
+//! plugs in (`ARCHITECTURE.md`, "How to add a feed format").
+//!
+//! A topic's format comes from `[[cities.feeds]]` (looked up once per run of a
+//! topic-partition's messages, see `pipeline.rs`), a record's `content-type` header
+//! overrides it ([`RawMessage::format`](crate::message::RawMessage)), and native JSON is
+//! the default. Native messages never come here: for them the dispatch costs one branch.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use stadtpuls_config::{Config, FeedFormat};
+use stadtpuls_processing::catalog::{Catalog, CityKey};
+use stadtpuls_processing::model::TimeBounds;
+
+use super::emit::Emit;
+use super::external::ExternalIds;
+use super::native::{self, Sinks};
+use super::{StreamKind, fiware, parkapi};
+
+/// A configured feed topic: its city and format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedRoute {
+    /// The city that lists the topic.
+    pub city: CityKey,
+    /// Its id, for the observations and the metric labels.
+    pub city_id: Arc<str>,
+    /// What the topic's records are.
+    pub format: FeedFormat,
+}
+
+/// Every `[[cities.feeds]]` topic, by name.
+#[derive(Debug, Clone, Default)]
+pub struct FeedTopics {
+    by_topic: HashMap<Arc<str>, FeedRoute>,
+}
+
+impl FeedTopics {
+    /// The feeds of `config` whose city `catalog` knows.
+    pub fn from_config(config: &Config, catalog: &Catalog) -> Self {
+        let mut topics = Self::default();
+        for (city, feed) in config.feeds() {
+            if let Some(key) = catalog.city(&city.id) {
+                topics.insert(&feed.topic, key, &city.id, feed.format);
+            }
+        }
+        topics
+    }
+
+    /// Adds one topic (tests, tools).
+    pub fn insert(&mut self, topic: &str, city: CityKey, city_id: &str, format: FeedFormat) {
+        self.by_topic.insert(
+            Arc::from(topic),
+            FeedRoute {
+                city,
+                city_id: Arc::from(city_id),
+                format,
+            },
+        );
+    }
+
+    /// The route of `topic`, if it is a configured feed.
+    pub fn route(&self, topic: &str) -> Option<&FeedRoute> {
+        if self.by_topic.is_empty() {
+            return None;
+        }
+        self.by_topic.get(topic)
+    }
+}
+
+/// The stream a refused whole message of `format` is counted under, when its topic does
+/// not say: ParkAPI is parking; FIWARE traffic entities name their type.
+pub(crate) fn kind_of(format: FeedFormat, payload: &[u8]) -> StreamKind {
+    match format {
+        FeedFormat::Native => super::infer_kind(payload),
+        FeedFormat::ParkApi => StreamKind::Parking,
+        FeedFormat::Fiware => {
+            if payload.windows(19).any(|w| w == b"TrafficFlowObserved") {
+                StreamKind::Traffic
+            } else {
+                StreamKind::Parking
+            }
+        }
+    }
+}
+
+/// The city a feed message's observations belong to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FeedCity<'a> {
+    pub(crate) key: CityKey,
+    pub(crate) id: &'a str,
+}
+
+/// Decodes one message of `format` for `city` into the sinks; returns the observations
+/// accepted. A document may hold many; each bad one is refused on its own.
+pub(crate) fn decode(
+    format: FeedFormat,
+    kind: StreamKind,
+    payload: &[u8],
+    city: FeedCity<'_>,
+    external: &ExternalIds,
+    bounds: TimeBounds,
+    sinks: &mut Sinks<'_>,
+) -> usize {
+    let mut emit = Emit {
+        sinks,
+        city: city.key,
+        city_id: city.id,
+        external,
+        bounds,
+        accepted: 0,
+    };
+    match format {
+        FeedFormat::Native => {
+            return native::decode(kind, payload, Some(city.key), bounds, emit.sinks);
+        }
+        FeedFormat::Fiware => fiware::decode(payload, &mut emit),
+        FeedFormat::ParkApi => parkapi::decode(payload, &mut emit),
+    }
+    emit.accepted
+}
+
+#[cfg(test)]
+mod tests;

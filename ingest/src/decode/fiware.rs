@@ -1,0 +1,66 @@
+//! FIWARE NGSI-LD and NGSI v2 (`docs/formats.md`, "FIWARE"): a single entity, an array of
+//! them (a batch upsert body), an NGSI-LD notification (`"type": "Notification"`,
+//! `data: [...]`) or an NGSI v2 Orion notification (`{"subscriptionId", "data": [...]}`);
+//! normalized or keyValues. Each entity is one observation, accepted or refused alone.
+
+mod attrs;
+mod entities;
+
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use stadtpuls_processing::Rejection;
+
+use super::emit::{Emit, malformed};
+use attrs::Entity;
+
+/// Decodes one message into its entities' observations.
+pub(crate) fn decode(payload: &[u8], emit: &mut Emit<'_, '_>) {
+    match entities(payload) {
+        Err(rejection) => emit.refuse(None, payload, rejection),
+        Ok(None) => entity(None, payload, emit),
+        Ok(Some(raw)) => {
+            for (index, element) in raw.iter().enumerate() {
+                entity(Some(index), element.get().as_bytes(), emit);
+            }
+        }
+    }
+}
+
+/// The entities of a batch or notification; `None` for a single entity.
+fn entities(payload: &[u8]) -> Result<Option<Vec<&RawValue>>, Rejection> {
+    let invalid = |e: serde_json::Error| malformed(format!("invalid JSON: {e}"));
+    if payload.iter().copied().find(|b| !b.is_ascii_whitespace()) == Some(b'[') {
+        return serde_json::from_slice(payload).map(Some).map_err(invalid);
+    }
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+        #[serde(rename = "subscriptionId")]
+        subscription_id: Option<&'a RawValue>,
+        #[serde(borrow)]
+        data: Option<Vec<&'a RawValue>>,
+    }
+    let envelope: Envelope<'_> = serde_json::from_slice(payload).map_err(invalid)?;
+    let notification =
+        envelope.kind.as_deref() == Some("Notification") || envelope.subscription_id.is_some();
+    match (notification, envelope.data) {
+        (true, Some(data)) => Ok(Some(data)),
+        (true, None) => Err(malformed(
+            "a notification needs `data`, an array of entities",
+        )),
+        (false, _) => Ok(None),
+    }
+}
+
+fn entity(index: Option<usize>, bytes: &[u8], emit: &mut Emit<'_, '_>) {
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(value) => value,
+        Err(e) => return emit.refuse(index, bytes, malformed(format!("invalid JSON: {e}"))),
+    };
+    match Entity::new(&value).and_then(|entity| entities::reading(&entity)) {
+        Ok(reading) => emit.reading(index, bytes, &reading),
+        Err(rejection) => emit.refuse(index, bytes, rejection),
+    }
+}

@@ -1,0 +1,198 @@
+//! Fuzz-style properties of the partner-feed decoders (FIWARE, ParkAPI): arbitrary bytes
+//! never panic, and a document of N entities or sites, each possibly broken, ends as
+//! exactly N accepted or refused observations — or as one refusal of the whole message
+//! when the document itself is unreadable.
+
+use proptest::prelude::*;
+use stadtpuls_config::FeedFormat;
+use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
+use stadtpuls_processing::model::TimeBounds;
+use stadtpuls_processing::model::parking::ParkingBatchBuilder;
+use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
+
+use super::super::external::ExternalIds;
+use super::super::feed::{self, FeedCity};
+use super::super::native::Sinks;
+use super::super::{Rejected, StreamKind};
+use super::messages::NOW;
+
+fn run(format: FeedFormat, payload: &[u8]) -> (usize, Vec<Rejected>) {
+    let mut catalog = Catalog::with_cities(&["porto"], UnknownSensors::Reject);
+    catalog.add_traffic(0, "t1", 2, 50.0);
+    catalog.add_facility(0, "p1", Some(414));
+    let zone = catalog.add_facility(0, "z1", None);
+    catalog.add_spot(0, "s1", zone);
+    let mut external = ExternalIds::default();
+    external.insert(0, "urn:ngsi-ld:OffStreetParking:p1", "p1", None);
+    external.insert(0, "urn:ngsi-ld:TrafficFlowObserved:t1", "t1", None);
+    external.insert(0, "urn:ngsi-ld:ParkingSpot:s1", "s1", None);
+    let (mut traffic, mut parking) = (
+        TrafficBatchBuilder::default(),
+        ParkingBatchBuilder::default(),
+    );
+    let mut rejected = Vec::new();
+    let mut sinks = Sinks {
+        catalog: &mut catalog,
+        traffic: &mut traffic,
+        parking: &mut parking,
+        rejected: &mut rejected,
+    };
+    let bounds = TimeBounds {
+        now: NOW,
+        max_future_ms: 300_000,
+    };
+    let city = FeedCity {
+        key: 0,
+        id: "porto",
+    };
+    let accepted = feed::decode(
+        format,
+        StreamKind::Parking,
+        payload,
+        city,
+        &external,
+        bounds,
+        &mut sinks,
+    );
+    assert_eq!(
+        accepted,
+        traffic.len() + parking.len(),
+        "accepted rows are in the builders"
+    );
+    (accepted, rejected)
+}
+
+/// A value, good or weird, for any attribute.
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("12".to_owned()),
+        Just("0.5".to_owned()),
+        Just("-3".to_owned()),
+        Just("1e308".to_owned()),
+        Just("18446744073709551616".to_owned()),
+        Just("null".to_owned()),
+        Just("\"free\"".to_owned()),
+        Just("\"CLOSED\"".to_owned()),
+        Just("\"2026-11-24T00:50:00Z\"".to_owned()),
+        Just("\"2026-02-30T00:50:00\"".to_owned()),
+        Just("\"2026-11-24T00:49:00Z/2026-11-24T00:50:00Z\"".to_owned()),
+        Just("[\"closed\"]".to_owned()),
+        Just(
+            "{\"type\":\"Property\",\"value\":7,\"observedAt\":\"2026-11-24T00:50:00Z\"}"
+                .to_owned()
+        ),
+        Just("{\"@type\":\"DateTime\",\"@value\":\"x\"}".to_owned()),
+        Just("{}".to_owned()),
+    ]
+}
+
+/// One NGSI entity of a known or unknown type, with attributes from `value`.
+fn entity() -> impl Strategy<Value = String> {
+    let kind = prop_oneof![
+        Just(("OffStreetParking", "urn:ngsi-ld:OffStreetParking:p1")),
+        Just(("TrafficFlowObserved", "urn:ngsi-ld:TrafficFlowObserved:t1")),
+        Just(("ParkingSpot", "urn:ngsi-ld:ParkingSpot:s1")),
+        Just(("ParkingGroup", "urn:ngsi-ld:ParkingGroup:unmapped")),
+        Just(("WeatherObserved", "urn:ngsi-ld:WeatherObserved:1")),
+    ];
+    let name = prop_oneof![
+        Just("availableSpotNumber"),
+        Just("totalSpotNumber"),
+        Just("occupiedSpotNumber"),
+        Just("occupancyModified"),
+        Just("status"),
+        Just("intensity"),
+        Just("occupancy"),
+        Just("laneId"),
+        Just("averageVehicleSpeed"),
+        Just("dateObserved"),
+        Just("dateObservedFrom"),
+        Just("dateObservedTo"),
+        Just("vehicleEntranceCount"),
+        Just("id"),
+        Just("type"),
+    ];
+    (kind, proptest::collection::vec((name, value()), 0..8)).prop_map(|((kind, id), attrs)| {
+        let mut text = format!(r#"{{"id":"{id}","type":"{kind}""#);
+        for (name, value) in attrs {
+            text.push_str(&format!(r#","{name}":{value}"#));
+        }
+        text.push('}');
+        text
+    })
+}
+
+/// One ParkAPI site.
+fn site() -> impl Strategy<Value = String> {
+    let name = prop_oneof![
+        Just("uid"),
+        Just("realtime_free_capacity"),
+        Just("realtime_capacity"),
+        Just("capacity"),
+        Just("realtime_opening_status"),
+        Just("realtime_data_updated_at"),
+    ];
+    proptest::collection::vec((name, value()), 0..7).prop_map(|fields| {
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(n, v)| format!(r#""{n}":{v}"#))
+            .collect();
+        format!("{{{}}}", body.join(","))
+    })
+}
+
+/// How the elements are wrapped: 0 array, 1 NGSI-LD notification, 2 NGSI v2 notification
+/// (ParkAPI: 1 and 2 are `{"items": [...]}`).
+fn wrap(format: FeedFormat, how: u8, elements: &[String]) -> String {
+    let list = elements.join(",");
+    match (format, how) {
+        (_, 0) => format!("[{list}]"),
+        (FeedFormat::Fiware, 1) => format!(r#"{{"type":"Notification","data":[{list}]}}"#),
+        (FeedFormat::Fiware, _) => format!(r#"{{"subscriptionId":"s","data":[{list}]}}"#),
+        _ => format!(r#"{{"items":[{list}]}}"#),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: super::cases(256), ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..256)) {
+        for format in [FeedFormat::Fiware, FeedFormat::ParkApi] {
+            let (accepted, rejected) = run(format, &payload);
+            prop_assert!(accepted + rejected.len() >= 1 || payload.contains(&b'['));
+        }
+    }
+
+    #[test]
+    fn every_entity_is_accepted_or_refused(
+        entities in proptest::collection::vec(entity(), 1..6),
+        how in 0u8..3,
+        cut in proptest::option::of(0usize..400),
+    ) {
+        let mut doc = wrap(FeedFormat::Fiware, how, &entities);
+        if let Some(cut) = cut.filter(|c| *c < doc.len()) {
+            doc.truncate(cut);
+        }
+        let (accepted, rejected) = run(FeedFormat::Fiware, doc.as_bytes());
+        if rejected.iter().any(|r| r.index.is_none()) {
+            prop_assert_eq!((accepted, rejected.len()), (0, 1), "{}", doc);
+        } else {
+            prop_assert_eq!(accepted + rejected.len(), entities.len(), "{}", doc);
+        }
+    }
+
+    #[test]
+    fn every_site_is_accepted_or_refused(
+        sites in proptest::collection::vec(site(), 1..6),
+        how in 0u8..2,
+    ) {
+        let doc = wrap(FeedFormat::ParkApi, how, &sites);
+        let (accepted, rejected) = run(FeedFormat::ParkApi, doc.as_bytes());
+        if rejected.iter().any(|r| r.index.is_none()) {
+            prop_assert_eq!((accepted, rejected.len()), (0, 1), "{}", doc);
+        } else {
+            prop_assert_eq!(accepted + rejected.len(), sites.len(), "{}", doc);
+        }
+    }
+}
