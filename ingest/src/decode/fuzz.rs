@@ -297,7 +297,11 @@ fn the_generators_reach_every_decoder_reason() {
         .filter(|r| {
             !matches!(
                 r,
-                RejectReason::Late | RejectReason::Oversized | RejectReason::ClockJump
+                RejectReason::Late
+                    | RejectReason::Oversized
+                    | RejectReason::ClockJump
+                    | RejectReason::Duplicate
+                    | RejectReason::NoObservation
             )
         })
         .collect();
