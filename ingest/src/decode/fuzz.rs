@@ -10,6 +10,7 @@
 
 mod feeds;
 pub(crate) mod messages;
+mod ttn;
 
 use std::collections::BTreeSet;
 
