@@ -65,10 +65,10 @@ pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
     ApiConfig, ApiKeyConfig, CheckpointConfig, CityConfig, CityScope, FeedConfig, FeedFormat,
-    HistoryConfig, HistoryStream, HistoryTable, InstanceId, KafkaConfig, MAX_INSTANCE_ID_LEN,
-    MAX_LANES, OutputConfig, ParkingConfig, ParkingThresholds, RegistrySource, SITE_CLASS_ARTERIAL,
-    SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, Share, SiteClass, SqlConfig, TrafficConfig,
-    WindowsConfig, ZoneSource, derived_site_class,
+    HistoryConfig, HistoryStream, HistoryTable, InstanceId, KafkaConfig, LoraCodec,
+    MAX_INSTANCE_ID_LEN, MAX_LANES, OutputConfig, ParkingConfig, ParkingThresholds, RegistrySource,
+    SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, Share, SiteClass, SqlConfig,
+    TrafficConfig, WindowsConfig, ZoneSource, derived_site_class,
 };
 pub use registry::{
     CityRegistry, ExternalId, SensorKind, SensorSpec, parse_registry, parse_registry_with_classes,

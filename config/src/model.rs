@@ -11,6 +11,7 @@
 mod city;
 mod feeds;
 mod history;
+mod lora_codec;
 mod parking;
 mod sql;
 mod traffic;
@@ -21,7 +22,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use city::{CityConfig, RegistrySource, ZoneSource};
-pub use feeds::{FeedConfig, FeedFormat};
+pub use feeds::{FeedConfig, FeedFormat, LoraCodec};
 pub use history::{HistoryConfig, HistoryStream, HistoryTable};
 pub use parking::{ParkingConfig, ParkingThresholds};
 pub use sql::{ApiKeyConfig, CityScope, Share, SqlConfig};

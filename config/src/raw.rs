@@ -397,14 +397,17 @@ pub(crate) struct RawCity {
     pub feeds: Vec<RawFeed>,
 }
 
-/// One `[[cities.feeds]]` entry as written; both keys are required.
+/// One `[[cities.feeds]]` entry as written; `topic` and `format` are required.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFeed {
     /// Kafka topic name.
     pub topic: String,
-    /// `native`, `fiware` or `parkapi`.
+    /// `native`, `fiware`, `parkapi` or `ttn`.
     pub format: String,
+    /// `ttn` only: the devices' payload codec (`nwave-nps`, `bosch-pls`).
+    #[serde(default)]
+    pub codec: Option<String>,
 }
 
 /// `[sql]` as written.

@@ -60,12 +60,50 @@ fn feed_problems_name_their_key() {
         ],
         "{found:?}"
     );
-    assert!(found[0].1.contains("native, fiware, parkapi"), "{found:?}");
+    assert!(
+        found[0].1.contains("native, fiware, parkapi, ttn"),
+        "{found:?}"
+    );
     assert!(found[2].1.contains("names city `ka`"), "{found:?}");
     assert!(
         found[3]
             .1
             .contains("already listed at `cities[0].feeds[3].topic`"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_ttn_feed_may_name_its_codec_and_only_a_ttn_feed() {
+    let config = with_feeds(
+        "[[cities.feeds]]\ntopic = \"ulm.ttn\"\nformat = \"ttn\"\ncodec = \"bosch-pls\"\n\
+         [[cities.feeds]]\ntopic = \"ulm.ttn2\"\nformat = \"ttn\"\n",
+    )
+    .unwrap_or_else(|errors| panic!("should load:\n{errors}"));
+    let codecs: Vec<Option<&str>> = config
+        .feeds()
+        .map(|(_, feed)| feed.codec.map(|c| c.as_str()))
+        .collect();
+    assert_eq!(codecs, [Some("bosch-pls"), None]);
+
+    let errors = with_feeds(
+        "[[cities.feeds]]\ntopic = \"ulm.a\"\nformat = \"ttn\"\ncodec = \"acme\"\n\
+         [[cities.feeds]]\ntopic = \"ulm.b\"\nformat = \"fiware\"\ncodec = \"nwave-nps\"\n",
+    )
+    .expect_err("should fail");
+    let found: Vec<(String, String)> = errors
+        .into_iter()
+        .map(|error| (error.key, error.message))
+        .collect();
+    let keys: Vec<&str> = found.iter().map(|(key, _)| key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["cities[0].feeds[0].codec", "cities[0].feeds[1].codec"],
+        "{found:?}"
+    );
+    assert!(found[0].1.contains("nwave-nps, bosch-pls"), "{found:?}");
+    assert!(
+        found[1].1.contains("applies to `format = \"ttn\"` only"),
         "{found:?}"
     );
 }

@@ -17,6 +17,7 @@ pub mod native;
 mod parkapi;
 pub(crate) mod precheck;
 mod timestamp;
+pub(crate) mod ttn;
 
 use stadtpuls_processing::Rejection;
 

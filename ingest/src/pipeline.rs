@@ -21,6 +21,7 @@ use tracing::debug_span;
 
 use crate::decode::external::ExternalIds;
 use crate::decode::feed::FeedTopics;
+use crate::decode::ttn::RecentBySource;
 use crate::metrics;
 
 mod clock;
@@ -110,6 +111,8 @@ pub struct Pipeline {
     feeds: FeedTopics,
     /// The registries' `external_id`s, for partner feeds.
     external_ids: ExternalIds,
+    /// The recent TTN uplinks of each partition, so a copy counts once (`decode/ttn/recent.rs`).
+    ttn_recent: RecentBySource,
 }
 
 impl Pipeline {
@@ -175,6 +178,7 @@ impl Pipeline {
             conflict_log: ConflictLog::default(),
             feeds: FeedTopics::default(),
             external_ids: ExternalIds::default(),
+            ttn_recent: RecentBySource::default(),
         }
     }
 

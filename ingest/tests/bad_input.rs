@@ -7,6 +7,8 @@
 
 #[path = "bad_input/feeds.rs"]
 mod feeds;
+#[path = "bad_input/ttn.rs"]
+mod ttn;
 
 use std::sync::Arc;
 

@@ -39,11 +39,17 @@ pub enum RejectReason {
     /// Event time further ahead of its partition's newest event time than
     /// `windows.max_clock_jump`, unconfirmed by the next row (a sensor's clock glitch).
     ClockJump,
+    /// A second copy of a message already taken (a LoRaWAN uplink with the same device,
+    /// frame counter and session), so it is counted once.
+    Duplicate,
+    /// A well-formed message that carries no observation (a LoRaWAN join accept or
+    /// downlink event, a device's startup frame).
+    NoObservation,
 }
 
 impl RejectReason {
     /// Every reason, for pre-registering metric labels.
-    pub const ALL: [RejectReason; 16] = [
+    pub const ALL: [RejectReason; 18] = [
         RejectReason::Malformed,
         RejectReason::Oversized,
         RejectReason::UnknownCity,
@@ -60,6 +66,8 @@ impl RejectReason {
         RejectReason::InvalidParking,
         RejectReason::Late,
         RejectReason::ClockJump,
+        RejectReason::Duplicate,
+        RejectReason::NoObservation,
     ];
 
     /// The snake_case label used in metrics and dead-letter headers.
@@ -81,6 +89,8 @@ impl RejectReason {
             RejectReason::InvalidParking => "invalid_parking",
             RejectReason::Late => "late",
             RejectReason::ClockJump => "clock_jump",
+            RejectReason::Duplicate => "duplicate",
+            RejectReason::NoObservation => "no_observation",
         }
     }
 }

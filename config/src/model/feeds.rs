@@ -21,11 +21,13 @@ pub enum FeedFormat {
     Fiware,
     /// ParkAPI v3 realtime parking-site JSON.
     ParkApi,
+    /// The Things Stack v3 (TTN) LoRaWAN uplinks of parking-spot sensors.
+    Ttn,
 }
 
 impl FeedFormat {
     /// Every format, in the order `--help` and error messages list them.
-    pub const ALL: [FeedFormat; 3] = [Self::Native, Self::Fiware, Self::ParkApi];
+    pub const ALL: [FeedFormat; 4] = [Self::Native, Self::Fiware, Self::ParkApi, Self::Ttn];
 
     /// The name used in the config file and in the `format` metric label.
     pub fn as_str(self) -> &'static str {
@@ -33,6 +35,7 @@ impl FeedFormat {
             Self::Native => "native",
             Self::Fiware => "fiware",
             Self::ParkApi => "parkapi",
+            Self::Ttn => "ttn",
         }
     }
 
@@ -49,6 +52,7 @@ impl FeedFormat {
     /// | `application/vnd.stadtpuls.native+json` | `native` |
     /// | `application/vnd.stadtpuls.fiware+json` | `fiware` (NGSI v2 or LD) |
     /// | `application/vnd.stadtpuls.parkapi+json` | `parkapi` |
+    /// | `application/vnd.ttn.uplink+json` | `ttn` |
     ///
     /// ```
     /// use stadtpuls_config::FeedFormat;
@@ -57,7 +61,7 @@ impl FeedFormat {
     /// ```
     pub fn from_content_type(value: &str) -> Option<FeedFormat> {
         let media = value.split(';').next().unwrap_or_default().trim();
-        const TYPES: [(&str, FeedFormat); 4] = [
+        const TYPES: [(&str, FeedFormat); 5] = [
             ("application/ld+json", FeedFormat::Fiware),
             ("application/vnd.stadtpuls.native+json", FeedFormat::Native),
             ("application/vnd.stadtpuls.fiware+json", FeedFormat::Fiware),
@@ -65,6 +69,7 @@ impl FeedFormat {
                 "application/vnd.stadtpuls.parkapi+json",
                 FeedFormat::ParkApi,
             ),
+            ("application/vnd.ttn.uplink+json", FeedFormat::Ttn),
         ];
         TYPES
             .iter()
@@ -103,4 +108,9 @@ pub struct FeedConfig {
     pub topic: String,
     /// What its records are, unless a record's `content-type` names another format.
     pub format: FeedFormat,
+    /// For `ttn`: the payload codec of its devices (`codec = "nwave-nps"`), used when an
+    /// uplink carries neither `decoded_payload` nor `version_ids` naming a known device.
+    pub codec: Option<LoraCodec>,
 }
+
+pub use super::lora_codec::LoraCodec;

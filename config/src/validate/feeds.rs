@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::{Ctx, MAX_TOPIC_LEN};
 use crate::fields;
-use crate::model::{FeedConfig, FeedFormat, KafkaConfig, OutputConfig};
+use crate::model::{FeedConfig, FeedFormat, KafkaConfig, LoraCodec, OutputConfig};
 use crate::raw::RawFeed;
 
 /// Topics already claimed, across cities: topic → the key that named it first.
@@ -28,6 +28,20 @@ pub(super) fn feeds(
             .parse::<FeedFormat>()
             .map_err(|message| ctx.error(&format!("{key}.format"), message))
             .ok();
+        let codec = match (&feed.codec, format) {
+            (None, _) => None,
+            (Some(name), Some(FeedFormat::Ttn)) => name
+                .parse::<LoraCodec>()
+                .map_err(|message| ctx.error(&format!("{key}.codec"), message))
+                .ok(),
+            (Some(_), _) => {
+                ctx.error(
+                    &format!("{key}.codec"),
+                    "`codec` applies to `format = \"ttn\"` only",
+                );
+                None
+            }
+        };
         let topic_key = format!("{key}.topic");
         if let Err(message) = fields::check_topic_name(&feed.topic, MAX_TOPIC_LEN) {
             ctx.error(&topic_key, message);
@@ -59,6 +73,7 @@ pub(super) fn feeds(
             feeds.push(FeedConfig {
                 topic: feed.topic,
                 format,
+                codec,
             });
         }
     }

@@ -9,13 +9,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use stadtpuls_config::{Config, FeedFormat};
+use stadtpuls_config::{Config, FeedFormat, LoraCodec};
 use stadtpuls_processing::catalog::{Catalog, CityKey};
 use stadtpuls_processing::model::TimeBounds;
 
 use super::emit::Emit;
 use super::external::ExternalIds;
 use super::native::{self, Sinks};
+use super::ttn::{self, TtnInput};
 use super::{StreamKind, fiware, parkapi};
 
 /// A configured feed topic: its city and format.
@@ -27,6 +28,8 @@ pub struct FeedRoute {
     pub city_id: Arc<str>,
     /// What the topic's records are.
     pub format: FeedFormat,
+    /// For `ttn`: the payload codec of its devices (`[[cities.feeds]] codec`).
+    pub codec: Option<LoraCodec>,
 }
 
 /// Every `[[cities.feeds]]` topic, by name.
@@ -42,6 +45,7 @@ impl FeedTopics {
         for (city, feed) in config.feeds() {
             if let Some(key) = catalog.city(&city.id) {
                 topics.insert(&feed.topic, key, &city.id, feed.format);
+                topics.set_codec(&feed.topic, feed.codec);
             }
         }
         topics
@@ -55,8 +59,16 @@ impl FeedTopics {
                 city,
                 city_id: Arc::from(city_id),
                 format,
+                codec: None,
             },
         );
+    }
+
+    /// Sets the payload codec of a `ttn` topic already inserted.
+    pub fn set_codec(&mut self, topic: &str, codec: Option<LoraCodec>) {
+        if let Some(route) = self.by_topic.get_mut(topic) {
+            route.codec = codec;
+        }
     }
 
     /// The route of `topic`, if it is a configured feed.
@@ -73,7 +85,7 @@ impl FeedTopics {
 pub(crate) fn kind_of(format: FeedFormat, payload: &[u8]) -> StreamKind {
     match format {
         FeedFormat::Native => super::infer_kind(payload),
-        FeedFormat::ParkApi => StreamKind::Parking,
+        FeedFormat::ParkApi | FeedFormat::Ttn => StreamKind::Parking,
         FeedFormat::Fiware => {
             if payload.windows(19).any(|w| w == b"TrafficFlowObserved") {
                 StreamKind::Traffic
@@ -92,7 +104,9 @@ pub(crate) struct FeedCity<'a> {
 }
 
 /// Decodes one message of `format` for `city` into the sinks; returns the observations
-/// accepted. A document may hold many; each bad one is refused on its own.
+/// accepted. A document may hold many; each bad one is refused on its own. `ttn` is what
+/// the TTN decoder keeps per partition (unused by the other formats).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn decode(
     format: FeedFormat,
     kind: StreamKind,
@@ -100,6 +114,7 @@ pub(crate) fn decode(
     city: FeedCity<'_>,
     external: &ExternalIds,
     bounds: TimeBounds,
+    ttn: &mut TtnInput<'_>,
     sinks: &mut Sinks<'_>,
 ) -> usize {
     let mut emit = Emit {
@@ -116,6 +131,7 @@ pub(crate) fn decode(
         }
         FeedFormat::Fiware => fiware::decode(payload, &mut emit),
         FeedFormat::ParkApi => parkapi::decode(payload, &mut emit),
+        FeedFormat::Ttn => ttn::decode(payload, ttn, &mut emit),
     }
     emit.accepted
 }

@@ -10,6 +10,7 @@
 
 mod feeds;
 pub(crate) mod messages;
+mod ttn;
 
 use std::collections::BTreeSet;
 
@@ -297,7 +298,11 @@ fn the_generators_reach_every_decoder_reason() {
         .filter(|r| {
             !matches!(
                 r,
-                RejectReason::Late | RejectReason::Oversized | RejectReason::ClockJump
+                RejectReason::Late
+                    | RejectReason::Oversized
+                    | RejectReason::ClockJump
+                    | RejectReason::Duplicate
+                    | RejectReason::NoObservation
             )
         })
         .collect();

@@ -11,6 +11,7 @@ use stadtpuls_processing::{RejectReason, Rejection};
 use super::{OVERSIZED_KEEP_BYTES, Pipeline, StepOutput};
 use crate::decode::feed::{self, FeedCity, FeedRoute};
 use crate::decode::native::Sinks;
+use crate::decode::ttn::TtnInput;
 use crate::decode::{Rejected, parse_topic};
 use crate::message::RawMessage;
 
@@ -79,6 +80,10 @@ impl Pipeline {
                 rejected,
             };
             let city = FeedCity { key: *key, id };
+            let mut ttn = TtnInput {
+                codec: route.and_then(|r| r.codec),
+                recent: self.ttn_recent.of(message.source),
+            };
             let accepted = feed::decode(
                 format,
                 kind,
@@ -86,6 +91,7 @@ impl Pipeline {
                 city,
                 &self.external_ids,
                 bounds,
+                &mut ttn,
                 &mut sinks,
             );
             *self.counts.feed_accepted.entry((*key, format)).or_default() += accepted as u64;

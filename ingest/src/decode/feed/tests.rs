@@ -13,6 +13,7 @@ use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
 
 use super::super::external::ExternalIds;
 use super::super::native::Sinks;
+use super::super::ttn::{RecentUplinks, TtnInput};
 use super::super::{Rejected, StreamKind};
 use super::{FeedCity, decode};
 
@@ -111,6 +112,10 @@ impl Harness {
             city,
             &self.external,
             bounds,
+            &mut TtnInput {
+                codec: None,
+                recent: &mut RecentUplinks::default(),
+            },
             &mut sinks,
         )
     }

@@ -1,10 +1,10 @@
-//! Fuzz-style properties of the partner-feed decoders (FIWARE, ParkAPI): arbitrary bytes
+//! Fuzz-style properties of the partner-feed decoders (FIWARE, ParkAPI, TTN): arbitrary bytes
 //! never panic, and a document of N entities or sites, each possibly broken, ends as
 //! exactly N accepted or refused observations — or as one refusal of the whole message
 //! when the document itself is unreadable.
 
 use proptest::prelude::*;
-use stadtpuls_config::FeedFormat;
+use stadtpuls_config::{FeedFormat, LoraCodec};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::ParkingBatchBuilder;
@@ -13,10 +13,11 @@ use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
 use super::super::external::ExternalIds;
 use super::super::feed::{self, FeedCity};
 use super::super::native::Sinks;
+use super::super::ttn::{RecentUplinks, TtnInput};
 use super::super::{Rejected, StreamKind};
 use super::messages::NOW;
 
-fn run(format: FeedFormat, payload: &[u8]) -> (usize, Vec<Rejected>) {
+pub(super) fn run(format: FeedFormat, payload: &[u8]) -> (usize, Vec<Rejected>) {
     let mut catalog = Catalog::with_cities(&["porto"], UnknownSensors::Reject);
     catalog.add_traffic(0, "t1", 2, 50.0);
     catalog.add_facility(0, "p1", Some(414));
@@ -52,6 +53,10 @@ fn run(format: FeedFormat, payload: &[u8]) -> (usize, Vec<Rejected>) {
         city,
         &external,
         bounds,
+        &mut TtnInput {
+            codec: Some(LoraCodec::BoschPls),
+            recent: &mut RecentUplinks::default(),
+        },
         &mut sinks,
     );
     assert_eq!(
@@ -158,7 +163,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..256)) {
-        for format in [FeedFormat::Fiware, FeedFormat::ParkApi] {
+        for format in [FeedFormat::Fiware, FeedFormat::ParkApi, FeedFormat::Ttn] {
             let (accepted, rejected) = run(format, &payload);
             prop_assert!(accepted + rejected.len() >= 1 || payload.contains(&b'['));
         }
