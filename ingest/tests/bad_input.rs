@@ -28,6 +28,34 @@ const TRAFFIC: &str = "sensors.ulm.traffic";
 const PARKING: &str = "sensors.ulm.parking";
 const MAX_MESSAGE_BYTES: usize = 2048;
 
+/// The pipeline step of a partner city whose topics `feeds` configures, its external ids
+/// mapped by `ids` (the feed tests' own cities, 1-minute windows, 4 KiB messages).
+fn feed_pipeline(
+    catalog: Catalog,
+    feeds: stadtpuls_ingest::decode::feed::FeedTopics,
+    ids: stadtpuls_ingest::decode::external::ExternalIds,
+) -> Pipeline {
+    let spec = WindowSpec::tumbling(&[60_000], 30_000, 600_000, TimestampSemantics::IntervalEnd);
+    let limits = Limits {
+        max_message_bytes: 4096,
+        max_future_ms: 300_000,
+        max_clock_jump_ms: 150_000,
+    };
+    let options = PipelineOptions {
+        update_live: false,
+        ..PipelineOptions::default()
+    };
+    Pipeline::from_parts(
+        catalog,
+        &spec,
+        &ParkingSpec::default(),
+        limits,
+        Arc::new(LiveState::new(0)),
+        options,
+    )
+    .with_feeds(feeds, ids)
+}
+
 fn pipeline() -> Pipeline {
     let mut catalog = Catalog::with_cities(&["ulm", "ka"], UnknownSensors::Reject);
     catalog.add_traffic(0, "s1", 2, 50.0);

@@ -13,12 +13,9 @@ use stadtpuls_config::FeedFormat;
 use stadtpuls_ingest::decode::external::ExternalIds;
 use stadtpuls_ingest::decode::feed::FeedTopics;
 use stadtpuls_ingest::metrics::{EVENTS_REJECTED, FEED_REJECTED};
-use stadtpuls_ingest::pipeline::{Limits, Pipeline, PipelineOptions, RawMessage};
+use stadtpuls_ingest::pipeline::{Pipeline, RawMessage};
 use stadtpuls_processing::RejectReason;
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
-use stadtpuls_processing::live::LiveState;
-use stadtpuls_processing::window::parking::ParkingSpec;
-use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 
 use super::NOW;
 
@@ -38,25 +35,7 @@ fn pipeline() -> Pipeline {
     ids.insert(0, "urn:ngsi-ld:TrafficFlowObserved:va-1", "va-1", None);
     ids.insert(0, "urn:ngsi-ld:OffStreetParking:trindade", "trindade", None);
     ids.insert(0, "12717250", "trindade", None);
-    let spec = WindowSpec::tumbling(&[60_000], 30_000, 600_000, TimestampSemantics::IntervalEnd);
-    let limits = Limits {
-        max_message_bytes: 4096,
-        max_future_ms: 300_000,
-        max_clock_jump_ms: 150_000,
-    };
-    let options = PipelineOptions {
-        update_live: false,
-        ..PipelineOptions::default()
-    };
-    Pipeline::from_parts(
-        catalog,
-        &spec,
-        &ParkingSpec::default(),
-        limits,
-        Arc::new(LiveState::new(0)),
-        options,
-    )
-    .with_feeds(feeds, ids)
+    super::feed_pipeline(catalog, feeds, ids)
 }
 
 /// An NGSI-LD keyValues car park at 2026-11-24T00:50:00Z with `counts`.

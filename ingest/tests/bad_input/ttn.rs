@@ -12,12 +12,9 @@ use stadtpuls_config::{FeedFormat, LoraCodec};
 use stadtpuls_ingest::decode::external::ExternalIds;
 use stadtpuls_ingest::decode::feed::FeedTopics;
 use stadtpuls_ingest::metrics::{EVENTS_REJECTED, FEED_REJECTED};
-use stadtpuls_ingest::pipeline::{Limits, Pipeline, PipelineOptions, RawMessage};
+use stadtpuls_ingest::pipeline::{Pipeline, RawMessage};
 use stadtpuls_processing::RejectReason;
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
-use stadtpuls_processing::live::LiveState;
-use stadtpuls_processing::window::parking::ParkingSpec;
-use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 
 use super::NOW;
 
@@ -33,25 +30,7 @@ fn pipeline() -> Pipeline {
     feeds.set_codec(TTN, Some(LoraCodec::NwaveNps));
     let mut ids = ExternalIds::default();
     ids.insert(0, DEV_EUI, "schlachte-1", None);
-    let spec = WindowSpec::tumbling(&[60_000], 30_000, 600_000, TimestampSemantics::IntervalEnd);
-    let limits = Limits {
-        max_message_bytes: 4096,
-        max_future_ms: 300_000,
-        max_clock_jump_ms: 150_000,
-    };
-    let options = PipelineOptions {
-        update_live: false,
-        ..PipelineOptions::default()
-    };
-    Pipeline::from_parts(
-        catalog,
-        &spec,
-        &ParkingSpec::default(),
-        limits,
-        Arc::new(LiveState::new(0)),
-        options,
-    )
-    .with_feeds(feeds, ids)
+    super::feed_pipeline(catalog, feeds, ids)
 }
 
 /// An Nwave status uplink (f_cnt 41) at 2026-11-24T00:50:00Z, edited by `edit`.
