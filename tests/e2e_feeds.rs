@@ -16,7 +16,7 @@ use serde_json::Value;
 use stadtpuls_config::KafkaConfig;
 use stadtpuls_ingest::kafka::ensure_topics;
 
-use common::{Stadtpuls, ensure_broker, eventually, free_port, get, run_id};
+use common::{ensure_broker, eventually, free_port, get, run_id, run_ready};
 
 const SQL_KEY: &str = "e2e-kafka-sql-key";
 const SQL_KEY_SHA256: &str = "73da54e4238c18d75be8b13fab47cca10fc40e92880315116dec1796fd6f1f68";
@@ -144,17 +144,7 @@ async fn every_fiware_and_parkapi_fixture_reaches_the_api_and_the_history() {
         .create()
         .expect("producer");
 
-    let config_arg = config.display().to_string();
-    let app = Stadtpuls::start(
-        &["run", "--config", &config_arg],
-        port,
-        &dir.path().join("log"),
-    );
-    let client = reqwest::Client::new();
-    eventually(Duration::from_secs(60), "readyz", || async {
-        (get(&client, &format!("{}/readyz", app.base)).await.0 == 200).then_some(())
-    })
-    .await;
+    let (app, client) = run_ready(&config, port, &dir.path().join("log")).await;
 
     let forms = [
         "example.json",

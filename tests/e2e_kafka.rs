@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use stadtpuls_config::KafkaConfig;
 use stadtpuls_ingest::kafka::{ensure_topics, header};
 
-use common::{Stadtpuls, ensure_broker, eventually, free_port, get, run_id};
+use common::{ensure_broker, eventually, free_port, get, run_id, run_ready};
 
 const MIN: i64 = 60_000;
 /// The SQL key of the run, and its SHA-256 as configured.
@@ -208,17 +208,7 @@ async fn kafka_to_http_with_dead_letters() {
     let t0 = (now - 2 * 3_600_000) / 3_600_000 * 3_600_000;
     let w = World { producer };
 
-    let config_arg = config.display().to_string();
-    let app = Stadtpuls::start(
-        &["run", "--config", &config_arg],
-        port,
-        &dir.path().join("stadtpuls.log"),
-    );
-    let client = reqwest::Client::new();
-    eventually(Duration::from_secs(60), "readyz", || async {
-        (get(&client, &format!("{}/readyz", app.base)).await.0 == 200).then_some(())
-    })
-    .await;
+    let (app, client) = run_ready(&config, port, &dir.path().join("stadtpuls.log")).await;
 
     // Phase 1: window W1 = (t0, t0+1m] of both cities, bad input around good input, then
     // events at t0+2m on both traffic partitions so the watermark (t0+90s) closes W1.

@@ -20,7 +20,7 @@ use serde_json::Value;
 use stadtpuls_config::KafkaConfig;
 use stadtpuls_ingest::kafka::ensure_topics;
 
-use common::{Stadtpuls, ensure_broker, eventually, free_port, get, run_id};
+use common::{ensure_broker, eventually, free_port, get, run_id, run_ready};
 
 const FIXTURE_EUI: &str = "1000000000000001";
 
@@ -128,17 +128,7 @@ async fn nwave_and_bosch_uplinks_reach_the_spots_and_a_copy_counts_once() {
         .set("bootstrap.servers", common::brokers())
         .create()
         .expect("producer");
-    let config_arg = config.display().to_string();
-    let app = Stadtpuls::start(
-        &["run", "--config", &config_arg],
-        port,
-        &dir.path().join("log"),
-    );
-    let client = reqwest::Client::new();
-    eventually(Duration::from_secs(60), "readyz", || async {
-        (get(&client, &format!("{}/readyz", app.base)).await.0 == 200).then_some(())
-    })
-    .await;
+    let (app, client) = run_ready(&config, port, &dir.path().join("log")).await;
 
     // Nwave, in time order: TTI status `lQ==` (2023-05-18) → s-2 occupied; the Community
     // status `lQ==` (2023-05-19, unchanged) → s-1 occupied, then the same uplink again

@@ -171,3 +171,16 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Starts `stadtpuls run --config <config>` logging to `log` and waits (up to 60 s) until
+/// `/readyz` answers 200; returns the instance and an HTTP client for it.
+pub async fn run_ready(config: &Path, port: u16, log: &Path) -> (Stadtpuls, reqwest::Client) {
+    let config = config.display().to_string();
+    let app = Stadtpuls::start(&["run", "--config", &config], port, log);
+    let client = reqwest::Client::new();
+    eventually(Duration::from_secs(60), "readyz", || async {
+        (get(&client, &format!("{}/readyz", app.base)).await.0 == 200).then_some(())
+    })
+    .await;
+    (app, client)
+}
