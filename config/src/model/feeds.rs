@@ -21,11 +21,14 @@ pub enum FeedFormat {
     Fiware,
     /// ParkAPI v3 realtime parking-site JSON.
     ParkApi,
+    /// DATEX II XML: 2.3 (and the German MDM profile) parking status, measured traffic
+    /// data, v3 parking status.
+    Datex2,
 }
 
 impl FeedFormat {
     /// Every format, in the order `--help` and error messages list them.
-    pub const ALL: [FeedFormat; 3] = [Self::Native, Self::Fiware, Self::ParkApi];
+    pub const ALL: [FeedFormat; 4] = [Self::Native, Self::Fiware, Self::ParkApi, Self::Datex2];
 
     /// The name used in the config file and in the `format` metric label.
     pub fn as_str(self) -> &'static str {
@@ -33,6 +36,7 @@ impl FeedFormat {
             Self::Native => "native",
             Self::Fiware => "fiware",
             Self::ParkApi => "parkapi",
+            Self::Datex2 => "datex2",
         }
     }
 
@@ -49,15 +53,17 @@ impl FeedFormat {
     /// | `application/vnd.stadtpuls.native+json` | `native` |
     /// | `application/vnd.stadtpuls.fiware+json` | `fiware` (NGSI v2 or LD) |
     /// | `application/vnd.stadtpuls.parkapi+json` | `parkapi` |
+    /// | `application/xml`, `text/xml`, `application/vnd.datex2+xml` | `datex2` (the only XML format) |
     ///
     /// ```
     /// use stadtpuls_config::FeedFormat;
     /// assert_eq!(FeedFormat::from_content_type("application/ld+json; charset=utf-8"), Some(FeedFormat::Fiware));
     /// assert_eq!(FeedFormat::from_content_type("application/json"), None);
+    /// assert_eq!(FeedFormat::from_content_type("Text/XML"), Some(FeedFormat::Datex2));
     /// ```
     pub fn from_content_type(value: &str) -> Option<FeedFormat> {
         let media = value.split(';').next().unwrap_or_default().trim();
-        const TYPES: [(&str, FeedFormat); 4] = [
+        const TYPES: [(&str, FeedFormat); 7] = [
             ("application/ld+json", FeedFormat::Fiware),
             ("application/vnd.stadtpuls.native+json", FeedFormat::Native),
             ("application/vnd.stadtpuls.fiware+json", FeedFormat::Fiware),
@@ -65,6 +71,9 @@ impl FeedFormat {
                 "application/vnd.stadtpuls.parkapi+json",
                 FeedFormat::ParkApi,
             ),
+            ("application/xml", FeedFormat::Datex2),
+            ("text/xml", FeedFormat::Datex2),
+            ("application/vnd.datex2+xml", FeedFormat::Datex2),
         ];
         TYPES
             .iter()

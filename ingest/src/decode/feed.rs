@@ -16,7 +16,7 @@ use stadtpuls_processing::model::TimeBounds;
 use super::emit::Emit;
 use super::external::ExternalIds;
 use super::native::{self, Sinks};
-use super::{StreamKind, fiware, parkapi};
+use super::{StreamKind, datex2, fiware, parkapi};
 
 /// A configured feed topic: its city and format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +74,13 @@ pub(crate) fn kind_of(format: FeedFormat, payload: &[u8]) -> StreamKind {
     match format {
         FeedFormat::Native => super::infer_kind(payload),
         FeedFormat::ParkApi => StreamKind::Parking,
+        FeedFormat::Datex2 => {
+            if payload.windows(16).any(|w| w == b"siteMeasurements") {
+                StreamKind::Traffic
+            } else {
+                StreamKind::Parking
+            }
+        }
         FeedFormat::Fiware => {
             if payload.windows(19).any(|w| w == b"TrafficFlowObserved") {
                 StreamKind::Traffic
@@ -116,6 +123,7 @@ pub(crate) fn decode(
         }
         FeedFormat::Fiware => fiware::decode(payload, &mut emit),
         FeedFormat::ParkApi => parkapi::decode(payload, &mut emit),
+        FeedFormat::Datex2 => datex2::decode(payload, &mut emit),
     }
     emit.accepted
 }

@@ -1,0 +1,101 @@
+//! DATEX II XML (`docs/formats.md`, "DATEX II"): 2.3 `ParkingStatusPublication`, the German
+//! MDM profile's `parkingFacilityTableStatusPublication`, v3 `ParkingStatusPublication`
+//! (the v2-style element names NDW still sends) and 2.3 `MeasuredDataPublication`.
+//!
+//! A pull reader (`datex2/xml.rs`) walks the document once; parking records
+//! (`datex2/parking.rs`) and measured values (`datex2/measured.rs`) are collected as
+//! small values with their byte ranges, never as a tree. They are handed to [`Emit`] only
+//! once the whole document has been read, so a document that is not well-formed XML is
+//! refused as one message and never half-accepted; a bad record is refused on its own.
+
+mod measured;
+mod parking;
+mod values;
+mod xml;
+
+use stadtpuls_processing::catalog::CityKey;
+use stadtpuls_processing::model::TimeBounds;
+
+use super::emit::{Emit, malformed};
+use super::external::ExternalIds;
+use super::native::Sinks;
+use values::Item;
+use xml::{Node, Xml, XmlError};
+
+/// Decodes one document; each record is accepted or refused on its own, a document that
+/// cannot be read as DATEX II XML is refused whole.
+pub(crate) fn decode(payload: &[u8], emit: &mut Emit<'_, '_>) {
+    let items = match collect(payload) {
+        Ok(items) => items,
+        Err(reason) => return emit.refuse(None, payload, malformed(reason)),
+    };
+    for (index, item) in items.iter().enumerate() {
+        let range = xml::clamp(item.range.clone(), payload.len());
+        let bytes = payload.get(range).unwrap_or_default();
+        match &item.values {
+            Ok(values) => emit.reading(Some(index), bytes, &item.reading(values)),
+            Err(rejection) => emit.refuse(Some(index), bytes, rejection.clone()),
+        }
+    }
+}
+
+/// Decodes one DATEX II document of `city` into `sinks`, as the pipeline does for a
+/// `datex2` feed topic; returns the observations accepted. For benchmarks and tools that
+/// hold no pipeline.
+pub fn decode_document(
+    payload: &[u8],
+    city: CityKey,
+    city_id: &str,
+    external: &ExternalIds,
+    bounds: TimeBounds,
+    sinks: &mut Sinks<'_>,
+) -> usize {
+    let mut emit = Emit {
+        sinks,
+        city,
+        city_id,
+        external,
+        bounds,
+        accepted: 0,
+    };
+    decode(payload, &mut emit);
+    emit.accepted
+}
+
+fn collect(payload: &[u8]) -> Result<Vec<Item<'_>>, XmlError> {
+    let mut xml = Xml::new(payload);
+    let mut records = parking::Records::default();
+    let mut sites = measured::Sites::default();
+    let mut items = Vec::new();
+    loop {
+        match xml.next()? {
+            Node::Open(tag, attrs, start) => {
+                records.open(&xml.stack, tag, &attrs, start);
+                sites.open(&xml.stack, tag, &attrs, start);
+            }
+            Node::Close(tag, end) => {
+                records.close(&xml.stack, tag, xml.text(), end, &mut items);
+                sites.close(&xml.stack, tag, xml.text(), end, &mut items);
+            }
+            Node::End => break,
+        }
+    }
+    if !xml.datex_seen {
+        return Err(format!(
+            "not DATEX II: no element in the namespace {} or {}… (root element `{}`)",
+            String::from_utf8_lossy(xml::NS_V2),
+            String::from_utf8_lossy(xml::NS_V3),
+            xml.root.as_deref().unwrap_or("none"),
+        ));
+    }
+    if records.seen + sites.seen == 0 {
+        return Err(
+            "a DATEX II document without parkingRecordStatus, parkingFacilityStatus or siteMeasurements (only status and measured data publications are read)"
+                .to_owned(),
+        );
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests;
