@@ -20,23 +20,30 @@ use super::emit::{Emit, malformed};
 use super::external::ExternalIds;
 use super::native::Sinks;
 use values::Item;
-use xml::{Node, Xml, XmlError};
+use xml::{Node, Tag, Xml, XmlError};
 
 /// Decodes one document; each record is accepted or refused on its own, a document that
 /// cannot be read as DATEX II XML is refused whole.
+///
+/// Two passes: the first only checks that the document is well-formed DATEX II (so a
+/// broken one is refused as one message, never half-accepted), the second hands each
+/// record over as soon as it closes — memory stays bounded by one record, not the document.
 pub(crate) fn decode(payload: &[u8], emit: &mut Emit<'_, '_>) {
-    let items = match collect(payload) {
-        Ok(items) => items,
-        Err(reason) => return emit.refuse(None, payload, malformed(reason)),
-    };
-    for (index, item) in items.iter().enumerate() {
+    if let Err(reason) = check(payload) {
+        return emit.refuse(None, payload, malformed(reason));
+    }
+    let mut index = 0;
+    let walked = walk(payload, |item| {
         let range = xml::clamp(item.range.clone(), payload.len());
         let bytes = payload.get(range).unwrap_or_default();
         match &item.values {
             Ok(values) => emit.reading(Some(index), bytes, &item.reading(values)),
             Err(rejection) => emit.refuse(Some(index), bytes, rejection.clone()),
         }
-    }
+        index += 1;
+    });
+    // The same bytes read the same way twice: `check` accepted them.
+    debug_assert!(walked.is_ok());
 }
 
 /// Decodes one DATEX II document of `city` into `sinks`, as the pipeline does for a
@@ -62,7 +69,41 @@ pub fn decode_document(
     emit.accepted
 }
 
-fn collect(payload: &[u8]) -> Result<Vec<Item<'_>>, XmlError> {
+/// The first pass: well-formed XML with DATEX II elements and at least one record.
+fn check(payload: &[u8]) -> Result<(), XmlError> {
+    let mut xml = Xml::new(payload);
+    let mut records = 0usize;
+    loop {
+        match xml.next()? {
+            Node::Open(
+                Tag::ParkingRecordStatus | Tag::SiteMeasurements | Tag::FacilityStatus,
+                ..,
+            ) => {
+                records += 1;
+            }
+            Node::Open(..) | Node::Close(..) => {}
+            Node::End => break,
+        }
+    }
+    if !xml.datex_seen {
+        return Err(format!(
+            "not DATEX II: no element in the namespace {} or {}… (root element `{}`)",
+            String::from_utf8_lossy(xml::NS_V2),
+            String::from_utf8_lossy(xml::NS_V3),
+            xml.root.as_deref().unwrap_or("none"),
+        ));
+    }
+    if records == 0 {
+        return Err(
+            "a DATEX II document without parkingRecordStatus, parkingFacilityStatus or siteMeasurements (only status and measured data publications are read)"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// The second pass: every record's item to `sink`, in document order.
+fn walk<'a>(payload: &'a [u8], mut sink: impl FnMut(Item<'a>)) -> Result<(), XmlError> {
     let mut xml = Xml::new(payload);
     let mut records = parking::Records::default();
     let mut sites = measured::Sites::default();
@@ -76,25 +117,19 @@ fn collect(payload: &[u8]) -> Result<Vec<Item<'_>>, XmlError> {
             Node::Close(tag, end) => {
                 records.close(&xml.stack, tag, xml.text(), end, &mut items);
                 sites.close(&xml.stack, tag, xml.text(), end, &mut items);
+                items.drain(..).for_each(&mut sink);
             }
-            Node::End => break,
+            Node::End => {
+                if sites.skipped > 0 {
+                    tracing::debug!(
+                        skipped = sites.skipped,
+                        "DATEX II measured values without data (numberOfInputValuesUsed 0, a negative flow) skipped"
+                    );
+                }
+                return Ok(());
+            }
         }
     }
-    if !xml.datex_seen {
-        return Err(format!(
-            "not DATEX II: no element in the namespace {} or {}… (root element `{}`)",
-            String::from_utf8_lossy(xml::NS_V2),
-            String::from_utf8_lossy(xml::NS_V3),
-            xml.root.as_deref().unwrap_or("none"),
-        ));
-    }
-    if records.seen + sites.seen == 0 {
-        return Err(
-            "a DATEX II document without parkingRecordStatus, parkingFacilityStatus or siteMeasurements (only status and measured data publications are read)"
-                .to_owned(),
-        );
-    }
-    Ok(items)
 }
 
 #[cfg(test)]

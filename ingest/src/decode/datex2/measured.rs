@@ -18,8 +18,6 @@ pub(super) const DEFAULT_PERIOD_S: f64 = 60.0;
 #[derive(Debug, Default)]
 pub(super) struct Sites<'a> {
     current: Option<Site<'a>>,
-    /// `siteMeasurements` seen.
-    pub(super) seen: usize,
     /// Values without data (`numberOfInputValuesUsed="0"`, a negative flow), skipped.
     pub(super) skipped: usize,
 }
@@ -96,7 +94,6 @@ impl<'a> Sites<'a> {
         match (rel, tag, &mut site.current) {
             (0, _, _) => {
                 if let Some(site) = self.current.take() {
-                    self.seen += 1;
                     self.skipped += site.finish(items);
                 }
             }

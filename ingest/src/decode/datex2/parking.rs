@@ -21,8 +21,6 @@ const STATUS_TYPES: [&str; 3] = [
 #[derive(Debug, Default)]
 pub(super) struct Records<'a> {
     current: Option<Record<'a>>,
-    /// Records seen (accepted or refused).
-    pub(super) seen: usize,
 }
 
 #[derive(Debug, Default)]
@@ -83,7 +81,6 @@ impl<'a> Records<'a> {
         let depth = stack.len() + 1;
         if depth == record.depth {
             if let Some(record) = self.current.take() {
-                self.seen += 1;
                 items.push(record.finish(end));
             }
             return;
