@@ -2,11 +2,12 @@
 //! MDM profile's `parkingFacilityTableStatusPublication`, v3 `ParkingStatusPublication`
 //! (the v2-style element names NDW still sends) and 2.3 `MeasuredDataPublication`.
 //!
-//! A pull reader (`datex2/xml.rs`) walks the document once; parking records
-//! (`datex2/parking.rs`) and measured values (`datex2/measured.rs`) are collected as
-//! small values with their byte ranges, never as a tree. They are handed to [`Emit`] only
-//! once the whole document has been read, so a document that is not well-formed XML is
-//! refused as one message and never half-accepted; a bad record is refused on its own.
+//! A pull reader (`datex2/xml.rs`) walks the document twice: first only to check that it
+//! is well-formed DATEX II, so a broken document is refused as one message and never
+//! half-accepted; then parking records (`datex2/parking.rs`) and measured values
+//! (`datex2/measured.rs`) are collected one at a time as small values with their byte
+//! ranges (`datex2/values.rs`), never as a tree, and handed to `Emit` as each closes; a
+//! bad record is refused on its own.
 
 mod measured;
 mod parking;
