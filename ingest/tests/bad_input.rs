@@ -5,6 +5,8 @@
 //! Its own binary, so the process-wide counters move only for these inputs; the partner
 //! formats' cases (`bad_input/feeds.rs`) use a city of their own.
 
+#[path = "bad_input/datex2.rs"]
+mod datex2;
 #[path = "bad_input/feeds.rs"]
 mod feeds;
 #[path = "bad_input/ttn.rs"]

@@ -23,11 +23,20 @@ pub enum FeedFormat {
     ParkApi,
     /// The Things Stack v3 (TTN) LoRaWAN uplinks of parking-spot sensors.
     Ttn,
+    /// DATEX II XML: 2.3 (and the German MDM profile) parking status, measured traffic
+    /// data, v3 parking status.
+    Datex2,
 }
 
 impl FeedFormat {
     /// Every format, in the order `--help` and error messages list them.
-    pub const ALL: [FeedFormat; 4] = [Self::Native, Self::Fiware, Self::ParkApi, Self::Ttn];
+    pub const ALL: [FeedFormat; 5] = [
+        Self::Native,
+        Self::Fiware,
+        Self::ParkApi,
+        Self::Ttn,
+        Self::Datex2,
+    ];
 
     /// The name used in the config file and in the `format` metric label.
     pub fn as_str(self) -> &'static str {
@@ -36,6 +45,7 @@ impl FeedFormat {
             Self::Fiware => "fiware",
             Self::ParkApi => "parkapi",
             Self::Ttn => "ttn",
+            Self::Datex2 => "datex2",
         }
     }
 
@@ -53,15 +63,17 @@ impl FeedFormat {
     /// | `application/vnd.stadtpuls.fiware+json` | `fiware` (NGSI v2 or LD) |
     /// | `application/vnd.stadtpuls.parkapi+json` | `parkapi` |
     /// | `application/vnd.ttn.uplink+json` | `ttn` |
+    /// | `application/xml`, `text/xml`, `application/vnd.datex2+xml` | `datex2` (the only XML format) |
     ///
     /// ```
     /// use stadtpuls_config::FeedFormat;
     /// assert_eq!(FeedFormat::from_content_type("application/ld+json; charset=utf-8"), Some(FeedFormat::Fiware));
     /// assert_eq!(FeedFormat::from_content_type("application/json"), None);
+    /// assert_eq!(FeedFormat::from_content_type("Text/XML"), Some(FeedFormat::Datex2));
     /// ```
     pub fn from_content_type(value: &str) -> Option<FeedFormat> {
         let media = value.split(';').next().unwrap_or_default().trim();
-        const TYPES: [(&str, FeedFormat); 5] = [
+        const TYPES: [(&str, FeedFormat); 8] = [
             ("application/ld+json", FeedFormat::Fiware),
             ("application/vnd.stadtpuls.native+json", FeedFormat::Native),
             ("application/vnd.stadtpuls.fiware+json", FeedFormat::Fiware),
@@ -70,6 +82,9 @@ impl FeedFormat {
                 FeedFormat::ParkApi,
             ),
             ("application/vnd.ttn.uplink+json", FeedFormat::Ttn),
+            ("application/xml", FeedFormat::Datex2),
+            ("text/xml", FeedFormat::Datex2),
+            ("application/vnd.datex2+xml", FeedFormat::Datex2),
         ];
         TYPES
             .iter()

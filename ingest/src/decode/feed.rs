@@ -17,7 +17,7 @@ use super::emit::Emit;
 use super::external::ExternalIds;
 use super::native::{self, Sinks};
 use super::ttn::{self, TtnInput};
-use super::{StreamKind, fiware, parkapi};
+use super::{StreamKind, datex2, fiware, parkapi};
 
 /// A configured feed topic: its city and format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +86,13 @@ pub(crate) fn kind_of(format: FeedFormat, payload: &[u8]) -> StreamKind {
     match format {
         FeedFormat::Native => super::infer_kind(payload),
         FeedFormat::ParkApi | FeedFormat::Ttn => StreamKind::Parking,
+        FeedFormat::Datex2 => {
+            if payload.windows(16).any(|w| w == b"siteMeasurements") {
+                StreamKind::Traffic
+            } else {
+                StreamKind::Parking
+            }
+        }
         FeedFormat::Fiware => {
             if payload.windows(19).any(|w| w == b"TrafficFlowObserved") {
                 StreamKind::Traffic
@@ -132,6 +139,7 @@ pub(crate) fn decode(
         FeedFormat::Fiware => fiware::decode(payload, &mut emit),
         FeedFormat::ParkApi => parkapi::decode(payload, &mut emit),
         FeedFormat::Ttn => ttn::decode(payload, ttn, &mut emit),
+        FeedFormat::Datex2 => datex2::decode(payload, &mut emit),
     }
     emit.accepted
 }

@@ -8,6 +8,7 @@
 //! property) for a longer run, e.g. `PROPTEST_CASES=100000 cargo test -p stadtpuls-ingest fuzz`.
 //! What each kind of bad input gets is in `docs/input.md` ("Bad input and what it gets").
 
+mod datex2;
 mod feeds;
 pub(crate) mod messages;
 mod ttn;

@@ -27,6 +27,9 @@ pub(super) fn run(format: FeedFormat, payload: &[u8]) -> (usize, Vec<Rejected>) 
     external.insert(0, "urn:ngsi-ld:OffStreetParking:p1", "p1", None);
     external.insert(0, "urn:ngsi-ld:TrafficFlowObserved:t1", "t1", None);
     external.insert(0, "urn:ngsi-ld:ParkingSpot:s1", "s1", None);
+    // DATEX II ids: a parking record and a measurement site.
+    external.insert(0, "P1", "p1", None);
+    external.insert(0, "S1", "t1", None);
     let (mut traffic, mut parking) = (
         TrafficBatchBuilder::default(),
         ParkingBatchBuilder::default(),

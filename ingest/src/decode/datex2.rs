@@ -1,0 +1,137 @@
+//! DATEX II XML (`docs/formats.md`, "DATEX II"): 2.3 `ParkingStatusPublication`, the German
+//! MDM profile's `parkingFacilityTableStatusPublication`, v3 `ParkingStatusPublication`
+//! (the v2-style element names NDW still sends) and 2.3 `MeasuredDataPublication`.
+//!
+//! A pull reader (`datex2/xml.rs`) walks the document twice: first only to check that it
+//! is well-formed DATEX II, so a broken document is refused as one message and never
+//! half-accepted; then parking records (`datex2/parking.rs`) and measured values
+//! (`datex2/measured.rs`) are collected one at a time as small values with their byte
+//! ranges (`datex2/values.rs`), never as a tree, and handed to `Emit` as each closes; a
+//! bad record is refused on its own.
+
+mod measured;
+mod parking;
+mod values;
+mod xml;
+
+use stadtpuls_processing::catalog::CityKey;
+use stadtpuls_processing::model::TimeBounds;
+
+use super::emit::{Emit, malformed};
+use super::external::ExternalIds;
+use super::native::Sinks;
+use values::Item;
+use xml::{Node, Tag, Xml, XmlError};
+
+/// Decodes one document; each record is accepted or refused on its own, a document that
+/// cannot be read as DATEX II XML is refused whole.
+///
+/// Two passes: the first only checks that the document is well-formed DATEX II (so a
+/// broken one is refused as one message, never half-accepted), the second hands each
+/// record over as soon as it closes — memory stays bounded by one record, not the document.
+pub(crate) fn decode(payload: &[u8], emit: &mut Emit<'_, '_>) {
+    if let Err(reason) = check(payload) {
+        return emit.refuse(None, payload, malformed(reason));
+    }
+    let mut index = 0;
+    let walked = walk(payload, |item| {
+        let range = xml::clamp(item.range.clone(), payload.len());
+        let bytes = payload.get(range).unwrap_or_default();
+        match &item.values {
+            Ok(values) => emit.reading(Some(index), bytes, &item.reading(values)),
+            Err(rejection) => emit.refuse(Some(index), bytes, rejection.clone()),
+        }
+        index += 1;
+    });
+    // The same bytes read the same way twice: `check` accepted them.
+    debug_assert!(walked.is_ok());
+}
+
+/// Decodes one DATEX II document of `city` into `sinks`, as the pipeline does for a
+/// `datex2` feed topic; returns the observations accepted. For benchmarks and tools that
+/// hold no pipeline.
+pub fn decode_document(
+    payload: &[u8],
+    city: CityKey,
+    city_id: &str,
+    external: &ExternalIds,
+    bounds: TimeBounds,
+    sinks: &mut Sinks<'_>,
+) -> usize {
+    let mut emit = Emit {
+        sinks,
+        city,
+        city_id,
+        external,
+        bounds,
+        accepted: 0,
+    };
+    decode(payload, &mut emit);
+    emit.accepted
+}
+
+/// The first pass: well-formed XML with DATEX II elements and at least one record.
+fn check(payload: &[u8]) -> Result<(), XmlError> {
+    let mut xml = Xml::new(payload);
+    let mut records = 0usize;
+    loop {
+        match xml.next()? {
+            Node::Open(
+                Tag::ParkingRecordStatus | Tag::SiteMeasurements | Tag::FacilityStatus,
+                ..,
+            ) => {
+                records += 1;
+            }
+            Node::Open(..) | Node::Close(..) => {}
+            Node::End => break,
+        }
+    }
+    if !xml.datex_seen {
+        return Err(format!(
+            "not DATEX II: no element in the namespace {} or {}… (root element `{}`)",
+            String::from_utf8_lossy(xml::NS_V2),
+            String::from_utf8_lossy(xml::NS_V3),
+            xml.root.as_deref().unwrap_or("none"),
+        ));
+    }
+    if records == 0 {
+        return Err(
+            "a DATEX II document without parkingRecordStatus, parkingFacilityStatus or siteMeasurements (only status and measured data publications are read)"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// The second pass: every record's item to `sink`, in document order.
+fn walk<'a>(payload: &'a [u8], mut sink: impl FnMut(Item<'a>)) -> Result<(), XmlError> {
+    let mut xml = Xml::new(payload);
+    let mut records = parking::Records::default();
+    let mut sites = measured::Sites::default();
+    let mut items = Vec::new();
+    loop {
+        match xml.next()? {
+            Node::Open(tag, attrs, start) => {
+                records.open(&xml.stack, tag, &attrs, start);
+                sites.open(&xml.stack, tag, &attrs, start);
+            }
+            Node::Close(tag, end) => {
+                records.close(&xml.stack, tag, xml.text(), end, &mut items);
+                sites.close(&xml.stack, tag, xml.text(), end, &mut items);
+                items.drain(..).for_each(&mut sink);
+            }
+            Node::End => {
+                if sites.skipped > 0 {
+                    tracing::debug!(
+                        skipped = sites.skipped,
+                        "DATEX II measured values without data (numberOfInputValuesUsed 0, a negative flow) skipped"
+                    );
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

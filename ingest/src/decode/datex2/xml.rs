@@ -1,0 +1,279 @@
+//! The XML layer of the DATEX II decoder: a pull reader over the payload (quick-xml
+//! events, no tree of the document) that names the elements this decoder reads by
+//! namespace URI and local name, whatever prefix a publisher chose.
+//!
+//! Safety: quick-xml resolves no DTD and no entity; a `DOCTYPE` is refused outright
+//! (DATEX II documents have none, and an internal subset is how entity-expansion bombs
+//! arrive), and an entity reference other than XML's five predefined ones and character
+//! references refuses the document. Nothing here opens a URL or a file.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use quick_xml::NsReader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+
+/// Namespace of DATEX II 2.x (2.0–2.3 share it).
+pub(super) const NS_V2: &[u8] = b"http://datex2.eu/schema/2/2_0";
+/// Prefix of every DATEX II v3 namespace (`.../3/common`, `.../3/parking`, …).
+pub(super) const NS_V3: &[u8] = b"http://datex2.eu/schema/3/";
+const NS_XSI: &[u8] = b"http://www.w3.org/2001/XMLSchema-instance";
+
+macro_rules! tags {
+    ($($variant:ident = $name:literal,)*) => {
+        /// The DATEX II elements the decoder reads; anything else is [`Tag::Other`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(super) enum Tag {
+            $($variant,)*
+            /// Any other element, or one outside the DATEX II namespaces.
+            Other,
+        }
+
+        fn tag_of(local: &[u8]) -> Tag {
+            match local {
+                $($name => Tag::$variant,)*
+                _ => Tag::Other,
+            }
+        }
+    };
+}
+
+tags! {
+    ParkingRecordStatus = b"parkingRecordStatus",
+    ParkingRecordReference = b"parkingRecordReference",
+    ParkingStatusOriginTime = b"parkingStatusOriginTime",
+    ParkingOccupancy = b"parkingOccupancy",
+    VacantSpaces = b"parkingNumberOfVacantSpaces",
+    OccupiedSpaces = b"parkingNumberOfOccupiedSpaces",
+    SpacesOverride = b"parkingNumberOfSpacesOverride",
+    OpeningStatus = b"parkingSiteOpeningStatus",
+    MdmPublication = b"parkingFacilityTableStatusPublication",
+    FacilityStatus = b"parkingFacilityStatus",
+    FacilityReference = b"parkingFacilityReference",
+    FacilityStatusTime = b"parkingFacilityStatusTime",
+    MdmVacant = b"totalNumberOfVacantParkingSpaces",
+    MdmOccupied = b"totalNumberOfOccupiedParkingSpaces",
+    SiteMeasurements = b"siteMeasurements",
+    SiteReference = b"measurementSiteReference",
+    TimeDefault = b"measurementTimeDefault",
+    MeasuredValue = b"measuredValue",
+    BasicData = b"basicData",
+    VehicleFlow = b"vehicleFlow",
+    VehicleFlowRate = b"vehicleFlowRate",
+    AverageVehicleSpeed = b"averageVehicleSpeed",
+    Speed = b"speed",
+    Period = b"measurementOrCalculationPeriod",
+    ValueTime = b"measurementOrCalculationTime",
+}
+
+/// An opened element of a DATEX II namespace, with the attributes the decoder reads.
+#[derive(Debug, Default)]
+pub(super) struct Attrs<'a> {
+    /// `id` (references).
+    pub(super) id: Option<Cow<'a, str>>,
+    /// `index` (a measured value).
+    pub(super) index: Option<Cow<'a, str>>,
+    /// `xsi:type`, its prefix removed.
+    pub(super) xsi_type: Option<Cow<'a, str>>,
+    /// `numberOfInputValuesUsed` (a data value; `0` = no data).
+    pub(super) inputs: Option<Cow<'a, str>>,
+}
+
+/// What the reader hands the decoder.
+pub(super) enum Node<'a> {
+    /// An element opened (an empty element is followed by its `Close`); `start` is the
+    /// byte offset of its `<`.
+    Open(Tag, Attrs<'a>, usize),
+    /// An element closed (its text is [`Xml::text`]); the offset after it.
+    Close(Tag, usize),
+    /// The end of the document.
+    End,
+}
+
+/// A refusal of the whole document, in words.
+pub(super) type XmlError = String;
+
+/// The pull reader: elements outside the DATEX II namespaces read as [`Tag::Other`].
+pub(super) struct Xml<'a> {
+    reader: NsReader<&'a [u8]>,
+    /// The open elements, innermost last.
+    pub(super) stack: Vec<Tag>,
+    /// The text since the last element opened.
+    text: String,
+    /// A closing still owed for an empty element.
+    owed: Option<(Tag, usize)>,
+    /// Whether any element was in a DATEX II namespace.
+    pub(super) datex_seen: bool,
+    /// The root element's name, for the refusal of a document that is not DATEX II.
+    pub(super) root: Option<String>,
+}
+
+impl<'a> Xml<'a> {
+    pub(super) fn new(payload: &'a [u8]) -> Self {
+        let mut reader = NsReader::from_reader(payload);
+        let config = reader.config_mut();
+        config.check_end_names = true;
+        config.expand_empty_elements = false;
+        Self {
+            reader,
+            stack: Vec::with_capacity(16),
+            text: String::new(),
+            owed: None,
+            datex_seen: false,
+            root: None,
+        }
+    }
+
+    /// The trimmed text of the element just closed.
+    pub(super) fn text(&self) -> &str {
+        self.text.trim()
+    }
+
+    /// The next element boundary.
+    pub(super) fn next(&mut self) -> Result<Node<'a>, XmlError> {
+        if let Some((tag, end)) = self.owed.take() {
+            self.stack.pop();
+            return Ok(Node::Close(tag, end));
+        }
+        loop {
+            let before = self.position();
+            let read = self
+                .reader
+                .read_resolved_event()
+                .map(|(ns, event)| (is_datex(&ns), event));
+            let (datex, event) = match read {
+                Ok(read) => read,
+                Err(e) => return Err(format!("invalid XML near byte {}: {e}", self.position())),
+            };
+            match event {
+                Event::Start(start) => {
+                    let (tag, attrs) = self.open(&start, datex)?;
+                    self.stack.push(tag);
+                    self.text.clear();
+                    return Ok(Node::Open(tag, attrs, before));
+                }
+                Event::Empty(start) => {
+                    let (tag, attrs) = self.open(&start, datex)?;
+                    self.stack.push(tag);
+                    self.text.clear();
+                    self.owed = Some((tag, self.position()));
+                    return Ok(Node::Open(tag, attrs, before));
+                }
+                Event::End(_) => {
+                    let tag = self.stack.pop().unwrap_or(Tag::Other);
+                    return Ok(Node::Close(tag, self.position()));
+                }
+                Event::Text(text) => {
+                    let text = text
+                        .decode()
+                        .map_err(|e| format!("invalid text at byte {before}: {e}"))?;
+                    self.text.push_str(&text);
+                }
+                Event::CData(data) => {
+                    let text = data
+                        .decode()
+                        .map_err(|e| format!("invalid CDATA at byte {before}: {e}"))?;
+                    self.text.push_str(&text);
+                }
+                Event::GeneralRef(reference) => {
+                    let named = reference
+                        .decode()
+                        .map_err(|e| format!("invalid reference at byte {before}: {e}"))?;
+                    let resolved = match reference.resolve_char_ref() {
+                        Ok(Some(c)) => Some(c),
+                        Ok(None) => predefined(&named),
+                        Err(e) => return Err(format!("invalid reference at byte {before}: {e}")),
+                    };
+                    let Some(c) = resolved else {
+                        return Err(format!(
+                            "entity reference `&{named};` at byte {before}: only XML's five predefined entities are read, entities are never expanded"
+                        ));
+                    };
+                    self.text.push(c);
+                }
+                Event::DocType(_) => {
+                    return Err(format!(
+                        "a DOCTYPE at byte {before}: DTDs are refused (DATEX II has none; entity declarations are never expanded)"
+                    ));
+                }
+                Event::Eof => {
+                    if let Some(open) = self.stack.last() {
+                        return Err(format!(
+                            "the document ends inside an open element ({open:?}, {} deep)",
+                            self.stack.len()
+                        ));
+                    }
+                    return Ok(Node::End);
+                }
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            }
+        }
+    }
+
+    /// The reader's byte offset in the payload.
+    pub(super) fn position(&self) -> usize {
+        usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX)
+    }
+
+    fn open(&mut self, start: &BytesStart<'_>, datex: bool) -> Result<(Tag, Attrs<'a>), XmlError> {
+        let local = start.local_name();
+        if self.root.is_none() {
+            self.root = Some(String::from_utf8_lossy(start.name().as_ref()).into_owned());
+        }
+        if !datex {
+            return Ok((Tag::Other, Attrs::default()));
+        }
+        self.datex_seen = true;
+        let tag = tag_of(local.as_ref());
+        let mut attrs = Attrs::default();
+        if tag == Tag::Other {
+            return Ok((tag, attrs));
+        }
+        for attr in start.attributes() {
+            let attr = attr.map_err(|e| format!("invalid attribute: {e}"))?;
+            let (ns, name) = self.reader.resolve_attribute(attr.key);
+            let xsi = matches!(ns, ResolveResult::Bound(n) if n.as_ref() == NS_XSI);
+            let slot = match name.as_ref() {
+                b"type" if xsi => &mut attrs.xsi_type,
+                b"id" => &mut attrs.id,
+                b"index" => &mut attrs.index,
+                b"numberOfInputValuesUsed" => &mut attrs.inputs,
+                _ => continue,
+            };
+            let value = attr
+                .unescape_value()
+                .map_err(|e| format!("invalid attribute value: {e}"))?;
+            // quick-xml lends attribute values from the event, not the payload.
+            *slot = Some(Cow::Owned(value.into_owned()));
+        }
+        if let Some(value) = attrs.xsi_type.take() {
+            let local = value.rsplit(':').next().unwrap_or(&value).to_owned();
+            attrs.xsi_type = Some(Cow::Owned(local));
+        }
+        Ok((tag, attrs))
+    }
+}
+
+/// Byte range helper: `start..end` clamped to `len`.
+pub(super) fn clamp(range: Range<usize>, len: usize) -> Range<usize> {
+    range.start.min(len)..range.end.min(len)
+}
+
+fn is_datex(ns: &ResolveResult<'_>) -> bool {
+    match ns {
+        ResolveResult::Bound(ns) => ns.as_ref() == NS_V2 || ns.as_ref().starts_with(NS_V3),
+        _ => false,
+    }
+}
+
+fn predefined(name: &str) -> Option<char> {
+    match name {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "apos" => Some('\''),
+        "quot" => Some('"'),
+        _ => None,
+    }
+}
