@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use stadtpuls_api::{AppState, Edge, SqlEngine};
+use stadtpuls_api::{AppState, Edge, PushGateway, PushSink, SqlEngine};
 use stadtpuls_config::{CityRegistry, CityZones, Config};
 use stadtpuls_ingest::pipeline::{Pipeline, PipelineOptions};
 use stadtpuls_ingest::runner::{
@@ -36,6 +36,8 @@ pub struct App {
     pub zones: Vec<CityZones>,
     pub live: Arc<LiveState>,
     pub ready: Readiness,
+    /// Where the push gateway writes (`stadtpuls run`: Kafka); `None`: no gateway (demo).
+    pub push: Option<Arc<dyn PushSink>>,
 }
 
 impl App {
@@ -56,6 +58,7 @@ impl App {
             zones,
             live,
             ready: Readiness::default(),
+            push: None,
         })
     }
 
@@ -71,6 +74,12 @@ impl App {
         engine
             .with_dedicated_runtime(2)
             .context("cannot start the SQL threads")
+    }
+
+    /// Serves the push gateway (`POST /v1/ingest/{city}`, the NGSI-LD upsert) over `sink`.
+    pub fn with_push(mut self, sink: Arc<dyn PushSink>) -> Self {
+        self.push = Some(sink);
+        self
     }
 
     fn api_state(&self) -> AppState {
@@ -90,7 +99,7 @@ impl App {
             .iter()
             .map(|(size, slide)| (size.as_secs() as u32, slide.as_secs() as u32))
             .collect();
-        AppState::new(
+        let state = AppState::new(
             self.live.clone(),
             &self.registries,
             sizes,
@@ -99,7 +108,11 @@ impl App {
         )
         .with_hopping(hopping)
         .with_zones(&self.registries, &self.zones)
-        .with_readiness(Arc::new(move || readiness.check()))
+        .with_readiness(Arc::new(move || readiness.check()));
+        match &self.push {
+            Some(sink) => state.with_push(PushGateway::new(&self.config, sink.clone())),
+            None => state,
+        }
     }
 
     /// Runs the pipeline on a dedicated thread (its work is CPU-bound) and the API on this

@@ -4,6 +4,7 @@
 mod alloc;
 mod app;
 mod cli;
+mod push;
 
 #[cfg(target_os = "linux")]
 #[global_allocator]

@@ -36,6 +36,28 @@ pub enum ApiError {
         /// What happened.
         message: String,
     },
+    /// A pushed body larger than `push.max_body_bytes` (or than the broker takes).
+    #[error("{0}")]
+    TooLarge(String),
+    /// A pushed body whose `Content-Type` names no format the city takes.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A push key over its rate (`push.rate_per_s`, `push.burst`); `Retry-After` says when.
+    #[error("{message}")]
+    RateLimited {
+        /// What happened.
+        message: String,
+        /// Whole seconds until the next request is taken.
+        retry_after_s: u64,
+    },
+    /// The broker did not take a push (down, or no acknowledgement in time); retry.
+    #[error("{message}")]
+    BrokerUnavailable {
+        /// What happened.
+        message: String,
+        /// Seconds a client should wait.
+        retry_after_s: u64,
+    },
     /// A bug; details are logged, not returned.
     #[error("internal error")]
     Internal(String),
@@ -51,7 +73,20 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Limit { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BrokerUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `Retry-After` of a refusal a client should retry, in seconds.
+    fn retry_after_s(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_s, .. }
+            | ApiError::BrokerUnavailable { retry_after_s, .. } => Some(*retry_after_s),
+            _ => None,
         }
     }
 }
@@ -68,6 +103,12 @@ impl IntoResponse for ApiError {
             _ => serde_json::json!({ "error": self.to_string() }),
         };
         let mut response = (self.status(), Json(body)).into_response();
+        if let Some(seconds) = self.retry_after_s() {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds.max(1)),
+            );
+        }
         if matches!(self, ApiError::Unauthorized(_)) {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -75,6 +116,28 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+impl ApiError {
+    /// The status this error is answered with (the push gateway counts it).
+    pub fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+}
+
+impl From<crate::push::PushError> for ApiError {
+    fn from(error: crate::push::PushError) -> Self {
+        use crate::push::PushError;
+        match error {
+            PushError::Unparseable(message) => ApiError::BadRequest(message),
+            PushError::NoTopic(message) => ApiError::UnsupportedMediaType(message),
+            PushError::TooLarge(message) => ApiError::TooLarge(message),
+            PushError::Unavailable(message) => ApiError::BrokerUnavailable {
+                message,
+                retry_after_s: 5,
+            },
+        }
     }
 }
 

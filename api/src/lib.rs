@@ -10,6 +10,7 @@
 pub mod edge;
 pub mod error;
 pub mod metrics;
+pub mod push;
 pub mod routes;
 pub mod sql;
 pub mod state;
@@ -25,6 +26,7 @@ use tower_http::trace::TraceLayer;
 
 pub use edge::Edge;
 pub use error::{ApiError, SqlError};
+pub use push::{PushAck, PushError, PushGateway, PushRequest, PushSink};
 pub use sql::SqlEngine;
 pub use state::AppState;
 
@@ -48,6 +50,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cities/{city}/zones", get(routes::zones::city))
         .route("/v1/parking/nearby", get(routes::nearby::nearby))
         .route("/v1/sql", post(sql::route::query))
+        .route("/v1/ingest/{city}", post(routes::ingest::city))
+        .route(
+            "/ngsi-ld/v1/entityOperations/upsert",
+            post(routes::ingest::ngsi_ld_upsert),
+        )
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/openapi.json", get(openapi))

@@ -40,6 +40,27 @@ pub async fn track(request: Request, next: Next) -> Response {
     response
 }
 
+/// Push gateway requests by city (configured ids, else `unknown`), format (or `unknown`)
+/// and status code: what a partner sent and how it was answered.
+pub static PUSH_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "stadtpuls_push_requests_total",
+        "Push gateway requests by city, format and status",
+        &["city", "format", "status"]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_push_requests_total: {e}"))
+});
+
+/// Body bytes the push gateway handed to the broker (answered 202), by city and format.
+pub static PUSH_BYTES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "stadtpuls_push_body_bytes_total",
+        "Body bytes accepted by the push gateway, by city and format",
+        &["city", "format"]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_push_body_bytes_total: {e}"))
+});
+
 /// Client connections open, by listener (`server`: `api`, `flight`); the two share the
 /// `api.max_connections` budget (`edge.rs`).
 pub static HTTP_CONNECTIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {

@@ -2,6 +2,7 @@
 
 pub mod cities;
 pub mod health;
+pub mod ingest;
 pub mod lanes;
 pub mod nearby;
 pub mod parking;

@@ -8,6 +8,7 @@ use stadtpuls_processing::geo::CityZoneMap;
 use stadtpuls_processing::geo::nearby::FacilityPlace;
 use stadtpuls_processing::live::LiveState;
 
+use crate::push::PushGateway;
 use crate::sql::SqlEngine;
 
 /// Static facts about a facility, from the registry.
@@ -94,6 +95,9 @@ pub struct AppState {
     /// The SQL engine behind `POST /v1/sql`; `None` until [`AppState::with_sql`] (the
     /// endpoint then answers 404).
     pub sql: Option<SqlEngine>,
+    /// The push gateway behind `POST /v1/ingest/{city}` and the NGSI-LD upsert; `None`
+    /// until [`AppState::with_push`] (they then answer 404: `stadtpuls demo`).
+    pub push: Option<PushGateway>,
 }
 
 impl AppState {
@@ -142,6 +146,7 @@ impl AppState {
             zones: Arc::new(zones),
             facility_places: Arc::new(facility_places),
             sql: None,
+            push: None,
         }
     }
 
@@ -159,6 +164,12 @@ impl AppState {
     /// Serves `POST /v1/sql` with `engine`.
     pub fn with_sql(mut self, engine: SqlEngine) -> Self {
         self.sql = Some(engine);
+        self
+    }
+
+    /// Serves the push gateway.
+    pub fn with_push(mut self, gateway: PushGateway) -> Self {
+        self.push = Some(gateway);
         self
     }
 

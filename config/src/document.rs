@@ -16,7 +16,7 @@ use crate::error::{ConfigError, Errors, FILE_KEY};
 use crate::raw::RawConfig;
 
 /// Top-level keys, for the unknown-key message.
-const TOP_LEVEL_KEYS: [&str; 12] = [
+const TOP_LEVEL_KEYS: [&str; 14] = [
     "version",
     "kafka",
     "windows",
@@ -28,6 +28,8 @@ const TOP_LEVEL_KEYS: [&str; 12] = [
     "traffic",
     "sql",
     "api_keys",
+    "push",
+    "push_keys",
     "cities",
 ];
 
@@ -71,6 +73,8 @@ pub(crate) fn parse(text: &str, origin: &Path, errors: &mut Errors) -> Option<Ra
             "traffic" => located.section(value, "traffic", errors, |v| raw.traffic = v),
             "sql" => located.section(value, "sql", errors, |v| raw.sql = v),
             "api_keys" => located.section(value, "api_keys", errors, |v| raw.api_keys = v),
+            "push" => located.section(value, "push", errors, |v| raw.push = v),
+            "push_keys" => located.section(value, "push_keys", errors, |v| raw.push_keys = v),
             "cities" => raw.cities = located.cities(value, errors),
             other => {
                 let expected = TOP_LEVEL_KEYS.map(|k| format!("`{k}`")).join(", ");

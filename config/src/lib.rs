@@ -66,9 +66,9 @@ pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
     ApiConfig, ApiKeyConfig, CheckpointConfig, CityConfig, CityScope, FeedConfig, FeedFormat,
     HistoryConfig, HistoryStream, HistoryTable, InstanceId, KafkaConfig, LoraCodec,
-    MAX_INSTANCE_ID_LEN, MAX_LANES, OutputConfig, ParkingConfig, ParkingThresholds, RegistrySource,
-    SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, Share, SiteClass, SqlConfig,
-    TrafficConfig, WindowsConfig, ZoneSource, derived_site_class,
+    MAX_INSTANCE_ID_LEN, MAX_LANES, OutputConfig, ParkingConfig, ParkingThresholds, PushConfig,
+    PushKeyConfig, RegistrySource, SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN,
+    Share, SiteClass, SqlConfig, TrafficConfig, WindowsConfig, ZoneSource, derived_site_class,
 };
 pub use registry::{
     CityRegistry, ExternalId, SensorKind, SensorSpec, parse_registry, parse_registry_with_classes,
@@ -101,6 +101,10 @@ pub struct Config {
     pub sql: SqlConfig,
     /// Keys that may run SQL, each with its cities; empty: SQL answers 401 to everyone.
     pub api_keys: Vec<ApiKeyConfig>,
+    /// Limits of the HTTP push gateway.
+    pub push: PushConfig,
+    /// Keys that may push a city's feed over HTTP; empty: the gateway answers 401.
+    pub push_keys: Vec<PushKeyConfig>,
     /// The cities, in file order; at least one.
     pub cities: Vec<CityConfig>,
     /// Where the config came from, for messages: the file path, or `<built-in demo>`.

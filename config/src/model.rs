@@ -13,6 +13,7 @@ mod feeds;
 mod history;
 mod lora_codec;
 mod parking;
+mod push;
 mod sql;
 mod traffic;
 
@@ -25,6 +26,10 @@ pub use city::{CityConfig, RegistrySource, ZoneSource};
 pub use feeds::{FeedConfig, FeedFormat, LoraCodec};
 pub use history::{HistoryConfig, HistoryStream, HistoryTable};
 pub use parking::{ParkingConfig, ParkingThresholds};
+pub use push::{
+    DEFAULT_PUSH_BURST, DEFAULT_PUSH_MAX_BODY_BYTES, DEFAULT_PUSH_RATE_PER_S, PushConfig,
+    PushKeyConfig,
+};
 pub use sql::{ApiKeyConfig, CityScope, Share, SqlConfig};
 pub use traffic::{
     MAX_LANES, SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, SiteClass,

@@ -58,6 +58,10 @@ pub(crate) struct RawConfig {
     pub sql: RawSql,
     /// `[[api_keys]]`.
     pub api_keys: Vec<RawApiKey>,
+    /// `[push]`.
+    pub push: RawPush,
+    /// `[[push_keys]]`.
+    pub push_keys: Vec<RawPushKey>,
     /// `[[cities]]`; `None` for an entry that did not deserialize (already reported).
     pub cities: Vec<Option<RawCity>>,
 }
@@ -76,6 +80,8 @@ impl Default for RawConfig {
             traffic: RawTraffic::default(),
             sql: RawSql::default(),
             api_keys: Vec::new(),
+            push: RawPush::default(),
+            push_keys: Vec::new(),
             cities: Vec::new(),
         }
     }
@@ -457,4 +463,55 @@ pub(crate) struct RawApiKey {
     pub key_sha256: String,
     /// City ids whose rows the key reads, or `["*"]` for all.
     pub cities: Vec<String>,
+}
+
+/// `[push]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPush {
+    /// Most bytes of one pushed body.
+    #[serde(default = "default_push_max_body_bytes")]
+    pub max_body_bytes: i64,
+    /// Sustained requests per second per key.
+    #[serde(default = "default_push_rate_per_s")]
+    pub rate_per_s: f64,
+    /// Requests at once per key.
+    #[serde(default = "default_push_burst")]
+    pub burst: i64,
+}
+
+impl Default for RawPush {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_push_max_body_bytes(),
+            rate_per_s: default_push_rate_per_s(),
+            burst: default_push_burst(),
+        }
+    }
+}
+
+fn default_push_max_body_bytes() -> i64 {
+    crate::model::DEFAULT_PUSH_MAX_BODY_BYTES as i64
+}
+
+fn default_push_rate_per_s() -> f64 {
+    crate::model::DEFAULT_PUSH_RATE_PER_S
+}
+
+fn default_push_burst() -> i64 {
+    i64::from(crate::model::DEFAULT_PUSH_BURST)
+}
+
+/// One `[[push_keys]]` entry as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPushKey {
+    /// Who uses the key.
+    pub principal: String,
+    /// SHA-256 of the key, 64 hex digits.
+    pub key_sha256: String,
+    /// The city it pushes to.
+    pub city: String,
+    /// Format names it may push.
+    pub formats: Vec<String>,
 }

@@ -5,6 +5,7 @@ mod feeds;
 mod history;
 mod output;
 mod parking;
+mod push;
 mod sql;
 mod traffic;
 
@@ -119,6 +120,8 @@ pub(crate) fn validate(
     let own = feeds::own_topics(&kafka, &output);
     let cities = cities(&mut ctx, raw.cities, resolve, &own);
     let api_keys = sql::api_keys(&mut ctx, raw.api_keys, &cities);
+    let push = push::push(&mut ctx, &raw.push);
+    let push_keys = push::push_keys(&mut ctx, raw.push_keys, &cities);
     Config {
         kafka,
         windows,
@@ -130,6 +133,8 @@ pub(crate) fn validate(
         traffic,
         sql,
         api_keys,
+        push,
+        push_keys,
         cities,
         origin: origin.to_path_buf(),
     }

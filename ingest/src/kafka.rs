@@ -8,6 +8,7 @@ mod deadletter;
 mod drain;
 pub mod output;
 mod produce;
+mod push;
 mod settings;
 
 pub use admin::{ensure_deadletter_topic, ensure_topics};
@@ -17,5 +18,6 @@ pub use deadletter::{KafkaDeadLetters, header};
 pub use drain::drain;
 pub use output::{OutputTopics, ensure_output_topics};
 pub use produce::{FeedProducer, ProduceStats};
+pub use push::{KafkaPush, PUSH_ACK_TIMEOUT, PushWriteError, PushWritten};
 
 pub(crate) use settings::{Role, client_config};

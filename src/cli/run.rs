@@ -1,18 +1,21 @@
 //! `stadtpuls run`: consume from Kafka, serve the API.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use stadtpuls_config::{Config, InstanceId, env_from_process};
 use stadtpuls_ingest::history::HistorySink;
 use stadtpuls_ingest::kafka::{
-    KafkaDeadLetters, KafkaSource, OutputTopics, ensure_deadletter_topic, ensure_output_topics,
+    KafkaDeadLetters, KafkaPush, KafkaSource, OutputTopics, ensure_deadletter_topic,
+    ensure_output_topics,
 };
 use stadtpuls_ingest::runner::Checkpointing;
 use stadtpuls_ingest::sink::SinkPair;
 
 use crate::app::{App, Io};
+use crate::push::KafkaPushSink;
 
 /// Arguments of `stadtpuls run`.
 #[derive(Debug, Args)]
@@ -45,6 +48,11 @@ impl RunArgs {
                 .context("cannot create the output topics")?;
         }
         let app = App::new(config)?;
+        // The push gateway's producer shares the pipeline's broker health, so a push
+        // during an outage is answered 503 at once.
+        let push = KafkaPush::with_health(&app.config, app.ready.broker().clone())
+            .context("cannot create the push producer")?;
+        let app = app.with_push(Arc::new(KafkaPushSink(push)));
         app.serve(|config, ready| {
             let checkpointing = Checkpointing::from_config(&config.checkpoint);
             // One broker health for the three clients: an outage is logged once and shown

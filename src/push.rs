@@ -1,0 +1,38 @@
+//! The push gateway's port (`stadtpuls_api::PushSink`) over Kafka
+//! (`stadtpuls_ingest::kafka::KafkaPush`): the binary adapts one to the other so that
+//! `api` never depends on `ingest` nor `ingest` on `api`.
+
+use stadtpuls_api::push::PushFuture;
+use stadtpuls_api::{PushAck, PushError, PushRequest, PushSink};
+use stadtpuls_ingest::kafka::{KafkaPush, PushWriteError};
+
+/// Pushes written to the city's Kafka topics, answered once acknowledged.
+pub struct KafkaPushSink(pub KafkaPush);
+
+impl PushSink for KafkaPushSink {
+    fn push(&self, request: PushRequest) -> PushFuture<'_> {
+        Box::pin(async move {
+            let written = self
+                .0
+                .write(
+                    &request.city,
+                    request.format,
+                    &request.content_type,
+                    &request.principal,
+                    request.body,
+                )
+                .await
+                .map_err(|error| match &error {
+                    PushWriteError::Unparseable(_) => PushError::Unparseable(error.to_string()),
+                    PushWriteError::NoTopic { .. } => PushError::NoTopic(error.to_string()),
+                    PushWriteError::TooLarge(_) => PushError::TooLarge(error.to_string()),
+                    PushWriteError::Unavailable(_) => PushError::Unavailable(error.to_string()),
+                })?;
+            Ok(PushAck {
+                topic: written.topic,
+                partition: written.partition,
+                offset: written.offset,
+            })
+        })
+    }
+}
