@@ -4,6 +4,7 @@
 //! - [`reference`](mod@reference): the engine set up for the reference workload of `shared/bench`;
 //! - [`file_source`]: a file of JSON lines (and a bounded Kafka run) as a pipeline source;
 //! - [`checksum`]: the peer harness's checksum over closed traffic windows;
+//! - [`feeds`]: the pipeline step set up for one partner-feed topic (the decoder benches);
 //! - [`workload`]: messages shaped like the reference workload, generated with a fixed seed
 //!   (the criterion benches' input).
 //!
@@ -11,6 +12,7 @@
 //! both use it.
 
 pub mod checksum;
+pub mod feeds;
 pub mod file_source;
 pub mod reference;
 pub mod workload;
