@@ -8,11 +8,17 @@
 //! (`datex2/measured.rs`) are collected one at a time as small values with their byte
 //! ranges (`datex2/values.rs`), never as a tree, and handed to `Emit` as each closes; a
 //! bad record is refused on its own.
+//!
+//! `datex2/table.rs` reads static parking tables with the same reader, for
+//! `stadtpuls registry import`.
 
 mod measured;
 mod parking;
+mod table;
 mod values;
 mod xml;
+
+pub use table::{TableRecord, read_table};
 
 use stadtpuls_processing::catalog::CityKey;
 use stadtpuls_processing::model::TimeBounds;
