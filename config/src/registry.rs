@@ -2,7 +2,7 @@
 //!
 //! Reading is in `read.rs` (text → loosely typed rows; a CSV header lacking columns in
 //! `missing_columns.rs`), the rules in `check.rs` (rows → [`SensorSpec`]s); writing
-//! imported partner sites into a CSV registry in `update.rs`.
+//! imported partner sites into a registry in `update.rs`.
 
 mod check;
 mod external;

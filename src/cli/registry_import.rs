@@ -1,4 +1,4 @@
-//! `stadtpuls registry import`: a partner's static publication into a city's registry CSV.
+//! `stadtpuls registry import`: a partner's static publication into a city's registry.
 //! Reading is `stadtpuls_ingest::import`, writing `stadtpuls_config::update_registry`;
 //! this file reads the files, prints the summary and writes the result.
 
@@ -9,7 +9,8 @@ use clap::ValueEnum;
 use stadtpuls_config::{ImportedSite, RegistryChange, update_registry};
 use stadtpuls_ingest::import::{self, SourceFormat};
 
-/// Build or update a city's sensor registry (CSV) from a partner's static parking data.
+/// Build or update a city's sensor registry (CSV or GeoJSON) from a partner's static
+/// parking data.
 ///
 /// SOURCE is one of:
 ///
@@ -24,7 +25,7 @@ use stadtpuls_ingest::import::{self, SourceFormat};
 /// status maps to it; its name, capacity and WGS84 position.
 ///
 /// A row whose `external_id` already lists the site is updated (name, position,
-/// capacity); any other site is appended with the id `<city>-<external id in lower case,
+/// capacity); any other site is appended (a row, or a Point feature) with the id `<city>-<external id in lower case,
 /// other characters as '-'>` (e.g. `aachen-p1`; `-2`, `-3` if taken). Nothing else in
 /// the file changes. Records without an id, without WGS84 coordinates or without a whole
 /// capacity are listed with the reason and skipped; the rest is imported. The result is
@@ -35,8 +36,9 @@ use stadtpuls_ingest::import::{self, SourceFormat};
 pub struct ImportArgs {
     /// The partner's static publication (XML or JSON file).
     pub source: PathBuf,
-    /// The registry CSV to update; created if it does not exist.
-    #[arg(long, value_name = "FILE.csv")]
+    /// The registry to update, `.csv` or `.geojson` (as `[[cities]] registry`); created
+    /// if it does not exist.
+    #[arg(long, value_name = "FILE")]
     pub registry: PathBuf,
     /// The city's id (its `[[cities]] id`): new rows' ids start with it.
     #[arg(long, value_name = "ID")]

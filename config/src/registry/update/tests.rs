@@ -92,7 +92,7 @@ fn generated_ids_are_slugs_of_the_stem_and_avoid_taken_ones() {
     taken.insert("aachen-p1-2".to_owned());
     assert_eq!(generated_id("aachen", "P1", &taken), "aachen-p1-3");
     let long = "a".repeat(300);
-    assert!(generated_id("c", &long, &taken).len() <= MAX_ID_LEN);
+    assert!(generated_id("c", &long, &taken).len() <= 128);
 }
 
 #[test]
@@ -101,8 +101,8 @@ fn a_registry_without_the_columns_the_import_writes_is_refused() {
     let error = update_registry(Path::new(FILE), Some(existing), "aachen", &[])
         .expect_err("no name column");
     assert!(error.to_string().contains("lacks column `name`"), "{error}");
-    let error = update_registry(Path::new("a.geojson"), None, "aachen", &[]).expect_err("geojson");
-    assert!(matches!(error, RegistryUpdateError::NotCsv(_)));
+    let error = update_registry(Path::new("a.txt"), None, "aachen", &[]).expect_err("txt");
+    assert!(matches!(error, RegistryUpdateError::UnknownFormat(_)));
 }
 
 #[test]
@@ -119,4 +119,63 @@ fn an_import_that_would_break_the_registry_writes_nothing() {
     let error = update_registry(Path::new(FILE), Some(spot), "aachen", &sites)
         .expect_err("the existing spot names an unknown facility");
     assert!(error.to_string().contains("unknown facility"), "{error}");
+}
+
+#[test]
+fn a_new_geojson_registry_gets_one_point_feature_per_site() {
+    let sites = [site("P1", "P01-Eurogress", 560, 50.780552, 6.0927987)];
+    let update =
+        update_registry(Path::new("aachen.geojson"), None, "aachen", &sites).expect("update");
+    assert_eq!(
+        update.text,
+        "{\"type\": \"FeatureCollection\", \"features\": [\n\
+         {\"geometry\":{\"coordinates\":[6.0927987,50.780552],\"type\":\"Point\"},\
+         \"properties\":{\"capacity\":560,\"external_id\":\"P1\",\"id\":\"aachen-p1\",\
+         \"kind\":\"parking_facility\",\"name\":\"P01-Eurogress\"},\"type\":\"Feature\"}\n]}\n"
+    );
+}
+
+#[test]
+fn geojson_reimport_replaces_the_matched_feature_only() {
+    let existing = r#"{
+  "type": "FeatureCollection",
+  "name": "Aachen, hand-kept",
+  "features": [
+    { "type": "Feature", "geometry": { "type": "Point", "coordinates": [6.0901, 50.7701] },
+      "properties": { "id": "ac-t-1", "kind": "traffic", "lanes": 2 } },
+    { "type": "Feature", "geometry": { "type": "Point", "coordinates": [6.0927987, 50.780552] },
+      "properties": { "id": "garage", "kind": "parking_facility", "name": "Eurogress",
+                      "capacity": 560, "external_id": "P1" } }
+  ]
+}
+"#;
+    let sites = [
+        site("P1", "Eurogress", 600, 50.780552, 6.0927987),
+        site("P3", "P03-Adalbertstrasse", 186, 50.775692, 6.090405),
+    ];
+    let update = update_registry(Path::new("aachen.geojson"), Some(existing), "aachen", &sites)
+        .expect("update");
+    let garage = existing.find(r#"{ "type": "Feature", "geometry": { "type": "Point", "coordinates": [6.0927987"#)
+        .expect("garage feature");
+    // Everything before the changed feature is the same bytes.
+    assert_eq!(update.text[..garage], existing[..garage]);
+    assert!(
+        update.text.contains(r#""capacity":600,"external_id":"P1","id":"garage""#),
+        "{}",
+        update.text
+    );
+    assert!(update.text.ends_with("\n  ]\n}\n"), "{}", update.text);
+    assert!(update.text.contains(r#""id":"aachen-p3""#), "{}", update.text);
+    assert_eq!(
+        update.changes[0],
+        RegistryChange::Updated {
+            id: "garage".into(),
+            external_id: "P1".into(),
+            fields: vec!["capacity"],
+        }
+    );
+    let again = update_registry(Path::new("aachen.geojson"), Some(&update.text), "aachen", &sites)
+        .expect("again");
+    assert_eq!(again.text, update.text);
+    assert_eq!(again.unchanged, 2);
 }
