@@ -97,6 +97,18 @@ fn parkapi_and_ngsi_imports_list_what_they_skip() {
     assert!(out.contains("  + bw-12717250 (12717250): Parkhaus Hofdiener, 158 spaces"), "{out}");
     assert!(out.contains("  skipped items[1]: no id (`uid`)"), "{out}");
 
+    // The same into a GeoJSON registry: a Point feature.
+    let out = stdout(&import(
+        dir.path(),
+        &["--registry", "sites.geojson", "--city", "bw", parkapi.as_str()],
+    ));
+    assert!(out.contains("1 added"), "{out}");
+    let geojson = std::fs::read_to_string(dir.path().join("sites.geojson")).expect("written");
+    assert!(
+        geojson.contains(r#"{"geometry":{"coordinates":[5.12696,54.03005],"type":"Point"}"#),
+        "{geojson}"
+    );
+
     let ngsi = fixture("fiware/OffStreetParking/example-normalized.jsonld");
     let out = stdout(&import(
         dir.path(),
