@@ -85,8 +85,7 @@ async fn aachen_datex2_status_reaches_the_live_api() {
         .expect("create topics");
     let (app, client) = run_ready(&config, port, &dir.path().join("log")).await;
 
-    let document =
-        std::fs::read(fixture("parkapi-sources_aachen-realtime.xml")).expect("fixture");
+    let document = std::fs::read(fixture("parkapi-sources_aachen-realtime.xml")).expect("fixture");
     produce_document(&topic, &document).await;
 
     // The registry ids are `aachen-p<n>` for record `P<n>`.

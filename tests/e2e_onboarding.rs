@@ -59,7 +59,11 @@ fn block<'a>(blocks: &'a HashMap<String, String>, tag: &str) -> &'a str {
 /// A one-line `stadtpuls …` command of the page, without the program name.
 fn stadtpuls_args(command: &str) -> Vec<String> {
     let words: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
-    assert_eq!(words.first().map(String::as_str), Some("stadtpuls"), "{command}");
+    assert_eq!(
+        words.first().map(String::as_str),
+        Some("stadtpuls"),
+        "{command}"
+    );
     words[1..].to_vec()
 }
 
@@ -105,7 +109,10 @@ fn test_config(page_config: &str, dir: &Path, run: &str, port: u16) -> (String, 
         "topic_pattern".into(),
         format!(r"^sensors\.onboarding-{run}\.(traffic|parking)$").into(),
     );
-    kafka.insert("deadletter_topic".into(), format!("deadletter-{run}").into());
+    kafka.insert(
+        "deadletter_topic".into(),
+        format!("deadletter-{run}").into(),
+    );
     kafka.insert("batch_max_wait".into(), "50ms".into());
     let mut librdkafka = toml::Table::new();
     librdkafka.insert("topic.metadata.refresh.interval.ms".into(), "1000".into());
@@ -210,7 +217,11 @@ async fn the_onboarding_page_connects_aachen_from_its_table_publication_to_the_a
         .position(|w| *w == "-t")
         .and_then(|at| produce.get(at + 1))
         .expect("kcat -t <topic>");
-    assert_eq!(format!("{page_topic}-{run}"), topic, "the page produces to its feed");
+    assert_eq!(
+        format!("{page_topic}-{run}"),
+        topic,
+        "the page produces to its feed"
+    );
     let document_name = produce.last().expect("the document");
     let document = std::fs::read(dir.path().join(document_name)).expect("the status document");
     produce_document(&topic, &document).await;
@@ -236,7 +247,12 @@ async fn the_onboarding_page_connects_aachen_from_its_table_publication_to_the_a
         .map(|line| {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
             let number = |i: usize| cells[i].parse::<u64>().expect("a count");
-            (cells[1].to_owned(), cells[2].to_owned(), number(3), number(4))
+            (
+                cells[1].to_owned(),
+                cells[2].to_owned(),
+                number(3),
+                number(4),
+            )
         })
         .collect();
     let from_file: Vec<(String, u64, u64)> = AACHEN_STATUS

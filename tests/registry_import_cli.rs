@@ -36,7 +36,13 @@ fn stdout(output: &Output) -> String {
 fn reimport_with_one_changed_capacity_updates_that_row_and_keeps_the_others() {
     let dir = tempfile::tempdir().expect("tempdir");
     let aachen = fixture("datex2/parkapi-sources_aachen-static.xml");
-    let args = ["--registry", "aachen.csv", "--city", "aachen", aachen.as_str()];
+    let args = [
+        "--registry",
+        "aachen.csv",
+        "--city",
+        "aachen",
+        aachen.as_str(),
+    ];
     let first = stdout(&import(dir.path(), &args));
     assert!(
         first.contains("aachen.csv: 15 added, 0 updated, 0 unchanged, 2 skipped"),
@@ -45,7 +51,9 @@ fn reimport_with_one_changed_capacity_updates_that_row_and_keeps_the_others() {
     let registry = dir.path().join("aachen.csv");
     let before = std::fs::read_to_string(&registry).expect("written");
     assert!(
-        before.contains("\naachen-p2,parking_facility,P02-Couvenstrasse,50.77744,6.0899806,,497,,P2\n"),
+        before.contains(
+            "\naachen-p2,parking_facility,P02-Couvenstrasse,50.77744,6.0899806,,497,,P2\n"
+        ),
         "{before}"
     );
 
@@ -63,9 +71,18 @@ fn reimport_with_one_changed_capacity_updates_that_row_and_keeps_the_others() {
     );
     assert_ne!(changed, table);
     std::fs::write(dir.path().join("aachen-new.xml"), changed).expect("write");
-    let new_args = ["--registry", "aachen.csv", "--city", "aachen", "aachen-new.xml"];
+    let new_args = [
+        "--registry",
+        "aachen.csv",
+        "--city",
+        "aachen",
+        "aachen-new.xml",
+    ];
 
-    let dry = stdout(&import(dir.path(), &[&new_args[..], &["--dry-run"]].concat()));
+    let dry = stdout(&import(
+        dir.path(),
+        &[&new_args[..], &["--dry-run"]].concat(),
+    ));
     assert!(
         dry.starts_with("dry run, nothing written: aachen.csv: 0 added, 1 updated, 14 unchanged"),
         "{dry}"
@@ -74,7 +91,10 @@ fn reimport_with_one_changed_capacity_updates_that_row_and_keeps_the_others() {
     assert_eq!(std::fs::read_to_string(&registry).expect("kept"), before);
 
     let second = stdout(&import(dir.path(), &new_args));
-    assert!(second.contains("0 added, 1 updated, 14 unchanged, 2 skipped"), "{second}");
+    assert!(
+        second.contains("0 added, 1 updated, 14 unchanged, 2 skipped"),
+        "{second}"
+    );
     let after = std::fs::read_to_string(&registry).expect("updated");
     assert_eq!(
         after,
@@ -93,14 +113,26 @@ fn parkapi_and_ngsi_imports_list_what_they_skip() {
         dir.path(),
         &["--registry", "sites.csv", "--city", "bw", parkapi.as_str()],
     ));
-    assert!(out.contains("1 added, 0 updated, 0 unchanged, 1 skipped (parkapi"), "{out}");
-    assert!(out.contains("  + bw-12717250 (12717250): Parkhaus Hofdiener, 158 spaces"), "{out}");
+    assert!(
+        out.contains("1 added, 0 updated, 0 unchanged, 1 skipped (parkapi"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  + bw-12717250 (12717250): Parkhaus Hofdiener, 158 spaces"),
+        "{out}"
+    );
     assert!(out.contains("  skipped items[1]: no id (`uid`)"), "{out}");
 
     // The same into a GeoJSON registry: a Point feature.
     let out = stdout(&import(
         dir.path(),
-        &["--registry", "sites.geojson", "--city", "bw", parkapi.as_str()],
+        &[
+            "--registry",
+            "sites.geojson",
+            "--city",
+            "bw",
+            parkapi.as_str(),
+        ],
     ));
     assert!(out.contains("1 added"), "{out}");
     let geojson = std::fs::read_to_string(dir.path().join("sites.geojson")).expect("written");
@@ -130,10 +162,19 @@ fn a_status_document_is_no_table_and_leaves_the_registry_alone() {
     let realtime = fixture("datex2/parkapi-sources_aachen-realtime.xml");
     let output = import(
         dir.path(),
-        &["--registry", "aachen.csv", "--city", "aachen", realtime.as_str()],
+        &[
+            "--registry",
+            "aachen.csv",
+            "--city",
+            "aachen",
+            realtime.as_str(),
+        ],
     );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("without parkingRecord or parkingFacility"), "{stderr}");
+    assert!(
+        stderr.contains("without parkingRecord or parkingFacility"),
+        "{stderr}"
+    );
     assert!(!dir.path().join("aachen.csv").exists());
 }

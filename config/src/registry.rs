@@ -19,7 +19,8 @@ use crate::error::{Errors, FILE_KEY, Result};
 use crate::fields::{RegistryFormat, registry_format};
 use crate::model::{CityConfig, RegistrySource, TrafficConfig};
 pub use update::{
-    ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError, generated_id, update_registry,
+    ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError, generated_id,
+    update_registry,
 };
 
 /// What a sensor measures.

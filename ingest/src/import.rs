@@ -24,8 +24,8 @@ use std::str::FromStr;
 use serde_json::Value;
 use stadtpuls_config::ImportedSite;
 
-pub use candidate::Skipped;
 use candidate::Candidate;
+pub use candidate::Skipped;
 
 use crate::decode::datex2::read_table;
 use crate::error::ImportError;

@@ -94,7 +94,8 @@ impl ImportArgs {
             Ok(text) => Some(text),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
             Err(error) => {
-                return Err(error).with_context(|| format!("cannot read {}", self.registry.display()));
+                return Err(error)
+                    .with_context(|| format!("cannot read {}", self.registry.display()));
             }
         };
         let update = update_registry(
@@ -104,11 +105,17 @@ impl ImportArgs {
             &imported.sites,
         )?;
 
-        let added = count(&update.changes, |c| matches!(c, RegistryChange::Added { .. }));
+        let added = count(&update.changes, |c| {
+            matches!(c, RegistryChange::Added { .. })
+        });
         let updated = update.changes.len() - added;
         println!(
             "{}{}: {added} added, {updated} updated, {} unchanged, {} skipped ({} from {})",
-            if self.dry_run { "dry run, nothing written: " } else { "" },
+            if self.dry_run {
+                "dry run, nothing written: "
+            } else {
+                ""
+            },
             self.registry.display(),
             update.unchanged,
             imported.skipped.len(),
@@ -160,6 +167,5 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     let temporary = PathBuf::from(temporary);
     std::fs::write(&temporary, text)
         .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, path)
-        .with_context(|| format!("cannot replace {}", path.display()))
+    std::fs::rename(&temporary, path).with_context(|| format!("cannot replace {}", path.display()))
 }

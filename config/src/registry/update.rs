@@ -12,9 +12,7 @@ mod site;
 
 use std::path::Path;
 
-pub use site::{
-    ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError, generated_id,
-};
+pub use site::{ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError, generated_id};
 
 use super::parse_registry;
 use crate::fields::{RegistryFormat, registry_format};

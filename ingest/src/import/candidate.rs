@@ -58,7 +58,10 @@ pub(super) fn finish(candidate: Candidate) -> Result<ImportedSite, Skipped> {
     let lat = degrees(lat, "latitude", 90.0).map_err(skip)?;
     let lon = degrees(lon, "longitude", 180.0).map_err(skip)?;
     let Some(capacity) = candidate.capacity.as_deref().map(str::trim) else {
-        return Err(skip(format!("no capacity (`{}`)", candidate.capacity_field)));
+        return Err(skip(format!(
+            "no capacity (`{}`)",
+            candidate.capacity_field
+        )));
     };
     let capacity = match capacity.parse::<u32>() {
         Ok(n) => n,

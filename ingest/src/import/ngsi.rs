@@ -14,8 +14,8 @@ use crate::error::ImportError;
 /// Entity types that are a parking site with a capacity.
 const SITE_TYPES: [&str; 3] = ["OffStreetParking", "OnStreetParking", "ParkingGroup"];
 
-/// The entities of `payload`; one that is not a parking site is a candidate without an
-/// id, skipped with the reason in `record`… see [`Entry`].
+/// The entities of `payload`, each a site candidate or a record that is no parking site
+/// (skipped with its reason).
 pub(super) fn candidates(payload: &[u8]) -> Result<Vec<Entry>, ImportError> {
     let shape = |detail: String| ImportError::Shape {
         format: "NGSI",

@@ -12,11 +12,17 @@ const FORMAT: &str = "ParkAPI";
 /// The sites of `value`, one candidate each.
 pub(super) fn candidates(value: &Value) -> Result<Vec<Candidate>, ImportError> {
     let sites: Vec<(Option<usize>, &Value)> = match value {
-        Value::Array(items) => items.iter().enumerate().map(|(i, v)| (Some(i), v)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (Some(i), v))
+            .collect(),
         Value::Object(map) => match map.get("items") {
-            Some(Value::Array(items)) => {
-                items.iter().enumerate().map(|(i, v)| (Some(i), v)).collect()
-            }
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Some(i), v))
+                .collect(),
             Some(other) => {
                 return Err(ImportError::Shape {
                     format: FORMAT,
@@ -28,7 +34,9 @@ pub(super) fn candidates(value: &Value) -> Result<Vec<Candidate>, ImportError> {
         other => {
             return Err(ImportError::Shape {
                 format: FORMAT,
-                detail: format!("expected a parking site, an array or `{{\"items\": […]}}`, not {other}"),
+                detail: format!(
+                    "expected a parking site, an array or `{{\"items\": […]}}`, not {other}"
+                ),
             });
         }
     };

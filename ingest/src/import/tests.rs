@@ -4,10 +4,7 @@
 use super::*;
 
 fn fixture(path: &str) -> Vec<u8> {
-    let full = format!(
-        "{}/tests/fixtures/feeds/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let full = format!("{}/tests/fixtures/feeds/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 
@@ -37,11 +34,8 @@ fn status_ids(document: &[u8], attribute_of: &str) -> Vec<String> {
 
 #[test]
 fn aachen_table_publication_gives_every_record_its_name_capacity_and_position() {
-    let imported = read(
-        &fixture("datex2/parkapi-sources_aachen-static.xml"),
-        None,
-    )
-    .expect("aachen");
+    let imported =
+        read(&fixture("datex2/parkapi-sources_aachen-static.xml"), None).expect("aachen");
     assert_eq!(imported.format, SourceFormat::Datex2);
     // 17 records; P13 (Stiftstrasse) and P17 (EBV Carre) carry no parkingNumberOfSpaces.
     assert_eq!(imported.sites.len(), 15, "skipped: {:?}", imported.skipped);
@@ -69,7 +63,10 @@ fn aachen_table_publication_gives_every_record_its_name_capacity_and_position() 
     let realtime = fixture("datex2/parkapi-sources_aachen-realtime.xml");
     let ids = status_ids(&realtime, "parkingRecordReference");
     assert_eq!(ids.len(), 17);
-    for id in ids.iter().filter(|id| !["P13", "P17"].contains(&id.as_str())) {
+    for id in ids
+        .iter()
+        .filter(|id| !["P13", "P17"].contains(&id.as_str()))
+    {
         site(&imported, id);
     }
 }
@@ -85,7 +82,10 @@ fn friedrichshafen_sensor_table_gives_one_space_per_record() {
     let first = &imported.sites[0];
     assert_eq!(first.external_id, "PH19");
     assert_eq!(first.name.as_deref(), Some("A1225b_Metzstraße_Hsnr.1"));
-    assert_eq!((first.capacity, first.lat, first.lon), (1, 47.652096, 9.478454));
+    assert_eq!(
+        (first.capacity, first.lat, first.lon),
+        (1, 47.652096, 9.478454)
+    );
     let realtime = fixture("datex2/parkapi-sources_friedrichshafen-sensors-realtime.xml");
     for id in status_ids(&realtime, "parkingRecordReference") {
         site(&imported, &id);
@@ -134,8 +134,8 @@ fn mdm_facility_tables_read_and_projected_coordinates_are_skipped_with_the_reaso
 
 #[test]
 fn parkapi_list_imports_the_site_with_a_uid_and_skips_the_one_without() {
-    let imported = read(&fixture("parkapi/park-api-v3_parking-site-list.json"), None)
-        .expect("list");
+    let imported =
+        read(&fixture("parkapi/park-api-v3_parking-site-list.json"), None).expect("list");
     assert_eq!(imported.format, SourceFormat::ParkApi);
     assert_eq!(imported.sites.len(), 1);
     let hofdiener = &imported.sites[0];
@@ -147,7 +147,13 @@ fn parkapi_list_imports_the_site_with_a_uid_and_skips_the_one_without() {
             hofdiener.lat,
             hofdiener.lon
         ),
-        ("12717250", Some("Parkhaus Hofdiener"), 158, 54.03005, 5.12696)
+        (
+            "12717250",
+            Some("Parkhaus Hofdiener"),
+            158,
+            54.03005,
+            5.12696
+        )
     );
     assert_eq!(
         imported.skipped,
@@ -156,8 +162,7 @@ fn parkapi_list_imports_the_site_with_a_uid_and_skips_the_one_without() {
             reason: "no id (`uid`)".into()
         }]
     );
-    let item = read(&fixture("parkapi/park-api-v3_parking-site-item.json"), None)
-        .expect("item");
+    let item = read(&fixture("parkapi/park-api-v3_parking-site-item.json"), None).expect("item");
     assert_eq!(item.sites, imported.sites);
 }
 
@@ -174,7 +179,10 @@ fn ngsi_parking_entities_in_every_form_give_id_name_total_and_location() {
         assert_eq!(imported.format, SourceFormat::Ngsi, "{file}");
         assert_eq!(imported.sites.len(), 1, "{file}: {:?}", imported.skipped);
         let porto = &imported.sites[0];
-        assert!(porto.external_id.ends_with("porto-ParkingLot-23889"), "{file}");
+        assert!(
+            porto.external_id.ends_with("porto-ParkingLot-23889"),
+            "{file}"
+        );
         assert_eq!(porto.id_stem, "porto-ParkingLot-23889", "{file}");
         assert_eq!(
             (porto.capacity, porto.lat, porto.lon),
@@ -228,7 +236,10 @@ fn records_without_id_coordinates_or_a_whole_capacity_are_skipped_not_fatal() {
 fn a_document_that_is_not_a_table_is_an_error() {
     let status = fixture("datex2/parkapi-sources_aachen-realtime.xml");
     let error = read(&status, None).expect_err("a status publication");
-    assert!(error.to_string().contains("without parkingRecord"), "{error}");
+    assert!(
+        error.to_string().contains("without parkingRecord"),
+        "{error}"
+    );
     assert!(read(b"id;name\n", None).is_err());
     assert!(read(b"<a><b></a>", None).is_err());
 }

@@ -243,7 +243,6 @@ impl Rows for Table {
         self.appended.push(cells);
     }
 
-
     fn id_of(&self, row: usize) -> String {
         self.cell(row, Col::Id).to_owned()
     }

@@ -59,9 +59,12 @@ impl Doc {
                 let indent = &before[before.trim_end().len()..];
                 (last.range.end, indent.to_owned())
             }
-            _ => (empty_array_end(text).ok_or_else(|| {
-                RegistryUpdateError::GeoJson("no `features` array".to_owned())
-            })?, "\n".to_owned()),
+            _ => (
+                empty_array_end(text).ok_or_else(|| {
+                    RegistryUpdateError::GeoJson("no `features` array".to_owned())
+                })?,
+                "\n".to_owned(),
+            ),
         };
         let mut doc = Self {
             features,
@@ -76,7 +79,10 @@ impl Doc {
             if let Some(id) = text_of(&properties["id"]) {
                 doc.ids.insert(id);
             }
-            for id in text_of(&properties["external_id"]).unwrap_or_default().split(';') {
+            for id in text_of(&properties["external_id"])
+                .unwrap_or_default()
+                .split(';')
+            {
                 let id = id.trim();
                 if !id.is_empty() {
                     doc.external.entry(id.to_owned()).or_insert(index);
@@ -150,12 +156,15 @@ impl Rows for Doc {
             feature.insert("geometry".into(), point(site));
             fields.push("position");
         }
-        let Some(properties) = feature.get_mut("properties").and_then(Value::as_object_mut)
-        else {
+        let Some(properties) = feature.get_mut("properties").and_then(Value::as_object_mut) else {
             return fields;
         };
         if let Some(name) = site.name.as_deref().map(str::trim)
-            && properties.get("name").and_then(Value::as_str).map(str::trim) != Some(name)
+            && properties
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                != Some(name)
         {
             properties.insert("name".into(), name.into());
             fields.insert(0, "name");
@@ -163,7 +172,8 @@ impl Rows for Doc {
         // A spot's or sensor's capacity is not the site's.
         let facility = properties.get("kind").and_then(Value::as_str)
             == Some(SensorKind::ParkingFacility.as_str());
-        if facility && properties.get("capacity").and_then(text_of) != Some(site.capacity.to_string())
+        if facility
+            && properties.get("capacity").and_then(text_of) != Some(site.capacity.to_string())
         {
             properties.insert("capacity".into(), site.capacity.into());
             fields.push("capacity");

@@ -80,7 +80,6 @@ pub enum RegistryUpdateError {
     Invalid(crate::error::ConfigErrors),
 }
 
-
 /// The id of a new row: `<city>-<stem>`, the stem lowercased with every run of
 /// characters other than `a-z`/`0-9` turned into one `-` (Aachen's `P1` →
 /// `aachen-p1`), at most 128 characters; `-2`, `-3`, … when taken.

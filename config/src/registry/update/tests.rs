@@ -153,19 +153,31 @@ fn geojson_reimport_replaces_the_matched_feature_only() {
         site("P1", "Eurogress", 600, 50.780552, 6.0927987),
         site("P3", "P03-Adalbertstrasse", 186, 50.775692, 6.090405),
     ];
-    let update = update_registry(Path::new("aachen.geojson"), Some(existing), "aachen", &sites)
-        .expect("update");
-    let garage = existing.find(r#"{ "type": "Feature", "geometry": { "type": "Point", "coordinates": [6.0927987"#)
+    let update = update_registry(
+        Path::new("aachen.geojson"),
+        Some(existing),
+        "aachen",
+        &sites,
+    )
+    .expect("update");
+    let garage = existing
+        .find(r#"{ "type": "Feature", "geometry": { "type": "Point", "coordinates": [6.0927987"#)
         .expect("garage feature");
     // Everything before the changed feature is the same bytes.
     assert_eq!(update.text[..garage], existing[..garage]);
     assert!(
-        update.text.contains(r#""capacity":600,"external_id":"P1","id":"garage""#),
+        update
+            .text
+            .contains(r#""capacity":600,"external_id":"P1","id":"garage""#),
         "{}",
         update.text
     );
     assert!(update.text.ends_with("\n  ]\n}\n"), "{}", update.text);
-    assert!(update.text.contains(r#""id":"aachen-p3""#), "{}", update.text);
+    assert!(
+        update.text.contains(r#""id":"aachen-p3""#),
+        "{}",
+        update.text
+    );
     assert_eq!(
         update.changes[0],
         RegistryChange::Updated {
@@ -174,8 +186,13 @@ fn geojson_reimport_replaces_the_matched_feature_only() {
             fields: vec!["capacity"],
         }
     );
-    let again = update_registry(Path::new("aachen.geojson"), Some(&update.text), "aachen", &sites)
-        .expect("again");
+    let again = update_registry(
+        Path::new("aachen.geojson"),
+        Some(&update.text),
+        "aachen",
+        &sites,
+    )
+    .expect("again");
     assert_eq!(again.text, update.text);
     assert_eq!(again.unchanged, 2);
 }
