@@ -157,6 +157,42 @@ fn parkapi_and_ngsi_imports_list_what_they_skip() {
 }
 
 #[test]
+fn stuttgart_mdm_table_in_utm_metres_needs_its_zone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stuttgart = fixture("datex2/parkapi-sources_stuttgart-static.xml");
+    let args = [
+        "--registry",
+        "s.csv",
+        "--city",
+        "stuttgart",
+        stuttgart.as_str(),
+    ];
+    let out = stdout(&import(dir.path(), &[&args[..], &["--dry-run"]].concat()));
+    assert!(
+        out.contains("1 added, 0 updated, 0 unchanged, 48 skipped"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "  skipped record `12717375`: latitude 5402496.0 / longitude 512788.0 is not WGS84 degrees"
+        ),
+        "{out}"
+    );
+    let out = stdout(&import(
+        dir.path(),
+        &[&args[..], &["--utm-zone", "32"]].concat(),
+    ));
+    assert!(
+        out.contains("39 added, 0 updated, 0 unchanged, 10 skipped"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  + stuttgart-12717375 (12717375): Kronprinzstraße, 564 spaces, 48.775"),
+        "{out}"
+    );
+}
+
+#[test]
 fn a_status_document_is_no_table_and_leaves_the_registry_alone() {
     let dir = tempfile::tempdir().expect("tempdir");
     let realtime = fixture("datex2/parkapi-sources_aachen-realtime.xml");

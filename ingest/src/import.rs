@@ -9,13 +9,15 @@
 //! - FIWARE NGSI entities `OffStreetParking`, `OnStreetParking`, `ParkingGroup`
 //!   (`import/ngsi.rs`, split and read like the FIWARE decoder does).
 //!
-//! A record without an id, without coordinates or with a capacity that is not a whole
-//! number is skipped with its reason (`import/candidate.rs`); the others are imported.
+//! A record without an id, without coordinates (or in UTM metres without
+//! [`Options::utm_zone`], `import/utm.rs`) or with a capacity that is not a whole number
+//! above 0 is skipped with its reason (`import/candidate.rs`); the others are imported.
 //! Only a document that cannot be read at all is an [`ImportError`].
 
 mod candidate;
 mod ngsi;
 mod parkapi;
+mod utm;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -84,14 +86,39 @@ pub struct Imported {
     pub skipped: Vec<Skipped>,
 }
 
-/// Reads `payload` as `format`, or as the format it looks like when `None` (XML →
-/// DATEX II; JSON with `items` or `uid` → ParkAPI; other JSON → NGSI).
+/// How to read a document.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// The format; `None`: the one the document looks like (XML → DATEX II; JSON with
+    /// `items` or `uid` → ParkAPI; other JSON → NGSI).
+    pub format: Option<SourceFormat>,
+    /// The UTM zone (1..=60, north) of positions given in metres rather than degrees
+    /// (northing as latitude, easting as longitude); `None`: such records are skipped.
+    pub utm_zone: Option<u8>,
+}
+
+/// Reads `payload` as `format` (see [`Options::format`]), positions in degrees only.
 ///
 /// # Errors
 ///
 /// The document cannot be read at all: see [`ImportError`].
 pub fn read(payload: &[u8], format: Option<SourceFormat>) -> Result<Imported, ImportError> {
-    let format = match format {
+    read_with(
+        payload,
+        Options {
+            format,
+            utm_zone: None,
+        },
+    )
+}
+
+/// Reads `payload` as `options` say.
+///
+/// # Errors
+///
+/// The document cannot be read at all: see [`ImportError`].
+pub fn read_with(payload: &[u8], options: Options) -> Result<Imported, ImportError> {
+    let format = match options.format {
         Some(format) => format,
         None => detect(payload)?,
     };
@@ -133,7 +160,7 @@ pub fn read(payload: &[u8], format: Option<SourceFormat>) -> Result<Imported, Im
     let mut first: HashMap<String, String> = HashMap::new();
     for candidate in candidates {
         let record = candidate.record.clone();
-        match candidate::finish(candidate) {
+        match candidate::finish(candidate, options.utm_zone) {
             Ok(site) => match first.get(&site.external_id) {
                 Some(earlier) => skipped.push(Skipped {
                     record,

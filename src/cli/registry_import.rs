@@ -2,6 +2,7 @@
 //! Reading is `stadtpuls_ingest::import`, writing `stadtpuls_config::update_registry`;
 //! this file reads the files, prints the summary and writes the result.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, ensure};
@@ -25,12 +26,13 @@ use stadtpuls_ingest::import::{self, SourceFormat};
 /// status maps to it; its name, capacity and WGS84 position.
 ///
 /// A row whose `external_id` already lists the site is updated (name, position,
-/// capacity); any other site is appended (a row, or a Point feature) with the id `<city>-<external id in lower case,
-/// other characters as '-'>` (e.g. `aachen-p1`; `-2`, `-3` if taken). Nothing else in
-/// the file changes. Records without an id, without WGS84 coordinates or without a whole
-/// capacity are listed with the reason and skipped; the rest is imported. The result is
-/// checked like `stadtpuls config check` checks registries; if it would not pass, nothing
-/// is written.
+/// capacity); any other site is appended (a row, or a Point feature) with the id
+/// `<city>-<external id in lower case, other characters as '-'>` (e.g. `aachen-p1`;
+/// `-2`, `-3` if taken). Nothing else in the file changes. Records without an id,
+/// without WGS84 coordinates (UTM metres need --utm-zone) or without a whole capacity
+/// above 0 are listed with the reason and skipped; the rest is imported. The result is
+/// checked like `stadtpuls config check` checks registries; if it would not pass,
+/// nothing is written.
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct ImportArgs {
@@ -47,6 +49,12 @@ pub struct ImportArgs {
     /// `items` or `uid`: parkapi; other JSON: ngsi).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
+    /// Positions in SOURCE given in UTM metres (northern hemisphere; northing as
+    /// latitude, easting as longitude) are in this zone, e.g. 32 for ETRS89 / UTM 32N
+    /// (EPSG:25832), which Stadt Stuttgart's MDM table uses; they are converted to WGS84.
+    /// Without it such records are skipped.
+    #[arg(long, value_name = "ZONE", value_parser = clap::value_parser!(u8).range(1..=60))]
+    pub utm_zone: Option<u8>,
     /// Print what would be added, updated and skipped; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -88,7 +96,11 @@ impl ImportArgs {
         );
         let payload = std::fs::read(&self.source)
             .with_context(|| format!("cannot read {}", self.source.display()))?;
-        let imported = import::read(&payload, self.format.map(SourceFormat::from))
+        let options = import::Options {
+            format: self.format.map(SourceFormat::from),
+            utm_zone: self.utm_zone,
+        };
+        let imported = import::read_with(&payload, options)
             .with_context(|| format!("cannot import {}", self.source.display()))?;
         let existing = match std::fs::read_to_string(&self.registry) {
             Ok(text) => Some(text),
@@ -105,31 +117,47 @@ impl ImportArgs {
             &imported.sites,
         )?;
 
+        if !self.dry_run && (!update.changes.is_empty() || existing.is_none()) {
+            write(&self.registry, &update.text)?;
+        }
         let added = count(&update.changes, |c| {
             matches!(c, RegistryChange::Added { .. })
         });
-        let updated = update.changes.len() - added;
-        println!(
-            "{}{}: {added} added, {updated} updated, {} unchanged, {} skipped ({} from {})",
+        let mut out = std::io::stdout().lock();
+        let mut lines = vec![format!(
+            "{}{}: {added} added, {} updated, {} unchanged, {} skipped ({} from {})",
             if self.dry_run {
                 "dry run, nothing written: "
             } else {
                 ""
             },
             self.registry.display(),
+            update.changes.len() - added,
             update.unchanged,
             imported.skipped.len(),
             imported.format,
             self.source.display(),
+        )];
+        lines.extend(
+            update
+                .changes
+                .iter()
+                .map(|change| format!("  {}", describe(change, &imported.sites))),
         );
-        for change in &update.changes {
-            println!("  {}", describe(change, &imported.sites));
-        }
-        for skipped in &imported.skipped {
-            println!("  skipped {skipped}");
-        }
-        if !self.dry_run && (!update.changes.is_empty() || existing.is_none()) {
-            write(&self.registry, &update.text)?;
+        lines.extend(
+            imported
+                .skipped
+                .iter()
+                .map(|skipped| format!("  skipped {skipped}")),
+        );
+        // The registry is written before the summary: a closed pipe (`| head`) only
+        // cuts the summary short.
+        for line in lines {
+            match writeln!(out, "{line}") {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => break,
+                Err(error) => return Err(error.into()),
+            }
         }
         Ok(())
     }

@@ -5,6 +5,8 @@ use std::fmt;
 
 use stadtpuls_config::ImportedSite;
 
+use super::utm;
+
 /// A record that is not imported, and why; the rest of the document still is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -38,8 +40,9 @@ pub(super) struct Candidate {
     pub(super) lon: Option<String>,
 }
 
-/// The registry site, or why the record is skipped.
-pub(super) fn finish(candidate: Candidate) -> Result<ImportedSite, Skipped> {
+/// The registry site, or why the record is skipped; with `utm_zone`, a position in
+/// metres (northing as latitude, easting as longitude) is converted to degrees.
+pub(super) fn finish(candidate: Candidate, utm_zone: Option<u8>) -> Result<ImportedSite, Skipped> {
     let skip = |reason: String| Skipped {
         record: candidate.record.clone(),
         reason,
@@ -55,8 +58,7 @@ pub(super) fn finish(candidate: Candidate) -> Result<ImportedSite, Skipped> {
     let (Some(lat), Some(lon)) = (candidate.lat.as_deref(), candidate.lon.as_deref()) else {
         return Err(skip("no coordinates (latitude and longitude)".to_owned()));
     };
-    let lat = degrees(lat, "latitude", 90.0).map_err(skip)?;
-    let lon = degrees(lon, "longitude", 180.0).map_err(skip)?;
+    let (lat, lon) = position(lat, lon, utm_zone).map_err(skip)?;
     let Some(capacity) = candidate.capacity.as_deref().map(str::trim) else {
         return Err(skip(format!(
             "no capacity (`{}`)",
@@ -99,20 +101,34 @@ pub(super) fn finish(candidate: Candidate) -> Result<ImportedSite, Skipped> {
     })
 }
 
-/// WGS84 degrees within ±`limit`; a larger number is most likely a projected
-/// coordinate (Stuttgart's MDM table gives UTM metres, e.g. latitude 5402496), which the
-/// registry cannot place.
-fn degrees(text: &str, what: &str, limit: f64) -> Result<f64, String> {
-    let value: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{what} `{text}` is not a number"))?;
-    if !value.is_finite() || value.abs() > limit {
+/// WGS84 degrees. Larger numbers are most likely a projected coordinate (Stuttgart's MDM
+/// table gives UTM metres, e.g. latitude 5402496): converted from `utm_zone` when the
+/// import names one, else refused.
+fn position(lat: &str, lon: &str, utm_zone: Option<u8>) -> Result<(f64, f64), String> {
+    let number = |text: &str, what: &str| -> Result<f64, String> {
+        text.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("{what} `{text}` is not a number"))
+    };
+    let (lat_value, lon_value) = (number(lat, "latitude")?, number(lon, "longitude")?);
+    let in_degrees = lat_value.abs() <= 90.0 && lon_value.abs() <= 180.0;
+    if in_degrees {
+        return Ok((lat_value, lon_value));
+    }
+    let Some(zone) = utm_zone else {
         return Err(format!(
-            "{what} {text} is not WGS84 degrees (a projected coordinate such as UTM metres?); the registry needs latitude/longitude"
+            "latitude {lat} / longitude {lon} is not WGS84 degrees (UTM metres? import with their zone, --utm-zone)"
+        ));
+    };
+    let (lat_deg, lon_deg) = utm::to_wgs84(zone, lon_value, lat_value);
+    if !(lat_deg.abs() <= 90.0 && lon_deg.abs() <= 180.0) {
+        return Err(format!(
+            "latitude {lat} / longitude {lon} is no position in UTM zone {zone}"
         ));
     }
-    Ok(value)
+    Ok((lat_deg, lon_deg))
 }
 
 /// A JSON scalar as the text a reader keeps: strings as they are, numbers as written.

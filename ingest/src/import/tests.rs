@@ -127,9 +127,57 @@ fn mdm_facility_tables_read_and_projected_coordinates_are_skipped_with_the_reaso
     let kronprinz = &stuttgart.skipped[0];
     assert_eq!(kronprinz.record, "record `12717375`");
     assert!(
-        kronprinz.reason.contains("latitude 5402496.0 is not WGS84"),
+        kronprinz
+            .reason
+            .contains("latitude 5402496.0 / longitude 512788.0 is not WGS84 degrees"),
         "{kronprinz}"
     );
+
+    // Named as ETRS89 / UTM 32N, all are in Stuttgart (within 10 km of the Schlossplatz,
+    // 48.7784 9.1800); 10 give `totalParkingCapacity` 0 (Tübinger Carre, Am Schloßplatz,
+    // Stadtmitte, …) and are skipped; every other facility of the status document maps.
+    let utm = read_with(
+        &fixture("datex2/parkapi-sources_stuttgart-static.xml"),
+        Options {
+            format: None,
+            utm_zone: Some(32),
+        },
+    )
+    .expect("stuttgart in UTM 32");
+    assert_eq!(utm.sites.len(), 39, "{:?}", utm.skipped);
+    assert_eq!(utm.skipped.len(), 10);
+    let tuebinger = &utm.skipped[0];
+    assert_eq!(
+        tuebinger.to_string(),
+        "record `12717450`: capacity 0: a registry facility has at least one space"
+    );
+    for site in &utm.sites {
+        let (dlat, dlon) = ((site.lat - 48.7784) * 111.2, (site.lon - 9.18) * 73.3);
+        assert!(dlat.hypot(dlon) < 10.0, "{site:?}");
+    }
+    assert_eq!(
+        site(&utm, "78241093").lat,
+        48.775013,
+        "degrees stay as they are"
+    );
+    let kronprinz = site(&utm, "12717375");
+    assert_eq!(kronprinz.name.as_deref(), Some("Kronprinzstraße"));
+    let realtime = fixture("datex2/parkapi-sources_stuttgart-realtime.xml");
+    let ids = status_ids(&realtime, "parkingFacilityReference");
+    assert_eq!(ids.len(), 49);
+    let skipped: Vec<String> = utm
+        .skipped
+        .iter()
+        .map(|s| {
+            s.record
+                .trim_start_matches("record `")
+                .trim_end_matches('`')
+                .to_owned()
+        })
+        .collect();
+    for id in ids.iter().filter(|id| !skipped.contains(id)) {
+        site(&utm, id);
+    }
 }
 
 #[test]
