@@ -3,7 +3,8 @@
 //! `onboarding:<step>` and the table after `<!-- onboarding:levels -->`), so the page and
 //! this test cannot drift: `stadtpuls registry import` on Aachen's table publication →
 //! `stadtpuls config check` → `stadtpuls run` (a real broker) → Aachen's status document
-//! produced to the feed topic → the free spaces a person reads in the file in the API.
+//! produced to the feed topic, or pushed with the page's `curl` and push key → the free
+//! spaces a person reads in the file in the API.
 //!
 //! What the test changes in the page's config is only what a shared test machine needs
 //! (its broker, a port, its own topics and directories), named in `test_config`.
@@ -159,10 +160,17 @@ fn test_config(page_config: &str, dir: &Path, run: &str, port: u16) -> (String, 
     (config.to_string(), topic)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_onboarding_page_connects_aachen_from_its_table_publication_to_the_api() {
-    let blocks = blocks(PAGE);
-    let _broker = ensure_broker();
+/// Steps 1–3 of the page in a fresh directory, `extra` TOML appended to the config: the
+/// running instance, its client and this run's copy of the feed topic.
+struct Onboarded {
+    dir: tempfile::TempDir,
+    run: String,
+    topic: String,
+    app: common::Stadtpuls,
+    client: reqwest::Client,
+}
+
+async fn onboard(blocks: &HashMap<String, String>, extra: &str) -> Onboarded {
     let run = run_id();
     let dir = tempfile::tempdir().expect("tempdir");
     for name in [
@@ -173,26 +181,26 @@ async fn the_onboarding_page_connects_aachen_from_its_table_publication_to_the_a
     }
 
     // 1. Import the registry; add the row the page adds by hand.
-    let import = stadtpuls_args(block(&blocks, "onboarding:import"));
+    let import = stadtpuls_args(block(blocks, "onboarding:import"));
     let stdout = run_in(dir.path(), &import);
-    assert_shown_lines(block(&blocks, "onboarding:import-output"), &stdout);
+    assert_shown_lines(block(blocks, "onboarding:import-output"), &stdout);
     let registry = dir.path().join("aachen.csv");
     let mut csv = std::fs::read_to_string(&registry).expect("the import wrote aachen.csv");
-    csv.push_str(block(&blocks, "onboarding:by-hand"));
+    csv.push_str(block(blocks, "onboarding:by-hand"));
     std::fs::write(&registry, &csv).expect("add the row by hand");
 
     // 2. The config block, as the page shows it plus this machine's settings.
     let port = free_port();
-    let (config, topic) = test_config(block(&blocks, "onboarding:config"), dir.path(), &run, port);
+    let (mut config, topic) =
+        test_config(block(blocks, "onboarding:config"), dir.path(), &run, port);
+    config.push_str(extra);
     std::fs::write(dir.path().join("stadtpuls.toml"), config).expect("write config");
 
-    // 3. Check it.
-    let check = stadtpuls_args(block(&blocks, "onboarding:check"));
+    // 3. Check it, run it.
+    let check = stadtpuls_args(block(blocks, "onboarding:check"));
     let stdout = run_in(dir.path(), &check);
-    assert_shown_lines(block(&blocks, "onboarding:check-output"), &stdout);
-
-    // Run it.
-    let run_args = stadtpuls_args(block(&blocks, "onboarding:run"));
+    assert_shown_lines(block(blocks, "onboarding:check-output"), &stdout);
+    let run_args = stadtpuls_args(block(blocks, "onboarding:run"));
     assert_eq!(run_args[..2], ["run", "--config"], "{run_args:?}");
     let kafka = KafkaConfig {
         brokers: common::brokers(),
@@ -207,27 +215,18 @@ async fn the_onboarding_page_connects_aachen_from_its_table_publication_to_the_a
         &dir.path().join("log"),
     )
     .await;
-
-    // 4. Send the status document the page names to the page's topic (this run's copy).
-    let produce: Vec<&str> = block(&blocks, "onboarding:produce")
-        .split_whitespace()
-        .collect();
-    let page_topic = produce
-        .iter()
-        .position(|w| *w == "-t")
-        .and_then(|at| produce.get(at + 1))
-        .expect("kcat -t <topic>");
-    assert_eq!(
-        format!("{page_topic}-{run}"),
+    Onboarded {
+        dir,
+        run,
         topic,
-        "the page produces to its feed"
-    );
-    let document_name = produce.last().expect("the document");
-    let document = std::fs::read(dir.path().join(document_name)).expect("the status document");
-    produce_document(&topic, &document).await;
+        app,
+        client,
+    }
+}
 
-    // 5. The page's table of free spaces, checked against the file's values and the API.
-    let url = block(&blocks, "onboarding:api")
+/// 5. The page's table of free spaces, checked against the file's values and the API.
+async fn check_levels(blocks: &HashMap<String, String>, onboarded: &Onboarded) {
+    let url = block(blocks, "onboarding:api")
         .split_whitespace()
         .find(|w| w.starts_with("http"))
         .expect("the API URL");
@@ -265,7 +264,7 @@ async fn the_onboarding_page_connects_aachen_from_its_table_publication_to_the_a
         .collect();
     assert_eq!(on_page, from_file, "the page's table is the file's values");
     let ids: Vec<String> = levels.iter().map(|(id, ..)| id.clone()).collect();
-    let api = wait_for_levels(&client, &app.base, city, &ids).await;
+    let api = wait_for_levels(&onboarded.client, &onboarded.app.base, city, &ids).await;
     for ((id, record, free, total), level) in levels.iter().zip(api) {
         assert_eq!(
             level,
@@ -273,5 +272,113 @@ async fn the_onboarding_page_connects_aachen_from_its_table_publication_to_the_a
             "{id} (Aachen {record})"
         );
     }
-    assert!(app.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_onboarding_page_connects_aachen_over_kafka() {
+    let blocks = blocks(PAGE);
+    let _broker = ensure_broker();
+    let onboarded = onboard(&blocks, "").await;
+
+    // 4. Send the status document the page names to the page's topic (this run's copy).
+    let produce: Vec<&str> = block(&blocks, "onboarding:produce")
+        .split_whitespace()
+        .collect();
+    let page_topic = produce
+        .iter()
+        .position(|w| *w == "-t")
+        .and_then(|at| produce.get(at + 1))
+        .expect("kcat -t <topic>");
+    assert_eq!(
+        format!("{page_topic}-{}", onboarded.run),
+        onboarded.topic,
+        "the page produces to its feed"
+    );
+    let document_name = produce.last().expect("the document");
+    let document =
+        std::fs::read(onboarded.dir.path().join(document_name)).expect("the status document");
+    produce_document(&onboarded.topic, &document).await;
+
+    check_levels(&blocks, &onboarded).await;
+    assert!(onboarded.app.terminate().success());
+}
+
+/// Words of a shell command: quotes group, `\` + newline continues the line.
+fn shell_words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    let mut has_word = false;
+    for c in command.replace("\\\n", " ").chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                has_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if has_word {
+                    words.push(std::mem::take(&mut word));
+                    has_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                has_word = true;
+            }
+        }
+    }
+    if has_word {
+        words.push(word);
+    }
+    words
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_onboarding_page_connects_aachen_through_the_push_gateway() {
+    let blocks = blocks(PAGE);
+    let _broker = ensure_broker();
+    // The page's push key with this test's key hashed in, as the page says.
+    let key = format!("onboarding-{}", run_id());
+    let hash = run_in(Path::new("."), &["key".into(), "hash".into(), key.clone()]);
+    let push_key =
+        block(&blocks, "onboarding:push-key").replace("\"…\"", &format!("\"{}\"", hash.trim()));
+    assert_ne!(
+        push_key,
+        block(&blocks, "onboarding:push-key"),
+        "key_sha256 = \"…\""
+    );
+    let onboarded = onboard(&blocks, &format!("\n{push_key}")).await;
+
+    // 4. The page's curl: its method, path, headers and body file, this test's key.
+    let words = shell_words(block(&blocks, "onboarding:push"));
+    assert_eq!(words[..3], ["curl", "-X", "POST"], "{words:?}");
+    let url = words.iter().find(|w| w.starts_with("http")).expect("URL");
+    let path = url.splitn(4, '/').nth(3).expect("a path");
+    let mut request = onboarded
+        .client
+        .post(format!("{}/{path}", onboarded.app.base));
+    for (at, word) in words.iter().enumerate() {
+        match word.as_str() {
+            "-H" => {
+                let header = words[at + 1].replace("$PUSH_KEY", &key);
+                let (name, value) = header.split_once(':').expect("a header");
+                request = request.header(name.trim(), value.trim());
+            }
+            "--data-binary" => {
+                let file = words[at + 1].trim_start_matches('@');
+                let body = std::fs::read(onboarded.dir.path().join(file)).expect("the body");
+                request = request.body(body);
+            }
+            _ => {}
+        }
+    }
+    let response = request.send().await.expect("push");
+    let status = response.status().as_u16();
+    let answer = response.text().await.unwrap_or_default();
+    assert_eq!(status, 202, "{answer}");
+
+    check_levels(&blocks, &onboarded).await;
+    assert!(onboarded.app.terminate().success());
 }
