@@ -6,6 +6,7 @@ mod bench_sql;
 mod config_check;
 mod demo;
 mod produce;
+mod registry_import;
 mod run;
 mod sql;
 
@@ -57,6 +58,16 @@ pub enum Command {
     /// API key tools.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Sensor registry tools.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+/// `stadtpuls registry …`
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    // The help text is `ImportArgs`' own doc comment.
+    Import(registry_import::ImportArgs),
 }
 
 /// `stadtpuls key …`
@@ -90,6 +101,7 @@ impl Command {
             Command::Bench(args) => args.run().await,
             Command::Sql(args) => args.run().await,
             Command::Config(ConfigCommand::Check { file }) => config_check::run(&file),
+            Command::Registry(RegistryCommand::Import(args)) => args.run(),
             Command::Key(KeyCommand::Hash { key }) => {
                 let key = match key {
                     Some(key) => key,

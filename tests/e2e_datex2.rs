@@ -8,32 +8,11 @@ mod common;
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use serde_json::Value;
 use stadtpuls_config::KafkaConfig;
 use stadtpuls_ingest::kafka::ensure_topics;
 
-use common::{Stadtpuls, ensure_broker, eventually, free_port, get, run_id};
-
-/// (registry id, Aachen record, vacant, capacity override) of the records of the last
-/// 21 minutes of the document (18:49–19:10 UTC): within `out_of_orderness` of each other.
-/// P18 is `closed`: 0 free, whatever it counted (518).
-const EXPECTED: [(&str, &str, u64, u64); 13] = [
-    ("aachen-p1", "P1", 412, 560),
-    ("aachen-p2", "P2", 291, 497),
-    ("aachen-p3", "P3", 143, 186),
-    ("aachen-p6", "P6", 624, 999),
-    ("aachen-p7", "P7", 554, 717),
-    ("aachen-p8", "P8", 443, 600),
-    ("aachen-p9", "P9", 74, 500),
-    ("aachen-p10", "P10", 42, 319),
-    ("aachen-p11", "P11", 271, 348),
-    ("aachen-p12", "P12", 130, 176),
-    ("aachen-p15", "P15", 118, 160),
-    ("aachen-p17", "P17", 429, 480),
-    ("aachen-p18", "P18", 0, 569),
-];
+use common::datex2::{AACHEN_STATUS, fixture, produce_document, wait_for_levels};
+use common::{ensure_broker, eventually, free_port, get, run_id, run_ready};
 
 fn write_config(dir: &std::path::Path, run: &str, city: &str, port: u16) -> std::path::PathBuf {
     let mut csv = String::from("id,kind,name,lat,lon,lanes,capacity,facility_id,external_id\n");
@@ -88,13 +67,6 @@ format = "datex2"
     path
 }
 
-async fn json_get(client: &reqwest::Client, url: &str) -> Option<Value> {
-    let (status, body) = get(client, url).await;
-    (status == 200)
-        .then(|| serde_json::from_str(&body).ok())
-        .flatten()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aachen_datex2_status_reaches_the_live_api() {
     let _broker = ensure_broker();
@@ -111,57 +83,19 @@ async fn aachen_datex2_status_reaches_the_live_api() {
     ensure_topics(&kafka, &[topic.clone(), format!("deadletter-{run}")], 1)
         .await
         .expect("create topics");
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", common::brokers())
-        .create()
-        .expect("producer");
+    let (app, client) = run_ready(&config, port, &dir.path().join("log")).await;
 
-    let config_arg = config.display().to_string();
-    let app = Stadtpuls::start(
-        &["run", "--config", &config_arg],
-        port,
-        &dir.path().join("log"),
-    );
-    let client = reqwest::Client::new();
-    eventually(Duration::from_secs(60), "readyz", || async {
-        (get(&client, &format!("{}/readyz", app.base)).await.0 == 200).then_some(())
-    })
-    .await;
+    let document = std::fs::read(fixture("parkapi-sources_aachen-realtime.xml")).expect("fixture");
+    produce_document(&topic, &document).await;
 
-    let path = format!(
-        "{}/ingest/tests/fixtures/feeds/datex2/parkapi-sources_aachen-realtime.xml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let document = std::fs::read(&path).expect("fixture");
-    let record: FutureRecord<'_, str, [u8]> = FutureRecord::to(&topic)
-        .payload(document.as_slice())
-        .key("k");
-    producer
-        .send(record, Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|(e, _)| panic!("produce to {topic}: {e}"));
-
-    let parking_url = format!("{}/v1/cities/{city}/parking", app.base);
-    let parking = eventually(Duration::from_secs(60), "parking levels", || async {
-        let body = json_get(&client, &parking_url).await?;
-        let facilities = body["facilities"].as_array()?;
-        let reported = facilities
-            .iter()
-            .filter(|f| !f["free"].is_null() && EXPECTED.iter().any(|e| f["facility_id"] == e.0))
-            .count();
-        (reported == EXPECTED.len()).then_some(body)
-    })
-    .await;
-    for (id, record, free, total) in EXPECTED {
-        let facility = parking["facilities"]
-            .as_array()
-            .and_then(|f| f.iter().find(|f| f["facility_id"] == id).cloned())
-            .unwrap_or_else(|| panic!("{id} in {parking}"));
-        assert_eq!(
-            (facility["free"].clone(), facility["total"].clone()),
-            (free.into(), total.into()),
-            "Aachen {record}: {facility}"
-        );
+    // The registry ids are `aachen-p<n>` for record `P<n>`.
+    let ids: Vec<String> = AACHEN_STATUS
+        .iter()
+        .map(|(record, ..)| format!("aachen-{}", record.to_lowercase()))
+        .collect();
+    let levels = wait_for_levels(&client, &app.base, &city, &ids).await;
+    for ((record, free, total), level) in AACHEN_STATUS.iter().zip(levels) {
+        assert_eq!(level, ((*free).into(), (*total).into()), "Aachen {record}");
     }
 
     let metrics = eventually(Duration::from_secs(20), "feed metrics", || async {

@@ -71,7 +71,9 @@ pub use model::{
     Share, SiteClass, SqlConfig, TrafficConfig, WindowsConfig, ZoneSource, derived_site_class,
 };
 pub use registry::{
-    CityRegistry, ExternalId, SensorKind, SensorSpec, parse_registry, parse_registry_with_classes,
+    CityRegistry, ExternalId, ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError,
+    SensorKind, SensorSpec, generated_id, parse_registry, parse_registry_with_classes,
+    update_registry,
 };
 pub use zones::{CityZones, LonLat, ZoneKind, ZonePolygon, ZoneSpec, parse_zones};
 

@@ -1,12 +1,14 @@
 //! Sensor registries: the static list of sensors of each city, from CSV or GeoJSON.
 //!
 //! Reading is in `read.rs` (text → loosely typed rows; a CSV header lacking columns in
-//! `missing_columns.rs`), the rules in `check.rs` (rows → [`SensorSpec`]s).
+//! `missing_columns.rs`), the rules in `check.rs` (rows → [`SensorSpec`]s); writing
+//! imported partner sites into a registry in `update.rs`.
 
 mod check;
 mod external;
 mod missing_columns;
 mod read;
+mod update;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -16,6 +18,10 @@ use std::str::FromStr;
 use crate::error::{Errors, FILE_KEY, Result};
 use crate::fields::{RegistryFormat, registry_format};
 use crate::model::{CityConfig, RegistrySource, TrafficConfig};
+pub use update::{
+    ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError, generated_id,
+    update_registry,
+};
 
 /// What a sensor measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

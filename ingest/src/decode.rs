@@ -10,10 +10,10 @@ mod emit;
 pub mod external;
 mod fast;
 pub mod feed;
-mod fiware;
+pub(crate) mod fiware;
 #[cfg(test)]
 pub(crate) mod fuzz;
-mod json_values;
+pub(crate) mod json_values;
 pub mod native;
 mod parkapi;
 pub(crate) mod precheck;

@@ -99,3 +99,28 @@ impl IngestError {
         }
     }
 }
+
+/// Why a partner's static publication cannot be imported into a registry at all (one
+/// bad record is skipped with its reason instead, see [`crate::import`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Neither XML nor JSON, or JSON of no known shape.
+    #[error(
+        "cannot tell the format of the document: {0}; name it with --format datex2|parkapi|ngsi"
+    )]
+    UnknownFormat(String),
+    /// Not a DATEX II parking table that can be read.
+    #[error("DATEX II: {0}")]
+    Datex2(String),
+    /// Not JSON.
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// JSON, but not of the format's shape.
+    #[error("{format}: {detail}")]
+    Shape {
+        /// The format it was read as.
+        format: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+}

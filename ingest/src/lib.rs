@@ -20,6 +20,7 @@ pub mod demo;
 pub mod error;
 pub mod health;
 pub mod history;
+pub mod import;
 pub mod kafka;
 pub(crate) mod merge;
 pub mod message;
@@ -29,4 +30,4 @@ pub mod runner;
 pub mod simulate;
 pub mod sink;
 
-pub use error::{IngestError, Result};
+pub use error::{ImportError, IngestError, Result};

@@ -8,11 +8,17 @@
 //! (`datex2/measured.rs`) are collected one at a time as small values with their byte
 //! ranges (`datex2/values.rs`), never as a tree, and handed to `Emit` as each closes; a
 //! bad record is refused on its own.
+//!
+//! `datex2/table.rs` reads static parking tables with the same reader, for
+//! `stadtpuls registry import`.
 
 mod measured;
 mod parking;
+mod table;
 mod values;
 mod xml;
+
+pub use table::{TableRecord, read_table};
 
 use stadtpuls_processing::catalog::CityKey;
 use stadtpuls_processing::model::TimeBounds;
@@ -20,7 +26,7 @@ use stadtpuls_processing::model::TimeBounds;
 use super::emit::{Emit, malformed};
 use super::external::ExternalIds;
 use super::native::Sinks;
-use values::Item;
+use values::{Item, Values};
 use xml::{Node, Tag, Xml, XmlError};
 
 /// Decodes one document; each record is accepted or refused on its own, a document that
@@ -38,13 +44,37 @@ pub(crate) fn decode(payload: &[u8], emit: &mut Emit<'_, '_>) {
         let range = xml::clamp(item.range.clone(), payload.len());
         let bytes = payload.get(range).unwrap_or_default();
         match &item.values {
-            Ok(values) => emit.reading(Some(index), bytes, &item.reading(values)),
+            Ok(values) => {
+                let id = mapped_id(emit, &item.id, values);
+                emit.reading(Some(index), bytes, &item.reading(id, values))
+            }
             Err(rejection) => emit.refuse(Some(index), bytes, rejection.clone()),
         }
         index += 1;
     });
     // The same bytes read the same way twice: `check` accepted them.
     debug_assert!(walked.is_ok());
+}
+
+/// The feed id of a facility record as the registry knows it: VRS writes a status
+/// record's id as `1035[P+R Bondorf]` and its facility table's id as `1035`, so an id
+/// with a `[…]` suffix that no `external_id` maps is tried without it (as parkapi-sources
+/// reads it), which is how `stadtpuls registry import` of the table maps the status.
+fn mapped_id<'i>(emit: &Emit<'_, '_>, id: &'i str, values: &Values) -> &'i str {
+    let Values::Facility { .. } = values else {
+        return id;
+    };
+    match id.split_once('[') {
+        Some((base, _))
+            if !base.is_empty()
+                && id.ends_with(']')
+                && emit.external.resolve(emit.city, id, None).is_none()
+                && emit.external.resolve(emit.city, base, None).is_some() =>
+        {
+            base
+        }
+        _ => id,
+    }
 }
 
 /// Decodes one DATEX II document of `city` into `sinks`, as the pipeline does for a

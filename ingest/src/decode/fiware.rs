@@ -3,7 +3,7 @@
 //! `data: [...]`) or an NGSI v2 Orion notification (`{"subscriptionId", "data": [...]}`);
 //! normalized or keyValues. Each entity is one observation, accepted or refused alone.
 
-mod attrs;
+pub(crate) mod attrs;
 mod entities;
 
 use serde::Deserialize;
@@ -28,7 +28,7 @@ pub(crate) fn decode(payload: &[u8], emit: &mut Emit<'_, '_>) {
 }
 
 /// The entities of a batch or notification; `None` for a single entity.
-fn entities(payload: &[u8]) -> Result<Option<Vec<&RawValue>>, Rejection> {
+pub(crate) fn entities(payload: &[u8]) -> Result<Option<Vec<&RawValue>>, Rejection> {
     let invalid = |e: serde_json::Error| malformed(format!("invalid JSON: {e}"));
     if payload.iter().copied().find(|b| !b.is_ascii_whitespace()) == Some(b'[') {
         return serde_json::from_slice(payload).map(Some).map_err(invalid);

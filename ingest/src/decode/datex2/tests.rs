@@ -208,6 +208,23 @@ fn bondorf_group_of_parking_sites_with_seven_fractional_digits() {
     );
 }
 
+#[test]
+fn bondorf_record_maps_to_the_facility_id_of_its_table() {
+    // `stadtpuls registry import` of vrs_bondorf-static.xml maps facility `1035`; the
+    // status names its record `1035[P+R Bondorf]`.
+    let mut h = Harness::new(&["1035"], &[]);
+    assert_eq!(
+        h.decode(fixture!("parkapi-sources_vrs_bondorf-realtime.xml")),
+        1,
+        "{:?}",
+        h.reasons()
+    );
+    assert_eq!(
+        h.parking_rows(),
+        ["f-1035 215 313 2025-05-09T19:41:58.546Z"]
+    );
+}
+
 const STUTTGART: [&str; 49] = [
     "12717289", "12717312", "12717253", "12717315", "12717375", "12717384", "12717229", "12717447",
     "12717250", "12717432", "12717226", "12717411", "12717223", "12717414", "12717408", "12717429",

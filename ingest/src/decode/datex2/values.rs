@@ -35,10 +35,12 @@ pub(super) struct Item<'a> {
 }
 
 impl Item<'_> {
-    pub(super) fn reading(&self, values: &Values) -> Reading<'_> {
+    /// The observation under the feed id `id` (the item's own, or the part of it the
+    /// registry maps, see `datex2::mapped_id`).
+    pub(super) fn reading<'s>(&'s self, id: &'s str, values: &Values) -> Reading<'s> {
         match *values {
             Values::Facility { ts, free, total } => Reading::Facility {
-                external_id: &self.id,
+                external_id: id,
                 ts,
                 free_spaces: free,
                 total_spaces: total,
@@ -52,7 +54,7 @@ impl Item<'_> {
                 count,
                 speed,
             } => Reading::Traffic {
-                external_id: &self.id,
+                external_id: id,
                 lane: Some(lane),
                 ts,
                 interval_s,

@@ -65,6 +65,16 @@ tags! {
     Speed = b"speed",
     Period = b"measurementOrCalculationPeriod",
     ValueTime = b"measurementOrCalculationTime",
+    // Static tables, read by `stadtpuls registry import` (`table.rs`).
+    ParkingRecord = b"parkingRecord",
+    ParkingName = b"parkingName",
+    NumberOfSpaces = b"parkingNumberOfSpaces",
+    Facility = b"parkingFacility",
+    FacilityName = b"parkingFacilityName",
+    FacilityCapacity = b"totalParkingCapacity",
+    Latitude = b"latitude",
+    Longitude = b"longitude",
+    Value = b"value",
 }
 
 /// An opened element of a DATEX II namespace, with the attributes the decoder reads.
