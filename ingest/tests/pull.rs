@@ -1,0 +1,247 @@
+//! `[[cities.pull]]` against a real HTTP server (axum, in the test) and a real broker
+//! (Tansu): the first fetch writes the document to the city's DATEX II topic with its
+//! `content-type`; a 304 (the server honours `If-None-Match`) and a 200 of the same bytes
+//! write nothing; a changed document is written again; a 500 is counted and the next
+//! fetch recovers; a body over `kafka.max_message_bytes` is refused before it is read
+//! whole, and counted.
+
+#[path = "../../tests/support/broker.rs"]
+mod broker;
+#[path = "pull_support/server.rs"]
+mod server;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use stadtpuls_config::Config;
+use stadtpuls_ingest::health::BrokerHealth;
+use stadtpuls_ingest::kafka::{KafkaPush, ensure_topics};
+use stadtpuls_ingest::metrics::{PULL_BYTES, PULL_LAST_SUCCESS, PULL_REQUESTS};
+use stadtpuls_ingest::pull::{ErrorKind, Outcome, Poller};
+
+use server::{Served, lock};
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/feeds/datex2/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{}{nanos}", std::process::id())
+}
+
+/// A city `city` with a DATEX II topic and one pull source of `url`.
+fn config(city: &str, topic: &str, url: &str, max_message_bytes: usize) -> Config {
+    let dir = std::env::temp_dir();
+    let toml = format!(
+        r#"version = 1
+[kafka]
+brokers = "{brokers}"
+max_message_bytes = {max_message_bytes}
+[[cities]]
+id = "{city}"
+name = "Aachen"
+timezone = "Europe/Berlin"
+lat = 50.77
+lon = 6.08
+registry = "aachen.csv"
+[[cities.feeds]]
+topic = "{topic}"
+format = "datex2"
+[[cities.pull]]
+url = "{url}"
+format = "datex2"
+every = "5s"
+timeout = "5s"
+"#,
+        brokers = broker::brokers(),
+    );
+    Config::from_toml(&toml, &dir.join("stadtpuls.toml"), &HashMap::new())
+        .unwrap_or_else(|errors| panic!("config:\n{errors}"))
+}
+
+/// Every record on `topic` as (key, content-type, payload), waiting for `count` and then
+/// half a second more for any further one.
+async fn records(run: &str, topic: &str, count: usize) -> Vec<(String, String, Vec<u8>)> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker::brokers())
+        .set("group.id", format!("pull-reader-{run}"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut got = Vec::new();
+    loop {
+        let wait = if got.len() < count {
+            Duration::from_secs(30)
+        } else {
+            Duration::from_millis(1500)
+        };
+        let Ok(message) = tokio::time::timeout(wait, consumer.recv()).await else {
+            assert!(got.len() >= count, "only {} of {count} records", got.len());
+            return got;
+        };
+        let message = message.expect("receive");
+        let content_type = message
+            .headers()
+            .and_then(|hs| hs.iter().find(|h| h.key == "content-type"))
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default();
+        let key = message
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default();
+        got.push((
+            key,
+            content_type,
+            message.payload().unwrap_or_default().to_vec(),
+        ));
+    }
+}
+
+fn requests(city: &str, outcome: &str) -> u64 {
+    PULL_REQUESTS
+        .with_label_values(&[city, "datex2", outcome])
+        .get()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_documents_are_written_once_and_failures_recover() {
+    let _broker = broker::ensure_broker();
+    let run = run_id();
+    let city = format!("aachen-{run}");
+    let topic = format!("pull-datex2-{run}");
+    let aachen = fixture("parkapi-sources_aachen-realtime.xml");
+    let stuttgart = fixture("parkapi-sources_stuttgart-realtime.xml");
+    let bondorf = fixture("parkapi-sources_vrs_bondorf-realtime.xml");
+    let shared = Arc::new(std::sync::Mutex::new(Served {
+        body: aachen.clone(),
+        etag: "\"a1\"".into(),
+        ..Served::default()
+    }));
+    let addr = server::start(shared.clone()).await;
+    let url = format!("http://{addr}/status.xml");
+    let config = config(&city, &topic, &url, 1024 * 1024);
+    ensure_topics(&config.kafka, std::slice::from_ref(&topic), 1)
+        .await
+        .expect("create the topic");
+    let writer =
+        Arc::new(KafkaPush::with_health(&config, BrokerHealth::default()).expect("producer"));
+    let mut pollers = Poller::from_config(&config, &writer).expect("pull sources");
+    assert_eq!(pollers.len(), 1);
+    let poller = &mut pollers[0];
+
+    assert_eq!(poller.poll_once().await, Outcome::Changed, "first fetch");
+    assert_eq!(poller.poll_once().await, Outcome::NotModified, "same ETag");
+    // The server lost its ETags (a restart): 200 with the same bytes.
+    lock(&shared).etag = "\"a2\"".into();
+    assert_eq!(poller.poll_once().await, Outcome::Unchanged, "same body");
+    assert_eq!(
+        poller.poll_once().await,
+        Outcome::NotModified,
+        "new ETag kept"
+    );
+    {
+        let mut served = lock(&shared);
+        served.body = stuttgart.clone();
+        served.etag = "\"s1\"".into();
+    }
+    assert_eq!(poller.poll_once().await, Outcome::Changed, "new document");
+    lock(&shared).fail = true;
+    assert_eq!(
+        poller.poll_once().await,
+        Outcome::Failed(ErrorKind::Http5xx),
+        "500"
+    );
+    {
+        let mut served = lock(&shared);
+        served.fail = false;
+        served.body = bondorf.clone();
+        served.etag = "\"b1\"".into();
+    }
+    assert_eq!(poller.poll_once().await, Outcome::Changed, "recovered");
+
+    let asked = lock(&shared).asked.clone();
+    assert_eq!(asked[0], (None, None), "nothing to compare with at first");
+    let since = Some("Mon, 07 Dec 2026 06:00:00 GMT".to_owned());
+    assert_eq!(asked[1], (Some("\"a1\"".into()), since.clone()));
+    assert_eq!(asked[3], (Some("\"a2\"".into()), since.clone()));
+    assert_eq!(
+        asked[6],
+        (Some("\"s1\"".into()), since),
+        "a failure keeps the validators of the last document"
+    );
+
+    let written = records(&run, &topic, 3).await;
+    let payloads: Vec<&[u8]> = written.iter().map(|(_, _, p)| p.as_slice()).collect();
+    assert_eq!(
+        payloads,
+        [aachen.as_slice(), stuttgart.as_slice(), bondorf.as_slice()],
+        "each new document once, unchanged"
+    );
+    for (key, content_type, _) in &written {
+        assert_eq!(content_type, "application/vnd.datex2+xml");
+        assert_eq!(key, "pull:cities[0].pull[0]");
+    }
+    assert_eq!(requests(&city, "changed"), 3);
+    assert_eq!(requests(&city, "not_modified"), 2);
+    assert_eq!(requests(&city, "unchanged"), 1);
+    assert_eq!(requests(&city, "http_5xx"), 1);
+    let bytes = PULL_BYTES.with_label_values(&[&city, "datex2"]).get();
+    assert_eq!(
+        bytes as usize,
+        2 * aachen.len() + stuttgart.len() + bondorf.len()
+    );
+    let last = PULL_LAST_SUCCESS
+        .with_label_values(&[&city, "datex2"])
+        .get();
+    assert!(last > 1_700_000_000, "last success at {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_message_limit_is_refused_and_counted() {
+    let _broker = broker::ensure_broker();
+    let run = run_id();
+    let city = format!("large-{run}");
+    let topic = format!("pull-large-{run}");
+    let shared = Arc::new(std::sync::Mutex::new(Served {
+        body: fixture("parkapi-sources_friedrichshafen-sensors-realtime.xml"),
+        etag: "\"f1\"".into(),
+        ..Served::default()
+    }));
+    let addr = server::start(shared.clone()).await;
+    // 100 KiB: the 104 KB Friedrichshafen document does not fit.
+    let config = config(
+        &city,
+        &topic,
+        &format!("http://{addr}/status.xml"),
+        100 * 1024,
+    );
+    ensure_topics(&config.kafka, std::slice::from_ref(&topic), 1)
+        .await
+        .expect("create the topic");
+    let writer =
+        Arc::new(KafkaPush::with_health(&config, BrokerHealth::default()).expect("producer"));
+    let mut pollers = Poller::from_config(&config, &writer).expect("pull sources");
+    assert_eq!(
+        pollers[0].poll_once().await,
+        Outcome::Failed(ErrorKind::TooLarge)
+    );
+    assert_eq!(requests(&city, "too_large"), 1);
+    lock(&shared).body = fixture("parkapi-sources_vrs_bondorf-realtime.xml");
+    assert_eq!(pollers[0].poll_once().await, Outcome::Changed);
+    let written = records(&run, &topic, 1).await;
+    assert_eq!(written.len(), 1, "only the document within the limit");
+}
