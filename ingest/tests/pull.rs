@@ -7,7 +7,7 @@
 
 #[path = "../../tests/support/broker.rs"]
 mod broker;
-#[path = "pull_support/server.rs"]
+#[path = "../../tests/support/pull_server.rs"]
 mod server;
 
 use std::collections::HashMap;

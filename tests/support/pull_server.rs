@@ -1,6 +1,9 @@
-//! The partner's HTTP endpoint of the pull tests: serves one document with an `ETag` and
-//! a `Last-Modified`, answers 304 when `If-None-Match` names the current `ETag`, and 500
+//! The partner's HTTP endpoint of the pull tests (`ingest/tests/pull.rs`,
+//! `tests/e2e_datex2.rs`, included by `#[path]`): serves one document with an `ETag` and a
+//! `Last-Modified`, answers 304 when `If-None-Match` names the current `ETag`, and 500
 //! while told to fail; it records the conditional headers of every request.
+
+#![allow(dead_code)] // not every test uses every part
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
