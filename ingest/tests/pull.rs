@@ -3,7 +3,8 @@
 //! `content-type`; a 304 (the server honours `If-None-Match`) and a 200 of the same bytes
 //! write nothing; a changed document is written again; a 500 is counted and the next
 //! fetch recovers; a body over `kafka.max_message_bytes` is refused before it is read
-//! whole, and counted.
+//! whole, and counted; a refused connection and a server that never answers are counted
+//! by their kind.
 
 #[path = "../../tests/support/broker.rs"]
 mod broker;
@@ -156,4 +157,93 @@ async fn a_body_over_the_message_limit_is_refused_and_counted() {
     assert_eq!(pollers[0].poll_once().await, Outcome::Changed);
     let written = records(&run, &topic, 1).await;
     assert_eq!(written.len(), 1, "only the document within the limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_and_a_silent_server_are_counted_by_kind() {
+    let _broker = broker::ensure_broker();
+    let run = run_id();
+    // A port nothing listens on any more: connection refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    // A listener that never accepts: the kernel completes the connection, no answer comes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_addr = silent.local_addr().expect("address");
+    for (name, addr, kind) in [
+        ("refused", closed, ErrorKind::Connect),
+        ("silent", silent_addr, ErrorKind::Timeout),
+    ] {
+        let city = format!("{name}-{run}");
+        let topic = format!("pull-{name}-{run}");
+        let url = format!("http://{addr}/status.xml");
+        let config = config(&city, &topic, &url, 1 << 20, "timeout = \"1s\"");
+        let writer =
+            Arc::new(KafkaPush::with_health(&config, BrokerHealth::default()).expect("producer"));
+        let mut pollers = Poller::from_config(&config, &writer).expect("pull sources");
+        let started = std::time::Instant::now();
+        assert_eq!(
+            pollers[0].poll_once().await,
+            Outcome::Failed(kind),
+            "{name}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{name}: within the timeout"
+        );
+        assert_eq!(requests(&city, kind.as_str()), 1, "{name}");
+    }
+    drop(silent);
+}
+
+/// A server that announces no length (chunked) and sends more than the limit: the body is
+/// refused once the limit is passed, not read whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_over_the_limit_is_cut_off_while_read() {
+    use std::io::{Read, Write};
+    let _broker = broker::ensure_broker();
+    let run = run_id();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = sent.clone();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut head = [0u8; 4096];
+        let _ = stream.read(&mut head);
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+        let chunk = vec![b'x'; 64 * 1024];
+        // 64 MiB at most; the client hangs up long before.
+        for _ in 0..1024 {
+            let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+            if stream.write_all(&framed).is_err() {
+                return;
+            }
+            counted.fetch_add(chunk.len(), std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let city = format!("chunked-{run}");
+    let config = config(
+        &city,
+        &format!("pull-chunked-{run}"),
+        &format!("http://{addr}/status.xml"),
+        1 << 20,
+        "",
+    );
+    let writer =
+        Arc::new(KafkaPush::with_health(&config, BrokerHealth::default()).expect("producer"));
+    let mut pollers = Poller::from_config(&config, &writer).expect("pull sources");
+    assert_eq!(
+        pollers[0].poll_once().await,
+        Outcome::Failed(ErrorKind::TooLarge)
+    );
+    assert_eq!(requests(&city, "too_large"), 1);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let sent = sent.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        sent < 16 << 20,
+        "the client stopped reading: {sent} bytes sent"
+    );
 }

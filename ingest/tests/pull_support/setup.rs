@@ -70,7 +70,6 @@ format = "datex2"
 url = "{url}"
 format = "datex2"
 every = "5s"
-timeout = "5s"
 {extra}
 "#,
         brokers = broker::brokers(),
