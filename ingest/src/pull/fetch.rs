@@ -142,22 +142,23 @@ pub(super) async fn fetch(
         etag: response.headers().get(ETAG).cloned(),
         last_modified: response.headers().get(LAST_MODIFIED).cloned(),
     };
-    let too_large = |seen: String| {
+    let too_large = |size: &str| {
         Failure::new(
             ErrorKind::TooLarge,
-            format!("the body is {seen} bytes, more than kafka.max_message_bytes ({max_bytes})"),
+            format!("the body is {size}, more than kafka.max_message_bytes ({max_bytes} bytes)"),
         )
     };
-    if let Some(announced) = response.content_length()
-        && announced > max_bytes as u64
+    let announced = response.content_length();
+    if let Some(length) = announced
+        && length > max_bytes as u64
     {
-        return Err(too_large(announced.to_string()));
+        return Err(too_large(&format!("{length} bytes (Content-Length)")));
     }
-    let capacity = response.content_length().map_or(64 * 1024, |n| n as usize);
-    let mut body = BytesMut::with_capacity(capacity);
+    // `announced` is within the limit here.
+    let mut body = BytesMut::with_capacity(announced.map_or(64 * 1024, |n| n as usize));
     while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e))? {
         if body.len() + chunk.len() > max_bytes {
-            return Err(too_large(format!("over {max_bytes}")));
+            return Err(too_large("longer (cut off while read)"));
         }
         body.extend_from_slice(&chunk);
     }
