@@ -7,6 +7,7 @@ use anyhow::Context;
 use stadtpuls_api::{AppState, Edge, PushGateway, PushSink, SqlEngine};
 use stadtpuls_config::{CityRegistry, CityZones, Config};
 use stadtpuls_ingest::pipeline::{Pipeline, PipelineOptions};
+use stadtpuls_ingest::pull::Poller;
 use stadtpuls_ingest::runner::{
     self, Checkpointing, DeadLetterSink, Readiness, RunSummary, Source,
 };
@@ -38,6 +39,9 @@ pub struct App {
     pub ready: Readiness,
     /// Where the push gateway writes (`stadtpuls run`: Kafka); `None`: no gateway (demo).
     pub push: Option<Arc<dyn PushSink>>,
+    /// `[[cities.pull]]` sources, each run as a task of its own until the stop
+    /// (`stadtpuls run`; the demo has none).
+    pub pull: Vec<Poller>,
 }
 
 impl App {
@@ -59,6 +63,7 @@ impl App {
             live,
             ready: Readiness::default(),
             push: None,
+            pull: Vec::new(),
         })
     }
 
@@ -79,6 +84,12 @@ impl App {
     /// Serves the push gateway (`POST /v1/ingest/{city}`, the NGSI-LD upsert) over `sink`.
     pub fn with_push(mut self, sink: Arc<dyn PushSink>) -> Self {
         self.push = Some(sink);
+        self
+    }
+
+    /// Polls `pollers` while serving (`[[cities.pull]]`).
+    pub fn with_pull(mut self, pollers: Vec<Poller>) -> Self {
+        self.pull = pollers;
         self
     }
 
@@ -126,7 +137,7 @@ impl App {
     /// process exits without it.
     ///
     /// `make_io` builds the source and the sinks on the pipeline thread.
-    pub async fn serve<S, D, K, M>(self, make_io: M) -> anyhow::Result<RunSummary>
+    pub async fn serve<S, D, K, M>(mut self, make_io: M) -> anyhow::Result<RunSummary>
     where
         S: Source + Send + 'static,
         D: DeadLetterSink + Send + 'static,
@@ -162,6 +173,11 @@ impl App {
                 let _ = result_tx.send(result);
             })
             .context("cannot start the pipeline thread")?;
+        // Pollers run on this runtime (their work is waiting) and stop with everything
+        // else; a fetch or write in flight is abandoned (fetched again after a restart).
+        for poller in std::mem::take(&mut self.pull) {
+            tokio::spawn(poller.run(stop_rx.clone()));
+        }
         let edge = Edge::from_config(&self.config.api);
         if let (true, Some(bind)) = (self.config.sql.enabled, self.config.sql.flight_bind) {
             let mut flight_stop = stop_rx.clone();

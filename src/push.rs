@@ -2,12 +2,15 @@
 //! (`stadtpuls_ingest::kafka::KafkaPush`): the binary adapts one to the other so that
 //! `api` never depends on `ingest` nor `ingest` on `api`.
 
+use std::sync::Arc;
+
 use stadtpuls_api::push::PushFuture;
 use stadtpuls_api::{PushAck, PushError, PushRequest, PushSink};
 use stadtpuls_ingest::kafka::{KafkaPush, PushWriteError};
 
-/// Pushes written to the city's Kafka topics, answered once acknowledged.
-pub struct KafkaPushSink(pub KafkaPush);
+/// Pushes written to the city's Kafka topics, answered once acknowledged; the producer is
+/// shared with the `[[cities.pull]]` pollers.
+pub struct KafkaPushSink(pub Arc<KafkaPush>);
 
 impl PushSink for KafkaPushSink {
     fn push(&self, request: PushRequest) -> PushFuture<'_> {

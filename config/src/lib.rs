@@ -64,9 +64,10 @@ pub use demo::{DEMO_ORIGIN, DEMO_SQL_KEY, DEMO_SQL_ULM_KEY, DEMO_TOML};
 pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
-    ApiConfig, ApiKeyConfig, CheckpointConfig, CityConfig, CityScope, FeedConfig, FeedFormat,
-    HistoryConfig, HistoryStream, HistoryTable, InstanceId, KafkaConfig, LoraCodec,
-    MAX_INSTANCE_ID_LEN, MAX_LANES, OutputConfig, ParkingConfig, ParkingThresholds, PushConfig,
+    ApiConfig, ApiKeyConfig, CheckpointConfig, CityConfig, CityScope, ClientIdentity,
+    DEFAULT_PULL_TIMEOUT, FeedConfig, FeedFormat, HistoryConfig, HistoryStream, HistoryTable,
+    InstanceId, KafkaConfig, LoraCodec, MAX_INSTANCE_ID_LEN, MAX_LANES, MAX_PULL_EVERY,
+    MIN_PULL_EVERY, OutputConfig, ParkingConfig, ParkingThresholds, PullConfig, PushConfig,
     PushKeyConfig, RegistrySource, SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN,
     Share, SiteClass, SqlConfig, TrafficConfig, WindowsConfig, ZoneSource, derived_site_class,
 };
@@ -120,6 +121,13 @@ impl Config {
         self.cities
             .iter()
             .flat_map(|city| city.feeds.iter().map(move |feed| (city, feed)))
+    }
+
+    /// Every `[[cities.pull]]` source with its city, in file order.
+    pub fn pulls(&self) -> impl Iterator<Item = (&CityConfig, &PullConfig)> {
+        self.cities
+            .iter()
+            .flat_map(|city| city.pull.iter().map(move |pull| (city, pull)))
     }
 
     /// Reads and validates a TOML file, then applies env overrides.

@@ -13,6 +13,7 @@ mod feeds;
 mod history;
 mod lora_codec;
 mod parking;
+mod pull;
 mod push;
 mod sql;
 mod traffic;
@@ -26,6 +27,7 @@ pub use city::{CityConfig, RegistrySource, ZoneSource};
 pub use feeds::{FeedConfig, FeedFormat, LoraCodec};
 pub use history::{HistoryConfig, HistoryStream, HistoryTable};
 pub use parking::{ParkingConfig, ParkingThresholds};
+pub use pull::{ClientIdentity, DEFAULT_PULL_TIMEOUT, MAX_PULL_EVERY, MIN_PULL_EVERY, PullConfig};
 pub use push::{
     DEFAULT_PUSH_BURST, DEFAULT_PUSH_MAX_BODY_BYTES, DEFAULT_PUSH_RATE_PER_S, PushConfig,
     PushKeyConfig,

@@ -401,6 +401,36 @@ pub(crate) struct RawCity {
     /// `[[cities.feeds]]`: topics and their formats.
     #[serde(default)]
     pub feeds: Vec<RawFeed>,
+    /// `[[cities.pull]]`: HTTP endpoints polled for documents.
+    #[serde(default)]
+    pub pull: Vec<RawPull>,
+}
+
+/// One `[[cities.pull]]` entry as written; `url`, `format` and `every` are required.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPull {
+    /// `http://` or `https://` URL.
+    pub url: String,
+    /// A feed format name.
+    pub format: String,
+    /// Poll interval, humantime.
+    pub every: String,
+    /// Request timeout, humantime.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Client certificate (PEM), relative to the config file's directory.
+    #[serde(default)]
+    pub client_cert: Option<String>,
+    /// Its private key (PEM), relative to the config file's directory.
+    #[serde(default)]
+    pub client_key: Option<String>,
+    /// Extra CA certificates (PEM), relative to the config file's directory.
+    #[serde(default)]
+    pub ca: Option<String>,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// One `[[cities.feeds]]` entry as written; `topic` and `format` are required.

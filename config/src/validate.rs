@@ -5,6 +5,7 @@ mod feeds;
 mod history;
 mod output;
 mod parking;
+mod pull;
 mod push;
 mod sql;
 mod traffic;
@@ -520,6 +521,8 @@ fn cities(
         }
         let share = sql::share(ctx, &base, city.share.as_deref());
         let feeds = feeds::feeds(ctx, &base, &city.id, city.feeds, own_topics, &mut claimed);
+        let origin = ctx.origin;
+        let pull = pull::pulls(ctx, &base, &city.id, city.pull, &feeds, origin);
         // A city with other problems is kept (the config is refused anyway), so that
         // `config check` still reads its registry and zone file: a placeholder timezone,
         // and a centre of NaN when it is out of range — no distance from it exceeds a
@@ -540,6 +543,7 @@ fn cities(
                 zones,
                 share,
                 feeds,
+                pull,
             });
         }
     }

@@ -242,6 +242,7 @@ fn ulm() -> CityConfig {
         zones: None,
         share: stadtpuls_config::Share::Private,
         feeds: Vec::new(),
+        pull: Vec::new(),
     }
 }
 

@@ -23,6 +23,7 @@ fn ulm() -> CityConfig {
         zones: Some(ZoneSource::File(PathBuf::from("ulm.geojson"))),
         share: stadtpuls_config::Share::Private,
         feeds: Vec::new(),
+        pull: Vec::new(),
     }
 }
 

@@ -9,7 +9,8 @@
 //! - [`sink`]: destinations of closed windows with epoch commits (history, output topics);
 //! - [`history`]: the Parquet history sink (Hive-partitioned tables, compaction, retention).
 //! - [`health`]: readiness and the Kafka brokers' reachability, for `/readyz`;
-//! - [`checkpoint`]: the per-task checkpoint files (state, offset, epoch).
+//! - [`checkpoint`]: the per-task checkpoint files (state, offset, epoch);
+//! - [`pull`]: `[[cities.pull]]`, HTTP endpoints polled for documents written to Kafka.
 //!
 //! Every metric this crate records is declared in [`metrics`].
 
@@ -26,6 +27,7 @@ pub(crate) mod merge;
 pub mod message;
 pub mod metrics;
 pub mod pipeline;
+pub mod pull;
 pub mod runner;
 pub mod simulate;
 pub mod sink;

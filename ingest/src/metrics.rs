@@ -421,6 +421,35 @@ pub static KAFKA_OUTAGES: LazyLock<IntCounter> = LazyLock::new(|| {
     .unwrap_or_else(|e| panic!("metric stadtpuls_kafka_outages_total: {e}"))
 });
 
+/// Fetches of `[[cities.pull]]` sources, by city, format and outcome (`pull::Outcome`:
+/// `changed`, `not_modified`, `unchanged` or an error kind). Never the URL.
+pub static PULL_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_pull_requests_total",
+        "Fetches of [[cities.pull]] sources, by city, format and outcome (changed, not_modified, unchanged or an error kind)",
+        &["city", "format", "outcome"],
+    )
+});
+
+/// Body bytes received from `[[cities.pull]]` sources (200 answers), by city and format.
+pub static PULL_BYTES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_pull_bytes_total",
+        "Body bytes received from [[cities.pull]] sources, by city and format",
+        &["city", "format"],
+    )
+});
+
+/// When a `[[cities.pull]]` source of the city and format last answered successfully
+/// (written, not modified or unchanged), Unix seconds; absent until it first did.
+pub static PULL_LAST_SUCCESS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge(
+        "stadtpuls_pull_last_success_timestamp_seconds",
+        "Unix time of the last successful fetch of a [[cities.pull]] source, by city and format",
+        &["city", "format"],
+    )
+});
+
 /// Forces registration so `/metrics` lists every family (at zero) from the start.
 pub fn register() {
     LazyLock::force(&MESSAGES_RECEIVED);
@@ -461,4 +490,7 @@ pub fn register() {
     LazyLock::force(&SINK_STAGED_ROWS);
     LazyLock::force(&SINK_STAGED_BYTES);
     LazyLock::force(&SINK_COMMIT_DURATION);
+    LazyLock::force(&PULL_REQUESTS);
+    LazyLock::force(&PULL_BYTES);
+    LazyLock::force(&PULL_LAST_SUCCESS);
 }

@@ -45,6 +45,11 @@ impl DemoArgs {
             "--bad-ratio must be within 0–1"
         );
         let app = App::new(config)?;
+        if app.config.pulls().next().is_some() {
+            tracing::warn!(
+                "[[cities.pull]] sources are not polled by `stadtpuls demo` (it has no Kafka to write to); `stadtpuls run` polls them"
+            );
+        }
         let bind = app.config.api.bind;
         let start = now_ms() - self.backfill.as_millis() as i64;
         let feed = SimulatedFeed::new(&app.registries, self.seed, start, 60)

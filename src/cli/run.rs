@@ -11,6 +11,7 @@ use stadtpuls_ingest::kafka::{
     KafkaDeadLetters, KafkaPush, KafkaSource, OutputTopics, ensure_deadletter_topic,
     ensure_output_topics,
 };
+use stadtpuls_ingest::pull::Poller;
 use stadtpuls_ingest::runner::Checkpointing;
 use stadtpuls_ingest::sink::SinkPair;
 
@@ -50,9 +51,18 @@ impl RunArgs {
         let app = App::new(config)?;
         // The push gateway's producer shares the pipeline's broker health, so a push
         // during an outage is answered 503 at once.
-        let push = KafkaPush::with_health(&app.config, app.ready.broker().clone())
-            .context("cannot create the push producer")?;
-        let app = app.with_push(Arc::new(KafkaPushSink(push)));
+        let push = Arc::new(
+            KafkaPush::with_health(&app.config, app.ready.broker().clone())
+                .context("cannot create the push producer")?,
+        );
+        // `[[cities.pull]]` writes what it fetches through the same producer; a certificate
+        // that cannot be read stops the start here, naming its key and file.
+        let pollers = Poller::from_config(&app.config, &push)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("invalid pull source in {}", self.config.display()))?;
+        let app = app
+            .with_push(Arc::new(KafkaPushSink(push)))
+            .with_pull(pollers);
         app.serve(|config, ready| {
             let checkpointing = Checkpointing::from_config(&config.checkpoint);
             // One broker health for the three clients: an outage is logged once and shown

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{FeedConfig, Share};
+use super::{FeedConfig, PullConfig, Share};
 
 /// One city of the cooperation network.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +26,9 @@ pub struct CityConfig {
     /// Its partner feeds: topics besides `sensors.<id>.{traffic,parking}` and their
     /// formats (`[[cities.feeds]]`; empty: native JSON on the conventional topics only).
     pub feeds: Vec<FeedConfig>,
+    /// HTTP endpoints polled for its documents (`[[cities.pull]]`), each written to its
+    /// format's topic among `feeds`.
+    pub pull: Vec<PullConfig>,
 }
 
 /// Where a city's sensor registry comes from.

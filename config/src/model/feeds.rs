@@ -49,6 +49,26 @@ impl FeedFormat {
         }
     }
 
+    /// The specific media type of the format, the `content-type` Stadtpuls writes with a
+    /// record it produces itself (a pulled document): [`Self::from_content_type`] reads it
+    /// back as this format whatever the topic's own format is.
+    ///
+    /// ```
+    /// use stadtpuls_config::FeedFormat;
+    /// for format in FeedFormat::ALL {
+    ///     assert_eq!(FeedFormat::from_content_type(format.media_type()), Some(format));
+    /// }
+    /// ```
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Native => "application/vnd.stadtpuls.native+json",
+            Self::Fiware => "application/vnd.stadtpuls.fiware+json",
+            Self::ParkApi => "application/vnd.stadtpuls.parkapi+json",
+            Self::Ttn => "application/vnd.ttn.uplink+json",
+            Self::Datex2 => "application/vnd.datex2+xml",
+        }
+    }
+
     /// The format a record's `content-type` header names, if it names one specifically.
     ///
     /// Parameters (`; charset=utf-8`) and case are ignored. Generic JSON

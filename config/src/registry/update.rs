@@ -68,6 +68,7 @@ pub fn update_registry(
         zones: None,
         share: Share::Private,
         feeds: Vec::new(),
+        pull: Vec::new(),
     };
     parse_registry(&city, file, &text).map_err(RegistryUpdateError::Invalid)?;
     Ok(RegistryUpdate {

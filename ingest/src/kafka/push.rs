@@ -65,13 +65,19 @@ pub struct KafkaPush {
 }
 
 impl KafkaPush {
-    /// Creates the producer; `message.max.bytes` follows `push.max_body_bytes` (plus room
-    /// for the headers), so the topic's own limit is the only other one.
+    /// Creates the producer; `message.max.bytes` follows the larger of
+    /// `push.max_body_bytes` and `kafka.max_message_bytes` (the limit of pulled documents,
+    /// `[[cities.pull]]`), plus room for the headers, so the topic's own limit is the only
+    /// other one.
     ///
     /// # Errors
     /// When the client cannot be created.
     pub fn with_health(config: &Config, health: BrokerHealth) -> Result<Self> {
-        let max_bytes = (config.push.max_body_bytes + 64 * 1024).min(1_000_000_000);
+        let largest = config
+            .push
+            .max_body_bytes
+            .max(config.kafka.max_message_bytes);
+        let max_bytes = (largest + 64 * 1024).min(1_000_000_000);
         let producer = super::client_config(&config.kafka, super::Role::Producer)
             .set("acks", "all")
             .set("enable.idempotence", "true")
