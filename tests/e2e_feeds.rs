@@ -1,5 +1,5 @@
 //! Partner feeds through a real broker and the `stadtpuls run` binary: every FIWARE
-//! fixture and the ParkAPI v3 fixtures (`ingest/tests/fixtures/feeds/`) produced unchanged
+//! fixture and the ParkAPI (v3 and ParkAPI2) fixtures (`ingest/tests/fixtures/feeds/`) produced unchanged
 //! to topics configured with their formats in `[[cities.feeds]]`, one record on a native
 //! topic carrying only `content-type: application/ld+json`; the values a person reads in
 //! the files come out of the live API (the Porto car park: 132 free of 414), the history
@@ -38,7 +38,12 @@ fn write_config(dir: &std::path::Path, run: &str, city: &str, port: u16) -> std:
         velarde-disabled,parking_facility,Daoiz y Velarde (disabled),41.15,-8.61,,2,,daoiz-velarde-1-5-disabled;urn:ngsi-ld:ParkingGroup:daoiz-velarde-1-5-disabled\n\
         velarde-zone,parking_facility,Daoiz y Velarde spots,41.15,-8.61,,,,\n\
         velarde-3,parking_spot,A-13,41.15,-8.61,,,velarde-zone,santander:daoiz_velarde_1_5:3;urn:ngsi-ld:ParkingSpot:santander:daoiz_velarde_1_5:3\n\
-        hofdiener,parking_facility,Parkhaus Hofdiener,41.15,-8.61,,158,,12717250\n";
+        hofdiener,parking_facility,Parkhaus Hofdiener,41.15,-8.61,,158,,12717250\n\
+        datteln-deck,parking_facility,Parkdeck StadtGalerie,41.15,-8.61,,207,,datteln-parkdeck-stadtgalerie\n\
+        datteln-haus,parking_facility,Parkhaus StadtGalerie,41.15,-8.61,,76,,datteln-parkhaus-stadtgalerie\n\
+        luisenhospital,parking_facility,Luisenhospital,41.15,-8.61,,70,,aachen-parkplatz-luisenhospital\n\
+        altmarkt,parking_facility,Altmarkt,41.15,-8.61,,400,,dresdenaltmarkt\n\
+        frauenkirche,parking_facility,An der Frauenkirche,41.15,-8.61,,120,,dresdenanderfrauenkirche\n";
     std::fs::write(dir.join("porto.csv"), csv).expect("write registry");
     let feeds: String = ["traffic", "offstreet", "onstreet", "groups", "spots"]
         .iter()
@@ -200,7 +205,11 @@ async fn every_fiware_and_parkapi_fixture_reaches_the_api_and_the_history() {
     // Five minutes later on the traffic topic: closes the 1-minute window of the four.
     let closer = r#"{"id":"urn:ngsi-ld:TrafficFlowObserved:closer","type":"TrafficFlowObserved","intensity":1,"dateObservedFrom":"2016-12-07T11:19:00Z","dateObservedTo":"2016-12-07T11:20:00Z"}"#;
     send(&producer, &fiware("traffic"), closer.as_bytes(), None).await;
+    // ParkAPI2 pool documents (2021, 2022) before the v3 sites (2025): the topic in time order.
     for file in [
+        "ParkAPI2_datteln-01.json",
+        "ParkAPI2_datteln-02.json",
+        "ParkAPI2_dresden-01.json",
         "park-api-v3_parking-site-item.json",
         "park-api-v3_parking-site-list.json",
     ] {
@@ -224,6 +233,10 @@ async fn every_fiware_and_parkapi_fixture_reaches_the_api_and_the_history() {
         "velarde-disabled",
         "velarde-zone",
         "hofdiener",
+        "datteln-deck",
+        "datteln-haus",
+        "altmarkt",
+        "frauenkirche",
     ];
     let parking = eventually(Duration::from_secs(60), "parking levels", || async {
         let body = json_get(&client, &parking_url).await?;
@@ -263,6 +276,15 @@ async fn every_fiware_and_parkapi_fixture_reaches_the_api_and_the_history() {
         (15.into(), 158.into()),
         "ParkAPI: 15 of 158"
     );
+    assert_eq!(level("datteln-deck"), (197.into(), 207.into()), "ParkAPI2");
+    assert_eq!(level("datteln-haus"), (63.into(), 76.into()), "ParkAPI2");
+    assert_eq!(level("altmarkt"), (154.into(), 400.into()), "ParkAPI2");
+    assert_eq!(
+        level("frauenkirche"),
+        (0.into(), 120.into()),
+        "ParkAPI2: closed"
+    );
+    assert_eq!(find("altmarkt")["updated_at"], "2022-03-01T17:23:36.000Z");
 
     // History: the window (11:14, 11:15] holds the four traffic files, 197 vehicles each.
     let query = format!(
@@ -279,11 +301,11 @@ async fn every_fiware_and_parkapi_fixture_reaches_the_api_and_the_history() {
     assert_eq!(rows[0]["observations"], 4, "{rows:?}");
 
     // Counters per city and format: the keyValues group and spot carry no time (4), the
-    // ParkAPI list's second site has no `uid` (1).
+    // ParkAPI list's second site has no `uid` (1), Luisenhospital has no data (1).
     let metrics = eventually(Duration::from_secs(20), "feed metrics", || async {
         let (_, body) = get(&client, &format!("{}/metrics", app.base)).await;
         body.contains(&format!(
-            r#"stadtpuls_feed_messages_received_total{{city="{city}",format="parkapi"}} 2"#
+            r#"stadtpuls_feed_messages_received_total{{city="{city}",format="parkapi"}} 5"#
         ))
         .then_some(body)
     })
@@ -297,7 +319,10 @@ async fn every_fiware_and_parkapi_fixture_reaches_the_api_and_the_history() {
             r#"stadtpuls_feed_observations_rejected_total{{city="{city}",format="parkapi",reason="malformed"}} 1"#
         ),
         format!(
-            r#"stadtpuls_feed_observations_accepted_total{{city="{city}",format="parkapi"}} 2"#
+            r#"stadtpuls_feed_observations_rejected_total{{city="{city}",format="parkapi",reason="no_observation"}} 1"#
+        ),
+        format!(
+            r#"stadtpuls_feed_observations_accepted_total{{city="{city}",format="parkapi"}} 6"#
         ),
         format!(
             r#"stadtpuls_feed_observations_accepted_total{{city="{city}",format="fiware"}} 18"#

@@ -1,6 +1,10 @@
-//! ParkAPI v3 realtime parking sites (`docs/formats.md`, "ParkAPI v3"): one site object, a
+//! ParkAPI v3 realtime parking sites (`docs/formats.md`, "ParkAPI"): one site object, a
 //! JSON array of them, or a list document `{"items": [...]}`; each site becomes one
-//! facility observation of the registry facility its `uid` maps to.
+//! facility observation of the registry facility its `uid` maps to. The older city
+//! documents (`{"lots": [...]}` of the ParkenDD v1 API and of ParkAPI2) are read too
+//! (`lots.rs`): many operators still publish them.
+
+mod lots;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -23,12 +27,22 @@ pub(crate) fn decode(payload: &[u8], emit: &mut Emit<'_, '_>) {
                 site(Some(index), element.get().as_bytes(), emit);
             }
         }
+        Sites::Lots { lots, updated } => {
+            for (index, element) in lots.iter().enumerate() {
+                lots::lot(index, element.get().as_bytes(), updated, emit);
+            }
+        }
     }
 }
 
 enum Sites<'a> {
     One,
     Many(Vec<&'a RawValue>),
+    /// A v1 / ParkAPI2 city document: its lots and its `last_updated`.
+    Lots {
+        lots: Vec<&'a RawValue>,
+        updated: Option<&'a str>,
+    },
 }
 
 fn elements(payload: &[u8]) -> Result<Sites<'_>, Rejection> {
@@ -42,9 +56,20 @@ fn elements(payload: &[u8]) -> Result<Sites<'_>, Rejection> {
             struct List<'a> {
                 #[serde(borrow)]
                 items: Option<Vec<&'a RawValue>>,
+                #[serde(borrow)]
+                lots: Option<Vec<&'a RawValue>>,
+                #[serde(borrow)]
+                last_updated: Option<&'a str>,
             }
             let list: List<'_> = serde_json::from_slice(payload).map_err(invalid)?;
-            Ok(list.items.map_or(Sites::One, Sites::Many))
+            Ok(match (list.items, list.lots) {
+                (Some(items), _) => Sites::Many(items),
+                (None, Some(lots)) => Sites::Lots {
+                    lots,
+                    updated: list.last_updated,
+                },
+                (None, None) => Sites::One,
+            })
         }
     }
 }

@@ -188,6 +188,21 @@ fn cases() -> Vec<Case> {
         Case {
             accepted: 1,
             ..case(
+                "ParkAPI2 lots: one without data, one in an unknown state",
+                PARKAPI,
+                r#"{"lots":[{"id":"12717250","status":"nodata","num_free":null,"capacity":158,"timestamp":"2026-11-24T00:50:00"},
+                           {"id":"12717250","status":"open","num_free":9,"capacity":158,"timestamp":"2026-11-24T00:50:00"},
+                           {"id":"12717250","status":"ajar","num_free":9,"timestamp":"2026-11-24T00:50:00"}]}"#
+                    .into(),
+                vec![
+                    (Some(0), NoObservation, "nodata"),
+                    (Some(2), Malformed, "ajar"),
+                ],
+            )
+        },
+        Case {
+            accepted: 1,
+            ..case(
                 "one site without uid in a list",
                 PARKAPI,
                 format!(

@@ -377,6 +377,71 @@ fn parkapi_sites_are_facility_counts_and_a_site_without_uid_is_refused_alone() {
 }
 
 #[test]
+fn parkapi2_and_v1_city_documents_are_facility_counts_per_lot() {
+    let mut h = Harness::new();
+    for (id, capacity) in [
+        ("datteln-parkdeck-stadtgalerie", 207),
+        ("datteln-parkhaus-stadtgalerie", 76),
+        ("aachen-parkplatz-luisenhospital", 70),
+        ("dresdenaltmarkt", 400),
+        ("dresdenanderfrauenkirche", 120),
+    ] {
+        h.catalog.add_facility(0, id, Some(capacity));
+        h.external.insert(0, id, id, None);
+    }
+    assert_eq!(
+        h.decode(
+            FeedFormat::ParkApi,
+            fixture!("parkapi/ParkAPI2_datteln-01.json")
+        ),
+        2
+    );
+    // Luisenhospital: `nodata`, `num_free` null.
+    assert_eq!(
+        h.decode(
+            FeedFormat::ParkApi,
+            fixture!("parkapi/ParkAPI2_datteln-02.json")
+        ),
+        0
+    );
+    assert_eq!(
+        h.decode(
+            FeedFormat::ParkApi,
+            fixture!("parkapi/ParkAPI2_dresden-01.json")
+        ),
+        2
+    );
+    // A v1 document: no per-lot time, the document's `last_updated`.
+    let v1 = r#"{"last_downloaded":"2026-11-24T00:41:00","last_updated":"2026-11-24T00:40:00",
+        "lots":[{"id":"dresdenaltmarkt","name":"Altmarkt","state":"open","free":17,"total":400,"forecast":false},
+                {"id":"dresdenanderfrauenkirche","name":"Frauenkirche","state":"unknown","total":120,"forecast":false}]}"#;
+    assert_eq!(h.decode(FeedFormat::ParkApi, v1.as_bytes()), 1);
+    let reasons = h.reasons();
+    assert_eq!(
+        reasons.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
+        [
+            (Some(0), RejectReason::NoObservation),
+            (Some(1), RejectReason::NoObservation)
+        ],
+        "{reasons:?}"
+    );
+    assert_eq!(
+        h.parking_rows(),
+        [
+            // 2021-11-24T22:54:45 (UTC): the scrape time, no lot time.
+            "datteln-parkdeck-stadtgalerie - 197 207 - 1637794485000",
+            "datteln-parkhaus-stadtgalerie - 63 76 - 1637794485000",
+            // 2022-03-01T17:23:36: the lot's own time.
+            "dresdenaltmarkt - 154 400 - 1646155416000",
+            // closed: no free space, whatever it counted.
+            "dresdenanderfrauenkirche - 0 120 - 1646155416000",
+            // 2026-11-24T00:40:00.
+            "dresdenaltmarkt - 17 400 - 1795480800000",
+        ]
+    );
+}
+
+#[test]
 fn an_unmapped_id_is_an_unknown_sensor_named_in_the_reason() {
     let mut h = Harness::new();
     let site = r#"{"uid":"999","realtime_free_capacity":1,"realtime_capacity":5,"realtime_data_updated_at":"2026-11-24T00:50:00Z"}"#;

@@ -81,6 +81,8 @@ fn value() -> impl Strategy<Value = String> {
         Just("null".to_owned()),
         Just("\"free\"".to_owned()),
         Just("\"CLOSED\"".to_owned()),
+        Just("\"open\"".to_owned()),
+        Just("\"p1\"".to_owned()),
         Just("\"2026-11-24T00:50:00Z\"".to_owned()),
         Just("\"2026-02-30T00:50:00\"".to_owned()),
         Just("\"2026-11-24T00:49:00Z/2026-11-24T00:50:00Z\"".to_owned()),
@@ -149,6 +151,28 @@ fn site() -> impl Strategy<Value = String> {
     })
 }
 
+/// One lot of a ParkenDD v1 / ParkAPI2 city document.
+fn lot() -> impl Strategy<Value = String> {
+    let name = prop_oneof![
+        Just("id"),
+        Just("num_free"),
+        Just("free"),
+        Just("capacity"),
+        Just("total"),
+        Just("status"),
+        Just("state"),
+        Just("timestamp"),
+        Just("lot_timestamp"),
+    ];
+    proptest::collection::vec((name, value()), 0..8).prop_map(|fields| {
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(n, v)| format!(r#""{n}":{v}"#))
+            .collect();
+        format!("{{{}}}", body.join(","))
+    })
+}
+
 /// How the elements are wrapped: 0 array, 1 NGSI-LD notification, 2 NGSI v2 notification
 /// (ParkAPI: 1 and 2 are `{"items": [...]}`).
 fn wrap(format: FeedFormat, how: u8, elements: &[String]) -> String {
@@ -201,6 +225,21 @@ proptest! {
             prop_assert_eq!((accepted, rejected.len()), (0, 1), "{}", doc);
         } else {
             prop_assert_eq!(accepted + rejected.len(), sites.len(), "{}", doc);
+        }
+    }
+
+    #[test]
+    fn every_lot_is_accepted_or_refused(
+        lots in proptest::collection::vec(lot(), 1..6),
+        updated in proptest::option::of(value()),
+    ) {
+        let updated = updated.map_or(String::new(), |u| format!(r#""last_updated":{u},"#));
+        let doc = format!(r#"{{{updated}"lots":[{}]}}"#, lots.join(","));
+        let (accepted, rejected) = run(FeedFormat::ParkApi, doc.as_bytes());
+        if rejected.iter().any(|r| r.index.is_none()) {
+            prop_assert_eq!((accepted, rejected.len()), (0, 1), "{}", doc);
+        } else {
+            prop_assert_eq!(accepted + rejected.len(), lots.len(), "{}", doc);
         }
     }
 }
