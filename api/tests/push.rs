@@ -1,8 +1,9 @@
 //! The push gateway's refusals and its 202, in-process with a sink that records what it
-//! was handed (the Kafka side is `tests/e2e_push.rs`): 401 without or with an unknown key,
-//! 403 for another city or format, 413 over `push.max_body_bytes`, 415 for an unknown
-//! `Content-Type`, 429 with `Retry-After` over the rate, 400 and 503 (with `Retry-After`)
-//! from the sink, 204 from the NGSI-LD upsert with the city taken from the key.
+//! was handed (through the binary and a real broker: `tests/e2e_gateway.rs`): 401 without
+//! or with an unknown key, 403 for another city or format, 413 over `push.max_body_bytes`,
+//! 415 for an unknown `Content-Type`, 429 with `Retry-After` over the rate, 400 and 503
+//! (with `Retry-After`) from the sink, 204 from the NGSI-LD upsert with the city taken
+//! from the key.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

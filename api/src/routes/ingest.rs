@@ -74,16 +74,34 @@ async fn handle(
         bytes = tracing::field::Empty,
         status = tracing::field::Empty,
     );
-    let result = accept(&gateway, &state, city, &headers, body, door, &mut labels)
-        .instrument(span.clone())
-        .await;
-    let response = match result {
+    let mut body = Some(body);
+    let result = accept(
+        &gateway,
+        &state,
+        city,
+        &headers,
+        &mut body,
+        door,
+        &mut labels,
+    )
+    .instrument(span.clone())
+    .await;
+    let mut response = match result {
         Ok(response) => response,
         Err(error) => {
             tracing::debug!(parent: &span, error = %error, "push refused");
             error.into_response()
         }
     };
+    if body.is_some() && declares_body(&headers) {
+        // Refused before the body was read: the server drops the connection rather than
+        // read the rest, so the client must not send its next request on it (a pooled
+        // connection reused after a silent close fails with a broken message).
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
     span.record("status", response.status().as_u16());
     PUSH_REQUESTS
         .with_label_values(&[&labels.0, labels.1, response.status().as_str()])
@@ -96,7 +114,7 @@ async fn accept(
     state: &AppState,
     city: Option<String>,
     headers: &HeaderMap,
-    body: Body,
+    body: &mut Option<Body>,
     door: Door,
     labels: &mut (String, &'static str),
 ) -> Result<Response, ApiError> {
@@ -157,7 +175,8 @@ async fn accept(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    let body = axum::body::to_bytes(body, limit).await.map_err(|error| {
+    let unread = body.take().unwrap_or_else(Body::empty);
+    let body = axum::body::to_bytes(unread, limit).await.map_err(|error| {
         let inner = error.into_inner();
         if inner
             .downcast_ref::<http_body_util::LengthLimitError>()
@@ -206,6 +225,16 @@ async fn accept(
         )
             .into_response(),
     })
+}
+
+/// Whether the request announces a body (`Content-Length` above 0, or chunked).
+fn declares_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|length| length > 0)
 }
 
 /// The format of a push: the media types the Kafka path knows
