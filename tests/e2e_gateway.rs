@@ -13,14 +13,13 @@
 
 mod common;
 
-use std::time::Duration;
-
 use serde_json::Value;
 use stadtpuls_config::KafkaConfig;
 use stadtpuls_ingest::kafka::ensure_topics;
 
-use common::feeds::{FeedCity, fixture, json_get, level};
-use common::{ensure_broker, eventually, free_port, get, run_id, run_ready};
+use common::feeds::{FeedCity, fixture};
+use common::gateway::{hash, push, try_push, wait_levels, wait_metrics};
+use common::{ensure_broker, free_port, get, run_id, run_ready};
 
 /// The push key of every format.
 const KEY: &str = "gateway-e2e-all-formats";
@@ -36,10 +35,6 @@ const AACHEN: [(&str, &str, u64, u64); 4] = [
     ("aachen-p17", "P17", 429, 480),
     ("aachen-p18", "P18", 0, 569),
 ];
-
-fn hash(key: &str) -> String {
-    stadtpuls_api::sql::access::hash_key(key)
-}
 
 fn registry() -> String {
     let mut csv = String::from(
@@ -131,73 +126,6 @@ async fn start(dir: &std::path::Path) -> (common::Stadtpuls, reqwest::Client, St
         .expect("create topics");
     let (app, client) = run_ready(&config, port, &dir.join("log")).await;
     (app, client, city, run)
-}
-
-/// An answer: status, headers, the JSON body (or null).
-type Answer = (u16, reqwest::header::HeaderMap, Value);
-
-/// POSTs `body` to `url`; panics when no answer came.
-async fn push(
-    client: &reqwest::Client,
-    url: &str,
-    key: Option<&str>,
-    content_type: Option<&str>,
-    body: Vec<u8>,
-) -> Answer {
-    try_push(client, url, key, content_type, body)
-        .await
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
-}
-
-/// POSTs `body` to `url`.
-async fn try_push(
-    client: &reqwest::Client,
-    url: &str,
-    key: Option<&str>,
-    content_type: Option<&str>,
-    body: Vec<u8>,
-) -> Result<Answer, reqwest::Error> {
-    let mut request = client.post(url).body(body);
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    if let Some(content_type) = content_type {
-        request = request.header("content-type", content_type);
-    }
-    let response = request.send().await?;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap_or_default();
-    Ok((
-        status,
-        headers,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-    ))
-}
-
-/// Waits until `/v1/cities/{city}/parking` shows every `(id, free, total)`.
-async fn wait_levels(client: &reqwest::Client, base: &str, city: &str, want: &[(&str, u64, u64)]) {
-    let url = format!("{base}/v1/cities/{city}/parking");
-    let what = format!("parking levels {want:?}");
-    eventually(Duration::from_secs(60), &what, || async {
-        let parking = json_get(client, &url).await?;
-        want.iter()
-            .all(|(id, free, total)| level(&parking, id) == Some(((*free).into(), (*total).into())))
-            .then_some(())
-    })
-    .await;
-}
-
-/// Waits until `/metrics` carries every line of `lines`; returns the exposition.
-async fn wait_metrics(client: &reqwest::Client, base: &str, lines: &[String]) -> String {
-    eventually(Duration::from_secs(30), "metrics", || async {
-        let (_, body) = get(client, &format!("{base}/metrics")).await;
-        lines
-            .iter()
-            .all(|l| body.contains(l.as_str()))
-            .then_some(body)
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

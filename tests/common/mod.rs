@@ -6,6 +6,7 @@
 mod broker;
 pub mod compare;
 pub mod feeds;
+pub mod gateway;
 pub mod history;
 pub mod lives;
 #[path = "../support/pyvenv.rs"]
