@@ -3,7 +3,8 @@
 //! upsert) with a push key comes out of the live API with the values a person reads in
 //! the fixture (`ingest/tests/fixtures/feeds/`): the Porto car park's 132 free of 414,
 //! Aachen's vacant spaces per DATEX II record, ParkAPI's Hofdiener 15 of 158, the Bosch
-//! spot occupied, a native count. The 202 says where the record went, `/metrics` counts
+//! spot occupied (and, through the TTN webhook door `/v1/ingest/{city}/ttn` with plain
+//! `application/json`, a second spot free), a native count. The 202 says where the record went, `/metrics` counts
 //! the pushes per city, format and status, and every refusal class comes back from the
 //! real server with its status (401, 403, 413, 415, 429 with `Retry-After`, 400).
 //!
@@ -197,6 +198,27 @@ async fn every_partner_format_pushed_reaches_the_live_api() {
     assert_eq!(status, 202, "TTN: {answer}");
     assert_eq!(answer["topic"], format!("ttn-{run}"), "{answer}");
     wait_levels(&client, &app.base, &city, &[("domshof", 0, 2)]).await;
+    // TTN as a webhook target: The Things Stack posts `application/json`, the path names
+    // the format. The Bosch startup uplink of device …02 → spot d-2 free.
+    let uplink = String::from_utf8(fixture(
+        "ttn/thingsboard_bosch-pls_tts-community_payload_2.json",
+    ))
+    .expect("UTF-8 fixture")
+    .replace("1000000000000001", "1000000000000002")
+    .into_bytes();
+    *bytes.entry("ttn").or_default() += uplink.len();
+    let (status, _, answer) = push(
+        &client,
+        &format!("{ingest}/ttn"),
+        Some(KEY),
+        Some("application/json"),
+        uplink,
+    )
+    .await;
+    assert_eq!(status, 202, "TTN webhook: {answer}");
+    assert_eq!(answer["topic"], format!("ttn-{run}"), "{answer}");
+    assert_eq!(answer["format"], "ttn", "{answer}");
+    wait_levels(&client, &app.base, &city, &[("domshof", 1, 2)]).await;
 
     // DATEX II (2025-02): MDM Aachen's realtime status, as XML.
     let document = fixture("datex2/parkapi-sources_aachen-realtime.xml");
@@ -261,7 +283,7 @@ async fn every_partner_format_pushed_reaches_the_live_api() {
     // Everything at once: the earlier levels are still there.
     let mut all: Vec<(&str, u64, u64)> = vec![
         ("trindade", 132, 414),
-        ("domshof", 0, 2),
+        ("domshof", 1, 2),
         ("hofdiener", 15, 158),
         ("native-p", 120, 300),
     ];
@@ -271,14 +293,14 @@ async fn every_partner_format_pushed_reaches_the_live_api() {
     let mut lines = vec![
         format!(r#"stadtpuls_push_requests_total{{city="{city}",format="fiware",status="204"}} 1"#),
         format!(r#"stadtpuls_push_requests_total{{city="{city}",format="fiware",status="202"}} 1"#),
-        format!(r#"stadtpuls_push_requests_total{{city="{city}",format="ttn",status="202"}} 1"#),
+        format!(r#"stadtpuls_push_requests_total{{city="{city}",format="ttn",status="202"}} 2"#),
         format!(r#"stadtpuls_push_requests_total{{city="{city}",format="datex2",status="202"}} 1"#),
         format!(
             r#"stadtpuls_push_requests_total{{city="{city}",format="parkapi",status="202"}} 2"#
         ),
         format!(r#"stadtpuls_push_requests_total{{city="{city}",format="native",status="202"}} 1"#),
         format!(r#"stadtpuls_feed_messages_received_total{{city="{city}",format="datex2"}} 1"#),
-        format!(r#"stadtpuls_feed_observations_accepted_total{{city="{city}",format="ttn"}} 1"#),
+        format!(r#"stadtpuls_feed_observations_accepted_total{{city="{city}",format="ttn"}} 2"#),
         format!(
             r#"stadtpuls_feed_observations_accepted_total{{city="{city}",format="parkapi"}} 2"#
         ),

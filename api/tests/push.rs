@@ -271,3 +271,81 @@ async fn without_a_gateway_the_routes_answer_404() {
     let (status, _, _) = post(&state, "/v1/ingest/ulm", &[BEARER, JSON], BODY).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_format_path_takes_any_content_type_but_another_formats() {
+    let (state, recorder) = state(10);
+    // A webhook that posts generic JSON, or nothing at all: the path names the format,
+    // and the record says so, so the Kafka side decodes it as that format on any topic.
+    for content_type in [Some("application/json"), None] {
+        let headers: Vec<(&str, &str)> = std::iter::once(BEARER)
+            .chain(content_type.map(|c| ("content-type", c)))
+            .collect();
+        let (status, _, body) = post(&state, "/v1/ingest/ulm/native", &headers, BODY).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{content_type:?}: {body}");
+        assert_eq!(body["format"], "native");
+    }
+    {
+        let pushed = recorder.pushed.lock().expect("lock");
+        assert_eq!(pushed.len(), 2);
+        assert!(pushed.iter().all(|p| p.format == FeedFormat::Native));
+        assert!(
+            pushed
+                .iter()
+                .all(|p| p.content_type == "application/vnd.stadtpuls.native+json"),
+            "{:?}",
+            pushed.iter().map(|p| &p.content_type).collect::<Vec<_>>()
+        );
+    }
+    // A Content-Type naming another format contradicts the path.
+    let (status, _, body) = post(
+        &state,
+        "/v1/ingest/ulm/native",
+        &[BEARER, ("content-type", "application/xml")],
+        "<d/>",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    // The key's formats still bind: this key may push native only.
+    let (status, _, body) = post(&state, "/v1/ingest/ulm/ttn", &[BEARER, JSON], "{}").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // A path that names no format is no door.
+    let (status, _, body) = post(&state, "/v1/ingest/ulm/csv", &[BEARER, JSON], BODY).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("ttn")),
+        "{body}"
+    );
+    assert_eq!(recorder.pushed.lock().expect("lock").len(), 2);
+}
+
+#[test]
+fn openapi_lists_every_push_door_and_every_format() {
+    let spec: Value = serde_json::from_str(stadtpuls_api::OPENAPI).expect("openapi");
+    for path in [
+        "/v1/ingest/{city}",
+        "/v1/ingest/{city}/{format}",
+        "/ngsi-ld/v1/entityOperations/upsert",
+    ] {
+        assert!(spec["paths"][path]["post"].is_object(), "{path}");
+    }
+    let parameters = spec["paths"]["/v1/ingest/{city}/{format}"]["post"]["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let listed = parameters
+        .iter()
+        .find(|p| p["name"] == "format")
+        .map(|p| p["schema"]["enum"].clone());
+    let formats: Vec<&str> = FeedFormat::ALL.iter().map(|f| f.as_str()).collect();
+    assert_eq!(listed, Some(serde_json::json!(formats)));
+    // Every specific media type of the Kafka side is listed for the city door.
+    let content = &spec["paths"]["/v1/ingest/{city}"]["post"]["requestBody"]["content"];
+    for format in FeedFormat::ALL {
+        assert!(
+            content[format.media_type()].is_object(),
+            "{}",
+            format.media_type()
+        );
+    }
+}

@@ -1,5 +1,7 @@
-//! The push gateway's doors: `POST /v1/ingest/{city}` (format by `Content-Type`) and the
-//! NGSI-LD batch upsert `POST /ngsi-ld/v1/entityOperations/upsert` (city from the key).
+//! The push gateway's doors: `POST /v1/ingest/{city}` (format by `Content-Type`),
+//! `POST /v1/ingest/{city}/{format}` (format by the path: webhook targets such as The
+//! Things Stack's, which post `application/json`) and the NGSI-LD batch upsert
+//! `POST /ngsi-ld/v1/entityOperations/upsert` (city from the key).
 //!
 //! Checks run cheapest first and before the body is read: key (401), city (403), format
 //! (415), the key's formats (403), rate (429), `Content-Length` (413); then the body is
@@ -25,8 +27,9 @@ use crate::state::AppState;
 /// they take and what success looks like.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Door {
-    /// `/v1/ingest/{city}`: 202 with where the record went.
-    City,
+    /// `/v1/ingest/{city}` (format by `Content-Type`) and `/v1/ingest/{city}/{format}`
+    /// (format by the path): 202 with where the record went.
+    City(Option<FeedFormat>),
     /// The NGSI-LD batch upsert: 204 No Content, what the spec answers a batch upsert whose
     /// entities all succeeded (the entities are decoded later, from the topic, so the
     /// gateway cannot tell created from updated (201) or report per-entity errors (207);
@@ -41,7 +44,26 @@ pub async fn city(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(state, Some(city), headers, body, Door::City).await
+    handle(state, Some(city), headers, body, Door::City(None)).await
+}
+
+/// `POST /v1/ingest/{city}/{format}`: the format named by the path, for senders that
+/// cannot set a specific `Content-Type` — a The Things Stack webhook posts
+/// `application/json`, which the city door would take as the key's format or native.
+pub async fn city_format(
+    State(state): State<AppState>,
+    Path((city, format)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match format.parse::<FeedFormat>() {
+        Ok(format) => handle(state, Some(city), headers, body, Door::City(Some(format))).await,
+        // A path that names no format is no door; the labels are not touched for it.
+        Err(reason) => ApiError::NotFound(format!(
+            "no push door `/v1/ingest/{{city}}/{format}`: {reason}"
+        ))
+        .into_response(),
+    }
 }
 
 /// `POST /ngsi-ld/v1/entityOperations/upsert`.
@@ -146,6 +168,14 @@ async fn accept(
         .unwrap_or_default()
         .to_owned();
     let format = format_of(&content_type, key, door)?;
+    // Named by the path: the record says so too, so the Kafka side decodes it as that
+    // format on any topic (a generic `application/json` would leave it to the topic's).
+    let content_type = match door {
+        Door::City(Some(_)) if FeedFormat::from_content_type(&content_type).is_none() => {
+            format.media_type().to_owned()
+        }
+        _ => content_type,
+    };
     labels.1 = format.as_str();
     span.record("format", format.as_str());
     if !key.formats.contains(&format) {
@@ -212,7 +242,7 @@ async fn accept(
     tracing::debug!(topic = %ack.topic, partition = ack.partition, offset = ack.offset, "push acknowledged");
     Ok(match door {
         Door::NgsiLd => StatusCode::NO_CONTENT.into_response(),
-        Door::City => (
+        Door::City(_) => (
             StatusCode::ACCEPTED,
             Json(serde_json::json!({
                 "accepted_bytes": bytes,
@@ -240,9 +270,18 @@ fn declares_body(headers: &HeaderMap) -> bool {
 /// The format of a push: the media types the Kafka path knows
 /// ([`FeedFormat::from_content_type`], so a format added there works here too); generic
 /// JSON (`application/json`, `text/json`) is the key's format when it has one, else
-/// native. The NGSI-LD door takes JSON-LD and JSON only, as FIWARE.
+/// native. The NGSI-LD door takes JSON-LD and JSON only, as FIWARE. A format door takes
+/// its format under any `Content-Type` but one that names another format.
 fn format_of(content_type: &str, key: &PushKeyConfig, door: Door) -> Result<FeedFormat, ApiError> {
     let media = content_type.split(';').next().unwrap_or_default().trim();
+    if let Door::City(Some(path)) = door {
+        return match FeedFormat::from_content_type(content_type) {
+            Some(named) if named != path => Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Type `{media}` is format `{named}`, the path says `{path}`"
+            ))),
+            _ => Ok(path),
+        };
+    }
     let generic_json =
         media.eq_ignore_ascii_case("application/json") || media.eq_ignore_ascii_case("text/json");
     if door == Door::NgsiLd {

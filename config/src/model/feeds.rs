@@ -49,6 +49,27 @@ impl FeedFormat {
         }
     }
 
+    /// A media type that names this format specifically ([`FeedFormat::from_content_type`]):
+    /// what the push gateway writes as a record's `content-type` when the sender named the
+    /// format by the path instead (FIWARE: the Stadtpuls type, which claims neither NGSI v2
+    /// nor NGSI-LD).
+    ///
+    /// ```
+    /// use stadtpuls_config::FeedFormat;
+    /// for format in FeedFormat::ALL {
+    ///     assert_eq!(FeedFormat::from_content_type(format.media_type()), Some(format));
+    /// }
+    /// ```
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Native => "application/vnd.stadtpuls.native+json",
+            Self::Fiware => "application/vnd.stadtpuls.fiware+json",
+            Self::ParkApi => "application/vnd.stadtpuls.parkapi+json",
+            Self::Ttn => "application/vnd.ttn.uplink+json",
+            Self::Datex2 => "application/xml",
+        }
+    }
+
     /// The format a record's `content-type` header names, if it names one specifically.
     ///
     /// Parameters (`; charset=utf-8`) and case are ignored. Generic JSON
