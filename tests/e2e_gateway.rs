@@ -323,7 +323,16 @@ async fn every_refusal_comes_back_from_the_real_server_with_its_status() {
     let json = Some("application/json");
     let body = || br#"{"kind":"facility","id":"native-p"}"#.to_vec();
 
-    let cases: [(&str, String, Option<&str>, Option<&str>, Vec<u8>, u16); 7] = [
+    // (what, URL, key, Content-Type, body, status)
+    type Case<'a> = (
+        &'a str,
+        String,
+        Option<&'a str>,
+        Option<&'a str>,
+        Vec<u8>,
+        u16,
+    );
+    let cases: [Case<'_>; 7] = [
         ("no key", ingest.clone(), None, json, body(), 401),
         (
             "unknown key",

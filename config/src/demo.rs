@@ -19,6 +19,8 @@ pub const DEMO_ORIGIN: &str = "<built-in demo>";
 pub const DEMO_SQL_KEY: &str = "stadtpuls-demo-key";
 /// The demo's API key for SQL over ulm (and the open city, ettlingen).
 pub const DEMO_SQL_ULM_KEY: &str = "stadtpuls-demo-ulm-key";
+/// The demo's push key: native JSON to ulm through `POST /v1/ingest/ulm`.
+pub const DEMO_PUSH_KEY: &str = "stadtpuls-demo-push-key";
 /// The demo config file, as shipped in `config/demo/stadtpuls.toml`.
 pub const DEMO_TOML: &str = include_str!("../demo/stadtpuls.toml");
 

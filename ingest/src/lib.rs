@@ -25,6 +25,7 @@ pub(crate) mod merge;
 pub mod message;
 pub mod metrics;
 pub mod pipeline;
+pub mod push;
 pub mod runner;
 pub mod simulate;
 pub mod sink;

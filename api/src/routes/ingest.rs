@@ -83,8 +83,7 @@ async fn handle(
     door: Door,
 ) -> Response {
     let Some(gateway) = state.push.clone() else {
-        return ApiError::NotFound("the push gateway runs in `stadtpuls run` only".into())
-            .into_response();
+        return ApiError::NotFound("this server has no push gateway".into()).into_response();
     };
     // Labels are configured ids or `unknown`: a path segment never becomes a label value.
     let mut labels = ("unknown".to_owned(), "unknown");
