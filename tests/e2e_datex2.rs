@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use serde_json::Value;
 use stadtpuls_config::KafkaConfig;
 use stadtpuls_ingest::kafka::ensure_topics;
 
-use common::{Stadtpuls, ensure_broker, eventually, free_port, get, run_id};
+use common::feeds::{fixture, json_get};
+use common::{ensure_broker, eventually, free_port, get, run_id, run_ready};
 
 /// (registry id, Aachen record, vacant, capacity override) of the records of the last
 /// 21 minutes of the document (18:49–19:10 UTC): within `out_of_orderness` of each other.
@@ -88,13 +88,6 @@ format = "datex2"
     path
 }
 
-async fn json_get(client: &reqwest::Client, url: &str) -> Option<Value> {
-    let (status, body) = get(client, url).await;
-    (status == 200)
-        .then(|| serde_json::from_str(&body).ok())
-        .flatten()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aachen_datex2_status_reaches_the_live_api() {
     let _broker = ensure_broker();
@@ -116,23 +109,9 @@ async fn aachen_datex2_status_reaches_the_live_api() {
         .create()
         .expect("producer");
 
-    let config_arg = config.display().to_string();
-    let app = Stadtpuls::start(
-        &["run", "--config", &config_arg],
-        port,
-        &dir.path().join("log"),
-    );
-    let client = reqwest::Client::new();
-    eventually(Duration::from_secs(60), "readyz", || async {
-        (get(&client, &format!("{}/readyz", app.base)).await.0 == 200).then_some(())
-    })
-    .await;
+    let (app, client) = run_ready(&config, port, &dir.path().join("log")).await;
 
-    let path = format!(
-        "{}/ingest/tests/fixtures/feeds/datex2/parkapi-sources_aachen-realtime.xml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let document = std::fs::read(&path).expect("fixture");
+    let document = fixture("datex2/parkapi-sources_aachen-realtime.xml");
     let record: FutureRecord<'_, str, [u8]> = FutureRecord::to(&topic)
         .payload(document.as_slice())
         .key("k");
