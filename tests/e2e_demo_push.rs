@@ -6,7 +6,8 @@
 //! the FIWARE observation as decoded by the pipeline. The simulator reports the two
 //! facilities too, stamped now; the pushes are stamped two minutes ahead (within
 //! `windows.max_future`), and a facility's level never goes back to an older count, so the
-//! levels seen are the pushes'.
+//! levels seen are the pushes'. The built-in demo answers 503 during its backfill and
+//! takes the printed demo push key after it.
 
 mod common;
 
@@ -125,5 +126,63 @@ async fn a_push_feeds_the_demos_embedded_pipeline() {
         ],
     )
     .await;
+    assert!(app.terminate().success());
+}
+
+/// The built-in demo as a user starts it: during the backfill a push is answered 503 with
+/// `Retry-After` (stamped now, it would run ahead of the replayed clock); once `/readyz`
+/// answers 200 the printed demo push key pushes a native count for ulm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_demo_takes_pushes_with_its_key_once_the_backfill_is_replayed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let log = dir.path().join("log");
+    // Twelve hours of backfill: about ten seconds of replay, the window for the 503.
+    let app = Stadtpuls::start_with_env(
+        &["demo", "--backfill", "12h", "--bad-ratio", "0"],
+        &[
+            (
+                "STADTPULS_HISTORY__DIR",
+                dir.path().join("history").display().to_string(),
+            ),
+            ("STADTPULS_API__BIND", format!("127.0.0.1:{port}")),
+        ],
+        port,
+        &log,
+    );
+    let client = reqwest::Client::new();
+    let readyz = format!("{}/readyz", app.base);
+    eventually(std::time::Duration::from_secs(30), "the API", || async {
+        (get(&client, &readyz).await.0 == 503).then_some(())
+    })
+    .await;
+    let ingest = format!("{}/v1/ingest/ulm", app.base);
+    let report = || {
+        format!(
+            r#"{{"city":"ulm","kind":"facility","id":"ulm-p-01","ts":{},"free_spaces":7,"total_spaces":400}}"#,
+            chrono::Utc::now().timestamp_millis()
+        )
+        .into_bytes()
+    };
+    let json = Some("application/json");
+    let key = Some(stadtpuls_config::DEMO_PUSH_KEY);
+    let (status, headers, answer) = push(&client, &ingest, key, json, report()).await;
+    assert_eq!(
+        get(&client, &readyz).await.0,
+        503,
+        "still replaying after the push"
+    );
+    assert_eq!(status, 503, "during the backfill: {answer}");
+    assert_eq!(
+        headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
+    eventually(std::time::Duration::from_secs(120), "readyz", || async {
+        (get(&client, &readyz).await.0 == 200).then_some(())
+    })
+    .await;
+    let (status, _, answer) = push(&client, &ingest, key, json, report()).await;
+    assert_eq!(status, 202, "after the backfill: {answer}");
+    assert_eq!(answer["topic"], "sensors.ulm.parking", "{answer}");
     assert!(app.terminate().success());
 }
