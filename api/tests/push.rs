@@ -349,3 +349,23 @@ fn openapi_lists_every_push_door_and_every_format() {
         );
     }
 }
+
+#[test]
+fn the_demo_push_key_is_in_the_built_in_demo_only() {
+    assert_eq!(
+        hash(stadtpuls_config::DEMO_PUSH_KEY),
+        stadtpuls_config::DEMO_PUSH_KEY_SHA256
+    );
+    let demo = Config::demo(&HashMap::new()).expect("demo");
+    let key = demo
+        .push_keys
+        .iter()
+        .find(|k| k.key_sha256 == stadtpuls_config::DEMO_PUSH_KEY_SHA256)
+        .expect("the demo push key");
+    assert_eq!(
+        (key.city.as_str(), key.formats.as_slice()),
+        ("ulm", &[FeedFormat::Native][..])
+    );
+    // The file is also `stadtpuls run`'s example config: a published key must not write there.
+    assert!(!stadtpuls_config::DEMO_TOML.contains(stadtpuls_config::DEMO_PUSH_KEY_SHA256));
+}

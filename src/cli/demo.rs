@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use stadtpuls_api::sql::access::hash_key;
-use stadtpuls_config::{Config, DEMO_PUSH_KEY, DEMO_SQL_KEY, DEMO_SQL_ULM_KEY, env_from_process};
+use stadtpuls_config::{
+    Config, DEMO_PUSH_KEY, DEMO_PUSH_KEY_SHA256, DEMO_SQL_KEY, DEMO_SQL_ULM_KEY, env_from_process,
+};
 use stadtpuls_ingest::demo::push::demo_push;
 use stadtpuls_ingest::demo::{LogDeadLetters, SimulatedSource};
 use stadtpuls_ingest::history::HistorySink;
@@ -79,7 +80,7 @@ impl DemoArgs {
             .config
             .push_keys
             .iter()
-            .any(|key| key.key_sha256 == hash_key(DEMO_PUSH_KEY))
+            .any(|key| key.key_sha256 == DEMO_PUSH_KEY_SHA256)
         {
             println!(
                 "  push:     curl -H 'X-Push-Key: {DEMO_PUSH_KEY}' -H 'Content-Type: application/json' -d @report.json http://{bind}/v1/ingest/ulm"
