@@ -369,3 +369,48 @@ fn the_demo_push_key_is_in_the_built_in_demo_only() {
     // The file is also `stadtpuls run`'s example config: a published key must not write there.
     assert!(!stadtpuls_config::DEMO_TOML.contains(stadtpuls_config::DEMO_PUSH_KEY_SHA256));
 }
+
+#[tokio::test]
+async fn a_body_refused_unread_or_read_to_the_limit_only_closes_the_connection() {
+    let (state, _) = state(10);
+    let answer = |request: Request<Body>| {
+        let state = state.clone();
+        async move {
+            let response = router(state).oneshot(request).await.expect("response");
+            let connection = response
+                .headers()
+                .get("connection")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            (response.status(), connection)
+        }
+    };
+    // No Content-Length (as chunked): read up to push.max_body_bytes (100), then refused.
+    let over = Request::post("/v1/ingest/ulm")
+        .header("authorization", BEARER.1)
+        .header("content-type", JSON.1)
+        .body(Body::from("x".repeat(500)))
+        .expect("request");
+    assert_eq!(
+        answer(over).await,
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("close".to_owned()))
+    );
+    // Refused before reading a declared body.
+    let unknown = Request::post("/v1/ingest/ulm")
+        .header("authorization", "Bearer nope")
+        .header("content-length", BODY.len())
+        .body(Body::from(BODY))
+        .expect("request");
+    assert_eq!(
+        answer(unknown).await,
+        (StatusCode::UNAUTHORIZED, Some("close".to_owned()))
+    );
+    // Read and answered: the connection stays.
+    let fine = Request::post("/v1/ingest/ulm")
+        .header("authorization", BEARER.1)
+        .header("content-type", JSON.1)
+        .header("content-length", BODY.len())
+        .body(Body::from(BODY))
+        .expect("request");
+    assert_eq!(answer(fine).await, (StatusCode::ACCEPTED, None));
+}

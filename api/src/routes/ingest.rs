@@ -114,10 +114,12 @@ async fn handle(
             error.into_response()
         }
     };
-    if body.is_some() && declares_body(&headers) {
-        // Refused before the body was read: the server drops the connection rather than
-        // read the rest, so the client must not send its next request on it (a pooled
-        // connection reused after a silent close fails with a broken message).
+    let unread = body.is_some() && declares_body(&headers);
+    if unread || response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // Refused before the body was read (or read to the limit only): the server drops
+        // the connection rather than read the rest, so the client must not send its next
+        // request on it (a pooled connection reused after a silent close fails with a
+        // broken message).
         response.headers_mut().insert(
             header::CONNECTION,
             axum::http::HeaderValue::from_static("close"),
