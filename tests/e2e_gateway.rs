@@ -2,7 +2,7 @@
 //! partner format pushed to `POST /v1/ingest/{city}` (and FIWARE to the NGSI-LD batch
 //! upsert) with a push key comes out of the live API with the values a person reads in
 //! the fixture (`ingest/tests/fixtures/feeds/`): the Porto car park's 132 free of 414,
-//! Aachen's vacant spaces per DATEX II record, ParkAPI's Hofdiener 15 of 158, the Bosch
+//! Aachen's vacant spaces per DATEX II record, Stuttgart's in the legacy MDM profile, ParkAPI's Hofdiener 15 of 158, the Bosch
 //! spot occupied (and, through the TTN webhook door `/v1/ingest/{city}/ttn` with plain
 //! `application/json`, a second spot free), a native count. The 202 says where the record went, `/metrics` counts
 //! the pushes per city, format and status, and every refusal class comes back from the
@@ -29,6 +29,19 @@ const NATIVE_KEY: &str = "gateway-e2e-native-only";
 /// A key that floods (the 429).
 const FLOOD_KEY: &str = "gateway-e2e-flood";
 
+/// (Stuttgart record, vacant) of the legacy MDM profile (`parkingFacilityTableStatusPublication`,
+/// `totalNumberOfVacantParkingSpaces`), the records of the document's last minute
+/// (2023-10-07 03:44:51–03:45:15 +02:00); 12717253 and 12718764 are `closed` (beside
+/// `spacesAvailable`): 0 free, whatever they counted (457, 1022). The profile carries no
+/// capacity: the total is the registry's (2000).
+const STUTTGART: [(&str, u64); 5] = [
+    ("12717253", 0),
+    ("12717315", 451),
+    ("12717375", 528),
+    ("12718764", 0),
+    ("12717441", 694),
+];
+
 /// (registry id, Aachen record, vacant, capacity override): as `e2e_datex2` reads them.
 const AACHEN: [(&str, &str, u64, u64); 4] = [
     ("aachen-p1", "P1", 412, 560),
@@ -47,6 +60,11 @@ fn registry() -> String {
          d-2,parking_spot,Domshof 2,50.77,6.08,,,domshof,1000000000000002\n\
          native-p,parking_facility,Native,50.77,6.08,,300,,\n",
     );
+    for (record, _) in STUTTGART {
+        csv.push_str(&format!(
+            "stuttgart-{record},parking_facility,Stuttgart {record},50.77,6.08,,2000,,{record}\n"
+        ));
+    }
     for n in 1..=18 {
         csv.push_str(&format!(
             "aachen-p{n},parking_facility,Parkhaus {n},50.77,6.08,,1000,,P{n}\n"
@@ -220,6 +238,22 @@ async fn every_partner_format_pushed_reaches_the_live_api() {
     assert_eq!(answer["format"], "ttn", "{answer}");
     wait_levels(&client, &app.base, &city, &[("domshof", 1, 2)]).await;
 
+    // DATEX II, the legacy MDM profile (2023-10): Stuttgart's facility status table.
+    let document = fixture("datex2/parkapi-sources_stuttgart-realtime.xml");
+    *bytes.entry("datex2").or_default() += document.len();
+    let (status, _, answer) = push(&client, &ingest, Some(KEY), Some("text/xml"), document).await;
+    assert_eq!(status, 202, "DATEX II MDM: {answer}");
+    assert_eq!(answer["topic"], format!("datex2-{run}"), "{answer}");
+    let stuttgart: Vec<(String, u64)> = STUTTGART
+        .iter()
+        .map(|(record, free)| (format!("stuttgart-{record}"), *free))
+        .collect();
+    let stuttgart: Vec<(&str, u64, u64)> = stuttgart
+        .iter()
+        .map(|(id, free)| (id.as_str(), *free, 2000))
+        .collect();
+    wait_levels(&client, &app.base, &city, &stuttgart).await;
+
     // DATEX II (2025-02): MDM Aachen's realtime status, as XML.
     let document = fixture("datex2/parkapi-sources_aachen-realtime.xml");
     *bytes.entry("datex2").or_default() += document.len();
@@ -288,18 +322,19 @@ async fn every_partner_format_pushed_reaches_the_live_api() {
         ("native-p", 120, 300),
     ];
     all.extend(aachen);
+    all.extend(stuttgart);
     wait_levels(&client, &app.base, &city, &all).await;
 
     let mut lines = vec![
         format!(r#"stadtpuls_push_requests_total{{city="{city}",format="fiware",status="204"}} 1"#),
         format!(r#"stadtpuls_push_requests_total{{city="{city}",format="fiware",status="202"}} 1"#),
         format!(r#"stadtpuls_push_requests_total{{city="{city}",format="ttn",status="202"}} 2"#),
-        format!(r#"stadtpuls_push_requests_total{{city="{city}",format="datex2",status="202"}} 1"#),
+        format!(r#"stadtpuls_push_requests_total{{city="{city}",format="datex2",status="202"}} 2"#),
         format!(
             r#"stadtpuls_push_requests_total{{city="{city}",format="parkapi",status="202"}} 2"#
         ),
         format!(r#"stadtpuls_push_requests_total{{city="{city}",format="native",status="202"}} 1"#),
-        format!(r#"stadtpuls_feed_messages_received_total{{city="{city}",format="datex2"}} 1"#),
+        format!(r#"stadtpuls_feed_messages_received_total{{city="{city}",format="datex2"}} 2"#),
         format!(r#"stadtpuls_feed_observations_accepted_total{{city="{city}",format="ttn"}} 2"#),
         format!(
             r#"stadtpuls_feed_observations_accepted_total{{city="{city}",format="parkapi"}} 2"#

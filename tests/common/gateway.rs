@@ -64,14 +64,25 @@ pub async fn wait_levels(
     want: &[(&str, u64, u64)],
 ) {
     let url = format!("{base}/v1/cities/{city}/parking");
-    let what = format!("parking levels {want:?}");
-    eventually(Duration::from_secs(60), &what, || async {
-        let parking = json_get(client, &url).await?;
-        want.iter()
-            .all(|(id, free, total)| level(&parking, id) == Some(((*free).into(), (*total).into())))
-            .then_some(())
-    })
-    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen: Vec<Option<(Value, Value)>> = match json_get(client, &url).await {
+            Some(parking) => want.iter().map(|(id, ..)| level(&parking, id)).collect(),
+            None => vec![None; want.len()],
+        };
+        let matches = want
+            .iter()
+            .zip(&seen)
+            .all(|((_, free, total), seen)| *seen == Some(((*free).into(), (*total).into())));
+        if matches {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after 60 s waiting for parking levels {want:?}; last seen {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Waits until `/metrics` carries every line of `lines`; returns the exposition.
