@@ -37,7 +37,8 @@ pub struct App {
     pub zones: Vec<CityZones>,
     pub live: Arc<LiveState>,
     pub ready: Readiness,
-    /// Where the push gateway writes (`stadtpuls run`: Kafka); `None`: no gateway (demo).
+    /// Where the push gateway writes (`stadtpuls run`: Kafka; `stadtpuls demo`: the
+    /// embedded pipeline); `None`: no gateway (404).
     pub push: Option<Arc<dyn PushSink>>,
     /// `[[cities.pull]]` sources, each run as a task of its own until the stop
     /// (`stadtpuls run`; the demo has none).

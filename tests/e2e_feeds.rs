@@ -16,18 +16,11 @@ use serde_json::Value;
 use stadtpuls_config::KafkaConfig;
 use stadtpuls_ingest::kafka::ensure_topics;
 
+use common::feeds::{fixture, json_get};
 use common::{ensure_broker, eventually, free_port, get, run_id, run_ready};
 
 const SQL_KEY: &str = "e2e-kafka-sql-key";
 const SQL_KEY_SHA256: &str = "73da54e4238c18d75be8b13fab47cca10fc40e92880315116dec1796fd6f1f68";
-
-fn fixture(path: &str) -> Vec<u8> {
-    let full = format!(
-        "{}/ingest/tests/fixtures/feeds/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
 
 fn write_config(dir: &std::path::Path, run: &str, city: &str, port: u16) -> std::path::PathBuf {
     let csv = "id,kind,name,lat,lon,lanes,capacity,facility_id,external_id\n\
@@ -112,13 +105,6 @@ async fn send(producer: &FutureProducer, topic: &str, payload: &[u8], content_ty
         .send(record, Duration::from_secs(10))
         .await
         .unwrap_or_else(|(e, _)| panic!("produce to {topic}: {e}"));
-}
-
-async fn json_get(client: &reqwest::Client, url: &str) -> Option<Value> {
-    let (status, body) = get(client, url).await;
-    (status == 200)
-        .then(|| serde_json::from_str(&body).ok())
-        .flatten()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

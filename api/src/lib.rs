@@ -52,6 +52,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sql", post(sql::route::query))
         .route("/v1/ingest/{city}", post(routes::ingest::city))
         .route(
+            "/v1/ingest/{city}/{format}",
+            post(routes::ingest::city_format),
+        )
+        .route(
             "/ngsi-ld/v1/entityOperations/upsert",
             post(routes::ingest::ngsi_ld_upsert),
         )

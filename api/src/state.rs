@@ -96,7 +96,7 @@ pub struct AppState {
     /// endpoint then answers 404).
     pub sql: Option<SqlEngine>,
     /// The push gateway behind `POST /v1/ingest/{city}` and the NGSI-LD upsert; `None`
-    /// until [`AppState::with_push`] (they then answer 404: `stadtpuls demo`).
+    /// until [`AppState::with_push`] (they then answer 404: an embedder without one).
     pub push: Option<PushGateway>,
 }
 

@@ -1,8 +1,9 @@
 //! The push gateway's refusals and its 202, in-process with a sink that records what it
-//! was handed (the Kafka side is `tests/e2e_push.rs`): 401 without or with an unknown key,
-//! 403 for another city or format, 413 over `push.max_body_bytes`, 415 for an unknown
-//! `Content-Type`, 429 with `Retry-After` over the rate, 400 and 503 (with `Retry-After`)
-//! from the sink, 204 from the NGSI-LD upsert with the city taken from the key.
+//! was handed (through the binary and a real broker: `tests/e2e_gateway.rs`): 401 without
+//! or with an unknown key, 403 for another city or format, 413 over `push.max_body_bytes`,
+//! 415 for an unknown `Content-Type`, 429 with `Retry-After` over the rate, 400 and 503
+//! (with `Retry-After`) from the sink, 204 from the NGSI-LD upsert with the city taken
+//! from the key.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -269,4 +270,147 @@ async fn without_a_gateway_the_routes_answer_404() {
     state.push = None;
     let (status, _, _) = post(&state, "/v1/ingest/ulm", &[BEARER, JSON], BODY).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_format_path_takes_any_content_type_but_another_formats() {
+    let (state, recorder) = state(10);
+    // A webhook that posts generic JSON, or nothing at all: the path names the format,
+    // and the record says so, so the Kafka side decodes it as that format on any topic.
+    for content_type in [Some("application/json"), None] {
+        let headers: Vec<(&str, &str)> = std::iter::once(BEARER)
+            .chain(content_type.map(|c| ("content-type", c)))
+            .collect();
+        let (status, _, body) = post(&state, "/v1/ingest/ulm/native", &headers, BODY).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{content_type:?}: {body}");
+        assert_eq!(body["format"], "native");
+    }
+    {
+        let pushed = recorder.pushed.lock().expect("lock");
+        assert_eq!(pushed.len(), 2);
+        assert!(pushed.iter().all(|p| p.format == FeedFormat::Native));
+        assert!(
+            pushed
+                .iter()
+                .all(|p| p.content_type == "application/vnd.stadtpuls.native+json"),
+            "{:?}",
+            pushed.iter().map(|p| &p.content_type).collect::<Vec<_>>()
+        );
+    }
+    // A Content-Type naming another format contradicts the path.
+    let (status, _, body) = post(
+        &state,
+        "/v1/ingest/ulm/native",
+        &[BEARER, ("content-type", "application/xml")],
+        "<d/>",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    // The key's formats still bind: this key may push native only.
+    let (status, _, body) = post(&state, "/v1/ingest/ulm/ttn", &[BEARER, JSON], "{}").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // A path that names no format is no door.
+    let (status, _, body) = post(&state, "/v1/ingest/ulm/csv", &[BEARER, JSON], BODY).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("ttn")),
+        "{body}"
+    );
+    assert_eq!(recorder.pushed.lock().expect("lock").len(), 2);
+}
+
+#[test]
+fn openapi_lists_every_push_door_and_every_format() {
+    let spec: Value = serde_json::from_str(stadtpuls_api::OPENAPI).expect("openapi");
+    for path in [
+        "/v1/ingest/{city}",
+        "/v1/ingest/{city}/{format}",
+        "/ngsi-ld/v1/entityOperations/upsert",
+    ] {
+        assert!(spec["paths"][path]["post"].is_object(), "{path}");
+    }
+    let parameters = spec["paths"]["/v1/ingest/{city}/{format}"]["post"]["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let listed = parameters
+        .iter()
+        .find(|p| p["name"] == "format")
+        .map(|p| p["schema"]["enum"].clone());
+    let formats: Vec<&str> = FeedFormat::ALL.iter().map(|f| f.as_str()).collect();
+    assert_eq!(listed, Some(serde_json::json!(formats)));
+    // Every specific media type of the Kafka side is listed for the city door.
+    let content = &spec["paths"]["/v1/ingest/{city}"]["post"]["requestBody"]["content"];
+    for format in FeedFormat::ALL {
+        assert!(
+            content[format.media_type()].is_object(),
+            "{}",
+            format.media_type()
+        );
+    }
+}
+
+#[test]
+fn the_demo_push_key_is_in_the_built_in_demo_only() {
+    assert_eq!(
+        hash(stadtpuls_config::DEMO_PUSH_KEY),
+        stadtpuls_config::DEMO_PUSH_KEY_SHA256
+    );
+    let demo = Config::demo(&HashMap::new()).expect("demo");
+    let key = demo
+        .push_keys
+        .iter()
+        .find(|k| k.key_sha256 == stadtpuls_config::DEMO_PUSH_KEY_SHA256)
+        .expect("the demo push key");
+    assert_eq!(
+        (key.city.as_str(), key.formats.as_slice()),
+        ("ulm", &[FeedFormat::Native][..])
+    );
+    // The file is also `stadtpuls run`'s example config: a published key must not write there.
+    assert!(!stadtpuls_config::DEMO_TOML.contains(stadtpuls_config::DEMO_PUSH_KEY_SHA256));
+}
+
+#[tokio::test]
+async fn a_body_refused_unread_or_read_to_the_limit_only_closes_the_connection() {
+    let (state, _) = state(10);
+    let answer = |request: Request<Body>| {
+        let state = state.clone();
+        async move {
+            let response = router(state).oneshot(request).await.expect("response");
+            let connection = response
+                .headers()
+                .get("connection")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            (response.status(), connection)
+        }
+    };
+    // No Content-Length (as chunked): read up to push.max_body_bytes (100), then refused.
+    let over = Request::post("/v1/ingest/ulm")
+        .header("authorization", BEARER.1)
+        .header("content-type", JSON.1)
+        .body(Body::from("x".repeat(500)))
+        .expect("request");
+    assert_eq!(
+        answer(over).await,
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("close".to_owned()))
+    );
+    // Refused before reading a declared body.
+    let unknown = Request::post("/v1/ingest/ulm")
+        .header("authorization", "Bearer nope")
+        .header("content-length", BODY.len())
+        .body(Body::from(BODY))
+        .expect("request");
+    assert_eq!(
+        answer(unknown).await,
+        (StatusCode::UNAUTHORIZED, Some("close".to_owned()))
+    );
+    // Read and answered: the connection stays.
+    let fine = Request::post("/v1/ingest/ulm")
+        .header("authorization", BEARER.1)
+        .header("content-type", JSON.1)
+        .header("content-length", BODY.len())
+        .body(Body::from(BODY))
+        .expect("request");
+    assert_eq!(answer(fine).await, (StatusCode::ACCEPTED, None));
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::Result;
-use crate::model::{RegistrySource, ZoneSource};
+use crate::model::{FeedFormat, PushKeyConfig, RegistrySource, ZoneSource};
 use crate::validate::Resolve;
 use crate::{Config, build};
 
@@ -19,6 +19,14 @@ pub const DEMO_ORIGIN: &str = "<built-in demo>";
 pub const DEMO_SQL_KEY: &str = "stadtpuls-demo-key";
 /// The demo's API key for SQL over ulm (and the open city, ettlingen).
 pub const DEMO_SQL_ULM_KEY: &str = "stadtpuls-demo-ulm-key";
+/// The demo's push key: native JSON to ulm through `POST /v1/ingest/ulm`. Added by
+/// [`Config::demo`] only, not written in `config/demo/stadtpuls.toml`: that file is also
+/// the example config of `stadtpuls run`, where a published key must not write to a
+/// city's topic.
+pub const DEMO_PUSH_KEY: &str = "stadtpuls-demo-push-key";
+/// SHA-256 of [`DEMO_PUSH_KEY`], as `[[push_keys]]` would configure it.
+pub const DEMO_PUSH_KEY_SHA256: &str =
+    "fd3c16544dba0ebe829bca640c400039aa818f154116c5ebe3458b5b7dbe0b3b";
 /// The demo config file, as shipped in `config/demo/stadtpuls.toml`.
 pub const DEMO_TOML: &str = include_str!("../demo/stadtpuls.toml");
 
@@ -140,7 +148,7 @@ fn embedded(path: &str) -> std::result::Result<RegistrySource, String> {
 
 impl Config {
     /// Returns the built-in demo: nine cities with embedded registries and zone files,
-    /// env overrides applied.
+    /// env overrides applied, and the demo push key ([`DEMO_PUSH_KEY`]).
     ///
     /// # Errors
     ///
@@ -150,6 +158,13 @@ impl Config {
             registry: &embedded,
             zones: &embedded_zones,
         };
-        build(DEMO_TOML, Path::new(DEMO_ORIGIN), env, &resolve)
+        let mut config = build(DEMO_TOML, Path::new(DEMO_ORIGIN), env, &resolve)?;
+        config.push_keys.push(PushKeyConfig {
+            principal: "demo-ulm-push".into(),
+            key_sha256: DEMO_PUSH_KEY_SHA256.into(),
+            city: "ulm".into(),
+            formats: vec![FeedFormat::Native],
+        });
+        Ok(config)
     }
 }

@@ -60,7 +60,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use check::CheckedConfig;
-pub use demo::{DEMO_ORIGIN, DEMO_SQL_KEY, DEMO_SQL_ULM_KEY, DEMO_TOML};
+pub use demo::{
+    DEMO_ORIGIN, DEMO_PUSH_KEY, DEMO_PUSH_KEY_SHA256, DEMO_SQL_KEY, DEMO_SQL_ULM_KEY, DEMO_TOML,
+};
 pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{

@@ -1,4 +1,7 @@
-//! The embedded default: the simulated feed as a source, dead letters to the log.
+//! The embedded default: the simulated feed as a source (with the push gateway's bodies,
+//! `demo/push.rs`), dead letters to the log.
+
+pub mod push;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use crate::message::{DeadLetter, RawMessage};
 use crate::runner::{Assignment, DeadLetterSink, Source};
 use crate::simulate::SimulatedFeed;
 use crate::sink::Task;
+use push::PushQueue;
 
 /// Replays the simulated feed: first a backfill of recent history in event-time steps, as
 /// fast as the pipeline takes it, then live at wall-clock pace.
@@ -28,6 +32,7 @@ pub struct SimulatedSource {
     offsets: HashMap<SourceId, i64>,
     end_ms: Option<i64>,
     topics: Vec<String>,
+    pushes: Option<PushQueue>,
 }
 
 impl SimulatedSource {
@@ -53,7 +58,14 @@ impl SimulatedSource {
                     ]
                 })
                 .collect(),
+            pushes: None,
         }
+    }
+
+    /// Takes the push gateway's bodies into its batches (`stadtpuls demo`).
+    pub fn with_pushes(mut self, pushes: PushQueue) -> Self {
+        self.pushes = Some(pushes);
+        self
     }
 
     /// Stops at event time `end_ms` instead of running live (tests, benchmarks).
@@ -131,9 +143,41 @@ impl SimulatedSource {
             });
             *offset += 1;
         }
-        // Per-source runs keep the pipeline's per-source grouping cheap.
+        self.take_pushes(&mut out);
+        // Per-source runs keep the pipeline's per-source grouping cheap (stable: a push
+        // stays after the simulated messages of its topic).
         out.sort_by_key(|m| m.source);
         out
+    }
+}
+
+impl SimulatedSource {
+    /// Appends the waiting pushes, each with the next offset of its topic, and tells each
+    /// sender its offset. A topic seen for the first time (a partner format's feed topic)
+    /// is announced with the next [`Source::assigned`], before its batch is processed.
+    fn take_pushes(&mut self, out: &mut Vec<RawMessage>) {
+        let Some(queue) = self.pushes.as_mut() else {
+            return;
+        };
+        for pushed in queue.drain() {
+            if !self.sources.contains_key(&pushed.topic) {
+                self.topics.push(pushed.topic.clone());
+            }
+            let (source, topic) = self.source_of(&pushed.topic);
+            let offset = self.offsets.entry(source).or_insert(0);
+            out.push(RawMessage {
+                source,
+                topic,
+                partition: 0,
+                offset: *offset,
+                key: Some(pushed.key),
+                payload: pushed.body,
+                format: Some(pushed.format),
+            });
+            // The sender may have given up (its connection closed): the body is read anyway.
+            let _ = pushed.reply.send(*offset);
+            *offset += 1;
+        }
     }
 }
 

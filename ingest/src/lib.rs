@@ -28,6 +28,7 @@ pub mod message;
 pub mod metrics;
 pub mod pipeline;
 pub mod pull;
+pub mod push;
 pub mod runner;
 pub mod simulate;
 pub mod sink;

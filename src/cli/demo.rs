@@ -1,17 +1,22 @@
 //! `stadtpuls demo`: the whole product on the built-in simulated feed, no broker.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use stadtpuls_config::{Config, DEMO_SQL_KEY, DEMO_SQL_ULM_KEY, env_from_process};
+use stadtpuls_config::{
+    Config, DEMO_PUSH_KEY, DEMO_PUSH_KEY_SHA256, DEMO_SQL_KEY, DEMO_SQL_ULM_KEY, env_from_process,
+};
+use stadtpuls_ingest::demo::push::demo_push;
 use stadtpuls_ingest::demo::{LogDeadLetters, SimulatedSource};
 use stadtpuls_ingest::history::HistorySink;
 use stadtpuls_ingest::runner::{Checkpointing, now_ms};
 use stadtpuls_ingest::simulate::SimulatedFeed;
 
 use crate::app::{App, Io};
+use crate::push::DemoPushSink;
 
 /// Arguments of `stadtpuls demo`.
 #[derive(Debug, Args)]
@@ -50,6 +55,9 @@ impl DemoArgs {
                 "[[cities.pull]] sources are not polled by `stadtpuls demo` (it has no Kafka to write to); `stadtpuls run` polls them"
             );
         }
+        // The push gateway feeds the embedded pipeline: pushes join the simulated batches.
+        let (push, pushes) = demo_push(&app.config, app.ready.clone());
+        let app = app.with_push(Arc::new(DemoPushSink(push)));
         let bind = app.config.api.bind;
         let start = now_ms() - self.backfill.as_millis() as i64;
         let feed = SimulatedFeed::new(&app.registries, self.seed, start, 60)
@@ -73,12 +81,23 @@ impl DemoArgs {
                 println!("  Flight SQL: grpc://{flight} (the key as bearer token or password)");
             }
         }
+        if app
+            .config
+            .push_keys
+            .iter()
+            .any(|key| key.key_sha256 == DEMO_PUSH_KEY_SHA256)
+        {
+            println!(
+                "  push:     curl -H 'X-Push-Key: {DEMO_PUSH_KEY}' -H 'Content-Type: application/json' -d @report.json http://{bind}/v1/ingest/ulm"
+            );
+            println!("            (native JSON for ulm; docs/api.md, \"Push gateway\")");
+        }
         println!("Press Ctrl-C to stop.");
         let cities: Vec<String> = app.registries.iter().map(|r| r.city.id.clone()).collect();
         app.serve(move |config, ready| {
             let ids: Vec<&str> = cities.iter().map(String::as_str).collect();
             Ok(Io {
-                source: SimulatedSource::new(feed, ready, &ids),
+                source: SimulatedSource::new(feed, ready, &ids).with_pushes(pushes),
                 dead_letters: LogDeadLetters::default(),
                 // The demo has no Kafka: history only, committed every 10 s.
                 sinks: HistorySink::from_config(&config.history),

@@ -10,7 +10,8 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 
-use super::{eventually, get};
+use super::eventually;
+use super::feeds::{json_get, level};
 
 /// (Aachen record, vacant, capacity override) of the records of the last 21 minutes of
 /// `parkapi-sources_aachen-realtime.xml` (18:49–19:10 UTC): within `out_of_orderness` of
@@ -51,14 +52,6 @@ pub async fn produce_document(topic: &str, document: &[u8]) {
         .unwrap_or_else(|(e, _)| panic!("produce to {topic}: {e}"));
 }
 
-/// The JSON body of a 200 answer.
-pub async fn json_get(client: &reqwest::Client, url: &str) -> Option<Value> {
-    let (status, body) = get(client, url).await;
-    (status == 200)
-        .then(|| serde_json::from_str(&body).ok())
-        .flatten()
-}
-
 /// Waits until every facility of `ids` reports a free count in the city's live parking,
 /// and returns (free, total) of each, in the order of `ids`.
 pub async fn wait_for_levels(
@@ -79,12 +72,6 @@ pub async fn wait_for_levels(
     })
     .await;
     ids.iter()
-        .map(|id| {
-            let facility = parking["facilities"]
-                .as_array()
-                .and_then(|f| f.iter().find(|f| f["facility_id"] == **id).cloned())
-                .unwrap_or_else(|| panic!("{id} in {parking}"));
-            (facility["free"].clone(), facility["total"].clone())
-        })
+        .map(|id| level(&parking, id).unwrap_or_else(|| panic!("{id} in {parking}")))
         .collect()
 }

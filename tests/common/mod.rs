@@ -6,6 +6,8 @@
 mod broker;
 pub mod compare;
 pub mod datex2;
+pub mod feeds;
+pub mod gateway;
 pub mod history;
 pub mod lives;
 #[path = "../support/pyvenv.rs"]
@@ -49,9 +51,16 @@ pub struct Stadtpuls {
 impl Stadtpuls {
     /// Starts `stadtpuls <args>` with its logs in `log`.
     pub fn start(args: &[&str], port: u16, log: &Path) -> Self {
+        Self::start_with_env(args, &[], port, log)
+    }
+
+    /// Starts `stadtpuls <args>` with `env` set (e.g. `STADTPULS_API__BIND` for the
+    /// built-in demo config) and its logs in `log`.
+    pub fn start_with_env(args: &[&str], env: &[(&str, String)], port: u16, log: &Path) -> Self {
         let log_file = std::fs::File::create(log).unwrap_or_else(|e| panic!("log file: {e}"));
         let child = Command::new(env!("CARGO_BIN_EXE_stadtpuls"))
             .args(args)
+            .envs(env.iter().map(|(name, value)| (*name, value)))
             .env("RUST_LOG", "info,stadtpuls_ingest=debug")
             // Colours must stay off because stderr is a file, not because of NO_COLOR.
             .env_remove("NO_COLOR")

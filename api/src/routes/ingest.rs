@@ -1,5 +1,7 @@
-//! The push gateway's doors: `POST /v1/ingest/{city}` (format by `Content-Type`) and the
-//! NGSI-LD batch upsert `POST /ngsi-ld/v1/entityOperations/upsert` (city from the key).
+//! The push gateway's doors: `POST /v1/ingest/{city}` (format by `Content-Type`),
+//! `POST /v1/ingest/{city}/{format}` (format by the path: webhook targets such as The
+//! Things Stack's, which post `application/json`) and the NGSI-LD batch upsert
+//! `POST /ngsi-ld/v1/entityOperations/upsert` (city from the key).
 //!
 //! Checks run cheapest first and before the body is read: key (401), city (403), format
 //! (415), the key's formats (403), rate (429), `Content-Length` (413); then the body is
@@ -25,8 +27,9 @@ use crate::state::AppState;
 /// they take and what success looks like.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Door {
-    /// `/v1/ingest/{city}`: 202 with where the record went.
-    City,
+    /// `/v1/ingest/{city}` (format by `Content-Type`) and `/v1/ingest/{city}/{format}`
+    /// (format by the path): 202 with where the record went.
+    City(Option<FeedFormat>),
     /// The NGSI-LD batch upsert: 204 No Content, what the spec answers a batch upsert whose
     /// entities all succeeded (the entities are decoded later, from the topic, so the
     /// gateway cannot tell created from updated (201) or report per-entity errors (207);
@@ -41,7 +44,26 @@ pub async fn city(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(state, Some(city), headers, body, Door::City).await
+    handle(state, Some(city), headers, body, Door::City(None)).await
+}
+
+/// `POST /v1/ingest/{city}/{format}`: the format named by the path, for senders that
+/// cannot set a specific `Content-Type` — a The Things Stack webhook posts
+/// `application/json`, which the city door would take as the key's format or native.
+pub async fn city_format(
+    State(state): State<AppState>,
+    Path((city, format)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match format.parse::<FeedFormat>() {
+        Ok(format) => handle(state, Some(city), headers, body, Door::City(Some(format))).await,
+        // A path that names no format is no door; the labels are not touched for it.
+        Err(reason) => ApiError::NotFound(format!(
+            "no push door `/v1/ingest/{{city}}/{format}`: {reason}"
+        ))
+        .into_response(),
+    }
 }
 
 /// `POST /ngsi-ld/v1/entityOperations/upsert`.
@@ -61,8 +83,7 @@ async fn handle(
     door: Door,
 ) -> Response {
     let Some(gateway) = state.push.clone() else {
-        return ApiError::NotFound("the push gateway runs in `stadtpuls run` only".into())
-            .into_response();
+        return ApiError::NotFound("this server has no push gateway".into()).into_response();
     };
     // Labels are configured ids or `unknown`: a path segment never becomes a label value.
     let mut labels = ("unknown".to_owned(), "unknown");
@@ -74,16 +95,36 @@ async fn handle(
         bytes = tracing::field::Empty,
         status = tracing::field::Empty,
     );
-    let result = accept(&gateway, &state, city, &headers, body, door, &mut labels)
-        .instrument(span.clone())
-        .await;
-    let response = match result {
+    let mut body = Some(body);
+    let result = accept(
+        &gateway,
+        &state,
+        city,
+        &headers,
+        &mut body,
+        door,
+        &mut labels,
+    )
+    .instrument(span.clone())
+    .await;
+    let mut response = match result {
         Ok(response) => response,
         Err(error) => {
             tracing::debug!(parent: &span, error = %error, "push refused");
             error.into_response()
         }
     };
+    let unread = body.is_some() && declares_body(&headers);
+    if unread || response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // Refused before the body was read (or read to the limit only): the server drops
+        // the connection rather than read the rest, so the client must not send its next
+        // request on it (a pooled connection reused after a silent close fails with a
+        // broken message).
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
     span.record("status", response.status().as_u16());
     PUSH_REQUESTS
         .with_label_values(&[&labels.0, labels.1, response.status().as_str()])
@@ -96,7 +137,7 @@ async fn accept(
     state: &AppState,
     city: Option<String>,
     headers: &HeaderMap,
-    body: Body,
+    body: &mut Option<Body>,
     door: Door,
     labels: &mut (String, &'static str),
 ) -> Result<Response, ApiError> {
@@ -128,6 +169,14 @@ async fn accept(
         .unwrap_or_default()
         .to_owned();
     let format = format_of(&content_type, key, door)?;
+    // Named by the path: the record says so too, so the Kafka side decodes it as that
+    // format on any topic (a generic `application/json` would leave it to the topic's).
+    let content_type = match door {
+        Door::City(Some(_)) if FeedFormat::from_content_type(&content_type).is_none() => {
+            format.media_type().to_owned()
+        }
+        _ => content_type,
+    };
     labels.1 = format.as_str();
     span.record("format", format.as_str());
     if !key.formats.contains(&format) {
@@ -157,7 +206,8 @@ async fn accept(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    let body = axum::body::to_bytes(body, limit).await.map_err(|error| {
+    let unread = body.take().unwrap_or_else(Body::empty);
+    let body = axum::body::to_bytes(unread, limit).await.map_err(|error| {
         let inner = error.into_inner();
         if inner
             .downcast_ref::<http_body_util::LengthLimitError>()
@@ -193,7 +243,7 @@ async fn accept(
     tracing::debug!(topic = %ack.topic, partition = ack.partition, offset = ack.offset, "push acknowledged");
     Ok(match door {
         Door::NgsiLd => StatusCode::NO_CONTENT.into_response(),
-        Door::City => (
+        Door::City(_) => (
             StatusCode::ACCEPTED,
             Json(serde_json::json!({
                 "accepted_bytes": bytes,
@@ -208,12 +258,31 @@ async fn accept(
     })
 }
 
+/// Whether the request announces a body (`Content-Length` above 0, or chunked).
+fn declares_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|length| length > 0)
+}
+
 /// The format of a push: the media types the Kafka path knows
 /// ([`FeedFormat::from_content_type`], so a format added there works here too); generic
 /// JSON (`application/json`, `text/json`) is the key's format when it has one, else
-/// native. The NGSI-LD door takes JSON-LD and JSON only, as FIWARE.
+/// native. The NGSI-LD door takes JSON-LD and JSON only, as FIWARE. A format door takes
+/// its format under any `Content-Type` but one that names another format.
 fn format_of(content_type: &str, key: &PushKeyConfig, door: Door) -> Result<FeedFormat, ApiError> {
     let media = content_type.split(';').next().unwrap_or_default().trim();
+    if let Door::City(Some(path)) = door {
+        return match FeedFormat::from_content_type(content_type) {
+            Some(named) if named != path => Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Type `{media}` is format `{named}`, the path says `{path}`"
+            ))),
+            _ => Ok(path),
+        };
+    }
     let generic_json =
         media.eq_ignore_ascii_case("application/json") || media.eq_ignore_ascii_case("text/json");
     if door == Door::NgsiLd {

@@ -49,9 +49,11 @@ impl FeedFormat {
         }
     }
 
-    /// The specific media type of the format, the `content-type` Stadtpuls writes with a
-    /// record it produces itself (a pulled document): [`Self::from_content_type`] reads it
-    /// back as this format whatever the topic's own format is.
+    /// The specific media type of the format ([`Self::from_content_type`] reads it back as
+    /// this format whatever the topic's own format is): the `content-type` Stadtpuls writes
+    /// with a record it produces itself — a pulled document, or a push whose sender named the
+    /// format by the path (FIWARE: the Stadtpuls type, which claims neither NGSI v2 nor
+    /// NGSI-LD).
     ///
     /// ```
     /// use stadtpuls_config::FeedFormat;

@@ -1,67 +1,30 @@
 //! The push gateway's Kafka side: writes a pushed body unchanged to the city's topic for
-//! its format, with its `content-type` header, and resolves only once every in-sync
-//! replica has it (`acks=all`, idempotent), because the gateway answers 202 on that.
-//!
-//! Topics: a format's first `[[cities.feeds]]` topic of the city; native bodies go to
-//! `sensors.<city>.<kind>`, the kind read from the body (a cheap parse: a body of both
-//! kinds, or of none, is refused). The record key is the push key's principal, so one
-//! sender's pushes stay in one partition, in order.
+//! its format (`crate::push::PushTopics`), with its `content-type` header, and resolves
+//! only once every in-sync replica has it (`acks=all`, idempotent), because the gateway
+//! answers 202 on that. The record key is the push key's principal, so one sender's
+//! pushes stay in one partition, in order.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use serde_json::Value;
 use stadtpuls_config::{Config, FeedFormat};
 
 use super::HealthContext;
 use crate::health::BrokerHealth;
+use crate::push::{PushTopics, PushWriteError, PushWritten};
 use crate::{IngestError, Result};
 
 /// How long a push may wait for the broker's acknowledgement before it is answered 503.
 pub const PUSH_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where a push was stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushWritten {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// Offset.
-    pub offset: i64,
-}
-
-/// Why a push was not written.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PushWriteError {
-    /// Not JSON where the format is JSON, or a native body of no single kind.
-    #[error("{0}")]
-    Unparseable(String),
-    /// The city has no topic of the format.
-    #[error("city `{city}` has no topic of format `{format}` ([[cities.feeds]])")]
-    NoTopic {
-        /// City id.
-        city: String,
-        /// The format.
-        format: FeedFormat,
-    },
-    /// The broker (or librdkafka) refused the record for its size.
-    #[error("the broker refused the record as too large ({0})")]
-    TooLarge(String),
-    /// Broker unreachable or no acknowledgement within [`PUSH_ACK_TIMEOUT`].
-    #[error("the broker did not acknowledge the record: {0}")]
-    Unavailable(String),
-}
-
 /// The idempotent producer of pushed bodies.
 pub struct KafkaPush {
     producer: FutureProducer<HealthContext>,
     health: BrokerHealth,
-    topics: HashMap<(String, FeedFormat), String>,
+    topics: PushTopics,
 }
 
 impl KafkaPush {
@@ -92,16 +55,10 @@ impl KafkaPush {
                 health: health.clone(),
             })
             .map_err(|e| IngestError::kafka("create push producer", e))?;
-        let mut topics = HashMap::new();
-        for (city, feed) in config.feeds() {
-            topics
-                .entry((city.id.clone(), feed.format))
-                .or_insert_with(|| feed.topic.clone());
-        }
         Ok(Self {
             producer,
             health,
-            topics,
+            topics: PushTopics::new(config),
         })
     }
 
@@ -118,9 +75,11 @@ impl KafkaPush {
         principal: &str,
         body: Bytes,
     ) -> std::result::Result<PushWritten, PushWriteError> {
-        let topic = self.topic(city, format, &body)?;
+        let topic = self.topics.topic(city, format, &body)?;
         if self.health.is_down() {
-            return Err(PushWriteError::Unavailable("broker unreachable".into()));
+            return Err(PushWriteError::Unavailable(
+                "the broker is unreachable; retry later".into(),
+            ));
         }
         let headers = OwnedHeaders::new().insert(Header {
             key: "content-type",
@@ -139,25 +98,6 @@ impl KafkaPush {
             Err((error, _)) => Err(classify(&error)),
         }
     }
-
-    fn topic(
-        &self,
-        city: &str,
-        format: FeedFormat,
-        body: &[u8],
-    ) -> std::result::Result<String, PushWriteError> {
-        if format == FeedFormat::Native {
-            return Ok(format!("sensors.{city}.{}", native_kind(body)?));
-        }
-        check_json(body)?;
-        self.topics
-            .get(&(city.to_owned(), format))
-            .cloned()
-            .ok_or_else(|| PushWriteError::NoTopic {
-                city: city.to_owned(),
-                format,
-            })
-    }
 }
 
 fn classify(error: &KafkaError) -> PushWriteError {
@@ -165,77 +105,8 @@ fn classify(error: &KafkaError) -> PushWriteError {
         KafkaError::MessageProduction(
             RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge,
         ) => PushWriteError::TooLarge(error.to_string()),
-        other => PushWriteError::Unavailable(other.to_string()),
-    }
-}
-
-/// A body that opens like JSON must be JSON (a syntax check, no values kept); others (a
-/// format that is not JSON) are left to their decoder.
-fn check_json(body: &[u8]) -> std::result::Result<(), PushWriteError> {
-    let opens_json = body
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| matches!(b, b'{' | b'['));
-    if opens_json {
-        serde_json::from_slice::<serde::de::IgnoredAny>(body)
-            .map_err(|e| PushWriteError::Unparseable(format!("not JSON: {e}")))?;
-    }
-    Ok(())
-}
-
-/// `traffic` or `parking`: a native body's stream, from each observation's `kind`
-/// (`facility`/`spot` are parking; none or anything else, traffic, as on the wire).
-fn native_kind(body: &[u8]) -> std::result::Result<&'static str, PushWriteError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| PushWriteError::Unparseable(format!("not JSON: {e}")))?;
-    let items: Vec<&Value> = match &value {
-        Value::Array(items) => items.iter().collect(),
-        other => vec![other],
-    };
-    let mut kinds = items
-        .iter()
-        .map(|item| match item.get("kind").and_then(Value::as_str) {
-            Some("facility" | "spot") => "parking",
-            _ => "traffic",
-        });
-    let Some(first) = kinds.next() else {
-        return Err(PushWriteError::Unparseable("an empty array".into()));
-    };
-    if kinds.any(|kind| kind != first) {
-        return Err(PushWriteError::Unparseable(
-            "a native push carries one stream: traffic or parking observations, not both".into(),
-        ));
-    }
-    Ok(first)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn native_bodies_name_their_stream() {
-        let parking = br#"[{"kind":"facility","id":"a"},{"kind":"spot","id":"b"}]"#;
-        assert_eq!(native_kind(parking), Ok("parking"));
-        assert_eq!(native_kind(br#"{"id":"t","speed_kmh":40}"#), Ok("traffic"));
-        assert!(matches!(
-            native_kind(br#"[{"kind":"facility"},{"id":"t"}]"#),
-            Err(PushWriteError::Unparseable(_))
-        ));
-        assert!(matches!(
-            native_kind(b"[]"),
-            Err(PushWriteError::Unparseable(_))
-        ));
-        assert!(matches!(
-            native_kind(b"{"),
-            Err(PushWriteError::Unparseable(_))
-        ));
-    }
-
-    #[test]
-    fn json_bodies_are_checked_others_left_to_their_decoder() {
-        assert!(check_json(b" {\"a\": 1}").is_ok());
-        assert!(check_json(b"[1, 2").is_err());
-        assert!(check_json(b"<?xml version=\"1.0\"?><d/>").is_ok());
+        other => PushWriteError::Unavailable(format!(
+            "the broker did not acknowledge the record: {other}"
+        )),
     }
 }
