@@ -5,6 +5,7 @@
 #[path = "../support/broker.rs"]
 mod broker;
 pub mod compare;
+pub mod group;
 pub mod history;
 pub mod lives;
 #[path = "../support/pyvenv.rs"]
