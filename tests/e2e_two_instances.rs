@@ -17,7 +17,7 @@
 //! and Z's joining moves some of them again.
 //!
 //! `STADTPULS_PAIR_EVENTS` changes the number of events; `STADTPULS_KEEP_TEST_DIRS` keeps
-//! both runs' directories (and the instances' JSON logs) for inspection.
+//! both runs' directories (and the instances' JSON logs) for inspection, as does a failure.
 
 mod common;
 
@@ -253,6 +253,7 @@ async fn two_instances(strategy: Option<&str>) {
     // group coordinator itself to list X alone, and for X's rebalance after the kill.
     let group = work.group_id("b");
     let brokers = common::brokers();
+    let killed = Instant::now();
     wait_for(
         Duration::from_secs(30 + session_timeout_ms / 1000),
         "the broker drops the killed Y from the group",
@@ -260,6 +261,10 @@ async fn two_instances(strategy: Option<&str>) {
             common::group::members(&brokers, &group).is_some_and(|m| m.len() == 1)
                 && rebalanced_after(&log_x, &kill_time)
         },
+    );
+    eprintln!(
+        "run B: the broker lists X alone and X rebalanced {:.1} s after the kill ({kill_time}); Z joins",
+        killed.elapsed().as_secs_f64()
     );
     let port_z = free_port();
     let config_z = work.member_config(dir_b.path(), "b", "b", port_z, &librdkafka);
