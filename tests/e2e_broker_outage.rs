@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 use stadtpuls_ingest::checkpoint::CheckpointStore;
 
 use common::compare::assert_same_results;
-use common::replay::{Ends, Workload, checkpointed, run_to_end, test_dir, wait_checkpointed};
+use common::replay::{
+    Ends, TestDir, Workload, checkpointed, run_to_end, test_dir, wait_checkpointed,
+};
 use common::tansu::OwnBroker;
 use common::{Stadtpuls, free_port, get, run_id};
 
@@ -71,11 +73,11 @@ async fn look(client: &reqwest::Client, base: &str) -> Seen {
 /// An own broker with `events` produced, and the history and output of run A, which
 /// processed them without interruption (in `dir_a`).
 struct Prepared {
-    broker_dir: tempfile::TempDir,
+    broker_dir: TestDir,
     broker: OwnBroker,
     work: Workload,
     ends: Ends,
-    dir_a: tempfile::TempDir,
+    dir_a: TestDir,
 }
 
 async fn prepare(name: &str, events: i64) -> Prepared {
@@ -258,7 +260,7 @@ async fn start_run_b(
     ends: &Ends,
     events: i64,
     name: &str,
-) -> (tempfile::TempDir, u16, Stadtpuls, i64) {
+) -> (TestDir, u16, Stadtpuls, i64) {
     let dir_b = test_dir(name);
     let port_b = free_port();
     let config_b = work.config(dir_b.path(), "b", "b", port_b, "");

@@ -17,7 +17,7 @@
 //! and Z's joining moves some of them again.
 //!
 //! `STADTPULS_PAIR_EVENTS` changes the number of events; `STADTPULS_KEEP_TEST_DIRS` keeps
-//! both runs' directories (and the instances' JSON logs) for inspection.
+//! both runs' directories (and the instances' JSON logs) for inspection, as does a failure.
 
 mod common;
 
@@ -77,13 +77,25 @@ fn task_events(log: &Path, what: &str) -> Vec<TaskEvent> {
         .collect()
 }
 
-/// How many lines of `log` carry exactly `message`.
-fn count(log: &Path, message: &str) -> usize {
+/// Whether `log` shows a rebalance of this member after `since` (an RFC 3339 timestamp of
+/// the same clock): partitions revoked (eager), or partitions assigned (cooperative: the
+/// survivor is given the dead member's partitions). Only the consumer's own rebalance lines
+/// count, not task restores: those of a rebalance before `since` can be logged after it
+/// (on a loaded machine X restored its tasks of Y's joining 0.9 s after its assignment, after
+/// Y had been killed).
+fn rebalanced_after(log: &Path, since: &str) -> bool {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|entry| entry["fields"]["message"].as_str() == Some(message))
-        .count()
+        .filter(|entry| entry["timestamp"].as_str().is_some_and(|t| t > since))
+        .any(|entry| {
+            let fields = &entry["fields"];
+            match fields["message"].as_str() {
+                Some("partitions revoked") => true,
+                Some("partitions assigned") => fields["partitions"].as_u64() > Some(0),
+                _ => false,
+            }
+        })
 }
 
 /// Polls `check` every 200 ms until it holds, or panics after `timeout` with `what`.
@@ -185,7 +197,6 @@ async fn two_instances(strategy: Option<&str>) {
         progress < total,
         "Y is killed mid-stream: {progress} of {total} events checkpointed already; raise STADTPULS_PAIR_EVENTS"
     );
-    let revokes_before = count(&log_x, "partitions revoked");
     kill9(y);
     let kill_time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     // The epochs Y left behind: what Y's successor must restore (Y's later files, if any,
@@ -235,22 +246,26 @@ async fn two_instances(strategy: Option<&str>) {
     }
 
     // The broker drops Y once its session times out: X is asked to rejoin (eager: X's
-    // partitions are revoked first) or, cooperative, is given Y's partitions at once.
+    // partitions are revoked first) or, cooperative, is given Y's partitions at once. Z must
+    // not join before that: a member joining while the dead Y is still listed makes a
+    // generation that gives Y partitions, and Tansu 0.6.0 drops Y later without a new
+    // generation, so those stay unowned for good (decision 002, "Tansu" 2). So wait for the
+    // group coordinator itself to list X alone, and for X's rebalance after the kill.
+    let group = work.group_id("b");
+    let brokers = common::brokers();
+    let killed = Instant::now();
     wait_for(
         Duration::from_secs(30 + session_timeout_ms / 1000),
         "the broker drops the killed Y from the group",
         || {
-            count(&log_x, "partitions revoked") > revokes_before
-                || task_events(&log_x, "restored")
-                    .iter()
-                    .any(|r| r.timestamp > kill_time)
+            common::group::members(&brokers, &group).is_some_and(|m| m.len() == 1)
+                && rebalanced_after(&log_x, &kill_time)
         },
     );
-    // Eager: Tansu 0.6.0 answers X's rejoin with X's stale assignment (it drops Y without
-    // a new generation), so Y's partitions stay unowned until the membership changes
-    // again; a restarted replacement Z joining does that (against Apache Kafka, X would
-    // get them back after the session timeout alone). See docs/decisions/002.
-    // Cooperative: X has them already, and Z's joining moves some of them on again.
+    eprintln!(
+        "run B: the broker lists X alone and X rebalanced {:.1} s after the kill ({kill_time}); Z joins",
+        killed.elapsed().as_secs_f64()
+    );
     let port_z = free_port();
     let config_z = work.member_config(dir_b.path(), "b", "b", port_z, &librdkafka);
     let log_z = dir_b.path().join("z.log");

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod datex2;
 pub mod feeds;
 pub mod gateway;
+pub mod group;
 pub mod history;
 pub mod lives;
 #[path = "../support/pyvenv.rs"]

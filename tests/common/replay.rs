@@ -77,6 +77,11 @@ impl Workload {
         format!("sensors.{}.traffic", self.city(c))
     }
 
+    /// The consumer group id of the configs made with `group`.
+    pub fn group_id(&self, group: &str) -> String {
+        format!("stadtpuls-{}-{}-{group}", self.name, self.run)
+    }
+
     /// The output topics' common prefix of the run called `label`.
     pub fn output_prefix(&self, label: &str) -> String {
         format!("out-{}-{}-{label}", self.name, self.run)
@@ -150,7 +155,7 @@ impl Workload {
             r#"version = 1
 [kafka]
 brokers = "{brokers}"
-group_id = "stadtpuls-{name}-{run}-{group}"
+group_id = "{group_id}"
 {instance_id}
 topic_pattern = '^sensors\.{name}{run}-[0-9]+\.traffic$'
 deadletter_topic = "deadletter-{name}-{run}"
@@ -178,6 +183,7 @@ parking_topic = "{output}.parking"
 {extra}
 {cities}"#,
             brokers = self.brokers,
+            group_id = self.group_id(group),
             state = dir.join("state").display(),
             history = dir.join("history").display(),
             archive_raw = self.archive_raw,
@@ -443,22 +449,39 @@ fn newest_checkpoint(state: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
     newest
 }
 
-/// A temporary directory, kept for inspection when `STADTPULS_KEEP_TEST_DIRS` is set.
-///
-/// Under cargo's per-target temporary directory (`CARGO_TARGET_TMPDIR`), apart from other
-/// sessions' directories in `/tmp` and removed with the target directory.
-pub fn test_dir(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
+/// A test's temporary directory (configs, checkpoints, history, the instances' logs): kept
+/// for inspection when `STADTPULS_KEEP_TEST_DIRS` is set, and when the test fails (the
+/// directory is dropped while the thread panics), since a failure seen once under load — the
+/// parallel test runner — may not come back when run again.
+pub struct TestDir(tempfile::TempDir);
+
+impl TestDir {
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.disable_cleanup(true);
+            eprintln!("test failed: keeping {}", self.0.path().display());
+        }
+    }
+}
+
+/// A new [`TestDir`] under cargo's per-target temporary directory (`CARGO_TARGET_TMPDIR`),
+/// apart from other sessions' directories in `/tmp` and removed with the target directory.
+pub fn test_dir(name: &str) -> TestDir {
+    let mut dir = tempfile::Builder::new()
         .prefix(&format!("stadtpuls-{name}-"))
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("tempdir");
     if std::env::var_os("STADTPULS_KEEP_TEST_DIRS").is_some() {
         eprintln!("keeping {}", dir.path().display());
-        let mut dir = dir;
         dir.disable_cleanup(true);
-        return dir;
     }
-    dir
+    TestDir(dir)
 }
 
 /// Kills the binary with SIGKILL: no shutdown code runs.
