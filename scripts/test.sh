@@ -86,8 +86,10 @@ fi
 
 # --all-targets also runs every criterion benchmark once (test mode, dev profile): they
 # must keep working, while their timings belong to `cargo bench`, not to CI.
+# The test binaries run two at a time (STADTPULS_TEST_JOBS), the slow end-to-end ones
+# first: most of their time is waiting (a frozen broker, a killed process, a rebalance).
 step "cargo test (unit, integration, end-to-end with the broker, benchmarks once)"
-cargo test --workspace --all-targets --locked
+python3 scripts/run_tests.py --workspace --all-targets --locked
 
 step "doc tests"
 cargo test --workspace --doc --locked
