@@ -27,6 +27,13 @@ if ! pkg-config --exists openssl 2>/dev/null; then
   else sudo apt-get update -qq && sudo apt-get install -y -qq libssl-dev pkg-config; fi
 fi
 
+# --- promtool, the judge of the alert rules (Debian's prometheus package) ----------------
+if ! command -v promtool >/dev/null 2>&1; then
+  step "installing prometheus (Debian) for promtool"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus
+  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; fi
+fi
+
 # --- the broker the end-to-end tests talk to -------------------------------------------
 if ! command -v tansu >/dev/null 2>&1 || ! tansu --version >/dev/null 2>&1; then
   step "installing tansu (once per machine, several minutes)"
@@ -71,6 +78,11 @@ if [ -z "${SKIP_LINT:-}" ]; then
   step "cargo doc (broken or private intra-doc links fail)"
   RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 fi
+
+step "Prometheus config and alert rules: promtool checks, and the alerts' unit tests"
+promtool check config deploy/prometheus.yml
+promtool check rules deploy/alerts.yml
+promtool test rules deploy/alerts.test.yml
 
 step "no import cycles in ingest and processing (between top-level modules and between files)"
 python3 scripts/module_cycles.py --known scripts/module_cycles.known ingest/src processing/src
