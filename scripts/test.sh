@@ -60,13 +60,14 @@ else
 fi
 
 # --- Python readers of the Parquet history (pyarrow, DuckDB), for ingest/tests/history_pipeline.rs,
-# and the Flight SQL client (ADBC), for tests/sql_doors.rs
+# the Flight SQL client (ADBC), for tests/sql_doors.rs, and the Kubernetes manifest validator,
+# for tests/deploy_files.rs
 venv="${STADTPULS_PYTEST_VENV:-$HOME/.cache/stadtpuls-pytest/venv}"
-if ! "$venv/bin/python" -c 'import pyarrow, duckdb, adbc_driver_flightsql.dbapi' >/dev/null 2>&1; then
-  step "creating $venv (pyarrow, duckdb, adbc-driver-flightsql from PyPI)"
+if ! "$venv/bin/python" -c 'import pyarrow, duckdb, adbc_driver_flightsql.dbapi, kubernetes_validate' >/dev/null 2>&1; then
+  step "creating $venv (pyarrow, duckdb, adbc-driver-flightsql, kubernetes-validate from PyPI)"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet pyarrow==16.1.0 duckdb==2.0.1 \
-    adbc-driver-manager==1.13.0 adbc-driver-flightsql==1.13.0
+    adbc-driver-manager==1.13.0 adbc-driver-flightsql==1.13.0 kubernetes-validate==1.37.0
 fi
 
 # --- checks and tests ----------------------------------------------------------------------
