@@ -116,3 +116,116 @@ fn the_kubernetes_manifests_validate_against_the_api_schemas() {
     std::fs::write(&bad, manifests).expect("write");
     assert!(!validate(&bad).status.success());
 }
+
+/// Every `stadtpuls_*` metric name the product registers (the quoted names in the
+/// library crates' sources).
+fn exported_metrics() -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut dirs = vec![repo().join("ingest/src"), repo().join("api/src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("read source");
+                names.extend(metric_names(&text, "\"stadtpuls_"));
+            }
+        }
+    }
+    names
+}
+
+/// The `stadtpuls_*` names in `text` that start right after `prefix`'s quote (or anywhere
+/// for an empty quote), histogram series suffixes removed.
+fn metric_names(text: &str, prefix: &str) -> Vec<String> {
+    let skip = prefix.len() - "stadtpuls_".len();
+    text.match_indices(prefix)
+        .map(|(at, _)| {
+            let name: String = text[at + skip..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .map_or(name.clone(), str::to_owned)
+        })
+        .collect()
+}
+
+/// The dashboard's queries are PromQL that promtool accepts (checked as recording rules),
+/// and they and the alert rules name only metrics Stadtpuls exports.
+#[test]
+fn the_dashboard_and_the_alerts_query_metrics_that_exist() {
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("deploy/grafana/dashboards/stadtpuls.json"))
+            .expect("read dashboard"),
+    )
+    .expect("dashboard is JSON");
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| {
+            t["expr"]
+                .as_str()
+                .expect("expr")
+                .replace("$__rate_interval", "5m")
+        })
+        .collect();
+    assert!(exprs.len() >= 15, "{} queries", exprs.len());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("dashboard_rules.yml");
+    let body: String = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            format!(
+                "      - record: dashboard:query_{i}\n        expr: {}\n",
+                serde_json::Value::from(e.as_str())
+            )
+        })
+        .collect();
+    std::fs::write(
+        &rules,
+        format!("groups:\n  - name: dashboard\n    rules:\n{body}"),
+    )
+    .expect("write rules");
+    let output = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .expect("promtool (scripts/test.sh installs Debian's prometheus package)");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let exported = exported_metrics();
+    assert!(
+        exported.contains("stadtpuls_events_accepted_total"),
+        "{exported:?}"
+    );
+    let alerts = std::fs::read_to_string(repo().join("deploy/alerts.yml")).expect("read alerts");
+    let used: Vec<String> = exprs
+        .iter()
+        .flat_map(|e| metric_names(e, "stadtpuls_"))
+        .chain(
+            alerts
+                .lines()
+                .filter(|l| {
+                    !l.trim_start().starts_with('#')
+                        && !l.contains("summary:")
+                        && !l.contains("description:")
+                })
+                .flat_map(|l| metric_names(l, "stadtpuls_")),
+        )
+        .collect();
+    let unknown: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
+    assert!(unknown.is_empty(), "not exported by Stadtpuls: {unknown:?}");
+}
