@@ -27,6 +27,13 @@ if ! pkg-config --exists openssl 2>/dev/null; then
   else sudo apt-get update -qq && sudo apt-get install -y -qq libssl-dev pkg-config; fi
 fi
 
+# --- xmllint: the DATEX II outputs are validated against the official 2.3 schema --------
+if ! command -v xmllint >/dev/null 2>&1; then
+  step "installing libxml2-utils (Debian: xmllint)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libxml2-utils
+  else sudo apt-get update -qq && sudo apt-get install -y -qq libxml2-utils; fi
+fi
+
 # --- the broker the end-to-end tests talk to -------------------------------------------
 if ! command -v tansu >/dev/null 2>&1 || ! tansu --version >/dev/null 2>&1; then
   step "installing tansu (once per machine, several minutes)"
