@@ -22,6 +22,8 @@ pub struct FacilityView {
     pub lat: f64,
     /// Longitude.
     pub lon: f64,
+    /// Spaces, from the registry.
+    pub capacity: Option<u32>,
 }
 
 /// Static facts about a city, from its config and registry.
@@ -61,6 +63,7 @@ impl CityView {
                     name: s.name.clone(),
                     lat: s.lat,
                     lon: s.lon,
+                    capacity: s.capacity,
                 })
                 .collect(),
         }
@@ -87,6 +90,9 @@ pub struct AppState {
     pub ready: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
     /// Wall clock in epoch ms (injectable for tests).
     pub now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// When the registries were loaded, epoch ms: the version time of the static records
+    /// of the standard outputs (DATEX II tables, ParkAPI `static_data_updated_at`).
+    pub static_since_ms: i64,
     /// Zones of each city with their sensors and facilities, aligned with `cities`;
     /// empty maps until [`AppState::with_zones`].
     pub zones: Arc<Vec<CityZoneMap>>,
@@ -143,6 +149,7 @@ impl AppState {
                 }
             }),
             now_ms: Arc::new(|| chrono::Utc::now().timestamp_millis()),
+            static_since_ms: chrono::Utc::now().timestamp_millis(),
             zones: Arc::new(zones),
             facility_places: Arc::new(facility_places),
             sql: None,

@@ -138,3 +138,79 @@ impl Fnv {
         self.0
     }
 }
+
+/// What a client's cache needs of a live publication: a validator that changes exactly
+/// when the published content does (`ETag`), and when it last did (`Last-Modified`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revision {
+    /// FNV-1a over the static versions and every published level (counts, status, trend,
+    /// reading time, staleness); the publication time is not part of it.
+    pub tag: u64,
+    /// The latest of: the static data's load time, each level's reading time, and the
+    /// moment each stale level became stale (the document changed then, too), epoch ms.
+    pub last_modified: EventTime,
+}
+
+/// The revision of the live state of `facilities` at `publication` time.
+///
+/// ```
+/// use stadtpuls_processing::publish::{Publication, PublishedFacility, live_revision};
+/// use stadtpuls_processing::window::parking::FacilityLive;
+/// let now = 1_795_482_000_000;
+/// let publication = Publication { city: "ulm", published_at: now, static_since: now - 86_400_000, stale_after_ms: 900_000 };
+/// let mut facility = PublishedFacility { id: "p1", name: None, lat: 48.4, lon: 9.99, capacity: Some(100), level: Some(FacilityLive::new(25, Some(100), now - 60_000)) };
+/// let before = live_revision(&publication, std::slice::from_ref(&facility));
+/// assert_eq!(before.last_modified, now - 60_000);
+/// // Only the clock moves, nothing is stale yet: the same revision.
+/// let later = Publication { published_at: now + 60_000, ..publication };
+/// assert_eq!(live_revision(&later, std::slice::from_ref(&facility)), before);
+/// // Twenty minutes on, the level is stale: a new revision, modified when it went stale.
+/// let stale = Publication { published_at: now + 1_200_000, ..publication };
+/// let after = live_revision(&stale, std::slice::from_ref(&facility));
+/// assert_ne!(after.tag, before.tag);
+/// assert_eq!(after.last_modified, now - 60_000 + 900_000);
+/// ```
+pub fn live_revision(
+    publication: &Publication<'_>,
+    facilities: &[PublishedFacility<'_>],
+) -> Revision {
+    let mut hash = Fnv::default();
+    let mut last_modified = publication.static_since;
+    for facility in facilities {
+        hash.write(&facility.static_version().to_le_bytes());
+        let (level, stale) = match facility.freshness(publication) {
+            Freshness::Never => continue,
+            Freshness::Stale(level) => (level, true),
+            Freshness::Fresh(level) => (level, false),
+        };
+        hash.write(&level.free.to_le_bytes());
+        hash.write(&level.total.map_or(u64::MAX, u64::from).to_le_bytes());
+        hash.write(&[
+            level.status.map_or(0xff, |s| s as u8),
+            level.trend.map_or(0xff, |t| t as u8),
+            u8::from(stale),
+        ]);
+        hash.write(&level.updated_at.to_le_bytes());
+        let changed = if stale {
+            level.updated_at.saturating_add(publication.stale_after_ms)
+        } else {
+            level.updated_at
+        };
+        last_modified = last_modified.max(changed);
+    }
+    Revision {
+        tag: hash.finish(),
+        last_modified,
+    }
+}
+
+/// The revision of the static data of `facilities` (the table publications).
+pub fn static_revision(
+    publication: &Publication<'_>,
+    facilities: &[PublishedFacility<'_>],
+) -> Revision {
+    Revision {
+        tag: table_version(facilities),
+        last_modified: publication.static_since,
+    }
+}
