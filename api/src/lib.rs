@@ -56,6 +56,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/cities/{city}/datex2/parking-status",
             get(routes::datex2::status),
         )
+        .route(
+            "/v1/cities/{city}/parkapi/parking-sites",
+            get(routes::parkapi::list),
+        )
+        .route(
+            "/v1/cities/{city}/parkapi/parking-sites/{id}",
+            get(routes::parkapi::item),
+        )
         .route("/v1/parking/nearby", get(routes::nearby::nearby))
         .route("/v1/sql", post(sql::route::query))
         .route("/v1/ingest/{city}", post(routes::ingest::city))

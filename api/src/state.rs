@@ -24,6 +24,8 @@ pub struct FacilityView {
     pub lon: f64,
     /// Spaces, from the registry.
     pub capacity: Option<u32>,
+    /// Whether it is an on-street zone of spot sensors (else a car park).
+    pub on_street: bool,
 }
 
 /// Static facts about a city, from its config and registry.
@@ -64,6 +66,7 @@ impl CityView {
                     lat: s.lat,
                     lon: s.lon,
                     capacity: s.capacity,
+                    on_street: registry.spots_of(&s.id).next().is_some(),
                 })
                 .collect(),
         }

@@ -177,3 +177,46 @@ async fn unknown_city_is_404() {
         assert!(body.contains("city `atlantis` is not configured"), "{body}");
     }
 }
+
+#[tokio::test]
+async fn parkapi_list_and_item() {
+    let state = state(Arc::new(LiveState::new(3_600_000)));
+    let (status, headers, body) =
+        get(state.clone(), "/v1/cities/ulm/parkapi/parking-sites", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        header_text(&headers, header::CONTENT_TYPE),
+        "application/json"
+    );
+    let list: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["uid"], "ulm-p-1");
+    assert_eq!(items[0]["realtime_free_capacity"], 25);
+    assert_eq!(items[1]["realtime_opening_status"], "UNKNOWN");
+    assert_eq!(items[2]["has_realtime_data"], false);
+    let etag = header_text(&headers, header::ETAG).to_owned();
+    let (status, _, _) = get(
+        state.clone(),
+        "/v1/cities/ulm/parkapi/parking-sites",
+        &[("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+
+    let (status, _, body) = get(
+        state.clone(),
+        "/v1/cities/ulm/parkapi/parking-sites/ulm-p-1",
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let item: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(item, items[0]);
+    let (status, _, body) = get(state, "/v1/cities/ulm/parkapi/parking-sites/ulm-p-9", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        body.contains("`ulm-p-9` is not a parking site of `ulm`"),
+        "{body}"
+    );
+}

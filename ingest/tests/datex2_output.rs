@@ -78,6 +78,7 @@ fn facilities() -> Vec<PublishedFacility<'static>> {
         lat,
         lon,
         capacity,
+        on_street: id == "ulm-p-3",
         level,
     };
     vec![

@@ -8,6 +8,7 @@
 //! caller (the API) before it collects the facilities.
 
 pub mod datex2;
+pub mod parkapi;
 
 use crate::time::{EventTime, ProcessingTime};
 use crate::window::parking::{FacilityLive, ParkingStatus};
@@ -25,6 +26,8 @@ pub struct PublishedFacility<'a> {
     pub lon: f64,
     /// Capacity from the registry (the static table's number of spaces).
     pub capacity: Option<u32>,
+    /// An on-street zone of single-space sensors (spots in the registry), else a car park.
+    pub on_street: bool,
     /// Current level; `None` if it never reported.
     pub level: Option<FacilityLive>,
 }
@@ -98,6 +101,7 @@ impl PublishedFacility<'_> {
         hash.write(&self.lat.to_bits().to_le_bytes());
         hash.write(&self.lon.to_bits().to_le_bytes());
         hash.write(&self.capacity.map_or(u64::MAX, u64::from).to_le_bytes());
+        hash.write(&[u8::from(self.on_street)]);
         hash.finish()
     }
 }
@@ -158,7 +162,7 @@ pub struct Revision {
 /// use stadtpuls_processing::window::parking::FacilityLive;
 /// let now = 1_795_482_000_000;
 /// let publication = Publication { city: "ulm", published_at: now, static_since: now - 86_400_000, stale_after_ms: 900_000 };
-/// let mut facility = PublishedFacility { id: "p1", name: None, lat: 48.4, lon: 9.99, capacity: Some(100), level: Some(FacilityLive::new(25, Some(100), now - 60_000)) };
+/// let facility = PublishedFacility { id: "p1", name: None, lat: 48.4, lon: 9.99, capacity: Some(100), on_street: false, level: Some(FacilityLive::new(25, Some(100), now - 60_000)) };
 /// let before = live_revision(&publication, std::slice::from_ref(&facility));
 /// assert_eq!(before.last_modified, now - 60_000);
 /// // Only the clock moves, nothing is stale yet: the same revision.

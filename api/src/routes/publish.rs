@@ -71,6 +71,7 @@ pub fn facilities<'a>(state: &AppState, city: &'a CityView) -> Vec<PublishedFaci
             lat: f.lat,
             lon: f.lon,
             capacity: f.capacity,
+            on_street: f.on_street,
             level: levels.get(&f.id).copied(),
         })
         .collect()

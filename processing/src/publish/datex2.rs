@@ -164,7 +164,12 @@ fn table_body(
         close(w, "pointCoordinates")?;
         close(w, "pointByCoordinates")?;
         close(w, "parkingLocation")?;
-        leaf(w, "urbanParkingSiteType", "offStreetParking")?;
+        let site_type = if facility.on_street {
+            "onStreetParking"
+        } else {
+            "offStreetParking"
+        };
+        leaf(w, "urbanParkingSiteType", site_type)?;
         close(w, "parkingRecord")?;
     }
     close(w, "parkingTable")?;

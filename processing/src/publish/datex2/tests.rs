@@ -30,6 +30,7 @@ fn facility(id: &'static str, level: Option<FacilityLive>) -> PublishedFacility<
         lat: 48.398_123,
         lon: 9.991,
         capacity: Some(100),
+        on_street: false,
         level,
     }
 }
