@@ -60,13 +60,16 @@ else
 fi
 
 # --- Python readers of the Parquet history (pyarrow, DuckDB), for ingest/tests/history_pipeline.rs,
-# and the Flight SQL client (ADBC), for tests/sql_doors.rs
+# the Flight SQL client (ADBC), for tests/sql_doors.rs, and ParkAPI's own validators
+# (parkapi-sources, the converters ParkAPI runs), for tests/e2e_outputs.rs. parkapi-sources
+# 0.24.0 is the newest release that installs on Python 3.11 (Debian 12's python3).
 venv="${STADTPULS_PYTEST_VENV:-$HOME/.cache/stadtpuls-pytest/venv}"
-if ! "$venv/bin/python" -c 'import pyarrow, duckdb, adbc_driver_flightsql.dbapi' >/dev/null 2>&1; then
-  step "creating $venv (pyarrow, duckdb, adbc-driver-flightsql from PyPI)"
+if ! "$venv/bin/python" -c 'import pyarrow, duckdb, adbc_driver_flightsql.dbapi, parkapi_sources.models' >/dev/null 2>&1; then
+  step "creating $venv (pyarrow, duckdb, adbc-driver-flightsql, parkapi-sources from PyPI)"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet pyarrow==16.1.0 duckdb==2.0.1 \
-    adbc-driver-manager==1.13.0 adbc-driver-flightsql==1.13.0
+    adbc-driver-manager==1.13.0 adbc-driver-flightsql==1.13.0 \
+    parkapi-sources==0.24.0 validataclass==0.11.0
 fi
 
 # --- checks and tests ----------------------------------------------------------------------
