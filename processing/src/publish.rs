@@ -8,6 +8,7 @@
 //! caller (the API) before it collects the facilities.
 
 pub mod datex2;
+pub mod ngsi_ld;
 pub mod parkapi;
 
 use crate::time::{EventTime, ProcessingTime};
