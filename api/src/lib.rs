@@ -67,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/parking/nearby", get(routes::nearby::nearby))
         .route("/v1/sql", post(sql::route::query))
         .route("/v1/ingest/{city}", post(routes::ingest::city))
+        .route("/ngsi-ld/v1/entities", get(routes::ngsi_ld::entities))
+        .route("/ngsi-ld/v1/entities/{id}", get(routes::ngsi_ld::entity))
         .route(
             "/ngsi-ld/v1/entityOperations/upsert",
             post(routes::ingest::ngsi_ld_upsert),

@@ -6,6 +6,7 @@ pub mod health;
 pub mod ingest;
 pub mod lanes;
 pub mod nearby;
+pub mod ngsi_ld;
 pub mod parkapi;
 pub mod parking;
 pub mod publish;

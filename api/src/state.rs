@@ -28,6 +28,19 @@ pub struct FacilityView {
     pub on_street: bool,
 }
 
+/// Static facts about a traffic sensor, from the registry (for the NGSI-LD entities).
+#[derive(Debug, Clone)]
+pub struct SensorPlace {
+    /// Sensor id.
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+}
+
 /// Static facts about a city, from its config and registry.
 #[derive(Debug, Clone)]
 pub struct CityView {
@@ -39,6 +52,8 @@ pub struct CityView {
     pub timezone: String,
     /// Traffic sensor ids.
     pub traffic_sensors: Vec<String>,
+    /// Traffic sensors with their names and positions, in registry order.
+    pub traffic_places: Vec<SensorPlace>,
     /// Parking facilities.
     pub facilities: Vec<FacilityView>,
 }
@@ -55,6 +70,15 @@ impl CityView {
                 .iter()
                 .filter(|s| s.kind == SensorKind::Traffic)
                 .map(|s| s.id.clone())
+                .collect(),
+            traffic_places: registry
+                .traffic_sensors()
+                .map(|s| SensorPlace {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    lat: s.lat,
+                    lon: s.lon,
+                })
                 .collect(),
             facilities: registry
                 .sensors
