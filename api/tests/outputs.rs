@@ -225,27 +225,53 @@ async fn parkapi_list_and_item() {
 async fn ngsi_ld_entities_by_type_and_id() {
     let live = Arc::new(LiveState::new(3_600_000));
     let state = state(live);
-    let (status, headers, body) = get(state.clone(), "/ngsi-ld/v1/entities?type=OffStreetParking", &[]).await;
+    let (status, headers, body) = get(
+        state.clone(),
+        "/ngsi-ld/v1/entities?type=OffStreetParking",
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(header_text(&headers, header::CONTENT_TYPE), "application/ld+json");
+    assert_eq!(
+        header_text(&headers, header::CONTENT_TYPE),
+        "application/ld+json"
+    );
     let entities: serde_json::Value = serde_json::from_str(&body).expect("json");
     let entities = entities.as_array().expect("array");
     assert_eq!(entities.len(), 3);
-    assert_eq!(entities[0]["id"], "urn:ngsi-ld:OffStreetParking:ulm:ulm-p-1");
+    assert_eq!(
+        entities[0]["id"],
+        "urn:ngsi-ld:OffStreetParking:ulm:ulm-p-1"
+    );
     assert_eq!(entities[0]["availableSpotNumber"]["type"], "Property");
     assert_eq!(entities[0]["availableSpotNumber"]["value"], 25);
 
-    let (_, _, body) = get(state.clone(), "/ngsi-ld/v1/entities?type=OffStreetParking&options=keyValues", &[]).await;
+    let (_, _, body) = get(
+        state.clone(),
+        "/ngsi-ld/v1/entities?type=OffStreetParking&options=keyValues",
+        &[],
+    )
+    .await;
     let key_values: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(key_values[0]["availableSpotNumber"], 25);
 
-    let (status, _, body) = get(state.clone(), "/ngsi-ld/v1/entities/urn:ngsi-ld:OffStreetParking:ulm:ulm-p-2?options=keyValues", &[]).await;
+    let (status, _, body) = get(
+        state.clone(),
+        "/ngsi-ld/v1/entities/urn:ngsi-ld:OffStreetParking:ulm:ulm-p-2?options=keyValues",
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let one: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(one["availableSpotNumber"], 5);
 
     // No traffic window closed yet: no TrafficFlowObserved entity; unknown ids and cities 404.
-    let (status, _, body) = get(state.clone(), "/ngsi-ld/v1/entities?type=TrafficFlowObserved", &[]).await;
+    let (status, _, body) = get(
+        state.clone(),
+        "/ngsi-ld/v1/entities?type=TrafficFlowObserved",
+        &[],
+    )
+    .await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "[]"));
     for uri in [
         "/ngsi-ld/v1/entities/urn:ngsi-ld:OffStreetParking:ulm:nope",

@@ -61,7 +61,13 @@ pub async fn entities(
     let visible = visible_cities(&state);
     let mut out = Vec::new();
     for city in visible.cities(&state) {
-        city_entities(&state, city, query.form(), &mut |kind| types.contains(&kind), &mut out);
+        city_entities(
+            &state,
+            city,
+            query.form(),
+            &mut |kind| types.contains(&kind),
+            &mut out,
+        );
     }
     ld_json(&Value::Array(out))
 }
@@ -74,13 +80,20 @@ pub async fn entity(
 ) -> Result<Response> {
     let not_found = || ApiError::NotFound(format!("entity `{id}` not found"));
     let mut parts = id.splitn(5, ':');
-    let (Some("urn"), Some("ngsi-ld"), Some(kind), Some(city), Some(_)) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some("urn"), Some("ngsi-ld"), Some(kind), Some(city), Some(_)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return Err(not_found());
     };
     let visible: VisibleCities<'_> = visible_cities(&state);
-    let city = visible.cities(&state).find(|c| c.id == city).ok_or_else(not_found)?;
+    let city = visible
+        .cities(&state)
+        .find(|c| c.id == city)
+        .ok_or_else(not_found)?;
     let mut found = Vec::new();
     city_entities(&state, city, query.form(), &mut |k| k == kind, &mut found);
     let entity = found
@@ -113,8 +126,11 @@ fn city_entities(
     let Some(&size) = state.window_sizes_s.first() else {
         return;
     };
-    let latest: std::collections::HashMap<String, _> =
-        state.live.latest_traffic(&city.id, size, size).into_iter().collect();
+    let latest: std::collections::HashMap<String, _> = state
+        .live
+        .latest_traffic(&city.id, size, size)
+        .into_iter()
+        .collect();
     for place in &city.traffic_places {
         let Some(window) = latest.get(&place.id) else {
             continue;
@@ -131,7 +147,8 @@ fn city_entities(
 }
 
 fn ld_json(body: &Value) -> Result<Response> {
-    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(format!("ngsi-ld: {e}")))?;
+    let bytes =
+        serde_json::to_vec(body).map_err(|e| ApiError::Internal(format!("ngsi-ld: {e}")))?;
     let content_type = HeaderValue::from_static(ngsi_ld::CONTENT_TYPE);
     Ok(([(CONTENT_TYPE, content_type)], bytes).into_response())
 }

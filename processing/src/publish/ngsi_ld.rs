@@ -154,12 +154,16 @@ pub fn parking_entity(
     };
     let observed = to_rfc3339(level.updated_at);
     let at = Some(observed.as_str());
-    if let Some(total) = level.total.or(facility.capacity) {
+    // A zone with every spot closed has no usable space now (total 0); the model wants
+    // at least 1 and readers take 0 for a broken counter: its registry size, marked
+    // `closed`, with no occupied count.
+    let usable = level.total.filter(|t| *t > 0);
+    if let Some(total) = usable.or(facility.capacity) {
         entity.property("totalSpotNumber", json!(total), None);
     }
     let vacant = PublishedFacility::vacant(&level);
     entity.property("availableSpotNumber", json!(vacant), at);
-    if let Some(occupied) = level.occupied {
+    if let Some(occupied) = level.occupied.filter(|_| usable.is_some()) {
         entity.property("occupiedSpotNumber", json!(occupied), at);
     }
     if let Some(pct) = level.occupancy_pct {
