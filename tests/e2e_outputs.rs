@@ -13,8 +13,6 @@
 //! rendered, `processing/src/publish/`, and in `ingest/tests/datex2_output.rs`).
 
 mod common;
-#[path = "support/pyvenv.rs"]
-mod pyvenv;
 
 use std::path::Path;
 use std::process::Command;
@@ -32,7 +30,7 @@ use stadtpuls_processing::model::parking::ParkingBatchBuilder;
 use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
 
 use common::datex2::{AACHEN_STATUS, fixture, produce_document, wait_for_levels};
-use common::{ensure_broker, free_port, get, run_id, run_ready};
+use common::{ensure_broker, free_port, get, pyvenv, run_id, run_ready};
 
 /// The records of Aachen's status document (`P<n>`).
 const FACILITIES: [u32; 17] = [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];

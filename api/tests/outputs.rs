@@ -74,7 +74,7 @@ async fn get(
     )
 }
 
-fn header_text<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers
         .get(&name)
         .and_then(|v| v.to_str().ok())

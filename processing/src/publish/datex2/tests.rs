@@ -64,9 +64,7 @@ fn status_of_a_fresh_facility() {
     // 25 free of 100 → 75 occupied, 75 %.
     let facilities = [facility("ulm-p-1", Some(level(25, Some(100), 60_000)))];
     let doc = text(parking_status(&publication(), &facilities).expect("rendered"));
-    let record = concat!(
-        r#"<parkingRecordStatus xsi:type="ParkingSiteStatus"><parkingRecordReference id="ulm-p-1" targetClass="ParkingRecord" version=""#,
-    );
+    let record = r#"<parkingRecordStatus xsi:type="ParkingSiteStatus"><parkingRecordReference id="ulm-p-1" targetClass="ParkingRecord" version=""#;
     assert!(doc.contains(record), "{doc}");
     assert!(
         doc.contains(concat!(
