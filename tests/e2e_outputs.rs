@@ -245,6 +245,17 @@ async fn aachen_in_datex2_out_as_datex2_and_parkapi() {
     let (rows, refused) = read_back(FeedFormat::Datex2, &city, body.as_bytes());
     assert!(refused.is_empty(), "{refused:?}");
     assert_same_numbers(&rows, &live);
+    // A poller holding the current document gets a 304 from the real server.
+    let url = format!("{base}/datex2/parking-status");
+    let first = client.get(&url).send().await.expect("GET");
+    let etag = first.headers().get("etag").cloned().expect("ETag");
+    let again = client
+        .get(&url)
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(again.status().as_u16(), 304);
     let (status, table) = get(&client, &format!("{base}/datex2/parking-table")).await;
     assert_eq!(status, 200);
     xmllint(table.as_bytes(), dir.path(), "table.xml");
