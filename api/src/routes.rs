@@ -1,11 +1,15 @@
 //! Handlers, one module per resource.
 
 pub mod cities;
+pub mod datex2;
 pub mod health;
 pub mod ingest;
 pub mod lanes;
 pub mod nearby;
+pub mod ngsi_ld;
+pub mod parkapi;
 pub mod parking;
+pub mod publish;
 pub mod traffic;
 pub mod zones;
 

@@ -22,6 +22,23 @@ pub struct FacilityView {
     pub lat: f64,
     /// Longitude.
     pub lon: f64,
+    /// Spaces, from the registry.
+    pub capacity: Option<u32>,
+    /// Whether it is an on-street zone of spot sensors (else a car park).
+    pub on_street: bool,
+}
+
+/// Static facts about a traffic sensor, from the registry (for the NGSI-LD entities).
+#[derive(Debug, Clone)]
+pub struct SensorPlace {
+    /// Sensor id.
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
 }
 
 /// Static facts about a city, from its config and registry.
@@ -35,6 +52,8 @@ pub struct CityView {
     pub timezone: String,
     /// Traffic sensor ids.
     pub traffic_sensors: Vec<String>,
+    /// Traffic sensors with their names and positions, in registry order.
+    pub traffic_places: Vec<SensorPlace>,
     /// Parking facilities.
     pub facilities: Vec<FacilityView>,
 }
@@ -52,6 +71,15 @@ impl CityView {
                 .filter(|s| s.kind == SensorKind::Traffic)
                 .map(|s| s.id.clone())
                 .collect(),
+            traffic_places: registry
+                .traffic_sensors()
+                .map(|s| SensorPlace {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    lat: s.lat,
+                    lon: s.lon,
+                })
+                .collect(),
             facilities: registry
                 .sensors
                 .iter()
@@ -61,6 +89,8 @@ impl CityView {
                     name: s.name.clone(),
                     lat: s.lat,
                     lon: s.lon,
+                    capacity: s.capacity,
+                    on_street: registry.spots_of(&s.id).next().is_some(),
                 })
                 .collect(),
         }
@@ -87,6 +117,9 @@ pub struct AppState {
     pub ready: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
     /// Wall clock in epoch ms (injectable for tests).
     pub now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// When the registries were loaded, epoch ms: the version time of the static records
+    /// of the standard outputs (DATEX II tables, ParkAPI `static_data_updated_at`).
+    pub static_since_ms: i64,
     /// Zones of each city with their sensors and facilities, aligned with `cities`;
     /// empty maps until [`AppState::with_zones`].
     pub zones: Arc<Vec<CityZoneMap>>,
@@ -143,6 +176,7 @@ impl AppState {
                 }
             }),
             now_ms: Arc::new(|| chrono::Utc::now().timestamp_millis()),
+            static_since_ms: chrono::Utc::now().timestamp_millis(),
             zones: Arc::new(zones),
             facility_places: Arc::new(facility_places),
             sql: None,
