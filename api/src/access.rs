@@ -268,9 +268,21 @@ impl Policy {
     pub fn principal(&self, authorization: Option<&str>) -> Result<Arc<Principal>, Denied> {
         match authorization {
             None => self.anonymous.clone().ok_or(Denied::KeyRequired),
-            Some(value) => key_from_authorization(value)
-                .and_then(|key| self.authenticate(&key).cloned())
-                .ok_or(Denied::UnknownKey),
+            Some(value) => {
+                // The common case, a bearer token, without copying the key.
+                let bearer = value
+                    .trim()
+                    .split_once(' ')
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                    .map(|(_, key)| key.trim())
+                    .filter(|key| !key.is_empty());
+                let principal = match bearer {
+                    Some(key) => self.authenticate(key).cloned(),
+                    None => key_from_authorization(value)
+                        .and_then(|key| self.authenticate(&key).cloned()),
+                };
+                principal.ok_or(Denied::UnknownKey)
+            }
         }
     }
 

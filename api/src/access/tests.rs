@@ -1,26 +1,18 @@
 //! The policy's decisions, city by city and kind by kind.
 
-use std::path::PathBuf;
-
 use stadtpuls_config::{
-    Anonymous, ApiKeyConfig, CityConfig, CityScope, DataKind, RegistrySource, Share, SharePolicy,
+    Anonymous, ApiKeyConfig, CityConfig, CityScope, Config, DataKind, Share, SharePolicy,
 };
 
 use super::*;
 
+/// A demo city renamed and shared as given (only `id` and `share` matter here).
 fn city(id: &str, share: SharePolicy) -> CityConfig {
-    CityConfig {
-        id: id.into(),
-        name: id.into(),
-        timezone: chrono_tz::UTC,
-        lat: 48.0,
-        lon: 9.0,
-        registry: RegistrySource::File(PathBuf::from("r.csv")),
-        zones: None,
-        share,
-        feeds: Vec::new(),
-        pull: Vec::new(),
-    }
+    let demo = Config::demo(&Default::default()).expect("demo config");
+    let mut city = demo.cities[0].clone();
+    city.id = id.into();
+    city.share = share;
+    city
 }
 
 fn key(principal: &str, secret: &str, cities: &[&str]) -> ApiKeyConfig {
