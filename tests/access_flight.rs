@@ -24,8 +24,11 @@ use stadtpuls_processing::live::LiveState;
 
 const CITIES: [&str; 5] = ["ettlingen", "karlsruhe", "neu-ulm", "pforzheim", "ulm"];
 
+/// Cities, as a list written out by hand.
+type Cities = &'static [&'static str];
+
 /// (key, cities of `facilities` (parking), of `sensors` (both kinds), of `cities` (any)).
-const MATRIX: [(&str, &[&str], &[&str], &[&str]); 4] = [
+const MATRIX: [(&str, Cities, Cities, Cities); 4] = [
     (
         "key-ulm",
         &["ettlingen", "neu-ulm", "pforzheim", "ulm"],
