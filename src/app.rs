@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use stadtpuls_api::access::Policy;
 use stadtpuls_api::{AppState, Edge, PushGateway, PushSink, SqlEngine};
 use stadtpuls_config::{CityRegistry, CityZones, Config};
 use stadtpuls_ingest::pipeline::{Pipeline, PipelineOptions};
@@ -120,7 +121,8 @@ impl App {
         )
         .with_hopping(hopping)
         .with_zones(&self.registries, &self.zones)
-        .with_readiness(Arc::new(move || readiness.check()));
+        .with_readiness(Arc::new(move || readiness.check()))
+        .with_policy(Policy::from_config(&self.config));
         match &self.push {
             Some(sink) => state.with_push(PushGateway::new(&self.config, sink.clone())),
             None => state,

@@ -79,6 +79,7 @@ timezone = "Europe/Berlin"
 lat = 53.07
 lon = 8.80
 registry = "bremen.csv"
+share = "open"
 [[cities.feeds]]
 topic = "ttn-nwave-{run}"
 format = "ttn"

@@ -7,6 +7,7 @@
 //! [`error`]. The routes and their fields are described in `docs/openapi.json`, served at
 //! `/openapi.json`.
 
+pub mod access;
 pub mod edge;
 pub mod error;
 pub mod metrics;

@@ -8,6 +8,7 @@ use stadtpuls_processing::geo::CityZoneMap;
 use stadtpuls_processing::geo::nearby::FacilityPlace;
 use stadtpuls_processing::live::LiveState;
 
+use crate::access::Policy;
 use crate::push::PushGateway;
 use crate::sql::SqlEngine;
 
@@ -131,6 +132,9 @@ pub struct AppState {
     /// The push gateway behind `POST /v1/ingest/{city}` and the NGSI-LD upsert; `None`
     /// until [`AppState::with_push`] (they then answer 404: an embedder without one).
     pub push: Option<PushGateway>,
+    /// Who sees which city's data on the REST routes; [`Policy::open_to_everyone`] until
+    /// [`AppState::with_policy`] (the servers always set the config's).
+    pub policy: Arc<Policy>,
 }
 
 impl AppState {
@@ -181,6 +185,7 @@ impl AppState {
             facility_places: Arc::new(facility_places),
             sql: None,
             push: None,
+            policy: Arc::new(Policy::open_to_everyone()),
         }
     }
 
@@ -198,6 +203,13 @@ impl AppState {
     /// Serves `POST /v1/sql` with `engine`.
     pub fn with_sql(mut self, engine: SqlEngine) -> Self {
         self.sql = Some(engine);
+        self
+    }
+
+    /// Answers the REST routes under `policy` (`Policy::from_config`).
+    #[must_use]
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = Arc::new(policy);
         self
     }
 

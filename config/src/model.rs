@@ -15,6 +15,7 @@ mod lora_codec;
 mod parking;
 mod pull;
 mod push;
+mod share;
 mod sql;
 mod traffic;
 
@@ -32,7 +33,8 @@ pub use push::{
     DEFAULT_PUSH_BURST, DEFAULT_PUSH_MAX_BODY_BYTES, DEFAULT_PUSH_RATE_PER_S, PushConfig,
     PushKeyConfig,
 };
-pub use sql::{ApiKeyConfig, CityScope, Share, SqlConfig};
+pub use share::{Anonymous, DataKind, Share, SharePolicy};
+pub use sql::{ApiKeyConfig, CityScope, SqlConfig};
 pub use traffic::{
     MAX_LANES, SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, SiteClass,
     TrafficConfig, derived_site_class,
@@ -251,6 +253,8 @@ pub struct ApiConfig {
     /// one is accepted and closed at once (a 503 on the API). Bounds the file descriptors
     /// and memory a flood of connections can take. 1 ..= 65536.
     pub max_connections: usize,
+    /// What a REST request without a key sees (`api.anonymous`): the open data, or 401.
+    pub anonymous: Anonymous,
 }
 
 impl Default for ApiConfig {
@@ -260,6 +264,7 @@ impl Default for ApiConfig {
             live_retention: DEFAULT_LIVE_RETENTION,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            anonymous: Anonymous::Open,
         }
     }
 }

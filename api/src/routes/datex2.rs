@@ -8,6 +8,10 @@ use axum::response::Response;
 use stadtpuls_processing::publish::datex2::{CONTENT_TYPE, parking_status, parking_table};
 use stadtpuls_processing::publish::{live_revision, static_revision};
 
+use stadtpuls_config::DataKind;
+
+use crate::access::viewer::Viewer;
+
 use super::publish::{conditional, facilities, publication, visible_cities, visible_city};
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
@@ -16,11 +20,12 @@ use crate::state::AppState;
 /// registered facility.
 pub async fn table(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(city): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let visible = visible_cities(&state);
-    let city = visible_city(&state, &visible, &city)?;
+    let visible = visible_cities(&viewer);
+    let city = visible_city(&state, &visible, &city, DataKind::Parking)?;
     let facilities = facilities(&state, city);
     let publication = publication(&state, &city.id);
     let revision = static_revision(&publication, &facilities);
@@ -33,11 +38,12 @@ pub async fn table(
 /// has reported; stale ones marked (`docs/formats.md`).
 pub async fn status(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(city): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let visible = visible_cities(&state);
-    let city = visible_city(&state, &visible, &city)?;
+    let visible = visible_cities(&viewer);
+    let city = visible_city(&state, &visible, &city, DataKind::Parking)?;
     let facilities = facilities(&state, city);
     let publication = publication(&state, &city.id);
     let revision = live_revision(&publication, &facilities);

@@ -14,6 +14,10 @@ use stadtpuls_processing::publish::ngsi_ld::{
     traffic_entity,
 };
 
+use stadtpuls_config::DataKind;
+
+use crate::access::viewer::Viewer;
+
 use super::publish::{VisibleCities, facilities, publication, visible_cities};
 use crate::error::{ApiError, Result};
 use crate::state::{AppState, CityView};
@@ -50,6 +54,7 @@ impl EntitiesQuery {
 /// NGSI-LD requires a type, id or query); an unknown type has no entities.
 pub async fn entities(
     State(state): State<AppState>,
+    viewer: Viewer,
     Query(query): Query<EntitiesQuery>,
 ) -> Result<Response> {
     let Some(types) = query.types.as_deref() else {
@@ -58,12 +63,13 @@ pub async fn entities(
         )));
     };
     let types: Vec<&str> = types.split(',').map(str::trim).collect();
-    let visible = visible_cities(&state);
+    let visible = visible_cities(&viewer);
     let mut out = Vec::new();
     for city in visible.cities(&state) {
         city_entities(
             &state,
             city,
+            &visible,
             query.form(),
             &mut |kind| types.contains(&kind),
             &mut out,
@@ -75,6 +81,7 @@ pub async fn entities(
 /// `GET /ngsi-ld/v1/entities/{id}`: one entity by its `urn:ngsi-ld:<type>:<city>:<id>`.
 pub async fn entity(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(id): Path<String>,
     Query(query): Query<EntitiesQuery>,
 ) -> Result<Response> {
@@ -89,13 +96,20 @@ pub async fn entity(
     ) else {
         return Err(not_found());
     };
-    let visible: VisibleCities<'_> = visible_cities(&state);
+    let visible: VisibleCities<'_> = visible_cities(&viewer);
     let city = visible
         .cities(&state)
         .find(|c| c.id == city)
         .ok_or_else(not_found)?;
     let mut found = Vec::new();
-    city_entities(&state, city, query.form(), &mut |k| k == kind, &mut found);
+    city_entities(
+        &state,
+        city,
+        &visible,
+        query.form(),
+        &mut |k| k == kind,
+        &mut found,
+    );
     let entity = found
         .into_iter()
         .find(|e| e["id"].as_str() == Some(id.as_str()))
@@ -107,19 +121,21 @@ pub async fn entity(
 fn city_entities(
     state: &AppState,
     city: &CityView,
+    visible: &VisibleCities<'_>,
     form: Form,
     wanted: &mut dyn FnMut(&str) -> bool,
     out: &mut Vec<Value>,
 ) {
     let publication = publication(state, &city.id);
-    if wanted(OFF_STREET) || wanted(ON_STREET) {
+    let parking = visible.contains(&city.id, DataKind::Parking);
+    if parking && (wanted(OFF_STREET) || wanted(ON_STREET)) {
         for facility in facilities(state, city) {
             if wanted(parking_type(&facility)) {
                 out.push(parking_entity(&publication, &facility, form));
             }
         }
     }
-    if !wanted(TRAFFIC) {
+    if !wanted(TRAFFIC) || !visible.contains(&city.id, DataKind::Traffic) {
         return;
     }
     // The newest closed window of the smallest tumbling size: the freshest figures.

@@ -8,6 +8,10 @@ use axum::response::Response;
 use stadtpuls_processing::publish::live_revision;
 use stadtpuls_processing::publish::parkapi::{parking_site, parking_sites};
 
+use stadtpuls_config::DataKind;
+
+use crate::access::viewer::Viewer;
+
 use super::publish::{conditional, facilities, publication, visible_cities, visible_city};
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
@@ -18,11 +22,12 @@ const JSON: &str = "application/json";
 /// registered facility with a known capacity.
 pub async fn list(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(city): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let visible = visible_cities(&state);
-    let city = visible_city(&state, &visible, &city)?;
+    let visible = visible_cities(&viewer);
+    let city = visible_city(&state, &visible, &city, DataKind::Parking)?;
     let facilities = facilities(&state, city);
     let publication = publication(&state, &city.id);
     let revision = live_revision(&publication, &facilities);
@@ -36,11 +41,12 @@ pub async fn list(
 /// not a facility of the city (or has no known capacity).
 pub async fn item(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path((city, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let visible = visible_cities(&state);
-    let city = visible_city(&state, &visible, &city)?;
+    let visible = visible_cities(&viewer);
+    let city = visible_city(&state, &visible, &city, DataKind::Parking)?;
     let facilities = facilities(&state, city);
     let publication = publication(&state, &city.id);
     let not_found = || ApiError::NotFound(format!("`{id}` is not a parking site of `{}`", city.id));

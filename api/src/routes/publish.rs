@@ -10,41 +10,37 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use stadtpuls_processing::publish::{Publication, PublishedFacility, Revision};
 
+use stadtpuls_config::DataKind;
+
+use crate::access::viewer::Viewer;
 use crate::error::{ApiError, Result};
 use crate::state::{AppState, CityView};
 
-/// The cities a request may see.
-///
-/// The one place the outputs ask; for now every configured city (what the other REST
-/// routes serve). The sharing policy of issue #14 is to build this from the request's
-/// principal instead, and nothing else in the outputs changes.
+/// The cities a request may see, per kind of data, under the sharing policy: the one place
+/// the outputs ask (docs/api.md, "Who sees what").
 #[derive(Debug, Clone)]
 pub struct VisibleCities<'a> {
-    ids: Vec<&'a str>,
+    viewer: &'a Viewer,
 }
 
 impl<'a> VisibleCities<'a> {
-    /// Every configured city.
-    pub fn all(state: &'a AppState) -> Self {
-        Self {
-            ids: state.cities.iter().map(|c| c.id.as_str()).collect(),
-        }
+    /// Whether `city`'s `kind` data may be seen.
+    pub fn contains(&self, city: &str, kind: DataKind) -> bool {
+        self.viewer.0.sees(city, kind)
     }
 
-    /// Whether `city` may be seen.
-    pub fn contains(&self, city: &str) -> bool {
-        self.ids.contains(&city)
-    }
-
-    /// The visible cities of `state`, in config order.
+    /// The cities of `state` with some visible data, in config order.
     pub fn cities<'s>(&'s self, state: &'a AppState) -> impl Iterator<Item = &'a CityView> + 's {
-        state.cities.iter().filter(|c| self.contains(&c.id))
+        state
+            .cities
+            .iter()
+            .filter(|c| self.viewer.0.sees_city(&c.id))
     }
 }
 
-/// The cities a request may see (see [`VisibleCities`]).
-pub fn visible_cities(state: &AppState) -> VisibleCities<'_> {
-    VisibleCities::all(state)
+/// The cities the request of `viewer` may see (see [`VisibleCities`]).
+pub fn visible_cities(viewer: &Viewer) -> VisibleCities<'_> {
+    VisibleCities { viewer }
 }
 
 /// Resolves `{city}` among the visible cities: one a request may not see answers 404 like
@@ -53,9 +49,10 @@ pub fn visible_city<'a>(
     state: &'a AppState,
     visible: &VisibleCities<'_>,
     id: &str,
+    kind: DataKind,
 ) -> Result<&'a CityView> {
     match state.city(id) {
-        Some(city) if visible.contains(&city.id) => Ok(city),
+        Some(city) if visible.contains(&city.id, kind) => Ok(city),
         _ => Err(ApiError::NotFound(format!("city `{id}` is not configured"))),
     }
 }

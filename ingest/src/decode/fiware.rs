@@ -59,7 +59,7 @@ fn entity(index: Option<usize>, bytes: &[u8], emit: &mut Emit<'_, '_>) {
         Ok(kept) => kept.0,
         Err(e) => return emit.refuse(index, bytes, malformed(format!("invalid JSON: {e}"))),
     };
-    match Entity::new(&value).and_then(|entity| entities::reading(&entity)) {
+    match Entity::kept(&value).and_then(|entity| entities::reading(&entity)) {
         Ok(reading) => emit.reading(index, bytes, &reading),
         Err(rejection) => emit.refuse(index, bytes, rejection),
     }

@@ -78,6 +78,9 @@ pub(crate) struct Entity<'v> {
     pub(crate) id: &'v str,
     /// `type`, the short name (an expanded IRI is cut after its last `/` or `#`).
     pub(crate) kind: &'v str,
+    /// Parsed as [`Kept`]: only the decoder's attributes are there, so asking for another
+    /// is a bug (checked in debug builds).
+    kept: bool,
 }
 
 impl<'v> Entity<'v> {
@@ -94,16 +97,33 @@ impl<'v> Entity<'v> {
             Some(Value::String(kind)) => kind.rsplit(['/', '#']).next().unwrap_or(kind),
             _ => return Err(malformed(format!("entity `{id}` needs a string `type`"))),
         };
-        Ok(Self { map, id, kind })
+        Ok(Self {
+            map,
+            id,
+            kind,
+            kept: false,
+        })
+    }
+
+    /// As [`Entity::new`], for a value parsed as [`Kept`].
+    pub(crate) fn kept(value: &'v Value) -> Result<Self, Rejection> {
+        Self::new(value).map(|entity| Self {
+            kept: true,
+            ..entity
+        })
+    }
+
+    fn check_kept(&self, name: &str) {
+        debug_assert!(
+            !self.kept || super::entities::ATTRIBUTES.contains(&name),
+            "attribute `{name}` is read but not kept: add it to entities::ATTRIBUTES"
+        );
     }
 
     /// The value of attribute `name`, unwrapped from its normalized form; `None` if absent
     /// or null.
     pub(crate) fn value(&self, name: &str) -> Option<&'v Value> {
-        debug_assert!(
-            super::entities::ATTRIBUTES.contains(&name),
-            "attribute `{name}` is read but not kept: add it to entities::ATTRIBUTES"
-        );
+        self.check_kept(name);
         let raw = self.map.get(name)?;
         let value = match raw {
             Value::Object(attr) if attr.contains_key("value") => attr.get("value"),
@@ -124,10 +144,7 @@ impl<'v> Entity<'v> {
     /// When attribute `name` was observed: NGSI-LD `observedAt`, NGSI v2
     /// `metadata.timestamp` or `metadata.TimeInstant`.
     pub(crate) fn observed_at(&self, name: &str) -> Result<Option<i64>, Rejection> {
-        debug_assert!(
-            super::entities::ATTRIBUTES.contains(&name),
-            "`{name}` not kept"
-        );
+        self.check_kept(name);
         let Some(Value::Object(attr)) = self.map.get(name) else {
             return Ok(None);
         };
