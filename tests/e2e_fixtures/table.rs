@@ -270,13 +270,20 @@ pub fn fixtures() -> Vec<Fixture> {
         ),
         // 2025-08-15 21:48: NDW site PZH01_MST_0065_00, flows 120 veh/h on indices 2
         // and 6 (two vehicles a minute each), 0 on the other four; 19,586 unmapped sites.
+        // Not checked: its speeds (72 km/h on indices 8 and 12). The decoder joins a speed
+        // to the flow of the same index only, and NDW publishes them on indices of their
+        // own (the site table's measurementSpecificCharacteristics say which is which),
+        // so none reaches a window. Nor can the registry give the site its 12 indices as
+        // lanes (at most 8).
         fixture(
             "datex2/verkeersdrukte_trafficspeed.xml.gz",
             Datex2,
             Expect::Vehicles(vec![("nl-0065", 4)]),
         ),
-        // 2026-07-24 19:46–19:47, DATEX II 3, the site's own vacant counts. NL-12_8 (326
-        // vacant) is refused: its parkingOccupancy is -30.0.
+        // 2026-07-24 19:46–19:47, DATEX II 3, the site's own vacant counts (no capacity in
+        // the file: the registry's, vacant + occupied where the file has any). NL-12_8 (326
+        // vacant, 4 occupied) is refused whole: its parkingOccupancy is -30.0. NL-12_413
+        // (`parkingSiteStatus` unknown, 0 vacant, 0 occupied) is taken as 0 free.
         fixture(
             "datex2/datex4j_netherlands-truckparking-status.xml",
             Datex2,
