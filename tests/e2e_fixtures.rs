@@ -407,5 +407,42 @@ async fn every_fixture_over_kafka_and_the_gateway_reaches_the_api_and_the_histor
             );
         }
     }
+    // The same outcome over both paths, every accepted and refused observation; the
+    // refusals the table explains among them.
+    let (_, metrics) = get(&client, &format!("{}/metrics", app.base)).await;
+    let outcome = |city: &str| -> BTreeSet<String> {
+        let label = format!("city=\"{city}\",");
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("stadtpuls_feed_observations_") && l.contains(&label))
+            .map(|l| l.replace(&label, ""))
+            .collect()
+    };
+    assert_eq!(
+        outcome(&a),
+        outcome(&b),
+        "Kafka (A) and the gateway (B) alike"
+    );
+    for explained in [
+        // the keyValues ParkingGroup and ParkingSpot: no time
+        r#"stadtpuls_feed_observations_rejected_total{format="fiware",reason="malformed"} 4"#,
+        // the ParkAPI v3 list's `uidx`; Luisenhospital's nodata
+        r#"stadtpuls_feed_observations_rejected_total{format="parkapi",reason="malformed"} 1"#,
+        r#"stadtpuls_feed_observations_rejected_total{format="parkapi",reason="no_observation"} 1"#,
+        // the Nwave heartbeat and startup
+        r#"stadtpuls_feed_observations_rejected_total{format="ttn",reason="no_observation"} 2"#,
+        // the four static tables; Stuttgart's 9 `statusUnknown` records without counts
+        r#"stadtpuls_feed_observations_rejected_total{format="datex2",reason="malformed"} 13"#,
+        // Stuttgart's two records stamped 1970
+        r#"stadtpuls_feed_observations_rejected_total{format="datex2",reason="timestamp_out_of_range"} 2"#,
+        // NDW truck parking NL-12_8
+        r#"stadtpuls_feed_observations_rejected_total{format="datex2",reason="occupancy_out_of_range"} 1"#,
+    ] {
+        assert!(
+            outcome(&a).contains(explained),
+            "{explained} in {:?}",
+            outcome(&a)
+        );
+    }
     assert!(app.terminate().success());
 }

@@ -71,8 +71,8 @@ fn levels(levels: &[(&str, u64, u64)]) -> Expect {
 
 /// The device id every ThingsBoard uplink carries.
 const EUI: &str = "\"dev_eui\": \"1000000000000001\"";
-const STATIC: &str = "a static table: `stadtpuls registry import` reads it (tests/e2e_onboarding.rs), \
-     the pipeline takes no observation from it";
+const STATIC: &str = "a static table: `stadtpuls registry import` reads it (tests/e2e_onboarding.rs); \
+     the pipeline refuses it whole as malformed";
 
 /// Every fixture, in time order (the static tables carry no observation time).
 pub fn fixtures() -> Vec<Fixture> {
