@@ -14,8 +14,34 @@ use super::super::emit::malformed;
 use super::super::json_values;
 use super::super::timestamp::feed_instant;
 
+/// Every attribute the readers of `entities.rs` look at. Only these (and `id`, `type`) are kept when an
+/// entity is parsed: a Smart Data Models entity carries dozens of descriptive attributes
+/// (address, category, layout, …; ~3 KB for the Porto car park) that would otherwise become
+/// a tree of maps and strings each. [`Entity::value`] checks in debug builds that what it is
+/// asked for is listed here.
+pub(crate) const ATTRIBUTES: [&str; 18] = [
+    "availableSpotNumber",
+    "averageVehicleSpeed",
+    "dateModified",
+    "dateObserved",
+    "dateObservedFrom",
+    "dateObservedTo",
+    "intensity",
+    "laneId",
+    "observationDateTime",
+    "occupancy",
+    "occupancyModified",
+    "occupiedSpotNumber",
+    "status",
+    "TimeInstant",
+    "timeInstant",
+    "totalSpotNumber",
+    "vehicleEntranceCount",
+    "vehicleExitCount",
+];
+
 /// An entity's `id`, `type` and the attributes Stadtpuls reads
-/// ([`ATTRIBUTES`](super::entities::ATTRIBUTES)), parsed from its JSON; every other
+/// ([`ATTRIBUTES`]), parsed from its JSON; every other
 /// attribute is checked for well-formedness and skipped without being built.
 pub(crate) struct Kept(pub(crate) Value);
 
@@ -30,8 +56,7 @@ impl<'de> Deserialize<'de> for Kept {
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Kept, A::Error> {
                 let mut map = Map::new();
                 while let Some(key) = access.next_key::<Cow<'de, str>>()? {
-                    if key == "id" || key == "type" || super::entities::ATTRIBUTES.contains(&&*key)
-                    {
+                    if key == "id" || key == "type" || ATTRIBUTES.contains(&&*key) {
                         let value = access.next_value::<Value>()?;
                         map.insert(key.into_owned(), value);
                     } else {
@@ -115,8 +140,8 @@ impl<'v> Entity<'v> {
 
     fn check_kept(&self, name: &str) {
         debug_assert!(
-            !self.kept || super::entities::ATTRIBUTES.contains(&name),
-            "attribute `{name}` is read but not kept: add it to entities::ATTRIBUTES"
+            !self.kept || ATTRIBUTES.contains(&name),
+            "attribute `{name}` is read but not kept: add it to ATTRIBUTES"
         );
     }
 
