@@ -14,6 +14,7 @@ pub mod push;
 pub mod routes;
 pub mod sql;
 pub mod state;
+pub mod stream;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cities/{city}/parking", get(routes::parking::city))
         .route("/v1/cities/{city}/zones", get(routes::zones::city))
         .route("/v1/parking/nearby", get(routes::nearby::nearby))
+        .route("/v1/stream", get(stream::stream))
         .route("/v1/sql", post(sql::route::query))
         .route("/v1/ingest/{city}", post(routes::ingest::city))
         .route(
