@@ -27,7 +27,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 pub use filter::{Filter, Kind};
-pub use hub::{Cut, Entry, Hub, HubLimits, Missed, Subscription};
+pub use hub::{Counted, Cut, Entry, Hub, HubLimits, Missed, Subscription};
 
 use crate::error::{ApiError, Result};
 use crate::metrics::SSE_EVENTS;
@@ -150,6 +150,7 @@ pub struct ClientStream {
     backlog: VecDeque<Arc<Entry>>,
     queue: mpsc::Receiver<Arc<Entry>>,
     cut: Arc<Cut>,
+    _counted: Counted,
     done: bool,
 }
 
@@ -161,6 +162,7 @@ impl ClientStream {
             backlog: subscription.backlog.into(),
             queue: subscription.queue,
             cut: subscription.cut,
+            _counted: subscription.counted,
             done: false,
         }
     }
@@ -195,8 +197,5 @@ impl Stream for ClientStream {
     }
 }
 
-impl Drop for ClientStream {
-    fn drop(&mut self) {
-        self.cut.release();
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -97,6 +97,16 @@ impl Cut {
     }
 }
 
+/// Counts a subscriber in `stadtpuls_sse_clients` until dropped (or cut off before).
+#[derive(Debug)]
+pub struct Counted(Arc<Cut>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
 /// What a new subscriber starts with.
 #[derive(Debug)]
 pub struct Subscription {
@@ -109,6 +119,8 @@ pub struct Subscription {
     pub queue: mpsc::Receiver<Arc<Entry>>,
     /// The subscriber's end.
     pub cut: Arc<Cut>,
+    /// Keeps it counted as connected while held.
+    pub counted: Counted,
 }
 
 /// A resume the ring cannot serve completely.
@@ -123,6 +135,7 @@ pub struct Missed {
 /// The bounded hub between the pipeline and the stream's subscribers.
 pub struct Hub {
     limits: HubLimits,
+    first_id: u64,
     ring: Mutex<Ring>,
     subscribers: Mutex<Vec<Subscriber>>,
     wake: Notify,
@@ -145,6 +158,7 @@ impl Hub {
         };
         Self {
             limits,
+            first_id: first_id.max(1),
             ring: Mutex::new(Ring {
                 next_id: first_id.max(1),
                 entries: VecDeque::with_capacity(limits.ring),
@@ -229,6 +243,7 @@ impl Hub {
             backlog,
             missed,
             queue,
+            counted: Counted(Arc::clone(&cut)),
             cut,
         }
     }
@@ -257,10 +272,8 @@ impl Hub {
     /// (spawn it once on the API's runtime). A full queue cuts its subscriber off; a
     /// closed one (the client went away) removes it.
     pub async fn dispatch(self: Arc<Self>) {
-        let mut cursor = {
-            let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-            ring.head()
-        };
+        // From the first id: events published before this task first ran are sent too.
+        let mut cursor = self.first_id - 1;
         loop {
             self.wake.notified().await;
             loop {
