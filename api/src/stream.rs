@@ -13,15 +13,17 @@ pub mod hub;
 
 use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -137,62 +139,100 @@ pub async fn stream(
         })
         .transpose()?;
     let subscription = door.hub.subscribe(Arc::new(filter), last_event_id);
-    let events = ClientStream::new(subscription);
-    Ok(Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(door.heartbeat).text("heartbeat"))
-        .into_response())
+    Ok(ClientStream::new(subscription, door.heartbeat).into_response())
 }
 
-/// One subscriber's events: a `missed` notice if its resume point is gone, its backlog,
-/// then its queue; a final `dropped` event when it was cut off.
+/// Most events written in one chunk: a burst (a window close) goes out in few writes.
+const MAX_BATCH: usize = 256;
+
+/// One subscriber's SSE body: a `missed` notice if its resume point is gone, its backlog,
+/// then its queue, each poll writing what is ready in one chunk; a heartbeat comment after
+/// the interval without an event; a final `dropped` event when it was cut off.
 pub struct ClientStream {
     missed: Option<Missed>,
     backlog: VecDeque<Arc<Entry>>,
     queue: mpsc::Receiver<Arc<Entry>>,
     cut: Arc<Cut>,
     _counted: Counted,
+    heartbeat: Duration,
+    idle: Pin<Box<tokio::time::Sleep>>,
     done: bool,
 }
 
 impl ClientStream {
     /// The stream of a new subscription.
-    pub fn new(subscription: Subscription) -> Self {
+    pub fn new(subscription: Subscription, heartbeat: Duration) -> Self {
         Self {
             missed: subscription.missed,
             backlog: subscription.backlog.into(),
             queue: subscription.queue,
             cut: subscription.cut,
             _counted: subscription.counted,
+            heartbeat,
+            idle: Box::pin(tokio::time::sleep(heartbeat)),
             done: false,
         }
     }
 
-    fn data(entry: &Entry) -> Event {
+    /// The HTTP response carrying this stream.
+    pub fn into_response(self) -> Response {
+        (
+            [
+                (header::CONTENT_TYPE, "text/event-stream"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            Body::from_stream(self),
+        )
+            .into_response()
+    }
+
+    fn append(chunk: &mut BytesMut, entry: &Entry) {
         SSE_EVENTS.with_label_values(&[entry.event.kind()]).inc();
-        encode::event(entry)
+        chunk.extend_from_slice(encode::frame(entry));
+    }
+
+    fn sent(&mut self, chunk: BytesMut) -> Poll<Option<std::result::Result<Bytes, Infallible>>> {
+        let next = tokio::time::Instant::now() + self.heartbeat;
+        self.idle.as_mut().reset(next);
+        Poll::Ready(Some(Ok(chunk.freeze())))
     }
 }
 
 impl Stream for ClientStream {
-    type Item = std::result::Result<Event, Infallible>;
+    type Item = std::result::Result<Bytes, Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut chunk = BytesMut::new();
         if let Some(missed) = self.missed.take() {
-            return Poll::Ready(Some(Ok(encode::missed(missed))));
+            chunk.extend_from_slice(&encode::missed(missed));
         }
-        if let Some(entry) = self.backlog.pop_front() {
-            return Poll::Ready(Some(Ok(Self::data(&entry))));
+        while chunk.len() < 64 * 1024 {
+            let Some(entry) = self.backlog.pop_front() else { break };
+            Self::append(&mut chunk, &entry);
+        }
+        if !chunk.is_empty() {
+            return self.sent(chunk);
         }
         if self.done {
             return Poll::Ready(None);
         }
         match self.queue.poll_recv(cx) {
-            Poll::Ready(Some(entry)) => Poll::Ready(Some(Ok(Self::data(&entry)))),
+            Poll::Ready(Some(entry)) => {
+                Self::append(&mut chunk, &entry);
+                for _ in 1..MAX_BATCH {
+                    let Ok(entry) = self.queue.try_recv() else { break };
+                    Self::append(&mut chunk, &entry);
+                }
+                self.sent(chunk)
+            }
             Poll::Ready(None) => {
                 self.done = true;
                 Poll::Ready(self.cut.reason().map(|r| Ok(encode::dropped(r))))
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => match self.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => self.sent(BytesMut::from(encode::HEARTBEAT)),
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 }

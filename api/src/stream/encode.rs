@@ -1,7 +1,7 @@
 //! The push stream's events on the wire: SSE event name, `id:` and JSON `data:`, in the
 //! same shapes and units as the JSON endpoints (`docs/api.md`, "Push stream").
 
-use axum::response::sse::Event;
+use bytes::Bytes;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use stadtpuls_processing::live::{FeedEvent, LiveEvent, ParkingEvent, TrafficEvent};
@@ -12,14 +12,22 @@ use super::hub::{Entry, Missed};
 use crate::routes::parking::round1;
 use crate::routes::traffic::window_entries;
 
-/// The SSE event of a published entry (its JSON encoded once, by its first reader).
-pub fn event(entry: &Entry) -> Event {
-    let data = entry.data.get_or_init(|| json(&entry.event));
-    Event::default()
-        .id(entry.id.to_string())
-        .event(entry.event.kind())
-        .data(data)
+/// The SSE frame of a published entry, encoded once by its first reader and shared by
+/// every subscriber (a clone of `Bytes` is a reference count).
+pub fn frame(entry: &Entry) -> &Bytes {
+    entry.data.get_or_init(|| {
+        let text = format!(
+            "id: {}\nevent: {}\ndata: {}\n\n",
+            entry.id,
+            entry.event.kind(),
+            json(&entry.event)
+        );
+        Bytes::from(text)
+    })
 }
+
+/// A comment line, sent after the heartbeat interval without an event.
+pub const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
 /// The JSON `data:` of an event.
 pub fn json(event: &LiveEvent) -> String {
@@ -38,18 +46,18 @@ pub fn json(event: &LiveEvent) -> String {
 
 /// `event: missed`: the resume point is older than the ring (or unknown); events in
 /// between are lost, what the ring holds follows.
-pub fn missed(missed: Missed) -> Event {
+pub fn missed(missed: Missed) -> Bytes {
     let data = serde_json::json!({
         "last_event_id": missed.last_event_id.to_string(),
         "oldest_id": missed.oldest_id.to_string(),
     });
-    Event::default().event("missed").data(data.to_string())
+    Bytes::from(format!("event: missed\ndata: {data}\n\n"))
 }
 
 /// `event: dropped`: the last event of a subscriber that was cut off.
-pub fn dropped(reason: &str) -> Event {
+pub fn dropped(reason: &str) -> Bytes {
     let data = serde_json::json!({ "reason": reason });
-    Event::default().event("dropped").data(data.to_string())
+    Bytes::from(format!("event: dropped\ndata: {data}\n\n"))
 }
 
 /// A closed traffic window: city, sensor, window family label and revision, then the

@@ -32,8 +32,8 @@ pub struct Entry {
     pub id: u64,
     /// The change.
     pub event: LiveEvent,
-    /// The JSON of the event, encoded once by the first reader (not by the pipeline).
-    pub(super) data: OnceLock<String>,
+    /// The SSE frame of the event, encoded once by the first reader (not by the pipeline).
+    pub(super) data: OnceLock<bytes::Bytes>,
 }
 
 /// Sizes of the stream (`[api] stream_ring`, `stream_client_queue`).

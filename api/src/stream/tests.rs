@@ -5,8 +5,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::response::IntoResponse;
-use axum::response::sse::Sse;
 use http_body_util::BodyExt;
 use stadtpuls_processing::live::{
     FeedEvent, FeedState, LiveEvent, ParkingEvent, TrafficEvent, TrafficWindowRow,
@@ -197,7 +195,9 @@ async fn a_subscriber_that_does_not_keep_up_is_cut_off_and_counted_the_other_kee
     assert_eq!(hub.subscribers(), 1, "the slow one is no longer dispatched to");
 
     // On the wire it gets what its queue held, then `event: dropped` and the end.
-    let body = Sse::new(ClientStream::new(slow)).into_response().into_body();
+    let body = ClientStream::new(slow, Duration::from_secs(15))
+        .into_response()
+        .into_body();
     let bytes = tokio::time::timeout(Duration::from_secs(5), body.collect())
         .await
         .expect("the cut stream ends")
