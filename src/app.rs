@@ -73,8 +73,7 @@ impl App {
             first_id,
         ));
         let live = Arc::new(
-            LiveState::new(config.api.live_retention.as_millis() as i64)
-                .with_events(hub.clone()),
+            LiveState::new(config.api.live_retention.as_millis() as i64).with_events(hub.clone()),
         );
         Ok(Self {
             config,

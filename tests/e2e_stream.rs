@@ -20,7 +20,10 @@ async fn the_stream_carries_the_apis_numbers_and_resumes_exactly() {
     let port = free_port();
     let env = [
         ("STADTPULS_API__BIND", format!("127.0.0.1:{port}")),
-        ("STADTPULS_HISTORY__DIR", dir.path().join("h").display().to_string()),
+        (
+            "STADTPULS_HISTORY__DIR",
+            dir.path().join("h").display().to_string(),
+        ),
         ("STADTPULS_WINDOWS__SIZES", "10s,1m".into()),
         ("STADTPULS_WINDOWS__HOPPING", String::new()),
         ("STADTPULS_WINDOWS__OUT_OF_ORDERNESS", "1s".into()),
@@ -62,7 +65,10 @@ async fn the_stream_carries_the_apis_numbers_and_resumes_exactly() {
     let fields = served.as_object().expect("window object");
     assert!(fields.len() > 5, "{served}");
     for (name, value) in fields {
-        assert_eq!(&event[name], value, "`{name}` of {sensor}: stream {event} API {served}");
+        assert_eq!(
+            &event[name], value,
+            "`{name}` of {sensor}: stream {event} API {served}"
+        );
     }
 
     // What a client resuming after `first` gets is exactly what the live one got since.
@@ -78,7 +84,11 @@ async fn the_stream_carries_the_apis_numbers_and_resumes_exactly() {
     }
     let ids: Vec<u64> = since
         .iter()
-        .map(|f| f.id.as_deref().and_then(|i| i.parse().ok()).expect("numeric id"))
+        .map(|f| {
+            f.id.as_deref()
+                .and_then(|i| i.parse().ok())
+                .expect("numeric id")
+        })
         .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
 

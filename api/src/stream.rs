@@ -73,7 +73,9 @@ pub fn filter(state: &AppState, query: &StreamQuery, visible: HashSet<String>) -
             let mut cities = HashSet::new();
             for city in requested {
                 if !visible.contains(city) {
-                    return Err(ApiError::NotFound(format!("city `{city}` is not configured")));
+                    return Err(ApiError::NotFound(format!(
+                        "city `{city}` is not configured"
+                    )));
                 }
                 cities.insert(city.to_owned());
             }
@@ -123,7 +125,9 @@ pub async fn stream(
     Query(query): Query<StreamQuery>,
 ) -> Result<Response> {
     let Some(door) = state.stream.clone() else {
-        return Err(ApiError::NotFound("the push stream is not served here".into()));
+        return Err(ApiError::NotFound(
+            "the push stream is not served here".into(),
+        ));
     };
     let visible = visible_cities(&state, &headers);
     let filter = filter(&state, &query, visible)?;
@@ -207,7 +211,9 @@ impl Stream for ClientStream {
             chunk.extend_from_slice(&encode::missed(missed));
         }
         while chunk.len() < 64 * 1024 {
-            let Some(entry) = self.backlog.pop_front() else { break };
+            let Some(entry) = self.backlog.pop_front() else {
+                break;
+            };
             Self::append(&mut chunk, &entry);
         }
         if !chunk.is_empty() {
@@ -220,7 +226,9 @@ impl Stream for ClientStream {
             Poll::Ready(Some(entry)) => {
                 Self::append(&mut chunk, &entry);
                 for _ in 1..MAX_BATCH {
-                    let Ok(entry) = self.queue.try_recv() else { break };
+                    let Ok(entry) = self.queue.try_recv() else {
+                        break;
+                    };
                     Self::append(&mut chunk, &entry);
                 }
                 self.sent(chunk)

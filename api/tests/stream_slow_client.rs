@@ -86,11 +86,17 @@ async fn a_client_that_never_reads_is_cut_off_and_counted_while_another_keeps_re
         1,
     ));
     let live = Arc::new(LiveState::new(3_600_000).with_events(hub.clone()));
-    let state = AppState::new(live.clone(), &[registry], vec![60], 900_000, Arc::new(|| true))
-        .with_stream(StreamDoor {
-            hub: hub.clone(),
-            heartbeat: Duration::from_secs(15),
-        });
+    let state = AppState::new(
+        live.clone(),
+        &[registry],
+        vec![60],
+        900_000,
+        Arc::new(|| true),
+    )
+    .with_stream(StreamDoor {
+        hub: hub.clone(),
+        heartbeat: Duration::from_secs(15),
+    });
     tokio::spawn(hub.clone().dispatch());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
@@ -138,7 +144,10 @@ async fn a_client_that_never_reads_is_cut_off_and_counted_while_another_keeps_re
         for _ in 0..ROUND {
             let (id, event) = reader.next().await;
             assert_eq!(event, "parking");
-            assert!(last_id == 0 || id == last_id + 1, "gap: {last_id} then {id}");
+            assert!(
+                last_id == 0 || id == last_id + 1,
+                "gap: {last_id} then {id}"
+            );
             last_id = id;
             received += 1;
         }

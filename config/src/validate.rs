@@ -461,8 +461,22 @@ fn api(ctx: &mut Ctx<'_>, raw: &RawApi, windows: &WindowsConfig) -> ApiConfig {
         MAX_CONNECTIONS,
         "1 ..= 65536",
     );
-    let ring = in_range(ctx, "api.stream_ring", raw.stream_ring, 16, 1 << 22, "16 ..= 4194304");
-    let queue = in_range(ctx, "api.stream_client_queue", raw.stream_client_queue, 1, 1 << 20, "1 ..= 1048576");
+    let ring = in_range(
+        ctx,
+        "api.stream_ring",
+        raw.stream_ring,
+        16,
+        1 << 22,
+        "16 ..= 4194304",
+    );
+    let queue = in_range(
+        ctx,
+        "api.stream_client_queue",
+        raw.stream_client_queue,
+        1,
+        1 << 20,
+        "1 ..= 1048576",
+    );
     let heartbeat = positive(ctx, "api.stream_heartbeat", &raw.stream_heartbeat);
     if heartbeat.is_some_and(|h| h > MAX_HEADER_READ_TIMEOUT) {
         ctx.error("api.stream_heartbeat", "must be at most 5m");

@@ -50,7 +50,11 @@ struct EventPort(Option<Arc<dyn LiveEvents>>);
 
 impl std::fmt::Debug for EventPort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "EventPort(on)" } else { "EventPort(off)" })
+        f.write_str(if self.0.is_some() {
+            "EventPort(on)"
+        } else {
+            "EventPort(off)"
+        })
     }
 }
 

@@ -16,9 +16,9 @@ use stadtpuls_api::stream::{Hub, HubLimits, StreamDoor};
 use stadtpuls_api::{AppState, Edge, router};
 use stadtpuls_config::{ApiConfig, Config, env_from_process};
 use stadtpuls_processing::live::{LiveEvent, LiveState, TrafficEvent, TrafficWindowRow};
+use stadtpuls_processing::model::contract::traffic::out;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use stadtpuls_processing::model::contract::traffic::out;
 use tokio::sync::Mutex;
 
 use super::bench::BenchArgs;
@@ -42,11 +42,17 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         1,
     ));
     let live = Arc::new(LiveState::new(3_600_000).with_events(hub.clone()));
-    let state = AppState::new(live.clone(), &registries, vec![60], 900_000, Arc::new(|| true))
-        .with_stream(StreamDoor {
-            hub: hub.clone(),
-            heartbeat: Duration::from_secs(15),
-        });
+    let state = AppState::new(
+        live.clone(),
+        &registries,
+        vec![60],
+        900_000,
+        Arc::new(|| true),
+    )
+    .with_stream(StreamDoor {
+        hub: hub.clone(),
+        heartbeat: Duration::from_secs(15),
+    });
     tokio::spawn(hub.clone().dispatch());
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -155,10 +161,14 @@ async fn subscriber(
         let mut consumed = 0;
         while let Some(at) = text[consumed..].find("\"window_start\":\"") {
             let from = consumed + at + "\"window_start\":\"".len();
-            let Some(end) = text[from..].find('"') else { break };
+            let Some(end) = text[from..].find('"') else {
+                break;
+            };
             let start = stadtpuls_processing::time::parse_rfc3339(&text[from..from + end]);
             consumed = from + end;
-            let Some(round) = start.map(|s| ((s - T0) / 60_000) as usize) else { continue };
+            let Some(round) = start.map(|s| ((s - T0) / 60_000) as usize) else {
+                continue;
+            };
             if let Some(Some(sent)) = published.lock().await.get(round).copied() {
                 let micros = arrived.saturating_duration_since(sent).as_micros();
                 latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));

@@ -18,10 +18,10 @@ use crate::metrics::{SSE_CLIENTS, SSE_DROPPED};
 const T0: i64 = 1_795_478_400_000;
 
 /// Held by every test that subscribes: the client gauge is process-wide.
-static GAUGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static GAUGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn gauge() -> std::sync::MutexGuard<'static, ()> {
-    GAUGE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+fn gauge() -> tokio::sync::MutexGuard<'static, ()> {
+    GAUGE.blocking_lock()
 }
 
 fn traffic(city: &str, sensor: &str, window_s: u32, start: i64) -> LiveEvent {
@@ -134,7 +134,11 @@ fn a_resume_older_than_the_ring_or_unknown_is_told_it_missed_events() {
     let missed = sub.missed.expect("missed");
     assert_eq!((missed.last_event_id, missed.oldest_id), (3, 7));
     let ids: Vec<u64> = sub.backlog.iter().map(|e| e.id).collect();
-    assert_eq!(ids, [7, 8, 9, 10], "what the ring still has follows the notice");
+    assert_eq!(
+        ids,
+        [7, 8, 9, 10],
+        "what the ring still has follows the notice"
+    );
     // After 6 nothing is lost.
     assert_eq!(hub.subscribe(every(&["ulm"]), Some(6)).missed, None);
     // An id this process never issued (a previous process's): missed, whole ring.
@@ -145,7 +149,7 @@ fn a_resume_older_than_the_ring_or_unknown_is_told_it_missed_events() {
 
 #[tokio::test]
 async fn live_events_follow_the_backlog_without_gap_or_repetition() {
-    let _gauge = gauge();
+    let _gauge = GAUGE.lock().await;
     let hub = Arc::new(Hub::new(limits(64, 64), 1));
     let dispatcher = tokio::spawn(Arc::clone(&hub).dispatch());
     hub.push((0..3).map(|i| parking("ulm", "p-1", i)).collect());
@@ -165,7 +169,7 @@ async fn live_events_follow_the_backlog_without_gap_or_repetition() {
 
 #[tokio::test]
 async fn a_subscriber_that_does_not_keep_up_is_cut_off_and_counted_the_other_keeps_receiving() {
-    let _gauge = gauge();
+    let _gauge = GAUGE.lock().await;
     let hub = Arc::new(Hub::new(limits(1024, 4), 1));
     let dispatcher = tokio::spawn(Arc::clone(&hub).dispatch());
     let dropped_before = SSE_DROPPED.with_label_values(&[REASON_SLOW_CLIENT]).get();
@@ -176,7 +180,10 @@ async fn a_subscriber_that_does_not_keep_up_is_cut_off_and_counted_the_other_kee
     let mut received = 0;
     for round in 0..10u32 {
         // Two events per round: the reader drains them, the slow one never reads.
-        hub.push(vec![parking("ulm", "p-1", round), parking("ulm", "p-2", round)]);
+        hub.push(vec![
+            parking("ulm", "p-1", round),
+            parking("ulm", "p-2", round),
+        ]);
         for _ in 0..2 {
             tokio::time::timeout(Duration::from_secs(5), reader.queue.recv())
                 .await
@@ -192,7 +199,11 @@ async fn a_subscriber_that_does_not_keep_up_is_cut_off_and_counted_the_other_kee
         SSE_DROPPED.with_label_values(&[REASON_SLOW_CLIENT]).get() - dropped_before,
         1
     );
-    assert_eq!(hub.subscribers(), 1, "the slow one is no longer dispatched to");
+    assert_eq!(
+        hub.subscribers(),
+        1,
+        "the slow one is no longer dispatched to"
+    );
 
     // On the wire it gets what its queue held, then `event: dropped` and the end.
     let body = ClientStream::new(slow, Duration::from_secs(15))
