@@ -5,6 +5,7 @@
 //! hold it for microseconds (a window close writes a few hundred rows a minute).
 
 mod event;
+mod feeds;
 mod parking;
 mod traffic;
 
@@ -20,6 +21,7 @@ use crate::window::ClosedWindows;
 use crate::window::parking::FacilityLive;
 use crate::window::traffic::out;
 pub use event::{FeedEvent, FeedState, LiveEvent, LiveEvents, ParkingEvent, TrafficEvent};
+pub use feeds::{FEED_STALE_AFTER_MS, FeedWatch};
 use parking::parking_rows;
 pub use parking::{FacilityView, ParkingTotals, ParkingWindowRow, roll_up};
 use traffic::traffic_rows;
