@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 # started first. Anything else is short and fills the gaps.
 SLOW = {
     "e2e_broker_outage": 150,
+    "e2e_fixtures": 40,
     "e2e_kill": 116,
     "e2e_field_faults": 102,
     "e2e_two_instances": 84,

@@ -34,6 +34,13 @@ if ! command -v promtool >/dev/null 2>&1; then
   else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; fi
 fi
 
+# --- xmllint: the DATEX II outputs are validated against the official 2.3 schema --------
+if ! command -v xmllint >/dev/null 2>&1; then
+  step "installing libxml2-utils (Debian: xmllint)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libxml2-utils
+  else sudo apt-get update -qq && sudo apt-get install -y -qq libxml2-utils; fi
+fi
+
 # --- the broker the end-to-end tests talk to -------------------------------------------
 if ! command -v tansu >/dev/null 2>&1 || ! tansu --version >/dev/null 2>&1; then
   step "installing tansu (once per machine, several minutes)"
@@ -60,14 +67,17 @@ else
 fi
 
 # --- Python readers of the Parquet history (pyarrow, DuckDB), for ingest/tests/history_pipeline.rs,
-# the Flight SQL client (ADBC), for tests/sql_doors.rs, and the Kubernetes manifest validator,
-# for tests/deploy_files.rs
+# the Flight SQL client (ADBC), for tests/sql_doors.rs, ParkAPI's own validators
+# (parkapi-sources, the converters ParkAPI runs), for tests/e2e_outputs.rs, and the
+# Kubernetes manifest validator, for tests/deploy_files.rs. parkapi-sources 0.24.0 is the
+# newest release that installs on Python 3.11 (Debian 12's python3).
 venv="${STADTPULS_PYTEST_VENV:-$HOME/.cache/stadtpuls-pytest/venv}"
-if ! "$venv/bin/python" -c 'import pyarrow, duckdb, adbc_driver_flightsql.dbapi, kubernetes_validate' >/dev/null 2>&1; then
-  step "creating $venv (pyarrow, duckdb, adbc-driver-flightsql, kubernetes-validate from PyPI)"
+if ! "$venv/bin/python" -c 'import pyarrow, duckdb, adbc_driver_flightsql.dbapi, parkapi_sources.models, kubernetes_validate' >/dev/null 2>&1; then
+  step "creating $venv (pyarrow, duckdb, adbc-driver-flightsql, parkapi-sources, kubernetes-validate from PyPI)"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet pyarrow==16.1.0 duckdb==2.0.1 \
-    adbc-driver-manager==1.13.0 adbc-driver-flightsql==1.13.0 kubernetes-validate==1.37.0
+    adbc-driver-manager==1.13.0 adbc-driver-flightsql==1.13.0 \
+    parkapi-sources==0.24.0 validataclass==0.11.0 kubernetes-validate==1.37.0
 fi
 
 # --- checks and tests ----------------------------------------------------------------------

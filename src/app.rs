@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use stadtpuls_api::access::Policy;
 use stadtpuls_api::stream::{Hub, HubLimits, StreamDoor};
 use stadtpuls_api::{AppState, Edge, PushGateway, PushSink, SqlEngine};
 use stadtpuls_config::{CityRegistry, CityZones, Config};
@@ -143,7 +144,8 @@ impl App {
         .with_stream(StreamDoor {
             hub: self.hub.clone(),
             heartbeat: self.config.api.stream_heartbeat,
-        });
+        })
+        .with_policy(Policy::from_config(&self.config));
         match &self.push {
             Some(sink) => state.with_push(PushGateway::new(&self.config, sink.clone())),
             None => state,

@@ -64,6 +64,7 @@ name = "Aachen"
 timezone = "Europe/Berlin"
 lat = 50.77
 lon = 6.08
+share = "open"
 registry = "aachen.csv"
 [[cities.feeds]]
 topic = "datex2-{run}"

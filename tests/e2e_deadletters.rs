@@ -82,6 +82,7 @@ timezone = "Europe/Berlin"
 lat = 48.40
 lon = 9.99
 registry = "city.csv"
+share = "open"
 "#,
         brokers = common::brokers(),
         history = dir.join("history").display(),

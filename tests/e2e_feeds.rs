@@ -83,6 +83,7 @@ timezone = "Europe/Lisbon"
 lat = 41.15
 lon = -8.61
 registry = "porto.csv"
+share = "open"
 {feeds}"#,
         brokers = common::brokers(),
         hist = dir.join("history").display(),

@@ -18,6 +18,7 @@ use serde_json::Value;
 use stadtpuls_config::KafkaConfig;
 use stadtpuls_ingest::kafka::ensure_topics;
 
+use common::datex2::STUTTGART_STATUS;
 use common::feeds::{FeedCity, fixture};
 use common::gateway::{hash, push, try_push, wait_levels, wait_metrics};
 use common::{ensure_broker, free_port, get, run_id, run_ready};
@@ -28,19 +29,6 @@ const KEY: &str = "gateway-e2e-all-formats";
 const NATIVE_KEY: &str = "gateway-e2e-native-only";
 /// A key that floods (the 429).
 const FLOOD_KEY: &str = "gateway-e2e-flood";
-
-/// (Stuttgart record, vacant) of the legacy MDM profile (`parkingFacilityTableStatusPublication`,
-/// `totalNumberOfVacantParkingSpaces`), the records of the document's last minute
-/// (2023-10-07 03:44:51–03:45:15 +02:00); 12717253 and 12718764 are `closed` (beside
-/// `spacesAvailable`): 0 free, whatever they counted (457, 1022). The profile carries no
-/// capacity: the total is the registry's (2000).
-const STUTTGART: [(&str, u64); 5] = [
-    ("12717253", 0),
-    ("12717315", 451),
-    ("12717375", 528),
-    ("12718764", 0),
-    ("12717441", 694),
-];
 
 /// (registry id, Aachen record, vacant, capacity override): as `e2e_datex2` reads them.
 const AACHEN: [(&str, &str, u64, u64); 4] = [
@@ -60,7 +48,7 @@ fn registry() -> String {
          d-2,parking_spot,Domshof 2,50.77,6.08,,,domshof,1000000000000002\n\
          native-p,parking_facility,Native,50.77,6.08,,300,,\n",
     );
-    for (record, _) in STUTTGART {
+    for (record, _) in STUTTGART_STATUS {
         csv.push_str(&format!(
             "stuttgart-{record},parking_facility,Stuttgart {record},50.77,6.08,,2000,,{record}\n"
         ));
@@ -244,7 +232,7 @@ async fn every_partner_format_pushed_reaches_the_live_api() {
     let (status, _, answer) = push(&client, &ingest, Some(KEY), Some("text/xml"), document).await;
     assert_eq!(status, 202, "DATEX II MDM: {answer}");
     assert_eq!(answer["topic"], format!("datex2-{run}"), "{answer}");
-    let stuttgart: Vec<(String, u64)> = STUTTGART
+    let stuttgart: Vec<(String, u64)> = STUTTGART_STATUS
         .iter()
         .map(|(record, free)| (format!("stuttgart-{record}"), *free))
         .collect();

@@ -60,6 +60,7 @@ timezone = "Europe/Berlin"
 lat = 48.40
 lon = 9.99
 registry = "city.csv"
+share = "open"
 "#,
         brokers = common::brokers(),
         state = dir.join("state").display(),

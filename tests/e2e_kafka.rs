@@ -135,6 +135,7 @@ timezone = "Europe/Berlin"
 lat = 48.3984
 lon = 9.9916
 registry = "alpha.csv"
+share = "open"
 [[cities]]
 id = "{beta}"
 name = "Beta"
@@ -142,6 +143,7 @@ timezone = "Europe/Berlin"
 lat = 49.0069
 lon = 8.4037
 registry = "beta.csv"
+share = "open"
 "#,
         brokers = common::brokers(),
         hist = dir.join("history").display(),

@@ -20,16 +20,16 @@ use serde_json::Value;
 use stadtpuls_config::KafkaConfig;
 use stadtpuls_ingest::kafka::ensure_topics;
 
+use common::feeds::FeedCity;
 use common::{ensure_broker, eventually, free_port, get, run_id, run_ready};
 
 const FIXTURE_EUI: &str = "1000000000000001";
 
 fn fixture(name: &str) -> String {
-    let full = format!(
-        "{}/ingest/tests/fixtures/feeds/ttn/thingsboard_{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+    String::from_utf8(common::feeds::fixture(&format!(
+        "ttn/thingsboard_{name}.json"
+    )))
+    .expect("UTF-8 fixture")
 }
 
 /// A fixture as the uplink of device `eui`.
@@ -37,49 +37,20 @@ fn as_device(name: &str, eui: &str) -> String {
     fixture(name).replace(FIXTURE_EUI, eui)
 }
 
-fn write_config(dir: &std::path::Path, run: &str, city: &str, port: u16) -> std::path::PathBuf {
-    // Zone `schlachte`: the Nwave spots; zone `domshof`: the Bosch spots.
-    let csv = "id,kind,name,lat,lon,lanes,capacity,facility_id,external_id\n\
-        schlachte,parking_facility,Schlachte,53.074,8.803,,,,\n\
-        domshof,parking_facility,Domshof,53.076,8.808,,,,\n\
-        s-1,parking_spot,Schlachte 1,53.074,8.803,,,schlachte,1000000000000001\n\
-        s-2,parking_spot,Schlachte 2,53.074,8.803,,,schlachte,1000000000000005\n\
-        d-1,parking_spot,Domshof 1,53.076,8.808,,,domshof,1000000000000002\n\
-        d-2,parking_spot,Domshof 2,53.076,8.808,,,domshof,1000000000000003\n\
-        d-3,parking_spot,Domshof 3,53.076,8.808,,,domshof,1000000000000004\n";
-    std::fs::write(dir.join("bremen.csv"), csv).expect("write registry");
-    let toml = format!(
-        r#"version = 1
-[kafka]
-brokers = "{brokers}"
-group_id = "stadtpuls-{run}"
-topic_pattern = '^sensors\.{city}\.(traffic|parking)$'
-deadletter_topic = "deadletter-{run}"
-batch_max_wait = "50ms"
-[kafka.librdkafka]
-"topic.metadata.refresh.interval.ms" = "1000"
-[windows]
-sizes = ["1m"]
-out_of_orderness = "30s"
-# the TTS Industries uplink is 21 hours before the Community ones
-max_clock_jump = "100000h"
-[api]
-bind = "127.0.0.1:{port}"
-[history]
-dir = "{hist}"
-[output]
-enabled = false
-[checkpoint]
-dir = "{state}"
-interval = "1s"
-[[cities]]
-id = "{city}"
-name = "Bremen"
-timezone = "Europe/Berlin"
-lat = 53.07
-lon = 8.80
-registry = "bremen.csv"
-[[cities.feeds]]
+/// Zone `schlachte`: the Nwave spots; zone `domshof`: the Bosch spots.
+const REGISTRY: &str = "id,kind,name,lat,lon,lanes,capacity,facility_id,external_id\n\
+    schlachte,parking_facility,Schlachte,50.77,6.08,,,,\n\
+    domshof,parking_facility,Domshof,50.77,6.08,,,,\n\
+    s-1,parking_spot,Schlachte 1,50.77,6.08,,,schlachte,1000000000000001\n\
+    s-2,parking_spot,Schlachte 2,50.77,6.08,,,schlachte,1000000000000005\n\
+    d-1,parking_spot,Domshof 1,50.77,6.08,,,domshof,1000000000000002\n\
+    d-2,parking_spot,Domshof 2,50.77,6.08,,,domshof,1000000000000003\n\
+    d-3,parking_spot,Domshof 3,50.77,6.08,,,domshof,1000000000000004\n";
+
+/// The city's two TTN feeds, one per vendor codec.
+fn feeds(run: &str) -> String {
+    format!(
+        r#"[[cities.feeds]]
 topic = "ttn-nwave-{run}"
 format = "ttn"
 codec = "nwave-nps"
@@ -87,14 +58,8 @@ codec = "nwave-nps"
 topic = "ttn-bosch-{run}"
 format = "ttn"
 codec = "bosch-pls"
-"#,
-        brokers = common::brokers(),
-        hist = dir.join("history").display(),
-        state = dir.join("state").display(),
-    );
-    let path = dir.join("stadtpuls.toml");
-    std::fs::write(&path, toml).expect("write config");
-    path
+"#
+    )
 }
 
 async fn send(producer: &FutureProducer, topic: &str, payload: &str) {
@@ -113,7 +78,16 @@ async fn nwave_and_bosch_uplinks_reach_the_spots_and_a_copy_counts_once() {
     let city = format!("bremen-{run}");
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
-    let config = write_config(dir.path(), &run, &city, port);
+    let tail = feeds(&run);
+    let config = FeedCity {
+        brokers: common::brokers(),
+        run: &run,
+        city: &city,
+        port,
+        registry_csv: REGISTRY,
+        tail: &tail,
+    }
+    .write(dir.path());
     let nwave = format!("ttn-nwave-{run}");
     let bosch = format!("ttn-bosch-{run}");
     let topics = [nwave.clone(), bosch.clone(), format!("deadletter-{run}")];

@@ -92,6 +92,56 @@ fn refused_and_invalid_queries_fail_with_the_reason() {
 }
 
 #[test]
+fn with_a_key_the_cli_sees_what_the_policy_shows_that_key() {
+    let cities = |extra: &[&str]| {
+        let output = stadtpuls()
+            .args(["sql", "-f", "csv"])
+            .args(extra)
+            .arg("SELECT DISTINCT city FROM cities ORDER BY city")
+            .output()
+            .expect("run");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).lines().count() - 1
+    };
+    assert_eq!(cities(&[]), 9, "the local user sees every demo city");
+    // the demo's ulm key: ulm and the open ettlingen
+    let output = stadtpuls()
+        .args([
+            "sql",
+            "-f",
+            "csv",
+            "--key",
+            stadtpuls_config::DEMO_SQL_ULM_KEY,
+        ])
+        .arg("SELECT DISTINCT city FROM cities ORDER BY city")
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "city\nettlingen\nulm\n"
+    );
+    let output = stadtpuls()
+        .args(["sql", "--key", "not-a-key", "SELECT 1"])
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--key is not a configured API key"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
 fn key_hash_prints_the_sha256_of_the_key() {
     let argument = stadtpuls()
         .args(["key", "hash", "test"])

@@ -7,6 +7,7 @@
 //! [`error`]. The routes and their fields are described in `docs/openapi.json`, served at
 //! `/openapi.json`.
 
+pub mod access;
 pub mod edge;
 pub mod error;
 pub mod metrics;
@@ -49,10 +50,28 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/cities/{city}/parking", get(routes::parking::city))
         .route("/v1/cities/{city}/zones", get(routes::zones::city))
+        .route(
+            "/v1/cities/{city}/datex2/parking-table",
+            get(routes::datex2::table),
+        )
+        .route(
+            "/v1/cities/{city}/datex2/parking-status",
+            get(routes::datex2::status),
+        )
+        .route(
+            "/v1/cities/{city}/parkapi/parking-sites",
+            get(routes::parkapi::list),
+        )
+        .route(
+            "/v1/cities/{city}/parkapi/parking-sites/{id}",
+            get(routes::parkapi::item),
+        )
         .route("/v1/parking/nearby", get(routes::nearby::nearby))
         .route("/v1/stream", get(stream::stream))
         .route("/v1/sql", post(sql::route::query))
         .route("/v1/ingest/{city}", post(routes::ingest::city))
+        .route("/ngsi-ld/v1/entities", get(routes::ngsi_ld::entities))
+        .route("/ngsi-ld/v1/entities/{id}", get(routes::ngsi_ld::entity))
         .route(
             "/v1/ingest/{city}/{format}",
             post(routes::ingest::city_format),

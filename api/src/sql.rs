@@ -7,7 +7,7 @@
 //!   in-memory ones.
 //! - [`udf`]: `haversine_m`, `los`, `flow_veh_h`.
 //! - [`guard`]: read-only, decided on the parsed statement and the logical plan.
-//! - [`access`]: API keys → principals → cities, enforced by wrapping every table.
+//! - [`access`]: the policy's cities (`crate::access`) enforced by wrapping every table.
 //! - [`limits`]: memory pool, timeout, row cap, concurrency.
 //! - [`format`](mod@format): results as JSON, CSV, Arrow IPC, Parquet or a text table.
 //! - [`route`] (HTTP) and [`flight`] (Flight SQL) are the network doors.
@@ -40,7 +40,7 @@ use stadtpuls_processing::live::LiveState;
 use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, info_span};
 
-pub use access::{Access, KeyRing, Principal, hash_key};
+pub use crate::access::{Access, Policy, Principal, Scope, hash_key};
 pub use limits::SqlLimits;
 
 use crate::error::SqlError;
@@ -83,7 +83,7 @@ impl QueryResult {
 struct Inner {
     enabled: bool,
     catalog: Catalog,
-    keys: KeyRing,
+    keys: Policy,
     limits: SqlLimits,
     slots: Semaphore,
 }
@@ -134,7 +134,7 @@ impl SqlEngine {
             inner: Arc::new(Inner {
                 enabled: config.sql.enabled,
                 catalog,
-                keys: KeyRing::new(&config.api_keys, &config.cities),
+                keys: Policy::from_config(config),
                 slots: Semaphore::new(limits.max_concurrent),
                 limits,
             }),
@@ -160,7 +160,7 @@ impl SqlEngine {
         self.inner
             .keys
             .authenticate(key)
-            .cloned()
+            .map(|principal| principal.as_ref().clone())
             .ok_or(SqlError::Unauthorized)
     }
 
@@ -194,7 +194,7 @@ impl SqlEngine {
             return Err(SqlError::Disabled);
         }
         let ctx = self.inner.session()?;
-        self.inner.catalog.register(&ctx, &principal.access).await?;
+        self.inner.catalog.register(&ctx, principal).await?;
         let schema = ctx
             .catalog(CATALOG)
             .and_then(|catalog| catalog.schema(SCHEMA))
@@ -303,7 +303,7 @@ impl Inner {
     ) -> Result<(SessionContext, LogicalPlan), SqlError> {
         let statement = guard::parse(sql)?;
         let ctx = self.session()?;
-        let registered = self.catalog.register(&ctx, &principal.access).await?;
+        let registered = self.catalog.register(&ctx, principal).await?;
         let plan = ctx
             .state()
             .statement_to_plan(statement)

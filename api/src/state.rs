@@ -8,6 +8,7 @@ use stadtpuls_processing::geo::CityZoneMap;
 use stadtpuls_processing::geo::nearby::FacilityPlace;
 use stadtpuls_processing::live::LiveState;
 
+use crate::access::Policy;
 use crate::push::PushGateway;
 use crate::sql::SqlEngine;
 use crate::stream::StreamDoor;
@@ -16,6 +17,23 @@ use crate::stream::StreamDoor;
 #[derive(Debug, Clone)]
 pub struct FacilityView {
     /// Facility id.
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+    /// Spaces, from the registry.
+    pub capacity: Option<u32>,
+    /// Whether it is an on-street zone of spot sensors (else a car park).
+    pub on_street: bool,
+}
+
+/// Static facts about a traffic sensor, from the registry (for the NGSI-LD entities).
+#[derive(Debug, Clone)]
+pub struct SensorPlace {
+    /// Sensor id.
     pub id: String,
     /// Display name.
     pub name: Option<String>,
@@ -36,6 +54,8 @@ pub struct CityView {
     pub timezone: String,
     /// Traffic sensor ids.
     pub traffic_sensors: Vec<String>,
+    /// Traffic sensors with their names and positions, in registry order.
+    pub traffic_places: Vec<SensorPlace>,
     /// Parking facilities.
     pub facilities: Vec<FacilityView>,
 }
@@ -53,6 +73,15 @@ impl CityView {
                 .filter(|s| s.kind == SensorKind::Traffic)
                 .map(|s| s.id.clone())
                 .collect(),
+            traffic_places: registry
+                .traffic_sensors()
+                .map(|s| SensorPlace {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    lat: s.lat,
+                    lon: s.lon,
+                })
+                .collect(),
             facilities: registry
                 .sensors
                 .iter()
@@ -62,6 +91,8 @@ impl CityView {
                     name: s.name.clone(),
                     lat: s.lat,
                     lon: s.lon,
+                    capacity: s.capacity,
+                    on_street: registry.spots_of(&s.id).next().is_some(),
                 })
                 .collect(),
         }
@@ -88,6 +119,9 @@ pub struct AppState {
     pub ready: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
     /// Wall clock in epoch ms (injectable for tests).
     pub now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// When the registries were loaded, epoch ms: the version time of the static records
+    /// of the standard outputs (DATEX II tables, ParkAPI `static_data_updated_at`).
+    pub static_since_ms: i64,
     /// Zones of each city with their sensors and facilities, aligned with `cities`;
     /// empty maps until [`AppState::with_zones`].
     pub zones: Arc<Vec<CityZoneMap>>,
@@ -102,6 +136,9 @@ pub struct AppState {
     /// The push stream behind `GET /v1/stream`; `None` until [`AppState::with_stream`]
     /// (it then answers 404).
     pub stream: Option<StreamDoor>,
+    /// Who sees which city's data on the REST routes; [`Policy::open_to_everyone`] until
+    /// [`AppState::with_policy`] (the servers always set the config's).
+    pub policy: Arc<Policy>,
 }
 
 impl AppState {
@@ -147,11 +184,13 @@ impl AppState {
                 }
             }),
             now_ms: Arc::new(|| chrono::Utc::now().timestamp_millis()),
+            static_since_ms: chrono::Utc::now().timestamp_millis(),
             zones: Arc::new(zones),
             facility_places: Arc::new(facility_places),
             sql: None,
             push: None,
             stream: None,
+            policy: Arc::new(Policy::open_to_everyone()),
         }
     }
 
@@ -177,6 +216,13 @@ impl AppState {
     /// Serves `POST /v1/sql` with `engine`.
     pub fn with_sql(mut self, engine: SqlEngine) -> Self {
         self.sql = Some(engine);
+        self
+    }
+
+    /// Answers the REST routes under `policy` (`Policy::from_config`).
+    #[must_use]
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = Arc::new(policy);
         self
     }
 

@@ -31,6 +31,9 @@ use tokio::sync::mpsc;
 pub use filter::{Filter, Kind};
 pub use hub::{Counted, Cut, Entry, Hub, HubLimits, Missed, Subscription};
 
+use stadtpuls_config::DataKind;
+
+use crate::access::viewer::Viewer;
 use crate::error::{ApiError, Result};
 use crate::metrics::SSE_EVENTS;
 use crate::state::AppState;
@@ -55,10 +58,29 @@ pub struct StreamQuery {
     last_event_id: Option<String>,
 }
 
-/// The cities a request may see. Today every city the API serves; the key's sharing
-/// policy narrows this set once it exists, and the stream's filter is built within it.
-pub fn visible_cities(state: &AppState, _headers: &HeaderMap) -> HashSet<String> {
-    state.cities.iter().map(|c| c.id.clone()).collect()
+/// The cities a request may see some data of, and the (city, kind) pairs among them it may
+/// not see, under the sharing policy (docs/api.md, "Who sees what").
+pub fn visible_cities(
+    state: &AppState,
+    viewer: &Viewer,
+) -> (HashSet<String>, HashSet<(String, &'static str)>) {
+    let mut visible = HashSet::new();
+    let mut hidden = HashSet::new();
+    for city in state.cities.iter() {
+        if !viewer.0.sees_city(&city.id) {
+            continue;
+        }
+        visible.insert(city.id.clone());
+        for (kind, name) in [
+            (DataKind::Traffic, "traffic"),
+            (DataKind::Parking, "parking"),
+        ] {
+            if !viewer.0.sees(&city.id, kind) {
+                hidden.insert((city.id.clone(), name));
+            }
+        }
+    }
+    (visible, hidden)
 }
 
 /// Builds a subscriber's filter from the query, within `visible`.
@@ -66,7 +88,11 @@ pub fn visible_cities(state: &AppState, _headers: &HeaderMap) -> HashSet<String>
 /// # Errors
 /// [`ApiError::NotFound`] for a city not visible, [`ApiError::BadRequest`] for an unknown
 /// kind or a window family that is not configured.
-pub fn filter(state: &AppState, query: &StreamQuery, visible: HashSet<String>) -> Result<Filter> {
+pub fn filter(
+    state: &AppState,
+    query: &StreamQuery,
+    (visible, hidden): (HashSet<String>, HashSet<(String, &'static str)>),
+) -> Result<Filter> {
     let cities = match list(query.cities.as_deref()) {
         None => visible,
         Some(requested) => {
@@ -105,6 +131,7 @@ pub fn filter(state: &AppState, query: &StreamQuery, visible: HashSet<String>) -
         kinds,
         window,
         entities,
+        hidden,
     })
 }
 
@@ -121,6 +148,7 @@ fn list(param: Option<&str>) -> Option<Vec<&str>> {
 /// `GET /v1/stream?cities=&kinds=&window=&entities=` with an optional `Last-Event-ID`.
 pub async fn stream(
     State(state): State<AppState>,
+    viewer: Viewer,
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> Result<Response> {
@@ -129,7 +157,7 @@ pub async fn stream(
             "the push stream is not served here".into(),
         ));
     };
-    let visible = visible_cities(&state, &headers);
+    let visible = visible_cities(&state, &viewer);
     let filter = filter(&state, &query, visible)?;
     let header = headers
         .get("last-event-id")

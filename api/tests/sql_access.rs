@@ -7,6 +7,7 @@ mod sql_common;
 use serde_json::json;
 use sql_common::{ADMIN_KEY, Fixture, HEIDELBERG_KEY, OPEN_CITY, ULM_KEY, distinct};
 use stadtpuls_api::SqlError;
+use stadtpuls_api::sql::{Access, Scope};
 use stadtpuls_processing::window::parking::FacilityLive;
 
 /// Every table and view with a `city` column.
@@ -168,10 +169,11 @@ async fn the_demo_keys_printed_by_the_demo_authenticate() {
     let all = engine
         .authenticate(stadtpuls_config::DEMO_SQL_KEY)
         .expect("demo key");
-    assert_eq!(all.access, stadtpuls_api::sql::Access::All);
+    assert_eq!(all.access(Scope::City), &Access::All);
     let ulm = engine
         .authenticate(stadtpuls_config::DEMO_SQL_ULM_KEY)
         .expect("ulm key");
-    assert!(ulm.access.allows("ulm") && ulm.access.allows("ettlingen"));
-    assert!(!ulm.access.allows("karlsruhe"));
+    let cities = ulm.access(Scope::City);
+    assert!(cities.allows("ulm") && cities.allows("ettlingen"));
+    assert!(!cities.allows("karlsruhe"));
 }

@@ -66,12 +66,13 @@ pub use demo::{
 pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
-    ApiConfig, ApiKeyConfig, CheckpointConfig, CityConfig, CityScope, ClientIdentity,
-    DEFAULT_PULL_TIMEOUT, FeedConfig, FeedFormat, HistoryConfig, HistoryStream, HistoryTable,
-    InstanceId, KafkaConfig, LoraCodec, MAX_INSTANCE_ID_LEN, MAX_LANES, MAX_PULL_EVERY,
-    MIN_PULL_EVERY, OutputConfig, ParkingConfig, ParkingThresholds, PullConfig, PushConfig,
-    PushKeyConfig, RegistrySource, SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN,
-    Share, SiteClass, SqlConfig, TrafficConfig, WindowsConfig, ZoneSource, derived_site_class,
+    Anonymous, ApiConfig, ApiKeyConfig, CheckpointConfig, CityConfig, CityScope, ClientIdentity,
+    DEFAULT_PULL_TIMEOUT, DataKind, FeedConfig, FeedFormat, HistoryConfig, HistoryStream,
+    HistoryTable, InstanceId, KafkaConfig, LoraCodec, MAX_INSTANCE_ID_LEN, MAX_LANES,
+    MAX_PULL_EVERY, MIN_PULL_EVERY, OutputConfig, ParkingConfig, ParkingThresholds, PullConfig,
+    PushConfig, PushKeyConfig, RegistrySource, SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY,
+    SITE_CLASS_URBAN, Share, SharePolicy, SiteClass, SqlConfig, TrafficConfig, WindowsConfig,
+    ZoneSource, derived_site_class,
 };
 pub use registry::{
     CityRegistry, ExternalId, ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError,

@@ -15,6 +15,7 @@ mod lora_codec;
 mod parking;
 mod pull;
 mod push;
+mod share;
 mod sql;
 mod traffic;
 
@@ -32,7 +33,8 @@ pub use push::{
     DEFAULT_PUSH_BURST, DEFAULT_PUSH_MAX_BODY_BYTES, DEFAULT_PUSH_RATE_PER_S, PushConfig,
     PushKeyConfig,
 };
-pub use sql::{ApiKeyConfig, CityScope, Share, SqlConfig};
+pub use share::{Anonymous, DataKind, Share, SharePolicy};
+pub use sql::{ApiKeyConfig, CityScope, SqlConfig};
 pub use traffic::{
     MAX_LANES, SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, SiteClass,
     TrafficConfig, derived_site_class,
@@ -262,6 +264,8 @@ pub struct ApiConfig {
     pub stream_client_queue: usize,
     /// Push stream: a comment line after this long without an event, > 0 and ≤ 5m.
     pub stream_heartbeat: Duration,
+    /// What a REST request without a key sees (`api.anonymous`): the open data, or 401.
+    pub anonymous: Anonymous,
 }
 
 impl Default for ApiConfig {
@@ -274,6 +278,7 @@ impl Default for ApiConfig {
             stream_ring: DEFAULT_STREAM_RING,
             stream_client_queue: DEFAULT_STREAM_CLIENT_QUEUE,
             stream_heartbeat: DEFAULT_STREAM_HEARTBEAT,
+            anonymous: Anonymous::Open,
         }
     }
 }

@@ -208,6 +208,9 @@ pub(crate) struct RawApi {
     /// Push stream heartbeat interval, humantime.
     #[serde(default = "default_stream_heartbeat")]
     pub stream_heartbeat: String,
+    /// `"open"` (a request without a key sees open data) or `"deny"` (401).
+    #[serde(default)]
+    pub anonymous: Option<String>,
 }
 
 impl Default for RawApi {
@@ -220,6 +223,7 @@ impl Default for RawApi {
             stream_ring: default_stream_ring(),
             stream_client_queue: default_stream_client_queue(),
             stream_heartbeat: default_stream_heartbeat(),
+            anonymous: None,
         }
     }
 }
@@ -408,15 +412,40 @@ pub(crate) struct RawCity {
     /// Zone file (GeoJSON), relative to the config file's directory; optional.
     #[serde(default)]
     pub zones: Option<String>,
-    /// `"open"` (rows visible to every SQL key) or `"private"` (the default).
+    /// `"private"` (the default), `"partners"` or `"open"`, or a table per data kind.
     #[serde(default)]
-    pub share: Option<String>,
+    pub share: Option<RawShare>,
+    /// City ids whose keys read what is shared with `partners`.
+    #[serde(default)]
+    pub partners: Vec<String>,
     /// `[[cities.feeds]]`: topics and their formats.
     #[serde(default)]
     pub feeds: Vec<RawFeed>,
     /// `[[cities.pull]]`: HTTP endpoints polled for documents.
     #[serde(default)]
     pub pull: Vec<RawPull>,
+}
+
+/// A city's `share` as written: one name for every kind, or `[cities.share]` per kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawShare {
+    /// `share = "open"`.
+    All(String),
+    /// `[cities.share]` with `traffic` and/or `parking` (unset: private).
+    PerKind(RawShareKinds),
+}
+
+/// `[cities.share]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawShareKinds {
+    /// Share of the traffic data.
+    #[serde(default)]
+    pub traffic: Option<String>,
+    /// Share of the parking data.
+    #[serde(default)]
+    pub parking: Option<String>,
 }
 
 /// One `[[cities.pull]]` entry as written; `url`, `format` and `every` are required.

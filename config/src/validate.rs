@@ -490,6 +490,7 @@ fn api(ctx: &mut Ctx<'_>, raw: &RawApi, windows: &WindowsConfig) -> ApiConfig {
         live_retention: live_retention.unwrap_or(defaults.live_retention),
         header_read_timeout: header_read_timeout.unwrap_or(defaults.header_read_timeout),
         max_connections: max_connections.unwrap_or(defaults.max_connections),
+        anonymous: sql::anonymous(ctx, raw.anonymous.as_deref()),
     }
 }
 
@@ -505,6 +506,7 @@ fn cities(
     let mut seen = HashSet::new();
     let mut claimed = feeds::Claimed::new();
     let mut cities = Vec::with_capacity(raw.len());
+    let mut indices = Vec::with_capacity(raw.len());
     for (index, city) in raw.into_iter().enumerate() {
         // `None` failed to deserialize and is already reported.
         let Some(city) = city else { continue };
@@ -543,7 +545,7 @@ fn cities(
         if let Err(message) = &zones {
             ctx.error(&format!("{base}.zones"), message.clone());
         }
-        let share = sql::share(ctx, &base, city.share.as_deref());
+        let share = sql::share(ctx, &base, city.share.as_ref(), city.partners);
         let feeds = feeds::feeds(ctx, &base, &city.id, city.feeds, own_topics, &mut claimed);
         let origin = ctx.origin;
         let pull = pull::pulls(ctx, &base, &city.id, city.pull, &feeds, origin);
@@ -557,6 +559,7 @@ fn cities(
             } else {
                 (f64::NAN, f64::NAN)
             };
+            indices.push(index);
             cities.push(CityConfig {
                 id: city.id,
                 name: city.name,
@@ -571,6 +574,8 @@ fn cities(
             });
         }
     }
+    let indexed: Vec<(usize, &CityConfig)> = indices.into_iter().zip(&cities).collect();
+    sql::partners(ctx, &indexed);
     cities
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{fails_at, keys, load, ok, origin};
-use stadtpuls_config::{CityScope, Config, ENVIRONMENT, Share};
+use stadtpuls_config::{Anonymous, CityScope, Config, DataKind, ENVIRONMENT, Share, SharePolicy};
 
 const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 const OTHER_HASH: &str = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
@@ -22,7 +22,7 @@ fn defaults_bound_every_query_and_start_no_flight_server() {
     assert_eq!(sql.timeout, Duration::from_secs(30));
     assert_eq!((sql.max_rows, sql.max_concurrent), (100_000, 4));
     assert!(config.api_keys.is_empty());
-    assert_eq!(config.cities[0].share, Share::Private);
+    assert_eq!(config.cities[0].share, SharePolicy::uniform(Share::Private));
 }
 
 #[test]
@@ -108,21 +108,99 @@ fn each_bad_value_is_reported_at_its_key() {
     assert_eq!(found, ["sql.max_concurrent", "sql.max_rows"]);
 }
 
+fn neu_ulm(share: &str) -> String {
+    format!(
+        "[[cities]]\nid = \"neu-ulm\"\nname = \"Neu-Ulm\"\ntimezone = \"Europe/Berlin\"\nlat = 48.39\nlon = 10.01\nregistry = \"registries/ulm.csv\"\n{share}\n"
+    )
+}
+
 #[test]
-fn share_is_open_or_private() {
-    let city = |share: &str| {
-        format!(
-            "[[cities]]\nid = \"neu-ulm\"\nname = \"Neu-Ulm\"\ntimezone = \"Europe/Berlin\"\nlat = 48.39\nlon = 10.01\nregistry = \"registries/ulm.csv\"\nshare = \"{share}\"\n"
-        )
+fn share_is_private_partners_or_open_for_every_kind_or_per_kind() {
+    let share_of = |text: &str| {
+        ok(&neu_ulm(text))
+            .city("neu-ulm")
+            .map(|c| c.share.clone())
+            .expect("neu-ulm is configured")
     };
-    let config = ok(&city("open"));
-    assert_eq!(config.city("neu-ulm").map(|c| c.share), Some(Share::Open));
-    fails_at(&city("public"), "cities[0].share");
-    let errors = load(&city("public")).expect_err("bad share");
+    assert_eq!(
+        share_of("share = \"open\""),
+        SharePolicy::uniform(Share::Open)
+    );
+    assert_eq!(share_of(""), SharePolicy::uniform(Share::Private));
+    assert_eq!(
+        share_of("share = \"partners\"\npartners = [\"ulm\"]"),
+        SharePolicy {
+            traffic: Share::Partners,
+            parking: Share::Partners,
+            partners: vec!["ulm".into()],
+        }
+    );
+    // Per kind; the kind left out stays private.
+    assert_eq!(
+        share_of("partners = [\"ulm\"]\n[cities.share]\ntraffic = \"partners\""),
+        SharePolicy {
+            traffic: Share::Partners,
+            parking: Share::Private,
+            partners: vec!["ulm".into()],
+        }
+    );
+    let both = share_of("[cities.share]\ntraffic = \"private\"\nparking = \"open\"");
+    assert_eq!(
+        (both.of(DataKind::Traffic), both.of(DataKind::Parking)),
+        (Share::Private, Share::Open)
+    );
+    fails_at(&neu_ulm("share = \"public\""), "cities[0].share");
+    fails_at(
+        &neu_ulm("[cities.share]\nparking = \"everyone\""),
+        "cities[0].share.parking",
+    );
+    let errors = load(&neu_ulm("share = \"public\"")).expect_err("bad share");
+    let message = errors.to_string();
     assert!(
-        errors.to_string().contains("expected `open` or `private`"),
+        message.contains("expected `private`, `partners` or `open`")
+            && message.contains("conf/stadtpuls.toml"),
         "{errors}"
     );
+}
+
+#[test]
+fn partners_must_be_other_configured_cities_and_be_used() {
+    fails_at(
+        &neu_ulm("share = \"partners\"\npartners = [\"ulm\", \"biberach\"]"),
+        "cities[0].partners[1]",
+    );
+    let errors = load(&neu_ulm("share = \"partners\"\npartners = [\"biberach\"]"))
+        .expect_err("unknown partner");
+    assert!(
+        errors
+            .to_string()
+            .contains("`biberach` is not a configured city id")
+            && errors.to_string().contains("conf/stadtpuls.toml"),
+        "{errors}"
+    );
+    fails_at(
+        &neu_ulm("share = \"partners\"\npartners = [\"neu-ulm\"]"),
+        "cities[0].partners[0]",
+    );
+    fails_at(
+        &neu_ulm("share = \"partners\"\npartners = [\"ulm\", \"ulm\"]"),
+        "cities[0].partners[1]",
+    );
+    fails_at(&neu_ulm("share = \"partners\""), "cities[0].partners");
+    fails_at(
+        &neu_ulm("share = \"open\"\npartners = [\"ulm\"]"),
+        "cities[0].partners",
+    );
+}
+
+#[test]
+fn anonymous_requests_see_open_data_unless_denied() {
+    assert_eq!(ok("").api.anonymous, Anonymous::Open);
+    assert_eq!(
+        ok("[api]\nanonymous = \"deny\"").api.anonymous,
+        Anonymous::Deny
+    );
+    fails_at("[api]\nanonymous = \"maybe\"", "api.anonymous");
 }
 
 #[test]
@@ -206,5 +284,8 @@ fn the_demo_keys_match_their_configured_hashes() {
         config.api_keys[1].cities,
         CityScope::Only(vec!["ulm".into()])
     );
-    assert_eq!(config.city("ettlingen").map(|c| c.share), Some(Share::Open));
+    assert_eq!(
+        config.city("ettlingen").map(|c| c.share.clone()),
+        Some(SharePolicy::uniform(Share::Open))
+    );
 }

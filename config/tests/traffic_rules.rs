@@ -240,7 +240,7 @@ fn ulm() -> CityConfig {
         lon: 9.9916,
         registry: RegistrySource::File(PathBuf::from("ulm.csv")),
         zones: None,
-        share: stadtpuls_config::Share::Private,
+        share: stadtpuls_config::SharePolicy::default(),
         feeds: Vec::new(),
         pull: Vec::new(),
     }

@@ -21,7 +21,7 @@ fn ulm() -> CityConfig {
         lon: 9.9916,
         registry: RegistrySource::File(PathBuf::from("ulm.csv")),
         zones: Some(ZoneSource::File(PathBuf::from("ulm.geojson"))),
-        share: stadtpuls_config::Share::Private,
+        share: stadtpuls_config::SharePolicy::default(),
         feeds: Vec::new(),
         pull: Vec::new(),
     }

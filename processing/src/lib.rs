@@ -9,6 +9,8 @@
 //! returns closed windows as Arrow batches, late rows and task snapshots as values;
 //! [`live`] keeps what the API serves. Formulas are in [`formulas`], each with its definition;
 //! [`geo`] places sensors and facilities in zones, rolls zones up and finds nearby parking.
+//! [`publish`] renders the live view in the standard formats partners read (DATEX II,
+//! ParkAPI v3, NGSI-LD).
 //! The engine's documentation has a worked example.
 
 pub mod catalog;
@@ -20,6 +22,7 @@ pub mod live;
 pub mod marz;
 pub mod model;
 mod prefetch;
+pub mod publish;
 mod reject;
 pub mod time;
 pub mod window;

@@ -2,7 +2,10 @@
 //!
 //! It reads the config for the history directory, tables and registries (the built-in
 //! demo's when no `--config` is given) and runs as the local user, who can read the
-//! files anyway: every city is visible, no key is needed. The live tables are empty
+//! files anyway: every city is visible, no key is needed. With `--key` it runs as that
+//! key's principal instead, under the same sharing policy as the network doors (to check
+//! what a partner's key sees, or to hand a shell on the server to someone who must see
+//! only their cities' rows through this command). The live tables are empty
 //! here (the live view is in the running server's memory). The `[sql]` limits apply
 //! (`STADTPULS_SQL__MAX_ROWS` raises the row cap for a large export); `sql.enabled` does
 //! not, it switches the network doors.
@@ -43,6 +46,10 @@ pub struct SqlArgs {
     /// Write the result to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Run as the principal of this API key (`[[api_keys]]`), seeing only what the
+    /// sharing policy shows it; default: every city.
+    #[arg(long)]
+    pub key: Option<String>,
 }
 
 impl SqlArgs {
@@ -65,7 +72,13 @@ impl SqlArgs {
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("invalid sensor registry")?;
         let engine = SqlEngine::new(&config, &registries, None)?;
-        let result = engine.query(&Principal::local(), &self.query).await?;
+        let principal = match &self.key {
+            Some(key) => engine
+                .authenticate(key)
+                .context("--key is not a configured API key")?,
+            None => Principal::local(),
+        };
+        let result = engine.query(&principal, &self.query).await?;
         let bytes = match self.format {
             OutputFormat::Table => format::to_table(&result)?.into_bytes(),
             OutputFormat::Csv => format::to_csv(&result)?,

@@ -32,6 +32,19 @@ pub const AACHEN_STATUS: [(&str, u64, u64); 13] = [
     ("P18", 0, 569),
 ];
 
+/// (Stuttgart record, vacant) of the legacy MDM profile (`parkingFacilityTableStatusPublication`,
+/// `totalNumberOfVacantParkingSpaces`) in `parkapi-sources_stuttgart-realtime.xml`, the
+/// records of the document's last minute (2023-10-07 03:44:51–03:45:15 +02:00); 12717253
+/// and 12718764 are `closed` (beside `spacesAvailable`): 0 free, whatever they counted
+/// (457, 1022). The profile carries no capacity: the total is the registry's.
+pub const STUTTGART_STATUS: [(&str, u64); 5] = [
+    ("12717253", 0),
+    ("12717315", 451),
+    ("12717375", 528),
+    ("12718764", 0),
+    ("12717441", 694),
+];
+
 /// A DATEX II fixture of `ingest/tests/fixtures/feeds/datex2/`.
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

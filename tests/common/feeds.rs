@@ -80,6 +80,7 @@ name = "{city}"
 timezone = "Europe/Berlin"
 lat = 50.77
 lon = 6.08
+share = "open"
 registry = "registry.csv"
 {tail}"#,
             hist = dir.join("history").display(),

@@ -186,8 +186,19 @@ where
 /// Starts `stadtpuls run --config <config>` logging to `log` and waits (up to 60 s) until
 /// `/readyz` answers 200; returns the instance and an HTTP client for it.
 pub async fn run_ready(config: &Path, port: u16, log: &Path) -> (Stadtpuls, reqwest::Client) {
+    run_ready_with_env(config, &[], port, log).await
+}
+
+/// [`run_ready`] with `env` set, e.g. `STADTPULS_KAFKA__MAX_MESSAGE_BYTES` where a test
+/// config writer has no field for it.
+pub async fn run_ready_with_env(
+    config: &Path,
+    env: &[(&str, String)],
+    port: u16,
+    log: &Path,
+) -> (Stadtpuls, reqwest::Client) {
     let config = config.display().to_string();
-    let app = Stadtpuls::start(&["run", "--config", &config], port, log);
+    let app = Stadtpuls::start_with_env(&["run", "--config", &config], env, port, log);
     let client = reqwest::Client::new();
     eventually(Duration::from_secs(60), "readyz", || async {
         (get(&client, &format!("{}/readyz", app.base)).await.0 == 200).then_some(())

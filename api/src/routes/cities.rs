@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use stadtpuls_config::DataKind;
 
+use crate::access::viewer::Viewer;
 use crate::state::AppState;
 
 /// One configured city.
@@ -22,17 +24,27 @@ pub struct CitiesResponse {
     cities: Vec<CityItem>,
 }
 
-/// `GET /v1/cities`: configured cities with their sensor counts.
-pub async fn list(State(state): State<AppState>) -> Json<CitiesResponse> {
+/// `GET /v1/cities`: the cities the request sees some data of, with their sensor
+/// counts; a kind it does not see counts 0, so nothing is told about it.
+pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Json<CitiesResponse> {
     let cities = state
         .cities
         .iter()
+        .filter(|c| viewer.0.sees_city(&c.id))
         .map(|c| CityItem {
             id: c.id.clone(),
             name: c.name.clone(),
             timezone: c.timezone.clone(),
-            traffic_sensors: c.traffic_sensors.len(),
-            parking_facilities: c.facilities.len(),
+            traffic_sensors: if viewer.sees(&c.id, DataKind::Traffic) {
+                c.traffic_sensors.len()
+            } else {
+                0
+            },
+            parking_facilities: if viewer.sees(&c.id, DataKind::Parking) {
+                c.facilities.len()
+            } else {
+                0
+            },
         })
         .collect();
     Json(CitiesResponse { cities })

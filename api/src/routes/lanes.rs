@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use serde::Serialize;
 
 use super::traffic::{TrafficQuery, WindowItem, window};
+use crate::access::viewer::Viewer;
 use crate::error::Result;
 use crate::state::AppState;
 
@@ -30,10 +31,11 @@ pub struct SensorLanes {
 /// cross-section only; `completeness_pct` counts one lane).
 pub async fn sensor_lanes(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path((city, sensor)): Path<(String, String)>,
     Query(query): Query<TrafficQuery>,
 ) -> Result<Json<SensorLanes>> {
-    let city = super::traffic_sensor(&state, &city, &sensor)?;
+    let city = super::traffic_sensor(&state, &viewer, &city, &sensor)?;
     let (family, window) = window(&state, query.window.as_deref())?;
     let lanes = state
         .live

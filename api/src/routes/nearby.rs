@@ -1,5 +1,6 @@
-//! `GET /v1/parking/nearby`: facilities with free spaces around a position, across all
-//! cities. The search itself is `stadtpuls_processing::geo::nearby`.
+//! `GET /v1/parking/nearby`: facilities with free spaces around a position, across the
+//! cities whose parking the request sees. The search itself is
+//! `stadtpuls_processing::geo::nearby`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
@@ -8,12 +9,14 @@ use std::str::FromStr;
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
+use stadtpuls_config::DataKind;
 use stadtpuls_processing::geo::nearby::{
     FacilityPlace, NearbyFacility, NearbyQuery, nearby as search,
 };
 use stadtpuls_processing::time::to_rfc3339;
 use stadtpuls_processing::window::parking::FacilityLive;
 
+use crate::access::viewer::Viewer;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
@@ -82,10 +85,13 @@ pub struct NearbyResponse {
 }
 
 /// `GET /v1/parking/nearby?lat=&lon=&radius_m=1000&min_free=1`: facilities of every city
-/// within `radius_m` with at least `min_free` free spaces, nearest first. Facilities
-/// that never reported or are stale are only listed with `min_free=0`.
+/// whose parking the request sees, within `radius_m` with at least `min_free` free
+/// spaces, nearest first. Facilities that never reported or are stale are only listed
+/// with `min_free=0`. Facilities of other cities are left out before anything is
+/// counted or listed: the response has no totals that could include them.
 pub async fn nearby(
     State(state): State<AppState>,
+    viewer: Viewer,
     Query(params): Query<NearbyParams>,
 ) -> Result<Json<NearbyResponse>> {
     let query = parse(&params)?;
@@ -94,6 +100,7 @@ pub async fn nearby(
     let levels: HashMap<&str, BTreeMap<String, FacilityLive>> = state
         .cities
         .iter()
+        .filter(|city| viewer.sees(&city.id, DataKind::Parking))
         .map(|city| (city.id.as_str(), state.live.facilities(&city.id)))
         .collect();
     let level_of = |place: &FacilityPlace| {
@@ -111,6 +118,7 @@ pub async fn nearby(
         state.stale_after_ms,
     )
     .iter()
+    .filter(|found| viewer.sees(&found.place.city, DataKind::Parking))
     .map(NearbyItem::from)
     .collect();
     Ok(Json(NearbyResponse {

@@ -3,9 +3,11 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
+use stadtpuls_config::DataKind;
 use stadtpuls_processing::live::{FacilityView, ParkingTotals, ParkingWindowRow, roll_up};
 use stadtpuls_processing::time::{to_rfc3339, window_label};
 
+use crate::access::viewer::Viewer;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
@@ -103,10 +105,11 @@ pub struct CityParking {
 /// `parking.stale_after`. `totals` sum the facilities that are not stale.
 pub async fn city(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(city): Path<String>,
     Query(query): Query<ParkingQuery>,
 ) -> Result<Json<CityParking>> {
-    let city = super::city(&state, &city)?;
+    let city = super::city(&state, &viewer, &city, DataKind::Parking)?;
     let (window_s, window) = window(&state, query.window.as_deref())?;
     let views = state.live.facility_views(&city.id, window_s);
     let now = (state.now_ms)();

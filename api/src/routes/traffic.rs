@@ -4,11 +4,13 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
+use stadtpuls_config::DataKind;
 use stadtpuls_processing::live::{TrafficWindowRow, Value};
 use stadtpuls_processing::model::contract::traffic::out;
 use stadtpuls_processing::time::{parse_rfc3339, to_rfc3339};
 use stadtpuls_processing::window::window_family_label;
 
+use crate::access::viewer::Viewer;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
@@ -104,10 +106,11 @@ pub struct SensorTraffic {
 /// `GET /v1/cities/{city}/traffic?window=1m`: the latest closed window of every sensor.
 pub async fn city(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(city): Path<String>,
     Query(query): Query<TrafficQuery>,
 ) -> Result<Json<CityTraffic>> {
-    let city = super::city(&state, &city)?;
+    let city = super::city(&state, &viewer, &city, DataKind::Traffic)?;
     let ((window_s, slide_s), window) = window(&state, query.window.as_deref())?;
     let sensors = state
         .live
@@ -125,10 +128,11 @@ pub async fn city(
 /// `GET /v1/cities/{city}/traffic/{sensor}?window=1m&from=&to=`: a sensor's closed windows.
 pub async fn sensor(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path((city, sensor)): Path<(String, String)>,
     Query(query): Query<TrafficQuery>,
 ) -> Result<Json<SensorTraffic>> {
-    let city = super::traffic_sensor(&state, &city, &sensor)?;
+    let city = super::traffic_sensor(&state, &viewer, &city, &sensor)?;
     let (family, window) = window(&state, query.window.as_deref())?;
     let from = query
         .from

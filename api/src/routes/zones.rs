@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
+use stadtpuls_config::DataKind;
 use stadtpuls_processing::geo::rollup::{ParkingRollup, TrafficRollup, ZoneRollup, rollup_zones};
 use stadtpuls_processing::time::to_rfc3339;
 
 use super::traffic::{round2, window};
+use crate::access::viewer::Viewer;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
@@ -31,6 +33,20 @@ pub struct ZoneTraffic {
     speed_space_mean_kmh: Option<f64>,
     occupancy_pct: Option<f64>,
     window_end: Option<String>,
+}
+
+impl ZoneTraffic {
+    /// Nothing: the zone's traffic is not visible to the request.
+    fn hide(&mut self) {
+        *self = Self {
+            sensors: 0,
+            sensors_reporting: 0,
+            flow_veh_h: None,
+            speed_space_mean_kmh: None,
+            occupancy_pct: None,
+            window_end: None,
+        };
+    }
 }
 
 impl From<&TrafficRollup> for ZoneTraffic {
@@ -57,6 +73,21 @@ pub struct ZoneParking {
     total: u64,
     occupied: u64,
     occupancy_pct: Option<f64>,
+}
+
+impl ZoneParking {
+    /// Nothing: the zone's parking is not visible to the request.
+    fn hide(&mut self) {
+        *self = Self {
+            facilities: 0,
+            facilities_reporting: 0,
+            facilities_stale: 0,
+            free: 0,
+            total: 0,
+            occupied: 0,
+            occupancy_pct: None,
+        };
+    }
 }
 
 impl From<&ParkingRollup> for ZoneParking {
@@ -108,26 +139,47 @@ pub struct CityZones {
 /// `GET /v1/cities/{city}/zones?window=1m`: each zone's traffic (latest closed windows of
 /// its sensors, for any configured window family such as `15m` or `1h/5m`) and parking
 /// (current levels of its facilities); `zones` is empty for a city without a zone file.
+/// A kind the request does not see is rolled up over nothing (counts 0, values null).
 pub async fn city(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(city): Path<String>,
     Query(query): Query<ZonesQuery>,
 ) -> Result<Json<CityZones>> {
-    let city = super::city(&state, &city)?;
+    let city = viewer.any_city(&state, &city)?;
     let ((window_s, slide_s), window) = window(&state, query.window.as_deref())?;
     let map = state
         .zone_map(&city.id)
         .ok_or_else(|| ApiError::Internal(format!("no zone map for city `{}`", city.id)))?;
-    let latest: HashMap<_, _> = state
-        .live
-        .latest_traffic(&city.id, window_s, slide_s)
-        .into_iter()
-        .collect();
-    let levels = state.live.facilities(&city.id);
+    let traffic = viewer.sees(&city.id, DataKind::Traffic);
+    let parking = viewer.sees(&city.id, DataKind::Parking);
+    let latest: HashMap<_, _> = if traffic {
+        state
+            .live
+            .latest_traffic(&city.id, window_s, slide_s)
+            .into_iter()
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let levels = if parking {
+        state.live.facilities(&city.id)
+    } else {
+        Default::default()
+    };
     let now = (state.now_ms)();
     let zones = rollup_zones(map, &latest, &levels, now, state.stale_after_ms)
         .iter()
         .map(ZoneItem::from)
+        .map(|mut item| {
+            if !traffic {
+                item.traffic.hide();
+            }
+            if !parking {
+                item.parking.hide();
+            }
+            item
+        })
         .collect();
     Ok(Json(CityZones {
         city: city.id.clone(),

@@ -1,5 +1,5 @@
-//! Per-city access: API keys (configured as SHA-256 hashes) → principals and their
-//! cities, and the table wrapper that enforces them below SQL.
+//! Per-city access below SQL: the table wrapper that enforces what the policy
+//! (`crate::access`, the one implementation of every door) lets a principal see.
 //!
 //! Every table the SQL session sees is wrapped in [`CityScoped`]. Its `scan` asks the
 //! wrapped table for the rows with an extra `city IN (…)` predicate (for the history's
@@ -10,8 +10,6 @@
 //! (a `COUNT(*)` answered from file metadata would count every city).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -25,140 +23,9 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
-use sha2::{Digest, Sha256};
-use stadtpuls_config::{ApiKeyConfig, CityConfig, CityScope, Share};
 
 use super::schema::CITY;
-
-/// Returns the SHA-256 of an API key as 64 lowercase hex digits: what `api_keys[].key_sha256`
-/// holds (`stadtpuls key hash` prints it; `printf %s KEY | sha256sum` agrees).
-pub fn hash_key(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
-}
-
-/// The API key in an `Authorization` header value: `Bearer <key>`, or `Basic` with the
-/// key as the password (the user name is ignored), as JDBC/ODBC tools send it.
-pub fn key_from_authorization(value: &str) -> Option<String> {
-    use base64::Engine as _;
-    let (scheme, rest) = value.trim().split_once(' ')?;
-    let rest = rest.trim();
-    if scheme.eq_ignore_ascii_case("bearer") {
-        return (!rest.is_empty()).then(|| rest.to_owned());
-    }
-    if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(rest)
-            .ok()?;
-        let text = String::from_utf8(decoded).ok()?;
-        let (_, password) = text.split_once(':')?;
-        return (!password.is_empty()).then(|| password.to_owned());
-    }
-    None
-}
-
-/// Which cities' rows a principal reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Access {
-    /// Every city's (an `*` key, or the local CLI).
-    All,
-    /// Only these cities' (the key's own plus the open ones), sorted.
-    Cities(Arc<[String]>),
-}
-
-impl Access {
-    /// Whether rows of `city` are visible.
-    pub fn allows(&self, city: &str) -> bool {
-        match self {
-            Access::All => true,
-            Access::Cities(cities) => cities.iter().any(|c| c == city),
-        }
-    }
-}
-
-/// Who runs a query and what it may read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// The configured principal name (`local` for the CLI).
-    pub name: String,
-    /// Its cities.
-    pub access: Access,
-}
-
-impl Principal {
-    /// The CLI user, who can read the history files anyway: every city.
-    pub fn local() -> Self {
-        Self {
-            name: "local".to_owned(),
-            access: Access::All,
-        }
-    }
-}
-
-/// The configured keys by hash.
-#[derive(Clone, Default)]
-pub struct KeyRing {
-    by_hash: HashMap<String, Principal>,
-}
-
-impl fmt::Debug for KeyRing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.by_hash.values().map(|p| p.name.as_str()).collect();
-        f.debug_struct("KeyRing")
-            .field("principals", &names)
-            .finish()
-    }
-}
-
-impl KeyRing {
-    /// Builds the ring; every key also reads the cities shared as open data.
-    pub fn new(keys: &[ApiKeyConfig], cities: &[CityConfig]) -> Self {
-        let open: Vec<&str> = cities
-            .iter()
-            .filter(|c| c.share == Share::Open)
-            .map(|c| c.id.as_str())
-            .collect();
-        let by_hash = keys
-            .iter()
-            .map(|key| {
-                let access = match &key.cities {
-                    CityScope::All => Access::All,
-                    CityScope::Only(ids) => {
-                        let mut cities: Vec<String> = ids
-                            .iter()
-                            .map(String::as_str)
-                            .chain(open.iter().copied())
-                            .map(str::to_owned)
-                            .collect();
-                        cities.sort_unstable();
-                        cities.dedup();
-                        Access::Cities(cities.into())
-                    }
-                };
-                let principal = Principal {
-                    name: key.principal.clone(),
-                    access,
-                };
-                (key.key_sha256.clone(), principal)
-            })
-            .collect();
-        Self { by_hash }
-    }
-
-    /// The principal holding `key`, if it is configured.
-    pub fn authenticate(&self, key: &str) -> Option<&Principal> {
-        self.by_hash.get(&hash_key(key.trim()))
-    }
-
-    /// Whether no key is configured (every request is refused).
-    pub fn is_empty(&self) -> bool {
-        self.by_hash.is_empty()
-    }
-}
+pub use crate::access::{Access, Principal, Scope, hash_key, key_from_authorization};
 
 /// A table whose scans only return rows of the allowed cities (see the module docs).
 #[derive(Debug)]
@@ -269,35 +136,5 @@ impl TableProvider for CityScoped {
     ) -> Result<Vec<TableProviderFilterPushDown>> {
         // The wrapped table applies what it claims; ours is applied on top regardless.
         self.inner.supports_filters_pushdown(filters)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_come_as_bearer_tokens_or_basic_passwords() {
-        assert_eq!(key_from_authorization("Bearer abc").as_deref(), Some("abc"));
-        assert_eq!(
-            key_from_authorization("bearer  abc ").as_deref(),
-            Some("abc")
-        );
-        // "analyst:s3cret"
-        assert_eq!(
-            key_from_authorization("Basic YW5hbHlzdDpzM2NyZXQ=").as_deref(),
-            Some("s3cret")
-        );
-        assert_eq!(key_from_authorization("Basic !!!"), None);
-        assert_eq!(key_from_authorization("Bearer"), None);
-        assert_eq!(key_from_authorization("Token abc"), None);
-    }
-
-    #[test]
-    fn keys_are_looked_up_by_their_sha256() {
-        assert_eq!(
-            hash_key("test"),
-            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-        );
     }
 }

@@ -19,11 +19,12 @@ use stadtpuls_config::{HistoryStream, HistoryTable};
 use stadtpuls_processing::live::LiveState;
 use stadtpuls_processing::model::raw::RAW_MESSAGES_TABLE;
 
-use super::access::{Access, CityScoped};
+use super::access::{CityScoped, Principal, Scope};
 use super::guard::Registered;
 use super::live::{Clock, LiveKind, LiveTable};
 use super::schema::{self, CITY, DATE, REVISION};
 use crate::error::SqlError;
+use stadtpuls_config::DataKind;
 
 /// Suffix of the latest-revision views (`traffic_1m_latest`).
 pub const LATEST_SUFFIX: &str = "_latest";
@@ -101,19 +102,20 @@ impl Catalog {
         })
     }
 
-    /// Registers every table, wrapped for `access`, and the latest-revision views in
-    /// `ctx`; returns the identities the plan check accepts.
+    /// Registers every table, wrapped for what `principal` sees of its kind of data
+    /// (traffic, parking, a city's existence, or both kinds mixed), and the
+    /// latest-revision views in `ctx`; returns the identities the plan check accepts.
     ///
     /// # Errors
     /// A table that cannot be built (a history path that is not a valid URL, a bug).
     pub async fn register(
         &self,
         ctx: &SessionContext,
-        access: &Access,
+        principal: &Principal,
     ) -> Result<Registered, SqlError> {
         let mut registered = Registered::default();
         let mut add = |name: &str, table: Arc<dyn TableProvider>| -> Result<(), SqlError> {
-            let scoped = CityScoped::wrap(table, access)?;
+            let scoped = CityScoped::wrap(table, principal.access(table_scope(name)))?;
             registered.insert(&scoped);
             ctx.register_table(name, scoped).map_err(internal)?;
             Ok(())
@@ -193,6 +195,22 @@ impl Catalog {
             .with_listing_options(options)
             .with_schema(files);
         Ok(Arc::new(ListingTable::try_new(config).map_err(internal)?))
+    }
+}
+
+/// Which data a table holds, by its name: `traffic_*` (lanes too) and `live_traffic`
+/// are traffic, `parking_*`, `live_parking` and `facilities` parking, `cities` only says
+/// a city exists; `sensors` (traffic sensors, spots and facilities) and `raw_messages`
+/// mix both kinds and need both visible.
+fn table_scope(name: &str) -> Scope {
+    if name == "cities" {
+        Scope::City
+    } else if name.starts_with("traffic_") || name == "live_traffic" {
+        Scope::Kind(DataKind::Traffic)
+    } else if name.starts_with("parking_") || name == "live_parking" || name == "facilities" {
+        Scope::Kind(DataKind::Parking)
+    } else {
+        Scope::EveryKind
     }
 }
 

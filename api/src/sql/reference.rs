@@ -7,7 +7,7 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt8Array, UInt32Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use stadtpuls_config::{CityRegistry, SensorKind, Share};
+use stadtpuls_config::{CityRegistry, SensorKind};
 
 use crate::error::SqlError;
 
@@ -50,7 +50,7 @@ fn cities(registries: &[CityRegistry]) -> Result<RecordBatch, SqlError> {
             Arc::new(
                 configs
                     .iter()
-                    .map(|c| Some(c.share == Share::Open))
+                    .map(|c| Some(c.share.all_open()))
                     .collect::<BooleanArray>(),
             ),
         ],

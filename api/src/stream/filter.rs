@@ -49,12 +49,23 @@ pub struct Filter {
     /// Sensor and facility ids that pass; empty: every entity. Feed events, which are
     /// about a whole city, pass.
     pub entities: HashSet<String>,
+    /// (city, `traffic` / `parking`) data of a city in [`Filter::cities`] that the request
+    /// may not see (the sharing policy per kind): its events and its feed's changes do not
+    /// pass.
+    pub hidden: HashSet<(String, &'static str)>,
 }
 
 impl Filter {
     /// Whether `event` goes to this subscriber.
     pub fn matches(&self, event: &LiveEvent) -> bool {
         if !self.cities.contains(event.city()) {
+            return false;
+        }
+        let data_kind = match event {
+            LiveEvent::Feed(feed) => feed.kind,
+            other => other.kind(),
+        };
+        if self.hidden.contains(&(event.city().to_owned(), data_kind)) {
             return false;
         }
         if !self.kinds.is_empty() && !self.kinds.contains(&Kind::of(event)) {

@@ -65,6 +65,19 @@ fn every(ids: &[&str]) -> Arc<Filter> {
 }
 
 #[test]
+fn a_kind_the_policy_hides_does_not_pass_nor_its_feed_changes() {
+    // ulm's traffic is hidden from this request, its parking is not.
+    let filter = Filter {
+        cities: cities(&["ulm"]),
+        hidden: [("ulm".to_owned(), "traffic")].into_iter().collect(),
+        ..Filter::default()
+    };
+    assert!(!filter.matches(&traffic("ulm", "t-1", 60, T0)));
+    assert!(filter.matches(&parking("ulm", "p-1", 3)));
+    assert!(!filter.matches(&feed("ulm")), "the traffic feed's change");
+}
+
+#[test]
 fn a_filter_passes_only_its_cities_kinds_window_and_entities() {
     let all = Filter {
         cities: cities(&["ulm", "freiburg"]),
@@ -81,6 +94,7 @@ fn a_filter_passes_only_its_cities_kinds_window_and_entities() {
         kinds: [Kind::Traffic, Kind::Feed].into_iter().collect(),
         window: Some((60, 60)),
         entities: cities(&["t-1"]),
+        ..Filter::default()
     };
     assert!(narrow.matches(&traffic("ulm", "t-1", 60, T0)));
     assert!(!narrow.matches(&traffic("ulm", "t-2", 60, T0)), "entity");

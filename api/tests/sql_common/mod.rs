@@ -15,7 +15,9 @@ use datafusion::parquet::arrow::ArrowWriter;
 use serde_json::Value;
 use stadtpuls_api::SqlError;
 use stadtpuls_api::sql::{Principal, QueryResult, SqlEngine, format, hash_key, schema};
-use stadtpuls_config::{ApiKeyConfig, CityRegistry, CityScope, Config, HistoryStream, Share};
+use stadtpuls_config::{
+    ApiKeyConfig, CityRegistry, CityScope, Config, HistoryStream, Share, SharePolicy,
+};
 use stadtpuls_processing::live::LiveState;
 
 /// Reads ulm only (plus open data).
@@ -41,14 +43,17 @@ pub struct Row<'a> {
     pub value: f64,
 }
 
-/// The demo config with `dir` as history, ettlingen open and the three keys.
+/// The demo config with `dir` as history, only ettlingen open (whatever the demo shares)
+/// and the three keys.
 pub fn config(dir: &Path) -> Config {
     let mut config = Config::demo(&Default::default()).expect("demo config");
     config.history.dir = dir.to_path_buf();
     for city in &mut config.cities {
-        if city.id == OPEN_CITY {
-            city.share = Share::Open;
-        }
+        city.share = if city.id == OPEN_CITY {
+            SharePolicy::uniform(Share::Open)
+        } else {
+            SharePolicy::default()
+        };
     }
     let key = |principal: &str, key: &str, cities: CityScope| ApiKeyConfig {
         principal: principal.to_owned(),

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{FeedConfig, PullConfig, Share};
+use super::{FeedConfig, PullConfig, SharePolicy};
 
 /// One city of the cooperation network.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,8 +21,8 @@ pub struct CityConfig {
     pub registry: RegistrySource,
     /// Where its zones (districts, parking zones) are read from, if it has any.
     pub zones: Option<ZoneSource>,
-    /// Whether its rows are open data for every SQL key.
-    pub share: Share,
+    /// Who reads its data, per kind (`share`, `partners`).
+    pub share: SharePolicy,
     /// Its partner feeds: topics besides `sensors.<id>.{traffic,parking}` and their
     /// formats (`[[cities.feeds]]`; empty: native JSON on the conventional topics only).
     pub feeds: Vec<FeedConfig>,

@@ -49,7 +49,8 @@ pub struct ApiKeyConfig {
     pub principal: String,
     /// SHA-256 of the key as 64 lowercase hex digits; unique.
     pub key_sha256: String,
-    /// The cities whose rows the key reads (plus every city shared as open data).
+    /// The cities the key belongs to: it reads their data, and what other cities share
+    /// with them as partners or as open data.
     pub cities: CityScope,
 }
 
@@ -60,14 +61,4 @@ pub enum CityScope {
     All,
     /// These configured city ids, at least one.
     Only(Vec<String>),
-}
-
-/// Whether a city's rows are open data.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Share {
-    /// Visible to keys that name the city (the default).
-    #[default]
-    Private,
-    /// Visible to every key (`share = "open"`).
-    Open,
 }

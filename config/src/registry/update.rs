@@ -16,7 +16,7 @@ pub use site::{ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError
 
 use super::parse_registry;
 use crate::fields::{RegistryFormat, registry_format};
-use crate::model::{CityConfig, RegistrySource, Share};
+use crate::model::{CityConfig, RegistrySource, SharePolicy};
 
 /// Applies `sites` to the registry `file` of city `city_id` whose current text is
 /// `existing` (`None` or blank: a new registry). The format follows the extension of
@@ -66,7 +66,7 @@ pub fn update_registry(
         lon,
         registry: RegistrySource::File(file.to_path_buf()),
         zones: None,
-        share: Share::Private,
+        share: SharePolicy::default(),
         feeds: Vec::new(),
         pull: Vec::new(),
     };

@@ -1,13 +1,16 @@
-//! `[sql]` limits and listen address, `[[api_keys]]` (hashed keys with their cities), and
-//! the `share` of each city.
+//! `[sql]` limits and listen address, `[[api_keys]]` (hashed keys with their cities), the
+//! `share` and `partners` of each city and `api.anonymous`.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{Ctx, in_range, positive};
-use crate::model::{ApiConfig, ApiKeyConfig, CityConfig, CityScope, Share, SqlConfig};
-use crate::raw::{RawApiKey, RawSql};
+use crate::model::{
+    Anonymous, ApiConfig, ApiKeyConfig, CityConfig, CityScope, DataKind, Share, SharePolicy,
+    SqlConfig,
+};
+use crate::raw::{RawApiKey, RawShare, RawSql};
 
 /// 16 MiB: below this even a small aggregate's hash table does not fit.
 const MIN_MEMORY_MIB: i64 = 16;
@@ -172,17 +175,107 @@ fn city_scope(
     ok.then_some(CityScope::Only(ids))
 }
 
-/// `share = "open" | "private"`; unset is private.
-pub(super) fn share(ctx: &mut Ctx<'_>, base: &str, raw: Option<&str>) -> Share {
+/// `share = "private" | "partners" | "open"`, or `[cities.share]` per kind; unset is
+/// private. `partners` are checked against the configured cities later
+/// ([`partners`]), once every city id is known.
+pub(super) fn share(
+    ctx: &mut Ctx<'_>,
+    base: &str,
+    raw: Option<&RawShare>,
+    partners: Vec<String>,
+) -> SharePolicy {
+    let mut policy = match raw {
+        None => SharePolicy::default(),
+        Some(RawShare::All(name)) => {
+            SharePolicy::uniform(share_name(ctx, &format!("{base}.share"), Some(name)))
+        }
+        Some(RawShare::PerKind(kinds)) => SharePolicy {
+            traffic: share_name(
+                ctx,
+                &format!("{base}.share.traffic"),
+                kinds.traffic.as_deref(),
+            ),
+            parking: share_name(
+                ctx,
+                &format!("{base}.share.parking"),
+                kinds.parking.as_deref(),
+            ),
+            partners: Vec::new(),
+        },
+    };
+    policy.partners = partners;
+    policy
+}
+
+fn share_name(ctx: &mut Ctx<'_>, path: &str, raw: Option<&str>) -> Share {
     match raw {
         None | Some("private") => Share::Private,
+        Some("partners") => Share::Partners,
         Some("open") => Share::Open,
         Some(other) => {
             ctx.error(
-                &format!("{base}.share"),
-                format!("unknown share `{other}`, expected `open` or `private`"),
+                path,
+                format!("unknown share `{other}`, expected `private`, `partners` or `open`"),
             );
             Share::Private
+        }
+    }
+}
+
+/// Checks each city's `partners` against the configured cities: known ids, not the city
+/// itself, no duplicates, and given exactly when some kind is shared with `partners` (a
+/// list nobody reads, or a `partners` share with nobody in it, is a mistake).
+pub(super) fn partners(ctx: &mut Ctx<'_>, cities: &[(usize, &CityConfig)]) {
+    let known: HashSet<&str> = cities.iter().map(|(_, c)| c.id.as_str()).collect();
+    for (index, city) in cities {
+        let base = format!("cities[{index}]");
+        let policy = &city.share;
+        let uses_partners = DataKind::ALL
+            .iter()
+            .any(|&kind| policy.of(kind) == Share::Partners);
+        if uses_partners && policy.partners.is_empty() {
+            ctx.error(
+                &format!("{base}.partners"),
+                format!(
+                    "city `{}` shares with `partners` but names none; list their city ids",
+                    city.id
+                ),
+            );
+        }
+        if !uses_partners && !policy.partners.is_empty() {
+            ctx.error(
+                &format!("{base}.partners"),
+                format!(
+                    "city `{}` names partners but shares nothing with `partners` (set `share = \"partners\"` or `[cities.share]`)",
+                    city.id
+                ),
+            );
+        }
+        let mut seen = HashSet::new();
+        for (i, partner) in policy.partners.iter().enumerate() {
+            let path = format!("{base}.partners[{i}]");
+            if !known.contains(partner.as_str()) {
+                ctx.error(&path, format!("`{partner}` is not a configured city id"));
+            } else if partner == &city.id {
+                ctx.error(&path, format!("city `{partner}` cannot be its own partner"));
+            } else if !seen.insert(partner.as_str()) {
+                ctx.error(&path, format!("partner `{partner}` is named twice"));
+            }
+        }
+    }
+}
+
+/// `api.anonymous = "open" | "deny"`; unset is open.
+pub(super) fn anonymous(ctx: &mut Ctx<'_>, raw: Option<&str>) -> Anonymous {
+    match raw.map(str::trim) {
+        None | Some("open") => Anonymous::Open,
+        Some("deny") => Anonymous::Deny,
+        Some(other) => {
+            ctx.error(
+                "api.anonymous",
+                format!("unknown value `{other}`, expected `open` (a request without a key sees open data) or `deny` (401)"),
+            );
+            Anonymous::Open
         }
     }
 }

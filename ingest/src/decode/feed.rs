@@ -144,5 +144,46 @@ pub(crate) fn decode(
     emit.accepted
 }
 
+/// Decodes one document of a partner `format` of `city` into `sinks`, as the pipeline
+/// does for a feed topic; returns the observations accepted, or `None` for `ttn` (its
+/// decoder keeps a duplicate memory per partition, which only the pipeline holds). For
+/// tests and tools that hold no pipeline, e.g. reading Stadtpuls' own standard outputs
+/// back (`tests/e2e_outputs.rs`).
+pub fn decode_document(
+    format: FeedFormat,
+    payload: &[u8],
+    city: CityKey,
+    city_id: &str,
+    external: &ExternalIds,
+    bounds: TimeBounds,
+    sinks: &mut Sinks<'_>,
+) -> Option<usize> {
+    let mut emit = Emit {
+        sinks,
+        city,
+        city_id,
+        external,
+        bounds,
+        accepted: 0,
+    };
+    match format {
+        FeedFormat::Native => {
+            let kind = super::infer_kind(payload);
+            return Some(native::decode(
+                kind,
+                payload,
+                Some(city),
+                bounds,
+                emit.sinks,
+            ));
+        }
+        FeedFormat::Fiware => fiware::decode(payload, &mut emit),
+        FeedFormat::ParkApi => parkapi::decode(payload, &mut emit),
+        FeedFormat::Datex2 => datex2::decode(payload, &mut emit),
+        FeedFormat::Ttn => return None,
+    }
+    Some(emit.accepted)
+}
+
 #[cfg(test)]
 mod tests;

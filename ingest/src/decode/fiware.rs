@@ -55,11 +55,11 @@ pub(crate) fn entities(payload: &[u8]) -> Result<Option<Vec<&RawValue>>, Rejecti
 }
 
 fn entity(index: Option<usize>, bytes: &[u8], emit: &mut Emit<'_, '_>) {
-    let value: Value = match serde_json::from_slice(bytes) {
-        Ok(value) => value,
+    let value: Value = match serde_json::from_slice::<attrs::Kept>(bytes) {
+        Ok(kept) => kept.0,
         Err(e) => return emit.refuse(index, bytes, malformed(format!("invalid JSON: {e}"))),
     };
-    match Entity::new(&value).and_then(|entity| entities::reading(&entity)) {
+    match Entity::kept(&value).and_then(|entity| entities::reading(&entity)) {
         Ok(reading) => emit.reading(index, bytes, &reading),
         Err(rejection) => emit.refuse(index, bytes, rejection),
     }

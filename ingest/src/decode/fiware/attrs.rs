@@ -3,12 +3,73 @@
 //! NGSI v2 normalized (`{"type":"Number","value":…,"metadata":{"timestamp":…}}`) or
 //! keyValues (the bare value).
 
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use stadtpuls_processing::Rejection;
 
 use super::super::emit::malformed;
 use super::super::json_values;
 use super::super::timestamp::feed_instant;
+
+/// An entity's `id`, `type` and the attributes Stadtpuls reads
+/// ([`ATTRIBUTES`](super::entities::ATTRIBUTES)), parsed from its JSON; every other
+/// attribute is checked for well-formedness and skipped without being built.
+pub(crate) struct Kept(pub(crate) Value);
+
+impl<'de> Deserialize<'de> for Kept {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeptVisitor;
+        impl<'de> Visitor<'de> for KeptVisitor {
+            type Value = Kept;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an NGSI entity object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Kept, A::Error> {
+                let mut map = Map::new();
+                while let Some(key) = access.next_key::<Cow<'de, str>>()? {
+                    if key == "id" || key == "type" || super::entities::ATTRIBUTES.contains(&&*key)
+                    {
+                        let value = access.next_value::<Value>()?;
+                        map.insert(key.into_owned(), value);
+                    } else {
+                        access.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Kept(Value::Object(map)))
+            }
+            // Not an object: kept whole, so `Entity::new` names what it is.
+            fn visit_str<E>(self, v: &str) -> Result<Kept, E> {
+                Ok(Kept(Value::from(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Kept, E> {
+                Ok(Kept(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Kept, E> {
+                Ok(Kept(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Kept, E> {
+                Ok(Kept(Value::from(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Kept, E> {
+                Ok(Kept(Value::from(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Kept, E> {
+                Ok(Kept(Value::Null))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Kept, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Value>()? {
+                    items.push(item);
+                }
+                Ok(Kept(Value::Array(items)))
+            }
+        }
+        deserializer.deserialize_any(KeptVisitor)
+    }
+}
 
 /// An entity object, read attribute by attribute.
 pub(crate) struct Entity<'v> {
@@ -17,6 +78,9 @@ pub(crate) struct Entity<'v> {
     pub(crate) id: &'v str,
     /// `type`, the short name (an expanded IRI is cut after its last `/` or `#`).
     pub(crate) kind: &'v str,
+    /// Parsed as [`Kept`]: only the decoder's attributes are there, so asking for another
+    /// is a bug (checked in debug builds).
+    kept: bool,
 }
 
 impl<'v> Entity<'v> {
@@ -33,12 +97,33 @@ impl<'v> Entity<'v> {
             Some(Value::String(kind)) => kind.rsplit(['/', '#']).next().unwrap_or(kind),
             _ => return Err(malformed(format!("entity `{id}` needs a string `type`"))),
         };
-        Ok(Self { map, id, kind })
+        Ok(Self {
+            map,
+            id,
+            kind,
+            kept: false,
+        })
+    }
+
+    /// As [`Entity::new`], for a value parsed as [`Kept`].
+    pub(crate) fn kept(value: &'v Value) -> Result<Self, Rejection> {
+        Self::new(value).map(|entity| Self {
+            kept: true,
+            ..entity
+        })
+    }
+
+    fn check_kept(&self, name: &str) {
+        debug_assert!(
+            !self.kept || super::entities::ATTRIBUTES.contains(&name),
+            "attribute `{name}` is read but not kept: add it to entities::ATTRIBUTES"
+        );
     }
 
     /// The value of attribute `name`, unwrapped from its normalized form; `None` if absent
     /// or null.
     pub(crate) fn value(&self, name: &str) -> Option<&'v Value> {
+        self.check_kept(name);
         let raw = self.map.get(name)?;
         let value = match raw {
             Value::Object(attr) if attr.contains_key("value") => attr.get("value"),
@@ -59,6 +144,7 @@ impl<'v> Entity<'v> {
     /// When attribute `name` was observed: NGSI-LD `observedAt`, NGSI v2
     /// `metadata.timestamp` or `metadata.TimeInstant`.
     pub(crate) fn observed_at(&self, name: &str) -> Result<Option<i64>, Rejection> {
+        self.check_kept(name);
         let Some(Value::Object(attr)) = self.map.get(name) else {
             return Ok(None);
         };

@@ -18,6 +18,32 @@ pub(crate) const TYPES: [&str; 5] = [
     "ParkingSpot",
 ];
 
+/// Every attribute the readers below look at. Only these (and `id`, `type`) are kept when an
+/// entity is parsed: a Smart Data Models entity carries dozens of descriptive attributes
+/// (address, category, layout, …; ~3 KB for the Porto car park) that would otherwise become
+/// a tree of maps and strings each. [`Entity::value`] checks in debug builds that what it is
+/// asked for is listed here.
+pub(crate) const ATTRIBUTES: [&str; 18] = [
+    "availableSpotNumber",
+    "averageVehicleSpeed",
+    "dateModified",
+    "dateObserved",
+    "dateObservedFrom",
+    "dateObservedTo",
+    "intensity",
+    "laneId",
+    "observationDateTime",
+    "occupancy",
+    "occupancyModified",
+    "occupiedSpotNumber",
+    "status",
+    "TimeInstant",
+    "timeInstant",
+    "totalSpotNumber",
+    "vehicleEntranceCount",
+    "vehicleExitCount",
+];
+
 /// The reading of one entity, or why it is refused.
 pub(crate) fn reading<'v>(entity: &Entity<'v>) -> Result<Reading<'v>, Rejection> {
     match entity.kind {

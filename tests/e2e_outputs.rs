@@ -1,0 +1,294 @@
+//! The standard outputs through the real `stadtpuls run` binary and a real broker: MDM
+//! Aachen's DATEX II status document goes in (Kafka, a `datex2` feed topic), and comes out
+//! of the HTTP API as
+//!
+//! - a DATEX II 2.3 `ParkingStatusPublication` and `ParkingTablePublication` that
+//!   validate against the official schema (xmllint) and that Stadtpuls' DATEX II decoder
+//!   reads back with the numbers a person reads in the Aachen file;
+//! - ParkAPI v3 parking sites that parkapi-sources' validators accept (in the test venv's
+//!   Python) and that Stadtpuls' ParkAPI decoder reads back with the same numbers.
+//!
+//! The Aachen readings are from February 2025: every facility is stale, so the outputs'
+//! stale marking is what goes through here (fresh documents are covered where they are
+//! rendered, `processing/src/publish/`, and in `ingest/tests/datex2_output.rs`).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt32Type;
+use stadtpuls_config::{FeedFormat, KafkaConfig};
+use stadtpuls_ingest::decode::external::ExternalIds;
+use stadtpuls_ingest::decode::feed::decode_document;
+use stadtpuls_ingest::decode::native::Sinks;
+use stadtpuls_ingest::kafka::ensure_topics;
+use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
+use stadtpuls_processing::model::TimeBounds;
+use stadtpuls_processing::model::parking::ParkingBatchBuilder;
+use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
+
+use common::datex2::{AACHEN_STATUS, fixture, produce_document, wait_for_levels};
+use common::{ensure_broker, free_port, get, pyvenv, run_id, run_ready};
+
+/// The records of Aachen's status document (`P<n>`).
+const FACILITIES: [u32; 17] = [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+
+/// Aachen's facilities under registry ids `aachen-p<n>` (the id every output uses), 1000
+/// spaces each in the registry, mapped from the feed's records `P<n>`.
+fn write_config(dir: &Path, run: &str, city: &str, port: u16) -> std::path::PathBuf {
+    let mut csv = String::from("id,kind,name,lat,lon,lanes,capacity,facility_id,external_id\n");
+    for n in FACILITIES {
+        csv.push_str(&format!(
+            "aachen-p{n},parking_facility,Parkhaus {n} & Co,50.77{n},6.08,,1000,,P{n}\n"
+        ));
+    }
+    std::fs::write(dir.join("aachen.csv"), csv).expect("write registry");
+    let toml = format!(
+        r#"version = 1
+[kafka]
+brokers = "{brokers}"
+group_id = "stadtpuls-{run}"
+topic_pattern = '^sensors\.{city}\.(traffic|parking)$'
+deadletter_topic = "deadletter-{run}"
+batch_max_wait = "50ms"
+[kafka.librdkafka]
+"topic.metadata.refresh.interval.ms" = "1000"
+[windows]
+sizes = ["1m"]
+out_of_orderness = "30m"
+idle_timeout = "3s"
+max_clock_jump = "100000h"
+[api]
+bind = "127.0.0.1:{port}"
+[history]
+dir = "{hist}"
+[output]
+enabled = false
+[checkpoint]
+dir = "{state}"
+interval = "1s"
+[[cities]]
+id = "{city}"
+name = "Aachen"
+timezone = "Europe/Berlin"
+lat = 50.77
+lon = 6.08
+share = "open"
+registry = "aachen.csv"
+[[cities.feeds]]
+topic = "datex2-{run}"
+format = "datex2"
+"#,
+        brokers = common::brokers(),
+        hist = dir.join("history").display(),
+        state = dir.join("state").display(),
+    );
+    let path = dir.join("stadtpuls.toml");
+    std::fs::write(&path, toml).expect("write config");
+    path
+}
+
+/// Decodes one of our documents with Stadtpuls' decoder for `format`, every facility id
+/// mapped to itself; returns `facility free total` per accepted row and the refusals.
+fn read_back(format: FeedFormat, city: &str, payload: &[u8]) -> (Vec<String>, Vec<String>) {
+    let mut catalog = Catalog::with_cities(&[city], UnknownSensors::Reject);
+    let mut external = ExternalIds::default();
+    for n in FACILITIES {
+        let id = format!("aachen-p{n}");
+        catalog.add_facility(0, &id, Some(1000));
+        external.insert(0, &id, &id, None);
+    }
+    let (mut traffic, mut parking, mut rejected) = (
+        TrafficBatchBuilder::default(),
+        ParkingBatchBuilder::default(),
+        Vec::new(),
+    );
+    let mut sinks = Sinks {
+        catalog: &mut catalog,
+        traffic: &mut traffic,
+        parking: &mut parking,
+        rejected: &mut rejected,
+    };
+    let bounds = TimeBounds {
+        now: chrono::Utc::now().timestamp_millis(),
+        max_future_ms: 300_000,
+    };
+    decode_document(format, payload, 0, city, &external, bounds, &mut sinks)
+        .expect("a feed format");
+    let batch = parking.finish(&catalog).expect("batch");
+    let batch = batch.record_batch();
+    let column = |name: &str| batch.column_by_name(name).expect(name).clone();
+    let (ids, free, total) = (
+        column("facility_id"),
+        column("free_spaces"),
+        column("total_spaces"),
+    );
+    let ids = ids.as_dictionary::<UInt32Type>();
+    let names = ids.values().as_string::<i32>();
+    let free = free.as_primitive::<UInt32Type>();
+    let total = total.as_primitive::<UInt32Type>();
+    let mut rows: Vec<String> = (0..batch.num_rows())
+        .map(|i| {
+            let id = names.value(ids.keys().value(i) as usize);
+            format!("{id} {} {}", free.value(i), total.value(i))
+        })
+        .collect();
+    rows.sort();
+    let refused = rejected
+        .iter()
+        .map(|r| r.rejection.detail.clone())
+        .collect();
+    (rows, refused)
+}
+
+/// `facility free total` of the Aachen records a person reads in the file
+/// ([`AACHEN_STATUS`], the last 21 minutes of it).
+fn hand_read_rows() -> Vec<String> {
+    AACHEN_STATUS
+        .iter()
+        .map(|(record, free, total)| format!("aachen-{} {free} {total}", record.to_lowercase()))
+        .collect()
+}
+
+/// `facility free total` of every facility with a level in the live view
+/// (`GET /v1/cities/{city}/parking`), free clamped to the total as the outputs publish it.
+async fn live_rows(client: &reqwest::Client, base: &str) -> Vec<String> {
+    let (status, body) = get(client, &format!("{base}/parking")).await;
+    assert_eq!(status, 200, "{body}");
+    let parking: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let mut rows: Vec<String> = parking["facilities"]
+        .as_array()
+        .expect("facilities")
+        .iter()
+        .filter_map(|f| {
+            let (free, total) = (f["free"].as_u64()?, f["total"].as_u64()?);
+            Some(format!(
+                "{} {} {total}",
+                f["facility_id"].as_str()?,
+                free.min(total)
+            ))
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Asserts `rows` are the live view's and include every hand-read record.
+fn assert_same_numbers(rows: &[String], live: &[String]) {
+    assert_eq!(rows, live);
+    for row in hand_read_rows() {
+        assert!(rows.contains(&row), "missing {row} in {rows:?}");
+    }
+}
+
+fn xmllint(doc: &[u8], dir: &Path, name: &str) {
+    let file = dir.join(name);
+    std::fs::write(&file, doc).expect("write doc");
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("ingest/tests/fixtures/datex2-schema/tmfg-metadata_DATEXIISchema_2_2_3_with_definitions.xsd");
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(schema)
+        .arg(&file)
+        .output()
+        .expect("xmllint runs (Debian: apt-get install libxml2-utils)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{name} does not validate: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aachen_in_datex2_out_as_datex2_and_parkapi() {
+    let python = pyvenv::python_with(
+        "parkapi_sources.models, validataclass",
+        &["parkapi-sources==0.24.0", "validataclass==0.11.0"],
+    );
+    let _broker = ensure_broker();
+    let run = run_id();
+    let city = format!("aachen-{run}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let config = write_config(dir.path(), &run, &city, port);
+    let kafka = KafkaConfig {
+        brokers: common::brokers(),
+        ..KafkaConfig::default()
+    };
+    ensure_topics(
+        &kafka,
+        &[format!("datex2-{run}"), format!("deadletter-{run}")],
+        1,
+    )
+    .await
+    .expect("create topics");
+    let (app, client) = run_ready(&config, port, &dir.path().join("log")).await;
+    let document = std::fs::read(fixture("parkapi-sources_aachen-realtime.xml")).expect("fixture");
+    produce_document(&format!("datex2-{run}"), &document).await;
+    let ids: Vec<String> = AACHEN_STATUS
+        .iter()
+        .map(|(record, ..)| format!("aachen-{}", record.to_lowercase()))
+        .collect();
+    wait_for_levels(&client, &app.base, &city, &ids).await;
+    let base = format!("{}/v1/cities/{city}", app.base);
+    let live = live_rows(&client, &base).await;
+    assert_eq!(live.len(), FACILITIES.len(), "{live:?}");
+
+    // DATEX II: valid, and read back with the file's numbers; all stale (2025 readings).
+    let (status, body) = get(&client, &format!("{base}/datex2/parking-status")).await;
+    assert_eq!(status, 200, "{body}");
+    xmllint(body.as_bytes(), dir.path(), "status.xml");
+    assert_eq!(
+        body.matches("<parkingFault>communicationsFailure</parkingFault>")
+            .count(),
+        17
+    );
+    let (rows, refused) = read_back(FeedFormat::Datex2, &city, body.as_bytes());
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_same_numbers(&rows, &live);
+    // A poller holding the current document gets a 304 from the real server.
+    let url = format!("{base}/datex2/parking-status");
+    let first = client.get(&url).send().await.expect("GET");
+    let etag = first.headers().get("etag").cloned().expect("ETag");
+    let again = client
+        .get(&url)
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(again.status().as_u16(), 304);
+    let (status, table) = get(&client, &format!("{base}/datex2/parking-table")).await;
+    assert_eq!(status, 200);
+    xmllint(table.as_bytes(), dir.path(), "table.xml");
+    assert!(table.contains("<value lang=\"de\">Parkhaus 1 &amp; Co</value>"));
+
+    // ParkAPI v3: accepted by parkapi-sources, and read back with the same numbers.
+    let (status, list) = get(&client, &format!("{base}/parkapi/parking-sites")).await;
+    assert_eq!(status, 200, "{list}");
+    let (status, item) = get(&client, &format!("{base}/parkapi/parking-sites/aachen-p1")).await;
+    assert_eq!(status, 200, "{item}");
+    std::fs::write(dir.path().join("list.json"), &list).expect("write list");
+    std::fs::write(dir.path().join("item.json"), &item).expect("write item");
+    let out = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parkapi_validate.py"))
+        .arg(dir.path().join("list.json"))
+        .arg(dir.path().join("item.json"))
+        .output()
+        .expect("python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "parkapi-sources refused: {}\n{list}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 17 registered sites plus the item; P1's line as parkapi-sources parsed it.
+    assert_eq!(stdout.lines().count(), 18, "{stdout}");
+    assert!(
+        stdout.contains("aachen-p1 412 1000 UNKNOWN 2025-02-07T19:05:34+00:00"),
+        "{stdout}"
+    );
+    let (rows, refused) = read_back(FeedFormat::ParkApi, &city, list.as_bytes());
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_same_numbers(&rows, &live);
+    assert!(app.terminate().success());
+}
