@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use stadtpuls_api::access::Policy;
+use stadtpuls_api::stream::{Hub, HubLimits, StreamDoor};
 use stadtpuls_api::{AppState, Edge, PushGateway, PushSink, SqlEngine};
 use stadtpuls_config::{CityRegistry, CityZones, Config};
 use stadtpuls_ingest::pipeline::{Pipeline, PipelineOptions};
@@ -37,6 +38,8 @@ pub struct App {
     pub registries: Vec<CityRegistry>,
     pub zones: Vec<CityZones>,
     pub live: Arc<LiveState>,
+    /// The push stream's hub: the live view publishes into it, `GET /v1/stream` reads.
+    pub hub: Arc<Hub>,
     pub ready: Readiness,
     /// Where the push gateway writes (`stadtpuls run`: Kafka; `stadtpuls demo`: the
     /// embedded pipeline); `None`: no gateway (404).
@@ -57,12 +60,28 @@ impl App {
             .load_zones()
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("invalid zone file")?;
-        let live = Arc::new(LiveState::new(config.api.live_retention.as_millis() as i64));
+        // The push stream's ids start at the wall clock in microseconds: a resume across
+        // a restart then asks for an id below the new process's first and is told it
+        // missed events.
+        let first_id = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(1));
+        let hub = Arc::new(Hub::new(
+            HubLimits {
+                ring: config.api.stream_ring,
+                client_queue: config.api.stream_client_queue,
+            },
+            first_id,
+        ));
+        let live = Arc::new(
+            LiveState::new(config.api.live_retention.as_millis() as i64).with_events(hub.clone()),
+        );
         Ok(Self {
             config,
             registries,
             zones,
             live,
+            hub,
             ready: Readiness::default(),
             push: None,
             pull: Vec::new(),
@@ -122,6 +141,10 @@ impl App {
         .with_hopping(hopping)
         .with_zones(&self.registries, &self.zones)
         .with_readiness(Arc::new(move || readiness.check()))
+        .with_stream(StreamDoor {
+            hub: self.hub.clone(),
+            heartbeat: self.config.api.stream_heartbeat,
+        })
         .with_policy(Policy::from_config(&self.config));
         match &self.push {
             Some(sink) => state.with_push(PushGateway::new(&self.config, sink.clone())),
@@ -197,6 +220,10 @@ impl App {
                 }
             });
         }
+        // One dispatcher copies published events into the subscribers' queues; at the
+        // stop it ends every stream so open streams do not hold the API's drain.
+        let dispatcher = tokio::spawn(self.hub.clone().dispatch());
+        let hub = self.hub.clone();
         let mut api_stop = stop_rx.clone();
         let state = self.api_state().with_sql(sql);
         let bind = self.config.api.bind;
@@ -204,6 +231,7 @@ impl App {
         let api = async move {
             let result = stadtpuls_api::serve(bind, state, edge, async move {
                 let _ = api_stop.wait_for(|stop| *stop).await;
+                hub.close();
             })
             .await
             .with_context(|| format!("cannot serve the API on {bind}"));
@@ -216,6 +244,7 @@ impl App {
             api,
             wait_for_pipeline(result_rx, stop_rx, PIPELINE_STOP_TIMEOUT)
         );
+        dispatcher.abort();
         api_result?;
         let summary = summary?;
         info!(

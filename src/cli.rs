@@ -3,6 +3,7 @@
 mod bench;
 mod bench_kafka;
 mod bench_sql;
+mod bench_sse;
 mod config_check;
 mod demo;
 mod produce;

@@ -15,6 +15,7 @@ pub mod push;
 pub mod routes;
 pub mod sql;
 pub mod state;
+pub mod stream;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::parkapi::item),
         )
         .route("/v1/parking/nearby", get(routes::nearby::nearby))
+        .route("/v1/stream", get(stream::stream))
         .route("/v1/sql", post(sql::route::query))
         .route("/v1/ingest/{city}", post(routes::ingest::city))
         .route("/ngsi-ld/v1/entities", get(routes::ngsi_ld::entities))

@@ -165,3 +165,55 @@ pub fn record_sql<T>(result: &Result<T, crate::error::SqlError>, elapsed: std::t
         .with_label_values(&[outcome])
         .observe(elapsed.as_secs_f64());
 }
+
+/// Subscribers of `GET /v1/stream` connected and not cut off.
+pub static SSE_CLIENTS: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
+    prometheus::register_int_gauge!(
+        "stadtpuls_sse_clients",
+        "Subscribers of the push stream connected and not cut off"
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_sse_clients: {e}"))
+});
+
+/// Subscribers cut off, by reason: `slow_client` (its queue overflowed), `server_lagged`
+/// (the dispatcher fell behind the ring), `shutdown`.
+pub static SSE_DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "stadtpuls_sse_dropped_total",
+        "Push stream subscribers cut off, by reason",
+        &["reason"]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_sse_dropped_total: {e}"))
+});
+
+/// Events handed to subscribers' connections, by kind (`traffic`, `parking`, `feed`).
+pub static SSE_EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "stadtpuls_sse_events_total",
+        "Push stream events written to subscribers, by kind",
+        &["kind"]
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_sse_events_total: {e}"))
+});
+
+/// Events dropped from the stream's ring before the dispatcher read them (it fell
+/// behind the pipeline; every subscriber is then cut off with `server_lagged`).
+pub static SSE_RING_OVERWRITTEN: LazyLock<prometheus::IntCounter> = LazyLock::new(|| {
+    prometheus::register_int_counter!(
+        "stadtpuls_sse_ring_overwritten_total",
+        "Push stream events dropped from the ring before dispatch"
+    )
+    .unwrap_or_else(|e| panic!("metric stadtpuls_sse_ring_overwritten_total: {e}"))
+});
+
+/// Makes the push stream's metrics visible at `/metrics` before the first subscriber.
+pub fn register_stream() {
+    LazyLock::force(&SSE_CLIENTS);
+    LazyLock::force(&SSE_RING_OVERWRITTEN);
+    for reason in ["slow_client", "server_lagged", "shutdown"] {
+        SSE_DROPPED.with_label_values(&[reason]);
+    }
+    for kind in ["traffic", "parking", "feed"] {
+        SSE_EVENTS.with_label_values(&[kind]);
+    }
+}

@@ -11,6 +11,7 @@ use stadtpuls_processing::live::LiveState;
 use crate::access::Policy;
 use crate::push::PushGateway;
 use crate::sql::SqlEngine;
+use crate::stream::StreamDoor;
 
 /// Static facts about a facility, from the registry.
 #[derive(Debug, Clone)]
@@ -132,6 +133,9 @@ pub struct AppState {
     /// The push gateway behind `POST /v1/ingest/{city}` and the NGSI-LD upsert; `None`
     /// until [`AppState::with_push`] (they then answer 404: an embedder without one).
     pub push: Option<PushGateway>,
+    /// The push stream behind `GET /v1/stream`; `None` until [`AppState::with_stream`]
+    /// (it then answers 404).
+    pub stream: Option<StreamDoor>,
     /// Who sees which city's data on the REST routes; [`Policy::open_to_everyone`] until
     /// [`AppState::with_policy`] (the servers always set the config's).
     pub policy: Arc<Policy>,
@@ -185,8 +189,17 @@ impl AppState {
             facility_places: Arc::new(facility_places),
             sql: None,
             push: None,
+            stream: None,
             policy: Arc::new(Policy::open_to_everyone()),
         }
+    }
+
+    /// Serves `GET /v1/stream` from `door`.
+    #[must_use]
+    pub fn with_stream(mut self, door: StreamDoor) -> Self {
+        crate::metrics::register_stream();
+        self.stream = Some(door);
+        self
     }
 
     /// Replaces the readiness check with one that says why the pipeline does not consume

@@ -49,11 +49,14 @@ const WINDOWS_KEYS: [&str; 7] = [
     "MAX_FUTURE",
     "MAX_CLOCK_JUMP",
 ];
-const API_KEYS: [&str; 4] = [
+const API_KEYS: [&str; 7] = [
     "BIND",
     "LIVE_RETENTION",
     "HEADER_READ_TIMEOUT",
     "MAX_CONNECTIONS",
+    "STREAM_RING",
+    "STREAM_CLIENT_QUEUE",
+    "STREAM_HEARTBEAT",
 ];
 const HISTORY_KEYS: [&str; 7] = [
     "ENABLED",
@@ -185,6 +188,9 @@ fn apply_one(
         ("API", "LIVE_RETENTION") => raw.api.live_retention = value.to_owned(),
         ("API", "HEADER_READ_TIMEOUT") => raw.api.header_read_timeout = value.to_owned(),
         ("API", "MAX_CONNECTIONS") => raw.api.max_connections = parse_integer(value)?,
+        ("API", "STREAM_RING") => raw.api.stream_ring = parse_integer(value)?,
+        ("API", "STREAM_CLIENT_QUEUE") => raw.api.stream_client_queue = parse_integer(value)?,
+        ("API", "STREAM_HEARTBEAT") => raw.api.stream_heartbeat = value.to_owned(),
         ("HISTORY", "ENABLED") => raw.history.enabled = parse_bool(value)?,
         ("HISTORY", "DIR") => raw.history.dir = value.to_owned(),
         ("OUTPUT", "ENABLED") => raw.output.enabled = parse_bool(value)?,

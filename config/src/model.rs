@@ -68,6 +68,9 @@ pub(crate) const DEFAULT_BIND: SocketAddr =
 pub(crate) const DEFAULT_LIVE_RETENTION: Duration = Duration::from_secs(6 * 3600);
 pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 512;
+pub(crate) const DEFAULT_STREAM_RING: usize = 16_384;
+pub(crate) const DEFAULT_STREAM_CLIENT_QUEUE: usize = 4_096;
+pub(crate) const DEFAULT_STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
 pub(crate) const DEFAULT_HISTORY_DIR: &str = "./stadtpuls-data";
 pub(crate) const DEFAULT_OUTPUT_ENABLED: bool = true;
 pub(crate) const DEFAULT_OUTPUT_TRAFFIC_TOPIC: &str = "metrics.traffic";
@@ -253,6 +256,14 @@ pub struct ApiConfig {
     /// one is accepted and closed at once (a 503 on the API). Bounds the file descriptors
     /// and memory a flood of connections can take. 1 ..= 65536.
     pub max_connections: usize,
+    /// Push stream (`GET /v1/stream`): events kept for `Last-Event-ID` resumes; the oldest
+    /// is dropped when full. 16 ..= 4,194,304.
+    pub stream_ring: usize,
+    /// Push stream: events queued per subscriber before it is cut off as too slow.
+    /// 1 ..= 1,048,576.
+    pub stream_client_queue: usize,
+    /// Push stream: a comment line after this long without an event, > 0 and ≤ 5m.
+    pub stream_heartbeat: Duration,
     /// What a REST request without a key sees (`api.anonymous`): the open data, or 401.
     pub anonymous: Anonymous,
 }
@@ -264,6 +275,9 @@ impl Default for ApiConfig {
             live_retention: DEFAULT_LIVE_RETENTION,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            stream_ring: DEFAULT_STREAM_RING,
+            stream_client_queue: DEFAULT_STREAM_CLIENT_QUEUE,
+            stream_heartbeat: DEFAULT_STREAM_HEARTBEAT,
             anonymous: Anonymous::Open,
         }
     }

@@ -26,6 +26,7 @@ use defaults::{
     default_output_enabled, default_output_parking_topic, default_output_traffic_lanes_topic,
     default_output_traffic_topic, default_sql_enabled, default_sql_max_concurrent,
     default_sql_max_rows, default_sql_memory_limit_mib, default_sql_timeout, default_stale_after,
+    default_stream_client_queue, default_stream_heartbeat, default_stream_ring,
     default_topic_pattern, default_trend_threshold_pct_per_h, default_trend_window,
     default_version, default_window_sizes,
 };
@@ -198,6 +199,15 @@ pub(crate) struct RawApi {
     /// Client connections open at once.
     #[serde(default = "default_max_connections")]
     pub max_connections: i64,
+    /// Push stream ring size, events.
+    #[serde(default = "default_stream_ring")]
+    pub stream_ring: i64,
+    /// Push stream queue per subscriber, events.
+    #[serde(default = "default_stream_client_queue")]
+    pub stream_client_queue: i64,
+    /// Push stream heartbeat interval, humantime.
+    #[serde(default = "default_stream_heartbeat")]
+    pub stream_heartbeat: String,
     /// `"open"` (a request without a key sees open data) or `"deny"` (401).
     #[serde(default)]
     pub anonymous: Option<String>,
@@ -210,6 +220,9 @@ impl Default for RawApi {
             live_retention: default_live_retention(),
             header_read_timeout: default_header_read_timeout(),
             max_connections: default_max_connections(),
+            stream_ring: default_stream_ring(),
+            stream_client_queue: default_stream_client_queue(),
+            stream_heartbeat: default_stream_heartbeat(),
             anonymous: None,
         }
     }

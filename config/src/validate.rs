@@ -461,7 +461,31 @@ fn api(ctx: &mut Ctx<'_>, raw: &RawApi, windows: &WindowsConfig) -> ApiConfig {
         MAX_CONNECTIONS,
         "1 ..= 65536",
     );
+    let ring = in_range(
+        ctx,
+        "api.stream_ring",
+        raw.stream_ring,
+        16,
+        1 << 22,
+        "16 ..= 4194304",
+    );
+    let queue = in_range(
+        ctx,
+        "api.stream_client_queue",
+        raw.stream_client_queue,
+        1,
+        1 << 20,
+        "1 ..= 1048576",
+    );
+    let heartbeat = positive(ctx, "api.stream_heartbeat", &raw.stream_heartbeat);
+    if heartbeat.is_some_and(|h| h > MAX_HEADER_READ_TIMEOUT) {
+        ctx.error("api.stream_heartbeat", "must be at most 5m");
+    }
+    let heartbeat = heartbeat.filter(|h| *h <= MAX_HEADER_READ_TIMEOUT);
     ApiConfig {
+        stream_ring: ring.unwrap_or(defaults.stream_ring),
+        stream_client_queue: queue.unwrap_or(defaults.stream_client_queue),
+        stream_heartbeat: heartbeat.unwrap_or(defaults.stream_heartbeat),
         bind: bind.unwrap_or(defaults.bind),
         live_retention: live_retention.unwrap_or(defaults.live_retention),
         header_read_timeout: header_read_timeout.unwrap_or(defaults.header_read_timeout),

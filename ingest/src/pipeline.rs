@@ -10,7 +10,7 @@ use std::time::Instant;
 use stadtpuls_config::{CityRegistry, Config, FeedFormat};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::engine::{Close, Engine, EngineSpec};
-use stadtpuls_processing::live::LiveState;
+use stadtpuls_processing::live::{FEED_STALE_AFTER_MS, FeedWatch, LiveEvent, LiveState};
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::ParkingBatchBuilder;
 use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
@@ -98,6 +98,10 @@ pub struct Pipeline {
     engine: Engine,
     traffic_rows: TrafficBatchBuilder,
     parking_rows: ParkingBatchBuilder,
+    /// Whether each city's feeds still deliver (the push stream's `feed` events).
+    feed_watch: FeedWatch,
+    /// Feed changes of this step, published with its closed windows.
+    feed_events: Vec<LiveEvent>,
     /// Index (in the current batch) of the message each pending row came from.
     traffic_origin: Vec<u32>,
     parking_origin: Vec<u32>,
@@ -171,6 +175,8 @@ impl Pipeline {
             traffic_origin: Vec::new(),
             parking_origin: Vec::new(),
             live,
+            feed_watch: FeedWatch::new(FEED_STALE_AFTER_MS),
+            feed_events: Vec::new(),
             options,
             max_message_bytes: limits.max_message_bytes,
             max_future_ms: limits.max_future_ms,

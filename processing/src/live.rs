@@ -4,11 +4,13 @@
 //! The pipeline writes, request handlers read; a `std` `RwLock` suffices because both sides
 //! hold it for microseconds (a window close writes a few hundred rows a minute).
 
+mod event;
+mod feeds;
 mod parking;
 mod traffic;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use arrow_array::{Array, UInt8Array};
 
@@ -18,6 +20,8 @@ use crate::time::EventTime;
 use crate::window::ClosedWindows;
 use crate::window::parking::FacilityLive;
 use crate::window::traffic::out;
+pub use event::{FeedEvent, FeedState, LiveEvent, LiveEvents, ParkingEvent, TrafficEvent};
+pub use feeds::{FEED_STALE_AFTER_MS, FeedWatch};
 use parking::parking_rows;
 pub use parking::{FacilityView, ParkingTotals, ParkingWindowRow, roll_up};
 use traffic::traffic_rows;
@@ -39,6 +43,21 @@ struct CityLive {
 pub struct LiveState {
     retention_ms: i64,
     cities: RwLock<HashMap<String, CityLive>>,
+    events: EventPort,
+}
+
+/// Where changes are published, if anywhere (the push stream).
+#[derive(Default)]
+struct EventPort(Option<Arc<dyn LiveEvents>>);
+
+impl std::fmt::Debug for EventPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "EventPort(on)"
+        } else {
+            "EventPort(off)"
+        })
+    }
 }
 
 impl LiveState {
@@ -47,6 +66,25 @@ impl LiveState {
         Self {
             retention_ms,
             cities: RwLock::new(HashMap::new()),
+            events: EventPort::default(),
+        }
+    }
+
+    /// Publishes every closed traffic window and changed parking level to `events` as it
+    /// is stored (the push stream `GET /v1/stream`).
+    #[must_use]
+    pub fn with_events(mut self, events: Arc<dyn LiveEvents>) -> Self {
+        self.events = EventPort(Some(events));
+        self
+    }
+
+    /// Publishes changes noticed outside the view (a feed going stale), in order with
+    /// the view's own.
+    pub fn publish(&self, events: Vec<LiveEvent>) {
+        if let Some(port) = &self.events.0
+            && !events.is_empty()
+        {
+            port.publish(events);
         }
     }
 
@@ -57,8 +95,20 @@ impl LiveState {
     /// batch ([`crate::window::traffic::traffic_window_schema`]).
     pub fn apply_traffic(&self, closed: &ClosedWindows) -> Result<()> {
         let rows = traffic_rows(&closed.batch)?;
+        let publishing = self.events.0.is_some();
+        let mut events = Vec::new();
         let mut cities = self.cities.write().unwrap_or_else(PoisonError::into_inner);
         for (city, sensor, row) in rows {
+            if publishing {
+                events.push(LiveEvent::Traffic(TrafficEvent {
+                    city: city.clone(),
+                    sensor_id: sensor.clone(),
+                    window_s: closed.window_s,
+                    slide_s: closed.slide_s,
+                    revision: closed.revision,
+                    row: row.clone(),
+                }));
+            }
             let horizon = row.window_end - self.retention_ms;
             let windows = cities
                 .entry(city)
@@ -82,6 +132,8 @@ impl LiveState {
                 windows.pop_front();
             }
         }
+        drop(cities);
+        self.publish(events);
         Ok(())
     }
 
@@ -138,6 +190,14 @@ impl LiveState {
             .or_default()
             .parking
             .insert(facility_id.to_owned(), live);
+        drop(cities);
+        if self.events.0.is_some() {
+            self.publish(vec![LiveEvent::Parking(ParkingEvent {
+                city: city.to_owned(),
+                facility_id: facility_id.to_owned(),
+                level: live,
+            })]);
+        }
     }
 
     /// Returns the latest closed window of every sensor of a city for a window family

@@ -21,7 +21,7 @@ pub const BUILD_PROFILE: &str = env!("STADTPULS_BUILD_PROFILE");
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// NDJSON file of the reference workload (`shared/bench/gen.py`); each line is one message.
-    #[arg(long, required_unless_present = "sql")]
+    #[arg(long, required_unless_present_any = ["sql", "sse"])]
     pub input: Option<PathBuf>,
     /// Allowed out-of-orderness of the watermark.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
@@ -54,6 +54,22 @@ pub struct BenchArgs {
     /// Runs per query; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub sql_runs: usize,
+    /// Benchmark the push stream instead: latency from publishing closed windows to the
+    /// event on each subscriber's socket (`GET /v1/stream`, loopback).
+    #[arg(long)]
+    pub sse: bool,
+    /// Subscribers connected at once.
+    #[arg(long, default_value_t = 1000)]
+    pub sse_clients: usize,
+    /// Rounds of closed windows published.
+    #[arg(long, default_value_t = 30)]
+    pub sse_rounds: usize,
+    /// Closed windows (events) per round, all matching every subscriber.
+    #[arg(long, default_value_t = 20)]
+    pub sse_events: usize,
+    /// Pause between rounds, milliseconds.
+    #[arg(long, default_value_t = 250)]
+    pub sse_interval_ms: u64,
 }
 
 impl BenchArgs {
@@ -67,6 +83,9 @@ impl BenchArgs {
         }
         if self.sql {
             return super::bench_sql::run(&self).await;
+        }
+        if self.sse {
+            return super::bench_sse::run(&self).await;
         }
         match self.kafka.clone() {
             Some(brokers) => super::bench_kafka::run(&self, &brokers).await,

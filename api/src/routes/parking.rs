@@ -171,7 +171,7 @@ fn window(state: &AppState, param: Option<&str>) -> Result<(u32, String)> {
 }
 
 /// One decimal for percentages: sensors count whole cars, more digits are noise.
-fn round1(x: f64) -> f64 {
+pub(crate) fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 

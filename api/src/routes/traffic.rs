@@ -44,13 +44,23 @@ impl Serialize for WindowItem {
         if let Some(id) = &self.sensor_id {
             map.serialize_entry(out::SENSOR_ID, id)?;
         }
-        map.serialize_entry(out::WINDOW_START, &to_rfc3339(self.row.window_start))?;
-        map.serialize_entry(out::WINDOW_END, &to_rfc3339(self.row.window_end))?;
-        for (column, value) in self.row.measures() {
-            map.serialize_entry(column.name, &JsonValue(value))?;
-        }
+        window_entries(&mut map, &self.row)?;
         map.end()
     }
+}
+
+/// Writes a window's start, end and measures into `map`: the one shape of a traffic
+/// window in the JSON endpoints and the push stream (`GET /v1/stream`).
+pub(crate) fn window_entries<M: SerializeMap>(
+    map: &mut M,
+    row: &TrafficWindowRow,
+) -> std::result::Result<(), M::Error> {
+    map.serialize_entry(out::WINDOW_START, &to_rfc3339(row.window_start))?;
+    map.serialize_entry(out::WINDOW_END, &to_rfc3339(row.window_end))?;
+    for (column, value) in row.measures() {
+        map.serialize_entry(column.name, &JsonValue(value))?;
+    }
+    Ok(())
 }
 
 /// A measure's value as the API writes it.

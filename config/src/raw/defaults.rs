@@ -84,6 +84,18 @@ pub(super) fn default_max_connections() -> i64 {
     model::DEFAULT_MAX_CONNECTIONS as i64
 }
 
+pub(super) fn default_stream_ring() -> i64 {
+    model::DEFAULT_STREAM_RING as i64
+}
+
+pub(super) fn default_stream_client_queue() -> i64 {
+    model::DEFAULT_STREAM_CLIENT_QUEUE as i64
+}
+
+pub(super) fn default_stream_heartbeat() -> String {
+    humantime_text(model::DEFAULT_STREAM_HEARTBEAT)
+}
+
 pub(super) fn default_history_dir() -> String {
     model::DEFAULT_HISTORY_DIR.to_owned()
 }

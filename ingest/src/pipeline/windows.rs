@@ -12,7 +12,7 @@ use arrow_array::types::TimestampMillisecondType;
 use stadtpuls_processing::ProcessingError;
 use stadtpuls_processing::catalog::CityKey;
 use stadtpuls_processing::engine::Close;
-use stadtpuls_processing::live::LiveState;
+use stadtpuls_processing::live::{LiveEvent, LiveState};
 use stadtpuls_processing::model::contract::HistoryStream;
 use stadtpuls_processing::time::ProcessingTime;
 use stadtpuls_processing::window::ClosedWindows;
@@ -66,6 +66,10 @@ impl Pipeline {
                     .accepted
                     .entry((city as CityKey, StreamKind::Traffic))
                     .or_default() += n;
+                let id = self.catalog.city_id(city as CityKey);
+                if let Some(change) = self.feed_watch.accepted(id, "traffic", now) {
+                    self.feed_events.push(LiveEvent::Feed(change));
+                }
             }
             self.tally(StreamKind::Traffic, &folded.stats, out);
             let cities = folded.batch.city_keys();
@@ -98,6 +102,7 @@ impl Pipeline {
                 out,
             );
             self.note_conflicts(source, now, &folded.stats.partition_conflicts, out);
+            let mut fed = vec![false; self.catalog.city_count()];
             for facility in folded.batch.facility_keys().values().iter() {
                 if let Some(info) = self.catalog.facilities().get(*facility as usize) {
                     *self
@@ -105,6 +110,20 @@ impl Pipeline {
                         .accepted
                         .entry((info.city, StreamKind::Parking))
                         .or_default() += 1;
+                    if let Some(seen) = fed.get_mut(info.city as usize) {
+                        *seen = true;
+                    }
+                }
+            }
+            for city in fed
+                .iter()
+                .enumerate()
+                .filter(|(_, fed)| **fed)
+                .map(|(c, _)| c)
+            {
+                let id = self.catalog.city_id(city as CityKey);
+                if let Some(change) = self.feed_watch.accepted(id, "parking", now) {
+                    self.feed_events.push(LiveEvent::Feed(change));
                 }
             }
             self.tally(StreamKind::Parking, &folded.stats, out);
@@ -129,6 +148,12 @@ impl Pipeline {
     ) -> stadtpuls_processing::Result<()> {
         let started = Instant::now();
         self.emit(Close::Due(now), out)?;
+        // Feeds recovered in this step and gone stale by now (the push stream's `feed`).
+        let mut changes = std::mem::take(&mut self.feed_events);
+        changes.extend(self.feed_watch.check(now).into_iter().map(LiveEvent::Feed));
+        if self.options.update_live {
+            self.live.publish(changes);
+        }
         metrics::BATCH_DURATION
             .with_label_values(&["emit"])
             .observe(started.elapsed().as_secs_f64());

@@ -1,0 +1,277 @@
+//! `GET /v1/stream`: the live view's changes as server-sent events — closed traffic
+//! windows, parking level changes, feeds going stale or recovering — filtered per
+//! subscriber, resumable with `Last-Event-ID` from a bounded ring, with heartbeats.
+//!
+//! The pipeline publishes into [`Hub`] and never waits for a subscriber: each has a
+//! bounded queue and is cut off with a final `dropped` event when it overflows
+//! (`stadtpuls_sse_dropped_total{reason="slow_client"}`). Event schema: `docs/api.md`
+//! ("Push stream").
+
+pub mod encode;
+pub mod filter;
+pub mod hub;
+
+use std::collections::{HashSet, VecDeque};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use futures::Stream;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+pub use filter::{Filter, Kind};
+pub use hub::{Counted, Cut, Entry, Hub, HubLimits, Missed, Subscription};
+
+use stadtpuls_config::DataKind;
+
+use crate::access::viewer::Viewer;
+use crate::error::{ApiError, Result};
+use crate::metrics::SSE_EVENTS;
+use crate::state::AppState;
+
+/// The stream's hub and its heartbeat, in the API state.
+#[derive(Debug, Clone)]
+pub struct StreamDoor {
+    /// Where the pipeline publishes.
+    pub hub: Arc<Hub>,
+    /// A comment line is sent after this long without an event.
+    pub heartbeat: Duration,
+}
+
+/// Query of `GET /v1/stream`; every list is comma-separated.
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    cities: Option<String>,
+    kinds: Option<String>,
+    window: Option<String>,
+    entities: Option<String>,
+    /// For clients that cannot set the `Last-Event-ID` header on their first connect.
+    last_event_id: Option<String>,
+}
+
+/// The cities a request may see some data of, and the (city, kind) pairs among them it may
+/// not see, under the sharing policy (docs/api.md, "Who sees what").
+pub fn visible_cities(
+    state: &AppState,
+    viewer: &Viewer,
+) -> (HashSet<String>, HashSet<(String, &'static str)>) {
+    let mut visible = HashSet::new();
+    let mut hidden = HashSet::new();
+    for city in state.cities.iter() {
+        if !viewer.0.sees_city(&city.id) {
+            continue;
+        }
+        visible.insert(city.id.clone());
+        for (kind, name) in [
+            (DataKind::Traffic, "traffic"),
+            (DataKind::Parking, "parking"),
+        ] {
+            if !viewer.0.sees(&city.id, kind) {
+                hidden.insert((city.id.clone(), name));
+            }
+        }
+    }
+    (visible, hidden)
+}
+
+/// Builds a subscriber's filter from the query, within `visible`.
+///
+/// # Errors
+/// [`ApiError::NotFound`] for a city not visible, [`ApiError::BadRequest`] for an unknown
+/// kind or a window family that is not configured.
+pub fn filter(
+    state: &AppState,
+    query: &StreamQuery,
+    (visible, hidden): (HashSet<String>, HashSet<(String, &'static str)>),
+) -> Result<Filter> {
+    let cities = match list(query.cities.as_deref()) {
+        None => visible,
+        Some(requested) => {
+            let mut cities = HashSet::new();
+            for city in requested {
+                if !visible.contains(city) {
+                    return Err(ApiError::NotFound(format!(
+                        "city `{city}` is not configured"
+                    )));
+                }
+                cities.insert(city.to_owned());
+            }
+            cities
+        }
+    };
+    let mut kinds = HashSet::new();
+    for kind in list(query.kinds.as_deref()).unwrap_or_default() {
+        let parsed = Kind::parse(kind).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "kind `{kind}` is not one of traffic, parking, feed"
+            ))
+        })?;
+        kinds.insert(parsed);
+    }
+    let window = match query.window.as_deref() {
+        None => None,
+        Some(param) => Some(crate::routes::traffic::window(state, Some(param))?.0),
+    };
+    let entities = list(query.entities.as_deref())
+        .unwrap_or_default()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    Ok(Filter {
+        cities,
+        kinds,
+        window,
+        entities,
+        hidden,
+    })
+}
+
+/// The items of a comma-separated list; `None` when absent or empty.
+fn list(param: Option<&str>) -> Option<Vec<&str>> {
+    let items: Vec<&str> = param?
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!items.is_empty()).then_some(items)
+}
+
+/// `GET /v1/stream?cities=&kinds=&window=&entities=` with an optional `Last-Event-ID`.
+pub async fn stream(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Query(query): Query<StreamQuery>,
+) -> Result<Response> {
+    let Some(door) = state.stream.clone() else {
+        return Err(ApiError::NotFound(
+            "the push stream is not served here".into(),
+        ));
+    };
+    let visible = visible_cities(&state, &viewer);
+    let filter = filter(&state, &query, visible)?;
+    let header = headers
+        .get("last-event-id")
+        .map(|v| v.to_str().unwrap_or("").to_owned());
+    let last_event_id = header
+        .or_else(|| query.last_event_id.clone())
+        .map(|text| {
+            text.trim().parse::<u64>().map_err(|_| {
+                ApiError::BadRequest(format!("Last-Event-ID `{text}` is not an event id"))
+            })
+        })
+        .transpose()?;
+    let subscription = door.hub.subscribe(Arc::new(filter), last_event_id);
+    Ok(ClientStream::new(subscription, door.heartbeat).into_response())
+}
+
+/// Most events written in one chunk: a burst (a window close) goes out in few writes.
+const MAX_BATCH: usize = 256;
+
+/// One subscriber's SSE body: a `missed` notice if its resume point is gone, its backlog,
+/// then its queue, each poll writing what is ready in one chunk; a heartbeat comment after
+/// the interval without an event; a final `dropped` event when it was cut off.
+pub struct ClientStream {
+    missed: Option<Missed>,
+    backlog: VecDeque<Arc<Entry>>,
+    queue: mpsc::Receiver<Arc<Entry>>,
+    cut: Arc<Cut>,
+    _counted: Counted,
+    heartbeat: Duration,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    done: bool,
+}
+
+impl ClientStream {
+    /// The stream of a new subscription.
+    pub fn new(subscription: Subscription, heartbeat: Duration) -> Self {
+        Self {
+            missed: subscription.missed,
+            backlog: subscription.backlog.into(),
+            queue: subscription.queue,
+            cut: subscription.cut,
+            _counted: subscription.counted,
+            heartbeat,
+            idle: Box::pin(tokio::time::sleep(heartbeat)),
+            done: false,
+        }
+    }
+
+    /// The HTTP response carrying this stream.
+    pub fn into_response(self) -> Response {
+        (
+            [
+                (header::CONTENT_TYPE, "text/event-stream"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            Body::from_stream(self),
+        )
+            .into_response()
+    }
+
+    fn append(chunk: &mut BytesMut, entry: &Entry) {
+        SSE_EVENTS.with_label_values(&[entry.event.kind()]).inc();
+        chunk.extend_from_slice(encode::frame(entry));
+    }
+
+    fn sent(&mut self, chunk: BytesMut) -> Poll<Option<std::result::Result<Bytes, Infallible>>> {
+        let next = tokio::time::Instant::now() + self.heartbeat;
+        self.idle.as_mut().reset(next);
+        Poll::Ready(Some(Ok(chunk.freeze())))
+    }
+}
+
+impl Stream for ClientStream {
+    type Item = std::result::Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut chunk = BytesMut::new();
+        if let Some(missed) = self.missed.take() {
+            chunk.extend_from_slice(&encode::missed(missed));
+        }
+        while chunk.len() < 64 * 1024 {
+            let Some(entry) = self.backlog.pop_front() else {
+                break;
+            };
+            Self::append(&mut chunk, &entry);
+        }
+        if !chunk.is_empty() {
+            return self.sent(chunk);
+        }
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match self.queue.poll_recv(cx) {
+            Poll::Ready(Some(entry)) => {
+                Self::append(&mut chunk, &entry);
+                for _ in 1..MAX_BATCH {
+                    let Ok(entry) = self.queue.try_recv() else {
+                        break;
+                    };
+                    Self::append(&mut chunk, &entry);
+                }
+                self.sent(chunk)
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(self.cut.reason().map(|r| Ok(encode::dropped(r))))
+            }
+            Poll::Pending => match self.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => self.sent(BytesMut::from(encode::HEARTBEAT)),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
