@@ -119,6 +119,16 @@ fn read(site: &Value) -> Result<(String, SiteValues), Rejection> {
         None => return Err(malformed("a parking site needs `uid`")),
     };
     let field = |name: &str| site.get(name).filter(|v| !v.is_null());
+    // A site that says it has no realtime data (a static entry of a list, as Stadtpuls'
+    // own ParkAPI output writes a facility that never reported) carries no observation.
+    if site.get("has_realtime_data") == Some(&Value::Bool(false))
+        && field("realtime_free_capacity").is_none()
+    {
+        return Err(Rejection::new(
+            RejectReason::NoObservation,
+            format!("site `{uid}` has no realtime data (`has_realtime_data: false`)"),
+        ));
+    }
     let ts_text = field("realtime_data_updated_at")
         .ok_or_else(|| malformed(format!("site `{uid}` has no `realtime_data_updated_at`")))?;
     let ts_text = text(ts_text, "realtime_data_updated_at")?;

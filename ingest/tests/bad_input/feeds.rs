@@ -105,6 +105,12 @@ fn cases() -> Vec<Case> {
             vec![(None, Malformed, "no availableSpotNumber")],
         ),
         case(
+            "ParkAPI site without realtime data (a static entry)",
+            PARKAPI,
+            r#"{"uid":"12717250","capacity":158,"has_realtime_data":false}"#.into(),
+            vec![(None, NoObservation, "has_realtime_data")],
+        ),
+        case(
             "ParkAPI site without free capacity",
             PARKAPI,
             site(r#","realtime_capacity":158"#),
