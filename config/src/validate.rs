@@ -3,6 +3,7 @@
 
 mod feeds;
 mod history;
+mod keys;
 mod output;
 mod parking;
 mod pull;

@@ -1,8 +1,7 @@
 //! `[push]` limits and `[[push_keys]]`: hashed keys, each bound to a configured city and
 //! to formats that city has a topic for.
 
-use std::collections::HashSet;
-
+use super::keys::KeyIds;
 use super::{Ctx, in_range};
 use crate::model::{CityConfig, FeedFormat, PushConfig, PushKeyConfig};
 use crate::raw::{RawPush, RawPushKey};
@@ -48,37 +47,12 @@ pub(super) fn push_keys(
     raw: Vec<RawPushKey>,
     cities: &[CityConfig],
 ) -> Vec<PushKeyConfig> {
-    let mut principals = HashSet::new();
-    let mut hashes = HashSet::new();
+    let mut key_ids = KeyIds::default();
     let mut keys = Vec::with_capacity(raw.len());
     for (index, key) in raw.into_iter().enumerate() {
         let base = format!("push_keys[{index}]");
-        let mut ok = true;
-        let principal = key.principal.trim().to_owned();
-        if principal.is_empty() {
-            ctx.error(&format!("{base}.principal"), "must not be empty");
-            ok = false;
-        } else if !principals.insert(principal.clone()) {
-            ctx.error(
-                &format!("{base}.principal"),
-                format!("duplicate principal `{principal}`"),
-            );
-            ok = false;
-        }
-        let hash = key.key_sha256.trim().to_ascii_lowercase();
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            ctx.error(
-                &format!("{base}.key_sha256"),
-                "expected the SHA-256 of the key as 64 hex digits (`stadtpuls key hash` prints it)",
-            );
-            ok = false;
-        } else if !hashes.insert(hash.clone()) {
-            ctx.error(
-                &format!("{base}.key_sha256"),
-                "the same key is configured twice",
-            );
-            ok = false;
-        }
+        let ids = key_ids.check(ctx, &base, &key.principal, &key.key_sha256);
+        let mut ok = ids.is_some();
         let city = cities.iter().find(|c| c.id == key.city);
         if city.is_none() {
             ctx.error(
@@ -117,7 +91,7 @@ pub(super) fn push_keys(
                 }
             }
         }
-        if ok {
+        if let (true, Some((principal, hash))) = (ok, ids) {
             keys.push(PushKeyConfig {
                 principal,
                 key_sha256: hash,

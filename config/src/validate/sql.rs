@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::keys::KeyIds;
 use super::{Ctx, in_range, positive};
 use crate::model::{
     Anonymous, ApiConfig, ApiKeyConfig, CityConfig, CityScope, DataKind, Share, SharePolicy,
@@ -98,39 +99,13 @@ pub(super) fn api_keys(
     cities: &[CityConfig],
 ) -> Vec<ApiKeyConfig> {
     let known: HashSet<&str> = cities.iter().map(|c| c.id.as_str()).collect();
-    let mut principals = HashSet::new();
-    let mut hashes = HashSet::new();
+    let mut key_ids = KeyIds::default();
     let mut keys = Vec::with_capacity(raw.len());
     for (index, key) in raw.into_iter().enumerate() {
         let base = format!("api_keys[{index}]");
-        let mut ok = true;
-        let principal = key.principal.trim().to_owned();
-        if principal.is_empty() {
-            ctx.error(&format!("{base}.principal"), "must not be empty");
-            ok = false;
-        } else if !principals.insert(principal.clone()) {
-            ctx.error(
-                &format!("{base}.principal"),
-                format!("duplicate principal `{principal}`"),
-            );
-            ok = false;
-        }
-        let hash = key.key_sha256.trim().to_ascii_lowercase();
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            ctx.error(
-                &format!("{base}.key_sha256"),
-                "expected the SHA-256 of the key as 64 hex digits (`stadtpuls key hash` prints it)",
-            );
-            ok = false;
-        } else if !hashes.insert(hash.clone()) {
-            ctx.error(
-                &format!("{base}.key_sha256"),
-                "the same key is configured twice",
-            );
-            ok = false;
-        }
+        let ids = key_ids.check(ctx, &base, &key.principal, &key.key_sha256);
         let scope = city_scope(ctx, &base, &key.cities, &known);
-        if let (true, Some(cities)) = (ok, scope) {
+        if let (Some((principal, hash)), Some(cities)) = (ids, scope) {
             keys.push(ApiKeyConfig {
                 principal,
                 key_sha256: hash,
