@@ -16,6 +16,7 @@ use stadtpuls_config::KafkaConfig;
 use stadtpuls_ingest::kafka::ensure_topics;
 
 use common::datex2::{AACHEN_STATUS, fixture, produce_document, wait_for_levels};
+use common::feeds::FeedCity;
 use common::{ensure_broker, eventually, free_port, get, run_id, run_ready};
 
 /// The config of city `city` with a `datex2` topic; `extra` is appended (a pull source).
@@ -32,51 +33,15 @@ fn write_config(
             "aachen-p{n},parking_facility,Parkhaus {n},50.77,6.08,,1000,,P{n}\n"
         ));
     }
-    std::fs::write(dir.join("aachen.csv"), csv).expect("write registry");
-    let toml = format!(
-        r#"version = 1
-[kafka]
-brokers = "{brokers}"
-group_id = "stadtpuls-{run}"
-topic_pattern = '^sensors\.{city}\.(traffic|parking)$'
-deadletter_topic = "deadletter-{run}"
-batch_max_wait = "50ms"
-[kafka.librdkafka]
-"topic.metadata.refresh.interval.ms" = "1000"
-[windows]
-sizes = ["1m"]
-# the document's records span 21 minutes (and some days before: those are late)
-out_of_orderness = "30m"
-idle_timeout = "3s"
-max_clock_jump = "100000h"
-[api]
-bind = "127.0.0.1:{port}"
-[history]
-dir = "{hist}"
-[output]
-enabled = false
-[checkpoint]
-dir = "{state}"
-interval = "1s"
-[[cities]]
-id = "{city}"
-name = "Aachen"
-timezone = "Europe/Berlin"
-lat = 50.77
-lon = 6.08
-share = "open"
-registry = "aachen.csv"
-[[cities.feeds]]
-topic = "datex2-{run}"
-format = "datex2"
-{extra}"#,
-        brokers = common::brokers(),
-        hist = dir.join("history").display(),
-        state = dir.join("state").display(),
-    );
-    let path = dir.join("stadtpuls.toml");
-    std::fs::write(&path, toml).expect("write config");
-    path
+    FeedCity {
+        brokers: common::brokers(),
+        run,
+        city,
+        port,
+        registry_csv: &csv,
+        tail: &format!("[[cities.feeds]]\ntopic = \"datex2-{run}\"\nformat = \"datex2\"\n{extra}"),
+    }
+    .write(dir)
 }
 
 fn aachen_document() -> Vec<u8> {

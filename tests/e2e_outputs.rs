@@ -30,6 +30,7 @@ use stadtpuls_processing::model::parking::ParkingBatchBuilder;
 use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
 
 use common::datex2::{AACHEN_STATUS, fixture, produce_document, wait_for_levels};
+use common::feeds::FeedCity;
 use common::{ensure_broker, free_port, get, pyvenv, run_id, run_ready};
 
 /// The records of Aachen's status document (`P<n>`).
@@ -44,50 +45,15 @@ fn write_config(dir: &Path, run: &str, city: &str, port: u16) -> std::path::Path
             "aachen-p{n},parking_facility,Parkhaus {n} & Co,50.77{n},6.08,,1000,,P{n}\n"
         ));
     }
-    std::fs::write(dir.join("aachen.csv"), csv).expect("write registry");
-    let toml = format!(
-        r#"version = 1
-[kafka]
-brokers = "{brokers}"
-group_id = "stadtpuls-{run}"
-topic_pattern = '^sensors\.{city}\.(traffic|parking)$'
-deadletter_topic = "deadletter-{run}"
-batch_max_wait = "50ms"
-[kafka.librdkafka]
-"topic.metadata.refresh.interval.ms" = "1000"
-[windows]
-sizes = ["1m"]
-out_of_orderness = "30m"
-idle_timeout = "3s"
-max_clock_jump = "100000h"
-[api]
-bind = "127.0.0.1:{port}"
-[history]
-dir = "{hist}"
-[output]
-enabled = false
-[checkpoint]
-dir = "{state}"
-interval = "1s"
-[[cities]]
-id = "{city}"
-name = "Aachen"
-timezone = "Europe/Berlin"
-lat = 50.77
-lon = 6.08
-share = "open"
-registry = "aachen.csv"
-[[cities.feeds]]
-topic = "datex2-{run}"
-format = "datex2"
-"#,
-        brokers = common::brokers(),
-        hist = dir.join("history").display(),
-        state = dir.join("state").display(),
-    );
-    let path = dir.join("stadtpuls.toml");
-    std::fs::write(&path, toml).expect("write config");
-    path
+    FeedCity {
+        brokers: common::brokers(),
+        run,
+        city,
+        port,
+        registry_csv: &csv,
+        tail: &format!("[[cities.feeds]]\ntopic = \"datex2-{run}\"\nformat = \"datex2\"\n"),
+    }
+    .write(dir)
 }
 
 /// Decodes one of our documents with Stadtpuls' decoder for `format`, every facility id
