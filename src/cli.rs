@@ -6,16 +6,20 @@ mod bench_sql;
 mod bench_sse;
 mod config_check;
 mod demo;
+mod pace;
 mod produce;
 mod registry_import;
+mod replay;
 mod run;
 mod sql;
 
 use std::ffi::OsStr;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use stadtpuls_config::{Config, env_from_process};
 use tracing_subscriber::EnvFilter;
 
 /// Stadtpuls: live traffic-flow and parking metrics for cooperating cities, from Kafka.
@@ -49,6 +53,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Write the simulated feed to Kafka at a chosen rate.
     Produce(produce::ProduceArgs),
+    /// Write NDJSON files or the raw archive back into topics (a backfill, a re-feed of a day).
+    Replay(replay::ReplayArgs),
     /// Run the reference workload through the engine and print events/s and the checksum.
     Bench(bench::BenchArgs),
     /// Run one read-only SQL query on the Parquet history and the registries.
@@ -99,6 +105,7 @@ impl Command {
             Command::Run(args) => args.run().await,
             Command::Demo(args) => args.run().await,
             Command::Produce(args) => args.run().await,
+            Command::Replay(args) => args.run().await,
             Command::Bench(args) => args.run().await,
             Command::Sql(args) => args.run().await,
             Command::Config(ConfigCommand::Check { file }) => config_check::run(&file),
@@ -143,6 +150,18 @@ pub fn init_tracing(format: LogFormat) {
 /// to anything but the empty string (<https://no-color.org>).
 fn colour(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
     stderr_is_terminal && no_color.is_none_or(OsStr::is_empty)
+}
+
+/// The config of a command that takes `--config FILE` and otherwise runs on the built-in
+/// nine-city demo; `STADTPULS_*` environment variables apply to both.
+fn config_or_demo(file: Option<&Path>) -> anyhow::Result<Config> {
+    let env = env_from_process();
+    match file {
+        Some(file) => Config::load(file, &env),
+        None => Config::demo(&env),
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))
+    .context("invalid configuration")
 }
 
 #[cfg(test)]

@@ -124,3 +124,35 @@ pub enum ImportError {
         detail: String,
     },
 }
+
+/// Why `stadtpuls replay` cannot read a file it was given (a malformed NDJSON line is not
+/// an error: it is replayed as it is, and the pipeline refuses it as it would have then).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The file or directory could not be read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Neither NDJSON (`.ndjson`, `.jsonl`, `.json`) nor Parquet, nor a directory.
+    #[error(
+        "`{}`: not a replayable file: give NDJSON (.ndjson, .jsonl, .json) or the raw archive's Parquet files or directories",
+        path.display()
+    )]
+    Unrecognised {
+        /// The path.
+        path: std::path::PathBuf,
+    },
+    /// A Parquet file that is not a `raw_messages` file of the history.
+    #[error("`{}` is not a raw archive file: {detail}", path.display())]
+    Archive {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong (unreadable footer, other columns).
+        detail: String,
+    },
+}

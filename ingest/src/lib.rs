@@ -29,8 +29,9 @@ pub mod metrics;
 pub mod pipeline;
 pub mod pull;
 pub mod push;
+pub mod replay;
 pub mod runner;
 pub mod simulate;
 pub mod sink;
 
-pub use error::{ImportError, IngestError, Result};
+pub use error::{ImportError, IngestError, ReplayError, Result};

@@ -4,11 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
-use stadtpuls_config::{
-    Config, DEMO_PUSH_KEY, DEMO_PUSH_KEY_SHA256, DEMO_SQL_KEY, DEMO_SQL_ULM_KEY, env_from_process,
-};
+use stadtpuls_config::{DEMO_PUSH_KEY, DEMO_PUSH_KEY_SHA256, DEMO_SQL_KEY, DEMO_SQL_ULM_KEY};
 use stadtpuls_ingest::demo::push::demo_push;
 use stadtpuls_ingest::demo::{LogDeadLetters, SimulatedSource};
 use stadtpuls_ingest::history::HistorySink;
@@ -38,13 +35,7 @@ pub struct DemoArgs {
 impl DemoArgs {
     /// Runs until SIGINT/SIGTERM.
     pub async fn run(self) -> anyhow::Result<()> {
-        let env = env_from_process();
-        let config = match &self.config {
-            Some(file) => Config::load(file, &env),
-            None => Config::demo(&env),
-        }
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("invalid configuration")?;
+        let config = super::config_or_demo(self.config.as_deref())?;
         anyhow::ensure!(
             (0.0..=1.0).contains(&self.bad_ratio),
             "--bad-ratio must be within 0–1"

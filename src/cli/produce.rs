@@ -2,16 +2,17 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use stadtpuls_config::{Config, env_from_process};
 use stadtpuls_ingest::kafka::{FeedProducer, ensure_topics};
 use stadtpuls_ingest::runner::now_ms;
 use stadtpuls_ingest::simulate::SimulatedFeed;
 use stadtpuls_processing::time::parse_rfc3339;
+
+use super::pace::Pace;
 
 /// Arguments of `stadtpuls produce`.
 #[derive(Debug, Args)]
@@ -59,13 +60,7 @@ pub enum SpotKeys {
 impl ProduceArgs {
     /// Produces the feed and waits for every delivery.
     pub async fn run(self) -> anyhow::Result<()> {
-        let env = env_from_process();
-        let mut config = match &self.config {
-            Some(file) => Config::load(file, &env),
-            None => Config::demo(&env),
-        }
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("invalid configuration")?;
+        let mut config = super::config_or_demo(self.config.as_deref())?;
         if let Some(brokers) = &self.brokers {
             config.kafka.brokers.clone_from(brokers);
         }
@@ -103,8 +98,7 @@ impl ProduceArgs {
             ProgressStyle::with_template("{bar:40} {pos}/{len} s of event time  {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        let started = Instant::now();
-        let mut sent: u64 = 0;
+        let mut pace = Pace::new(self.rate);
         let end = start + span;
         while feed.now_ms() < end {
             let to = (feed.now_ms() + 60_000).min(end);
@@ -112,18 +106,13 @@ impl ProduceArgs {
                 producer
                     .send(&message.topic, &message.key, &message.payload)
                     .await?;
-                sent += 1;
-                if self.rate > 0 {
-                    let due = Duration::from_secs_f64(sent as f64 / self.rate as f64);
-                    if let Some(wait) = due.checked_sub(started.elapsed()) {
-                        tokio::time::sleep(wait).await;
-                    }
-                }
+                pace.sent_one().await;
             }
             bar.set_position(((to - start) / 1000) as u64);
             bar.set_message(format!(
-                "{sent} messages, {:.0}/s",
-                sent as f64 / started.elapsed().as_secs_f64().max(1e-3)
+                "{} messages, {:.0}/s",
+                pace.sent(),
+                pace.per_second()
             ));
         }
         producer.flush(Duration::from_secs(60))?;
@@ -131,9 +120,10 @@ impl ProduceArgs {
         let stats = producer.stats();
         let failed = stats.failed.load(Ordering::Relaxed);
         println!(
-            "produced {sent} messages to {} topics in {:.1} s ({} delivered, {failed} failed)",
+            "produced {} messages to {} topics in {:.1} s ({} delivered, {failed} failed)",
+            pace.sent(),
             topics.len() - 1,
-            started.elapsed().as_secs_f64(),
+            pace.elapsed().as_secs_f64(),
             stats.delivered.load(Ordering::Relaxed)
         );
         anyhow::ensure!(failed == 0, "{failed} messages were not delivered");

@@ -17,7 +17,6 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use stadtpuls_api::SqlEngine;
 use stadtpuls_api::sql::{Principal, format};
-use stadtpuls_config::{Config, env_from_process};
 
 /// Output formats of `stadtpuls sql`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,13 +54,7 @@ pub struct SqlArgs {
 impl SqlArgs {
     /// Runs the query and writes its result.
     pub async fn run(self) -> anyhow::Result<()> {
-        let env = env_from_process();
-        let mut config = match &self.config {
-            Some(file) => Config::load(file, &env),
-            None => Config::demo(&env),
-        }
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("invalid configuration")?;
+        let mut config = super::config_or_demo(self.config.as_deref())?;
         // `sql.enabled` switches the network doors; whoever runs this reads the files anyway.
         config.sql.enabled = true;
         if self.format == OutputFormat::Parquet && self.output.is_none() {

@@ -1,4 +1,5 @@
-//! A producer for `stadtpuls produce`: writes feed messages as fast as the rate allows.
+//! A producer for `stadtpuls produce` and `stadtpuls replay`: writes feed messages as fast
+//! as the rate allows.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,8 +70,31 @@ impl FeedProducer {
     /// # Errors
     /// When librdkafka refuses the message for another reason than a full queue.
     pub async fn send(&self, topic: &str, key: &str, payload: &[u8]) -> Result<()> {
+        self.send_to(topic, None, Some(key.as_bytes()), payload)
+            .await
+    }
+
+    /// Enqueues one message to `partition` (`None`: the partitioner's choice by key),
+    /// waiting while the local queue is full.
+    ///
+    /// # Errors
+    /// When librdkafka refuses the message for another reason than a full queue (e.g. a
+    /// partition the topic does not have).
+    pub async fn send_to(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<()> {
         loop {
-            let record = BaseRecord::to(topic).key(key).payload(payload);
+            let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(payload);
+            if let Some(key) = key {
+                record = record.key(key);
+            }
+            if let Some(partition) = partition {
+                record = record.partition(partition);
+            }
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
