@@ -4,10 +4,11 @@
 //!
 //! Everything the page needs is compiled into the binary (`include_str!` of `api/web/`):
 //! Leaflet, vendored from npm (`api/web/package-lock.json`, checked byte for byte by
-//! `scripts/check_web_vendor.sh`), and our own small `map.js` / `map.css`. No CDN and no
-//! network at run time: without `api.map_tile_url` the page draws the zones, sensors and
-//! facilities on a plain background; with it, the viewer's browser adds the operator's tile
-//! layer underneath. The numbers come from the same JSON endpoints and push stream as for
+//! `scripts/check_web_vendor.sh`), and our own small `map.js` (the page), `stream.js` (the
+//! push stream read with `fetch`, so a key's `Authorization` header goes along) and
+//! `map.css`. No CDN and no network at run time: without `api.map_tile_url` the page
+//! draws the zones, sensors and facilities on a plain background; with it, the viewer's
+//! browser adds the operator's tile layer underneath. The numbers come from the same JSON endpoints and push stream as for
 //! any other client (`/v1/cities/{city}/parking`, `…/traffic`, `/v1/stream`), so the map
 //! shows exactly what the API says.
 
@@ -57,11 +58,16 @@ struct Asset {
 
 const PAGE: &str = include_str!("../web/map.html");
 
-const ASSETS: [Asset; 5] = [
+const ASSETS: [Asset; 6] = [
     Asset {
         name: "map.js",
         media_type: "text/javascript; charset=utf-8",
         body: include_str!("../web/map.js"),
+    },
+    Asset {
+        name: "stream.js",
+        media_type: "text/javascript; charset=utf-8",
+        body: include_str!("../web/stream.js"),
     },
     Asset {
         name: "map.css",
