@@ -32,17 +32,17 @@ pub struct Browser {
 }
 
 fn binary(env: &str, name: &str) -> PathBuf {
-    if let Ok(path) = std::env::var(env) {
-        return PathBuf::from(path);
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|path| path.is_file())
-    });
+    let found = match std::env::var_os(env) {
+        Some(path) => Some(PathBuf::from(path)).filter(|path| path.is_file()),
+        None => std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|path| path.is_file())
+        }),
+    };
     found.unwrap_or_else(|| {
         panic!(
-            "`{name}` not found on PATH (or set {env}): the map's browser test needs Debian's \
+            "`{name}` not found on PATH or at {env}: the map's browser test needs Debian's \
              chromium and chromium-driver (`apt-get install chromium chromium-driver`; \
              scripts/test.sh installs them)"
         )
