@@ -35,6 +35,7 @@ const map = L.map("map", { zoomSnap: 0.25 });
 map.setView([48.7, 9.0], 7);
 const zoneLayer = L.layerGroup().addTo(map);
 const pointLayer = L.layerGroup().addTo(map);
+const cityLayer = L.layerGroup().addTo(map);
 
 // ---- small helpers -------------------------------------------------------------------------
 
@@ -158,6 +159,55 @@ function redraw(entity) {
   drawMarker(entity);
   drawListItem(entity);
   if (app.selected === entity.key) renderDetails(entity);
+  if (app.multiCity) scheduleCitySummaries();
+}
+
+// In a view of several cities (all, a region) each city gets a label with its totals: the
+// free spaces of its reporting facilities and its sensors per MARZ state.
+function citySummary(city) {
+  const members = [...app.entities.values()].filter((e) => e.city === city);
+  let free = 0;
+  let total = 0;
+  const states = {};
+  for (const e of members) {
+    const d = e.data || {};
+    if (e.kind === "parking" && !d.stale && typeof d.free === "number") {
+      free += d.free;
+      total += d.total || 0;
+    } else if (e.kind === "traffic") {
+      const state = d.traffic_state || "–";
+      states[state] = (states[state] || 0) + 1;
+    }
+  }
+  const traffic = Object.keys(states)
+    .sort()
+    .map((state) => `${states[state]}× ${state}`)
+    .join(" ");
+  const parking = total ? `${free} free` : "";
+  return { members, text: [cityName(city), parking, traffic].filter(Boolean).join(" · ") };
+}
+
+function drawCitySummaries() {
+  cityLayer.clearLayers();
+  if (!app.multiCity) return;
+  for (const city of new Set([...app.entities.values()].map((e) => e.city))) {
+    const { members, text } = citySummary(city);
+    const lat = Math.max(...members.map((e) => e.lat));
+    const lon = members.reduce((sum, e) => sum + e.lon, 0) / members.length;
+    const label = L.tooltip({ permanent: true, direction: "top", className: "city-label" })
+      .setLatLng([lat, lon])
+      .setContent(document.createTextNode(text));
+    cityLayer.addLayer(label);
+  }
+}
+
+let summaryTimer = null;
+function scheduleCitySummaries() {
+  if (summaryTimer) return;
+  summaryTimer = setTimeout(() => {
+    summaryTimer = null;
+    drawCitySummaries();
+  }, 1000);
 }
 
 function drawZones(features) {
@@ -401,6 +451,7 @@ async function showView(view) {
   app.entities.clear();
   zoneLayer.clearLayers();
   pointLayer.clearLayers();
+  cityLayer.clearLayers();
   document.getElementById("details").replaceChildren(
     el("h2", { id: "details-heading" }, "Nothing selected"),
     el("p", { class: "hint" }, "Choose a facility or sensor on the map or in the list below (Tab to the list, arrow keys to move, Enter to select)."),
@@ -413,6 +464,7 @@ async function showView(view) {
   if (app.view !== view) return;
   for (const entity of app.entities.values()) drawMarker(entity);
   renderList();
+  drawCitySummaries();
   const bounds = L.featureGroup([...zoneLayer.getLayers(), ...pointLayer.getLayers()]).getBounds();
   if (bounds.isValid()) map.fitBounds(bounds, { padding: [20, 20] });
   connect(view === "all" ? null : cities);
