@@ -48,6 +48,13 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; fi
 fi
 
+# --- npm: scripts/check_web_vendor.sh compares the map's vendored Leaflet with the npm lock ---
+if ! command -v npm >/dev/null 2>&1; then
+  step "installing npm (Debian) for the check of the map's vendored files"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm
+  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; fi
+fi
+
 # --- the broker the end-to-end tests talk to -------------------------------------------
 if ! command -v tansu >/dev/null 2>&1 || ! tansu --version >/dev/null 2>&1; then
   step "installing tansu (once per machine, several minutes)"
