@@ -282,7 +282,7 @@ function renderDetails(entity) {
 function sparkline(entity) {
   const points = entity.history.filter((p) => p.v !== null && p.v !== undefined);
   const what = entity.kind === "parking" ? "occupancy %" : "flow veh/h";
-  const since = entity.kind === "parking" ? "since this page opened" : `last ${SPARK_HOURS} h`;
+  const since = entity.kind === "parking" && !entity.fromHistory ? "since this page opened" : `last ${SPARK_HOURS} h`;
   if (points.length < 2) return el("p", { class: "spark-text" }, `Not enough ${what} values yet for a sparkline (${since}).`);
   const w = 320, h = 56, pad = 3;
   const t0 = points[0].t, t1 = points[points.length - 1].t;
@@ -321,9 +321,7 @@ function remember(entity) {
   }
 }
 
-// A sensor's recent windows from the live API, for its sparkline. (A facility's level
-// history is not kept by the live API; a history endpoint, once there, is the place to
-// fetch it from here.)
+// A sensor's recent windows from the live API, for its sparkline.
 async function loadSensorHistory(entity) {
   const from = new Date(Date.now() - SPARK_HOURS * 3600e3).toISOString();
   const params = new URLSearchParams({ window: app.window, from });
@@ -334,6 +332,25 @@ async function loadSensorHistory(entity) {
     entity.history = past.concat(newer);
   } catch (e) {
     console.warn(e);
+  }
+}
+
+// A facility's occupancy over the last hours in 5-minute buckets from the history route
+// (GET /v1/cities/{city}/parking/{facility}/history), where the server has one; the live
+// view keeps only a facility's current level, so without it the sparkline shows what the
+// stream brought since the page was opened.
+async function loadFacilityHistory(entity) {
+  const from = new Date(Date.now() - SPARK_HOURS * 3600e3).toISOString();
+  const params = new URLSearchParams({ from, bucket: "5m", agg: "avg" });
+  try {
+    const body = await getJson(`/v1/cities/${enc(entity.city)}/parking/${enc(entity.id)}/history?${params}`);
+    const past = (body.buckets || []).map((b) => ({ t: Date.parse(b.end), v: b.occupancy_pct }));
+    if (past.length === 0) return;
+    const newer = entity.history.filter((p) => p.t > past[past.length - 1].t);
+    entity.history = past.concat(newer);
+    entity.fromHistory = true;
+  } catch (e) {
+    // No history route, or nothing kept: the page's own points.
   }
 }
 
@@ -354,10 +371,8 @@ async function select(key) {
   if (entity.marker.getElement()) L.DomUtil.addClass(entity.marker.getElement(), "selected");
   map.panTo([entity.lat, entity.lon]);
   renderDetails(entity);
-  if (entity.kind === "traffic") {
-    await loadSensorHistory(entity);
-    if (app.selected === key) renderDetails(entity);
-  }
+  await (entity.kind === "traffic" ? loadSensorHistory(entity) : loadFacilityHistory(entity));
+  if (app.selected === key) renderDetails(entity);
 }
 
 // ---- the list: one button per entity, arrow keys move, Enter selects -------------------------
