@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -227,8 +229,32 @@ fn element_id(found: &Value) -> String {
         .to_owned()
 }
 
+/// Ends the session with a blocking `DELETE` (a failed test never reaches
+/// [`Browser::quit`]; killing chromedriver alone leaves Chromium running).
+fn delete_session(url: &str) {
+    let Some((host, path)) = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return;
+    };
+    let Ok(mut stream) = TcpStream::connect(host) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!(
+        "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_ok() {
+        let _ = stream.read_to_end(&mut Vec::new());
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
+        if !self.session.is_empty() {
+            delete_session(&self.session);
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
