@@ -41,6 +41,20 @@ if ! command -v xmllint >/dev/null 2>&1; then
   else sudo apt-get update -qq && sudo apt-get install -y -qq libxml2-utils; fi
 fi
 
+# --- headless Chromium and chromedriver: tests/e2e_map.rs loads the live map in a browser -----
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  step "installing chromium and chromium-driver (Debian) for the map's browser test"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; fi
+fi
+
+# --- npm: scripts/check_web_vendor.sh compares the map's vendored Leaflet with the npm lock ---
+if ! command -v npm >/dev/null 2>&1; then
+  step "installing npm (Debian) for the check of the map's vendored files"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm
+  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; fi
+fi
+
 # --- the broker the end-to-end tests talk to -------------------------------------------
 if ! command -v tansu >/dev/null 2>&1 || ! tansu --version >/dev/null 2>&1; then
   step "installing tansu (once per machine, several minutes)"
@@ -94,6 +108,9 @@ step "Prometheus config and alert rules: promtool checks, and the alerts' unit t
 promtool check config deploy/prometheus.yml
 promtool check rules deploy/alerts.yml
 promtool test rules deploy/alerts.test.yml
+
+step "the live map's vendored front-end files equal the npm lock (api/web)"
+scripts/check_web_vendor.sh
 
 step "no import cycles in ingest and processing (between top-level modules and between files)"
 python3 scripts/module_cycles.py --known scripts/module_cycles.known ingest/src processing/src

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use stadtpuls_api::access::Policy;
+use stadtpuls_api::map::MapDoor;
 use stadtpuls_api::stream::{Hub, HubLimits, StreamDoor};
 use stadtpuls_api::{AppState, Edge, PushGateway, PushSink, SqlEngine};
 use stadtpuls_config::{CityRegistry, CityZones, Config};
@@ -145,7 +146,8 @@ impl App {
             hub: self.hub.clone(),
             heartbeat: self.config.api.stream_heartbeat,
         })
-        .with_policy(Policy::from_config(&self.config));
+        .with_policy(Policy::from_config(&self.config))
+        .with_map(MapDoor::new(self.config.api.map_tiles.clone(), &self.zones));
         match &self.push {
             Some(sink) => state.with_push(PushGateway::new(&self.config, sink.clone())),
             None => state,

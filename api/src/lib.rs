@@ -10,6 +10,7 @@
 pub mod access;
 pub mod edge;
 pub mod error;
+pub mod map;
 pub mod metrics;
 pub mod push;
 pub mod routes;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/cities/{city}/parking", get(routes::parking::city))
         .route("/v1/cities/{city}/zones", get(routes::zones::city))
+        .route("/v1/cities/{city}/geometry", get(map::geometry::city))
         .route(
             "/v1/cities/{city}/datex2/parking-table",
             get(routes::datex2::table),
@@ -83,6 +85,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/openapi.json", get(openapi))
+        .route("/", get(map::root))
+        .route("/map", get(map::page))
+        .route("/map/settings.json", get(map::settings))
+        .route("/map/assets/{file}", get(map::asset))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(metrics::track))
         // Failures are counted in the request metrics and internal errors logged in

@@ -9,6 +9,7 @@ use stadtpuls_processing::geo::nearby::FacilityPlace;
 use stadtpuls_processing::live::LiveState;
 
 use crate::access::Policy;
+use crate::map::MapDoor;
 use crate::push::PushGateway;
 use crate::sql::SqlEngine;
 use crate::stream::StreamDoor;
@@ -139,6 +140,9 @@ pub struct AppState {
     /// Who sees which city's data on the REST routes; [`Policy::open_to_everyone`] until
     /// [`AppState::with_policy`] (the servers always set the config's).
     pub policy: Arc<Policy>,
+    /// The live map's base map and zone polygons; none until [`AppState::with_map`] (the
+    /// page then draws sensors and facilities on a plain background).
+    pub map: Arc<MapDoor>,
 }
 
 impl AppState {
@@ -191,6 +195,7 @@ impl AppState {
             push: None,
             stream: None,
             policy: Arc::new(Policy::open_to_everyone()),
+            map: Arc::new(MapDoor::default()),
         }
     }
 
@@ -223,6 +228,13 @@ impl AppState {
     #[must_use]
     pub fn with_policy(mut self, policy: Policy) -> Self {
         self.policy = Arc::new(policy);
+        self
+    }
+
+    /// Serves the live map with `door`'s base map and zone polygons.
+    #[must_use]
+    pub fn with_map(mut self, door: MapDoor) -> Self {
+        self.map = Arc::new(door);
         self
     }
 

@@ -75,7 +75,7 @@ enum Shows {
 }
 
 /// The routes under the policy: (OpenAPI path, what it shows, per city or across them).
-const ROUTES: [(&str, Shows, bool); 13] = [
+const ROUTES: [(&str, Shows, bool); 14] = [
     ("/v1/cities", Shows::Any, false),
     ("/v1/cities/{city}/traffic", Shows::Traffic, true),
     ("/v1/cities/{city}/traffic/{sensor}", Shows::Traffic, true),
@@ -86,6 +86,7 @@ const ROUTES: [(&str, Shows, bool); 13] = [
     ),
     ("/v1/cities/{city}/parking", Shows::Parking, true),
     ("/v1/cities/{city}/zones", Shows::Any, true),
+    ("/v1/cities/{city}/geometry", Shows::Any, true),
     ("/v1/parking/nearby", Shows::Parking, false),
     (
         "/v1/cities/{city}/datex2/parking-table",
@@ -112,10 +113,17 @@ const ROUTES: [(&str, Shows, bool); 13] = [
 ];
 
 /// Documented routes outside this matrix, and why.
-const OUTSIDE_THE_POLICY: [(&str, &str); 9] = [
+const OUTSIDE_THE_POLICY: [(&str, &str); 13] = [
     ("/healthz", "liveness, no data"),
     ("/readyz", "readiness, no data"),
     ("/openapi.json", "the API description"),
+    ("/", "a redirect to the live map"),
+    (
+        "/map",
+        "the live map's page, no data: it reads the data routes with the viewer's key",
+    ),
+    ("/map/assets/{file}", "the live map's scripts and styles"),
+    ("/map/settings.json", "the live map's tile layer, no data"),
     (
         "/metrics",
         "operator endpoint, protected at the network level",

@@ -191,6 +191,8 @@ fn apply_one(
         ("API", "STREAM_RING") => raw.api.stream_ring = parse_integer(value)?,
         ("API", "STREAM_CLIENT_QUEUE") => raw.api.stream_client_queue = parse_integer(value)?,
         ("API", "STREAM_HEARTBEAT") => raw.api.stream_heartbeat = value.to_owned(),
+        ("API", "MAP_TILE_URL") => raw.api.map_tile_url = Some(value.to_owned()),
+        ("API", "MAP_TILE_ATTRIBUTION") => raw.api.map_tile_attribution = Some(value.to_owned()),
         ("HISTORY", "ENABLED") => raw.history.enabled = parse_bool(value)?,
         ("HISTORY", "DIR") => raw.history.dir = value.to_owned(),
         ("OUTPUT", "ENABLED") => raw.output.enabled = parse_bool(value)?,

@@ -69,10 +69,10 @@ pub use model::{
     Anonymous, ApiConfig, ApiKeyConfig, CheckpointConfig, CityConfig, CityScope, ClientIdentity,
     DEFAULT_PULL_TIMEOUT, DataKind, FeedConfig, FeedFormat, HistoryConfig, HistoryStream,
     HistoryTable, InstanceId, KafkaConfig, LoraCodec, MAX_INSTANCE_ID_LEN, MAX_LANES,
-    MAX_PULL_EVERY, MIN_PULL_EVERY, OutputConfig, ParkingConfig, ParkingThresholds, PullConfig,
-    PushConfig, PushKeyConfig, RegistrySource, SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY,
-    SITE_CLASS_URBAN, Share, SharePolicy, SiteClass, SqlConfig, TrafficConfig, WindowsConfig,
-    ZoneSource, derived_site_class,
+    MAX_PULL_EVERY, MIN_PULL_EVERY, MapTiles, OutputConfig, ParkingConfig, ParkingThresholds,
+    PullConfig, PushConfig, PushKeyConfig, RegistrySource, SITE_CLASS_ARTERIAL,
+    SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, Share, SharePolicy, SiteClass, SqlConfig, TrafficConfig,
+    WindowsConfig, ZoneSource, derived_site_class,
 };
 pub use registry::{
     CityRegistry, ExternalId, ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError,

@@ -266,6 +266,20 @@ pub struct ApiConfig {
     pub stream_heartbeat: Duration,
     /// What a REST request without a key sees (`api.anonymous`): the open data, or 401.
     pub anonymous: Anonymous,
+    /// The live map's base map (`api.map_tile_url`, `api.map_tile_attribution`); none by
+    /// default, and the map draws the city geometry on a plain background.
+    pub map_tiles: Option<MapTiles>,
+}
+
+/// A tile server for the live map's base map, e.g. an operator's own OpenStreetMap tile
+/// server. The browser fetches the tiles, not Stadtpuls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapTiles {
+    /// `http(s)://…` with `{z}`, `{x}` and `{y}` (Leaflet's template; `{s}` for
+    /// subdomains and `{r}` for retina tiles are allowed too).
+    pub url: String,
+    /// The attribution shown in the map's corner (an OSM server's licence asks for one).
+    pub attribution: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -279,6 +293,7 @@ impl Default for ApiConfig {
             stream_client_queue: DEFAULT_STREAM_CLIENT_QUEUE,
             stream_heartbeat: DEFAULT_STREAM_HEARTBEAT,
             anonymous: Anonymous::Open,
+            map_tiles: None,
         }
     }
 }

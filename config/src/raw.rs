@@ -211,6 +211,12 @@ pub(crate) struct RawApi {
     /// `"open"` (a request without a key sees open data) or `"deny"` (401).
     #[serde(default)]
     pub anonymous: Option<String>,
+    /// The live map's tile URL template; empty or absent: no base map.
+    #[serde(default)]
+    pub map_tile_url: Option<String>,
+    /// The attribution shown with the tiles.
+    #[serde(default)]
+    pub map_tile_attribution: Option<String>,
 }
 
 impl Default for RawApi {
@@ -224,6 +230,8 @@ impl Default for RawApi {
             stream_client_queue: default_stream_client_queue(),
             stream_heartbeat: default_stream_heartbeat(),
             anonymous: None,
+            map_tile_url: None,
+            map_tile_attribution: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 mod feeds;
 mod history;
 mod keys;
+mod map;
 mod output;
 mod parking;
 mod pull;
@@ -492,6 +493,11 @@ fn api(ctx: &mut Ctx<'_>, raw: &RawApi, windows: &WindowsConfig) -> ApiConfig {
         header_read_timeout: header_read_timeout.unwrap_or(defaults.header_read_timeout),
         max_connections: max_connections.unwrap_or(defaults.max_connections),
         anonymous: sql::anonymous(ctx, raw.anonymous.as_deref()),
+        map_tiles: map::tiles(
+            ctx,
+            raw.map_tile_url.as_deref(),
+            raw.map_tile_attribution.as_deref(),
+        ),
     }
 }
 

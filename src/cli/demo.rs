@@ -58,6 +58,7 @@ impl DemoArgs {
             app.registries.len(),
             humantime::format_duration(self.backfill)
         );
+        println!("  map:      http://{bind}/ (the live map in a browser)");
         println!("  API:      http://{bind}/v1/cities");
         println!("  parking:  http://{bind}/v1/cities/ulm/parking");
         println!("  metrics:  http://{bind}/metrics");
@@ -66,7 +67,10 @@ impl DemoArgs {
                 "  SQL:      curl -H 'Authorization: Bearer {DEMO_SQL_KEY}' -d '{{\"sql\": \"SHOW TABLES\"}}' http://{bind}/v1/sql"
             );
             println!(
-                "            demo keys: {DEMO_SQL_KEY} (every city), {DEMO_SQL_ULM_KEY} (ulm and open data)"
+                "            demo keys: {DEMO_SQL_KEY} (every city), {DEMO_SQL_ULM_KEY} (ulm and open data);"
+            );
+            println!(
+                "            typed into the map's \"API key\" field, they show those cities there too"
             );
             if let Some(flight) = app.config.sql.flight_bind {
                 println!("  Flight SQL: grpc://{flight} (the key as bearer token or password)");
