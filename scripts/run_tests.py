@@ -45,6 +45,7 @@ SLOW = {
     "e2e_gateway": 12,
     "e2e_demo_push": 21,
     "e2e_map": 60,
+    "e2e_replay": 50,
 }
 
 
