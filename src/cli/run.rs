@@ -34,9 +34,17 @@ pub struct RunArgs {
 impl RunArgs {
     /// Runs until SIGINT/SIGTERM.
     pub async fn run(self) -> anyhow::Result<()> {
-        let mut config = Config::load(&self.config, &env_from_process())
+        let config = Config::load(&self.config, &env_from_process())
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("invalid configuration {}", self.config.display()))?;
+        run_config(config, &self.config.display().to_string()).await
+    }
+}
+
+/// `stadtpuls run` on a loaded `config` (from `origin`, named in errors) until
+/// SIGINT/SIGTERM; `stadtpuls bench --sse --kafka` runs it in-process.
+pub(crate) async fn run_config(mut config: Config, origin: &str) -> anyhow::Result<()> {
+    {
         // Before anything is consumed: a missing dead-letter topic would hold every input
         // topic at the first refused message.
         ensure_deadletter_topic(&config.kafka)
@@ -59,7 +67,7 @@ impl RunArgs {
         // that cannot be read stops the start here, naming its key and file.
         let pollers = Poller::from_config(&app.config, &push)
             .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("invalid pull source in {}", self.config.display()))?;
+            .with_context(|| format!("invalid pull source in {origin}"))?;
         let app = app
             .with_push(Arc::new(KafkaPushSink(push)))
             .with_pull(pollers);
