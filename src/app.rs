@@ -145,7 +145,8 @@ impl App {
             hub: self.hub.clone(),
             heartbeat: self.config.api.stream_heartbeat,
         })
-        .with_policy(Policy::from_config(&self.config));
+        .with_policy(Policy::from_config(&self.config))
+        .with_regions(&self.config.regions);
         match &self.push {
             Some(sink) => state.with_push(PushGateway::new(&self.config, sink.clone())),
             None => state,

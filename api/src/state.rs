@@ -1,4 +1,6 @@
-//! What handlers read: the live view, the registries, zones and readiness.
+//! What handlers read: the live view, the registries, zones, regions and readiness.
+
+mod region;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,6 +9,8 @@ use stadtpuls_config::{CityRegistry, CityZones, SensorKind};
 use stadtpuls_processing::geo::CityZoneMap;
 use stadtpuls_processing::geo::nearby::FacilityPlace;
 use stadtpuls_processing::live::LiveState;
+
+pub use region::RegionView;
 
 use crate::access::Policy;
 use crate::push::PushGateway;
@@ -139,6 +143,8 @@ pub struct AppState {
     /// Who sees which city's data on the REST routes; [`Policy::open_to_everyone`] until
     /// [`AppState::with_policy`] (the servers always set the config's).
     pub policy: Arc<Policy>,
+    /// The configured regions (`[[regions]]`); empty until [`AppState::with_regions`].
+    pub regions: Arc<Vec<RegionView>>,
 }
 
 impl AppState {
@@ -191,7 +197,24 @@ impl AppState {
             push: None,
             stream: None,
             policy: Arc::new(Policy::open_to_everyone()),
+            regions: Arc::new(Vec::new()),
         }
+    }
+
+    /// Serves `regions` (`config.regions`) on `/v1/regions/…`.
+    #[must_use]
+    pub fn with_regions(mut self, regions: &[stadtpuls_config::RegionConfig]) -> Self {
+        let views = regions
+            .iter()
+            .map(|region| RegionView::new(region, &self.cities))
+            .collect();
+        self.regions = Arc::new(views);
+        self
+    }
+
+    /// The region with this id.
+    pub fn region(&self, id: &str) -> Option<&RegionView> {
+        self.regions.iter().find(|region| region.id == id)
     }
 
     /// Serves `GET /v1/stream` from `door`.
