@@ -44,6 +44,7 @@ SLOW = {
     "e2e_gateway_outage": 11,
     "e2e_gateway": 12,
     "e2e_demo_push": 21,
+    "e2e_demo_regions": 11,
 }
 
 
