@@ -1,9 +1,8 @@
 //! The access matrix through Arrow Flight SQL (the `adbc-driver-flightsql` client from
 //! PyPI): the same five cities and keys as `api/tests/access_matrix.rs`, and for each key
 //! the cities of a parking table, a mixed-kind table, the city list and the regions'
-//! member cities — the same policy
-//! as the REST routes, through the other network door. An unknown key and no key are
-//! refused (Flight SQL always needs a key).
+//! member cities — the same policy as the REST routes, through the other network door. An
+//! unknown key and no key are refused (Flight SQL always needs a key).
 //!
 //! The Python client lives in `~/.cache/stadtpuls-pytest/venv` (or
 //! `$STADTPULS_PYTEST_VENV`), created here if missing.
