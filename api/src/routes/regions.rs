@@ -12,7 +12,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Serialize;
 use stadtpuls_config::DataKind;
-use stadtpuls_processing::region::{self, CorridorRollup, CorridorWindow};
+use stadtpuls_processing::live::ParkingTotals;
+use stadtpuls_processing::region::{self, CorridorRollup, CorridorWindow, FacilityKind};
 use stadtpuls_processing::time::to_rfc3339;
 
 use super::parking::Totals;
@@ -66,6 +67,32 @@ pub struct CityTotals {
     totals: Totals,
 }
 
+/// The region's parking per facility kind: they add up to its `totals`.
+#[derive(Debug, Serialize)]
+pub struct ByKind {
+    car_park: Totals,
+    park_and_ride: Totals,
+    on_street: Totals,
+}
+
+impl ByKind {
+    fn new(by_kind: &[(FacilityKind, ParkingTotals)]) -> Self {
+        let of = |kind: FacilityKind| {
+            by_kind
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, totals)| *totals)
+                .unwrap_or_default()
+                .into()
+        };
+        Self {
+            car_park: of(FacilityKind::CarPark),
+            park_and_ride: of(FacilityKind::ParkAndRide),
+            on_street: of(FacilityKind::OnStreet),
+        }
+    }
+}
+
 /// `GET /v1/regions/{region}/parking`.
 #[derive(Debug, Serialize)]
 pub struct RegionParking {
@@ -74,8 +101,7 @@ pub struct RegionParking {
     /// The member cities whose parking is counted, in config order.
     cities: Vec<String>,
     totals: Totals,
-    /// `car_park`, `park_and_ride`, `on_street`: they add up to `totals`.
-    by_kind: serde_json::Map<String, serde_json::Value>,
+    by_kind: ByKind,
     by_city: Vec<CityTotals>,
 }
 
@@ -100,11 +126,7 @@ pub async fn parking(
         (state.now_ms)(),
         state.stale_after_ms,
     );
-    let by_kind = view
-        .by_kind
-        .into_iter()
-        .map(|(kind, totals)| (kind.as_str().to_owned(), totals_json(totals)))
-        .collect();
+    let by_kind = ByKind::new(&view.by_kind);
     Ok(Json(RegionParking {
         region: region.id.clone(),
         name: region.name.clone(),
@@ -120,10 +142,6 @@ pub async fn parking(
             })
             .collect(),
     }))
-}
-
-fn totals_json(totals: stadtpuls_processing::live::ParkingTotals) -> serde_json::Value {
-    serde_json::to_value(Totals::from(totals)).unwrap_or(serde_json::Value::Null)
 }
 
 /// One corridor sensor with its latest closed window.
