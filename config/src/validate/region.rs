@@ -11,7 +11,10 @@ use crate::model::{CityConfig, Corridor, RegionConfig};
 use crate::raw::RawRegion;
 use crate::registry::{CityRegistry, SensorKind};
 
-/// Validates every region; an invalid one is left out (its problems are in `ctx`).
+/// Validates every region. With problems (reported to `ctx`) a region keeps its valid
+/// parts — the known cities, the well-formed corridors of those — so that
+/// `stadtpuls config check` still checks those corridors against the registries; the
+/// config is not used then.
 pub(super) fn regions(
     ctx: &mut Ctx<'_>,
     raw: Vec<RawRegion>,
@@ -22,7 +25,6 @@ pub(super) fn regions(
     let mut regions = Vec::with_capacity(raw.len());
     for (index, region) in raw.into_iter().enumerate() {
         let base = format!("regions[{index}]");
-        let mut ok = true;
         let id = region.id.trim().to_owned();
         if let Err(message) = fields::check_city_id(&id, MAX_CITY_ID_LEN) {
             // The rule of a city id, so the message says "region id".
@@ -30,27 +32,20 @@ pub(super) fn regions(
                 &format!("{base}.id"),
                 message.replace("city id", "region id"),
             );
-            ok = false;
         } else if !ids.insert(id.clone()) {
             ctx.error(&format!("{base}.id"), format!("duplicate region id `{id}`"));
-            ok = false;
         }
         if region.name.trim().is_empty() {
             ctx.error(&format!("{base}.name"), "must not be empty");
-            ok = false;
         }
-        let members = member_cities(ctx, &base, &region.cities, &known);
-        let corridors = members
-            .as_deref()
-            .and_then(|members| corridors(ctx, &base, &region.corridors, members));
-        if let (true, Some(cities), Some(corridors)) = (ok, members, corridors) {
-            regions.push(RegionConfig {
-                id,
-                name: region.name.trim().to_owned(),
-                cities,
-                corridors,
-            });
-        }
+        let cities = member_cities(ctx, &base, &region.cities, &known);
+        let corridors = corridors(ctx, &base, &region.corridors, &cities);
+        regions.push(RegionConfig {
+            id,
+            name: region.name.trim().to_owned(),
+            cities,
+            corridors,
+        });
     }
     regions
 }
@@ -60,13 +55,11 @@ fn member_cities(
     base: &str,
     raw: &[String],
     known: &HashSet<&str>,
-) -> Option<Vec<String>> {
+) -> Vec<String> {
     let path = format!("{base}.cities");
     if raw.is_empty() {
         ctx.error(&path, "must name at least one city");
-        return None;
     }
-    let mut ok = true;
     let mut members: Vec<String> = Vec::with_capacity(raw.len());
     for (i, id) in raw.iter().enumerate() {
         if !known.contains(id.as_str()) {
@@ -74,27 +67,19 @@ fn member_cities(
                 &format!("{path}[{i}]"),
                 format!("`{id}` is not a configured city id"),
             );
-            ok = false;
         } else if members.contains(id) {
             ctx.error(
                 &format!("{path}[{i}]"),
                 format!("city `{id}` is listed twice"),
             );
-            ok = false;
         } else {
             members.push(id.clone());
         }
     }
-    ok.then_some(members)
+    members
 }
 
-fn corridors(
-    ctx: &mut Ctx<'_>,
-    base: &str,
-    raw: &[String],
-    members: &[String],
-) -> Option<Vec<Corridor>> {
-    let mut ok = true;
+fn corridors(ctx: &mut Ctx<'_>, base: &str, raw: &[String], members: &[String]) -> Vec<Corridor> {
     let mut corridors: Vec<Corridor> = Vec::with_capacity(raw.len());
     for (i, text) in raw.iter().enumerate() {
         let path = format!("{base}.corridors[{i}]");
@@ -106,7 +91,6 @@ fn corridors(
                 &path,
                 format!("`{text}` is not `<city>/<sensor id>`, e.g. `ulm/ulm-t-001`"),
             );
-            ok = false;
             continue;
         };
         let corridor = Corridor {
@@ -118,15 +102,13 @@ fn corridors(
                 &path,
                 format!("`{city}` is not one of this region's cities"),
             );
-            ok = false;
         } else if corridors.contains(&corridor) {
             ctx.error(&path, format!("`{text}` is listed twice"));
-            ok = false;
         } else {
             corridors.push(corridor);
         }
     }
-    ok.then_some(corridors)
+    corridors
 }
 
 /// Checks that every corridor sensor is a traffic sensor of its city's registry
