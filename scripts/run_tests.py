@@ -46,6 +46,7 @@ SLOW = {
     "e2e_demo_push": 21,
     "e2e_map": 60,
     "e2e_replay": 50,
+    "e2e_demo_regions": 11,
 }
 
 

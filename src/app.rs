@@ -147,7 +147,8 @@ impl App {
             heartbeat: self.config.api.stream_heartbeat,
         })
         .with_policy(Policy::from_config(&self.config))
-        .with_map(MapDoor::new(self.config.api.map_tiles.clone(), &self.zones));
+        .with_map(MapDoor::new(self.config.api.map_tiles.clone(), &self.zones))
+        .with_regions(&self.config.regions);
         match &self.push {
             Some(sink) => state.with_push(PushGateway::new(&self.config, sink.clone())),
             None => state,

@@ -1,8 +1,8 @@
 //! The access matrix through Arrow Flight SQL (the `adbc-driver-flightsql` client from
 //! PyPI): the same five cities and keys as `api/tests/access_matrix.rs`, and for each key
-//! the cities of a parking table, a mixed-kind table and the city list — the same policy
-//! as the REST routes, through the other network door. An unknown key and no key are
-//! refused (Flight SQL always needs a key).
+//! the cities of a parking table, a mixed-kind table, the city list and the regions'
+//! member cities — the same policy as the REST routes, through the other network door. An
+//! unknown key and no key are refused (Flight SQL always needs a key).
 //!
 //! The Python client lives in `~/.cache/stadtpuls-pytest/venv` (or
 //! `$STADTPULS_PYTEST_VENV`), created here if missing.
@@ -99,6 +99,11 @@ fn config(dir: &Path) -> Config {
              lat = {lat}\nlon = 9.99\nregistry = \"{city}.csv\"\n{share}\n"
         ));
     }
+    // One region of every city: its `regions` rows are the cities a key may know of.
+    toml.push_str(&format!(
+        "\n[[regions]]\nid = \"all\"\nname = \"All\"\ncities = [{}]\n",
+        CITIES.map(|c| format!("\"{c}\"")).join(", ")
+    ));
     let env = [(
         "STADTPULS_HISTORY__DIR".to_owned(),
         dir.join("history").display().to_string(),
@@ -157,7 +162,12 @@ async fn flight_sql_shows_each_key_what_the_policy_shares() {
 
     let mut failures = Vec::new();
     for (key, parking, both, any) in MATRIX {
-        for (table, expected) in [("facilities", parking), ("sensors", both), ("cities", any)] {
+        for (table, expected) in [
+            ("facilities", parking),
+            ("sensors", both),
+            ("cities", any),
+            ("regions", any),
+        ] {
             let sql = format!("SELECT DISTINCT city FROM {table}");
             let python = python.clone();
             let rows = tokio::task::spawn_blocking(move || query(&python, flight, key, &sql))

@@ -69,6 +69,15 @@ pub fn router(state: AppState) -> Router {
             get(routes::parkapi::item),
         )
         .route("/v1/parking/nearby", get(routes::nearby::nearby))
+        .route("/v1/regions", get(routes::regions::list))
+        .route(
+            "/v1/regions/{region}/parking",
+            get(routes::regions::parking),
+        )
+        .route(
+            "/v1/regions/{region}/traffic",
+            get(routes::regions::traffic),
+        )
         .route("/v1/stream", get(stream::stream))
         .route("/v1/sql", post(sql::route::query))
         .route("/v1/ingest/{city}", post(routes::ingest::city))

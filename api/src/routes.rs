@@ -10,6 +10,7 @@ pub mod ngsi_ld;
 pub mod parkapi;
 pub mod parking;
 pub mod publish;
+pub mod regions;
 pub mod traffic;
 pub mod zones;
 

@@ -123,7 +123,7 @@ impl SqlEngine {
             &config.history.dir,
             &config.history.tables,
             config.history.archive_raw,
-            reference::tables(registries)?,
+            reference::tables(registries, &config.regions)?,
             live,
             config.parking.stale_after.as_millis() as i64,
             now_ms,

@@ -1,4 +1,6 @@
-//! What handlers read: the live view, the registries, zones and readiness.
+//! What handlers read: the live view, the registries, zones, regions and readiness.
+
+mod region;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,6 +9,8 @@ use stadtpuls_config::{CityRegistry, CityZones, SensorKind};
 use stadtpuls_processing::geo::CityZoneMap;
 use stadtpuls_processing::geo::nearby::FacilityPlace;
 use stadtpuls_processing::live::LiveState;
+
+pub use region::RegionView;
 
 use crate::access::Policy;
 use crate::map::MapDoor;
@@ -143,6 +147,8 @@ pub struct AppState {
     /// The live map's base map and zone polygons; none until [`AppState::with_map`] (the
     /// page then draws sensors and facilities on a plain background).
     pub map: Arc<MapDoor>,
+    /// The configured regions (`[[regions]]`); empty until [`AppState::with_regions`].
+    pub regions: Arc<Vec<RegionView>>,
 }
 
 impl AppState {
@@ -196,7 +202,24 @@ impl AppState {
             stream: None,
             policy: Arc::new(Policy::open_to_everyone()),
             map: Arc::new(MapDoor::default()),
+            regions: Arc::new(Vec::new()),
         }
+    }
+
+    /// Serves `regions` (`config.regions`) on `/v1/regions/…`.
+    #[must_use]
+    pub fn with_regions(mut self, regions: &[stadtpuls_config::RegionConfig]) -> Self {
+        let views = regions
+            .iter()
+            .map(|region| RegionView::new(region, &self.cities))
+            .collect();
+        self.regions = Arc::new(views);
+        self
+    }
+
+    /// The region with this id.
+    pub fn region(&self, id: &str) -> Option<&RegionView> {
+        self.regions.iter().find(|region| region.id == id)
     }
 
     /// Serves `GET /v1/stream` from `door`.

@@ -75,7 +75,7 @@ enum Shows {
 }
 
 /// The routes under the policy: (OpenAPI path, what it shows, per city or across them).
-const ROUTES: [(&str, Shows, bool); 14] = [
+const ROUTES: [(&str, Shows, bool); 17] = [
     ("/v1/cities", Shows::Any, false),
     ("/v1/cities/{city}/traffic", Shows::Traffic, true),
     ("/v1/cities/{city}/traffic/{sensor}", Shows::Traffic, true),
@@ -110,7 +110,20 @@ const ROUTES: [(&str, Shows, bool); 14] = [
     ),
     ("/ngsi-ld/v1/entities", Shows::Parking, false),
     ("/ngsi-ld/v1/entities/{id}", Shows::Parking, true),
+    // The region `all` of the five cities: what a region shows is what its caller sees
+    // of each member city ([`REGIONS`]).
+    ("/v1/regions", Shows::Any, false),
+    ("/v1/regions/{region}/parking", Shows::Parking, false),
+    ("/v1/regions/{region}/traffic", Shows::Traffic, false),
 ];
+
+/// The `[[regions]]` of the matrix config: every city (its corridor sensors
+/// `<city>-t-1`), and the two private cities alone.
+const REGIONS: &str = "\n[[regions]]\nid = \"all\"\nname = \"All five\"\n\
+    cities = [\"ettlingen\", \"karlsruhe\", \"neu-ulm\", \"pforzheim\", \"ulm\"]\n\
+    corridors = [\"ettlingen/ettlingen-t-1\", \"karlsruhe/karlsruhe-t-1\", \"neu-ulm/neu-ulm-t-1\", \
+    \"pforzheim/pforzheim-t-1\", \"ulm/ulm-t-1\"]\n\n\
+    [[regions]]\nid = \"private-pair\"\nname = \"Ulm and Karlsruhe\"\ncities = [\"ulm\", \"karlsruhe\"]\n";
 
 /// Documented routes outside this matrix, and why.
 const OUTSIDE_THE_POLICY: [(&str, &str); 13] = [
@@ -191,6 +204,7 @@ fn config(dir: &Path, anonymous: &str) -> Config {
              lat = {lat}\nlon = 9.99\nregistry = \"{city}.csv\"\n{share}\n"
         ));
     }
+    toml.push_str(REGIONS);
     let path = dir.join("stadtpuls.toml");
     Config::from_toml(&toml, &path, &Default::default()).expect("the matrix config loads")
 }
@@ -210,7 +224,8 @@ async fn serve(dir: &Path, anonymous: &str) -> SocketAddr {
     let engine = SqlEngine::new(&config, &registries, Some(live.clone())).expect("sql");
     let mut state = AppState::new(live, &registries, vec![60], 900_000, Arc::new(|| true))
         .with_sql(engine)
-        .with_policy(Policy::from_config(&config));
+        .with_policy(Policy::from_config(&config))
+        .with_regions(&config.regions);
     state.now_ms = Arc::new(|| NOW);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
@@ -288,7 +303,8 @@ fn dechunk(mut body: &str) -> String {
 fn path_for(route: &str, city: &str) -> String {
     let path = route
         .replace("{city}", city)
-        .replace("{sensor}", &format!("{city}-t-1"));
+        .replace("{sensor}", &format!("{city}-t-1"))
+        .replace("{region}", "all");
     match route {
         // every facility lies within 1 km; min_free=0 lists them all
         "/v1/parking/nearby" => format!("{path}?lat=48.40&lon=9.99&radius_m=5000&min_free=0"),
@@ -318,6 +334,25 @@ fn cities_in(route: &str, city: &str, body: &Value) -> BTreeSet<String> {
                 .unwrap_or_default();
         }
         "/ngsi-ld/v1/entities/{id}" => return ngsi_city(body).into_iter().collect(),
+        "/v1/regions" => {
+            return body["regions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|region| strings(&region["cities"]))
+                .collect();
+        }
+        // The cities a region view counts, and every city its parts name: a part of a
+        // city not in `cities` would be a leak, so it shows up here and fails the test.
+        "/v1/regions/{region}/parking" | "/v1/regions/{region}/traffic" => {
+            let parts = body["by_city"]
+                .as_array()
+                .or(body["sensors"].as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|part| part["city"].as_str().map(str::to_owned));
+            return strings(&body["cities"]).into_iter().chain(parts).collect();
+        }
         // The documents of one city: their facility ids are the city's (`<city>-p-1`).
         "/v1/cities/{city}/datex2/parking-table"
         | "/v1/cities/{city}/datex2/parking-status"
@@ -355,6 +390,14 @@ fn cities_in(route: &str, city: &str, body: &Value) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+fn strings(list: &Value) -> Vec<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item.as_str().map(str::to_owned))
+        .collect()
 }
 
 #[test]
@@ -474,6 +517,8 @@ async fn sql_over_http_sees_the_same_cities_per_kind() {
             ("live_parking", Shows::Parking),
             ("facilities", Shows::Parking),
             ("cities", Shows::Any),
+            // The region `all` has every city: its rows are the cities the key knows.
+            ("regions", Shows::Any),
         ] {
             let (status, body) = request(addr, "POST", "/v1/sql", auth, &query(table)).await;
             let Some(expected) = visible(caller, shows).filter(|_| auth.is_some()) else {
@@ -491,4 +536,66 @@ async fn sql_over_http_sees_the_same_cities_per_kind() {
             assert_eq!(seen, expected, "{table} as {caller}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_region_sums_only_the_cities_its_caller_sees() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let addr = serve(dir.path(), "open").await;
+    // Every facility has 10 free of 100: the totals count exactly the cities named.
+    for (caller, auth, _) in CALLERS.into_iter().filter(|(_, _, denied)| !denied) {
+        let (status, body) = request(addr, "GET", "/v1/regions/all/parking", auth, "").await;
+        let Some(expected) = visible(caller, Shows::Parking) else {
+            assert_eq!(status, 401, "{caller}: {body}");
+            continue;
+        };
+        assert_eq!(status, 200, "{caller}: {body}");
+        let n = expected.len() as u64;
+        assert_eq!(body["totals"]["free"], 10 * n, "{caller}: {body}");
+        assert_eq!(body["totals"]["total"], 100 * n, "{caller}: {body}");
+        assert_eq!(body["by_kind"]["car_park"]["total"], 100 * n, "{caller}");
+        assert_eq!(body["by_kind"]["park_and_ride"]["total"], 0, "{caller}");
+        assert_eq!(
+            body["by_city"].as_array().map(Vec::len),
+            Some(expected.len())
+        );
+    }
+    // A region of private cities: not there for an anonymous caller (the same 404 as
+    // an unknown region, naming neither city), one city of it for ulm's centre.
+    for path in [
+        "/v1/regions/private-pair/parking",
+        "/v1/regions/private-pair/traffic",
+    ] {
+        let (status, body) = request(addr, "GET", path, None, "").await;
+        assert_eq!(status, 404, "{body}");
+        let (unknown, unknown_body) = request(
+            addr,
+            "GET",
+            &path.replace("private-pair", "nowhere"),
+            None,
+            "",
+        )
+        .await;
+        assert_eq!(unknown, 404);
+        assert_eq!(
+            body["error"]
+                .as_str()
+                .map(|e| e.replace("private-pair", "X")),
+            unknown_body["error"]
+                .as_str()
+                .map(|e| e.replace("nowhere", "X"))
+        );
+        let (status, body) = request(addr, "GET", path, Some("Bearer key-ulm"), "").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["cities"], serde_json::json!(["ulm"]), "{path}");
+        assert!(!body.to_string().contains("karlsruhe"), "{path}: {body}");
+    }
+    let (_, list) = request(addr, "GET", "/v1/regions", None, "").await;
+    let ids: Vec<&str> = list["regions"]
+        .as_array()
+        .expect("regions")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["all"], "{list}");
 }

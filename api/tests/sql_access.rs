@@ -11,7 +11,7 @@ use stadtpuls_api::sql::{Access, Scope};
 use stadtpuls_processing::window::parking::FacilityLive;
 
 /// Every table and view with a `city` column.
-const TABLES: [&str; 17] = [
+const TABLES: [&str; 18] = [
     "cities",
     "facilities",
     "live_parking",
@@ -20,6 +20,7 @@ const TABLES: [&str; 17] = [
     "parking_15m_latest",
     "parking_1m",
     "parking_1m_latest",
+    "regions",
     "sensors",
     "traffic_15m",
     "traffic_15m_latest",
@@ -69,6 +70,7 @@ async fn a_city_key_sees_only_its_city_and_open_data_in_every_table() {
     }
     for table in [
         "cities",
+        "regions",
         "sensors",
         "facilities",
         "traffic_1m",

@@ -9,7 +9,7 @@ use stadtpuls_api::SqlError;
 use stadtpuls_config::HistoryStream;
 use stadtpuls_processing::window::parking::FacilityLive;
 
-const TABLES: [&str; 17] = [
+const TABLES: [&str; 18] = [
     "cities",
     "facilities",
     "live_parking",
@@ -18,6 +18,7 @@ const TABLES: [&str; 17] = [
     "parking_15m_latest",
     "parking_1m",
     "parking_1m_latest",
+    "regions",
     "sensors",
     "traffic_15m",
     "traffic_15m_latest",

@@ -33,6 +33,7 @@ async fn every_table_and_column_is_documented() {
         ("cities", "`cities`:"),
         ("sensors", "`sensors` (every"),
         ("facilities", "`facilities`:"),
+        ("regions", "`regions` (one row"),
         ("live_traffic", "`live_traffic` ("),
         ("live_parking", "`live_parking` ("),
     ];

@@ -53,11 +53,12 @@ impl Config {
         let Some(config) = crate::build_checked(&text, path, env, &resolve, &mut errors) else {
             return Err(crate::ConfigErrors(errors.into_vec()));
         };
-        let registries = config
+        let registries: Vec<CityRegistry> = config
             .cities
             .iter()
             .map(|city| registry::load(city, &config.traffic, &mut errors))
             .collect();
+        validate::corridor_sensors(&config.regions, &registries, path, &mut errors);
         let zones = config
             .cities
             .iter()

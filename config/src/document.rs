@@ -16,7 +16,7 @@ use crate::error::{ConfigError, Errors, FILE_KEY};
 use crate::raw::RawConfig;
 
 /// Top-level keys, for the unknown-key message.
-const TOP_LEVEL_KEYS: [&str; 14] = [
+const TOP_LEVEL_KEYS: [&str; 15] = [
     "version",
     "kafka",
     "windows",
@@ -31,6 +31,7 @@ const TOP_LEVEL_KEYS: [&str; 14] = [
     "push",
     "push_keys",
     "cities",
+    "regions",
 ];
 
 /// Parses `text`; returns `None` (with errors pushed) when the TOML itself is broken.
@@ -76,6 +77,7 @@ pub(crate) fn parse(text: &str, origin: &Path, errors: &mut Errors) -> Option<Ra
             "push" => located.section(value, "push", errors, |v| raw.push = v),
             "push_keys" => located.section(value, "push_keys", errors, |v| raw.push_keys = v),
             "cities" => raw.cities = located.cities(value, errors),
+            "regions" => located.section(value, "regions", errors, |v| raw.regions = v),
             other => {
                 let expected = TOP_LEVEL_KEYS.map(|k| format!("`{k}`")).join(", ");
                 let message = format!("unknown key `{other}`, expected one of {expected}");

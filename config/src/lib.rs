@@ -67,10 +67,10 @@ pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
     Anonymous, ApiConfig, ApiKeyConfig, CheckpointConfig, CityConfig, CityScope, ClientIdentity,
-    DEFAULT_PULL_TIMEOUT, DataKind, FeedConfig, FeedFormat, HistoryConfig, HistoryStream,
+    Corridor, DEFAULT_PULL_TIMEOUT, DataKind, FeedConfig, FeedFormat, HistoryConfig, HistoryStream,
     HistoryTable, InstanceId, KafkaConfig, LoraCodec, MAX_INSTANCE_ID_LEN, MAX_LANES,
     MAX_PULL_EVERY, MIN_PULL_EVERY, MapTiles, OutputConfig, ParkingConfig, ParkingThresholds,
-    PullConfig, PushConfig, PushKeyConfig, RegistrySource, SITE_CLASS_ARTERIAL,
+    PullConfig, PushConfig, PushKeyConfig, RegionConfig, RegistrySource, SITE_CLASS_ARTERIAL,
     SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, Share, SharePolicy, SiteClass, SqlConfig, TrafficConfig,
     WindowsConfig, ZoneSource, derived_site_class,
 };
@@ -113,6 +113,8 @@ pub struct Config {
     pub push_keys: Vec<PushKeyConfig>,
     /// The cities, in file order; at least one.
     pub cities: Vec<CityConfig>,
+    /// Regions of several cities (`[[regions]]`), in file order; may be empty.
+    pub regions: Vec<RegionConfig>,
     /// Where the config came from, for messages: the file path, or `<built-in demo>`.
     pub origin: PathBuf,
 }
@@ -168,14 +170,17 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// Every problem in every registry, each naming its registry file.
+    /// Every problem in every registry, each naming its registry file; then a region's
+    /// corridor sensor that is not a traffic sensor of its city's registry
+    /// (`regions[i].corridors[j]` in the config file).
     pub fn load_registries(&self) -> Result<Vec<CityRegistry>> {
         let mut errors = Errors::default();
-        let registries = self
+        let registries: Vec<CityRegistry> = self
             .cities
             .iter()
             .map(|city| registry::load(city, &self.traffic, &mut errors))
             .collect();
+        validate::corridor_sensors(&self.regions, &registries, &self.origin, &mut errors);
         errors.finish(registries)
     }
 
@@ -193,6 +198,11 @@ impl Config {
             .map(|city| zones::load(city, &mut errors))
             .collect();
         errors.finish(zones)
+    }
+
+    /// Returns the region with this id.
+    pub fn region(&self, id: &str) -> Option<&RegionConfig> {
+        self.regions.iter().find(|region| region.id == id)
     }
 
     /// Returns the city with this id.

@@ -15,6 +15,7 @@ mod lora_codec;
 mod parking;
 mod pull;
 mod push;
+mod region;
 mod share;
 mod sql;
 mod traffic;
@@ -33,6 +34,7 @@ pub use push::{
     DEFAULT_PUSH_BURST, DEFAULT_PUSH_MAX_BODY_BYTES, DEFAULT_PUSH_RATE_PER_S, PushConfig,
     PushKeyConfig,
 };
+pub use region::{Corridor, RegionConfig};
 pub use share::{Anonymous, DataKind, Share, SharePolicy};
 pub use sql::{ApiKeyConfig, CityScope, SqlConfig};
 pub use traffic::{

@@ -5,12 +5,14 @@
 //! parse at the first one.
 
 mod defaults;
+mod region;
 mod values;
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+pub(crate) use region::RawRegion;
 pub(crate) use values::{LaneValues, SettingValue};
 
 use defaults::{
@@ -65,6 +67,8 @@ pub(crate) struct RawConfig {
     pub push_keys: Vec<RawPushKey>,
     /// `[[cities]]`; `None` for an entry that did not deserialize (already reported).
     pub cities: Vec<Option<RawCity>>,
+    /// `[[regions]]`.
+    pub regions: Vec<RawRegion>,
 }
 
 impl Default for RawConfig {
@@ -84,6 +88,7 @@ impl Default for RawConfig {
             push: RawPush::default(),
             push_keys: Vec::new(),
             cities: Vec::new(),
+            regions: Vec::new(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod output;
 mod parking;
 mod pull;
 mod push;
+mod region;
 mod sql;
 mod traffic;
 
@@ -50,6 +51,8 @@ const DEDICATED_SETTINGS: [(&str, &str); 5] = [
         "kafka.max_message_bytes` (input) or `kafka.deadletter_max_bytes",
     ),
 ];
+
+pub(crate) use region::corridor_sensors;
 
 /// Turns raw registry and zone paths into sources; the demo swaps in embedded files here.
 pub(crate) struct Resolve<'a> {
@@ -125,6 +128,7 @@ pub(crate) fn validate(
     let api_keys = sql::api_keys(&mut ctx, raw.api_keys, &cities);
     let push = push::push(&mut ctx, &raw.push);
     let push_keys = push::push_keys(&mut ctx, raw.push_keys, &cities);
+    let regions = region::regions(&mut ctx, raw.regions, &cities);
     Config {
         kafka,
         windows,
@@ -139,6 +143,7 @@ pub(crate) fn validate(
         push,
         push_keys,
         cities,
+        regions,
         origin: origin.to_path_buf(),
     }
 }

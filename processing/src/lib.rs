@@ -10,7 +10,7 @@
 //! [`live`] keeps what the API serves. Formulas are in [`formulas`], each with its definition;
 //! [`geo`] places sensors and facilities in zones, rolls zones up and finds nearby parking.
 //! [`publish`] renders the live view in the standard formats partners read (DATEX II,
-//! ParkAPI v3, NGSI-LD).
+//! ParkAPI v3, NGSI-LD); [`region`] rolls several cities up into one regional view.
 //! The engine's documentation has a worked example.
 
 pub mod catalog;
@@ -23,6 +23,7 @@ pub mod marz;
 pub mod model;
 mod prefetch;
 pub mod publish;
+pub mod region;
 mod reject;
 pub mod time;
 pub mod window;

@@ -199,11 +199,11 @@ impl Catalog {
 }
 
 /// Which data a table holds, by its name: `traffic_*` (lanes too) and `live_traffic`
-/// are traffic, `parking_*`, `live_parking` and `facilities` parking, `cities` only says
-/// a city exists; `sensors` (traffic sensors, spots and facilities) and `raw_messages`
+/// are traffic, `parking_*`, `live_parking` and `facilities` parking, `cities` and
+/// `regions` only say a city exists (and which regions it is in); `sensors` (traffic sensors, spots and facilities) and `raw_messages`
 /// mix both kinds and need both visible.
 fn table_scope(name: &str) -> Scope {
-    if name == "cities" {
+    if name == "cities" || name == "regions" {
         Scope::City
     } else if name.starts_with("traffic_") || name == "live_traffic" {
         Scope::Kind(DataKind::Traffic)

@@ -1,5 +1,6 @@
 //! Reference tables from the config and the sensor registries: `cities`, `sensors`,
-//! `facilities`. Built once when the engine starts (registries are read at start-up).
+//! `facilities`, `regions`. Built once when the engine starts (registries are read at
+//! start-up).
 
 use std::sync::Arc;
 
@@ -7,17 +8,49 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt8Array, UInt32Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use stadtpuls_config::{CityRegistry, SensorKind};
+use stadtpuls_config::{CityRegistry, RegionConfig, SensorKind};
 
 use crate::error::SqlError;
 
-/// The three reference tables as (name, one batch each).
-pub fn tables(registries: &[CityRegistry]) -> Result<Vec<(&'static str, RecordBatch)>, SqlError> {
+/// The four reference tables as (name, one batch each).
+pub fn tables(
+    registries: &[CityRegistry],
+    regions: &[RegionConfig],
+) -> Result<Vec<(&'static str, RecordBatch)>, SqlError> {
     Ok(vec![
         ("cities", cities(registries)?),
         ("sensors", sensors(registries)?),
         ("facilities", facilities(registries)?),
+        ("regions", regions_table(regions)?),
     ])
+}
+
+/// `regions`: region, region_name, city — one row per member city, so `JOIN regions
+/// USING (city)` puts any table's rows into their regions (a city in two regions joins
+/// twice). Scoped like `cities` (a member city's row is there when any kind of it is
+/// visible), so a key never learns that a region covers a city it may not see.
+fn regions_table(regions: &[RegionConfig]) -> Result<RecordBatch, SqlError> {
+    let rows: Vec<(&RegionConfig, &str)> = regions
+        .iter()
+        .flat_map(|region| {
+            region
+                .cities
+                .iter()
+                .map(move |city| (region, city.as_str()))
+        })
+        .collect();
+    batch(
+        vec![
+            Field::new("region", DataType::Utf8, false),
+            Field::new("region_name", DataType::Utf8, false),
+            Field::new("city", DataType::Utf8, false),
+        ],
+        vec![
+            strings(rows.iter().map(|(r, _)| Some(r.id.as_str()))),
+            strings(rows.iter().map(|(r, _)| Some(r.name.as_str()))),
+            strings(rows.iter().map(|(_, city)| Some(*city))),
+        ],
+    )
 }
 
 fn batch(fields: Vec<Field>, columns: Vec<ArrayRef>) -> Result<RecordBatch, SqlError> {

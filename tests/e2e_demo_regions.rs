@@ -1,0 +1,196 @@
+//! The regions of `stadtpuls demo` (issue #14, "a region of the nine demo cities answers
+//! its parking and traffic views in the demo, and SQL can group by region"): the built-in
+//! demo's `network` region sums exactly what its nine cities' own parking endpoints
+//! report, its corridor aggregate is the vehicle-weighted harmonic mean of the corridor
+//! sensors it lists, an anonymous caller gets the open cities only, and SQL groups the
+//! history by region.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Stadtpuls, eventually, free_port, get, sql_rows};
+use serde_json::Value;
+use stadtpuls_config::DEMO_SQL_KEY;
+
+const NINE: [&str; 9] = [
+    "karlsruhe",
+    "mannheim",
+    "freiburg",
+    "ulm",
+    "konstanz",
+    "friedrichshafen",
+    "ettlingen",
+    "heidelberg",
+    "pforzheim",
+];
+
+async fn get_json(client: &reqwest::Client, url: &str, key: Option<&str>) -> (u16, Value) {
+    let (status, body) = match key {
+        None => get(client, url).await,
+        Some(key) => match client.get(url).bearer_auth(key).send().await {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(_) => (0, String::new()),
+        },
+    };
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// (free, total, reporting, stale) of a `totals` object.
+fn totals(value: &Value) -> [u64; 4] {
+    ["free", "total", "facilities_reporting", "facilities_stale"]
+        .map(|field| value[field].as_u64().unwrap_or(u64::MAX))
+}
+
+/// The sum of `cities`' own parking totals, read twice around `region`'s: `Some` only when
+/// nothing changed in between (the simulated feed updates levels all the time).
+async fn consistent(
+    client: &reqwest::Client,
+    base: &str,
+    key: Option<&str>,
+    region: &str,
+    cities: &[&str],
+) -> Option<(Value, [u64; 4])> {
+    let mut sums = Vec::new();
+    let mut answer = Value::Null;
+    for round in 0..2 {
+        if round == 1 {
+            let (status, body) =
+                get_json(client, &format!("{base}/v1/regions/{region}/parking"), key).await;
+            assert_eq!(status, 200, "{body}");
+            answer = body;
+        }
+        let mut sum = [0u64; 4];
+        for city in cities {
+            let (status, body) =
+                get_json(client, &format!("{base}/v1/cities/{city}/parking"), key).await;
+            assert_eq!(status, 200, "{city}: {body}");
+            for (s, v) in sum.iter_mut().zip(totals(&body["totals"])) {
+                *s += v;
+            }
+        }
+        sums.push(sum);
+    }
+    (sums[0] == sums[1] && totals(&answer["totals"]) == sums[0]).then(|| (answer, sums[0]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_region_adds_up_its_cities_and_groups_in_sql() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let env = [
+        ("STADTPULS_API__BIND", format!("127.0.0.1:{port}")),
+        (
+            "STADTPULS_HISTORY__DIR",
+            dir.path().join("h").display().to_string(),
+        ),
+        ("STADTPULS_WINDOWS__SIZES", "10s,1m".into()),
+        ("STADTPULS_WINDOWS__HOPPING", String::new()),
+        ("STADTPULS_WINDOWS__OUT_OF_ORDERNESS", "1s".into()),
+    ];
+    let app = Stadtpuls::start_with_env(
+        &["demo", "--backfill", "2m", "--bad-ratio", "0"],
+        &env,
+        port,
+        &dir.path().join("log"),
+    );
+    let base = app.base.clone();
+    let client = reqwest::Client::new();
+    eventually(Duration::from_secs(60), "readyz", || async {
+        (get(&client, &format!("{base}/readyz")).await.0 == 200).then_some(())
+    })
+    .await;
+
+    // Every city, with the demo's `*` key: the region is the sum of its cities, nonzero.
+    let (region, sum) = eventually(Duration::from_secs(60), "a consistent read", || {
+        consistent(&client, &base, Some(DEMO_SQL_KEY), "network", &NINE)
+    })
+    .await;
+    assert!(sum[1] > 0, "the demo's facilities have capacity: {region}");
+    assert_eq!(
+        region["cities"].as_array().map(Vec::len),
+        Some(9),
+        "{region}"
+    );
+    let kinds: u64 = ["car_park", "park_and_ride", "on_street"]
+        .iter()
+        .map(|kind| region["by_kind"][kind]["total"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(kinds, sum[1], "the kinds add up: {region}");
+    assert!(
+        region["by_kind"]["park_and_ride"]["total"].as_u64() > Some(0),
+        "the demo's P+R sites: {region}"
+    );
+
+    // Anonymous: only the open cities (ulm, ettlingen) count and are named.
+    let (anonymous, _) = eventually(Duration::from_secs(60), "a consistent open read", || {
+        consistent(&client, &base, None, "network", &["ulm", "ettlingen"])
+    })
+    .await;
+    assert_eq!(anonymous["cities"], serde_json::json!(["ulm", "ettlingen"]));
+    assert!(!anonymous.to_string().contains("karlsruhe"), "{anonymous}");
+
+    // Traffic on the corridors: the aggregate is Σn / Σ(n/v) over the sensors listed
+    // with the newest window.
+    let traffic = eventually(Duration::from_secs(60), "corridor traffic", || async {
+        let (status, body) = get_json(
+            &client,
+            &format!("{base}/v1/regions/network/traffic?window=10s"),
+            Some(DEMO_SQL_KEY),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        (body["aggregate"]["flow_veh_h"].as_f64() > Some(0.0)
+            && body["aggregate"]["speed_space_mean_kmh"].as_f64() > Some(0.0))
+        .then_some(body)
+    })
+    .await;
+    let end = &traffic["aggregate"]["window_end"];
+    let (mut n, mut inverse) = (0.0, 0.0);
+    for sensor in traffic["sensors"].as_array().expect("sensors") {
+        let latest = &sensor["latest"];
+        if &latest["window_end"] != end {
+            continue;
+        }
+        if let (Some(vehicles), Some(speed)) = (
+            latest["vehicles"].as_f64(),
+            latest["speed_space_mean_kmh"].as_f64(),
+        ) && vehicles > 0.0
+        {
+            n += vehicles;
+            inverse += vehicles / speed;
+        }
+    }
+    let speed = traffic["aggregate"]["speed_space_mean_kmh"]
+        .as_f64()
+        .expect("speed");
+    assert!(
+        (speed - n / inverse).abs() < 0.1,
+        "{speed} vs {}: {traffic}",
+        n / inverse
+    );
+
+    // SQL groups the history by region.
+    let rows = eventually(Duration::from_secs(90), "history by region", || async {
+        let rows = sql_rows(
+            &client,
+            &base,
+            DEMO_SQL_KEY,
+            "SELECT region, count(DISTINCT city) AS cities, sum(vehicles) AS vehicles \
+             FROM traffic_1m_latest JOIN regions USING (city) GROUP BY region ORDER BY region",
+        )
+        .await?;
+        // Once every city's first 1-minute windows are in the history.
+        let complete = rows.len() == 2
+            && rows[0]["cities"] == 3
+            && rows[1]["cities"] == 9
+            && rows.iter().all(|r| r["vehicles"].as_f64() > Some(0.0));
+        complete.then_some(rows)
+    })
+    .await;
+    assert_eq!(rows[0]["region"], "karlsruhe-area", "{rows:?}");
+    assert_eq!(rows[0]["cities"], 3, "{rows:?}");
+    assert_eq!(rows[1]["region"], "network", "{rows:?}");
+    assert_eq!(rows[1]["cities"], 9, "{rows:?}");
+    assert!(app.terminate().success());
+}
