@@ -2,7 +2,8 @@
 //! its parking and traffic views in the demo, and SQL can group by region"): the built-in
 //! demo's `network` region sums exactly what its nine cities' own parking endpoints
 //! report, its corridor aggregate is the vehicle-weighted harmonic mean of the corridor
-//! sensors it lists, an anonymous caller gets the open cities only, and SQL groups the
+//! sensors it lists, an anonymous caller gets the open data only (every city's parking, Ulm's
+//! and Ettlingen's traffic), and SQL groups the
 //! history by region.
 
 mod common;
@@ -122,13 +123,32 @@ async fn the_demo_region_adds_up_its_cities_and_groups_in_sql() {
         "the demo's P+R sites: {region}"
     );
 
-    // Anonymous: only the open cities (ulm, ettlingen) count and are named.
+    // Anonymous: parking is open data in every demo city, so all nine count; traffic is
+    // open only in Ulm and Ettlingen, so only their corridor sensors do.
     let (anonymous, _) = eventually(Duration::from_secs(60), "a consistent open read", || {
-        consistent(&client, &base, None, "network", &["ulm", "ettlingen"])
+        consistent(&client, &base, None, "network", &NINE)
     })
     .await;
-    assert_eq!(anonymous["cities"], serde_json::json!(["ulm", "ettlingen"]));
-    assert!(!anonymous.to_string().contains("karlsruhe"), "{anonymous}");
+    assert_eq!(
+        anonymous["cities"].as_array().map(Vec::len),
+        Some(9),
+        "{anonymous}"
+    );
+    let (status, open_traffic) = get_json(
+        &client,
+        &format!("{base}/v1/regions/network/traffic?window=10s"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{open_traffic}");
+    assert_eq!(
+        open_traffic["cities"],
+        serde_json::json!(["ulm", "ettlingen"])
+    );
+    assert!(
+        !open_traffic.to_string().contains("karlsruhe"),
+        "{open_traffic}"
+    );
 
     // Traffic on the corridors: the aggregate is Σn / Σ(n/v) over the sensors listed
     // with the newest window.

@@ -2,7 +2,8 @@
 //! `stadtpuls demo` (10 s windows, so windows close every ten seconds):
 //!
 //! - `/` leads to the map; its assets are the embedded files, Leaflet byte for byte;
-//! - without a key the switcher offers the open cities, with the demo key all nine;
+//! - without a key the switcher offers the cities with open data (in the demo every city's
+//!   parking is open), with the demo key all nine;
 //! - the keyboard path: focus in the list, ArrowDown, Enter selects the next facility;
 //! - the side panel's numbers of that facility and of a clicked sensor equal the API's
 //!   (read again when a live update came between the two reads);
@@ -89,7 +90,7 @@ async fn the_map_shows_the_apis_numbers_and_updates_live() {
     let browser = Browser::start().await;
     let shot = output_dir().join("map.png");
 
-    // Without a key: the open cities only.
+    // Without a key: the cities with open data.
     browser.goto(&format!("{}/map#{CITY}", app.base)).await;
     let open = switcher_cities(&browser).await;
     let (_, cities) = get(&client, &format!("{}/v1/cities", app.base)).await;

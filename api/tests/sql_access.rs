@@ -8,6 +8,7 @@ use serde_json::json;
 use sql_common::{ADMIN_KEY, Fixture, HEIDELBERG_KEY, OPEN_CITY, ULM_KEY, distinct};
 use stadtpuls_api::SqlError;
 use stadtpuls_api::sql::{Access, Scope};
+use stadtpuls_config::DataKind;
 use stadtpuls_processing::window::parking::FacilityLive;
 
 /// Every table and view with a `city` column.
@@ -177,5 +178,15 @@ async fn the_demo_keys_printed_by_the_demo_authenticate() {
         .expect("ulm key");
     let cities = ulm.access(Scope::City);
     assert!(cities.allows("ulm") && cities.allows("ettlingen"));
-    assert!(!cities.allows("karlsruhe"));
+    // The demo's other cities publish their parking openly and keep their traffic.
+    assert!(cities.allows("karlsruhe"));
+    assert!(
+        ulm.access(Scope::Kind(DataKind::Parking))
+            .allows("karlsruhe")
+    );
+    assert!(
+        !ulm.access(Scope::Kind(DataKind::Traffic))
+            .allows("karlsruhe")
+    );
+    assert!(!ulm.access(Scope::EveryKind).allows("karlsruhe"));
 }
