@@ -4,6 +4,7 @@ mod bench;
 mod bench_kafka;
 mod bench_sql;
 mod bench_sse;
+mod bench_sse_kafka;
 mod config_check;
 mod demo;
 mod pace;

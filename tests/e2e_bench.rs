@@ -123,3 +123,28 @@ fn bench_checksum_matches_a_plain_recomputation_and_the_kafka_run() {
     assert_eq!(kafka["checksum"], local["checksum"]);
     assert!(kafka["drain_events_per_s"].as_f64().unwrap_or_default() > 0.0);
 }
+
+/// `stadtpuls bench --sse --kafka`: the harness runs the pipeline in-process against the
+/// broker and matches every produced facility count to its `parking` event on the stream
+/// (the latency figures are the benchmark's, not this test's).
+#[test]
+fn the_stream_bench_through_kafka_sees_every_count_as_an_event() {
+    let _broker = ensure_broker();
+    let result = result_line(&[
+        "bench",
+        "--sse",
+        "--kafka",
+        &common::brokers(),
+        "--sse-kafka-messages",
+        "24",
+        "--sse-interval-ms",
+        "20",
+    ]);
+    assert_eq!(result["sse_kafka_messages"], 24, "{result}");
+    assert_eq!(
+        result["events"], 24,
+        "every count arrived as an event: {result}"
+    );
+    let (p50, p99) = (result["p50_ms"].as_f64(), result["p99_ms"].as_f64());
+    assert!(p50 > Some(0.0) && p99 >= p50, "{result}");
+}

@@ -31,7 +31,8 @@ pub struct BenchArgs {
     pub batch: usize,
     /// Also run the workload end to end through this broker (`host:port`): produce the
     /// first `--limit` lines to per-city topics, time the pipeline from its first fetch to
-    /// its last window, and time a bare consumer draining the same topics.
+    /// its last window, and time a bare consumer draining the same topics. With `--sse`:
+    /// time parking messages from this broker to the push stream instead.
     #[arg(long)]
     pub kafka: Option<String>,
     /// Lines used by the `--kafka` run (a Kafka-protocol broker holds them all).
@@ -67,9 +68,13 @@ pub struct BenchArgs {
     /// Closed windows (events) per round, all matching every subscriber.
     #[arg(long, default_value_t = 20)]
     pub sse_events: usize,
-    /// Pause between rounds, milliseconds.
+    /// Pause between rounds, milliseconds (with `--kafka`: between produced messages).
     #[arg(long, default_value_t = 250)]
     pub sse_interval_ms: u64,
+    /// With `--sse --kafka BROKERS`: facility counts produced to the broker, each timed
+    /// from the producer to its `parking` event on a subscriber's socket.
+    #[arg(long, default_value_t = 300)]
+    pub sse_kafka_messages: usize,
 }
 
 impl BenchArgs {
@@ -85,7 +90,10 @@ impl BenchArgs {
             return super::bench_sql::run(&self).await;
         }
         if self.sse {
-            return super::bench_sse::run(&self).await;
+            return match self.kafka.clone() {
+                Some(brokers) => super::bench_sse_kafka::run(&self, &brokers).await,
+                None => super::bench_sse::run(&self).await,
+            };
         }
         match self.kafka.clone() {
             Some(brokers) => super::bench_kafka::run(&self, &brokers).await,

@@ -37,6 +37,19 @@ mod feeds;
 /// can advance watermarks of idle sources.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
+/// A batch closes early once no further message arrives within this gap: under load the
+/// read-ahead queue holds the next message already (batches fill to `batch_max_messages`),
+/// while a trickle — a car park's count every few seconds — is processed at once instead
+/// of waiting out `batch_max_wait`, which would be a floor under every live latency.
+const BATCH_GAP: Duration = Duration::from_millis(5);
+
+/// librdkafka's `fetch.wait.max.ms` unless `[kafka.librdkafka]` sets it: how long the
+/// broker may hold a fetch with no new data. Apache Kafka and Redpanda answer as soon as
+/// data arrives, so this only bounds idle polling there; a broker that does not wake a
+/// waiting fetch (Tansu 0.6) delivers a trickle this late — librdkafka's default of 500 ms
+/// was a 500 ms floor under a parking update's way to the push stream.
+const FETCH_WAIT_MAX_MS: &str = "100";
+
 /// How long a seek back to a checkpoint may take.
 const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -338,7 +351,8 @@ impl KafkaSource {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("statistics.interval.ms", "5000")
-            .set("topic.metadata.refresh.interval.ms", "10000");
+            .set("topic.metadata.refresh.interval.ms", "10000")
+            .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS);
         super::settings::apply(kafka, super::Role::Consumer, &mut cfg);
         let consumer: StreamConsumer<SourceContext> = cfg
             .create_with_context(context)
@@ -443,7 +457,8 @@ impl Source for KafkaSource {
         batch.push(first);
         let deadline = Instant::now() + self.max_wait;
         while batch.len() < self.max_messages {
-            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+            let until = deadline.min(Instant::now() + BATCH_GAP);
+            match tokio::time::timeout_at(until, self.consumer.recv()).await {
                 Err(_elapsed) => break,
                 Ok(Err(error)) => {
                     self.receive_failed(&error)?;
