@@ -145,6 +145,7 @@ impl App {
         .with_stream(StreamDoor {
             hub: self.hub.clone(),
             heartbeat: self.config.api.stream_heartbeat,
+            cut_grace: stadtpuls_api::stream::CUT_GRACE,
         })
         .with_policy(Policy::from_config(&self.config))
         .with_map(MapDoor::new(self.config.api.map_tiles.clone(), &self.zones))

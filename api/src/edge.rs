@@ -35,6 +35,25 @@ use crate::metrics;
 /// closed: as long as the pipeline's grace for its last commit, so both end together.
 pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
+/// A request's handle on its own connection, in the request's extensions (HTTP API only):
+/// [`ConnectionAbort::abort`] closes the connection even while hyper waits, for ever, to
+/// write to a client that reads nothing — the one case no timeout of hyper's covers. The
+/// push stream uses it for a subscriber it cut off ([`crate::stream`]).
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionAbort(Arc<tokio::sync::Notify>);
+
+impl ConnectionAbort {
+    /// Closes the connection (now, or as soon as its accept loop task looks).
+    pub fn abort(&self) {
+        self.0.notify_one();
+    }
+
+    /// Completes once [`Self::abort`] was called.
+    pub async fn aborted(&self) {
+        self.0.notified().await;
+    }
+}
+
 /// A listener, for metric labels and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Server {

@@ -20,13 +20,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 pub use filter::{Filter, Kind};
 pub use hub::{Counted, Cut, Entry, Hub, HubLimits, Missed, Subscription};
@@ -34,6 +34,7 @@ pub use hub::{Counted, Cut, Entry, Hub, HubLimits, Missed, Subscription};
 use stadtpuls_config::DataKind;
 
 use crate::access::viewer::Viewer;
+use crate::edge::ConnectionAbort;
 use crate::error::{ApiError, Result};
 use crate::metrics::SSE_EVENTS;
 use crate::state::AppState;
@@ -45,7 +46,15 @@ pub struct StreamDoor {
     pub hub: Arc<Hub>,
     /// A comment line is sent after this long without an event.
     pub heartbeat: Duration,
+    /// How long a cut-off subscriber's connection stays open for it to read its final
+    /// `dropped` event; then it is closed, read or not ([`CUT_GRACE`] in the product).
+    pub cut_grace: Duration,
 }
+
+/// The product's [`StreamDoor::cut_grace`]: a client that has read nothing for as long as
+/// it took to fill its queue and socket buffers gets ten more seconds, then its connection
+/// is closed, so a subscriber that stopped reading holds no connection slot and no queue.
+pub const CUT_GRACE: Duration = Duration::from_secs(10);
 
 /// Query of `GET /v1/stream`; every list is comma-separated.
 #[derive(Debug, Deserialize)]
@@ -148,6 +157,7 @@ fn list(param: Option<&str>) -> Option<Vec<&str>> {
 /// `GET /v1/stream?cities=&kinds=&window=&entities=` with an optional `Last-Event-ID`.
 pub async fn stream(
     State(state): State<AppState>,
+    connection: Option<Extension<ConnectionAbort>>,
     viewer: Viewer,
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
@@ -171,7 +181,38 @@ pub async fn stream(
         })
         .transpose()?;
     let subscription = door.hub.subscribe(Arc::new(filter), last_event_id);
-    Ok(ClientStream::new(subscription, door.heartbeat).into_response())
+    let (body, gone) = ClientStream::new(subscription, door.heartbeat).watched();
+    if let Some(Extension(connection)) = connection {
+        tokio::spawn(close_when_cut(
+            Arc::clone(&body.cut),
+            gone,
+            door.cut_grace,
+            connection,
+        ));
+    }
+    Ok(body.into_response())
+}
+
+/// Closes a cut-off subscriber's connection after `grace`, unless its stream ended first
+/// (`gone`: the client read to the final event, or went away). hyper polls a response
+/// body only when the socket takes more, so a client that reads nothing would otherwise
+/// hold its connection, and the events queued for it, for as long as TCP lets it.
+async fn close_when_cut(
+    cut: Arc<Cut>,
+    gone: oneshot::Receiver<()>,
+    grace: Duration,
+    connection: ConnectionAbort,
+) {
+    tokio::select! {
+        () = cut.wait() => {}
+        _ = gone => return,
+    }
+    tokio::time::sleep(grace).await;
+    tracing::info!(
+        grace_s = grace.as_secs_f64(),
+        "closing a cut-off stream subscriber's connection"
+    );
+    connection.abort();
 }
 
 /// Most events written in one chunk: a burst (a window close) goes out in few writes.
@@ -189,6 +230,8 @@ pub struct ClientStream {
     heartbeat: Duration,
     idle: Pin<Box<tokio::time::Sleep>>,
     done: bool,
+    /// Dropped with the stream: tells a watcher the body is gone ([`Self::watched`]).
+    _gone: Option<oneshot::Sender<()>>,
 }
 
 impl ClientStream {
@@ -203,7 +246,15 @@ impl ClientStream {
             heartbeat,
             idle: Box::pin(tokio::time::sleep(heartbeat)),
             done: false,
+            _gone: None,
         }
+    }
+
+    /// This stream and a receiver that completes (with an error) once it is dropped.
+    pub fn watched(mut self) -> (Self, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        self._gone = Some(tx);
+        (self, rx)
     }
 
     /// The HTTP response carrying this stream.

@@ -1,7 +1,9 @@
 //! A push-stream subscriber that never reads, over real sockets and the real accept
 //! loop: the events published for it pile up in the kernel's buffers, then in its
 //! bounded queue, and it is cut off and counted while another subscriber keeps getting
-//! every event in order; when it finally reads, its last event is `event: dropped`.
+//! every event in order; when it finally reads, its last event is `event: dropped`, and
+//! the server closes its connection after the grace — as it does, without a single read,
+//! for a subscriber that never reads again.
 //! Publishing goes through the live view, the port the pipeline publishes through.
 
 use std::sync::Arc;
@@ -17,6 +19,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 const T0: i64 = 1_795_478_400_000;
 const QUEUE: usize = 16;
+/// How long a cut-off subscriber's connection stays open (the product's is 10 s).
+const CUT_GRACE: Duration = Duration::from_secs(2);
 /// Events per round: a burst the reader's queue absorbs.
 const ROUND: usize = 4;
 
@@ -96,11 +100,13 @@ async fn a_client_that_never_reads_is_cut_off_and_counted_while_another_keeps_re
     .with_stream(StreamDoor {
         hub: hub.clone(),
         heartbeat: Duration::from_secs(15),
+        cut_grace: CUT_GRACE,
     });
     tokio::spawn(hub.clone().dispatch());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let edge = Edge::from_config(&ApiConfig::default());
+    let connections = edge.connections.clone();
     tokio::spawn(stadtpuls_api::edge::http::serve(
         listener,
         router(state),
@@ -113,6 +119,11 @@ async fn a_client_that_never_reads_is_cut_off_and_counted_while_another_keeps_re
     socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
     let mut slow = socket.connect(addr).await.expect("connect");
     request(&mut slow).await;
+    // Another that will never read at all.
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut silent = socket.connect(addr).await.expect("connect");
+    request(&mut silent).await;
     let mut reader = TcpStream::connect(addr).await.expect("connect");
     request(&mut reader).await;
     let mut reader = Frames {
@@ -120,18 +131,21 @@ async fn a_client_that_never_reads_is_cut_off_and_counted_while_another_keeps_re
         text: String::new(),
     };
     let started = Instant::now();
-    while hub.subscribers() < 2 {
-        assert!(started.elapsed() < Duration::from_secs(5), "both subscribe");
+    while hub.subscribers() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "all three subscribe"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(stadtpuls_api::metrics::SSE_CLIENTS.get(), 2);
+    assert_eq!(stadtpuls_api::metrics::SSE_CLIENTS.get(), 3);
     let before = dropped("slow_client");
 
     // Publish in rounds the reader drains; the slow client falls behind until cut off.
     let mut next_free = 0u32;
     let mut last_id = 0u64;
     let mut received = 0usize;
-    while hub.subscribers() == 2 {
+    while hub.subscribers() > 1 {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "not cut off after {received} events"
@@ -152,7 +166,7 @@ async fn a_client_that_never_reads_is_cut_off_and_counted_while_another_keeps_re
             received += 1;
         }
     }
-    assert_eq!(dropped("slow_client") - before, 1, "counted once");
+    assert_eq!(dropped("slow_client") - before, 2, "each counted once");
     assert_eq!(
         stadtpuls_api::metrics::SSE_CLIENTS.get(),
         1,
@@ -188,5 +202,44 @@ async fn a_client_that_never_reads_is_cut_off_and_counted_while_another_keeps_re
         "{}",
         &text[text.len().saturating_sub(300)..]
     );
-    eprintln!("slow client cut off after {received} events to the reader");
+    // After the grace the server closes the slow client's connection: end of stream, not
+    // a keep-alive connection waiting for its next request.
+    let closed = tokio::time::timeout(CUT_GRACE + Duration::from_secs(10), async {
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the cut-off client's connection is closed after the grace"
+    );
+
+    // The silent client never read: its connection is closed all the same, so only the
+    // reader's is still open.
+    let started = Instant::now();
+    while connections.open() > 1 {
+        assert!(
+            started.elapsed() < CUT_GRACE + Duration::from_secs(10),
+            "{} connections open: the silent client's was not closed",
+            connections.open()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut seen = 0usize;
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf))
+            .await
+            .expect("the silent client's buffers, then the end, within 5 s")
+            .unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        seen += n;
+    }
+    assert!(seen > 0, "the silent client's buffers held events");
+    eprintln!("slow clients cut off after {received} events to the reader");
 }

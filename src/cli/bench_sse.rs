@@ -52,6 +52,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     .with_stream(StreamDoor {
         hub: hub.clone(),
         heartbeat: Duration::from_secs(15),
+        cut_grace: stadtpuls_api::stream::CUT_GRACE,
     });
     tokio::spawn(hub.clone().dispatch());
     let listener = TcpListener::bind("127.0.0.1:0").await?;

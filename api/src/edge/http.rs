@@ -8,15 +8,18 @@ use std::io;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::Request;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tower::util::MapRequest;
 use tracing::{debug, warn};
 
-use super::{Edge, Server, accept_failed, timed_out};
+use super::{ConnectionAbort, Edge, Server, accept_failed, timed_out};
 use crate::metrics;
 
 /// What a connection over the budget reads before it is closed.
@@ -88,16 +91,24 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             debug!(%error, "cannot set TCP_NODELAY");
         }
-        let connection = http.serve_connection(
-            TokioIo::new(stream),
-            TowerToHyperService::new(router.clone()),
-        );
+        let abort = ConnectionAbort::default();
+        let handle = abort.clone();
+        let service = MapRequest::new(router.clone(), move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(handle.clone());
+            request
+        });
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let mut stop = stop_rx.clone();
         connections.spawn(async move {
             let _slot = admitted;
             tokio::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,
+                () = abort.aborted() => {
+                    debug!("connection closed by its handler");
+                    return;
+                }
                 _ = stop.changed() => {
                     // Idle connections close now, busy ones after their response.
                     connection.as_mut().graceful_shutdown();

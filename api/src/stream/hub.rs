@@ -73,6 +73,8 @@ struct Subscriber {
 pub struct Cut {
     reason: OnceLock<&'static str>,
     counted: AtomicBool,
+    /// Wakes [`Cut::wait`]ers when the reason is set.
+    done: tokio::sync::Notify,
 }
 
 impl Cut {
@@ -81,10 +83,23 @@ impl Cut {
         self.reason.get().copied()
     }
 
+    /// Completes once the subscriber is cut off (at once if it already is).
+    pub async fn wait(&self) {
+        let notified = self.done.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a cut in between still wakes this waiter.
+        notified.as_mut().enable();
+        if self.reason().is_some() {
+            return;
+        }
+        notified.await;
+    }
+
     fn cut(&self, reason: &'static str) {
         if self.reason.set(reason).is_ok() {
             SSE_DROPPED.with_label_values(&[reason]).inc();
             tracing::info!(reason, "stream client cut off");
+            self.done.notify_waiters();
         }
         self.release();
     }
