@@ -5,9 +5,10 @@
 
 pub(crate) mod attrs;
 mod entities;
+mod scan;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use serde_json::value::RawValue;
 use stadtpuls_processing::Rejection;
 
@@ -16,6 +17,15 @@ use attrs::Entity;
 
 /// Decodes one message into its entities' observations.
 pub(crate) fn decode(payload: &[u8], emit: &mut Emit<'_, '_>) {
+    if let Some(elements) = scan::batch(payload) {
+        for (index, element) in elements.iter().enumerate() {
+            match &element.kept {
+                Some(kept) => scanned(index, element.bytes, kept, emit),
+                None => entity(Some(index), element.bytes, emit),
+            }
+        }
+        return;
+    }
     match entities(payload) {
         Err(rejection) => emit.refuse(None, payload, rejection),
         Ok(None) => entity(None, payload, emit),
@@ -59,7 +69,25 @@ fn entity(index: Option<usize>, bytes: &[u8], emit: &mut Emit<'_, '_>) {
         Ok(kept) => kept.0,
         Err(e) => return emit.refuse(index, bytes, malformed(format!("invalid JSON: {e}"))),
     };
-    match Entity::kept(&value).and_then(|entity| entities::reading(&entity)) {
+    read(index, bytes, &value, emit);
+}
+
+/// An element the fast reader found: its kept attributes are parsed as [`attrs::Kept`]
+/// would. A value serde refuses (a number out of range) sends the element down the serde
+/// path, which says why.
+fn scanned(index: usize, bytes: &[u8], kept: &[(&str, &[u8])], emit: &mut Emit<'_, '_>) {
+    let mut map = Map::new();
+    for (name, raw) in kept {
+        match serde_json::from_slice::<Value>(raw) {
+            Ok(value) => map.insert((*name).to_owned(), value),
+            Err(_) => return entity(Some(index), bytes, emit),
+        };
+    }
+    read(Some(index), bytes, &Value::Object(map), emit);
+}
+
+fn read(index: Option<usize>, bytes: &[u8], value: &Value, emit: &mut Emit<'_, '_>) {
+    match Entity::kept(value).and_then(|entity| entities::reading(&entity)) {
         Ok(reading) => emit.reading(index, bytes, &reading),
         Err(rejection) => emit.refuse(index, bytes, rejection),
     }
