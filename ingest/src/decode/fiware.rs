@@ -5,22 +5,22 @@
 
 pub(crate) mod attrs;
 mod entities;
+mod json;
 mod scan;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
 use serde_json::value::RawValue;
 use stadtpuls_processing::Rejection;
 
 use super::emit::{Emit, malformed};
-use attrs::Entity;
+use attrs::{Entity, Members, OwnedMembers};
 
 /// Decodes one message into its entities' observations.
 pub(crate) fn decode(payload: &[u8], emit: &mut Emit<'_, '_>) {
     if let Some(elements) = scan::batch(payload) {
         for (index, element) in elements.iter().enumerate() {
             match &element.kept {
-                Some(kept) => scanned(index, element.bytes, kept, emit),
+                Some(kept) => read(Some(index), element.bytes, kept, emit),
                 None => entity(Some(index), element.bytes, emit),
             }
         }
@@ -65,29 +65,22 @@ pub(crate) fn entities(payload: &[u8]) -> Result<Option<Vec<&RawValue>>, Rejecti
 }
 
 fn entity(index: Option<usize>, bytes: &[u8], emit: &mut Emit<'_, '_>) {
-    let value: Value = match serde_json::from_slice::<attrs::Kept>(bytes) {
-        Ok(kept) => kept.0,
-        Err(e) => return emit.refuse(index, bytes, malformed(format!("invalid JSON: {e}"))),
+    let members = match serde_json::from_slice::<attrs::Kept>(bytes) {
+        Ok(kept) => OwnedMembers::of(&kept.0),
+        Err(e) => Err(malformed(format!("invalid JSON: {e}"))),
     };
-    read(index, bytes, &value, emit);
-}
-
-/// An element the fast reader found: its kept attributes are parsed as [`attrs::Kept`]
-/// would. A value serde refuses (a number out of range) sends the element down the serde
-/// path, which says why.
-fn scanned(index: usize, bytes: &[u8], kept: &[(&str, &[u8])], emit: &mut Emit<'_, '_>) {
-    let mut map = Map::new();
-    for (name, raw) in kept {
-        match serde_json::from_slice::<Value>(raw) {
-            Ok(value) => map.insert((*name).to_owned(), value),
-            Err(_) => return entity(Some(index), bytes, emit),
-        };
+    match members {
+        Ok(members) => read(index, bytes, &members.borrowed(), emit),
+        Err(rejection) => emit.refuse(index, bytes, rejection),
     }
-    read(Some(index), bytes, &Value::Object(map), emit);
 }
 
-fn read(index: Option<usize>, bytes: &[u8], value: &Value, emit: &mut Emit<'_, '_>) {
-    match Entity::kept(value).and_then(|entity| entities::reading(&entity)) {
+fn read(index: Option<usize>, bytes: &[u8], members: &Members<'_>, emit: &mut Emit<'_, '_>) {
+    let entity = match Entity::kept(members) {
+        Ok(entity) => entity,
+        Err(rejection) => return emit.refuse(index, bytes, rejection),
+    };
+    match entities::reading(&entity) {
         Ok(reading) => emit.reading(index, bytes, &reading),
         Err(rejection) => emit.refuse(index, bytes, rejection),
     }
