@@ -71,13 +71,17 @@ impl<'a> Scanner<'a> {
     /// JSON whitespace, as serde_json accepts it; runs of spaces (indentation) eight at
     /// a time.
     pub(crate) fn whitespace(&mut self) {
+        const SPACES: u64 = u64::from_le_bytes([b' '; 8]);
         loop {
-            match self.bytes.get(self.pos..self.pos + 8) {
-                Some(b"        ") => self.pos += 8,
-                _ => match self.peek() {
-                    Some(b' ' | b'\n' | b'\t' | b'\r') => self.pos += 1,
-                    _ => return,
-                },
+            if let Some(word) = word_at(self.bytes, self.pos)
+                && word == SPACES
+            {
+                self.pos += 8;
+                continue;
+            }
+            match self.peek() {
+                Some(b' ' | b'\n' | b'\t' | b'\r') => self.pos += 1,
+                _ => return,
             }
         }
     }
@@ -211,7 +215,8 @@ impl<'a> Scanner<'a> {
 
     /// A string from its opening quote; whether it has an escape. Refuses what serde_json
     /// refuses in a string: a control character, an unknown escape, a `\u` without four
-    /// hex digits. (UTF-8 is checked by the caller, once for the whole message.)
+    /// hex digits, invalid UTF-8 (checked here, character by character, so a message
+    /// needs no pass of its own: outside strings only ASCII is valid JSON).
     fn string(&mut self) -> Option<bool> {
         self.expect(b'"')?;
         let mut escaped = false;
@@ -234,40 +239,54 @@ impl<'a> Scanner<'a> {
                         _ => return None,
                     }
                 }
+                lead @ 0x80.. => {
+                    let len = match lead {
+                        0xc2..=0xdf => 2,
+                        0xe0..=0xef => 3,
+                        0xf0..=0xf4 => 4,
+                        _ => return None,
+                    };
+                    let start = self.pos - 1;
+                    std::str::from_utf8(self.bytes.get(start..start + len)?).ok()?;
+                    self.pos = start + len;
+                }
                 _ => return None,
             }
         }
     }
 }
 
-/// The offset of the first `"`, `\` or control character in `bytes` (its length if none),
-/// eight bytes at a time.
+/// The eight bytes at `pos` as a little-endian word, if there are eight.
+fn word_at(bytes: &[u8], pos: usize) -> Option<u64> {
+    let chunk = bytes.get(pos..pos + 8)?;
+    <[u8; 8]>::try_from(chunk).ok().map(u64::from_le_bytes)
+}
+
+/// The offset of the first `"`, `\`, control character or non-ASCII byte in `bytes` (its
+/// length if none), eight bytes at a time.
 fn special(bytes: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let chunks = bytes.chunks_exact(8);
-    let tail = chunks.remainder();
-    for (n, chunk) in chunks.enumerate() {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
+    let mut at = 0;
+    while let Some(word) = word_at(bytes, at) {
         let quote = word ^ (ONES * u64::from(b'"'));
         let backslash = word ^ (ONES * u64::from(b'\\'));
-        // A byte's high bit is set where it is zero (quote, backslash) or below 0x20; the
-        // lowest one found is exact (a borrow only spreads above a true find).
+        // A byte's high bit is set where it is zero (quote, backslash), below 0x20 or
+        // non-ASCII; the lowest one found is exact (a borrow only spreads above a true find).
         let found = (quote.wrapping_sub(ONES) & !quote)
             | (backslash.wrapping_sub(ONES) & !backslash)
-            | (word.wrapping_sub(ONES * 0x20) & !word);
+            | word.wrapping_sub(ONES * 0x20)
+            | word;
         let found = found & HIGH;
         if found != 0 {
-            return n * 8 + (found.trailing_zeros() / 8) as usize;
+            return at + (found.trailing_zeros() / 8) as usize;
         }
+        at += 8;
     }
-    let done = bytes.len() - tail.len();
-    done + tail
+    at + bytes[at..]
         .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .unwrap_or(tail.len())
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20 || b >= 0x80)
+        .unwrap_or(bytes.len() - at)
 }
 
 /// One JSON value's bytes (valid JSON, no surrounding whitespace), read as

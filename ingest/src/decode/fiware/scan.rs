@@ -27,8 +27,6 @@ pub(crate) struct Element<'a> {
 /// The elements of `payload` if it is a JSON array the fast path reads; `None` leaves the
 /// message to the serde path (`fiware::entities`).
 pub(crate) fn batch(payload: &[u8]) -> Option<Vec<Element<'_>>> {
-    // Once for the whole message, so string contents need no check of their own.
-    std::str::from_utf8(payload).ok()?;
     let mut scan = Scanner::new(payload);
     scan.whitespace();
     scan.expect(b'[')?;
