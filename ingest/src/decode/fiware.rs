@@ -14,17 +14,19 @@ use stadtpuls_processing::Rejection;
 
 use super::emit::{Emit, malformed};
 use attrs::{Entity, Members, OwnedMembers};
+use scan::{Element, Message};
 
 /// Decodes one message into its entities' observations.
 pub(crate) fn decode(payload: &[u8], emit: &mut Emit<'_, '_>) {
-    if let Some(elements) = scan::batch(payload) {
-        for (index, element) in elements.iter().enumerate() {
-            match &element.kept {
-                Some(kept) => read(Some(index), element.bytes, kept, emit),
-                None => entity(Some(index), element.bytes, emit),
+    match scan::message(payload) {
+        Some(Message::Entities(elements)) => {
+            for (index, element) in elements.iter().enumerate() {
+                scanned(Some(index), element, emit);
             }
+            return;
         }
-        return;
+        Some(Message::Single(element)) => return scanned(None, &element, emit),
+        None => {}
     }
     match entities(payload) {
         Err(rejection) => emit.refuse(None, payload, rejection),
@@ -72,6 +74,14 @@ fn entity(index: Option<usize>, bytes: &[u8], emit: &mut Emit<'_, '_>) {
     match members {
         Ok(members) => read(index, bytes, &members.borrowed(), emit),
         Err(rejection) => emit.refuse(index, bytes, rejection),
+    }
+}
+
+/// An element the fast reader found: read from its kept members, or by serde.
+fn scanned(index: Option<usize>, element: &Element<'_>, emit: &mut Emit<'_, '_>) {
+    match &element.kept {
+        Some(kept) => read(index, element.bytes, kept, emit),
+        None => entity(index, element.bytes, emit),
     }
 }
 

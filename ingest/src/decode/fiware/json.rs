@@ -54,6 +54,10 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     pub(crate) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
@@ -217,7 +221,7 @@ impl<'a> Scanner<'a> {
     /// refuses in a string: a control character, an unknown escape, a `\u` without four
     /// hex digits, invalid UTF-8 (checked here, character by character, so a message
     /// needs no pass of its own: outside strings only ASCII is valid JSON).
-    fn string(&mut self) -> Option<bool> {
+    pub(crate) fn string(&mut self) -> Option<bool> {
         self.expect(b'"')?;
         let mut escaped = false;
         loop {

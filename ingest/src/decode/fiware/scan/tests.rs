@@ -3,11 +3,11 @@
 //! examples take the fast path; and broken or unusual bytes never get past it.
 
 use proptest::prelude::*;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::super::attrs::Kept;
-use super::batch;
+use super::super::entities;
+use super::{Element, Message, message};
 
 macro_rules! fixture {
     ($path:literal) => {
@@ -42,16 +42,36 @@ const FIXTURES: [&str; 20] = [
     fixture!("TrafficFlowObserved/example-normalized.jsonld"),
 ];
 
+/// The elements of a message the fast reader reads (a single entity as one).
+fn batch(payload: &[u8]) -> Option<Vec<Element<'_>>> {
+    match message(payload)? {
+        Message::Entities(elements) => Some(elements),
+        Message::Single(element) => Some(vec![element]),
+    }
+}
+
 /// Asserts that serde reads `payload` as the fast reader did, if it did; whether it did.
 fn agrees(payload: &[u8]) -> bool {
-    let Some(fast) = batch(payload) else {
+    let Some(fast) = message(payload) else {
         return false;
     };
-    let raw: Vec<&RawValue> = serde_json::from_slice(payload)
-        .unwrap_or_else(|e| panic!("fast path read what serde refuses ({e})"));
-    assert_eq!(fast.len(), raw.len());
-    for (element, raw) in fast.iter().zip(raw) {
-        assert_eq!(element.bytes, raw.get().as_bytes());
+    let split = entities(payload)
+        .unwrap_or_else(|e| panic!("fast path read what serde refuses ({})", e.detail));
+    let fast = match (fast, split) {
+        (Message::Entities(fast), Some(raw)) => {
+            assert_eq!(fast.len(), raw.len());
+            for (element, raw) in fast.iter().zip(&raw) {
+                assert_eq!(element.bytes, raw.get().as_bytes());
+            }
+            fast
+        }
+        (Message::Single(element), None) => {
+            assert_eq!(element.bytes, payload);
+            vec![element]
+        }
+        _ => panic!("fast path and serde split the message differently"),
+    };
+    for element in fast {
         let Some(kept) = &element.kept else {
             continue;
         };
@@ -95,7 +115,6 @@ fn unusual_input_is_left_to_serde() {
         "[{\"id\":\"\\u12G4\"}]",
         "[{\"id\":tru}]",
         "[{\"id\" \"a\"}]",
-        "{\"id\":\"a\"}",
         "\u{feff}[]",
     ] {
         assert!(!agrees(payload.as_bytes()), "{payload}");
@@ -103,6 +122,44 @@ fn unusual_input_is_left_to_serde() {
     assert!(!agrees(b"[{\"id\":\"\xff\"}]"));
     let deep = format!("[{}{}]", "[".repeat(70), "]".repeat(70));
     assert!(!agrees(deep.as_bytes()));
+    // UTF-8 is checked inside strings: overlong, a surrogate, cut short, a stray
+    // continuation byte.
+    for bad in [&b"\xc0\x80"[..], b"\xed\xa0\x80", b"\xe2\x82", b"\x80"] {
+        let mut payload = b"[{\"id\":\"a".to_vec();
+        payload.extend_from_slice(bad);
+        payload.extend_from_slice(b"\"}]");
+        assert!(!agrees(&payload), "{bad:?}");
+    }
+    assert!(agrees(
+        "[{\"id\":\"Stra\u{df}e \u{20ac} \u{1f697}\"}]".as_bytes()
+    ));
+}
+
+#[test]
+fn notifications_and_single_entities_are_read_as_serde_splits_them() {
+    let entity = fixture!("OffStreetParking/example-normalized.jsonld");
+    for payload in [
+        format!(r#"{{"id":"n","type":"Notification","data":[{entity},{entity}]}}"#),
+        format!(r#"{{"subscriptionId":"s","data":[{entity}]}}"#),
+        format!(r#"{{"subscriptionId":null,"data":[1],"id":"x","type":"T"}}"#),
+        entity.to_owned(),
+        "{}".to_owned(),
+    ] {
+        assert!(agrees(payload.as_bytes()), "{payload}");
+    }
+    // What the serde envelope refuses or reads otherwise is left to it.
+    for payload in [
+        r#"{"type":"Notification"}"#,
+        r#"{"type":"Notification","data":null}"#,
+        r#"{"type":"Notification","data":[],"data":[]}"#,
+        r#"{"id":"a","type":"T","type":"T"}"#,
+        r#"{"id":"a","type":7}"#,
+        r#"{"id":"a","type":"T","data":{}}"#,
+        r#"{"ty\u0070e":"Notification","data":[]}"#,
+        r#"{"type":"Notific\u0061tion","data":[]}"#,
+    ] {
+        assert!(!agrees(payload.as_bytes()), "{payload}");
+    }
 }
 
 #[test]
@@ -121,7 +178,8 @@ fn escapes_and_exponents_send_their_element_to_serde() {
     assert!(batch(payload).expect("read")[0].kept.is_some());
 }
 
-/// A fixture batch with bytes deleted, replaced or inserted where they hurt JSON most.
+/// A fixture batch, notification or entity with bytes deleted, replaced or inserted where
+/// they hurt JSON most.
 fn broken() -> impl Strategy<Value = Vec<u8>> {
     let fixture = proptest::sample::select(&FIXTURES[..]);
     let tricky = proptest::sample::select(
@@ -131,8 +189,14 @@ fn broken() -> impl Strategy<Value = Vec<u8>> {
         ][..],
     );
     let edit = (any::<prop::sample::Index>(), 0..3u8, tricky);
-    (fixture, proptest::collection::vec(edit, 1..4)).prop_map(|(fixture, edits)| {
-        let mut bytes = format!("[{fixture},{fixture}]").into_bytes();
+    let form = 0..3u8;
+    (fixture, form, proptest::collection::vec(edit, 1..4)).prop_map(|(fixture, form, edits)| {
+        let mut bytes = match form {
+            0 => format!("[{fixture},{fixture}]"),
+            1 => format!(r#"{{"type":"Notification","data":[{fixture}]}}"#),
+            _ => fixture.to_owned(),
+        }
+        .into_bytes();
         for (at, how, byte) in edits {
             let at = at.index(bytes.len());
             match how {
