@@ -289,7 +289,7 @@ fn special(bytes: &[u8]) -> usize {
     }
     at + bytes[at..]
         .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20 || b >= 0x80)
+        .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))
         .unwrap_or(bytes.len() - at)
 }
 

@@ -141,7 +141,7 @@ fn notifications_and_single_entities_are_read_as_serde_splits_them() {
     for payload in [
         format!(r#"{{"id":"n","type":"Notification","data":[{entity},{entity}]}}"#),
         format!(r#"{{"subscriptionId":"s","data":[{entity}]}}"#),
-        format!(r#"{{"subscriptionId":null,"data":[1],"id":"x","type":"T"}}"#),
+        r#"{"subscriptionId":null,"data":[1],"id":"x","type":"T"}"#.to_owned(),
         entity.to_owned(),
         "{}".to_owned(),
     ] {
