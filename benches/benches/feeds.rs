@@ -1,8 +1,9 @@
 //! The FIWARE and ParkAPI decoders through the pipeline step, on one core: batch upsert
 //! bodies of the real smart-data-model examples (NGSI-LD normalized `OffStreetParking`,
-//! about 3 KB an entity; NGSI-LD keyValues `TrafficFlowObserved`) and ParkAPI v3 site
-//! lists, 100 entities or sites a message, every id mapped through `external_id`;
-//! throughput in observations. The issue's target is ≥ 200k observations/s.
+//! about 3 KB an entity; the same as NGSI v2 in an Orion subscription notification;
+//! NGSI-LD keyValues `TrafficFlowObserved`) and ParkAPI v3 site lists, 100 entities or
+//! sites a message, every id mapped through `external_id`; throughput in observations.
+//! The issue's target is ≥ 200k observations/s.
 
 use std::hint::black_box;
 
@@ -20,6 +21,9 @@ const NOW_MS: i64 = 1_795_478_400_000;
 
 const OFF_STREET: &str = include_str!(
     "../../ingest/tests/fixtures/feeds/fiware/OffStreetParking/example-normalized.jsonld"
+);
+const OFF_STREET_V2: &str = include_str!(
+    "../../ingest/tests/fixtures/feeds/fiware/OffStreetParking/example-normalized.json"
 );
 const TRAFFIC: &str =
     include_str!("../../ingest/tests/fixtures/feeds/fiware/TrafficFlowObserved/example.jsonld");
@@ -119,6 +123,20 @@ fn feeds(c: &mut Criterion) {
         "ngsi_ld_normalized_off_street_parking",
         &FIWARE,
         off_street,
+    );
+    let notifications = bodies(
+        OFF_STREET_V2,
+        "porto-ParkingLot-23889",
+        |n| format!("urn:ngsi-ld:OffStreetParking:bench-{n}"),
+        |entities| {
+            format!(r#"{{"subscriptionId": "57458eb60962ef754e7c0998", "data": [{entities}]}}"#)
+        },
+    );
+    bench(
+        c,
+        "ngsi_v2_notification_normalized_off_street_parking",
+        &FIWARE,
+        notifications,
     );
     let traffic = bodies(
         TRAFFIC,

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use memchr::memmem;
 use stadtpuls_config::{Config, FeedFormat, LoraCodec};
 use stadtpuls_processing::catalog::{Catalog, CityKey};
 use stadtpuls_processing::model::TimeBounds;
@@ -87,14 +88,14 @@ pub(crate) fn kind_of(format: FeedFormat, payload: &[u8]) -> StreamKind {
         FeedFormat::Native => super::infer_kind(payload),
         FeedFormat::ParkApi | FeedFormat::Ttn => StreamKind::Parking,
         FeedFormat::Datex2 => {
-            if payload.windows(16).any(|w| w == b"siteMeasurements") {
+            if memmem::find(payload, b"siteMeasurements").is_some() {
                 StreamKind::Traffic
             } else {
                 StreamKind::Parking
             }
         }
         FeedFormat::Fiware => {
-            if payload.windows(19).any(|w| w == b"TrafficFlowObserved") {
+            if memmem::find(payload, b"TrafficFlowObserved").is_some() {
                 StreamKind::Traffic
             } else {
                 StreamKind::Parking
@@ -111,12 +112,13 @@ pub(crate) struct FeedCity<'a> {
 }
 
 /// Decodes one message of `format` for `city` into the sinks; returns the observations
-/// accepted. A document may hold many; each bad one is refused on its own. `ttn` is what
-/// the TTN decoder keeps per partition (unused by the other formats).
+/// accepted. A document may hold many; each bad one is refused on its own. `kind` is asked
+/// for native payloads only (guessing it scans the payload). `ttn` is what the TTN decoder
+/// keeps per partition (unused by the other formats).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn decode(
     format: FeedFormat,
-    kind: StreamKind,
+    kind: impl FnOnce() -> StreamKind,
     payload: &[u8],
     city: FeedCity<'_>,
     external: &ExternalIds,
@@ -134,7 +136,7 @@ pub(crate) fn decode(
     };
     match format {
         FeedFormat::Native => {
-            return native::decode(kind, payload, Some(city.key), bounds, emit.sinks);
+            return native::decode(kind(), payload, Some(city.key), bounds, emit.sinks);
         }
         FeedFormat::Fiware => fiware::decode(payload, &mut emit),
         FeedFormat::ParkApi => parkapi::decode(payload, &mut emit),

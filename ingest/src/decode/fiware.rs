@@ -5,17 +5,29 @@
 
 pub(crate) mod attrs;
 mod entities;
+mod json;
+mod scan;
 
 use serde::Deserialize;
-use serde_json::Value;
 use serde_json::value::RawValue;
 use stadtpuls_processing::Rejection;
 
 use super::emit::{Emit, malformed};
-use attrs::Entity;
+use attrs::{Entity, Members, OwnedMembers};
+use scan::{Element, Message};
 
 /// Decodes one message into its entities' observations.
 pub(crate) fn decode(payload: &[u8], emit: &mut Emit<'_, '_>) {
+    match scan::message(payload) {
+        Some(Message::Entities(elements)) => {
+            for (index, element) in elements.iter().enumerate() {
+                scanned(Some(index), element, emit);
+            }
+            return;
+        }
+        Some(Message::Single(element)) => return scanned(None, &element, emit),
+        None => {}
+    }
     match entities(payload) {
         Err(rejection) => emit.refuse(None, payload, rejection),
         Ok(None) => entity(None, payload, emit),
@@ -55,11 +67,30 @@ pub(crate) fn entities(payload: &[u8]) -> Result<Option<Vec<&RawValue>>, Rejecti
 }
 
 fn entity(index: Option<usize>, bytes: &[u8], emit: &mut Emit<'_, '_>) {
-    let value: Value = match serde_json::from_slice::<attrs::Kept>(bytes) {
-        Ok(kept) => kept.0,
-        Err(e) => return emit.refuse(index, bytes, malformed(format!("invalid JSON: {e}"))),
+    let members = match serde_json::from_slice::<attrs::Kept>(bytes) {
+        Ok(kept) => OwnedMembers::of(&kept.0),
+        Err(e) => Err(malformed(format!("invalid JSON: {e}"))),
     };
-    match Entity::kept(&value).and_then(|entity| entities::reading(&entity)) {
+    match members {
+        Ok(members) => read(index, bytes, &members.borrowed(), emit),
+        Err(rejection) => emit.refuse(index, bytes, rejection),
+    }
+}
+
+/// An element the fast reader found: read from its kept members, or by serde.
+fn scanned(index: Option<usize>, element: &Element<'_>, emit: &mut Emit<'_, '_>) {
+    match &element.kept {
+        Some(kept) => read(index, element.bytes, kept, emit),
+        None => entity(index, element.bytes, emit),
+    }
+}
+
+fn read(index: Option<usize>, bytes: &[u8], members: &Members<'_>, emit: &mut Emit<'_, '_>) {
+    let entity = match Entity::kept(members) {
+        Ok(entity) => entity,
+        Err(rejection) => return emit.refuse(index, bytes, rejection),
+    };
+    match entities::reading(&entity) {
         Ok(reading) => emit.reading(index, bytes, &reading),
         Err(rejection) => emit.refuse(index, bytes, rejection),
     }

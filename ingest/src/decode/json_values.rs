@@ -19,13 +19,6 @@ pub(crate) fn count(value: &Value, field: &str) -> Result<i64, Rejection> {
     }
 }
 
-/// A number; anything else is `malformed`, naming `field`.
-pub(crate) fn number(value: &Value, field: &str) -> Result<f64, Rejection> {
-    value
-        .as_f64()
-        .ok_or_else(|| malformed(format!("`{field}` is {value}, not a number")))
-}
-
 /// Text of a string value; anything else is `malformed`, naming `field`.
 pub(crate) fn text<'v>(value: &'v Value, field: &str) -> Result<&'v str, Rejection> {
     value

@@ -4,10 +4,12 @@
 //! external id, `name`, `totalSpotNumber` → capacity, `location` → position (a Point, or
 //! the mean vertex of a Polygon's outer ring: on-street zones are drawn as polygons).
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::candidate::{Candidate, scalar};
-use crate::decode::fiware::attrs::Entity;
+use crate::decode::fiware::attrs::{Entity, OwnedMembers};
 use crate::decode::fiware::entities;
 use crate::error::ImportError;
 
@@ -45,7 +47,13 @@ pub(super) enum Entry {
 }
 
 fn entry(index: usize, value: &Value) -> Entry {
-    let entity = match Entity::new(value) {
+    let owned = OwnedMembers::of(value);
+    let members = owned.as_ref().map(OwnedMembers::borrowed);
+    let entity = match &members {
+        Ok(members) => Entity::new(members),
+        Err(rejection) => Err((*rejection).clone()),
+    };
+    let entity = match entity {
         Ok(entity) => entity,
         Err(rejection) => {
             return Entry::NotASite {
@@ -55,33 +63,40 @@ fn entry(index: usize, value: &Value) -> Entry {
         }
     };
     let record = format!("entity `{}`", entity.id);
-    if !SITE_TYPES.contains(&entity.kind) {
-        let reason = if entity.kind == "ParkingSpot" {
+    let kind = entity.kind();
+    if !SITE_TYPES.contains(&kind) {
+        let reason = if kind == "ParkingSpot" {
             "a ParkingSpot is one space of a site: import its OffStreetParking / OnStreetParking (spots are parking_spot rows with a facility_id, written by hand)".to_owned()
         } else {
             format!(
                 "type `{}` is not a parking site (imported: {})",
-                entity.kind,
+                kind,
                 SITE_TYPES.join(", ")
             )
         };
         return Entry::NotASite { record, reason };
     }
-    let (lat, lon) = match entity.value("location").map(position) {
+    let location = entity.value("location").and_then(|v| v.to_value());
+    let (lat, lon) = match location.as_ref().map(position) {
         Some(Some((lat, lon))) => (Some(lat.to_string()), Some(lon.to_string())),
         _ => (None, None),
     };
     Entry::Site(Candidate {
         record,
         id_field: "id",
-        external_id: Some(entity.id.to_owned()),
-        id_stem: Some(stem(entity.id, entity.kind).to_owned()),
+        external_id: Some(entity.id.to_string()),
+        id_stem: Some(stem(&entity.id, kind).to_owned()),
         name: entity
             .value("name")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+            .and_then(|v| v.as_str())
+            .map(Cow::into_owned),
         capacity_field: "totalSpotNumber",
-        capacity: scalar(entity.value("totalSpotNumber")),
+        capacity: scalar(
+            entity
+                .value("totalSpotNumber")
+                .and_then(|v| v.to_value())
+                .as_ref(),
+        ),
         lat,
         lon,
     })

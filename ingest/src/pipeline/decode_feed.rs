@@ -26,9 +26,13 @@ impl Pipeline {
         out: &mut StepOutput,
     ) {
         let topic = parse_topic(&message.topic);
-        let kind = topic
-            .as_ref()
-            .map_or_else(|| feed::kind_of(format, &message.payload), |t| t.kind);
+        // Only native payloads and refusals need the stream kind; guessing it from the
+        // payload scans the whole message, so an accepted feed message never asks.
+        let kind = || {
+            topic
+                .as_ref()
+                .map_or_else(|| feed::kind_of(format, &message.payload), |t| t.kind)
+        };
         let city: Option<(_, Arc<str>)> = match route {
             Some(route) => Some((route.city, route.city_id.clone())),
             None => topic
@@ -103,6 +107,8 @@ impl Pipeline {
                 .entry((r.city, format, r.rejection.reason))
                 .or_default() += 1;
         }
-        self.dead_letter(message, kind, rejected, original_bytes, out);
+        if !rejected.is_empty() {
+            self.dead_letter(message, kind(), rejected, original_bytes, out);
+        }
     }
 }

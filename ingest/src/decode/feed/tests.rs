@@ -107,7 +107,7 @@ impl Harness {
         };
         decode(
             format,
-            StreamKind::Parking,
+            || StreamKind::Parking,
             payload,
             city,
             &self.external,

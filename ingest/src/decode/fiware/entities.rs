@@ -1,13 +1,13 @@
 //! The Smart Data Models entity types Stadtpuls reads, each → one [`Reading`]; the units
 //! are the models' (`docs/formats.md`, "FIWARE").
 
-use serde_json::Value;
 use stadtpuls_processing::model::parking::SpotStatus;
 use stadtpuls_processing::model::traffic::DEFAULT_INTERVAL_S;
 use stadtpuls_processing::{RejectReason, Rejection};
 
 use super::super::emit::{Reading, malformed};
-use super::attrs::{Entity, instant};
+use super::attrs::{Entity, instant, instant_text};
+use super::json::Json;
 
 /// The entity types read, for messages and docs.
 pub(crate) const TYPES: [&str; 5] = [
@@ -19,8 +19,8 @@ pub(crate) const TYPES: [&str; 5] = [
 ];
 
 /// The reading of one entity, or why it is refused.
-pub(crate) fn reading<'v>(entity: &Entity<'v>) -> Result<Reading<'v>, Rejection> {
-    match entity.kind {
+pub(crate) fn reading<'v>(entity: &'v Entity<'_>) -> Result<Reading<'v>, Rejection> {
+    match entity.kind() {
         "TrafficFlowObserved" => traffic(entity),
         "OffStreetParking" | "OnStreetParking" | "ParkingGroup" => facility(entity),
         "ParkingSpot" => spot(entity),
@@ -37,7 +37,7 @@ pub(crate) fn reading<'v>(entity: &Entity<'v>) -> Result<Reading<'v>, Rejection>
 
 /// `intensity` vehicles in `dateObservedFrom..dateObservedTo` (or the interval
 /// `dateObserved` = `from/to`); `occupancy` 0..1 → percent; speed km/h.
-fn traffic<'v>(entity: &Entity<'v>) -> Result<Reading<'v>, Rejection> {
+fn traffic<'v>(entity: &'v Entity<'_>) -> Result<Reading<'v>, Rejection> {
     let vehicle_count = entity
         .count("intensity")?
         .ok_or_else(|| malformed(format!("`{}` has no `intensity`", entity.id)))?;
@@ -47,10 +47,11 @@ fn traffic<'v>(entity: &Entity<'v>) -> Result<Reading<'v>, Rejection> {
     );
     let mut at = None;
     if let Some(observed) = entity.value("dateObserved") {
-        match observed.as_str().and_then(|t| t.split_once('/')) {
+        let text = observed.as_str();
+        match text.as_deref().and_then(|t| t.split_once('/')) {
             Some((a, b)) => {
-                from = from.or(Some(instant(&Value::from(a), "dateObserved")?));
-                to = to.or(Some(instant(&Value::from(b), "dateObserved")?));
+                from = from.or(Some(instant_text(a, "dateObserved")?));
+                to = to.or(Some(instant_text(b, "dateObserved")?));
             }
             None => at = Some(instant(observed, "dateObserved")?),
         }
@@ -78,7 +79,7 @@ fn traffic<'v>(entity: &Entity<'v>) -> Result<Reading<'v>, Rejection> {
         },
     };
     Ok(Reading::Traffic {
-        external_id: entity.id,
+        external_id: &entity.id,
         lane: entity.count("laneId")?,
         ts,
         interval_s,
@@ -90,7 +91,7 @@ fn traffic<'v>(entity: &Entity<'v>) -> Result<Reading<'v>, Rejection> {
 
 /// `availableSpotNumber` of `totalSpotNumber` (or total − `occupiedSpotNumber`); a
 /// `status` naming `closed` admits nobody: 0 free.
-fn facility<'v>(entity: &Entity<'v>) -> Result<Reading<'v>, Rejection> {
+fn facility<'v>(entity: &'v Entity<'_>) -> Result<Reading<'v>, Rejection> {
     let total = entity.count("totalSpotNumber")?;
     let free = match (entity.count("availableSpotNumber")?, total) {
         (Some(free), _) => free,
@@ -120,7 +121,7 @@ fn facility<'v>(entity: &Entity<'v>) -> Result<Reading<'v>, Rejection> {
         free
     };
     Ok(Reading::Facility {
-        external_id: entity.id,
+        external_id: &entity.id,
         ts,
         free_spaces: free,
         total_spaces: total,
@@ -130,7 +131,7 @@ fn facility<'v>(entity: &Entity<'v>) -> Result<Reading<'v>, Rejection> {
 }
 
 /// `status` free / occupied / closed / unknown (any case).
-fn spot<'v>(entity: &Entity<'v>) -> Result<Reading<'v>, Rejection> {
+fn spot<'v>(entity: &'v Entity<'_>) -> Result<Reading<'v>, Rejection> {
     let text = entity
         .text("status")?
         .ok_or_else(|| malformed(format!("`{}` has no `status`", entity.id)))?;
@@ -145,7 +146,7 @@ fn spot<'v>(entity: &Entity<'v>) -> Result<Reading<'v>, Rejection> {
         &["dateObserved", "timeInstant", "TimeInstant", "dateModified"],
     )?;
     Ok(Reading::Spot {
-        external_id: entity.id,
+        external_id: &entity.id,
         ts,
         status,
     })
@@ -179,15 +180,17 @@ fn first_time(entity: &Entity<'_>, observed: &[&str], times: &[&str]) -> Result<
 }
 
 /// Whether a facility `status` (a string or an array of them) says it is closed.
-fn closed(status: Option<&Value>) -> bool {
-    let is_closed = |v: &Value| {
+fn closed(status: Option<Json<'_>>) -> bool {
+    let is_closed = |v: &Json<'_>| {
         v.as_str().is_some_and(|s| {
             s.eq_ignore_ascii_case("closed") || s.eq_ignore_ascii_case("closedAbnormal")
         })
     };
     match status {
-        Some(Value::Array(items)) => items.iter().any(is_closed),
-        Some(other) => is_closed(other),
+        Some(status) => match status.elements() {
+            Some(items) => items.iter().any(is_closed),
+            None => is_closed(&status),
+        },
         None => false,
     }
 }

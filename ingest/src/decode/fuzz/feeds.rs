@@ -51,7 +51,7 @@ pub(super) fn run(format: FeedFormat, payload: &[u8]) -> (usize, Vec<Rejected>) 
     };
     let accepted = feed::decode(
         format,
-        StreamKind::Parking,
+        || StreamKind::Parking,
         payload,
         city,
         &external,

@@ -101,7 +101,7 @@ proptest! {
             };
             let accepted = feed::decode(
                 FeedFormat::Ttn,
-                StreamKind::Parking,
+                || StreamKind::Parking,
                 message.as_bytes(),
                 FeedCity { key: 0, id: "porto" },
                 &external,
