@@ -283,6 +283,46 @@ async fn history_over_rest_from_the_pipelines_parquet() {
     day_buckets_follow_the_zone(&server).await;
     refusals(&server).await;
     ids_are_bound_not_written_into_sql(&server).await;
+    served_fields_are_documented(&server).await;
+}
+
+/// Every field of a served bucket and answer is in the OpenAPI description.
+async fn served_fields_are_documented(server: &Server) {
+    let (_, spec) = server.get("/openapi.json", None).await;
+    for (kind, entity, schema) in [
+        ("traffic", server.ids.ulm_sensor.as_str(), "TrafficBucket"),
+        ("parking", server.ids.ulm_facility.as_str(), "ParkingBucket"),
+    ] {
+        let route = format!(
+            "/v1/cities/{{city}}/{kind}/{{{}}}/history",
+            if kind == "traffic" {
+                "sensor"
+            } else {
+                "facility"
+            }
+        );
+        let (_, body) = server
+            .get(
+                &format!("/v1/cities/ulm/{kind}/{entity}/history?{RANGE}"),
+                None,
+            )
+            .await;
+        let answer = &spec["paths"][route.as_str()]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"]["properties"];
+        for field in body.as_object().expect("object").keys() {
+            assert!(answer[field].is_object(), "{route} lacks `{field}`");
+        }
+        let properties = &spec["components"]["schemas"][schema]["properties"];
+        for field in body["buckets"][0].as_object().expect("a bucket").keys() {
+            assert!(properties[field].is_object(), "{schema} lacks `{field}`");
+        }
+        for field in body["units"].as_object().expect("units").keys() {
+            assert!(
+                properties[field].is_object(),
+                "{schema} lacks unit field `{field}`"
+            );
+        }
+    }
 }
 
 /// The 10:00 UTC hour: 3 windows, checked by hand in each aggregation.
