@@ -181,3 +181,14 @@ impl From<SqlError> for ApiError {
         }
     }
 }
+
+impl From<crate::history::HistoryError> for ApiError {
+    fn from(error: crate::history::HistoryError) -> Self {
+        use crate::history::HistoryError;
+        match error {
+            HistoryError::NoTable(_) => ApiError::NotFound(error.to_string()),
+            HistoryError::BucketTooFine { .. } => ApiError::BadRequest(error.to_string()),
+            HistoryError::Sql(sql) => sql.into(),
+        }
+    }
+}

@@ -10,6 +10,7 @@
 pub mod access;
 pub mod edge;
 pub mod error;
+pub mod history;
 pub mod map;
 pub mod metrics;
 pub mod push;
@@ -50,6 +51,14 @@ pub fn router(state: AppState) -> Router {
             get(routes::lanes::sensor_lanes),
         )
         .route("/v1/cities/{city}/parking", get(routes::parking::city))
+        .route(
+            "/v1/cities/{city}/traffic/{sensor}/history",
+            get(routes::history::traffic),
+        )
+        .route(
+            "/v1/cities/{city}/parking/{facility}/history",
+            get(routes::history::parking),
+        )
         .route("/v1/cities/{city}/zones", get(routes::zones::city))
         .route("/v1/cities/{city}/geometry", get(map::geometry::city))
         .route(

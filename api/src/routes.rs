@@ -3,6 +3,7 @@
 pub mod cities;
 pub mod datex2;
 pub mod health;
+pub mod history;
 pub mod ingest;
 pub mod lanes;
 pub mod nearby;

@@ -31,11 +31,12 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::common::ScalarValue;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
-use stadtpuls_config::{CityRegistry, Config};
+use stadtpuls_config::{CityRegistry, Config, HistoryStream, HistoryTable};
 use stadtpuls_processing::live::LiveState;
 use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, info_span};
@@ -179,7 +180,8 @@ impl SqlEngine {
             return Err(SqlError::Disabled);
         }
         let timeout = self.inner.limits.timeout;
-        let planned = tokio::time::timeout(timeout, self.inner.plan(principal, sql)).await;
+        let planned =
+            tokio::time::timeout(timeout, self.inner.plan(principal, sql, &Bound::none())).await;
         let (_, plan) = planned.map_err(|_| limits::timeout_error(timeout))??;
         Ok(plan.schema().as_arrow().clone())
     }
@@ -193,7 +195,7 @@ impl SqlEngine {
         if !self.inner.enabled {
             return Err(SqlError::Disabled);
         }
-        let ctx = self.inner.session()?;
+        let ctx = self.inner.session(false)?;
         self.inner.catalog.register(&ctx, principal).await?;
         let schema = ctx
             .catalog(CATALOG)
@@ -229,11 +231,52 @@ impl SqlEngine {
         if !self.inner.enabled {
             return Err(SqlError::Disabled);
         }
+        self.execute(principal, sql, Bound::none()).await
+    }
+
+    /// Runs one of the server's own read-only statements with its `$1`, `$2`, …
+    /// placeholders bound to `params` (values never become SQL text, so an id cannot
+    /// change the query), for `principal`, under the same checks, per-city wrapping and
+    /// limits as [`Self::query`]. Used by the REST history (`crate::history`), which is
+    /// served also when `sql.enabled = false` switches the analysts' doors off. Parquet
+    /// filters are pushed into the scan (rows of other sensors are skipped before the
+    /// other columns are decoded): the statement is known to filter on an entity.
+    ///
+    /// # Errors
+    /// As [`Self::query`]; [`SqlError::Invalid`] when a value does not fit its placeholder.
+    pub async fn query_bound(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        params: Vec<ScalarValue>,
+    ) -> Result<QueryResult, SqlError> {
+        self.execute(
+            principal,
+            sql,
+            Bound {
+                params: Some(params),
+                pushdown: true,
+            },
+        )
+        .await
+    }
+
+    /// The finest tumbling history table of `stream` (smallest window), if configured.
+    pub fn finest_history(&self, stream: HistoryStream) -> Option<&HistoryTable> {
+        self.inner.catalog.finest(stream)
+    }
+
+    async fn execute(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        bound: Bound,
+    ) -> Result<QueryResult, SqlError> {
         let inner = self.inner.clone();
         let principal = principal.clone();
         let sql = sql.to_owned();
         let span = info_span!("sql_query", principal = %principal.name);
-        let work = async move { inner.run(&principal, &sql).await }.instrument(span);
+        let work = async move { inner.run(&principal, &sql, &bound).await }.instrument(span);
         let started = std::time::Instant::now();
         let result = match &self.runtime {
             Some(runtime) => runtime
@@ -247,10 +290,29 @@ impl SqlEngine {
     }
 }
 
+/// What a statement is run with beyond its text: bound placeholder values, and whether
+/// Parquet filters are pushed into the scan.
+#[derive(Debug, Default)]
+struct Bound {
+    params: Option<Vec<ScalarValue>>,
+    pushdown: bool,
+}
+
+impl Bound {
+    fn none() -> Self {
+        Self::default()
+    }
+}
+
 impl Inner {
-    async fn run(&self, principal: &Principal, sql: &str) -> Result<QueryResult, SqlError> {
+    async fn run(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        bound: &Bound,
+    ) -> Result<QueryResult, SqlError> {
         let timeout = self.limits.timeout;
-        match tokio::time::timeout(timeout, self.run_unbounded(principal, sql)).await {
+        match tokio::time::timeout(timeout, self.run_unbounded(principal, sql, bound)).await {
             Ok(result) => result,
             Err(_) => Err(limits::timeout_error(timeout)),
         }
@@ -260,13 +322,14 @@ impl Inner {
         &self,
         principal: &Principal,
         sql: &str,
+        bound: &Bound,
     ) -> Result<QueryResult, SqlError> {
         let _slot = self
             .slots
             .acquire()
             .await
             .map_err(|_| SqlError::Internal("query slots closed".into()))?;
-        let (ctx, plan) = self.plan(principal, sql).await?;
+        let (ctx, plan) = self.plan(principal, sql, bound).await?;
         let frame = ctx
             .execute_logical_plan(plan)
             .await
@@ -295,30 +358,42 @@ impl Inner {
         Ok(QueryResult { schema, batches })
     }
 
-    /// Parses, checks and plans `sql` in a fresh session for `principal`.
+    /// Parses, checks and plans `sql` in a fresh session for `principal`, its
+    /// placeholders replaced by `bound`'s values.
     async fn plan(
         &self,
         principal: &Principal,
         sql: &str,
+        bound: &Bound,
     ) -> Result<(SessionContext, LogicalPlan), SqlError> {
         let statement = guard::parse(sql)?;
-        let ctx = self.session()?;
+        let ctx = self.session(bound.pushdown)?;
         let registered = self.catalog.register(&ctx, principal).await?;
-        let plan = ctx
+        let mut plan = ctx
             .state()
             .statement_to_plan(statement)
             .await
             .map_err(limits::classify)?;
+        if let Some(params) = &bound.params {
+            plan = plan
+                .with_param_values(params.clone())
+                .map_err(limits::classify)?;
+        }
         guard::check_plan(&plan, &registered)?;
         Ok((ctx, plan))
     }
 
     /// A fresh session: its own memory pool, the domain functions, `information_schema`
-    /// for `SHOW TABLES`.
-    fn session(&self) -> Result<SessionContext, SqlError> {
-        let config = SessionConfig::new()
+    /// for `SHOW TABLES`; `pushdown`: Parquet filters evaluated inside the scan.
+    fn session(&self, pushdown: bool) -> Result<SessionContext, SqlError> {
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG, SCHEMA);
+        if pushdown {
+            let parquet = &mut config.options_mut().execution.parquet;
+            parquet.pushdown_filters = true;
+            parquet.reorder_filters = true;
+        }
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(self.limits.runtime_env()?)

@@ -75,7 +75,7 @@ enum Shows {
 }
 
 /// The routes under the policy: (OpenAPI path, what it shows, per city or across them).
-const ROUTES: [(&str, Shows, bool); 17] = [
+const ROUTES: [(&str, Shows, bool); 19] = [
     ("/v1/cities", Shows::Any, false),
     ("/v1/cities/{city}/traffic", Shows::Traffic, true),
     ("/v1/cities/{city}/traffic/{sensor}", Shows::Traffic, true),
@@ -85,6 +85,16 @@ const ROUTES: [(&str, Shows, bool); 17] = [
         true,
     ),
     ("/v1/cities/{city}/parking", Shows::Parking, true),
+    (
+        "/v1/cities/{city}/traffic/{sensor}/history",
+        Shows::Traffic,
+        true,
+    ),
+    (
+        "/v1/cities/{city}/parking/{facility}/history",
+        Shows::Parking,
+        true,
+    ),
     ("/v1/cities/{city}/zones", Shows::Any, true),
     ("/v1/cities/{city}/geometry", Shows::Any, true),
     ("/v1/parking/nearby", Shows::Parking, false),
@@ -304,6 +314,7 @@ fn path_for(route: &str, city: &str) -> String {
     let path = route
         .replace("{city}", city)
         .replace("{sensor}", &format!("{city}-t-1"))
+        .replace("{facility}", &format!("{city}-p-1"))
         .replace("{region}", "all");
     match route {
         // every facility lies within 1 km; min_free=0 lists them all

@@ -39,7 +39,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1_000_000)]
     pub limit: u64,
     /// Benchmark SQL instead: generate one day of 1-minute history for the demo cities
-    /// and time typical analyst queries here and in DuckDB (from the test venv).
+    /// and time typical analyst queries here and in DuckDB (from the test venv), and the
+    /// REST history's query (sensor 42 of ulm, the day in 1-hour buckets).
     #[arg(long)]
     pub sql: bool,
     /// Where the SQL benchmark's history goes (kept and reused); default: a temporary

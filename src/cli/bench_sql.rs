@@ -148,6 +148,11 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
         ours.push((name.to_owned(), median(times), result_rows));
     }
+    let (history_ms, history_buckets) = time_history(&engine, &principal, runs).await?;
+    eprintln!(
+        "{}: {history_ms:.1} ms (median of {runs}), {history_buckets} buckets",
+        history::HISTORY_QUERY
+    );
     let duck = match duckdb_python() {
         Some(python) => Some(run_duckdb(&python, &dir, &facilities, runs)?),
         None => {
@@ -185,6 +190,14 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             json!({"stadtpuls_ms": ms, "duckdb_ms": duck_ms, "rows": rows}),
         );
     }
+    println!(
+        "| {} | {history_ms:.1} | – | {history_buckets} |",
+        history::HISTORY_QUERY
+    );
+    result.insert(
+        history::HISTORY_QUERY.into(),
+        json!({"stadtpuls_ms": history_ms, "rows": history_buckets}),
+    );
     if let Some(d) = &duck {
         result.insert("duckdb_version".into(), d["version"].clone());
     }
@@ -194,6 +207,29 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// The REST history's query (`stadtpuls_api::history::query`, the function behind
+/// `GET /v1/cities/{city}/traffic/{sensor}/history`): one sensor, the day's 1-minute
+/// windows in 1-hour buckets, averaged; median of `runs` after one warm-up run.
+async fn time_history(
+    engine: &SqlEngine,
+    principal: &Principal,
+    runs: usize,
+) -> anyhow::Result<(f64, usize)> {
+    let request = history::history_request()?;
+    let mut times = Vec::with_capacity(runs);
+    let mut buckets = stadtpuls_api::history::query(engine, principal, &request)
+        .await?
+        .buckets
+        .len();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let page = stadtpuls_api::history::query(engine, principal, &request).await?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        buckets = page.buckets.len();
+    }
+    Ok((median(times), buckets))
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {

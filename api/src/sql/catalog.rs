@@ -34,6 +34,8 @@ pub const LATEST_SUFFIX: &str = "_latest";
 struct History {
     name: String,
     stream: HistoryStream,
+    /// The table as configured (window size and slide).
+    table: HistoryTable,
     /// File columns followed by the partition columns `city`, `date`.
     schema: SchemaRef,
 }
@@ -84,6 +86,7 @@ impl Catalog {
             history.push(History {
                 name: table.name(),
                 stream: table.stream,
+                table: *table,
                 schema: with_partitions(&schema::history_file_schema(table.stream)?),
             });
         }
@@ -100,6 +103,16 @@ impl Catalog {
             stale_after_ms,
             now_ms,
         })
+    }
+
+    /// The tumbling table of `stream` with the smallest windows, if one is configured
+    /// (the REST history reads it: every coarser bucket is built from its windows).
+    pub fn finest(&self, stream: HistoryStream) -> Option<&HistoryTable> {
+        self.history
+            .iter()
+            .map(|h| &h.table)
+            .filter(|t| t.stream == stream && t.window_s == t.slide_s)
+            .min_by_key(|t| t.window_s)
     }
 
     /// Registers every table, wrapped for what `principal` sees of its kind of data

@@ -43,6 +43,31 @@ pub const QUERIES: [(&str, &str); 4] = [
     ),
 ];
 
+/// The name of the REST history's timing (not a SQL text: DuckDB does not run it).
+pub const HISTORY_QUERY: &str = "history: one sensor, a day of 1m windows in 1h buckets";
+
+/// The REST history request timed: ulm's sensor 42, the benchmark day in 1-hour
+/// buckets, averaged.
+///
+/// # Errors
+/// Never in practice (the zone name is a constant).
+pub fn history_request() -> anyhow::Result<stadtpuls_api::history::HistoryRequest> {
+    use stadtpuls_api::history::{Agg, Bucket, HistoryKind, HistoryRequest};
+    Ok(HistoryRequest {
+        kind: HistoryKind::Traffic,
+        city: "ulm".into(),
+        entity: "ulm-s00042".into(),
+        from_ms: DAY_START_MS,
+        to_ms: DAY_START_MS + 86_400_000,
+        bucket: Bucket::Hour,
+        agg: Agg::Avg,
+        tz: "Europe/Berlin"
+            .parse()
+            .map_err(|e| anyhow::anyhow!("zone: {e}"))?,
+        limit: 288,
+    })
+}
+
 /// 2026-11-25T00:00:00Z, the benchmark day.
 pub const DAY_START_MS: i64 = 1_795_564_800_000;
 const DATE: &str = "2026-11-25";
