@@ -10,25 +10,15 @@
 //! sink's epochs rule out, but a copied file would not — is written once.
 
 pub mod archive;
+mod message;
 pub mod ndjson;
+
+pub use message::Replayed;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::ReplayError;
-
-/// One message to write again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Replayed {
-    /// The archived topic; `None` for NDJSON, which names none.
-    pub topic: Option<String>,
-    /// The archived partition; `None` for NDJSON.
-    pub partition: Option<i32>,
-    /// The record key.
-    pub key: Option<Vec<u8>>,
-    /// The message as it was read or sent.
-    pub payload: Vec<u8>,
-}
 
 /// One input of a replay.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::Replayed;
+use super::message::Replayed;
 use crate::error::ReplayError;
 
 /// The messages of one archive directory, sorted by (topic, partition, offset).

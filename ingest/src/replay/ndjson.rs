@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::Replayed;
+use super::message::Replayed;
 use crate::error::ReplayError;
 
 /// The record key of a native message, as `stadtpuls produce` writes it (docs/formats.md,
