@@ -90,3 +90,97 @@ fn environment_overrides_name_the_variable() {
     let config = Config::from_toml(CITY, origin(), &env).unwrap_or_else(|e| panic!("{e}"));
     assert!(!config.output.enabled);
 }
+
+/// A second city, open data (`ulm` of `CITY` is private).
+const OPEN_CITY: &str = r#"
+[[cities]]
+id = "neu-ulm"
+name = "Neu-Ulm"
+timezone = "Europe/Berlin"
+lat = 48.39
+lon = 10.01
+registry = "registries/ulm.csv"
+share = "open"
+"#;
+
+fn audience_templates() -> String {
+    "[output]\ntraffic_topic = \"m.{audience}.traffic\"\ntraffic_lanes_topic = \
+     \"m.{audience}.lanes\"\nparking_topic = \"m.{city}.parking\"\n"
+        .to_owned()
+}
+
+#[test]
+fn templates_split_the_topics_per_city_or_audience() {
+    let config = ok(&format!("{}{OPEN_CITY}", audience_templates()));
+    assert_eq!(
+        config.output.window_topics(&config.cities),
+        [
+            "m.open.traffic",
+            "m.ulm.traffic",
+            "m.open.lanes",
+            "m.ulm.lanes",
+            "m.neu-ulm.parking",
+            "m.ulm.parking",
+        ]
+    );
+    let defaults = ok(OPEN_CITY);
+    assert_eq!(
+        defaults.output.window_topics(&defaults.cities),
+        [
+            "metrics.traffic",
+            "metrics.traffic_lanes",
+            "metrics.parking"
+        ],
+        "no placeholder: one topic for every city"
+    );
+}
+
+#[test]
+fn templates_are_checked_per_city() {
+    fails_at(
+        "[output]\ntraffic_topic = \"m.{city}.{audience}\"",
+        "output.traffic_topic",
+    );
+    fails_at(
+        "[output]\ntraffic_topic = \"m.{town}\"",
+        "output.traffic_topic",
+    );
+    fails_at(
+        "[output]\nparking_topic = \"m/{city}\"",
+        "output.parking_topic",
+    );
+    fails_at(
+        &format!("[output]\nparking_topic = \"{}.{{city}}\"", "p".repeat(246)),
+        "output.parking_topic",
+    );
+    // Two templates that give one city the same topic.
+    let errors = load("[output]\ntraffic_topic = \"m.{city}\"\nparking_topic = \"m.{audience}\"")
+        .expect_err("ulm's traffic and parking in one topic");
+    let error = errors.iter().next().expect("one error");
+    assert_eq!(error.key, "output.parking_topic");
+    assert!(
+        error
+            .message
+            .contains("`m.ulm` (city `ulm`) is also output.traffic_topic"),
+        "{}",
+        error.message
+    );
+    // A template that writes into the city's own input topic.
+    fails_at(
+        "[output]\ntraffic_topic = \"sensors.{city}.traffic\"",
+        "output.traffic_topic",
+    );
+    // `open` is the open audience's name.
+    let open_city = CITY.replace("id = \"ulm\"", "id = \"open\"");
+    let errors = Config::from_toml(
+        &format!("{}{open_city}", audience_templates()),
+        origin(),
+        &HashMap::new(),
+    )
+    .expect_err("a city called open");
+    let found: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        found,
+        ["output.traffic_topic", "output.traffic_lanes_topic"]
+    );
+}

@@ -52,7 +52,7 @@ pub(crate) async fn run_config(mut config: Config, origin: &str) -> anyhow::Resu
             .context("cannot make sure of the dead-letter topic")?;
         config.kafka.instance_id = resolve_instance_id(&config);
         if config.output.enabled {
-            ensure_output_topics(&config.kafka, &config.output)
+            ensure_output_topics(&config.kafka, &config.output, &config.cities)
                 .await
                 .context("cannot create the output topics")?;
         }
@@ -93,6 +93,7 @@ pub(crate) async fn run_config(mut config: Config, origin: &str) -> anyhow::Resu
                 Some(OutputTopics::with_health(
                     &config.kafka,
                     &config.output,
+                    &config.cities,
                     health,
                 )?)
             } else {
