@@ -290,6 +290,7 @@ async fn closed_windows_reach_the_output_topics_once_per_key() {
         traffic_topic: format!("out-{run}.traffic"),
         traffic_lanes_topic: format!("out-{run}.traffic_lanes"),
         parking_topic: format!("out-{run}.parking"),
+        ..OutputConfig::default()
     };
     let topics = vec![
         output.traffic_topic.clone(),
@@ -491,6 +492,7 @@ async fn a_commit_without_a_broker_fails_keeps_its_rows_and_succeeds_later() {
         traffic_topic: format!("down-{run}.traffic"),
         traffic_lanes_topic: format!("down-{run}.traffic_lanes"),
         parking_topic: format!("down-{run}.parking"),
+        ..OutputConfig::default()
     };
     let config = Config::demo(&HashMap::new()).unwrap_or_else(|e| panic!("demo config: {e}"));
     let registry = city_registry(&config);

@@ -186,6 +186,7 @@ async fn each_citys_windows_reach_only_its_audience_topic() {
         traffic_topic: format!("aud-{run}.{{audience}}.traffic"),
         traffic_lanes_topic: format!("aud-{run}.{{audience}}.traffic_lanes"),
         parking_topic: format!("aud-{run}.{{audience}}.parking"),
+        ..OutputConfig::default()
     };
     let kafka = KafkaConfig {
         brokers: common::brokers(),

@@ -83,6 +83,7 @@ pub(crate) const DEFAULT_OUTPUT_ENABLED: bool = true;
 pub(crate) const DEFAULT_OUTPUT_TRAFFIC_TOPIC: &str = "metrics.traffic";
 pub(crate) const DEFAULT_OUTPUT_TRAFFIC_LANES_TOPIC: &str = "metrics.traffic_lanes";
 pub(crate) const DEFAULT_OUTPUT_PARKING_TOPIC: &str = "metrics.parking";
+pub(crate) const DEFAULT_OUTPUT_PUBLISH_EVERY: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(400 * 86_400);
 pub(crate) const DEFAULT_HISTORY_MAX_FILE_ROWS: usize = 1_000_000;
 pub(crate) const DEFAULT_HISTORY_COMPACT_AFTER: usize = 16;

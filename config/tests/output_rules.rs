@@ -21,7 +21,8 @@ fn defaults_are_enabled_with_the_metrics_topics() {
 #[test]
 fn every_key_is_read() {
     let output = ok(
-        "[output]\nenabled = false\ntraffic_topic = \"t\"\ntraffic_lanes_topic = \"l\"\nparking_topic = \"p\"",
+        "[output]\nenabled = false\ntraffic_topic = \"t\"\ntraffic_lanes_topic = \"l\"\nparking_topic = \"p\"\n\
+         datex2_topic = \"d.{audience}\"\nngsi_ld_topic = \"n\"\npublish_every = \"10s\"",
     )
     .output;
     assert_eq!(
@@ -31,6 +32,9 @@ fn every_key_is_read() {
             traffic_topic: "t".into(),
             traffic_lanes_topic: "l".into(),
             parking_topic: "p".into(),
+            datex2_topic: Some("d.{audience}".into()),
+            ngsi_ld_topic: Some("n".into()),
+            publish_every: std::time::Duration::from_secs(10),
         }
     );
 }
@@ -183,4 +187,26 @@ fn templates_are_checked_per_city() {
         found,
         ["output.traffic_topic", "output.traffic_lanes_topic"]
     );
+}
+
+#[test]
+fn the_standard_outputs_topics_are_optional_templates_checked_alike() {
+    let config = ok(&format!(
+        "[output]\ndatex2_topic = \"datex.{{audience}}\"\nngsi_ld_topic = \"ngsi.{{city}}\"\n{OPEN_CITY}"
+    ));
+    assert_eq!(
+        config.output.standard_topics(&config.cities),
+        ["datex.open", "datex.ulm", "ngsi.neu-ulm", "ngsi.ulm"]
+    );
+    assert!(ok("").output.standard_topics(&ok("").cities).is_empty());
+    fails_at(
+        "[output]\nngsi_ld_topic = \"metrics.parking\"",
+        "output.ngsi_ld_topic",
+    );
+    fails_at(
+        "[output]\ndatex2_topic = \"d.{city}\"\nngsi_ld_topic = \"d.{audience}\"",
+        "output.ngsi_ld_topic",
+    );
+    fails_at("[output]\ndatex2_topic = \"d/x\"", "output.datex2_topic");
+    fails_at("[output]\npublish_every = \"0s\"", "output.publish_every");
 }

@@ -16,9 +16,12 @@
 //! The share is read per kind (`[cities.share]`): traffic and lane windows follow the
 //! city's traffic share, parking windows its parking share.
 
+use std::time::Duration;
+
 use super::{
     CityConfig, DEFAULT_OUTPUT_ENABLED, DEFAULT_OUTPUT_PARKING_TOPIC,
-    DEFAULT_OUTPUT_TRAFFIC_LANES_TOPIC, DEFAULT_OUTPUT_TRAFFIC_TOPIC, DataKind, Share,
+    DEFAULT_OUTPUT_PUBLISH_EVERY, DEFAULT_OUTPUT_TRAFFIC_LANES_TOPIC, DEFAULT_OUTPUT_TRAFFIC_TOPIC,
+    DataKind, Share,
 };
 
 /// Placeholder of a topic name template: the city id.
@@ -88,6 +91,15 @@ pub struct OutputConfig {
     pub traffic_lanes_topic: String,
     /// Per-facility parking windows; valid and distinct as above.
     pub parking_topic: String,
+    /// The DATEX II 2.3 `ParkingStatusPublication` of each city, written when it changes
+    /// (looked at every `publish_every`); unset: none. A template like the others, split
+    /// by the cities' parking share.
+    pub datex2_topic: Option<String>,
+    /// NGSI-LD upserts (`entityOperations/upsert` bodies) of each facility whose level
+    /// changed, looked at every `publish_every`; unset: none. Split like `datex2_topic`.
+    pub ngsi_ld_topic: Option<String>,
+    /// How often the standard outputs' topics look for changed levels.
+    pub publish_every: Duration,
 }
 
 impl OutputConfig {
@@ -113,20 +125,49 @@ impl OutputConfig {
         ]
     }
 
+    /// Every configured template with its key and kind: the window topics', then the
+    /// standard outputs' that are set.
+    pub fn templates(&self) -> Vec<(&'static str, &str, DataKind)> {
+        let mut all = self.window_templates().to_vec();
+        all.extend(self.standard_templates());
+        all
+    }
+
+    /// The standard outputs' templates that are set, with their keys and kind (parking).
+    pub fn standard_templates(&self) -> Vec<(&'static str, &str, DataKind)> {
+        let optional = [
+            ("output.datex2_topic", &self.datex2_topic),
+            ("output.ngsi_ld_topic", &self.ngsi_ld_topic),
+        ];
+        optional
+            .into_iter()
+            .filter_map(|(key, topic)| Some((key, topic.as_deref()?, DataKind::Parking)))
+            .collect()
+    }
+
     /// Every topic the window templates name for `cities`, each once, in a stable order.
     pub fn window_topics(&self, cities: &[CityConfig]) -> Vec<String> {
-        let mut topics: Vec<String> = Vec::new();
-        for (_, template, kind) in self.window_templates() {
-            if TopicSplit::of(template) == TopicSplit::Shared {
-                push_new(&mut topics, template.to_owned());
-                continue;
-            }
-            for city in cities {
-                push_new(&mut topics, expand_topic(template, city, kind));
-            }
-        }
-        topics
+        expand_all(&self.window_templates(), cities)
     }
+
+    /// Every topic the standard outputs' templates name for `cities`, each once.
+    pub fn standard_topics(&self, cities: &[CityConfig]) -> Vec<String> {
+        expand_all(&self.standard_templates(), cities)
+    }
+}
+
+fn expand_all(templates: &[(&'static str, &str, DataKind)], cities: &[CityConfig]) -> Vec<String> {
+    let mut topics: Vec<String> = Vec::new();
+    for &(_, template, kind) in templates {
+        if TopicSplit::of(template) == TopicSplit::Shared {
+            push_new(&mut topics, template.to_owned());
+            continue;
+        }
+        for city in cities {
+            push_new(&mut topics, expand_topic(template, city, kind));
+        }
+    }
+    topics
 }
 
 fn push_new(topics: &mut Vec<String>, topic: String) {
@@ -142,6 +183,9 @@ impl Default for OutputConfig {
             traffic_topic: DEFAULT_OUTPUT_TRAFFIC_TOPIC.to_owned(),
             traffic_lanes_topic: DEFAULT_OUTPUT_TRAFFIC_LANES_TOPIC.to_owned(),
             parking_topic: DEFAULT_OUTPUT_PARKING_TOPIC.to_owned(),
+            datex2_topic: None,
+            ngsi_ld_topic: None,
+            publish_every: DEFAULT_OUTPUT_PUBLISH_EVERY,
         }
     }
 }

@@ -11,6 +11,9 @@ use crate::model::{
 };
 use crate::raw::RawOutput;
 
+/// The shortest `output.publish_every`: the standard outputs render whole cities.
+const MIN_PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How a conventional input topic is named in messages.
 const INPUT: &str = "the input topic";
 
@@ -20,11 +23,17 @@ const INPUT: &str = "the input topic";
 /// compacted topic would let a traffic window replace a parking one of the same key).
 /// [`output_topics_per_city`] checks the names each city gets.
 pub(super) fn output(ctx: &mut Ctx<'_>, raw: RawOutput, kafka: &KafkaConfig) -> OutputConfig {
-    let topics = [
+    let mut topics = vec![
         ("output.traffic_topic", &raw.traffic_topic),
         ("output.traffic_lanes_topic", &raw.traffic_lanes_topic),
         ("output.parking_topic", &raw.parking_topic),
     ];
+    if let Some(topic) = &raw.datex2_topic {
+        topics.push(("output.datex2_topic", topic));
+    }
+    if let Some(topic) = &raw.ngsi_ld_topic {
+        topics.push(("output.ngsi_ld_topic", topic));
+    }
     for (index, (path, name)) in topics.iter().enumerate() {
         if let Err(message) = check_template(name) {
             ctx.error(path, message);
@@ -43,11 +52,23 @@ pub(super) fn output(ctx: &mut Ctx<'_>, raw: RawOutput, kafka: &KafkaConfig) -> 
             );
         }
     }
+    let publish_every = ctx
+        .duration("output.publish_every", &raw.publish_every)
+        .filter(|every| {
+            let ok = *every >= MIN_PUBLISH_EVERY;
+            if !ok {
+                ctx.error("output.publish_every", "must be at least 1s");
+            }
+            ok
+        });
     OutputConfig {
         enabled: raw.enabled,
         traffic_topic: raw.traffic_topic,
         traffic_lanes_topic: raw.traffic_lanes_topic,
         parking_topic: raw.parking_topic,
+        datex2_topic: raw.datex2_topic,
+        ngsi_ld_topic: raw.ngsi_ld_topic,
+        publish_every: publish_every.unwrap_or(OutputConfig::default().publish_every),
     }
 }
 
@@ -109,7 +130,7 @@ pub(super) fn output_topics_per_city(
             );
         }
     }
-    for (path, template, kind) in output.window_templates() {
+    for (path, template, kind) in output.templates() {
         if check_template(template).is_err() {
             continue; // already reported
         }
