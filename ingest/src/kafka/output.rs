@@ -334,7 +334,7 @@ impl WindowSink for OutputTopics {
     fn stage(&mut self, task: &Task, stream: Stream, closed: &ClosedWindows) -> Result<()> {
         // All rows of the batch or none.
         check(stream, &closed.batch)?;
-        self.topics.rows(stream, &closed.batch, &mut Vec::new())?;
+        self.topics.check(stream, &closed.batch)?;
         let rows = closed.batch.num_rows();
         let group = Group {
             revision: closed.revision,

@@ -122,13 +122,35 @@ impl Routes {
             topics.extend(std::iter::repeat_n(id, batch.num_rows()));
             return Ok(());
         }
+        topics.reserve(batch.num_rows());
+        self.each_row(stream, batch, |id| topics.push(id))
+    }
+
+    /// Checks that every row of `batch` has a topic, without collecting them (free for a
+    /// stream that is not split).
+    ///
+    /// # Errors
+    /// As [`Routes::rows`].
+    pub(crate) fn check(&self, stream: Stream, batch: &RecordBatch) -> Result<()> {
+        if let Route::Shared(_) = self.streams[index(stream)] {
+            return Ok(());
+        }
+        self.each_row(stream, batch, |_| {})
+    }
+
+    /// Calls `each` with the topic of every row of a split stream's `batch`, in order.
+    fn each_row(
+        &self,
+        stream: Stream,
+        batch: &RecordBatch,
+        mut each: impl FnMut(TopicId),
+    ) -> Result<()> {
         let cities = batch
             .column_by_name(contract::CITY)
             .and_then(|c| c.as_any().downcast_ref::<StringArray>())
             .ok_or_else(|| schema("column `city` missing or mistyped".to_owned()))?;
         // Rows of one city lie together: one lookup per run.
         let mut last: Option<(&str, TopicId)> = None;
-        topics.reserve(batch.num_rows());
         for row in 0..batch.num_rows() {
             let city = cities
                 .is_valid(row)
@@ -146,7 +168,7 @@ impl Routes {
                     id
                 }
             };
-            topics.push(id);
+            each(id);
         }
         Ok(())
     }
