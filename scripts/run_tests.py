@@ -47,6 +47,7 @@ SLOW = {
     "e2e_map": 60,
     "e2e_replay": 50,
     "e2e_demo_regions": 11,
+    "e2e_run_audience": 12,
 }
 
 

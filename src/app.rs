@@ -9,6 +9,7 @@ use stadtpuls_api::map::MapDoor;
 use stadtpuls_api::stream::{Hub, HubLimits, StreamDoor};
 use stadtpuls_api::{AppState, Edge, PushGateway, PushSink, SqlEngine};
 use stadtpuls_config::{CityRegistry, CityZones, Config};
+use stadtpuls_ingest::kafka::StandardTopics;
 use stadtpuls_ingest::pipeline::{Pipeline, PipelineOptions};
 use stadtpuls_ingest::pull::Poller;
 use stadtpuls_ingest::runner::{
@@ -48,6 +49,9 @@ pub struct App {
     /// `[[cities.pull]]` sources, each run as a task of its own until the stop
     /// (`stadtpuls run`; the demo has none).
     pub pull: Vec<Poller>,
+    /// The standard outputs' topics (`[output] datex2_topic`, `ngsi_ld_topic`), run as a
+    /// task until the stop (`stadtpuls run`; the demo has no Kafka).
+    pub standard: Option<StandardTopics>,
 }
 
 impl App {
@@ -86,6 +90,7 @@ impl App {
             ready: Readiness::default(),
             push: None,
             pull: Vec::new(),
+            standard: None,
         })
     }
 
@@ -112,6 +117,12 @@ impl App {
     /// Polls `pollers` while serving (`[[cities.pull]]`).
     pub fn with_pull(mut self, pollers: Vec<Poller>) -> Self {
         self.pull = pollers;
+        self
+    }
+
+    /// Publishes the standard outputs to Kafka while serving.
+    pub fn with_standard_outputs(mut self, standard: Option<StandardTopics>) -> Self {
+        self.standard = standard;
         self
     }
 
@@ -142,11 +153,10 @@ impl App {
         .with_hopping(hopping)
         .with_zones(&self.registries, &self.zones)
         .with_readiness(Arc::new(move || readiness.check()))
-        .with_stream(StreamDoor {
-            hub: self.hub.clone(),
-            heartbeat: self.config.api.stream_heartbeat,
-            cut_grace: stadtpuls_api::stream::CUT_GRACE,
-        })
+        .with_stream(StreamDoor::new(
+            self.hub.clone(),
+            self.config.api.stream_heartbeat,
+        ))
         .with_policy(Policy::from_config(&self.config))
         .with_map(MapDoor::new(self.config.api.map_tiles.clone(), &self.zones))
         .with_regions(&self.config.regions);
@@ -207,6 +217,9 @@ impl App {
         // else; a fetch or write in flight is abandoned (fetched again after a restart).
         for poller in std::mem::take(&mut self.pull) {
             tokio::spawn(poller.run(stop_rx.clone()));
+        }
+        if let Some(standard) = self.standard.take() {
+            tokio::spawn(standard.run(stop_rx.clone()));
         }
         let edge = Edge::from_config(&self.config.api);
         if let (true, Some(bind)) = (self.config.sql.enabled, self.config.sql.flight_bind) {

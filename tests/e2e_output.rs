@@ -290,16 +290,17 @@ async fn closed_windows_reach_the_output_topics_once_per_key() {
         traffic_topic: format!("out-{run}.traffic"),
         traffic_lanes_topic: format!("out-{run}.traffic_lanes"),
         parking_topic: format!("out-{run}.parking"),
+        ..OutputConfig::default()
     };
     let topics = vec![
         output.traffic_topic.clone(),
         output.traffic_lanes_topic.clone(),
         output.parking_topic.clone(),
     ];
-    ensure_output_topics(&kafka, &output)
+    ensure_output_topics(&kafka, &output, &config.cities)
         .await
         .expect("create the output topics");
-    ensure_output_topics(&kafka, &output)
+    ensure_output_topics(&kafka, &output, &config.cities)
         .await
         .expect("existing topics are fine");
     for topic in &topics {
@@ -332,8 +333,11 @@ async fn closed_windows_reach_the_output_topics_once_per_key() {
     assert_eq!(want.len(), closed.rows());
 
     // First run: stage everything, commit both tasks.
-    let mut sink = OutputTopics::new(&kafka, &output).expect("producer");
-    assert_eq!(sink.topic(Stream::TrafficLanes), topics[1]);
+    let mut sink = OutputTopics::new(&kafka, &output, &config.cities).expect("producer");
+    assert_eq!(
+        sink.topic(Stream::TrafficLanes, CITY),
+        Some(topics[1].as_str())
+    );
     stage(&mut sink, &closed);
     assert_eq!(sink.staged_rows(), want.len());
     let (traffic, parking) = tasks();
@@ -377,7 +381,7 @@ async fn closed_windows_reach_the_output_topics_once_per_key() {
     small_queue
         .librdkafka
         .insert("queue.buffering.max.messages".into(), "64".into());
-    let mut sink = OutputTopics::new(&small_queue, &output).expect("producer");
+    let mut sink = OutputTopics::new(&small_queue, &output, &config.cities).expect("producer");
     stage(&mut sink, &closed);
     sink.recover(&traffic, 0).expect("recover");
     assert_eq!(
@@ -488,12 +492,13 @@ async fn a_commit_without_a_broker_fails_keeps_its_rows_and_succeeds_later() {
         traffic_topic: format!("down-{run}.traffic"),
         traffic_lanes_topic: format!("down-{run}.traffic_lanes"),
         parking_topic: format!("down-{run}.parking"),
+        ..OutputConfig::default()
     };
     let config = Config::demo(&HashMap::new()).unwrap_or_else(|e| panic!("demo config: {e}"));
     let registry = city_registry(&config);
     let closed = run_pipeline(&config, &registry);
     let (_, parking) = tasks();
-    let mut sink = OutputTopics::new(&kafka, &output).expect("producer");
+    let mut sink = OutputTopics::new(&kafka, &output, &config.cities).expect("producer");
     for windows in &closed.parking {
         sink.stage(&parking, Stream::Parking, windows)
             .expect("stage");
@@ -521,7 +526,7 @@ async fn a_commit_without_a_broker_fails_keeps_its_rows_and_succeeds_later() {
 
     // The broker comes (back): the runner's retry of the same commit goes through.
     let _broker = OwnBroker::start(port);
-    ensure_output_topics(&kafka, &output)
+    ensure_output_topics(&kafka, &output, &config.cities)
         .await
         .expect("create the output topics");
     let mut attempts = 0;

@@ -51,6 +51,17 @@ pub struct StreamDoor {
     pub cut_grace: Duration,
 }
 
+impl StreamDoor {
+    /// The door of `hub` with the product's [`CUT_GRACE`].
+    pub fn new(hub: Arc<Hub>, heartbeat: Duration) -> Self {
+        Self {
+            hub,
+            heartbeat,
+            cut_grace: CUT_GRACE,
+        }
+    }
+}
+
 /// The product's [`StreamDoor::cut_grace`]: a client that has read nothing for as long as
 /// it took to fill its queue and socket buffers gets ten more seconds, then its connection
 /// is closed, so a subscriber that stopped reading holds no connection slot and no queue.

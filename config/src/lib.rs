@@ -66,13 +66,14 @@ pub use demo::{
 pub use env::{ENV_PREFIX, env_from_process};
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT, FILE_KEY, Result};
 pub use model::{
-    Anonymous, ApiConfig, ApiKeyConfig, CheckpointConfig, CityConfig, CityScope, ClientIdentity,
-    Corridor, DEFAULT_PULL_TIMEOUT, DataKind, FeedConfig, FeedFormat, HistoryConfig, HistoryStream,
-    HistoryTable, InstanceId, KafkaConfig, LoraCodec, MAX_INSTANCE_ID_LEN, MAX_LANES,
-    MAX_PULL_EVERY, MIN_PULL_EVERY, MapTiles, OutputConfig, ParkingConfig, ParkingThresholds,
-    PullConfig, PushConfig, PushKeyConfig, RegionConfig, RegistrySource, SITE_CLASS_ARTERIAL,
-    SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN, Share, SharePolicy, SiteClass, SqlConfig, TrafficConfig,
-    WindowsConfig, ZoneSource, derived_site_class,
+    AUDIENCE_PLACEHOLDER, Anonymous, ApiConfig, ApiKeyConfig, CITY_PLACEHOLDER, CheckpointConfig,
+    CityConfig, CityScope, ClientIdentity, Corridor, DEFAULT_PULL_TIMEOUT, DataKind, FeedConfig,
+    FeedFormat, HistoryConfig, HistoryStream, HistoryTable, InstanceId, KafkaConfig, LoraCodec,
+    MAX_INSTANCE_ID_LEN, MAX_LANES, MAX_PULL_EVERY, MIN_PULL_EVERY, MapTiles, OPEN_AUDIENCE,
+    OutputConfig, ParkingConfig, ParkingThresholds, PullConfig, PushConfig, PushKeyConfig,
+    RegionConfig, RegistrySource, SITE_CLASS_ARTERIAL, SITE_CLASS_MOTORWAY, SITE_CLASS_URBAN,
+    Share, SharePolicy, SiteClass, SqlConfig, TopicSplit, TrafficConfig, WindowsConfig, ZoneSource,
+    audience, derived_site_class, expand_topic,
 };
 pub use registry::{
     CityRegistry, ExternalId, ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError,

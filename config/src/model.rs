@@ -12,6 +12,7 @@ mod city;
 mod feeds;
 mod history;
 mod lora_codec;
+mod output;
 mod parking;
 mod pull;
 mod push;
@@ -28,6 +29,10 @@ use std::time::Duration;
 pub use city::{CityConfig, RegistrySource, ZoneSource};
 pub use feeds::{FeedConfig, FeedFormat, LoraCodec};
 pub use history::{HistoryConfig, HistoryStream, HistoryTable};
+pub use output::{
+    AUDIENCE_PLACEHOLDER, CITY_PLACEHOLDER, OPEN_AUDIENCE, OutputConfig, TopicSplit, audience,
+    expand_topic,
+};
 pub use parking::{ParkingConfig, ParkingThresholds};
 pub use pull::{ClientIdentity, DEFAULT_PULL_TIMEOUT, MAX_PULL_EVERY, MIN_PULL_EVERY, PullConfig};
 pub use push::{
@@ -78,6 +83,7 @@ pub(crate) const DEFAULT_OUTPUT_ENABLED: bool = true;
 pub(crate) const DEFAULT_OUTPUT_TRAFFIC_TOPIC: &str = "metrics.traffic";
 pub(crate) const DEFAULT_OUTPUT_TRAFFIC_LANES_TOPIC: &str = "metrics.traffic_lanes";
 pub(crate) const DEFAULT_OUTPUT_PARKING_TOPIC: &str = "metrics.parking";
+pub(crate) const DEFAULT_OUTPUT_PUBLISH_EVERY: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(400 * 86_400);
 pub(crate) const DEFAULT_HISTORY_MAX_FILE_ROWS: usize = 1_000_000;
 pub(crate) const DEFAULT_HISTORY_COMPACT_AFTER: usize = 16;
@@ -296,33 +302,6 @@ impl Default for ApiConfig {
             stream_heartbeat: DEFAULT_STREAM_HEARTBEAT,
             anonymous: Anonymous::Open,
             map_tiles: None,
-        }
-    }
-}
-
-/// Output topics: closed windows produced to Kafka, keyed by city/entity/window so that a
-/// compacted topic keeps the latest revision of each window (`docs/formats.md`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputConfig {
-    /// Produce closed windows to the topics below (`stadtpuls run` only: the demo has no
-    /// Kafka).
-    pub enabled: bool,
-    /// Per-sensor (cross-section) traffic windows with their MARZ state; a valid topic
-    /// name, distinct from the other output topics and the dead-letter topic.
-    pub traffic_topic: String,
-    /// Per-sensor-and-lane traffic windows (no MARZ state); valid and distinct as above.
-    pub traffic_lanes_topic: String,
-    /// Per-facility parking windows; valid and distinct as above.
-    pub parking_topic: String,
-}
-
-impl Default for OutputConfig {
-    fn default() -> Self {
-        Self {
-            enabled: DEFAULT_OUTPUT_ENABLED,
-            traffic_topic: DEFAULT_OUTPUT_TRAFFIC_TOPIC.to_owned(),
-            traffic_lanes_topic: DEFAULT_OUTPUT_TRAFFIC_LANES_TOPIC.to_owned(),
-            parking_topic: DEFAULT_OUTPUT_PARKING_TOPIC.to_owned(),
         }
     }
 }

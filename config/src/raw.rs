@@ -25,12 +25,12 @@ use defaults::{
     default_history_enabled, default_history_max_file_rows, default_history_retention,
     default_idle_timeout, default_live_retention, default_max_connections, default_max_future,
     default_max_message_bytes, default_max_staged_rows, default_out_of_orderness,
-    default_output_enabled, default_output_parking_topic, default_output_traffic_lanes_topic,
-    default_output_traffic_topic, default_sql_enabled, default_sql_max_concurrent,
-    default_sql_max_rows, default_sql_memory_limit_mib, default_sql_timeout, default_stale_after,
-    default_stream_client_queue, default_stream_heartbeat, default_stream_ring,
-    default_topic_pattern, default_trend_threshold_pct_per_h, default_trend_window,
-    default_version, default_window_sizes,
+    default_output_enabled, default_output_parking_topic, default_output_publish_every,
+    default_output_traffic_lanes_topic, default_output_traffic_topic, default_sql_enabled,
+    default_sql_max_concurrent, default_sql_max_rows, default_sql_memory_limit_mib,
+    default_sql_timeout, default_stale_after, default_stream_client_queue,
+    default_stream_heartbeat, default_stream_ring, default_topic_pattern,
+    default_trend_threshold_pct_per_h, default_trend_window, default_version, default_window_sizes,
 };
 
 /// The only file format version so far.
@@ -298,6 +298,15 @@ pub(crate) struct RawOutput {
     /// Topic of parking windows.
     #[serde(default = "default_output_parking_topic")]
     pub parking_topic: String,
+    /// Topic of the DATEX II status publications (unset: none).
+    #[serde(default)]
+    pub datex2_topic: Option<String>,
+    /// Topic of the NGSI-LD upserts (unset: none).
+    #[serde(default)]
+    pub ngsi_ld_topic: Option<String>,
+    /// How often the standard outputs' topics look for changes.
+    #[serde(default = "default_output_publish_every")]
+    pub publish_every: String,
 }
 
 impl Default for RawOutput {
@@ -307,6 +316,9 @@ impl Default for RawOutput {
             traffic_topic: default_output_traffic_topic(),
             traffic_lanes_topic: default_output_traffic_lanes_topic(),
             parking_topic: default_output_parking_topic(),
+            datex2_topic: None,
+            ngsi_ld_topic: None,
+            publish_every: default_output_publish_every(),
         }
     }
 }

@@ -125,6 +125,7 @@ pub(crate) fn validate(
     let sql = sql::sql(&mut ctx, &raw.sql, &api);
     let own = feeds::own_topics(&kafka, &output);
     let cities = cities(&mut ctx, raw.cities, resolve, &own);
+    output::output_topics_per_city(&mut ctx, &output, &cities, &kafka);
     let api_keys = sql::api_keys(&mut ctx, raw.api_keys, &cities);
     let push = push::push(&mut ctx, &raw.push);
     let push_keys = push::push_keys(&mut ctx, raw.push_keys, &cities);

@@ -21,7 +21,8 @@ fn defaults_are_enabled_with_the_metrics_topics() {
 #[test]
 fn every_key_is_read() {
     let output = ok(
-        "[output]\nenabled = false\ntraffic_topic = \"t\"\ntraffic_lanes_topic = \"l\"\nparking_topic = \"p\"",
+        "[output]\nenabled = false\ntraffic_topic = \"t\"\ntraffic_lanes_topic = \"l\"\nparking_topic = \"p\"\n\
+         datex2_topic = \"d.{audience}\"\nngsi_ld_topic = \"n\"\npublish_every = \"10s\"",
     )
     .output;
     assert_eq!(
@@ -31,6 +32,9 @@ fn every_key_is_read() {
             traffic_topic: "t".into(),
             traffic_lanes_topic: "l".into(),
             parking_topic: "p".into(),
+            datex2_topic: Some("d.{audience}".into()),
+            ngsi_ld_topic: Some("n".into()),
+            publish_every: std::time::Duration::from_secs(10),
         }
     );
 }
@@ -89,4 +93,120 @@ fn environment_overrides_name_the_variable() {
     let env = HashMap::from([("STADTPULS_OUTPUT__ENABLED".to_owned(), "false".to_owned())]);
     let config = Config::from_toml(CITY, origin(), &env).unwrap_or_else(|e| panic!("{e}"));
     assert!(!config.output.enabled);
+}
+
+/// A second city, open data (`ulm` of `CITY` is private).
+const OPEN_CITY: &str = r#"
+[[cities]]
+id = "neu-ulm"
+name = "Neu-Ulm"
+timezone = "Europe/Berlin"
+lat = 48.39
+lon = 10.01
+registry = "registries/ulm.csv"
+share = "open"
+"#;
+
+fn audience_templates() -> String {
+    "[output]\ntraffic_topic = \"m.{audience}.traffic\"\ntraffic_lanes_topic = \
+     \"m.{audience}.lanes\"\nparking_topic = \"m.{city}.parking\"\n"
+        .to_owned()
+}
+
+#[test]
+fn templates_split_the_topics_per_city_or_audience() {
+    let config = ok(&format!("{}{OPEN_CITY}", audience_templates()));
+    assert_eq!(
+        config.output.window_topics(&config.cities),
+        [
+            "m.open.traffic",
+            "m.ulm.traffic",
+            "m.open.lanes",
+            "m.ulm.lanes",
+            "m.neu-ulm.parking",
+            "m.ulm.parking",
+        ]
+    );
+    let defaults = ok(OPEN_CITY);
+    assert_eq!(
+        defaults.output.window_topics(&defaults.cities),
+        [
+            "metrics.traffic",
+            "metrics.traffic_lanes",
+            "metrics.parking"
+        ],
+        "no placeholder: one topic for every city"
+    );
+}
+
+#[test]
+fn templates_are_checked_per_city() {
+    fails_at(
+        "[output]\ntraffic_topic = \"m.{city}.{audience}\"",
+        "output.traffic_topic",
+    );
+    fails_at(
+        "[output]\ntraffic_topic = \"m.{town}\"",
+        "output.traffic_topic",
+    );
+    fails_at(
+        "[output]\nparking_topic = \"m/{city}\"",
+        "output.parking_topic",
+    );
+    fails_at(
+        &format!("[output]\nparking_topic = \"{}.{{city}}\"", "p".repeat(246)),
+        "output.parking_topic",
+    );
+    // Two templates that give one city the same topic.
+    let errors = load("[output]\ntraffic_topic = \"m.{city}\"\nparking_topic = \"m.{audience}\"")
+        .expect_err("ulm's traffic and parking in one topic");
+    let error = errors.iter().next().expect("one error");
+    assert_eq!(error.key, "output.parking_topic");
+    assert!(
+        error
+            .message
+            .contains("`m.ulm` (city `ulm`) is also output.traffic_topic"),
+        "{}",
+        error.message
+    );
+    // A template that writes into the city's own input topic.
+    fails_at(
+        "[output]\ntraffic_topic = \"sensors.{city}.traffic\"",
+        "output.traffic_topic",
+    );
+    // `open` is the open audience's name.
+    let open_city = CITY.replace("id = \"ulm\"", "id = \"open\"");
+    let errors = Config::from_toml(
+        &format!("{}{open_city}", audience_templates()),
+        origin(),
+        &HashMap::new(),
+    )
+    .expect_err("a city called open");
+    let found: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        found,
+        ["output.traffic_topic", "output.traffic_lanes_topic"]
+    );
+}
+
+#[test]
+fn the_standard_outputs_topics_are_optional_templates_checked_alike() {
+    let config = ok(&format!(
+        "[output]\ndatex2_topic = \"datex.{{audience}}\"\nngsi_ld_topic = \"ngsi.{{city}}\"\n{OPEN_CITY}"
+    ));
+    assert_eq!(
+        config.output.standard_topics(&config.cities),
+        ["datex.open", "datex.ulm", "ngsi.neu-ulm", "ngsi.ulm"]
+    );
+    assert!(ok("").output.standard_topics(&ok("").cities).is_empty());
+    fails_at(
+        "[output]\nngsi_ld_topic = \"metrics.parking\"",
+        "output.ngsi_ld_topic",
+    );
+    fails_at(
+        "[output]\ndatex2_topic = \"d.{city}\"\nngsi_ld_topic = \"d.{audience}\"",
+        "output.ngsi_ld_topic",
+    );
+    fails_at("[output]\ndatex2_topic = \"d/x\"", "output.datex2_topic");
+    fails_at("[output]\npublish_every = \"0s\"", "output.publish_every");
 }

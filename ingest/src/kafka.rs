@@ -1,5 +1,5 @@
-//! Kafka: the consumer source, the dead-letter sink, the output topics and producers for
-//! the simulated feed.
+//! Kafka: the consumer source, the dead-letter sink, the output topics (closed windows;
+//! the standard outputs in `standard.rs`) and producers for the simulated feed.
 
 mod admin;
 mod consumer;
@@ -10,6 +10,7 @@ pub mod output;
 mod produce;
 mod push;
 mod settings;
+mod standard;
 
 pub use crate::push::{PushWriteError, PushWritten};
 pub use admin::{ensure_deadletter_topic, ensure_topics};
@@ -20,5 +21,6 @@ pub use drain::drain;
 pub use output::{OutputTopics, ensure_output_topics};
 pub use produce::{FeedProducer, ProduceStats};
 pub use push::{KafkaPush, PUSH_ACK_TIMEOUT};
+pub use standard::{Published, StandardTopics, ensure_standard_topics};
 
 pub(crate) use settings::{Role, client_config};

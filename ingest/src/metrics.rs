@@ -219,6 +219,25 @@ pub static OUTPUT_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Standard output records (DATEX II status publications, NGSI-LD upserts) the broker
+/// acknowledged, by format (`datex2`, `ngsi_ld`).
+pub static STANDARD_OUTPUT_RECORDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_standard_output_records_total",
+        "Standard output records (DATEX II status publications, NGSI-LD upserts) the broker acknowledged",
+        &["format"],
+    )
+});
+
+/// Standard output records not acknowledged, by format; sent again at the next look.
+pub static STANDARD_OUTPUT_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_standard_output_failures_total",
+        "Standard output records not acknowledged (sent again at the next look)",
+        &["format"],
+    )
+});
+
 /// Time of one output commit: producing a task's staged records and awaiting every
 /// delivery report.
 pub static OUTPUT_COMMIT_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
@@ -472,6 +491,8 @@ pub fn register() {
     LazyLock::force(&BATCH_DURATION);
     LazyLock::force(&OUTPUT_RECORDS);
     LazyLock::force(&OUTPUT_FAILURES);
+    LazyLock::force(&STANDARD_OUTPUT_RECORDS);
+    LazyLock::force(&STANDARD_OUTPUT_FAILURES);
     LazyLock::force(&OUTPUT_COMMIT_DURATION);
     LazyLock::force(&HISTORY_ROWS_WRITTEN);
     LazyLock::force(&HISTORY_FILES_WRITTEN);

@@ -49,11 +49,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         900_000,
         Arc::new(|| true),
     )
-    .with_stream(StreamDoor {
-        hub: hub.clone(),
-        heartbeat: Duration::from_secs(15),
-        cut_grace: stadtpuls_api::stream::CUT_GRACE,
-    });
+    .with_stream(StreamDoor::new(hub.clone(), Duration::from_secs(15)));
     tokio::spawn(hub.clone().dispatch());
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -8,8 +8,8 @@ use clap::Args;
 use stadtpuls_config::{Config, InstanceId, env_from_process};
 use stadtpuls_ingest::history::HistorySink;
 use stadtpuls_ingest::kafka::{
-    KafkaDeadLetters, KafkaPush, KafkaSource, OutputTopics, ensure_deadletter_topic,
-    ensure_output_topics,
+    KafkaDeadLetters, KafkaPush, KafkaSource, OutputTopics, StandardTopics,
+    ensure_deadletter_topic, ensure_output_topics, ensure_standard_topics,
 };
 use stadtpuls_ingest::pull::Poller;
 use stadtpuls_ingest::runner::Checkpointing;
@@ -52,9 +52,12 @@ pub(crate) async fn run_config(mut config: Config, origin: &str) -> anyhow::Resu
             .context("cannot make sure of the dead-letter topic")?;
         config.kafka.instance_id = resolve_instance_id(&config);
         if config.output.enabled {
-            ensure_output_topics(&config.kafka, &config.output)
+            ensure_output_topics(&config.kafka, &config.output, &config.cities)
                 .await
                 .context("cannot create the output topics")?;
+            ensure_standard_topics(&config.kafka, &config.output, &config.cities)
+                .await
+                .context("cannot create the standard outputs' topics")?;
         }
         let app = App::new(config)?;
         // The push gateway's producer shares the pipeline's broker health, so a push
@@ -68,9 +71,20 @@ pub(crate) async fn run_config(mut config: Config, origin: &str) -> anyhow::Resu
         let pollers = Poller::from_config(&app.config, &push)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("invalid pull source in {origin}"))?;
+        let standard = StandardTopics::from_config(
+            &app.config,
+            &app.registries,
+            app.live.clone(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            app.ready.broker().clone(),
+        )
+        .context("cannot create the standard outputs' producer")?;
         let app = app
             .with_push(Arc::new(KafkaPushSink(push)))
-            .with_pull(pollers);
+            .with_pull(pollers)
+            .with_standard_outputs(standard);
         app.serve(|config, ready| {
             let checkpointing = Checkpointing::from_config(&config.checkpoint);
             // One broker health for the three clients: an outage is logged once and shown
@@ -93,6 +107,7 @@ pub(crate) async fn run_config(mut config: Config, origin: &str) -> anyhow::Resu
                 Some(OutputTopics::with_health(
                     &config.kafka,
                     &config.output,
+                    &config.cities,
                     health,
                 )?)
             } else {

@@ -12,7 +12,7 @@ use stadtpuls_config::DataKind;
 
 use crate::access::viewer::Viewer;
 
-use super::publish::{conditional, facilities, publication, visible_cities, visible_city};
+use super::publish::{conditional, facilities, publication};
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
@@ -24,8 +24,7 @@ pub async fn table(
     Path(city): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let visible = visible_cities(&viewer);
-    let city = visible_city(&state, &visible, &city, DataKind::Parking)?;
+    let city = viewer.city(&state, &city, DataKind::Parking)?;
     let facilities = facilities(&state, city);
     let publication = publication(&state, &city.id);
     let revision = static_revision(&publication, &facilities);
@@ -42,8 +41,7 @@ pub async fn status(
     Path(city): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let visible = visible_cities(&viewer);
-    let city = visible_city(&state, &visible, &city, DataKind::Parking)?;
+    let city = viewer.city(&state, &city, DataKind::Parking)?;
     let facilities = facilities(&state, city);
     let publication = publication(&state, &city.id);
     let revision = live_revision(&publication, &facilities);

@@ -13,7 +13,7 @@ use stadtpuls_processing::publish::{Publication, PublishedFacility, Revision};
 use stadtpuls_config::DataKind;
 
 use crate::access::viewer::Viewer;
-use crate::error::{ApiError, Result};
+use crate::error::Result;
 use crate::state::{AppState, CityView};
 
 /// The cities a request may see, per kind of data, under the sharing policy: the one place
@@ -41,20 +41,6 @@ impl<'a> VisibleCities<'a> {
 /// The cities the request of `viewer` may see (see [`VisibleCities`]).
 pub fn visible_cities(viewer: &Viewer) -> VisibleCities<'_> {
     VisibleCities { viewer }
-}
-
-/// Resolves `{city}` among the visible cities: one a request may not see answers 404 like
-/// an unconfigured one, so that its existence does not leak.
-pub fn visible_city<'a>(
-    state: &'a AppState,
-    visible: &VisibleCities<'_>,
-    id: &str,
-    kind: DataKind,
-) -> Result<&'a CityView> {
-    match state.city(id) {
-        Some(city) if visible.contains(&city.id, kind) => Ok(city),
-        _ => Err(ApiError::NotFound(format!("city `{id}` is not configured"))),
-    }
 }
 
 /// Every registered facility of `city` with its current level, in registry order.

@@ -116,6 +116,10 @@ pub(super) fn default_output_parking_topic() -> String {
     model::DEFAULT_OUTPUT_PARKING_TOPIC.to_owned()
 }
 
+pub(super) fn default_output_publish_every() -> String {
+    humantime_text(model::DEFAULT_OUTPUT_PUBLISH_EVERY)
+}
+
 pub(super) fn default_history_enabled() -> bool {
     true
 }

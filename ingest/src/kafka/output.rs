@@ -16,9 +16,13 @@
 //! Topics: per-sensor traffic windows (with their MARZ state), per-lane traffic windows
 //! and parking windows each have a topic of their own (`[output]` in the config): the
 //! streams differ in shape and volume, and a consumer of per-sensor results should not
-//! have to filter out lanes.
+//! have to filter out lanes. Each may be split per city or per sharing audience
+//! (`route.rs`), so that Kafka ACLs keep a city's data from readers it does not share
+//! with; a task's epoch then spans several topics, and its commit still waits for every
+//! delivery report of all of them.
 
 mod encode;
+mod route;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -26,7 +30,7 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use stadtpuls_config::{KafkaConfig, OutputConfig};
+use stadtpuls_config::{CityConfig, KafkaConfig, OutputConfig};
 use stadtpuls_processing::window::{ClosedWindows, window_family_label};
 use tracing::{Instrument, debug, info_span, warn};
 
@@ -40,6 +44,7 @@ use crate::{IngestError, Result};
 
 pub use encode::{REVISION, WINDOW};
 use encode::{Span, check, encode_rows};
+use route::{Routes, TopicId};
 
 /// The topic config that makes a topic keep only the latest record per key.
 pub const COMPACT: (&str, &str) = ("cleanup.policy", "compact");
@@ -63,48 +68,19 @@ const TUNABLE_DEFAULTS: [(&str, &str); 4] = [
 /// What the delivery guarantee rests on; set after the operator's settings.
 const REQUIRED: [(&str, &str); 2] = [("enable.idempotence", "true"), ("acks", "all")];
 
-/// Creates the output topics that do not exist yet, compacted where the broker supports
-/// it, with the broker's default partition count and replication factor.
+/// Creates the output topics of `cities` that do not exist yet (every city's, when a
+/// topic is split per city or audience), compacted where the broker supports it, with the
+/// broker's default partition count and replication factor.
 ///
 /// # Errors
 /// When the broker cannot be reached or refuses to create a topic even without configs.
-pub async fn ensure_output_topics(kafka: &KafkaConfig, output: &OutputConfig) -> Result<()> {
-    let topics = Topics::from_config(output).all();
+pub async fn ensure_output_topics(
+    kafka: &KafkaConfig,
+    output: &OutputConfig,
+    cities: &[CityConfig],
+) -> Result<()> {
+    let topics = output.window_topics(cities);
     super::admin::ensure_topics_with(kafka, &topics, -1, -1, &[COMPACT]).await
-}
-
-/// Topic names by stream.
-#[derive(Debug, Clone)]
-struct Topics {
-    traffic: String,
-    traffic_lanes: String,
-    parking: String,
-}
-
-impl Topics {
-    fn from_config(output: &OutputConfig) -> Self {
-        Self {
-            traffic: output.traffic_topic.clone(),
-            traffic_lanes: output.traffic_lanes_topic.clone(),
-            parking: output.parking_topic.clone(),
-        }
-    }
-
-    fn name(&self, stream: Stream) -> &str {
-        match stream {
-            Stream::Traffic => &self.traffic,
-            Stream::TrafficLanes => &self.traffic_lanes,
-            Stream::Parking => &self.parking,
-        }
-    }
-
-    fn all(&self) -> Vec<String> {
-        vec![
-            self.traffic.clone(),
-            self.traffic_lanes.clone(),
-            self.parking.clone(),
-        ]
-    }
 }
 
 /// Staged rows that encode alike: of one stream, window family and revision. Ordered by
@@ -131,7 +107,7 @@ pub struct OutputTopics {
     health: BrokerHealth,
     /// Kept to build a new producer after a fatal (idempotence) error.
     client: ClientConfig,
-    topics: Topics,
+    topics: Routes,
     staged: HashMap<Task, Staged>,
     staged_rows: usize,
 }
@@ -152,27 +128,30 @@ impl OutputTopics {
     ///
     /// # Errors
     /// When librdkafka refuses the settings.
-    pub fn new(kafka: &KafkaConfig, output: &OutputConfig) -> Result<Self> {
-        Self::with_health(kafka, output, BrokerHealth::default())
+    pub fn new(kafka: &KafkaConfig, output: &OutputConfig, cities: &[CityConfig]) -> Result<Self> {
+        Self::with_health(kafka, output, cities, BrokerHealth::default())
     }
 
     /// Creates the producer reporting broker outages to `health` (shared with the other
     /// Kafka clients of the run, so an outage is logged once and shown by `/readyz`).
+    /// Topics split per city or audience are those of `cities`; a window of another city
+    /// is refused when staged.
     ///
     /// # Errors
     /// When librdkafka refuses the settings.
     pub fn with_health(
         kafka: &KafkaConfig,
         output: &OutputConfig,
+        cities: &[CityConfig],
         health: BrokerHealth,
     ) -> Result<Self> {
         let client = producer_config(kafka);
         let producer = create_producer(&client, &health)?;
-        let topics = Topics::from_config(output);
-        for topic in topics.all() {
+        let topics = Routes::from_config(output, cities);
+        for topic in topics.names() {
             // Registered at zero so dashboards see the series before the first window.
-            metrics::OUTPUT_RECORDS.with_label_values(&[&topic]);
-            metrics::OUTPUT_FAILURES.with_label_values(&[&topic]);
+            metrics::OUTPUT_RECORDS.with_label_values(&[topic]);
+            metrics::OUTPUT_FAILURES.with_label_values(&[topic]);
         }
         Ok(Self {
             producer,
@@ -184,9 +163,12 @@ impl OutputTopics {
         })
     }
 
-    /// The topic a stream is produced to.
-    pub fn topic(&self, stream: Stream) -> &str {
-        self.topics.name(stream)
+    /// The topic `stream`'s windows of `city` are produced to; `None` for a city
+    /// without one (not among the cities the sink was made for, under a split topic).
+    pub fn topic(&self, stream: Stream, city: &str) -> Option<&str> {
+        self.topics
+            .topic(stream, city)
+            .map(|id| self.topics.name(id))
     }
 
     /// Rows staged for `task` (not yet committed).
@@ -235,24 +217,16 @@ struct Tally {
 
 /// What producing a task's records came to.
 struct Produced {
-    tallies: [(Stream, Tally); 3],
+    /// By topic id.
+    tallies: Vec<Tally>,
     first_error: Option<KafkaError>,
 }
 
 impl Produced {
-    fn tally(&mut self, stream: Stream) -> &mut Tally {
-        let index = match stream {
-            Stream::Traffic => 0,
-            Stream::TrafficLanes => 1,
-            Stream::Parking => 2,
-        };
-        &mut self.tallies[index].1
-    }
-
     fn not_acknowledged(&self) -> u64 {
         self.tallies
             .iter()
-            .map(|(_, t)| t.records - t.acknowledged)
+            .map(|t| t.records - t.acknowledged)
             .sum()
     }
 }
@@ -261,21 +235,32 @@ impl Produced {
 /// each record, so only one batch's JSON is held here), then awaits every delivery report.
 async fn produce(
     producer: &FutureProducer<HealthContext>,
-    topics: &Topics,
+    topics: &Routes,
     staged: &Staged,
 ) -> Produced {
     let mut produced = Produced {
-        tallies: [
-            (Stream::Traffic, Tally::default()),
-            (Stream::TrafficLanes, Tally::default()),
-            (Stream::Parking, Tally::default()),
-        ],
+        tallies: vec![Tally::default(); topics.names().len()],
         first_error: None,
     };
+    // Counted before anything is sent, so records never enqueued count as failed.
+    let mut rows: Vec<TopicId> = Vec::new();
     for (group, batches) in &staged.groups {
-        produced.tally(group.stream).records += batches.rows() as u64;
+        if let Some(topic) = topics.shared(group.stream) {
+            produced.tallies[topic].records += batches.rows() as u64;
+            continue;
+        }
+        for batch in batches.batches() {
+            rows.clear();
+            if topics.rows(group.stream, batch, &mut rows).is_err() {
+                // Checked when staged: only a bug gets here; the enqueue loop reports it.
+                continue;
+            }
+            for &topic in &rows {
+                produced.tallies[topic].records += 1;
+            }
+        }
     }
-    let mut pending: Vec<(Stream, DeliveryFuture)> = Vec::with_capacity(staged.rows);
+    let mut pending: Vec<(TopicId, DeliveryFuture)> = Vec::with_capacity(staged.rows);
     let mut buf = Vec::new();
     let mut spans: Vec<Span> = Vec::new();
     'enqueue: for (group, batches) in &staged.groups {
@@ -283,14 +268,18 @@ async fn produce(
         for batch in batches.batches() {
             buf.clear();
             spans.clear();
-            if let Err(error) = encode_rows(
-                group.stream,
-                &label,
-                group.revision,
-                batch,
-                &mut buf,
-                &mut spans,
-            ) {
+            rows.clear();
+            let routed = topics.rows(group.stream, batch, &mut rows);
+            if let Err(error) = routed.and_then(|()| {
+                encode_rows(
+                    group.stream,
+                    &label,
+                    group.revision,
+                    batch,
+                    &mut buf,
+                    &mut spans,
+                )
+            }) {
                 // Checked when staged: only a bug gets here.
                 warn!(%error, "output records cannot be encoded");
                 produced.first_error = Some(KafkaError::MessageProduction(
@@ -298,14 +287,15 @@ async fn produce(
                 ));
                 break 'enqueue;
             }
-            for span in &spans {
-                let mut record = FutureRecord::to(topics.name(span.stream))
+            // One span per row, in row order.
+            for (span, &topic) in spans.iter().zip(&rows) {
+                let mut record = FutureRecord::to(topics.name(topic))
                     .key(&buf[span.key.clone()])
                     .payload(&buf[span.value.clone()]);
                 loop {
                     match producer.send_result(record) {
                         Ok(delivery) => {
-                            pending.push((span.stream, delivery));
+                            pending.push((topic, delivery));
                             break;
                         }
                         Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
@@ -322,9 +312,9 @@ async fn produce(
             }
         }
     }
-    for (stream, delivery) in pending {
+    for (topic, delivery) in pending {
         match delivery.await {
-            Ok(Ok(_)) => produced.tally(stream).acknowledged += 1,
+            Ok(Ok(_)) => produced.tallies[topic].acknowledged += 1,
             Ok(Err((error, _))) => {
                 produced.first_error.get_or_insert(error);
             }
@@ -344,6 +334,7 @@ impl WindowSink for OutputTopics {
     fn stage(&mut self, task: &Task, stream: Stream, closed: &ClosedWindows) -> Result<()> {
         // All rows of the batch or none.
         check(stream, &closed.batch)?;
+        self.topics.check(stream, &closed.batch)?;
         let rows = closed.batch.num_rows();
         let group = Group {
             revision: closed.revision,
@@ -392,8 +383,8 @@ impl WindowSink for OutputTopics {
             .instrument(span.clone())
             .await;
         metrics::OUTPUT_COMMIT_DURATION.observe(started.elapsed().as_secs_f64());
-        for (stream, tally) in produced.tallies {
-            let topic = self.topics.name(stream);
+        for (id, tally) in produced.tallies.iter().enumerate() {
+            let topic = self.topics.name(id);
             metrics::OUTPUT_RECORDS
                 .with_label_values(&[topic])
                 .inc_by(tally.acknowledged);
