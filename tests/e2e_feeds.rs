@@ -67,6 +67,10 @@ max_clock_jump = "100000h"
 bind = "127.0.0.1:{port}"
 [history]
 dir = "{hist}"
+# the fixtures span 2016 to 2025: a retention counted back from the newest window
+# (400 days by default) would expire the 2016 traffic window in the commit that closes
+# the 2025 parking windows
+retention = "5000d"
 [output]
 enabled = false
 [checkpoint]
