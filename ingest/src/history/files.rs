@@ -19,8 +19,7 @@ use parquet::file::properties::WriterProperties;
 use super::layout;
 use crate::{IngestError, Result};
 
-/// zstd's own default level: most of the ratio of higher levels at a fraction of the CPU.
-const ZSTD_LEVEL: i32 = 3;
+use stadtpuls_processing::model::contract::{HISTORY_ROW_GROUP_ROWS, HISTORY_ZSTD_LEVEL};
 
 fn history<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> IngestError + 'a {
     move |source| IngestError::history(action, path, source)
@@ -59,7 +58,8 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(history("sync directory", dir))
 }
 
-/// Writes `batches` as one zstd-compressed Parquet file `dir/name`: to `.name.tmp`, synced,
+/// Writes `batches` as one zstd-compressed Parquet file `dir/name` (row groups of
+/// [`HISTORY_ROW_GROUP_ROWS`]): to `.name.tmp`, synced,
 /// then renamed. The caller syncs `dir` once all of its files are written.
 ///
 /// # Errors
@@ -89,9 +89,10 @@ fn write_temp(
     metadata: Vec<KeyValue>,
 ) -> Result<()> {
     let file = File::create(temp).map_err(history("create", temp))?;
-    let level = ZstdLevel::try_new(ZSTD_LEVEL).map_err(|e| parquet_error(temp, e))?;
+    let level = ZstdLevel::try_new(HISTORY_ZSTD_LEVEL).map_err(|e| parquet_error(temp, e))?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_row_count(Some(HISTORY_ROW_GROUP_ROWS))
         .set_key_value_metadata((!metadata.is_empty()).then_some(metadata))
         .build();
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
