@@ -220,3 +220,35 @@ pub(crate) fn failure_reason(error: &IngestError) -> &'static str {
         _ => "io",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::UInt32Array;
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    use super::*;
+
+    /// A history file's row groups hold at most the contract's row count, so a scan
+    /// splits a day of one city over every core and prunes by narrow statistics.
+    #[test]
+    fn row_groups_hold_at_most_the_contract_row_count() {
+        let dir = tempfile::tempdir().expect("dir");
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::UInt32, false)]));
+        let rows = HISTORY_ROW_GROUP_ROWS + 1;
+        let values = UInt32Array::from_iter_values(0..rows as u32);
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(values)]).expect("batch");
+        write_parquet(dir.path(), "f.parquet", &schema, &[batch], Vec::new()).expect("write");
+        let file = File::open(dir.path().join("f.parquet")).expect("open");
+        let reader = SerializedFileReader::new(file).expect("parquet");
+        let groups: Vec<i64> = reader
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect();
+        assert_eq!(groups, [HISTORY_ROW_GROUP_ROWS as i64, 1]);
+    }
+}
