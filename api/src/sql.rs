@@ -7,8 +7,8 @@
 //!   in-memory ones.
 //! - [`udf`]: `haversine_m`, `los`, `flow_veh_h`; [`date_trunc`](mod@date_trunc): the
 //!   built-in `date_trunc` with integer arithmetic on UTC timestamps.
-//! - [`tuning`]: the Parquet scan settings (`DATAFUSION_*` overrides) and the file
-//!   metadata every session shares.
+//! - [`tuning`]: the session settings (`DATAFUSION_*` overrides) and the file metadata
+//!   every session shares.
 //! - [`guard`]: read-only, decided on the parsed statement and the logical plan.
 //! - [`access`]: the policy's cities (`crate::access`) enforced by wrapping every table.
 //! - [`limits`]: memory pool, timeout, row cap, concurrency.

@@ -1,4 +1,4 @@
-//! How a session reads the history fast: DataFusion's settings for the Parquet scans, the
+//! How a session reads the history: DataFusion's settings for the Parquet scans, the
 //! operator's `DATAFUSION_*` overrides, and the file metadata every session shares.
 //!
 //! Measured with `stadtpuls bench --sql` against DuckDB over the same files
@@ -14,15 +14,12 @@ use datafusion::prelude::SessionConfig;
 
 use crate::error::SqlError;
 
-/// Settings the engine chooses, before the environment's overrides.
-const SETTINGS: &[(&str, &str)] = &[
-    // Evaluate a scan's filters while decoding (late materialisation): the rows a
-    // predicate drops are never decoded for the other columns — `WHERE congested` keeps a
-    // fraction of the rows, and the sensor ids of the others are never built.
-    ("datafusion.execution.parquet.pushdown_filters", "true"),
-    // …cheapest and most selective predicate first.
-    ("datafusion.execution.parquet.reorder_filters", "true"),
-];
+/// Settings the engine chooses, before the environment's overrides: none so far.
+/// Parquet filter pushdown (`datafusion.execution.parquet.pushdown_filters` with
+/// `reorder_filters`, late materialisation) was measured on the SQL benchmark and made
+/// `WHERE congested` slower, not faster (2026-12-07, docs/performance.md); a setting goes
+/// here once a measurement shows it pays.
+const SETTINGS: &[(&str, &str)] = &[];
 
 /// The session settings: [`SETTINGS`], then every `DATAFUSION_<KEY>` variable of the
 /// process environment (DataFusion's own naming: `datafusion.execution.batch_size` is
@@ -164,16 +161,18 @@ mod tests {
         let tuning = Tuning::from_vars(|_| None).expect("defaults");
         let config = tuning.apply(SessionConfig::new()).expect("applies");
         let pushdown = "datafusion.execution.parquet.pushdown_filters";
-        assert_eq!(option(&config, pushdown).as_deref(), Some("true"));
+        for (key, value) in SETTINGS {
+            assert_eq!(option(&config, key).as_deref(), Some(*value));
+        }
 
         let tuning = Tuning::from_vars(|name| match name {
-            "DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS" => Some("false".into()),
+            "DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS" => Some("true".into()),
             "DATAFUSION_EXECUTION_BATCH_SIZE" => Some("16384".into()),
             _ => None,
         })
         .expect("overrides");
         let config = tuning.apply(SessionConfig::new()).expect("applies");
-        assert_eq!(option(&config, pushdown).as_deref(), Some("false"));
+        assert_eq!(option(&config, pushdown).as_deref(), Some("true"));
         assert_eq!(config.batch_size(), 16384);
     }
 
