@@ -20,8 +20,6 @@ use chrono::{DateTime, SecondsFormat};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use serde_json::{Value, json};
 use stadtpuls_config::{CityRegistry, Config, KafkaConfig, OutputConfig};
 use stadtpuls_ingest::kafka::{OutputTopics, ensure_output_topics};
@@ -32,6 +30,7 @@ use stadtpuls_processing::live::LiveState;
 use stadtpuls_processing::time::to_rfc3339;
 use stadtpuls_processing::window::ClosedWindows;
 
+use common::topics::consume_count;
 use common::{ensure_broker, run_id};
 
 /// 2026-11-24T07:00:00Z, a Tuesday morning: traffic builds up, car parks fill.
@@ -206,44 +205,21 @@ fn json_of(column: &dyn Array, row: usize) -> Value {
 /// One record as read: topic, key and the value's text.
 type Record = (String, String, String);
 
-/// Reads every record of `topics` (from the beginning) until `count` have arrived, then
-/// waits a little longer to catch any extra one.
 async fn consume(topics: &[String], count: usize, group: &str) -> Vec<Record> {
     consume_from(&common::brokers(), topics, count, group).await
 }
 
+/// (topic, key, value) of every record of `topics` on `brokers`, see [`consume_count`].
 async fn consume_from(brokers: &str, topics: &[String], count: usize, group: &str) -> Vec<Record> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&names).expect("subscribe");
-    let mut got = Vec::new();
-    loop {
-        let wait = if got.len() < count {
-            Duration::from_secs(30)
-        } else {
-            Duration::from_secs(3)
-        };
-        let Ok(message) = tokio::time::timeout(wait, consumer.recv()).await else {
-            assert!(
-                got.len() >= count,
-                "only {} of {count} records within 30 s",
-                got.len()
-            );
-            return got;
-        };
-        let message = message.expect("receive");
-        let key = String::from_utf8(message.key().expect("every record has a key").to_vec())
-            .expect("utf-8 key");
-        let value =
-            String::from_utf8(message.payload().expect("payload").to_vec()).expect("utf-8 value");
-        got.push((message.topic().to_owned(), key, value));
-    }
+    consume_count(brokers, topics, count, group)
+        .await
+        .into_iter()
+        .map(|r| {
+            let key = r.key_text();
+            let value = String::from_utf8(r.payload).expect("utf-8 value");
+            (r.topic, key, value)
+        })
+        .collect()
 }
 
 fn revision(value: &str) -> u64 {

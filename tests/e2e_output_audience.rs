@@ -9,11 +9,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use serde_json::Value;
 use stadtpuls_config::{
     CityConfig, CityRegistry, Config, KafkaConfig, OutputConfig, Share, SharePolicy,
@@ -25,6 +21,7 @@ use stadtpuls_ingest::sink::{Stream, Task, WindowSink};
 use stadtpuls_processing::live::LiveState;
 use stadtpuls_processing::window::ClosedWindows;
 
+use common::topics::consume_count;
 use common::{ensure_broker, run_id};
 
 /// 2026-11-24T07:00:00Z.
@@ -127,35 +124,17 @@ fn run_pipeline(config: &Config, registries: &[CityRegistry]) -> Staged {
     staged
 }
 
-/// Reads every record of `topics` from the beginning until `count` have arrived, then a
-/// little longer to catch any extra one: (topic, key, value).
+/// (topic, key, JSON value) of every record of `topics`, see [`consume_count`].
 async fn consume(topics: &[String], count: usize, group: &str) -> Vec<(String, String, Value)> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", common::brokers())
-        .set("group.id", group)
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&names).expect("subscribe");
-    let mut got = Vec::new();
-    loop {
-        let wait = if got.len() < count {
-            Duration::from_secs(30)
-        } else {
-            Duration::from_secs(3)
-        };
-        let Ok(message) = tokio::time::timeout(wait, consumer.recv()).await else {
-            assert!(got.len() >= count, "only {} of {count} records", got.len());
-            return got;
-        };
-        let message = message.expect("receive");
-        let key = String::from_utf8(message.key().expect("key").to_vec()).expect("utf-8 key");
-        let value: Value =
-            serde_json::from_slice(message.payload().expect("payload")).expect("JSON value");
-        got.push((message.topic().to_owned(), key, value));
-    }
+    consume_count(&common::brokers(), topics, count, group)
+        .await
+        .into_iter()
+        .map(|r| {
+            let key = r.key_text();
+            let value = serde_json::from_slice(&r.payload).expect("JSON value");
+            (r.topic, key, value)
+        })
+        .collect()
 }
 
 fn stream_name(stream: Stream) -> &'static str {

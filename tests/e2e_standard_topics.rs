@@ -13,11 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
 use serde_json::Value;
 use stadtpuls_config::{CityRegistry, Config, KafkaConfig, OutputConfig, Share, SharePolicy};
 use stadtpuls_ingest::health::BrokerHealth;
@@ -26,6 +22,7 @@ use stadtpuls_ingest::pipeline::{Pipeline, PipelineOptions, RawMessage};
 use stadtpuls_ingest::simulate::SimulatedFeed;
 use stadtpuls_processing::live::LiveState;
 
+use common::topics::consume_count;
 use common::{ensure_broker, run_id};
 
 /// 2026-11-24T07:00:00Z.
@@ -118,40 +115,17 @@ impl Feed {
 /// One record as read: topic, key, content type, value.
 type Record = (String, String, String, Vec<u8>);
 
-/// Reads `topics` from the beginning until `count` records have arrived, then a little
-/// longer to catch any extra one.
+/// (topic, key, content type, value) of every record of `topics`, see [`consume_count`].
 async fn consume(topics: &[String], count: usize, group: &str) -> Vec<Record> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", common::brokers())
-        .set("group.id", group)
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&names).expect("subscribe");
-    let mut got = Vec::new();
-    loop {
-        let wait = if got.len() < count {
-            Duration::from_secs(30)
-        } else {
-            Duration::from_secs(3)
-        };
-        let Ok(message) = tokio::time::timeout(wait, consumer.recv()).await else {
-            assert!(got.len() >= count, "only {} of {count} records", got.len());
-            return got;
-        };
-        let message = message.expect("receive");
-        let key = String::from_utf8(message.key().expect("key").to_vec()).expect("utf-8 key");
-        let content_type = message
-            .headers()
-            .and_then(|h| h.iter().find(|h| h.key == "content-type"))
-            .and_then(|h| h.value)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default();
-        let value = message.payload().expect("payload").to_vec();
-        got.push((message.topic().to_owned(), key, content_type, value));
-    }
+    consume_count(&common::brokers(), topics, count, group)
+        .await
+        .into_iter()
+        .map(|r| {
+            let key = r.key_text();
+            let content_type = r.headers.get("content-type").cloned().unwrap_or_default();
+            (r.topic, key, content_type, r.payload)
+        })
+        .collect()
 }
 
 /// `xmllint --noout --schema` of the official DATEX II 2.3 schema on `doc`.

@@ -5,7 +5,10 @@
 //!   and `date`), reference tables from the registries, the live view, latest-revision
 //!   views; [`schema`] has their columns, [`reference`](mod@reference) and [`live`] build the
 //!   in-memory ones.
-//! - [`udf`]: `haversine_m`, `los`, `flow_veh_h`.
+//! - [`udf`]: `haversine_m`, `los`, `flow_veh_h`; [`date_trunc`](mod@date_trunc): the
+//!   built-in `date_trunc` with integer arithmetic on UTC timestamps.
+//! - [`tuning`]: the session settings (`DATAFUSION_*` overrides) and the file metadata
+//!   every session shares.
 //! - [`guard`]: read-only, decided on the parsed statement and the logical plan.
 //! - [`access`]: the policy's cities (`crate::access`) enforced by wrapping every table.
 //! - [`limits`]: memory pool, timeout, row cap, concurrency.
@@ -17,6 +20,7 @@
 
 pub mod access;
 pub mod catalog;
+pub mod date_trunc;
 pub mod flight;
 pub mod format;
 pub mod guard;
@@ -25,6 +29,7 @@ pub mod live;
 pub mod reference;
 pub mod route;
 pub mod schema;
+pub mod tuning;
 pub mod udf;
 
 use std::sync::Arc;
@@ -87,6 +92,8 @@ struct Inner {
     keys: Policy,
     limits: SqlLimits,
     slots: Semaphore,
+    tuning: tuning::Tuning,
+    caches: tuning::SharedCaches,
 }
 
 /// The SQL engine: cheap to clone, shared by the doors.
@@ -138,6 +145,8 @@ impl SqlEngine {
                 keys: Policy::from_config(config),
                 slots: Semaphore::new(limits.max_concurrent),
                 limits,
+                tuning: tuning::Tuning::from_env()?,
+                caches: tuning::SharedCaches::new(),
             }),
             runtime: None,
         })
@@ -383,12 +392,15 @@ impl Inner {
         Ok((ctx, plan))
     }
 
-    /// A fresh session: its own memory pool, the domain functions, `information_schema`
-    /// for `SHOW TABLES`; `pushdown`: Parquet filters evaluated inside the scan.
+    /// A fresh session: its own memory pool, the scan settings, the domain functions,
+    /// `information_schema` for `SHOW TABLES`; `pushdown`: Parquet filters evaluated inside
+    /// the scan (the REST history's reads of one sensor).
     fn session(&self, pushdown: bool) -> Result<SessionContext, SqlError> {
-        let mut config = SessionConfig::new()
-            .with_information_schema(true)
-            .with_default_catalog_and_schema(CATALOG, SCHEMA);
+        let mut config = self.tuning.apply(
+            SessionConfig::new()
+                .with_information_schema(true)
+                .with_default_catalog_and_schema(CATALOG, SCHEMA),
+        )?;
         if pushdown {
             let parquet = &mut config.options_mut().execution.parquet;
             parquet.pushdown_filters = true;
@@ -396,13 +408,46 @@ impl Inner {
         }
         let state = SessionStateBuilder::new()
             .with_config(config)
-            .with_runtime_env(self.limits.runtime_env()?)
+            .with_runtime_env(self.limits.runtime_env(&self.caches)?)
             .with_default_features()
             .build();
         let ctx = SessionContext::new_with_state(state);
-        for function in udf::all() {
-            ctx.register_udf(function);
-        }
+        register_functions(&ctx);
         Ok(ctx)
+    }
+}
+
+/// The domain functions, and `date_trunc` in place of the built-in one (same name and
+/// alias).
+fn register_functions(ctx: &SessionContext) {
+    for function in udf::all() {
+        ctx.register_udf(function);
+    }
+    ctx.register_udf(date_trunc::UtcDateTrunc::udf());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_trunc_is_the_utc_fast_one_under_both_names() {
+        let ctx = SessionContext::new();
+        register_functions(&ctx);
+        for name in ["date_trunc", "datetrunc"] {
+            let function = ctx
+                .state()
+                .scalar_functions()
+                .get(name)
+                .cloned()
+                .expect("registered");
+            assert!(
+                function
+                    .inner()
+                    .downcast_ref::<date_trunc::UtcDateTrunc>()
+                    .is_some(),
+                "{name} is DataFusion's own"
+            );
+        }
     }
 }

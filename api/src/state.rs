@@ -18,22 +18,8 @@ use crate::push::PushGateway;
 use crate::sql::SqlEngine;
 use crate::stream::StreamDoor;
 
-/// Static facts about a facility, from the registry.
-#[derive(Debug, Clone)]
-pub struct FacilityView {
-    /// Facility id.
-    pub id: String,
-    /// Display name.
-    pub name: Option<String>,
-    /// Latitude.
-    pub lat: f64,
-    /// Longitude.
-    pub lon: f64,
-    /// Spaces, from the registry.
-    pub capacity: Option<u32>,
-    /// Whether it is an on-street zone of spot sensors (else a car park).
-    pub on_street: bool,
-}
+/// Static facts about a facility, from the registry (the outputs' own type).
+pub use stadtpuls_processing::publish::FacilityFacts as FacilityView;
 
 /// Static facts about a traffic sensor, from the registry (for the NGSI-LD entities).
 #[derive(Debug, Clone)]
@@ -87,19 +73,7 @@ impl CityView {
                     lon: s.lon,
                 })
                 .collect(),
-            facilities: registry
-                .sensors
-                .iter()
-                .filter(|s| s.kind == SensorKind::ParkingFacility)
-                .map(|s| FacilityView {
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                    lat: s.lat,
-                    lon: s.lon,
-                    capacity: s.capacity,
-                    on_street: registry.spots_of(&s.id).next().is_some(),
-                })
-                .collect(),
+            facilities: FacilityView::of_registry(registry),
         }
     }
 }

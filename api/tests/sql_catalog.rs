@@ -277,6 +277,34 @@ async fn a_partition_written_later_is_seen_by_the_next_query() {
     assert_eq!(after, [json!({"city": "ulm", "free": 7})]);
 }
 
+/// The engine keeps every file's footer between queries (`sql/tuning.rs`): a file
+/// replaced under the same name is read afresh, not answered from the old footer.
+#[tokio::test]
+async fn a_file_replaced_under_its_name_is_read_afresh() {
+    let fixture = Fixture::new();
+    let sql = "SELECT count(*) AS n, sum(vehicles) AS v FROM traffic_1m WHERE city = 'karlsruhe'";
+    assert_eq!(fixture.rows(sql).await, [json!({"n": 2, "v": 30})]);
+    let (sensor, _) = ids(&fixture.registries, "karlsruhe");
+    let rows: Vec<sql_common::Row<'_>> = (0..3)
+        .map(|minute| sql_common::Row {
+            entity: &sensor,
+            start_ms: DAY1_8H + minute * 60_000,
+            revision: 0,
+            value: 5.0,
+        })
+        .collect();
+    write_partition(
+        fixture.dir.path(),
+        "traffic_1m",
+        HistoryStream::Traffic,
+        "karlsruhe",
+        "2026-11-25",
+        "part-a-0-e000000000001-0000.parquet",
+        &rows,
+    );
+    assert_eq!(fixture.rows(sql).await, [json!({"n": 3, "v": 15})]);
+}
+
 /// One `raw_messages` file as the history sink lays it out: two messages of ulm's traffic
 /// topic, one of them not JSON (the archive keeps what was read).
 fn write_raw(dir: &std::path::Path) {

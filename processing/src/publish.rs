@@ -11,6 +11,10 @@ pub mod datex2;
 pub mod ngsi_ld;
 pub mod parkapi;
 
+use std::collections::BTreeMap;
+
+use stadtpuls_config::CityRegistry;
+
 use crate::time::{EventTime, ProcessingTime};
 use crate::window::parking::{FacilityLive, ParkingStatus};
 
@@ -31,6 +35,65 @@ pub struct PublishedFacility<'a> {
     pub on_street: bool,
     /// Current level; `None` if it never reported.
     pub level: Option<FacilityLive>,
+}
+
+/// A registered facility's static facts, owned: what the outputs take from the registry
+/// (the HTTP routes and the Kafka topics of DATEX II and NGSI-LD alike).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FacilityFacts {
+    /// Registry id.
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Latitude, degrees.
+    pub lat: f64,
+    /// Longitude, degrees.
+    pub lon: f64,
+    /// Spaces, from the registry.
+    pub capacity: Option<u32>,
+    /// An on-street zone of spot sensors (spots in the registry), else a car park.
+    pub on_street: bool,
+}
+
+impl FacilityFacts {
+    /// The parking facilities of `registry`, in registry order.
+    pub fn of_registry(registry: &CityRegistry) -> Vec<Self> {
+        registry
+            .facilities()
+            .map(|s| Self {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                lat: s.lat,
+                lon: s.lon,
+                capacity: s.capacity,
+                on_street: registry.spots_of(&s.id).next().is_some(),
+            })
+            .collect()
+    }
+
+    /// These facts with the facility's current `level`, as the renderers take them.
+    pub fn with_level(&self, level: Option<FacilityLive>) -> PublishedFacility<'_> {
+        PublishedFacility {
+            id: &self.id,
+            name: self.name.as_deref(),
+            lat: self.lat,
+            lon: self.lon,
+            capacity: self.capacity,
+            on_street: self.on_street,
+            level,
+        }
+    }
+}
+
+/// `facilities` with their current levels from `levels` (by id; `None` if never reported).
+pub fn with_levels<'a>(
+    facilities: &'a [FacilityFacts],
+    levels: &BTreeMap<String, FacilityLive>,
+) -> Vec<PublishedFacility<'a>> {
+    facilities
+        .iter()
+        .map(|f| f.with_level(levels.get(&f.id).copied()))
+        .collect()
 }
 
 /// Whose publication it is and when.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
@@ -150,4 +150,72 @@ pub fn read_topics(brokers: &str, topics: &[String]) -> Vec<Record> {
         });
     }
     records
+}
+
+/// Reads `topics` of `brokers` from the beginning, as a consumer group `group` of its own,
+/// until `count` records have arrived, then 3 s longer to catch any extra one.
+///
+/// # Panics
+/// When fewer than `count` arrive with no record for 30 s.
+pub async fn consume_count(
+    brokers: &str,
+    topics: &[String],
+    count: usize,
+    group: &str,
+) -> Vec<Record> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&names).expect("subscribe");
+    let mut got = Vec::new();
+    loop {
+        let wait = if got.len() < count {
+            Duration::from_secs(30)
+        } else {
+            Duration::from_secs(3)
+        };
+        let Ok(message) = tokio::time::timeout(wait, consumer.recv()).await else {
+            assert!(
+                got.len() >= count,
+                "only {} of {count} records within 30 s",
+                got.len()
+            );
+            return got;
+        };
+        let message = message.expect("receive");
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                        (h.key.to_owned(), value.into_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        got.push(Record {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            headers,
+            payload: message.payload().unwrap_or_default().to_vec(),
+        });
+    }
+}
+
+impl Record {
+    /// The key as UTF-8.
+    ///
+    /// # Panics
+    /// When the record has no key or it is not UTF-8.
+    pub fn key_text(&self) -> String {
+        String::from_utf8(self.key.clone().expect("every record has a key")).expect("utf-8 key")
+    }
 }

@@ -8,7 +8,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use stadtpuls_processing::publish::{Publication, PublishedFacility, Revision};
+use stadtpuls_processing::publish::{Publication, PublishedFacility, Revision, with_levels};
 
 use stadtpuls_config::DataKind;
 
@@ -45,19 +45,7 @@ pub fn visible_cities(viewer: &Viewer) -> VisibleCities<'_> {
 
 /// Every registered facility of `city` with its current level, in registry order.
 pub fn facilities<'a>(state: &AppState, city: &'a CityView) -> Vec<PublishedFacility<'a>> {
-    let levels = state.live.facilities(&city.id);
-    city.facilities
-        .iter()
-        .map(|f| PublishedFacility {
-            id: &f.id,
-            name: f.name.as_deref(),
-            lat: f.lat,
-            lon: f.lon,
-            capacity: f.capacity,
-            on_street: f.on_street,
-            level: levels.get(&f.id).copied(),
-        })
-        .collect()
+    with_levels(&city.facilities, &state.live.facilities(&city.id))
 }
 
 /// The publication context of `city` now.

@@ -52,8 +52,15 @@ impl SqlLimits {
     /// DataFusion counts what its operators reserve (hash tables of aggregates and
     /// joins, sort buffers), not every allocation: the limit bounds the large, data-sized
     /// state, while batches in flight come on top.
-    pub(crate) fn runtime_env(&self) -> Result<Arc<RuntimeEnv>, SqlError> {
+    ///
+    /// The file metadata caches are the engine's, shared by every query
+    /// ([`SharedCaches`](super::tuning::SharedCaches)).
+    pub(crate) fn runtime_env(
+        &self,
+        caches: &super::tuning::SharedCaches,
+    ) -> Result<Arc<RuntimeEnv>, SqlError> {
         RuntimeEnvBuilder::new()
+            .with_cache_manager(caches.config())
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(self.memory_limit_bytes)))
             .with_disk_manager_builder(
                 DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),

@@ -18,7 +18,6 @@
 //! city's DATEX II publication then holds only those (the NGSI-LD records, one per
 //! facility, are complete together).
 
-use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,11 +25,13 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
-use stadtpuls_config::{CityConfig, CityRegistry, Config, KafkaConfig, OutputConfig, SensorKind};
+use stadtpuls_config::{CityConfig, CityRegistry, Config, KafkaConfig, OutputConfig};
 use stadtpuls_config::{DataKind, expand_topic};
 use stadtpuls_processing::live::LiveState;
 use stadtpuls_processing::publish::ngsi_ld::{self, Form};
-use stadtpuls_processing::publish::{Publication, PublishedFacility, datex2, live_revision};
+use stadtpuls_processing::publish::{
+    FacilityFacts, Publication, PublishedFacility, datex2, live_revision, with_levels,
+};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -62,22 +63,11 @@ pub async fn ensure_standard_topics(
     super::admin::ensure_topics_with(kafka, &topics, -1, -1, &[COMPACT]).await
 }
 
-/// A registered facility as the renderers take it (owned).
-#[derive(Debug, Clone)]
-struct Facility {
-    id: String,
-    name: Option<String>,
-    lat: f64,
-    lon: f64,
-    capacity: Option<u32>,
-    on_street: bool,
-}
-
 /// One city's facilities, topics and what was last acknowledged.
 #[derive(Debug)]
 struct CityOutputs {
     id: String,
-    facilities: Vec<Facility>,
+    facilities: Vec<FacilityFacts>,
     datex2: Option<String>,
     ngsi_ld: Option<String>,
     /// Live revision tag of the last acknowledged status publication.
@@ -155,19 +145,7 @@ impl StandardTopics {
         let cities: Vec<CityOutputs> = registries
             .iter()
             .map(|registry| {
-                let facilities: Vec<Facility> = registry
-                    .sensors
-                    .iter()
-                    .filter(|s| s.kind == SensorKind::ParkingFacility)
-                    .map(|s| Facility {
-                        id: s.id.clone(),
-                        name: s.name.clone(),
-                        lat: s.lat,
-                        lon: s.lon,
-                        capacity: s.capacity,
-                        on_street: registry.spots_of(&s.id).next().is_some(),
-                    })
-                    .collect();
+                let facilities = FacilityFacts::of_registry(registry);
                 CityOutputs {
                     id: registry.city.id.clone(),
                     ngsi_ld_sent: vec![None; facilities.len()],
@@ -207,7 +185,7 @@ impl StandardTopics {
                 static_since: self.static_since,
                 stale_after_ms: self.stale_after_ms,
             };
-            let published = published(&city.facilities, &levels);
+            let published = with_levels(&city.facilities, &levels);
             let records = records(index, city, &publication, &published);
             for (topic, key, value, content_type, sent) in records {
                 let headers = OwnedHeaders::new().insert(Header {
@@ -306,25 +284,6 @@ impl Sent {
             Sent::NgsiLd { .. } => NGSI_LD,
         }
     }
-}
-
-/// The facilities with their levels, as the renderers take them.
-fn published<'a>(
-    facilities: &'a [Facility],
-    levels: &BTreeMap<String, stadtpuls_processing::window::parking::FacilityLive>,
-) -> Vec<PublishedFacility<'a>> {
-    facilities
-        .iter()
-        .map(|f| PublishedFacility {
-            id: &f.id,
-            name: f.name.as_deref(),
-            lat: f.lat,
-            lon: f.lon,
-            capacity: f.capacity,
-            on_street: f.on_street,
-            level: levels.get(&f.id).copied(),
-        })
-        .collect()
 }
 
 /// One record to send: topic, key, value, content type, what its acknowledgement marks.
