@@ -21,7 +21,7 @@ use crate::error::SqlError;
 /// here once a measurement shows it pays.
 const SETTINGS: &[(&str, &str)] = &[];
 
-/// The session settings: [`SETTINGS`], then every `DATAFUSION_<KEY>` variable of the
+/// The session settings: the engine's own (none today), then every `DATAFUSION_<KEY>` variable of the
 /// process environment (DataFusion's own naming: `datafusion.execution.batch_size` is
 /// `DATAFUSION_EXECUTION_BATCH_SIZE`), read once when the engine is built.
 #[derive(Debug, Clone)]
