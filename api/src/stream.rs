@@ -119,8 +119,10 @@ pub fn filter(
             let mut cities = HashSet::new();
             for city in requested {
                 if !visible.contains(city) {
+                    // The REST routes' wording (`Viewer::any_city`): a hidden city reads
+                    // like an unknown one.
                     return Err(ApiError::NotFound(format!(
-                        "city `{city}` is not configured"
+                        "no city `{city}` is visible to this key"
                     )));
                 }
                 cities.insert(city.to_owned());
