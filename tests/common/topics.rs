@@ -129,25 +129,7 @@ pub fn read_topics(brokers: &str, topics: &[String]) -> Vec<Record> {
         {
             behind.remove(&end);
         }
-        let headers = message
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| {
-                        let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
-                        (h.key.to_owned(), value.into_owned())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        records.push(Record {
-            topic: message.topic().to_owned(),
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec),
-            headers,
-            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-        });
+        records.push(Record::of(&message));
     }
     records
 }
@@ -188,6 +170,13 @@ pub async fn consume_count(
             return got;
         };
         let message = message.expect("receive");
+        got.push(Record::of(&message));
+    }
+}
+
+impl Record {
+    /// A consumed message as the tests compare it (headers as UTF-8, lossily).
+    fn of<M: Message>(message: &M) -> Self {
         let headers = message
             .headers()
             .map(|h| {
@@ -199,18 +188,16 @@ pub async fn consume_count(
                     .collect()
             })
             .unwrap_or_default();
-        got.push(Record {
+        Self {
             topic: message.topic().to_owned(),
             partition: message.partition(),
             offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),
             headers,
-            payload: message.payload().unwrap_or_default().to_vec(),
-        });
+            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        }
     }
-}
 
-impl Record {
     /// The key as UTF-8.
     ///
     /// # Panics
