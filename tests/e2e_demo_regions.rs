@@ -10,7 +10,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Stadtpuls, eventually, free_port, get, sql_rows};
+use common::demo::demo_ready;
+use common::{eventually, get, sql_rows};
 use serde_json::Value;
 use stadtpuls_config::DEMO_SQL_KEY;
 
@@ -78,29 +79,8 @@ async fn consistent(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_region_adds_up_its_cities_and_groups_in_sql() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let env = [
-        ("STADTPULS_API__BIND", format!("127.0.0.1:{port}")),
-        (
-            "STADTPULS_HISTORY__DIR",
-            dir.path().join("h").display().to_string(),
-        ),
-        ("STADTPULS_WINDOWS__SIZES", "10s,1m".into()),
-        ("STADTPULS_WINDOWS__HOPPING", String::new()),
-        ("STADTPULS_WINDOWS__OUT_OF_ORDERNESS", "1s".into()),
-    ];
-    let app = Stadtpuls::start_with_env(
-        &["demo", "--backfill", "2m", "--bad-ratio", "0"],
-        &env,
-        port,
-        &dir.path().join("log"),
-    );
+    let (app, client) = demo_ready(dir.path(), "2m", &[]).await;
     let base = app.base.clone();
-    let client = reqwest::Client::new();
-    eventually(Duration::from_secs(60), "readyz", || async {
-        (get(&client, &format!("{base}/readyz")).await.0 == 200).then_some(())
-    })
-    .await;
 
     // Every city, with the demo's `*` key: the region is the sum of its cities, nonzero.
     let (region, sum) = eventually(Duration::from_secs(60), "a consistent read", || {

@@ -19,7 +19,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Stadtpuls, eventually, free_port, get};
+use common::demo::demo_ready;
+use common::{eventually, get};
 use serde_json::{Value, json};
 use webdriver::{ARROW_DOWN, Browser, ENTER};
 
@@ -49,28 +50,7 @@ const SENSOR_FIELDS: [&str; 7] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_map_shows_the_apis_numbers_and_updates_live() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let env = [
-        ("STADTPULS_API__BIND", format!("127.0.0.1:{port}")),
-        (
-            "STADTPULS_HISTORY__DIR",
-            dir.path().join("h").display().to_string(),
-        ),
-        ("STADTPULS_WINDOWS__SIZES", "10s,1m".into()),
-        ("STADTPULS_WINDOWS__HOPPING", String::new()),
-        ("STADTPULS_WINDOWS__OUT_OF_ORDERNESS", "1s".into()),
-    ];
-    let app = Stadtpuls::start_with_env(
-        &["demo", "--backfill", "10m", "--bad-ratio", "0"],
-        &env,
-        port,
-        &dir.path().join("log"),
-    );
-    let client = reqwest::Client::new();
-    eventually(Duration::from_secs(60), "readyz", || async {
-        (get(&client, &format!("{}/readyz", app.base)).await.0 == 200).then_some(())
-    })
-    .await;
+    let (app, client) = demo_ready(dir.path(), "10m", &[]).await;
 
     // `/` leads to the page, which loads its scripts from the binary.
     let (status, page) = get(&client, &format!("{}/", app.base)).await;

@@ -10,35 +10,19 @@ mod sse;
 
 use std::time::Duration;
 
-use common::{Stadtpuls, eventually, free_port, get};
+use common::demo::demo_ready;
+use common::get;
 use serde_json::Value;
 use sse::SseReader;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_carries_the_apis_numbers_and_resumes_exactly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let env = [
-        ("STADTPULS_API__BIND", format!("127.0.0.1:{port}")),
-        (
-            "STADTPULS_HISTORY__DIR",
-            dir.path().join("h").display().to_string(),
-        ),
-        ("STADTPULS_WINDOWS__SIZES", "10s,1m".into()),
-        ("STADTPULS_WINDOWS__HOPPING", String::new()),
-        ("STADTPULS_WINDOWS__OUT_OF_ORDERNESS", "1s".into()),
-        ("STADTPULS_API__STREAM_HEARTBEAT", "1s".into()),
-    ];
-    let app = Stadtpuls::start_with_env(
-        &["demo", "--backfill", "1m", "--bad-ratio", "0"],
-        &env,
-        port,
-        &dir.path().join("log"),
-    );
-    let client = reqwest::Client::new();
-    eventually(Duration::from_secs(60), "readyz", || async {
-        (get(&client, &format!("{}/readyz", app.base)).await.0 == 200).then_some(())
-    })
+    let (app, client) = demo_ready(
+        dir.path(),
+        "1m",
+        &[("STADTPULS_API__STREAM_HEARTBEAT", "1s".into())],
+    )
     .await;
     let url = format!("{}/v1/stream?cities=ulm&kinds=traffic&window=10s", app.base);
     let mut live = SseReader::connect(&client, &url, None).await;

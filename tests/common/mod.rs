@@ -6,6 +6,7 @@
 mod broker;
 pub mod compare;
 pub mod datex2;
+pub mod demo;
 pub mod feeds;
 pub mod gateway;
 pub mod group;
@@ -199,10 +200,16 @@ pub async fn run_ready_with_env(
 ) -> (Stadtpuls, reqwest::Client) {
     let config = config.display().to_string();
     let app = Stadtpuls::start_with_env(&["run", "--config", &config], env, port, log);
+    let client = ready(&app).await;
+    (app, client)
+}
+
+/// Waits (up to 60 s) until `app`'s `/readyz` answers 200; returns an HTTP client for it.
+pub async fn ready(app: &Stadtpuls) -> reqwest::Client {
     let client = reqwest::Client::new();
     eventually(Duration::from_secs(60), "readyz", || async {
         (get(&client, &format!("{}/readyz", app.base)).await.0 == 200).then_some(())
     })
     .await;
-    (app, client)
+    client
 }

@@ -7,14 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use rdkafka::bindings::rd_kafka_resp_err_t as RDKafkaRespErr;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{
     BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -32,6 +31,9 @@ use crate::{IngestError, Result, metrics};
 
 mod close;
 mod feeds;
+mod raw;
+
+use raw::{SourceIds, to_raw};
 
 /// How long to wait for a first message before returning an empty batch, so the pipeline
 /// can advance watermarks of idle sources.
@@ -227,48 +229,6 @@ fn unassign<C: ConsumerContext>(
     }
 }
 
-/// Dense source ids for topic-partitions, with the topic name shared between messages.
-#[derive(Default)]
-struct SourceIds {
-    topics: HashMap<String, (Arc<str>, Vec<Option<SourceId>>)>,
-    next: SourceId,
-}
-
-impl SourceIds {
-    fn get(&mut self, topic: &str, partition: i32) -> (SourceId, Arc<str>) {
-        if !self.topics.contains_key(topic) {
-            self.topics
-                .insert(topic.to_owned(), (Arc::from(topic), Vec::new()));
-        }
-        let next = &mut self.next;
-        let Some((name, ids)) = self.topics.get_mut(topic) else {
-            unreachable!("inserted above")
-        };
-        let index = usize::try_from(partition).unwrap_or(0);
-        if ids.len() <= index {
-            ids.resize(index + 1, None);
-        }
-        let id = *ids[index].get_or_insert_with(|| {
-            *next += 1;
-            *next - 1
-        });
-        (id, name.clone())
-    }
-
-    /// The topic and partition of a source id.
-    fn name(&self, source: SourceId) -> Option<(Arc<str>, i32)> {
-        self.topics.values().find_map(|(name, ids)| {
-            let partition = ids.iter().position(|id| *id == Some(source))?;
-            Some((name.clone(), i32::try_from(partition).ok()?))
-        })
-    }
-
-    fn lookup(&self, topic: &str, partition: i32) -> Option<SourceId> {
-        let (_, ids) = self.topics.get(topic)?;
-        ids.get(usize::try_from(partition).ok()?).copied().flatten()
-    }
-}
-
 /// Reads sensor topics matching the configured pattern as a consumer-group member.
 pub struct KafkaSource {
     /// Shared only to be able to leak it at exit (see `Drop`).
@@ -406,31 +366,6 @@ impl KafkaSource {
             warn!(%error, "kafka receive failed");
         }
         Ok(())
-    }
-}
-
-/// Bytes reserved at a time for message copies: one allocation serves thousands of messages.
-const ARENA_CHUNK: usize = 1 << 20;
-
-/// Copies `data` into the arena and returns it as a cheap shared slice.
-fn copy(arena: &mut BytesMut, data: &[u8]) -> Bytes {
-    if arena.capacity() - arena.len() < data.len() {
-        arena.reserve(ARENA_CHUNK.max(data.len()));
-    }
-    arena.extend_from_slice(data);
-    arena.split().freeze()
-}
-
-fn to_raw<M: Message>(sources: &mut SourceIds, arena: &mut BytesMut, message: &M) -> RawMessage {
-    let (source, topic) = sources.get(message.topic(), message.partition());
-    RawMessage {
-        source,
-        topic,
-        partition: message.partition(),
-        offset: message.offset(),
-        key: message.key().map(|k| copy(arena, k)),
-        payload: copy(arena, message.payload().unwrap_or_default()),
-        format: message.headers().and_then(feeds::content_type_format),
     }
 }
 
