@@ -3,6 +3,7 @@
 
 mod feeds;
 mod history;
+mod kafka;
 mod keys;
 mod map;
 mod output;
@@ -12,8 +13,9 @@ mod push;
 mod region;
 mod sql;
 mod traffic;
+mod windows;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,36 +23,18 @@ use std::time::Duration;
 use crate::env::Overrides;
 use crate::error::{ENVIRONMENT, Errors};
 use crate::model::{
-    ApiConfig, CheckpointConfig, CityConfig, InstanceId, KafkaConfig, MAX_INSTANCE_ID_LEN,
-    RegistrySource, WindowsConfig, ZoneSource, is_instance_id_char,
+    ApiConfig, CheckpointConfig, CityConfig, RegistrySource, WindowsConfig, ZoneSource,
 };
-use crate::raw::{
-    CURRENT_VERSION, RawApi, RawCheckpoint, RawCity, RawConfig, RawKafka, RawWindows,
-};
+use crate::raw::{CURRENT_VERSION, RawApi, RawCheckpoint, RawCity, RawConfig};
 use crate::{Config, fields};
 
 const KIB: i64 = 1024;
 const MIB: i64 = 1024 * KIB;
-const MAX_BATCH_WAIT: Duration = Duration::from_secs(10);
-const MAX_OUT_OF_ORDERNESS: Duration = Duration::from_secs(3600);
 const SECONDS_PER_DAY: u64 = 86_400;
 const MAX_TOPIC_LEN: usize = 249;
 const MAX_CITY_ID_LEN: usize = 64;
 const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(300);
 const MAX_CONNECTIONS: i64 = 65_536;
-
-/// librdkafka settings that have a dedicated key, so a second spelling cannot win
-/// silently.
-const DEDICATED_SETTINGS: [(&str, &str); 5] = [
-    ("bootstrap.servers", "kafka.brokers"),
-    ("metadata.broker.list", "kafka.brokers"),
-    ("group.id", "kafka.group_id"),
-    ("group.instance.id", "kafka.instance_id"),
-    (
-        "message.max.bytes",
-        "kafka.max_message_bytes` (input) or `kafka.deadletter_max_bytes",
-    ),
-];
 
 pub(crate) use region::corridor_sensors;
 
@@ -114,8 +98,8 @@ pub(crate) fn validate(
             ),
         );
     }
-    let kafka = kafka(&mut ctx, raw.kafka);
-    let windows = windows(&mut ctx, &raw.windows);
+    let kafka = kafka::kafka(&mut ctx, raw.kafka);
+    let windows = windows::windows(&mut ctx, &raw.windows);
     let api = api(&mut ctx, &raw.api, &windows);
     let history = history::history(&mut ctx, &raw.history, &windows);
     let output = output::output(&mut ctx, raw.output, &kafka);
@@ -177,111 +161,6 @@ fn positive(ctx: &mut Ctx<'_>, path: &str, text: &str) -> Option<Duration> {
     Some(duration)
 }
 
-fn kafka(ctx: &mut Ctx<'_>, raw: RawKafka) -> KafkaConfig {
-    let defaults = KafkaConfig::default();
-    ctx.non_empty("kafka.brokers", &raw.brokers);
-    ctx.non_empty("kafka.group_id", &raw.group_id);
-    let instance_id = instance_id(ctx, raw.instance_id.as_deref());
-    if !raw.topic_pattern.starts_with('^') {
-        let message = format!(
-            "topic pattern `{}` must start with `^`, librdkafka only treats such subscriptions as regular expressions",
-            raw.topic_pattern
-        );
-        ctx.error("kafka.topic_pattern", message);
-    }
-    if let Err(message) = fields::check_topic_name(&raw.deadletter_topic, MAX_TOPIC_LEN) {
-        ctx.error("kafka.deadletter_topic", message);
-    }
-    let max_message_bytes = in_range(
-        ctx,
-        "kafka.max_message_bytes",
-        raw.max_message_bytes,
-        KIB,
-        100 * MIB,
-        "1 KiB ..= 100 MiB",
-    );
-    // At least 4 KiB: the headers take up to about 2 KiB (the detail is cut to 1 KiB, a
-    // topic name is at most 249 bytes) and the key up to 1 KiB, which leaves room for a
-    // payload that still identifies the sender.
-    let deadletter_max_bytes = in_range(
-        ctx,
-        "kafka.deadletter_max_bytes",
-        raw.deadletter_max_bytes,
-        4 * KIB,
-        100 * MIB,
-        "4 KiB ..= 100 MiB",
-    );
-    let batch_max_messages = in_range(
-        ctx,
-        "kafka.batch_max_messages",
-        raw.batch_max_messages,
-        1,
-        i64::MAX,
-        "at least 1",
-    );
-    let batch_max_wait =
-        positive(ctx, "kafka.batch_max_wait", &raw.batch_max_wait).filter(|wait| {
-            let fits = *wait <= MAX_BATCH_WAIT;
-            if !fits {
-                ctx.error(
-                    "kafka.batch_max_wait",
-                    format!("`{}` is longer than the maximum of 10s", raw.batch_max_wait),
-                );
-            }
-            fits
-        });
-    let mut librdkafka = BTreeMap::new();
-    for (key, value) in raw.librdkafka {
-        let path = format!("kafka.librdkafka.\"{key}\"");
-        if key.trim().is_empty() {
-            ctx.error(&path, "setting name must not be empty");
-        } else if let Some((_, instead)) = DEDICATED_SETTINGS.iter().find(|(name, _)| *name == key)
-        {
-            ctx.error(
-                &path,
-                format!("set `{instead}` instead of librdkafka `{key}`"),
-            );
-        }
-        librdkafka.insert(key, value.0);
-    }
-    KafkaConfig {
-        brokers: raw.brokers,
-        group_id: raw.group_id,
-        instance_id,
-        topic_pattern: raw.topic_pattern,
-        deadletter_topic: raw.deadletter_topic,
-        max_message_bytes: max_message_bytes.unwrap_or(defaults.max_message_bytes),
-        deadletter_max_bytes: deadletter_max_bytes.unwrap_or(defaults.deadletter_max_bytes),
-        batch_max_messages: batch_max_messages.unwrap_or(defaults.batch_max_messages),
-        batch_max_wait: batch_max_wait.unwrap_or(defaults.batch_max_wait),
-        librdkafka,
-    }
-}
-
-/// `kafka.instance_id`: unset → derived from the host, `""` → dynamic membership, else a
-/// `group.instance.id` as Kafka accepts it (its topic name rule: `[A-Za-z0-9._-]`, at most
-/// 249 characters; the broker would refuse every join otherwise).
-fn instance_id(ctx: &mut Ctx<'_>, raw: Option<&str>) -> InstanceId {
-    let Some(id) = raw else {
-        return InstanceId::FromHost;
-    };
-    if id.is_empty() {
-        return InstanceId::Dynamic;
-    }
-    if let Some(bad) = id.chars().find(|c| !is_instance_id_char(*c)) {
-        ctx.error(
-            "kafka.instance_id",
-            format!("`{id}` contains `{bad}`; use only ASCII letters, digits, `.`, `_` and `-` (or \"\" for dynamic membership)"),
-        );
-    } else if id.len() > MAX_INSTANCE_ID_LEN {
-        ctx.error(
-            "kafka.instance_id",
-            format!("longer than {MAX_INSTANCE_ID_LEN} characters"),
-        );
-    }
-    InstanceId::Fixed(id.to_owned())
-}
-
 fn in_range(
     ctx: &mut Ctx<'_>,
     path: &str,
@@ -300,127 +179,6 @@ fn in_range(
         );
     }
     converted
-}
-
-fn windows(ctx: &mut Ctx<'_>, raw: &RawWindows) -> WindowsConfig {
-    let defaults = WindowsConfig::default();
-    let mut sizes: Vec<Duration> = Vec::with_capacity(raw.sizes.len());
-    if raw.sizes.is_empty() {
-        ctx.error("windows.sizes", "must list at least one window size");
-    }
-    for (index, text) in raw.sizes.iter().enumerate() {
-        let path = format!("windows.sizes[{index}]");
-        let Some(size) = ctx.duration(&path, text) else {
-            continue;
-        };
-        if let Err(message) = check_window_size(text, size) {
-            ctx.error(&path, message);
-        } else if sizes.contains(&size) {
-            ctx.error(&path, format!("duplicate window size `{text}`"));
-        } else {
-            sizes.push(size);
-        }
-    }
-    sizes.sort();
-    let out_of_orderness = ctx
-        .duration("windows.out_of_orderness", &raw.out_of_orderness)
-        .filter(|value| {
-            let fits = *value <= MAX_OUT_OF_ORDERNESS;
-            if !fits {
-                let message = format!(
-                    "`{}` is longer than the maximum of 1h",
-                    raw.out_of_orderness
-                );
-                ctx.error("windows.out_of_orderness", message);
-            }
-            fits
-        });
-    let idle_timeout = positive(ctx, "windows.idle_timeout", &raw.idle_timeout);
-    let max_future = ctx.duration("windows.max_future", &raw.max_future);
-    let max_clock_jump = raw
-        .max_clock_jump
-        .as_deref()
-        .and_then(|text| positive(ctx, "windows.max_clock_jump", text));
-    let allowed_lateness = ctx
-        .duration("windows.allowed_lateness", &raw.allowed_lateness)
-        .filter(|value| {
-            let fits = *value <= SECONDS_PER_DAY_DURATION;
-            if !fits {
-                ctx.error(
-                    "windows.allowed_lateness",
-                    format!("`{}` is longer than one day", raw.allowed_lateness),
-                );
-            }
-            fits
-        });
-    let mut hopping = Vec::new();
-    for (index, text) in raw.hopping.iter().enumerate() {
-        let path = format!("windows.hopping[{index}]");
-        let Some((size_text, slide_text)) = text.split_once('/') else {
-            ctx.error(&path, format!("`{text}` is not SIZE/SLIDE, e.g. `1h/5m`"));
-            continue;
-        };
-        let (Some(size), Some(slide)) = (
-            ctx.duration(&path, size_text.trim()),
-            ctx.duration(&path, slide_text.trim()),
-        ) else {
-            continue;
-        };
-        if let Err(message) =
-            check_window_size(size_text, size).and_then(|()| check_window_size(slide_text, slide))
-        {
-            ctx.error(&path, message);
-        } else if slide >= size || !size.as_secs().is_multiple_of(slide.as_secs()) {
-            ctx.error(
-                &path,
-                format!(
-                    "slide `{slide_text}` must be shorter than size `{size_text}` and divide it"
-                ),
-            );
-        } else if hopping.contains(&(size, slide)) {
-            ctx.error(&path, format!("duplicate hopping window `{text}`"));
-        } else {
-            hopping.push((size, slide));
-        }
-    }
-    WindowsConfig {
-        sizes: if sizes.is_empty() {
-            defaults.sizes
-        } else {
-            sizes
-        },
-        out_of_orderness: out_of_orderness.unwrap_or(defaults.out_of_orderness),
-        idle_timeout: idle_timeout.unwrap_or(defaults.idle_timeout),
-        max_future: max_future.unwrap_or(defaults.max_future),
-        max_clock_jump: max_clock_jump.unwrap_or(defaults.max_clock_jump),
-        hopping,
-        allowed_lateness: allowed_lateness.unwrap_or(defaults.allowed_lateness),
-    }
-}
-
-const SECONDS_PER_DAY_DURATION: Duration = Duration::from_secs(SECONDS_PER_DAY);
-
-/// Windows must tile a UTC day exactly, otherwise bins would not line up across days
-/// and cities.
-fn check_window_size(text: &str, size: Duration) -> Result<(), String> {
-    if size.subsec_nanos() != 0 {
-        return Err(format!(
-            "window size `{text}` is not a whole number of seconds"
-        ));
-    }
-    let seconds = size.as_secs();
-    if seconds == 0 {
-        return Err(format!("window size `{text}` must be at least 1s"));
-    }
-    if seconds > SECONDS_PER_DAY {
-        return Err(format!("window size `{text}` is longer than one day"));
-    }
-    if !SECONDS_PER_DAY.is_multiple_of(seconds) {
-        return Err(format!(
-            "window size `{text}` does not divide a day evenly, so windows would not align to midnight UTC"
-        ));
-    }
-    Ok(())
 }
 
 fn api(ctx: &mut Ctx<'_>, raw: &RawApi, windows: &WindowsConfig) -> ApiConfig {
