@@ -6,7 +6,9 @@
 //! - [`checksum`]: the peer harness's checksum over closed traffic windows;
 //! - [`feeds`]: the pipeline step set up for one partner-feed topic (the decoder benches);
 //! - [`workload`]: messages shaped like the reference workload, generated with a fixed seed
-//!   (the criterion benches' input).
+//!   (the criterion benches' input);
+//! - [`network`]: a synthetic network of any size, every sensor reporting once a minute (the
+//!   cost curve's input).
 //!
 //! `stadtpuls bench` (`src/cli/bench*.rs`) and the criterion benches (`benches/benches/`)
 //! both use it.
@@ -14,10 +16,12 @@
 pub mod checksum;
 pub mod feeds;
 pub mod file_source;
+pub mod network;
 pub mod reference;
 pub mod workload;
 
 pub use checksum::Checksum;
 pub use file_source::{FileSource, Limited, city_of};
-pub use reference::reference_pipeline;
+pub use network::Network;
+pub use reference::{reference_pipeline, reference_pipeline_with};
 pub use workload::{BATCH, CITIES, START_MS, messages};

@@ -7,7 +7,7 @@ use stadtpuls_ingest::pipeline::{Limits, Pipeline, PipelineOptions};
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::live::LiveState;
 use stadtpuls_processing::window::parking::ParkingSpec;
-use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
+use stadtpuls_processing::window::{TimestampSemantics, WindowShape, WindowSpec};
 
 /// The engine as the reference workload needs it: the given cities, sensors admitted on
 /// first sight (the workload has no registry), 1-minute windows over instants, no allowed
@@ -18,13 +18,33 @@ pub fn reference_pipeline(
     idle_timeout_ms: i64,
     limits: Limits,
 ) -> Pipeline {
+    let minute = [WindowShape::tumbling(60_000)];
+    reference_pipeline_with(
+        city_ids,
+        &minute,
+        out_of_orderness_ms,
+        idle_timeout_ms,
+        limits,
+    )
+}
+
+/// [`reference_pipeline`] with other window families (the cost curve's 4 sizes and a
+/// hopping window).
+pub fn reference_pipeline_with(
+    city_ids: &[&str],
+    shapes: &[WindowShape],
+    out_of_orderness_ms: i64,
+    idle_timeout_ms: i64,
+    limits: Limits,
+) -> Pipeline {
     let catalog = Catalog::with_cities(city_ids, UnknownSensors::Admit);
-    let spec = WindowSpec::tumbling(
-        &[60_000],
+    let mut spec = WindowSpec::tumbling(
+        &[],
         out_of_orderness_ms,
         idle_timeout_ms,
         TimestampSemantics::Instant,
     );
+    spec.shapes = shapes.to_vec();
     let options = PipelineOptions {
         unknown_sensors: UnknownSensors::Admit,
         timestamps: TimestampSemantics::Instant,

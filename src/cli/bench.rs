@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
-use stadtpuls_benches::{Checksum, FileSource, reference_pipeline};
+use stadtpuls_benches::{Checksum, FileSource, Network, reference_pipeline_with};
 use stadtpuls_config::{Config, env_from_process};
 use stadtpuls_ingest::demo::LogDeadLetters;
 use stadtpuls_ingest::pipeline::{Limits, Pipeline};
 use stadtpuls_ingest::runner;
+use stadtpuls_processing::window::WindowShape;
 use tokio::sync::watch;
 
 /// The cargo profile this binary was built with (`build.rs`): `dist` for published
@@ -21,8 +22,22 @@ pub const BUILD_PROFILE: &str = env!("STADTPULS_BUILD_PROFILE");
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// NDJSON file of the reference workload (`shared/bench/gen.py`); each line is one message.
-    #[arg(long, required_unless_present_any = ["sql", "sse"])]
+    #[arg(long, required_unless_present_any = ["sql", "sse", "network"])]
     pub input: Option<PathBuf>,
+    /// Instead of `--input`: a synthetic network of CITIESxSENSORS (e.g. `50x200000`), every
+    /// sensor reporting once a minute for `--network-minutes` (the cost curve,
+    /// `perf/cost_curve.py`); written to a temporary file first, not timed.
+    #[arg(long, conflicts_with = "input")]
+    pub network: Option<String>,
+    /// Minutes the `--network` reports.
+    #[arg(long, default_value_t = 5)]
+    pub network_minutes: u32,
+    /// Tumbling window sizes, comma-separated (the reference query's is 1m).
+    #[arg(long, value_delimiter = ',', default_value = "1m", value_parser = humantime::parse_duration)]
+    pub windows: Vec<Duration>,
+    /// A hopping window family as SIZE/SLIDE (e.g. `15m/5m`) besides the tumbling sizes.
+    #[arg(long)]
+    pub hopping: Option<String>,
     /// Allowed out-of-orderness of the watermark.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub out_of_orderness: Duration,
@@ -109,31 +124,83 @@ impl BenchArgs {
             .context("--input FILE is required (or --sql)")
     }
 
-    /// The engine set up for the reference workload: its cities, sensors admitted on first
-    /// sight, 1-minute windows over instants, the given out-of-orderness, no lateness.
-    pub fn pipeline(&self, config: &Config) -> Pipeline {
-        let cities: Vec<&str> = config.cities.iter().map(|c| c.id.as_str()).collect();
+    /// The engine set up for the reference workload: the given cities, sensors admitted on
+    /// first sight, the `--windows` (1 minute unless given) over instants, the given
+    /// out-of-orderness, no lateness.
+    pub fn pipeline(&self, config: &Config, cities: &[&str]) -> anyhow::Result<Pipeline> {
         let limits = Limits {
             max_message_bytes: config.kafka.max_message_bytes,
             max_future_ms: config.windows.max_future.as_millis() as i64,
             max_clock_jump_ms: config.windows.max_clock_jump.as_millis() as i64,
         };
-        reference_pipeline(
-            &cities,
+        Ok(reference_pipeline_with(
+            cities,
+            &self.shapes()?,
             self.out_of_orderness.as_millis() as i64,
             config.windows.idle_timeout.as_millis() as i64,
             limits,
-        )
+        ))
+    }
+
+    /// `--windows` and `--hopping` as window families.
+    fn shapes(&self) -> anyhow::Result<Vec<WindowShape>> {
+        let ms = |d: &Duration| d.as_millis() as i64;
+        let mut shapes: Vec<WindowShape> = self
+            .windows
+            .iter()
+            .map(|d| WindowShape::tumbling(ms(d)))
+            .collect();
+        if let Some(text) = &self.hopping {
+            let (size, slide) = text
+                .split_once('/')
+                .context("--hopping is SIZE/SLIDE, e.g. 15m/5m")?;
+            let parse = |part: &str| {
+                humantime::parse_duration(part.trim())
+                    .with_context(|| format!("--hopping `{text}`: `{part}` is not a duration"))
+            };
+            let (size, slide) = (ms(&parse(size)?), ms(&parse(slide)?));
+            anyhow::ensure!(
+                slide > 0 && slide < size && size % slide == 0,
+                "--hopping `{text}`: the slide must divide the size and be shorter"
+            );
+            shapes.push(WindowShape {
+                size_ms: size,
+                slide_ms: slide,
+            });
+        }
+        anyhow::ensure!(
+            shapes.iter().all(|s| s.size_ms > 0),
+            "window sizes must be positive"
+        );
+        Ok(shapes)
     }
 
     async fn run_file(&self) -> anyhow::Result<()> {
         // The reference workload's cities are the demo's; its sensors are not in a registry.
         let config = Config::demo(&env_from_process()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut pipeline = self.pipeline(&config);
-        let input = self.input()?;
+        let network = match &self.network {
+            Some(text) => {
+                Some(Network::parse(text, self.network_minutes).map_err(|e| anyhow::anyhow!(e))?)
+            }
+            None => None,
+        };
+        let (cities, generated) = match &network {
+            Some(network) => {
+                let cities: Vec<String> = network.cities().into_iter().map(|(id, _)| id).collect();
+                (cities, Some(write_network(network)?))
+            }
+            None => (config.cities.iter().map(|c| c.id.clone()).collect(), None),
+        };
+        let city_ids: Vec<&str> = cities.iter().map(String::as_str).collect();
+        let mut pipeline = self.pipeline(&config, &city_ids)?;
+        let input = match &generated {
+            Some(file) => file.path(),
+            None => self.input()?,
+        };
         let mut source = FileSource::open(input, self.batch)
             .with_context(|| format!("cannot open {}", input.display()))?;
         let m = measure(&mut pipeline, &mut source).await?;
+        drop(generated);
         let (summary, checksum, elapsed) = (m.summary, m.checksum, m.elapsed_s);
         let (open_max, bytes_at_max) = (m.open_max, m.bytes_at_max);
         let events = summary.messages;
@@ -173,6 +240,12 @@ impl BenchArgs {
             "peak_rss_bytes": peak_rss,
             "open_states_max": open_max,
             "state_bytes_per_open": bytes_per_state.round(),
+            "network": network.map(|n| json!({
+                "cities": n.cities,
+                "sensors_per_city": n.sensors_per_city,
+                "minutes": n.minutes,
+            })),
+            "windows": self.shapes()?.iter().map(|s| s.label()).collect::<Vec<_>>(),
         });
         println!("RESULT {result}");
         Ok(())
@@ -230,6 +303,40 @@ pub async fn measure<S: runner::Source>(
         open_max,
         bytes_at_max,
     })
+}
+
+/// The network's reports in a temporary file, removed when dropped.
+struct Generated(PathBuf);
+
+impl Generated {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Generated {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Writes `network`'s reports to a temporary file.
+fn write_network(network: &Network) -> anyhow::Result<Generated> {
+    let path = std::env::temp_dir().join(format!(
+        "stadtpuls-network-{}x{}-{}.ndjson",
+        network.cities,
+        network.sensors_per_city,
+        std::process::id()
+    ));
+    let generated = Generated(path);
+    let file = std::fs::File::create(generated.path())
+        .with_context(|| format!("cannot create {}", generated.path().display()))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    network
+        .write_ndjson(&mut out)
+        .and_then(|()| std::io::Write::flush(&mut out))
+        .with_context(|| format!("cannot write {}", generated.path().display()))?;
+    Ok(generated)
 }
 
 /// Peak resident memory of this process in bytes (Linux `VmHWM`), if known.

@@ -62,7 +62,9 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<()> {
     );
 
     // 2. The pipeline, from its first fetch to its last window.
-    let mut pipeline = args.pipeline(&config);
+    let city_ids: Vec<String> = config.cities.iter().map(|c| c.id.clone()).collect();
+    let cities: Vec<&str> = city_ids.iter().map(String::as_str).collect();
+    let mut pipeline = args.pipeline(&config, &cities)?;
     config.kafka.group_id = format!("{prefix}-pipeline");
     // A fresh group per run: nothing to take back after a restart.
     config.kafka.instance_id = InstanceId::Dynamic;
@@ -84,7 +86,7 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<()> {
         .as_secs_f64();
 
     // 4. The same lines straight from the file must give the same results.
-    let mut reference = args.pipeline(&config);
+    let mut reference = args.pipeline(&config, &cities)?;
     let mut file_source = Limited::new(FileSource::open(input, args.batch)?, produced);
     let expected = measure(&mut reference, &mut file_source).await?;
     anyhow::ensure!(
