@@ -124,6 +124,44 @@ fn bench_checksum_matches_a_plain_recomputation_and_the_kafka_run() {
     assert!(kafka["drain_events_per_s"].as_f64().unwrap_or_default() > 0.0);
 }
 
+/// `stadtpuls bench --network` (the cost curve's input): every sensor of a synthetic network
+/// reports once a minute, and every report is counted once in each window it falls in —
+/// one 1-minute, one 2-minute and two 4-minute hopping windows (slide 2 minutes).
+#[test]
+fn the_network_bench_counts_every_report_in_every_window() {
+    let result = result_line(&[
+        "bench",
+        "--network",
+        "11x30",
+        "--network-minutes",
+        "4",
+        "--windows",
+        "1m,2m",
+        "--hopping",
+        "4m/2m",
+    ]);
+    let reports = 11 * 30 * 4;
+    assert_eq!(result["cnt_total"], 4 * reports, "{result}");
+    assert_eq!(result["late_events"], 0, "{result}");
+    assert_eq!(result["network"]["cities"], 11);
+    assert_eq!(result["windows"], serde_json::json!(["1m", "2m", "4m/2m"]));
+    assert!(
+        result["open_states_max"].as_u64().unwrap_or_default() >= 330,
+        "{result}"
+    );
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_stadtpuls"))
+        .args(["bench", "--network", "9x0"])
+        .output()
+        .expect("run stadtpuls bench");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not a positive number of sensors"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
 /// `stadtpuls bench --sse --kafka`: the harness runs the pipeline in-process against the
 /// broker and matches every produced facility count to its `parking` event on the stream
 /// (the latency figures are the benchmark's, not this test's).
