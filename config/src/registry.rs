@@ -19,7 +19,7 @@ use crate::error::{Errors, FILE_KEY, Result};
 use crate::fields::{RegistryFormat, registry_format};
 use crate::model::{CityConfig, RegistrySource, TrafficConfig};
 pub use update::{
-    ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError, generated_id,
+    ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError, TrafficSite, generated_id,
     update_registry,
 };
 

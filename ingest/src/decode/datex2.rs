@@ -11,16 +11,18 @@
 //! per lane: the registry maps each value index to a lane (`id#index=lane`), and
 //! `datex2/lanes.rs` sums a lane's class flows and weighs its class speeds by flow.
 //!
-//! `datex2/table.rs` reads static parking tables with the same reader, for
-//! `stadtpuls registry import`.
+//! `datex2/table.rs` reads static parking tables and `datex2/site_table.rs` measurement
+//! site tables with the same reader, for `stadtpuls registry import`.
 
 mod lanes;
 mod measured;
 mod parking;
+mod site_table;
 mod table;
 mod values;
 mod xml;
 
+pub use site_table::{SiteIndex, SiteRecord, read_site_table};
 pub use table::{TableRecord, read_table};
 
 use stadtpuls_processing::catalog::CityKey;
