@@ -31,7 +31,6 @@ use stadtpuls_ingest::decode::datex2::decode_document;
 use stadtpuls_ingest::decode::external::ExternalIds;
 use stadtpuls_ingest::decode::native::Sinks;
 use stadtpuls_ingest::import;
-use stadtpuls_processing::RejectReason;
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::ParkingBatchBuilder;

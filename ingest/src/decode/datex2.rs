@@ -176,7 +176,8 @@ fn check(payload: &[u8]) -> Result<(), XmlError> {
 /// site (its lanes need the registry).
 enum Record<'a> {
     Item(Item<'a>),
-    Site(measured::Site<'a>),
+    /// Boxed: one allocation per site keeps the enum the size of a parking item.
+    Site(Box<measured::Site<'a>>),
 }
 
 /// The second pass: every record to `sink`, in document order.
@@ -195,7 +196,7 @@ fn walk<'a>(payload: &'a [u8], mut sink: impl FnMut(Record<'a>)) -> Result<(), X
                 records.close(&xml.stack, tag, xml.text(), end, &mut items);
                 items.drain(..).map(Record::Item).for_each(&mut sink);
                 if let Some(site) = sites.close(&xml.stack, tag, xml.text(), end) {
-                    sink(Record::Site(site));
+                    sink(Record::Site(Box::new(site)));
                 }
             }
             Node::End => return Ok(()),

@@ -86,7 +86,8 @@ fn site(record: &SiteRecord, utm_zone: Option<u8>) -> Result<ImportedSite, Strin
         };
         let (flows, speeds) = (classes(true), classes(false));
         if speeds.len() > 1 && speeds != flows {
-            mapped.retain(|m| !(m.1 == *lane && !m.2));
+            // Keep what is on another lane or a flow.
+            mapped.retain(|m| m.1 != *lane || m.2);
         }
     }
     if !mapped.iter().any(|m| m.2) {
