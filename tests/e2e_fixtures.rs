@@ -431,8 +431,9 @@ async fn every_fixture_over_kafka_and_the_gateway_reaches_the_api_and_the_histor
         r#"stadtpuls_feed_observations_rejected_total{format="parkapi",reason="no_observation"} 1"#,
         // the Nwave heartbeat and startup
         r#"stadtpuls_feed_observations_rejected_total{format="ttn",reason="no_observation"} 2"#,
-        // the four static tables; Stuttgart's 9 `statusUnknown` records without counts
-        r#"stadtpuls_feed_observations_rejected_total{format="datex2",reason="malformed"} 13"#,
+        // the four static parking tables, NDW's site table and its bare record; Stuttgart's
+        // 9 `statusUnknown` records without counts
+        r#"stadtpuls_feed_observations_rejected_total{format="datex2",reason="malformed"} 15"#,
         // Stuttgart's two records stamped 1970
         r#"stadtpuls_feed_observations_rejected_total{format="datex2",reason="timestamp_out_of_range"} 2"#,
         // NDW truck parking NL-12_8

@@ -214,3 +214,42 @@ fn a_status_document_is_no_table_and_leaves_the_registry_alone() {
     );
     assert!(!dir.path().join("aachen.csv").exists());
 }
+
+#[test]
+fn ndw_site_table_maps_the_value_indices_of_an_existing_traffic_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let table = fixture("datex2/verkeersdrukte_MeasurementSiteTable.xml");
+    let args = ["--registry", "nl.csv", "--city", "nl", table.as_str()];
+    // A new registry: the table's only site has no position, so nothing can be written.
+    let refused = import(dir.path(), &args);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("site `PZH01_MST_0629_00`") && message.contains("no position"),
+        "{message}"
+    );
+    assert!(!dir.path().join("nl.csv").exists());
+
+    // The row the city keeps by hand, under the site's bare id.
+    let registry = dir.path().join("nl.csv");
+    std::fs::write(
+        &registry,
+        "id,kind,name,lat,lon,lanes,capacity,facility_id,external_id\n\
+         nl-n457,traffic,N457,52.0263,4.634289,1,,,PZH01_MST_0629_00\n",
+    )
+    .expect("write");
+    let out = stdout(&import(dir.path(), &args));
+    assert!(
+        out.contains("nl.csv: 0 added, 1 updated, 0 unchanged, 0 skipped (datex2 from")
+            && out.contains("~ nl-n457 (PZH01_MST_0629_00): name, external_id"),
+        "{out}"
+    );
+    let after = std::fs::read_to_string(&registry).expect("registry");
+    assert!(
+        after.ends_with(
+            "nl-n457,traffic,N457 hmp 4.75 Re,52.0263,4.634289,1,,,\
+             PZH01_MST_0629_00#1=1;PZH01_MST_0629_00#2=1;PZH01_MST_0629_00#3=1\n"
+        ),
+        "{after}"
+    );
+}

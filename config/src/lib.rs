@@ -77,7 +77,7 @@ pub use model::{
 };
 pub use registry::{
     CityRegistry, ExternalId, ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError,
-    SensorKind, SensorSpec, generated_id, parse_registry, parse_registry_with_classes,
+    SensorKind, SensorSpec, TrafficSite, generated_id, parse_registry, parse_registry_with_classes,
     update_registry,
 };
 pub use zones::{CityZones, LonLat, ZoneKind, ZonePolygon, ZoneSpec, parse_zones};

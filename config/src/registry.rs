@@ -19,7 +19,7 @@ use crate::error::{Errors, FILE_KEY, Result};
 use crate::fields::{RegistryFormat, registry_format};
 use crate::model::{CityConfig, RegistrySource, TrafficConfig};
 pub use update::{
-    ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError, generated_id,
+    ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError, TrafficSite, generated_id,
     update_registry,
 };
 
@@ -101,22 +101,30 @@ pub struct SensorSpec {
 }
 
 /// An id a partner feed uses for a registry entity: an NGSI entity id, a ParkAPI `uid`,
-/// a DATEX II record id, a TTN `dev_eui`; with `lane`, the pair (id, index) that names
-/// one lane of a traffic sensor (written `id#lane`).
+/// a DATEX II record id, a TTN `dev_eui`; with `index`, the pair (id, index) that names
+/// one lane of a traffic sensor: `id#n` (index `n` is lane `n`) or `id#i=l` (the feed's
+/// value index `i` belongs to lane `l`, e.g. a DATEX II measurement site whose indices
+/// are lane × vehicle class × value type).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ExternalId {
     /// The id as the feed writes it.
     pub id: String,
-    /// The lane it names, if written with `#<lane>`.
+    /// The feed's index, if written with `#<index>` or `#<index>=<lane>`.
+    pub index: Option<u16>,
+    /// The lane that index names (`#n`: lane `n`; `#i=l`: lane `l`).
     pub lane: Option<u8>,
 }
 
 impl ExternalId {
-    /// As written in the registry: `id` or `id#lane`.
+    /// As written in the registry: `id`, `id#lane` or `id#index=lane`.
     pub fn display(&self) -> String {
-        match self.lane {
-            Some(lane) => format!("{}#{lane}", self.id),
-            None => self.id.clone(),
+        match (self.index, self.lane) {
+            (Some(index), Some(lane)) if index == u16::from(lane) => {
+                format!("{}#{lane}", self.id)
+            }
+            (Some(index), Some(lane)) => format!("{}#{index}={lane}", self.id),
+            (Some(index), None) => format!("{}#{index}", self.id),
+            (None, _) => self.id.clone(),
         }
     }
 }

@@ -69,9 +69,11 @@ pub fn parse_topic(topic: &str) -> Option<TopicRoute<'_>> {
     (!city.is_empty()).then_some(TopicRoute { city, kind })
 }
 
-/// Guesses the kind of a message on a topic outside the naming convention.
+/// Guesses the kind of a message on a topic outside the naming convention: a
+/// `"sensor_id"` key anywhere is traffic. Found with `memchr::memmem` (SIMD), as the
+/// NGSI scanner does, not a byte-by-byte `windows()` compare of every offset.
 pub(crate) fn infer_kind(payload: &[u8]) -> StreamKind {
-    let has_sensor = payload.windows(11).any(|w| w == b"\"sensor_id\"");
+    let has_sensor = memchr::memmem::find(payload, b"\"sensor_id\"").is_some();
     if has_sensor {
         StreamKind::Traffic
     } else {
@@ -90,4 +92,24 @@ pub struct Rejected {
     pub rejection: Rejection,
     /// The refused element's own bytes (for an array, just the element).
     pub payload: Vec<u8>,
+}
+
+#[cfg(test)]
+mod infer_kind_tests {
+    use super::{StreamKind, infer_kind};
+
+    #[test]
+    fn a_sensor_id_key_anywhere_is_traffic() {
+        let traffic = br#"{"city":"ulm","sensor_id":"ulm-t-001","lane":1}"#;
+        assert_eq!(infer_kind(traffic), StreamKind::Traffic);
+        assert_eq!(
+            infer_kind(br#"[{"x":1},{"sensor_id":"a"}]"#),
+            StreamKind::Traffic
+        );
+        assert_eq!(infer_kind(br#"{"facility_id":"p1"}"#), StreamKind::Parking);
+        // A key cut short is not the key; the needle at the very end still is.
+        assert_eq!(infer_kind(br#"{"sensor_id"#), StreamKind::Parking);
+        assert_eq!(infer_kind(br#""sensor_id""#), StreamKind::Traffic);
+        assert_eq!(infer_kind(b""), StreamKind::Parking);
+    }
 }

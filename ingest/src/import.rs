@@ -4,7 +4,9 @@
 //! Three formats, each giving per site the id its realtime feed uses (→ `external_id`),
 //! a name, a capacity and a WGS84 position:
 //! - DATEX II 2.3 `ParkingTablePublication` and the MDM `parkingFacilityTablePublication`
-//!   (`decode/datex2/table.rs`, the DATEX decoder's reader);
+//!   (`decode/datex2/table.rs`, the DATEX decoder's reader); a DATEX II 2.3
+//!   `MeasurementSiteTablePublication` gives `traffic` sites instead, their value
+//!   indices mapped to lanes (`import/sites.rs`, read by `decode/datex2/site_table.rs`);
 //! - ParkAPI v3 static parking sites (`import/parkapi.rs`);
 //! - FIWARE NGSI entities `OffStreetParking`, `OnStreetParking`, `ParkingGroup`
 //!   (`import/ngsi.rs`, split and read like the FIWARE decoder does).
@@ -17,6 +19,7 @@
 mod candidate;
 mod ngsi;
 mod parkapi;
+mod sites;
 mod utm;
 
 use std::collections::HashMap;
@@ -29,7 +32,7 @@ use stadtpuls_config::ImportedSite;
 use candidate::Candidate;
 pub use candidate::Skipped;
 
-use crate::decode::datex2::read_table;
+use crate::decode::datex2::{read_site_table, read_table};
 use crate::error::ImportError;
 
 /// The formats a registry can be imported from.
@@ -123,6 +126,17 @@ pub fn read_with(payload: &[u8], options: Options) -> Result<Imported, ImportErr
         None => detect(payload)?,
     };
     let mut skipped = Vec::new();
+    if format == SourceFormat::Datex2
+        && memchr::memmem::find(payload, b"measurementSiteRecord").is_some()
+    {
+        let records = read_site_table(payload).map_err(ImportError::Datex2)?;
+        let sites = sites::traffic_sites(&records, options.utm_zone, &mut skipped);
+        return Ok(Imported {
+            format,
+            sites,
+            skipped,
+        });
+    }
     let candidates: Vec<Candidate> = match format {
         SourceFormat::Datex2 => read_table(payload)
             .map_err(ImportError::Datex2)?

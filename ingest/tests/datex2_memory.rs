@@ -134,8 +134,10 @@ fn ndw_trafficspeed_decodes_in_bounded_memory() {
         (rejected.capacity() * std::mem::size_of_val(&rejected[0])) as f64 / MB,
         peak.saturating_sub(retained) as f64 / MB,
     );
-    // Site 0065: flows 0, 120, 0, 0, 0, 120 veh/h on indices 1–6 → lanes 1–6, 2 vehicles
-    // a minute where 120 veh/h; its speeds sit on indices 7–12 (other value classes).
+    // The three sites are mapped by their bare ids, so each index is its own lane (the
+    // lane-by-lane reading through a site table is tests/datex2_ndw_lanes.rs). Site 0065:
+    // flows 0, 120, 0, 0, 0, 120 veh/h on indices 1–6 → lanes 1–6, 2 vehicles a minute
+    // where 120 veh/h; its speeds on indices 7–12 have no flow of their index.
     assert!(
         accepted >= 6,
         "{:?}",

@@ -11,12 +11,18 @@ use stadtpuls_config::{ImportedSite, RegistryChange, update_registry};
 use stadtpuls_ingest::import::{self, SourceFormat};
 
 /// Build or update a city's sensor registry (CSV or GeoJSON) from a partner's static
-/// parking data.
+/// parking data or traffic measurement sites.
 ///
 /// SOURCE is one of:
 ///
 ///   - a DATEX II 2.3 ParkingTablePublication (as German cities publish on Mobilithek /
 ///     MDM) or the older MDM parkingFacilityTablePublication;
+///   - a DATEX II 2.3 MeasurementSiteTablePublication (e.g. NDW's, SOAP-wrapped or not):
+///     each measurementSiteRecord becomes a `traffic` row, lanes = its highest lane,
+///     external_id = `<site>#<index>=<lane>` per flow/speed index of a vehicle class (a
+///     lane's anyVehicle total is left out when its classes are there: the decoder sums
+///     the classes); a site without measurementSiteLocation coordinates only updates a
+///     row that already names it (its position kept), else it is skipped;
 ///   - a ParkAPI v3 static parking-site list (`{"items": [...]}`), array or single site;
 ///   - FIWARE NGSI-LD / NGSI v2 entities of type OffStreetParking, OnStreetParking or
 ///     ParkingGroup (one entity, an array or a notification).
@@ -134,7 +140,7 @@ impl ImportArgs {
             self.registry.display(),
             update.changes.len() - added,
             update.unchanged,
-            imported.skipped.len(),
+            imported.skipped.len() + update.skipped.len(),
             imported.format,
             self.source.display(),
         )];
@@ -149,6 +155,12 @@ impl ImportArgs {
                 .skipped
                 .iter()
                 .map(|skipped| format!("  skipped {skipped}")),
+        );
+        lines.extend(
+            update
+                .skipped
+                .iter()
+                .map(|(site, reason)| format!("  skipped `{site}`: {reason}")),
         );
         // The registry is written before the summary: a closed pipe (`| head`) only
         // cuts the summary short.
@@ -171,13 +183,21 @@ fn describe(change: &RegistryChange, sites: &[ImportedSite]) -> String {
     let site = |external: &str| sites.iter().find(|s| s.external_id == external);
     match change {
         RegistryChange::Added { id, external_id } => match site(external_id) {
-            Some(s) => format!(
-                "+ {id} ({external_id}): {}, {} spaces, {}, {}",
-                s.name.as_deref().unwrap_or("no name"),
-                s.capacity,
-                s.lat,
-                s.lon
-            ),
+            Some(s) => {
+                let what = match &s.traffic {
+                    Some(traffic) => format!(
+                        "traffic, {} lane(s), {} value indices",
+                        traffic.lanes,
+                        traffic.external_ids.len()
+                    ),
+                    None => format!("{} spaces", s.capacity),
+                };
+                let (lat, lon) = s.position().unwrap_or_default();
+                format!(
+                    "+ {id} ({external_id}): {}, {what}, {lat}, {lon}",
+                    s.name.as_deref().unwrap_or("no name"),
+                )
+            }
             None => format!("+ {id} ({external_id})"),
         },
         RegistryChange::Updated {

@@ -114,6 +114,21 @@ pub fn fixtures() -> Vec<Fixture> {
             Datex2,
             Expect::Nothing(STATIC),
         ),
+        // NDW's measurement site table (ingest/src/import/sites/tests.rs,
+        // ingest/tests/datex2_ndw_lanes.rs) and the bare record of its site, without a
+        // namespace (not DATEX II to the decoder).
+        fixture(
+            "datex2/verkeersdrukte_MeasurementSiteTable.xml",
+            Datex2,
+            Expect::Nothing(STATIC),
+        ),
+        fixture(
+            "datex2/verkeersdrukte_MeasurementSiteRecord.xml",
+            Datex2,
+            Expect::Nothing(
+                "a bare measurementSiteRecord without a namespace: refused whole as malformed",
+            ),
+        ),
         // 2016-12-07 11:10–11:15, lane 1: intensity 197 in each of the four forms.
         fiware("fiware/TrafficFlowObserved/example.json", traffic()),
         fiware(
@@ -268,17 +283,18 @@ pub fn fixtures() -> Vec<Fixture> {
                 ("fn-PH55", 1, 1),
             ]),
         ),
-        // 2025-08-15 21:48: NDW site PZH01_MST_0065_00, flows 120 veh/h on indices 2
-        // and 6 (two vehicles a minute each), 0 on the other four; 19,586 unmapped sites.
-        // Not checked: its speeds (72 km/h on indices 8 and 12). The decoder joins a speed
-        // to the flow of the same index only, and NDW publishes them on indices of their
-        // own (the site table's measurementSpecificCharacteristics say which is which),
-        // so none reaches a window. Nor can the registry give the site its 12 indices as
-        // lanes (at most 8).
+        // 2025-08-15 21:48: NDW site PZH01_MST_0065_00: flows 0, 120, 0, 0, 0, 120 veh/h on
+        // indices 1–6, speeds on 7–12 (72 km/h on 8 and 12); 19,586 unmapped sites. No
+        // site table of it is in the fixtures; the registry maps it as one lane of five
+        // length classes (flows 1–5, speeds 7–11) with the all-vehicle totals at 6 and 12
+        // left out, as NDW's record of PZH01_MST_0629_00 lays out three classes: index 6
+        // is the sum of 1–5 at 953 of the 965 sites of this layout with traffic, and 12
+        // equals 8 here. So lane 1: 120 veh/h over a minute = 2 vehicles (a bare id, each
+        // index its own lane, counted 2 and its total 6: 4).
         fixture(
             "datex2/verkeersdrukte_trafficspeed.xml.gz",
             Datex2,
-            Expect::Vehicles(vec![("nl-0065", 4)]),
+            Expect::Vehicles(vec![("nl-0065", 2)]),
         ),
         // 2026-07-24 19:46–19:47, DATEX II 3, the site's own vacant counts (no capacity in
         // the file: the registry's, vacant + occupied where the file has any). NL-12_8 (326
@@ -327,7 +343,7 @@ pub fn registry() -> String {
         altmarkt,parking_facility,Altmarkt,50.77,6.08,,400,,dresdenaltmarkt\n\
         frauenkirche,parking_facility,An der Frauenkirche,50.77,6.08,,120,,dresdenanderfrauenkirche\n\
         bondorf,parking_facility,P+R Bondorf,50.77,6.08,,313,,1035\n\
-        nl-0065,traffic,PZH01_MST_0065_00,50.77,6.08,8,,,PZH01_MST_0065_00\n\
+        nl-0065,traffic,PZH01_MST_0065_00,50.77,6.08,1,,,PZH01_MST_0065_00#1=1;PZH01_MST_0065_00#2=1;PZH01_MST_0065_00#3=1;PZH01_MST_0065_00#4=1;PZH01_MST_0065_00#5=1;PZH01_MST_0065_00#7=1;PZH01_MST_0065_00#8=1;PZH01_MST_0065_00#9=1;PZH01_MST_0065_00#10=1;PZH01_MST_0065_00#11=1\n\
         fr-mum76,traffic,MUM76.h1,50.77,6.08,1,,,MUM76.h1\n\
         fr-a1,traffic,A0001011200,50.77,6.08,1,,,A0001011200\n",
     );

@@ -12,7 +12,9 @@ mod site;
 
 use std::path::Path;
 
-pub use site::{ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError, generated_id};
+pub use site::{
+    ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError, TrafficSite, generated_id,
+};
 
 use super::parse_registry;
 use crate::fields::{RegistryFormat, registry_format};
@@ -22,9 +24,11 @@ use crate::model::{CityConfig, RegistrySource, SharePolicy};
 /// `existing` (`None` or blank: a new registry). The format follows the extension of
 /// `file`, as for `[[cities]] registry`.
 ///
-/// A row (GeoJSON: feature) whose `external_id` lists a site's external id gets the
-/// site's name, position and (on a `parking_facility`) capacity; any other site becomes
-/// a new `parking_facility` with id [`generated_id`]. The result is validated as
+/// A row (GeoJSON: feature) whose `external_id` lists a site's external id (bare or
+/// with an `#index`) gets the site's name, position and (on a `parking_facility`)
+/// capacity, a traffic site's `lanes` and per-index `external_id`s; any other site
+/// becomes a new `parking_facility` (`traffic`) with id [`generated_id`], unless
+/// it has no position (then it is in [`RegistryUpdate::skipped`]). The result is validated as
 /// `stadtpuls config check` would, with the centre of the registry's positions standing
 /// in for the city centre.
 ///
@@ -40,22 +44,22 @@ pub fn update_registry(
     let format = registry_format(file)
         .ok_or_else(|| RegistryUpdateError::UnknownFormat(file.to_path_buf()))?;
     let existing = existing.filter(|text| !text.trim().is_empty());
-    let (text, changes, unchanged, (lat, lon)) = match format {
+    let (text, (changes, unchanged, skipped), (lat, lon)) = match format {
         RegistryFormat::Csv => {
             let fresh = format!("{}\n", csv_table::NEW_HEADER);
             let original = existing.unwrap_or(&fresh);
             let mut table = csv_table::Table::read(original)?;
-            let (changes, unchanged) = site::apply(&mut table, city_id, sites);
+            let applied = site::apply(&mut table, city_id, sites);
             let text = table.render(original);
             let centre = csv_table::centre(&text);
-            (text, changes, unchanged, centre)
+            (text, applied, centre)
         }
         RegistryFormat::GeoJson => {
             let original = existing.unwrap_or(geojson_doc::NEW_DOCUMENT);
             let mut doc = geojson_doc::Doc::read(original)?;
-            let (changes, unchanged) = site::apply(&mut doc, city_id, sites);
+            let applied = site::apply(&mut doc, city_id, sites);
             let centre = doc.centre();
-            (doc.render(original), changes, unchanged, centre)
+            (doc.render(original), applied, centre)
         }
     };
     let city = CityConfig {
@@ -70,11 +74,19 @@ pub fn update_registry(
         feeds: Vec::new(),
         pull: Vec::new(),
     };
-    parse_registry(&city, file, &text).map_err(RegistryUpdateError::Invalid)?;
+    parse_registry(&city, file, &text).map_err(|mut errors| {
+        // Why a site is missing from the result, where that explains the refusal
+        // (e.g. the only site of a new registry had no position).
+        errors.0.extend(skipped.iter().map(|(site, reason)| {
+            crate::error::ConfigError::new(file, format!("site `{site}`"), reason.clone())
+        }));
+        RegistryUpdateError::Invalid(errors)
+    })?;
     Ok(RegistryUpdate {
         text,
         changes,
         unchanged,
+        skipped,
     })
 }
 

@@ -7,17 +7,22 @@
 //! half-accepted; then parking records (`datex2/parking.rs`) and measured values
 //! (`datex2/measured.rs`) are collected one at a time as small values with their byte
 //! ranges (`datex2/values.rs`), never as a tree, and handed to `Emit` as each closes; a
-//! bad record is refused on its own.
+//! bad record is refused on its own. A measurement site's values become one observation
+//! per lane: the registry maps each value index to a lane (`id#index=lane`), and
+//! `datex2/lanes.rs` sums a lane's class flows and weighs its class speeds by flow.
 //!
-//! `datex2/table.rs` reads static parking tables with the same reader, for
-//! `stadtpuls registry import`.
+//! `datex2/table.rs` reads static parking tables and `datex2/site_table.rs` measurement
+//! site tables with the same reader, for `stadtpuls registry import`.
 
+mod lanes;
 mod measured;
 mod parking;
+mod site_table;
 mod table;
 mod values;
 mod xml;
 
+pub use site_table::{SiteIndex, SiteRecord, read_site_table};
 pub use table::{TableRecord, read_table};
 
 use stadtpuls_processing::catalog::CityKey;
@@ -40,20 +45,54 @@ pub(crate) fn decode(payload: &[u8], emit: &mut Emit<'_, '_>) {
         return emit.refuse(None, payload, malformed(reason));
     }
     let mut index = 0;
-    let walked = walk(payload, |item| {
-        let range = xml::clamp(item.range.clone(), payload.len());
-        let bytes = payload.get(range).unwrap_or_default();
-        match &item.values {
-            Ok(values) => {
-                let id = mapped_id(emit, &item.id, values);
-                emit.reading(Some(index), bytes, &item.reading(id, values))
+    let mut left = measured::Left::default();
+    let mut items = Vec::new();
+    let walked = walk(payload, |record| {
+        match record {
+            Record::Item(item) => items.push(item),
+            Record::Site(site) => {
+                let got = site.items(|site, value| lane_of(emit, site, value), &mut items);
+                left.unmapped += got.unmapped;
+                left.speed_only += got.speed_only;
             }
-            Err(rejection) => emit.refuse(Some(index), bytes, rejection.clone()),
         }
-        index += 1;
+        for item in items.drain(..) {
+            let range = xml::clamp(item.range.clone(), payload.len());
+            let bytes = payload.get(range).unwrap_or_default();
+            match &item.values {
+                Ok(values) => {
+                    let id = mapped_id(emit, &item.id, values);
+                    emit.reading(Some(index), bytes, &item.reading(id, values))
+                }
+                Err(rejection) => emit.refuse(Some(index), bytes, rejection.clone()),
+            }
+            index += 1;
+        }
     });
     // The same bytes read the same way twice: `check` accepted them.
     debug_assert!(walked.is_ok());
+    if left != measured::Left::default() {
+        tracing::debug!(
+            unmapped = left.unmapped,
+            speed_only = left.speed_only,
+            "DATEX II measured values left out: indices the registry does not map on a mapped site (a lane's anyVehicle total), speeds without a flow of their index"
+        );
+    }
+}
+
+/// Where the registry puts value `index` of measurement site `site`.
+fn lane_of(emit: &Emit<'_, '_>, site: &str, index: i64) -> measured::Lane {
+    if !emit.external.has_indices(emit.city, site) {
+        return measured::Lane::Index;
+    }
+    let wanted = u16::try_from(index).ok();
+    match emit.external.resolve(emit.city, site, Some(index)) {
+        Some(mapped) if wanted.is_some() && mapped.index == wanted => match mapped.lane {
+            Some(lane) => measured::Lane::Mapped(mapped.id.clone(), lane),
+            None => measured::Lane::Index,
+        },
+        _ => measured::Lane::Unmapped,
+    }
 }
 
 /// The feed id of a facility record as the registry knows it: VRS writes a status
@@ -133,8 +172,16 @@ fn check(payload: &[u8]) -> Result<(), XmlError> {
     Ok(())
 }
 
-/// The second pass: every record's item to `sink`, in document order.
-fn walk<'a>(payload: &'a [u8], mut sink: impl FnMut(Item<'a>)) -> Result<(), XmlError> {
+/// What the second pass hands over: a parking record's item, or a whole measurement
+/// site (its lanes need the registry).
+enum Record<'a> {
+    Item(Item<'a>),
+    /// Boxed: one allocation per site keeps the enum the size of a parking item.
+    Site(Box<measured::Site<'a>>),
+}
+
+/// The second pass: every record to `sink`, in document order.
+fn walk<'a>(payload: &'a [u8], mut sink: impl FnMut(Record<'a>)) -> Result<(), XmlError> {
     let mut xml = Xml::new(payload);
     let mut records = parking::Records::default();
     let mut sites = measured::Sites::default();
@@ -147,18 +194,12 @@ fn walk<'a>(payload: &'a [u8], mut sink: impl FnMut(Item<'a>)) -> Result<(), Xml
             }
             Node::Close(tag, end) => {
                 records.close(&xml.stack, tag, xml.text(), end, &mut items);
-                sites.close(&xml.stack, tag, xml.text(), end, &mut items);
-                items.drain(..).for_each(&mut sink);
-            }
-            Node::End => {
-                if sites.skipped > 0 {
-                    tracing::debug!(
-                        skipped = sites.skipped,
-                        "DATEX II measured values without data (numberOfInputValuesUsed 0, a negative flow) skipped"
-                    );
+                items.drain(..).map(Record::Item).for_each(&mut sink);
+                if let Some(site) = sites.close(&xml.stack, tag, xml.text(), end) {
+                    sink(Record::Site(Box::new(site)));
                 }
-                return Ok(());
             }
+            Node::End => return Ok(()),
         }
     }
 }

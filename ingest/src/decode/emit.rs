@@ -22,7 +22,8 @@ pub(crate) enum Reading<'a> {
     Traffic {
         /// The feed's id of the detector (an NGSI entity id, a DATEX site id).
         external_id: &'a str,
-        /// The lane the feed names, if any (1-based).
+        /// The lane the feed names, if any (1-based), or its value index (a DATEX II
+        /// index), which the registry's `id#index=lane` entry turns into a lane.
         lane: Option<i64>,
         /// End of the counting interval, epoch ms.
         ts: i64,
@@ -113,8 +114,12 @@ impl Emit<'_, '_> {
                 occupancy_pct,
                 ..
             } => {
-                let lane = lane
-                    .or_else(|| mapped.and_then(|m| m.lane).map(i64::from))
+                // The registry's lane for the feed's index (`id#i=l`: index `i` is lane
+                // `l`; `id#n`: lane `n`), else the feed's own lane number.
+                let lane = mapped
+                    .and_then(|m| m.lane)
+                    .map(i64::from)
+                    .or(lane)
                     .unwrap_or(0);
                 let obs = TrafficObservation {
                     city: self.city_id,

@@ -6,12 +6,15 @@ use std::collections::HashMap;
 use stadtpuls_config::CityRegistry;
 use stadtpuls_processing::catalog::{Catalog, CityKey};
 
-/// One mapped id: the registry entity and, for an `id#lane` entry, its lane.
+/// One mapped id: the registry entity and, for an `id#lane` / `id#index=lane` entry,
+/// the feed's index and the lane it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapped {
     /// The registry id of the sensor, facility or spot.
     pub id: String,
-    /// The lane an `id#lane` entry names.
+    /// The feed's index the entry names (`#n`: `n`; `#i=l`: `i`).
+    pub index: Option<u16>,
+    /// The lane of that index.
     pub lane: Option<u8>,
 }
 
@@ -35,6 +38,7 @@ impl ExternalIds {
                 for external in &sensor.external_ids {
                     ids.entry(external.id.clone()).or_default().push(Mapped {
                         id: sensor.id.clone(),
+                        index: external.index,
                         lane: external.lane,
                     });
                 }
@@ -43,8 +47,20 @@ impl ExternalIds {
         Self { by_city }
     }
 
-    /// Maps one id by hand (tests, tools).
+    /// Maps one id by hand (tests, tools): `lane` as an `id#lane` entry (index = lane).
     pub fn insert(&mut self, city: CityKey, external: &str, id: &str, lane: Option<u8>) {
+        self.insert_index(city, external, lane.map(u16::from), id, lane);
+    }
+
+    /// Maps one id's `index` to `lane` of `id` by hand, as an `id#index=lane` entry does.
+    pub fn insert_index(
+        &mut self,
+        city: CityKey,
+        external: &str,
+        index: Option<u16>,
+        id: &str,
+        lane: Option<u8>,
+    ) {
         self.by_city
             .entry(city)
             .or_default()
@@ -52,19 +68,29 @@ impl ExternalIds {
             .or_default()
             .push(Mapped {
                 id: id.to_owned(),
+                index,
                 lane,
             });
     }
 
-    /// The entity `external` names in `city`: the entry for its `lane` if there is one,
-    /// else the entry without a lane.
-    pub fn resolve(&self, city: CityKey, external: &str, lane: Option<i64>) -> Option<&Mapped> {
+    /// The entity `external` names in `city`: the entry for its `index` (a lane, a DATEX
+    /// II value index) if there is one, else the entry without an index.
+    pub fn resolve(&self, city: CityKey, external: &str, index: Option<i64>) -> Option<&Mapped> {
         let entries = self.by_city.get(&city)?.get(external)?;
-        let wanted = lane.and_then(|lane| u8::try_from(lane).ok());
+        let wanted = index.and_then(|index| u16::try_from(index).ok());
         entries
             .iter()
-            .find(|m| wanted.is_some() && m.lane == wanted)
-            .or_else(|| entries.iter().find(|m| m.lane.is_none()))
+            .find(|m| wanted.is_some() && m.index == wanted)
+            .or_else(|| entries.iter().find(|m| m.index.is_none()))
+    }
+
+    /// Whether `external` has entries by index in `city`: then an index none of them
+    /// names is not the site's (`id#i=l` entries list the indices that count).
+    pub fn has_indices(&self, city: CityKey, external: &str) -> bool {
+        self.by_city
+            .get(&city)
+            .and_then(|ids| ids.get(external))
+            .is_some_and(|entries| entries.iter().any(|m| m.index.is_some()))
     }
 
     /// Whether no id is mapped at all.

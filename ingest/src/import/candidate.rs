@@ -96,15 +96,16 @@ pub(super) fn finish(candidate: Candidate, utm_zone: Option<u8>) -> Result<Impor
             .unwrap_or_else(|| external_id.to_owned()),
         name,
         capacity,
-        lat,
-        lon,
+        lat: Some(lat),
+        lon: Some(lon),
+        traffic: None,
     })
 }
 
 /// WGS84 degrees. Larger numbers are most likely a projected coordinate (Stuttgart's MDM
 /// table gives UTM metres, e.g. latitude 5402496): converted from `utm_zone` when the
 /// import names one, else refused.
-fn position(lat: &str, lon: &str, utm_zone: Option<u8>) -> Result<(f64, f64), String> {
+pub(super) fn position(lat: &str, lon: &str, utm_zone: Option<u8>) -> Result<(f64, f64), String> {
     let number = |text: &str, what: &str| -> Result<f64, String> {
         text.trim()
             .parse::<f64>()

@@ -56,7 +56,13 @@ fn aachen_table_publication_gives_every_record_its_name_capacity_and_position() 
             first.lat,
             first.lon
         ),
-        ("P1", Some("P01-Eurogress"), 560, 50.780552, 6.0927987)
+        (
+            "P1",
+            Some("P01-Eurogress"),
+            560,
+            Some(50.780552),
+            Some(6.0927987)
+        )
     );
     assert_eq!(site(&imported, "P2").capacity, 497);
     // Every other record of the realtime document maps to an imported site.
@@ -84,7 +90,7 @@ fn friedrichshafen_sensor_table_gives_one_space_per_record() {
     assert_eq!(first.name.as_deref(), Some("A1225b_Metzstraße_Hsnr.1"));
     assert_eq!(
         (first.capacity, first.lat, first.lon),
-        (1, 47.652096, 9.478454)
+        (1, Some(47.652096), Some(9.478454))
     );
     let realtime = fixture("datex2/parkapi-sources_friedrichshafen-sensors-realtime.xml");
     for id in status_ids(&realtime, "parkingRecordReference") {
@@ -105,8 +111,8 @@ fn mdm_facility_tables_read_and_projected_coordinates_are_skipped_with_the_reaso
         (
             Some("P+R Bondorf"),
             314,
-            48.52436858335742,
-            8.82821456169721
+            Some(48.52436858335742),
+            Some(8.82821456169721)
         )
     );
 
@@ -152,12 +158,15 @@ fn mdm_facility_tables_read_and_projected_coordinates_are_skipped_with_the_reaso
         "record `12717450`: capacity 0: a registry facility has at least one space"
     );
     for site in &utm.sites {
-        let (dlat, dlon) = ((site.lat - 48.7784) * 111.2, (site.lon - 9.18) * 73.3);
+        let (dlat, dlon) = (
+            (site.lat.unwrap_or_default() - 48.7784) * 111.2,
+            (site.lon.unwrap_or_default() - 9.18) * 73.3,
+        );
         assert!(dlat.hypot(dlon) < 10.0, "{site:?}");
     }
     assert_eq!(
         site(&utm, "78241093").lat,
-        48.775013,
+        Some(48.775013),
         "degrees stay as they are"
     );
     let kronprinz = site(&utm, "12717375");
@@ -199,8 +208,8 @@ fn parkapi_list_imports_the_site_with_a_uid_and_skips_the_one_without() {
             "12717250",
             Some("Parkhaus Hofdiener"),
             158,
-            54.03005,
-            5.12696
+            Some(54.03005),
+            Some(5.12696)
         )
     );
     assert_eq!(
@@ -234,7 +243,7 @@ fn ngsi_parking_entities_in_every_form_give_id_name_total_and_location() {
         assert_eq!(porto.id_stem, "porto-ParkingLot-23889", "{file}");
         assert_eq!(
             (porto.capacity, porto.lat, porto.lon),
-            (414, 41.150691773, -8.60961198807),
+            (414, Some(41.150691773), Some(-8.60961198807)),
             "{file}"
         );
     }
@@ -248,7 +257,10 @@ fn ngsi_parking_entities_in_every_form_give_id_name_total_and_location() {
     let zone = read(&fixture("fiware/OnStreetParking/example.json"), None).expect("zone");
     let santander = &zone.sites[0];
     assert_eq!(santander.capacity, 6);
-    assert!((santander.lat - 43.462925).abs() < 1e-5, "{santander:?}");
+    assert!(
+        (santander.lat.unwrap_or_default() - 43.462925).abs() < 1e-5,
+        "{santander:?}"
+    );
 
     let spot = read(&fixture("fiware/ParkingSpot/example.json"), None).expect("spot");
     assert!(spot.sites.is_empty());

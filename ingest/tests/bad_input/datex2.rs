@@ -204,6 +204,12 @@ fn cases() -> Vec<Case> {
             0,
             vec![(Some(0), Malformed, "vehicleFlowRate")],
         ),
+        case(
+            "a lane without flow data (NDW's negative rate)",
+            measured("-1"),
+            0,
+            vec![(Some(0), NoObservation, "no flow of the lane has data")],
+        ),
         Case {
             topic: NATIVE,
             header: Some(FeedFormat::Datex2),

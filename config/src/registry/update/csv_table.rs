@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::site::{ImportedSite, RegistryUpdateError, Rows};
+use super::site::{ImportedSite, RegistryUpdateError, Rows, base_id, traffic_cell};
 use crate::registry::SensorKind;
 
 /// Columns of a registry written from scratch.
@@ -39,6 +39,8 @@ enum Col {
     Lon,
     Capacity,
     ExternalId,
+    /// Only needed to import traffic sites: not in [`Col::ALL`].
+    Lanes,
 }
 
 impl Col {
@@ -61,6 +63,7 @@ impl Col {
             Col::Lon => "lon",
             Col::Capacity => "capacity",
             Col::ExternalId => "external_id",
+            Col::Lanes => "lanes",
         }
     }
 }
@@ -111,6 +114,9 @@ impl Table {
                 .ok_or(RegistryUpdateError::MissingColumn(col.name()))?;
             columns.insert(col, index);
         }
+        if let Some(index) = header.iter().position(|c| c == Col::Lanes.name()) {
+            columns.insert(Col::Lanes, index);
+        }
         let mut rows = Vec::new();
         for record in reader.records() {
             let record = record.map_err(|e| RegistryUpdateError::Csv(e.to_string()))?;
@@ -149,6 +155,8 @@ impl Table {
                 .filter(|id| !id.is_empty())
                 .collect();
             for id in ids {
+                // `site#5=1` names the row of `site` too (a re-import of a traffic site).
+                table.external.entry(base_id(&id).to_owned()).or_insert(row);
                 table.external.entry(id).or_insert(row);
             }
         }
@@ -156,7 +164,9 @@ impl Table {
     }
 
     fn cell(&self, row: usize, col: Col) -> &str {
-        self.rows[row].cells[self.columns[&col]].trim()
+        self.columns
+            .get(&col)
+            .map_or("", |index| self.rows[row].cells[*index].trim())
     }
 
     /// The new text: `original` with changed rows rewritten (their line endings kept)
@@ -207,20 +217,36 @@ impl Rows for Table {
         {
             fields.push((Col::Name, name.trim().to_owned()));
         }
-        if self.cell(row, Col::Lat).parse::<f64>().ok() != Some(site.lat) {
-            fields.push((Col::Lat, site.lat.to_string()));
-        }
-        if self.cell(row, Col::Lon).parse::<f64>().ok() != Some(site.lon) {
-            fields.push((Col::Lon, site.lon.to_string()));
+        if let Some((lat, lon)) = site.position() {
+            if self.cell(row, Col::Lat).parse::<f64>().ok() != Some(lat) {
+                fields.push((Col::Lat, lat.to_string()));
+            }
+            if self.cell(row, Col::Lon).parse::<f64>().ok() != Some(lon) {
+                fields.push((Col::Lon, lon.to_string()));
+            }
         }
         // A spot's or sensor's capacity is not the site's (a spot row mapped by the id of
         // a one-space record keeps its kind).
-        if facility && self.cell(row, Col::Capacity).parse::<u32>().ok() != Some(site.capacity) {
+        if facility
+            && site.traffic.is_none()
+            && self.cell(row, Col::Capacity).parse::<u32>().ok() != Some(site.capacity)
+        {
             fields.push((Col::Capacity, site.capacity.to_string()));
+        }
+        if let Some(traffic) = &site.traffic {
+            if self.cell(row, Col::Lanes).parse::<u8>().ok() != Some(traffic.lanes) {
+                fields.push((Col::Lanes, traffic.lanes.to_string()));
+            }
+            let cell = traffic_cell(self.cell(row, Col::ExternalId), site, traffic);
+            if self.cell(row, Col::ExternalId) != cell {
+                fields.push((Col::ExternalId, cell));
+            }
         }
         let mut names = Vec::with_capacity(fields.len());
         for (col, value) in fields {
-            let index = self.columns[&col];
+            let Some(&index) = self.columns.get(&col) else {
+                continue;
+            };
             self.rows[row].cells[index] = value;
             self.rows[row].changed = true;
             names.push(col.name());
@@ -230,14 +256,28 @@ impl Rows for Table {
 
     fn append(&mut self, id: &str, site: &ImportedSite) {
         let mut cells = vec![String::new(); self.width];
-        let mut set = |col: Col, value: String| cells[self.columns[&col]] = value;
+        let mut set = |col: Col, value: String| {
+            if let Some(&index) = self.columns.get(&col) {
+                cells[index] = value;
+            }
+        };
+        let (lat, lon) = site.position().unwrap_or_default();
         set(Col::Id, id.to_owned());
-        set(Col::Kind, SensorKind::ParkingFacility.as_str().to_owned());
         set(Col::Name, site.name.clone().unwrap_or_default());
-        set(Col::Lat, site.lat.to_string());
-        set(Col::Lon, site.lon.to_string());
-        set(Col::Capacity, site.capacity.to_string());
-        set(Col::ExternalId, site.external_id.clone());
+        set(Col::Lat, lat.to_string());
+        set(Col::Lon, lon.to_string());
+        match &site.traffic {
+            None => {
+                set(Col::Kind, SensorKind::ParkingFacility.as_str().to_owned());
+                set(Col::Capacity, site.capacity.to_string());
+                set(Col::ExternalId, site.external_id.clone());
+            }
+            Some(traffic) => {
+                set(Col::Kind, SensorKind::Traffic.as_str().to_owned());
+                set(Col::Lanes, traffic.lanes.to_string());
+                set(Col::ExternalId, traffic.external_ids.join(";"));
+            }
+        }
         // Not added to `external`: `apply` writes each external id once.
         self.ids.insert(id.to_owned());
         self.appended.push(cells);

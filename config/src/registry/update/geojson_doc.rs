@@ -9,7 +9,7 @@ use std::ops::Range;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::site::{ImportedSite, RegistryUpdateError, Rows};
+use super::site::{ImportedSite, RegistryUpdateError, Rows, base_id, traffic_cell};
 use crate::registry::SensorKind;
 
 /// A registry written from scratch.
@@ -85,6 +85,7 @@ impl Doc {
             {
                 let id = id.trim();
                 if !id.is_empty() {
+                    doc.external.entry(base_id(id).to_owned()).or_insert(index);
                     doc.external.entry(id.to_owned()).or_insert(index);
                 }
             }
@@ -152,7 +153,9 @@ impl Rows for Doc {
             .and_then(|g| g.get("coordinates"))
             .cloned()
             .unwrap_or_default();
-        if (coordinates[1].as_f64(), coordinates[0].as_f64()) != (Some(site.lat), Some(site.lon)) {
+        if let Some((lat, lon)) = site.position()
+            && (coordinates[1].as_f64(), coordinates[0].as_f64()) != (Some(lat), Some(lon))
+        {
             feature.insert("geometry".into(), point(site));
             fields.push("position");
         }
@@ -173,10 +176,26 @@ impl Rows for Doc {
         let facility = properties.get("kind").and_then(Value::as_str)
             == Some(SensorKind::ParkingFacility.as_str());
         if facility
+            && site.traffic.is_none()
             && properties.get("capacity").and_then(text_of) != Some(site.capacity.to_string())
         {
             properties.insert("capacity".into(), site.capacity.into());
             fields.push("capacity");
+        }
+        if let Some(traffic) = &site.traffic {
+            if properties.get("lanes").and_then(text_of) != Some(traffic.lanes.to_string()) {
+                properties.insert("lanes".into(), traffic.lanes.into());
+                fields.push("lanes");
+            }
+            let old = properties
+                .get("external_id")
+                .and_then(text_of)
+                .unwrap_or_default();
+            let cell = traffic_cell(&old, site, traffic);
+            if old != cell {
+                properties.insert("external_id".into(), cell.into());
+                fields.push("external_id");
+            }
         }
         self.features[row].changed |= !fields.is_empty();
         fields
@@ -185,12 +204,21 @@ impl Rows for Doc {
     fn append(&mut self, id: &str, site: &ImportedSite) {
         let mut properties = Map::new();
         properties.insert("id".into(), id.into());
-        properties.insert("kind".into(), SensorKind::ParkingFacility.as_str().into());
         if let Some(name) = &site.name {
             properties.insert("name".into(), name.as_str().into());
         }
-        properties.insert("capacity".into(), site.capacity.into());
-        properties.insert("external_id".into(), site.external_id.as_str().into());
+        match &site.traffic {
+            None => {
+                properties.insert("kind".into(), SensorKind::ParkingFacility.as_str().into());
+                properties.insert("capacity".into(), site.capacity.into());
+                properties.insert("external_id".into(), site.external_id.as_str().into());
+            }
+            Some(traffic) => {
+                properties.insert("kind".into(), SensorKind::Traffic.as_str().into());
+                properties.insert("lanes".into(), traffic.lanes.into());
+                properties.insert("external_id".into(), traffic.external_ids.join(";").into());
+            }
+        }
         // Not added to `external`: `apply` writes each external id once.
         self.ids.insert(id.to_owned());
         self.appended.push(json!({
@@ -206,7 +234,8 @@ impl Rows for Doc {
 }
 
 fn point(site: &ImportedSite) -> Value {
-    json!({"type": "Point", "coordinates": [site.lon, site.lat]})
+    let (lat, lon) = site.position().unwrap_or_default();
+    json!({"type": "Point", "coordinates": [lon, lat]})
 }
 
 /// A property as text: a string as it is, a number as written.

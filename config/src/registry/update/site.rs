@@ -6,23 +6,46 @@ use std::collections::HashSet;
 /// Longest registry id (as `check.rs` enforces).
 pub(super) const MAX_ID_LEN: usize = 128;
 
-/// A parking site read from a partner's static publication, ready for the registry.
+/// A parking site, or a traffic measurement site, read from a partner's static
+/// publication, ready for the registry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportedSite {
-    /// The id the partner's realtime feed uses for it (DATEX II record id, ParkAPI `uid`,
-    /// NGSI entity id): its `external_id`.
+    /// The id the partner's realtime feed uses for it (DATEX II record or measurement
+    /// site id, ParkAPI `uid`, NGSI entity id): its `external_id`.
     pub external_id: String,
     /// What a new row's id is made from (the external id, an NGSI id without its
     /// `urn:ngsi-ld:<Type>:` prefix).
     pub id_stem: String,
     /// Display name, if the publication has one.
     pub name: Option<String>,
-    /// Spaces, > 0.
+    /// Spaces, > 0, of a parking site; 0 for a traffic site (not written).
     pub capacity: u32,
-    /// WGS84 latitude, degrees.
-    pub lat: f64,
-    /// WGS84 longitude, degrees.
-    pub lon: f64,
+    /// WGS84 latitude, degrees; `None` when the publication has no position (a DATEX II
+    /// measurement site without `measurementSiteLocation`): then only a row that already
+    /// names the site is updated, its position kept.
+    pub lat: Option<f64>,
+    /// WGS84 longitude, degrees (`None` as `lat`).
+    pub lon: Option<f64>,
+    /// For a traffic measurement site: its lanes and per-index external ids; `None`: a
+    /// parking site.
+    pub traffic: Option<TrafficSite>,
+}
+
+/// What a `traffic` row gets from a DATEX II measurement site table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficSite {
+    /// The highest lane number the site's indices name.
+    pub lanes: u8,
+    /// `<site>#<index>=<lane>` per mapped index, in index order (written into
+    /// `external_id` in place of the row's other entries for this site).
+    pub external_ids: Vec<String>,
+}
+
+impl ImportedSite {
+    /// Its position, when it has one.
+    pub fn position(&self) -> Option<(f64, f64)> {
+        self.lat.zip(self.lon)
+    }
 }
 
 /// One row the import adds or changes.
@@ -55,6 +78,8 @@ pub struct RegistryUpdate {
     pub changes: Vec<RegistryChange>,
     /// Sites whose row already holds the same values.
     pub unchanged: usize,
+    /// Sites not written, (external id, why): a new site without a position.
+    pub skipped: Vec<(String, String)>,
 }
 
 /// Why a registry cannot be updated; the file is then left alone.
@@ -116,20 +141,22 @@ pub(super) trait Rows {
     /// Writes the site's name, position and (on a facility) capacity into `row`;
     /// returns the fields that changed.
     fn update(&mut self, row: usize, site: &ImportedSite) -> Vec<&'static str>;
-    /// Appends a `parking_facility` row for `site` with `id`.
+    /// Appends a `parking_facility` (or, with [`ImportedSite::traffic`], a
+    /// `traffic`) row for `site` with `id`; the site has a position.
     fn append(&mut self, id: &str, site: &ImportedSite);
     /// Every registry id, those appended included.
     fn ids(&self) -> &HashSet<String>;
 }
 
-/// Applies `sites` to `rows`: (the changes, how many sites were already up to date).
-pub(super) fn apply(
-    rows: &mut impl Rows,
-    city_id: &str,
-    sites: &[ImportedSite],
-) -> (Vec<RegistryChange>, usize) {
+/// What [`apply`] did: the changes, how many sites were already up to date, the sites
+/// left out with the reason.
+pub(super) type Applied = (Vec<RegistryChange>, usize, Vec<(String, String)>);
+
+/// Applies `sites` to `rows`.
+pub(super) fn apply(rows: &mut impl Rows, city_id: &str, sites: &[ImportedSite]) -> Applied {
     let mut changes = Vec::new();
     let mut unchanged = 0;
+    let mut skipped = Vec::new();
     let mut seen = HashSet::new();
     for site in sites {
         if !seen.insert(site.external_id.as_str()) {
@@ -148,6 +175,11 @@ pub(super) fn apply(
                     });
                 }
             }
+            None if site.position().is_none() => skipped.push((
+                site.external_id.clone(),
+                "no position in the publication (no measurementSiteLocation coordinates) and no registry row names it: add a row with its lat, lon and `external_id` (the bare site id will do) and import again"
+                    .to_owned(),
+            )),
             None => {
                 let id = generated_id(city_id, &site.id_stem, rows.ids());
                 rows.append(&id, site);
@@ -158,5 +190,37 @@ pub(super) fn apply(
             }
         }
     }
-    (changes, unchanged)
+    (changes, unchanged, skipped)
+}
+
+/// A row's `external_id` cell with the traffic site's entries in place of its old ones
+/// for that site (the bare id, `id#n`, `id#i=l`); other ids are kept, in their order.
+pub(super) fn traffic_cell(cell: &str, site: &ImportedSite, traffic: &TrafficSite) -> String {
+    let mut entries: Vec<String> = cell
+        .split(';')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty() && base_id(entry) != site.external_id)
+        .map(str::to_owned)
+        .collect();
+    entries.extend(traffic.external_ids.iter().cloned());
+    entries.join(";")
+}
+
+/// An `external_id` entry without its `#index` / `#index=lane` suffix.
+pub(super) fn base_id(entry: &str) -> &str {
+    match entry.rsplit_once('#') {
+        Some((base, suffix))
+            if !base.is_empty()
+                && suffix
+                    .split_once('=')
+                    .map_or(suffix, |(index, _)| index)
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                && !suffix.is_empty()
+                && !suffix.starts_with('=') =>
+        {
+            base
+        }
+        _ => entry,
+    }
 }

@@ -9,8 +9,9 @@ fn site(external_id: &str, name: &str, capacity: u32, lat: f64, lon: f64) -> Imp
         id_stem: external_id.to_owned(),
         name: Some(name.to_owned()),
         capacity,
-        lat,
-        lon,
+        lat: Some(lat),
+        lon: Some(lon),
+        traffic: None,
     }
 }
 

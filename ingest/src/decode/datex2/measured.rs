@@ -1,12 +1,23 @@
-//! Measured traffic data: each `siteMeasurements` of a `MeasuredDataPublication`, each
-//! `measuredValue` with a `TrafficFlow` → one traffic count of the site's value index
-//! (the lane of an `id#index` external id), joined with the `TrafficSpeed` of the same index.
+//! Measured traffic data: each `siteMeasurements` of a `MeasuredDataPublication` → one
+//! traffic count per lane of the site.
+//!
+//! A value's `index` is the publisher's: NDW numbers lane × vehicle class × value type
+//! (PZH01_MST_0629_00: flows of length classes at 1–4, their speeds at 5–8, one lane).
+//! Where the registry maps a site's indices (`id#index=lane`, from the site table by
+//! `stadtpuls registry import`), the values of one lane are combined (`lanes.rs`: class
+//! flows summed, speeds flow-weighted) and an index it does not map is left out
+//! (counted: the importer leaves out a lane's `anyVehicle` total). Where it maps none
+//! (a bare `id`, or `id#n`), each index is its own lane, its flow joined with the speed
+//! of the same index, as publishers with one value per lane write them (the French
+//! sample: index 0).
 
 use std::borrow::Cow;
+use std::ops::Range;
 
-use stadtpuls_processing::Rejection;
+use stadtpuls_processing::{RejectReason, Rejection};
 
 use super::super::emit::malformed;
+use super::lanes::{Missing, combine};
 use super::values::{Item, Values, instant, number, whole};
 use super::xml::{Attrs, Tag};
 
@@ -18,13 +29,14 @@ pub(super) const DEFAULT_PERIOD_S: f64 = 60.0;
 #[derive(Debug, Default)]
 pub(super) struct Sites<'a> {
     current: Option<Site<'a>>,
-    /// Values without data (`numberOfInputValuesUsed="0"`, a negative flow), skipped.
-    pub(super) skipped: usize,
 }
 
+/// One `siteMeasurements`, read; [`Site::items`] makes its lanes' observations.
 #[derive(Debug, Default)]
-struct Site<'a> {
+pub(super) struct Site<'a> {
     depth: usize,
+    start: usize,
+    end: usize,
     id: Option<Cow<'a, str>>,
     time: Option<String>,
     values: Vec<Value<'a>>,
@@ -53,6 +65,7 @@ impl<'a> Sites<'a> {
             if tag == Tag::SiteMeasurements {
                 self.current = Some(Site {
                     depth,
+                    start,
                     ..Site::default()
                 });
             }
@@ -77,25 +90,21 @@ impl<'a> Sites<'a> {
         }
     }
 
-    /// `stack` no longer holds the closed element.
+    /// `stack` no longer holds the closed element; returns the site when it closed.
     pub(super) fn close(
         &mut self,
         stack: &[Tag],
         tag: Tag,
         text: &str,
         end: usize,
-        items: &mut Vec<Item<'a>>,
-    ) {
-        let Some(site) = &mut self.current else {
-            return;
-        };
+    ) -> Option<Site<'a>> {
+        let site = self.current.as_mut()?;
         let rel = (stack.len() + 1).saturating_sub(site.depth);
         let parent = stack.last().copied();
         match (rel, tag, &mut site.current) {
             (0, _, _) => {
-                if let Some(site) = self.current.take() {
-                    self.skipped += site.finish(items);
-                }
+                site.end = end;
+                return self.current.take();
             }
             (1, Tag::TimeDefault, _) => site.time = Some(text.to_owned()),
             (1, Tag::MeasuredValue, current) => {
@@ -114,75 +123,170 @@ impl<'a> Sites<'a> {
             }
             _ => {}
         }
+        None
     }
 }
 
+/// How the registry maps one value index of a site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Lane {
+    /// An `id#index=lane` (or `id#n`) entry: this registry sensor's lane.
+    Mapped(String, u8),
+    /// The site has entries by index, none for this one: left out.
+    Unmapped,
+    /// The registry maps no index of the site: the index is the lane.
+    Index,
+}
+
+/// A value of a lane: its index and rate / speed (`None` = no data).
+type Class = (i64, Option<f64>);
+
+/// The values the registry puts in one lane of a site.
+struct Group {
+    lane: Lane,
+    /// The index the lane is looked up by (its first value's).
+    key: i64,
+    range: Range<usize>,
+    flows: Vec<Class>,
+    speeds: Vec<Class>,
+    /// (time, period) of its values, or why one cannot be read.
+    when: Result<(i64, i64), Rejection>,
+}
+
+/// What a site's values came to besides observations.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Left {
+    /// Values of indices the registry leaves out of a mapped site.
+    pub(super) unmapped: usize,
+    /// Index-is-lane groups with a speed and no flow (NDW's speed indices under a
+    /// registry that maps no index).
+    pub(super) speed_only: usize,
+}
+
 impl<'a> Site<'a> {
-    /// Pushes one item per flow value with data; returns the values skipped for no data.
-    fn finish(self, items: &mut Vec<Item<'a>>) -> usize {
-        let mut skipped = 0;
+    /// One item per lane: its observation or why it has none; `lane_of` maps an index.
+    pub(super) fn items(
+        self,
+        mut lane_of: impl FnMut(&str, i64) -> Lane,
+        items: &mut Vec<Item<'a>>,
+    ) -> Left {
+        let mut left = Left::default();
+        let id = self.id.clone().unwrap_or_default();
+        let refuse_site = |items: &mut Vec<Item<'a>>, rejection: Rejection| {
+            items.push(Item {
+                range: self.start..self.end,
+                id: id.clone(),
+                values: Err(rejection),
+            });
+        };
+        if id.is_empty() {
+            refuse_site(
+                items,
+                malformed("siteMeasurements without a measurementSiteReference `id`"),
+            );
+            return left;
+        }
+        let mut groups: Vec<Group> = Vec::new();
         for value in &self.values {
-            if value.kind.as_deref() != Some("TrafficFlow") {
+            let flow = match value.kind.as_deref() {
+                Some("TrafficFlow") => true,
+                Some("TrafficSpeed") => false,
+                _ => continue,
+            };
+            let index = match value
+                .index
+                .as_deref()
+                .map(|i| whole(i, "measuredValue index"))
+            {
+                Some(Ok(index)) => index,
+                Some(Err(rejection)) => {
+                    refuse_site(items, rejection);
+                    return left;
+                }
+                None => {
+                    let detail = format!("site `{id}`: a measuredValue without `index`");
+                    refuse_site(items, malformed(detail));
+                    return left;
+                }
+            };
+            let lane = match lane_of(&id, index) {
+                Lane::Unmapped => {
+                    left.unmapped += 1;
+                    continue;
+                }
+                lane => lane,
+            };
+            let class = (index, if flow { value.flow() } else { value.speed() });
+            let when = self.when(value);
+            let group = match groups
+                .iter_mut()
+                .find(|g| g.lane == lane && (lane != Lane::Index || g.key == index))
+            {
+                Some(group) => group,
+                None => {
+                    groups.push(Group {
+                        lane,
+                        key: index,
+                        range: value.start..value.end,
+                        flows: Vec::new(),
+                        speeds: Vec::new(),
+                        when: when.clone(),
+                    });
+                    let last = groups.len() - 1;
+                    &mut groups[last]
+                }
+            };
+            group.range = group.range.start.min(value.start)..group.range.end.max(value.end);
+            if group.when.is_ok() && when != group.when {
+                group.when = Err(when.err().unwrap_or_else(|| {
+                    malformed(format!(
+                        "site `{id}`: the values of one lane differ in measurement time or period"
+                    ))
+                }));
+            }
+            let class = match class {
+                (index, Ok(value)) => (index, value),
+                (_, Err(rejection)) => {
+                    group.when = Err(rejection);
+                    continue;
+                }
+            };
+            if flow {
+                group.flows.push(class);
+            } else {
+                group.speeds.push(class);
+            }
+        }
+        for group in groups {
+            if group.lane == Lane::Index && group.flows.is_empty() && group.when.is_ok() {
+                left.speed_only += 1;
                 continue;
             }
-            let speed = self.values.iter().find(|other| {
-                other.kind.as_deref() == Some("TrafficSpeed") && other.index == value.index
+            let values = group.when.and_then(|(ts, period)| {
+                let lane = combine(&group.flows, &group.speeds)
+                    .map_err(|missing| no_observation(&id, &missing))?;
+                Ok(Values::Traffic {
+                    lane: group.key,
+                    ts,
+                    interval_s: period,
+                    // veh/h over the period, to the nearest vehicle.
+                    count: (lane.flow * period as f64 / 3600.0).round() as i64,
+                    speed: lane.speed,
+                })
             });
-            match self.observation(value, speed) {
-                None => skipped += 1,
-                Some(values) => items.push(Item {
-                    range: value.start..value.end,
-                    id: self.id.clone().unwrap_or_default(),
-                    values,
-                }),
-            }
+            items.push(Item {
+                range: group.range,
+                id: id.clone(),
+                values,
+            });
         }
-        skipped
+        left
     }
 
-    /// The observation of one flow value; `None` when it carries no data.
-    fn observation(
-        &self,
-        flow: &Value<'_>,
-        speed: Option<&Value<'_>>,
-    ) -> Option<Result<Values, Rejection>> {
-        if flow.flow_inputs.as_deref() == Some("0") {
-            return None;
-        }
-        let rate = match flow.flow.as_deref().map(|t| number(t, "vehicleFlowRate")) {
-            None => {
-                return Some(Err(malformed(
-                    "a TrafficFlow value without `vehicleFlowRate`",
-                )));
-            }
-            Some(Err(rejection)) => return Some(Err(rejection)),
-            // NDW's sentinel for "no vehicle detected / no data" is negative.
-            Some(Ok(rate)) if rate < 0.0 => return None,
-            Some(Ok(rate)) => rate,
-        };
-        Some(self.values(flow, rate, speed))
-    }
-
-    fn values(
-        &self,
-        flow: &Value<'_>,
-        rate: f64,
-        speed: Option<&Value<'_>>,
-    ) -> Result<Values, Rejection> {
-        let Some(id) = self.id.as_deref().filter(|id| !id.is_empty()) else {
-            return Err(malformed(
-                "siteMeasurements without a measurementSiteReference `id`",
-            ));
-        };
-        let lane = match flow.index.as_deref() {
-            Some(index) => whole(index, "measuredValue index")?,
-            None => {
-                return Err(malformed(format!(
-                    "site `{id}`: a measuredValue without `index`"
-                )));
-            }
-        };
-        let ts = match flow.time.as_deref().or(self.time.as_deref()) {
+    /// A value's (time, period): its own, else the site's time and [`DEFAULT_PERIOD_S`].
+    fn when(&self, value: &Value<'_>) -> Result<(i64, i64), Rejection> {
+        let id = self.id.as_deref().unwrap_or_default();
+        let ts = match value.time.as_deref().or(self.time.as_deref()) {
             Some(text) => instant(text, "measurementTimeDefault")?,
             None => {
                 return Err(malformed(format!(
@@ -190,7 +294,7 @@ impl<'a> Site<'a> {
                 )));
             }
         };
-        let period = match flow.period.as_deref() {
+        let period = match value.period.as_deref() {
             Some(text) => number(text, "measurementOrCalculationPeriod")?,
             None => DEFAULT_PERIOD_S,
         };
@@ -199,22 +303,47 @@ impl<'a> Site<'a> {
                 "site `{id}`: measurementOrCalculationPeriod {period} is not a whole number of seconds"
             )));
         }
-        let speed = match speed {
-            Some(value) if value.speed_inputs.as_deref() != Some("0") => {
-                match value.speed.as_deref() {
-                    Some(text) => Some(number(text, "speed")?).filter(|s| *s >= 0.0),
-                    None => None,
-                }
-            }
-            _ => None,
-        };
-        Ok(Values::Traffic {
-            lane,
-            ts,
-            interval_s: period as i64,
-            // veh/h over the period, to the nearest vehicle.
-            count: (rate * period / 3600.0).round() as i64,
-            speed,
-        })
+        Ok((ts, period as i64))
     }
+}
+
+impl Value<'_> {
+    /// The flow, veh/h; `None` without data (`numberOfInputValuesUsed="0"`, NDW's
+    /// negative rates).
+    fn flow(&self) -> Result<Option<f64>, Rejection> {
+        if self.flow_inputs.as_deref() == Some("0") {
+            return Ok(None);
+        }
+        match self.flow.as_deref() {
+            None => Err(malformed("a TrafficFlow value without `vehicleFlowRate`")),
+            Some(text) => Ok(Some(number(text, "vehicleFlowRate")?).filter(|r| *r >= 0.0)),
+        }
+    }
+
+    /// The speed, km/h; `None` without data (`numberOfInputValuesUsed="0"`, NDW's `-1`)
+    /// or without a `speed`.
+    fn speed(&self) -> Result<Option<f64>, Rejection> {
+        if self.speed_inputs.as_deref() == Some("0") {
+            return Ok(None);
+        }
+        match self.speed.as_deref() {
+            None => Ok(None),
+            Some(text) => Ok(Some(number(text, "speed")?).filter(|s| *s >= 0.0)),
+        }
+    }
+}
+
+fn no_observation(id: &str, missing: &Missing) -> Rejection {
+    let detail = match missing {
+        Missing::NoFlow => format!(
+            "site `{id}`: a lane with speed values but no TrafficFlow (the registry maps only speed indices to it)"
+        ),
+        Missing::AllFlows => format!(
+            "site `{id}`: no flow of the lane has data (numberOfInputValuesUsed 0 or a negative rate)"
+        ),
+        Missing::SomeFlows(indices) => format!(
+            "site `{id}`: the flows of indices {indices:?} have no data; the lane's other classes alone would undercount it"
+        ),
+    };
+    Rejection::new(RejectReason::NoObservation, detail)
 }

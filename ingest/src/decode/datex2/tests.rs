@@ -341,6 +341,76 @@ fn france_flows_become_counts_over_a_minute_with_their_speeds() {
     );
 }
 
+/// A measured-data document of site `S` at 2026-11-24T00:50Z: `(index, xsi type, body)`.
+fn site_values(values: &[(u16, &str, &str)]) -> String {
+    let values: String = values
+        .iter()
+        .map(|(index, kind, body)| {
+            format!(r#"<measuredValue index="{index}"><measuredValue><basicData xsi:type="{kind}">{body}</basicData></measuredValue></measuredValue>"#)
+        })
+        .collect();
+    format!(
+        r#"<d2LogicalModel xmlns="http://datex2.eu/schema/2/2_0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><payloadPublication xsi:type="MeasuredDataPublication"><siteMeasurements><measurementSiteReference id="S"/><measurementTimeDefault>2026-11-24T00:50:00Z</measurementTimeDefault>{values}</siteMeasurements></payloadPublication></d2LogicalModel>"#
+    )
+}
+
+fn flow(rate: &str) -> String {
+    format!("<vehicleFlow><vehicleFlowRate>{rate}</vehicleFlowRate></vehicleFlow>")
+}
+
+fn speed(kmh: &str, inputs: &str) -> String {
+    format!(
+        r#"<averageVehicleSpeed numberOfInputValuesUsed="{inputs}"><speed>{kmh}</speed></averageVehicleSpeed>"#
+    )
+}
+
+#[test]
+fn mapped_indices_sum_per_lane_and_weigh_speeds_by_flow() {
+    // Two lanes of two length classes each, NDW-style: lane 1 flows at 1–2, its speeds
+    // at 3–4; lane 2 flows at 5–6, speeds at 7–8; all-vehicle totals at 9 (unmapped).
+    let mut h = Harness::new(&[], &[]);
+    h.catalog.add_traffic(0, "s-S", 2, 100.0);
+    for (index, lane) in [
+        (1, 1),
+        (2, 1),
+        (3, 1),
+        (4, 1),
+        (5, 2),
+        (6, 2),
+        (7, 2),
+        (8, 2),
+    ] {
+        h.external
+            .insert_index(0, "S", Some(index), "s-S", Some(lane));
+    }
+    let doc = site_values(&[
+        (1, "TrafficFlow", &flow("600")),
+        (2, "TrafficFlow", &flow("120")),
+        (3, "TrafficSpeed", &speed("100", "10")),
+        (4, "TrafficSpeed", &speed("80", "2")),
+        (5, "TrafficFlow", &flow("-1")),
+        (6, "TrafficFlow", &flow("60")),
+        (7, "TrafficSpeed", &speed("-1", "0")),
+        (8, "TrafficSpeed", &speed("90", "1")),
+        (9, "TrafficFlow", &flow("780")),
+    ]);
+    assert_eq!(h.decode(doc.as_bytes()), 1, "{:?}", h.reasons());
+    // Lane 1: 600 + 120 = 720 veh/h → 12 vehicles a minute;
+    // speed (600·100 + 120·80) / 720 = 69600 / 720 = 96.67.
+    assert_eq!(
+        h.traffic_rows(),
+        ["s-S 1 2026-11-24T00:50:00.000Z 60 12 96.7"]
+    );
+    // Lane 2: index 5 has no data, so 60 veh/h of index 6 alone would undercount it.
+    let reasons = h.reasons();
+    assert_eq!(reasons.len(), 1);
+    assert_eq!(
+        (reasons[0].0, reasons[0].1),
+        (Some(1), RejectReason::NoObservation)
+    );
+    assert!(reasons[0].2.contains("indices [5]"), "{reasons:?}");
+}
+
 /// A one-record Aachen-style document: `body` inside `parkingRecordStatus`.
 pub(crate) fn status(prefix: &str, xsi_type: &str, body: &str) -> String {
     let p = if prefix.is_empty() {

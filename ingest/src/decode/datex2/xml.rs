@@ -75,6 +75,18 @@ tags! {
     Latitude = b"latitude",
     Longitude = b"longitude",
     Value = b"value",
+    // Measurement site tables, read by `stadtpuls registry import` (`site_table.rs`).
+    SiteRecord = b"measurementSiteRecord",
+    SiteName = b"measurementSiteName",
+    SiteLanes = b"measurementSiteNumberOfLanes",
+    SiteLocation = b"measurementSiteLocation",
+    Characteristics = b"measurementSpecificCharacteristics",
+    SpecificLane = b"specificLane",
+    ValueType = b"specificMeasurementValueType",
+    VehicleType = b"vehicleType",
+    ComparisonOperator = b"comparisonOperator",
+    VehicleLength = b"vehicleLength",
+    ComputationMethod = b"computationMethod",
 }
 
 /// An opened element of a DATEX II namespace, with the attributes the decoder reads.
