@@ -6,10 +6,14 @@
 //! entry with its current level, and a [`Publication`] saying whose it is and when): no
 //! I/O, no clock, no access decisions. Which cities a request may see is decided by the
 //! caller (the API) before it collects the facilities.
+//!
+//! A region's publication ([`region`]) is the same documents over several member cities'
+//! facilities, with region-wide record ids and a publisher of its own.
 
 pub mod datex2;
 pub mod ngsi_ld;
 pub mod parkapi;
+pub mod region;
 
 use std::collections::BTreeMap;
 
@@ -99,7 +103,8 @@ pub fn with_levels<'a>(
 /// Whose publication it is and when.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Publication<'a> {
-    /// City id; names the supplier and the table (`stadtpuls-<city>`).
+    /// The publisher: a city id, or a region's [`region::publisher`] id
+    /// (`region.<id>`); names the supplier and the table (`stadtpuls-<city>`).
     pub city: &'a str,
     /// Wall-clock time of the rendering, epoch ms.
     pub published_at: ProcessingTime,

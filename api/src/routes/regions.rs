@@ -247,7 +247,11 @@ pub async fn traffic(
 
 /// The region `id` if the caller sees any of its member cities; otherwise 404 with the
 /// same message as for a region that is not configured.
-fn visible_region<'a>(state: &'a AppState, viewer: &Viewer, id: &str) -> Result<&'a RegionView> {
+pub(super) fn visible_region<'a>(
+    state: &'a AppState,
+    viewer: &Viewer,
+    id: &str,
+) -> Result<&'a RegionView> {
     match state.region(id) {
         Some(region) if region.city_ids().any(|c| viewer.0.sees_city(c)) => Ok(region),
         _ => Err(ApiError::NotFound(format!(
