@@ -233,6 +233,14 @@ async fn a_city_the_caller_may_not_see_is_not_found_like_an_unknown_one() {
     assert_eq!(status, 200);
 }
 
+/// (caller, key, query, the (kind, city) pairs it must get).
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 /// `?regions=`: a region's member cities only, within what the key sees; a region that is
 /// not configured, or of which the key sees no member city, is not found in the words of
 /// the REST region routes.
@@ -241,9 +249,8 @@ async fn a_region_filters_the_stream_to_its_visible_member_cities() {
     let dir = tempfile::tempdir().expect("temp dir");
     let served = serve_with_stream(dir.path(), "open").await;
     let addr = served.addr;
-    // (caller, key, query, the (kind, city) pairs it must get). Without the filter each
-    // would get its whole row of VISIBLE (ettlingen, neu-ulm and pforzheim among them).
-    let cases: [(&str, &str, &str, &[(&str, &str)]); 3] = [
+    // Without the filter each would get its whole row of VISIBLE (ettlingen, neu-ulm and pforzheim among them).
+    let cases: [Case; 3] = [
         (
             "ulm centre",
             "Bearer key-ulm",
