@@ -17,7 +17,7 @@ pub mod region;
 
 use std::collections::BTreeMap;
 
-use stadtpuls_config::CityRegistry;
+use stadtpuls_config::{CityRegistry, FacilityType};
 
 use crate::time::{EventTime, ProcessingTime};
 use crate::window::parking::{FacilityLive, ParkingStatus};
@@ -57,6 +57,12 @@ pub struct FacilityFacts {
     pub capacity: Option<u32>,
     /// An on-street zone of spot sensors (spots in the registry), else a car park.
     pub on_street: bool,
+    /// What the registry says it is (column `facility_type`), if it does: the regional
+    /// views' breakdown (`region::FacilityKind::of_facility`).
+    pub facility_type: Option<FacilityType>,
+    /// The registry's `external_id`s: a region tells a facility two member cities list
+    /// by them (`region::Listings`).
+    pub external_ids: Vec<String>,
 }
 
 impl FacilityFacts {
@@ -71,6 +77,8 @@ impl FacilityFacts {
                 lon: s.lon,
                 capacity: s.capacity,
                 on_street: registry.spots_of(&s.id).next().is_some(),
+                facility_type: s.facility_type,
+                external_ids: s.external_ids.iter().map(|e| e.id.clone()).collect(),
             })
             .collect()
     }
