@@ -87,6 +87,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/regions/{region}/traffic",
             get(routes::regions::traffic),
         )
+        .route(
+            "/v1/regions/{region}/datex2/parking-table",
+            get(routes::datex2::region_table),
+        )
+        .route(
+            "/v1/regions/{region}/datex2/parking-status",
+            get(routes::datex2::region_status),
+        )
         .route("/v1/stream", get(stream::stream))
         .route("/v1/sql", post(sql::route::query))
         .route("/v1/ingest/{city}", post(routes::ingest::city))

@@ -37,6 +37,7 @@ use crate::access::viewer::Viewer;
 use crate::edge::ConnectionAbort;
 use crate::error::{ApiError, Result};
 use crate::metrics::SSE_EVENTS;
+use crate::routes::regions::region_not_found;
 use crate::state::AppState;
 
 /// The stream's hub and its heartbeat, in the API state.
@@ -71,6 +72,8 @@ pub const CUT_GRACE: Duration = Duration::from_secs(10);
 #[derive(Debug, Deserialize)]
 pub struct StreamQuery {
     cities: Option<String>,
+    /// Region ids: only their member cities' events (within `cities` when both are given).
+    regions: Option<String>,
     kinds: Option<String>,
     window: Option<String>,
     entities: Option<String>,
@@ -106,13 +109,17 @@ pub fn visible_cities(
 /// Builds a subscriber's filter from the query, within `visible`.
 ///
 /// # Errors
-/// [`ApiError::NotFound`] for a city not visible, [`ApiError::BadRequest`] for an unknown
-/// kind or a window family that is not configured.
+/// [`ApiError::NotFound`] for a city not visible or a region none of whose member cities
+/// is visible (the wording of the REST routes for each), [`ApiError::BadRequest`] for an
+/// unknown kind or a window family that is not configured.
 pub fn filter(
     state: &AppState,
     query: &StreamQuery,
     (visible, hidden): (HashSet<String>, HashSet<(String, &'static str)>),
 ) -> Result<Filter> {
+    let regional = list(query.regions.as_deref())
+        .map(|regions| region_members(state, &regions, &visible))
+        .transpose()?;
     let cities = match list(query.cities.as_deref()) {
         None => visible,
         Some(requested) => {
@@ -129,6 +136,10 @@ pub fn filter(
             }
             cities
         }
+    };
+    let cities = match regional {
+        None => cities,
+        Some(members) => cities.into_iter().filter(|c| members.contains(c)).collect(),
     };
     let mut kinds = HashSet::new();
     for kind in list(query.kinds.as_deref()).unwrap_or_default() {
@@ -157,6 +168,30 @@ pub fn filter(
     })
 }
 
+/// The member cities of `regions` among `visible`: a region counts as on the REST routes
+/// (`/v1/regions/{region}/…`), so one not configured, or of which no member city is
+/// visible, is not found, in their wording.
+fn region_members(
+    state: &AppState,
+    regions: &[&str],
+    visible: &HashSet<String>,
+) -> Result<HashSet<String>> {
+    let mut members = HashSet::new();
+    for id in regions {
+        let region = state
+            .region(id)
+            .filter(|r| r.city_ids().any(|c| visible.contains(c)))
+            .ok_or_else(|| region_not_found(id))?;
+        members.extend(
+            region
+                .city_ids()
+                .filter(|c| visible.contains(*c))
+                .map(str::to_owned),
+        );
+    }
+    Ok(members)
+}
+
 /// The items of a comma-separated list; `None` when absent or empty.
 fn list(param: Option<&str>) -> Option<Vec<&str>> {
     let items: Vec<&str> = param?
@@ -167,7 +202,8 @@ fn list(param: Option<&str>) -> Option<Vec<&str>> {
     (!items.is_empty()).then_some(items)
 }
 
-/// `GET /v1/stream?cities=&kinds=&window=&entities=` with an optional `Last-Event-ID`.
+/// `GET /v1/stream?cities=&regions=&kinds=&window=&entities=` with an optional
+/// `Last-Event-ID`.
 pub async fn stream(
     State(state): State<AppState>,
     connection: Option<Extension<ConnectionAbort>>,

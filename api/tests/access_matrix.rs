@@ -217,6 +217,23 @@ async fn a_region_sums_only_the_cities_its_caller_sees() {
         assert_eq!(body["cities"], serde_json::json!(["ulm"]), "{path}");
         assert!(!body.to_string().contains("karlsruhe"), "{path}: {body}");
     }
+    // The region's DATEX II publications answer the same.
+    for path in [
+        "/v1/regions/private-pair/datex2/parking-table",
+        "/v1/regions/private-pair/datex2/parking-status",
+    ] {
+        let (status, body) = request(addr, "GET", path, None, "").await;
+        assert_eq!(status, 404, "{body}");
+        assert_eq!(
+            body["error"], "no region `private-pair` is visible to this key",
+            "{path}"
+        );
+        let (status, body) = request(addr, "GET", path, Some("Bearer key-ulm"), "").await;
+        assert_eq!(status, 200, "{body}");
+        let text = body.as_str().unwrap_or_default();
+        assert!(text.contains("ulm/ulm-p-1"), "{path}: {text}");
+        assert!(!text.contains("karlsruhe-p"), "{path}: {text}");
+    }
     let (_, list) = request(addr, "GET", "/v1/regions", None, "").await;
     let ids: Vec<&str> = list["regions"]
         .as_array()

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use common::call;
+use http_body_util::BodyExt;
 use serde_json::Value;
 use stadtpuls_api::AppState;
 use stadtpuls_config::{CityRegistry, Config, TrafficConfig};
@@ -20,6 +21,7 @@ use stadtpuls_processing::model::traffic::{TrafficBatchBuilder, TrafficObservati
 use stadtpuls_processing::window::parking::FacilityLive;
 use stadtpuls_processing::window::traffic_state::TrafficStateClassifier;
 use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
+use tower::ServiceExt;
 
 const NOW: i64 = 1_795_478_400_000;
 const CITIES: [&str; 2] = ["ulm", "neu-ulm"];
@@ -172,6 +174,147 @@ async fn region_parking_adds_up_its_cities_by_kind() {
     assert_eq!(region["by_kind"]["park_and_ride"]["total"], 800);
     assert_eq!(region["by_kind"]["car_park"]["free"], 61);
     assert_eq!(region["by_kind"]["on_street"]["total"], 0);
+}
+
+/// The registry's `facility_type` decides a facility's kind; the name rule only where a
+/// row has none.
+#[tokio::test]
+async fn region_kinds_follow_the_registry_facility_type_before_the_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = "id,kind,name,lat,lon,capacity,facility_type\n\
+               ulm-p-1,parking_facility,Messe Nord,48.40,9.99,500,park_and_ride\n\
+               ulm-p-2,parking_facility,P+R-Platz Garage,48.40,9.99,100,car_park\n\
+               ulm-p-3,parking_facility,P+R Süd,48.39,9.98,300,\n";
+    std::fs::write(dir.path().join("ulm.csv"), csv).expect("registry");
+    let toml = "[[cities]]\nid = \"ulm\"\nname = \"Ulm\"\ntimezone = \"Europe/Berlin\"\n\
+                lat = 48.40\nlon = 9.99\nregistry = \"ulm.csv\"\n\n\
+                [[regions]]\nid = \"donau\"\nname = \"Donau\"\ncities = [\"ulm\"]\n";
+    let config = Config::from_toml(
+        toml,
+        &dir.path().join("stadtpuls.toml"),
+        &Default::default(),
+    )
+    .expect("config");
+    let registries = config.load_registries().expect("registries");
+    let live = Arc::new(LiveState::new(3_600_000));
+    for (id, free, total) in [
+        ("ulm-p-1", 50, 500),
+        ("ulm-p-2", 10, 100),
+        ("ulm-p-3", 30, 300),
+    ] {
+        live.set_facility(
+            "ulm",
+            id,
+            FacilityLive::new(free, Some(total), NOW - 60_000),
+        );
+    }
+    let mut state = AppState::new(live, &registries, vec![60], 900_000, Arc::new(|| true))
+        .with_regions(&config.regions);
+    state.now_ms = Arc::new(|| NOW);
+    let (status, body) = call(state, "/v1/regions/donau/parking").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Messe Nord (declared) and P+R Süd (by its name) are P+R; the garage whose name
+    // says P+R is declared a car park.
+    assert_eq!(body["by_kind"]["park_and_ride"]["total"], 800, "{body}");
+    assert_eq!(body["by_kind"]["park_and_ride"]["free"], 80, "{body}");
+    assert_eq!(body["by_kind"]["car_park"]["total"], 100, "{body}");
+}
+
+/// The Karlsruhe/Ettlingen border P+R, in both registries under the same external id
+/// (the partner record that feeds it): the region counts its spaces once, under the
+/// first member city (config order), and publishes one DATEX II record for it. The same
+/// external id 8 km away (a record id two partners both use) is another facility.
+#[tokio::test]
+async fn a_facility_two_member_cities_list_counts_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rows = [
+        (
+            "karlsruhe",
+            49.0,
+            "karlsruhe-p-6,parking_facility,P+R Rüppurr Süd,48.964,8.406,380,kvv-pr-12\n\
+             karlsruhe-p-7,parking_facility,Parkhaus,49.01,8.40,100,P1\n",
+        ),
+        (
+            "ettlingen",
+            48.94,
+            "ettlingen-p-4,parking_facility,P+R Rüppurr Süd,48.964,8.406,380,kvv-pr-12\n\
+             ettlingen-p-1,parking_facility,Tiefgarage,48.94,8.41,200,P1\n",
+        ),
+    ];
+    let mut toml = String::new();
+    for (city, lat, csv) in rows {
+        std::fs::write(
+            dir.path().join(format!("{city}.csv")),
+            format!("id,kind,name,lat,lon,capacity,external_id\n{csv}"),
+        )
+        .expect("registry");
+        toml.push_str(&format!(
+            "[[cities]]\nid = \"{city}\"\nname = \"{city}\"\ntimezone = \"Europe/Berlin\"\n\
+             lat = {lat}\nlon = 8.40\nregistry = \"{city}.csv\"\n\n"
+        ));
+    }
+    toml.push_str(
+        "[[regions]]\nid = \"ka\"\nname = \"Karlsruhe area\"\ncities = [\"karlsruhe\", \"ettlingen\"]\n",
+    );
+    let config = Config::from_toml(
+        &toml,
+        &dir.path().join("stadtpuls.toml"),
+        &Default::default(),
+    )
+    .expect("config");
+    let registries = config.load_registries().expect("registries");
+    let live = Arc::new(LiveState::new(3_600_000));
+    for (city, id, free, total) in [
+        ("karlsruhe", "karlsruhe-p-6", 120, 380),
+        ("karlsruhe", "karlsruhe-p-7", 10, 100),
+        ("ettlingen", "ettlingen-p-4", 118, 380),
+        ("ettlingen", "ettlingen-p-1", 20, 200),
+    ] {
+        live.set_facility(city, id, FacilityLive::new(free, Some(total), NOW - 60_000));
+    }
+    let mut state = AppState::new(live, &registries, vec![60], 900_000, Arc::new(|| true))
+        .with_regions(&config.regions);
+    state.now_ms = Arc::new(|| NOW);
+    let (status, body) = call(state.clone(), "/v1/regions/ka/parking").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Karlsruhe's listing of the P+R (120 of 380), both P1s: 150 free of 680.
+    assert_eq!(body["totals"]["total"], 680, "{body}");
+    assert_eq!(body["totals"]["free"], 150, "{body}");
+    assert_eq!(body["by_kind"]["park_and_ride"]["total"], 380, "{body}");
+    assert_eq!(body["by_city"][1]["city"], "ettlingen");
+    assert_eq!(body["by_city"][1]["total"], 200, "{body}");
+    // Ettlingen's own view still lists its P+R.
+    let (_, own) = call(state.clone(), "/v1/cities/ettlingen/parking").await;
+    assert_eq!(own["totals"]["total"], 580, "{own}");
+
+    let response = stadtpuls_api::router(state)
+        .oneshot(
+            axum::http::Request::get("/v1/regions/ka/datex2/parking-table")
+                .body(axum::body::Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let table = String::from_utf8_lossy(&bytes);
+    let records: Vec<&str> = table
+        .split("<parkingRecord id=\"")
+        .skip(1)
+        .filter_map(|r| r.split('"').next())
+        .collect();
+    assert_eq!(
+        records,
+        [
+            "karlsruhe/karlsruhe-p-6",
+            "karlsruhe/karlsruhe-p-7",
+            "ettlingen/ettlingen-p-1"
+        ]
+    );
 }
 
 /// Resolves a local `$ref` of the OpenAPI document.

@@ -76,9 +76,9 @@ pub use model::{
     audience, derived_site_class, expand_topic,
 };
 pub use registry::{
-    CityRegistry, ExternalId, ImportedSite, RegistryChange, RegistryUpdate, RegistryUpdateError,
-    SensorKind, SensorSpec, TrafficSite, generated_id, parse_registry, parse_registry_with_classes,
-    update_registry,
+    CityRegistry, ExternalId, FacilityType, ImportedSite, RegistryChange, RegistryUpdate,
+    RegistryUpdateError, SensorKind, SensorSpec, TrafficSite, generated_id, parse_registry,
+    parse_registry_with_classes, update_registry,
 };
 pub use zones::{CityZones, LonLat, ZoneKind, ZonePolygon, ZoneSpec, parse_zones};
 

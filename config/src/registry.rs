@@ -69,6 +69,48 @@ impl FromStr for SensorKind {
     }
 }
 
+/// What a `parking_facility` row is, when the registry says so (column `facility_type`):
+/// the regional views break parking down by it. Without the column, a facility's kind is
+/// worked out from its spots and its name (`stadtpuls_processing::region::FacilityKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FacilityType {
+    /// A car park or garage.
+    CarPark,
+    /// A park-and-ride site.
+    ParkAndRide,
+    /// An on-street zone.
+    OnStreet,
+}
+
+impl FacilityType {
+    /// Every type, in the order the API lists them.
+    pub const ALL: [FacilityType; 3] = [Self::CarPark, Self::ParkAndRide, Self::OnStreet];
+
+    /// The name in registries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CarPark => "car_park",
+            Self::ParkAndRide => "park_and_ride",
+            Self::OnStreet => "on_street",
+        }
+    }
+}
+
+impl FromStr for FacilityType {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == text)
+            .ok_or_else(|| {
+                format!(
+                    "unknown facility_type `{text}`, expected one of car_park, park_and_ride, on_street"
+                )
+            })
+    }
+}
+
 /// One validated registry entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SensorSpec {
@@ -98,6 +140,9 @@ pub struct SensorSpec {
     /// The ids partner feeds use for it (column `external_id`, `;`-separated), each
     /// mapped to this entity only.
     pub external_ids: Vec<ExternalId>,
+    /// What a parking facility is, if its row says (column `facility_type`); `None`
+    /// otherwise and for other kinds.
+    pub facility_type: Option<FacilityType>,
 }
 
 /// An id a partner feed uses for a registry entity: an NGSI entity id, a ParkAPI `uid`,

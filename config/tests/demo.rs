@@ -182,9 +182,18 @@ fn karlsruhe_and_ettlingen_share_a_border_p_and_r() {
                     .as_deref()
                     .is_some_and(|name| name.starts_with("P+R Rüppurr Süd"))
             })
-            .map(|facility| (facility.lat, facility.lon))
+            .map(|facility| {
+                let ids: Vec<&str> = facility
+                    .external_ids
+                    .iter()
+                    .map(|e| e.id.as_str())
+                    .collect();
+                (facility.lat, facility.lon, ids.join(";"))
+            })
     };
     let karlsruhe = border_pr("karlsruhe").expect("karlsruhe lists the border P+R");
+    // At one place under one external id: a region of both counts it once.
+    assert_eq!(karlsruhe.2, "kvv-pr-rueppurr-sued");
     assert_eq!(Some(karlsruhe), border_pr("ettlingen"));
 }
 

@@ -5,8 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use stadtpuls_config::{
-    CityConfig, CityRegistry, Config, ConfigErrors, FILE_KEY, RegistrySource, SensorKind,
-    parse_registry,
+    CityConfig, CityRegistry, Config, ConfigErrors, FILE_KEY, FacilityType, RegistrySource,
+    SensorKind, parse_registry,
 };
 
 const HEADER: &str = "id,kind,name,lat,lon,lanes,capacity,free_flow_kmh,facility_id\n";
@@ -373,5 +373,59 @@ fn external_id_problems_name_row_and_column() {
     assert!(
         found[2].1.contains("already mapped to `ulm-p-01` at row 4"),
         "{found:?}"
+    );
+}
+
+/// `facility_type` on parking facilities: read when given, `None` when absent; an unknown
+/// value, or the column on another kind of row, is refused.
+#[test]
+fn facility_type_is_read_on_facilities_only() {
+    let with_type = |rows: &str| {
+        let text = format!("id,kind,name,lat,lon,capacity,facility_type\n{rows}");
+        parse_registry(&ulm(), Path::new("ulm.csv"), &text)
+    };
+    let registry = with_type(
+        "a,parking_facility,Messe Nord,48.4,9.99,500,park_and_ride\n\
+         b,parking_facility,P+R-Platz Garage,48.4,9.99,100,car_park\n\
+         c,parking_facility,Altstadt,48.4,9.99,40,on_street\n\
+         d,parking_facility,Parkhaus,48.4,9.99,80,\n",
+    )
+    .unwrap_or_else(|errors| panic!("should load:\n{errors}"));
+    let types: Vec<Option<FacilityType>> =
+        registry.sensors.iter().map(|s| s.facility_type).collect();
+    assert_eq!(
+        types,
+        [
+            Some(FacilityType::ParkAndRide),
+            Some(FacilityType::CarPark),
+            Some(FacilityType::OnStreet),
+            None,
+        ]
+    );
+    // Registries without the column load as before.
+    assert!(
+        csv_ok("p,parking_facility,,48.4,9.99,,10,,\n").sensors[0]
+            .facility_type
+            .is_none()
+    );
+
+    let errors = with_type(
+        "a,parking_facility,,48.4,9.99,500,P+R\n\
+         t,traffic,,48.4,9.99,,car_park\n",
+    )
+    .expect_err("should fail");
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["row 2: facility_type", "row 3: facility_type"]);
+    assert!(
+        errors.0[0].message.contains(
+            "unknown facility_type `P+R`, expected one of car_park, park_and_ride, on_street"
+        ),
+        "{}",
+        errors.0[0].message
+    );
+    assert!(
+        errors.0[1]
+            .message
+            .contains("only allowed on parking_facility rows")
     );
 }

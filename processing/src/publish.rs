@@ -6,14 +6,18 @@
 //! entry with its current level, and a [`Publication`] saying whose it is and when): no
 //! I/O, no clock, no access decisions. Which cities a request may see is decided by the
 //! caller (the API) before it collects the facilities.
+//!
+//! A region's publication ([`region`]) is the same documents over several member cities'
+//! facilities, with region-wide record ids and a publisher of its own.
 
 pub mod datex2;
 pub mod ngsi_ld;
 pub mod parkapi;
+pub mod region;
 
 use std::collections::BTreeMap;
 
-use stadtpuls_config::CityRegistry;
+use stadtpuls_config::{CityRegistry, FacilityType};
 
 use crate::time::{EventTime, ProcessingTime};
 use crate::window::parking::{FacilityLive, ParkingStatus};
@@ -53,6 +57,12 @@ pub struct FacilityFacts {
     pub capacity: Option<u32>,
     /// An on-street zone of spot sensors (spots in the registry), else a car park.
     pub on_street: bool,
+    /// What the registry says it is (column `facility_type`), if it does: the regional
+    /// views' breakdown (`region::FacilityKind::of_facility`).
+    pub facility_type: Option<FacilityType>,
+    /// The registry's `external_id`s: a region tells a facility two member cities list
+    /// by them (`region::Listings`).
+    pub external_ids: Vec<String>,
 }
 
 impl FacilityFacts {
@@ -67,6 +77,8 @@ impl FacilityFacts {
                 lon: s.lon,
                 capacity: s.capacity,
                 on_street: registry.spots_of(&s.id).next().is_some(),
+                facility_type: s.facility_type,
+                external_ids: s.external_ids.iter().map(|e| e.id.clone()).collect(),
             })
             .collect()
     }
@@ -99,7 +111,8 @@ pub fn with_levels<'a>(
 /// Whose publication it is and when.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Publication<'a> {
-    /// City id; names the supplier and the table (`stadtpuls-<city>`).
+    /// The publisher: a city id, or a region's [`region::publisher`] id
+    /// (`region.<id>`); names the supplier and the table (`stadtpuls-<city>`).
     pub city: &'a str,
     /// Wall-clock time of the rendering, epoch ms.
     pub published_at: ProcessingTime,

@@ -7,27 +7,33 @@
 //!
 //! - [`parking`]: free, total and occupancy over the member cities' facilities, overall,
 //!   by [`FacilityKind`] (P+R separately) and per city, each with the rule of the city
-//!   totals ([`roll_up`]), so a region and its cities never disagree on what counts.
+//!   totals ([`roll_up`]), so a region and its cities never disagree on what counts; a
+//!   facility listed by two member cities counts once ([`Listings`]).
 //! - [`corridors`]: flow and space-mean speed over the region's corridor sensors (the
 //!   roads crossing its city borders), per sensor and as one aggregate.
 
+mod shared;
 mod traffic;
 
 use std::collections::BTreeMap;
+
+use stadtpuls_config::FacilityType;
 
 use crate::live::{LiveState, ParkingTotals, roll_up};
 use crate::time::ProcessingTime;
 use crate::window::parking::FacilityLive;
 
+pub use shared::{Listings, SAME_SITE_M, Shared};
 pub use traffic::{CorridorRollup, CorridorWindow, corridors};
 
 /// What kind of facility a registry entry is, for the regional breakdown.
 ///
-/// The registry knows a car park from an on-street zone (a facility with spot sensors);
-/// it has no column for P+R, which partner publications only write into the name (VRS
-/// `1035[P+R Bondorf]`, MobiData BW's "P+R …" sites, every demo P+R). So a car park whose
-/// name says P+R ([`FacilityKind::of`]) is one. The kinds do not overlap: their totals add
-/// up to the region's.
+/// A registry row may say what a facility is (column `facility_type`,
+/// [`FacilityKind::of_facility`]). Without it, the registry still knows a car park from
+/// an on-street zone (a facility with spot sensors), and a P+R is told by its name, where
+/// partner publications write it (VRS `1035[P+R Bondorf]`, MobiData BW's "P+R …" sites):
+/// a car park whose name says P+R ([`FacilityKind::of`]) is one. The kinds do not
+/// overlap: their totals add up to the region's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FacilityKind {
     /// A counted car park or garage that is not a P+R site.
@@ -70,6 +76,32 @@ impl FacilityKind {
         match name {
             Some(name) if names_park_and_ride(name) => Self::ParkAndRide,
             _ => Self::CarPark,
+        }
+    }
+}
+
+impl FacilityKind {
+    /// The kind of a registry facility: its `facility_type` when the row has one (the
+    /// registry's word wins over the name and the spots), else [`FacilityKind::of`].
+    ///
+    /// ```
+    /// use stadtpuls_config::FacilityType;
+    /// use stadtpuls_processing::region::FacilityKind;
+    /// // A P+R whose name does not say so, and a garage whose name seems to.
+    /// assert_eq!(FacilityKind::of_facility(Some(FacilityType::ParkAndRide), Some("Messe Nord"), false), FacilityKind::ParkAndRide);
+    /// assert_eq!(FacilityKind::of_facility(Some(FacilityType::CarPark), Some("Parkhaus P+R-Platz"), false), FacilityKind::CarPark);
+    /// assert_eq!(FacilityKind::of_facility(None, Some("P+R Süd"), false), FacilityKind::ParkAndRide);
+    /// ```
+    pub fn of_facility(
+        declared: Option<FacilityType>,
+        name: Option<&str>,
+        on_street: bool,
+    ) -> Self {
+        match declared {
+            Some(FacilityType::CarPark) => Self::CarPark,
+            Some(FacilityType::ParkAndRide) => Self::ParkAndRide,
+            Some(FacilityType::OnStreet) => Self::OnStreet,
+            None => Self::of(name, on_street),
         }
     }
 }
@@ -156,35 +188,41 @@ pub fn parking<'a>(
 }
 
 /// A member city's registered facilities with their kinds: static, built once from the
-/// registry (`id`, kind) so a request only looks levels up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// registry so a request only looks levels up.
+#[derive(Debug, Clone, PartialEq)]
 pub struct MemberFacilities {
     /// The city id.
     pub city: String,
-    /// Its facilities in registry order, each with its kind.
-    pub facilities: Vec<(String, FacilityKind)>,
+    /// Its facilities in registry order.
+    pub facilities: Vec<MemberFacility>,
+}
+
+/// One facility of a member city.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberFacility {
+    /// Registry id.
+    pub id: String,
+    /// Its kind ([`FacilityKind::of_facility`]).
+    pub kind: FacilityKind,
+    /// Its external ids and position, when it has external ids: what tells it when
+    /// another member city lists it too ([`Listings`]).
+    pub shared: Option<Shared>,
 }
 
 impl MemberFacilities {
-    /// The facilities `(id, name, on_street)` of `city`, each classified by
-    /// [`FacilityKind::of`].
-    pub fn new<'a>(
-        city: &str,
-        facilities: impl IntoIterator<Item = (&'a str, Option<&'a str>, bool)>,
-    ) -> Self {
+    /// The `facilities` of `city`, in registry order.
+    pub fn new(city: &str, facilities: impl IntoIterator<Item = MemberFacility>) -> Self {
         Self {
             city: city.to_owned(),
-            facilities: facilities
-                .into_iter()
-                .map(|(id, name, on_street)| (id.to_owned(), FacilityKind::of(name, on_street)))
-                .collect(),
+            facilities: facilities.into_iter().collect(),
         }
     }
 }
 
 /// The regional parking view of `members` now, from the live view's current levels: what
 /// `GET /v1/regions/{region}/parking` computes per request (the members are the ones the
-/// caller may see; `by_city` follows their order).
+/// caller may see; `by_city` follows their order). A facility listed by two of them counts
+/// under the first only ([`Listings`]), so `by_city` of the later one leaves it out.
 pub fn parking_now(
     live: &LiveState,
     members: &[&MemberFacilities],
@@ -193,21 +231,19 @@ pub fn parking_now(
 ) -> RegionParking {
     let levels: Vec<BTreeMap<String, FacilityLive>> =
         members.iter().map(|m| live.facilities(&m.city)).collect();
-    let facilities =
-        members
-            .iter()
-            .zip(&levels)
-            .enumerate()
-            .flat_map(|(city, (member, levels))| {
-                member
-                    .facilities
-                    .iter()
-                    .map(move |(id, kind)| RegionFacility {
-                        city,
-                        kind: *kind,
-                        level: levels.get(id),
-                    })
-            });
+    let mut listings = Listings::default();
+    let mut facilities = Vec::new();
+    for (city, (member, levels)) in members.iter().zip(&levels).enumerate() {
+        for facility in &member.facilities {
+            if listings.first_of(facility.shared.as_ref()) {
+                facilities.push(RegionFacility {
+                    city,
+                    kind: facility.kind,
+                    level: levels.get(&facility.id),
+                });
+            }
+        }
+    }
     parking(members.len(), facilities, now, stale_after_ms)
 }
 

@@ -247,11 +247,20 @@ pub async fn traffic(
 
 /// The region `id` if the caller sees any of its member cities; otherwise 404 with the
 /// same message as for a region that is not configured.
-fn visible_region<'a>(state: &'a AppState, viewer: &Viewer, id: &str) -> Result<&'a RegionView> {
+pub(crate) fn visible_region<'a>(
+    state: &'a AppState,
+    viewer: &Viewer,
+    id: &str,
+) -> Result<&'a RegionView> {
     match state.region(id) {
         Some(region) if region.city_ids().any(|c| viewer.0.sees_city(c)) => Ok(region),
-        _ => Err(ApiError::NotFound(format!(
-            "no region `{id}` is visible to this key"
-        ))),
+        _ => Err(region_not_found(id)),
     }
+}
+
+/// The answer for a region that is not configured or of which the caller sees no member
+/// city (the REST routes and `GET /v1/stream?regions=` alike: one wording, so neither
+/// tells the two apart).
+pub(crate) fn region_not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("no region `{id}` is visible to this key"))
 }

@@ -1,8 +1,9 @@
 //! The configured regions as the handlers read them: member cities resolved to the
-//! state's city views, facility kinds worked out once at start-up.
+//! state's city views, facility kinds worked out once at start-up (the registry's
+//! `facility_type`, else the spots and the name: `FacilityKind::of_facility`).
 
 use stadtpuls_config::RegionConfig;
-use stadtpuls_processing::region::MemberFacilities;
+use stadtpuls_processing::region::{FacilityKind, MemberFacilities, MemberFacility, Shared};
 
 use super::CityView;
 
@@ -30,9 +31,19 @@ impl RegionView {
             .map(|city| {
                 MemberFacilities::new(
                     &city.id,
-                    city.facilities
-                        .iter()
-                        .map(|f| (f.id.as_str(), f.name.as_deref(), f.on_street)),
+                    city.facilities.iter().map(|f| MemberFacility {
+                        id: f.id.clone(),
+                        kind: FacilityKind::of_facility(
+                            f.facility_type,
+                            f.name.as_deref(),
+                            f.on_street,
+                        ),
+                        shared: (!f.external_ids.is_empty()).then(|| Shared {
+                            ids: f.external_ids.clone(),
+                            lat: f.lat,
+                            lon: f.lon,
+                        }),
+                    }),
                 )
             })
             .collect();

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::setup::{CITIES, Shows};
 
 /// The routes under the policy: (OpenAPI path, what it shows, per city or across them).
-pub(crate) const ROUTES: [(&str, Shows, bool); 19] = [
+pub(crate) const ROUTES: [(&str, Shows, bool); 21] = [
     ("/v1/cities", Shows::Any, false),
     ("/v1/cities/{city}/traffic", Shows::Traffic, true),
     ("/v1/cities/{city}/traffic/{sensor}", Shows::Traffic, true),
@@ -58,6 +58,16 @@ pub(crate) const ROUTES: [(&str, Shows, bool); 19] = [
     ("/v1/regions", Shows::Any, false),
     ("/v1/regions/{region}/parking", Shows::Parking, false),
     ("/v1/regions/{region}/traffic", Shows::Traffic, false),
+    (
+        "/v1/regions/{region}/datex2/parking-table",
+        Shows::Parking,
+        false,
+    ),
+    (
+        "/v1/regions/{region}/datex2/parking-status",
+        Shows::Parking,
+        false,
+    ),
 ];
 
 /// Documented routes outside this matrix, and why.
@@ -146,6 +156,17 @@ pub(crate) fn cities_in(route: &str, city: &str, body: &Value) -> BTreeSet<Strin
                 .flatten()
                 .filter_map(|part| part["city"].as_str().map(str::to_owned));
             return strings(&body["cities"]).into_iter().chain(parts).collect();
+        }
+        // A region's documents: record ids `<city>/<city>-p-1`; any record of a city
+        // shows it, whatever the form of its id.
+        "/v1/regions/{region}/datex2/parking-table"
+        | "/v1/regions/{region}/datex2/parking-status" => {
+            let text = body.as_str().unwrap_or_default();
+            return CITIES
+                .iter()
+                .filter(|c| text.contains(&format!("{c}-p-1")))
+                .map(|c| (*c).to_owned())
+                .collect();
         }
         // The documents of one city: their facility ids are the city's (`<city>-p-1`).
         "/v1/cities/{city}/datex2/parking-table"

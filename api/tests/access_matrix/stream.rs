@@ -3,7 +3,8 @@
 //! every city through the live view's port (as the pipeline publishes them); each
 //! subscriber must receive exactly the (kind, city) pairs its row of [`VISIBLE`] shares,
 //! and a caller without a valid key none. A subscriber never ends, so this has its own
-//! harness rather than a row in [`crate::routes::ROUTES`].
+//! harness rather than a row in [`crate::routes::ROUTES`]. `?regions=` has a test of its
+//! own here, with the matrix's region `private-pair` (ulm and karlsruhe).
 //!
 //! [`VISIBLE`]: crate::setup::VISIBLE
 
@@ -80,6 +81,12 @@ impl Subscriber {
     /// Every (kind, city) received up to and including the marker event; a feed change
     /// counts under its feed's kind.
     async fn until_marker(&mut self) -> BTreeSet<(String, String)> {
+        self.until_marker_of("ettlingen").await
+    }
+
+    /// [`Self::until_marker`] with the marker of `marker_city` (a parking level of
+    /// [`MARKER_FREE`] free spaces).
+    async fn until_marker_of(&mut self, marker_city: &str) -> BTreeSet<(String, String)> {
         let mut seen = BTreeSet::new();
         loop {
             while let Some(end) = self.text.find("\n\n") {
@@ -96,7 +103,7 @@ impl Subscriber {
                     other => other.to_owned(),
                 };
                 let marker = event == "parking"
-                    && city == "ettlingen"
+                    && city == marker_city
                     && data["free"].as_u64() == Some(u64::from(MARKER_FREE));
                 if !marker {
                     seen.insert((kind, city));
@@ -224,4 +231,105 @@ async fn a_city_the_caller_may_not_see_is_not_found_like_an_unknown_one() {
     let (status, _) =
         Subscriber::open(addr, "anonymous", "/v1/stream?cities=ettlingen", None).await;
     assert_eq!(status, 200);
+}
+
+/// (caller, key, query, the (kind, city) pairs it must get).
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// `?regions=`: a region's member cities only, within what the key sees; a region that is
+/// not configured, or of which the key sees no member city, is not found in the words of
+/// the REST region routes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_filters_the_stream_to_its_visible_member_cities() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let served = serve_with_stream(dir.path(), "open").await;
+    let addr = served.addr;
+    // Without the filter each would get its whole row of VISIBLE (ettlingen, neu-ulm and pforzheim among them).
+    let cases: [Case; 3] = [
+        (
+            "ulm centre",
+            "Bearer key-ulm",
+            "regions=private-pair",
+            &[("parking", "ulm"), ("traffic", "ulm")],
+        ),
+        (
+            "region ulm+karlsruhe",
+            "Bearer key-region",
+            "regions=private-pair",
+            &[
+                ("parking", "karlsruhe"),
+                ("parking", "ulm"),
+                ("traffic", "karlsruhe"),
+                ("traffic", "ulm"),
+            ],
+        ),
+        // Both lists: a city must be in each.
+        (
+            "everything",
+            "Bearer key-all",
+            "regions=private-pair&cities=ulm,ettlingen&kinds=parking",
+            &[("parking", "ulm")],
+        ),
+    ];
+    let mut subscribers = Vec::new();
+    for (caller, key, query, want) in cases {
+        let (status, subscriber) =
+            Subscriber::open(addr, caller, &format!("/v1/stream?{query}"), Some(key)).await;
+        assert_eq!(status, 200, "{caller}: {}", subscriber.text);
+        subscribers.push((subscriber, want));
+    }
+    let started = Instant::now();
+    while served.hub.subscribers() < subscribers.len() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "every caller subscribes"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut published = events();
+    published.push(LiveEvent::Parking(ParkingEvent {
+        city: "ulm".to_owned(),
+        facility_id: "ulm-p-1".to_owned(),
+        level: FacilityLive::new(MARKER_FREE, Some(100), NOW),
+    }));
+    served.live.publish(published);
+    for (subscriber, want) in &mut subscribers {
+        let seen = subscriber.until_marker_of("ulm").await;
+        let want: BTreeSet<(String, String)> = want
+            .iter()
+            .map(|(kind, city)| ((*kind).to_owned(), (*city).to_owned()))
+            .collect();
+        assert_eq!(seen, want, "{}", subscriber.caller);
+    }
+
+    // Not found, in the REST region routes' words: a region of private cities for a
+    // caller without a key, and one that does not exist.
+    let (_, rest) = request(addr, "GET", "/v1/regions/private-pair/parking", None, "").await;
+    for (region, auth) in [
+        ("private-pair", None),
+        ("nowhere", None),
+        ("nowhere", Some("Bearer key-all")),
+    ] {
+        let (status, body) = request(
+            addr,
+            "GET",
+            &format!("/v1/stream?regions={region}"),
+            auth,
+            "",
+        )
+        .await;
+        assert_eq!(status, 404, "{region}: {body}");
+        assert_eq!(
+            body["error"].as_str().map(|e| e.replace(region, "X")),
+            rest["error"]
+                .as_str()
+                .map(|e| e.replace("private-pair", "X")),
+            "{region}"
+        );
+    }
 }

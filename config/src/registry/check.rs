@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use super::external;
 use super::read::{GEOMETRY, RawSensor, RowLocation, WHOLE_ROW};
-use super::{SensorKind, SensorSpec};
+use super::{FacilityType, SensorKind, SensorSpec};
 use crate::error::{ConfigError, Errors};
 use crate::fields::{self, MAX_DISTANCE_FROM_CENTRE_M};
 use crate::model::{CityConfig, TrafficConfig, derived_site_class};
@@ -237,6 +237,7 @@ fn parse_row(
     let mut capacity = None;
     let mut facility_id = None;
     let mut site_class = None;
+    let mut facility_type = None;
     match kind {
         Some(SensorKind::Traffic) => {
             lanes = report
@@ -279,6 +280,11 @@ fn parse_row(
             if capacity == Some(0) {
                 report.push("capacity", "capacity must be greater than zero");
             }
+            facility_type = row.get("facility_type").and_then(|text| {
+                FacilityType::from_str(text)
+                    .map_err(|message| report.push("facility_type", message))
+                    .ok()
+            });
         }
         Some(SensorKind::ParkingSpot) => {
             facility_id = row.get("facility_id").map(str::to_owned);
@@ -290,6 +296,14 @@ fn parse_row(
             }
         }
         None => {}
+    }
+    if kind.is_some_and(|kind| kind != SensorKind::ParkingFacility)
+        && row.get("facility_type").is_some()
+    {
+        report.push(
+            "facility_type",
+            "facility_type is only allowed on parking_facility rows",
+        );
     }
     if kind.is_some_and(|kind| kind != SensorKind::Traffic) && row.get("site_class").is_some() {
         report.push("site_class", "site_class is only allowed on traffic rows");
@@ -323,6 +337,7 @@ fn parse_row(
             facility_id,
             site_class,
             external_ids,
+            facility_type,
         }),
         _ => None,
     };

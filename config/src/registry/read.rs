@@ -14,7 +14,7 @@ use super::missing_columns;
 use crate::error::{Errors, FILE_KEY};
 
 /// Column / property names, in CSV header order.
-pub(crate) const COLUMNS: [&str; 11] = [
+pub(crate) const COLUMNS: [&str; 12] = [
     "id",
     "kind",
     "name",
@@ -26,10 +26,11 @@ pub(crate) const COLUMNS: [&str; 11] = [
     "facility_id",
     "site_class",
     "external_id",
+    "facility_type",
 ];
 const REQUIRED_COLUMNS: [&str; 4] = ["id", "kind", "lat", "lon"];
 /// GeoJSON carries the position in the geometry, not in properties.
-const PROPERTIES: [&str; 9] = [
+const PROPERTIES: [&str; 10] = [
     "id",
     "kind",
     "name",
@@ -39,6 +40,7 @@ const PROPERTIES: [&str; 9] = [
     "facility_id",
     "site_class",
     "external_id",
+    "facility_type",
 ];
 
 /// Where a row came from, for error keys.
