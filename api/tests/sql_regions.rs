@@ -116,3 +116,35 @@ async fn the_regions_table_names_only_visible_member_cities() {
         "Karlsruhe, Ettlingen and Pforzheim"
     );
 }
+
+/// `facilities.kind` follows the regional views' rule: Karlsruhe's two P+R sites (named
+/// so in the demo registry) are `park_and_ride`, so "free P+R spaces by region" needs no
+/// `LIKE` on names.
+#[tokio::test]
+async fn facilities_carry_the_regional_kind() {
+    let fixture = Fixture::new();
+    let (status, answer) = sql(
+        &fixture,
+        Some(ADMIN_KEY),
+        "SELECT facility_id FROM facilities WHERE city = 'karlsruhe' AND kind = 'park_and_ride' \
+         ORDER BY facility_id",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let ids: Vec<&str> = answer
+        .as_array()
+        .or(answer["rows"].as_array())
+        .expect("rows")
+        .iter()
+        .filter_map(|row| row["facility_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["karlsruhe-p-06", "karlsruhe-p-07"], "{answer}");
+    let (status, answer) = sql(
+        &fixture,
+        Some(ADMIN_KEY),
+        "SELECT count(*) AS n FROM facilities WHERE kind NOT IN ('car_park', 'park_and_ride', 'on_street')",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer.to_string().contains("\"n\":0"), "{answer}");
+}

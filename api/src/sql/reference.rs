@@ -9,6 +9,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use stadtpuls_config::{CityRegistry, RegionConfig, SensorKind};
+use stadtpuls_processing::region::FacilityKind;
 
 use crate::error::SqlError;
 
@@ -134,7 +135,9 @@ fn sensors(registries: &[CityRegistry]) -> Result<RecordBatch, SqlError> {
     )
 }
 
-/// `facilities`: parking facilities with their capacity and number of spot sensors.
+/// `facilities`: parking facilities with their capacity, number of spot sensors and kind
+/// (`car_park`, `park_and_ride`, `on_street`: the regional views' rule,
+/// [`FacilityKind::of_facility`]).
 fn facilities(registries: &[CityRegistry]) -> Result<RecordBatch, SqlError> {
     let rows: Vec<_> = registries
         .iter()
@@ -165,6 +168,7 @@ fn facilities(registries: &[CityRegistry]) -> Result<RecordBatch, SqlError> {
             Field::new("lon", DataType::Float64, false),
             Field::new("capacity", DataType::UInt32, true),
             Field::new("spots", DataType::UInt32, false),
+            Field::new("kind", DataType::Utf8, false),
         ],
         vec![
             strings(rows.iter().map(|(city, _, _)| Some(*city))),
@@ -178,6 +182,9 @@ fn facilities(registries: &[CityRegistry]) -> Result<RecordBatch, SqlError> {
                     .collect::<UInt32Array>(),
             ),
             Arc::new(rows.iter().map(|(_, _, n)| *n).collect::<UInt32Array>()),
+            strings(rows.iter().map(|(_, f, n)| {
+                Some(FacilityKind::of_facility(f.facility_type, f.name.as_deref(), *n > 0).as_str())
+            })),
         ],
     )
 }
