@@ -13,16 +13,18 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
+#[path = "../api/tests/support/access_world.rs"]
+mod access_world;
 #[path = "support/pyvenv.rs"]
 mod pyvenv;
 
 use serde_json::Value;
 use stadtpuls_api::Edge;
-use stadtpuls_api::sql::{SqlEngine, hash_key};
+use stadtpuls_api::sql::SqlEngine;
 use stadtpuls_config::Config;
 use stadtpuls_processing::live::LiveState;
 
-const CITIES: [&str; 5] = ["ettlingen", "karlsruhe", "neu-ulm", "pforzheim", "ulm"];
+use access_world::{CITIES, world_toml};
 
 /// Cities, as a list written out by hand.
 type Cities = &'static [&'static str];
@@ -64,41 +66,7 @@ except Exception as error:
 "#;
 
 fn config(dir: &Path) -> Config {
-    let mut toml = String::new();
-    for (principal, cities) in [
-        ("ulm", "\"ulm\""),
-        ("karlsruhe", "\"karlsruhe\""),
-        ("region", "\"ulm\", \"karlsruhe\""),
-        ("all", "\"*\""),
-    ] {
-        toml.push_str(&format!(
-            "[[api_keys]]\nprincipal = \"{principal}\"\nkey_sha256 = \"{}\"\ncities = [{cities}]\n\n",
-            hash_key(&format!("key-{principal}"))
-        ));
-    }
-    let shares = [
-        ("ettlingen", "share = \"open\""),
-        ("karlsruhe", ""),
-        ("neu-ulm", "share = \"partners\"\npartners = [\"ulm\"]"),
-        (
-            "pforzheim",
-            "[cities.share]\ntraffic = \"private\"\nparking = \"open\"",
-        ),
-        ("ulm", ""),
-    ];
-    for (i, (city, share)) in shares.iter().enumerate() {
-        let lat = 48.40 + 0.001 * i as f64;
-        let csv = format!(
-            "id,kind,name,lat,lon,lanes,capacity,free_flow_kmh,facility_id\n\
-             {city}-t-1,traffic,Ring,{lat},9.99,2,,50,\n\
-             {city}-p-1,parking_facility,Parkhaus,{lat},9.991,,100,,\n"
-        );
-        std::fs::write(dir.join(format!("{city}.csv")), csv).expect("registry");
-        toml.push_str(&format!(
-            "\n[[cities]]\nid = \"{city}\"\nname = \"{city}\"\ntimezone = \"Europe/Berlin\"\n\
-             lat = {lat}\nlon = 9.99\nregistry = \"{city}.csv\"\n{share}\n"
-        ));
-    }
+    let mut toml = world_toml(dir);
     // One region of every city: its `regions` rows are the cities a key may know of.
     toml.push_str(&format!(
         "\n[[regions]]\nid = \"all\"\nname = \"All\"\ncities = [{}]\n",

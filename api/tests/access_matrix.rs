@@ -13,6 +13,8 @@
 //!
 //! Modules: `setup.rs` (cities, callers, what each sees, config, server, requests),
 //! `routes.rs` (the routes and how to read the cities of an answer), `stream.rs`.
+#[path = "support/access_world.rs"]
+mod access_world;
 #[path = "access_matrix/routes.rs"]
 mod routes;
 #[path = "access_matrix/setup.rs"]

@@ -19,7 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 pub(crate) const NOW: i64 = 1_795_478_400_000;
-pub(crate) const CITIES: [&str; 5] = ["ettlingen", "karlsruhe", "neu-ulm", "pforzheim", "ulm"];
+pub(crate) use crate::access_world::CITIES;
+use crate::access_world::world_toml;
 
 /// Callers: (name, `Authorization` header, anonymous denied on the server).
 pub(crate) const CALLERS: [(&str, Option<&str>, bool); 7] = [
@@ -86,40 +87,8 @@ pub(crate) fn visible(caller: &str, shows: Shows) -> Option<BTreeSet<&'static st
 
 /// Writes the config and registries into `dir` and loads them.
 fn config(dir: &Path, anonymous: &str) -> Config {
-    let mut toml = format!(
-        "[api]\nanonymous = \"{anonymous}\"\n\n\
-         [[api_keys]]\nprincipal = \"ulm-centre\"\nkey_sha256 = \"{}\"\ncities = [\"ulm\"]\n\n\
-         [[api_keys]]\nprincipal = \"karlsruhe-centre\"\nkey_sha256 = \"{}\"\ncities = [\"karlsruhe\"]\n\n\
-         [[api_keys]]\nprincipal = \"region\"\nkey_sha256 = \"{}\"\ncities = [\"ulm\", \"karlsruhe\"]\n\n\
-         [[api_keys]]\nprincipal = \"all\"\nkey_sha256 = \"{}\"\ncities = [\"*\"]\n",
-        stadtpuls_api::sql::hash_key("key-ulm"),
-        stadtpuls_api::sql::hash_key("key-karlsruhe"),
-        stadtpuls_api::sql::hash_key("key-region"),
-        stadtpuls_api::sql::hash_key("key-all"),
-    );
-    let shares = [
-        ("ettlingen", "share = \"open\""),
-        ("karlsruhe", ""),
-        ("neu-ulm", "share = \"partners\"\npartners = [\"ulm\"]"),
-        (
-            "pforzheim",
-            "[cities.share]\ntraffic = \"private\"\nparking = \"open\"",
-        ),
-        ("ulm", ""),
-    ];
-    for (i, (city, share)) in shares.iter().enumerate() {
-        let lat = 48.40 + 0.001 * i as f64;
-        let csv = format!(
-            "id,kind,name,lat,lon,lanes,capacity,free_flow_kmh,facility_id\n\
-             {city}-t-1,traffic,Ring,{lat},9.99,2,,50,\n\
-             {city}-p-1,parking_facility,Parkhaus,{lat},9.991,,100,,\n"
-        );
-        std::fs::write(dir.join(format!("{city}.csv")), csv).expect("registry");
-        toml.push_str(&format!(
-            "\n[[cities]]\nid = \"{city}\"\nname = \"{city}\"\ntimezone = \"Europe/Berlin\"\n\
-             lat = {lat}\nlon = 9.99\nregistry = \"{city}.csv\"\n{share}\n"
-        ));
-    }
+    let mut toml = format!("[api]\nanonymous = \"{anonymous}\"\n\n");
+    toml.push_str(&world_toml(dir));
     toml.push_str(REGIONS);
     let path = dir.join("stadtpuls.toml");
     Config::from_toml(&toml, &path, &Default::default()).expect("the matrix config loads")
