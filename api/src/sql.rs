@@ -192,7 +192,12 @@ impl SqlEngine {
         let planned =
             tokio::time::timeout(timeout, self.inner.plan(principal, sql, &Bound::none())).await;
         let (_, plan) = planned.map_err(|_| limits::timeout_error(timeout))??;
-        Ok(plan.schema().as_arrow().clone())
+        // As the result will be handed out (`run_unbounded`): text as `Utf8`.
+        Ok(
+            schema::without_string_views(&Arc::new(plan.schema().as_arrow().clone()))
+                .as_ref()
+                .clone(),
+        )
     }
 
     /// The tables `principal`'s sessions have, by name (Flight SQL's `GetTables`; the same
@@ -226,7 +231,7 @@ impl SqlEngine {
             tables.push(TableInfo {
                 name,
                 table_type,
-                schema: table.schema(),
+                schema: schema::without_string_views(&table.schema()),
             });
         }
         Ok(tables)
@@ -343,7 +348,8 @@ impl Inner {
             .execute_logical_plan(plan)
             .await
             .map_err(limits::classify)?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let schema: SchemaRef =
+            schema::without_string_views(&Arc::new(frame.schema().as_arrow().clone()));
         let mut stream = frame.execute_stream().await.map_err(limits::classify)?;
         let mut batches = Vec::new();
         let mut rows = 0usize;
@@ -360,7 +366,7 @@ impl Inner {
                 });
             }
             if batch.num_rows() > 0 {
-                batches.push(batch);
+                batches.push(schema::utf8_result(batch, &schema)?);
             }
         }
         debug!(rows, "sql query done");

@@ -199,7 +199,14 @@ impl HistorySink {
             files::create_dirs(&self.root, &planned.relative)?;
             let dir = self.root.join(&planned.relative);
             for (name, rows) in &planned.files {
-                files::write_parquet(&dir, name, &table.schema, rows, Vec::new())?;
+                files::write_parquet(
+                    &dir,
+                    name,
+                    &table.schema,
+                    rows,
+                    files::Order::Arrival,
+                    Vec::new(),
+                )?;
             }
             files::sync_dir(&dir)?;
         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{UInt32Type, UInt64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Encoding;
 use stadtpuls_config::HistoryConfig;
 use stadtpuls_ingest::history::HistorySink;
 use stadtpuls_ingest::sink::{Stream, WindowSink};
@@ -96,17 +97,37 @@ fn compaction_merges_settled_epochs_keeping_the_latest_revision_of_each_window()
             ));
         }
     }
+    // in the order one sensor's query reads: by sensor, then window start
     assert_eq!(
         merged_rows,
         [
             ("u1".to_owned(), 1, 10),
-            ("u2".to_owned(), 0, 2),
-            ("u1".to_owned(), 0, 3)
+            ("u1".to_owned(), 0, 3),
+            ("u2".to_owned(), 0, 2)
         ]
     );
     // the compacted file says what it replaced
     let file = File::open(partition.join(compacted[0])).expect("open");
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+    // … and how it is sorted; its floats are not dictionary-encoded
+    let group = builder.metadata().row_group(0);
+    let schema = builder.schema().clone();
+    let sorted_by: Vec<&str> = group
+        .sorting_columns()
+        .expect("sorting columns")
+        .iter()
+        .map(|c| schema.field(c.column_idx as usize).name().as_str())
+        .collect();
+    assert_eq!(sorted_by, ["sensor_id", "window_start"]);
+    let speed = schema.index_of("speed_space_mean_kmh").expect("speed");
+    assert!(
+        !group
+            .column(speed)
+            .encodings()
+            .any(|e| e == Encoding::RLE_DICTIONARY),
+        "{:?}",
+        group.column(speed).encodings().collect::<Vec<_>>()
+    );
     let replaced = builder
         .metadata()
         .file_metadata()

@@ -53,8 +53,9 @@ pub struct BenchArgs {
     /// Lines used by the `--kafka` run (a Kafka-protocol broker holds them all).
     #[arg(long, default_value_t = 1_000_000)]
     pub limit: u64,
-    /// Benchmark SQL instead: generate one day of 1-minute history for the demo cities
-    /// and time typical analyst queries here and in DuckDB (from the test venv), and the
+    /// Benchmark SQL instead: generate one day of 1-minute history for the demo cities,
+    /// laid out as compaction writes a day (sorted by sensor, then window start), and
+    /// time typical analyst queries here and in DuckDB (from the test venv), and the
     /// REST history's query (sensor 42 of ulm, the day in 1-hour buckets).
     #[arg(long)]
     pub sql: bool,

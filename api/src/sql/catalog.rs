@@ -36,8 +36,8 @@ struct History {
     stream: HistoryStream,
     /// The table as configured (window size and slide).
     table: HistoryTable,
-    /// File columns followed by the partition columns `city`, `date`.
-    schema: SchemaRef,
+    /// The columns inside its files (partition columns not included).
+    files: SchemaRef,
 }
 
 /// Everything a session is built from; cheap to share, built once per engine.
@@ -87,7 +87,7 @@ impl Catalog {
                 name: table.name(),
                 stream: table.stream,
                 table: *table,
-                schema: with_partitions(&schema::history_file_schema(table.stream)?),
+                files: schema::history_file_schema(table.stream)?,
             });
         }
         Ok(Self {
@@ -127,6 +127,15 @@ impl Catalog {
         principal: &Principal,
     ) -> Result<Registered, SqlError> {
         let mut registered = Registered::default();
+        // Text read as `Utf8View` unless the session's setting says otherwise (DataFusion
+        // applies it only to schemas it infers; the history's are given).
+        let views = ctx
+            .state()
+            .config()
+            .options()
+            .execution
+            .parquet
+            .schema_force_view_types;
         let mut add = |name: &str, table: Arc<dyn TableProvider>| -> Result<(), SqlError> {
             let scoped = CityScoped::wrap(table, principal.access(table_scope(name)))?;
             registered.insert(&scoped);
@@ -134,10 +143,15 @@ impl Catalog {
             Ok(())
         };
         for table in &self.history {
-            let files = schema::history_file_schema(table.stream)?;
+            let files = if views {
+                schema::with_string_views(&table.files)
+            } else {
+                table.files.clone()
+            };
+            let columns = with_partitions(&files);
             add(
                 &table.name,
-                self.listing_table(&table.name, files, &table.schema)?,
+                self.listing_table(&table.name, files, &columns)?,
             )?;
         }
         if let Some(raw) = &self.raw {

@@ -10,6 +10,8 @@
 use std::sync::Arc;
 
 use arrow_schema as pipeline;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use stadtpuls_config::HistoryStream;
 use stadtpuls_processing::model::contract;
@@ -86,6 +88,74 @@ pub fn history_file_schema(stream: HistoryStream) -> Result<SchemaRef, SqlError>
 /// The columns inside a `raw_messages` file (the raw archive), converted.
 pub fn raw_file_schema() -> Result<SchemaRef, SqlError> {
     convert(&raw_message_schema())
+}
+
+/// `schema` with every `Utf8` column read as `Utf8View`: the history tables' text
+/// columns (`sensor_id`, `facility_id`, `traffic_state`) are then views into the decoded
+/// Parquet pages instead of copies — the lever named for the top-10 query of the SQL
+/// benchmark, not yet shown to pay (docs/performance.md, "SQL benchmark"). DataFusion's
+/// setting `datafusion.execution.parquet.schema_force_view_types` (DataFusion: on; the
+/// engine: off, `tuning.rs`) does the same only for schemas it infers; the catalog gives
+/// the file schema itself and applies it here when the setting is on. Results are handed
+/// out as `Utf8` either way ([`utf8_result`]).
+pub fn with_string_views(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `schema` with `Utf8View` columns as `Utf8`: what every door (JSON, CSV, Arrow IPC,
+/// Parquet, Flight SQL, the REST history) hands out, so clients see the same types as
+/// before the history was read as views.
+pub fn without_string_views(schema: &SchemaRef) -> SchemaRef {
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| f.data_type() == &DataType::Utf8View)
+    {
+        return schema.clone();
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8View => f.as_ref().clone().with_data_type(DataType::Utf8),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` in `schema` (the result of [`without_string_views`] for its own schema):
+/// `Utf8View` columns copied into `Utf8`.
+///
+/// # Errors
+/// [`SqlError::Internal`] if a column does not convert (a bug).
+pub fn utf8_result(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, SqlError> {
+    if Arc::ptr_eq(&batch.schema(), schema) || batch.schema().fields() == schema.fields() {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(column.clone())
+            } else {
+                cast(column, field.data_type())
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|columns| RecordBatch::try_new(schema.clone(), columns))
+        .map_err(|e| SqlError::Internal(format!("result as Utf8: {e}")))?;
+    Ok(columns)
 }
 
 /// The partition columns every history table ends with.

@@ -14,14 +14,21 @@ use datafusion::prelude::SessionConfig;
 
 use crate::error::SqlError;
 
-/// Settings the engine chooses, before the environment's overrides: none so far.
-/// Parquet filter pushdown (`datafusion.execution.parquet.pushdown_filters` with
-/// `reorder_filters`, late materialisation) was measured on the SQL benchmark and made
-/// `WHERE congested` slower, not faster (2026-12-07, docs/performance.md); a setting goes
-/// here once a measurement shows it pays.
-const SETTINGS: &[(&str, &str)] = &[];
+/// Settings the engine chooses, before the environment's overrides. A setting goes here
+/// once a measurement shows it pays. Parquet filter pushdown
+/// (`datafusion.execution.parquet.pushdown_filters` with `reorder_filters`, late
+/// materialisation) was measured on the SQL benchmark and made `WHERE congested` slower,
+/// not faster (2026-12-07, docs/performance.md). Reading the history's text columns as
+/// `Utf8View` (`schema_force_view_types`, which the catalog follows,
+/// [`super::schema::with_string_views`]) showed no gain beyond the noise of a `dev` build
+/// and is not measured in `dist` yet: off until it is
+/// (`DATAFUSION_EXECUTION_PARQUET_SCHEMA_FORCE_VIEW_TYPES=true` turns it on).
+const SETTINGS: &[(&str, &str)] = &[(
+    "datafusion.execution.parquet.schema_force_view_types",
+    "false",
+)];
 
-/// The session settings: the engine's own (none today), then every `DATAFUSION_<KEY>` variable of the
+/// The session settings: the engine's own ([`SETTINGS`]), then every `DATAFUSION_<KEY>` variable of the
 /// process environment (DataFusion's own naming: `datafusion.execution.batch_size` is
 /// `DATAFUSION_EXECUTION_BATCH_SIZE`), read once when the engine is built.
 #[derive(Debug, Clone)]

@@ -6,6 +6,12 @@
 //! read, reduced to the highest `revision` per (entity, window), and rewritten as level
 //! `+1` (rolled at `max_file_rows`). Each row is thus rewritten about log_n(files) times.
 //!
+//! **Order.** A compacted file of windows is sorted by entity, then window start (then
+//! lane), in small row groups ([`layout::SORTED_ROW_GROUP_ROWS`]): a query for one sensor
+//! (the REST history) reads the row groups whose `sensor_id` statistics hold it instead of
+//! the whole day, which a commit's files, written as the windows close (all sensors of a
+//! minute together), cannot offer. Raw messages keep their order.
+//!
 //! **Which files.** Compacted files mix tasks, so recovery could not take one task's rows
 //! back out of them. Only files of epochs no recovery can roll back are merged: a task's
 //! epoch once two later ones are committed (the checkpoint store keeps two snapshots and
@@ -37,6 +43,7 @@ use arrow_select::take::take_record_batch;
 use parquet::file::metadata::KeyValue;
 use serde::{Deserialize, Serialize};
 use stadtpuls_processing::ProcessingError;
+use stadtpuls_processing::model::contract::{self, WINDOW_START, traffic::out::LANE};
 
 use super::layout::{self, COMPACTION_DIR, Partition};
 use super::{files, rows};
@@ -190,6 +197,10 @@ impl Compaction<'_> {
             COMPACTED_FROM.to_owned(),
             journal.inputs.join(","),
         )];
+        let sort_key = self.stream.map(sort_key);
+        let order = sort_key
+            .as_ref()
+            .map_or(files::Order::Arrival, |key| files::Order::Sorted(key));
         let written = journal
             .outputs
             .iter()
@@ -200,6 +211,7 @@ impl Compaction<'_> {
                     name,
                     self.schema,
                     std::slice::from_ref(chunk),
+                    order,
                     metadata.clone(),
                 )
             })
@@ -243,6 +255,16 @@ impl Compaction<'_> {
         let keep = rows::latest_revisions(&all, stream)?;
         Ok(take_record_batch(&all, &UInt32Array::from(keep)).map_err(ProcessingError::from)?)
     }
+}
+
+/// The order of a compacted file of `stream`'s windows, the one
+/// [`rows::latest_revisions`] returns: entity, window start, lane.
+fn sort_key(stream: Stream) -> Vec<&'static str> {
+    let mut key = vec![contract::entity_column(stream), WINDOW_START];
+    if stream == Stream::TrafficLanes {
+        key.push(LANE);
+    }
+    key
 }
 
 /// `batch` in slices of at most `max_rows` rows (none for an empty batch).

@@ -8,13 +8,14 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
-use parquet::file::metadata::KeyValue;
+use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use super::layout;
 use crate::{IngestError, Result};
@@ -59,6 +60,17 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(history("sync directory", dir))
 }
 
+/// The order of a file's rows, which decides how it is written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Order<'a> {
+    /// As the windows closed (a commit's file, raw messages): the writer's defaults.
+    Arrival,
+    /// Sorted by these columns (a compacted file of windows): row groups of
+    /// [`layout::SORTED_ROW_GROUP_ROWS`], float columns without dictionary, and the order
+    /// recorded in the footer (`sorting_columns`).
+    Sorted(&'a [&'a str]),
+}
+
 /// Writes `batches` as one zstd-compressed Parquet file `dir/name`: to `.name.tmp`, synced,
 /// then renamed. The caller syncs `dir` once all of its files are written.
 ///
@@ -69,10 +81,11 @@ pub(crate) fn write_parquet(
     name: &str,
     schema: &SchemaRef,
     batches: &[RecordBatch],
+    order: Order<'_>,
     metadata: Vec<KeyValue>,
 ) -> Result<()> {
     let temp = dir.join(layout::temp_name(name));
-    let result = write_temp(&temp, schema, batches, metadata).and_then(|()| {
+    let result = write_temp(&temp, schema, batches, order, metadata).and_then(|()| {
         let target = dir.join(name);
         fs::rename(&temp, &target).map_err(history("rename into", &target))
     });
@@ -86,14 +99,26 @@ fn write_temp(
     temp: &Path,
     schema: &SchemaRef,
     batches: &[RecordBatch],
+    order: Order<'_>,
     metadata: Vec<KeyValue>,
 ) -> Result<()> {
     let file = File::create(temp).map_err(history("create", temp))?;
     let level = ZstdLevel::try_new(ZSTD_LEVEL).map_err(|e| parquet_error(temp, e))?;
-    let properties = WriterProperties::builder()
+    let mut properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
-        .set_key_value_metadata((!metadata.is_empty()).then_some(metadata))
-        .build();
+        .set_key_value_metadata((!metadata.is_empty()).then_some(metadata));
+    if let Order::Sorted(columns) = order {
+        properties = properties
+            .set_max_row_group_row_count(Some(layout::SORTED_ROW_GROUP_ROWS))
+            .set_sorting_columns(Some(sorting_columns(schema, columns)));
+        for field in schema.fields() {
+            if matches!(field.data_type(), DataType::Float32 | DataType::Float64) {
+                properties = properties
+                    .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+            }
+        }
+    }
+    let properties = properties.build();
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
         .map_err(|e| parquet_error(temp, e))?;
     for batch in batches {
@@ -101,6 +126,21 @@ fn write_temp(
     }
     let file = writer.into_inner().map_err(|e| parquet_error(temp, e))?;
     file.sync_all().map_err(history("sync", temp))
+}
+
+/// `columns` as the footer's sort order, ascending; a name not in `schema` is left out
+/// (the order of the columns before it still holds).
+fn sorting_columns(schema: &SchemaRef, columns: &[&str]) -> Vec<SortingColumn> {
+    columns
+        .iter()
+        .map_while(|name| schema.index_of(name).ok())
+        .filter_map(|index| i32::try_from(index).ok())
+        .map(|column_idx| SortingColumn {
+            column_idx,
+            descending: false,
+            nulls_first: false,
+        })
+        .collect()
 }
 
 /// Reads every row of a Parquet file.

@@ -21,6 +21,17 @@ use chrono::{DateTime, NaiveDate};
 
 use crate::sink::Task;
 
+/// Rows per row group of a compacted file, which is sorted by entity and window start
+/// (`history/compaction.rs`): small enough that the row-group statistics of `sensor_id`
+/// (`facility_id`) narrow one entity's day to one or two row groups — the REST history
+/// then reads ~30 K rows instead of a city's whole day — and large enough that the
+/// analyst queries, which read every row group, pay little per group. Float columns of
+/// a compacted file are written without dictionary: in groups this small every float
+/// column's dictionary would fit its page limit and the floats, nearly all distinct,
+/// would be stored twice (the dictionary and its indices). `stadtpuls bench --sql` writes
+/// its files the same way (docs/performance.md, "REST history").
+pub const SORTED_ROW_GROUP_ROWS: usize = 30_720;
+
 /// Suffix of a file being written; renamed to its final name once complete and synced.
 const TEMP_SUFFIX: &str = ".tmp";
 const PARQUET: &str = ".parquet";

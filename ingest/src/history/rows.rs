@@ -136,7 +136,8 @@ fn field_names(schema: &Schema) -> Vec<&str> {
 }
 
 /// Keeps, per (entity, lane, window start), the row with the highest revision — the last
-/// emission of each window, as readers upsert — ordered by window start, entity and lane.
+/// emission of each window, as readers upsert — ordered by entity, window start and lane:
+/// the order of a compacted file ([`layout::SORTED_ROW_GROUP_ROWS`] says why).
 ///
 /// Returns the row indices of `batch` to keep.
 ///
@@ -167,8 +168,8 @@ pub(crate) fn latest_revisions(batch: &RecordBatch, stream: Stream) -> Result<Ve
         Stream::Traffic | Stream::Parking => None,
     };
     let lane_of = |row: usize| lanes.and_then(|l| l.is_valid(row).then(|| l.value(row)));
-    let key_of = |row: usize| (starts.value(row), entity.value(row), lane_of(row));
-    let mut best: HashMap<(i64, &str, Option<u8>), usize> =
+    let key_of = |row: usize| (entity.value(row), starts.value(row), lane_of(row));
+    let mut best: HashMap<(&str, i64, Option<u8>), usize> =
         HashMap::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         best.entry(key_of(row))
@@ -280,5 +281,42 @@ mod tests {
         let kept = latest_revisions(&all, Stream::Traffic).expect("dedup");
         // s0 and s1 of the second batch (revision 2), rows 2 and 3
         assert_eq!(kept, [2, 3]);
+    }
+
+    #[test]
+    fn kept_rows_are_ordered_by_entity_then_window_start() {
+        let schema = file_schema(Stream::Traffic);
+        let mut later = traffic_closed(&["ulm", "ulm"], 0);
+        let starts: ArrayRef =
+            Arc::new(TimestampMillisecondArray::from(vec![120_000; 2]).with_timezone("UTC"));
+        let columns: Vec<ArrayRef> = later
+            .batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(later.batch.columns())
+            .map(|(field, column)| {
+                if field.name() == "window_start" {
+                    starts.clone()
+                } else {
+                    column.clone()
+                }
+            })
+            .collect();
+        later.batch = RecordBatch::try_new(later.batch.schema(), columns).expect("batch");
+        let mut batches = Vec::new();
+        // minute 1 (rows 0: s0, 1: s1), then minute 2 (rows 2: s0, 3: s1)
+        for closed in [traffic_closed(&["ulm", "ulm"], 0), later] {
+            batches.extend(
+                rows_by_partition(&closed, Stream::Traffic, &schema)
+                    .expect("split")
+                    .into_iter()
+                    .map(|(_, _, b)| b),
+            );
+        }
+        let all = arrow_select::concat::concat_batches(&schema, &batches).expect("concat");
+        let kept = latest_revisions(&all, Stream::Traffic).expect("dedup");
+        // s0's two windows, then s1's
+        assert_eq!(kept, [0, 2, 1, 3]);
     }
 }

@@ -1,5 +1,6 @@
 //! The SQL benchmark's data and queries: one day of 1-minute history for the demo cities,
-//! written as the pipeline lays it out, and the typical analyst queries timed against it
+//! written as history compaction lays out a day (sorted by entity, then window start, in
+//! the compacted files' row groups), and the typical analyst queries timed against it
 //! here and in DuckDB.
 
 use std::fs::File;
@@ -11,11 +12,15 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder,
     TimestampMillisecondBuilder, UInt8Builder, UInt32Builder, UInt64Builder, new_null_array,
 };
+use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
 use stadtpuls_api::sql::schema;
 use stadtpuls_config::{CityRegistry, HistoryStream};
+use stadtpuls_ingest::history::layout::SORTED_ROW_GROUP_ROWS;
 
 /// The queries timed, by name; valid SQL for both DataFusion and DuckDB over the same
 /// tables.
@@ -108,18 +113,41 @@ pub struct Generated {
     pub bytes: u64,
 }
 
+/// A writer with the settings of a compacted history file (`stadtpuls_ingest`'s
+/// `history/files.rs`, `Order::Sorted`): zstd 3, row groups of
+/// [`SORTED_ROW_GROUP_ROWS`], floats without dictionary, sorted by `entity` and
+/// `window_start` (which the caller's rows are).
 fn writer(
     path: &Path,
     schema: &datafusion::arrow::datatypes::SchemaRef,
+    entity: &str,
 ) -> anyhow::Result<ArrowWriter<File>> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
     }
     let file = File::create(path).with_context(|| path.display().to_string())?;
     let level = ZstdLevel::try_new(3)?;
-    let properties = WriterProperties::builder()
+    let sorting = [entity, "window_start"]
+        .into_iter()
+        .map(|name| -> anyhow::Result<SortingColumn> {
+            Ok(SortingColumn {
+                column_idx: i32::try_from(schema.index_of(name)?)?,
+                descending: false,
+                nulls_first: false,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
-        .build();
+        .set_max_row_group_row_count(Some(SORTED_ROW_GROUP_ROWS))
+        .set_sorting_columns(Some(sorting));
+    for field in schema.fields() {
+        if matches!(field.data_type(), DataType::Float32 | DataType::Float64) {
+            properties = properties
+                .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    let properties = properties.build();
     Ok(ArrowWriter::try_new(
         file,
         schema.clone(),
@@ -129,7 +157,9 @@ fn writer(
 
 /// Writes `minutes` of 1-minute traffic windows for `sensors_per_city` synthetic sensors
 /// per city and parking windows for every registered facility into `dir` (`traffic_1m`,
-/// `parking_1m`, one file per city, zstd as the pipeline writes them).
+/// `parking_1m`, one file per city) as compaction writes a day: sorted by sensor
+/// (facility), then window start. A day still being written by the pipeline is in
+/// commit files sorted by window start instead; the benchmark measures compacted days.
 ///
 /// # Errors
 /// When a file cannot be written.
@@ -151,12 +181,12 @@ pub fn generate_history(
                 .join(format!("date={DATE}"))
         };
         let path = partition("traffic_1m").join("part-bench-0-e000000000001-0000.parquet");
-        let mut out = writer(&path, &traffic_schema)?;
+        let mut out = writer(&path, &traffic_schema, "sensor_id")?;
         let total = u64::from(sensors_per_city) * u64::from(minutes);
         let mut row: u64 = 0;
         while row < total {
             let n = (total - row).min(ROWS_PER_BATCH as u64) as usize;
-            let batch = traffic_batch(&traffic_schema, city, sensors_per_city, row, n, &mut rng)?;
+            let batch = traffic_batch(&traffic_schema, city, minutes, row, n, &mut rng)?;
             out.write(&batch)?;
             row += n as u64;
         }
@@ -164,15 +194,16 @@ pub fn generate_history(
         generated.traffic_rows += total;
         generated.bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
 
-        let facilities: Vec<(&str, u32)> = registry
+        let mut facilities: Vec<(&str, u32)> = registry
             .facilities()
             .map(|f| (f.id.as_str(), f.capacity.unwrap_or(100).max(1)))
             .collect();
         if facilities.is_empty() {
             continue;
         }
+        facilities.sort_unstable();
         let path = partition("parking_1m").join("part-bench-0-e000000000001-0000.parquet");
-        let mut out = writer(&path, &parking_schema)?;
+        let mut out = writer(&path, &parking_schema, "facility_id")?;
         let batch = parking_batch(&parking_schema, &facilities, minutes, &mut rng)?;
         out.write(&batch)?;
         out.close()?;
@@ -182,12 +213,13 @@ pub fn generate_history(
     Ok(generated)
 }
 
-/// Rows `first .. first + n` of a city's day, minute-major (all sensors of minute 0,
-/// then minute 1, …) as the pipeline emits windows.
+/// Rows `first .. first + n` of a city's day, sensor-major (sensor 0's minutes 0, 1, …,
+/// then sensor 1's) as compaction sorts them; ids are zero-padded, so this is also
+/// their string order.
 fn traffic_batch(
     schema: &datafusion::arrow::datatypes::SchemaRef,
     city: &str,
-    sensors: u32,
+    minutes: u32,
     first: u64,
     n: usize,
     rng: &mut Rng,
@@ -209,8 +241,8 @@ fn traffic_batch(
     let mut congested = BooleanBuilder::with_capacity(n);
     for i in 0..n as u64 {
         let row = first + i;
-        let minute = (row / u64::from(sensors)) as u32;
-        let sensor = row % u64::from(sensors);
+        let sensor = row / u64::from(minutes);
+        let minute = (row % u64::from(minutes)) as u32;
         sensor_id.append_value(format!("{city}-s{sensor:05}"));
         let at = DAY_START_MS + i64::from(minute) * 60_000;
         start.append_value(at);
@@ -285,8 +317,8 @@ fn parking_batch(
     let mut occupied = UInt32Builder::with_capacity(n);
     let mut occupancy = Float64Builder::with_capacity(n);
     let mut free_min = UInt32Builder::with_capacity(n);
-    for minute in 0..minutes {
-        for (id, capacity) in facilities {
+    for (id, capacity) in facilities {
+        for minute in 0..minutes {
             facility_id.append_value(id);
             let at = DAY_START_MS + i64::from(minute) * 60_000;
             start.append_value(at);
