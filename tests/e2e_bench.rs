@@ -122,6 +122,29 @@ fn bench_checksum_matches_a_plain_recomputation_and_the_kafka_run() {
     assert_eq!(kafka["events"], 20_000);
     assert_eq!(kafka["checksum"], local["checksum"]);
     assert!(kafka["drain_events_per_s"].as_f64().unwrap_or_default() > 0.0);
+
+    // The batched case: each city's lines as JSON arrays of 100 observations per message
+    // (the last of each city shorter), the same results as the file run.
+    let batched = result_line(&[
+        "bench",
+        "--input",
+        &path,
+        "--kafka",
+        &brokers,
+        "--limit",
+        "20000",
+        "--per-message",
+        "100",
+    ]);
+    assert_eq!(batched["events"], 20_000, "{batched}");
+    assert_eq!(batched["per_message"], 100, "{batched}");
+    let messages = batched["messages"].as_u64().unwrap_or_default();
+    assert!(
+        (200..=200 + CITIES.len() as u64).contains(&messages),
+        "20,000 lines of 3 cities in arrays of 100: {batched}"
+    );
+    assert_eq!(batched["checksum"], local["checksum"], "{batched}");
+    assert!(batched["drain_messages_per_s"].as_f64().unwrap_or_default() > 0.0);
 }
 
 /// `stadtpuls bench --network` (the cost curve's input): every sensor of a synthetic network

@@ -21,6 +21,7 @@ use tracing::debug_span;
 
 use crate::decode::external::ExternalIds;
 use crate::decode::feed::FeedTopics;
+use crate::decode::precheck::Checked;
 use crate::decode::ttn::RecentBySource;
 use crate::metrics;
 
@@ -267,13 +268,25 @@ impl Pipeline {
                     .format
                     .or(topic_format)
                     .filter(|format| *format != FeedFormat::Native);
-                if feed_format.is_none()
-                    && let Some((validated, values)) = prepared.0.get(index).copied().flatten()
-                {
-                    self.traffic_rows
-                        .push_validated(validated, &values.observation());
-                    self.traffic_origin.push(index as u32);
-                    continue;
+                if feed_format.is_none() {
+                    match prepared.0.get(index) {
+                        Some(Checked::One(validated, values)) => {
+                            self.traffic_rows
+                                .push_validated(*validated, &values.observation());
+                            self.traffic_origin.push(index as u32);
+                            continue;
+                        }
+                        Some(Checked::Many(rows)) => {
+                            for (validated, values) in rows.iter() {
+                                self.traffic_rows
+                                    .push_validated(*validated, &values.observation());
+                            }
+                            self.traffic_origin
+                                .extend(std::iter::repeat_n(index as u32, rows.len()));
+                            continue;
+                        }
+                        Some(Checked::Serial) | None => {}
+                    }
                 }
                 let (traffic_before, parking_before) =
                     (self.traffic_rows.len(), self.parking_rows.len());

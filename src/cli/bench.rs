@@ -53,6 +53,12 @@ pub struct BenchArgs {
     /// Lines used by the `--kafka` run (a Kafka-protocol broker holds them all).
     #[arg(long, default_value_t = 1_000_000)]
     pub limit: u64,
+    /// With `--kafka`: observations per message — 1 sends each line as its own message,
+    /// N > 1 sends a city's lines as JSON arrays of N (the last of each city shorter). The
+    /// figures are then given per observation and per message; `--batch` still counts
+    /// observations (a fetch takes `batch / N` messages).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub per_message: u64,
     /// Benchmark SQL instead: generate one day of 1-minute history for the demo cities,
     /// laid out as compaction writes a day (sorted by sensor, then window start), and
     /// time typical analyst queries here and in DuckDB (from the test venv), and the

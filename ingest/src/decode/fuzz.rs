@@ -170,15 +170,22 @@ proptest! {
         };
         let checked = precheck::check_slice(&catalog, std::slice::from_ref(&message), bounds(), 1 << 20);
         prop_assert_eq!(checked.len(), 1);
-        if let Some((validated, values)) = checked[0] {
+        let rows = match &checked[0] {
+            precheck::Checked::Serial => Vec::new(),
+            precheck::Checked::One(validated, values) => vec![(*validated, *values)],
+            precheck::Checked::Many(rows) => rows.to_vec(),
+        };
+        if !rows.is_empty() {
             let mut pre = TrafficBatchBuilder::default();
-            pre.push_validated(validated, &values.observation());
+            for (validated, values) in &rows {
+                pre.push_validated(*validated, &values.observation());
+            }
             let pre = pre.finish(&catalog).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let route = parse_topic(topic);
             let kind = route.as_ref().map_or_else(|| infer_kind(&payload), |r| r.kind);
             let topic_city = route.as_ref().and_then(|r| catalog.city(r.city));
             let mut serial = decode(&mut catalog, kind, &payload, topic_city);
-            prop_assert_eq!(serial.accepted, 1);
+            prop_assert_eq!(serial.accepted, rows.len());
             prop_assert!(serial.rejected.is_empty(), "{:?}", serial.rejected);
             let serial = serial.traffic.finish(&catalog).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(pre.record_batch(), serial.record_batch());

@@ -2,9 +2,9 @@
 //!
 //! Parsing, validating and looking sensors up is most of the hot path and needs no shared
 //! mutable state, so it runs on every core over slices of a batch. What comes back is, per
-//! message, either a validated row ready to append or "take the serial path" — arrays,
-//! parking, anything the fast scanner declines, any refusal and any sensor the catalog
-//! would first have to admit. The caller appends in message order, so results do not
+//! message, either validated rows ready to append (one, or every element of a compact
+//! array) or "take the serial path" — parking, anything the fast scanner declines, any
+//! refusal (of any element) and any sensor the catalog would first have to admit. The caller appends in message order, so results do not
 //! depend on the number of threads.
 
 use stadtpuls_processing::catalog::{Catalog, CityKey};
@@ -49,8 +49,17 @@ impl Values {
     }
 }
 
-/// Per message: a validated row, or `None` for the serial path.
-pub(crate) type Checked = Option<(Validated, Values)>;
+/// Per message: what the check found.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Checked {
+    /// The serial path decides (and words any refusal).
+    #[default]
+    Serial,
+    /// A single-object message, validated.
+    One(Validated, Values),
+    /// A compact JSON array whose every element was validated, in order.
+    Many(Box<[(Validated, Values)]>),
+}
 
 /// Checks `messages` on up to all available cores.
 pub(crate) fn check_all(
@@ -75,7 +84,11 @@ pub(crate) fn check_all(
         let mut parts = vec![check_slice(catalog, first, bounds, max_bytes)];
         for (handle, part) in handles.into_iter().zip(messages.chunks(chunk).skip(1)) {
             // A panicking worker would be a bug; its messages simply take the serial path.
-            parts.push(handle.join().unwrap_or_else(|_| vec![None; part.len()]));
+            parts.push(
+                handle
+                    .join()
+                    .unwrap_or_else(|_| vec![Checked::Serial; part.len()]),
+            );
         }
         parts
     });
@@ -111,13 +124,79 @@ pub(crate) fn check_into(
     for i in 0..messages.len() + LOOKAHEAD {
         let slot = i % LOOKAHEAD;
         if i >= LOOKAHEAD {
-            checked.push(ring[slot].and_then(|s| validate(catalog, &s, bounds)));
+            let index = i - LOOKAHEAD;
+            checked.push(match ring[slot] {
+                Some(s) => validate(catalog, &s, bounds)
+                    .map_or(Checked::Serial, |(v, values)| Checked::One(v, values)),
+                None => messages.get(index).map_or(Checked::Serial, |m| {
+                    check_array(catalog, m, bounds, max_bytes)
+                }),
+            });
         }
         ring[slot] = messages
             .get(i)
             .and_then(|message| scan(catalog, message, max_bytes));
         if let Some(s) = &ring[slot] {
             catalog.prefetch_traffic(s.city, s.fast.sensor_id);
+        }
+    }
+}
+
+/// A message that is a compact JSON array of traffic objects (`[{…},{…}]`, no whitespace,
+/// as producers batching observations write it), each element validated; any doubt — other
+/// spacing, a `}` inside a string, an element the scanners or the checks refuse — leaves the
+/// whole message to the serial path, which gives the same rows and words the refusals.
+fn check_array(
+    catalog: &Catalog,
+    message: &RawMessage,
+    bounds: TimeBounds,
+    max_bytes: usize,
+) -> Checked {
+    let payload: &[u8] = &message.payload;
+    if payload.first() != Some(&b'[') || payload.len() > max_bytes {
+        return Checked::Serial;
+    }
+    let topic_city = match parse_topic(&message.topic) {
+        Some(route) if route.kind == StreamKind::Traffic => match catalog.city(route.city) {
+            Some(city) => Some(city),
+            None => return Checked::Serial,
+        },
+        Some(_) => return Checked::Serial,
+        None => None,
+    };
+    let mut rows = Vec::new();
+    let mut pos = 1;
+    loop {
+        // An element ends at its first `}`: compact objects are flat, and a `}` inside a
+        // string cuts the element short, which no scanner accepts.
+        let Some(len) = payload.get(pos..).and_then(|rest| {
+            rest.first()
+                .filter(|&&b| b == b'{')
+                .and(memchr::memchr(b'}', rest))
+        }) else {
+            return Checked::Serial;
+        };
+        let element = &payload[pos..=pos + len];
+        let Some(fast) = fast::traffic(element) else {
+            return Checked::Serial;
+        };
+        let Some(city) = catalog.city(fast.city) else {
+            return Checked::Serial;
+        };
+        let scanned = Scanned {
+            topic_city,
+            city,
+            fast,
+        };
+        let Some(row) = validate(catalog, &scanned, bounds) else {
+            return Checked::Serial;
+        };
+        rows.push(row);
+        pos += len + 1;
+        match payload.get(pos) {
+            Some(b',') => pos += 1,
+            Some(b']') if pos + 1 == payload.len() => return Checked::Many(rows.into()),
+            _ => return Checked::Serial,
         }
     }
 }
@@ -152,7 +231,11 @@ fn scan<'a>(catalog: &Catalog, message: &'a RawMessage, max_bytes: usize) -> Opt
     })
 }
 
-fn validate(catalog: &Catalog, scanned: &Scanned<'_>, bounds: TimeBounds) -> Checked {
+fn validate(
+    catalog: &Catalog,
+    scanned: &Scanned<'_>,
+    bounds: TimeBounds,
+) -> Option<(Validated, Values)> {
     let fast = &scanned.fast;
     let ts = match fast.ts {
         fast::FastTs::Millis(ms) => ms,
@@ -174,4 +257,74 @@ fn validate(catalog: &Catalog, scanned: &Scanned<'_>, bounds: TimeBounds) -> Che
     };
     TrafficBatchBuilder::check_in_city(catalog, scanned.topic_city, scanned.city, &obs, bounds)
         .map(|v| (v, values))
+}
+
+#[cfg(test)]
+mod tests {
+    use stadtpuls_processing::catalog::UnknownSensors;
+
+    use super::*;
+
+    const NOW: i64 = 1_795_478_400_000;
+
+    fn check(payload: &str) -> Checked {
+        let mut catalog = Catalog::with_cities(&["ulm"], UnknownSensors::Reject);
+        catalog.add_traffic(0, "s1", 2, 50.0);
+        catalog.add_traffic(0, "s2", 2, 50.0);
+        catalog.add_traffic(0, "s}1", 2, 50.0);
+        let message = RawMessage {
+            source: 0,
+            topic: "sensors.ulm.traffic".into(),
+            partition: 0,
+            offset: 0,
+            key: None,
+            payload: payload.as_bytes().to_vec().into(),
+            format: None,
+        };
+        let bounds = TimeBounds {
+            now: NOW,
+            max_future_ms: 0,
+        };
+        let mut checked = check_slice(&catalog, std::slice::from_ref(&message), bounds, 1 << 20);
+        assert_eq!(checked.len(), 1);
+        checked.remove(0)
+    }
+
+    fn obs(sensor: &str, vehicles: u32) -> String {
+        format!(
+            r#"{{"city":"ulm","sensor_id":"{sensor}","lane":1,"ts":{NOW},"vehicle_count":{vehicles}}}"#
+        )
+    }
+
+    /// A batching producer's compact array is checked here, element by element, instead of
+    /// leaving the whole message to the serial path.
+    #[test]
+    fn a_compact_array_is_checked_element_by_element() {
+        let array = format!("[{},{},{}]", obs("s1", 3), obs("s2", 4), obs("s1", 5));
+        let Checked::Many(rows) = check(&array) else {
+            panic!("a compact array of known sensors is checked");
+        };
+        let counts: Vec<i64> = rows.iter().map(|(_, v)| v.vehicle_count).collect();
+        assert_eq!(counts, [3, 4, 5]);
+        assert!(matches!(check(&obs("s2", 1)), Checked::One(..)));
+    }
+
+    /// Whatever the serial path might word differently stays with it: a refused or unknown
+    /// element, spacing, a `}` inside a string, trailing bytes, an empty array.
+    #[test]
+    fn any_doubt_leaves_an_array_to_the_serial_path() {
+        let (a, b) = (obs("s1", 3), obs("s2", 4));
+        let unknown = obs("s9", 1);
+        let braced = a.replace("\"s1\"", "\"s}1\"");
+        for payload in [
+            format!("[{a},{unknown}]"),
+            format!("[{a}, {b}]"),
+            format!("[{a},{braced}]"),
+            format!("[{a},{b}] "),
+            format!("[{a},{b}"),
+            "[]".to_owned(),
+        ] {
+            assert!(matches!(check(&payload), Checked::Serial), "{payload}");
+        }
+    }
 }

@@ -10,10 +10,10 @@
 //! a late row within it updates its entity's entry, which is emitted again with the next
 //! revision; a row later than that is dropped and reported.
 
+mod entries;
 pub(crate) mod snapshot;
 
-use std::cell::Cell;
-
+use self::entries::Entries;
 use crate::time::{EventTime, window_start};
 
 /// How many rows ahead [`Windows::update`] asks for an accumulator.
@@ -30,21 +30,6 @@ pub(crate) struct Shape {
     pub(crate) slide_ms: i64,
 }
 
-/// An entry's emission state, packed in a `u32`: emitted before, changed since, and in the
-/// bits above [`REVISION_SHIFT`] the revision of its last emission.
-const EMITTED: u32 = 1;
-const DIRTY: u32 = 2;
-const REVISION_SHIFT: u32 = 2;
-
-/// An accumulator and its emission state (see [`EMITTED`]), side by side: a fold touches
-/// both, in one cache line. The state is a `Cell` so emission can mark entries while it
-/// hands out references to their accumulators.
-#[derive(Debug, Default)]
-struct Entry<A> {
-    acc: A,
-    mark: Cell<u32>,
-}
-
 /// The accumulators of one window.
 ///
 /// Emission is tracked per entry, not per window: an entry's row is emitted when its window
@@ -54,45 +39,40 @@ struct Entry<A> {
 #[derive(Debug)]
 pub(crate) struct Slab<A> {
     pub(crate) start: EventTime,
+    /// Key → slot in `entries`, [`NONE`] for entities not seen in this window. It is also
+    /// the only list of the window's keys: walked in order, it gives them sorted.
     index: Vec<u32>,
-    keys: Vec<u32>,
-    /// Accumulators with their emission states, in first-seen order.
-    entries: Vec<Entry<A>>,
+    entries: Entries<A>,
     /// Whether an entry may be due: set by folds and restores, cleared by emission, so
     /// emission skips windows nothing happened to.
     pending: bool,
 }
 
 impl<A> Slab<A> {
+    /// The (key, slot) of every entity seen, by key.
+    fn slots(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        slots_of(&self.index)
+    }
+
     /// Marks the entries due — never emitted, or changed since their last emission — as
     /// emitted, and returns them by revision (ascending), each run ordered by key.
-    ///
-    /// A dense window walks its key index in order instead of sorting; a sparse one (few
-    /// entities of a large catalog) sorts its few keys.
     fn take_due(&mut self) -> Vec<(u32, Vec<(u32, &A)>)> {
-        let Self {
-            index,
-            keys,
-            entries,
-            ..
-        } = self;
-        if keys.len() * 8 >= index.len() {
-            let slots = index
-                .iter()
-                .enumerate()
-                .filter(|(_, slot)| **slot != NONE)
-                .map(|(key, &slot)| (key as u32, slot));
-            return due(slots, keys.len(), entries);
-        }
-        let mut sorted: Vec<(u32, u32)> = keys.iter().copied().zip(0..).collect();
-        sorted.sort_unstable_by_key(|(key, _)| *key);
-        due(sorted.into_iter(), keys.len(), entries)
+        let Self { index, entries, .. } = self;
+        entries.take_due(slots_of(index))
     }
 
     /// Number of entities seen.
     pub(crate) fn len(&self) -> usize {
-        self.keys.len()
+        self.entries.len()
     }
+}
+
+fn slots_of(index: &[u32]) -> impl Iterator<Item = (u32, u32)> + '_ {
+    index
+        .iter()
+        .enumerate()
+        .filter(|(_, slot)| **slot != NONE)
+        .map(|(key, &slot)| (key as u32, slot))
 }
 
 #[derive(Debug)]
@@ -222,7 +202,7 @@ impl<A: Default> Windows<A> {
                     && let Some(acc) = slab
                         .index
                         .get(ahead as usize)
-                        .and_then(|&slot| slab.entries.get(slot as usize))
+                        .and_then(|&slot| slab.entries.get(slot))
                 {
                     crate::prefetch::prefetch(acc);
                 }
@@ -258,9 +238,8 @@ impl<A: Default> Windows<A> {
                     };
                     let slab = &mut state.open[position];
                     let s = slot(slab, key, key_count);
-                    if let Some(entry) = slab.entries.get_mut(s) {
-                        update(&mut entry.acc, row);
-                        entry.mark.set(entry.mark.get() | DIRTY);
+                    if let Some(acc) = slab.entries.touch(s) {
+                        update(acc, row);
                     }
                     slab.pending = true;
                 }
@@ -310,11 +289,7 @@ impl<A: Default> Windows<A> {
                 .count();
             for slab in state.open.drain(..retire) {
                 let mut index = slab.index;
-                for key in slab.keys {
-                    if let Some(i) = index.get_mut(key as usize) {
-                        *i = NONE;
-                    }
-                }
+                index.fill(NONE);
                 self.spare_index.push(index);
             }
         }
@@ -335,75 +310,23 @@ impl<A: Default> Windows<A> {
         self.shapes
             .iter()
             .flat_map(|s| s.open.iter())
-            .map(|slab| {
-                slab.index.capacity() * 4
-                    + slab.keys.capacity() * 4
-                    + slab.entries.capacity() * std::mem::size_of::<Entry<A>>()
-            })
+            .map(|slab| slab.index.capacity() * 4 + slab.entries.bytes())
             .sum()
     }
 }
 
-/// The due entries of `slots` (key order), see [`Slab::take_due`]. Nearly always all of
-/// one revision (a window's first emission, or a few late rows), collected without sorting.
-fn due<'a, A>(
-    slots: impl Iterator<Item = (u32, u32)>,
-    capacity: usize,
-    entries: &'a [Entry<A>],
-) -> Vec<(u32, Vec<(u32, &'a A)>)> {
-    let mut first: Option<u32> = None;
-    let mut run: Vec<(u32, &'a A)> = Vec::with_capacity(capacity);
-    let mut others: Vec<(u32, u32, &'a A)> = Vec::new();
-    for (key, s) in slots {
-        let Some(Entry { acc, mark }) = entries.get(s as usize) else {
-            continue;
-        };
-        let state = mark.get();
-        let revision = match (state & EMITTED != 0, state & DIRTY != 0) {
-            (true, false) => continue,
-            (true, true) => (state >> REVISION_SHIFT) + 1,
-            (false, _) => 0,
-        };
-        mark.set((revision << REVISION_SHIFT) | EMITTED);
-        match first {
-            Some(r) if r != revision => others.push((revision, key, acc)),
-            _ => {
-                first = Some(revision);
-                run.push((key, acc));
-            }
-        }
-    }
-    let Some(first) = first else {
-        return Vec::new();
-    };
-    let mut runs = vec![(first, run)];
-    // keys are distinct: sorting by (revision, key) keeps key order within a revision
-    others.sort_unstable_by_key(|&(revision, key, _)| (revision, key));
-    for group in others.chunk_by(|a, b| a.0 == b.0) {
-        let entries = group.iter().map(|&(_, key, acc)| (key, acc)).collect();
-        runs.push((group[0].0, entries));
-    }
-    runs.sort_by_key(|(revision, _)| *revision);
-    runs
-}
-
 /// The slot of `key` in `slab`, created on first sight.
-fn slot<A: Default>(slab: &mut Slab<A>, key: u32, key_count: usize) -> usize {
+fn slot<A: Default>(slab: &mut Slab<A>, key: u32, key_count: usize) -> u32 {
     let k = key as usize;
     if k >= slab.index.len() {
         slab.index.resize(key_count.max(k + 1), NONE);
     }
     let mut s = slab.index[k];
     if s == NONE {
-        s = slab.entries.len() as u32;
+        s = slab.entries.push(A::default());
         slab.index[k] = s;
-        slab.keys.push(key);
-        slab.entries.push(Entry {
-            acc: A::default(),
-            mark: Cell::new(0),
-        });
     }
-    s as usize
+    s
 }
 
 fn find_or_open<A>(
@@ -425,8 +348,7 @@ fn find_or_open<A>(
         Slab {
             start,
             index,
-            keys: Vec::new(),
-            entries: Vec::new(),
+            entries: Entries::default(),
             pending: false,
         },
     );

@@ -13,10 +13,18 @@ pub(crate) mod emit;
 pub use emit::{out, traffic_aggregate_schema, traffic_window_schema};
 
 /// Running sums of one sensor in one window.
+///
+/// Held once per open (sensor, window), so kept to 112 bytes (a test holds it there): sums
+/// stay as wide as a window can make them (u64, f64 — the results are exact, not
+/// approximated), counts are u32, and whether any report carried a heavy-vehicle count is
+/// a bit of `lane_mask` rather than a count of its own. Snapshots keep the field layout of
+/// before ([`SavedAcc`]).
 #[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "SavedAcc", into = "SavedAcc")]
 pub(crate) struct TrafficAcc {
     observations: u32,
-    /// Bit `l` set when lane `l` reported (0 = cross-section total).
+    /// Bit `l` set when lane `l` reported (0 = cross-section total; lanes are at most
+    /// [`MAX_LANE`](crate::model::traffic::MAX_LANE)), and [`HEAVY_REPORTED`].
     lane_mask: u32,
     vehicles: u64,
     interval_s_sum: u64,
@@ -24,7 +32,6 @@ pub(crate) struct TrafficAcc {
     /// lane: completeness weights it by the registered lane count.
     cross_section_s: u64,
     heavy: u64,
-    heavy_reports: u32,
     vehicles_classified: u64,
     /// Σ nᵢ·vᵢ over intervals with speed.
     speed_weighted: f64,
@@ -39,6 +46,99 @@ pub(crate) struct TrafficAcc {
     occupancy_sum: f64,
     occupancy_n: u32,
     occupancy_max: f64,
+}
+
+/// The bit of [`TrafficAcc::lane_mask`] set once a report carried a heavy-vehicle count
+/// (then `heavy` is a sum, even of zeros; else the window has no heavy figure).
+const HEAVY_REPORTED: u32 = 1 << 31;
+/// The lane bits of [`TrafficAcc::lane_mask`].
+const LANE_BITS: u32 = (1 << LANE_SLOTS) - 1;
+
+impl TrafficAcc {
+    /// Number of lanes (or the cross-section) that reported.
+    pub(crate) fn lanes_reporting(&self) -> u32 {
+        (self.lane_mask & LANE_BITS).count_ones()
+    }
+
+    /// Σ heavy vehicles, if any report carried a count.
+    pub(crate) fn heavy(&self) -> Option<u64> {
+        (self.lane_mask & HEAVY_REPORTED != 0).then_some(self.heavy)
+    }
+}
+
+/// [`TrafficAcc`] as snapshots hold it: the layout before the heavy-report count became a
+/// bit, so snapshots written by either version restore in the other.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedAcc {
+    observations: u32,
+    lane_mask: u32,
+    vehicles: u64,
+    interval_s_sum: u64,
+    cross_section_s: u64,
+    heavy: u64,
+    heavy_reports: u32,
+    vehicles_classified: u64,
+    speed_weighted: f64,
+    speed_inverse: f64,
+    vehicles_with_speed: u64,
+    speed_sum: f64,
+    speed_n: u32,
+    speed_sq_sum: f64,
+    occupancy_sum: f64,
+    occupancy_n: u32,
+    occupancy_max: f64,
+}
+
+impl From<SavedAcc> for TrafficAcc {
+    fn from(s: SavedAcc) -> Self {
+        let heavy = if s.heavy_reports > 0 {
+            HEAVY_REPORTED
+        } else {
+            0
+        };
+        Self {
+            observations: s.observations,
+            lane_mask: (s.lane_mask & LANE_BITS) | heavy,
+            vehicles: s.vehicles,
+            interval_s_sum: s.interval_s_sum,
+            cross_section_s: s.cross_section_s,
+            heavy: s.heavy,
+            vehicles_classified: s.vehicles_classified,
+            speed_weighted: s.speed_weighted,
+            speed_inverse: s.speed_inverse,
+            vehicles_with_speed: s.vehicles_with_speed,
+            speed_sum: s.speed_sum,
+            speed_n: s.speed_n,
+            speed_sq_sum: s.speed_sq_sum,
+            occupancy_sum: s.occupancy_sum,
+            occupancy_n: s.occupancy_n,
+            occupancy_max: s.occupancy_max,
+        }
+    }
+}
+
+impl From<TrafficAcc> for SavedAcc {
+    fn from(a: TrafficAcc) -> Self {
+        Self {
+            observations: a.observations,
+            lane_mask: a.lane_mask & LANE_BITS,
+            vehicles: a.vehicles,
+            interval_s_sum: a.interval_s_sum,
+            cross_section_s: a.cross_section_s,
+            heavy: a.heavy,
+            heavy_reports: u32::from(a.lane_mask & HEAVY_REPORTED != 0),
+            vehicles_classified: a.vehicles_classified,
+            speed_weighted: a.speed_weighted,
+            speed_inverse: a.speed_inverse,
+            vehicles_with_speed: a.vehicles_with_speed,
+            speed_sum: a.speed_sum,
+            speed_n: a.speed_n,
+            speed_sq_sum: a.speed_sq_sum,
+            occupancy_sum: a.occupancy_sum,
+            occupancy_n: a.occupancy_n,
+            occupancy_max: a.occupancy_max,
+        }
+    }
 }
 
 /// Column views of a traffic batch, borrowed once per batch.
@@ -68,7 +168,7 @@ impl<'a> Columns<'a> {
         let lane = self.lane.value(row);
         let interval_s = u64::from(self.interval_s.value(row));
         acc.observations += 1;
-        acc.lane_mask |= 1u32 << (lane & 31);
+        acc.lane_mask |= (1u32 << (lane & 31)) & LANE_BITS;
         acc.vehicles += n;
         acc.interval_s_sum += interval_s;
         if lane == 0 {
@@ -76,7 +176,7 @@ impl<'a> Columns<'a> {
         }
         if self.heavy.is_valid(row) {
             acc.heavy += u64::from(self.heavy.value(row));
-            acc.heavy_reports += 1;
+            acc.lane_mask |= HEAVY_REPORTED;
             acc.vehicles_classified += n;
         }
         if self.speed.is_valid(row) {
@@ -165,6 +265,42 @@ mod tests {
         }
         let batch = builder.finish(&catalog).expect("a traffic batch");
         (catalog, batch)
+    }
+
+    /// The memory budget of issue #16: an accumulator of at most 112 bytes, and at most
+    /// 128 bytes of window state per open (sensor, window) — key index, accumulators,
+    /// emission state and spare capacity — with the reference workload's shape at its
+    /// peak: 18,000 sensors, one window complete and the next half full.
+    #[test]
+    fn window_state_stays_within_128_bytes_per_open_window() {
+        use crate::window::slab::{Lateness, Shape, Windows};
+        assert!(
+            std::mem::size_of::<TrafficAcc>() <= 112,
+            "TrafficAcc is {} bytes",
+            std::mem::size_of::<TrafficAcc>()
+        );
+        let sensors = 18_000u32;
+        let shape = Shape {
+            size_ms: MIN,
+            slide_ms: MIN,
+        };
+        let mut windows: Windows<TrafficAcc> = Windows::new(&[shape], 0, 0);
+        let keys: Vec<u32> = (0..sensors).chain(0..sensors / 2).collect();
+        let ts: Vec<i64> = (0..sensors)
+            .map(|_| T0)
+            .chain((0..sensors / 2).map(|_| T0 + MIN))
+            .collect();
+        windows.update(
+            &ts,
+            &keys,
+            sensors as usize,
+            Lateness::default(),
+            |acc, _| acc.observations += 1,
+        );
+        let open = windows.open_states();
+        assert_eq!(open, 27_000);
+        let per_open = windows.state_bytes() as f64 / open as f64;
+        assert!(per_open <= 128.0, "{per_open:.1} bytes per open window");
     }
 
     /// Σv = 180, Σv² = 2500 + 1600 + 3600 + 900 = 8600 over n = 4 intervals with a speed:

@@ -1,9 +1,7 @@
 //! Open windows as tasks move: a task's entries with their emission states exported for its
 //! snapshot, imported when it is restored, dropped when it is revoked.
 
-use std::cell::Cell;
-
-use super::{Entry, NONE, Windows, find_or_open, slot};
+use super::{NONE, Windows, find_or_open, slot};
 use crate::time::EventTime;
 
 /// One open window as a snapshot holds it: the accumulators of selected entities and their
@@ -12,7 +10,8 @@ use crate::time::EventTime;
 pub(crate) struct SlabState<E> {
     pub(crate) start: EventTime,
     pub(crate) entries: Vec<E>,
-    /// Per entry: its emission state (see [`EMITTED`]).
+    /// Per entry: its emission state (`Entries::mark`: emitted, changed since, and the
+    /// revision of its last emission).
     pub(crate) marks: Vec<u32>,
 }
 
@@ -41,10 +40,11 @@ impl<A: Default> Windows<A> {
                     .iter()
                     .filter_map(|slab| {
                         let (entries, marks): (Vec<E>, Vec<u32>) = slab
-                            .keys
-                            .iter()
-                            .zip(&slab.entries)
-                            .filter_map(|(&key, e)| Some((select(key, &e.acc)?, e.mark.get())))
+                            .slots()
+                            .filter_map(|(key, s)| {
+                                let acc = slab.entries.get(s)?;
+                                Some((select(key, acc)?, slab.entries.mark(s)))
+                            })
                             .unzip();
                         (!entries.is_empty()).then_some(SlabState {
                             start: slab.start,
@@ -97,11 +97,9 @@ impl<A: Default> Windows<A> {
                 let slab = &mut state.open[position];
                 for (key, acc, mark) in resolved {
                     let s = slot(slab, key, count);
-                    if let Some(entry) = slab.entries.get_mut(s) {
-                        *entry = Entry {
-                            acc,
-                            mark: Cell::new(mark),
-                        };
+                    if let Some(entry) = slab.entries.touch(s) {
+                        *entry = acc;
+                        slab.entries.set_mark(s, mark);
                         kept += 1;
                     }
                 }
@@ -115,27 +113,29 @@ impl<A: Default> Windows<A> {
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
         for state in &mut self.shapes {
             for slab in &mut state.open {
-                if slab.keys.iter().all(|&k| keep(k)) {
+                if slab.slots().all(|(key, _)| keep(key)) {
                     continue;
                 }
-                let keys = std::mem::take(&mut slab.keys);
-                let entries = std::mem::take(&mut slab.entries);
-                for (key, entry) in keys.into_iter().zip(entries) {
-                    let Some(index) = slab.index.get_mut(key as usize) else {
+                let mut old = std::mem::take(&mut slab.entries);
+                for key in 0..slab.index.len() {
+                    let s = slab.index[key];
+                    if s == NONE {
                         continue;
-                    };
-                    if keep(key) {
-                        *index = slab.keys.len() as u32;
-                        slab.keys.push(key);
-                        slab.entries.push(entry);
-                    } else {
-                        *index = NONE;
+                    }
+                    slab.index[key] = NONE;
+                    if !keep(key as u32) {
+                        continue;
+                    }
+                    if let Some((acc, mark)) = old.take(s) {
+                        let new = slab.entries.push(acc);
+                        slab.entries.set_mark(new, mark);
+                        slab.index[key] = new;
                     }
                 }
             }
             let spare = &mut self.spare_index;
             state.open.retain_mut(|slab| {
-                if slab.keys.is_empty() {
+                if slab.len() == 0 {
                     spare.push(std::mem::take(&mut slab.index));
                     false
                 } else {

@@ -82,7 +82,7 @@ pub(crate) fn emit_rows(
         starts.append_value(start);
         ends.append_value(end);
         observations.append_value(acc.observations);
-        let lanes_reporting = acc.lane_mask.count_ones();
+        let lanes_reporting = acc.lanes_reporting();
         lanes.append_value(lanes_reporting as u8);
         vehicles.append_value(acc.vehicles);
         let seconds = formulas::observed_seconds(acc.interval_s_sum, lanes_reporting, window_s);
@@ -106,7 +106,7 @@ pub(crate) fn emit_rows(
             u64::from(acc.occupancy_n),
         ));
         occ_max.append_option((acc.occupancy_n > 0).then_some(acc.occupancy_max));
-        heavy.append_option((acc.heavy_reports > 0).then_some(acc.heavy));
+        heavy.append_option(acc.heavy());
         heavy_share.append_option(formulas::heavy_share_pct(
             acc.heavy,
             acc.vehicles_classified,
