@@ -28,8 +28,9 @@ const SETTINGS: &[(&str, &str)] = &[(
     "false",
 )];
 
-/// The session settings: the engine's own ([`SETTINGS`]), then every `DATAFUSION_<KEY>` variable of the
-/// process environment (DataFusion's own naming: `datafusion.execution.batch_size` is
+/// The session settings: the engine's own (text columns read as `Utf8`, see the note on
+/// `schema_force_view_types` above), then every `DATAFUSION_<KEY>` variable of the process
+/// environment (DataFusion's own naming: `datafusion.execution.batch_size` is
 /// `DATAFUSION_EXECUTION_BATCH_SIZE`), read once when the engine is built.
 #[derive(Debug, Clone)]
 pub struct Tuning {
