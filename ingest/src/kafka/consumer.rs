@@ -50,7 +50,7 @@ const BATCH_GAP: Duration = Duration::from_millis(5);
 /// data arrives, so this only bounds idle polling there; a broker that does not wake a
 /// waiting fetch (Tansu 0.6) delivers a trickle this late — librdkafka's default of 500 ms
 /// was a 500 ms floor under a parking update's way to the push stream.
-const FETCH_WAIT_MAX_MS: &str = "100";
+pub(super) const FETCH_WAIT_MAX_MS: &str = "100";
 
 /// How long a seek back to a checkpoint may take.
 const SEEK_TIMEOUT: Duration = Duration::from_secs(10);

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use stadtpuls_config::KafkaConfig;
 
+use super::consumer::FETCH_WAIT_MAX_MS;
 use crate::{IngestError, Result};
 
 /// Reads `count` messages from topics matching `kafka.topic_pattern` in a fresh group and
@@ -14,10 +15,14 @@ use crate::{IngestError, Result};
 /// When the consumer cannot be created, or fewer than `count` messages arrive within
 /// `timeout` of quiet.
 pub async fn drain(kafka: &KafkaConfig, count: u64, timeout: Duration) -> Result<Duration> {
-    let consumer: StreamConsumer = super::client_config(kafka, super::Role::Consumer)
-        .set("group.id", &kafka.group_id)
+    let mut cfg = super::client_config(kafka, super::Role::Consumer);
+    // The pipeline's own fetch settings, so the drain rate is the ceiling it can reach.
+    cfg.set("group.id", &kafka.group_id)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS);
+    super::settings::apply(kafka, super::Role::Consumer, &mut cfg);
+    let consumer: StreamConsumer = cfg
         .create()
         .map_err(|e| IngestError::kafka("create drain consumer", e))?;
     consumer
