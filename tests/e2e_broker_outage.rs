@@ -370,9 +370,13 @@ async fn sigterm_with_a_hung_broker_exits_in_time_and_loses_nothing() {
         !log.contains("panicked"),
         "nothing panicked with a hung broker"
     );
+    // Given up after its bound, or skipped when librdkafka has by then marked the frozen
+    // broker down (its requests timed out first, as happens on a loaded machine): either
+    // way the exit did not wait for the broker, and the log says why.
     assert!(
-        log.contains("did not answer the final offset commit in time: given up"),
-        "the final offset commit, unanswered, is given up and logged"
+        log.contains("did not answer the final offset commit in time: given up")
+            || log.contains("the final offset commit is skipped"),
+        "the final offset commit, unanswered, is given up or skipped and logged; last log lines (newest first): {tail:#?}"
     );
 
     // The broker answers again. As after an outage, the member that could not leave its
