@@ -371,8 +371,8 @@ async fn sigterm_with_a_hung_broker_exits_in_time_and_loses_nothing() {
         "nothing panicked with a hung broker"
     );
     // Given up after its bound, or skipped when librdkafka has by then marked the frozen
-    // broker down (its requests timed out first, as happens on a loaded machine): either
-    // way the exit did not wait for the broker, and the log says why.
+    // broker down or has no offsets left to commit: either way the exit did not wait for
+    // the broker, and the log says why.
     assert!(
         log.contains("did not answer the final offset commit in time: given up")
             || log.contains("the final offset commit is skipped"),

@@ -10,7 +10,7 @@ use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use stadtpuls_processing::window::watermark::SourceId;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::KafkaSource;
 use crate::runner::Source;
@@ -35,7 +35,9 @@ impl KafkaSource {
             return Ok(());
         }
         let committed = match self.commit_within(CLOSE_COMMIT_TIMEOUT) {
-            Some(Ok(())) | Some(Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset))) => {
+            Some(Ok(())) => Ok(()),
+            Some(Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset))) => {
+                info!("no offsets left to commit at exit: the final offset commit is skipped");
                 Ok(())
             }
             Some(Err(e)) => Err(IngestError::kafka("final offset commit", e)),
