@@ -161,13 +161,7 @@ pub fn read_site_table(payload: &[u8]) -> Result<Vec<SiteRecord>, XmlError> {
             Node::End => break,
         }
     }
-    if !xml.datex_seen {
-        return Err(format!(
-            "not DATEX II: no element in the namespace {} (root element `{}`)",
-            String::from_utf8_lossy(super::xml::NS_V2),
-            xml.root.as_deref().unwrap_or("none"),
-        ));
-    }
+    xml.ensure_v2()?;
     if records.is_empty() {
         return Err(
             "a DATEX II document without measurementSiteRecord: import reads a MeasurementSiteTablePublication for traffic sites"

@@ -100,13 +100,7 @@ pub fn read_table(payload: &[u8]) -> Result<Vec<TableRecord>, XmlError> {
             Node::End => break,
         }
     }
-    if !xml.datex_seen {
-        return Err(format!(
-            "not DATEX II: no element in the namespace {} (root element `{}`)",
-            String::from_utf8_lossy(super::xml::NS_V2),
-            xml.root.as_deref().unwrap_or("none"),
-        ));
-    }
+    xml.ensure_v2()?;
     if records.is_empty() {
         return Err(
             "a DATEX II document without parkingRecord or parkingFacility: import reads a ParkingTablePublication or an MDM parkingFacilityTablePublication (a status publication holds no names, capacities or positions)"

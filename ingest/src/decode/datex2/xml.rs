@@ -132,6 +132,19 @@ pub(super) struct Xml<'a> {
 }
 
 impl<'a> Xml<'a> {
+    /// After the walk, for the static-table readers: an error when no element was in the
+    /// DATEX II 2.x namespace, naming the root element the document had instead.
+    pub(super) fn ensure_v2(&self) -> Result<(), XmlError> {
+        if self.datex_seen {
+            return Ok(());
+        }
+        Err(format!(
+            "not DATEX II: no element in the namespace {} (root element `{}`)",
+            String::from_utf8_lossy(NS_V2),
+            self.root.as_deref().unwrap_or("none"),
+        ))
+    }
+
     pub(super) fn new(payload: &'a [u8]) -> Self {
         let mut reader = NsReader::from_reader(payload);
         let config = reader.config_mut();
