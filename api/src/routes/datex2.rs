@@ -9,7 +9,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use stadtpuls_processing::publish::datex2::{CONTENT_TYPE, parking_status, parking_table};
 use stadtpuls_processing::publish::region::{self, Member, RegionFacilities};
-use stadtpuls_processing::publish::{live_revision, static_revision};
+use stadtpuls_processing::publish::{
+    Publication, PublishedFacility, live_revision, static_revision,
+};
 
 use stadtpuls_config::DataKind;
 
@@ -29,12 +31,11 @@ pub async fn table(
     headers: HeaderMap,
 ) -> Result<Response> {
     let city = viewer.city(&state, &city, DataKind::Parking)?;
-    let facilities = facilities(&state, city);
-    let publication = publication(&state, &city.id);
-    let revision = static_revision(&publication, &facilities);
-    conditional(&headers, "datex2-table", revision, CONTENT_TYPE, || {
-        parking_table(&publication, &facilities).map_err(|e| ApiError::Internal(e.to_string()))
-    })
+    table_of(
+        &headers,
+        &publication(&state, &city.id),
+        &facilities(&state, city),
+    )
 }
 
 /// `GET /v1/cities/{city}/datex2/parking-status`: the current level of every facility that
@@ -46,12 +47,11 @@ pub async fn status(
     headers: HeaderMap,
 ) -> Result<Response> {
     let city = viewer.city(&state, &city, DataKind::Parking)?;
-    let facilities = facilities(&state, city);
-    let publication = publication(&state, &city.id);
-    let revision = live_revision(&publication, &facilities);
-    conditional(&headers, "datex2-status", revision, CONTENT_TYPE, || {
-        parking_status(&publication, &facilities).map_err(|e| ApiError::Internal(e.to_string()))
-    })
+    status_of(
+        &headers,
+        &publication(&state, &city.id),
+        &facilities(&state, city),
+    )
 }
 
 /// `GET /v1/regions/{region}/datex2/parking-table`: the table of every member city whose
@@ -64,12 +64,11 @@ pub async fn region_table(
     headers: HeaderMap,
 ) -> Result<Response> {
     let (publisher, members) = region_members(&state, &viewer, &region)?;
-    let facilities = members.published();
-    let publication = publication(&state, &publisher);
-    let revision = static_revision(&publication, &facilities);
-    conditional(&headers, "datex2-table", revision, CONTENT_TYPE, || {
-        parking_table(&publication, &facilities).map_err(|e| ApiError::Internal(e.to_string()))
-    })
+    table_of(
+        &headers,
+        &publication(&state, &publisher),
+        &members.published(),
+    )
 }
 
 /// `GET /v1/regions/{region}/datex2/parking-status`: the current levels of the member
@@ -82,11 +81,34 @@ pub async fn region_status(
     headers: HeaderMap,
 ) -> Result<Response> {
     let (publisher, members) = region_members(&state, &viewer, &region)?;
-    let facilities = members.published();
-    let publication = publication(&state, &publisher);
-    let revision = live_revision(&publication, &facilities);
-    conditional(&headers, "datex2-status", revision, CONTENT_TYPE, || {
-        parking_status(&publication, &facilities).map_err(|e| ApiError::Internal(e.to_string()))
+    status_of(
+        &headers,
+        &publication(&state, &publisher),
+        &members.published(),
+    )
+}
+
+/// The `ParkingTablePublication` of `facilities`, or 304 when the caller's copy is current.
+fn table_of(
+    headers: &HeaderMap,
+    publication: &Publication<'_>,
+    facilities: &[PublishedFacility<'_>],
+) -> Result<Response> {
+    let revision = static_revision(publication, facilities);
+    conditional(headers, "datex2-table", revision, CONTENT_TYPE, || {
+        parking_table(publication, facilities).map_err(|e| ApiError::Internal(e.to_string()))
+    })
+}
+
+/// The `ParkingStatusPublication` of `facilities`, or 304 when the caller's copy is current.
+fn status_of(
+    headers: &HeaderMap,
+    publication: &Publication<'_>,
+    facilities: &[PublishedFacility<'_>],
+) -> Result<Response> {
+    let revision = live_revision(publication, facilities);
+    conditional(headers, "datex2-status", revision, CONTENT_TYPE, || {
+        parking_status(publication, facilities).map_err(|e| ApiError::Internal(e.to_string()))
     })
 }
 
