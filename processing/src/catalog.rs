@@ -69,8 +69,10 @@ pub struct SpotInfo {
 /// and SipHash cost as much as the rest of the lookup on the hot path.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+mod append_only;
 mod id_table;
 
+use append_only::AppendOnly;
 use id_table::{IdTable, InlineId};
 
 /// One interning table: ids of one kind, per city, resolved to dense keys. Short ids (the
@@ -139,12 +141,12 @@ pub struct Catalog {
     city_index: FastMap<Arc<str>, CityKey>,
     /// Length and first bytes of each city id, in key order.
     city_probes: Vec<CityProbe>,
-    traffic: Vec<TrafficSensorInfo>,
+    traffic: AppendOnly<TrafficSensorInfo>,
     traffic_index: Interner,
     site_classes: Vec<SiteClass>,
-    facilities: Vec<FacilityInfo>,
+    facilities: AppendOnly<FacilityInfo>,
     facility_index: Interner,
-    spots: Vec<SpotInfo>,
+    spots: AppendOnly<SpotInfo>,
     spot_index: Interner,
     unknown: UnknownSensors,
     traffic_values: OnceLock<Arc<StringArray>>,
@@ -226,12 +228,12 @@ impl Catalog {
             city_ids,
             city_index,
             city_probes,
-            traffic: Vec::new(),
+            traffic: AppendOnly::default(),
             traffic_index: Interner::default(),
             site_classes: class_table(&TrafficConfig::default()),
-            facilities: Vec::new(),
+            facilities: AppendOnly::default(),
             facility_index: Interner::default(),
-            spots: Vec::new(),
+            spots: AppendOnly::default(),
             spot_index: Interner::default(),
             unknown,
             traffic_values: OnceLock::new(),
