@@ -13,6 +13,8 @@ static GLOBAL: alloc::HugePageAlloc = alloc::HugePageAlloc;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    #[cfg(target_os = "linux")]
+    alloc::fix_malloc_thresholds();
     let cli = cli::Cli::parse();
     cli::init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -2,44 +2,84 @@
 //!
 //! Starting a thread per batch cost about a millisecond before it ran (on a 2-vCPU VM the
 //! idle vCPU must first be woken by the hypervisor), a third of a batch's checking time. The
-//! worker lives as long as the run and briefly spins while it waits for work, so a batch
-//! handed over starts at once; after the spin it sleeps, so an idle pipeline costs no CPU.
+//! worker lives as long as the run. A side waiting for the other spins only briefly — most
+//! hand-overs of a busy pipeline come within that — and then sleeps until woken, so an idle
+//! pipeline costs no CPU and a busy one does not burn a core that a neighbour (or its own
+//! other thread) could use (docs/performance.md, "Steady under noise").
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use tracing::debug;
 
 use crate::message::RawMessage;
 use crate::pipeline::{Prepared, Preparer};
 use stadtpuls_processing::time::ProcessingTime;
 
-/// How long a waiting side spins before it sleeps: longer than the usual gap between two
-/// batches under load, far shorter than a scheduler tick.
-const SPIN: Duration = Duration::from_micros(500);
+/// How long a waiting side spins before it sleeps. Spinning 500 µs took ~12 % of the CPU
+/// samples of the reference run (many waits outlast it and sleep anyway), and on a busy
+/// host a spinning thread takes the time slice the thread it waits for, or a neighbour,
+/// needs; waking a sleeper costs tens of microseconds.
+const SPIN: Duration = Duration::from_micros(50);
 
-/// A one-item hand-over between two threads, with a spinning receive.
+// TEMPORARY (measurement only, removed before merge): STADTPULS_SPIN_US overrides SPIN.
+fn spin_limit() -> Duration {
+    static LIMIT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("STADTPULS_SPIN_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(SPIN, Duration::from_micros)
+    })
+}
+
+/// The item of a [`Slot`], and whether its taker sleeps (so a put must wake it).
+struct Held<T> {
+    item: Option<T>,
+    sleeping: bool,
+}
+
+/// A one-item hand-over between two threads: a receive spins [`SPIN`], then sleeps.
 struct Slot<T> {
-    item: Mutex<Option<T>>,
+    held: Mutex<Held<T>>,
     full: AtomicBool,
     wake: Condvar,
+    waits: WaitStats,
+}
+
+/// How the waits of a [`Slot`]'s taker ended (written by the taker only).
+#[derive(Default)]
+struct WaitStats {
+    takes: AtomicU64,
+    slept: AtomicU64,
+    spun_ns: AtomicU64,
 }
 
 impl<T> Slot<T> {
     fn new() -> Self {
         Self {
-            item: Mutex::new(None),
+            held: Mutex::new(Held {
+                item: None,
+                sleeping: false,
+            }),
             full: AtomicBool::new(false),
             wake: Condvar::new(),
+            waits: WaitStats::default(),
         }
     }
 
     fn put(&self, value: T) {
-        let mut item = self.item.lock().unwrap_or_else(PoisonError::into_inner);
-        *item = Some(value);
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.item = Some(value);
         self.full.store(true, Ordering::Release);
-        self.wake.notify_one();
+        // The taker checks the item and marks itself sleeping under this lock: no wake
+        // is lost, and a spinning taker costs no futex call.
+        if held.sleeping {
+            self.wake.notify_one();
+        }
     }
 
     fn take(&self) -> T {
@@ -48,18 +88,42 @@ impl<T> Slot<T> {
         while !self.full.load(Ordering::Acquire) {
             std::hint::spin_loop();
             spins += 1;
-            if spins.is_multiple_of(64) && started.elapsed() > SPIN {
+            if spins.is_multiple_of(64) && started.elapsed() > spin_limit() {
                 break;
             }
         }
-        let mut item = self.item.lock().unwrap_or_else(PoisonError::into_inner);
+        let spun = started.elapsed();
+        let stats = &self.waits;
+        stats.takes.fetch_add(1, Ordering::Relaxed);
+        stats
+            .spun_ns
+            .fetch_add(spun.min(spin_limit()).as_nanos() as u64, Ordering::Relaxed);
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counted = false;
         loop {
-            if let Some(value) = item.take() {
+            if let Some(value) = held.item.take() {
+                held.sleeping = false;
                 self.full.store(false, Ordering::Release);
                 return value;
             }
-            item = self.wake.wait(item).unwrap_or_else(PoisonError::into_inner);
+            if !counted {
+                stats.slept.fetch_add(1, Ordering::Relaxed);
+                counted = true;
+            }
+            held.sleeping = true;
+            held = self.wake.wait(held).unwrap_or_else(PoisonError::into_inner);
         }
+    }
+}
+
+impl WaitStats {
+    /// (waits, waits that slept, time spent spinning).
+    fn summary(&self) -> (u64, u64, Duration) {
+        (
+            self.takes.load(Ordering::Relaxed),
+            self.slept.load(Ordering::Relaxed),
+            Duration::from_nanos(self.spun_ns.load(Ordering::Relaxed)),
+        )
     }
 }
 
@@ -137,5 +201,16 @@ impl Drop for CheckWorker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        let (worker_waits, worker_slept, worker_spun) = self.shared.jobs.waits.summary();
+        let (waits, slept, spun) = self.shared.done.waits.summary();
+        debug!(
+            worker_waits,
+            worker_slept,
+            worker_spun_ms = worker_spun.as_millis() as u64,
+            waits,
+            slept,
+            spun_ms = spun.as_millis() as u64,
+            "check worker stopped: hand-overs waited for, slept, spun"
+        );
     }
 }
