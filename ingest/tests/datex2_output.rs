@@ -7,16 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{TimestampMillisecondType, UInt32Type};
-use arrow_array::{Array, RecordBatch};
-use stadtpuls_ingest::decode::datex2::{TableRecord, decode_document, read_table};
-use stadtpuls_ingest::decode::external::ExternalIds;
-use stadtpuls_ingest::decode::native::Sinks;
-use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
-use stadtpuls_processing::model::TimeBounds;
-use stadtpuls_processing::model::parking::ParkingBatchBuilder;
-use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
+use stadtpuls_config::FeedFormat;
+use stadtpuls_ingest::decode::datex2::{TableRecord, read_table};
 use stadtpuls_processing::publish::datex2::{parking_status, parking_table};
 use stadtpuls_processing::publish::{Publication, PublishedFacility};
 use stadtpuls_processing::time::to_rfc3339;
@@ -24,6 +16,10 @@ use stadtpuls_processing::window::parking::{FacilityLive, ParkingStatus, Trend};
 
 /// 2026-11-24T01:00:00Z.
 const NOW: i64 = 1_795_482_000_000;
+
+#[path = "../../tests/support/read_back.rs"]
+mod read_back;
+use read_back::read_back;
 
 fn schema() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -171,63 +167,21 @@ fn xmllint_refuses_a_broken_status_publication() {
     }
 }
 
-/// Rows of the decoded parking batch as `facility free total ts`.
+/// Rows of `doc` read back as `facility free total ts`, each published facility
+/// registered with its capacity; and the count of observations accepted.
 fn decode(doc: &[u8], facilities: &[PublishedFacility<'_>]) -> (Vec<String>, usize) {
-    let mut catalog = Catalog::with_cities(&["ulm"], UnknownSensors::Reject);
-    let mut external = ExternalIds::default();
-    for facility in facilities {
-        catalog.add_facility(0, facility.id, facility.capacity);
-        external.insert(0, facility.id, facility.id, None);
-    }
-    let (mut traffic, mut parking, mut rejected) = (
-        TrafficBatchBuilder::default(),
-        ParkingBatchBuilder::default(),
-        Vec::new(),
-    );
-    let mut sinks = Sinks {
-        catalog: &mut catalog,
-        traffic: &mut traffic,
-        parking: &mut parking,
-        rejected: &mut rejected,
-    };
-    let bounds = TimeBounds {
-        now: NOW,
-        max_future_ms: 300_000,
-    };
-    let accepted = decode_document(doc, 0, "ulm", &external, bounds, &mut sinks);
-    assert!(
-        rejected.is_empty(),
-        "{:?}",
-        rejected.first().map(|r| &r.rejection)
-    );
-    let batch = parking.finish(&catalog).expect("batch");
-    (rows(batch.record_batch()), accepted)
-}
-
-fn rows(batch: &RecordBatch) -> Vec<String> {
-    let column = |name: &str| batch.column_by_name(name).expect(name).clone();
-    let (ids, free, total, ts) = (
-        column("facility_id"),
-        column("free_spaces"),
-        column("total_spaces"),
-        column("ts"),
-    );
-    let ids = ids.as_dictionary::<UInt32Type>();
-    let names = ids.values().as_string::<i32>();
-    let free = free.as_primitive::<UInt32Type>();
-    let total = total.as_primitive::<UInt32Type>();
-    let ts = ts.as_primitive::<TimestampMillisecondType>();
-    (0..batch.num_rows())
-        .map(|i| {
-            let id = names.value(ids.keys().value(i) as usize);
-            let total = if total.is_null(i) {
-                "-".to_owned()
-            } else {
-                total.value(i).to_string()
-            };
-            format!("{id} {} {total} {}", free.value(i), to_rfc3339(ts.value(i)))
+    let registered: Vec<_> = facilities.iter().map(|f| (f.id, f.capacity)).collect();
+    let back = read_back(FeedFormat::Datex2, "ulm", &registered, NOW, doc);
+    assert!(back.refused.is_empty(), "{:?}", back.refused);
+    let rows = back
+        .rows
+        .iter()
+        .map(|r| {
+            let total = r.total.map_or("-".to_owned(), |t| t.to_string());
+            format!("{} {} {total} {}", r.facility, r.free, to_rfc3339(r.ts))
         })
-        .collect()
+        .collect();
+    (rows, back.accepted)
 }
 
 #[test]
