@@ -61,7 +61,8 @@ pub(super) fn run(format: FeedFormat, payload: &[u8]) -> (usize, Vec<Rejected>) 
             recent: &mut RecentUplinks::default(),
         },
         &mut sinks,
-    );
+    )
+    .accepted;
     assert_eq!(
         accepted,
         traffic.len() + parking.len(),
