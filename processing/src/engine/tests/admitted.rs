@@ -130,7 +130,7 @@ fn an_admitted_facility_is_admitted_again_by_a_restore_and_continues() {
     assert_eq!(fresh.facility(fresh_key).map(|l| l.free), Some(120));
 
     // Both go on with the same count: the same windows, nothing lost or doubled.
-    let mut run = |engine: &mut Engine, catalog: &Catalog| {
+    let run = |engine: &mut Engine, catalog: &Catalog| {
         let batch = counts(catalog, "ext-garage", &[(T0 + 30_000, 100)]);
         engine
             .fold_parking(1, T0 + 1_000, batch, catalog)
