@@ -1,6 +1,7 @@
 //! What every operator's snapshot shares: entities by id (city id + sensor or facility
 //! id) instead of dense keys, interned per snapshot ([`IdTable`]), resolved again through
-//! the restoring instance's catalog, and the count of what a restore did. The per-task
+//! the restoring instance's catalog (facilities admitted at run time admitted again first,
+//! from what the snapshot carries of them), and the count of what a restore did. The per-task
 //! snapshot that holds the operators' parts is `crate::engine::TaskState`; it sits above the
 //! operators, this below them.
 
