@@ -404,24 +404,26 @@ fn check_spaces(
     free: i64,
     total: Option<i64>,
 ) -> Result<Option<u32>, Rejection> {
-    if free < 0 {
-        return Err(Rejection::new(
-            RejectReason::NegativeCount,
-            format!("free_spaces {free} is negative"),
-        ));
-    }
     let registered = catalog.facilities()[facility as usize]
         .capacity
         .map(i64::from);
     check_counts(registered, free, total)
 }
 
-/// [`check_spaces`] against a `registered` capacity (`None`: unknown).
+/// [`check_spaces`] against a `registered` capacity (`None`: unknown). One function for
+/// registered and admitted facilities, so an admission can never accept what the push
+/// after it refuses.
 fn check_counts(
     registered: Option<i64>,
     free: i64,
     total: Option<i64>,
 ) -> Result<Option<u32>, Rejection> {
+    if free < 0 {
+        return Err(Rejection::new(
+            RejectReason::NegativeCount,
+            format!("free_spaces {free} is negative"),
+        ));
+    }
     let effective = match total {
         Some(t) if t <= 0 => {
             return Err(Rejection::new(
