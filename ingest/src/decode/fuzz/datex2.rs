@@ -10,7 +10,7 @@ use super::super::Rejected;
 
 fn run(payload: &[u8]) -> (usize, Vec<Rejected>) {
     // Half the documents (by length) go to a city that admits unmapped car parks.
-    super::feeds::run_in(FeedFormat::Datex2, payload, payload.len() % 2 == 0)
+    super::feeds::run_in(FeedFormat::Datex2, payload, payload.len().is_multiple_of(2))
 }
 
 /// A text value, good or weird.
