@@ -139,6 +139,12 @@ async fn an_unmapped_car_park_is_admitted_and_survives_a_restart() {
     let admitted =
         format!(r#"stadtpuls_facilities_admitted_total{{city="{city}",format="parkapi"}} 1"#);
     assert!(metrics.contains(&admitted), "missing {admitted}");
+    let log = std::fs::read_to_string(dir.path().join("life1.log")).unwrap_or_default();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("admitted at run time") && l.contains(UID) && l.contains(&id)),
+        "an info line names the admission with the uid and the id"
+    );
 
     // Stopped with both counts checkpointed; the checkpoint carries the admission.
     let store = CheckpointStore::new(dir.path().join("state"));

@@ -12,12 +12,12 @@ use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::parking::{ParkingObservation, SpotStatus, admissible_capacity};
 use stadtpuls_processing::model::traffic::TrafficObservation;
 use stadtpuls_processing::{RejectReason, Rejection};
+use tracing::info;
 
 use super::Rejected;
 use super::admit::admitted_id;
 use super::external::ExternalIds;
 use super::native::Sinks;
-use tracing::info;
 
 /// One observation as a feed states it, in the feed's ids and the model's units.
 #[derive(Debug, Clone, PartialEq)]
