@@ -134,6 +134,7 @@ pub fn decode_document(
         external,
         bounds,
         accepted: 0,
+        admitted: 0,
     };
     decode(payload, &mut emit);
     emit.accepted

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::parking::ParkingSnapshot;
 use super::traffic::TrafficSnapshot;
+use crate::catalog::AdmittedFacility;
 use crate::window::clock_guard::ClockState;
 use crate::window::traffic_state::ClassifierSnapshot;
 use crate::{ProcessingError, Result};
@@ -29,6 +30,21 @@ pub struct TaskState {
     pub parking: ParkingSnapshot,
     /// The source's progress as the clock-jump screen knows it.
     pub clock: ClockState,
+    /// The facilities among `parking`'s that joined at run time (not in the registry),
+    /// admitted again by a restore before their ids are resolved. Last, so that a state
+    /// written before it existed is this layout's prefix ([`Self::decode_legacy`]).
+    pub admitted: Vec<AdmittedFacility>,
+}
+
+/// [`TaskState`] as written before facilities could be admitted at run time (checkpoint
+/// format 5): the same fields without `admitted`.
+#[derive(Deserialize)]
+struct LegacyTaskState {
+    traffic: TrafficSnapshot,
+    lanes: TrafficSnapshot,
+    classifier: ClassifierSnapshot,
+    parking: ParkingSnapshot,
+    clock: ClockState,
 }
 
 impl TaskState {
@@ -46,6 +62,24 @@ impl TaskState {
     /// [`ProcessingError::Snapshot`] for bytes that are not such a state.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         postcard::from_bytes(bytes).map_err(|e| ProcessingError::Snapshot(e.to_string()))
+    }
+
+    /// Decodes a state written before facilities could be admitted at run time (a
+    /// checkpoint of format 5): it has none.
+    ///
+    /// # Errors
+    /// [`ProcessingError::Snapshot`] for bytes that are not such a state.
+    pub fn decode_legacy(bytes: &[u8]) -> Result<Self> {
+        let legacy: LegacyTaskState =
+            postcard::from_bytes(bytes).map_err(|e| ProcessingError::Snapshot(e.to_string()))?;
+        Ok(Self {
+            traffic: legacy.traffic,
+            lanes: legacy.lanes,
+            classifier: legacy.classifier,
+            parking: legacy.parking,
+            clock: legacy.clock,
+            admitted: Vec::new(),
+        })
     }
 
     /// Entities in the snapshot (sensors, lanes and facilities with open state), for logs.

@@ -499,3 +499,5 @@ fn speed_spread_of_a_window_and_of_its_lanes() {
         speed_spread(&[(1, T0 + 30_000, 10, Some(50.0)), (2, T0 + 30_000, 3, None)]);
     assert_eq!((section, lanes), (vec![None], vec![None, None]));
 }
+
+mod admitted;

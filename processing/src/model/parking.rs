@@ -334,6 +334,42 @@ impl ParkingBatchBuilder {
     }
 }
 
+/// The capacity a count of a facility no registry lists states, if the count would be
+/// accepted once the facility were admitted with that capacity: a city that admits such
+/// facilities (`admit_unmapped_facilities`) adds one only for a reading it keeps, never
+/// for one refused right after.
+///
+/// # Errors
+/// `unknown_sensor` for a spot or a count without a capacity (nothing to admit it with),
+/// else the rejection the count would get.
+pub fn admissible_capacity(
+    obs: &ParkingObservation<'_>,
+    bounds: TimeBounds,
+) -> Result<u32, Rejection> {
+    let ParkingObservation::Facility {
+        id,
+        ts,
+        free_spaces,
+        total_spaces,
+        entries,
+        exits,
+        ..
+    } = *obs
+    else {
+        return Err(unknown("a spot is never admitted at run time".to_owned()));
+    };
+    let total = total_spaces.ok_or_else(|| {
+        unknown(format!(
+            "facility `{id}` states no capacity to admit it with"
+        ))
+    })?;
+    bounds.check(ts)?;
+    let capacity = check_counts(None, free_spaces, Some(total))?;
+    check_vehicle_count("entries", entries)?;
+    check_vehicle_count("exits", exits)?;
+    capacity.ok_or_else(|| unknown(format!("facility `{id}` states no capacity")))
+}
+
 fn unknown(detail: String) -> Rejection {
     Rejection::new(RejectReason::UnknownSensor, detail)
 }
@@ -368,15 +404,26 @@ fn check_spaces(
     free: i64,
     total: Option<i64>,
 ) -> Result<Option<u32>, Rejection> {
+    let registered = catalog.facilities()[facility as usize]
+        .capacity
+        .map(i64::from);
+    check_counts(registered, free, total)
+}
+
+/// [`check_spaces`] against a `registered` capacity (`None`: unknown). One function for
+/// registered and admitted facilities, so an admission can never accept what the push
+/// after it refuses.
+fn check_counts(
+    registered: Option<i64>,
+    free: i64,
+    total: Option<i64>,
+) -> Result<Option<u32>, Rejection> {
     if free < 0 {
         return Err(Rejection::new(
             RejectReason::NegativeCount,
             format!("free_spaces {free} is negative"),
         ));
     }
-    let registered = catalog.facilities()[facility as usize]
-        .capacity
-        .map(i64::from);
     let effective = match total {
         Some(t) if t <= 0 => {
             return Err(Rejection::new(

@@ -46,6 +46,8 @@ impl Item<'_> {
                 total_spaces: total,
                 entries: None,
                 exits: None,
+                name: None,
+                position: None,
             },
             Values::Traffic {
                 lane,

@@ -15,7 +15,7 @@ use super::super::external::ExternalIds;
 use super::super::native::Sinks;
 use super::super::ttn::{RecentUplinks, TtnInput};
 use super::super::{Rejected, StreamKind};
-use super::{FeedCity, decode};
+use super::{Decoded, FeedCity, decode};
 
 /// 2026-11-24T01:00:00Z.
 const NOW: i64 = 1_795_482_000_000;
@@ -91,6 +91,11 @@ impl Harness {
     }
 
     fn decode(&mut self, format: FeedFormat, payload: &[u8]) -> usize {
+        self.decode_counts(format, payload).accepted
+    }
+
+    /// Observations accepted and facilities admitted.
+    fn decode_counts(&mut self, format: FeedFormat, payload: &[u8]) -> Decoded {
         let mut sinks = Sinks {
             catalog: &mut self.catalog,
             traffic: &mut self.traffic,
@@ -453,3 +458,5 @@ fn an_unmapped_id_is_an_unknown_sensor_named_in_the_reason() {
         "{detail}"
     );
 }
+
+mod admitted;

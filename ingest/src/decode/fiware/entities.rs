@@ -127,6 +127,10 @@ fn facility<'v>(entity: &'v Entity<'_>) -> Result<Reading<'v>, Rejection> {
         total_spaces: total,
         entries: entity.count("vehicleEntranceCount")?,
         exits: entity.count("vehicleExitCount")?,
+        // Only kept if the facility is admitted at run time: a name that is no text
+        // does not cost the count.
+        name: entity.text("name").ok().flatten(),
+        position: None,
     })
 }
 

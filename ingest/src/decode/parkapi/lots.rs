@@ -33,6 +33,8 @@ pub(super) fn lot(index: usize, bytes: &[u8], updated: Option<&str>, emit: &mut 
                 total_spaces: lot.total,
                 entries: None,
                 exits: None,
+                name: None,
+                position: None,
             },
         ),
         Err(rejection) => emit.refuse(Some(index), bytes, rejection),

@@ -58,6 +58,19 @@ impl Levels {
         }
     }
 
+    /// Makes room for facilities and spots added to `catalog` since (facilities admitted
+    /// at run time, `Catalog::admit_facility`): they start without a level.
+    pub(crate) fn grow(&mut self, catalog: &Catalog) {
+        let facilities = catalog.facilities().len();
+        if self.facilities.len() < facilities {
+            self.facilities.resize(facilities, FacilityState::default());
+        }
+        let spots = catalog.spots().len();
+        if self.spots.len() < spots {
+            self.spots.resize(spots, SpotState::default());
+        }
+    }
+
     /// Number of facilities (the key space of the parking windows).
     pub(crate) fn facility_count(&self) -> usize {
         self.facilities.len()
