@@ -41,8 +41,15 @@ const MAGIC: &[u8; 4] = b"SPCK";
 /// hysteresis keeps the predecessor state each window was classified with. 3: a source's
 /// snapshot keeps whether it was idle instead of the operator watermark. 4: a source's
 /// progress as the clock-jump screen knows it (`window::clock_guard`). 5: a traffic
-/// accumulator keeps Σv² of its interval speeds (`speed_stddev_kmh`).
-pub const FORMAT_VERSION: u16 = 5;
+/// accumulator keeps Σv² of its interval speeds (`speed_stddev_kmh`). 6: a facility's
+/// level and parking windows keep its opening status; format 5 is still read (its state
+/// restores without opening statuses, [`TaskState::decode_format`]).
+///
+/// [`TaskState::decode_format`]: stadtpuls_processing::engine::TaskState::decode_format
+pub const FORMAT_VERSION: u16 = stadtpuls_processing::engine::TaskState::FORMAT;
+
+/// The formats a checkpoint file may have and still load.
+const READABLE_FORMATS: [u16; 2] = [5, FORMAT_VERSION];
 
 /// Bytes before the body.
 const HEADER_LEN: usize = 36;
@@ -59,6 +66,9 @@ pub struct Checkpoint {
     pub offset: i64,
     /// The encoded task state.
     pub body: Vec<u8>,
+    /// The format of `body` (the file's version), for
+    /// [`TaskState::decode_format`](stadtpuls_processing::engine::TaskState::decode_format).
+    pub format: u16,
 }
 
 /// Checkpoint files under one directory shared by every instance of a consumer group.
@@ -248,7 +258,8 @@ fn decode(bytes: &[u8]) -> std::result::Result<Checkpoint, &'static str> {
     if &header[..4] != MAGIC {
         return Err("not a checkpoint file (magic)");
     }
-    if u16::from_le_bytes([header[4], header[5]]) != FORMAT_VERSION {
+    let format = u16::from_le_bytes([header[4], header[5]]);
+    if !READABLE_FORMATS.contains(&format) {
         return Err("unknown format version");
     }
     let epoch = u64::from_le_bytes(word(8));
@@ -269,6 +280,7 @@ fn decode(bytes: &[u8]) -> std::result::Result<Checkpoint, &'static str> {
         epoch,
         offset,
         body: body.to_vec(),
+        format,
     })
 }
 
@@ -341,7 +353,8 @@ mod tests {
             Some(Checkpoint {
                 epoch: 4,
                 offset: 400,
-                body: vec![4; 5]
+                body: vec![4; 5],
+                format: FORMAT_VERSION,
             })
         );
         Ok(())

@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 use stadtpuls_config::{CityRegistry, FacilityType};
 
 use crate::time::{EventTime, ProcessingTime};
-use crate::window::parking::{FacilityLive, ParkingStatus};
+use crate::model::parking::OpeningStatus;
+use crate::window::parking::FacilityLive;
 
 /// One registered facility with its current level, as every output renders it.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,9 +163,16 @@ impl PublishedFacility<'_> {
         }
     }
 
-    /// Whether the level says the facility admits nobody (every spot closed).
+    /// Whether the level says the facility admits nobody (its operator reports it
+    /// closed, or every spot of the zone is closed).
     pub fn closed(level: &FacilityLive) -> bool {
-        level.status == Some(ParkingStatus::Closed)
+        level.is_closed()
+    }
+
+    /// Whether the operator's newest count said it does not know whether the facility is
+    /// open: published as such rather than as open.
+    pub fn opening_unknown(level: &FacilityLive) -> bool {
+        level.opening == Some(OpeningStatus::Unknown)
     }
 
     /// A version of the static record: changes when its name, position or capacity does

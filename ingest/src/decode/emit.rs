@@ -7,7 +7,7 @@
 
 use stadtpuls_processing::catalog::CityKey;
 use stadtpuls_processing::model::TimeBounds;
-use stadtpuls_processing::model::parking::{ParkingObservation, SpotStatus};
+use stadtpuls_processing::model::parking::{OpeningStatus, ParkingObservation, SpotStatus};
 use stadtpuls_processing::model::traffic::TrafficObservation;
 use stadtpuls_processing::{RejectReason, Rejection};
 
@@ -50,6 +50,8 @@ pub(crate) enum Reading<'a> {
         entries: Option<i64>,
         /// Vehicles out since the previous report.
         exits: Option<i64>,
+        /// Opening status, when the feed states one.
+        opening: Option<OpeningStatus>,
     },
     /// A spot's state.
     Spot {
@@ -142,6 +144,7 @@ impl Emit<'_, '_> {
                 total_spaces,
                 entries,
                 exits,
+                opening,
                 ..
             } => {
                 let obs = ParkingObservation::Facility {
@@ -152,6 +155,7 @@ impl Emit<'_, '_> {
                     total_spaces,
                     entries,
                     exits,
+                    opening,
                 };
                 self.sinks
                     .parking

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use stadtpuls_processing::catalog::{Catalog, CityKey};
 use stadtpuls_processing::model::TimeBounds;
-use stadtpuls_processing::model::parking::{ParkingBatchBuilder, ParkingObservation, SpotStatus};
+use stadtpuls_processing::model::parking::{
+    OpeningStatus, ParkingBatchBuilder, ParkingObservation, SpotStatus,
+};
 use stadtpuls_processing::model::traffic::{
     DEFAULT_INTERVAL_S, TrafficBatchBuilder, TrafficObservation,
 };
@@ -54,6 +56,8 @@ struct ParkingWire<'a> {
     total_spaces: Option<i64>,
     entries: Option<i64>,
     exits: Option<i64>,
+    #[serde(borrow, default)]
+    opening_status: Option<Cow<'a, str>>,
 }
 
 /// Where decoded observations go.
@@ -205,17 +209,34 @@ fn decode_parking(
     let refuse = |detail: String| (city, Rejection::new(RejectReason::Malformed, detail));
     let ts = timestamp(&wire.ts).map_err(|r| (city, r))?;
     let obs = match wire.kind.as_ref() {
-        "facility" => ParkingObservation::Facility {
-            city: &wire.city,
-            id: &wire.id,
-            ts,
-            free_spaces: wire
-                .free_spaces
-                .ok_or_else(|| refuse("a facility observation needs `free_spaces`".into()))?,
-            total_spaces: wire.total_spaces,
-            entries: wire.entries,
-            exits: wire.exits,
-        },
+        "facility" => {
+            let opening = match wire.opening_status.as_deref() {
+                None => None,
+                Some(text) => Some(OpeningStatus::parse(text).ok_or_else(|| {
+                    refuse(format!(
+                        "opening_status `{text}` is not one of open|closed|unknown"
+                    ))
+                })?),
+            };
+            // A closed facility admits nobody: its free count may be left out.
+            let free_spaces = match (wire.free_spaces, opening) {
+                (Some(free), _) => free,
+                (None, Some(OpeningStatus::Closed)) => 0,
+                (None, _) => {
+                    return Err(refuse("a facility observation needs `free_spaces`".into()));
+                }
+            };
+            ParkingObservation::Facility {
+                city: &wire.city,
+                id: &wire.id,
+                ts,
+                free_spaces,
+                total_spaces: wire.total_spaces,
+                entries: wire.entries,
+                exits: wire.exits,
+                opening,
+            }
+        }
         "spot" => {
             let status = wire
                 .status

@@ -8,6 +8,7 @@ mod lots;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
+use stadtpuls_processing::model::parking::OpeningStatus;
 use stadtpuls_processing::{RejectReason, Rejection};
 
 use super::emit::{Emit, Reading, malformed};
@@ -90,6 +91,7 @@ struct SiteValues {
     ts: i64,
     free: i64,
     total: Option<i64>,
+    opening: Option<OpeningStatus>,
 }
 
 impl SiteValues {
@@ -101,6 +103,7 @@ impl SiteValues {
             total_spaces: self.total,
             entries: None,
             exits: None,
+            opening: self.opening,
         }
     }
 }
@@ -141,11 +144,12 @@ fn read(site: &Value) -> Result<(String, SiteValues), Rejection> {
         .or_else(|| field("capacity"))
         .map(|v| count(v, "realtime_capacity"))
         .transpose()?;
-    let closed = match field("realtime_opening_status") {
-        None => false,
+    let opening = match field("realtime_opening_status") {
+        None => None,
         Some(status) => match text(status, "realtime_opening_status")? {
-            "OPEN" | "UNKNOWN" => false,
-            "CLOSED" => true,
+            "OPEN" => Some(OpeningStatus::Open),
+            "CLOSED" => Some(OpeningStatus::Closed),
+            "UNKNOWN" => Some(OpeningStatus::Unknown),
             other => {
                 return Err(malformed(format!(
                     "`realtime_opening_status` `{other}` is not OPEN, CLOSED or UNKNOWN"
@@ -153,6 +157,7 @@ fn read(site: &Value) -> Result<(String, SiteValues), Rejection> {
             }
         },
     };
+    let closed = opening == Some(OpeningStatus::Closed);
     let free = match field("realtime_free_capacity") {
         Some(free) => count(free, "realtime_free_capacity")?,
         // A closed site admits nobody: no free space, whatever it last counted.
@@ -165,5 +170,13 @@ fn read(site: &Value) -> Result<(String, SiteValues), Rejection> {
         }
     };
     let free = if closed { 0 } else { free };
-    Ok((uid, SiteValues { ts, free, total }))
+    Ok((
+        uid,
+        SiteValues {
+            ts,
+            free,
+            total,
+            opening,
+        },
+    ))
 }

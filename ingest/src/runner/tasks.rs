@@ -157,7 +157,7 @@ impl Tasks {
         }
         match &checkpoint {
             Some(c) => {
-                let state = TaskState::decode(&c.body)?;
+                let state = TaskState::decode_format(c.format, &c.body)?;
                 let stats = pipeline.restore(source, &task.topic, &state, now);
                 info!(
                     task = %task,

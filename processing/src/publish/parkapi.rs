@@ -11,7 +11,9 @@
 //! - `static_data_updated_at` = when the registry was loaded.
 //! - Reported: `has_realtime_data` true, `realtime_free_capacity` (clamped to the current
 //!   capacity), `realtime_capacity` (when known), `realtime_data_updated_at` = time of
-//!   the reading (its age), `realtime_opening_status` `OPEN`, `CLOSED` for a closed zone.
+//!   the reading (its age), `realtime_opening_status` `OPEN`, `CLOSED` for a facility its
+//!   operator reports closed (or a zone whose every spot is closed), `UNKNOWN` when the
+//!   operator's newest count said so.
 //! - Stale (silent longer than `parking.stale_after`): the last counts and their time,
 //!   `realtime_opening_status` `UNKNOWN` — ParkAPI has no field for age but the time.
 //! - Never reported: `has_realtime_data` false and no realtime field.
@@ -114,6 +116,7 @@ pub fn parking_site<'a>(
     site.realtime_opening_status = Some(match () {
         () if stale => "UNKNOWN",
         () if PublishedFacility::closed(&level) => "CLOSED",
+        () if PublishedFacility::opening_unknown(&level) => "UNKNOWN",
         () => "OPEN",
     });
     site.realtime_capacity = level.total;
