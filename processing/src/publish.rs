@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 
 use stadtpuls_config::{CityRegistry, FacilityType};
 
-use crate::time::{EventTime, ProcessingTime};
 use crate::model::parking::OpeningStatus;
+use crate::time::{EventTime, ProcessingTime};
 use crate::window::parking::FacilityLive;
 
 /// One registered facility with its current level, as every output renders it.

@@ -115,9 +115,19 @@ fn a_closed_car_park_is_closed_not_full() -> Result<()> {
     let park: EntityKey = catalog.add_facility(0, "park", Some(100));
     let mut op = operator(&catalog);
     let now = T0 + 60 * MIN;
-    feed(&mut op, &catalog, now, &[count("ulm", "park", T0 + MIN, 30, None)])?;
+    feed(
+        &mut op,
+        &catalog,
+        now,
+        &[count("ulm", "park", T0 + MIN, 30, None)],
+    )?;
     let closed = Some(OpeningStatus::Closed);
-    feed(&mut op, &catalog, now, &[count("ulm", "park", T0 + 5 * MIN, 30, closed)])?;
+    feed(
+        &mut op,
+        &catalog,
+        now,
+        &[count("ulm", "park", T0 + 5 * MIN, 30, closed)],
+    )?;
     let level = op.facility(park).expect("a level");
     assert_eq!(level.status, Some(ParkingStatus::Closed));
     assert_eq!(level.opening, closed);
@@ -127,7 +137,12 @@ fn a_closed_car_park_is_closed_not_full() -> Result<()> {
     );
     assert_eq!(level.trend, None, "no occupancy, no trend");
     let open = Some(OpeningStatus::Open);
-    feed(&mut op, &catalog, now, &[count("ulm", "park", T0 + 20 * MIN, 90, open)])?;
+    feed(
+        &mut op,
+        &catalog,
+        now,
+        &[count("ulm", "park", T0 + 20 * MIN, 90, open)],
+    )?;
     let level = op.facility(park).expect("a level");
     assert_eq!(level.status, Some(ParkingStatus::SpacesAvailable));
     assert_eq!(level.occupancy_pct, Some(10.0));
@@ -135,11 +150,17 @@ fn a_closed_car_park_is_closed_not_full() -> Result<()> {
     let windows = op.finish(&catalog)?;
     let quarter = row(&windows, 900, T0, "park");
     assert_eq!(text(quarter, out::STATUS).as_deref(), Some("closed"));
-    assert_eq!(text(quarter, out::OPENING_STATUS).as_deref(), Some("closed"));
+    assert_eq!(
+        text(quarter, out::OPENING_STATUS).as_deref(),
+        Some("closed")
+    );
     assert_eq!(value(quarter, out::FREE, UInt32Array::value), Some(0));
     assert_eq!(value(quarter, out::TOTAL, UInt32Array::value), Some(100));
     assert_eq!(value(quarter, out::OCCUPIED, UInt32Array::value), None);
-    assert_eq!(value(quarter, out::OCCUPANCY_PCT, Float64Array::value), None);
+    assert_eq!(
+        value(quarter, out::OCCUPANCY_PCT, Float64Array::value),
+        None
+    );
     assert_eq!(
         value(quarter, out::OCCUPANCY_MEAN_PCT, Float64Array::value),
         Some(70.0)
@@ -148,8 +169,15 @@ fn a_closed_car_park_is_closed_not_full() -> Result<()> {
     assert_eq!(text(next, out::STATUS).as_deref(), Some("spacesAvailable"));
     assert_eq!(text(next, out::OPENING_STATUS).as_deref(), Some("open"));
     let unstated = row(&windows, 60, T0 + MIN, "park");
-    assert_eq!(text(unstated, out::OPENING_STATUS), None, "the feed said none");
-    assert_eq!(text(unstated, out::STATUS).as_deref(), Some("spacesAvailable"));
+    assert_eq!(
+        text(unstated, out::OPENING_STATUS),
+        None,
+        "the feed said none"
+    );
+    assert_eq!(
+        text(unstated, out::STATUS).as_deref(),
+        Some("spacesAvailable")
+    );
     Ok(())
 }
 
@@ -184,7 +212,12 @@ fn a_format_5_parking_checkpoint_still_restores() -> Result<()> {
 
     let at = level.updated_at + MIN;
     let closed = Some(OpeningStatus::Closed);
-    feed(&mut op, &catalog, at, &[count("ckptfix", "p1", at, 12, closed)])?;
+    feed(
+        &mut op,
+        &catalog,
+        at,
+        &[count("ckptfix", "p1", at, 12, closed)],
+    )?;
     let level = op.facility(p1).expect("p1's level");
     assert_eq!((level.status, level.free), (Some(ParkingStatus::Closed), 0));
     let windows = op.finish(&catalog)?;

@@ -505,4 +505,58 @@ mod tests {
         );
         assert_eq!(h.parking.len(), 2);
     }
+
+    /// `opening_status` open|closed|unknown, optional; a closed count needs no
+    /// `free_spaces` and is recorded with none free; another word is refused.
+    #[test]
+    fn facility_counts_may_carry_their_opening_status() {
+        use arrow_array::Array;
+        let mut h = Harness::new();
+        h.catalog.add_facility(0, "p1", Some(100));
+        let count = |rest: &str| {
+            format!(r#"{{"city":"ulm","kind":"facility","id":"p1","ts":1795478400000{rest}}}"#)
+        };
+        for (rest, accepted) in [
+            (r#","free_spaces":40,"opening_status":"open""#, 1),
+            (r#","free_spaces":40,"opening_status":"closed""#, 1),
+            (r#","opening_status":"closed""#, 1),
+            (r#","free_spaces":40,"opening_status":"unknown""#, 1),
+            (r#","free_spaces":40"#, 1),
+            (r#","free_spaces":40,"opening_status":"shut""#, 0),
+            (r#","opening_status":"open""#, 0),
+        ] {
+            assert_eq!(
+                h.decode(StreamKind::Parking, &count(rest)),
+                accepted,
+                "{rest}"
+            );
+        }
+        let details: Vec<_> = h
+            .rejected
+            .iter()
+            .map(|r| r.rejection.detail.clone())
+            .collect();
+        assert!(details[0].contains("`shut`"), "{details:?}");
+        assert!(details[1].contains("free_spaces"), "{details:?}");
+        let batch = h.parking.finish(&h.catalog).expect("batch");
+        let opening: Vec<_> = (0..batch.num_rows())
+            .map(|row| {
+                let codes = batch.opening_codes();
+                codes
+                    .is_valid(row)
+                    .then(|| OpeningStatus::from_code(codes.value(row)))
+            })
+            .collect();
+        use OpeningStatus::{Closed, Open, Unknown};
+        assert_eq!(
+            opening,
+            [Some(Open), Some(Closed), Some(Closed), Some(Unknown), None]
+        );
+        let free = batch
+            .record_batch()
+            .column_by_name("free_spaces")
+            .and_then(|c| c.as_any().downcast_ref::<arrow_array::UInt32Array>())
+            .map(|a| a.values().to_vec());
+        assert_eq!(free, Some(vec![40, 0, 0, 40, 40]), "closed: none free");
+    }
 }

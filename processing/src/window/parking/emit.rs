@@ -116,9 +116,8 @@ pub(crate) fn emit_rows(
         c.total.append_option(acc.last_total);
         // Closed at the end of the window: no occupied count, no occupancy (`FacilityLive`).
         let counted_total = acc.last_total.filter(|_| !acc.closed());
-        c.occupied.append_option(
-            counted_total.map(|t| formulas::parking_occupied(acc.last_free, t)),
-        );
+        c.occupied
+            .append_option(counted_total.map(|t| formulas::parking_occupied(acc.last_free, t)));
         c.occupancy.append_option(
             counted_total.and_then(|t| formulas::parking_occupancy_pct(acc.last_free, t)),
         );
