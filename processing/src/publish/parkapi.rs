@@ -206,4 +206,31 @@ mod tests {
         assert_eq!(parking_site(&p, &level_only).map(|s| s.capacity), Some(40));
         assert_eq!(parking_site(&p, &facility(None, None)), None);
     }
+
+    /// A car park its operator closed: `CLOSED` with none free and its capacity; one
+    /// whose operator does not know: `UNKNOWN` with its counts; stale wins over both.
+    #[test]
+    fn the_operators_opening_status() {
+        use crate::model::parking::OpeningStatus;
+        let p = publication();
+        let at = |opening, age| {
+            let level = FacilityLive::new(30, Some(90), NOW - age).with_opening(Some(opening));
+            parking_site(&p, &facility(Some(level), Some(100))).expect("site")
+        };
+        let closed = at(OpeningStatus::Closed, 60_000);
+        assert_eq!(closed.realtime_opening_status, Some("CLOSED"));
+        assert_eq!(
+            (closed.realtime_free_capacity, closed.realtime_capacity),
+            (Some(0), Some(90))
+        );
+        let unknown = at(OpeningStatus::Unknown, 60_000);
+        assert_eq!(unknown.realtime_opening_status, Some("UNKNOWN"));
+        assert_eq!(unknown.realtime_free_capacity, Some(30));
+        assert_eq!(
+            at(OpeningStatus::Open, 60_000).realtime_opening_status,
+            Some("OPEN")
+        );
+        let stale_closed = at(OpeningStatus::Closed, 3_600_000);
+        assert_eq!(stale_closed.realtime_opening_status, Some("UNKNOWN"));
+    }
 }
