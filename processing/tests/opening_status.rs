@@ -108,7 +108,8 @@ fn text(w: Option<(&ClosedWindows, usize)>, name: &str) -> Option<String> {
 /// counter still saying 30, open again at minute 20 with 90 free. While closed it has 0
 /// free, its capacity, no occupied count and no occupancy, status `closed` — not 100 %
 /// `full`; the quarter's time-weighted mean covers the open minutes 1–5 only (70 %, where
-/// counting the closed time as full would say (70·4 + 100·10) / 14 = 91.4 %).
+/// counting the closed time as full would say (70·4 + 100·10) / 14 = 91.4 %), and its
+/// fewest free is the open 30, not the closed 0.
 #[test]
 fn a_closed_car_park_is_closed_not_full() -> Result<()> {
     let mut catalog = Catalog::with_cities(&["ulm"], UnknownSensors::Reject);
@@ -164,6 +165,17 @@ fn a_closed_car_park_is_closed_not_full() -> Result<()> {
     assert_eq!(
         value(quarter, out::OCCUPANCY_MEAN_PCT, Float64Array::value),
         Some(70.0)
+    );
+    assert_eq!(
+        value(quarter, out::FREE_MIN, UInt32Array::value),
+        Some(30),
+        "the fewest free while open: the closed reading's 0 is no entry, not full"
+    );
+    let closed_minute = row(&windows, 60, T0 + 5 * MIN, "park");
+    assert_eq!(
+        value(closed_minute, out::FREE_MIN, UInt32Array::value),
+        Some(0),
+        "closed throughout"
     );
     let next = row(&windows, 900, T0 + 15 * MIN, "park");
     assert_eq!(text(next, out::STATUS).as_deref(), Some("spacesAvailable"));

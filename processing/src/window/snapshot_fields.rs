@@ -9,7 +9,8 @@
 //! reads itself as usual. Writing is unchanged (always the current format).
 //!
 //! Added in format 6: a facility level's and a parking window's opening status
-//! (`FacilityLive::opening`, `ParkingAcc::last_opening`).
+//! (`FacilityLive::opening`, `ParkingAcc::last_opening`) and whether a window saw only
+//! closed readings (`ParkingAcc::only_closed`).
 
 use std::cell::Cell;
 

@@ -88,7 +88,7 @@ pub const COLUMNS: &[Column] = &[
     Column::required(
         out::FREE_MIN,
         Kind::U32,
-        "fewest free spaces observed in the window",
+        "fewest free spaces observed in the window while open (0 if closed throughout)",
     ),
     Column::optional(
         out::STATUS,

@@ -105,15 +105,27 @@ pub(crate) struct ParkingAcc {
     /// The opening status of the newest reading in the window.
     #[serde(deserialize_with = "added_in_6")]
     pub(super) last_opening: Option<OpeningStatus>,
+    /// Whether every reading so far said closed (`min_free` is then theirs, 0).
+    #[serde(deserialize_with = "added_in_6")]
+    only_closed: bool,
 }
 
 impl ParkingAcc {
     pub(crate) fn fold(&mut self, ts: EventTime, row: &RowFold) {
-        self.min_free = if self.updates == 0 {
-            row.free
-        } else {
-            self.min_free.min(row.free)
-        };
+        // The fewest free spaces while open: a closed reading's 0 says "no entry", not
+        // "full", unless the facility was closed for every reading of the window.
+        let closed = row.opening == Some(OpeningStatus::Closed);
+        if self.updates == 0 {
+            self.min_free = row.free;
+            self.only_closed = closed;
+        } else if !closed {
+            self.min_free = if self.only_closed {
+                row.free
+            } else {
+                self.min_free.min(row.free)
+            };
+            self.only_closed = false;
+        }
         // Out-of-order arrivals must not overwrite a newer level.
         if self.updates == 0 || ts >= self.last_ts {
             self.last_ts = ts;
@@ -126,7 +138,7 @@ impl ParkingAcc {
         // A closed facility's reading has no occupancy (see `FacilityLive`).
         if let Some(occ) = row
             .total
-            .filter(|_| row.opening != Some(OpeningStatus::Closed))
+            .filter(|_| !closed)
             .and_then(|t| formulas::parking_occupancy_pct(row.free, t))
         {
             self.occupancy_sum += occ;
