@@ -233,7 +233,7 @@ impl Fnv {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Revision {
     /// FNV-1a over the static versions and every published level (counts, status, trend,
-    /// reading time, staleness); the publication time is not part of it.
+    /// opening status, reading time, staleness); the publication time is not part of it.
     pub tag: u64,
     /// The latest of: the static data's load time, each level's reading time, and the
     /// moment each stale level became stale (the document changed then, too), epoch ms.
@@ -278,6 +278,7 @@ pub fn live_revision(
             level.status.map_or(0xff, |s| s as u8),
             level.trend.map_or(0xff, |t| t as u8),
             u8::from(stale),
+            level.opening.map_or(0xff, |o| o as u8),
         ]);
         hash.write(&level.updated_at.to_le_bytes());
         let changed = if stale {
