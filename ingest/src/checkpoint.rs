@@ -43,14 +43,17 @@ const MAGIC: &[u8; 4] = b"SPCK";
 /// hysteresis keeps the predecessor state each window was classified with. 3: a source's
 /// snapshot keeps whether it was idle instead of the operator watermark. 4: a source's
 /// progress as the clock-jump screen knows it (`window::clock_guard`). 5: a traffic
-/// accumulator keeps Σv² of its interval speeds (`speed_stddev_kmh`). 6: the state ends
-/// with the facilities admitted at run time (`TaskState::admitted`); a file of format 5
-/// is still read ([`OLDEST_READABLE`]), as a state without any.
-pub const FORMAT_VERSION: u16 = 6;
+/// accumulator keeps Σv² of its interval speeds (`speed_stddev_kmh`). 6: a facility's
+/// level and parking windows keep its opening status, and the state ends with the
+/// facilities admitted at run time (`TaskState::admitted`); format 5 is still read (its
+/// state restores without opening statuses or admitted facilities,
+/// [`TaskState::decode_format`]).
+///
+/// [`TaskState::decode_format`]: stadtpuls_processing::engine::TaskState::decode_format
+pub const FORMAT_VERSION: u16 = stadtpuls_processing::engine::TaskState::FORMAT;
 
-/// The oldest format [`CheckpointStore::load`] still reads (its state is a prefix of the
-/// current one, see [`Checkpoint::state`]).
-pub const OLDEST_READABLE: u16 = 5;
+/// The formats a checkpoint file may have and still load.
+const READABLE_FORMATS: [u16; 2] = [5, FORMAT_VERSION];
 
 /// Bytes before the body.
 const HEADER_LEN: usize = 36;
@@ -67,8 +70,9 @@ pub struct Checkpoint {
     pub offset: i64,
     /// The encoded task state.
     pub body: Vec<u8>,
-    /// The format version it was written in.
-    pub version: u16,
+    /// The format of `body` (the file's version), for
+    /// [`TaskState::decode_format`](stadtpuls_processing::engine::TaskState::decode_format).
+    pub format: u16,
 }
 
 impl Checkpoint {
@@ -77,11 +81,7 @@ impl Checkpoint {
     /// # Errors
     /// When the body is not a state of its format.
     pub fn state(&self) -> stadtpuls_processing::Result<TaskState> {
-        if self.version < FORMAT_VERSION {
-            TaskState::decode_legacy(&self.body)
-        } else {
-            TaskState::decode(&self.body)
-        }
+        TaskState::decode_format(self.format, &self.body)
     }
 }
 
@@ -272,8 +272,8 @@ fn decode(bytes: &[u8]) -> std::result::Result<Checkpoint, &'static str> {
     if &header[..4] != MAGIC {
         return Err("not a checkpoint file (magic)");
     }
-    let version = u16::from_le_bytes([header[4], header[5]]);
-    if !(OLDEST_READABLE..=FORMAT_VERSION).contains(&version) {
+    let format = u16::from_le_bytes([header[4], header[5]]);
+    if !READABLE_FORMATS.contains(&format) {
         return Err("unknown format version");
     }
     let epoch = u64::from_le_bytes(word(8));
@@ -294,7 +294,7 @@ fn decode(bytes: &[u8]) -> std::result::Result<Checkpoint, &'static str> {
         epoch,
         offset,
         body: body.to_vec(),
-        version,
+        format,
     })
 }
 
@@ -368,7 +368,7 @@ mod tests {
                 epoch: 4,
                 offset: 400,
                 body: vec![4; 5],
-                version: FORMAT_VERSION,
+                format: FORMAT_VERSION,
             })
         );
         Ok(())
@@ -456,7 +456,7 @@ mod tests {
         store.write(&task(), 1, 10, b"one")?;
         let dir = store.task_dir(&task())?;
         fs::write(dir.join("000000000002.ckpt"), of_version(5, 2, 20, b"two"))?;
-        let loaded = store.load(&task())?.map(|c| (c.epoch, c.version, c.body));
+        let loaded = store.load(&task())?.map(|c| (c.epoch, c.format, c.body));
         assert_eq!(loaded, Some((2, 5, b"two".to_vec())));
         for refused in [4, FORMAT_VERSION + 1] {
             fs::write(

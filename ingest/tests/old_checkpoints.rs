@@ -31,8 +31,8 @@ fn a_format_5_checkpoint_restores_its_level_and_open_window() {
         .load(&task)
         .unwrap_or_else(|e| panic!("load: {e}"))
         .unwrap_or_else(|| panic!("the fixture checkpoint loads"));
-    assert_eq!((checkpoint.version, checkpoint.offset), (5, 2));
-    assert!(checkpoint.version < FORMAT_VERSION);
+    assert_eq!((checkpoint.format, checkpoint.offset), (5, 2));
+    assert!(checkpoint.format < FORMAT_VERSION);
     let state = checkpoint
         .state()
         .unwrap_or_else(|e| panic!("a format-5 state decodes: {e}"));

@@ -6,7 +6,7 @@
 #![allow(dead_code)] // not every test reads every field
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{TimestampMillisecondType, UInt32Type};
+use arrow_array::types::{TimestampMillisecondType, UInt8Type, UInt32Type};
 use arrow_array::{Array, RecordBatch};
 use stadtpuls_config::FeedFormat;
 use stadtpuls_ingest::decode::external::ExternalIds;
@@ -24,6 +24,8 @@ pub struct ParkingRow {
     pub free: u32,
     pub total: Option<u32>,
     pub ts: i64,
+    /// The opening status it stated (`open`, `closed`, `unknown`), if any.
+    pub opening: Option<String>,
 }
 
 /// What a document decoded to.
@@ -114,12 +116,15 @@ pub fn decode(
 
 fn rows(batch: &RecordBatch) -> Vec<ParkingRow> {
     let column = |name: &str| batch.column_by_name(name).expect(name).clone();
-    let (ids, free, total, ts) = (
+    let (ids, free, total, ts, opening) = (
         column("facility_id"),
         column("free_spaces"),
         column("total_spaces"),
         column("ts"),
+        column("opening_status"),
     );
+    let opening = opening.as_dictionary::<UInt8Type>();
+    let states = opening.values().as_string::<i32>();
     let ids = ids.as_dictionary::<UInt32Type>();
     let names = ids.values().as_string::<i32>();
     let free = free.as_primitive::<UInt32Type>();
@@ -131,6 +136,8 @@ fn rows(batch: &RecordBatch) -> Vec<ParkingRow> {
             free: free.value(i),
             total: (!total.is_null(i)).then(|| total.value(i)),
             ts: ts.value(i),
+            opening: (!opening.is_null(i))
+                .then(|| states.value(opening.keys().value(i) as usize).to_owned()),
         })
         .collect()
 }

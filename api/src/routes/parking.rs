@@ -66,6 +66,9 @@ pub struct FacilityItem {
     trend_pct_per_h: Option<f64>,
     updated_at: Option<String>,
     stale: bool,
+    /// What the operator's newest count said: `open`, `closed` or `unknown`; null when
+    /// it said nothing. While `closed`: `status` `closed`, `free` 0, no occupancy.
+    opening_status: Option<&'static str>,
     last_window: Option<LastWindow>,
 }
 
@@ -159,6 +162,7 @@ pub async fn city(
                 trend_pct_per_h: level.and_then(|l| l.trend_pct_per_h).map(round1),
                 updated_at: level.map(|l| to_rfc3339(l.updated_at)),
                 stale: level.is_none_or(|l| l.is_stale(now, state.stale_after_ms)),
+                opening_status: level.and_then(|l| l.opening).map(|o| o.as_str()),
                 last_window: last_window.as_ref().map(LastWindow::new),
             }
         })

@@ -9,7 +9,9 @@ use std::borrow::Cow;
 
 use stadtpuls_processing::catalog::{AdmittedFacility, CityKey};
 use stadtpuls_processing::model::TimeBounds;
-use stadtpuls_processing::model::parking::{ParkingObservation, SpotStatus, admissible_capacity};
+use stadtpuls_processing::model::parking::{
+    OpeningStatus, ParkingObservation, SpotStatus, admissible_capacity,
+};
 use stadtpuls_processing::model::traffic::TrafficObservation;
 use stadtpuls_processing::{RejectReason, Rejection};
 use tracing::info;
@@ -58,6 +60,8 @@ pub(crate) enum Reading<'a> {
         name: Option<Cow<'a, str>>,
         /// Its position (latitude, longitude), if the feed gives one (likewise).
         position: Option<(f64, f64)>,
+        /// Opening status, when the feed states one.
+        opening: Option<OpeningStatus>,
     },
     /// A spot's state.
     Spot {
@@ -164,6 +168,7 @@ impl Emit<'_, '_> {
                 total_spaces,
                 entries,
                 exits,
+                opening,
                 ..
             } => {
                 let obs = ParkingObservation::Facility {
@@ -174,6 +179,7 @@ impl Emit<'_, '_> {
                     total_spaces,
                     entries,
                     exits,
+                    opening,
                 };
                 self.sinks
                     .parking
@@ -231,6 +237,7 @@ impl Emit<'_, '_> {
             exits,
             name,
             position,
+            opening,
             ..
         } = reading
         else {
@@ -244,6 +251,7 @@ impl Emit<'_, '_> {
             total_spaces: *total_spaces,
             entries: *entries,
             exits: *exits,
+            opening: *opening,
         };
         let capacity = admissible_capacity(&obs, self.bounds).map_err(|rejection| {
             if rejection.reason == RejectReason::UnknownSensor {

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
+use stadtpuls_processing::model::parking::OpeningStatus;
 use stadtpuls_processing::{RejectReason, Rejection};
 
 use super::emit::{Emit, Reading, malformed};
@@ -96,6 +97,7 @@ struct SiteValues {
     name: Option<String>,
     /// `lat`, `lon` (numbers or decimal strings), likewise.
     position: Option<(f64, f64)>,
+    opening: Option<OpeningStatus>,
 }
 
 impl SiteValues {
@@ -109,6 +111,7 @@ impl SiteValues {
             exits: None,
             name: self.name.as_deref().map(Cow::Borrowed),
             position: self.position,
+            opening: self.opening,
         }
     }
 }
@@ -160,11 +163,12 @@ fn read(site: &Value) -> Result<(String, SiteValues), Rejection> {
         .or_else(|| field("capacity"))
         .map(|v| count(v, "realtime_capacity"))
         .transpose()?;
-    let closed = match field("realtime_opening_status") {
-        None => false,
+    let opening = match field("realtime_opening_status") {
+        None => None,
         Some(status) => match text(status, "realtime_opening_status")? {
-            "OPEN" | "UNKNOWN" => false,
-            "CLOSED" => true,
+            "OPEN" => Some(OpeningStatus::Open),
+            "CLOSED" => Some(OpeningStatus::Closed),
+            "UNKNOWN" => Some(OpeningStatus::Unknown),
             other => {
                 return Err(malformed(format!(
                     "`realtime_opening_status` `{other}` is not OPEN, CLOSED or UNKNOWN"
@@ -172,6 +176,7 @@ fn read(site: &Value) -> Result<(String, SiteValues), Rejection> {
             }
         },
     };
+    let closed = opening == Some(OpeningStatus::Closed);
     let free = match field("realtime_free_capacity") {
         Some(free) => count(free, "realtime_free_capacity")?,
         // A closed site admits nobody: no free space, whatever it last counted.
@@ -194,6 +199,7 @@ fn read(site: &Value) -> Result<(String, SiteValues), Rejection> {
             total,
             name,
             position,
+            opening,
         },
     ))
 }

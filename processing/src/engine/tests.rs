@@ -77,6 +77,7 @@ fn parking(catalog: &Catalog, rows: &[(i64, i64)]) -> ParkingBatch {
             total_spaces: None,
             entries: None,
             exits: None,
+            opening: None,
         };
         assert!(builder.push(catalog, None, &obs, bounds).is_ok());
     }

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use stadtpuls_processing::model::parking::OpeningStatus;
 use stadtpuls_processing::{RejectReason, Rejection};
 
 use super::super::emit::malformed;
@@ -36,7 +37,7 @@ struct Record<'a> {
     occupied: Option<String>,
     capacity: Option<String>,
     occupancy: Option<String>,
-    closed: bool,
+    opening: Option<OpeningStatus>,
 }
 
 impl<'a> Records<'a> {
@@ -89,8 +90,12 @@ impl<'a> Records<'a> {
         if depth == record.depth + 1 {
             match tag {
                 Tag::ParkingStatusOriginTime | Tag::FacilityStatusTime => record.time = value,
-                Tag::OpeningStatus => record.closed |= is_closed(text),
-                Tag::FacilityStatus if record.mdm => record.closed |= is_closed(text),
+                // An opening state this decoder does not know (`other`) says nothing sure.
+                Tag::OpeningStatus | Tag::OpeningStatusV3 => {
+                    record.state(Some(opening_status(text).unwrap_or(OpeningStatus::Unknown)));
+                }
+                // The MDM profile lists site and opening states in one repeated element.
+                Tag::FacilityStatus if record.mdm => record.state(opening_status(text)),
                 Tag::MdmVacant if record.mdm => record.vacant = value,
                 Tag::MdmOccupied if record.mdm => record.occupied = value,
                 _ => {}
@@ -109,13 +114,30 @@ impl<'a> Records<'a> {
     }
 }
 
-/// DATEX II opening states that admit nobody (2.3 `closed`; v3 adds `closedOnHoliday`,
-/// `closedOnMaintenance`, `temporarilyClosed`; FIWARE's `closedAbnormal`).
-fn is_closed(status: &str) -> bool {
-    status.starts_with("closed") || status == "temporarilyClosed"
+/// The opening status a DATEX II `OpeningStatusEnum` value states: `closed` for the states
+/// that admit nobody (2.3 `closed`; v3 adds `closedOnHoliday`, `closedOnMaintenance`,
+/// `temporarilyClosed`; FIWARE's `closedAbnormal`), `open` for `open` and
+/// `openWithServiceLimitation`, `unknown` for `statusUnknown`; `None` for anything else
+/// (the MDM profile's site states `spacesAvailable`, `full`, … share the element).
+fn opening_status(status: &str) -> Option<OpeningStatus> {
+    match status {
+        "open" | "openWithServiceLimitation" => Some(OpeningStatus::Open),
+        "statusUnknown" | "unknown" => Some(OpeningStatus::Unknown),
+        _ if status.starts_with("closed") || status == "temporarilyClosed" => {
+            Some(OpeningStatus::Closed)
+        }
+        _ => None,
+    }
 }
 
 impl<'a> Record<'a> {
+    /// Records an opening state read; `closed` wins over any other the record lists.
+    fn state(&mut self, status: Option<OpeningStatus>) {
+        if self.opening != Some(OpeningStatus::Closed) && status.is_some() {
+            self.opening = status;
+        }
+    }
+
     fn finish(self, end: usize) -> Item<'a> {
         let values = self.values();
         Item {
@@ -180,9 +202,10 @@ impl<'a> Record<'a> {
         let vacant = count(&self.vacant, vacant_name)?;
         let occupied = count(&self.occupied, occupied_name)?;
         let total = count(&self.capacity, "parkingNumberOfSpacesOverride")?;
+        let closed = self.opening == Some(OpeningStatus::Closed);
         let free = match (vacant, total, occupied) {
             // A closed facility admits nobody: no free space, whatever it last counted.
-            _ if self.closed => 0,
+            _ if closed => 0,
             (Some(vacant), _, _) => vacant,
             (None, Some(total), Some(occupied)) => total - occupied,
             _ => {
@@ -193,7 +216,12 @@ impl<'a> Record<'a> {
         };
         // A closed site's override of 0 says it has no spaces now, not that the facility
         // has none: its registry capacity stands.
-        let total = total.filter(|t| !(self.closed && *t == 0));
-        Ok(Values::Facility { ts, free, total })
+        let total = total.filter(|t| !(closed && *t == 0));
+        Ok(Values::Facility {
+            ts,
+            free,
+            total,
+            opening: self.opening,
+        })
     }
 }

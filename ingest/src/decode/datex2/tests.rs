@@ -92,6 +92,15 @@ impl Harness {
         )
     }
 
+    /// Parking rows as `facility free opening_status`.
+    fn opening_rows(&mut self) -> Vec<String> {
+        let batch = self.parking.finish(&self.catalog).expect("batch");
+        rows(
+            batch.record_batch(),
+            &["facility_id", "free_spaces", "opening_status"],
+        )
+    }
+
     /// Traffic rows as `sensor lane ts interval count speed`.
     fn traffic_rows(&mut self) -> Vec<String> {
         let batch = self.traffic.finish(&self.catalog).expect("batch");
@@ -114,6 +123,10 @@ fn cell(column: &ArrayRef, row: usize) -> String {
         return "-".into();
     }
     if let Some(dict) = column.as_dictionary_opt::<UInt32Type>() {
+        let key = dict.keys().value(row) as usize;
+        return dict.values().as_string::<i32>().value(key).to_owned();
+    }
+    if let Some(dict) = column.as_dictionary_opt::<UInt8Type>() {
         let key = dict.keys().value(row) as usize;
         return dict.values().as_string::<i32>().value(key).to_owned();
     }
@@ -557,3 +570,5 @@ fn predefined_and_character_references_are_read() {
     assert_eq!(h.decode(doc.as_bytes()), 1, "{:?}", h.reasons());
     assert_eq!(h.parking_rows(), ["f-P&1 40 100 2026-11-24T00:55:00.123Z"]);
 }
+
+mod opening;

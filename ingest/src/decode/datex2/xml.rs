@@ -48,6 +48,8 @@ tags! {
     OccupiedSpaces = b"parkingNumberOfOccupiedSpaces",
     SpacesOverride = b"parkingNumberOfSpacesOverride",
     OpeningStatus = b"parkingSiteOpeningStatus",
+    // The v3 name of the same state (`openingStatus` of a v3 status record).
+    OpeningStatusV3 = b"openingStatus",
     MdmPublication = b"parkingFacilityTableStatusPublication",
     FacilityStatus = b"parkingFacilityStatus",
     FacilityReference = b"parkingFacilityReference",

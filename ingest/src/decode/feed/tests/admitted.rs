@@ -67,8 +67,8 @@ fn a_site_with_its_capacity_is_admitted_once_and_then_counted_like_a_registered_
     assert_eq!(
         h.parking_rows(),
         [
-            format!("{id} - 120 300 - 1795478400000"),
-            format!("{id} - 110 - - 1795478400000"),
+            format!("{id} - 120 300 - - 1795478400000"),
+            format!("{id} - 110 - - - 1795478400000"),
         ]
     );
 }
