@@ -171,16 +171,20 @@ impl Emit<'_, '_> {
             }
         };
         result.map_err(|rejection| match (rejection.reason, mapped) {
-            (RejectReason::UnknownSensor, None) => Rejection::new(
-                RejectReason::UnknownSensor,
-                format!(
-                    "`{external_id}` is neither an external_id nor an id in the registry of `{}`",
-                    self.city_id
-                ),
-            ),
+            (RejectReason::UnknownSensor, None) => unknown_id(external_id, self.city_id),
             _ => rejection,
         })
     }
+}
+
+/// The refusal of a feed id the registry of `city_id` does not know.
+pub(crate) fn unknown_id(external_id: &str, city_id: &str) -> Rejection {
+    Rejection::new(
+        RejectReason::UnknownSensor,
+        format!(
+            "`{external_id}` is neither an external_id nor an id in the registry of `{city_id}`"
+        ),
+    )
 }
 
 /// A refusal as `malformed` with `detail`.
