@@ -213,9 +213,9 @@ fn walk<'a>(payload: &'a [u8], mut sink: impl FnMut(Record<'a, '_>)) -> Result<(
     let mut items = Vec::new();
     loop {
         match xml.next()? {
-            Node::Open(tag, attrs, start) => {
-                records.open(&xml.stack, tag, &attrs, start);
-                sites.open(&xml.stack, tag, &attrs, start);
+            Node::Open(tag, start) => {
+                records.open(&xml.stack, tag, xml.attrs(), start);
+                sites.open(&xml.stack, tag, xml.attrs(), start);
             }
             Node::Close(tag, end) => {
                 records.close(&xml.stack, tag, xml.texts(), end, &mut items);

@@ -10,7 +10,6 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use memchr::memmem;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{NamespaceResolver, ResolveResult};
@@ -107,10 +106,11 @@ pub(super) struct Attrs<'a> {
 }
 
 /// What the reader hands the decoder.
-pub(super) enum Node<'a> {
+pub(super) enum Node {
     /// An element opened (an empty element is followed by its `Close`); `start` is the
-    /// byte offset of its `<`.
-    Open(Tag, Attrs<'a>, usize),
+    /// byte offset of its `<`. Its attributes are [`Xml::attrs`] until the next element
+    /// opens (kept in the reader, not moved through every call).
+    Open(Tag, usize),
     /// An element closed (its text is [`Xml::text`]); the offset after it.
     Close(Tag, usize),
     /// The end of the document.
@@ -195,6 +195,8 @@ pub(super) struct Xml<'a> {
     scoped: Vec<bool>,
     /// The text since the last element opened.
     text: Text<'a>,
+    /// The attributes of the last element opened.
+    attrs: Attrs<'a>,
     /// A closing still owed for an empty element.
     owed: Option<(Tag, usize)>,
     /// Whether any element was in a DATEX II namespace.
@@ -229,6 +231,7 @@ impl<'a> Xml<'a> {
             stack: Vec::with_capacity(16),
             scoped: Vec::with_capacity(16),
             text: Text::default(),
+            attrs: Attrs::default(),
             owed: None,
             datex_seen: false,
             root: None,
@@ -240,13 +243,18 @@ impl<'a> Xml<'a> {
         self.text.as_str()
     }
 
+    /// The attributes of the element just opened (none for [`Tag::Other`]).
+    pub(super) fn attrs(&self) -> &Attrs<'a> {
+        &self.attrs
+    }
+
     /// The text of the element just closed, for a reader that keeps it.
     pub(super) fn texts(&self) -> &Text<'a> {
         &self.text
     }
 
     /// The next element boundary.
-    pub(super) fn next(&mut self) -> Result<Node<'a>, XmlError> {
+    pub(super) fn next(&mut self) -> Result<Node, XmlError> {
         if let Some((tag, end)) = self.owed.take() {
             self.close_scope();
             return Ok(Node::Close(tag, end));
@@ -259,15 +267,15 @@ impl<'a> Xml<'a> {
             };
             match event {
                 Event::Start(start) => {
-                    let (tag, attrs) = self.open(&start)?;
+                    let tag = self.open(&start)?;
                     self.text.clear();
-                    return Ok(Node::Open(tag, attrs, before));
+                    return Ok(Node::Open(tag, before));
                 }
                 Event::Empty(start) => {
-                    let (tag, attrs) = self.open(&start)?;
+                    let tag = self.open(&start)?;
                     self.text.clear();
                     self.owed = Some((tag, self.position()));
-                    return Ok(Node::Open(tag, attrs, before));
+                    return Ok(Node::Open(tag, before));
                 }
                 Event::End(_) => {
                     let tag = self.close_scope();
@@ -334,11 +342,11 @@ impl<'a> Xml<'a> {
     }
 
     /// Pushes an opened element (its namespace declarations first) and reads the
-    /// attributes of one the decoder reads.
-    fn open(&mut self, start: &BytesStart<'a>) -> Result<(Tag, Attrs<'a>), XmlError> {
+    /// attributes of one the decoder reads into [`Self::attrs`].
+    fn open(&mut self, start: &BytesStart<'a>) -> Result<Tag, XmlError> {
         // Only an attribute named `xmlns` or `xmlns:…` declares a namespace, so an element
         // whose attributes do not mention the word declares none.
-        let declares = memmem::find(start.attributes_raw(), b"xmlns").is_some();
+        let declares = mentions_xmlns(start.attributes_raw());
         if declares {
             self.namespaces.push(start).map_err(|e| {
                 let e = quick_xml::Error::Namespace(e);
@@ -359,9 +367,10 @@ impl<'a> Xml<'a> {
             Tag::Other
         };
         self.stack.push(tag);
-        let mut attrs = Attrs::default();
+        let attrs = &mut self.attrs;
+        *attrs = Attrs::default();
         if tag == Tag::Other {
-            return Ok((tag, attrs));
+            return Ok(tag);
         }
         for attr in start.attributes() {
             let attr = attr.map_err(|e| format!("invalid attribute: {e}"))?;
@@ -381,7 +390,7 @@ impl<'a> Xml<'a> {
             let value = attr
                 .unescape_value()
                 .map_err(|e| format!("invalid attribute value: {e}"))?;
-            *slot = Some(self.lend(value));
+            *slot = Some(lend(self.payload, value));
         }
         if let Some(value) = attrs.xsi_type.take() {
             attrs.xsi_type = Some(match value {
@@ -391,29 +400,40 @@ impl<'a> Xml<'a> {
                 }
             });
         }
-        Ok((tag, attrs))
-    }
-
-    /// `value` as a borrow of the payload when it is a slice of it (quick-xml lends an
-    /// attribute value from the event, whose bytes are the payload's), else a copy.
-    fn lend(&self, value: Cow<'_, str>) -> Cow<'a, str> {
-        let Cow::Borrowed(part) = value else {
-            return Cow::Owned(value.into_owned());
-        };
-        // The offset of `part` in the payload, if it lies inside it: a live slice that
-        // starts inside the payload's bytes is part of them.
-        let offset = (part.as_ptr() as usize).wrapping_sub(self.payload.as_ptr() as usize);
-        let lent = offset
-            .checked_add(part.len())
-            .and_then(|end| self.payload.get(offset..end))
-            .filter(|bytes| !part.is_empty() && *bytes == part.as_bytes())
-            .and_then(|bytes| std::str::from_utf8(bytes).ok());
-        match lent {
-            Some(lent) => Cow::Borrowed(lent),
-            None => Cow::Owned(part.to_owned()),
-        }
+        Ok(tag)
     }
 }
+
+/// Whether a start tag's attributes mention `xmlns` (a namespace declaration has it
+/// in its name; a value may too, which only costs a closer look).
+fn mentions_xmlns(attributes: &[u8]) -> bool {
+    memchr::memchr_iter(b'x', attributes).any(|at| {
+        attributes
+            .get(at..)
+            .is_some_and(|rest| rest.starts_with(b"xmlns"))
+    })
+}
+
+/// `value` as a borrow of `payload` when it is a slice of it (quick-xml lends an
+/// attribute value from the event, whose bytes are the payload's), else a copy.
+fn lend<'a>(payload: &'a [u8], value: Cow<'_, str>) -> Cow<'a, str> {
+    let Cow::Borrowed(part) = value else {
+        return Cow::Owned(value.into_owned());
+    };
+    // The offset of `part` in the payload, if it lies inside it: a live slice that
+    // starts inside the payload's bytes is part of them.
+    let offset = (part.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
+    let lent = offset
+        .checked_add(part.len())
+        .and_then(|end| payload.get(offset..end))
+        .filter(|bytes| !part.is_empty() && *bytes == part.as_bytes())
+        .and_then(|bytes| std::str::from_utf8(bytes).ok());
+    match lent {
+        Some(lent) => Cow::Borrowed(lent),
+        None => Cow::Owned(part.to_owned()),
+    }
+}
+
 /// Byte range helper: `start..end` clamped to `len`.
 pub(super) fn clamp(range: Range<usize>, len: usize) -> Range<usize> {
     range.start.min(len)..range.end.min(len)
