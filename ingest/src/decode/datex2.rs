@@ -25,10 +25,9 @@ mod xml;
 pub use site_table::{SiteIndex, SiteRecord, read_site_table};
 pub use table::{TableRecord, read_table};
 
+use stadtpuls_processing::Rejection;
 use stadtpuls_processing::catalog::CityKey;
 use stadtpuls_processing::model::TimeBounds;
-
-use stadtpuls_processing::Rejection;
 
 use super::emit::{Emit, malformed, unknown_id};
 use super::external::{ExternalIds, Mapped};
@@ -218,9 +217,9 @@ fn walk<'a>(payload: &'a [u8], mut sink: impl FnMut(Record<'a, '_>)) -> Result<(
                 sites.open(&xml.stack, tag, xml.attrs(), start);
             }
             Node::Close(tag, end) => {
-                records.close(&xml.stack, tag, xml.texts(), end, &mut items);
+                records.close(&xml.stack, tag, xml.closed_text(), end, &mut items);
                 items.drain(..).map(Record::Item).for_each(&mut sink);
-                if let Some(site) = sites.close(&xml.stack, tag, xml.texts(), end) {
+                if let Some(site) = sites.close(&xml.stack, tag, xml.closed_text(), end) {
                     sink(Record::Site(site));
                 }
             }

@@ -89,15 +89,6 @@ impl ExternalIds {
         self.by_city.get(&city)?.get(external).map(Vec::as_slice)
     }
 
-    /// Whether `external` has entries by index in `city`: then an index none of them
-    /// names is not the site's (`id#i=l` entries list the indices that count).
-    pub fn has_indices(&self, city: CityKey, external: &str) -> bool {
-        self.by_city
-            .get(&city)
-            .and_then(|ids| ids.get(external))
-            .is_some_and(|entries| entries.iter().any(|m| m.index.is_some()))
-    }
-
     /// Whether no id is mapped at all.
     pub fn is_empty(&self) -> bool {
         self.by_city.is_empty()

@@ -249,7 +249,7 @@ impl<'a> Xml<'a> {
     }
 
     /// The text of the element just closed, for a reader that keeps it.
-    pub(super) fn texts(&self) -> &Text<'a> {
+    pub(super) fn closed_text(&self) -> &Text<'a> {
         &self.text
     }
 
