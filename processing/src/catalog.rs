@@ -393,6 +393,12 @@ impl Catalog {
         }
     }
 
+    /// Whether an unknown sensor is registered on first sight ([`UnknownSensors::Admit`])
+    /// rather than refused.
+    pub fn admits_unknown(&self) -> bool {
+        matches!(self.unknown, UnknownSensors::Admit)
+    }
+
     /// Looks a traffic sensor up without registering it.
     pub fn traffic_key(&self, city: CityKey, id: &str) -> Option<EntityKey> {
         self.traffic_index.get(city, id)

@@ -199,13 +199,7 @@ impl Emit<'_, '_> {
             }
         };
         result.map_err(|rejection| match (rejection.reason, mapped) {
-            (RejectReason::UnknownSensor, None) => Rejection::new(
-                RejectReason::UnknownSensor,
-                format!(
-                    "`{external_id}` is neither an external_id nor an id in the registry of `{}`",
-                    self.city_id
-                ),
-            ),
+            (RejectReason::UnknownSensor, None) => unknown_id(external_id, self.city_id),
             _ => rejection,
         })
     }
@@ -255,13 +249,9 @@ impl Emit<'_, '_> {
         };
         let capacity = admissible_capacity(&obs, self.bounds).map_err(|rejection| {
             if rejection.reason == RejectReason::UnknownSensor {
-                Rejection::new(
-                    RejectReason::UnknownSensor,
-                    format!(
-                        "`{external_id}` is neither an external_id nor an id in the registry of `{}`, and states no capacity to admit it with",
-                        self.city_id
-                    ),
-                )
+                let mut refusal = unknown_id(external_id, self.city_id);
+                refusal.detail.push_str(", and states no capacity to admit it with");
+                refusal
             } else {
                 rejection
             }
@@ -287,6 +277,16 @@ impl Emit<'_, '_> {
         }
         Ok(id)
     }
+}
+
+/// The refusal of a feed id the registry of `city_id` does not know.
+pub(crate) fn unknown_id(external_id: &str, city_id: &str) -> Rejection {
+    Rejection::new(
+        RejectReason::UnknownSensor,
+        format!(
+            "`{external_id}` is neither an external_id nor an id in the registry of `{city_id}`"
+        ),
+    )
 }
 
 /// A refusal as `malformed` with `detail`.

@@ -9,7 +9,7 @@ use stadtpuls_processing::{RejectReason, Rejection};
 
 use super::super::emit::malformed;
 use super::values::{Item, Values, instant, number, whole};
-use super::xml::{Attrs, Tag};
+use super::xml::{Attrs, Tag, Text};
 
 /// The `xsi:type`s of `parkingRecordStatus` that carry a facility's occupancy.
 const STATUS_TYPES: [&str; 3] = [
@@ -32,11 +32,11 @@ struct Record<'a> {
     mdm: bool,
     id: Option<Cow<'a, str>>,
     xsi_type: Option<Cow<'a, str>>,
-    time: Option<String>,
-    vacant: Option<String>,
-    occupied: Option<String>,
-    capacity: Option<String>,
-    occupancy: Option<String>,
+    time: Option<Cow<'a, str>>,
+    vacant: Option<Cow<'a, str>>,
+    occupied: Option<Cow<'a, str>>,
+    capacity: Option<Cow<'a, str>>,
+    occupancy: Option<Cow<'a, str>>,
     opening: Option<OpeningStatus>,
 }
 
@@ -72,7 +72,7 @@ impl<'a> Records<'a> {
         &mut self,
         stack: &[Tag],
         tag: Tag,
-        text: &str,
+        text: &Text<'a>,
         end: usize,
         items: &mut Vec<Item<'a>>,
     ) {
@@ -86,28 +86,29 @@ impl<'a> Records<'a> {
             }
             return;
         }
-        let value = Some(text.to_owned());
+        let value = || Some(text.lent());
+        let text = text.as_str();
         if depth == record.depth + 1 {
             match tag {
-                Tag::ParkingStatusOriginTime | Tag::FacilityStatusTime => record.time = value,
+                Tag::ParkingStatusOriginTime | Tag::FacilityStatusTime => record.time = value(),
                 // An opening state this decoder does not know (`other`) says nothing sure.
                 Tag::OpeningStatus | Tag::OpeningStatusV3 => {
                     record.state(Some(opening_status(text).unwrap_or(OpeningStatus::Unknown)));
                 }
                 // The MDM profile lists site and opening states in one repeated element.
                 Tag::FacilityStatus if record.mdm => record.state(opening_status(text)),
-                Tag::MdmVacant if record.mdm => record.vacant = value,
-                Tag::MdmOccupied if record.mdm => record.occupied = value,
+                Tag::MdmVacant if record.mdm => record.vacant = value(),
+                Tag::MdmOccupied if record.mdm => record.occupied = value(),
                 _ => {}
             }
         } else if depth == record.depth + 2
             && stack.get(record.depth) == Some(&Tag::ParkingOccupancy)
         {
             match tag {
-                Tag::VacantSpaces => record.vacant = value,
-                Tag::OccupiedSpaces => record.occupied = value,
-                Tag::SpacesOverride => record.capacity = value,
-                Tag::ParkingOccupancy => record.occupancy = value,
+                Tag::VacantSpaces => record.vacant = value(),
+                Tag::OccupiedSpaces => record.occupied = value(),
+                Tag::SpacesOverride => record.capacity = value(),
+                Tag::ParkingOccupancy => record.occupancy = value(),
                 _ => {}
             }
         }
@@ -196,7 +197,7 @@ impl<'a> Record<'a> {
                 "parkingNumberOfOccupiedSpaces",
             )
         };
-        let count = |text: &Option<String>, name: &str| -> Result<Option<i64>, Rejection> {
+        let count = |text: &Option<Cow<'a, str>>, name: &str| -> Result<Option<i64>, Rejection> {
             text.as_deref().map(|t| whole(t, name)).transpose()
         };
         let vacant = count(&self.vacant, vacant_name)?;
