@@ -4,13 +4,10 @@
 //! observations. The target is ≥ 200k observations/s.
 //!
 //! On a shared machine, `STADTPULS_BENCH_CPU_TIME=1` times each run by the CPU time of
-//! its thread (`/proc/thread-self/schedstat`, Linux) instead of the wall clock, so
-//! other processes' load inflates the figures less.
-
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+//! its thread instead of the wall clock (`stadtpuls_benches::cpu_time`).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use stadtpuls_benches::cpu_time;
 use stadtpuls_ingest::decode::datex2::decode_document;
 use stadtpuls_ingest::decode::external::ExternalIds;
 use stadtpuls_ingest::decode::native::Sinks;
@@ -98,56 +95,33 @@ fn run(catalog: &mut Catalog, external: &ExternalIds, doc: &[u8], expected: usiz
     accepted
 }
 
-/// The CPU time this thread has run, when the kernel tells it.
-fn thread_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns = stat.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
-}
-
-/// Times `iters` runs of `routine` on a fresh catalog each, by the thread's CPU time
-/// when `cpu` is set (and readable), else by the wall clock; the clone is not timed.
-fn timed(
-    cpu: bool,
-    iters: u64,
-    catalog: &Catalog,
-    mut routine: impl FnMut(&mut Catalog),
-) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let mut fresh = catalog.clone();
-        let (wall, before) = (Instant::now(), cpu.then(thread_cpu).flatten());
-        routine(&mut fresh);
-        total += match (before, cpu.then(thread_cpu).flatten()) {
-            (Some(before), Some(after)) => after.saturating_sub(before),
-            _ => wall.elapsed(),
-        };
-        drop(black_box(fresh));
-    }
-    total
-}
-
 fn datex2(c: &mut Criterion) {
     let (catalog, external) = registry();
     let measured = measured();
     let parking = parking();
-    let cpu = std::env::var_os("STADTPULS_BENCH_CPU_TIME").is_some_and(|v| v == "1");
+    let cpu = cpu_time::wanted();
     let mut group = c.benchmark_group("datex2");
     group.sample_size(10);
     group.throughput(Throughput::Elements((SITES * LANES) as u64));
     group.bench_function("measured_4k_values", |b| {
         b.iter_custom(|iters| {
-            timed(cpu, iters, &catalog, |catalog| {
-                black_box(run(catalog, &external, measured.as_bytes(), SITES * LANES));
-            })
+            cpu_time::timed(
+                cpu,
+                iters,
+                || catalog.clone(),
+                |catalog| run(catalog, &external, measured.as_bytes(), SITES * LANES),
+            )
         });
     });
     group.throughput(Throughput::Elements(FACILITIES as u64));
     group.bench_function("parking_status_2k_records", |b| {
         b.iter_custom(|iters| {
-            timed(cpu, iters, &catalog, |catalog| {
-                black_box(run(catalog, &external, parking.as_bytes(), FACILITIES));
-            })
+            cpu_time::timed(
+                cpu,
+                iters,
+                || catalog.clone(),
+                |catalog| run(catalog, &external, parking.as_bytes(), FACILITIES),
+            )
         });
     });
     group.finish();

@@ -250,7 +250,9 @@ impl Emit<'_, '_> {
         let capacity = admissible_capacity(&obs, self.bounds).map_err(|rejection| {
             if rejection.reason == RejectReason::UnknownSensor {
                 let mut refusal = unknown_id(external_id, self.city_id);
-                refusal.detail.push_str(", and states no capacity to admit it with");
+                refusal
+                    .detail
+                    .push_str(", and states no capacity to admit it with");
                 refusal
             } else {
                 rejection
