@@ -41,6 +41,7 @@ SLOW = {
     "e2e_demo_history": 12,
     "e2e_output": 11,
     "e2e_feeds": 11,
+    "e2e_admit": 17,
     "e2e_gateway_outage": 11,
     "e2e_gateway": 12,
     "e2e_demo_push": 21,

@@ -37,16 +37,7 @@ fn write_config(dir: &Path, run: &str, city: &str, port: u16) -> std::path::Path
     }
     std::fs::write(dir.join("city.csv"), csv).expect("write registry");
     let toml = format!(
-        r#"version = 1
-[kafka]
-brokers = "{brokers}"
-group_id = "stadtpuls-ckpt-{run}"
-topic_pattern = '^sensors\.{city}\.traffic$'
-deadletter_topic = "deadletter-ckpt-{run}"
-batch_max_wait = "50ms"
-[kafka.librdkafka]
-"topic.metadata.refresh.interval.ms" = "1000"
-[windows]
+        r#"{kafka}[windows]
 sizes = ["1m", "15m"]
 out_of_orderness = "30s"
 idle_timeout = "1h"
@@ -65,7 +56,13 @@ lon = 9.99
 registry = "city.csv"
 share = "open"
 "#,
-        brokers = common::brokers(),
+        kafka = common::kafka_section(
+            &common::brokers(),
+            &format!("stadtpuls-ckpt-{run}"),
+            &format!(r"^sensors\.{city}\.traffic$"),
+            &format!("deadletter-ckpt-{run}"),
+            "",
+        ),
         state = dir.join("state").display(),
     );
     let path = dir.join("stadtpuls.toml");

@@ -55,16 +55,7 @@ fn write_config(
         s1,traffic,Ring,48.40,9.99,1,,50,\n";
     std::fs::write(dir.join("city.csv"), csv).expect("write registry");
     let toml = format!(
-        r#"version = 1
-[kafka]
-brokers = "{brokers}"
-group_id = "stadtpuls-dl-{run}"
-topic_pattern = '^sensors\.{city}\.traffic$'
-deadletter_topic = "{deadletter}"
-batch_max_wait = "50ms"
-[kafka.librdkafka]
-"topic.metadata.refresh.interval.ms" = "1000"
-[windows]
+        r#"{kafka}[windows]
 {windows}
 [api]
 bind = "127.0.0.1:{port}"
@@ -84,7 +75,13 @@ lon = 9.99
 registry = "city.csv"
 share = "open"
 "#,
-        brokers = common::brokers(),
+        kafka = common::kafka_section(
+            &common::brokers(),
+            &format!("stadtpuls-dl-{run}"),
+            &format!(r"^sensors\.{city}\.traffic$"),
+            deadletter,
+            "",
+        ),
         history = dir.join("history").display(),
         state = dir.join("state").display(),
     );

@@ -46,16 +46,7 @@ fn write_config(dir: &std::path::Path, run: &str, city: &str, port: u16) -> std:
         )))
         .collect();
     let toml = format!(
-        r#"version = 1
-[kafka]
-brokers = "{brokers}"
-group_id = "stadtpuls-{run}"
-topic_pattern = '^sensors\.{city}\.(traffic|parking)$'
-deadletter_topic = "deadletter-{run}"
-batch_max_wait = "50ms"
-[kafka.librdkafka]
-"topic.metadata.refresh.interval.ms" = "1000"
-[windows]
+        r#"{kafka}[windows]
 sizes = ["1m"]
 out_of_orderness = "30s"
 # every other partition is silent for the traffic windows: idle after 3 s, so the
@@ -89,7 +80,13 @@ lon = -8.61
 registry = "porto.csv"
 share = "open"
 {feeds}"#,
-        brokers = common::brokers(),
+        kafka = common::kafka_section(
+            &common::brokers(),
+            &format!("stadtpuls-{run}"),
+            &format!(r"^sensors\.{city}\.(traffic|parking)$"),
+            &format!("deadletter-{run}"),
+            "",
+        ),
         hist = dir.join("history").display(),
         state = dir.join("state").display(),
     );

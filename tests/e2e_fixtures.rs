@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use serde_json::Value;
+use serde_json::{Value, json};
 use stadtpuls_config::KafkaConfig;
 use stadtpuls_ingest::kafka::ensure_topics;
 
@@ -38,6 +38,18 @@ const SQL_KEY: &str = "e2e-fixtures-sql";
 /// 64 MiB: NDW's trafficspeed capture is 50.8 MB of XML in one record (and one push).
 const MAX_BYTES: usize = 64 * 1024 * 1024;
 const FEEDS: &str = "ingest/tests/fixtures/feeds";
+/// The car parks whose newest reading says `closed`: Aachen's P18
+/// (`parkingSiteOpeningStatus`), Stuttgart's 12717253 and 12718764 (the MDM profile's
+/// `parkingFacilityStatus`), Dresden's Frauenkirche (ParkAPI2 `status`). Their counters
+/// still count spaces; a closed car park has none free, status `closed` and no occupancy.
+const CLOSED: [&str; 4] = [
+    "aachen-P18",
+    "stuttgart-12717253",
+    "stuttgart-12718764",
+    "frauenkirche",
+];
+/// Open ones of the same feeds, for contrast.
+const OPEN: [&str; 3] = ["aachen-P1", "stuttgart-12717315", "altmarkt"];
 
 /// City A's feeds: one topic per family; the Nwave and Bosch uplinks on topics with
 /// their codecs.
@@ -359,9 +371,30 @@ async fn every_fixture_over_kafka_and_the_gateway_reaches_the_api_and_the_histor
                 "{city}: live vehicles of {sensor}"
             );
         }
+        // Live: closed is a state of its own, not a full car park.
+        let body = json_get(&client, &format!("{}/v1/cities/{city}/parking", app.base))
+            .await
+            .expect("the city's parking");
+        let opening = by_key(
+            body["facilities"].as_array().expect("facilities"),
+            "facility_id",
+            &["status", "opening_status", "occupancy_pct", "free"],
+        );
+        for id in CLOSED {
+            assert_eq!(
+                opening[id],
+                [json!("closed"), json!("closed"), Value::Null, json!(0)],
+                "{city}: live {id}"
+            );
+        }
+        for id in OPEN {
+            assert_eq!(opening[id][1], json!("open"), "{city}: live {id}");
+            assert_ne!(opening[id][0], json!("closed"), "{city}: live {id}");
+        }
         // History: the latest window of every facility; every sensor's vehicles.
         let parking_sql = format!(
-            "SELECT facility_id, free, total FROM parking_1m_latest WHERE city = '{city}' \
+            "SELECT facility_id, free, total, status, opening_status, occupancy_pct \
+             FROM parking_1m_latest WHERE city = '{city}' \
              QUALIFY ROW_NUMBER() OVER (PARTITION BY facility_id ORDER BY window_start DESC) = 1"
         );
         let traffic_sql = format!(
@@ -369,14 +402,16 @@ async fn every_fixture_over_kafka_and_the_gateway_reaches_the_api_and_the_histor
              WHERE city = '{city}' GROUP BY sensor_id"
         );
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        let (parking, traffic) = loop {
+        let (parking, traffic, states) = loop {
             let parking = sql_rows(&client, &app.base, SQL_KEY, &parking_sql).await;
             let traffic = sql_rows(&client, &app.base, SQL_KEY, &traffic_sql).await;
-            let parking = by_key(
-                &parking.unwrap_or_default(),
+            let parking = parking.unwrap_or_default();
+            let states = by_key(
+                &parking,
                 "facility_id",
-                &["free", "total"],
+                &["status", "opening_status", "occupancy_pct"],
             );
+            let parking = by_key(&parking, "facility_id", &["free", "total"]);
             let traffic = by_key(&traffic.unwrap_or_default(), "sensor_id", &["vehicles"]);
             let missing: Vec<&String> = levels
                 .keys()
@@ -384,7 +419,7 @@ async fn every_fixture_over_kafka_and_the_gateway_reaches_the_api_and_the_histor
                 .chain(vehicles.keys().filter(|s| !traffic.contains_key(*s)))
                 .collect();
             if missing.is_empty() {
-                break (parking, traffic);
+                break (parking, traffic, states);
             }
             assert!(
                 std::time::Instant::now() < deadline,
@@ -398,6 +433,17 @@ async fn every_fixture_over_kafka_and_the_gateway_reaches_the_api_and_the_histor
                 [Value::from(*free), Value::from(*total)],
                 "{city}: history of {facility}"
             );
+        }
+        // History: the closed ones closed, with no occupancy; the open ones open.
+        for id in CLOSED {
+            assert_eq!(
+                states[id],
+                [json!("closed"), json!("closed"), Value::Null],
+                "{city}: history of {id}"
+            );
+        }
+        for id in OPEN {
+            assert_eq!(states[id][1], json!("open"), "{city}: history of {id}");
         }
         for (sensor, n) in &vehicles {
             assert_eq!(

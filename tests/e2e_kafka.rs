@@ -98,16 +98,7 @@ fn write_config(
     std::fs::write(dir.join("alpha.csv"), csv_alpha).expect("write registry");
     std::fs::write(dir.join("beta.csv"), csv_beta).expect("write registry");
     let toml = format!(
-        r#"version = 1
-[kafka]
-brokers = "{brokers}"
-group_id = "stadtpuls-{run}"
-topic_pattern = '^sensors\.(alpha|beta)-{run}\.(traffic|parking)$'
-deadletter_topic = "deadletter-{run}"
-batch_max_wait = "50ms"
-[kafka.librdkafka]
-"topic.metadata.refresh.interval.ms" = "1000"
-[windows]
+        r#"{kafka}[windows]
 sizes = ["1m", "15m"]
 out_of_orderness = "30s"
 idle_timeout = "1h"
@@ -145,7 +136,13 @@ lon = 8.4037
 registry = "beta.csv"
 share = "open"
 "#,
-        brokers = common::brokers(),
+        kafka = common::kafka_section(
+            &common::brokers(),
+            &format!("stadtpuls-{run}"),
+            &format!(r"^sensors\.(alpha|beta)-{run}\.(traffic|parking)$"),
+            &format!("deadletter-{run}"),
+            "",
+        ),
         hist = dir.join("history").display(),
         state = dir.join("state").display(),
     );

@@ -13,21 +13,14 @@
 //! rendered, `processing/src/publish/`, and in `ingest/tests/datex2_output.rs`).
 
 mod common;
+#[path = "support/read_back.rs"]
+mod read_back;
 
 use std::path::Path;
 use std::process::Command;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::UInt32Type;
 use stadtpuls_config::{FeedFormat, KafkaConfig};
-use stadtpuls_ingest::decode::external::ExternalIds;
-use stadtpuls_ingest::decode::feed::decode_document;
-use stadtpuls_ingest::decode::native::Sinks;
 use stadtpuls_ingest::kafka::ensure_topics;
-use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
-use stadtpuls_processing::model::TimeBounds;
-use stadtpuls_processing::model::parking::ParkingBatchBuilder;
-use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
 
 use common::datex2::{AACHEN_STATUS, fixture, produce_document, wait_for_levels};
 use common::feeds::FeedCity;
@@ -59,54 +52,20 @@ fn write_config(dir: &Path, run: &str, city: &str, port: u16) -> std::path::Path
 /// Decodes one of our documents with Stadtpuls' decoder for `format`, every facility id
 /// mapped to itself; returns `facility free total` per accepted row and the refusals.
 fn read_back(format: FeedFormat, city: &str, payload: &[u8]) -> (Vec<String>, Vec<String>) {
-    let mut catalog = Catalog::with_cities(&[city], UnknownSensors::Reject);
-    let mut external = ExternalIds::default();
-    for n in FACILITIES {
-        let id = format!("aachen-p{n}");
-        catalog.add_facility(0, &id, Some(1000));
-        external.insert(0, &id, &id, None);
-    }
-    let (mut traffic, mut parking, mut rejected) = (
-        TrafficBatchBuilder::default(),
-        ParkingBatchBuilder::default(),
-        Vec::new(),
-    );
-    let mut sinks = Sinks {
-        catalog: &mut catalog,
-        traffic: &mut traffic,
-        parking: &mut parking,
-        rejected: &mut rejected,
-    };
-    let bounds = TimeBounds {
-        now: chrono::Utc::now().timestamp_millis(),
-        max_future_ms: 300_000,
-    };
-    decode_document(format, payload, 0, city, &external, bounds, &mut sinks)
-        .expect("a feed format");
-    let batch = parking.finish(&catalog).expect("batch");
-    let batch = batch.record_batch();
-    let column = |name: &str| batch.column_by_name(name).expect(name).clone();
-    let (ids, free, total) = (
-        column("facility_id"),
-        column("free_spaces"),
-        column("total_spaces"),
-    );
-    let ids = ids.as_dictionary::<UInt32Type>();
-    let names = ids.values().as_string::<i32>();
-    let free = free.as_primitive::<UInt32Type>();
-    let total = total.as_primitive::<UInt32Type>();
-    let mut rows: Vec<String> = (0..batch.num_rows())
-        .map(|i| {
-            let id = names.value(ids.keys().value(i) as usize);
-            format!("{id} {} {}", free.value(i), total.value(i))
+    let ids: Vec<String> = FACILITIES.iter().map(|n| format!("aachen-p{n}")).collect();
+    let registered: Vec<_> = ids.iter().map(|id| (id.as_str(), Some(1000))).collect();
+    let now = chrono::Utc::now().timestamp_millis();
+    let back = read_back::read_back(format, city, &registered, now, payload);
+    let mut rows: Vec<String> = back
+        .rows
+        .iter()
+        .map(|r| {
+            let total = r.total.map_or("-".to_owned(), |t| t.to_string());
+            format!("{} {} {total}", r.facility, r.free)
         })
         .collect();
     rows.sort();
-    let refused = rejected
-        .iter()
-        .map(|r| r.rejection.detail.clone())
-        .collect();
-    (rows, refused)
+    (rows, back.refused)
 }
 
 /// `facility free total` of the Aachen records a person reads in the file

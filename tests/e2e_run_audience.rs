@@ -28,16 +28,7 @@ fn write_config(dir: &std::path::Path, run: &str, port: u16) -> std::path::PathB
         std::fs::write(dir.join(format!("{city}.csv")), csv).expect("write registry");
     }
     let toml = format!(
-        r#"version = 1
-[kafka]
-brokers = "{brokers}"
-group_id = "stadtpuls-{run}"
-topic_pattern = '^sensors\.(alpha|beta)-{run}\.(traffic|parking)$'
-deadletter_topic = "deadletter-{run}"
-batch_max_wait = "50ms"
-[kafka.librdkafka]
-"topic.metadata.refresh.interval.ms" = "1000"
-[windows]
+        r#"{kafka}[windows]
 sizes = ["1m"]
 idle_timeout = "1h"
 [api]
@@ -70,7 +61,13 @@ lat = 48.3984
 lon = 9.9916
 registry = "beta.csv"
 "#,
-        brokers = common::brokers(),
+        kafka = common::kafka_section(
+            &common::brokers(),
+            &format!("stadtpuls-{run}"),
+            &format!(r"^sensors\.(alpha|beta)-{run}\.(traffic|parking)$"),
+            &format!("deadletter-{run}"),
+            "",
+        ),
         hist = dir.join("history").display(),
         state = dir.join("state").display(),
     );

@@ -125,6 +125,7 @@ async fn history_over_rest_from_the_pipelines_parquet() {
     let server = start(dir.path()).await;
     hand_checked_hour(&server).await;
     parking_hour(&server).await;
+    closed_is_not_full(&server).await;
     paging_walks_every_bucket_once(&server).await;
     day_buckets_follow_the_zone(&server).await;
     refusals(&server).await;
@@ -238,6 +239,28 @@ async fn parking_hour(server: &Server) {
     assert!(bucket(&body)["free"].is_null());
     let (_, body) = server.get(&path("last"), None).await;
     assert_eq!(number(&bucket(&body), "free"), 50.0);
+}
+
+/// 11:00–12:00: 200 of 400 free every 10 minutes, closed from 11:05:30 to 11:10:30. The
+/// closed minute has no occupancy: the hour's mean and highest are 50 %, not 100 %; its
+/// fewest free is the closed minute's 0 (nobody could park).
+async fn closed_is_not_full(server: &Server) {
+    let path = |agg: &str| {
+        format!(
+            "/v1/cities/ulm/parking/{}/history?from=2026-10-24T11:00:00Z&to=2026-10-24T12:00:00Z&bucket=1h&agg={agg}",
+            server.ids.ulm_facility
+        )
+    };
+    let bucket = |body: &Value| body["buckets"][0].clone();
+    let (status, body) = server.get(&path("max"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(bucket(&body)["windows"], 7, "{body}");
+    assert_eq!(number(&bucket(&body), "occupancy_pct"), 50.0, "{body}");
+    let (_, body) = server.get(&path("avg"), None).await;
+    assert_eq!(number(&bucket(&body), "occupancy_pct"), 50.0, "{body}");
+    let (status, body) = server.get(&path("min"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(bucket(&body)["free"], 0.0, "{body}");
 }
 
 /// `limit=5` and the `next` links: the same 39 hourly buckets as one page of all, each

@@ -15,20 +15,15 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{TimestampMillisecondType, UInt32Type};
-use arrow_array::{Array, RecordBatch};
 use stadtpuls_api::edge::{ConnectionLimit, Edge};
 use stadtpuls_api::{AppState, router};
-use stadtpuls_config::Config;
-use stadtpuls_ingest::decode::datex2::{decode_document, read_table};
-use stadtpuls_ingest::decode::external::ExternalIds;
-use stadtpuls_ingest::decode::native::Sinks;
-use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
+use stadtpuls_config::{Config, FeedFormat};
+use stadtpuls_ingest::decode::datex2::read_table;
 use stadtpuls_processing::live::LiveState;
-use stadtpuls_processing::model::TimeBounds;
-use stadtpuls_processing::model::parking::ParkingBatchBuilder;
-use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
+
+#[path = "support/read_back.rs"]
+mod read_back;
+use read_back::ParkingRow;
 use stadtpuls_processing::window::parking::FacilityLive;
 
 /// 2026-11-24T01:00:00Z.
@@ -138,80 +133,21 @@ fn xmllint(doc: &[u8], dir: &Path, name: &str) {
     );
 }
 
-/// One decoded status record: its reading's free and total spaces and time.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Row {
-    free: u32,
-    total: Option<u32>,
-    ts: i64,
-}
-
 /// Decodes a region's status with Stadtpuls' DATEX II decoder, every record id of the
 /// region mapped to itself; the rows by record id.
-fn read_back(doc: &[u8]) -> BTreeMap<String, Row> {
-    let mut catalog = Catalog::with_cities(&["donau"], UnknownSensors::Reject);
-    let mut external = ExternalIds::default();
-    for (id, capacity) in RECORDS {
-        catalog.add_facility(0, id, Some(capacity));
-        external.insert(0, id, id, None);
-    }
-    let (mut traffic, mut parking, mut rejected) = (
-        TrafficBatchBuilder::default(),
-        ParkingBatchBuilder::default(),
-        Vec::new(),
-    );
-    let mut sinks = Sinks {
-        catalog: &mut catalog,
-        traffic: &mut traffic,
-        parking: &mut parking,
-        rejected: &mut rejected,
-    };
-    let bounds = TimeBounds {
-        now: NOW,
-        max_future_ms: 300_000,
-    };
-    decode_document(doc, 0, "donau", &external, bounds, &mut sinks);
-    assert!(
-        rejected.is_empty(),
-        "{:?}",
-        rejected.first().map(|r| &r.rejection)
-    );
-    let batch = parking.finish(&catalog).expect("batch");
-    rows(batch.record_batch())
-}
-
-fn rows(batch: &RecordBatch) -> BTreeMap<String, Row> {
-    let column = |name: &str| batch.column_by_name(name).expect(name).clone();
-    let (ids, free, total, ts) = (
-        column("facility_id"),
-        column("free_spaces"),
-        column("total_spaces"),
-        column("ts"),
-    );
-    let ids = ids.as_dictionary::<UInt32Type>();
-    let names = ids.values().as_string::<i32>();
-    let free = free.as_primitive::<UInt32Type>();
-    let total = total.as_primitive::<UInt32Type>();
-    let ts = ts.as_primitive::<TimestampMillisecondType>();
-    (0..batch.num_rows())
-        .map(|i| {
-            let id = names.value(ids.keys().value(i) as usize).to_owned();
-            let total = (!total.is_null(i)).then(|| total.value(i));
-            (
-                id,
-                Row {
-                    free: free.value(i),
-                    total,
-                    ts: ts.value(i),
-                },
-            )
-        })
+fn read_back(doc: &[u8]) -> BTreeMap<String, ParkingRow> {
+    let registered: Vec<_> = RECORDS.iter().map(|&(id, c)| (id, Some(c))).collect();
+    let back = read_back::read_back(FeedFormat::Datex2, "donau", &registered, NOW, doc);
+    assert!(back.refused.is_empty(), "{:?}", back.refused);
+    back.rows
+        .into_iter()
+        .map(|row| (row.facility.clone(), row))
         .collect()
 }
 
 /// (free, total, facilities reporting) of `rows` with the rule of the parking views:
 /// fresh readings only, free clamped to the total.
-fn totals<'a>(rows: impl Iterator<Item = &'a Row>) -> (u64, u64, u64) {
+fn totals<'a>(rows: impl Iterator<Item = &'a ParkingRow>) -> (u64, u64, u64) {
     rows.filter(|r| r.ts > NOW - STALE_AFTER_MS)
         .fold((0, 0, 0), |(free, total, n), r| {
             let t = r.total.unwrap_or_default();

@@ -86,6 +86,7 @@ fn run_parking(live: &LiveState, registry: &stadtpuls_config::CityRegistry) {
             total_spaces: None,
             entries,
             exits,
+            opening: None,
         };
         builder
             .push(&catalog, None, &count, bounds)

@@ -3,6 +3,8 @@
 
 mod sql_common;
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 use sql_common::{DAY1_8H, Fixture, OPEN_CITY, distinct, ids, write_partition};
 use stadtpuls_api::SqlError;
@@ -275,6 +277,67 @@ async fn a_partition_written_later_is_seen_by_the_next_query() {
     );
     let after = fixture.rows("SELECT city, free FROM parking_15m").await;
     assert_eq!(after, [json!({"city": "ulm", "free": 7})]);
+}
+
+/// A history file written before a column was added (here `opening_status`, added after
+/// the first release) reads that column as null beside files that have it: the table's
+/// schema is the contract's, and a file missing a nullable column of it is filled in.
+#[tokio::test]
+async fn a_parking_file_without_a_later_column_reads_it_as_null() {
+    use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+    use datafusion::parquet::arrow::ArrowWriter;
+    let fixture = Fixture::new();
+    let (_, facility) = ids(&fixture.registries, "ulm");
+    let row = |start_ms| sql_common::Row {
+        entity: &facility,
+        start_ms,
+        revision: 0,
+        value: 0.0,
+    };
+    let write = |date: &str, batch: &RecordBatch| {
+        let partition = fixture
+            .dir
+            .path()
+            .join("parking_1m/city=ulm")
+            .join(format!("date={date}"));
+        std::fs::create_dir_all(&partition).expect("partition dir");
+        let file = std::fs::File::create(partition.join("part-p-0-e000000000009-0000.parquet"))
+            .expect("file");
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+        writer.write(batch).expect("write");
+        writer.close().expect("close");
+    };
+    let new = sql_common::history_batch(HistoryStream::Parking, &[row(DAY1_8H + 86_400_000)]);
+    let opening = new.schema().index_of("opening_status").expect("the column");
+    let mut columns = new.columns().to_vec();
+    columns[opening] = Arc::new(StringArray::from(vec!["closed"])) as ArrayRef;
+    write(
+        "2026-11-26",
+        &RecordBatch::try_new(new.schema(), columns).expect("batch"),
+    );
+    let old_batch =
+        sql_common::history_batch(HistoryStream::Parking, &[row(DAY1_8H + 172_800_000)]);
+    let kept: Vec<usize> = (0..old_batch.num_columns())
+        .filter(|i| *i != opening)
+        .collect();
+    write(
+        "2026-11-27",
+        &old_batch.project(&kept).expect("the old layout"),
+    );
+    let rows = fixture
+        .rows(
+            "SELECT CAST(date AS VARCHAR) AS date, opening_status FROM parking_1m \
+             WHERE city = 'ulm' ORDER BY date",
+        )
+        .await;
+    assert_eq!(
+        rows,
+        [
+            json!({"date": "2026-11-25", "opening_status": null}),
+            json!({"date": "2026-11-26", "opening_status": "closed"}),
+            json!({"date": "2026-11-27", "opening_status": null}),
+        ]
+    );
 }
 
 /// The engine keeps every file's footer between queries (`sql/tuning.rs`): a file

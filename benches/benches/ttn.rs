@@ -2,10 +2,10 @@
 //! bodies shaped like the Nwave fixture, one per device and frame, `frm_payload` decoded by
 //! the Nwave codec, ids mapped through `external_id`) per iteration, into spot states.
 //! A fresh pipeline per iteration, so the duplicate memory never refuses one.
+//! `STADTPULS_BENCH_CPU_TIME=1` times each run by its thread's CPU time.
 
-use std::hint::black_box;
-
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use stadtpuls_benches::cpu_time;
 use stadtpuls_benches::feeds::FeedBench;
 use stadtpuls_config::{FeedFormat, LoraCodec};
 use stadtpuls_ingest::decode::external::ExternalIds;
@@ -55,14 +55,18 @@ fn ttn(c: &mut Criterion) {
         check.dead_letters.first()
     );
     assert_eq!(check.accepted, UPLINKS);
+    let cpu = cpu_time::wanted();
     let mut group = c.benchmark_group("ttn");
     group.throughput(Throughput::Elements(UPLINKS as u64));
     group.bench_function("uplinks_to_spot_states", |b| {
-        b.iter_batched(
-            || FEED.pipeline(),
-            |mut p| black_box(p.process(&messages, now).expect("process")),
-            BatchSize::LargeInput,
-        );
+        b.iter_custom(|iters| {
+            cpu_time::timed(
+                cpu,
+                iters,
+                || FEED.pipeline(),
+                |p| p.process(&messages, now).expect("process"),
+            )
+        });
     });
     group.finish();
 }

@@ -4,6 +4,7 @@
 //! - [`reference`](mod@reference): the engine set up for the reference workload of `shared/bench`;
 //! - [`file_source`]: a file of JSON lines (and a bounded Kafka run) as a pipeline source;
 //! - [`checksum`]: the peer harness's checksum over closed traffic windows;
+//! - [`cpu_time`]: criterion runs timed by their thread's CPU time on a shared machine;
 //! - [`feeds`]: the pipeline step set up for one partner-feed topic (the decoder benches);
 //! - [`workload`]: messages shaped like the reference workload, generated with a fixed seed
 //!   (the criterion benches' input);
@@ -14,6 +15,7 @@
 //! both use it.
 
 pub mod checksum;
+pub mod cpu_time;
 pub mod feeds;
 pub mod file_source;
 pub mod network;

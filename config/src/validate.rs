@@ -342,6 +342,7 @@ fn cities(
                 share,
                 feeds,
                 pull,
+                admit_unmapped_facilities: city.admit_unmapped_facilities,
             });
         }
     }

@@ -107,3 +107,32 @@ fn a_ttn_feed_may_name_its_codec_and_only_a_ttn_feed() {
         "{found:?}"
     );
 }
+
+/// `admit_unmapped_facilities` is a city's choice, off unless written, and a value that is
+/// not a boolean is refused with its key and file (checked at start-up, like every key).
+#[test]
+fn admitting_unmapped_facilities_is_a_boolean_per_city_off_by_default() {
+    assert!(
+        !ok("").cities[0].admit_unmapped_facilities,
+        "off by default"
+    );
+    let config = with_feeds(
+        "admit_unmapped_facilities = true\n\
+         [[cities.feeds]]\ntopic = \"ulm.parkapi\"\nformat = \"parkapi\"\n",
+    )
+    .unwrap_or_else(|errors| panic!("should load:\n{errors}"));
+    assert!(config.cities[0].admit_unmapped_facilities);
+
+    let errors = with_feeds("admit_unmapped_facilities = \"yes\"\n").expect_err("should fail");
+    let found: Vec<(String, String, std::path::PathBuf)> = errors
+        .into_iter()
+        .map(|error| (error.key, error.message, error.file))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0].0, "cities[0].admit_unmapped_facilities",
+        "{found:?}"
+    );
+    assert!(found[0].1.contains("bool"), "{found:?}");
+    assert_eq!(found[0].2, origin(), "{found:?}");
+}

@@ -243,6 +243,7 @@ fn ulm() -> CityConfig {
         share: stadtpuls_config::SharePolicy::default(),
         feeds: Vec::new(),
         pull: Vec::new(),
+        admit_unmapped_facilities: false,
     }
 }
 

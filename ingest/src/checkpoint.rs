@@ -30,6 +30,8 @@ use std::sync::Arc;
 
 use tracing::warn;
 
+use stadtpuls_processing::engine::TaskState;
+
 use crate::sink::Task;
 use crate::{IngestError, Result, metrics};
 
@@ -41,8 +43,17 @@ const MAGIC: &[u8; 4] = b"SPCK";
 /// hysteresis keeps the predecessor state each window was classified with. 3: a source's
 /// snapshot keeps whether it was idle instead of the operator watermark. 4: a source's
 /// progress as the clock-jump screen knows it (`window::clock_guard`). 5: a traffic
-/// accumulator keeps Σv² of its interval speeds (`speed_stddev_kmh`).
-pub const FORMAT_VERSION: u16 = 5;
+/// accumulator keeps Σv² of its interval speeds (`speed_stddev_kmh`). 6: a facility's
+/// level and parking windows keep its opening status, and the state ends with the
+/// facilities admitted at run time (`TaskState::admitted`); format 5 is still read (its
+/// state restores without opening statuses or admitted facilities,
+/// [`TaskState::decode_format`]).
+///
+/// [`TaskState::decode_format`]: stadtpuls_processing::engine::TaskState::decode_format
+pub const FORMAT_VERSION: u16 = stadtpuls_processing::engine::TaskState::FORMAT;
+
+/// The formats a checkpoint file may have and still load.
+const READABLE_FORMATS: [u16; 2] = [5, FORMAT_VERSION];
 
 /// Bytes before the body.
 const HEADER_LEN: usize = 36;
@@ -59,6 +70,19 @@ pub struct Checkpoint {
     pub offset: i64,
     /// The encoded task state.
     pub body: Vec<u8>,
+    /// The format of `body` (the file's version), for
+    /// [`TaskState::decode_format`](stadtpuls_processing::engine::TaskState::decode_format).
+    pub format: u16,
+}
+
+impl Checkpoint {
+    /// The task state, decoded by the format it was written in.
+    ///
+    /// # Errors
+    /// When the body is not a state of its format.
+    pub fn state(&self) -> stadtpuls_processing::Result<TaskState> {
+        TaskState::decode_format(self.format, &self.body)
+    }
 }
 
 /// Checkpoint files under one directory shared by every instance of a consumer group.
@@ -248,7 +272,8 @@ fn decode(bytes: &[u8]) -> std::result::Result<Checkpoint, &'static str> {
     if &header[..4] != MAGIC {
         return Err("not a checkpoint file (magic)");
     }
-    if u16::from_le_bytes([header[4], header[5]]) != FORMAT_VERSION {
+    let format = u16::from_le_bytes([header[4], header[5]]);
+    if !READABLE_FORMATS.contains(&format) {
         return Err("unknown format version");
     }
     let epoch = u64::from_le_bytes(word(8));
@@ -269,6 +294,7 @@ fn decode(bytes: &[u8]) -> std::result::Result<Checkpoint, &'static str> {
         epoch,
         offset,
         body: body.to_vec(),
+        format,
     })
 }
 
@@ -341,7 +367,8 @@ mod tests {
             Some(Checkpoint {
                 epoch: 4,
                 offset: 400,
-                body: vec![4; 5]
+                body: vec![4; 5],
+                format: FORMAT_VERSION,
             })
         );
         Ok(())
@@ -407,5 +434,37 @@ mod tests {
             };
             assert!(store.task_dir(&task).is_err(), "{topic}");
         }
+    }
+
+    /// A file as `encode` writes it, but of format `version` (its checksum recomputed).
+    fn of_version(version: u16, epoch: u64, offset: i64, body: &[u8]) -> Vec<u8> {
+        let mut bytes = encode(epoch, offset, body);
+        bytes[4..6].copy_from_slice(&version.to_le_bytes());
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&bytes[..32]);
+        crc.update(body);
+        bytes[32..36].copy_from_slice(&crc.finalize().to_le_bytes());
+        bytes
+    }
+
+    /// Format 5 (before admitted facilities) is still read, with its version, so that its
+    /// state is decoded in its own layout; older and newer formats are refused.
+    #[test]
+    fn a_file_of_the_previous_format_is_read_with_its_version() -> Result<()> {
+        let root = tempfile::tempdir()?;
+        let store = CheckpointStore::new(root.path());
+        store.write(&task(), 1, 10, b"one")?;
+        let dir = store.task_dir(&task())?;
+        fs::write(dir.join("000000000002.ckpt"), of_version(5, 2, 20, b"two"))?;
+        let loaded = store.load(&task())?.map(|c| (c.epoch, c.format, c.body));
+        assert_eq!(loaded, Some((2, 5, b"two".to_vec())));
+        for refused in [4, FORMAT_VERSION + 1] {
+            fs::write(
+                dir.join("000000000003.ckpt"),
+                of_version(refused, 3, 30, b"x"),
+            )?;
+            assert_eq!(store.load(&task())?.map(|c| c.epoch), Some(2), "{refused}");
+        }
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 //! observations (a JSON array); each bad one becomes its own [`Rejected`] item while its
 //! good neighbours go on.
 
+mod admit;
 pub mod datex2;
 mod emit;
 pub mod external;

@@ -69,6 +69,17 @@ pub static FEED_ACCEPTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Facilities admitted at run time: a partner feed's car park no `external_id` maps, which
+/// stated its capacity, in a city with `admit_unmapped_facilities` (one per facility and
+/// instance: a restore admitting it again from a checkpoint does not count).
+pub static FACILITIES_ADMITTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "stadtpuls_facilities_admitted_total",
+        "Facilities not in the registry admitted at run time from a partner feed, by city and format",
+        &["city", "format"],
+    )
+});
+
 /// Observations (or whole messages) of partner feeds refused, by city, format and reason.
 pub static FEED_REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
@@ -477,6 +488,7 @@ pub fn register() {
     LazyLock::force(&FEED_MESSAGES);
     LazyLock::force(&FEED_ACCEPTED);
     LazyLock::force(&FEED_REJECTED);
+    LazyLock::force(&FACILITIES_ADMITTED);
     LazyLock::force(&EVENTS_LATE);
     LazyLock::force(&EVENTS_LATE_ACCEPTED);
     LazyLock::force(&WINDOWS_EMITTED);

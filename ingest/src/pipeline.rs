@@ -118,6 +118,9 @@ pub struct Pipeline {
     external_ids: ExternalIds,
     /// The recent TTN uplinks of each partition, so a copy counts once (`decode/ttn/recent.rs`).
     ttn_recent: RecentBySource,
+    /// Facilities of the catalog already looked at for the live view's list of those
+    /// admitted at run time ([`Self::publish_admitted`]).
+    facilities_published: usize,
 }
 
 impl Pipeline {
@@ -128,8 +131,13 @@ impl Pipeline {
         live: Arc<LiveState>,
         options: PipelineOptions,
     ) -> Self {
-        let catalog =
+        let mut catalog =
             Catalog::from_registries(registries, &config.traffic, options.unknown_sensors);
+        for city in &config.cities {
+            if let Some(key) = catalog.city(&city.id) {
+                catalog.set_admitting(key, city.admit_unmapped_facilities);
+            }
+        }
         let mut spec = WindowSpec::from_config(&config.windows);
         spec.timestamps = options.timestamps;
         let limits = Limits {
@@ -186,6 +194,7 @@ impl Pipeline {
             feeds: FeedTopics::default(),
             external_ids: ExternalIds::default(),
             ttn_recent: RecentBySource::default(),
+            facilities_published: 0,
         }
     }
 
@@ -315,6 +324,7 @@ impl Pipeline {
         metrics::BATCH_DURATION
             .with_label_values(&["decode_aggregate"])
             .observe(started.elapsed().as_secs_f64());
+        self.publish_admitted();
         self.close(now, &mut out)?;
         self.record_metrics(messages.len(), now);
         let gauges = self.engine.gauges();
@@ -332,6 +342,18 @@ impl Pipeline {
         self.close(now, &mut out)?;
         self.record_metrics(0, now);
         Ok(out)
+    }
+
+    /// Hands facilities admitted at run time since the last call (by a feed or a restore)
+    /// to the live view, which lists them beside the registry's.
+    fn publish_admitted(&mut self) {
+        let facilities = self.catalog.facilities();
+        for info in facilities.iter().skip(self.facilities_published) {
+            if let Some(site) = &info.admitted {
+                self.live.admit_facility(site.clone());
+            }
+        }
+        self.facilities_published = facilities.len();
     }
 
     /// Closes every open window (end of input).

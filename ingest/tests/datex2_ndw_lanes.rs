@@ -121,21 +121,34 @@ fn ndw_class_values_become_one_observation_per_lane_through_the_imported_site_ta
         .map(|r| (r.rejection.reason, r.rejection.detail.clone()))
         .collect();
     assert!(ours.is_empty(), "{ours:?}");
-    // The other 19,585 sites are not in the registry, so each index is its own lane
-    // (the reading of a registry that maps no index): an index above 16 is no lane
-    // (invalid_lane), one without flow data no observation, the rest unknown sensors.
-    // Nothing is malformed.
+    // The other 19,585 sites are not in the registry: each is refused once, whole, as
+    // `unknown_sensor` naming its id, before any of its values is read (no lane check, no
+    // flow check on them). Nothing else is refused.
     let mut reasons = std::collections::BTreeMap::new();
     for r in &rejected {
         *reasons.entry(r.rejection.reason.as_str()).or_insert(0usize) += 1;
     }
-    eprintln!("refused: {reasons:?}");
-    assert!(
-        reasons
-            .keys()
-            .all(|r| ["unknown_sensor", "no_observation", "invalid_lane"].contains(r)),
-        "{reasons:?}"
+    assert_eq!(
+        reasons,
+        std::collections::BTreeMap::from([("unknown_sensor", 19_585)]),
+        "one refusal per unmapped site"
     );
+    for r in &rejected {
+        let element = String::from_utf8_lossy(&r.payload);
+        let id = element
+            .split("measurementSiteReference")
+            .nth(1)
+            .and_then(|rest| rest.split("id=\"").nth(1))
+            .and_then(|rest| rest.split('"').next())
+            .expect("the refused element is a whole siteMeasurements");
+        assert!(element.starts_with("<siteMeasurements"), "{element:.80}");
+        assert!(element.ends_with("</siteMeasurements>"), "{element:.80}");
+        assert!(
+            r.rejection.detail.contains(&format!("`{id}`")),
+            "{}",
+            r.rejection.detail
+        );
+    }
 
     let batch = traffic.finish(&catalog).expect("batch");
     let batch = batch.record_batch();

@@ -7,16 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{TimestampMillisecondType, UInt32Type};
-use arrow_array::{Array, RecordBatch};
-use stadtpuls_ingest::decode::datex2::{TableRecord, decode_document, read_table};
-use stadtpuls_ingest::decode::external::ExternalIds;
-use stadtpuls_ingest::decode::native::Sinks;
-use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
-use stadtpuls_processing::model::TimeBounds;
-use stadtpuls_processing::model::parking::ParkingBatchBuilder;
-use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
+use stadtpuls_config::FeedFormat;
+use stadtpuls_ingest::decode::datex2::{TableRecord, read_table};
+use stadtpuls_processing::model::parking::OpeningStatus;
 use stadtpuls_processing::publish::datex2::{parking_status, parking_table};
 use stadtpuls_processing::publish::{Publication, PublishedFacility};
 use stadtpuls_processing::time::to_rfc3339;
@@ -24,6 +17,10 @@ use stadtpuls_processing::window::parking::{FacilityLive, ParkingStatus, Trend};
 
 /// 2026-11-24T01:00:00Z.
 const NOW: i64 = 1_795_482_000_000;
+
+#[path = "../../tests/support/read_back.rs"]
+mod read_back;
+use read_back::read_back;
 
 fn schema() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -57,9 +54,10 @@ fn publication() -> Publication<'static> {
     }
 }
 
-/// Six facilities, one of each case: fresh (25 of 100 free, rising), stale (5 of 50, an
+/// Eight facilities, one of each case: fresh (25 of 100 free, rising), stale (5 of 50, an
 /// hour old), closed (every spot closed), unknown current capacity (12 free), never
-/// reported, and a name that needs escaping.
+/// reported, a name that needs escaping, a car park its operator closed (its counter
+/// still at 30 of 200), and one whose operator does not know whether it is open.
 fn facilities() -> Vec<PublishedFacility<'static>> {
     let mut fresh = FacilityLive::new(25, Some(100), NOW - 60_000);
     fresh.status = Some(ParkingStatus::SpacesAvailable);
@@ -72,6 +70,11 @@ fn facilities() -> Vec<PublishedFacility<'static>> {
     let mut full = FacilityLive::new(1, Some(80), NOW - 10_000);
     full.status = Some(ParkingStatus::Full);
     full.trend = Some(Trend::Stable);
+    let shut =
+        FacilityLive::new(30, Some(200), NOW - 20_000).with_opening(Some(OpeningStatus::Closed));
+    let mut unsure =
+        FacilityLive::new(40, Some(60), NOW - 5_000).with_opening(Some(OpeningStatus::Unknown));
+    unsure.status = Some(ParkingStatus::SpacesAvailable);
     let entry = |id, name, lat, lon, capacity, level| PublishedFacility {
         id,
         name,
@@ -130,6 +133,15 @@ fn facilities() -> Vec<PublishedFacility<'static>> {
             Some(80),
             Some(full),
         ),
+        entry(
+            "ulm-p-7",
+            Some("Parkhaus Rathaus"),
+            48.3968,
+            9.9925,
+            Some(200),
+            Some(shut),
+        ),
+        entry("ulm-p-8", None, 48.3991, 9.9888, Some(60), Some(unsure)),
     ]
 }
 
@@ -147,6 +159,27 @@ fn table_and_status_validate_against_the_datex2_2_3_schema() {
         );
         assert!(stderr.contains("validates"), "{stderr}");
     }
+    // The car park its operator closed: closed, none vacant, no occupied count, no
+    // occupancy, no site status (a closed car park is not `full`).
+    let text = String::from_utf8_lossy(&status);
+    let shut = text
+        .split("<parkingRecordStatus ")
+        .find(|r| r.contains("id=\"ulm-p-7\""))
+        .expect("a record of ulm-p-7");
+    assert!(shut.contains("<parkingSiteOpeningStatus>closed</parkingSiteOpeningStatus>"));
+    assert!(shut.contains("<parkingNumberOfVacantSpaces>0</parkingNumberOfVacantSpaces>"));
+    assert!(!shut.contains("<parkingNumberOfOccupiedSpaces>"), "{shut}");
+    assert_eq!(
+        shut.matches("<parkingOccupancy>").count(),
+        1,
+        "no percentage: {shut}"
+    );
+    assert!(!shut.contains("<parkingSiteStatus>"), "{shut}");
+    let unsure = text
+        .split("<parkingRecordStatus ")
+        .find(|r| r.contains("id=\"ulm-p-8\""))
+        .expect("a record of ulm-p-8");
+    assert!(unsure.contains("<parkingSiteOpeningStatus>statusUnknown</parkingSiteOpeningStatus>"));
     // A city without facilities (or none reported): the exchange alone, still valid.
     let empty = parking_status(&publication(), &facilities[4..5]).expect("status");
     let (ok, stderr) = xmllint(&empty);
@@ -171,63 +204,27 @@ fn xmllint_refuses_a_broken_status_publication() {
     }
 }
 
-/// Rows of the decoded parking batch as `facility free total ts`.
+/// Rows of `doc` read back as `facility free total opening ts`, each published facility
+/// registered with its capacity; and the count of observations accepted.
 fn decode(doc: &[u8], facilities: &[PublishedFacility<'_>]) -> (Vec<String>, usize) {
-    let mut catalog = Catalog::with_cities(&["ulm"], UnknownSensors::Reject);
-    let mut external = ExternalIds::default();
-    for facility in facilities {
-        catalog.add_facility(0, facility.id, facility.capacity);
-        external.insert(0, facility.id, facility.id, None);
-    }
-    let (mut traffic, mut parking, mut rejected) = (
-        TrafficBatchBuilder::default(),
-        ParkingBatchBuilder::default(),
-        Vec::new(),
-    );
-    let mut sinks = Sinks {
-        catalog: &mut catalog,
-        traffic: &mut traffic,
-        parking: &mut parking,
-        rejected: &mut rejected,
-    };
-    let bounds = TimeBounds {
-        now: NOW,
-        max_future_ms: 300_000,
-    };
-    let accepted = decode_document(doc, 0, "ulm", &external, bounds, &mut sinks);
-    assert!(
-        rejected.is_empty(),
-        "{:?}",
-        rejected.first().map(|r| &r.rejection)
-    );
-    let batch = parking.finish(&catalog).expect("batch");
-    (rows(batch.record_batch()), accepted)
-}
-
-fn rows(batch: &RecordBatch) -> Vec<String> {
-    let column = |name: &str| batch.column_by_name(name).expect(name).clone();
-    let (ids, free, total, ts) = (
-        column("facility_id"),
-        column("free_spaces"),
-        column("total_spaces"),
-        column("ts"),
-    );
-    let ids = ids.as_dictionary::<UInt32Type>();
-    let names = ids.values().as_string::<i32>();
-    let free = free.as_primitive::<UInt32Type>();
-    let total = total.as_primitive::<UInt32Type>();
-    let ts = ts.as_primitive::<TimestampMillisecondType>();
-    (0..batch.num_rows())
-        .map(|i| {
-            let id = names.value(ids.keys().value(i) as usize);
-            let total = if total.is_null(i) {
-                "-".to_owned()
-            } else {
-                total.value(i).to_string()
-            };
-            format!("{id} {} {total} {}", free.value(i), to_rfc3339(ts.value(i)))
+    let registered: Vec<_> = facilities.iter().map(|f| (f.id, f.capacity)).collect();
+    let back = read_back(FeedFormat::Datex2, "ulm", &registered, NOW, doc);
+    assert!(back.refused.is_empty(), "{:?}", back.refused);
+    let rows = back
+        .rows
+        .iter()
+        .map(|r| {
+            let total = r.total.map_or("-".to_owned(), |t| t.to_string());
+            let state = r.opening.as_deref().unwrap_or("-");
+            format!(
+                "{} {} {total} {state} {}",
+                r.facility,
+                r.free,
+                to_rfc3339(r.ts)
+            )
         })
-        .collect()
+        .collect();
+    (rows, back.accepted)
 }
 
 #[test]
@@ -237,17 +234,20 @@ fn status_reads_back_through_the_decoder_with_the_same_numbers() {
     let (rows, accepted) = decode(&status, &facilities);
     // Every reported facility, with its free and current total and the time of its
     // reading (not of the publication); the stale one with its last count and its age;
-    // the closed one with no free space and its registry capacity (a closed site's 0 is
-    // not its size); the never-reported one absent.
-    assert_eq!(accepted, 5);
+    // the closed zone with no free space and its registry capacity (a closed site's 0 is
+    // not its size); the never-reported one absent; the opening status as published
+    // (stale: unknown; the car park its operator closed: closed, none free).
+    assert_eq!(accepted, 7);
     assert_eq!(
         rows,
         [
-            "ulm-p-1 25 100 2026-11-24T00:59:00.000Z",
-            "ulm-p-2 5 50 2026-11-24T00:00:00.000Z",
-            "ulm-p-3 0 - 2026-11-24T00:58:00.000Z",
-            "ulm-p-4 12 - 2026-11-24T00:59:30.000Z",
-            "ulm-p-6 1 80 2026-11-24T00:59:50.000Z",
+            "ulm-p-1 25 100 open 2026-11-24T00:59:00.000Z",
+            "ulm-p-2 5 50 unknown 2026-11-24T00:00:00.000Z",
+            "ulm-p-3 0 - closed 2026-11-24T00:58:00.000Z",
+            "ulm-p-4 12 - open 2026-11-24T00:59:30.000Z",
+            "ulm-p-6 1 80 open 2026-11-24T00:59:50.000Z",
+            "ulm-p-7 0 200 closed 2026-11-24T00:59:40.000Z",
+            "ulm-p-8 40 60 unknown 2026-11-24T00:59:55.000Z",
         ]
     );
 }

@@ -8,14 +8,9 @@ use arrow_array::{Array, RecordBatch};
 use serde_json::Value;
 use stadtpuls_config::FeedFormat;
 use stadtpuls_ingest::decode::external::ExternalIds;
-use stadtpuls_ingest::decode::feed::decode_document;
-use stadtpuls_ingest::decode::native::Sinks;
 use stadtpuls_processing::catalog::{Catalog, UnknownSensors};
 use stadtpuls_processing::live::TrafficWindowRow;
-use stadtpuls_processing::model::TimeBounds;
 use stadtpuls_processing::model::contract::traffic::out;
-use stadtpuls_processing::model::parking::ParkingBatchBuilder;
-use stadtpuls_processing::model::traffic::TrafficBatchBuilder;
 use stadtpuls_processing::publish::ngsi_ld::{
     Form, PublishedSensor, entity_id, parking_entity, traffic_entity,
 };
@@ -25,6 +20,9 @@ use stadtpuls_processing::window::parking::{FacilityLive, ParkingStatus};
 
 /// 2026-11-24T01:00:00Z.
 const NOW: i64 = 1_795_482_000_000;
+
+#[path = "../../tests/support/read_back.rs"]
+mod read_back;
 
 fn publication() -> Publication<'static> {
     Publication {
@@ -81,42 +79,10 @@ fn decode(body: &[u8]) -> (RecordBatch, RecordBatch) {
         "ulm-t-1",
         None,
     );
-    let (mut traffic, mut parking, mut rejected) = (
-        TrafficBatchBuilder::default(),
-        ParkingBatchBuilder::default(),
-        Vec::new(),
-    );
-    let mut sinks = Sinks {
-        catalog: &mut catalog,
-        traffic: &mut traffic,
-        parking: &mut parking,
-        rejected: &mut rejected,
-    };
-    let bounds = TimeBounds {
-        now: NOW,
-        max_future_ms: 300_000,
-    };
-    let accepted = decode_document(
-        FeedFormat::Fiware,
-        body,
-        0,
-        "ulm",
-        &external,
-        bounds,
-        &mut sinks,
-    );
-    assert!(
-        rejected.is_empty(),
-        "{:?}",
-        rejected.first().map(|r| &r.rejection)
-    );
-    assert_eq!(accepted, Some(4));
-    let parking = parking.finish(&catalog).expect("parking");
-    let traffic = traffic.finish(&catalog).expect("traffic");
-    (
-        parking.record_batch().clone(),
-        traffic.record_batch().clone(),
-    )
+    let decoded = read_back::decode(FeedFormat::Fiware, "ulm", catalog, &external, NOW, body);
+    assert!(decoded.refused.is_empty(), "{:?}", decoded.refused);
+    assert_eq!(decoded.accepted, 4);
+    (decoded.parking, decoded.traffic)
 }
 
 fn parking_rows(batch: &RecordBatch) -> Vec<String> {

@@ -54,6 +54,9 @@ pub struct FacilityInfo {
     pub capacity: Option<u32>,
     /// Number of registered spot sensors in the facility (0 for counted car parks).
     pub spots: u32,
+    /// What its feed told of it, if it is not in the registry but was admitted at run
+    /// time ([`Catalog::admit_facility`]).
+    pub admitted: Option<Arc<AdmittedFacility>>,
 }
 
 /// Static description of a single parking spot sensor.
@@ -69,9 +72,11 @@ pub struct SpotInfo {
 /// and SipHash cost as much as the rest of the lookup on the hot path.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+mod admitted;
 mod append_only;
 mod id_table;
 
+pub use admitted::AdmittedFacility;
 use append_only::AppendOnly;
 use id_table::{IdTable, InlineId};
 
@@ -149,6 +154,9 @@ pub struct Catalog {
     spots: AppendOnly<SpotInfo>,
     spot_index: Interner,
     unknown: UnknownSensors,
+    /// Per city key: whether facilities no registry lists may be admitted
+    /// ([`Catalog::admit_facility`]).
+    admitting: Vec<bool>,
     traffic_values: OnceLock<Arc<StringArray>>,
     city_values: Arc<StringArray>,
     facility_values: OnceLock<Arc<StringArray>>,
@@ -236,6 +244,7 @@ impl Catalog {
             spots: AppendOnly::default(),
             spot_index: Interner::default(),
             unknown,
+            admitting: Vec::new(),
             traffic_values: OnceLock::new(),
             city_values,
             facility_values: OnceLock::new(),
@@ -290,8 +299,46 @@ impl Catalog {
             id,
             capacity,
             spots: 0,
+            admitted: None,
         });
         key
+    }
+
+    /// Lets `city` admit facilities its registry does not list (its
+    /// `admit_unmapped_facilities`); no city does unless told.
+    pub fn set_admitting(&mut self, city: CityKey, admitting: bool) {
+        let index = usize::from(city);
+        if self.admitting.len() <= index {
+            self.admitting.resize(index + 1, false);
+        }
+        self.admitting[index] = admitting;
+    }
+
+    /// Whether `city` admits facilities its registry does not list.
+    pub fn admits_facilities(&self, city: CityKey) -> bool {
+        self.admitting
+            .get(usize::from(city))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Adds a facility a feed named but no registry lists, if its city admits such
+    /// facilities; returns its key (the existing one if the id is already known, so a
+    /// restore admitting it again changes nothing). `None`: unknown city, or a city that
+    /// does not admit.
+    pub fn admit_facility(&mut self, site: AdmittedFacility) -> Option<EntityKey> {
+        let city = self.city(&site.city)?;
+        if let Some(key) = self.facility_key(city, &site.id) {
+            return Some(key);
+        }
+        if !self.admits_facilities(city) {
+            return None;
+        }
+        let key = self.add_facility(city, &site.id, Some(site.capacity));
+        if let Some(info) = self.facilities.get_mut(key as usize) {
+            info.admitted = Some(Arc::new(site));
+        }
+        Some(key)
     }
 
     /// Registers a parking spot of `facility` and returns its key.
@@ -346,6 +393,12 @@ impl Catalog {
             UnknownSensors::Reject => None,
             UnknownSensors::Admit => Some(self.add_traffic(city, id, 1, DEFAULT_FREE_FLOW_KMH)),
         }
+    }
+
+    /// Whether an unknown sensor is registered on first sight ([`UnknownSensors::Admit`])
+    /// rather than refused.
+    pub fn admits_unknown(&self) -> bool {
+        matches!(self.unknown, UnknownSensors::Admit)
     }
 
     /// Looks a traffic sensor up without registering it.
@@ -457,120 +510,4 @@ fn class_table(traffic: &TrafficConfig) -> Vec<SiteClass> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn admits_or_rejects_unknown_sensors() {
-        let mut strict = Catalog::with_cities(&["ulm"], UnknownSensors::Reject);
-        assert_eq!(strict.resolve_traffic(0, "ulm-t-1"), None);
-        let mut open = Catalog::with_cities(&["ulm", "ka"], UnknownSensors::Admit);
-        assert_eq!(open.resolve_traffic(1, "ka-1"), Some(0));
-        assert_eq!(open.resolve_traffic(0, "ka-1"), Some(1));
-        assert_eq!(open.resolve_traffic(1, "ka-1"), Some(0));
-        assert_eq!(open.traffic_values().value(1), "ka-1");
-        assert_eq!(open.traffic_sensors()[1].city, 0);
-    }
-
-    fn class_of(catalog: &Catalog, key: usize) -> &str {
-        let class = catalog.traffic_sensors()[key].site_class;
-        &catalog.site_classes()[usize::from(class)].name
-    }
-
-    #[test]
-    fn traffic_sensors_get_their_site_class() -> Result<(), stadtpuls_config::ConfigErrors> {
-        let toml = "[traffic.site_classes.tunnel]\nv1_kmh = 40\nv2_kmh = 70\nk1_veh_km = 20\nk2_veh_km = 50\n\
-            [[cities]]\nid = \"ulm\"\nname = \"Ulm\"\ntimezone = \"Europe/Berlin\"\nlat = 48.3984\nlon = 9.9916\nregistry = \"ulm.csv\"\n";
-        let config = stadtpuls_config::Config::from_toml(
-            toml,
-            std::path::Path::new("t.toml"),
-            &HashMap::new(),
-        )?;
-        let csv = "id,kind,lat,lon,lanes,free_flow_kmh,site_class\n\
-                   t1,traffic,48.4,9.99,2,50,\n\
-                   t2,traffic,48.4,9.99,3,120,\n\
-                   t3,traffic,48.4,9.99,1,50,tunnel\n\
-                   t4,traffic,48.4,9.99,1,75,\n";
-        let registry = stadtpuls_config::parse_registry_with_classes(
-            &config.cities[0],
-            std::path::Path::new("ulm.csv"),
-            csv,
-            &config.traffic,
-        )?;
-        let catalog = Catalog::from_registries(&[registry], &config.traffic, UnknownSensors::Admit);
-        let classes: Vec<&str> = (0..4).map(|key| class_of(&catalog, key)).collect();
-        assert_eq!(classes, ["urban", "motorway", "tunnel", "arterial"]);
-        assert_eq!(catalog.traffic_sensors()[1].lanes, 3);
-
-        let mut admitted = catalog.clone();
-        let key = admitted
-            .resolve_traffic(0, "new-sensor")
-            .unwrap_or(u32::MAX);
-        assert_eq!(
-            class_of(&admitted, key as usize),
-            "urban",
-            "50 km/h assumed"
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn built_in_classes_are_always_there() {
-        let only_tunnel = TrafficConfig {
-            site_classes: vec![SiteClass {
-                name: "tunnel".to_owned(),
-                ..SiteClass::built_in()[0].clone()
-            }],
-        };
-        let catalog = Catalog::from_registries(&[], &only_tunnel, UnknownSensors::Reject);
-        assert_eq!(catalog.site_class_key("tunnel"), Some(0));
-        for name in ["arterial", "motorway", "urban"] {
-            assert!(catalog.site_class_key(name).is_some(), "{name}");
-        }
-    }
-
-    #[test]
-    fn short_and_long_ids_resolve_per_city() {
-        let mut c = Catalog::with_cities(&["ulm", "ka"], UnknownSensors::Admit);
-        let ids = [
-            "a",
-            "sensor-21-characters!",
-            "sensor-22-characters!!",
-            &"x".repeat(128),
-        ];
-        let keys: Vec<_> = ids.iter().map(|id| c.resolve_traffic(0, id)).collect();
-        assert_eq!(keys, vec![Some(0), Some(1), Some(2), Some(3)]);
-        for (id, key) in ids.iter().zip(&keys) {
-            assert_eq!(c.traffic_key(0, id), *key, "{id}");
-            assert_eq!(
-                c.traffic_key(1, id),
-                None,
-                "{id} is not a sensor of the other city"
-            );
-        }
-        assert_eq!(
-            c.traffic_key(0, "sensor-21-characters"),
-            None,
-            "a prefix is another id"
-        );
-    }
-
-    /// Found by the kill -9 test: city ids of 17 bytes sharing their first 16 resolved only
-    /// for the first city, every event of the others was refused as of an unknown city.
-    #[test]
-    fn long_city_ids_with_a_common_head_resolve_to_their_own_city() {
-        let ids = [
-            "schwaebisch-gmuend-nord",
-            "schwaebisch-gmuend-sued",
-            "schwaebisch-gmuend",
-            "ulm",
-        ];
-        let c = Catalog::with_cities(&ids, UnknownSensors::Reject);
-        for (key, id) in ids.iter().enumerate() {
-            assert_eq!(c.city(id), Some(key as CityKey), "{id}");
-            assert_eq!(c.city_id(key as CityKey), *id);
-        }
-        assert_eq!(c.city("schwaebisch-gmuend-west"), None);
-        assert_eq!(c.city("schwaebisch-gmuen"), None);
-    }
-}
+mod tests;

@@ -74,6 +74,7 @@ use crate::model::traffic::{TrafficBatch, col as traffic_col};
 use crate::time::{EventTime, ProcessingTime, Watermark};
 use crate::window::clock_guard::{ClockGuard, ClockJump};
 use crate::window::parking::{FacilityLive, ParkingSpec};
+use crate::window::restore::{admitted, readmit};
 use crate::window::traffic_state::TrafficStateClassifier;
 use crate::window::watermark::SourceId;
 use crate::window::{ProcessStats, WindowSpec};
@@ -167,8 +168,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine for the entities of `catalog` (parking facilities and spots are fixed by
-    /// the registry; traffic sensors may be admitted later).
+    /// An engine for the entities of `catalog` (traffic sensors and, where a city admits
+    /// them, parking facilities may be added to it later; spots are fixed by the registry).
     pub fn new(spec: &EngineSpec, catalog: &Catalog) -> Self {
         Self {
             traffic: TrafficWindowOperator::new(&spec.windows),
@@ -336,13 +337,15 @@ impl Engine {
     /// its checkpoint.
     pub fn snapshot(&self, source: SourceId, catalog: &Catalog) -> TaskState {
         let traffic = &self.traffic;
+        let parking = self.parking.snapshot(source, catalog);
         TaskState {
             traffic: traffic.snapshot(source, catalog),
             lanes: self.lanes.snapshot(source, catalog),
             classifier: self
                 .classifier
                 .snapshot(|key| traffic.owner(key) == Some(source), catalog),
-            parking: self.parking.snapshot(source, catalog),
+            admitted: admitted(catalog, parking.facility_ids()),
+            parking,
             clock: self.clock.export(source),
         }
     }
@@ -360,6 +363,8 @@ impl Engine {
     ) -> RestoreStats {
         self.add_source(source, feed, now);
         self.clock.import(source, state.clock.clone());
+        // Facilities admitted at run time first, so that their ids resolve below.
+        readmit(catalog, &state.admitted);
         let mut stats = self.traffic.restore(source, &state.traffic, catalog, now);
         stats += self.lanes.restore(source, &state.lanes, catalog, now);
         stats += self.classifier.restore(&state.classifier, catalog);

@@ -15,6 +15,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use arrow_array::{Array, UInt8Array};
 
 use crate::Result;
+use crate::catalog::AdmittedFacility;
 use crate::error::column;
 use crate::time::EventTime;
 use crate::window::ClosedWindows;
@@ -36,6 +37,8 @@ struct CityLive {
     parking: BTreeMap<String, FacilityLive>,
     /// window_s → facility id → its newest closed window.
     parking_windows: HashMap<u32, BTreeMap<String, ParkingWindowRow>>,
+    /// Facilities not in the registry, admitted at run time, by id.
+    admitted: BTreeMap<String, Arc<AdmittedFacility>>,
 }
 
 /// Recent results per city, shared between the pipeline and the API.
@@ -277,6 +280,26 @@ impl LiveState {
             }
         }
         rows
+    }
+
+    /// Lists a facility admitted at run time (not in the registry) with its city, so
+    /// that the API serves it beside the registry's.
+    pub fn admit_facility(&self, site: Arc<AdmittedFacility>) {
+        let mut cities = self.cities.write().unwrap_or_else(PoisonError::into_inner);
+        cities
+            .entry(site.city.clone())
+            .or_default()
+            .admitted
+            .insert(site.id.clone(), site);
+    }
+
+    /// The facilities of a city admitted at run time, by id.
+    pub fn admitted_facilities(&self, city: &str) -> Vec<Arc<AdmittedFacility>> {
+        let cities = self.cities.read().unwrap_or_else(PoisonError::into_inner);
+        cities
+            .get(city)
+            .map(|c| c.admitted.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Returns the current level of every facility of a city that has reported (for

@@ -19,8 +19,9 @@ use std::collections::BTreeMap;
 
 use stadtpuls_config::{CityRegistry, FacilityType};
 
+use crate::model::parking::OpeningStatus;
 use crate::time::{EventTime, ProcessingTime};
-use crate::window::parking::{FacilityLive, ParkingStatus};
+use crate::window::parking::FacilityLive;
 
 /// One registered facility with its current level, as every output renders it.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,9 +163,16 @@ impl PublishedFacility<'_> {
         }
     }
 
-    /// Whether the level says the facility admits nobody (every spot closed).
+    /// Whether the level says the facility admits nobody (its operator reports it
+    /// closed, or every spot of the zone is closed).
     pub fn closed(level: &FacilityLive) -> bool {
-        level.status == Some(ParkingStatus::Closed)
+        level.is_closed()
+    }
+
+    /// Whether the operator's newest count said it does not know whether the facility is
+    /// open: published as such rather than as open.
+    pub fn opening_unknown(level: &FacilityLive) -> bool {
+        level.opening == Some(OpeningStatus::Unknown)
     }
 
     /// A version of the static record: changes when its name, position or capacity does
@@ -225,7 +233,7 @@ impl Fnv {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Revision {
     /// FNV-1a over the static versions and every published level (counts, status, trend,
-    /// reading time, staleness); the publication time is not part of it.
+    /// opening status, reading time, staleness); the publication time is not part of it.
     pub tag: u64,
     /// The latest of: the static data's load time, each level's reading time, and the
     /// moment each stale level became stale (the document changed then, too), epoch ms.
@@ -270,6 +278,7 @@ pub fn live_revision(
             level.status.map_or(0xff, |s| s as u8),
             level.trend.map_or(0xff, |t| t as u8),
             u8::from(stale),
+            level.opening.map_or(0xff, |o| o as u8),
         ]);
         hash.write(&level.updated_at.to_le_bytes());
         let changed = if stale {

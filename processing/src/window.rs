@@ -12,6 +12,7 @@ pub(crate) mod owners;
 pub mod parking;
 pub(crate) mod restore;
 pub(crate) mod slab;
+pub(crate) mod snapshot_fields;
 pub mod traffic;
 pub mod traffic_state;
 pub mod watermark;

@@ -216,6 +216,7 @@ fn spots_roll_up_into_their_zone() -> Result<()> {
             total_spaces: None,
             entries: None,
             exits: None,
+            opening: None,
         },
         ParkingObservation::Facility {
             city: "ulm",
@@ -225,6 +226,7 @@ fn spots_roll_up_into_their_zone() -> Result<()> {
             total_spaces: Some(90),
             entries: None,
             exits: None,
+            opening: None,
         },
     ];
     for r in &rows {
@@ -238,6 +240,7 @@ fn spots_roll_up_into_their_zone() -> Result<()> {
         total_spaces: None,
         entries: None,
         exits: None,
+        opening: None,
     };
     assert_eq!(
         b.push(&catalog, None, &over, bounds())

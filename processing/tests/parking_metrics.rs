@@ -86,6 +86,7 @@ fn count(
         total_spaces: None,
         entries,
         exits,
+        opening: None,
     }
 }
 

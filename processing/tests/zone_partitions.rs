@@ -42,6 +42,7 @@ fn count(ts: i64, free: i64) -> ParkingObservation<'static> {
         total_spaces: None,
         entries: None,
         exits: None,
+        opening: None,
     }
 }
 

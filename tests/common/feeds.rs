@@ -51,16 +51,7 @@ impl FeedCity<'_> {
             ..
         } = self;
         let toml = format!(
-            r#"version = 1
-[kafka]
-brokers = "{brokers}"
-group_id = "stadtpuls-{run}"
-topic_pattern = '^sensors\.{city}\.(traffic|parking)$'
-deadletter_topic = "deadletter-{run}"
-batch_max_wait = "50ms"
-[kafka.librdkafka]
-"topic.metadata.refresh.interval.ms" = "1000"
-[windows]
+            r#"{kafka}[windows]
 sizes = ["1m"]
 out_of_orderness = "30m"
 idle_timeout = "3s"
@@ -83,6 +74,13 @@ lon = 6.08
 share = "open"
 registry = "registry.csv"
 {tail}"#,
+            kafka = super::kafka_section(
+                brokers,
+                &format!("stadtpuls-{run}"),
+                &format!(r"^sensors\.{city}\.(traffic|parking)$"),
+                &format!("deadletter-{run}"),
+                "",
+            ),
             hist = dir.join("history").display(),
             state = dir.join("state").display(),
         );

@@ -43,6 +43,32 @@ pub fn run_id() -> String {
     format!("{}{}", std::process::id(), nanos % 1_000_000)
 }
 
+/// The head of a test config: `version` and the `[kafka]` section for `brokers`, consumer
+/// group `group_id` on the topics matching `topic_pattern` (a regex), dead letters to
+/// `deadletter_topic`, short batch waits and a metadata refresh of a second (topics a
+/// test creates after start-up are found quickly). Further `[kafka]` keys go in `extra`.
+pub fn kafka_section(
+    brokers: &str,
+    group_id: &str,
+    topic_pattern: &str,
+    deadletter_topic: &str,
+    extra: &str,
+) -> String {
+    format!(
+        r#"version = 1
+[kafka]
+brokers = "{brokers}"
+group_id = "{group_id}"
+topic_pattern = '{topic_pattern}'
+deadletter_topic = "{deadletter_topic}"
+batch_max_wait = "50ms"
+{extra}
+[kafka.librdkafka]
+"topic.metadata.refresh.interval.ms" = "1000"
+"#
+    )
+}
+
 /// The `stadtpuls` binary as a child process, killed on drop.
 pub struct Stadtpuls {
     pub child: Child,

@@ -98,6 +98,17 @@ fn messages(ids: &Ids) -> Vec<(i64, String, String)> {
         out.push(parking(start + 30_000, 200, 0));
         start += 10 * MINUTE;
     }
+    // The car park closed at 11:05:30 (its counter still at 200), open again with the
+    // 11:10:30 count.
+    let closed_at = FILLER_FROM + 5 * MINUTE + 30_000;
+    out.push((
+        closed_at,
+        "sensors.ulm.parking".to_owned(),
+        format!(
+            r#"{{"city":"ulm","kind":"facility","id":"{}","ts":{closed_at},"free_spaces":200,"total_spaces":400,"opening_status":"closed"}}"#,
+            ids.ulm_facility
+        ),
+    ));
     out.sort_by_key(|(at, ..)| *at);
     out
 }

@@ -22,7 +22,7 @@
 //! |---|---|---|---|---|---|---|
 //! | `free` | spaces | mean of the window-end values | fewest seen (`free_min`) | most at a window end | null | last window's |
 //! | `free_pct` | % of `total` | mean of free / total | fewest seen / total | most at a window end / total | null | last window's |
-//! | `occupancy_pct` | % | mean of the window-end values | least at a window end | most reached (total − fewest free) | null | last window's |
+//! | `occupancy_pct` | % | mean of the window-end values | least at a window end | most reached (total − fewest free while open; none from a window that ended closed) | null | last window's |
 //! | `total` | spaces | mean capacity | of the windows | of the windows | null | last window's |
 //! | `entries`, `exits` | vehicles per window | mean per window | of the windows | of the windows | vehicles in (out) in the bucket | last window's |
 //!
@@ -161,7 +161,8 @@ pub const PARKING: &[Field] = &[
         sql: [
             "avg(occupancy_pct)",
             "min(occupancy_pct)",
-            "max(100.0 * (CAST(total AS DOUBLE) - least(CAST(free_min AS DOUBLE), CAST(total AS DOUBLE))) / CAST(NULLIF(total, 0) AS DOUBLE))",
+            // A window that ended closed has no occupancy: its free_min says "no entry".
+            "max(CASE WHEN opening_status = 'closed' THEN NULL ELSE 100.0 * (CAST(total AS DOUBLE) - least(CAST(free_min AS DOUBLE), CAST(total AS DOUBLE))) / CAST(NULLIF(total, 0) AS DOUBLE) END)",
             NULL,
             "last_value(occupancy_pct ORDER BY window_start)",
         ],
@@ -218,6 +219,7 @@ pub fn columns(kind: HistoryKind) -> &'static [&'static str] {
             "occupancy_pct",
             "entries",
             "exits",
+            "opening_status",
         ],
     }
 }

@@ -109,7 +109,14 @@ pub async fn parking(
     Query(params): Query<HistoryParams>,
 ) -> Result<Json<HistoryBody>> {
     let city = super::city(&state, &viewer, &city, DataKind::Parking)?;
-    if !city.facilities.iter().any(|f| f.id == facility) {
+    let admitted = || {
+        state
+            .live
+            .admitted_facilities(&city.id)
+            .iter()
+            .any(|a| a.id == facility)
+    };
+    if !city.facilities.iter().any(|f| f.id == facility) && !admitted() {
         return Err(ApiError::NotFound(format!(
             "facility `{facility}` is not a parking facility of `{}`",
             city.id

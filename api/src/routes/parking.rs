@@ -52,8 +52,11 @@ impl LastWindow {
 pub struct FacilityItem {
     facility_id: String,
     name: Option<String>,
-    lat: f64,
-    lon: f64,
+    /// `None` only for a facility admitted at run time whose feed gave no position.
+    lat: Option<f64>,
+    lon: Option<f64>,
+    /// Not in the registry: admitted at run time from its feed (`admit_unmapped_facilities`).
+    admitted: bool,
     free: Option<u32>,
     total: Option<u32>,
     occupied: Option<u32>,
@@ -63,6 +66,9 @@ pub struct FacilityItem {
     trend_pct_per_h: Option<f64>,
     updated_at: Option<String>,
     stale: bool,
+    /// What the operator's newest count said: `open`, `closed` or `unknown`; null when
+    /// it said nothing. While `closed`: `status` `closed`, `free` 0, no occupancy.
+    opening_status: Option<&'static str>,
     last_window: Option<LastWindow>,
 }
 
@@ -99,7 +105,8 @@ pub struct CityParking {
     facilities: Vec<FacilityItem>,
 }
 
-/// `GET /v1/cities/{city}/parking?window=15m`: every registered facility with its latest
+/// `GET /v1/cities/{city}/parking?window=15m`: every registered facility (then every one
+/// admitted at run time, `admit_unmapped_facilities`) with its latest
 /// level, status and trend, and its latest closed window of `window` (default: the
 /// largest configured); `stale` when it never reported or not within
 /// `parking.stale_after`. `totals` sum the facilities that are not stale.
@@ -113,21 +120,39 @@ pub async fn city(
     let (window_s, window) = window(&state, query.window.as_deref())?;
     let views = state.live.facility_views(&city.id, window_s);
     let now = (state.now_ms)();
-    let registered = || city.facilities.iter().map(|f| views.get(&f.id));
-    let levels = registered().map(|v| v.and_then(|v| v.level.as_ref()));
-    let totals = roll_up(levels, now, state.stale_after_ms).into();
-    let facilities = city
+    // The registry's facilities, then those admitted at run time (by id).
+    let admitted = state.live.admitted_facilities(&city.id);
+    let listed: Vec<Listed<'_>> = city
         .facilities
         .iter()
-        .zip(registered())
-        .map(|(f, view)| {
-            let view = view.cloned().unwrap_or_default();
+        .map(|f| Listed {
+            id: &f.id,
+            name: f.name.clone(),
+            position: Some((f.lat, f.lon)),
+            admitted: false,
+        })
+        .chain(admitted.iter().map(|a| Listed {
+            id: &a.id,
+            name: a.name.clone(),
+            position: a.position,
+            admitted: true,
+        }))
+        .collect();
+    let levels = listed
+        .iter()
+        .map(|f| views.get(f.id).and_then(|v| v.level.as_ref()));
+    let totals = roll_up(levels, now, state.stale_after_ms).into();
+    let facilities = listed
+        .into_iter()
+        .map(|f| {
+            let view = views.get(f.id).cloned().unwrap_or_default();
             let FacilityView { level, last_window } = view;
             FacilityItem {
-                facility_id: f.id.clone(),
-                name: f.name.clone(),
-                lat: f.lat,
-                lon: f.lon,
+                facility_id: f.id.to_owned(),
+                name: f.name,
+                lat: f.position.map(|p| p.0),
+                lon: f.position.map(|p| p.1),
+                admitted: f.admitted,
                 free: level.map(|l| l.free),
                 total: level.and_then(|l| l.total),
                 occupied: level.and_then(|l| l.occupied),
@@ -137,6 +162,7 @@ pub async fn city(
                 trend_pct_per_h: level.and_then(|l| l.trend_pct_per_h).map(round1),
                 updated_at: level.map(|l| to_rfc3339(l.updated_at)),
                 stale: level.is_none_or(|l| l.is_stale(now, state.stale_after_ms)),
+                opening_status: level.and_then(|l| l.opening).map(|o| o.as_str()),
                 last_window: last_window.as_ref().map(LastWindow::new),
             }
         })
@@ -147,6 +173,14 @@ pub async fn city(
         totals,
         facilities,
     }))
+}
+
+/// A facility the city lists: from the registry, or admitted at run time.
+struct Listed<'a> {
+    id: &'a str,
+    name: Option<String>,
+    position: Option<(f64, f64)>,
+    admitted: bool,
 }
 
 /// Resolves the `window` parameter to a configured size. The default is the largest:

@@ -219,6 +219,7 @@ fn parking_schema() -> SchemaRef {
         Field::new("trend_pct_per_h", DataType::Float64, true),
         Field::new("updated_at", timestamp(), false),
         Field::new("stale", DataType::Boolean, false),
+        Field::new("opening_status", DataType::Utf8, true),
     ]))
 }
 
@@ -296,6 +297,11 @@ fn parking_columns(live: &LiveState, now_ms: i64, stale_after_ms: i64) -> Vec<Ar
             rows.iter()
                 .map(|(_, _, l)| Some(l.is_stale(now_ms, stale_after_ms)))
                 .collect::<BooleanArray>(),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|(_, _, l)| l.opening.map(|o| o.as_str()))
+                .collect::<StringArray>(),
         ),
     ]
 }

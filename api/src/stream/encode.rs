@@ -90,6 +90,7 @@ struct ParkingData<'a> {
     trend: Option<&'static str>,
     trend_pct_per_h: Option<f64>,
     updated_at: String,
+    opening_status: Option<&'static str>,
 }
 
 impl<'a> ParkingData<'a> {
@@ -106,6 +107,7 @@ impl<'a> ParkingData<'a> {
             trend: l.trend.map(|t| t.as_str()),
             trend_pct_per_h: l.trend_pct_per_h.map(round1),
             updated_at: to_rfc3339(l.updated_at),
+            opening_status: l.opening.map(|o| o.as_str()),
         }
     }
 }

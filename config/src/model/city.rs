@@ -29,6 +29,12 @@ pub struct CityConfig {
     /// HTTP endpoints polled for its documents (`[[cities.pull]]`), each written to its
     /// format's topic among `feeds`.
     pub pull: Vec<PullConfig>,
+    /// `admit_unmapped_facilities`: a partner feed's car park that no `external_id` of the
+    /// registry maps, but which states its own capacity, joins the city at run time under
+    /// an id derived from its feed id instead of being refused as `unknown_sensor`
+    /// (default `false`: a typo must not create phantom facilities). Traffic sensors and
+    /// spots are never admitted this way.
+    pub admit_unmapped_facilities: bool,
 }
 
 /// Where a city's sensor registry comes from.

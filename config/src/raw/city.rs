@@ -35,6 +35,9 @@ pub(crate) struct RawCity {
     /// `[[cities.pull]]`: HTTP endpoints polled for documents.
     #[serde(default)]
     pub pull: Vec<RawPull>,
+    /// Admit a partner feed's facility no `external_id` maps when it states its capacity.
+    #[serde(default)]
+    pub admit_unmapped_facilities: bool,
 }
 
 /// A city's `share` as written: one name for every kind, or `[cities.share]` per kind.

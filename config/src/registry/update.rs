@@ -73,6 +73,7 @@ pub fn update_registry(
         share: SharePolicy::default(),
         feeds: Vec::new(),
         pull: Vec::new(),
+        admit_unmapped_facilities: false,
     };
     parse_registry(&city, file, &text).map_err(|mut errors| {
         // Why a site is missing from the result, where that explains the refusal

@@ -25,11 +25,12 @@ mod xml;
 pub use site_table::{SiteIndex, SiteRecord, read_site_table};
 pub use table::{TableRecord, read_table};
 
+use stadtpuls_processing::Rejection;
 use stadtpuls_processing::catalog::CityKey;
 use stadtpuls_processing::model::TimeBounds;
 
-use super::emit::{Emit, malformed};
-use super::external::ExternalIds;
+use super::emit::{Emit, malformed, unknown_id};
+use super::external::{ExternalIds, Mapped};
 use super::native::Sinks;
 use values::{Item, Values};
 use xml::{Node, Tag, Xml, XmlError};
@@ -50,11 +51,14 @@ pub(crate) fn decode(payload: &[u8], emit: &mut Emit<'_, '_>) {
     let walked = walk(payload, |record| {
         match record {
             Record::Item(item) => items.push(item),
-            Record::Site(site) => {
-                let got = site.items(|site, value| lane_of(emit, site, value), &mut items);
-                left.unmapped += got.unmapped;
-                left.speed_only += got.speed_only;
-            }
+            Record::Site(site) => match site_entries(emit, site.id()) {
+                Ok(entries) => {
+                    let got = site.items(|index| lane_of(entries, index), &mut items);
+                    left.unmapped += got.unmapped;
+                    left.speed_only += got.speed_only;
+                }
+                Err(rejection) => items.push(site.refused(rejection)),
+            },
         }
         for item in items.drain(..) {
             let range = xml::clamp(item.range.clone(), payload.len());
@@ -80,18 +84,39 @@ pub(crate) fn decode(payload: &[u8], emit: &mut Emit<'_, '_>) {
     }
 }
 
-/// Where the registry puts value `index` of measurement site `site`.
-fn lane_of(emit: &Emit<'_, '_>, site: &str, index: i64) -> measured::Lane {
-    if !emit.external.has_indices(emit.city, site) {
+/// The registry's entries for measurement site `site` (none: the site's id is a
+/// registry id itself, or the catalog admits unknown sensors), looked up once per site
+/// before any of its values is read: a site the registry does not know is refused whole
+/// as `unknown_sensor`, naming its id, not value by value for whatever else is wrong
+/// with them. A site without an id is left to [`measured::Site::items`] (malformed).
+fn site_entries<'e>(emit: &Emit<'e, '_>, site: Option<&str>) -> Result<&'e [Mapped], Rejection> {
+    let Some(site) = site else {
+        return Ok(&[]);
+    };
+    if let Some(entries) = emit.external.entries(emit.city, site) {
+        return Ok(entries);
+    }
+    let catalog = &*emit.sinks.catalog;
+    if catalog.traffic_key(emit.city, site).is_some() || catalog.admits_unknown() {
+        return Ok(&[]);
+    }
+    Err(unknown_id(site, emit.city_id))
+}
+
+/// Where the registry's `entries` of a site put value `index`.
+fn lane_of(entries: &[Mapped], index: i64) -> measured::Lane<'_> {
+    if !entries.iter().any(|m| m.index.is_some()) {
         return measured::Lane::Index;
     }
-    let wanted = u16::try_from(index).ok();
-    match emit.external.resolve(emit.city, site, Some(index)) {
-        Some(mapped) if wanted.is_some() && mapped.index == wanted => match mapped.lane {
-            Some(lane) => measured::Lane::Mapped(mapped.id.clone(), lane),
+    let Ok(wanted) = u16::try_from(index) else {
+        return measured::Lane::Unmapped;
+    };
+    match entries.iter().find(|m| m.index == Some(wanted)) {
+        Some(mapped) => match mapped.lane {
+            Some(lane) => measured::Lane::Mapped(&mapped.id, lane),
             None => measured::Lane::Index,
         },
-        _ => measured::Lane::Unmapped,
+        None => measured::Lane::Unmapped,
     }
 }
 
@@ -134,6 +159,7 @@ pub fn decode_document(
         external,
         bounds,
         accepted: 0,
+        admitted: 0,
     };
     decode(payload, &mut emit);
     emit.accepted
@@ -173,30 +199,29 @@ fn check(payload: &[u8]) -> Result<(), XmlError> {
 }
 
 /// What the second pass hands over: a parking record's item, or a whole measurement
-/// site (its lanes need the registry).
-enum Record<'a> {
+/// site (its lanes need the registry), lent by the reader that reuses it.
+enum Record<'a, 's> {
     Item(Item<'a>),
-    /// Boxed: one allocation per site keeps the enum the size of a parking item.
-    Site(Box<measured::Site<'a>>),
+    Site(&'s mut measured::Site<'a>),
 }
 
 /// The second pass: every record to `sink`, in document order.
-fn walk<'a>(payload: &'a [u8], mut sink: impl FnMut(Record<'a>)) -> Result<(), XmlError> {
+fn walk<'a>(payload: &'a [u8], mut sink: impl FnMut(Record<'a, '_>)) -> Result<(), XmlError> {
     let mut xml = Xml::new(payload);
     let mut records = parking::Records::default();
     let mut sites = measured::Sites::default();
     let mut items = Vec::new();
     loop {
         match xml.next()? {
-            Node::Open(tag, attrs, start) => {
-                records.open(&xml.stack, tag, &attrs, start);
-                sites.open(&xml.stack, tag, &attrs, start);
+            Node::Open(tag, start) => {
+                records.open(&xml.stack, tag, xml.attrs(), start);
+                sites.open(&xml.stack, tag, xml.attrs(), start);
             }
             Node::Close(tag, end) => {
-                records.close(&xml.stack, tag, xml.text(), end, &mut items);
+                records.close(&xml.stack, tag, xml.closed_text(), end, &mut items);
                 items.drain(..).map(Record::Item).for_each(&mut sink);
-                if let Some(site) = sites.close(&xml.stack, tag, xml.text(), end) {
-                    sink(Record::Site(Box::new(site)));
+                if let Some(site) = sites.close(&xml.stack, tag, xml.closed_text(), end) {
+                    sink(Record::Site(site));
                 }
             }
             Node::End => return Ok(()),

@@ -5,13 +5,19 @@
 //! A decoder never touches the builders or the catalog itself, so every format gets the
 //! same validation, the same reasons and the same dead letters.
 
-use stadtpuls_processing::catalog::CityKey;
+use std::borrow::Cow;
+
+use stadtpuls_processing::catalog::{AdmittedFacility, CityKey};
 use stadtpuls_processing::model::TimeBounds;
-use stadtpuls_processing::model::parking::{ParkingObservation, SpotStatus};
+use stadtpuls_processing::model::parking::{
+    OpeningStatus, ParkingObservation, SpotStatus, admissible_capacity,
+};
 use stadtpuls_processing::model::traffic::TrafficObservation;
 use stadtpuls_processing::{RejectReason, Rejection};
+use tracing::info;
 
 use super::Rejected;
+use super::admit::admitted_id;
 use super::external::ExternalIds;
 use super::native::Sinks;
 
@@ -50,6 +56,12 @@ pub(crate) enum Reading<'a> {
         entries: Option<i64>,
         /// Vehicles out since the previous report.
         exits: Option<i64>,
+        /// Its name, if the feed gives one (kept for a facility admitted at run time).
+        name: Option<Cow<'a, str>>,
+        /// Its position (latitude, longitude), if the feed gives one (likewise).
+        position: Option<(f64, f64)>,
+        /// Opening status, when the feed states one.
+        opening: Option<OpeningStatus>,
     },
     /// A spot's state.
     Spot {
@@ -71,6 +83,8 @@ pub(crate) struct Emit<'s, 'a> {
     pub(crate) bounds: TimeBounds,
     /// Observations accepted so far.
     pub(crate) accepted: usize,
+    /// Facilities admitted at run time so far (`admit_unmapped_facilities`).
+    pub(crate) admitted: usize,
 }
 
 impl Emit<'_, '_> {
@@ -101,9 +115,21 @@ impl Emit<'_, '_> {
                 (external_id, None)
             }
         };
-        let mapped = self.external.resolve(self.city, external_id, lane);
-        // An id the registry does not map is tried as a registry id itself.
-        let id = mapped.map_or(external_id, |m| m.id.as_str());
+        let external: &ExternalIds = self.external;
+        let mapped = external.resolve(self.city, external_id, lane);
+        // An id the registry does not map is tried as a registry id itself, then (a
+        // facility of a city that admits them) as one admitted at run time.
+        let admitted;
+        let id = match mapped {
+            Some(m) => m.id.as_str(),
+            None => match reading {
+                Reading::Facility { .. } if self.admits(external_id) => {
+                    admitted = self.admit(external_id, reading)?;
+                    admitted.as_str()
+                }
+                _ => external_id,
+            },
+        };
         let result = match *reading {
             Reading::Traffic {
                 lane,
@@ -142,6 +168,7 @@ impl Emit<'_, '_> {
                 total_spaces,
                 entries,
                 exits,
+                opening,
                 ..
             } => {
                 let obs = ParkingObservation::Facility {
@@ -152,6 +179,7 @@ impl Emit<'_, '_> {
                     total_spaces,
                     entries,
                     exits,
+                    opening,
                 };
                 self.sinks
                     .parking
@@ -171,16 +199,96 @@ impl Emit<'_, '_> {
             }
         };
         result.map_err(|rejection| match (rejection.reason, mapped) {
-            (RejectReason::UnknownSensor, None) => Rejection::new(
-                RejectReason::UnknownSensor,
-                format!(
-                    "`{external_id}` is neither an external_id nor an id in the registry of `{}`",
-                    self.city_id
-                ),
-            ),
+            (RejectReason::UnknownSensor, None) => unknown_id(external_id, self.city_id),
             _ => rejection,
         })
     }
+}
+
+impl Emit<'_, '_> {
+    /// Whether `external_id`, which no `external_id` maps, is a facility to look up or
+    /// admit among those admitted at run time: its city admits them and it is not a
+    /// registry id itself.
+    fn admits(&self, external_id: &str) -> bool {
+        let catalog = &*self.sinks.catalog;
+        catalog.admits_facilities(self.city)
+            && catalog.facility_key(self.city, external_id).is_none()
+    }
+
+    /// The id of the admitted facility `external_id` names, admitting it first if this is
+    /// its first reading: only a reading that states a capacity and would be accepted
+    /// admits (never one refused right after), else it is refused as the unmapped id it is.
+    fn admit(&mut self, external_id: &str, reading: &Reading<'_>) -> Result<String, Rejection> {
+        let id = admitted_id(external_id);
+        if self.sinks.catalog.facility_key(self.city, &id).is_some() {
+            return Ok(id);
+        }
+        let Reading::Facility {
+            ts,
+            free_spaces,
+            total_spaces,
+            entries,
+            exits,
+            name,
+            position,
+            opening,
+            ..
+        } = reading
+        else {
+            return Ok(id);
+        };
+        let obs = ParkingObservation::Facility {
+            city: self.city_id,
+            id: &id,
+            ts: *ts,
+            free_spaces: *free_spaces,
+            total_spaces: *total_spaces,
+            entries: *entries,
+            exits: *exits,
+            opening: *opening,
+        };
+        let capacity = admissible_capacity(&obs, self.bounds).map_err(|rejection| {
+            if rejection.reason == RejectReason::UnknownSensor {
+                let mut refusal = unknown_id(external_id, self.city_id);
+                refusal
+                    .detail
+                    .push_str(", and states no capacity to admit it with");
+                refusal
+            } else {
+                rejection
+            }
+        })?;
+        let site = AdmittedFacility {
+            city: self.city_id.to_owned(),
+            id: id.clone(),
+            external_id: external_id.to_owned(),
+            capacity,
+            name: name.as_deref().map(str::to_owned),
+            position: *position,
+        };
+        if self.sinks.catalog.admit_facility(site).is_some() {
+            self.admitted += 1;
+            info!(
+                city = self.city_id,
+                external_id,
+                facility_id = %id,
+                capacity,
+                "facility `{external_id}` of `{}` admitted at run time as `{id}` (not in the registry; admit_unmapped_facilities)",
+                self.city_id
+            );
+        }
+        Ok(id)
+    }
+}
+
+/// The refusal of a feed id the registry of `city_id` does not know.
+pub(crate) fn unknown_id(external_id: &str, city_id: &str) -> Rejection {
+    Rejection::new(
+        RejectReason::UnknownSensor,
+        format!(
+            "`{external_id}` is neither an external_id nor an id in the registry of `{city_id}`"
+        ),
+    )
 }
 
 /// A refusal as `malformed` with `detail`.

@@ -84,13 +84,9 @@ impl ExternalIds {
             .or_else(|| entries.iter().find(|m| m.index.is_none()))
     }
 
-    /// Whether `external` has entries by index in `city`: then an index none of them
-    /// names is not the site's (`id#i=l` entries list the indices that count).
-    pub fn has_indices(&self, city: CityKey, external: &str) -> bool {
-        self.by_city
-            .get(&city)
-            .and_then(|ids| ids.get(external))
-            .is_some_and(|entries| entries.iter().any(|m| m.index.is_some()))
+    /// Every entry of `external` in `city` (`None`: the registry does not map it).
+    pub fn entries(&self, city: CityKey, external: &str) -> Option<&[Mapped]> {
+        self.by_city.get(&city)?.get(external).map(Vec::as_slice)
     }
 
     /// Whether no id is mapped at all.

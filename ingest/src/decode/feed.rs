@@ -112,7 +112,7 @@ pub(crate) struct FeedCity<'a> {
 }
 
 /// Decodes one message of `format` for `city` into the sinks; returns the observations
-/// accepted. A document may hold many; each bad one is refused on its own. `kind` is asked
+/// accepted and the facilities admitted. A document may hold many; each bad one is refused on its own. `kind` is asked
 /// for native payloads only (guessing it scans the payload). `ttn` is what the TTN decoder
 /// keeps per partition (unused by the other formats).
 #[allow(clippy::too_many_arguments)]
@@ -125,7 +125,7 @@ pub(crate) fn decode(
     bounds: TimeBounds,
     ttn: &mut TtnInput<'_>,
     sinks: &mut Sinks<'_>,
-) -> usize {
+) -> Decoded {
     let mut emit = Emit {
         sinks,
         city: city.key,
@@ -133,17 +133,34 @@ pub(crate) fn decode(
         external,
         bounds,
         accepted: 0,
+        admitted: 0,
     };
     match format {
         FeedFormat::Native => {
-            return native::decode(kind(), payload, Some(city.key), bounds, emit.sinks);
+            let accepted = native::decode(kind(), payload, Some(city.key), bounds, emit.sinks);
+            return Decoded {
+                accepted,
+                admitted: 0,
+            };
         }
         FeedFormat::Fiware => fiware::decode(payload, &mut emit),
         FeedFormat::ParkApi => parkapi::decode(payload, &mut emit),
         FeedFormat::Ttn => ttn::decode(payload, ttn, &mut emit),
         FeedFormat::Datex2 => datex2::decode(payload, &mut emit),
     }
-    emit.accepted
+    Decoded {
+        accepted: emit.accepted,
+        admitted: emit.admitted,
+    }
+}
+
+/// What one feed message gave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Decoded {
+    /// Observations accepted.
+    pub(crate) accepted: usize,
+    /// Facilities admitted at run time (`admit_unmapped_facilities`).
+    pub(crate) admitted: usize,
 }
 
 /// Decodes one document of a partner `format` of `city` into `sinks`, as the pipeline
@@ -167,6 +184,7 @@ pub fn decode_document(
         external,
         bounds,
         accepted: 0,
+        admitted: 0,
     };
     match format {
         FeedFormat::Native => {

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use stadtpuls_processing::catalog::{Catalog, CityKey};
 use stadtpuls_processing::model::TimeBounds;
-use stadtpuls_processing::model::parking::{ParkingBatchBuilder, ParkingObservation, SpotStatus};
+use stadtpuls_processing::model::parking::{
+    OpeningStatus, ParkingBatchBuilder, ParkingObservation, SpotStatus,
+};
 use stadtpuls_processing::model::traffic::{
     DEFAULT_INTERVAL_S, TrafficBatchBuilder, TrafficObservation,
 };
@@ -54,6 +56,8 @@ struct ParkingWire<'a> {
     total_spaces: Option<i64>,
     entries: Option<i64>,
     exits: Option<i64>,
+    #[serde(borrow, default)]
+    opening_status: Option<Cow<'a, str>>,
 }
 
 /// Where decoded observations go.
@@ -205,17 +209,34 @@ fn decode_parking(
     let refuse = |detail: String| (city, Rejection::new(RejectReason::Malformed, detail));
     let ts = timestamp(&wire.ts).map_err(|r| (city, r))?;
     let obs = match wire.kind.as_ref() {
-        "facility" => ParkingObservation::Facility {
-            city: &wire.city,
-            id: &wire.id,
-            ts,
-            free_spaces: wire
-                .free_spaces
-                .ok_or_else(|| refuse("a facility observation needs `free_spaces`".into()))?,
-            total_spaces: wire.total_spaces,
-            entries: wire.entries,
-            exits: wire.exits,
-        },
+        "facility" => {
+            let opening = match wire.opening_status.as_deref() {
+                None => None,
+                Some(text) => Some(OpeningStatus::parse(text).ok_or_else(|| {
+                    refuse(format!(
+                        "opening_status `{text}` is not one of open|closed|unknown"
+                    ))
+                })?),
+            };
+            // A closed facility admits nobody: its free count may be left out.
+            let free_spaces = match (wire.free_spaces, opening) {
+                (Some(free), _) => free,
+                (None, Some(OpeningStatus::Closed)) => 0,
+                (None, _) => {
+                    return Err(refuse("a facility observation needs `free_spaces`".into()));
+                }
+            };
+            ParkingObservation::Facility {
+                city: &wire.city,
+                id: &wire.id,
+                ts,
+                free_spaces,
+                total_spaces: wire.total_spaces,
+                entries: wire.entries,
+                exits: wire.exits,
+                opening,
+            }
+        }
         "spot" => {
             let status = wire
                 .status
@@ -483,5 +504,59 @@ mod tests {
             vec![RejectReason::NegativeCount, RejectReason::Malformed]
         );
         assert_eq!(h.parking.len(), 2);
+    }
+
+    /// `opening_status` open|closed|unknown, optional; a closed count needs no
+    /// `free_spaces` and is recorded with none free; another word is refused.
+    #[test]
+    fn facility_counts_may_carry_their_opening_status() {
+        use arrow_array::Array;
+        let mut h = Harness::new();
+        h.catalog.add_facility(0, "p1", Some(100));
+        let count = |rest: &str| {
+            format!(r#"{{"city":"ulm","kind":"facility","id":"p1","ts":1795478400000{rest}}}"#)
+        };
+        for (rest, accepted) in [
+            (r#","free_spaces":40,"opening_status":"open""#, 1),
+            (r#","free_spaces":40,"opening_status":"closed""#, 1),
+            (r#","opening_status":"closed""#, 1),
+            (r#","free_spaces":40,"opening_status":"unknown""#, 1),
+            (r#","free_spaces":40"#, 1),
+            (r#","free_spaces":40,"opening_status":"shut""#, 0),
+            (r#","opening_status":"open""#, 0),
+        ] {
+            assert_eq!(
+                h.decode(StreamKind::Parking, &count(rest)),
+                accepted,
+                "{rest}"
+            );
+        }
+        let details: Vec<_> = h
+            .rejected
+            .iter()
+            .map(|r| r.rejection.detail.clone())
+            .collect();
+        assert!(details[0].contains("`shut`"), "{details:?}");
+        assert!(details[1].contains("free_spaces"), "{details:?}");
+        let batch = h.parking.finish(&h.catalog).expect("batch");
+        let opening: Vec<_> = (0..batch.num_rows())
+            .map(|row| {
+                let codes = batch.opening_codes();
+                codes
+                    .is_valid(row)
+                    .then(|| OpeningStatus::from_code(codes.value(row)))
+            })
+            .collect();
+        use OpeningStatus::{Closed, Open, Unknown};
+        assert_eq!(
+            opening,
+            [Some(Open), Some(Closed), Some(Closed), Some(Unknown), None]
+        );
+        let free = batch
+            .record_batch()
+            .column_by_name("free_spaces")
+            .and_then(|c| c.as_any().downcast_ref::<arrow_array::UInt32Array>())
+            .map(|a| a.values().to_vec());
+        assert_eq!(free, Some(vec![40, 0, 0, 40, 40]), "closed: none free");
     }
 }

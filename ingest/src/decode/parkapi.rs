@@ -6,8 +6,11 @@
 
 mod lots;
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 use serde_json::value::RawValue;
+use stadtpuls_processing::model::parking::OpeningStatus;
 use stadtpuls_processing::{RejectReason, Rejection};
 
 use super::emit::{Emit, Reading, malformed};
@@ -90,10 +93,15 @@ struct SiteValues {
     ts: i64,
     free: i64,
     total: Option<i64>,
+    /// `name`, kept for a site admitted at run time.
+    name: Option<String>,
+    /// `lat`, `lon` (numbers or decimal strings), likewise.
+    position: Option<(f64, f64)>,
+    opening: Option<OpeningStatus>,
 }
 
 impl SiteValues {
-    fn with_id<'a>(&self, uid: &'a str) -> Reading<'a> {
+    fn with_id<'a>(&'a self, uid: &'a str) -> Reading<'a> {
         Reading::Facility {
             external_id: uid,
             ts: self.ts,
@@ -101,8 +109,22 @@ impl SiteValues {
             total_spaces: self.total,
             entries: None,
             exits: None,
+            name: self.name.as_deref().map(Cow::Borrowed),
+            position: self.position,
+            opening: self.opening,
         }
     }
+}
+
+/// A coordinate as ParkAPI writes it: a number or a decimal string; `None` if neither or
+/// out of range (it only describes a site admitted at run time, never refuses a count).
+fn degrees(value: Option<&Value>, limit: f64) -> Option<f64> {
+    let degrees = match value? {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(text) => text.trim().parse().ok()?,
+        _ => return None,
+    };
+    (degrees.is_finite() && degrees.abs() <= limit).then_some(degrees)
 }
 
 fn read(site: &Value) -> Result<(String, SiteValues), Rejection> {
@@ -141,11 +163,12 @@ fn read(site: &Value) -> Result<(String, SiteValues), Rejection> {
         .or_else(|| field("capacity"))
         .map(|v| count(v, "realtime_capacity"))
         .transpose()?;
-    let closed = match field("realtime_opening_status") {
-        None => false,
+    let opening = match field("realtime_opening_status") {
+        None => None,
         Some(status) => match text(status, "realtime_opening_status")? {
-            "OPEN" | "UNKNOWN" => false,
-            "CLOSED" => true,
+            "OPEN" => Some(OpeningStatus::Open),
+            "CLOSED" => Some(OpeningStatus::Closed),
+            "UNKNOWN" => Some(OpeningStatus::Unknown),
             other => {
                 return Err(malformed(format!(
                     "`realtime_opening_status` `{other}` is not OPEN, CLOSED or UNKNOWN"
@@ -153,6 +176,7 @@ fn read(site: &Value) -> Result<(String, SiteValues), Rejection> {
             }
         },
     };
+    let closed = opening == Some(OpeningStatus::Closed);
     let free = match field("realtime_free_capacity") {
         Some(free) => count(free, "realtime_free_capacity")?,
         // A closed site admits nobody: no free space, whatever it last counted.
@@ -165,5 +189,17 @@ fn read(site: &Value) -> Result<(String, SiteValues), Rejection> {
         }
     };
     let free = if closed { 0 } else { free };
-    Ok((uid, SiteValues { ts, free, total }))
+    let name = field("name").and_then(Value::as_str).map(str::to_owned);
+    let position = degrees(field("lat"), 90.0).zip(degrees(field("lon"), 180.0));
+    Ok((
+        uid,
+        SiteValues {
+            ts,
+            free,
+            total,
+            name,
+            position,
+            opening,
+        },
+    ))
 }

@@ -264,20 +264,30 @@ mod tests {
         assert!(error.to_string().contains("expected"), "{error}");
     }
 
-    #[test]
-    fn the_highest_revision_of_each_window_is_kept() {
-        let schema = file_schema(Stream::Traffic);
+    /// Each closed batch split by partition as the writer does, then all parts as one batch.
+    fn split_and_concat(
+        closed: impl IntoIterator<Item = ClosedWindows>,
+        schema: &SchemaRef,
+    ) -> RecordBatch {
         let mut batches = Vec::new();
-        for revision in [0, 2, 1] {
-            let closed = traffic_closed(&["ulm", "ulm"], revision);
+        for closed in closed {
             batches.extend(
-                rows_by_partition(&closed, Stream::Traffic, &schema)
+                rows_by_partition(&closed, Stream::Traffic, schema)
                     .expect("split")
                     .into_iter()
                     .map(|(_, _, b)| b),
             );
         }
-        let all = arrow_select::concat::concat_batches(&schema, &batches).expect("concat");
+        arrow_select::concat::concat_batches(schema, &batches).expect("concat")
+    }
+
+    #[test]
+    fn the_highest_revision_of_each_window_is_kept() {
+        let schema = file_schema(Stream::Traffic);
+        let all = split_and_concat(
+            [0, 2, 1].map(|revision| traffic_closed(&["ulm", "ulm"], revision)),
+            &schema,
+        );
         let kept = latest_revisions(&all, Stream::Traffic).expect("dedup");
         // s0 and s1 of the second batch (revision 2), rows 2 and 3
         assert_eq!(kept, [2, 3]);
@@ -304,17 +314,8 @@ mod tests {
             })
             .collect();
         later.batch = RecordBatch::try_new(later.batch.schema(), columns).expect("batch");
-        let mut batches = Vec::new();
         // minute 1 (rows 0: s0, 1: s1), then minute 2 (rows 2: s0, 3: s1)
-        for closed in [traffic_closed(&["ulm", "ulm"], 0), later] {
-            batches.extend(
-                rows_by_partition(&closed, Stream::Traffic, &schema)
-                    .expect("split")
-                    .into_iter()
-                    .map(|(_, _, b)| b),
-            );
-        }
-        let all = arrow_select::concat::concat_batches(&schema, &batches).expect("concat");
+        let all = split_and_concat([traffic_closed(&["ulm", "ulm"], 0), later], &schema);
         let kept = latest_revisions(&all, Stream::Traffic).expect("dedup");
         // s0's two windows, then s1's
         assert_eq!(kept, [0, 2, 1, 3]);

@@ -23,4 +23,7 @@ pub(super) struct Counts {
     pub(super) feed_messages: HashMap<(Option<CityKey>, FeedFormat), u64>,
     pub(super) feed_accepted: HashMap<(CityKey, FeedFormat), u64>,
     pub(super) feed_rejected: HashMap<(Option<CityKey>, FeedFormat, RejectReason), u64>,
+    /// Facilities admitted at run time (`admit_unmapped_facilities`), by the format of the
+    /// reading that admitted them.
+    pub(super) facilities_admitted: HashMap<(CityKey, FeedFormat), u64>,
 }

@@ -88,7 +88,7 @@ impl Pipeline {
                 codec: route.and_then(|r| r.codec),
                 recent: self.ttn_recent.of(message.source),
             };
-            let accepted = feed::decode(
+            let decoded = feed::decode(
                 format,
                 kind,
                 &message.payload,
@@ -98,7 +98,15 @@ impl Pipeline {
                 &mut ttn,
                 &mut sinks,
             );
-            *self.counts.feed_accepted.entry((*key, format)).or_default() += accepted as u64;
+            *self.counts.feed_accepted.entry((*key, format)).or_default() +=
+                decoded.accepted as u64;
+            if decoded.admitted > 0 {
+                *self
+                    .counts
+                    .facilities_admitted
+                    .entry((*key, format))
+                    .or_default() += decoded.admitted as u64;
+            }
         }
         for r in rejected.iter() {
             *self

@@ -52,6 +52,11 @@ impl Pipeline {
                 .with_label_values(&[city_label(Some(city)), format.as_str()])
                 .inc_by(n);
         }
+        for ((city, format), n) in counts.facilities_admitted {
+            metrics::FACILITIES_ADMITTED
+                .with_label_values(&[city_label(Some(city)), format.as_str()])
+                .inc_by(n);
+        }
         for ((city, format, reason), n) in counts.feed_rejected {
             metrics::FEED_REJECTED
                 .with_label_values(&[city_label(city), format.as_str(), reason.as_str()])

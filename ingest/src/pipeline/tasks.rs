@@ -41,8 +41,12 @@ impl Pipeline {
     ) -> RestoreStats {
         // Copies the catalog only if a preparer still holds it (see `Preparer`).
         let catalog = Arc::make_mut(&mut self.catalog);
-        self.engine
-            .restore(source, feed(topic), state, catalog, now)
+        let stats = self
+            .engine
+            .restore(source, feed(topic), state, catalog, now);
+        // Facilities the snapshot admitted again are listed at once, not with the next step.
+        self.publish_admitted();
+        stats
     }
 
     /// Drops everything task `source` owns and forgets the source (partition revoked,

@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use stadtpuls_config::CheckpointConfig;
-use stadtpuls_processing::engine::TaskState;
 use stadtpuls_processing::time::ProcessingTime;
 use stadtpuls_processing::window::ClosedWindows;
 use stadtpuls_processing::window::watermark::SourceId;
@@ -157,7 +156,7 @@ impl Tasks {
         }
         match &checkpoint {
             Some(c) => {
-                let state = TaskState::decode(&c.body)?;
+                let state = c.state()?;
                 let stats = pipeline.restore(source, &task.topic, &state, now);
                 info!(
                     task = %task,

@@ -309,3 +309,73 @@ fn every_bad_feed_input_gets_its_reason_and_both_counters() {
         }
     }
 }
+
+/// `admit_unmapped_facilities` (city `braga`, this test's own labels): an unmapped ParkAPI
+/// site without a capacity cannot be admitted and stays `unknown_sensor`, saying so, with
+/// both counters moved by one and nothing admitted; with its capacity the same site is
+/// accepted and counted as admitted, once.
+#[test]
+fn an_unmapped_site_without_capacity_is_not_admitted() {
+    use stadtpuls_ingest::metrics::FACILITIES_ADMITTED;
+
+    let mut catalog = Catalog::with_cities(&["braga"], UnknownSensors::Reject);
+    catalog.add_facility(0, "se", Some(100));
+    catalog.set_admitting(0, true);
+    let mut feeds = FeedTopics::default();
+    feeds.insert("braga.parkapi", 0, "braga", FeedFormat::ParkApi);
+    let mut pipeline = super::feed_pipeline(catalog, feeds, ExternalIds::default());
+    let message = |offset: i64, fields: &str| RawMessage {
+        source: 0,
+        topic: Arc::from("braga.parkapi"),
+        partition: 0,
+        offset,
+        key: None,
+        payload: site(fields).replace("12717250", "555").into_bytes().into(),
+        format: None,
+    };
+    let unknown = RejectReason::UnknownSensor.as_str();
+    let events = || {
+        EVENTS_REJECTED
+            .with_label_values(&["braga", "parking", unknown])
+            .get()
+    };
+    let feed = || {
+        FEED_REJECTED
+            .with_label_values(&["braga", "parkapi", unknown])
+            .get()
+    };
+    let admitted = || {
+        FACILITIES_ADMITTED
+            .with_label_values(&["braga", "parkapi"])
+            .get()
+    };
+    let before = (events(), feed(), admitted());
+
+    let out = pipeline
+        .process(&[message(7, r#","realtime_free_capacity":1"#)], NOW)
+        .expect("process");
+    let letters: Vec<_> = out
+        .dead_letters
+        .iter()
+        .map(|d| (d.reason, &d.detail))
+        .collect();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].0, RejectReason::UnknownSensor);
+    assert!(letters[0].1.contains("`555`"), "{letters:?}");
+    assert!(letters[0].1.contains("no capacity"), "{letters:?}");
+    assert_eq!(out.accepted, 0);
+    assert_eq!(
+        (events(), feed(), admitted()),
+        (before.0 + 1, before.1 + 1, before.2)
+    );
+    assert_eq!(pipeline.catalog().facilities().len(), 1, "nothing admitted");
+
+    let fields = r#","realtime_free_capacity":1,"realtime_capacity":20"#;
+    let out = pipeline
+        .process(&[message(8, fields), message(9, fields)], NOW)
+        .expect("process");
+    assert!(out.dead_letters.is_empty(), "{:?}", out.dead_letters);
+    assert_eq!(out.accepted, 2);
+    assert_eq!(admitted(), before.2 + 1, "admitted once");
+    assert_eq!(pipeline.catalog().facilities().len(), 2);
+}

@@ -47,6 +47,11 @@ impl ParkingSnapshot {
     pub fn entities(&self) -> usize {
         self.facilities.len()
     }
+
+    /// The facilities the snapshot holds state of, by id.
+    pub(crate) fn facility_ids(&self) -> &[EntityId] {
+        &self.facilities
+    }
 }
 
 impl ParkingOperator {
@@ -83,6 +88,8 @@ impl Operator for ParkingOperator {
     ) -> Result<ProcessStats> {
         let ts: &TimestampMillisecondArray = column(batch.record_batch(), col::TS)?;
         let facility_keys = batch.facility_keys().values();
+        // Facilities admitted since the last batch get their slots first.
+        self.levels.grow(catalog);
         let facilities = self.levels.facility_count();
         // A facility already fed by another partition (spots of one zone keyed by spot
         // id, say) is reported, not refused: see `Owners::conflicts` and
@@ -146,6 +153,7 @@ impl Operator for ParkingOperator {
         now: ProcessingTime,
     ) -> RestoreStats {
         let keys = resolve_facilities(catalog, &snapshot.facilities);
+        self.levels.grow(catalog);
         for key in keys.iter().flatten() {
             self.windowed.set_owner(*key, source);
         }

@@ -77,6 +77,7 @@ fn parking(catalog: &Catalog, rows: &[(i64, i64)]) -> ParkingBatch {
             total_spaces: None,
             entries: None,
             exits: None,
+            opening: None,
         };
         assert!(builder.push(catalog, None, &obs, bounds).is_ok());
     }
@@ -499,3 +500,5 @@ fn speed_spread_of_a_window_and_of_its_lanes() {
         speed_spread(&[(1, T0 + 30_000, 10, Some(50.0)), (2, T0 + 30_000, 3, None)]);
     assert_eq!((section, lanes), (vec![None], vec![None, None]));
 }
+
+mod admitted;

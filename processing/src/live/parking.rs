@@ -68,17 +68,22 @@ pub struct ParkingTotals {
 /// Stale facilities count in `facilities_stale` only: adding their last count would
 /// promise spaces nobody has confirmed for three feed intervals. A reporting facility
 /// with unknown capacity counts in `facilities_reporting` but not in the sums, which
-/// must keep `free + occupied = total`. Free is clamped to the total (overcrowding).
+/// must keep `free + occupied = total`. Free is clamped to the total (overcrowding). A
+/// closed facility counts as reporting but not in the sums either: it offers no space,
+/// and its capacity counted as occupied would make the area look full each night its car
+/// parks shut.
 ///
 /// ```
 /// use stadtpuls_processing::live::roll_up;
+/// use stadtpuls_processing::model::parking::OpeningStatus;
 /// use stadtpuls_processing::window::parking::FacilityLive;
 /// let now = 1_795_478_400_000;
 /// let a = FacilityLive::new(40, Some(100), now - 60_000);
 /// let b = FacilityLive::new(10, Some(50), now - 3_600_000); // stale
-/// let totals = roll_up([Some(&a), Some(&b), None], now, 900_000);
+/// let c = FacilityLive::new(0, Some(300), now).with_opening(Some(OpeningStatus::Closed));
+/// let totals = roll_up([Some(&a), Some(&b), None, Some(&c)], now, 900_000);
 /// assert_eq!((totals.free, totals.total, totals.occupied), (40, 100, 60));
-/// assert_eq!((totals.facilities_reporting, totals.facilities_stale), (1, 2));
+/// assert_eq!((totals.facilities_reporting, totals.facilities_stale), (2, 2));
 /// assert_eq!(totals.occupancy_pct, Some(60.0));
 /// ```
 pub fn roll_up<'a>(
@@ -93,7 +98,7 @@ pub fn roll_up<'a>(
             continue;
         };
         totals.facilities_reporting += 1;
-        if let Some(total) = level.total {
+        if let Some(total) = level.total.filter(|_| !level.is_closed()) {
             totals.free += u64::from(level.free.min(total));
             totals.total += u64::from(total);
         }

@@ -58,6 +58,49 @@ impl SpotStatus {
     }
 }
 
+/// Whether a facility admits vehicles, as its operator states it (DATEX II
+/// `OpeningStatusEnum`, ParkAPI `realtime_opening_status`, NGSI `status`), apart from how
+/// full it is: a closed car park is not a full one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[repr(u8)]
+pub enum OpeningStatus {
+    /// Open (with or without service limitations).
+    Open = 0,
+    /// Closed (for the night, a holiday, maintenance, an event): admits nobody.
+    Closed = 1,
+    /// The operator does not know.
+    Unknown = 2,
+}
+
+impl OpeningStatus {
+    /// Wire names in code order; also the values of the `opening_status` dictionary column.
+    pub const NAMES: [&'static str; 3] = ["open", "closed", "unknown"];
+
+    /// Parses the wire name of the native format.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "open" => Some(OpeningStatus::Open),
+            "closed" => Some(OpeningStatus::Closed),
+            "unknown" => Some(OpeningStatus::Unknown),
+            _ => None,
+        }
+    }
+
+    /// Decodes a dictionary key written by [`ParkingBatchBuilder`].
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            0 => OpeningStatus::Open,
+            1 => OpeningStatus::Closed,
+            _ => OpeningStatus::Unknown,
+        }
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
 /// One parking observation as decoded from the wire, before validation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParkingObservation<'a> {
@@ -77,6 +120,8 @@ pub enum ParkingObservation<'a> {
         entries: Option<i64>,
         /// Vehicles that left since the facility's previous report, when counted.
         exits: Option<i64>,
+        /// Opening status, when the feed states one; `None` is read as open.
+        opening: Option<OpeningStatus>,
     },
     /// A spot sensor reports its state.
     Spot {
@@ -113,6 +158,9 @@ pub mod col {
     pub const ENTRIES: &str = "entries";
     /// `UInt32`, nullable: vehicles out since the facility's previous report.
     pub const EXITS: &str = "exits";
+    /// `Dictionary(UInt8, Utf8)`, nullable: a facility count's opening status
+    /// ([`OpeningStatus`](super::OpeningStatus)), null when the feed states none.
+    pub const OPENING_STATUS: &str = "opening_status";
 }
 
 /// Returns the Arrow schema of a batch of parking observations.
@@ -135,6 +183,7 @@ pub fn parking_schema() -> SchemaRef {
                 Field::new(col::TOTAL_SPACES, DataType::UInt32, true),
                 Field::new(col::ENTRIES, DataType::UInt32, true),
                 Field::new(col::EXITS, DataType::UInt32, true),
+                Field::new(col::OPENING_STATUS, dict(DataType::UInt8), true),
             ]))
         })
         .clone()
@@ -147,6 +196,7 @@ pub struct ParkingBatch {
     facility_keys: UInt32Array,
     spot_keys: UInt32Array,
     status: UInt8Array,
+    opening: UInt8Array,
 }
 
 impl ParkingBatch {
@@ -175,6 +225,12 @@ impl ParkingBatch {
         &self.status
     }
 
+    /// Opening status code per row ([`OpeningStatus::from_code`]), null for spots and for
+    /// counts that state none.
+    pub fn opening_codes(&self) -> &UInt8Array {
+        &self.opening
+    }
+
     /// The batch without `rows` (ascending indices), e.g. rows refused after validation.
     ///
     /// # Errors
@@ -186,6 +242,7 @@ impl ParkingBatch {
             facility_keys: filter.keys(&self.facility_keys)?,
             spot_keys: filter.keys(&self.spot_keys)?,
             status: filter.keys(&self.status)?,
+            opening: filter.keys(&self.opening)?,
         })
     }
 }
@@ -202,6 +259,7 @@ pub struct ParkingBatchBuilder {
     total: UInt32Builder,
     entries: UInt32Builder,
     exits: UInt32Builder,
+    opening: PrimitiveBuilder<UInt8Type>,
 }
 
 impl ParkingBatchBuilder {
@@ -235,6 +293,7 @@ impl ParkingBatchBuilder {
                 total_spaces,
                 entries,
                 exits,
+                opening,
             } => {
                 let city = resolve_city(catalog, topic_city, city)?;
                 bounds.check(ts)?;
@@ -252,10 +311,17 @@ impl ParkingBatchBuilder {
                 self.spot.append_null();
                 self.ts.append_value(ts);
                 self.status.append_null();
-                self.free.append_value(free_spaces as u32);
+                // A closed facility admits nobody, whatever its counter last said.
+                let free = if opening == Some(OpeningStatus::Closed) {
+                    0
+                } else {
+                    free_spaces as u32
+                };
+                self.free.append_value(free);
                 self.total.append_option(total);
                 self.entries.append_option(entries);
                 self.exits.append_option(exits);
+                self.opening.append_option(opening.map(|o| o as u8));
             }
             ParkingObservation::Spot {
                 city,
@@ -290,6 +356,7 @@ impl ParkingBatchBuilder {
                 self.total.append_null();
                 self.entries.append_null();
                 self.exits.append_null();
+                self.opening.append_null();
             }
         }
         Ok(())
@@ -313,6 +380,10 @@ impl ParkingBatchBuilder {
         let status_values = Arc::new(StringArray::from_iter_values(SpotStatus::NAMES));
         let status_dict: DictionaryArray<UInt8Type> =
             DictionaryArray::try_new(status.clone(), status_values)?;
+        let opening = self.opening.finish();
+        let opening_values = Arc::new(StringArray::from_iter_values(OpeningStatus::NAMES));
+        let opening_dict: DictionaryArray<UInt8Type> =
+            DictionaryArray::try_new(opening.clone(), opening_values)?;
         let columns: Vec<ArrayRef> = vec![
             Arc::new(city),
             Arc::new(facility),
@@ -323,6 +394,7 @@ impl ParkingBatchBuilder {
             Arc::new(self.total.finish()),
             Arc::new(self.entries.finish()),
             Arc::new(self.exits.finish()),
+            Arc::new(opening_dict),
         ];
         let batch = RecordBatch::try_new(parking_schema(), columns)?;
         Ok(ParkingBatch {
@@ -330,8 +402,45 @@ impl ParkingBatchBuilder {
             facility_keys,
             spot_keys,
             status,
+            opening,
         })
     }
+}
+
+/// The capacity a count of a facility no registry lists states, if the count would be
+/// accepted once the facility were admitted with that capacity: a city that admits such
+/// facilities (`admit_unmapped_facilities`) adds one only for a reading it keeps, never
+/// for one refused right after.
+///
+/// # Errors
+/// `unknown_sensor` for a spot or a count without a capacity (nothing to admit it with),
+/// else the rejection the count would get.
+pub fn admissible_capacity(
+    obs: &ParkingObservation<'_>,
+    bounds: TimeBounds,
+) -> Result<u32, Rejection> {
+    let ParkingObservation::Facility {
+        id,
+        ts,
+        free_spaces,
+        total_spaces,
+        entries,
+        exits,
+        ..
+    } = *obs
+    else {
+        return Err(unknown("a spot is never admitted at run time".to_owned()));
+    };
+    let total = total_spaces.ok_or_else(|| {
+        unknown(format!(
+            "facility `{id}` states no capacity to admit it with"
+        ))
+    })?;
+    bounds.check(ts)?;
+    let capacity = check_counts(None, free_spaces, Some(total))?;
+    check_vehicle_count("entries", entries)?;
+    check_vehicle_count("exits", exits)?;
+    capacity.ok_or_else(|| unknown(format!("facility `{id}` states no capacity")))
 }
 
 fn unknown(detail: String) -> Rejection {
@@ -368,15 +477,26 @@ fn check_spaces(
     free: i64,
     total: Option<i64>,
 ) -> Result<Option<u32>, Rejection> {
+    let registered = catalog.facilities()[facility as usize]
+        .capacity
+        .map(i64::from);
+    check_counts(registered, free, total)
+}
+
+/// [`check_spaces`] against a `registered` capacity (`None`: unknown). One function for
+/// registered and admitted facilities, so an admission can never accept what the push
+/// after it refuses.
+fn check_counts(
+    registered: Option<i64>,
+    free: i64,
+    total: Option<i64>,
+) -> Result<Option<u32>, Rejection> {
     if free < 0 {
         return Err(Rejection::new(
             RejectReason::NegativeCount,
             format!("free_spaces {free} is negative"),
         ));
     }
-    let registered = catalog.facilities()[facility as usize]
-        .capacity
-        .map(i64::from);
     let effective = match total {
         Some(t) if t <= 0 => {
             return Err(Rejection::new(

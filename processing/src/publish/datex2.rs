@@ -14,6 +14,12 @@
 //! facility that never reported has a table record but no status record (a status
 //! without counts is refused by most readers, Stadtpuls' own among them). A city without
 //! any record gets the `exchange` alone, which the schema allows.
+//!
+//! A facility its operator reports closed (or a zone whose every spot is closed) has
+//! `parkingSiteOpeningStatus` `closed`, 0 vacant spaces, no occupancy (a car park: no
+//! occupied count either) and no `parkingSiteStatus` (`closed` is no
+//! `ParkingSiteStatusEnum` value); one whose operator said it does not know has
+//! `statusUnknown`.
 
 use std::io;
 
@@ -240,6 +246,7 @@ fn status_body(
         let opening = match () {
             () if stale => "statusUnknown",
             () if closed => "closed",
+            () if PublishedFacility::opening_unknown(&level) => "statusUnknown",
             () => "open",
         };
         leaf(w, "parkingSiteOpeningStatus", opening)?;

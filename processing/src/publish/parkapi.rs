@@ -11,7 +11,9 @@
 //! - `static_data_updated_at` = when the registry was loaded.
 //! - Reported: `has_realtime_data` true, `realtime_free_capacity` (clamped to the current
 //!   capacity), `realtime_capacity` (when known), `realtime_data_updated_at` = time of
-//!   the reading (its age), `realtime_opening_status` `OPEN`, `CLOSED` for a closed zone.
+//!   the reading (its age), `realtime_opening_status` `OPEN`, `CLOSED` for a facility its
+//!   operator reports closed (or a zone whose every spot is closed), `UNKNOWN` when the
+//!   operator's newest count said so.
 //! - Stale (silent longer than `parking.stale_after`): the last counts and their time,
 //!   `realtime_opening_status` `UNKNOWN` — ParkAPI has no field for age but the time.
 //! - Never reported: `has_realtime_data` false and no realtime field.
@@ -114,6 +116,7 @@ pub fn parking_site<'a>(
     site.realtime_opening_status = Some(match () {
         () if stale => "UNKNOWN",
         () if PublishedFacility::closed(&level) => "CLOSED",
+        () if PublishedFacility::opening_unknown(&level) => "UNKNOWN",
         () => "OPEN",
     });
     site.realtime_capacity = level.total;
@@ -202,5 +205,32 @@ mod tests {
         let level_only = facility(Some(FacilityLive::new(3, Some(40), NOW)), None);
         assert_eq!(parking_site(&p, &level_only).map(|s| s.capacity), Some(40));
         assert_eq!(parking_site(&p, &facility(None, None)), None);
+    }
+
+    /// A car park its operator closed: `CLOSED` with none free and its capacity; one
+    /// whose operator does not know: `UNKNOWN` with its counts; stale wins over both.
+    #[test]
+    fn the_operators_opening_status() {
+        use crate::model::parking::OpeningStatus;
+        let p = publication();
+        let at = |opening, age| {
+            let level = FacilityLive::new(30, Some(90), NOW - age).with_opening(Some(opening));
+            parking_site(&p, &facility(Some(level), Some(100))).expect("site")
+        };
+        let closed = at(OpeningStatus::Closed, 60_000);
+        assert_eq!(closed.realtime_opening_status, Some("CLOSED"));
+        assert_eq!(
+            (closed.realtime_free_capacity, closed.realtime_capacity),
+            (Some(0), Some(90))
+        );
+        let unknown = at(OpeningStatus::Unknown, 60_000);
+        assert_eq!(unknown.realtime_opening_status, Some("UNKNOWN"));
+        assert_eq!(unknown.realtime_free_capacity, Some(30));
+        assert_eq!(
+            at(OpeningStatus::Open, 60_000).realtime_opening_status,
+            Some("OPEN")
+        );
+        let stale_closed = at(OpeningStatus::Closed, 3_600_000);
+        assert_eq!(stale_closed.realtime_opening_status, Some("UNKNOWN"));
     }
 }

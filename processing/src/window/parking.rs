@@ -22,7 +22,9 @@ mod trend;
 use stadtpuls_config::{ParkingConfig, ParkingThresholds};
 
 use crate::formulas;
+use crate::model::parking::OpeningStatus;
 use crate::time::{EventTime, ProcessingTime};
+use crate::window::snapshot_fields::added_in_6;
 pub use emit::{out, parking_window_schema};
 pub use status::{ParkingStatus, next_status};
 pub use trend::Trend;
@@ -56,17 +58,28 @@ impl Default for ParkingSpec {
 }
 
 /// The current state of one facility.
+///
+/// A facility its operator reports `closed` ([`FacilityLive::with_opening`]) has 0 free
+/// spaces, its capacity as known, **no occupied count and no occupancy**, and the status
+/// `closed`. A traffic engineer reads a closed car park as "no entry", not as "full":
+/// counting it 100 % occupied would raise the city's occupancy and trip full-status
+/// alarms every night a car park shuts, and its last counts say nothing about how many
+/// cars are still inside. Free = 0 keeps every sum of free spaces (guidance signs, the
+/// city's totals) honest: a closed car park offers none.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FacilityLive {
-    /// Free spaces.
+    /// Free spaces (0 while closed).
     pub free: u32,
     /// Usable capacity, when known.
     pub total: Option<u32>,
-    /// Occupied spaces, `total − min(free, total)`, when the capacity is known.
+    /// Occupied spaces, `total − min(free, total)`, when the capacity is known and the
+    /// facility is not closed.
     pub occupied: Option<u32>,
-    /// Occupancy, percent, when the capacity is known and not zero.
+    /// Occupancy, percent, when the capacity is known and not zero and the facility is
+    /// not closed.
     pub occupancy_pct: Option<f64>,
-    /// Status with hysteresis; `None` while the occupancy is unknown.
+    /// Status with hysteresis; `closed` while the operator reports the facility closed
+    /// (or every spot of a zone is closed); `None` while the occupancy is unknown.
     pub status: Option<ParkingStatus>,
     /// Occupancy trend; `None` until the readings span half the trend window.
     pub trend: Option<Trend>,
@@ -74,6 +87,10 @@ pub struct FacilityLive {
     pub trend_pct_per_h: Option<f64>,
     /// Event time of the newest observation, epoch ms UTC.
     pub updated_at: EventTime,
+    /// The opening status the newest count stated; `None` when it stated none (read as
+    /// open) or the level is a zone's spot roll-up.
+    #[serde(default, deserialize_with = "added_in_6")]
+    pub opening: Option<OpeningStatus>,
 }
 
 impl FacilityLive {
@@ -88,7 +105,37 @@ impl FacilityLive {
             trend: None,
             trend_pct_per_h: None,
             updated_at,
+            opening: None,
         }
+    }
+
+    /// The level with the opening status its count stated: `closed` makes it a closed
+    /// level (0 free, no occupied count or occupancy, status `closed`; see the type's
+    /// docs); open or unknown leave the counts as they are.
+    ///
+    /// ```
+    /// use stadtpuls_processing::model::parking::OpeningStatus;
+    /// use stadtpuls_processing::window::parking::{FacilityLive, ParkingStatus};
+    /// let closed = FacilityLive::new(180, Some(180), 0).with_opening(Some(OpeningStatus::Closed));
+    /// assert_eq!((closed.free, closed.total, closed.occupancy_pct), (0, Some(180), None));
+    /// assert_eq!(closed.status, Some(ParkingStatus::Closed));
+    /// assert!(closed.is_closed());
+    /// ```
+    pub fn with_opening(mut self, opening: Option<OpeningStatus>) -> Self {
+        self.opening = opening;
+        if opening == Some(OpeningStatus::Closed) {
+            self.free = 0;
+            self.occupied = None;
+            self.occupancy_pct = None;
+            self.status = Some(ParkingStatus::Closed);
+        }
+        self
+    }
+
+    /// Whether the facility admits nobody now: its operator reports it closed, or every
+    /// spot of the zone is closed.
+    pub fn is_closed(&self) -> bool {
+        self.status == Some(ParkingStatus::Closed)
     }
 
     /// Whether the level is older than `stale_after_ms` at wall-clock time `now`.

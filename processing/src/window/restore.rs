@@ -1,6 +1,7 @@
 //! What every operator's snapshot shares: entities by id (city id + sensor or facility
 //! id) instead of dense keys, interned per snapshot ([`IdTable`]), resolved again through
-//! the restoring instance's catalog, and the count of what a restore did. The per-task
+//! the restoring instance's catalog (facilities admitted at run time admitted again first,
+//! from what the snapshot carries of them), and the count of what a restore did. The per-task
 //! snapshot that holds the operators' parts is `crate::engine::TaskState`; it sits above the
 //! operators, this below them.
 
@@ -8,7 +9,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Catalog, EntityKey};
+use crate::catalog::{AdmittedFacility, Catalog, EntityKey};
 
 /// An entity by id: city id and sensor, facility or spot id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -83,6 +84,29 @@ pub(crate) fn resolve_facilities(catalog: &Catalog, ids: &[EntityId]) -> Vec<Opt
             catalog.facility_key(city, &e.id)
         })
         .collect()
+}
+
+/// The facilities among `ids` that joined at run time, as a snapshot carries them so that
+/// [`readmit`] can add them again where they are unknown (another instance, a restart):
+/// without them their levels and open windows would be dropped as of an unknown facility.
+pub(crate) fn admitted(catalog: &Catalog, ids: &[EntityId]) -> Vec<AdmittedFacility> {
+    ids.iter()
+        .filter_map(|e| {
+            let city = catalog.city(&e.city)?;
+            let key = catalog.facility_key(city, &e.id)?;
+            let info = catalog.facilities().get(key as usize)?;
+            info.admitted.as_deref().cloned()
+        })
+        .collect()
+}
+
+/// Admits a snapshot's run-time facilities into `catalog` before its ids are resolved;
+/// a city that no longer admits them (its option turned off) drops their state as it
+/// drops any unknown facility's (counted in [`RestoreStats::dropped`]).
+pub(crate) fn readmit(catalog: &mut Catalog, sites: &[AdmittedFacility]) {
+    for site in sites {
+        catalog.admit_facility(site.clone());
+    }
 }
 
 /// What a restore did, for logs.

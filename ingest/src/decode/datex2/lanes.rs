@@ -25,6 +25,8 @@
 //!   never zero. A lane whose flows are all missing, or some of them (a sum of the rest
 //!   would undercount the lane), gives no observation: [`Missing`].
 
+use std::borrow::Cow;
+
 /// Why a lane gives no observation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Missing {
@@ -60,30 +62,29 @@ pub(super) fn combine(
     if flows.is_empty() {
         return Err(Missing::NoFlow);
     }
-    let missing: Vec<i64> = flows
-        .iter()
-        .filter(|(_, rate)| rate.is_none())
-        .map(|(index, _)| *index)
-        .collect();
-    if missing.len() == flows.len() {
+    let missing = flows.iter().filter(|(_, rate)| rate.is_none()).count();
+    if missing == flows.len() {
         return Err(Missing::AllFlows);
     }
-    if !missing.is_empty() {
-        return Err(Missing::SomeFlows(missing));
+    if missing > 0 {
+        let indices = flows
+            .iter()
+            .filter(|(_, rate)| rate.is_none())
+            .map(|(index, _)| *index)
+            .collect();
+        return Err(Missing::SomeFlows(indices));
     }
-    let mut flows = flows.to_vec();
-    flows.sort_by_key(|(index, _)| *index);
-    let mut speeds = speeds.to_vec();
-    speeds.sort_by_key(|(index, _)| *index);
-    let rates: Vec<f64> = flows.iter().filter_map(|(_, rate)| *rate).collect();
-    let flow: f64 = rates.iter().sum();
-    let speed = match speeds.as_slice() {
-        [(_, single)] if rates.len() > 1 => *single,
-        _ if speeds.len() == rates.len() => {
-            let (weighted, weight) = rates
-                .iter()
-                .zip(&speeds)
-                .filter_map(|(rate, (_, speed))| Some((*rate, (*speed)?)))
+    // Every flow has a rate from here on.
+    let flows = by_index(flows);
+    let speeds = by_index(speeds);
+    let rates = || flows.iter().filter_map(|(_, rate)| *rate);
+    let flow: f64 = rates().sum();
+    let speed = match &*speeds {
+        [(_, single)] if flows.len() > 1 => *single,
+        _ if speeds.len() == flows.len() => {
+            let (weighted, weight) = rates()
+                .zip(speeds.iter())
+                .filter_map(|(rate, (_, speed))| Some((rate, (*speed)?)))
                 .filter(|(rate, _)| *rate > 0.0)
                 .fold((0.0, 0.0), |(sum, weights), (rate, speed)| {
                     (sum + rate * speed, weights + rate)
@@ -93,6 +94,17 @@ pub(super) fn combine(
         _ => None,
     };
     Ok(LaneValues { flow, speed })
+}
+
+/// `classes` in ascending index order; a copy only when they are not (the decoder
+/// hands them over sorted).
+fn by_index(classes: &[(i64, Option<f64>)]) -> Cow<'_, [(i64, Option<f64>)]> {
+    if classes.is_sorted_by_key(|(index, _)| *index) {
+        return Cow::Borrowed(classes);
+    }
+    let mut sorted = classes.to_vec();
+    sorted.sort_by_key(|(index, _)| *index);
+    Cow::Owned(sorted)
 }
 
 #[cfg(test)]

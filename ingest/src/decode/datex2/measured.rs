@@ -19,16 +19,19 @@ use stadtpuls_processing::{RejectReason, Rejection};
 use super::super::emit::malformed;
 use super::lanes::{Missing, combine};
 use super::values::{Item, Values, instant, number, whole};
-use super::xml::{Attrs, Tag};
+use super::xml::{Attrs, Tag, Text};
 
 /// Counting period when a value states none (`measurementOrCalculationPeriod`), s: the
 /// usual one-minute aggregation of loop detectors (NDW's site table says 60 s).
 pub(super) const DEFAULT_PERIOD_S: f64 = 60.0;
 
-/// The site being read, if any.
+/// The site being read: one [`Site`], reused from site to site (its buffers keep their
+/// capacity).
 #[derive(Debug, Default)]
 pub(super) struct Sites<'a> {
-    current: Option<Site<'a>>,
+    site: Site<'a>,
+    /// Whether a `siteMeasurements` is open.
+    open: bool,
 }
 
 /// One `siteMeasurements`, read; [`Site::items`] makes its lanes' observations.
@@ -38,9 +41,13 @@ pub(super) struct Site<'a> {
     start: usize,
     end: usize,
     id: Option<Cow<'a, str>>,
-    time: Option<String>,
+    time: Option<Cow<'a, str>>,
     values: Vec<Value<'a>>,
     current: Option<Value<'a>>,
+    /// [`Site::items`]' working space: each kept value's (group, kind, index, value),
+    /// then the same values' classes alone in that order.
+    classes: Vec<(usize, Kind, Class)>,
+    sorted: Vec<Class>,
 }
 
 #[derive(Debug, Default)]
@@ -49,28 +56,39 @@ struct Value<'a> {
     end: usize,
     index: Option<Cow<'a, str>>,
     kind: Option<Cow<'a, str>>,
-    flow: Option<String>,
+    flow: Option<Cow<'a, str>>,
     flow_inputs: Option<Cow<'a, str>>,
-    speed: Option<String>,
+    speed: Option<Cow<'a, str>>,
     speed_inputs: Option<Cow<'a, str>>,
-    period: Option<String>,
-    time: Option<String>,
+    period: Option<Cow<'a, str>>,
+    time: Option<Cow<'a, str>>,
+}
+
+/// A value's kind; flows sort before speeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Flow,
+    Speed,
 }
 
 impl<'a> Sites<'a> {
     /// `stack` holds the opened element last.
     pub(super) fn open(&mut self, stack: &[Tag], tag: Tag, attrs: &Attrs<'a>, start: usize) {
         let depth = stack.len();
-        let Some(site) = &mut self.current else {
+        let site = &mut self.site;
+        if !self.open {
             if tag == Tag::SiteMeasurements {
-                self.current = Some(Site {
-                    depth,
-                    start,
-                    ..Site::default()
-                });
+                self.open = true;
+                site.depth = depth;
+                site.start = start;
+                site.end = start;
+                site.id = None;
+                site.time = None;
+                site.values.clear();
+                site.current = None;
             }
             return;
-        };
+        }
         let rel = depth - site.depth;
         match (rel, tag, &mut site.current) {
             (1, Tag::SiteReference, _) => site.id = attrs.id.clone(),
@@ -95,31 +113,35 @@ impl<'a> Sites<'a> {
         &mut self,
         stack: &[Tag],
         tag: Tag,
-        text: &str,
+        text: &Text<'a>,
         end: usize,
-    ) -> Option<Site<'a>> {
-        let site = self.current.as_mut()?;
+    ) -> Option<&mut Site<'a>> {
+        if !self.open {
+            return None;
+        }
+        let site = &mut self.site;
         let rel = (stack.len() + 1).saturating_sub(site.depth);
         let parent = stack.last().copied();
         match (rel, tag, &mut site.current) {
             (0, _, _) => {
                 site.end = end;
-                return self.current.take();
+                self.open = false;
+                return Some(site);
             }
-            (1, Tag::TimeDefault, _) => site.time = Some(text.to_owned()),
+            (1, Tag::TimeDefault, _) => site.time = Some(text.lent()),
             (1, Tag::MeasuredValue, current) => {
                 if let Some(mut value) = current.take() {
                     value.end = end;
                     site.values.push(value);
                 }
             }
-            (_, Tag::VehicleFlowRate, Some(value)) => value.flow = Some(text.to_owned()),
+            (_, Tag::VehicleFlowRate, Some(value)) => value.flow = Some(text.lent()),
             (_, Tag::Speed, Some(value)) if parent == Some(Tag::AverageVehicleSpeed) => {
-                value.speed = Some(text.to_owned());
+                value.speed = Some(text.lent());
             }
-            (_, Tag::Period, Some(value)) => value.period = Some(text.to_owned()),
+            (_, Tag::Period, Some(value)) => value.period = Some(text.lent()),
             (_, Tag::ValueTime, Some(value)) if parent == Some(Tag::BasicData) => {
-                value.time = Some(text.to_owned());
+                value.time = Some(text.lent());
             }
             _ => {}
         }
@@ -128,10 +150,10 @@ impl<'a> Sites<'a> {
 }
 
 /// How the registry maps one value index of a site.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Lane {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lane<'r> {
     /// An `id#index=lane` (or `id#n`) entry: this registry sensor's lane.
-    Mapped(String, u8),
+    Mapped(&'r str, u8),
     /// The site has entries by index, none for this one: left out.
     Unmapped,
     /// The registry maps no index of the site: the index is the lane.
@@ -142,13 +164,11 @@ pub(super) enum Lane {
 type Class = (i64, Option<f64>);
 
 /// The values the registry puts in one lane of a site.
-struct Group {
-    lane: Lane,
+struct Group<'r> {
+    lane: Lane<'r>,
     /// The index the lane is looked up by (its first value's).
     key: i64,
     range: Range<usize>,
-    flows: Vec<Class>,
-    speeds: Vec<Class>,
     /// (time, period) of its values, or why one cannot be read.
     when: Result<(i64, i64), Rejection>,
 }
@@ -164,33 +184,44 @@ pub(super) struct Left {
 }
 
 impl<'a> Site<'a> {
+    /// The site's `measurementSiteReference` id, if it has one.
+    pub(super) fn id(&self) -> Option<&str> {
+        self.id.as_deref().filter(|id| !id.is_empty())
+    }
+
+    /// The whole site refused.
+    pub(super) fn refused(&self, rejection: Rejection) -> Item<'a> {
+        Item {
+            range: self.start..self.end,
+            id: self.id.clone().unwrap_or_default(),
+            values: Err(rejection),
+        }
+    }
+
     /// One item per lane: its observation or why it has none; `lane_of` maps an index.
-    pub(super) fn items(
-        self,
-        mut lane_of: impl FnMut(&str, i64) -> Lane,
+    pub(super) fn items<'r>(
+        &mut self,
+        mut lane_of: impl FnMut(i64) -> Lane<'r>,
         items: &mut Vec<Item<'a>>,
     ) -> Left {
         let mut left = Left::default();
         let id = self.id.clone().unwrap_or_default();
-        let refuse_site = |items: &mut Vec<Item<'a>>, rejection: Rejection| {
-            items.push(Item {
-                range: self.start..self.end,
-                id: id.clone(),
-                values: Err(rejection),
-            });
-        };
         if id.is_empty() {
-            refuse_site(
-                items,
-                malformed("siteMeasurements without a measurementSiteReference `id`"),
-            );
+            items.push(self.refused(malformed(
+                "siteMeasurements without a measurementSiteReference `id`",
+            )));
             return left;
         }
-        let mut groups: Vec<Group> = Vec::new();
+        // The site's own time and the default period, read once for the values that
+        // state neither.
+        let mut site_when = None;
+        let mut groups: Vec<Group<'r>> = Vec::new();
+        let mut classes = std::mem::take(&mut self.classes);
+        classes.clear();
         for value in &self.values {
-            let flow = match value.kind.as_deref() {
-                Some("TrafficFlow") => true,
-                Some("TrafficSpeed") => false,
+            let kind = match value.kind.as_deref() {
+                Some("TrafficFlow") => Kind::Flow,
+                Some("TrafficSpeed") => Kind::Speed,
                 _ => continue,
             };
             let index = match value
@@ -200,42 +231,52 @@ impl<'a> Site<'a> {
             {
                 Some(Ok(index)) => index,
                 Some(Err(rejection)) => {
-                    refuse_site(items, rejection);
+                    items.push(self.refused(rejection));
+                    self.classes = classes;
                     return left;
                 }
                 None => {
                     let detail = format!("site `{id}`: a measuredValue without `index`");
-                    refuse_site(items, malformed(detail));
+                    items.push(self.refused(malformed(detail)));
+                    self.classes = classes;
                     return left;
                 }
             };
-            let lane = match lane_of(&id, index) {
+            let lane = match lane_of(index) {
                 Lane::Unmapped => {
                     left.unmapped += 1;
                     continue;
                 }
                 lane => lane,
             };
-            let class = (index, if flow { value.flow() } else { value.speed() });
-            let when = self.when(value);
-            let group = match groups
-                .iter_mut()
-                .find(|g| g.lane == lane && (lane != Lane::Index || g.key == index))
+            let class = (
+                index,
+                match kind {
+                    Kind::Flow => value.flow(),
+                    Kind::Speed => value.speed(),
+                },
+            );
+            let when = if value.time.is_none() && value.period.is_none() {
+                site_when.get_or_insert_with(|| self.when(value)).clone()
+            } else {
+                self.when(value)
+            };
+            let at = match groups
+                .iter()
+                .position(|g| g.lane == lane && (lane != Lane::Index || g.key == index))
             {
-                Some(group) => group,
+                Some(at) => at,
                 None => {
                     groups.push(Group {
                         lane,
                         key: index,
                         range: value.start..value.end,
-                        flows: Vec::new(),
-                        speeds: Vec::new(),
                         when: when.clone(),
                     });
-                    let last = groups.len() - 1;
-                    &mut groups[last]
+                    groups.len() - 1
                 }
             };
+            let group = &mut groups[at];
             group.range = group.range.start.min(value.start)..group.range.end.max(value.end);
             if group.when.is_ok() && when != group.when {
                 group.when = Err(when.err().unwrap_or_else(|| {
@@ -244,26 +285,33 @@ impl<'a> Site<'a> {
                     ))
                 }));
             }
-            let class = match class {
-                (index, Ok(value)) => (index, value),
-                (_, Err(rejection)) => {
-                    group.when = Err(rejection);
-                    continue;
-                }
-            };
-            if flow {
-                group.flows.push(class);
-            } else {
-                group.speeds.push(class);
+            match class {
+                (index, Ok(value)) => classes.push((at, kind, (index, value))),
+                (_, Err(rejection)) => group.when = Err(rejection),
             }
         }
-        for group in groups {
-            if group.lane == Lane::Index && group.flows.is_empty() && group.when.is_ok() {
+        // Each group's flows, then its speeds, each by index: the slices `combine` reads.
+        classes.sort_by_key(|&(group, kind, (index, _))| (group, kind, index));
+        let mut sorted = std::mem::take(&mut self.sorted);
+        sorted.clear();
+        sorted.extend(classes.iter().map(|c| c.2));
+        let (mut kinds, mut rest) = (classes.as_slice(), sorted.as_slice());
+        for (at, group) in groups.into_iter().enumerate() {
+            let flows = kinds
+                .iter()
+                .take_while(|c| c.0 == at && c.1 == Kind::Flow)
+                .count();
+            let lane = kinds.iter().take_while(|c| c.0 == at).count();
+            kinds = kinds.get(lane..).unwrap_or_default();
+            let (group_flows, after) = rest.split_at(flows);
+            let (group_speeds, after) = after.split_at(lane - flows);
+            rest = after;
+            if group.lane == Lane::Index && group_flows.is_empty() && group.when.is_ok() {
                 left.speed_only += 1;
                 continue;
             }
             let values = group.when.and_then(|(ts, period)| {
-                let lane = combine(&group.flows, &group.speeds)
+                let lane = combine(group_flows, group_speeds)
                     .map_err(|missing| no_observation(&id, &missing))?;
                 Ok(Values::Traffic {
                     lane: group.key,
@@ -280,6 +328,8 @@ impl<'a> Site<'a> {
                 values,
             });
         }
+        self.classes = classes;
+        self.sorted = sorted;
         left
     }
 

@@ -4,11 +4,12 @@
 
 use std::borrow::Cow;
 
+use stadtpuls_processing::model::parking::OpeningStatus;
 use stadtpuls_processing::{RejectReason, Rejection};
 
 use super::super::emit::malformed;
 use super::values::{Item, Values, instant, number, whole};
-use super::xml::{Attrs, Tag};
+use super::xml::{Attrs, Tag, Text};
 
 /// The `xsi:type`s of `parkingRecordStatus` that carry a facility's occupancy.
 const STATUS_TYPES: [&str; 3] = [
@@ -31,12 +32,12 @@ struct Record<'a> {
     mdm: bool,
     id: Option<Cow<'a, str>>,
     xsi_type: Option<Cow<'a, str>>,
-    time: Option<String>,
-    vacant: Option<String>,
-    occupied: Option<String>,
-    capacity: Option<String>,
-    occupancy: Option<String>,
-    closed: bool,
+    time: Option<Cow<'a, str>>,
+    vacant: Option<Cow<'a, str>>,
+    occupied: Option<Cow<'a, str>>,
+    capacity: Option<Cow<'a, str>>,
+    occupancy: Option<Cow<'a, str>>,
+    opening: Option<OpeningStatus>,
 }
 
 impl<'a> Records<'a> {
@@ -71,7 +72,7 @@ impl<'a> Records<'a> {
         &mut self,
         stack: &[Tag],
         tag: Tag,
-        text: &str,
+        text: &Text<'a>,
         end: usize,
         items: &mut Vec<Item<'a>>,
     ) {
@@ -85,37 +86,59 @@ impl<'a> Records<'a> {
             }
             return;
         }
-        let value = Some(text.to_owned());
+        let value = || Some(text.lent());
+        let text = text.as_str();
         if depth == record.depth + 1 {
             match tag {
-                Tag::ParkingStatusOriginTime | Tag::FacilityStatusTime => record.time = value,
-                Tag::OpeningStatus => record.closed |= is_closed(text),
-                Tag::FacilityStatus if record.mdm => record.closed |= is_closed(text),
-                Tag::MdmVacant if record.mdm => record.vacant = value,
-                Tag::MdmOccupied if record.mdm => record.occupied = value,
+                Tag::ParkingStatusOriginTime | Tag::FacilityStatusTime => record.time = value(),
+                // An opening state this decoder does not know (`other`) says nothing sure.
+                Tag::OpeningStatus | Tag::OpeningStatusV3 => {
+                    record.state(Some(opening_status(text).unwrap_or(OpeningStatus::Unknown)));
+                }
+                // The MDM profile lists site and opening states in one repeated element.
+                Tag::FacilityStatus if record.mdm => record.state(opening_status(text)),
+                Tag::MdmVacant if record.mdm => record.vacant = value(),
+                Tag::MdmOccupied if record.mdm => record.occupied = value(),
                 _ => {}
             }
         } else if depth == record.depth + 2
             && stack.get(record.depth) == Some(&Tag::ParkingOccupancy)
         {
             match tag {
-                Tag::VacantSpaces => record.vacant = value,
-                Tag::OccupiedSpaces => record.occupied = value,
-                Tag::SpacesOverride => record.capacity = value,
-                Tag::ParkingOccupancy => record.occupancy = value,
+                Tag::VacantSpaces => record.vacant = value(),
+                Tag::OccupiedSpaces => record.occupied = value(),
+                Tag::SpacesOverride => record.capacity = value(),
+                Tag::ParkingOccupancy => record.occupancy = value(),
                 _ => {}
             }
         }
     }
 }
 
-/// DATEX II opening states that admit nobody (2.3 `closed`; v3 adds `closedOnHoliday`,
-/// `closedOnMaintenance`, `temporarilyClosed`; FIWARE's `closedAbnormal`).
-fn is_closed(status: &str) -> bool {
-    status.starts_with("closed") || status == "temporarilyClosed"
+/// The opening status a DATEX II `OpeningStatusEnum` value states: `closed` for the states
+/// that admit nobody (2.3 `closed`; v3 adds `closedOnHoliday`, `closedOnMaintenance`,
+/// `temporarilyClosed`; FIWARE's `closedAbnormal`), `open` for `open` and
+/// `openWithServiceLimitation`, `unknown` for `statusUnknown`; `None` for anything else
+/// (the MDM profile's site states `spacesAvailable`, `full`, … share the element).
+fn opening_status(status: &str) -> Option<OpeningStatus> {
+    match status {
+        "open" | "openWithServiceLimitation" => Some(OpeningStatus::Open),
+        "statusUnknown" | "unknown" => Some(OpeningStatus::Unknown),
+        _ if status.starts_with("closed") || status == "temporarilyClosed" => {
+            Some(OpeningStatus::Closed)
+        }
+        _ => None,
+    }
 }
 
 impl<'a> Record<'a> {
+    /// Records an opening state read; `closed` wins over any other the record lists.
+    fn state(&mut self, status: Option<OpeningStatus>) {
+        if self.opening != Some(OpeningStatus::Closed) && status.is_some() {
+            self.opening = status;
+        }
+    }
+
     fn finish(self, end: usize) -> Item<'a> {
         let values = self.values();
         Item {
@@ -174,15 +197,16 @@ impl<'a> Record<'a> {
                 "parkingNumberOfOccupiedSpaces",
             )
         };
-        let count = |text: &Option<String>, name: &str| -> Result<Option<i64>, Rejection> {
+        let count = |text: &Option<Cow<'a, str>>, name: &str| -> Result<Option<i64>, Rejection> {
             text.as_deref().map(|t| whole(t, name)).transpose()
         };
         let vacant = count(&self.vacant, vacant_name)?;
         let occupied = count(&self.occupied, occupied_name)?;
         let total = count(&self.capacity, "parkingNumberOfSpacesOverride")?;
+        let closed = self.opening == Some(OpeningStatus::Closed);
         let free = match (vacant, total, occupied) {
             // A closed facility admits nobody: no free space, whatever it last counted.
-            _ if self.closed => 0,
+            _ if closed => 0,
             (Some(vacant), _, _) => vacant,
             (None, Some(total), Some(occupied)) => total - occupied,
             _ => {
@@ -193,7 +217,12 @@ impl<'a> Record<'a> {
         };
         // A closed site's override of 0 says it has no spaces now, not that the facility
         // has none: its registry capacity stands.
-        let total = total.filter(|t| !(self.closed && *t == 0));
-        Ok(Values::Facility { ts, free, total })
+        let total = total.filter(|t| !(closed && *t == 0));
+        Ok(Values::Facility {
+            ts,
+            free,
+            total,
+            opening: self.opening,
+        })
     }
 }

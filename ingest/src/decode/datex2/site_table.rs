@@ -72,14 +72,15 @@ pub fn read_site_table(payload: &[u8]) -> Result<Vec<SiteRecord>, XmlError> {
     let mut open: Option<Open> = None;
     loop {
         match xml.next()? {
-            Node::Open(tag, attrs, _) => {
+            Node::Open(tag, _) => {
+                let attrs = xml.attrs();
                 let depth = xml.stack.len();
                 let Some(current) = &mut open else {
                     if tag == Tag::SiteRecord {
                         open = Some(Open {
                             depth,
                             record: SiteRecord {
-                                id: attrs.id.map(|id| id.trim().to_owned()),
+                                id: attrs.id.as_deref().map(|id| id.trim().to_owned()),
                                 ..SiteRecord::default()
                             },
                             index: None,
@@ -93,7 +94,7 @@ pub fn read_site_table(payload: &[u8]) -> Result<Vec<SiteRecord>, XmlError> {
                 match tag {
                     Tag::Characteristics if child => {
                         let index = SiteIndex {
-                            index: attrs.index.map(|i| i.trim().to_owned()),
+                            index: attrs.index.as_deref().map(|i| i.trim().to_owned()),
                             ..SiteIndex::default()
                         };
                         current.index = Some((depth, index));

@@ -46,14 +46,15 @@ pub fn read_table(payload: &[u8]) -> Result<Vec<TableRecord>, XmlError> {
     let mut open: Option<Open> = None;
     loop {
         match xml.next()? {
-            Node::Open(tag, attrs, _) => {
+            Node::Open(tag, _) => {
+                let attrs = xml.attrs();
                 let depth = xml.stack.len();
                 match &mut open {
                     None if matches!(tag, Tag::ParkingRecord | Tag::Facility) => {
                         open = Some(Open {
                             depth,
                             record: TableRecord {
-                                id: attrs.id.map(|id| id.trim().to_owned()),
+                                id: attrs.id.as_deref().map(|id| id.trim().to_owned()),
                                 ..TableRecord::default()
                             },
                             name_depth: None,

@@ -92,6 +92,15 @@ impl Harness {
         )
     }
 
+    /// Parking rows as `facility free opening_status`.
+    fn opening_rows(&mut self) -> Vec<String> {
+        let batch = self.parking.finish(&self.catalog).expect("batch");
+        rows(
+            batch.record_batch(),
+            &["facility_id", "free_spaces", "opening_status"],
+        )
+    }
+
     /// Traffic rows as `sensor lane ts interval count speed`.
     fn traffic_rows(&mut self) -> Vec<String> {
         let batch = self.traffic.finish(&self.catalog).expect("batch");
@@ -114,6 +123,10 @@ fn cell(column: &ArrayRef, row: usize) -> String {
         return "-".into();
     }
     if let Some(dict) = column.as_dictionary_opt::<UInt32Type>() {
+        let key = dict.keys().value(row) as usize;
+        return dict.values().as_string::<i32>().value(key).to_owned();
+    }
+    if let Some(dict) = column.as_dictionary_opt::<UInt8Type>() {
         let key = dict.keys().value(row) as usize;
         return dict.values().as_string::<i32>().value(key).to_owned();
     }
@@ -557,3 +570,40 @@ fn predefined_and_character_references_are_read() {
     assert_eq!(h.decode(doc.as_bytes()), 1, "{:?}", h.reasons());
     assert_eq!(h.parking_rows(), ["f-P&1 40 100 2026-11-24T00:55:00.123Z"]);
 }
+
+#[test]
+fn an_unmapped_site_is_refused_once_as_unknown_sensor_before_its_values() {
+    // Site `S` unmapped: a lane index above 16 (was `invalid_lane`), a lane without flow
+    // data (was `no_observation`) and a good lane, all refused as one `unknown_sensor`.
+    let doc = site_values(&[
+        (1, "TrafficFlow", &flow("600")),
+        (17, "TrafficFlow", &flow("60")),
+        (2, "TrafficFlow", &flow("-1")),
+    ]);
+    let mut h = Harness::new(&[], &["OTHER"]);
+    assert_eq!(h.decode(doc.as_bytes()), 0);
+    let reasons = h.reasons();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert_eq!(
+        (reasons[0].0, reasons[0].1),
+        (Some(0), RejectReason::UnknownSensor)
+    );
+    assert!(reasons[0].2.contains("`S`"), "{reasons:?}");
+    let element = String::from_utf8_lossy(&h.rejected[0].payload).into_owned();
+    assert!(element.starts_with("<siteMeasurements>") && element.ends_with("</siteMeasurements>"));
+    // The site's id as a registry id itself: its lanes are read, and checked.
+    let mut h = Harness::new(&[], &[]);
+    h.catalog.add_traffic(0, "S", 4, 100.0);
+    assert_eq!(h.decode(doc.as_bytes()), 1);
+    let reasons: Vec<_> = h.reasons().into_iter().map(|r| r.1).collect();
+    assert_eq!(
+        reasons,
+        [RejectReason::InvalidLane, RejectReason::NoObservation]
+    );
+    // A catalog that admits unknown sensors reads an unmapped site as before.
+    let mut h = Harness::new(&[], &[]);
+    h.catalog = Catalog::with_cities(&["aachen"], UnknownSensors::Admit);
+    assert_eq!(h.decode(doc.as_bytes()), 1, "{:?}", h.reasons());
+}
+
+mod opening;

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use stadtpuls_processing::Rejection;
+use stadtpuls_processing::model::parking::OpeningStatus;
 
 use super::super::emit::{Reading, malformed};
 use super::super::timestamp::feed_instant;
@@ -16,6 +17,7 @@ pub(super) enum Values {
         ts: i64,
         free: i64,
         total: Option<i64>,
+        opening: Option<OpeningStatus>,
     },
     Traffic {
         lane: i64,
@@ -39,13 +41,21 @@ impl Item<'_> {
     /// registry maps, see `datex2::mapped_id`).
     pub(super) fn reading<'s>(&'s self, id: &'s str, values: &Values) -> Reading<'s> {
         match *values {
-            Values::Facility { ts, free, total } => Reading::Facility {
+            Values::Facility {
+                ts,
+                free,
+                total,
+                opening,
+            } => Reading::Facility {
                 external_id: id,
                 ts,
                 free_spaces: free,
                 total_spaces: total,
                 entries: None,
                 exits: None,
+                name: None,
+                position: None,
+                opening,
             },
             Values::Traffic {
                 lane,

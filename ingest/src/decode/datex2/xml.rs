@@ -10,9 +10,9 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use quick_xml::NsReader;
+use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::ResolveResult;
+use quick_xml::name::{NamespaceResolver, ResolveResult};
 
 /// Namespace of DATEX II 2.x (2.0–2.3 share it).
 pub(super) const NS_V2: &[u8] = b"http://datex2.eu/schema/2/2_0";
@@ -48,6 +48,8 @@ tags! {
     OccupiedSpaces = b"parkingNumberOfOccupiedSpaces",
     SpacesOverride = b"parkingNumberOfSpacesOverride",
     OpeningStatus = b"parkingSiteOpeningStatus",
+    // The v3 name of the same state (`openingStatus` of a v3 status record).
+    OpeningStatusV3 = b"openingStatus",
     MdmPublication = b"parkingFacilityTableStatusPublication",
     FacilityStatus = b"parkingFacilityStatus",
     FacilityReference = b"parkingFacilityReference",
@@ -90,6 +92,9 @@ tags! {
 }
 
 /// An opened element of a DATEX II namespace, with the attributes the decoder reads.
+///
+/// The values are borrowed from the payload; only a value with an entity or character
+/// reference in it is unescaped into a copy.
 #[derive(Debug, Default)]
 pub(super) struct Attrs<'a> {
     /// `id` (references).
@@ -103,10 +108,11 @@ pub(super) struct Attrs<'a> {
 }
 
 /// What the reader hands the decoder.
-pub(super) enum Node<'a> {
+pub(super) enum Node {
     /// An element opened (an empty element is followed by its `Close`); `start` is the
-    /// byte offset of its `<`.
-    Open(Tag, Attrs<'a>, usize),
+    /// byte offset of its `<`. Its attributes are [`Xml::attrs`] until the next element
+    /// opens (kept in the reader, not moved through every call).
+    Open(Tag, usize),
     /// An element closed (its text is [`Xml::text`]); the offset after it.
     Close(Tag, usize),
     /// The end of the document.
@@ -116,13 +122,83 @@ pub(super) enum Node<'a> {
 /// A refusal of the whole document, in words.
 pub(super) type XmlError = String;
 
+/// The text of an element: most elements hold one run of text, which is lent from the
+/// payload; text in several runs (around a character reference, a comment, CDATA) is
+/// gathered in one buffer kept for the whole document.
+#[derive(Debug, Default)]
+pub(super) struct Text<'a> {
+    /// The first run, while it is the only one.
+    run: &'a str,
+    /// The runs so far once there are several.
+    joined: String,
+    several: bool,
+}
+
+impl<'a> Text<'a> {
+    fn clear(&mut self) {
+        self.run = "";
+        self.several = false;
+    }
+
+    fn push(&mut self, part: Cow<'a, str>) {
+        match part {
+            Cow::Borrowed(part) if !self.several && self.run.is_empty() => self.run = part,
+            part => self.join().push_str(&part),
+        }
+    }
+
+    fn push_char(&mut self, c: char) {
+        self.join().push(c);
+    }
+
+    /// The buffer, holding every run so far.
+    fn join(&mut self) -> &mut String {
+        if !self.several {
+            self.several = true;
+            self.joined.clear();
+            self.joined.push_str(self.run);
+        }
+        &mut self.joined
+    }
+
+    /// The trimmed text.
+    pub(super) fn as_str(&self) -> &str {
+        if self.several {
+            self.joined.trim()
+        } else {
+            self.run.trim()
+        }
+    }
+
+    /// The trimmed text, lent from the payload when it is one run.
+    pub(super) fn lent(&self) -> Cow<'a, str> {
+        if self.several {
+            Cow::Owned(self.joined.trim().to_owned())
+        } else {
+            Cow::Borrowed(self.run.trim())
+        }
+    }
+}
+
 /// The pull reader: elements outside the DATEX II namespaces read as [`Tag::Other`].
+///
+/// Namespaces are tracked by hand around quick-xml's resolver, for speed: a scope is
+/// opened only for an element whose attributes mention `xmlns` (one memchr over them;
+/// most elements declare nothing), and an element's prefix is resolved only when its
+/// local name is one the decoder reads (or until the first DATEX II element is seen).
 pub(super) struct Xml<'a> {
-    reader: NsReader<&'a [u8]>,
+    payload: &'a [u8],
+    reader: Reader<&'a [u8]>,
+    /// The namespace declarations in scope, one level per declaring element.
+    namespaces: NamespaceResolver,
     /// The open elements, innermost last.
     pub(super) stack: Vec<Tag>,
+    /// Per open element, whether it opened a namespace scope.
+    scoped: Vec<bool>,
     /// The text since the last element opened.
-    text: String,
+    text: Text<'a>,
+    /// The attributes of the last element opened.
+    attrs: Attrs<'a>,
     /// A closing still owed for an empty element.
     owed: Option<(Tag, usize)>,
     /// Whether any element was in a DATEX II namespace.
@@ -146,14 +222,18 @@ impl<'a> Xml<'a> {
     }
 
     pub(super) fn new(payload: &'a [u8]) -> Self {
-        let mut reader = NsReader::from_reader(payload);
+        let mut reader = Reader::from_reader(payload);
         let config = reader.config_mut();
         config.check_end_names = true;
         config.expand_empty_elements = false;
         Self {
+            payload,
             reader,
+            namespaces: NamespaceResolver::default(),
             stack: Vec::with_capacity(16),
-            text: String::new(),
+            scoped: Vec::with_capacity(16),
+            text: Text::default(),
+            attrs: Attrs::default(),
             owed: None,
             datex_seen: false,
             root: None,
@@ -162,54 +242,58 @@ impl<'a> Xml<'a> {
 
     /// The trimmed text of the element just closed.
     pub(super) fn text(&self) -> &str {
-        self.text.trim()
+        self.text.as_str()
+    }
+
+    /// The attributes of the element just opened (none for [`Tag::Other`]).
+    pub(super) fn attrs(&self) -> &Attrs<'a> {
+        &self.attrs
+    }
+
+    /// The text of the element just closed, for a reader that keeps it.
+    pub(super) fn closed_text(&self) -> &Text<'a> {
+        &self.text
     }
 
     /// The next element boundary.
-    pub(super) fn next(&mut self) -> Result<Node<'a>, XmlError> {
+    pub(super) fn next(&mut self) -> Result<Node, XmlError> {
         if let Some((tag, end)) = self.owed.take() {
-            self.stack.pop();
+            self.close_scope();
             return Ok(Node::Close(tag, end));
         }
         loop {
             let before = self.position();
-            let read = self
-                .reader
-                .read_resolved_event()
-                .map(|(ns, event)| (is_datex(&ns), event));
-            let (datex, event) = match read {
-                Ok(read) => read,
+            let event = match self.reader.read_event() {
+                Ok(event) => event,
                 Err(e) => return Err(format!("invalid XML near byte {}: {e}", self.position())),
             };
             match event {
                 Event::Start(start) => {
-                    let (tag, attrs) = self.open(&start, datex)?;
-                    self.stack.push(tag);
+                    let tag = self.open(&start)?;
                     self.text.clear();
-                    return Ok(Node::Open(tag, attrs, before));
+                    return Ok(Node::Open(tag, before));
                 }
                 Event::Empty(start) => {
-                    let (tag, attrs) = self.open(&start, datex)?;
-                    self.stack.push(tag);
+                    let tag = self.open(&start)?;
                     self.text.clear();
                     self.owed = Some((tag, self.position()));
-                    return Ok(Node::Open(tag, attrs, before));
+                    return Ok(Node::Open(tag, before));
                 }
                 Event::End(_) => {
-                    let tag = self.stack.pop().unwrap_or(Tag::Other);
+                    let tag = self.close_scope();
                     return Ok(Node::Close(tag, self.position()));
                 }
                 Event::Text(text) => {
                     let text = text
                         .decode()
                         .map_err(|e| format!("invalid text at byte {before}: {e}"))?;
-                    self.text.push_str(&text);
+                    self.text.push(text);
                 }
                 Event::CData(data) => {
                     let text = data
                         .decode()
                         .map_err(|e| format!("invalid CDATA at byte {before}: {e}"))?;
-                    self.text.push_str(&text);
+                    self.text.push(text);
                 }
                 Event::GeneralRef(reference) => {
                     let named = reference
@@ -225,7 +309,7 @@ impl<'a> Xml<'a> {
                             "entity reference `&{named};` at byte {before}: only XML's five predefined entities are read, entities are never expanded"
                         ));
                     };
-                    self.text.push(c);
+                    self.text.push_char(c);
                 }
                 Event::DocType(_) => {
                     return Err(format!(
@@ -251,26 +335,55 @@ impl<'a> Xml<'a> {
         usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX)
     }
 
-    fn open(&mut self, start: &BytesStart<'_>, datex: bool) -> Result<(Tag, Attrs<'a>), XmlError> {
-        let local = start.local_name();
+    /// Pops the innermost element and the namespace scope it opened, if any.
+    fn close_scope(&mut self) -> Tag {
+        if self.scoped.pop() == Some(true) {
+            self.namespaces.pop();
+        }
+        self.stack.pop().unwrap_or(Tag::Other)
+    }
+
+    /// Pushes an opened element (its namespace declarations first) and reads the
+    /// attributes of one the decoder reads into [`Self::attrs`].
+    fn open(&mut self, start: &BytesStart<'a>) -> Result<Tag, XmlError> {
+        // Only an attribute named `xmlns` or `xmlns:…` declares a namespace, so an element
+        // whose attributes do not mention the word declares none.
+        let declares = mentions_xmlns(start.attributes_raw());
+        if declares {
+            self.namespaces.push(start).map_err(|e| {
+                let e = quick_xml::Error::Namespace(e);
+                format!("invalid XML near byte {}: {e}", self.position())
+            })?;
+        }
+        self.scoped.push(declares);
         if self.root.is_none() {
             self.root = Some(String::from_utf8_lossy(start.name().as_ref()).into_owned());
         }
-        if !datex {
-            return Ok((Tag::Other, Attrs::default()));
-        }
-        self.datex_seen = true;
-        let tag = tag_of(local.as_ref());
-        let mut attrs = Attrs::default();
+        let local = tag_of(start.local_name().as_ref());
+        let tag = if local != Tag::Other || !self.datex_seen {
+            let (ns, _) = self.namespaces.resolve_element(start.name());
+            let datex = is_datex(&ns);
+            self.datex_seen |= datex;
+            if datex { local } else { Tag::Other }
+        } else {
+            Tag::Other
+        };
+        self.stack.push(tag);
+        let attrs = &mut self.attrs;
+        *attrs = Attrs::default();
         if tag == Tag::Other {
-            return Ok((tag, attrs));
+            return Ok(tag);
         }
         for attr in start.attributes() {
             let attr = attr.map_err(|e| format!("invalid attribute: {e}"))?;
-            let (ns, name) = self.reader.resolve_attribute(attr.key);
-            let xsi = matches!(ns, ResolveResult::Bound(n) if n.as_ref() == NS_XSI);
-            let slot = match name.as_ref() {
-                b"type" if xsi => &mut attrs.xsi_type,
+            let slot = match attr.key.local_name().as_ref() {
+                b"type" => {
+                    let (ns, _) = self.namespaces.resolve_attribute(attr.key);
+                    if !matches!(ns, ResolveResult::Bound(n) if n.as_ref() == NS_XSI) {
+                        continue;
+                    }
+                    &mut attrs.xsi_type
+                }
                 b"id" => &mut attrs.id,
                 b"index" => &mut attrs.index,
                 b"numberOfInputValuesUsed" => &mut attrs.inputs,
@@ -279,14 +392,47 @@ impl<'a> Xml<'a> {
             let value = attr
                 .unescape_value()
                 .map_err(|e| format!("invalid attribute value: {e}"))?;
-            // quick-xml lends attribute values from the event, not the payload.
-            *slot = Some(Cow::Owned(value.into_owned()));
+            *slot = Some(lend(self.payload, value));
         }
         if let Some(value) = attrs.xsi_type.take() {
-            let local = value.rsplit(':').next().unwrap_or(&value).to_owned();
-            attrs.xsi_type = Some(Cow::Owned(local));
+            attrs.xsi_type = Some(match value {
+                Cow::Borrowed(value) => Cow::Borrowed(value.rsplit(':').next().unwrap_or(value)),
+                Cow::Owned(value) => {
+                    Cow::Owned(value.rsplit(':').next().unwrap_or(&value).to_owned())
+                }
+            });
         }
-        Ok((tag, attrs))
+        Ok(tag)
+    }
+}
+
+/// Whether a start tag's attributes mention `xmlns` (a namespace declaration has it
+/// in its name; a value may too, which only costs a closer look).
+fn mentions_xmlns(attributes: &[u8]) -> bool {
+    memchr::memchr_iter(b'x', attributes).any(|at| {
+        attributes
+            .get(at..)
+            .is_some_and(|rest| rest.starts_with(b"xmlns"))
+    })
+}
+
+/// `value` as a borrow of `payload` when it is a slice of it (quick-xml lends an
+/// attribute value from the event, whose bytes are the payload's), else a copy.
+fn lend<'a>(payload: &'a [u8], value: Cow<'_, str>) -> Cow<'a, str> {
+    let Cow::Borrowed(part) = value else {
+        return Cow::Owned(value.into_owned());
+    };
+    // The offset of `part` in the payload, if it lies inside it: a live slice that
+    // starts inside the payload's bytes is part of them.
+    let offset = (part.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
+    let lent = offset
+        .checked_add(part.len())
+        .and_then(|end| payload.get(offset..end))
+        .filter(|bytes| !part.is_empty() && *bytes == part.as_bytes())
+        .and_then(|bytes| std::str::from_utf8(bytes).ok());
+    match lent {
+        Some(lent) => Cow::Borrowed(lent),
+        None => Cow::Owned(part.to_owned()),
     }
 }
 

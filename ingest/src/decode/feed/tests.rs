@@ -15,7 +15,7 @@ use super::super::external::ExternalIds;
 use super::super::native::Sinks;
 use super::super::ttn::{RecentUplinks, TtnInput};
 use super::super::{Rejected, StreamKind};
-use super::{FeedCity, decode};
+use super::{Decoded, FeedCity, decode};
 
 /// 2026-11-24T01:00:00Z.
 const NOW: i64 = 1_795_482_000_000;
@@ -91,6 +91,11 @@ impl Harness {
     }
 
     fn decode(&mut self, format: FeedFormat, payload: &[u8]) -> usize {
+        self.decode_counts(format, payload).accepted
+    }
+
+    /// Observations accepted and facilities admitted.
+    fn decode_counts(&mut self, format: FeedFormat, payload: &[u8]) -> Decoded {
         let mut sinks = Sinks {
             catalog: &mut self.catalog,
             traffic: &mut self.traffic,
@@ -127,7 +132,7 @@ impl Harness {
             .collect()
     }
 
-    /// Parking rows as `facility spot free/total ts`.
+    /// Parking rows as `facility spot free total status opening_status ts`.
     fn parking_rows(&mut self) -> Vec<String> {
         let batch = self.parking.finish(&self.catalog).expect("batch");
         rows(
@@ -138,6 +143,7 @@ impl Harness {
                 "free_spaces",
                 "total_spaces",
                 "status",
+                "opening_status",
                 "ts",
             ],
         )
@@ -235,8 +241,38 @@ fn the_porto_car_park_is_132_free_of_414_in_all_four_forms() {
             h.reasons()
         );
     }
-    let row = format!("trindade - 132 414 - {T_2018_09_21}");
+    let row = format!("trindade - 132 414 - - {T_2018_09_21}");
     assert_eq!(h.parking_rows(), vec![row; 4]);
+}
+
+/// The Porto car park as its operator closes it (a copy of the keyValues example with
+/// `status` `["closed"]`, its counter unchanged) and as it reports a DATEX II site status
+/// (`["spacesAvailable"]`, which only an open car park has): `closed` with no free
+/// space, then `open`.
+#[test]
+fn an_off_street_status_closed_is_a_closed_car_park() {
+    let mut h = Harness::new();
+    let example: serde_json::Value =
+        serde_json::from_slice(fixture!("fiware/OffStreetParking/example.json"))
+            .expect("the fixture is JSON");
+    for status in ["closed", "spacesAvailable"] {
+        let mut entity = example.clone();
+        entity["status"] = serde_json::json!([status]);
+        let payload = serde_json::to_vec(&entity).expect("JSON");
+        assert_eq!(
+            h.decode(FeedFormat::Fiware, &payload),
+            1,
+            "{:?}",
+            h.reasons()
+        );
+    }
+    assert_eq!(
+        h.parking_rows(),
+        [
+            format!("trindade - 0 414 - closed {T_2018_09_21}"),
+            format!("trindade - 132 414 - open {T_2018_09_21}"),
+        ]
+    );
 }
 
 #[test]
@@ -260,12 +296,12 @@ fn on_street_groups_and_spots_read_their_counts_and_states() {
     assert_eq!(
         h.parking_rows(),
         [
-            format!("velarde - 3 6 - {T_2018_09_12}"),
-            format!("velarde - 3 6 - {T_2018_09_12}"),
-            format!("velarde-disabled - 1 2 - {T_2018_09_12}"),
-            format!("velarde-disabled - 1 2 - {T_2018_09_12}"),
-            format!("velarde velarde-3 - - free {T_2018_09_21}"),
-            format!("velarde velarde-3 - - free {T_2018_09_21}"),
+            format!("velarde - 3 6 - - {T_2018_09_12}"),
+            format!("velarde - 3 6 - - {T_2018_09_12}"),
+            format!("velarde-disabled - 1 2 - - {T_2018_09_12}"),
+            format!("velarde-disabled - 1 2 - - {T_2018_09_12}"),
+            format!("velarde velarde-3 - - free - {T_2018_09_21}"),
+            format!("velarde velarde-3 - - free - {T_2018_09_21}"),
         ]
     );
 }
@@ -295,7 +331,7 @@ fn key_values_without_any_time_are_refused_as_such() {
         ),
         1
     );
-    assert_eq!(h.parking_rows(), ["velarde - 3 6 - 1615477862000"]);
+    assert_eq!(h.parking_rows(), ["velarde - 3 6 - - 1615477862000"]);
 }
 
 #[test]
@@ -372,7 +408,7 @@ fn parkapi_sites_are_facility_counts_and_a_site_without_uid_is_refused_alone() {
     );
     assert!(reasons[0].2.contains("`uid`"), "{reasons:?}");
     // 2025-06-24T13:54:45+02:00.
-    let row = "hofdiener - 15 158 - 1750766085000";
+    let row = "hofdiener - 15 158 - open 1750766085000";
     assert_eq!(h.parking_rows(), [row, row]);
 }
 
@@ -429,14 +465,14 @@ fn parkapi2_and_v1_city_documents_are_facility_counts_per_lot() {
         h.parking_rows(),
         [
             // 2021-11-24T22:54:45 (UTC): the scrape time, no lot time.
-            "datteln-parkdeck-stadtgalerie - 197 207 - 1637794485000",
-            "datteln-parkhaus-stadtgalerie - 63 76 - 1637794485000",
+            "datteln-parkdeck-stadtgalerie - 197 207 - open 1637794485000",
+            "datteln-parkhaus-stadtgalerie - 63 76 - open 1637794485000",
             // 2022-03-01T17:23:36: the lot's own time.
-            "dresdenaltmarkt - 154 400 - 1646155416000",
-            // closed: no free space, whatever it counted.
-            "dresdenanderfrauenkirche - 0 120 - 1646155416000",
+            "dresdenaltmarkt - 154 400 - open 1646155416000",
+            // closed: no free space, whatever it counted, and the closure kept.
+            "dresdenanderfrauenkirche - 0 120 - closed 1646155416000",
             // 2026-11-24T00:40:00.
-            "dresdenaltmarkt - 17 400 - 1795480800000",
+            "dresdenaltmarkt - 17 400 - open 1795480800000",
         ]
     );
 }
@@ -453,3 +489,5 @@ fn an_unmapped_id_is_an_unknown_sensor_named_in_the_reason() {
         "{detail}"
     );
 }
+
+mod admitted;

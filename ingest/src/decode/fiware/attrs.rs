@@ -20,7 +20,7 @@ use super::json::Json;
 /// (address, category, layout, …; ~3 KB for the Porto car park) that would otherwise become
 /// a tree of maps and strings each. [`Entity::value`] checks in debug builds that what it is
 /// asked for is listed here.
-pub(crate) const ATTRIBUTES: [&str; 18] = [
+pub(crate) const ATTRIBUTES: [&str; 19] = [
     "availableSpotNumber",
     "averageVehicleSpeed",
     "dateModified",
@@ -29,6 +29,8 @@ pub(crate) const ATTRIBUTES: [&str; 18] = [
     "dateObservedTo",
     "intensity",
     "laneId",
+    // kept for a car park admitted at run time (`admit_unmapped_facilities`)
+    "name",
     "observationDateTime",
     "occupancy",
     "occupancyModified",

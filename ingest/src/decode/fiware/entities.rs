@@ -1,7 +1,7 @@
 //! The Smart Data Models entity types Stadtpuls reads, each → one [`Reading`]; the units
 //! are the models' (`docs/formats.md`, "FIWARE").
 
-use stadtpuls_processing::model::parking::SpotStatus;
+use stadtpuls_processing::model::parking::{OpeningStatus, SpotStatus};
 use stadtpuls_processing::model::traffic::DEFAULT_INTERVAL_S;
 use stadtpuls_processing::{RejectReason, Rejection};
 
@@ -115,7 +115,8 @@ fn facility<'v>(entity: &'v Entity<'_>) -> Result<Reading<'v>, Rejection> {
             "dateModified",
         ],
     )?;
-    let free = if closed(entity.value("status")) {
+    let opening = opening(entity.value("status"));
+    let free = if opening == Some(OpeningStatus::Closed) {
         0
     } else {
         free
@@ -127,6 +128,11 @@ fn facility<'v>(entity: &'v Entity<'_>) -> Result<Reading<'v>, Rejection> {
         total_spaces: total,
         entries: entity.count("vehicleEntranceCount")?,
         exits: entity.count("vehicleExitCount")?,
+        // Only kept if the facility is admitted at run time: a name that is no text
+        // does not cost the count.
+        name: entity.text("name").ok().flatten(),
+        position: None,
+        opening,
     })
 }
 
@@ -179,18 +185,24 @@ fn first_time(entity: &Entity<'_>, observed: &[&str], times: &[&str]) -> Result<
     )))
 }
 
-/// Whether a facility `status` (a string or an array of them) says it is closed.
-fn closed(status: Option<Json<'_>>) -> bool {
+/// The opening status a facility `status` (a string or an array of DATEX II strings)
+/// states: `closed` if any value is `closed` or `closedAbnormal`; otherwise `open` — the
+/// model's other values (`open`, `openingTimesInForce`, `spacesAvailable`, `full`, …) all
+/// describe a facility that admits vehicles; `None` without a `status`.
+fn opening(status: Option<Json<'_>>) -> Option<OpeningStatus> {
     let is_closed = |v: &Json<'_>| {
         v.as_str().is_some_and(|s| {
             s.eq_ignore_ascii_case("closed") || s.eq_ignore_ascii_case("closedAbnormal")
         })
     };
-    match status {
-        Some(status) => match status.elements() {
-            Some(items) => items.iter().any(is_closed),
-            None => is_closed(&status),
-        },
-        None => false,
-    }
+    let status = status?;
+    let closed = match status.elements() {
+        Some(items) => items.iter().any(is_closed),
+        None => is_closed(&status),
+    };
+    Some(if closed {
+        OpeningStatus::Closed
+    } else {
+        OpeningStatus::Open
+    })
 }

@@ -18,7 +18,21 @@ use super::super::{Rejected, StreamKind};
 use super::messages::NOW;
 
 pub(super) fn run(format: FeedFormat, payload: &[u8]) -> (usize, Vec<Rejected>) {
+    run_in(format, payload, false)
+}
+
+/// [`run`] in a city that admits unmapped facilities (`admit`) or not. Admitting never
+/// changes how many elements end accepted or refused; each admitted facility has the
+/// capacity of an accepted reading.
+pub(super) fn run_in(format: FeedFormat, payload: &[u8], admit: bool) -> (usize, Vec<Rejected>) {
+    let (accepted, rejected, _) = run_counts(format, payload, admit);
+    (accepted, rejected)
+}
+
+/// [`run_in`], with the number of facilities admitted.
+fn run_counts(format: FeedFormat, payload: &[u8], admit: bool) -> (usize, Vec<Rejected>, usize) {
     let mut catalog = Catalog::with_cities(&["porto"], UnknownSensors::Reject);
+    catalog.set_admitting(0, admit);
     catalog.add_traffic(0, "t1", 2, 50.0);
     catalog.add_facility(0, "p1", Some(414));
     let zone = catalog.add_facility(0, "z1", None);
@@ -49,7 +63,8 @@ pub(super) fn run(format: FeedFormat, payload: &[u8]) -> (usize, Vec<Rejected>) 
         key: 0,
         id: "porto",
     };
-    let accepted = feed::decode(
+    let registered = sinks.catalog.facilities().len();
+    let decoded = feed::decode(
         format,
         || StreamKind::Parking,
         payload,
@@ -62,12 +77,29 @@ pub(super) fn run(format: FeedFormat, payload: &[u8]) -> (usize, Vec<Rejected>) 
         },
         &mut sinks,
     );
+    let accepted = decoded.accepted;
+    let admitted = &catalog.facilities()[registered..];
+    assert_eq!(admitted.len(), decoded.admitted, "every admission counted");
+    assert!(
+        admit || admitted.is_empty(),
+        "nothing admitted unless the city admits"
+    );
+    assert!(
+        decoded.admitted <= accepted,
+        "only an accepted reading admits"
+    );
+    assert!(
+        admitted
+            .iter()
+            .all(|f| f.capacity.is_some_and(|c| c > 0) && f.admitted.is_some()),
+        "admitted with a capacity"
+    );
     assert_eq!(
         accepted,
         traffic.len() + parking.len(),
         "accepted rows are in the builders"
     );
-    (accepted, rejected)
+    (accepted, rejected, decoded.admitted)
 }
 
 /// A value, good or weird, for any attribute.
@@ -83,6 +115,7 @@ fn value() -> impl Strategy<Value = String> {
         Just("\"CLOSED\"".to_owned()),
         Just("\"open\"".to_owned()),
         Just("\"p1\"".to_owned()),
+        Just("\"PH Nord\"".to_owned()),
         Just("\"2026-11-24T00:50:00Z\"".to_owned()),
         Just("\"2026-02-30T00:50:00\"".to_owned()),
         Just("\"2026-11-24T00:49:00Z/2026-11-24T00:50:00Z\"".to_owned()),
@@ -103,6 +136,7 @@ fn entity() -> impl Strategy<Value = String> {
         Just(("TrafficFlowObserved", "urn:ngsi-ld:TrafficFlowObserved:t1")),
         Just(("ParkingSpot", "urn:ngsi-ld:ParkingSpot:s1")),
         Just(("ParkingGroup", "urn:ngsi-ld:ParkingGroup:unmapped")),
+        Just(("OffStreetParking", "urn:ngsi-ld:OffStreetParking:unmapped")),
         Just(("WeatherObserved", "urn:ngsi-ld:WeatherObserved:1")),
     ];
     let name = prop_oneof![
@@ -201,12 +235,13 @@ proptest! {
         entities in proptest::collection::vec(entity(), 1..6),
         how in 0u8..3,
         cut in proptest::option::of(0usize..400),
+        admit in any::<bool>(),
     ) {
         let mut doc = wrap(FeedFormat::Fiware, how, &entities);
         if let Some(cut) = cut.filter(|c| *c < doc.len()) {
             doc.truncate(cut);
         }
-        let (accepted, rejected) = run(FeedFormat::Fiware, doc.as_bytes());
+        let (accepted, rejected) = run_in(FeedFormat::Fiware, doc.as_bytes(), admit);
         if rejected.iter().any(|r| r.index.is_none()) {
             prop_assert_eq!((accepted, rejected.len()), (0, 1), "{}", doc);
         } else {
@@ -218,9 +253,10 @@ proptest! {
     fn every_site_is_accepted_or_refused(
         sites in proptest::collection::vec(site(), 1..6),
         how in 0u8..2,
+        admit in any::<bool>(),
     ) {
         let doc = wrap(FeedFormat::ParkApi, how, &sites);
-        let (accepted, rejected) = run(FeedFormat::ParkApi, doc.as_bytes());
+        let (accepted, rejected) = run_in(FeedFormat::ParkApi, doc.as_bytes(), admit);
         if rejected.iter().any(|r| r.index.is_none()) {
             prop_assert_eq!((accepted, rejected.len()), (0, 1), "{}", doc);
         } else {
@@ -232,14 +268,33 @@ proptest! {
     fn every_lot_is_accepted_or_refused(
         lots in proptest::collection::vec(lot(), 1..6),
         updated in proptest::option::of(value()),
+        admit in any::<bool>(),
     ) {
         let updated = updated.map_or(String::new(), |u| format!(r#""last_updated":{u},"#));
         let doc = format!(r#"{{{updated}"lots":[{}]}}"#, lots.join(","));
-        let (accepted, rejected) = run(FeedFormat::ParkApi, doc.as_bytes());
+        let (accepted, rejected) = run_in(FeedFormat::ParkApi, doc.as_bytes(), admit);
         if rejected.iter().any(|r| r.index.is_none()) {
             prop_assert_eq!((accepted, rejected.len()), (0, 1), "{}", doc);
         } else {
             prop_assert_eq!(accepted + rejected.len(), lots.len(), "{}", doc);
         }
+    }
+
+    /// A site no `external_id` maps, in a city that admits: admitted exactly when its
+    /// reading is accepted (a capacity, and counts the rules accept), else refused.
+    #[test]
+    fn an_unmapped_site_is_admitted_exactly_when_it_is_accepted(
+        free in prop_oneof![value(), (-2i64..600).prop_map(|n| n.to_string())],
+        capacity in proptest::option::of(prop_oneof![value(), (-2i64..600).prop_map(|n| n.to_string())]),
+        how in 0u8..2,
+    ) {
+        let capacity = capacity.map_or(String::new(), |c| format!(r#","realtime_capacity":{c}"#));
+        let site = format!(
+            r#"{{"uid":"PH Nord","realtime_data_updated_at":"2026-11-23T23:50:00Z","realtime_free_capacity":{free}{capacity}}}"#
+        );
+        let doc = wrap(FeedFormat::ParkApi, how, &[site]);
+        let (accepted, rejected, admitted) = run_counts(FeedFormat::ParkApi, doc.as_bytes(), true);
+        prop_assert_eq!(accepted + rejected.len(), 1, "{}", doc);
+        prop_assert_eq!(admitted, accepted, "{}", doc);
     }
 }

@@ -108,7 +108,7 @@ proptest! {
                 TimeBounds { now: NOW, max_future_ms: 300_000 },
                 &mut TtnInput { codec: Some(LoraCodec::BoschPls), recent: &mut recent },
                 &mut sinks,
-            );
+            ).accepted;
             prop_assert_eq!(accepted + rejected.len() - before, 1, "{}", message);
             if accepted == 1 {
                 // The device id as its registry entry (case-insensitive) and the counter.

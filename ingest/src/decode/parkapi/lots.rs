@@ -8,6 +8,7 @@
 //! time without an offset.
 
 use serde_json::Value;
+use stadtpuls_processing::model::parking::OpeningStatus;
 use stadtpuls_processing::{RejectReason, Rejection};
 
 use super::super::emit::{Emit, Reading, malformed};
@@ -33,6 +34,9 @@ pub(super) fn lot(index: usize, bytes: &[u8], updated: Option<&str>, emit: &mut 
                 total_spaces: lot.total,
                 entries: None,
                 exits: None,
+                name: None,
+                position: None,
+                opening: lot.opening,
             },
         ),
         Err(rejection) => emit.refuse(Some(index), bytes, rejection),
@@ -44,6 +48,7 @@ struct Lot {
     ts: i64,
     free: i64,
     total: Option<i64>,
+    opening: Option<OpeningStatus>,
 }
 
 fn read(lot: &Value, updated: Option<&str>) -> Result<Lot, Rejection> {
@@ -71,7 +76,8 @@ fn read(lot: &Value, updated: Option<&str>) -> Result<Lot, Rejection> {
         .or_else(|| field("total"))
         .map(|v| count(v, "capacity"))
         .transpose()?;
-    let state = match field("status").or_else(|| field("state")) {
+    let stated = field("status").or_else(|| field("state"));
+    let state = match stated {
         Some(state) => text(state, "status")?,
         None => "open",
     };
@@ -96,10 +102,17 @@ fn read(lot: &Value, updated: Option<&str>) -> Result<Lot, Rejection> {
             )));
         }
     };
+    // `nodata`: the lot's counter is silent, so whether it is open is not known either.
+    let opening = stated.map(|_| match state {
+        "closed" => OpeningStatus::Closed,
+        "open" => OpeningStatus::Open,
+        _ => OpeningStatus::Unknown,
+    });
     Ok(Lot {
         id,
         ts,
         free,
         total,
+        opening,
     })
 }

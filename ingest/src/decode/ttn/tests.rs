@@ -80,6 +80,7 @@ impl Harness {
                 max_future_ms: 300_000,
             },
             accepted: 0,
+            admitted: 0,
         };
         let mut input = TtnInput {
             codec: self.codec,

@@ -44,6 +44,8 @@ pub mod out {
     pub const MEAN_DWELL_S: &str = "mean_dwell_s";
     /// Sessions ended per usable space.
     pub const TURNOVER: &str = "turnover";
+    /// Opening status of the newest count in the window.
+    pub const OPENING_STATUS: &str = "opening_status";
 }
 
 /// The columns of a closed parking window, in order (`window/parking/emit.rs` builds one
@@ -71,12 +73,12 @@ pub const COLUMNS: &[Column] = &[
     Column::optional(
         out::OCCUPIED,
         Kind::U32,
-        "occupied spaces at the end of the window, total − min(free, total)",
+        "occupied spaces at the end of the window, total − min(free, total); null while closed",
     ),
     Column::optional(
         out::OCCUPANCY_PCT,
         Kind::F64,
-        "occupancy at the end of the window, percent",
+        "occupancy at the end of the window, percent; null while closed",
     ),
     Column::optional(
         out::OCCUPANCY_MEAN_PCT,
@@ -86,12 +88,13 @@ pub const COLUMNS: &[Column] = &[
     Column::required(
         out::FREE_MIN,
         Kind::U32,
-        "fewest free spaces observed in the window",
+        "fewest free spaces observed in the window while open (0 if closed throughout)",
     ),
     Column::optional(
         out::STATUS,
         Kind::Text,
-        "status at the end of the window (`spacesAvailable`, `almostFull`, `full`, `closed`)",
+        "status at the end of the window (`spacesAvailable`, `almostFull`, `full`, `closed`); \
+         `closed` when the operator reports the facility closed or every spot of a zone is closed",
     ),
     Column::optional(
         out::TREND,
@@ -119,6 +122,13 @@ pub const COLUMNS: &[Column] = &[
         "mean duration of the ended sessions with a seen start, s",
     ),
     Column::optional(out::TURNOVER, Kind::F64, "sessions ended per usable space"),
+    // Added after the first release: old history files lack it and read it as null.
+    Column::optional(
+        out::OPENING_STATUS,
+        Kind::Text,
+        "opening status the newest count in the window stated (`open`, `closed`, `unknown`); \
+         null when the feed states none; while `closed`, `occupied` and the occupancy are null",
+    ),
 ];
 
 /// Returns the schema of closed parking windows: [`COLUMNS`].

@@ -30,6 +30,7 @@ fn refuses_free_above_total_and_unknown_facilities() {
         total_spaces: total,
         entries: None,
         exits: None,
+        opening: None,
     };
     let err = b.push(&catalog, None, &facility(1, Some(2)), bounds).err();
     assert_eq!(err.map(|r| r.reason), Some(RejectReason::UnknownSensor));
@@ -67,6 +68,7 @@ fn a_negative_exit_count_refuses_the_whole_observation() {
         total_spaces: None,
         entries,
         exits,
+        opening: None,
     };
     let refused = b
         .push(&catalog, None, &count(Some(5), Some(-1)), bounds)

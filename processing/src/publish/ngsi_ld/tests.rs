@@ -167,6 +167,28 @@ fn stale_and_never_reported_facilities() {
     );
 }
 
+/// A car park its operator closed: `status` `["closed"]`, none available of its spots,
+/// no occupied count and no occupancy (closed is not full).
+#[test]
+fn a_closed_car_park_is_closed_not_full() {
+    use crate::model::parking::OpeningStatus;
+    let p = publication();
+    let closed =
+        FacilityLive::new(25, Some(100), NOW - 60_000).with_opening(Some(OpeningStatus::Closed));
+    for form in [Form::KeyValues, Form::Normalized] {
+        let entity = parking_entity(&p, &facility(Some(closed)), form);
+        let value = |name: &str| match form {
+            Form::KeyValues => entity[name].clone(),
+            Form::Normalized => entity[name]["value"].clone(),
+        };
+        assert_eq!(value("status"), json!(["closed"]), "{entity}");
+        assert_eq!(value("availableSpotNumber"), 0);
+        assert_eq!(value("totalSpotNumber"), 100);
+        assert!(entity.get("occupiedSpotNumber").is_none(), "{entity}");
+        assert!(entity.get("occupancy").is_none(), "{entity}");
+    }
+}
+
 #[test]
 fn traffic_flow_observed_has_the_examples_shape_in_both_forms() {
     let p = publication();

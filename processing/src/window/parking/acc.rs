@@ -3,7 +3,9 @@
 use super::spots::EndedSession;
 use super::{ParkingStatus, Trend};
 use crate::formulas;
+use crate::model::parking::OpeningStatus;
 use crate::time::EventTime;
+use crate::window::snapshot_fields::added_in_6;
 
 /// A reading that became the facility's current level.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,6 +27,8 @@ pub(crate) struct RowFold {
     pub(crate) status: Option<ParkingStatus>,
     pub(crate) trend: Option<Trend>,
     pub(crate) step: Option<LevelStep>,
+    /// The opening status the reading stated.
+    pub(crate) opening: Option<OpeningStatus>,
     pub(crate) entries: Option<u32>,
     pub(crate) exits: Option<u32>,
     pub(crate) ended: Option<EndedSession>,
@@ -98,15 +102,30 @@ pub(crate) struct ParkingAcc {
     pub(super) sessions_ended: u32,
     dwell_sum_ms: i64,
     dwell_n: u32,
+    /// The opening status of the newest reading in the window.
+    #[serde(deserialize_with = "added_in_6")]
+    pub(super) last_opening: Option<OpeningStatus>,
+    /// Whether every reading so far said closed (`min_free` is then theirs, 0).
+    #[serde(deserialize_with = "added_in_6")]
+    only_closed: bool,
 }
 
 impl ParkingAcc {
     pub(crate) fn fold(&mut self, ts: EventTime, row: &RowFold) {
-        self.min_free = if self.updates == 0 {
-            row.free
-        } else {
-            self.min_free.min(row.free)
-        };
+        // The fewest free spaces while open: a closed reading's 0 says "no entry", not
+        // "full", unless the facility was closed for every reading of the window.
+        let closed = row.opening == Some(OpeningStatus::Closed);
+        if self.updates == 0 {
+            self.min_free = row.free;
+            self.only_closed = closed;
+        } else if !closed {
+            self.min_free = if self.only_closed {
+                row.free
+            } else {
+                self.min_free.min(row.free)
+            };
+            self.only_closed = false;
+        }
         // Out-of-order arrivals must not overwrite a newer level.
         if self.updates == 0 || ts >= self.last_ts {
             self.last_ts = ts;
@@ -114,9 +133,12 @@ impl ParkingAcc {
             self.last_total = row.total;
             self.last_status = row.status;
             self.last_trend = row.trend;
+            self.last_opening = row.opening;
         }
+        // A closed facility's reading has no occupancy (see `FacilityLive`).
         if let Some(occ) = row
             .total
+            .filter(|_| !closed)
             .and_then(|t| formulas::parking_occupancy_pct(row.free, t))
         {
             self.occupancy_sum += occ;
@@ -150,6 +172,11 @@ impl ParkingAcc {
             .or_else(|| formulas::mean(self.occupancy_sum, u64::from(self.occupancy_n)))
     }
 
+    /// Whether the newest reading in the window said the facility is closed.
+    pub(super) fn closed(&self) -> bool {
+        self.last_opening == Some(OpeningStatus::Closed)
+    }
+
     /// Mean duration of the sessions that ended in the window and whose start was seen.
     pub(super) fn mean_dwell_s(&self) -> Option<f64> {
         formulas::mean_dwell_s(self.dwell_sum_ms, self.dwell_n)
@@ -171,6 +198,7 @@ mod tests {
                 occupancy_pct: Some(occupancy),
                 before: before.map(|(t, o)| (t, Some(o))),
             }),
+            opening: None,
             entries: None,
             exits: None,
             ended: None,

@@ -36,6 +36,7 @@ struct Columns {
     sessions_ended: UInt32Builder,
     mean_dwell: Float64Builder,
     turnover: Float64Builder,
+    opening: StringBuilder,
 }
 
 impl Columns {
@@ -59,6 +60,7 @@ impl Columns {
             sessions_ended: UInt32Builder::with_capacity(n),
             mean_dwell: Float64Builder::with_capacity(n),
             turnover: Float64Builder::with_capacity(n),
+            opening: StringBuilder::with_capacity(n, n * 6),
         }
     }
 
@@ -82,6 +84,7 @@ impl Columns {
             Arc::new(self.sessions_ended.finish()),
             Arc::new(self.mean_dwell.finish()),
             Arc::new(self.turnover.finish()),
+            Arc::new(self.opening.finish()),
         ]
     }
 }
@@ -111,13 +114,12 @@ pub(crate) fn emit_rows(
         c.updates.append_value(acc.updates);
         c.free.append_value(acc.last_free);
         c.total.append_option(acc.last_total);
-        c.occupied.append_option(
-            acc.last_total
-                .map(|t| formulas::parking_occupied(acc.last_free, t)),
-        );
+        // Closed at the end of the window: no occupied count, no occupancy (`FacilityLive`).
+        let counted_total = acc.last_total.filter(|_| !acc.closed());
+        c.occupied
+            .append_option(counted_total.map(|t| formulas::parking_occupied(acc.last_free, t)));
         c.occupancy.append_option(
-            acc.last_total
-                .and_then(|t| formulas::parking_occupancy_pct(acc.last_free, t)),
+            counted_total.and_then(|t| formulas::parking_occupancy_pct(acc.last_free, t)),
         );
         c.occupancy_mean
             .append_option(acc.occupancy_mean_pct(start, end));
@@ -136,6 +138,8 @@ pub(crate) fn emit_rows(
                 .filter(|_| has_spots)
                 .and_then(|spaces| formulas::turnover(acc.sessions_ended, spaces)),
         );
+        c.opening
+            .append_option(acc.last_opening.map(|o| o.as_str()));
     }
     Ok(ClosedWindows {
         window_s: (shape.size_ms / 1000) as u32,

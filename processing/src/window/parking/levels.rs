@@ -14,7 +14,7 @@ use super::{FacilityLive, ParkingSpec, next_status};
 use crate::Result;
 use crate::catalog::{Catalog, EntityKey};
 use crate::error::column;
-use crate::model::parking::{ParkingBatch, SpotStatus, col};
+use crate::model::parking::{OpeningStatus, ParkingBatch, SpotStatus, col};
 use crate::time::EventTime;
 use crate::window::restore::{EntityId, IdTable, RestoreStats};
 
@@ -58,6 +58,19 @@ impl Levels {
         }
     }
 
+    /// Makes room for facilities and spots added to `catalog` since (facilities admitted
+    /// at run time, `Catalog::admit_facility`): they start without a level.
+    pub(crate) fn grow(&mut self, catalog: &Catalog) {
+        let facilities = catalog.facilities().len();
+        if self.facilities.len() < facilities {
+            self.facilities.resize(facilities, FacilityState::default());
+        }
+        let spots = catalog.spots().len();
+        if self.spots.len() < spots {
+            self.spots.resize(spots, SpotState::default());
+        }
+    }
+
     /// Number of facilities (the key space of the parking windows).
     pub(crate) fn facility_count(&self) -> usize {
         self.facilities.len()
@@ -90,11 +103,15 @@ impl Levels {
         let facility_keys = batch.facility_keys().values();
         let spot_keys = batch.spot_keys();
         let status = batch.status_codes();
+        let opening_col = batch.opening_codes();
         let optional = |a: &UInt32Array, row: usize| a.is_valid(row).then(|| a.value(row));
         let mut rows = Vec::with_capacity(rb.num_rows());
         for row in 0..rb.num_rows() {
             let t = ts.value(row);
             let facility = facility_keys[row];
+            let opening = opening_col
+                .is_valid(row)
+                .then(|| OpeningStatus::from_code(opening_col.value(row)));
             let (level, source, changed, ended) = if spot_keys.is_valid(row) {
                 let new = SpotStatus::from_code(status.value(row));
                 let (level, change) =
@@ -111,7 +128,7 @@ impl Levels {
                 ((free_col.value(row), total), LevelSource::Count, true, None)
             };
             let step = if changed {
-                self.set_live(facility, t, level, source)
+                self.set_live(facility, t, level, opening, source)
             } else {
                 None
             };
@@ -122,6 +139,7 @@ impl Levels {
                 status: current.and_then(|l| l.status),
                 trend: current.and_then(|l| l.trend),
                 step,
+                opening,
                 entries: optional(entries_col, row),
                 exits: optional(exits_col, row),
                 ended,
@@ -173,6 +191,10 @@ impl Levels {
     /// Makes a reading the facility's current level, with status and trend, unless a
     /// newer count is already held. Returns the step for the time-weighted mean.
     ///
+    /// A count stating `closed` makes a closed level ([`FacilityLive::with_opening`]):
+    /// status `closed`, no occupancy, so the trend starts afresh when it reopens and the
+    /// time-weighted mean covers only the time it was open.
+    ///
     /// A spot roll-up is always current — it is the sum of every spot's newest state — so
     /// a spot report older than the zone's newest one still updates the level, at the
     /// newest time, which keeps the level's timeline (and the trend samples) ordered.
@@ -181,6 +203,7 @@ impl Levels {
         facility: EntityKey,
         ts: EventTime,
         (free, total): (u32, Option<u32>),
+        opening: Option<OpeningStatus>,
         source: LevelSource,
     ) -> Option<LevelStep> {
         let spec = self.spec;
@@ -191,13 +214,15 @@ impl Levels {
             (Some(b), LevelSource::Spots) => ts.max(b.updated_at),
             _ => ts,
         };
-        let mut live = FacilityLive::new(free, total, at);
-        live.status = next_status(
-            before.and_then(|b| b.status),
-            live.total,
-            live.occupancy_pct,
-            &spec.thresholds,
-        );
+        let mut live = FacilityLive::new(free, total, at).with_opening(opening);
+        if !live.is_closed() {
+            live.status = next_status(
+                before.and_then(|b| b.status),
+                live.total,
+                live.occupancy_pct,
+                &spec.thresholds,
+            );
+        }
         match live.occupancy_pct {
             Some(occupancy) => state.trend.push(at, occupancy, spec.trend_window_ms),
             None => state.trend.clear(),

@@ -15,7 +15,8 @@ pub enum ParkingStatus {
     AlmostFull,
     /// At or above the `full` thresholds.
     Full,
-    /// No usable space at all: every spot sensor of the zone reports `closed`.
+    /// Admits nobody: the operator reports the facility closed (its opening status), or
+    /// every spot sensor of the zone reports `closed`.
     Closed,
 }
 

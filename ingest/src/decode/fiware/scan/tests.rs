@@ -173,7 +173,7 @@ fn escapes_and_exponents_send_their_element_to_serde() {
     assert!(elements[2].kept.is_none() && elements[3].kept.is_none());
     assert!(agrees(b" [ ] "));
     // An exponent or an escape outside the read attributes is fine.
-    let payload = br#"[{"id":"a","type":"T","name":"\u00e9","x":1e400}]"#;
+    let payload = br#"[{"id":"a","type":"T","description":"\u00e9","x":1e400}]"#;
     assert!(agrees(payload));
     assert!(batch(payload).expect("read")[0].kept.is_some());
 }

@@ -276,6 +276,7 @@ fn parking_window_gives_the_exact_key_and_json() {
         ),
         ("mean_dwell_s", floats(&[None])),
         ("turnover", floats(&[None])),
+        ("opening_status", strings(&[Some("open")])),
     ];
     let closed = ClosedWindows {
         window_s: 900,
@@ -295,7 +296,7 @@ fn parking_window_gives_the_exact_key_and_json() {
             r#""updates":15,"free":120,"total":400,"occupied":280,"occupancy_pct":70.0,"#,
             r#""occupancy_mean_pct":69.5,"free_min":118,"status":"spacesAvailable","#,
             r#""trend":"increasing","entries":12,"exits":9,"sessions_ended":null,"#,
-            r#""mean_dwell_s":null,"turnover":null}"#
+            r#""mean_dwell_s":null,"turnover":null,"opening_status":"open"}"#
         )
     );
 }
