@@ -25,17 +25,6 @@ use stadtpuls_processing::time::ProcessingTime;
 /// needs; waking a sleeper costs tens of microseconds.
 const SPIN: Duration = Duration::from_micros(50);
 
-// TEMPORARY (measurement only, removed before merge): STADTPULS_SPIN_US overrides SPIN.
-fn spin_limit() -> Duration {
-    static LIMIT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
-    *LIMIT.get_or_init(|| {
-        std::env::var("STADTPULS_SPIN_US")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map_or(SPIN, Duration::from_micros)
-    })
-}
-
 /// The item of a [`Slot`], and whether its taker sleeps (so a put must wake it).
 struct Held<T> {
     item: Option<T>,
@@ -88,7 +77,7 @@ impl<T> Slot<T> {
         while !self.full.load(Ordering::Acquire) {
             std::hint::spin_loop();
             spins += 1;
-            if spins.is_multiple_of(64) && started.elapsed() > spin_limit() {
+            if spins.is_multiple_of(64) && started.elapsed() > SPIN {
                 break;
             }
         }
@@ -97,7 +86,7 @@ impl<T> Slot<T> {
         stats.takes.fetch_add(1, Ordering::Relaxed);
         stats
             .spun_ns
-            .fetch_add(spun.min(spin_limit()).as_nanos() as u64, Ordering::Relaxed);
+            .fetch_add(spun.min(SPIN).as_nanos() as u64, Ordering::Relaxed);
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         let mut counted = false;
         loop {
