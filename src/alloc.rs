@@ -86,8 +86,9 @@ const TRIM_THRESHOLD: usize = 4 << 20;
 /// (`stadtpuls bench`) peaked at 58–70 MB with 7–20 MB of it free heap (docs/performance.md,
 /// "peak RSS"). With blocks ≥ 1 MiB mapped on their own (a 10,000-message batch's message
 /// vector, ~1.0 MB, stays below, so the hot path maps nothing per batch) and 4 MiB kept
-/// at the top, the same run peaks at 51–53 MB (67–74 MB with glibc's dynamic thresholds, same binary) with as many page faults as before. Where
-/// `GLIBC_TUNABLES` sets malloc parameters, those are left alone.
+/// at the top, the same run peaks at 51–53 MB (67–74 MB with glibc's dynamic thresholds,
+/// same binary) with as many page faults as before. Where `GLIBC_TUNABLES` sets malloc
+/// parameters, those are left alone.
 pub fn fix_malloc_thresholds() {
     #[cfg(target_env = "gnu")]
     {
