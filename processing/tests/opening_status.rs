@@ -2,7 +2,6 @@
 //! park — in the level, in its windows, and across a checkpoint written before the
 //! opening status was kept.
 
-use arrow_array::{Array, Float64Array, StringArray, UInt32Array};
 use stadtpuls_processing::catalog::{Catalog, EntityKey, UnknownSensors};
 use stadtpuls_processing::engine::{Operator, ParkingOperator, TaskState};
 use stadtpuls_processing::model::TimeBounds;
@@ -10,8 +9,11 @@ use stadtpuls_processing::model::parking::{
     OpeningStatus, ParkingBatchBuilder, ParkingObservation,
 };
 use stadtpuls_processing::window::parking::{ParkingSpec, ParkingStatus, out};
-use stadtpuls_processing::window::{ClosedWindows, TimestampSemantics, WindowSpec};
+use stadtpuls_processing::window::{TimestampSemantics, WindowSpec};
 use stadtpuls_processing::{ProcessingError, Result};
+
+mod support;
+use support::{f64_at, row, str_at, u32_at};
 
 /// 2026-11-24T08:00:00Z, on a quarter hour.
 const T0: i64 = 1_795_478_400_000;
@@ -67,43 +69,6 @@ fn feed(
     Ok(())
 }
 
-/// The row of `facility` in the window of `size_s` starting at `start`.
-fn row<'a>(
-    closed: &'a [ClosedWindows],
-    size_s: u32,
-    start: i64,
-    facility: &str,
-) -> Option<(&'a ClosedWindows, usize)> {
-    let window = closed
-        .iter()
-        .find(|c| c.window_s == size_s && c.window_start == start)?;
-    let ids = window
-        .batch
-        .column_by_name(out::FACILITY_ID)?
-        .as_any()
-        .downcast_ref::<StringArray>()?;
-    let i = (0..ids.len()).find(|&i| ids.value(i) == facility)?;
-    Some((window, i))
-}
-
-fn value<A: Array + 'static, T>(
-    w: Option<(&ClosedWindows, usize)>,
-    name: &str,
-    get: impl Fn(&A, usize) -> T,
-) -> Option<T> {
-    let (window, i) = w?;
-    let column = window
-        .batch
-        .column_by_name(name)?
-        .as_any()
-        .downcast_ref::<A>()?;
-    column.is_valid(i).then(|| get(column, i))
-}
-
-fn text(w: Option<(&ClosedWindows, usize)>, name: &str) -> Option<String> {
-    value(w, name, |a: &StringArray, i| a.value(i).to_owned())
-}
-
 /// A car park of 100 spaces: 30 free (70 %) from minute 1, closed from minute 5 with its
 /// counter still saying 30, open again at minute 20 with 90 free. While closed it has 0
 /// free, its capacity, no occupied count and no occupancy, status `closed` — not 100 %
@@ -150,44 +115,41 @@ fn a_closed_car_park_is_closed_not_full() -> Result<()> {
 
     let windows = op.finish(&catalog)?;
     let quarter = row(&windows, 900, T0, "park");
-    assert_eq!(text(quarter, out::STATUS).as_deref(), Some("closed"));
+    assert_eq!(str_at(quarter, out::STATUS).as_deref(), Some("closed"));
     assert_eq!(
-        text(quarter, out::OPENING_STATUS).as_deref(),
+        str_at(quarter, out::OPENING_STATUS).as_deref(),
         Some("closed")
     );
-    assert_eq!(value(quarter, out::FREE, UInt32Array::value), Some(0));
-    assert_eq!(value(quarter, out::TOTAL, UInt32Array::value), Some(100));
-    assert_eq!(value(quarter, out::OCCUPIED, UInt32Array::value), None);
+    assert_eq!(u32_at(quarter, out::FREE), Some(0));
+    assert_eq!(u32_at(quarter, out::TOTAL), Some(100));
+    assert_eq!(u32_at(quarter, out::OCCUPIED), None);
+    assert_eq!(f64_at(quarter, out::OCCUPANCY_PCT), None);
+    assert_eq!(f64_at(quarter, out::OCCUPANCY_MEAN_PCT), Some(70.0));
     assert_eq!(
-        value(quarter, out::OCCUPANCY_PCT, Float64Array::value),
-        None
-    );
-    assert_eq!(
-        value(quarter, out::OCCUPANCY_MEAN_PCT, Float64Array::value),
-        Some(70.0)
-    );
-    assert_eq!(
-        value(quarter, out::FREE_MIN, UInt32Array::value),
+        u32_at(quarter, out::FREE_MIN),
         Some(30),
         "the fewest free while open: the closed reading's 0 is no entry, not full"
     );
     let closed_minute = row(&windows, 60, T0 + 5 * MIN, "park");
     assert_eq!(
-        value(closed_minute, out::FREE_MIN, UInt32Array::value),
+        u32_at(closed_minute, out::FREE_MIN),
         Some(0),
         "closed throughout"
     );
     let next = row(&windows, 900, T0 + 15 * MIN, "park");
-    assert_eq!(text(next, out::STATUS).as_deref(), Some("spacesAvailable"));
-    assert_eq!(text(next, out::OPENING_STATUS).as_deref(), Some("open"));
+    assert_eq!(
+        str_at(next, out::STATUS).as_deref(),
+        Some("spacesAvailable")
+    );
+    assert_eq!(str_at(next, out::OPENING_STATUS).as_deref(), Some("open"));
     let unstated = row(&windows, 60, T0 + MIN, "park");
     assert_eq!(
-        text(unstated, out::OPENING_STATUS),
+        str_at(unstated, out::OPENING_STATUS),
         None,
         "the feed said none"
     );
     assert_eq!(
-        text(unstated, out::STATUS).as_deref(),
+        str_at(unstated, out::STATUS).as_deref(),
         Some("spacesAvailable")
     );
     Ok(())
@@ -241,6 +203,6 @@ fn a_format_5_parking_checkpoint_still_restores() -> Result<()> {
         restored_window.is_some(),
         "p2's open quarter came back from the checkpoint"
     );
-    assert_eq!(text(restored_window, out::OPENING_STATUS), None);
+    assert_eq!(str_at(restored_window, out::OPENING_STATUS), None);
     Ok(())
 }

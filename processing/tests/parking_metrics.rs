@@ -1,7 +1,6 @@
 //! The parking operator across windows: spot sessions, entries/exits, status, trend and the
 //! time-weighted mean occupancy, against hand-worked numbers.
 
-use arrow_array::{Array, Float64Array, StringArray, UInt32Array, UInt64Array};
 use stadtpuls_processing::catalog::{Catalog, EntityKey, UnknownSensors};
 use stadtpuls_processing::engine::{Operator, ParkingOperator};
 use stadtpuls_processing::formulas::occupancy_slope_pct_per_h;
@@ -10,6 +9,9 @@ use stadtpuls_processing::model::parking::{ParkingBatchBuilder, ParkingObservati
 use stadtpuls_processing::window::parking::{ParkingSpec, ParkingStatus, Trend, out};
 use stadtpuls_processing::window::{ClosedWindows, TimestampSemantics, WindowSpec};
 use stadtpuls_processing::{ProcessingError, Result};
+
+mod support;
+use support::{f64_at, row, str_at, u32_at, u64_at};
 
 const T0: i64 = 1_795_478_400_000;
 const S: i64 = 1_000;
@@ -88,55 +90,6 @@ fn count(
         exits,
         opening: None,
     }
-}
-
-/// Finds the window of `size_s` starting at `start` and the row of `facility` in it.
-fn row<'a>(
-    closed: &'a [ClosedWindows],
-    size_s: u32,
-    start: i64,
-    facility: &str,
-) -> Option<(&'a ClosedWindows, usize)> {
-    let window = closed
-        .iter()
-        .find(|c| c.window_s == size_s && c.window_start == start)?;
-    let ids = window
-        .batch
-        .column_by_name(out::FACILITY_ID)?
-        .as_any()
-        .downcast_ref::<StringArray>()?;
-    let i = (0..ids.len()).find(|&i| ids.value(i) == facility)?;
-    Some((window, i))
-}
-
-fn value<A: Array + 'static, T>(
-    w: Option<(&ClosedWindows, usize)>,
-    name: &str,
-    get: impl Fn(&A, usize) -> T,
-) -> Option<T> {
-    let (window, i) = w?;
-    let column = window
-        .batch
-        .column_by_name(name)?
-        .as_any()
-        .downcast_ref::<A>()?;
-    column.is_valid(i).then(|| get(column, i))
-}
-
-fn u32_at(w: Option<(&ClosedWindows, usize)>, name: &str) -> Option<u32> {
-    value(w, name, UInt32Array::value)
-}
-
-fn u64_at(w: Option<(&ClosedWindows, usize)>, name: &str) -> Option<u64> {
-    value(w, name, UInt64Array::value)
-}
-
-fn f64_at(w: Option<(&ClosedWindows, usize)>, name: &str) -> Option<f64> {
-    value(w, name, Float64Array::value)
-}
-
-fn str_at(w: Option<(&ClosedWindows, usize)>, name: &str) -> Option<String> {
-    value(w, name, |a: &StringArray, i| a.value(i).to_owned())
 }
 
 fn close(a: Option<f64>, b: f64) -> bool {

@@ -20,6 +20,12 @@ use crate::{IngestError, Result};
 /// How long a push may wait for the broker's acknowledgement before it is answered 503.
 pub const PUSH_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// librdkafka's `message.timeout.ms` is not a hard bound: with idempotence a message whose
+/// request is already in flight waits for that request's own timeout. The gateway promises
+/// its answer within the acknowledgement timeout, so it stops waiting itself a little after
+/// librdkafka should have answered.
+const PUSH_ANSWER_DEADLINE: Duration = PUSH_ACK_TIMEOUT.saturating_add(Duration::from_millis(500));
+
 /// The idempotent producer of pushed bodies.
 pub struct KafkaPush {
     producer: FutureProducer<HealthContext>,
@@ -89,13 +95,19 @@ impl KafkaPush {
             .payload(&body[..])
             .key(principal)
             .headers(headers);
-        match self.producer.send(record, PUSH_ACK_TIMEOUT).await {
-            Ok(delivery) => Ok(PushWritten {
+        let sent = self.producer.send(record, PUSH_ACK_TIMEOUT);
+        match tokio::time::timeout(PUSH_ANSWER_DEADLINE, sent).await {
+            Ok(Ok(delivery)) => Ok(PushWritten {
                 topic,
                 partition: delivery.partition,
                 offset: delivery.offset,
             }),
-            Err((error, _)) => Err(classify(&error)),
+            Ok(Err((error, _))) => Err(classify(&error)),
+            Err(_) => Err(PushWriteError::Unavailable(format!(
+                "the broker did not acknowledge the record within {} s; it may still be \
+                 written, so a retry may deliver it twice",
+                PUSH_ACK_TIMEOUT.as_secs()
+            ))),
         }
     }
 }
