@@ -121,6 +121,8 @@ pub struct Pipeline {
     /// Facilities of the catalog already looked at for the live view's list of those
     /// admitted at run time ([`Self::publish_admitted`]).
     facilities_published: usize,
+    /// Whether the last step registered entities ([`Self::admitting`]).
+    admitted_last_step: bool,
 }
 
 impl Pipeline {
@@ -195,6 +197,7 @@ impl Pipeline {
             external_ids: ExternalIds::default(),
             ttn_recent: RecentBySource::default(),
             facilities_published: 0,
+            admitted_last_step: false,
         }
     }
 
@@ -249,6 +252,7 @@ impl Pipeline {
     ) -> stadtpuls_processing::Result<StepOutput> {
         let started = Instant::now();
         let _span = debug_span!("pipeline_batch", messages = messages.len()).entered();
+        let entities_before = self.entity_count();
         let mut out = StepOutput::default();
         let bounds = TimeBounds {
             now,
@@ -330,7 +334,23 @@ impl Pipeline {
         let gauges = self.engine.gauges();
         out.open_states = gauges.traffic_open_states;
         out.state_bytes = gauges.traffic_state_bytes;
+        self.admitted_last_step = self.entity_count() != entities_before;
         Ok(out)
+    }
+
+    /// Whether the last step registered sensors or facilities, as while a network is
+    /// first seen with unknown sensors admitted. The runner then applies the next batch
+    /// before checking the one after it: a [`Preparer`] holding the catalog meanwhile
+    /// would make the first admission of each batch copy the whole catalog (with 10
+    /// million sensors, seconds per batch).
+    pub fn admitting(&self) -> bool {
+        self.admitted_last_step
+    }
+
+    fn entity_count(&self) -> usize {
+        self.catalog.traffic_sensors().len()
+            + self.catalog.facilities().len()
+            + self.catalog.spots().len()
     }
 
     /// Advances watermarks without new data (idle sources) and closes due windows.

@@ -271,7 +271,9 @@ where
 
     /// Process: one pipeline step (a tick for an empty batch). Under load the next batch
     /// is read and checked on the other core meanwhile; light traffic skips this, so a
-    /// quiet feed gets no extra latency.
+    /// quiet feed gets no extra latency, and so does a pipeline admitting new sensors
+    /// (`Pipeline::admitting`), which then checks each batch on both cores before
+    /// applying it.
     async fn process(
         &mut self,
         messages: &[RawMessage],
@@ -283,7 +285,7 @@ where
         } else if let Some(worker) = self
             .worker
             .as_ref()
-            .filter(|_| messages.len() >= READ_AHEAD_MIN)
+            .filter(|_| messages.len() >= READ_AHEAD_MIN && !self.pipeline.admitting())
         {
             let next = tokio::select! {
                 next = self.source.next_batch() => Some(next?),

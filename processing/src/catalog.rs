@@ -6,7 +6,7 @@
 //! the operators read sensor identity straight from an Arrow `DictionaryArray`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use arrow_array::StringArray;
 use stadtpuls_config::{CityRegistry, SensorKind, SiteClass, TrafficConfig, derived_site_class};
@@ -74,10 +74,12 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 mod admitted;
 mod append_only;
+mod growing_ids;
 mod id_table;
 
 pub use admitted::AdmittedFacility;
 use append_only::AppendOnly;
+use growing_ids::GrowingIds;
 use id_table::{IdTable, InlineId};
 
 /// One interning table: ids of one kind, per city, resolved to dense keys. Short ids (the
@@ -157,10 +159,11 @@ pub struct Catalog {
     /// Per city key: whether facilities no registry lists may be admitted
     /// ([`Catalog::admit_facility`]).
     admitting: Vec<bool>,
-    traffic_values: OnceLock<Arc<StringArray>>,
+    /// The ids of each kind in key order, as the values of the batches' dictionaries.
+    traffic_ids: GrowingIds,
     city_values: Arc<StringArray>,
-    facility_values: OnceLock<Arc<StringArray>>,
-    spot_values: OnceLock<Arc<StringArray>>,
+    facility_ids: GrowingIds,
+    spot_ids: GrowingIds,
 }
 
 /// Free-flow speed assumed for admitted sensors without a registry entry, in km/h
@@ -245,10 +248,10 @@ impl Catalog {
             spot_index: Interner::default(),
             unknown,
             admitting: Vec::new(),
-            traffic_values: OnceLock::new(),
+            traffic_ids: GrowingIds::default(),
             city_values,
-            facility_values: OnceLock::new(),
-            spot_values: OnceLock::new(),
+            facility_ids: GrowingIds::default(),
+            spot_ids: GrowingIds::default(),
         }
     }
 
@@ -275,6 +278,7 @@ impl Catalog {
         site_class: SiteClassKey,
     ) -> EntityKey {
         let key = self.traffic.len() as EntityKey;
+        self.traffic_ids.push(id);
         let id: Arc<str> = Arc::from(id);
         self.traffic_index.insert(city, id.clone(), key);
         self.traffic.push(TrafficSensorInfo {
@@ -284,7 +288,6 @@ impl Catalog {
             free_flow_kmh,
             site_class,
         });
-        self.traffic_values = OnceLock::new();
         key
     }
 
@@ -293,7 +296,7 @@ impl Catalog {
         let key = self.facilities.len() as EntityKey;
         let id: Arc<str> = Arc::from(id);
         self.facility_index.insert(city, id.clone(), key);
-        self.facility_values = OnceLock::new();
+        self.facility_ids.push(&id);
         self.facilities.push(FacilityInfo {
             city,
             id,
@@ -331,7 +334,7 @@ impl Catalog {
         if let Some(key) = self.facility_key(city, &site.id) {
             return Some(key);
         }
-        if !self.admits_facilities(city) {
+        if !self.admits_facilities(city) || !self.facility_ids.has_room(&site.id) {
             return None;
         }
         let key = self.add_facility(city, &site.id, Some(site.capacity));
@@ -346,7 +349,7 @@ impl Catalog {
         let key = self.spots.len() as EntityKey;
         let id: Arc<str> = Arc::from(id);
         self.spot_index.insert(city, id.clone(), key);
-        self.spot_values = OnceLock::new();
+        self.spot_ids.push(&id);
         self.spots.push(SpotInfo { id, facility });
         if let Some(f) = self.facilities.get_mut(facility as usize) {
             f.spots += 1;
@@ -390,8 +393,12 @@ impl Catalog {
             return Some(key);
         }
         match self.unknown {
-            UnknownSensors::Reject => None,
-            UnknownSensors::Admit => Some(self.add_traffic(city, id, 1, DEFAULT_FREE_FLOW_KMH)),
+            // An Arrow string column holds at most 2 GiB of ids: past that (some 100
+            // million sensors), unknown ids are refused like unknown sensors.
+            UnknownSensors::Admit if self.traffic_ids.has_room(id) => {
+                Some(self.add_traffic(city, id, 1, DEFAULT_FREE_FLOW_KMH))
+            }
+            UnknownSensors::Reject | UnknownSensors::Admit => None,
         }
     }
 
@@ -463,37 +470,19 @@ impl Catalog {
 
     /// Traffic sensor ids in key order, as the values of the `sensor_id` dictionary column.
     ///
-    /// Cached (readable from several threads); rebuilt only after a sensor was admitted.
+    /// A view of the ids so far, made without copying them (`catalog/growing_ids.rs`).
     pub fn traffic_values(&self) -> Arc<StringArray> {
-        self.traffic_values
-            .get_or_init(|| {
-                Arc::new(StringArray::from_iter_values(
-                    self.traffic.iter().map(|s| s.id.as_ref()),
-                ))
-            })
-            .clone()
+        Arc::new(self.traffic_ids.array())
     }
 
     /// Facility ids in key order, as the values of the `facility_id` dictionary column.
     pub fn facility_values(&self) -> Arc<StringArray> {
-        self.facility_values
-            .get_or_init(|| {
-                Arc::new(StringArray::from_iter_values(
-                    self.facilities.iter().map(|f| f.id.as_ref()),
-                ))
-            })
-            .clone()
+        Arc::new(self.facility_ids.array())
     }
 
     /// Spot ids in key order, as the values of the `spot_id` dictionary column.
     pub fn spot_values(&self) -> Arc<StringArray> {
-        self.spot_values
-            .get_or_init(|| {
-                Arc::new(StringArray::from_iter_values(
-                    self.spots.iter().map(|s| s.id.as_ref()),
-                ))
-            })
-            .clone()
+        Arc::new(self.spot_ids.array())
     }
 }
 
