@@ -354,7 +354,9 @@ fn run_all(batches: Vec<Vec<RawMessage>>, parallel: bool) -> Vec<Observed> {
 
 #[test]
 fn runner_overlapping_batches_equals_the_serial_path() {
-    // Large batches take the read-ahead path: each is applied while the next is checked.
+    // Large batches take the read-ahead path: each is applied while the next is checked,
+    // except after a batch that admitted sensors (here the even ones), which the next
+    // applies before checking ahead: both paths are taken.
     let topic = "sensors.ulm.traffic";
     let batches: Vec<Vec<RawMessage>> = (0..5i64)
         .map(|b| {
@@ -362,7 +364,7 @@ fn runner_overlapping_batches_equals_the_serial_path() {
                 .map(|i| {
                     let ts = T0 + 60_000 * (b * 2 + i % 2 + 1);
                     let payload = match i % 40 {
-                        0 => traffic(&format!("new-{b}-{}", i % 7), ts, 3),
+                        0 if b % 2 == 0 => traffic(&format!("new-{b}-{}", i % 7), ts, 3),
                         1 => r#"{"city":"ulm""#.to_owned(),
                         2 => traffic("s1", ts - 600_000, 2),
                         _ => traffic(["s1", "s2", "s3"][(i % 3) as usize], ts, i % 30),
@@ -384,4 +386,29 @@ fn runner_overlapping_batches_equals_the_serial_path() {
         overlapped.iter().any(|o| !o.2.is_empty()),
         "dead letters were produced"
     );
+}
+
+#[test]
+fn admitting_tells_whether_the_last_step_registered_sensors() {
+    let topic = "sensors.ulm.traffic";
+    let mut p = pipeline(UnknownSensors::Admit, true, 1 << 20);
+    assert!(!p.admitting());
+    let first = [message(topic, 0, traffic("new-1", T0 + 60_000, 4))];
+    p.process(&first, NOW).expect("step");
+    assert!(p.admitting(), "new-1 was admitted");
+    let known = [
+        message(topic, 1, traffic("new-1", T0 + 120_000, 4)),
+        message(topic, 2, traffic("s1", T0 + 120_000, 4)),
+    ];
+    p.process(&known, NOW).expect("step");
+    assert!(!p.admitting(), "only known sensors");
+    p.tick(NOW).expect("tick");
+    assert!(!p.admitting());
+
+    let mut refusing = pipeline(UnknownSensors::Reject, true, 1 << 20);
+    let out = refusing
+        .process(&[message(topic, 0, traffic("new-2", T0 + 60_000, 4))], NOW)
+        .expect("step");
+    assert_eq!(out.dead_letters.len(), 1, "refused as unknown");
+    assert!(!refusing.admitting());
 }

@@ -171,5 +171,30 @@ impl Drop for OwnBroker {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // A failing test's directory is removed after this: show what the broker said.
+        if std::thread::panicking() {
+            self.print_logs();
+        }
+    }
+}
+
+impl OwnBroker {
+    /// The last lines of each life's log, on stderr (the test's captured output).
+    fn print_logs(&self) {
+        for life in 0..self.lives {
+            let path = self.dir.join(format!("tansu-{life}.log"));
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!(
+                "---- {} (last 40 of {} lines) ----",
+                path.display(),
+                lines.len()
+            );
+            for line in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{line}");
+            }
+        }
     }
 }
