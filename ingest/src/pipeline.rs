@@ -339,15 +339,16 @@ impl Pipeline {
     }
 
     /// Whether the last step registered sensors or facilities, as while a network is
-    /// first seen with unknown sensors admitted. The runner then applies the next batch
-    /// before checking the one after it: a [`Preparer`] holding the catalog meanwhile
-    /// would make the first admission of each batch copy the whole catalog (with 10
-    /// million sensors, seconds per batch).
+    /// first seen with unknown sensors admitted. A [`Preparer`] holding the catalog
+    /// meanwhile makes the first admission of a batch copy the whole catalog (with 10
+    /// million sensors, seconds per batch), so past a size the runner then applies the
+    /// next batch before checking the one after it ([`Self::entity_count`]).
     pub fn admitting(&self) -> bool {
         self.admitted_last_step
     }
 
-    fn entity_count(&self) -> usize {
+    /// Sensors, facilities and spots in the catalog.
+    pub fn entity_count(&self) -> usize {
         self.catalog.traffic_sensors().len()
             + self.catalog.facilities().len()
             + self.catalog.spots().len()
