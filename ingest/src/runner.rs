@@ -28,6 +28,9 @@ use crate::message::RawMessage;
 use crate::pipeline::{Pipeline, Prepared, StepOutput};
 use crate::sink::WindowSink;
 use read_ahead::{Balance, READ_AHEAD_MIN, overlapped, process};
+use retry::{Round, send_with_retry};
+use tasks::Tasks;
+use worker::CheckWorker;
 
 /// Catalogs up to this many entities are copied when a batch admits while the next one is
 /// checked. By estimate (~20 ns an entity, not measured apart) that is at most ~1.3 ms,
@@ -35,9 +38,6 @@ use read_ahead::{Balance, READ_AHEAD_MIN, overlapped, process};
 /// Above it, read-ahead pauses after admitting steps, so a new network of millions of
 /// sensors is not copied once per batch.
 const ADMITTING_COPY_MAX: usize = 1 << 16;
-use retry::{Round, send_with_retry};
-use tasks::Tasks;
-use worker::CheckWorker;
 
 /// Totals of a run, for logs and the demo banner.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
