@@ -31,6 +31,7 @@ pub mod route;
 pub mod schema;
 pub mod tuning;
 pub mod udf;
+pub mod unordered;
 
 use std::sync::Arc;
 

@@ -6,7 +6,9 @@ mod sql_common;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use sql_common::{DAY1_8H, Fixture, OPEN_CITY, distinct, ids, write_partition};
+use sql_common::{
+    DAY1_8H, Fixture, OPEN_CITY, distinct, ids, write_partition, write_partition_with,
+};
 use stadtpuls_api::SqlError;
 use stadtpuls_config::HistoryStream;
 use stadtpuls_processing::window::parking::FacilityLive;
@@ -277,6 +279,73 @@ async fn a_partition_written_later_is_seen_by_the_next_query() {
     );
     let after = fixture.rows("SELECT city, free FROM parking_15m").await;
     assert_eq!(after, [json!({"city": "ulm", "free": 7})]);
+}
+
+/// Compacted files record their order (sensor, window start) in the footer; the scan
+/// claims none, so a large aggregate is not planned as a partially sorted one with merging
+/// repartitions (twice as slow on the SQL benchmark), and queries that want an order still
+/// get it sorted.
+#[tokio::test]
+async fn compacted_files_give_the_planner_no_order_but_results_sort() {
+    use datafusion::parquet::file::metadata::SortingColumn;
+    use datafusion::parquet::file::properties::WriterProperties;
+    let fixture = Fixture::new();
+    let sorted = || {
+        let column = |column_idx| SortingColumn {
+            column_idx,
+            descending: false,
+            nulls_first: false,
+        };
+        // sensor_id and window_start are the first two file columns.
+        let properties = WriterProperties::builder()
+            .set_sorting_columns(Some(vec![column(0), column(1)]))
+            .build();
+        Some(properties)
+    };
+    let (ulm, _) = ids(&fixture.registries, "ulm");
+    let (karlsruhe, _) = ids(&fixture.registries, "karlsruhe");
+    for (city, sensor) in [("ulm", &ulm), ("karlsruhe", &karlsruhe)] {
+        let rows: Vec<sql_common::Row<'_>> = (0..3)
+            .map(|minute| sql_common::Row {
+                entity: sensor,
+                start_ms: DAY1_8H + minute * 60_000,
+                revision: 0,
+                value: minute as f64,
+            })
+            .collect();
+        write_partition_with(
+            fixture.dir.path(),
+            "traffic_15m",
+            HistoryStream::Traffic,
+            [city, "2026-11-25", "part-c-0-e000000000001-0000.parquet"],
+            &rows,
+            sorted(),
+        );
+    }
+    let plan = fixture
+        .rows("EXPLAIN SELECT city, sensor_id, count(*) AS n FROM traffic_15m GROUP BY city, sensor_id")
+        .await;
+    let text = plan
+        .iter()
+        .filter_map(|row| row["plan"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(text.contains("DataSourceExec"), "{text}");
+    for ordered in ["output_ordering", "Sorted", "preserve_order=true"] {
+        assert!(!text.contains(ordered), "{ordered} in {text}");
+    }
+    let rows = fixture
+        .rows(
+            "SELECT city, vehicles FROM traffic_15m ORDER BY city DESC, window_start DESC LIMIT 2",
+        )
+        .await;
+    assert_eq!(
+        rows,
+        [
+            json!({"city": "ulm", "vehicles": 2}),
+            json!({"city": "ulm", "vehicles": 1})
+        ]
+    );
 }
 
 /// A history file written before a column was added (here `opening_status`, added after

@@ -23,6 +23,7 @@ use super::access::{CityScoped, Principal, Scope};
 use super::guard::Registered;
 use super::live::{Clock, LiveKind, LiveTable};
 use super::schema::{self, CITY, DATE, REVISION};
+use super::unordered::Unordered;
 use crate::error::SqlError;
 use stadtpuls_config::DataKind;
 
@@ -221,7 +222,8 @@ impl Catalog {
         let config = ListingTableConfig::new(table_url)
             .with_listing_options(options)
             .with_schema(files);
-        Ok(Arc::new(ListingTable::try_new(config).map_err(internal)?))
+        let table = ListingTable::try_new(config).map_err(internal)?;
+        Ok(Unordered::wrap(Arc::new(table)))
     }
 }
 

@@ -12,6 +12,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
 use serde_json::Value;
 use stadtpuls_api::SqlError;
 use stadtpuls_api::sql::{Principal, QueryResult, SqlEngine, format, hash_key, schema};
@@ -140,6 +141,18 @@ pub fn write_partition(
     name: &str,
     rows: &[Row<'_>],
 ) {
+    write_partition_with(dir, table, stream, [city, date, name], rows, None);
+}
+
+/// [`write_partition`] with the writer's `properties` (`[city, date, file name]`).
+pub fn write_partition_with(
+    dir: &Path,
+    table: &str,
+    stream: HistoryStream,
+    [city, date, name]: [&str; 3],
+    rows: &[Row<'_>],
+    properties: Option<WriterProperties>,
+) {
     let partition = dir
         .join(table)
         .join(format!("city={city}"))
@@ -147,7 +160,7 @@ pub fn write_partition(
     std::fs::create_dir_all(&partition).expect("partition dir");
     let batch = history_batch(stream, rows);
     let file = std::fs::File::create(partition.join(name)).expect("file");
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), properties).expect("writer");
     writer.write(&batch).expect("write");
     writer.close().expect("close");
 }
