@@ -26,6 +26,7 @@ pub mod format;
 pub mod guard;
 pub mod limits;
 pub mod live;
+pub mod partition_aggregate;
 pub mod reference;
 pub mod route;
 pub mod schema;
@@ -417,6 +418,7 @@ impl Inner {
             .with_config(config)
             .with_runtime_env(self.limits.runtime_env(&self.caches)?)
             .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(partition_aggregate::PartitionKeyAggregate))
             .build();
         let ctx = SessionContext::new_with_state(state);
         register_functions(&ctx);

@@ -96,6 +96,16 @@ async fn history_is_read_by_city_and_date_partitions() {
             json!({"city": "ulm", "day": "2026-11-26", "n": 2, "vehicles": 30}),
         ]
     );
+    // Grouped by partition columns only: one key lookup per run of equal keys.
+    let plan = fixture
+        .rows("EXPLAIN SELECT city, date, count(*) AS n FROM traffic_1m GROUP BY city, date")
+        .await;
+    assert!(
+        plan.iter()
+            .filter_map(|row| row["plan"].as_str())
+            .any(|text| text.contains("PartitionKeyAggregateExec")),
+        "{plan:?}"
+    );
 }
 
 #[tokio::test]
