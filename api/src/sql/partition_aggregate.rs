@@ -14,9 +14,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::array::{
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, GenericStringArray, OffsetSizeTrait,
+    PrimitiveArray, RecordBatch,
+};
 use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Date32Type, Int32Type, Int64Type};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DataFusionError, Result};
@@ -223,8 +227,11 @@ struct RunTable {
     group_by: Vec<Arc<dyn PhysicalExpr>>,
     groups: Box<dyn GroupValues>,
     accumulators: Vec<Accumulator>,
-    /// The group of each row of the current batch.
+    /// The group of each row of the current batch (its first rows; more after a batch
+    /// of one group).
     indices: Vec<usize>,
+    /// The group every entry of `indices` is, when the last batch had one group.
+    uniform: Option<usize>,
     /// One key looked up (the first row of a run).
     found: Vec<usize>,
 }
@@ -262,6 +269,7 @@ impl RunTable {
             groups,
             accumulators,
             indices: Vec::new(),
+            uniform: None,
             found: Vec::new(),
         })
     }
@@ -276,18 +284,39 @@ impl RunTable {
             .iter()
             .map(|expr| expr.evaluate(batch)?.into_array(rows))
             .collect::<Result<Vec<ArrayRef>>>()?;
-        let runs = partition(&keys)?;
-        if runs.len() * ROWS_PER_RUN_MIN <= rows {
-            self.indices.clear();
-            for run in runs.ranges() {
-                let first: Vec<ArrayRef> = keys.iter().map(|key| key.slice(run.start, 1)).collect();
-                self.groups.intern(&first, &mut self.found)?;
-                let group = self.found[0];
-                self.indices.resize(self.indices.len() + run.len(), group);
+        if keys.iter().all(|key| one_value(key.as_ref())) {
+            // The usual batch: one file's rows. The indices of the last such batch are
+            // kept, so a batch of the same group only reuses them.
+            let first: Vec<ArrayRef> = keys.iter().map(|key| key.slice(0, 1)).collect();
+            self.found.clear();
+            self.groups.intern(&first, &mut self.found)?;
+            let group = first_group(&self.found)?;
+            if self.uniform != Some(group) {
+                self.indices.clear();
+                self.uniform = Some(group);
+            }
+            if self.indices.len() < rows {
+                self.indices.resize(rows, group);
             }
         } else {
-            self.groups.intern(&keys, &mut self.indices)?;
+            self.uniform = None;
+            let runs = partition(&keys)?;
+            if runs.len() * ROWS_PER_RUN_MIN <= rows {
+                self.indices.clear();
+                for run in runs.ranges() {
+                    let first: Vec<ArrayRef> =
+                        keys.iter().map(|key| key.slice(run.start, 1)).collect();
+                    self.found.clear();
+                    self.groups.intern(&first, &mut self.found)?;
+                    let group = first_group(&self.found)?;
+                    self.indices.resize(self.indices.len() + run.len(), group);
+                }
+            } else {
+                self.indices.clear();
+                self.groups.intern(&keys, &mut self.indices)?;
+            }
         }
+        let indices = &self.indices[..rows];
         let groups = self.groups.len();
         for accumulator in &mut self.accumulators {
             let arguments = accumulator
@@ -302,7 +331,7 @@ impl RunTable {
                 .transpose()?;
             accumulator.accumulator.update_batch(
                 &arguments,
-                &self.indices,
+                indices,
                 filter.as_ref().map(|f| f.as_boolean()),
                 groups,
             )?;
@@ -337,6 +366,59 @@ impl RunTable {
             .map(|offset| all.slice(offset, batch_size.min(rows - offset)))
             .collect())
     }
+}
+
+fn first_group(found: &[usize]) -> Result<usize> {
+    found
+        .first()
+        .copied()
+        .ok_or_else(|| DataFusionError::Internal("a key was looked up without a group".into()))
+}
+
+/// Whether every row of `key` holds the same value, no nulls among them: a cheaper
+/// question than where the runs are. For strings, all of one length and the bytes
+/// periodic with that length (one comparison of the bytes with themselves shifted by
+/// it); other types compare each row with the first.
+fn one_value(key: &dyn Array) -> bool {
+    if key.null_count() > 0 {
+        return false;
+    }
+    match key.data_type() {
+        DataType::Utf8 => one_string(key.as_string::<i32>()),
+        DataType::LargeUtf8 => one_string(key.as_string::<i64>()),
+        DataType::Date32 => one_primitive(key.as_primitive::<Date32Type>()),
+        DataType::Int32 => one_primitive(key.as_primitive::<Int32Type>()),
+        DataType::Int64 => one_primitive(key.as_primitive::<Int64Type>()),
+        _ => false,
+    }
+}
+
+fn one_string<O: OffsetSizeTrait>(strings: &GenericStringArray<O>) -> bool {
+    let offsets = strings.value_offsets();
+    let Some((&start, rest)) = offsets.split_first() else {
+        return true;
+    };
+    let Some(&next) = rest.first() else {
+        return true;
+    };
+    let length = next - start;
+    if offsets.windows(2).any(|pair| pair[1] - pair[0] != length) {
+        return false;
+    }
+    let (start, end, length) = (
+        start.as_usize(),
+        offsets[offsets.len() - 1].as_usize(),
+        length.as_usize(),
+    );
+    let bytes = &strings.value_data()[start..end];
+    bytes[length..] == bytes[..bytes.len() - length]
+}
+
+fn one_primitive<T: ArrowPrimitiveType>(values: &PrimitiveArray<T>) -> bool {
+    let values = values.values();
+    values
+        .first()
+        .is_none_or(|first| values.iter().all(|v| v == first))
 }
 
 /// The aggregate's vectorised accumulator, or its row accumulator behind DataFusion's

@@ -83,7 +83,14 @@ fn runs() -> Vec<Rows> {
     };
     let mixed = [run(Some("ulm"), 1, 40), run(Some("konstanz"), 1, 40)].concat();
     vec![
-        vec![run(Some("ulm"), 1, 100), mixed, run(None, 2, 50)],
+        // One group in three batches (longer, shorter, longer again), then others.
+        vec![
+            run(Some("ulm"), 1, 100),
+            run(Some("ulm"), 1, 30),
+            run(Some("ulm"), 1, 120),
+            mixed,
+            run(None, 2, 50),
+        ],
         vec![run(Some("ulm"), 2, 64), run(Some("freiburg"), 1, 17)],
     ]
 }
@@ -151,4 +158,28 @@ async fn other_groupings_are_left_alone() {
         assert!(!plan.contains("PartitionKeyAggregateExec"), "{sql}: {plan}");
         assert_eq!(with, without, "{sql}");
     }
+}
+
+#[test]
+fn one_value_is_every_row_the_same_value() {
+    use datafusion::arrow::array::{Date32Array, LargeStringArray};
+    let strings = |values: &[&str]| StringArray::from(values.to_vec());
+    assert!(one_value(&strings(&["ulm", "ulm", "ulm"])));
+    assert!(one_value(&strings(&["ulm"])));
+    assert!(one_value(&strings(&[])));
+    assert!(one_value(&strings(&["", ""])));
+    assert!(!one_value(&strings(&["ulm", "ulm", "ulx"])));
+    assert!(!one_value(&strings(&["ulm", "ul", "mulm"])));
+    assert!(!one_value(&strings(&["ab", "ba", "ab"])));
+    // A slice starts at a later offset.
+    let sliced = strings(&["konstanz", "ulm", "ulm"]).slice(1, 2);
+    assert!(one_value(&sliced));
+    let sliced = strings(&["ulm", "ulm", "konstanz"]).slice(0, 2);
+    assert!(one_value(&sliced));
+    assert!(!one_value(&StringArray::from(vec![Some("ulm"), None])));
+    assert!(one_value(&LargeStringArray::from(vec!["ulm", "ulm"])));
+    assert!(one_value(&Date32Array::from(vec![20_417, 20_417])));
+    assert!(!one_value(&Date32Array::from(vec![20_417, 20_418])));
+    // Types it does not read are never "one value": the runs decide.
+    assert!(!one_value(&Float64Array::from(vec![1.0, 1.0])));
 }
