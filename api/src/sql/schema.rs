@@ -92,10 +92,10 @@ pub fn raw_file_schema() -> Result<SchemaRef, SqlError> {
 
 /// `schema` with every `Utf8` column read as `Utf8View`: the history tables' text
 /// columns (`sensor_id`, `facility_id`, `traffic_state`) are then views into the decoded
-/// Parquet pages instead of copies — the lever named for the top-10 query of the SQL
-/// benchmark, not yet shown to pay (docs/performance.md, "SQL benchmark"). DataFusion's
-/// setting `datafusion.execution.parquet.schema_force_view_types` (DataFusion: on; the
-/// engine: off, `tuning.rs`) does the same only for schemas it infers; the catalog gives
+/// Parquet pages instead of copies (the top-10 query of the SQL benchmark: docs/performance.md,
+/// "SQL benchmark"). DataFusion's setting
+/// `datafusion.execution.parquet.schema_force_view_types` (on, in DataFusion and in the
+/// engine, `tuning.rs`) does the same only for schemas it infers; the catalog gives
 /// the file schema itself and applies it here when the setting is on. Results are handed
 /// out as `Utf8` either way ([`utf8_result`]).
 pub fn with_string_views(schema: &SchemaRef) -> SchemaRef {

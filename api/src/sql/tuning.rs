@@ -18,17 +18,18 @@ use crate::error::SqlError;
 /// once a measurement shows it pays. Parquet filter pushdown
 /// (`datafusion.execution.parquet.pushdown_filters` with `reorder_filters`, late
 /// materialisation) was measured on the SQL benchmark and made `WHERE congested` slower,
-/// not faster (2026-12-07, docs/performance.md). Reading the history's text columns as
-/// `Utf8View` (`schema_force_view_types`, which the catalog follows,
-/// [`super::schema::with_string_views`]) showed no gain beyond the noise of a `dev` build
-/// and is not measured in `dist` yet: off until it is
-/// (`DATAFUSION_EXECUTION_PARQUET_SCHEMA_FORCE_VIEW_TYPES=true` turns it on).
+/// not faster (2026-12-07 and again 2026-12-08, docs/performance.md). The history's text
+/// columns are read as `Utf8View` (`schema_force_view_types`, which the catalog follows,
+/// [`super::schema::with_string_views`]; DataFusion's own default too): once the scans
+/// claimed no file order, it made the top-10 congested query 1.4–1.6× → 1.05–1.1× of
+/// DuckDB (`dist`, 2026-12-08), the other queries unchanged.
+/// `DATAFUSION_EXECUTION_PARQUET_SCHEMA_FORCE_VIEW_TYPES=false` turns it off.
 const SETTINGS: &[(&str, &str)] = &[(
     "datafusion.execution.parquet.schema_force_view_types",
-    "false",
+    "true",
 )];
 
-/// The session settings: the engine's own (text columns read as `Utf8`, see the note on
+/// The session settings: the engine's own (text columns read as `Utf8View`, see the note on
 /// `schema_force_view_types` above), then every `DATAFUSION_<KEY>` variable of the process
 /// environment (DataFusion's own naming: `datafusion.execution.batch_size` is
 /// `DATAFUSION_EXECUTION_BATCH_SIZE`), read once when the engine is built.
