@@ -4,11 +4,12 @@
 //! history scan yields holds one key for all its rows. DataFusion's partial aggregate
 //! still hashes and compares each row's key (for the nine-city day of the SQL benchmark,
 //! ~500 ms of CPU for 25.9 M `city` strings, most of the query). [`PartitionKeyAggregate`]
-//! swaps such partial aggregates for [`PartitionKeyAggregateExec`], which finds the runs
-//! of equal keys in a batch (one vectorised comparison of neighbours), looks each run's
-//! key up once and hands the accumulators the whole run. A batch whose keys change often
-//! (the column is not a partition column after all, or its rows alternate) is looked up
-//! row by row as before, by the same group table. The output is the partial aggregate's,
+//! swaps such partial aggregates for [`PartitionKeyAggregateExec`], which looks a batch's
+//! key up once when every row has the same one (one byte comparison per batch), else
+//! finds the runs of equal keys (one vectorised comparison of neighbours) and looks each
+//! run's key up once, and hands the accumulators the whole batch. A batch whose keys
+//! change often (the column is not a partition column after all, or its rows alternate)
+//! is looked up row by row as before, by the same group table. The output is the partial aggregate's,
 //! so the final aggregate above it is unchanged.
 
 use std::fmt;
@@ -30,6 +31,7 @@ use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::GroupsAccumulatorAdapter;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr_common::utils::evaluate_expressions_to_arrays;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
@@ -232,7 +234,7 @@ struct RunTable {
     indices: Vec<usize>,
     /// The group every entry of `indices` is, when the last batch had one group.
     uniform: Option<usize>,
-    /// One key looked up (the first row of a run).
+    /// The group of one key looked up ([`Self::group_of`]).
     found: Vec<usize>,
 }
 
@@ -279,18 +281,11 @@ impl RunTable {
         if rows == 0 {
             return Ok(());
         }
-        let keys = self
-            .group_by
-            .iter()
-            .map(|expr| expr.evaluate(batch)?.into_array(rows))
-            .collect::<Result<Vec<ArrayRef>>>()?;
+        let keys = evaluate_expressions_to_arrays(&self.group_by, batch)?;
         if keys.iter().all(|key| one_value(key.as_ref())) {
             // The usual batch: one file's rows. The indices of the last such batch are
             // kept, so a batch of the same group only reuses them.
-            let first: Vec<ArrayRef> = keys.iter().map(|key| key.slice(0, 1)).collect();
-            self.found.clear();
-            self.groups.intern(&first, &mut self.found)?;
-            let group = first_group(&self.found)?;
+            let group = self.group_of(&keys, 0)?;
             if self.uniform != Some(group) {
                 self.indices.clear();
                 self.uniform = Some(group);
@@ -304,11 +299,7 @@ impl RunTable {
             if runs.len() * ROWS_PER_RUN_MIN <= rows {
                 self.indices.clear();
                 for run in runs.ranges() {
-                    let first: Vec<ArrayRef> =
-                        keys.iter().map(|key| key.slice(run.start, 1)).collect();
-                    self.found.clear();
-                    self.groups.intern(&first, &mut self.found)?;
-                    let group = first_group(&self.found)?;
+                    let group = self.group_of(&keys, run.start)?;
                     self.indices.resize(self.indices.len() + run.len(), group);
                 }
             } else {
@@ -319,11 +310,7 @@ impl RunTable {
         let indices = &self.indices[..rows];
         let groups = self.groups.len();
         for accumulator in &mut self.accumulators {
-            let arguments = accumulator
-                .arguments
-                .iter()
-                .map(|expr| expr.evaluate(batch)?.into_array(rows))
-                .collect::<Result<Vec<ArrayRef>>>()?;
+            let arguments = evaluate_expressions_to_arrays(&accumulator.arguments, batch)?;
             let filter = accumulator
                 .filter
                 .as_ref()
@@ -337,6 +324,17 @@ impl RunTable {
             )?;
         }
         Ok(())
+    }
+
+    /// The group of the keys in `row`, added if new.
+    fn group_of(&mut self, keys: &[ArrayRef], row: usize) -> Result<usize> {
+        let key: Vec<ArrayRef> = keys.iter().map(|column| column.slice(row, 1)).collect();
+        self.found.clear();
+        self.groups.intern(&key, &mut self.found)?;
+        self.found
+            .first()
+            .copied()
+            .ok_or_else(|| DataFusionError::Internal("a key was looked up without a group".into()))
     }
 
     /// Bytes held: the group keys and every accumulator's state.
@@ -366,13 +364,6 @@ impl RunTable {
             .map(|offset| all.slice(offset, batch_size.min(rows - offset)))
             .collect())
     }
-}
-
-fn first_group(found: &[usize]) -> Result<usize> {
-    found
-        .first()
-        .copied()
-        .ok_or_else(|| DataFusionError::Internal("a key was looked up without a group".into()))
 }
 
 /// Whether every row of `key` holds the same value, no nulls among them: a cheaper
